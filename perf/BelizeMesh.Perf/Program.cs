@@ -1,12 +1,42 @@
 namespace BelizeMesh.Perf;
 
-/// <summary>Entry point: <c>dotnet run -c Release --project perf/BelizeMesh.Perf -- &lt;command&gt;</c>.</summary>
-public static class Program
+/// <summary>
+/// Entry point: <c>dotnet run -c Release --project perf/BelizeMesh.Perf -- &lt;command&gt; [options]</c>.
+/// Each area registers its commands in its own partial file (<c>RegisterCrypto</c>, <c>RegisterCerts</c>, ...).
+/// Benchmarks print figures; nothing here asserts a timing.
+/// </summary>
+public static partial class Program
 {
     public static int Main(string[] args)
     {
-        // SKELETON: benchmark commands register here (crypto, certs, emit, ...).
-        Console.Error.WriteLine("usage: BelizeMesh.Perf <command>");
-        return 64;
+        var commands = new SortedDictionary<string, (string Description, Func<string[], int> Run)>(StringComparer.Ordinal);
+        RegisterCrypto(commands);
+        RegisterCerts(commands);
+        RegisterMesh(commands);
+        RegisterInjector(commands);
+        RegisterChannel(commands);
+
+        if (args.Length == 0 || !commands.TryGetValue(args[0], out var command))
+        {
+            Console.Error.WriteLine("usage: BelizeMesh.Perf <command> [options]");
+            foreach (var (name, (description, _)) in commands)
+            {
+                Console.Error.WriteLine($"  {name,-12} {description}");
+            }
+
+            return 64;
+        }
+
+        return command.Run(args[1..]);
     }
+
+    static partial void RegisterCrypto(SortedDictionary<string, (string Description, Func<string[], int> Run)> commands);
+
+    static partial void RegisterCerts(SortedDictionary<string, (string Description, Func<string[], int> Run)> commands);
+
+    static partial void RegisterMesh(SortedDictionary<string, (string Description, Func<string[], int> Run)> commands);
+
+    static partial void RegisterInjector(SortedDictionary<string, (string Description, Func<string[], int> Run)> commands);
+
+    static partial void RegisterChannel(SortedDictionary<string, (string Description, Func<string[], int> Run)> commands);
 }

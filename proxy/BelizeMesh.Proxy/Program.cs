@@ -1,11 +1,81 @@
+using System.CommandLine;
+using BelizeMesh.Proxy.Configuration;
+using BelizeMesh.Proxy.Hosting;
+
 namespace BelizeMesh.Proxy;
 
 /// <summary>Entry point of <c>belizemesh-proxy</c>.</summary>
 public static class Program
 {
-    public static int Main(string[] args)
+    /// <summary>Exit code for an invalid policy file or bad arguments.</summary>
+    public const int ConfigurationError = 1;
+
+    /// <summary>Runs the command line.</summary>
+    public static int Main(string[] args) => BuildCommand(Console.Error).Parse(args).Invoke();
+
+    internal static RootCommand BuildCommand(TextWriter stderr)
     {
-        Console.Error.WriteLine("belizemesh-proxy: the data path (run, demo) is not built yet; see issue 5 in the project tracker.");
-        return 70;
+        var policy = new Option<FileInfo>("--policy")
+        {
+            Description = "The SidecarPolicy YAML file (mounted ConfigMap: /etc/belizemesh/policy/policy.yaml). Watched: valid changes apply without a restart.",
+            Required = true,
+        };
+        var certs = new Option<DirectoryInfo>("--certs")
+        {
+            Description = "Directory with tls.crt, tls.key and ca.crt (mounted Secret: /etc/belizemesh/certs). Not used in mode DISABLE.",
+            Required = true,
+        };
+        var accessLog = new Option<bool?>("--access-log")
+        {
+            Description = "Override spec.accessLog: true or false.",
+        };
+
+        var run = new Command("run", "Run the sidecar: inbound, outbound and admin listeners from the policy file.");
+        run.Options.Add(policy);
+        run.Options.Add(certs);
+        run.Options.Add(accessLog);
+        run.SetAction(parseResult => Run(parseResult.GetValue(policy)!, parseResult.GetValue(certs)!, parseResult.GetValue(accessLog), stderr));
+
+        var root = new RootCommand("belizemesh-proxy: the BelizeMesh sidecar (Kestrel + YARP, post-quantum channel).");
+        root.Subcommands.Add(run);
+        return root;
+    }
+
+    internal static int Run(FileInfo policy, DirectoryInfo certs, bool? accessLog, TextWriter stderr)
+    {
+        var options = new ProxyHostOptions
+        {
+            PolicyPath = policy.FullName,
+            CertsPath = certs.FullName,
+            AccessLog = accessLog,
+        };
+
+        ProxyHost? host = ProxyHost.Create(options, out IReadOnlyList<PolicyError> errors);
+        if (host is null)
+        {
+            foreach (PolicyError error in errors)
+            {
+                stderr.WriteLine(error.ToString());
+            }
+
+            stderr.WriteLine($"belizemesh-proxy: {errors.Count} error(s) in {policy.FullName}; not started.");
+            return ConfigurationError;
+        }
+
+        try
+        {
+            host.RunAsync().GetAwaiter().GetResult();
+            return 0;
+        }
+        catch (IOException ex)
+        {
+            // Kestrel reports an address in use (or a bad address) as IOException on bind.
+            stderr.WriteLine($"belizemesh-proxy: cannot bind a listener: {ex.Message}");
+            return ConfigurationError;
+        }
+        finally
+        {
+            host.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        }
     }
 }

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using BelizeMesh.Mesh.Emit;
 
 namespace BelizeMesh.Cli.Commands;
 
@@ -7,7 +8,61 @@ internal static class MeshCommands
 {
     public static IEnumerable<Command> Create(TextWriter stdout, TextWriter stderr)
     {
-        // SKELETON: the mesh helper adds emit and analyze here.
-        return [];
+        yield return CreateEmit(stdout, stderr);
+        yield return CreateAnalyze(stdout, stderr);
+    }
+
+    private static Option<FileInfo> MeshOption() => new("--mesh")
+    {
+        Description = "The mesh description (YAML, kind: Mesh, apiVersion: belizemesh.io/v1alpha1).",
+        Required = true,
+    };
+
+    private static Command CreateEmit(TextWriter stdout, TextWriter stderr)
+    {
+        var mesh = MeshOption();
+        var outDir = new Option<DirectoryInfo>("--out")
+        {
+            Description = "Write one file per kind into this directory (peer-authentication.yaml, gateway.yaml, destination-rules.yaml, virtual-services.yaml, request-authentication.yaml, authorization-policies.yaml, sidecar-policies.yaml) instead of stdout. Nothing is written unless everything succeeds.",
+        };
+        var apiVersion = new Option<string>("--api-version")
+        {
+            Description = "Istio API version to write: v1 (Istio 1.22+) or v1beta1 for older clusters.",
+            DefaultValueFactory = _ => "v1",
+        };
+        apiVersion.AcceptOnlyFromAmong("v1", "v1beta1");
+
+        var command = new Command("emit", "Turn a mesh description into Istio resources (Gateway, VirtualService, DestinationRule, PeerAuthentication, AuthorizationPolicy, RequestAuthentication) and the sidecar policy ConfigMaps, as multi-document YAML.")
+        {
+            mesh,
+            outDir,
+            apiVersion,
+        };
+        command.SetAction(parse => MeshEmitCommand.Run(
+            parse.GetValue(mesh)!,
+            parse.GetValue(outDir),
+            parse.GetValue(apiVersion) == "v1beta1" ? IstioApiVersion.V1Beta1 : IstioApiVersion.V1,
+            stdout,
+            stderr));
+        return command;
+    }
+
+    private static Command CreateAnalyze(TextWriter stdout, TextWriter stderr)
+    {
+        var mesh = MeshOption();
+        var output = new Option<string>("--output")
+        {
+            Description = "text (default) for people, json for scripts.",
+            DefaultValueFactory = _ => "text",
+        };
+        output.AcceptOnlyFromAmong("text", "json");
+
+        var command = new Command("analyze", "Check a mesh description for what istioctl analyze would flag and what only the mesh model knows. Exit 1 when a finding is an error, 2 on bad input.")
+        {
+            mesh,
+            output,
+        };
+        command.SetAction(parse => MeshAnalyzeCommand.Run(parse.GetValue(mesh)!, parse.GetValue(output) == "json", stdout, stderr));
+        return command;
     }
 }

@@ -142,6 +142,9 @@ internal struct KeccakSponge
         return System.Runtime.InteropServices.MemoryMarshal.AsBytes((Span<ulong>)_lanes);
     }
 
+    /// <summary>The 24 round constants of ι (FIPS 202, Algorithm 6).</summary>
+    internal static ReadOnlySpan<ulong> RoundConstantTable => RoundConstants;
+
     private static readonly ulong[] RoundConstants =
     [
         0x0000000000000001UL, 0x0000000000008082UL, 0x800000000000808AUL, 0x8000000080008000UL,

@@ -1,3 +1,5 @@
+using BelizeMesh.Quantum.MLDsa;
+
 namespace BelizeMesh.Quantum;
 
 /// <summary>An ML-DSA parameter set (FIPS 204, section 4, Table 1 and Table 2).</summary>
@@ -38,6 +40,7 @@ public sealed class MLDsaAlgorithm
         PrivateKeySizeInBytes = 32 + 32 + 64 + (32 * ((l + k) * etaBits)) + (32 * 13 * k);
         SignatureSizeInBytes = (lambda / 4) + (32 * l * (1 + gamma1Bits)) + omega + k;
         W1Bits = w1Bits;
+        Rounding = new MLDsaRounding(Gamma2);
     }
 
     /// <summary>The parameter set's name as NIST writes it, e.g. <c>ML-DSA-87</c>.</summary>
@@ -61,6 +64,15 @@ public sealed class MLDsaAlgorithm
     internal int Gamma2 { get; }
     internal int Omega { get; }
     internal int W1Bits { get; }
+
+    /// <summary>β = τ·η (FIPS 204, Table 1).</summary>
+    internal int Beta => Tau * Eta;
+
+    /// <summary>Length of the commitment hash c̃, λ/4 bytes.</summary>
+    internal int CTildeSize => Lambda / 4;
+
+    /// <summary>Decompose/HighBits/LowBits/MakeHint/UseHint for this parameter set's γ2.</summary>
+    internal MLDsaRounding Rounding { get; }
 
     /// <summary>Finds a parameter set by its NIST name (<c>ML-DSA-44</c>, <c>ML-DSA-65</c>, <c>ML-DSA-87</c>).</summary>
     public static MLDsaAlgorithm? FromName(string name) => name switch

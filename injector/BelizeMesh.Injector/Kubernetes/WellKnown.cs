@@ -1,0 +1,45 @@
+namespace BelizeMesh.Injector.Kubernetes;
+
+/// <summary>Names shared with <c>belizemesh emit</c> and the proxy (the cross-component conventions).</summary>
+internal static class WellKnown
+{
+    public const string SidecarContainerName = "belizemesh-proxy";
+
+    public const string InboundPortName = "bm-pq";
+    public const string OutboundPortName = "bm-outbound";
+    public const string AdminPortName = "bm-admin";
+
+    public const string PolicyVolumeName = "belizemesh-policy";
+    public const string CertsVolumeName = "belizemesh-certs";
+    public const string PolicyConfigMapPrefix = "belizemesh-policy-";
+    public const string CertsSecretPrefix = "belizemesh-certs-";
+    public const string PolicyMountPath = "/etc/belizemesh/policy";
+    public const string PolicyFile = "/etc/belizemesh/policy/policy.yaml";
+    public const string CertsMountPath = "/etc/belizemesh/certs";
+    public const string ReadinessPath = "/healthz/ready";
+
+    /// <summary>Opt-in/opt-out switch, read from the pod's labels first, then its annotations.</summary>
+    public const string InjectAnnotation = "belizemesh.io/inject";
+
+    /// <summary>JSON record of what was injected; its presence makes injection idempotent.</summary>
+    public const string StatusAnnotation = "belizemesh.io/status";
+
+    public const string NamespaceLabel = "belizemesh-injection";
+
+    public const string ManagedByLabel = "app.kubernetes.io/managed-by";
+    public const string ManagedByValue = "belizemesh";
+
+    /// <summary>Istio's iptables set-up (istio-init or the CNI plugin) leaves these inbound ports to the pod.</summary>
+    public const string IstioExcludeInboundPorts = "traffic.sidecar.istio.io/excludeInboundPorts";
+
+    /// <summary>Outbound connections to these destination ports bypass Envoy.</summary>
+    public const string IstioExcludeOutboundPorts = "traffic.sidecar.istio.io/excludeOutboundPorts";
+
+    /// <summary>The uid Envoy runs as; its traffic is exempt from Istio's redirection, so the sidecar must not share it.</summary>
+    public const long IstioProxyUid = 1337;
+
+    /// <summary>Ports Istio reserves in every injected pod (DESIGN.md); the sidecar must not take them.</summary>
+    public static readonly int[] IstioReservedPorts = [15000, 15001, 15004, 15006, 15008, 15009, 15020, 15021, 15053, 15090];
+
+    public const string DefaultServiceAccount = "default";
+}

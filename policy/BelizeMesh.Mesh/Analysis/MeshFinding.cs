@@ -1,0 +1,68 @@
+using BelizeMesh.Mesh.Model;
+
+namespace BelizeMesh.Mesh.Analysis;
+
+public enum FindingSeverity
+{
+    Error,
+    Warning,
+    Info,
+}
+
+/// <summary>One analysis finding: a stable code, a severity, where, what, and how to fix it.</summary>
+public sealed record MeshFinding(string Code, FindingSeverity Severity, string File, SourcePosition Position, string Message, string Hint)
+{
+    public string SeverityText => Severity switch
+    {
+        FindingSeverity.Error => "error",
+        FindingSeverity.Warning => "warning",
+        _ => "info",
+    };
+
+    /// <summary><c>file:line:column: severity BM0001: message</c> and the hint on the next line.</summary>
+    public override string ToString() => $"{Position.Format(File)}: {SeverityText} {Code}: {Message}\n    fix: {Hint}";
+}
+
+/// <summary>The finding codes. Codes are stable: a retired code is never reused.</summary>
+public static class FindingCodes
+{
+    public const string UndefinedSubset = "BM0001";
+    public const string UnknownHost = "BM0002";
+    public const string TlsConflict = "BM0003";
+    public const string UnknownServiceAccount = "BM0004";
+    public const string DuplicateName = "BM0005";
+    public const string PortProtocol = "BM0006";
+    public const string BurstBelowRate = "BM0007";
+    public const string RetriesExceedTimeout = "BM0008";
+    public const string RateLimitWithoutSidecar = "BM0009";
+    public const string WeightsNotHundred = "BM0010";
+    public const string NoPublicRoute = "BM0011";
+    public const string UndefinedPort = "BM0012";
+    public const string PortMtlsUnknownPort = "BM0013";
+    public const string DenyNotOnQuantumChannel = "BM0014";
+    public const string WebSocketTimeout = "BM0015";
+    public const string Unreachable = "BM0016";
+    public const string JwtNotOnQuantumChannel = "BM0017";
+
+    /// <summary>Every code with its one-line title (docs/mesh.md lists the same).</summary>
+    public static readonly IReadOnlyList<(string Code, string Title)> All =
+    [
+        (UndefinedSubset, "route to a subset the destination does not define"),
+        (UnknownHost, "route to a host that is not a service of the mesh"),
+        (TlsConflict, "DestinationRule TLS mode conflicts with PeerAuthentication"),
+        (UnknownServiceAccount, "authorization rule names a service account no service uses"),
+        (DuplicateName, "duplicate name"),
+        (PortProtocol, "port name does not declare its protocol"),
+        (BurstBelowRate, "rate-limit burst smaller than the rate"),
+        (RetriesExceedTimeout, "retries take longer than the route timeout"),
+        (RateLimitWithoutSidecar, "rate limit on a service without the quantum sidecar"),
+        (WeightsNotHundred, "route weights do not add up to 100"),
+        (NoPublicRoute, "service exposed on a gateway has no public route"),
+        (UndefinedPort, "route to a port the destination does not declare"),
+        (PortMtlsUnknownPort, "port-level mTLS for a port the service does not declare"),
+        (DenyNotOnQuantumChannel, "DENY rules are not enforced on the post-quantum channel"),
+        (WebSocketTimeout, "WebSocket route with a timeout"),
+        (Unreachable, "service in a default-deny namespace allows nobody"),
+        (JwtNotOnQuantumChannel, "JWT is not checked on the post-quantum channel"),
+    ];
+}

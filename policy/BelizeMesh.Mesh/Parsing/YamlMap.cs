@@ -1,0 +1,463 @@
+using System.Globalization;
+using BelizeMesh.Mesh.Model;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace BelizeMesh.Mesh.Parsing;
+
+/// <summary>Collects every binding error of one file (YARP route-validator style: report all, not the first).</summary>
+internal sealed class BindContext(string file)
+{
+    public string File { get; } = file;
+
+    public List<MeshError> Errors { get; } = [];
+
+    public void Error(YamlNode node, string path, string message) => Errors.Add(new MeshError(File, PositionOf(node), path, message));
+
+    public void Error(SourcePosition position, string path, string message) => Errors.Add(new MeshError(File, position, path, message));
+
+    public static SourcePosition PositionOf(YamlNode node) => new((int)node.Start.Line, (int)node.Start.Column);
+
+    public static string Describe(YamlNode node) => node switch
+    {
+        YamlMappingNode => "a mapping",
+        YamlSequenceNode => "a list",
+        YamlScalarNode { Style: ScalarStyle.SingleQuoted or ScalarStyle.DoubleQuoted } s => $"the string \"{s.Value}\"",
+        YamlScalarNode s when IsNull(s) => "null",
+        YamlScalarNode s => $"\"{s.Value}\"",
+        _ => "an alias",
+    };
+
+    public static bool IsNull(YamlScalarNode s) =>
+        s.Style == ScalarStyle.Plain && (s.Value is null or "" or "~" or "null" or "Null" or "NULL");
+}
+
+/// <summary>
+/// A mapping being bound: typed getters that record what was read, report type errors at the value's position, and
+/// <see cref="Finish"/> reports every key that was never asked for as an unknown field (with a "did you mean").
+/// </summary>
+internal sealed class YamlMap
+{
+    private readonly Dictionary<string, (YamlScalarNode Key, YamlNode Value)> _entries = new(StringComparer.Ordinal);
+    private readonly List<string> _order = [];
+    private readonly HashSet<string> _asked = new(StringComparer.Ordinal);
+    private readonly BindContext _ctx;
+
+    private YamlMap(YamlMappingNode node, string path, BindContext ctx)
+    {
+        Node = node;
+        Path = path;
+        _ctx = ctx;
+        foreach (var (key, value) in node.Children)
+        {
+            if (key is not YamlScalarNode scalar || scalar.Value is null)
+            {
+                ctx.Error(key, path, $"keys must be plain strings, not {BindContext.Describe(key)}");
+                continue;
+            }
+
+            if (!_entries.TryAdd(scalar.Value, (scalar, value)))
+            {
+                ctx.Error(key, Join(path, scalar.Value), $"duplicate key \"{scalar.Value}\"; each field may appear once");
+                continue;
+            }
+
+            _order.Add(scalar.Value);
+        }
+    }
+
+    public YamlMappingNode Node { get; }
+
+    public string Path { get; }
+
+    public SourcePosition Position => BindContext.PositionOf(Node);
+
+    public BindContext Context => _ctx;
+
+    /// <summary>Binds <paramref name="node"/> as a mapping, or reports that a mapping was expected and returns null.</summary>
+    public static YamlMap? From(YamlNode node, string path, BindContext ctx, string what)
+    {
+        if (node is YamlMappingNode mapping)
+        {
+            return new YamlMap(mapping, path, ctx);
+        }
+
+        ctx.Error(node, path, $"expected {what} (a mapping), got {BindContext.Describe(node)}");
+        return null;
+    }
+
+    public static string Join(string path, string key) => path.Length == 0 ? key : path + "." + key;
+
+    public string PathOf(string key) => Join(Path, key);
+
+    public bool Has(string key) => _entries.ContainsKey(key);
+
+    /// <summary>The raw value of <paramref name="key"/> (null when absent or written as null).</summary>
+    public YamlNode? Raw(string key)
+    {
+        _asked.Add(key);
+        if (!_entries.TryGetValue(key, out var entry))
+        {
+            return null;
+        }
+
+        return entry.Value is YamlScalarNode s && BindContext.IsNull(s) ? null : entry.Value;
+    }
+
+    public SourcePosition PositionOf(string key) =>
+        _entries.TryGetValue(key, out var entry) ? BindContext.PositionOf(entry.Value) : Position;
+
+    public void Missing(string key, string hint) =>
+        _ctx.Error(Node, PathOf(key), $"missing required field \"{key}\" ({hint})");
+
+    public YamlMap? Map(string key, string what)
+    {
+        var node = Raw(key);
+        return node is null ? null : From(node, PathOf(key), _ctx, what);
+    }
+
+    public string? String(string key, bool required = false, string hint = "a string")
+    {
+        var node = Raw(key);
+        if (node is null)
+        {
+            if (required)
+            {
+                Missing(key, hint);
+            }
+
+            return null;
+        }
+
+        return ScalarString(node, PathOf(key), hint);
+    }
+
+    public string? ScalarString(YamlNode node, string path, string hint)
+    {
+        if (node is YamlScalarNode { Value: { } value })
+        {
+            if (value.Length == 0)
+            {
+                _ctx.Error(node, path, $"must not be empty; expected {hint}");
+                return null;
+            }
+
+            return value;
+        }
+
+        _ctx.Error(node, path, $"expected {hint}, got {BindContext.Describe(node)}");
+        return null;
+    }
+
+    /// <summary>A DNS-1123 label (Kubernetes names of services, namespaces, subsets, ports).</summary>
+    public string? Name(string key, bool required, string what)
+    {
+        var value = String(key, required, what);
+        if (value is not null && !IsDnsLabel(value))
+        {
+            _ctx.Error(PositionOf(key), PathOf(key), $"\"{value}\" is not a valid {what}: use lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters");
+            return null;
+        }
+
+        return value;
+    }
+
+    public static bool IsDnsLabel(string value)
+    {
+        if (value.Length is 0 or > 63 || !char.IsAsciiLetterLower(value[0]) && !char.IsAsciiDigit(value[0]) || value[^1] == '-')
+        {
+            return false;
+        }
+
+        foreach (char c in value)
+        {
+            if (!char.IsAsciiLetterLower(c) && !char.IsAsciiDigit(c) && c != '-')
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    public int? Int(string key, int min, int max, bool required = false, string hint = "an integer")
+    {
+        var node = Raw(key);
+        if (node is null)
+        {
+            if (required)
+            {
+                Missing(key, $"{hint} from {min} to {max}");
+            }
+
+            return null;
+        }
+
+        if (node is YamlScalarNode { Style: ScalarStyle.Plain, Value: { } text }
+            && int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int value))
+        {
+            if (value < min || value > max)
+            {
+                _ctx.Error(node, PathOf(key), $"{value} is out of range; expected {hint} from {min} to {max}");
+                return null;
+            }
+
+            return value;
+        }
+
+        _ctx.Error(node, PathOf(key), $"expected {hint} from {min} to {max}, got {BindContext.Describe(node)}");
+        return null;
+    }
+
+    public double? Percentage(string key)
+    {
+        var node = Raw(key);
+        if (node is null)
+        {
+            return null;
+        }
+
+        if (node is YamlScalarNode { Style: ScalarStyle.Plain, Value: { } text }
+            && double.TryParse(text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double value)
+            && value is >= 0 and <= 100)
+        {
+            return value;
+        }
+
+        _ctx.Error(node, PathOf(key), $"expected a percentage from 0 to 100 (e.g. 10 or 0.5), got {BindContext.Describe(node)}");
+        return null;
+    }
+
+    public bool? Bool(string key)
+    {
+        var node = Raw(key);
+        if (node is null)
+        {
+            return null;
+        }
+
+        if (node is YamlScalarNode { Style: ScalarStyle.Plain, Value: "true" or "false" } s)
+        {
+            return s.Value == "true";
+        }
+
+        _ctx.Error(node, PathOf(key), $"expected true or false, got {BindContext.Describe(node)}");
+        return null;
+    }
+
+    public TimeSpan? Duration(string key)
+    {
+        var node = Raw(key);
+        if (node is null)
+        {
+            return null;
+        }
+
+        if (node is YamlScalarNode { Value: { } text } && Durations.TryParse(text, out var value))
+        {
+            return value;
+        }
+
+        _ctx.Error(node, PathOf(key), $"{BindContext.Describe(node)} is not a duration; {Durations.Expected}");
+        return null;
+    }
+
+    /// <summary>One of a fixed set of words (case-sensitive, as Istio's enums are).</summary>
+    public T? Enum<T>(string key, IReadOnlyList<(string Text, T Value)> values)
+        where T : struct
+    {
+        var node = Raw(key);
+        return node is null ? null : EnumValue(node, PathOf(key), values);
+    }
+
+    public T? EnumValue<T>(YamlNode node, string path, IReadOnlyList<(string Text, T Value)> values)
+        where T : struct
+    {
+        if (node is YamlScalarNode { Value: { } text })
+        {
+            foreach (var (candidate, value) in values)
+            {
+                if (candidate == text)
+                {
+                    return value;
+                }
+            }
+        }
+
+        var names = new string[values.Count];
+        for (int i = 0; i < values.Count; i++)
+        {
+            names[i] = values[i].Text;
+        }
+
+        _ctx.Error(node, path, $"expected one of {string.Join(", ", names)}, got {BindContext.Describe(node)}");
+        return null;
+    }
+
+    public IReadOnlyList<string> StringList(string key, string hint = "a string")
+    {
+        var node = Raw(key);
+        if (node is null)
+        {
+            return [];
+        }
+
+        if (node is not YamlSequenceNode sequence)
+        {
+            _ctx.Error(node, PathOf(key), $"expected a list of {hint}s, got {BindContext.Describe(node)}");
+            return [];
+        }
+
+        var result = new List<string>(sequence.Children.Count);
+        for (int i = 0; i < sequence.Children.Count; i++)
+        {
+            if (ScalarString(sequence.Children[i], $"{PathOf(key)}[{i}]", hint) is { } value)
+            {
+                result.Add(value);
+            }
+        }
+
+        return result;
+    }
+
+    public IReadOnlyList<int> IntList(string key, int min, int max, string hint)
+    {
+        var node = Raw(key);
+        if (node is null)
+        {
+            return [];
+        }
+
+        if (node is not YamlSequenceNode sequence)
+        {
+            _ctx.Error(node, PathOf(key), $"expected a list of {hint}s, got {BindContext.Describe(node)}");
+            return [];
+        }
+
+        var result = new List<int>(sequence.Children.Count);
+        for (int i = 0; i < sequence.Children.Count; i++)
+        {
+            var item = sequence.Children[i];
+            if (item is YamlScalarNode { Style: ScalarStyle.Plain, Value: { } text }
+                && int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int value) && value >= min && value <= max)
+            {
+                result.Add(value);
+            }
+            else
+            {
+                _ctx.Error(item, $"{PathOf(key)}[{i}]", $"expected {hint} from {min} to {max}, got {BindContext.Describe(item)}");
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>A string-to-string mapping (labels), in the order written.</summary>
+    public IReadOnlyList<KeyValuePair<string, string>>? StringMap(string key, string what)
+    {
+        var map = Map(key, what);
+        if (map is null)
+        {
+            return null;
+        }
+
+        var result = new List<KeyValuePair<string, string>>();
+        foreach (var name in map._order)
+        {
+            var value = map.String(name, hint: "a string value");
+            if (value is not null)
+            {
+                result.Add(new(name, value));
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>Each item of a list of mappings, with its path.</summary>
+    public IEnumerable<YamlMap> MapList(string key, string what)
+    {
+        var node = Raw(key);
+        if (node is null)
+        {
+            yield break;
+        }
+
+        if (node is not YamlSequenceNode sequence)
+        {
+            _ctx.Error(node, PathOf(key), $"expected a list of {what}s, got {BindContext.Describe(node)}");
+            yield break;
+        }
+
+        for (int i = 0; i < sequence.Children.Count; i++)
+        {
+            if (From(sequence.Children[i], $"{PathOf(key)}[{i}]", _ctx, what) is { } item)
+            {
+                yield return item;
+            }
+        }
+    }
+
+    /// <summary>The keys of this mapping in the order written (for maps keyed by user names, e.g. headers, ports).</summary>
+    public IReadOnlyList<string> Keys => _order;
+
+    /// <summary>Reports every key that no getter asked for.</summary>
+    public void Finish()
+    {
+        foreach (var key in _order)
+        {
+            if (_asked.Contains(key))
+            {
+                continue;
+            }
+
+            var (keyNode, _) = _entries[key];
+            string? suggestion = Suggest(key, _asked);
+            var allowed = new List<string>(_asked);
+            allowed.Sort(StringComparer.Ordinal);
+            string didYouMean = suggestion is null ? "" : $"; did you mean \"{suggestion}\"?";
+            _ctx.Error(keyNode, PathOf(key), $"unknown field \"{key}\"{didYouMean} (allowed here: {string.Join(", ", allowed)})");
+        }
+    }
+
+    private static string? Suggest(string key, IEnumerable<string> candidates)
+    {
+        string? best = null;
+        int bestDistance = int.MaxValue;
+        foreach (var candidate in candidates)
+        {
+            int d = Distance(key.ToLowerInvariant(), candidate.ToLowerInvariant());
+            if (d < bestDistance)
+            {
+                bestDistance = d;
+                best = candidate;
+            }
+        }
+
+        return bestDistance <= Math.Max(2, key.Length / 3) ? best : null;
+    }
+
+    private static int Distance(string a, string b)
+    {
+        var previous = new int[b.Length + 1];
+        var current = new int[b.Length + 1];
+        for (int j = 0; j <= b.Length; j++)
+        {
+            previous[j] = j;
+        }
+
+        for (int i = 1; i <= a.Length; i++)
+        {
+            current[0] = i;
+            for (int j = 1; j <= b.Length; j++)
+            {
+                int cost = a[i - 1] == b[j - 1] ? 0 : 1;
+                current[j] = Math.Min(Math.Min(current[j - 1] + 1, previous[j] + 1), previous[j - 1] + cost);
+            }
+
+            (previous, current) = (current, previous);
+        }
+
+        return previous[b.Length];
+    }
+}

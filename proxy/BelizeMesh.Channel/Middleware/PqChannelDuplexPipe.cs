@@ -1,0 +1,252 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using BelizeMesh.Channel.Protocol;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging;
+
+namespace BelizeMesh.Channel.Middleware;
+
+/// <summary>
+/// The record layer between Kestrel's transport pipe and the application: one loop decrypts records from the
+/// transport into the application's input pipe (nothing is advanced into it before its tag verifies), another seals
+/// what the application writes into ≤ 16 KiB records on the transport. Completing the application's output sends
+/// close_notify (half-close); the peer's close_notify completes the application's input; a transport EOF without it
+/// completes the input with <see cref="ChannelFailure.Truncated"/>. Any record failure aborts the connection.
+/// </summary>
+internal sealed class PqChannelDuplexPipe : IAsyncDisposable
+{
+    private static readonly PipeOptions s_pipeOptions = new(
+        pauseWriterThreshold: 256 * 1024, resumeWriterThreshold: 128 * 1024, useSynchronizationContext: false);
+
+    private readonly ConnectionContext _context;
+    private readonly IDuplexPipe _transport;
+    private readonly RecordProtector _read;
+    private readonly RecordProtector _write;
+    private readonly ChannelMetrics? _metrics;
+    private readonly ILogger _logger;
+    private readonly Pipe _input = new(s_pipeOptions);
+    private readonly Pipe _output = new(s_pipeOptions);
+    private readonly Task _readLoop;
+    private readonly Task _writeLoop;
+    private byte[]? _readScratch;
+    private byte[]? _writeScratch;
+
+    public PqChannelDuplexPipe(ConnectionContext context, IDuplexPipe transport, RecordProtector read, RecordProtector write, ChannelMetrics? metrics, ILogger logger)
+    {
+        _context = context;
+        _transport = transport;
+        _read = read;
+        _write = write;
+        _metrics = metrics;
+        _logger = logger;
+        Application = new DuplexPipe(_input.Reader, _output.Writer);
+        _readLoop = ReadLoopAsync();
+        _writeLoop = WriteLoopAsync();
+    }
+
+    /// <summary>The decrypted side, handed to the rest of the connection pipeline.</summary>
+    public IDuplexPipe Application { get; }
+
+    private async Task ReadLoopAsync()
+    {
+        await Task.Yield();
+        PipeReader transportInput = _transport.Input;
+        try
+        {
+            while (true)
+            {
+                ReadResult result = await transportInput.ReadAsync().ConfigureAwait(false);
+                if (result.IsCanceled)
+                {
+                    break;
+                }
+
+                ReadOnlySequence<byte> buffer = result.Buffer;
+                bool closed;
+                SequencePosition consumed = buffer.Start;
+                try
+                {
+                    consumed = OpenRecords(buffer, out closed, out long received);
+                    _metrics?.BytesReceived(received);
+                }
+                finally
+                {
+                    transportInput.AdvanceTo(consumed, buffer.End);
+                }
+
+                if (closed)
+                {
+                    await _input.Writer.CompleteAsync().ConfigureAwait(false);
+                    return;
+                }
+
+                FlushResult flush = await _input.Writer.FlushAsync().ConfigureAwait(false);
+                if (flush.IsCompleted)
+                {
+                    break; // the application stopped reading
+                }
+
+                if (result.IsCompleted)
+                {
+                    throw new PqChannelException(ChannelFailure.Truncated, "the transport closed without close_notify (truncation)");
+                }
+            }
+
+            await _input.Writer.CompleteAsync().ConfigureAwait(false);
+        }
+        catch (PqChannelException ex)
+        {
+            ChannelLog.ChannelFailed(_logger, _context.ConnectionId, ex.Reason, ex.Message);
+            await _input.Writer.CompleteAsync(ex).ConfigureAwait(false);
+            _context.Abort(new ConnectionAbortedException(ex.Message, ex));
+        }
+        catch (Exception ex) when (ex is IOException or ConnectionAbortedException or OperationCanceledException or InvalidOperationException)
+        {
+            await _input.Writer.CompleteAsync(ex).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Opens every complete record in <paramref name="buffer"/> into the application's input pipe.</summary>
+    private SequencePosition OpenRecords(ReadOnlySequence<byte> buffer, out bool closed, out long received)
+    {
+        closed = false;
+        received = 0;
+        while (true)
+        {
+            switch (RecordFraming.TryParse(buffer, out RecordHeader header, out ReadOnlySequence<byte> record, out string? error))
+            {
+                case RecordParseResult.NeedMoreData:
+                    return buffer.Start;
+                case RecordParseResult.Invalid:
+                    throw new PqChannelException(ChannelFailure.ProtocolViolation, error!);
+            }
+
+            ReadOnlySpan<byte> recordSpan;
+            if (record.IsSingleSegment)
+            {
+                recordSpan = record.FirstSpan;
+            }
+            else
+            {
+                _readScratch ??= ArrayPool<byte>.Shared.Rent(ProtocolConstants.MaxRecord);
+                record.CopyTo(_readScratch);
+                recordSpan = _readScratch.AsSpan(0, (int)record.Length);
+            }
+
+            int plaintextLength = header.Length - ProtocolConstants.TagLength;
+            Span<byte> destination = plaintextLength > 0 ? _input.Writer.GetSpan(plaintextLength) : [];
+            int n = RecordLayer.Open(_read, recordSpan, destination, out RecordKind kind);
+            buffer = buffer.Slice(record.End);
+            if (kind == RecordKind.Close)
+            {
+                closed = true;
+                return buffer.Start;
+            }
+
+            if (n > 0)
+            {
+                _input.Writer.Advance(n);
+                received += n;
+            }
+        }
+    }
+
+    private async Task WriteLoopAsync()
+    {
+        await Task.Yield();
+        PipeReader application = _output.Reader;
+        PipeWriter transportOutput = _transport.Output;
+        try
+        {
+            while (true)
+            {
+                ReadResult result = await application.ReadAsync().ConfigureAwait(false);
+                ReadOnlySequence<byte> buffer = result.Buffer;
+                long sent = buffer.Length;
+                if (!buffer.IsEmpty)
+                {
+                    SealRecords(buffer, transportOutput);
+                }
+
+                application.AdvanceTo(buffer.End);
+                if (sent > 0)
+                {
+                    _metrics?.BytesSent(sent);
+                    FlushResult flush = await transportOutput.FlushAsync().ConfigureAwait(false);
+                    if (flush.IsCompleted || flush.IsCanceled)
+                    {
+                        break;
+                    }
+                }
+
+                if (result.IsCompleted || result.IsCanceled)
+                {
+                    Span<byte> span = transportOutput.GetSpan(RecordProtector.SealedLength(1));
+                    transportOutput.Advance(RecordLayer.SealCloseNotify(_write, span));
+                    await transportOutput.FlushAsync().ConfigureAwait(false);
+                    break;
+                }
+            }
+
+            await application.CompleteAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or ConnectionAbortedException or OperationCanceledException or InvalidOperationException)
+        {
+            await application.CompleteAsync(ex).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Seals <paramref name="buffer"/> into records of at most 16 KiB plaintext, directly into the transport's memory.</summary>
+    private void SealRecords(ReadOnlySequence<byte> buffer, PipeWriter transportOutput)
+    {
+        while (!buffer.IsEmpty)
+        {
+            ReadOnlySequence<byte> chunk = buffer.Slice(0, Math.Min(buffer.Length, ProtocolConstants.MaxPlaintext));
+            ReadOnlySpan<byte> plaintext;
+            if (chunk.IsSingleSegment)
+            {
+                plaintext = chunk.FirstSpan;
+            }
+            else
+            {
+                _writeScratch ??= ArrayPool<byte>.Shared.Rent(ProtocolConstants.MaxRecord);
+                chunk.CopyTo(_writeScratch);
+                plaintext = _writeScratch.AsSpan(0, (int)chunk.Length);
+            }
+
+            Span<byte> destination = transportOutput.GetSpan(RecordLayer.MaxSealedLength(plaintext.Length));
+            transportOutput.Advance(RecordLayer.SealData(_write, plaintext, destination));
+            buffer = buffer.Slice(chunk.End);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        // The application is done with the connection: finishing its output sends close_notify; stop reading.
+        await _output.Writer.CompleteAsync().ConfigureAwait(false);
+        await _input.Reader.CompleteAsync().ConfigureAwait(false);
+        await _writeLoop.ConfigureAwait(false);
+        _transport.Input.CancelPendingRead();
+        await _readLoop.ConfigureAwait(false);
+        _read.Dispose();
+        _write.Dispose();
+        if (_readScratch is not null)
+        {
+            ArrayPool<byte>.Shared.Return(_readScratch, clearArray: true);
+            _readScratch = null;
+        }
+
+        if (_writeScratch is not null)
+        {
+            ArrayPool<byte>.Shared.Return(_writeScratch, clearArray: true);
+            _writeScratch = null;
+        }
+    }
+
+    private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
+    {
+        public PipeReader Input { get; } = input;
+
+        public PipeWriter Output { get; } = output;
+    }
+}

@@ -1,0 +1,70 @@
+using System.Buffers;
+using System.Security.Cryptography;
+
+namespace BelizeMesh.Channel.Protocol;
+
+/// <summary>A growable output buffer over <see cref="ArrayPool{T}"/>, for handshake flights. Cleared before it returns memory.</summary>
+internal sealed class PooledBufferWriter : IBufferWriter<byte>, IDisposable
+{
+    private byte[] _buffer;
+    private int _written;
+
+    public PooledBufferWriter(int initialCapacity = 16 * 1024) => _buffer = ArrayPool<byte>.Shared.Rent(initialCapacity);
+
+    public ReadOnlyMemory<byte> WrittenMemory => _buffer.AsMemory(0, _written);
+
+    public ReadOnlySpan<byte> WrittenSpan => _buffer.AsSpan(0, _written);
+
+    public int WrittenCount => _written;
+
+    public void Advance(int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        if (_written + count > _buffer.Length)
+        {
+            throw new InvalidOperationException("advanced past the end of the buffer");
+        }
+
+        _written += count;
+    }
+
+    public Memory<byte> GetMemory(int sizeHint = 0)
+    {
+        Ensure(sizeHint);
+        return _buffer.AsMemory(_written);
+    }
+
+    public Span<byte> GetSpan(int sizeHint = 0)
+    {
+        Ensure(sizeHint);
+        return _buffer.AsSpan(_written);
+    }
+
+    public void Clear()
+    {
+        CryptographicOperations.ZeroMemory(_buffer.AsSpan(0, _written));
+        _written = 0;
+    }
+
+    public void Dispose()
+    {
+        Clear();
+        ArrayPool<byte>.Shared.Return(_buffer);
+        _buffer = [];
+    }
+
+    private void Ensure(int sizeHint)
+    {
+        int need = Math.Max(sizeHint, 1);
+        if (_buffer.Length - _written >= need)
+        {
+            return;
+        }
+
+        byte[] bigger = ArrayPool<byte>.Shared.Rent(Math.Max(_buffer.Length * 2, _written + need));
+        _buffer.AsSpan(0, _written).CopyTo(bigger);
+        CryptographicOperations.ZeroMemory(_buffer.AsSpan(0, _written));
+        ArrayPool<byte>.Shared.Return(_buffer);
+        _buffer = bigger;
+    }
+}

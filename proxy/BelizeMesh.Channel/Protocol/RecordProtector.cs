@@ -1,0 +1,154 @@
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+
+namespace BelizeMesh.Channel.Protocol;
+
+/// <summary>
+/// One direction of record protection (docs/protocol.md, 2.1–2.2): AES-256-GCM with key and IV from a traffic
+/// secret, nonce = IV xor the implicit 64-bit sequence number, the 5-byte header as associated data, and the
+/// key-update ratchet. Allocation-free per record; the traffic secret is zeroed on update and dispose.
+/// Not thread-safe: one reader or one writer owns it.
+/// </summary>
+internal sealed class RecordProtector : IDisposable
+{
+    private readonly byte[] _secret = new byte[ProtocolConstants.HashLength];
+    private readonly byte[] _iv = new byte[ProtocolConstants.IvLength];
+    private readonly long _recordsPerKey;
+    private readonly long _bytesPerKey;
+    private AesGcm _aead;
+    private ulong _sequence;
+    private long _bytes;
+
+    public RecordProtector(ReadOnlySpan<byte> trafficSecret, long recordsPerKey = 1L << 24, long bytesPerKey = 1L << 34)
+    {
+        trafficSecret.CopyTo(_secret);
+        _recordsPerKey = recordsPerKey;
+        _bytesPerKey = bytesPerKey;
+        _aead = CreateAead();
+    }
+
+    private RecordProtector(RecordProtector other)
+    {
+        other._secret.CopyTo(_secret, 0);
+        other._iv.CopyTo(_iv, 0);
+        _recordsPerKey = other._recordsPerKey;
+        _bytesPerKey = other._bytesPerKey;
+        _sequence = other._sequence;
+        _bytes = other._bytes;
+        _aead = CreateAead();
+    }
+
+    /// <summary>Sequence number of the next record under the current key.</summary>
+    public ulong Sequence => _sequence;
+
+    /// <summary>Number of key updates done so far (for tests and metrics).</summary>
+    public int Generation { get; private set; }
+
+    /// <summary>True when the sender should send a key_update before the next record.</summary>
+    public bool NeedsKeyUpdate => (long)_sequence >= _recordsPerKey || _bytes >= _bytesPerKey;
+
+    /// <summary>Total record size for a plaintext of <paramref name="plaintextLength"/> bytes.</summary>
+    public static int SealedLength(int plaintextLength) => ProtocolConstants.HeaderLength + plaintextLength + ProtocolConstants.TagLength;
+
+    /// <summary>
+    /// Writes header, ciphertext and tag into <paramref name="destination"/>; returns the record length. The plaintext
+    /// may be <c>destination[5..]</c> itself (in place) or any buffer that does not partially overlap it.
+    /// </summary>
+    public int Seal(ContentType type, ReadOnlySpan<byte> plaintext, Span<byte> destination)
+    {
+        if (plaintext.Length > ProtocolConstants.MaxPlaintext)
+        {
+            throw new ArgumentOutOfRangeException(nameof(plaintext), "a record holds at most 16384 plaintext bytes");
+        }
+
+        int total = SealedLength(plaintext.Length);
+        Span<byte> record = destination[..total];
+        new RecordHeader(type, plaintext.Length + ProtocolConstants.TagLength).Write(record);
+        Span<byte> nonce = stackalloc byte[ProtocolConstants.IvLength];
+        ComputeNonce(nonce);
+        _aead.Encrypt(nonce, plaintext,
+            record.Slice(ProtocolConstants.HeaderLength, plaintext.Length),
+            record.Slice(ProtocolConstants.HeaderLength + plaintext.Length, ProtocolConstants.TagLength),
+            record[..ProtocolConstants.HeaderLength]);
+        _sequence++;
+        _bytes += plaintext.Length;
+        return total;
+    }
+
+    /// <summary>
+    /// Authenticates and decrypts <paramref name="record"/> (header + payload, framing already checked) into
+    /// <paramref name="plaintext"/> (which may be <c>record[5..]</c>, in place). Returns the plaintext length.
+    /// </summary>
+    /// <exception cref="PqChannelException"><see cref="ChannelFailure.BadRecordMac"/> when authentication fails;
+    /// nothing of the plaintext may be used then (it is cleared).</exception>
+    public int Open(ReadOnlySpan<byte> record, Span<byte> plaintext)
+    {
+        int payloadLength = record.Length - ProtocolConstants.HeaderLength;
+        if (payloadLength < ProtocolConstants.TagLength)
+        {
+            throw new PqChannelException(ChannelFailure.BadRecordMac, $"encrypted record of {payloadLength} bytes is shorter than its 16-byte tag");
+        }
+
+        int length = payloadLength - ProtocolConstants.TagLength;
+        Span<byte> nonce = stackalloc byte[ProtocolConstants.IvLength];
+        ComputeNonce(nonce);
+        try
+        {
+            _aead.Decrypt(nonce,
+                record.Slice(ProtocolConstants.HeaderLength, length),
+                record.Slice(ProtocolConstants.HeaderLength + length, ProtocolConstants.TagLength),
+                plaintext[..length],
+                record[..ProtocolConstants.HeaderLength]);
+        }
+        catch (AuthenticationTagMismatchException ex)
+        {
+            throw new PqChannelException(ChannelFailure.BadRecordMac,
+                $"record {_sequence} (type {(ContentType)record[0]}) failed authentication: tampered, reordered, replayed or not for this key", innerException: ex);
+        }
+
+        _sequence++;
+        _bytes += length;
+        return length;
+    }
+
+    /// <summary>Ratchets to the next traffic secret (<c>"traffic upd"</c>) and resets the sequence number.</summary>
+    public void UpdateKey()
+    {
+        Span<byte> next = stackalloc byte[ProtocolConstants.HashLength];
+        KeySchedule.ExpandLabel(_secret, KeySchedule.TrafficUpdate, [], next);
+        next.CopyTo(_secret);
+        CryptographicOperations.ZeroMemory(next);
+        _aead.Dispose();
+        _aead = CreateAead();
+        _sequence = 0;
+        _bytes = 0;
+        Generation++;
+    }
+
+    /// <summary>An independent copy in the same state (tests: replaying one state against many mutated inputs).</summary>
+    public RecordProtector Clone() => new(this);
+
+    public void Dispose()
+    {
+        _aead.Dispose();
+        CryptographicOperations.ZeroMemory(_secret);
+        CryptographicOperations.ZeroMemory(_iv);
+    }
+
+    private AesGcm CreateAead()
+    {
+        Span<byte> key = stackalloc byte[ProtocolConstants.KeyLength];
+        KeySchedule.ExpandLabel(_secret, KeySchedule.Key, [], key);
+        KeySchedule.ExpandLabel(_secret, KeySchedule.Iv, [], _iv);
+        var aead = new AesGcm(key, ProtocolConstants.TagLength);
+        CryptographicOperations.ZeroMemory(key);
+        return aead;
+    }
+
+    private void ComputeNonce(Span<byte> nonce)
+    {
+        _iv.CopyTo(nonce);
+        ulong mixed = BinaryPrimitives.ReadUInt64BigEndian(nonce[4..]) ^ _sequence;
+        BinaryPrimitives.WriteUInt64BigEndian(nonce[4..], mixed);
+    }
+}

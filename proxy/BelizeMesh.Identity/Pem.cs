@@ -1,0 +1,57 @@
+using System.Security.Cryptography;
+
+namespace BelizeMesh.Identity;
+
+/// <summary>PEM reading and writing (RFC 7468) on top of <see cref="PemEncoding"/>, with errors that name the label found.</summary>
+internal static class Pem
+{
+    public const string CertificateLabel = "CERTIFICATE";
+    public const string PrivateKeyLabel = "PRIVATE KEY";
+
+    /// <summary>Every block of the document; each must carry <paramref name="label"/>. At least one is required.</summary>
+    public static List<byte[]> ReadAll(string pem, string label)
+    {
+        var blocks = new List<byte[]>();
+        ReadOnlySpan<char> rest = pem;
+        while (PemEncoding.TryFind(rest, out PemFields fields))
+        {
+            ReadOnlySpan<char> found = rest[fields.Label];
+            if (!found.SequenceEqual(label))
+            {
+                throw new CertificateFormatException(WrongLabel(found.ToString(), label));
+            }
+
+            blocks.Add(Convert.FromBase64String(rest[fields.Base64Data].ToString()));
+            rest = rest[fields.Location.End..];
+        }
+
+        if (blocks.Count == 0)
+        {
+            throw new CertificateFormatException(
+                $"no PEM block found; expected '-----BEGIN {label}-----' (a PEM file as written by 'belizemesh certs')");
+        }
+
+        return blocks;
+    }
+
+    /// <summary>The single block of the document, which must carry <paramref name="label"/>.</summary>
+    public static byte[] ReadSingle(string pem, string label)
+    {
+        var blocks = ReadAll(pem, label);
+        if (blocks.Count != 1)
+        {
+            throw new CertificateFormatException($"expected one {label} PEM block, found {blocks.Count}");
+        }
+
+        return blocks[0];
+    }
+
+    public static string Write(string label, ReadOnlySpan<byte> der) => new string(PemEncoding.Write(label, der)) + "\n";
+
+    private static string WrongLabel(string found, string expected) => found switch
+    {
+        "ENCRYPTED PRIVATE KEY" => $"found an ENCRYPTED PRIVATE KEY PEM block; expected an unencrypted {expected} (PKCS#8)",
+        "RSA PRIVATE KEY" or "EC PRIVATE KEY" => $"found a {found} PEM block (a classical key); expected {expected} holding an ML-DSA or ML-KEM key (PKCS#8)",
+        _ => $"found a '{found}' PEM block; expected '{expected}'",
+    };
+}

@@ -1,0 +1,31 @@
+namespace BelizeMesh.Proxy.Configuration;
+
+/// <summary>One problem found in a policy file: where it is and what to do about it.</summary>
+/// <param name="File">The file path as given.</param>
+/// <param name="Line">1-based line.</param>
+/// <param name="Column">1-based column.</param>
+/// <param name="Message">What is wrong and how to fix it; starts with the field path (<c>spec.inbound.mode: …</c>).</param>
+public sealed record PolicyError(string File, int Line, int Column, string Message)
+{
+    /// <summary><c>file:line:column: error: message</c>, the form compilers use so editors can jump to it.</summary>
+    public override string ToString() => $"{File}:{Line}:{Column}: error: {Message}";
+}
+
+/// <summary>The outcome of parsing a policy file: a policy, or every problem found.</summary>
+public sealed class PolicyParseResult
+{
+    internal PolicyParseResult(SidecarPolicy? policy, IReadOnlyList<PolicyError> errors)
+    {
+        Policy = policy;
+        Errors = errors;
+    }
+
+    /// <summary>The policy when <see cref="Errors"/> is empty.</summary>
+    public SidecarPolicy? Policy { get; }
+
+    /// <summary>Every problem, in file order.</summary>
+    public IReadOnlyList<PolicyError> Errors { get; }
+
+    /// <summary>True when the file is valid.</summary>
+    public bool Succeeded => Policy is not null && Errors.Count == 0;
+}

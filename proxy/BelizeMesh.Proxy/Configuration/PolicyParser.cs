@@ -1,0 +1,1014 @@
+using System.Globalization;
+using System.Net;
+using BelizeMesh.Identity;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace BelizeMesh.Proxy.Configuration;
+
+/// <summary>What the running build can do; the parser rejects settings that need more.</summary>
+public sealed class PolicyParserOptions
+{
+    /// <summary>True when the post-quantum channel is compiled in (STRICT / PERMISSIVE are usable).</summary>
+    public bool PqChannelAvailable { get; init; }
+}
+
+/// <summary>
+/// Reads a <c>SidecarPolicy</c> YAML document with YamlDotNet's representation model (no reflection, so it survives
+/// native AOT) into immutable records. Like YARP's route validators it never stops at the first problem: every
+/// error is collected with its line and column, then reported together.
+/// </summary>
+public static class PolicyParser
+{
+    /// <summary>The only <c>apiVersion</c> this build reads.</summary>
+    public const string ApiVersion = "belizemesh.io/v1alpha1";
+
+    /// <summary>The <c>kind</c> of the document.</summary>
+    public const string Kind = "SidecarPolicy";
+
+    /// <summary>Parses <paramref name="yaml"/>; <paramref name="file"/> is only used in messages.</summary>
+    public static PolicyParseResult Parse(string yaml, string file, PolicyParserOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(yaml);
+        ArgumentNullException.ThrowIfNull(file);
+        var reader = new Reader(file, options ?? new PolicyParserOptions());
+        SidecarPolicy? policy = reader.ReadDocument(yaml);
+        IReadOnlyList<PolicyError> errors = reader.SortedErrors();
+        return new PolicyParseResult(errors.Count == 0 ? policy : null, errors);
+    }
+
+    /// <summary>Reads and parses a file (following symlinks, as a ConfigMap volume needs).</summary>
+    public static PolicyParseResult ParseFile(string path, PolicyParserOptions? options = null)
+    {
+        string text;
+        try
+        {
+            text = File.ReadAllText(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return new PolicyParseResult(null, [new PolicyError(path, 1, 1, $"cannot read the policy file: {ex.Message}")]);
+        }
+
+        return Parse(text, path, options);
+    }
+
+    private sealed class Reader(string file, PolicyParserOptions options)
+    {
+        private static readonly string[] s_topFields = ["apiVersion", "kind", "metadata", "spec"];
+        private static readonly string[] s_metadataFields = ["name", "namespace", "labels", "annotations"];
+        private static readonly string[] s_specFields = ["identity", "admin", "inbound", "outbound", "accessLog", "drainTimeout"];
+        private static readonly string[] s_adminFields = ["listen"];
+        private static readonly string[] s_inboundFields = ["listen", "app", "mode", "timeout", "authorization", "rateLimits"];
+        private static readonly string[] s_authorizationFields = ["rules"];
+        private static readonly string[] s_ruleFields = ["from", "to"];
+        private static readonly string[] s_fromFields = ["principals"];
+        private static readonly string[] s_toFields = ["methods", "paths"];
+        private static readonly string[] s_rateLimitFields = ["name", "match", "key", "requestsPerSecond", "burst"];
+        private static readonly string[] s_matchFields = ["paths", "methods"];
+        private static readonly string[] s_outboundFields = ["listen", "mode", "routes"];
+        private static readonly string[] s_routeFields = ["host", "pathPrefix", "endpoints", "identity", "timeout", "retries", "loadBalancing", "outlierDetection"];
+        private static readonly string[] s_retryFields = ["attempts"];
+        private static readonly string[] s_loadBalancingFields = ["policy", "header"];
+        private static readonly string[] s_outlierFields = ["consecutiveFailures", "ejectionTime"];
+
+        private static readonly TimeSpan s_defaultTimeout = TimeSpan.FromSeconds(60);
+
+        private readonly List<PolicyError> _errors = [];
+        private ChannelMode _inboundMode = ChannelMode.Strict;
+
+        public IReadOnlyList<PolicyError> SortedErrors()
+        {
+            _errors.Sort(static (a, b) => a.Line != b.Line ? a.Line.CompareTo(b.Line) : a.Column.CompareTo(b.Column));
+            return _errors;
+        }
+
+        public SidecarPolicy? ReadDocument(string yaml)
+        {
+            var stream = new YamlStream();
+            try
+            {
+                stream.Load(new StringReader(yaml));
+            }
+            catch (YamlException ex)
+            {
+                string reason = ex.InnerException?.Message ?? ex.Message;
+                Error(ex.Start, $"invalid YAML: {StripMark(reason)}");
+                return null;
+            }
+
+            if (stream.Documents.Count == 0)
+            {
+                _errors.Add(new PolicyError(file, 1, 1, $"the file is empty; expected one {Kind} document (apiVersion: {ApiVersion})"));
+                return null;
+            }
+
+            if (stream.Documents.Count > 1)
+            {
+                Error(stream.Documents[1].RootNode.Start, $"the file holds {stream.Documents.Count} YAML documents; expected exactly one {Kind}");
+            }
+
+            if (!Mapping(stream.Documents[0].RootNode, "the document", out YamlMappingNode? root))
+            {
+                return null;
+            }
+
+            Fields fields = CheckFields(root, "", s_topFields);
+            string? apiVersion = RequiredString(fields, root, "", "apiVersion");
+            if (apiVersion is not null && apiVersion != ApiVersion)
+            {
+                Error(fields.Value("apiVersion")!, $"apiVersion: unsupported '{apiVersion}'; expected '{ApiVersion}'");
+            }
+
+            string? kind = RequiredString(fields, root, "", "kind");
+            if (kind is not null && kind != Kind)
+            {
+                Error(fields.Value("kind")!, $"kind: expected '{Kind}', got '{kind}'");
+            }
+
+            string name = "", ns = "";
+            if (OptionalMapping(fields, "metadata", "metadata", out YamlMappingNode? metadata))
+            {
+                Fields m = CheckFields(metadata, "metadata", s_metadataFields);
+                name = OptionalString(m, "metadata.name") ?? "";
+                ns = OptionalString(m, "metadata.namespace") ?? "";
+                StringMap(m.Value("labels"), "metadata.labels");
+                StringMap(m.Value("annotations"), "metadata.annotations");
+            }
+
+            PolicySpec? spec = null;
+            if (fields.Value("spec") is null)
+            {
+                Error(root, "spec: required field is missing");
+            }
+            else if (OptionalMapping(fields, "spec", "spec", out YamlMappingNode? specNode))
+            {
+                spec = ReadSpec(specNode);
+            }
+
+            return spec is null ? null : new SidecarPolicy(name, ns, spec);
+        }
+
+        private PolicySpec? ReadSpec(YamlMappingNode node)
+        {
+            Fields f = CheckFields(node, "spec", s_specFields);
+            string? identity = OptionalString(f, "spec.identity");
+            if (identity is not null)
+            {
+                CheckSpiffeId(f.Value("identity")!, "spec.identity", identity);
+            }
+
+            ListenAddress adminListen = new(IPAddress.Loopback, 16090);
+            if (OptionalMapping(f, "admin", "spec.admin", out YamlMappingNode? admin))
+            {
+                Fields a = CheckFields(admin, "spec.admin", s_adminFields);
+                adminListen = Listen(a, "spec.admin.listen") ?? adminListen;
+            }
+
+            InboundSpec? inbound = null;
+            if (f.Value("inbound") is null)
+            {
+                Error(node, "spec.inbound: required field is missing (it names the local app: inbound.app)");
+            }
+            else if (OptionalMapping(f, "inbound", "spec.inbound", out YamlMappingNode? inboundNode))
+            {
+                inbound = ReadInbound(inboundNode);
+            }
+
+            // From the mode as written, even when another inbound field is invalid, so one mistake reports one error.
+            ChannelMode defaultOutboundMode = _inboundMode == ChannelMode.Disable ? ChannelMode.Disable : ChannelMode.Strict;
+            OutboundSpec outbound = new(new ListenAddress(IPAddress.Loopback, 16001), defaultOutboundMode, []);
+            if (OptionalMapping(f, "outbound", "spec.outbound", out YamlMappingNode? outboundNode))
+            {
+                outbound = ReadOutbound(outboundNode, defaultOutboundMode);
+            }
+
+            bool accessLog = OptionalBool(f, "accessLog", "spec.accessLog") ?? true;
+            TimeSpan drain = OptionalDuration(f, "drainTimeout", "spec.drainTimeout") ?? TimeSpan.FromSeconds(20);
+
+            return inbound is null ? null : new PolicySpec(identity, new AdminSpec(adminListen), inbound, outbound, accessLog, drain);
+        }
+
+        private InboundSpec? ReadInbound(YamlMappingNode node)
+        {
+            Fields f = CheckFields(node, "spec.inbound", s_inboundFields);
+            ListenAddress listen = Listen(f, "spec.inbound.listen") ?? new ListenAddress(IPAddress.Any, 16443);
+
+            Uri? app = null;
+            string? appText = RequiredString(f, node, "spec.inbound", "app");
+            if (appText is not null)
+            {
+                if (!Uri.TryCreate(appText, UriKind.Absolute, out app) || app.Scheme != Uri.UriSchemeHttp || app.AbsolutePath != "/" || app.Query.Length != 0 || !string.IsNullOrEmpty(app.UserInfo))
+                {
+                    Error(f.Value("app")!, $"spec.inbound.app: '{appText}' is not a plain http URL of the local app; write e.g. \"http://127.0.0.1:8080\"");
+                    app = null;
+                }
+            }
+
+            ChannelMode mode = ChannelMode.Strict;
+            string? modeText = OptionalString(f, "spec.inbound.mode");
+            if (modeText is not null)
+            {
+                YamlNode modeNode = f.Value("mode")!;
+                switch (modeText)
+                {
+                    case "STRICT": mode = ChannelMode.Strict; break;
+                    case "PERMISSIVE": mode = ChannelMode.Permissive; break;
+                    case "DISABLE": mode = ChannelMode.Disable; break;
+                    default:
+                        Error(modeNode, $"spec.inbound.mode: unknown mode '{modeText}'; expected STRICT, PERMISSIVE or DISABLE");
+                        break;
+                }
+
+                if (mode != ChannelMode.Disable && !options.PqChannelAvailable && modeText is "STRICT" or "PERMISSIVE")
+                {
+                    Error(modeNode, $"spec.inbound.mode: {modeText} requires the PQ channel, not available in this build; use mode: DISABLE for plaintext");
+                }
+            }
+            else if (!options.PqChannelAvailable)
+            {
+                Error(node, "spec.inbound.mode: defaults to STRICT, which requires the PQ channel, not available in this build; set mode: DISABLE for plaintext");
+            }
+
+            _inboundMode = mode;
+            TimeSpan timeout = OptionalDuration(f, "timeout", "spec.inbound.timeout") ?? s_defaultTimeout;
+
+            AuthorizationSpec? authorization = null;
+            if (OptionalMapping(f, "authorization", "spec.inbound.authorization", out YamlMappingNode? authNode))
+            {
+                authorization = ReadAuthorization(authNode);
+            }
+
+            var rateLimits = new List<RateLimitSpec>();
+            if (OptionalSequence(f, "rateLimits", "spec.inbound.rateLimits", out YamlSequenceNode? limits))
+            {
+                var names = new HashSet<string>(StringComparer.Ordinal);
+                for (int i = 0; i < limits.Children.Count; i++)
+                {
+                    string path = $"spec.inbound.rateLimits[{i}]";
+                    if (Mapping(limits.Children[i], path, out YamlMappingNode? limitNode))
+                    {
+                        RateLimitSpec? limit = ReadRateLimit(limitNode, path);
+                        if (limit is not null)
+                        {
+                            if (!names.Add(limit.Name))
+                            {
+                                Error(limitNode, $"{path}.name: '{limit.Name}' is used by an earlier rate limit; names must be unique");
+                            }
+
+                            rateLimits.Add(limit);
+                        }
+                    }
+                }
+            }
+
+            return app is null ? null : new InboundSpec(listen, app, mode, timeout, authorization, rateLimits);
+        }
+
+        private AuthorizationSpec ReadAuthorization(YamlMappingNode node)
+        {
+            Fields f = CheckFields(node, "spec.inbound.authorization", s_authorizationFields);
+            var rules = new List<AuthorizationRuleSpec>();
+            if (f.Value("rules") is null)
+            {
+                Error(node, "spec.inbound.authorization.rules: required field is missing (an empty list denies every request; remove authorization to allow all)");
+            }
+            else if (OptionalSequence(f, "rules", "spec.inbound.authorization.rules", out YamlSequenceNode? seq))
+            {
+                for (int i = 0; i < seq.Children.Count; i++)
+                {
+                    string path = $"spec.inbound.authorization.rules[{i}]";
+                    if (!Mapping(seq.Children[i], path, out YamlMappingNode? ruleNode))
+                    {
+                        continue;
+                    }
+
+                    Fields r = CheckFields(ruleNode, path, s_ruleFields);
+                    FromSpec? from = null;
+                    if (OptionalMapping(r, "from", path + ".from", out YamlMappingNode? fromNode))
+                    {
+                        Fields ff = CheckFields(fromNode, path + ".from", s_fromFields);
+                        IReadOnlyList<string>? principals = Patterns(ff, "principals", path + ".from.principals", PatternKind.Principal);
+                        if (ff.Value("principals") is null)
+                        {
+                            Error(fromNode, $"{path}.from.principals: required field is missing");
+                        }
+
+                        from = principals is null ? null : new FromSpec(principals);
+                    }
+
+                    ToSpec? to = null;
+                    if (OptionalMapping(r, "to", path + ".to", out YamlMappingNode? toNode))
+                    {
+                        Fields tf = CheckFields(toNode, path + ".to", s_toFields);
+                        to = new ToSpec(Methods(tf, path + ".to.methods"), Patterns(tf, "paths", path + ".to.paths", PatternKind.Path));
+                    }
+
+                    rules.Add(new AuthorizationRuleSpec(from, to));
+                }
+            }
+
+            return new AuthorizationSpec(rules);
+        }
+
+        private RateLimitSpec? ReadRateLimit(YamlMappingNode node, string path)
+        {
+            Fields f = CheckFields(node, path, s_rateLimitFields);
+            string? name = RequiredString(f, node, path, "name");
+            if (name is not null && !IsSimpleName(name))
+            {
+                Error(f.Value("name")!, $"{path}.name: '{name}' must be 1-63 characters of a-z, 0-9, '-' or '_' (it becomes a metric label)");
+            }
+
+            IReadOnlyList<string>? paths = null, methods = null;
+            if (OptionalMapping(f, "match", path + ".match", out YamlMappingNode? match))
+            {
+                Fields m = CheckFields(match, path + ".match", s_matchFields);
+                paths = Patterns(m, "paths", path + ".match.paths", PatternKind.Path);
+                methods = Methods(m, path + ".match.methods");
+            }
+
+            RateLimitKey key = new(RateLimitKeyKind.None, null);
+            string? keyText = RequiredString(f, node, path, "key");
+            if (keyText is not null)
+            {
+                if (keyText == "none")
+                {
+                    key = new RateLimitKey(RateLimitKeyKind.None, null);
+                }
+                else if (keyText == "sourcePrincipal")
+                {
+                    key = new RateLimitKey(RateLimitKeyKind.SourcePrincipal, null);
+                }
+                else if (keyText.StartsWith("header:", StringComparison.Ordinal) && IsHeaderName(keyText.AsSpan(7)))
+                {
+                    key = new RateLimitKey(RateLimitKeyKind.Header, keyText[7..]);
+                }
+                else
+                {
+                    Error(f.Value("key")!, $"{path}.key: unknown key '{keyText}'; expected sourcePrincipal, none or header:<Name> (e.g. header:X-Participant-ID)");
+                }
+            }
+
+            double rps = 0;
+            YamlNode? rpsNode = f.Value("requestsPerSecond");
+            if (rpsNode is null)
+            {
+                Error(node, $"{path}.requestsPerSecond: required field is missing");
+            }
+            else if (Scalar(rpsNode, path + ".requestsPerSecond", "a number", out string? rpsText))
+            {
+                if (!double.TryParse(rpsText, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out rps) || rps <= 0 || rps > 1_000_000)
+                {
+                    Error(rpsNode, $"{path}.requestsPerSecond: '{rpsText}' must be a number greater than 0 and at most 1000000");
+                }
+            }
+
+            int burst = 0;
+            YamlNode? burstNode = f.Value("burst");
+            if (burstNode is null)
+            {
+                Error(node, $"{path}.burst: required field is missing");
+            }
+            else if (Integer(burstNode, path + ".burst", out burst) && burst < 1)
+            {
+                Error(burstNode, $"{path}.burst: {burst} is less than 1; the bucket must hold at least one request");
+            }
+
+            return name is null ? null : new RateLimitSpec(name, paths, methods, key, rps, burst);
+        }
+
+        private OutboundSpec ReadOutbound(YamlMappingNode node, ChannelMode defaultMode)
+        {
+            Fields f = CheckFields(node, "spec.outbound", s_outboundFields);
+            ListenAddress listen = Listen(f, "spec.outbound.listen") ?? new ListenAddress(IPAddress.Loopback, 16001);
+            ChannelMode mode = defaultMode;
+            string? modeText = OptionalString(f, "spec.outbound.mode");
+            if (modeText is not null)
+            {
+                switch (modeText)
+                {
+                    case "STRICT":
+                        mode = ChannelMode.Strict;
+                        if (!options.PqChannelAvailable)
+                        {
+                            Error(f.Value("mode")!, "spec.outbound.mode: STRICT requires the PQ channel, not available in this build; use mode: DISABLE for plaintext");
+                        }
+
+                        break;
+                    case "DISABLE": mode = ChannelMode.Disable; break;
+                    default:
+                        Error(f.Value("mode")!, $"spec.outbound.mode: unknown mode '{modeText}'; expected STRICT or DISABLE (PERMISSIVE applies to inbound only)");
+                        break;
+                }
+            }
+
+            var routes = new List<OutboundRouteSpec>();
+            if (OptionalSequence(f, "routes", "spec.outbound.routes", out YamlSequenceNode? seq))
+            {
+                var seen = new HashSet<string>(StringComparer.Ordinal);
+                for (int i = 0; i < seq.Children.Count; i++)
+                {
+                    string path = $"spec.outbound.routes[{i}]";
+                    if (Mapping(seq.Children[i], path, out YamlMappingNode? routeNode))
+                    {
+                        OutboundRouteSpec? route = ReadRoute(routeNode, path, mode);
+                        if (route is not null)
+                        {
+                            if (!seen.Add(route.Id))
+                            {
+                                Error(routeNode, $"{path}: host '{route.Host}'{(route.PathPrefix is null ? "" : $" with pathPrefix '{route.PathPrefix}'")} is already routed by an earlier route");
+                            }
+
+                            routes.Add(route);
+                        }
+                    }
+                }
+            }
+
+            return new OutboundSpec(listen, mode, routes);
+        }
+
+        private OutboundRouteSpec? ReadRoute(YamlMappingNode node, string path, ChannelMode mode)
+        {
+            Fields f = CheckFields(node, path, s_routeFields);
+            string? host = RequiredString(f, node, path, "host");
+            if (host is not null)
+            {
+                if (Uri.CheckHostName(host) is UriHostNameType.Unknown or UriHostNameType.Basic || host.Contains(':', StringComparison.Ordinal))
+                {
+                    Error(f.Value("host")!, $"{path}.host: '{host}' is not a host name; write the Host the app calls without scheme or port, e.g. nawal.belizechain.svc.cluster.local");
+                    host = null;
+                }
+                else
+                {
+                    host = host.ToLowerInvariant();
+                }
+            }
+
+            string? prefix = OptionalString(f, path + ".pathPrefix");
+            if (prefix is not null && (prefix.Length == 0 || prefix[0] != '/' || prefix.Contains('*', StringComparison.Ordinal) || prefix.Contains('?', StringComparison.Ordinal)))
+            {
+                Error(f.Value("pathPrefix")!, $"{path}.pathPrefix: '{prefix}' must start with '/' and contain no '*' or '?'");
+                prefix = null;
+            }
+
+            var endpoints = new List<EndpointAddress>();
+            YamlNode? endpointsNode = f.Value("endpoints");
+            if (endpointsNode is null)
+            {
+                Error(node, $"{path}.endpoints: required field is missing; list at least one \"host:port\"");
+            }
+            else if (Sequence(endpointsNode, path + ".endpoints", out YamlSequenceNode? eps))
+            {
+                if (eps.Children.Count == 0)
+                {
+                    Error(eps, $"{path}.endpoints: the list is empty; list at least one \"host:port\"");
+                }
+
+                for (int i = 0; i < eps.Children.Count; i++)
+                {
+                    if (Scalar(eps.Children[i], $"{path}.endpoints[{i}]", "a \"host:port\" string", out string? ep))
+                    {
+                        if (TryParseEndpoint(ep, out EndpointAddress? address))
+                        {
+                            endpoints.Add(address);
+                        }
+                        else
+                        {
+                            Error(eps.Children[i], $"{path}.endpoints[{i}]: '{ep}' is not \"host:port\" (port 1-65535), e.g. \"nawal.belizechain.svc.cluster.local:16443\"");
+                        }
+                    }
+                }
+            }
+
+            string? identity = OptionalString(f, path + ".identity");
+            if (identity is not null)
+            {
+                CheckSpiffeId(f.Value("identity")!, path + ".identity", identity);
+            }
+            else if (mode == ChannelMode.Strict && options.PqChannelAvailable)
+            {
+                Error(node, $"{path}.identity: required with outbound mode STRICT: the SPIFFE ID the peer must prove, e.g. spiffe://cluster.local/ns/<ns>/sa/<sa>");
+            }
+
+            TimeSpan timeout = OptionalDuration(f, "timeout", path + ".timeout") ?? s_defaultTimeout;
+
+            int attempts = 0;
+            if (OptionalMapping(f, "retries", path + ".retries", out YamlMappingNode? retries))
+            {
+                Fields r = CheckFields(retries, path + ".retries", s_retryFields);
+                YamlNode? attemptsNode = r.Value("attempts");
+                if (attemptsNode is not null && Integer(attemptsNode, path + ".retries.attempts", out attempts) && (attempts < 0 || attempts > 10))
+                {
+                    Error(attemptsNode, $"{path}.retries.attempts: {attempts} is out of range; use 0 to 10");
+                    attempts = 0;
+                }
+            }
+
+            LoadBalancingPolicy policy = LoadBalancingPolicy.RoundRobin;
+            string? hashHeader = null;
+            if (OptionalMapping(f, "loadBalancing", path + ".loadBalancing", out YamlMappingNode? lb))
+            {
+                Fields l = CheckFields(lb, path + ".loadBalancing", s_loadBalancingFields);
+                string? policyText = OptionalString(l, path + ".loadBalancing.policy");
+                if (policyText is not null)
+                {
+                    if (!Enum.TryParse(policyText, ignoreCase: false, out policy) || !Enum.IsDefined(policy) || char.IsAsciiDigit(policyText[0]))
+                    {
+                        Error(l.Value("policy")!, $"{path}.loadBalancing.policy: unknown policy '{policyText}'; expected RoundRobin, LeastRequests, Random or ConsistentHash");
+                        policy = LoadBalancingPolicy.RoundRobin;
+                    }
+                }
+
+                hashHeader = OptionalString(l, path + ".loadBalancing.header");
+                if (hashHeader is not null && !IsHeaderName(hashHeader))
+                {
+                    Error(l.Value("header")!, $"{path}.loadBalancing.header: '{hashHeader}' is not a valid header name");
+                }
+                else if (hashHeader is not null && policy != LoadBalancingPolicy.ConsistentHash)
+                {
+                    Error(l.Value("header")!, $"{path}.loadBalancing.header: only used with policy ConsistentHash");
+                }
+                else if (hashHeader is null && policy == LoadBalancingPolicy.ConsistentHash)
+                {
+                    Error(lb, $"{path}.loadBalancing.header: required with policy ConsistentHash (the request header to hash, e.g. X-Participant-ID)");
+                }
+            }
+
+            int consecutiveFailures = 5;
+            TimeSpan ejectionTime = TimeSpan.FromSeconds(30);
+            if (OptionalMapping(f, "outlierDetection", path + ".outlierDetection", out YamlMappingNode? outlier))
+            {
+                Fields o = CheckFields(outlier, path + ".outlierDetection", s_outlierFields);
+                YamlNode? cf = o.Value("consecutiveFailures");
+                if (cf is not null && Integer(cf, path + ".outlierDetection.consecutiveFailures", out consecutiveFailures) && consecutiveFailures < 0)
+                {
+                    Error(cf, $"{path}.outlierDetection.consecutiveFailures: {consecutiveFailures} is negative; use 0 to turn ejection off");
+                    consecutiveFailures = 5;
+                }
+
+                ejectionTime = OptionalDuration(o, "ejectionTime", path + ".outlierDetection.ejectionTime") ?? ejectionTime;
+            }
+
+            return host is null || endpoints.Count == 0
+                ? null
+                : new OutboundRouteSpec(host, prefix, endpoints, identity, timeout, attempts, policy, hashHeader, consecutiveFailures, ejectionTime);
+        }
+
+        // ---- field helpers ----
+
+        private readonly struct Fields(Dictionary<string, YamlNode> values)
+        {
+            public YamlNode? Value(string name) => values.TryGetValue(name, out YamlNode? node) ? node : null;
+        }
+
+        private Fields CheckFields(YamlMappingNode node, string path, string[] known)
+        {
+            var values = new Dictionary<string, YamlNode>(StringComparer.Ordinal);
+            foreach (KeyValuePair<YamlNode, YamlNode> child in node.Children)
+            {
+                if (child.Key is not YamlScalarNode { Value: { } key })
+                {
+                    Error(child.Key, $"{Prefix(path)}field names must be plain strings");
+                    continue;
+                }
+
+                string fieldPath = path.Length == 0 ? key : path + "." + key;
+                if (Array.IndexOf(known, key) < 0)
+                {
+                    string? suggestion = Suggest(key, known);
+                    Error(child.Key, suggestion is null
+                        ? $"{fieldPath}: unknown field '{key}'; known fields here: {string.Join(", ", known)}"
+                        : $"{fieldPath}: unknown field '{key}'; did you mean '{suggestion}'?");
+                    continue;
+                }
+
+                if (!values.TryAdd(key, child.Value))
+                {
+                    Error(child.Key, $"{fieldPath}: duplicate field '{key}'");
+                }
+            }
+
+            return new Fields(values);
+        }
+
+        private static string Prefix(string path) => path.Length == 0 ? "" : path + ": ";
+
+        private string? RequiredString(Fields f, YamlNode parent, string parentPath, string name)
+        {
+            string path = parentPath.Length == 0 ? name : parentPath + "." + name;
+            YamlNode? node = f.Value(name);
+            if (node is null)
+            {
+                Error(parent, $"{path}: required field is missing");
+                return null;
+            }
+
+            return Scalar(node, path, "a string", out string? value) ? value : null;
+        }
+
+        private string? OptionalString(Fields f, string path)
+        {
+            YamlNode? node = f.Value(path[(path.LastIndexOf('.') + 1)..]);
+            return node is not null && Scalar(node, path, "a string", out string? value) ? value : null;
+        }
+
+        private bool? OptionalBool(Fields f, string name, string path)
+        {
+            YamlNode? node = f.Value(name);
+            if (node is null || !Scalar(node, path, "true or false", out string? text))
+            {
+                return null;
+            }
+
+            if (text is "true" or "false")
+            {
+                return text == "true";
+            }
+
+            Error(node, $"{path}: expected true or false, got '{text}'");
+            return null;
+        }
+
+        private TimeSpan? OptionalDuration(Fields f, string name, string path)
+        {
+            YamlNode? node = f.Value(name);
+            if (node is null || !Scalar(node, path, "a duration", out string? text))
+            {
+                return null;
+            }
+
+            if (Duration.TryParse(text, out TimeSpan value))
+            {
+                return value;
+            }
+
+            Error(node, $"{path}: '{text}' is not a duration; write e.g. 300s, 5m, 100ms or 0 (0 = no timeout)");
+            return null;
+        }
+
+        private ListenAddress? Listen(Fields f, string path)
+        {
+            YamlNode? node = f.Value("listen");
+            if (node is null || !Scalar(node, path, "an \"ip:port\" string", out string? text))
+            {
+                return null;
+            }
+
+            if (TryParseListen(text, out ListenAddress? address))
+            {
+                return address;
+            }
+
+            Error(node, $"{path}: '{text}' is not \"ip:port\"; write an IP literal and a port 0-65535, e.g. \"127.0.0.1:16001\", \"0.0.0.0:16443\" or \"[::]:16443\"");
+            return null;
+        }
+
+        private bool Integer(YamlNode node, string path, out int value)
+        {
+            value = 0;
+            if (!Scalar(node, path, "an integer", out string? text))
+            {
+                return false;
+            }
+
+            if (int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out value))
+            {
+                return true;
+            }
+
+            Error(node, $"{path}: expected an integer, got '{text}'");
+            return false;
+        }
+
+        private IReadOnlyList<string>? Methods(Fields f, string path)
+        {
+            YamlNode? node = f.Value("methods");
+            if (node is null || !Sequence(node, path, out YamlSequenceNode? seq))
+            {
+                return null;
+            }
+
+            var methods = new List<string>(seq.Children.Count);
+            for (int i = 0; i < seq.Children.Count; i++)
+            {
+                if (!Scalar(seq.Children[i], $"{path}[{i}]", "an HTTP method", out string? method))
+                {
+                    continue;
+                }
+
+                if (method.Length == 0 || !IsUpperToken(method))
+                {
+                    Error(seq.Children[i], $"{path}[{i}]: '{method}' is not an HTTP method; methods are case-sensitive, write e.g. {method.ToUpperInvariant()}");
+                    continue;
+                }
+
+                methods.Add(method);
+            }
+
+            return methods;
+        }
+
+        private enum PatternKind
+        {
+            Principal,
+            Path,
+        }
+
+        private IReadOnlyList<string>? Patterns(Fields f, string name, string path, PatternKind kind)
+        {
+            YamlNode? node = f.Value(name);
+            if (node is null || !Sequence(node, path, out YamlSequenceNode? seq))
+            {
+                return null;
+            }
+
+            var patterns = new List<string>(seq.Children.Count);
+            for (int i = 0; i < seq.Children.Count; i++)
+            {
+                if (!Scalar(seq.Children[i], $"{path}[{i}]", "a string", out string? pattern))
+                {
+                    continue;
+                }
+
+                int star = pattern.IndexOf('*', StringComparison.Ordinal);
+                bool badStar = star >= 0 && pattern != "*" && !(star == 0 && pattern.LastIndexOf('*') == 0) && !(star == pattern.Length - 1);
+                if (pattern.Length == 0 || badStar)
+                {
+                    Error(seq.Children[i], $"{path}[{i}]: '{pattern}' is not a valid pattern; use an exact value, '*', a prefix 'x*' or a suffix '*x'");
+                    continue;
+                }
+
+                if (kind == PatternKind.Path && pattern[0] != '/' && pattern[0] != '*')
+                {
+                    Error(seq.Children[i], $"{path}[{i}]: '{pattern}' must start with '/' (or '*' for a suffix match)");
+                    continue;
+                }
+
+                if (kind == PatternKind.Principal && pattern.StartsWith("spiffe://", StringComparison.Ordinal))
+                {
+                    Error(seq.Children[i], $"{path}[{i}]: write principals the way Istio does, without the scheme: '{pattern["spiffe://".Length..]}'");
+                    continue;
+                }
+
+                patterns.Add(pattern);
+            }
+
+            return patterns;
+        }
+
+        private void StringMap(YamlNode? node, string path)
+        {
+            if (node is null || !Mapping(node, path, out YamlMappingNode? map))
+            {
+                return;
+            }
+
+            foreach (KeyValuePair<YamlNode, YamlNode> child in map.Children)
+            {
+                Scalar(child.Value, path + "." + child.Key, "a string", out _);
+            }
+        }
+
+        private void CheckSpiffeId(YamlNode node, string path, string value)
+        {
+            if (!SpiffeId.TryParse(value, out _))
+            {
+                Error(node, $"{path}: '{value}' is not a SPIFFE ID; write spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>, e.g. spiffe://cluster.local/ns/belizechain/sa/pakit");
+            }
+        }
+
+        private bool OptionalMapping(Fields f, string name, string path, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out YamlMappingNode? mapping)
+        {
+            mapping = null;
+            YamlNode? node = f.Value(name);
+            return node is not null && Mapping(node, path, out mapping);
+        }
+
+        private bool OptionalSequence(Fields f, string name, string path, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out YamlSequenceNode? sequence)
+        {
+            sequence = null;
+            YamlNode? node = f.Value(name);
+            return node is not null && Sequence(node, path, out sequence);
+        }
+
+        private bool Mapping(YamlNode node, string path, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out YamlMappingNode? mapping)
+        {
+            mapping = node as YamlMappingNode;
+            if (mapping is null)
+            {
+                Error(node, $"{path}: expected a mapping (key: value), got {Describe(node)}");
+            }
+
+            return mapping is not null;
+        }
+
+        private bool Sequence(YamlNode node, string path, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out YamlSequenceNode? sequence)
+        {
+            sequence = node as YamlSequenceNode;
+            if (sequence is null)
+            {
+                Error(node, $"{path}: expected a list, got {Describe(node)}");
+            }
+
+            return sequence is not null;
+        }
+
+        private bool Scalar(YamlNode node, string path, string expected, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out string? value)
+        {
+            value = (node as YamlScalarNode)?.Value;
+            if (value is null)
+            {
+                Error(node, $"{path}: expected {expected}, got {Describe(node)}");
+            }
+
+            return value is not null;
+        }
+
+        private static string Describe(YamlNode node) => node switch
+        {
+            YamlMappingNode => "a mapping",
+            YamlSequenceNode => "a list",
+            YamlScalarNode { Value: null or "" } => "nothing",
+            YamlScalarNode s => $"'{s.Value}'",
+            _ => "an alias",
+        };
+
+        private void Error(YamlNode node, string message) => Error(node.Start, message);
+
+        private void Error(Mark mark, string message) => _errors.Add(new PolicyError(file, (int)Math.Max(1, mark.Line), (int)Math.Max(1, mark.Column), message));
+
+        private static string StripMark(string message)
+        {
+            // YamlDotNet prefixes "(Line: 3, Col: 5, Idx: 20) - (Line: ...): "; the position is reported separately.
+            int i = message.IndexOf("): ", StringComparison.Ordinal);
+            return message.StartsWith("(Line", StringComparison.Ordinal) && i >= 0 ? message[(i + 3)..] : message;
+        }
+
+        private static string? Suggest(string key, string[] known)
+        {
+            string? best = null;
+            int bestDistance = int.MaxValue;
+            foreach (string candidate in known)
+            {
+                int d = Distance(key.ToLowerInvariant(), candidate.ToLowerInvariant());
+                if (d < bestDistance)
+                {
+                    bestDistance = d;
+                    best = candidate;
+                }
+            }
+
+            return bestDistance <= Math.Max(2, key.Length / 3) ? best : null;
+        }
+
+        private static int Distance(string a, string b)
+        {
+            var previous = new int[b.Length + 1];
+            var current = new int[b.Length + 1];
+            for (int j = 0; j <= b.Length; j++)
+            {
+                previous[j] = j;
+            }
+
+            for (int i = 1; i <= a.Length; i++)
+            {
+                current[0] = i;
+                for (int j = 1; j <= b.Length; j++)
+                {
+                    int cost = a[i - 1] == b[j - 1] ? 0 : 1;
+                    current[j] = Math.Min(Math.Min(current[j - 1] + 1, previous[j] + 1), previous[j - 1] + cost);
+                }
+
+                (previous, current) = (current, previous);
+            }
+
+            return previous[b.Length];
+        }
+    }
+
+    internal static bool TryParseListen(string text, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out ListenAddress? address)
+    {
+        address = null;
+        if (!SplitHostPort(text, out string host, out int port) || !IPAddress.TryParse(host, out IPAddress? ip) || port < 0)
+        {
+            return false;
+        }
+
+        address = new ListenAddress(ip, port);
+        return true;
+    }
+
+    internal static bool TryParseEndpoint(string text, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out EndpointAddress? address)
+    {
+        address = null;
+        if (!SplitHostPort(text, out string host, out int port) || port < 1)
+        {
+            return false;
+        }
+
+        if (!IPAddress.TryParse(host, out _) && Uri.CheckHostName(host) != UriHostNameType.Dns)
+        {
+            return false;
+        }
+
+        address = new EndpointAddress(host.ToLowerInvariant(), port);
+        return true;
+    }
+
+    private static bool SplitHostPort(string text, out string host, out int port)
+    {
+        host = "";
+        port = -1;
+        int colon;
+        if (text.StartsWith('['))
+        {
+            int close = text.IndexOf("]:", StringComparison.Ordinal);
+            if (close < 0)
+            {
+                return false;
+            }
+
+            host = text[1..close];
+            colon = close + 1;
+        }
+        else
+        {
+            colon = text.LastIndexOf(':');
+            if (colon <= 0 || text.IndexOf(':') != colon)
+            {
+                return false;
+            }
+
+            host = text[..colon];
+        }
+
+        ReadOnlySpan<char> portText = text.AsSpan(colon + 1);
+        if (portText.Length == 0 || portText.Length > 5)
+        {
+            return false;
+        }
+
+        foreach (char c in portText)
+        {
+            if (!char.IsAsciiDigit(c))
+            {
+                return false;
+            }
+        }
+
+        port = int.Parse(portText, CultureInfo.InvariantCulture);
+        return host.Length > 0 && port <= 65535;
+    }
+
+    private static bool IsSimpleName(string name)
+    {
+        if (name.Length is 0 or > 63)
+        {
+            return false;
+        }
+
+        foreach (char c in name)
+        {
+            if (!char.IsAsciiLetterLower(c) && !char.IsAsciiDigit(c) && c != '-' && c != '_')
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static bool IsUpperToken(string text)
+    {
+        foreach (char c in text)
+        {
+            if (!char.IsAsciiLetterUpper(c) && c != '-' && c != '_')
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    internal static bool IsHeaderName(ReadOnlySpan<char> name)
+    {
+        if (name.IsEmpty)
+        {
+            return false;
+        }
+
+        foreach (char c in name)
+        {
+            // RFC 9110 token characters.
+            if (!(char.IsAsciiLetterOrDigit(c) || "!#$%&'*+-.^_`|~".Contains(c, StringComparison.Ordinal)))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+}

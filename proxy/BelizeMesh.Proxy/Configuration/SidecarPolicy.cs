@@ -1,0 +1,142 @@
+using System.Net;
+
+namespace BelizeMesh.Proxy.Configuration;
+
+/// <summary>
+/// One <c>SidecarPolicy</c> document (<c>apiVersion: belizemesh.io/v1alpha1</c>), parsed and validated. Every value is
+/// immutable; a reload produces a new instance. The full schema is documented in <c>docs/policy.md</c>.
+/// </summary>
+public sealed record SidecarPolicy(string Name, string Namespace, PolicySpec Spec);
+
+/// <summary><c>spec</c>: the sidecar's own identity, its three listeners and process-wide settings.</summary>
+public sealed record PolicySpec(
+    string? Identity,
+    AdminSpec Admin,
+    InboundSpec Inbound,
+    OutboundSpec Outbound,
+    bool AccessLog,
+    TimeSpan DrainTimeout);
+
+/// <summary><c>spec.admin</c>: the metrics and readiness listener.</summary>
+public sealed record AdminSpec(ListenAddress Listen);
+
+/// <summary><c>spec.inbound</c>: callers reach the local app through authorization and rate limits.</summary>
+public sealed record InboundSpec(
+    ListenAddress Listen,
+    Uri App,
+    ChannelMode Mode,
+    TimeSpan Timeout,
+    AuthorizationSpec? Authorization,
+    IReadOnlyList<RateLimitSpec> RateLimits);
+
+/// <summary><c>spec.inbound.authorization</c>: ALLOW rules with Istio semantics. Absent means allow all.</summary>
+public sealed record AuthorizationSpec(IReadOnlyList<AuthorizationRuleSpec> Rules);
+
+/// <summary>One ALLOW rule; it matches when every clause present matches.</summary>
+public sealed record AuthorizationRuleSpec(FromSpec? From, ToSpec? To);
+
+/// <summary><c>from</c>: who is calling. Principals match only authenticated (PQ channel) callers.</summary>
+public sealed record FromSpec(IReadOnlyList<string> Principals);
+
+/// <summary><c>to</c>: what is called. An absent list matches anything.</summary>
+public sealed record ToSpec(IReadOnlyList<string>? Methods, IReadOnlyList<string>? Paths);
+
+/// <summary>One token-bucket rate limit.</summary>
+public sealed record RateLimitSpec(
+    string Name,
+    IReadOnlyList<string>? MatchPaths,
+    IReadOnlyList<string>? MatchMethods,
+    RateLimitKey Key,
+    double RequestsPerSecond,
+    int Burst);
+
+/// <summary>What a rate limit partitions its buckets by.</summary>
+public enum RateLimitKeyKind
+{
+    /// <summary>One bucket for everybody.</summary>
+    None,
+
+    /// <summary>One bucket per authenticated caller principal (plaintext callers share one bucket).</summary>
+    SourcePrincipal,
+
+    /// <summary>One bucket per value of a request header (requests without it share one bucket).</summary>
+    Header,
+}
+
+/// <summary>A rate limit key: <c>none</c>, <c>sourcePrincipal</c> or <c>header:&lt;Name&gt;</c>.</summary>
+public readonly record struct RateLimitKey(RateLimitKeyKind Kind, string? HeaderName)
+{
+    /// <inheritdoc />
+    public override string ToString() => Kind switch
+    {
+        RateLimitKeyKind.None => "none",
+        RateLimitKeyKind.SourcePrincipal => "sourcePrincipal",
+        _ => "header:" + HeaderName,
+    };
+}
+
+/// <summary>How a listener or route secures its connections.</summary>
+public enum ChannelMode
+{
+    /// <summary>Only the post-quantum channel.</summary>
+    Strict,
+
+    /// <summary>The post-quantum channel or plaintext, detected per connection (inbound only).</summary>
+    Permissive,
+
+    /// <summary>Plaintext HTTP; callers have no verified identity.</summary>
+    Disable,
+}
+
+/// <summary><c>spec.outbound</c>: the local app's calls to other services.</summary>
+public sealed record OutboundSpec(ListenAddress Listen, ChannelMode Mode, IReadOnlyList<OutboundRouteSpec> Routes);
+
+/// <summary>One outbound route, selected by <c>Host</c> and an optional path prefix.</summary>
+public sealed record OutboundRouteSpec(
+    string Host,
+    string? PathPrefix,
+    IReadOnlyList<EndpointAddress> Endpoints,
+    string? Identity,
+    TimeSpan Timeout,
+    int RetryAttempts,
+    LoadBalancingPolicy LoadBalancing,
+    string? HashHeader,
+    int OutlierConsecutiveFailures,
+    TimeSpan OutlierEjectionTime)
+{
+    /// <summary>A stable, human-readable route id used in logs and metric labels.</summary>
+    public string Id => PathPrefix is null ? Host : Host + PathPrefix;
+}
+
+/// <summary>How a route picks one of its endpoints.</summary>
+public enum LoadBalancingPolicy
+{
+    /// <summary>Each endpoint in turn.</summary>
+    RoundRobin,
+
+    /// <summary>The endpoint with the fewest requests in flight (ties broken in order).</summary>
+    LeastRequests,
+
+    /// <summary>A uniformly random endpoint.</summary>
+    Random,
+
+    /// <summary>Rendezvous hashing of a request header: the same value reaches the same endpoint while it is healthy.</summary>
+    ConsistentHash,
+}
+
+/// <summary>A <c>host:port</c> upstream endpoint (DNS name or IP literal).</summary>
+public sealed record EndpointAddress(string Host, int Port)
+{
+    /// <summary><c>host:port</c>, with IPv6 literals in brackets.</summary>
+    public override string ToString() => Host.Contains(':', StringComparison.Ordinal) ? $"[{Host}]:{Port}" : $"{Host}:{Port}";
+}
+
+/// <summary>A listen address: an IP literal and a port (0 = any free port, for tests).</summary>
+public sealed record ListenAddress(IPAddress Address, int Port)
+{
+    /// <summary>The address as an <see cref="IPEndPoint"/>.</summary>
+    public IPEndPoint ToEndPoint() => new(Address, Port);
+
+    /// <inheritdoc />
+    public override string ToString() => ToEndPoint().ToString();
+}

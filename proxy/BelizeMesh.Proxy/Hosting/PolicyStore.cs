@@ -1,0 +1,157 @@
+using System.Security.Cryptography;
+using BelizeMesh.Proxy.Configuration;
+using BelizeMesh.Proxy.Metrics;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Primitives;
+
+namespace BelizeMesh.Proxy.Hosting;
+
+/// <summary>The outcome of one reload attempt.</summary>
+internal enum ReloadResult
+{
+    /// <summary>The file's content hash did not change.</summary>
+    Unchanged,
+
+    /// <summary>A new snapshot is in force.</summary>
+    Applied,
+
+    /// <summary>The file is invalid (or changes something only a restart can); the last good policy stays.</summary>
+    Rejected,
+}
+
+/// <summary>
+/// Holds the policy snapshot in force. The first load must succeed (the host is not built otherwise); later loads
+/// follow YARP's <c>ConfigurationConfigProvider</c>: a bad file is logged with its location and counted
+/// (<c>belizemesh_policy_reloads_total{result="error"}</c>), and the last good snapshot stays.
+/// Consumers read <see cref="Current"/> once per request; <see cref="GetChangeToken"/> signals swaps.
+/// </summary>
+internal sealed partial class PolicyStore
+{
+    private readonly string _path;
+    private readonly PolicyParserOptions _parserOptions;
+    private readonly SnapshotBuilder _builder;
+    private readonly ProxyMetrics _metrics;
+    private readonly ILogger _logger;
+    private readonly SemaphoreSlim _reloadGate = new(1, 1);
+    private volatile ProxySnapshot _current;
+    private CancellationTokenSource _changeSource = new();
+    private string? _lastRejectedHash;
+
+    public PolicyStore(string path, PolicyParserOptions parserOptions, SnapshotBuilder builder, ProxySnapshot initial, ProxyMetrics metrics, ILogger<PolicyStore> logger)
+    {
+        _path = path;
+        _parserOptions = parserOptions;
+        _builder = builder;
+        _current = initial;
+        _metrics = metrics;
+        _logger = logger;
+    }
+
+    public string PolicyPath => _path;
+
+    public ProxySnapshot Current => _current;
+
+    public IChangeToken GetChangeToken() => new CancellationChangeToken(Volatile.Read(ref _changeSource).Token);
+
+    /// <summary>SHA-256 of the file's bytes, hex.</summary>
+    public static string Hash(string text) => Convert.ToHexString(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)));
+
+    /// <summary>Re-reads the file (through any symlink) and swaps in a valid new policy.</summary>
+    public async Task<ReloadResult> ReloadAsync(CancellationToken cancellationToken = default)
+    {
+        await _reloadGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            string text;
+            try
+            {
+                text = await File.ReadAllTextAsync(_path, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                return Reject([new PolicyError(_path, 1, 1, "cannot read the policy file: " + ex.Message)]);
+            }
+
+            string hash = Hash(text);
+            ProxySnapshot current = _current;
+            if (hash == current.ContentHash || hash == _lastRejectedHash)
+            {
+                return ReloadResult.Unchanged; // a rejected file is reported and counted once, not at every poll
+            }
+
+            PolicyParseResult parsed = PolicyParser.Parse(text, _path, _parserOptions);
+            if (!parsed.Succeeded)
+            {
+                _lastRejectedHash = hash;
+                return Reject(parsed.Errors);
+            }
+
+            string? restartReason = RequiresRestart(current.Policy.Spec, parsed.Policy!.Spec);
+            if (restartReason is not null)
+            {
+                _lastRejectedHash = hash;
+                return Reject([new PolicyError(_path, 1, 1, restartReason + "; the running sidecar keeps its last good policy")]);
+            }
+
+            ProxySnapshot next = _builder.Build(parsed.Policy, hash);
+            _current = next;
+            _lastRejectedHash = null;
+            CancellationTokenSource previous = Interlocked.Exchange(ref _changeSource, new CancellationTokenSource());
+            previous.Cancel();
+            previous.Dispose();
+            _metrics.PolicyReloaded(success: true);
+            Log.Reloaded(_logger, _path, hash[..12]);
+            return ReloadResult.Applied;
+        }
+        finally
+        {
+            _reloadGate.Release();
+        }
+    }
+
+    private ReloadResult Reject(IReadOnlyList<PolicyError> errors)
+    {
+        _metrics.PolicyReloaded(success: false);
+        foreach (PolicyError error in errors)
+        {
+            Log.ReloadRejected(_logger, error.File, error.Line, error.Column, error.Message);
+        }
+
+        return ReloadResult.Rejected;
+    }
+
+    /// <summary>Listeners are bound once; a policy that moves them (or changes the channel mode) needs a restart.</summary>
+    private static string? RequiresRestart(PolicySpec old, PolicySpec next)
+    {
+        if (!old.Admin.Listen.Equals(next.Admin.Listen))
+        {
+            return $"spec.admin.listen changed from {old.Admin.Listen} to {next.Admin.Listen}: listeners are bound at start-up, restart the sidecar to move them";
+        }
+
+        if (!old.Inbound.Listen.Equals(next.Inbound.Listen))
+        {
+            return $"spec.inbound.listen changed from {old.Inbound.Listen} to {next.Inbound.Listen}: listeners are bound at start-up, restart the sidecar to move them";
+        }
+
+        if (!old.Outbound.Listen.Equals(next.Outbound.Listen))
+        {
+            return $"spec.outbound.listen changed from {old.Outbound.Listen} to {next.Outbound.Listen}: listeners are bound at start-up, restart the sidecar to move them";
+        }
+
+        if (old.Inbound.Mode != next.Inbound.Mode)
+        {
+            return $"spec.inbound.mode changed from {old.Inbound.Mode} to {next.Inbound.Mode}: the listener's channel is set up at start-up, restart the sidecar to change it";
+        }
+
+        return null;
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(200, LogLevel.Information, "Policy {File} reloaded (sha256 {Hash}).", EventName = "PolicyReloaded")]
+        public static partial void Reloaded(ILogger logger, string file, string hash);
+
+        [LoggerMessage(201, LogLevel.Error, "Policy reload rejected, keeping the last good policy: {File}:{Line}:{Column}: {Reason}", EventName = "PolicyReloadRejected")]
+        public static partial void ReloadRejected(ILogger logger, string file, int line, int column, string reason);
+    }
+}

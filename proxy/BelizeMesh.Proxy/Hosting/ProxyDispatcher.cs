@@ -1,0 +1,82 @@
+using System.Diagnostics;
+using BelizeMesh.Proxy.Admin;
+using BelizeMesh.Proxy.Inbound;
+using BelizeMesh.Proxy.Metrics;
+using BelizeMesh.Proxy.Outbound;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+
+namespace BelizeMesh.Proxy.Hosting;
+
+/// <summary>Which listener accepted a connection; set as a connection feature by the listener's connection middleware.</summary>
+internal sealed class ListenerRoleFeature(ListenerRole role)
+{
+    public static readonly ListenerRoleFeature Admin = new(ListenerRole.Admin);
+    public static readonly ListenerRoleFeature Inbound = new(ListenerRole.Inbound);
+    public static readonly ListenerRoleFeature Outbound = new(ListenerRole.Outbound);
+
+    public ListenerRole Role { get; } = role;
+}
+
+/// <summary>The three listeners.</summary>
+internal enum ListenerRole
+{
+    Admin,
+    Inbound,
+    Outbound,
+}
+
+/// <summary>
+/// The single request delegate: dispatches by listener, reads the policy snapshot once per request, and records
+/// metrics and the access log around the inbound and outbound handlers.
+/// </summary>
+internal sealed partial class ProxyDispatcher(
+    PolicyStore store,
+    InboundHandler inbound,
+    OutboundHandler outbound,
+    AdminHandler admin,
+    ProxyMetrics metrics,
+    ProxyHostOptions options,
+    ILoggerFactory loggerFactory)
+{
+    private readonly ILogger _accessLog = loggerFactory.CreateLogger("BelizeMesh.Proxy.AccessLog");
+
+    public async Task InvokeAsync(HttpContext context)
+    {
+        ListenerRole role = context.Features.Get<ListenerRoleFeature>()?.Role ?? ListenerRole.Admin;
+        if (role == ListenerRole.Admin)
+        {
+            await admin.HandleAsync(context).ConfigureAwait(false);
+            return;
+        }
+
+        ProxySnapshot snapshot = store.Current;
+        Direction direction = role == ListenerRole.Inbound ? Direction.Inbound : Direction.Outbound;
+        long start = Stopwatch.GetTimestamp();
+        string route = direction == Direction.Inbound ? InboundHandler.RouteLabel : "unknown";
+        metrics.RequestStarted(direction);
+        try
+        {
+            route = direction == Direction.Inbound
+                ? await inbound.HandleAsync(context, snapshot).ConfigureAwait(false)
+                : await outbound.HandleAsync(context, snapshot).ConfigureAwait(false);
+        }
+        finally
+        {
+            int status = context.Response.StatusCode;
+            metrics.RequestCompleted(direction, route, status, start);
+            if (snapshot.AccessLog && options.AccessLog != false && _accessLog.IsEnabled(LogLevel.Information))
+            {
+                Log.Access(_accessLog, direction == Direction.Inbound ? "inbound" : "outbound", context.Request.Method, context.Request.Host.Value ?? "",
+                    context.Request.Path.Value ?? "", context.Request.Protocol, status, route, Stopwatch.GetElapsedTime(start).TotalMilliseconds,
+                    context.Features.Get<IPeerIdentityFeature>()?.SpiffeId ?? "");
+            }
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(300, LogLevel.Information, "{Direction} {Method} {Host} {Path} {Protocol} {Status} route={Route} {DurationMs}ms peer={Peer}", EventName = "Access")]
+        public static partial void Access(ILogger logger, string direction, string method, string host, string path, string protocol, int status, string route, double durationMs, string peer);
+    }
+}

@@ -1,0 +1,235 @@
+using System.Net;
+using BelizeMesh.Proxy.Admin;
+using BelizeMesh.Proxy.Configuration;
+using BelizeMesh.Proxy.Forwarding;
+using BelizeMesh.Proxy.Inbound;
+using BelizeMesh.Proxy.Metrics;
+using BelizeMesh.Proxy.Outbound;
+using BelizeMesh.Proxy.Policy.RateLimiting;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace BelizeMesh.Proxy.Hosting;
+
+/// <summary>How to run one sidecar.</summary>
+internal sealed class ProxyHostOptions
+{
+    public required string PolicyPath { get; init; }
+
+    public required string CertsPath { get; init; }
+
+    /// <summary>Overrides <c>spec.accessLog</c> when set (the <c>--access-log</c> flag).</summary>
+    public bool? AccessLog { get; init; }
+
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
+    public PolicyParserOptions ParserOptions { get; init; } = new() { PqChannelAvailable = false };
+
+    /// <summary>Watch the policy file (tests that reload by hand turn this off).</summary>
+    public bool WatchPolicy { get; init; } = true;
+
+    /// <summary>How long the policy watcher waits for a burst of file events to settle.</summary>
+    public TimeSpan WatchDebounce { get; init; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>The watcher's safety-net poll interval.</summary>
+    public TimeSpan WatchPollInterval { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Logging set-up; the default is one JSON object per line on stdout.</summary>
+    public Action<ILoggingBuilder>? ConfigureLogging { get; init; }
+}
+
+/// <summary>
+/// One running sidecar: a Kestrel server with three listeners (admin, inbound, outbound), one request delegate
+/// (<see cref="ProxyDispatcher"/>), the policy store and its watcher. Created only from a valid policy file.
+/// </summary>
+internal sealed partial class ProxyHost : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly ListenOptions[] _listeners;
+    private DirectoryWatcher? _watcher;
+
+    private ProxyHost(WebApplication app, ListenOptions[] listeners)
+    {
+        _app = app;
+        _listeners = listeners;
+    }
+
+    public IServiceProvider Services => _app.Services;
+
+    public PolicyStore Policy => _app.Services.GetRequiredService<PolicyStore>();
+
+    public IPEndPoint AdminEndPoint => _listeners[0].IPEndPoint!;
+
+    public IPEndPoint InboundEndPoint => _listeners[1].IPEndPoint!;
+
+    public IPEndPoint OutboundEndPoint => _listeners[2].IPEndPoint!;
+
+    /// <summary>Parses the policy file; on success builds (but does not start) the host, else returns every error.</summary>
+    public static ProxyHost? Create(ProxyHostOptions options, out IReadOnlyList<PolicyError> errors)
+    {
+        string text;
+        try
+        {
+            text = File.ReadAllText(options.PolicyPath);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            errors = [new PolicyError(options.PolicyPath, 1, 1, $"cannot read the policy file: {ex.Message}; pass --policy FILE")];
+            return null;
+        }
+
+        PolicyParseResult parsed = PolicyParser.Parse(text, options.PolicyPath, options.ParserOptions);
+        errors = parsed.Errors;
+        if (!parsed.Succeeded)
+        {
+            return null;
+        }
+
+        SidecarPolicy policy = parsed.Policy!;
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
+        builder.Logging.ClearProviders();
+        if (options.ConfigureLogging is { } configureLogging)
+        {
+            configureLogging(builder.Logging);
+        }
+        else
+        {
+            builder.Logging.AddJsonConsole(o => o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ");
+        }
+
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = policy.Spec.DrainTimeout);
+
+        var listeners = new ListenOptions[3];
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxRequestBodySize = null; // a proxy streams bodies; the app sets its own limits
+            kestrel.AllowAlternateSchemes = true; // h2c requests carry :scheme http on a connection Kestrel thinks negotiated h2
+            kestrel.Listen(policy.Spec.Admin.Listen.ToEndPoint(), listen =>
+            {
+                listen.Protocols = HttpProtocols.Http1;
+                listen.Use(next => connection =>
+                {
+                    connection.Features.Set(ListenerRoleFeature.Admin);
+                    return next(connection);
+                });
+                listeners[0] = listen;
+            });
+            kestrel.Listen(policy.Spec.Inbound.Listen.ToEndPoint(), listen =>
+            {
+                listen.Protocols = HttpProtocols.Http1AndHttp2;
+
+                // The PQ channel's connection middleware goes here (listen.UsePqChannel(...)) for STRICT and
+                // PERMISSIVE; it runs before the role tag so its IPqChannelFeature is visible to requests.
+                listen.Use(H2cPriorKnowledge.Middleware);
+                listen.Use(next => connection =>
+                {
+                    connection.Features.Set(ListenerRoleFeature.Inbound);
+                    return next(connection);
+                });
+                listeners[1] = listen;
+            });
+            kestrel.Listen(policy.Spec.Outbound.Listen.ToEndPoint(), listen =>
+            {
+                listen.Protocols = HttpProtocols.Http1AndHttp2;
+                listen.Use(H2cPriorKnowledge.Middleware);
+                listen.Use(next => connection =>
+                {
+                    connection.Features.Set(ListenerRoleFeature.Outbound);
+                    return next(connection);
+                });
+                listeners[2] = listen;
+            });
+        });
+
+        builder.Services.AddHttpForwarder();
+        builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton(options.Time);
+        builder.Services.AddSingleton<ProxyMetrics>();
+        builder.Services.AddSingleton(sp => new PrometheusExporter(sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()));
+        builder.Services.AddSingleton<Readiness>();
+        builder.Services.AddSingleton<UpstreamClientFactory>();
+        builder.Services.AddSingleton(sp => new RateLimiterRegistry(options.Time));
+        builder.Services.AddSingleton(sp => new EndpointStateRegistry(options.Time));
+        builder.Services.AddSingleton<SnapshotBuilder>();
+        builder.Services.AddSingleton<IPeerIdentityAccessor, ConnectionFeaturePeerIdentityAccessor>();
+        builder.Services.AddSingleton<ForwardingEngine>();
+        builder.Services.AddSingleton<InboundHandler>();
+        builder.Services.AddSingleton<OutboundHandler>();
+        builder.Services.AddSingleton<AdminHandler>();
+        builder.Services.AddSingleton<ProxyDispatcher>();
+        builder.Services.AddSingleton(sp => new PolicyStore(
+            options.PolicyPath,
+            options.ParserOptions,
+            sp.GetRequiredService<SnapshotBuilder>(),
+            sp.GetRequiredService<SnapshotBuilder>().Build(policy, PolicyStore.Hash(text)),
+            sp.GetRequiredService<ProxyMetrics>(),
+            sp.GetRequiredService<ILogger<PolicyStore>>()));
+
+        WebApplication app = builder.Build();
+        ProxyDispatcher dispatcher = app.Services.GetRequiredService<ProxyDispatcher>();
+        app.Run(dispatcher.InvokeAsync);
+        return new ProxyHost(app, listeners);
+    }
+
+    public async Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        IServiceProvider services = _app.Services;
+        Readiness readiness = services.GetRequiredService<Readiness>();
+        PolicyStore store = services.GetRequiredService<PolicyStore>();
+        ProxyHostOptions options = services.GetRequiredService<ProxyHostOptions>();
+        _ = services.GetRequiredService<PrometheusExporter>(); // start listening before the first measurement
+        ILogger logger = services.GetRequiredService<ILoggerFactory>().CreateLogger("BelizeMesh.Proxy.Hosting");
+        readiness.PolicyLoaded();
+
+        IHostApplicationLifetime lifetime = services.GetRequiredService<IHostApplicationLifetime>();
+        lifetime.ApplicationStopping.Register(readiness.Stopping);
+
+        await _app.StartAsync(cancellationToken).ConfigureAwait(false);
+        readiness.ListenersBound();
+
+        string directory = Path.GetDirectoryName(Path.GetFullPath(options.PolicyPath))!;
+        _watcher = !options.WatchPolicy ? null : new DirectoryWatcher(directory, options.WatchDebounce, options.WatchPollInterval, () => store.ReloadAsync(), options.Time, logger);
+
+        SidecarPolicy policy = store.Current.Policy;
+        Log.Started(logger, policy.Namespace, policy.Name, AdminEndPoint.ToString(), InboundEndPoint.ToString(), OutboundEndPoint.ToString(), policy.Spec.Inbound.Mode.ToString().ToUpperInvariant());
+        if (policy.Spec.Inbound.Mode == ChannelMode.Disable)
+        {
+            Log.Plaintext(logger, options.CertsPath);
+        }
+    }
+
+    /// <summary>Stops accepting, lets in-flight requests finish up to <c>spec.drainTimeout</c>, then closes.</summary>
+    public Task StopAsync(CancellationToken cancellationToken = default)
+    {
+        _watcher?.Dispose();
+        return _app.StopAsync(cancellationToken);
+    }
+
+    /// <summary>Runs until SIGTERM/SIGINT (the generic host's console lifetime), then drains.</summary>
+    public async Task RunAsync()
+    {
+        await StartAsync().ConfigureAwait(false);
+        await _app.WaitForShutdownAsync().ConfigureAwait(false);
+        _watcher?.Dispose();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _watcher?.Dispose();
+        await _app.DisposeAsync().ConfigureAwait(false); // disposes the singletons: clients, limiters, exporter
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Information, "belizemesh-proxy {Namespace}/{Name} listening: admin {Admin}, inbound {Inbound} ({Mode}), outbound {Outbound}.", EventName = "Started")]
+        public static partial void Started(ILogger logger, string @namespace, string name, string admin, string inbound, string outbound, string mode);
+
+        [LoggerMessage(2, LogLevel.Warning, "Inbound mode DISABLE: plaintext, callers are unauthenticated and rules with principals never match; certificates in {Certs} are not used.", EventName = "Plaintext")]
+        public static partial void Plaintext(ILogger logger, string certs);
+    }
+}

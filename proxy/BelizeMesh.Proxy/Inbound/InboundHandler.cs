@@ -1,0 +1,118 @@
+using BelizeMesh.Proxy.Forwarding;
+using BelizeMesh.Proxy.Hosting;
+using BelizeMesh.Proxy.Metrics;
+using BelizeMesh.Proxy.Policy.Authorization;
+using BelizeMesh.Proxy.Policy.RateLimiting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Logging;
+
+namespace BelizeMesh.Proxy.Inbound;
+
+/// <summary>
+/// The inbound side: a caller (through the PQ channel, or plaintext in DISABLE mode) reaches the local app.
+/// Steps: (1) normalize the path, rejecting encoded slashes; (2) learn the caller's identity; (3) authorize;
+/// (4) rate limit; (5) forward to <c>spec.inbound.app</c> with the verified identity in
+/// <see cref="ProxyHeaders.PeerIdentity"/> and the normalized path.
+/// </summary>
+internal sealed partial class InboundHandler(
+    IPeerIdentityAccessor identities,
+    ForwardingEngine forwarding,
+    ProxyMetrics metrics,
+    ILogger<InboundHandler> logger)
+{
+    public const string RouteLabel = "inbound";
+
+    public async ValueTask<string> HandleAsync(HttpContext context, ProxySnapshot snapshot)
+    {
+        // (1) normalize
+        if (!TryGetRawPath(context, out string rawPath))
+        {
+            await ProxyResponses.WriteAsync(context, StatusCodes.Status400BadRequest, "the request target must be a path (origin form)").ConfigureAwait(false);
+            return RouteLabel;
+        }
+
+        PathRejection rejection = PathNormalizer.TryNormalize(rawPath, out string path);
+        if (rejection != PathRejection.None)
+        {
+            Log.PathRejected(logger, rawPath, rejection);
+            await ProxyResponses.WriteAsync(context, StatusCodes.Status400BadRequest, rejection == PathRejection.EncodedSlash
+                ? "encoded '/' or '\\' (%2F, %5C) is not allowed in the path"
+                : "the path is malformed (raw '\\', control character or bad percent-escape)").ConfigureAwait(false);
+            return RouteLabel;
+        }
+
+        context.Request.Path = PathString.FromUriComponent(path);
+
+        // (2) identity
+        IPeerIdentityFeature? peer = identities.GetPeer(context);
+        string? principal = peer?.Principal;
+        string method = context.Request.Method;
+
+        // (3) authorize
+        AuthorizationDecision decision = snapshot.Authorization.Evaluate(principal, method, path);
+        if (!decision.Allowed)
+        {
+            metrics.AuthorizationDenied(principal is null ? "unauthenticated" : "no_matching_rule");
+            Log.Denied(logger, principal ?? "(unauthenticated)", method, path);
+            await ProxyResponses.WriteAsync(context, StatusCodes.Status403Forbidden, "RBAC: access denied: " + decision.Reason).ConfigureAwait(false);
+            return RouteLabel;
+        }
+
+        // (4) rate limit
+        RateLimitDecision limit = snapshot.RateLimits.Evaluate(principal, method, path, context.Request.Headers);
+        if (!limit.Allowed)
+        {
+            metrics.RateLimited(limit.RuleName!);
+            context.Response.Headers.RetryAfter = limit.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            await ProxyResponses.WriteAsync(context, StatusCodes.Status429TooManyRequests, $"rate limit '{limit.RuleName}' exceeded; retry after {limit.RetryAfterSeconds}s").ConfigureAwait(false);
+            return RouteLabel;
+        }
+
+        // (5) forward
+        if (peer is not null)
+        {
+            context.Features.Set(new ForwardedIdentityFeature(peer.SpiffeId));
+        }
+
+        await forwarding.ForwardAsync(context, snapshot.InboundApp, Direction.Inbound).ConfigureAwait(false);
+        return RouteLabel;
+    }
+
+    /// <summary>The path part of the request target exactly as sent (Kestrel's <c>Request.Path</c> is already decoded).</summary>
+    private static bool TryGetRawPath(HttpContext context, out string path)
+    {
+        string raw = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? "";
+        int start = 0;
+        if (raw.Length == 0 || raw[0] != '/')
+        {
+            // absolute form (http://host/path): the path starts at the first '/' after the authority
+            int scheme = raw.IndexOf("://", StringComparison.Ordinal);
+            if (scheme <= 0)
+            {
+                path = "";
+                return false;
+            }
+
+            start = raw.IndexOf('/', scheme + 3);
+            if (start < 0)
+            {
+                path = "/";
+                return true;
+            }
+        }
+
+        int query = raw.IndexOfAny(['?', '#'], start);
+        path = query < 0 ? (start == 0 ? raw : raw[start..]) : raw[start..query];
+        return true;
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(20, LogLevel.Information, "Rejected inbound path {Path}: {Reason}.", EventName = "PathRejected")]
+        public static partial void PathRejected(ILogger logger, string path, PathRejection reason);
+
+        [LoggerMessage(21, LogLevel.Information, "Denied {Principal}: {Method} {Path} matches no authorization rule.", EventName = "AuthorizationDenied")]
+        public static partial void Denied(ILogger logger, string principal, string method, string path);
+    }
+}

@@ -1,0 +1,146 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using System.Runtime.CompilerServices;
+
+namespace BelizeMesh.Proxy.Metrics;
+
+/// <summary>Which side of the sidecar handled a request (metric label <c>direction</c>).</summary>
+internal enum Direction
+{
+    Inbound,
+    Outbound,
+}
+
+/// <summary>
+/// The proxy's instruments, owned by one <see cref="Meter"/> named <c>BelizeMesh.Proxy</c> created through
+/// <see cref="IMeterFactory"/> (as Kestrel's <c>KestrelMetrics</c>). Each recording method checks
+/// <c>Enabled</c> before building tags, so an unobserved instrument costs one branch. The Prometheus names are the
+/// instrument names with <c>.</c> → <c>_</c>, a unit suffix and <c>_total</c> for counters (see
+/// <see cref="PrometheusExporter"/>).
+/// </summary>
+internal sealed class ProxyMetrics
+{
+    public const string MeterName = "BelizeMesh.Proxy";
+
+    // Request durations in seconds: 1 ms … 5 min, roughly doubling, plus the slow tail long-lived streams produce.
+    private static readonly double[] s_durationBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+
+    private readonly Counter<long> _requests;
+    private readonly Histogram<double> _duration;
+    private readonly UpDownCounter<long> _activeRequests;
+    private readonly Counter<long> _authorizationDenials;
+    private readonly Counter<long> _rateLimited;
+    private readonly Counter<long> _policyReloads;
+    private readonly Counter<long> _forwardErrors;
+    private readonly Counter<long> _retries;
+    private readonly Counter<long> _ejections;
+
+    public ProxyMetrics(IMeterFactory meterFactory)
+    {
+        Meter = meterFactory.Create(MeterName);
+        _requests = Meter.CreateCounter<long>("belizemesh.proxy.requests", "{request}", "Requests completed, by direction, route and status code.");
+        _duration = Meter.CreateHistogram<double>("belizemesh.proxy.request.duration", "s", "Time from request start to the end of the response.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = s_durationBuckets });
+        _activeRequests = Meter.CreateUpDownCounter<long>("belizemesh.proxy.active_requests", "{request}", "Requests in flight.");
+        _authorizationDenials = Meter.CreateCounter<long>("belizemesh.proxy.authorization.denials", "{request}", "Inbound requests refused (403) because no authorization rule allowed them.");
+        _rateLimited = Meter.CreateCounter<long>("belizemesh.proxy.rate_limited", "{request}", "Inbound requests refused (429) by a rate limit, by limit name.");
+        _policyReloads = Meter.CreateCounter<long>("belizemesh.policy.reloads", "{reload}", "Policy file reloads, by result (success or error).");
+        _forwardErrors = Meter.CreateCounter<long>("belizemesh.proxy.forward.errors", "{request}", "Requests that failed while forwarding, by direction and YARP error.");
+        _retries = Meter.CreateCounter<long>("belizemesh.proxy.retries", "{request}", "Outbound requests retried after a connect failure.");
+        _ejections = Meter.CreateCounter<long>("belizemesh.proxy.outlier.ejections", "{ejection}", "Endpoints ejected after consecutive failures.");
+    }
+
+    public Meter Meter { get; }
+
+    public void RequestStarted(Direction direction)
+    {
+        if (_activeRequests.Enabled)
+        {
+            _activeRequests.Add(1, new KeyValuePair<string, object?>("direction", DirectionName(direction)));
+        }
+    }
+
+    public void RequestCompleted(Direction direction, string route, int status, long startTimestamp)
+    {
+        if (_activeRequests.Enabled || _requests.Enabled || _duration.Enabled)
+        {
+            RequestCompletedCore(direction, route, status, startTimestamp);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void RequestCompletedCore(Direction direction, string route, int status, long startTimestamp)
+    {
+        var directionTag = new KeyValuePair<string, object?>("direction", DirectionName(direction));
+        _activeRequests.Add(-1, directionTag);
+        var tags = new TagList { directionTag, { "route", route }, { "status", StatusText(status) } };
+        _requests.Add(1, tags);
+        _duration.Record(Stopwatch.GetElapsedTime(startTimestamp).TotalSeconds, tags);
+    }
+
+    public void AuthorizationDenied(string reason)
+    {
+        if (_authorizationDenials.Enabled)
+        {
+            _authorizationDenials.Add(1, new KeyValuePair<string, object?>("reason", reason));
+        }
+    }
+
+    public void RateLimited(string limit)
+    {
+        if (_rateLimited.Enabled)
+        {
+            _rateLimited.Add(1, new KeyValuePair<string, object?>("limit", limit));
+        }
+    }
+
+    public void PolicyReloaded(bool success)
+    {
+        if (_policyReloads.Enabled)
+        {
+            _policyReloads.Add(1, new KeyValuePair<string, object?>("result", success ? "success" : "error"));
+        }
+    }
+
+    public void ForwardError(Direction direction, string error)
+    {
+        if (_forwardErrors.Enabled)
+        {
+            _forwardErrors.Add(1, new KeyValuePair<string, object?>("direction", DirectionName(direction)), new KeyValuePair<string, object?>("error", error));
+        }
+    }
+
+    public void Retried(string route)
+    {
+        if (_retries.Enabled)
+        {
+            _retries.Add(1, new KeyValuePair<string, object?>("route", route));
+        }
+    }
+
+    public void EndpointEjected(string route, string endpoint)
+    {
+        if (_ejections.Enabled)
+        {
+            _ejections.Add(1, new KeyValuePair<string, object?>("route", route), new KeyValuePair<string, object?>("endpoint", endpoint));
+        }
+    }
+
+    private static string DirectionName(Direction direction) => direction == Direction.Inbound ? "inbound" : "outbound";
+
+    // Status labels come from a small cache so recording does not format an integer per request.
+    private static readonly string[] s_statusText = CreateStatusText();
+
+    private static string StatusText(int status) => (uint)status < (uint)s_statusText.Length ? s_statusText[status] : status.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    private static string[] CreateStatusText()
+    {
+        var text = new string[600];
+        for (int i = 0; i < text.Length; i++)
+        {
+            text[i] = i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        return text;
+    }
+}

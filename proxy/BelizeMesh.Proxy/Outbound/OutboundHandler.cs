@@ -1,0 +1,30 @@
+using BelizeMesh.Proxy.Forwarding;
+using BelizeMesh.Proxy.Hosting;
+using BelizeMesh.Proxy.Metrics;
+using Microsoft.AspNetCore.Http;
+
+namespace BelizeMesh.Proxy.Outbound;
+
+/// <summary>
+/// The outbound side: the local app calls another service through the sidecar (HTTP/1.1 or h2c on
+/// <c>spec.outbound.listen</c>). Steps: (1) find the route by <c>Host</c> and path prefix — an unknown host is a 404,
+/// never a pass-through; (2) forward to one of its endpoints (through the PQ channel when it is plugged in). A client
+/// cannot assert an identity: <see cref="ProxyHeaders.PeerIdentity"/> is stripped by the transformer.
+/// </summary>
+internal sealed class OutboundHandler(ForwardingEngine forwarding)
+{
+    public async ValueTask<string> HandleAsync(HttpContext context, ProxySnapshot snapshot)
+    {
+        string host = context.Request.Host.Host;
+        UpstreamTarget? target = snapshot.Outbound.Find(host, context.Request.Path.Value ?? "/");
+        if (target is null)
+        {
+            await ProxyResponses.WriteAsync(context, StatusCodes.Status404NotFound,
+                $"no outbound route for host '{host}'{(string.IsNullOrEmpty(host) ? "" : " and path " + context.Request.Path)}; add it to spec.outbound.routes").ConfigureAwait(false);
+            return "unknown";
+        }
+
+        await forwarding.ForwardAsync(context, target, Direction.Outbound).ConfigureAwait(false);
+        return target.RouteId;
+    }
+}

@@ -1,0 +1,215 @@
+using System.Text;
+using BelizeMesh.Identity;
+
+namespace BelizeMesh.Channel.Tests;
+
+/// <summary>Every handshake rejection over real loopback sockets, with the reason each side reports.</summary>
+public sealed class HandshakeFailureTests
+{
+    private static TestPki Pki => TestPki.Instance;
+
+    /// <summary>Runs both handshakes; returns each side's exception (null when that side succeeded).</summary>
+    private static async Task<(PqChannelException? Client, PqChannelException? Server)> RunAsync(
+        PqChannelOptions client, PqChannelOptions server, string expected = TestPki.ServerId)
+    {
+        var (c, s) = await Loopback.ConnectAsync();
+        await using var clientStream = new PqChannelStream(c, client);
+        await using var serverStream = new PqChannelStream(s, server);
+        Task clientTask = clientStream.AuthenticateAsClientAsync(expected);
+        Task serverTask = serverStream.AuthenticateAsServerAsync();
+        PqChannelException? clientError = await Catch(clientTask);
+        PqChannelException? serverError = await Catch(serverTask);
+        return (clientError, serverError);
+    }
+
+    private static async Task<PqChannelException?> Catch(Task task)
+    {
+        try
+        {
+            await task;
+            return null;
+        }
+        catch (PqChannelException ex)
+        {
+            return ex;
+        }
+    }
+
+    [Fact]
+    public async Task Handshake_rejects_server_certificate_from_unknown_ca()
+    {
+        var (client, server) = await RunAsync(Pki.ClientOptions(), Pki.UncheckedOptions(Pki.FromUnknownCa));
+        Assert.Equal(ChannelFailure.UnknownCa, client!.Reason);
+        Assert.False(client.ReportedByPeer);
+        Assert.Contains("UnknownIssuer", client.Message, StringComparison.Ordinal);
+        Assert.Equal(ChannelFailure.UnknownCa, server!.Reason);
+        Assert.True(server.ReportedByPeer);
+    }
+
+    [Fact]
+    public async Task Handshake_rejects_client_certificate_from_unknown_ca()
+    {
+        var (client, server) = await RunAsync(Pki.UncheckedOptions(Pki.FromUnknownCa), Pki.ServerOptions());
+        Assert.Equal(ChannelFailure.UnknownCa, server!.Reason);
+        Assert.False(server.ReportedByPeer);
+        Assert.Equal(ChannelFailure.UnknownCa, client!.Reason);
+        Assert.True(client.ReportedByPeer);
+    }
+
+    [Fact]
+    public async Task Handshake_rejects_expired_server_certificate()
+    {
+        var (client, _) = await RunAsync(Pki.ClientOptions(), Pki.UncheckedOptions(Pki.Expired));
+        Assert.Equal(ChannelFailure.CertificateExpired, client!.Reason);
+    }
+
+    [Fact]
+    public async Task Handshake_rejects_not_yet_valid_server_certificate()
+    {
+        var (client, _) = await RunAsync(Pki.ClientOptions(), Pki.UncheckedOptions(Pki.NotYetValid));
+        Assert.Equal(ChannelFailure.CertificateNotYetValid, client!.Reason);
+    }
+
+    [Fact]
+    public async Task Handshake_rejects_expired_client_certificate()
+    {
+        var (client, server) = await RunAsync(Pki.UncheckedOptions(Pki.Expired), Pki.ServerOptions());
+        Assert.Equal(ChannelFailure.CertificateExpired, server!.Reason);
+        Assert.Equal(ChannelFailure.CertificateExpired, client!.Reason);
+        Assert.True(client.ReportedByPeer);
+    }
+
+    [Fact]
+    public async Task Handshake_rejects_server_with_another_identity_than_expected()
+    {
+        var (client, server) = await RunAsync(Pki.ClientOptions(), Pki.ServerOptions(), expected: TestPki.OtherId);
+        Assert.Equal(ChannelFailure.IdentityMismatch, client!.Reason);
+        Assert.Contains("identity mismatch", client.Message, StringComparison.Ordinal);
+        Assert.Contains(TestPki.ServerId, client.Message, StringComparison.Ordinal);
+        Assert.Equal(ChannelFailure.IdentityMismatch, server!.Reason);
+        Assert.True(server.ReportedByPeer);
+    }
+
+    [Fact]
+    public async Task Handshake_rejects_server_whose_private_key_does_not_match_its_certificate()
+    {
+        var (client, server) = await RunAsync(Pki.ClientOptions(), Pki.UncheckedOptions(Pki.Server, privateKey: Pki.Other.PrivateKey));
+        Assert.Equal(ChannelFailure.KeyMismatch, server!.Reason);
+        Assert.False(server.ReportedByPeer);
+        Assert.Equal(ChannelFailure.KeyMismatch, client!.Reason);
+    }
+
+    [Fact]
+    public async Task Handshake_rejects_client_whose_private_key_does_not_match_its_certificate()
+    {
+        var (client, server) = await RunAsync(Pki.UncheckedOptions(Pki.Client, privateKey: Pki.Other.PrivateKey), Pki.ServerOptions());
+        Assert.Equal(ChannelFailure.KeyMismatch, client!.Reason);
+        Assert.False(client.ReportedByPeer);
+        Assert.Equal(ChannelFailure.KeyMismatch, server!.Reason);
+        Assert.True(server.ReportedByPeer);
+    }
+
+    [Fact]
+    public void Credentials_with_a_key_that_does_not_match_the_certificate_fail_at_load()
+    {
+        var ex = Assert.Throws<PqChannelException>(() => ChannelCredentials.Create(Pki.Server.Certificate.RawData, Pki.Other.PrivateKey, Pki.Verifier));
+        Assert.Equal(ChannelFailure.KeyMismatch, ex.Reason);
+        Assert.Contains("does not belong to the certificate of " + TestPki.ServerId, ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Credentials_with_an_expired_certificate_fail_at_load()
+    {
+        var ex = Assert.Throws<PqChannelException>(() => ChannelCredentials.Create(Pki.Expired.Certificate.RawData, Pki.Expired.PrivateKey, Pki.Verifier));
+        Assert.Equal(ChannelFailure.CertificateExpired, ex.Reason);
+    }
+
+    [Fact]
+    public void Options_without_credentials_are_rejected_with_the_missing_setting()
+    {
+        using var inner = new MemoryStream();
+        var ex = Assert.Throws<InvalidOperationException>(() => new PqChannelStream(inner, new PqChannelOptions { Verifier = Pki.Verifier }));
+        Assert.Contains("PqChannelOptions.Credentials is required", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Server_rejects_a_plaintext_http_client_as_not_a_pq_channel()
+    {
+        var (c, s) = await Loopback.ConnectAsync();
+        await using var server = new PqChannelStream(s, Pki.ServerOptions());
+        await c.WriteAsync(Encoding.ASCII.GetBytes("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+        var ex = await Assert.ThrowsAsync<PqChannelException>(() => server.AuthenticateAsServerAsync());
+        Assert.Equal(ChannelFailure.NotPqChannel, ex.Reason);
+        Assert.Contains("plaintext", ex.Message, StringComparison.Ordinal);
+        await c.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Server_rejects_a_tls_client_as_not_a_pq_channel()
+    {
+        var (c, s) = await Loopback.ConnectAsync();
+        await using var server = new PqChannelStream(s, Pki.ServerOptions());
+        await c.WriteAsync(new byte[] { 0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00 });
+        var ex = await Assert.ThrowsAsync<PqChannelException>(() => server.AuthenticateAsServerAsync());
+        Assert.Equal(ChannelFailure.NotPqChannel, ex.Reason);
+        Assert.Contains("TLS", ex.Message, StringComparison.Ordinal);
+        await c.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Client_rejects_a_server_that_answers_garbage()
+    {
+        var (c, s) = await Loopback.ConnectAsync();
+        await using var client = new PqChannelStream(c, Pki.ClientOptions());
+        Task handshake = client.AuthenticateAsClientAsync(TestPki.ServerId);
+        await s.WriteAsync(Encoding.ASCII.GetBytes("HTTP/1.1 400 Bad Request\r\n\r\n"));
+        var ex = await Assert.ThrowsAsync<PqChannelException>(() => handshake);
+        Assert.Equal(ChannelFailure.NotPqChannel, ex.Reason);
+        await s.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Server_times_out_a_client_that_stalls_mid_handshake()
+    {
+        var (c, s) = await Loopback.ConnectAsync();
+        await using var server = new PqChannelStream(s, Pki.ServerOptions(timeout: TimeSpan.FromMilliseconds(300)));
+        await c.WriteAsync(new byte[] { 0x01, 0x42, 0x4D, 0x06, 0x8C, 0x01 }); // a ClientHello header, then nothing
+        var ex = await Assert.ThrowsAsync<PqChannelException>(() => server.AuthenticateAsServerAsync());
+        Assert.Equal(ChannelFailure.Timeout, ex.Reason);
+        await c.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Client_times_out_a_server_that_never_answers()
+    {
+        var (c, s) = await Loopback.ConnectAsync();
+        await using var client = new PqChannelStream(c, Pki.ClientOptions(timeout: TimeSpan.FromMilliseconds(300)));
+        var ex = await Assert.ThrowsAsync<PqChannelException>(() => client.AuthenticateAsClientAsync(TestPki.ServerId));
+        Assert.Equal(ChannelFailure.Timeout, ex.Reason);
+        await s.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Client_reports_truncation_when_the_server_closes_mid_handshake()
+    {
+        var (c, s) = await Loopback.ConnectAsync();
+        await using var client = new PqChannelStream(c, Pki.ClientOptions());
+        Task handshake = client.AuthenticateAsClientAsync(TestPki.ServerId);
+        byte[] hello = new byte[100];
+        await s.ReadExactlyAsync(hello);
+        s.Socket.Shutdown(System.Net.Sockets.SocketShutdown.Send);
+        var ex = await Assert.ThrowsAsync<PqChannelException>(() => handshake);
+        Assert.Equal(ChannelFailure.Truncated, ex.Reason);
+        await s.DisposeAsync();
+    }
+
+    [Fact]
+    public void Certificate_rejections_map_to_channel_failures()
+    {
+        Assert.Equal(ChannelFailure.UnknownCa, Identity.MeshCertificateVerifier.Map(CertificateRejection.UnknownIssuer));
+        Assert.Equal(ChannelFailure.CertificateExpired, Identity.MeshCertificateVerifier.Map(CertificateRejection.Expired));
+        Assert.Equal(ChannelFailure.CertificateNotYetValid, Identity.MeshCertificateVerifier.Map(CertificateRejection.NotYetValid));
+        Assert.Equal(ChannelFailure.BadCertificate, Identity.MeshCertificateVerifier.Map(CertificateRejection.BadSignature));
+        Assert.Equal(ChannelFailure.BadCertificate, Identity.MeshCertificateVerifier.Map(CertificateRejection.Malformed));
+    }
+}

@@ -1,0 +1,93 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+
+namespace BelizeMesh.Channel.Tests;
+
+/// <summary>The two faces together as the proxy uses them: YARP-style HttpClient with a ConnectCallback, Kestrel with UsePqChannel.</summary>
+public sealed class KestrelIntegrationTests
+{
+    [Fact]
+    public async Task Http2_requests_flow_through_one_channel_and_see_the_client_principal()
+    {
+        using var serverMetrics = new ChannelMetrics();
+        using var recorder = new MetricsRecorder(serverMetrics);
+        await using var host = await KestrelHost.StartHttp2Async(TestPki.Instance.ServerOptions(metrics: serverMetrics), app =>
+            app.MapGet("/whoami", (HttpContext context) => context.Features.Get<IPqChannelFeature>()?.PeerPrincipal ?? "anonymous"));
+
+        PqChannelOptions clientOptions = TestPki.Instance.ClientOptions();
+        using var handler = new SocketsHttpHandler
+        {
+            ConnectCallback = async (context, cancellationToken) =>
+            {
+                var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                await socket.ConnectAsync(context.DnsEndPoint, cancellationToken);
+                var channel = new PqChannelStream(new NetworkStream(socket, ownsSocket: true), clientOptions);
+                await channel.AuthenticateAsClientAsync(TestPki.ServerId, cancellationToken);
+                return channel;
+            },
+        };
+        using var http = new HttpClient(handler)
+        {
+            DefaultRequestVersion = HttpVersion.Version20,
+            DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact,
+        };
+
+        var requests = new Task<string>[20];
+        for (int i = 0; i < requests.Length; i++)
+        {
+            requests[i] = http.GetStringAsync(new Uri($"http://127.0.0.1:{host.Port}/whoami"));
+        }
+
+        foreach (string body in await Task.WhenAll(requests))
+        {
+            Assert.Equal("cluster.local/ns/belizechain/sa/pakit", body);
+        }
+
+        Assert.Equal(["server/success/none"], recorder.Handshakes.ToArray());
+    }
+
+    [Fact]
+    public async Task Kestrel_middleware_closes_a_plaintext_client_and_counts_it()
+    {
+        using var metrics = new ChannelMetrics();
+        using var recorder = new MetricsRecorder(metrics);
+        await using var host = await KestrelHost.StartAsync(TestPki.Instance.ServerOptions(metrics: metrics));
+        await using NetworkStream raw = await host.ConnectAsync();
+        await raw.WriteAsync(Encoding.ASCII.GetBytes("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+        Assert.Equal(0, await raw.ReadAsync(new byte[64]));
+        Assert.Equal(["server/failure/NotPqChannel"], recorder.Handshakes.ToArray());
+        Assert.False(host.Feature.Task.IsCompleted);
+    }
+
+    [Fact]
+    public async Task Kestrel_middleware_times_out_a_stalled_handshake()
+    {
+        using var metrics = new ChannelMetrics();
+        using var recorder = new MetricsRecorder(metrics);
+        await using var host = await KestrelHost.StartAsync(TestPki.Instance.ServerOptions(timeout: TimeSpan.FromMilliseconds(300), metrics: metrics));
+        await using NetworkStream raw = await host.ConnectAsync();
+        await raw.WriteAsync(new byte[] { 0x01, 0x42, 0x4D, 0x06 }); // half a header, then silence
+        Assert.Equal(0, await raw.ReadAsync(new byte[64]));
+        Assert.Equal(["server/failure/Timeout"], recorder.Handshakes.ToArray());
+    }
+
+    [Fact]
+    public async Task Kestrel_middleware_rejects_a_client_with_an_expired_certificate()
+    {
+        using var metrics = new ChannelMetrics();
+        using var recorder = new MetricsRecorder(metrics);
+        await using var host = await KestrelHost.StartAsync(TestPki.Instance.ServerOptions(metrics: metrics));
+        var client = new PqChannelStream(await host.ConnectAsync(), TestPki.Instance.UncheckedOptions(TestPki.Instance.Expired));
+        await using (client)
+        {
+            var ex = await Assert.ThrowsAsync<PqChannelException>(() => client.AuthenticateAsClientAsync(TestPki.ServerId));
+            Assert.Equal(ChannelFailure.CertificateExpired, ex.Reason);
+            Assert.True(ex.ReportedByPeer);
+        }
+
+        Assert.Equal(["server/failure/CertificateExpired"], recorder.Handshakes.ToArray());
+    }
+}

@@ -1,0 +1,259 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http;
+using BelizeMesh.Proxy.Admin;
+using BelizeMesh.Proxy.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Primitives;
+
+namespace BelizeMesh.Proxy.Tests.EndToEnd;
+
+/// <summary>Start-up, policy reloads, readiness, metrics and draining.</summary>
+public sealed partial class LifecycleTests : IAsyncLifetime
+{
+    // rename(2) replaces the ..data symlink atomically; File.Move follows the link to the directory.
+    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "rename", StringMarshalling = System.Runtime.InteropServices.StringMarshalling.Utf8)]
+    private static partial int Rename(string oldPath, string newPath);
+
+    private TestApp _app = null!;
+
+    public async Task InitializeAsync() => _app = await TestApp.StartAsync();
+
+    public async Task DisposeAsync() => await _app.DisposeAsync();
+
+    private const string DenyAll = "    authorization:\n      rules: []\n";
+
+    [Fact]
+    public void Invalid_policy_at_start_exits_1_with_every_error_located()
+    {
+        string directory = Directory.CreateTempSubdirectory("belizemesh-proxy-test-").FullName;
+        string path = Path.Combine(directory, "policy.yaml");
+        File.WriteAllText(path, Sidecar.Policy(_app.Url).Replace("mode: DISABLE", "mode: STRICT", StringComparison.Ordinal) + "\n  drainTimeout: forever\n");
+        var stderr = new StringWriter();
+
+        int exit = Program.BuildCommand(stderr).Parse(["run", "--policy", path, "--certs", directory]).Invoke();
+
+        Assert.Equal(1, exit);
+        Assert.Equal(
+            $"{path}:11:11: error: spec.inbound.mode: STRICT requires the PQ channel, not available in this build; use mode: DISABLE for plaintext\n" +
+            $"{path}:18:17: error: spec.drainTimeout: 'forever' is not a duration; write e.g. 300s, 5m, 100ms or 0 (0 = no timeout)\n" +
+            $"belizemesh-proxy: 2 error(s) in {path}; not started.\n",
+            stderr.ToString().ReplaceLineEndings("\n"));
+        Directory.Delete(directory, recursive: true);
+    }
+
+    [Fact]
+    public void Missing_policy_file_exits_1()
+    {
+        var stderr = new StringWriter();
+        int exit = Program.BuildCommand(stderr).Parse(["run", "--policy", "/nonexistent/policy.yaml", "--certs", "/nonexistent"]).Invoke();
+
+        Assert.Equal(1, exit);
+        Assert.StartsWith("/nonexistent/policy.yaml:1:1: error: cannot read the policy file: ", stderr.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Valid_change_is_applied_by_the_watcher_through_a_configmap_style_symlink_swap()
+    {
+        await using Sidecar sidecar = await Sidecar.StartAsync(Sidecar.Policy(_app.Url));
+        // Lay the file out as a ConfigMap volume does: policy.yaml -> ..data/policy.yaml, ..data -> ..v1
+        string dir = sidecar.Directory;
+        string v1 = Path.Combine(dir, "..v1"), v2 = Path.Combine(dir, "..v2");
+        Directory.CreateDirectory(v1);
+        Directory.CreateDirectory(v2);
+        File.Copy(sidecar.PolicyPath, Path.Combine(v1, "policy.yaml"));
+        File.WriteAllText(Path.Combine(v2, "policy.yaml"), Sidecar.Policy(_app.Url, inboundExtra: DenyAll));
+        File.CreateSymbolicLink(Path.Combine(dir, "..data"), "..v1");
+        File.Delete(sidecar.PolicyPath);
+        File.CreateSymbolicLink(sidecar.PolicyPath, "..data/policy.yaml");
+        Assert.Equal(ReloadResult.Unchanged, await sidecar.Host.Policy.ReloadAsync());
+
+        using HttpClient http = new();
+        string url = $"http://{sidecar.InboundEndpoint}/echo";
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(url)).StatusCode);
+
+        var changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using IDisposable registration = ChangeToken.OnChange(sidecar.Host.Policy.GetChangeToken, () => changed.TrySetResult());
+
+        // atomic swap of ..data, as the kubelet does
+        string tmp = Path.Combine(dir, "..data_tmp");
+        File.CreateSymbolicLink(tmp, "..v2");
+        Assert.Equal(0, Rename(tmp, Path.Combine(dir, "..data")));
+
+        await changed.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.Equal(HttpStatusCode.Forbidden, (await http.GetAsync(url)).StatusCode);
+    }
+
+    [Fact]
+    public async Task Invalid_change_keeps_the_last_good_policy_and_is_counted()
+    {
+        await using Sidecar sidecar = await Sidecar.StartAsync(Sidecar.Policy(_app.Url), watch: false);
+        using HttpClient http = new();
+        using HttpClient admin = sidecar.CreateAdminClient();
+        string url = $"http://{sidecar.InboundEndpoint}/echo";
+
+        await File.WriteAllTextAsync(sidecar.PolicyPath, Sidecar.Policy(_app.Url, inboundExtra: DenyAll).Replace("burst", "x", StringComparison.Ordinal) + "  bogus: 1\n");
+        Assert.Equal(ReloadResult.Rejected, await sidecar.Host.Policy.ReloadAsync());
+        Assert.Equal(ReloadResult.Unchanged, await sidecar.Host.Policy.ReloadAsync()); // reported once, not at every poll
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(url)).StatusCode);
+
+        // moving a listener needs a restart: also rejected
+        await File.WriteAllTextAsync(sidecar.PolicyPath, Sidecar.Policy(_app.Url).Replace("\"127.0.0.1:0\" }", "\"127.0.0.1:1\" }", StringComparison.Ordinal));
+        Assert.Equal(ReloadResult.Rejected, await sidecar.Host.Policy.ReloadAsync());
+
+        string metrics = await admin.GetStringAsync("/metrics");
+        Assert.Contains("belizemesh_policy_reloads_total{result=\"error\"} 2\n", metrics, StringComparison.Ordinal);
+
+        await File.WriteAllTextAsync(sidecar.PolicyPath, Sidecar.Policy(_app.Url, inboundExtra: DenyAll));
+        Assert.Equal(ReloadResult.Applied, await sidecar.Host.Policy.ReloadAsync());
+        Assert.Equal(HttpStatusCode.Forbidden, (await http.GetAsync(url)).StatusCode);
+        Assert.Contains("belizemesh_policy_reloads_total{result=\"success\"} 1\n", await admin.GetStringAsync("/metrics"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Reloads_while_requests_flow_fail_no_request()
+    {
+        await using Sidecar server = await Sidecar.StartAsync(Sidecar.Policy(_app.Url), watch: false);
+        string Client(int timeoutSeconds) => Sidecar.Policy("http://127.0.0.1:1", outboundRoutes:
+            Sidecar.Route("nawal.test", $"\"{server.InboundEndpoint}\"", $"        timeout: {timeoutSeconds}s"));
+        await using Sidecar client = await Sidecar.StartAsync(Client(30), watch: false);
+        using HttpClient http = client.CreateOutboundClient();
+
+        using var stop = new CancellationTokenSource();
+        var failures = new List<string>();
+        int completed = 0;
+        async Task LoopAsync()
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                using HttpResponseMessage response = await http.GetAsync("http://nawal.test/echo");
+                if (response.StatusCode != HttpStatusCode.OK)
+                {
+                    lock (failures)
+                    {
+                        failures.Add(response.StatusCode.ToString());
+                    }
+                }
+
+                Interlocked.Increment(ref completed);
+            }
+        }
+
+        Task[] loops = [LoopAsync(), LoopAsync(), LoopAsync(), LoopAsync()];
+        for (int i = 0; i < 20; i++)
+        {
+            await File.WriteAllTextAsync(client.PolicyPath, Client(31 + i));
+            Assert.Equal(ReloadResult.Applied, await client.Host.Policy.ReloadAsync());
+            await File.WriteAllTextAsync(server.PolicyPath, Sidecar.Policy(_app.Url, specExtra: $"  drainTimeout: {10 + i}s"));
+            Assert.Equal(ReloadResult.Applied, await server.Host.Policy.ReloadAsync());
+        }
+
+        stop.Cancel();
+        await Task.WhenAll(loops);
+        Assert.Empty(failures);
+        Assert.True(completed > 0);
+    }
+
+    [Fact]
+    public async Task Stop_drains_in_flight_requests()
+    {
+        await using Sidecar server = await Sidecar.StartAsync(Sidecar.Policy(_app.Url, specExtra: "  drainTimeout: 20s"));
+        using HttpClient http = new();
+
+        Task<HttpResponseMessage> inFlight = http.GetAsync($"http://{server.InboundEndpoint}/slow");
+        await _app.SlowArrived.Task.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Task stopping = server.Host.StopAsync();
+        Readiness readiness = server.Host.Services.GetRequiredService<Readiness>();
+        Assert.Equal("shutting down", readiness.NotReadyReason);
+        Assert.False(stopping.IsCompleted);
+
+        _app.Gate.SetResult();
+        using HttpResponseMessage response = await inFlight.WaitAsync(TimeSpan.FromSeconds(10));
+        await stopping.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task Ready_once_started()
+    {
+        await using Sidecar sidecar = await Sidecar.StartAsync(Sidecar.Policy(_app.Url));
+        using HttpClient admin = sidecar.CreateAdminClient();
+
+        using HttpResponseMessage response = await admin.GetAsync("/healthz/ready");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("ready\n", await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public void Readiness_requires_policy_and_listeners_and_ends_at_shutdown()
+    {
+        var readiness = new Readiness();
+        Assert.Equal("policy not loaded", readiness.NotReadyReason);
+        readiness.PolicyLoaded();
+        Assert.Equal("listeners not bound", readiness.NotReadyReason);
+        readiness.ListenersBound();
+        Assert.Null(readiness.NotReadyReason);
+        readiness.Stopping();
+        Assert.Equal("shutting down", readiness.NotReadyReason);
+    }
+
+    [Fact]
+    public async Task Metrics_endpoint_serves_valid_prometheus_text()
+    {
+        await using Sidecar server = await Sidecar.StartAsync(Sidecar.Policy(_app.Url, inboundExtra: "    authorization:\n      rules:\n        - to: { paths: [\"/echo\"] }\n"));
+        await using Sidecar client = await Sidecar.StartAsync(Sidecar.Policy("http://127.0.0.1:1", outboundRoutes:
+            Sidecar.Route("nawal.test", $"\"{server.InboundEndpoint}\"")));
+        using HttpClient http = client.CreateOutboundClient();
+        for (int i = 0; i < 3; i++)
+        {
+            (await http.GetAsync("http://nawal.test/echo")).Dispose();
+        }
+
+        (await http.GetAsync("http://nawal.test/forbidden")).Dispose();
+        (await http.GetAsync("http://unknown.test/")).Dispose();
+
+        using HttpClient admin = client.CreateAdminClient();
+        using HttpResponseMessage response = await admin.GetAsync("/metrics");
+        string text = await response.Content.ReadAsStringAsync();
+        Assert.Equal("text/plain; version=0.0.4; charset=utf-8", response.Content.Headers.ContentType!.ToString());
+        Assert.Contains("# TYPE belizemesh_proxy_requests_total counter\n", text, StringComparison.Ordinal);
+        Assert.Contains("belizemesh_proxy_requests_total{direction=\"outbound\",route=\"nawal.test\",status=\"200\"} 3\n", text, StringComparison.Ordinal);
+        Assert.Contains("belizemesh_proxy_requests_total{direction=\"outbound\",route=\"nawal.test\",status=\"403\"} 1\n", text, StringComparison.Ordinal);
+        Assert.Contains("belizemesh_proxy_requests_total{direction=\"outbound\",route=\"unknown\",status=\"404\"} 1\n", text, StringComparison.Ordinal);
+        Assert.Contains("# TYPE belizemesh_proxy_request_duration_seconds histogram\n", text, StringComparison.Ordinal);
+        Assert.Contains("belizemesh_proxy_request_duration_seconds_bucket{direction=\"outbound\",route=\"nawal.test\",status=\"200\",le=\"+Inf\"} 3\n", text, StringComparison.Ordinal);
+        Assert.Contains("belizemesh_proxy_request_duration_seconds_count{direction=\"outbound\",route=\"nawal.test\",status=\"200\"} 3\n", text, StringComparison.Ordinal);
+        Assert.Contains("belizemesh_proxy_active_requests{direction=\"outbound\"} 0\n", text, StringComparison.Ordinal);
+
+        string serverText = await server.CreateAdminClient().GetStringAsync("/metrics");
+        Assert.Contains("belizemesh_proxy_authorization_denials_total{reason=\"unauthenticated\"} 1\n", serverText, StringComparison.Ordinal);
+        Assert.DoesNotContain("route=\"nawal.test\"", serverText, StringComparison.Ordinal); // each host exports its own meter
+
+        await PromtoolAsync(text);
+        await PromtoolAsync(serverText);
+    }
+
+    /// <summary>Runs <c>promtool check metrics</c> when installed (Debian package <c>prometheus</c>; .ci/run installs it).</summary>
+    private static async Task PromtoolAsync(string text)
+    {
+        string? promtool = Environment.GetEnvironmentVariable("PATH")?.Split(':').Select(d => Path.Combine(d, "promtool")).FirstOrDefault(File.Exists);
+        if (promtool is null)
+        {
+            return; // not installed: the format assertions above still ran
+        }
+
+        using var process = Process.Start(new ProcessStartInfo(promtool, ["check", "metrics"])
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        })!;
+        await process.StandardInput.WriteAsync(text);
+        process.StandardInput.Close();
+        string output = await process.StandardOutput.ReadToEndAsync() + await process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        Assert.True(process.ExitCode == 0, "promtool check metrics failed:\n" + output + "\n" + text);
+    }
+}

@@ -45,6 +45,28 @@ public class CertificateValidatorTests(PkiFixture pki) : IClassFixture<PkiFixtur
     }
 
     [Fact]
+    public void Rejects_an_outer_signature_algorithm_that_differs_from_the_TBS_as_malformed()
+    {
+        var reader = new AsnReader(pki.Service.Certificate.RawData, AsnEncodingRules.DER).ReadSequence();
+        var tbs = reader.ReadEncodedValue();
+        reader.ReadEncodedValue();
+        byte[] signature = reader.ReadBitString(out _);
+        var writer = new AsnWriter(AsnEncodingRules.DER);
+        writer.PushSequence();
+        writer.WriteEncodedValue(tbs.Span);
+        writer.PushSequence();
+        writer.WriteObjectIdentifier("2.16.840.1.101.3.4.3.18");
+        writer.PopSequence();
+        writer.WriteBitString(signature);
+        writer.PopSequence();
+
+        var result = pki.Validator().Validate(writer.Encode());
+
+        Assert.Equal(CertificateRejection.Malformed, result.Reason);
+        Assert.Equal("the TBS signature algorithm differs from the certificate's signatureAlgorithm (RFC 5280 section 4.1.1.2)", result.Detail);
+    }
+
+    [Fact]
     public void Rejects_a_certificate_from_an_unknown_CA()
     {
         using var other = CertificateAuthority.CreateRoot(new RootCertificateOptions { Subject = "CN=Other CA", Time = new ManualTimeProvider(PkiFixture.Now) });

@@ -57,13 +57,17 @@ public class AcvpMLKemCliTests
     [InlineData("{\"algorithm\": \"ML-KEM\", \"mode\": \"encapDecap\", \"testGroups\": [", "is not JSON (line 1, byte")]
     [InlineData("{\"algorithm\": \"ML-KEM\", \"mode\": \"sigGen\", \"testGroups\": []}", "unsupported algorithm/mode \"ML-KEM/sigGen\" (supported: ")]
     [InlineData("{\"algorithm\": \"ML-KEM\", \"mode\": \"encapDecap\", \"testGroups\": [{\"tgId\": 3, \"parameterSet\": \"ML-KEM-2048\", \"function\": \"encapsulation\", \"tests\": [{\"tcId\": 9}]}]}",
-        "group 3, test 9: group 3 has unknown parameterSet \"ML-KEM-2048\" (known: ML-KEM-512, ML-KEM-768, ML-KEM-1024)")]
+        "group 3, test 9: the group has unknown parameterSet \"ML-KEM-2048\" (known: ML-KEM-512, ML-KEM-768, ML-KEM-1024)")]
     [InlineData("{\"algorithm\": \"ML-KEM\", \"mode\": \"encapDecap\", \"testGroups\": [{\"tgId\": 4, \"parameterSet\": \"ML-KEM-768\", \"function\": \"rekey\", \"tests\": [{\"tcId\": 1}]}]}",
-        "group 4, test 1: group 4 has unknown ML-KEM function \"rekey\" (known: encapsulation, decapsulation, encapsulationKeyCheck, decapsulationKeyCheck)")]
+        "group 4, test 1: the group has unknown ML-KEM function \"rekey\" (known: encapsulation, decapsulation, encapsulationKeyCheck, decapsulationKeyCheck)")]
     [InlineData("{\"algorithm\": \"ML-KEM\", \"mode\": \"keyGen\", \"testGroups\": [{\"tgId\": 1, \"parameterSet\": \"ML-KEM-512\", \"tests\": [{\"tcId\": 5, \"d\": \"XYZ\", \"z\": \"00\"}]}]}",
-        "group 1, test 5: test 5: field \"d\" is not a hex string")]
+        "group 1, test 5: the test case: field \"d\" is not a hex string")]
     [InlineData("{\"algorithm\": \"ML-KEM\", \"mode\": \"keyGen\", \"testGroups\": [{\"tgId\": 1, \"parameterSet\": \"ML-KEM-512\", \"tests\": [{\"tcId\": 5, \"d\": \"00\", \"z\": \"00\"}]}]}",
         "group 1, test 5: ML-KEM key generation seeds d and z must be 32 bytes each, got 1 and 1.")]
+    [InlineData("{\"algorithm\": \"ML-KEM\", \"mode\": \"encapDecap\", \"testGroups\": [{\"tgId\": 2, \"parameterSet\": \"ML-KEM-512\", \"function\": \"encapsulation\", \"tests\": [{\"tcId\": 7, \"ek\": \"00\"}]}]}",
+        "group 2, test 7: the test case has no string field \"m\"")]
+    [InlineData("{\"algorithm\": \"ML-KEM\", \"mode\": \"encapDecap\", \"testGroups\": [{\"tgId\": 2, \"parameterSet\": \"ML-KEM-512\", \"function\": \"encapsulation\", \"tests\": [{\"tcId\": 7, \"ek\": \"00\", \"m\": \"00\"}]}]}",
+        "group 2, test 7: encapsulation: ML-KEM-512 encapsulation key must be 800 bytes, got 1 (FIPS 203 section 7.2 length check).")]
     public void Cli_pqc_acvp_rejects_a_bad_file_with_exit_code_2_and_says_why(string content, string expectedError)
     {
         string path = Path.Combine(Path.GetTempPath(), $"belizemesh-mlkem-bad-{Guid.NewGuid():N}.json");

@@ -83,10 +83,10 @@ public class MLDsaArithmeticTests
             }
 
             int[] aHat = (int[])a.Clone(), bHat = (int[])b.Clone(), c = new int[N];
-            MLDsaField.Ntt(aHat);
-            MLDsaField.Ntt(bHat);
+            MLDsaField.Ntt(aHat, useAvx2: false);
+            MLDsaField.Ntt(bHat, useAvx2: false);
             MLDsaField.PointwiseMontgomery(aHat, bHat, c);
-            MLDsaField.InverseNttToMont(c);
+            MLDsaField.InverseNttToMont(c, useAvx2: false);
             for (int i = 0; i < N; i++)
             {
                 Assert.True(c[i] > -Q && c[i] < Q);
@@ -220,5 +220,52 @@ public class MLDsaArithmeticTests
         v[17] = 99;
         Assert.False(MLDsaCore.InfinityNormAtLeast(v, 100));
         Assert.True(MLDsaCore.InfinityNormAtLeast(v, 99));
+    }
+
+    [Fact]
+    public void Avx2_transforms_and_products_equal_the_scalar_ones_bit_for_bit()
+    {
+        if (!System.Runtime.Intrinsics.X86.Avx2.IsSupported)
+        {
+            return; // only the scalar path exists here; the schoolbook test above covers it
+        }
+
+        var random = new Random(8);
+        for (int round = 0; round < 200; round++)
+        {
+            int[] a = new int[N];
+            for (int i = 0; i < N; i++)
+            {
+                a[i] = random.Next(-Q + 1, Q);
+            }
+
+            int[] scalar = (int[])a.Clone(), vector = (int[])a.Clone();
+            MLDsaField.Ntt(scalar, useAvx2: false);
+            MLDsaField.Ntt(vector, useAvx2: true);
+            Assert.Equal(scalar, vector);
+
+            int[] b = new int[N];
+            for (int i = 0; i < N; i++)
+            {
+                b[i] = random.Next(-9 * Q + 1, 9 * Q);
+            }
+
+            int[] product = new int[N];
+            MLDsaField.PointwiseMontgomery(vector, b, product);
+            for (int i = 0; i < N; i++)
+            {
+                Assert.Equal(MLDsaField.MontgomeryReduce((long)vector[i] * b[i]), product[i]);
+            }
+
+            int[] accumulated = (int[])product.Clone();
+            MLDsaField.PointwiseMontgomeryAccumulate(vector, b, accumulated);
+            Assert.Equal(product.Select(x => 2 * x), accumulated);
+
+            scalar = (int[])a.Clone();
+            vector = (int[])a.Clone();
+            MLDsaField.InverseNttToMont(scalar, useAvx2: false);
+            MLDsaField.InverseNttToMont(vector, useAvx2: true);
+            Assert.Equal(scalar, vector);
+        }
     }
 }

@@ -15,7 +15,9 @@ public sealed class MLDsaInteropFactAttribute : FactAttribute
 
 /// <summary>
 /// Interop both ways with OpenSSL 3.5.8 (inside Node 26) and @noble/post-quantum 0.7.1, for all three parameter sets, in
-/// one Node run (tests/interop/mldsa-interop.mjs).
+/// one Node run (tests/interop/mldsa-interop.mjs): keys from the same seed are identical, each side verifies the other's
+/// signatures (pure with context, and HashML-DSA-SHA512 with noble), OpenSSL's own fresh keys import from their seed,
+/// and deterministic signatures (rnd = 0, and a given rnd) are byte-identical to noble's.
 /// </summary>
 public class MLDsaInteropTests
 {
@@ -58,8 +60,45 @@ public class MLDsaInteropTests
             keys.Add((key, message, context, rnd, sigRnd, sigDet));
         }
 
+        // Bulk: 12 deterministic signatures per parameter set over random seeds, messages (0–300 bytes) and contexts
+        // (0–255 bytes), compared byte for byte with noble's: exercises many rejection-loop and hint patterns.
+        var bulk = new JsonArray();
+        var expectedBulk = new List<string>();
+        var random = new Random(204);
+        foreach (var algorithm in new[] { MLDsaAlgorithm.MLDsa44, MLDsaAlgorithm.MLDsa65, MLDsaAlgorithm.MLDsa87 })
+        {
+            for (int i = 0; i < 12; i++)
+            {
+                byte[] seed = new byte[32];
+                byte[] message = new byte[random.Next(0, 301)];
+                byte[] context = new byte[i == 0 ? 255 : random.Next(0, 256)];
+                random.NextBytes(seed);
+                random.NextBytes(message);
+                random.NextBytes(context);
+                using var key = MLDsaKey.ImportPrivateSeed(algorithm, seed);
+                byte[] signature = new byte[algorithm.SignatureSizeInBytes];
+                key.SignDataDeterministic(message, signature, context);
+                expectedBulk.Add(Convert.ToHexString(signature));
+                bulk.Add(new JsonObject
+                {
+                    ["alg"] = algorithm.Name,
+                    ["seed"] = Convert.ToHexString(seed),
+                    ["msg"] = Convert.ToHexString(message),
+                    ["ctx"] = Convert.ToHexString(context),
+                });
+            }
+        }
+
         string script = File.ReadAllText(RepoPaths.RepoFile("tests", "interop", "mldsa-interop.mjs"));
-        var output = JsonNode.Parse(NodeInterop.RunModule(script, new JsonObject { ["cases"] = cases }.ToJsonString()))!;
+        var input = new JsonObject { ["cases"] = cases, ["bulk"] = bulk };
+        var output = JsonNode.Parse(NodeInterop.RunModule(script, input.ToJsonString()))!;
+        var nobleBulk = output["bulk"]!.AsArray().Select(n => (string)n!).ToList();
+        Assert.Equal(expectedBulk.Count, nobleBulk.Count);
+        for (int i = 0; i < expectedBulk.Count; i++)
+        {
+            Assert.True(expectedBulk[i] == nobleBulk[i], $"bulk case {i} ({bulk[i]!["alg"]}): our deterministic signature differs from noble's");
+        }
+
         var results = output["results"]!.AsArray();
         Assert.Equal(3, results.Count);
 

@@ -216,6 +216,37 @@ public class MLKemMathTests
         }
     }
 
+    [Theory]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void SamplePolyCbd_follows_Algorithm_8_bit_by_bit(int eta)
+    {
+        var rng = new Random(eta);
+        byte[] s = new byte[32];
+        ushort[] f = new ushort[N];
+        for (int round = 0; round < 20; round++)
+        {
+            rng.NextBytes(s);
+            byte b = (byte)rng.Next(256);
+            SamplePolyCbd(s, b, eta, f);
+
+            // PRF_η(s, b) = SHAKE256(s‖b, 64η) with the platform's SHAKE256; then lines 2–7 of Algorithm 8 literally.
+            byte[] prf = System.Security.Cryptography.Shake256.HashData([.. s, b], 64 * eta);
+            int Bit(int i) => (prf[i / 8] >> (i % 8)) & 1;
+            for (int i = 0; i < N; i++)
+            {
+                int x = 0, y = 0;
+                for (int j = 0; j < eta; j++)
+                {
+                    x += Bit((2 * i * eta) + j);
+                    y += Bit((2 * i * eta) + eta + j);
+                }
+
+                Assert.Equal((ushort)(((x - y) % Q + Q) % Q), f[i]);
+            }
+        }
+    }
+
     [Fact]
     public void ByteDecode12_modulus_check_rejects_exactly_the_encodings_with_a_coefficient_of_q_or_more()
     {

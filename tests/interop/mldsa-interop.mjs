@@ -1,5 +1,5 @@
 // ML-DSA interop checks against OpenSSL 3.5 (Node 26 crypto) and @noble/post-quantum 0.7.1.
-// stdin: {"cases":[{alg, seed, pk, sk, msg, ctx, rnd, sigHedged, sigDet, sigRnd, sigPreHash}]} (hex);
+// stdin: {"cases":[{alg, seed, pk, sk, msg, ctx, rnd, sigHedged, sigDet, sigPreHash}], "bulk":[{alg, seed, msg, ctx}]} (hex);
 // stdout: one JSON object with per-case results. Used by tests/BelizeMesh.Quantum.Tests/MLDsaInteropTests.cs.
 import crypto from 'node:crypto';
 import { ml_dsa44, ml_dsa65, ml_dsa87 } from '@noble/post-quantum/ml-dsa.js';
@@ -55,4 +55,12 @@ for (const c of input.cases) {
   results.push(r);
 }
 
-process.stdout.write(JSON.stringify({ results }));
+// Bulk: deterministic noble signatures over many (seed, message, context) triples, compared byte for byte by the caller.
+const bulk = [];
+for (const b of input.bulk ?? []) {
+  const n = noble[b.alg];
+  const keys = n.keygen(bytes(b.seed));
+  bulk.push(hex(n.sign(bytes(b.msg), keys.secretKey, { context: bytes(b.ctx), extraEntropy: false })));
+}
+
+process.stdout.write(JSON.stringify({ results, bulk }));

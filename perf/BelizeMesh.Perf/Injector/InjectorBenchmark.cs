@@ -17,7 +17,8 @@ namespace BelizeMesh.Perf.Injector;
 /// </summary>
 /// <remarks>
 /// Options: <c>--seconds N</c> (measured run, default 10), <c>--warmup N</c> (default 3), <c>--concurrency N</c>
-/// (default 8), <c>--http2</c> (one multiplexed connection instead of N HTTP/1.1 connections). Client and server
+/// (default 8), <c>--http2</c> (one multiplexed connection instead of N HTTP/1.1 connections), <c>--server PATH</c>
+/// (run a published <c>belizemesh-injector</c> executable instead of the referenced build's dll). Client and server
 /// share the machine's cores, so the figures are a floor for the server alone.
 /// </remarks>
 internal static class InjectorBenchmark
@@ -29,8 +30,10 @@ internal static class InjectorBenchmark
         int concurrency = IntOption(args, "--concurrency", 8);
         bool http2 = args.Contains("--http2");
 
-        string? dll = FindInjector();
-        if (dll is null)
+        int serverIndex = Array.IndexOf(args, "--server");
+        string? published = serverIndex >= 0 && serverIndex + 1 < args.Length ? Path.GetFullPath(args[serverIndex + 1]) : null;
+        string? dll = published ?? FindInjector();
+        if (dll is null || !File.Exists(dll))
         {
             Console.Error.WriteLine("belizemesh-injector.dll not found: build injector/BelizeMesh.Injector (the perf project references it).");
             return 1;
@@ -42,7 +45,8 @@ internal static class InjectorBenchmark
         {
             var (certPath, keyPath, thumbprint) = WriteCertificate(dir);
             int port = FreePort();
-            var psi = new ProcessStartInfo("dotnet", [dll, "serve", "--listen", $"127.0.0.1:{port}", "--tls-cert", certPath, "--tls-key", keyPath])
+            string[] serve = ["serve", "--listen", $"127.0.0.1:{port}", "--tls-cert", certPath, "--tls-key", keyPath];
+            var psi = new ProcessStartInfo(published ?? "dotnet", published is null ? [dll, .. serve] : serve)
             {
                 RedirectStandardOutput = true,
                 RedirectStandardError = true,
@@ -59,12 +63,14 @@ internal static class InjectorBenchmark
             long idleRss = ReadStatus(server.Id, "VmRSS");
 
             byte[] body = Encoding.UTF8.GetBytes(ReviewJson());
+            Console.WriteLine($"injector benchmark: server {(published ?? "dotnet " + dll)}");
             Console.WriteLine($"injector benchmark: {(http2 ? "HTTP/2, 1 connection" : $"HTTP/1.1, {concurrency} connections")}, {concurrency} concurrent clients, review {body.Length} bytes, server pid {server.Id}");
             Load(client, body, concurrency, TimeSpan.FromSeconds(warmup), out _, out _);
             List<long> latencies = Load(client, body, concurrency, TimeSpan.FromSeconds(seconds), out long errors, out TimeSpan elapsed);
 
             long rss = ReadStatus(server.Id, "VmRSS");
             long peak = ReadStatus(server.Id, "VmHWM");
+            long anon = ReadStatus(server.Id, "RssAnon");
             latencies.Sort();
             double perSecond = latencies.Count / elapsed.TotalSeconds;
             double p50 = Percentile(latencies, 0.50), p90 = Percentile(latencies, 0.90), p99 = Percentile(latencies, 0.99), max = Ms(latencies[^1]);
@@ -72,7 +78,13 @@ internal static class InjectorBenchmark
             Console.WriteLine(string.Create(inv, $"requests      {latencies.Count} in {elapsed.TotalSeconds:F1} s, errors {errors}"));
             Console.WriteLine(string.Create(inv, $"throughput    {perSecond:F0} reviews/s   (target >= 5000: {(perSecond >= 5000 ? "met" : "NOT met")})"));
             Console.WriteLine(string.Create(inv, $"latency       p50 {p50:F3} ms, p90 {p90:F3} ms, p99 {p99:F3} ms, max {max:F3} ms   (target p99 <= 5 ms: {(p99 <= 5 ? "met" : "NOT met")})"));
-            Console.WriteLine(string.Create(inv, $"server RSS    idle {idleRss / 1024.0:F1} MB, after load {rss / 1024.0:F1} MB, peak {peak / 1024.0:F1} MB   (target <= 60 MB: {(peak / 1024.0 <= 60 ? "met" : "NOT met")})"));
+            Console.WriteLine(string.Create(inv, $"server RSS    idle {idleRss / 1024.0:F1} MB, after load {rss / 1024.0:F1} MB, peak {peak / 1024.0:F1} MB   (target <= 60 MB: {(peak / 1024.0 <= 60 ? "met" : "NOT met")}); private (RssAnon) {anon / 1024.0:F1} MB"));
+            (double sum, double count) = ServerSideTotals(client);
+            if (count > 0)
+            {
+                Console.WriteLine(string.Create(inv, $"server side   mean {sum / count * 1000:F3} ms per review inside the handler (from /metrics, {count:F0} reviews incl. warm-up)"));
+            }
+
             return errors == 0 ? 0 : 1;
         }
         finally
@@ -130,6 +142,25 @@ internal static class InjectorBenchmark
         }
 
         return merged;
+    }
+
+    /// <summary>The injector's own latency histogram sum and count: handler time without the client or the queueing.</summary>
+    private static (double Sum, double Count) ServerSideTotals(HttpClient client)
+    {
+        double sum = 0, count = 0;
+        foreach (string line in client.GetStringAsync("/metrics").GetAwaiter().GetResult().Split('\n'))
+        {
+            if (line.StartsWith("belizemesh_injector_request_duration_seconds_sum ", StringComparison.Ordinal))
+            {
+                sum = double.Parse(line.AsSpan(line.IndexOf(' ') + 1), CultureInfo.InvariantCulture);
+            }
+            else if (line.StartsWith("belizemesh_injector_request_duration_seconds_count ", StringComparison.Ordinal))
+            {
+                count = double.Parse(line.AsSpan(line.IndexOf(' ') + 1), CultureInfo.InvariantCulture);
+            }
+        }
+
+        return (sum, count);
     }
 
     private static double Ms(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;

@@ -6,8 +6,8 @@ using BelizeMesh.Mesh.Parsing;
 namespace BelizeMesh.Cli.Commands;
 
 /// <summary>
-/// <c>belizemesh emit</c>: parse (bad input → exit 2), analyze (an error finding → exit 1; warnings are printed to
-/// stderr and do not stop it), generate, then write stdout or the <c>--out</c> files. Everything is built in memory
+/// <c>belizemesh emit</c>: parse (bad input → exit 2), generate, analyze (an error finding → exit 1; warnings are
+/// printed to stderr and do not stop it), then write stdout or the <c>--out</c> files. Everything is built in memory
 /// first, so a failure writes nothing.
 /// </summary>
 internal static class MeshEmitCommand
@@ -21,7 +21,8 @@ internal static class MeshEmitCommand
             return Program.ExitBadInput;
         }
 
-        var findings = MeshAnalyzer.Analyze(mesh);
+        var resources = MeshEmitter.Emit(mesh, version);
+        var findings = MeshAnalyzer.Analyze(mesh, resources);
         foreach (var finding in findings)
         {
             if (finding.Severity != FindingSeverity.Info)
@@ -37,7 +38,6 @@ internal static class MeshEmitCommand
             return 1;
         }
 
-        var resources = MeshEmitter.Emit(mesh, version);
         if (outDir is null)
         {
             stdout.Write(MeshEmitter.ToYaml(resources));

@@ -12,9 +12,10 @@ namespace BelizeMesh.Mesh.Analysis;
 /// </summary>
 public static class MeshAnalyzer
 {
-    public static IReadOnlyList<MeshFinding> Analyze(MeshDescription mesh)
+    /// <summary>Analyzes <paramref name="mesh"/>; pass <paramref name="emitted"/> when the caller has already emitted it (saves a second emit).</summary>
+    public static IReadOnlyList<MeshFinding> Analyze(MeshDescription mesh, IReadOnlyList<EmittedResource>? emitted = null)
     {
-        var findings = new Checks(mesh);
+        var findings = new Checks(mesh, emitted);
         findings.Run();
         var list = findings.Findings;
         list.Sort(static (a, b) =>
@@ -44,7 +45,7 @@ public static class MeshAnalyzer
         return n;
     }
 
-    private sealed class Checks(MeshDescription mesh)
+    private sealed class Checks(MeshDescription mesh, IReadOnlyList<EmittedResource>? emitted)
     {
         public List<MeshFinding> Findings { get; } = [];
 
@@ -92,7 +93,7 @@ public static class MeshAnalyzer
             }
 
             var seen = new Dictionary<(ResourceKind, string, string), SourcePosition>();
-            foreach (var r in MeshEmitter.Emit(mesh))
+            foreach (var r in emitted ?? MeshEmitter.Emit(mesh))
             {
                 if (!seen.TryAdd((r.Kind, r.Namespace, r.Name), r.Origin))
                 {

@@ -109,10 +109,13 @@ internal static class MeshRules
                 any |= sa.Namespace == caller.Namespace && sa.Name == caller.ServiceAccount;
             }
 
-            string principal = mesh.PrincipalOf(caller.Namespace, caller.ServiceAccount);
-            foreach (var p in from.Principals)
+            if (!any && from.Principals.Count > 0)
             {
-                any |= PatternMatches(p, principal);
+                string principal = mesh.PrincipalOf(caller.Namespace, caller.ServiceAccount);
+                foreach (var p in from.Principals)
+                {
+                    any |= PatternMatches(p, principal);
+                }
             }
 
             if (!any)

@@ -51,6 +51,7 @@ internal sealed class HandshakeMachine : IDisposable
     private RecordProtector? _applicationWrite;
     private byte[]? _expectedClientFinished;
     private bool _receivedAny;
+    private bool _ownsEphemerals = true;
 
     private HandshakeMachine(bool isClient, PqChannelOptions options, string? expectedPeerIdentity)
     {
@@ -77,18 +78,10 @@ internal sealed class HandshakeMachine : IDisposable
         other._secret.CopyTo(_secret, 0);
         _scratch = ArrayPool<byte>.Shared.Rent(ProtocolConstants.MaxRecord);
         _state = other._state;
-        if (other._ecdh is not null)
-        {
-            _ecdh = ECDiffieHellman.Create(other._ecdh.ExportParameters(includePrivateParameters: true));
-        }
-
-        if (other._ephemeralKem is not null)
-        {
-            Span<byte> seed = stackalloc byte[MLKemAlgorithm.PrivateSeedSizeInBytes];
-            other._ephemeralKem.ExportPrivateSeed(seed);
-            _ephemeralKem = MLKemKey.ImportPrivateSeed(MLKemAlgorithm.MLKem1024, seed);
-            CryptographicOperations.ZeroMemory(seed);
-        }
+        // The ephemeral keys are only read (derive, decapsulate), so a clone borrows them; the original disposes them.
+        _ecdh = other._ecdh;
+        _ephemeralKem = other._ephemeralKem;
+        _ownsEphemerals = false;
 
         _read = other._read?.Clone();
         _write = other._write?.Clone();
@@ -219,8 +212,7 @@ internal sealed class HandshakeMachine : IDisposable
         CryptographicOperations.ZeroMemory(_secret);
         CryptographicOperations.ZeroMemory(_scratch);
         ArrayPool<byte>.Shared.Return(_scratch);
-        _ecdh?.Dispose();
-        _ephemeralKem?.Dispose();
+        DisposeEphemerals();
         _read?.Dispose();
         _write?.Dispose();
         _applicationRead?.Dispose();
@@ -367,10 +359,7 @@ internal sealed class HandshakeMachine : IDisposable
         Span<byte> ikm = stackalloc byte[ProtocolConstants.EcdhSecretLength + ProtocolConstants.KemSharedSecretLength];
         DeriveEcdh(_ecdh!, peerShare, ikm[..ProtocolConstants.EcdhSecretLength]);
         _ephemeralKem!.Decapsulate(ciphertext, ikm[ProtocolConstants.EcdhSecretLength..]);
-        _ecdh!.Dispose();
-        _ecdh = null;
-        _ephemeralKem.Dispose();
-        _ephemeralKem = null;
+        DisposeEphemerals();
         EnterHandshakeSecret(ikm);
         _state = State.ClientWaitServerCertificate;
     }
@@ -506,6 +495,18 @@ internal sealed class HandshakeMachine : IDisposable
 
         _transcript.AppendData(message);
         Finish();
+    }
+
+    private void DisposeEphemerals()
+    {
+        if (_ownsEphemerals)
+        {
+            _ecdh?.Dispose();
+            _ephemeralKem?.Dispose();
+        }
+
+        _ecdh = null;
+        _ephemeralKem = null;
     }
 
     private void Finish()

@@ -13,6 +13,7 @@ internal sealed class RecordProtector : IDisposable
 {
     private readonly byte[] _secret = new byte[ProtocolConstants.HashLength];
     private readonly byte[] _iv = new byte[ProtocolConstants.IvLength];
+    private readonly byte[] _key = new byte[ProtocolConstants.KeyLength];
     private readonly long _recordsPerKey;
     private readonly long _bytesPerKey;
     private AesGcm _aead;
@@ -31,11 +32,13 @@ internal sealed class RecordProtector : IDisposable
     {
         other._secret.CopyTo(_secret, 0);
         other._iv.CopyTo(_iv, 0);
+        other._key.CopyTo(_key, 0);
         _recordsPerKey = other._recordsPerKey;
         _bytesPerKey = other._bytesPerKey;
         _sequence = other._sequence;
         _bytes = other._bytes;
-        _aead = CreateAead();
+        Generation = other.Generation;
+        _aead = new AesGcm(_key, ProtocolConstants.TagLength);
     }
 
     /// <summary>Sequence number of the next record under the current key.</summary>
@@ -133,16 +136,14 @@ internal sealed class RecordProtector : IDisposable
         _aead.Dispose();
         CryptographicOperations.ZeroMemory(_secret);
         CryptographicOperations.ZeroMemory(_iv);
+        CryptographicOperations.ZeroMemory(_key);
     }
 
     private AesGcm CreateAead()
     {
-        Span<byte> key = stackalloc byte[ProtocolConstants.KeyLength];
-        KeySchedule.ExpandLabel(_secret, KeySchedule.Key, [], key);
+        KeySchedule.ExpandLabel(_secret, KeySchedule.Key, [], _key);
         KeySchedule.ExpandLabel(_secret, KeySchedule.Iv, [], _iv);
-        var aead = new AesGcm(key, ProtocolConstants.TagLength);
-        CryptographicOperations.ZeroMemory(key);
-        return aead;
+        return new AesGcm(_key, ProtocolConstants.TagLength);
     }
 
     private void ComputeNonce(Span<byte> nonce)

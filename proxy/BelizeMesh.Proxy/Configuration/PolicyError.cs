@@ -2,13 +2,13 @@ namespace BelizeMesh.Proxy.Configuration;
 
 /// <summary>One problem found in a policy file: where it is and what to do about it.</summary>
 /// <param name="File">The file path as given.</param>
-/// <param name="Line">1-based line.</param>
+/// <param name="Line">1-based line; 0 when the problem is not at a place in the file (e.g. unreadable certificates).</param>
 /// <param name="Column">1-based column.</param>
 /// <param name="Message">What is wrong and how to fix it; starts with the field path (<c>spec.inbound.mode: …</c>).</param>
 public sealed record PolicyError(string File, int Line, int Column, string Message)
 {
     /// <summary><c>file:line:column: error: message</c>, the form compilers use so editors can jump to it.</summary>
-    public override string ToString() => $"{File}:{Line}:{Column}: error: {Message}";
+    public override string ToString() => Line == 0 ? $"{File}: error: {Message}" : $"{File}:{Line}:{Column}: error: {Message}";
 }
 
 /// <summary>The outcome of parsing a policy file: a policy, or every problem found.</summary>

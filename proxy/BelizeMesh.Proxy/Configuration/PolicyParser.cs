@@ -11,6 +11,9 @@ public sealed class PolicyParserOptions
 {
     /// <summary>True when the post-quantum channel is compiled in (STRICT / PERMISSIVE are usable).</summary>
     public bool PqChannelAvailable { get; init; }
+
+    /// <summary>True when the inbound listener can tell PQ channel and plaintext connections apart (PERMISSIVE).</summary>
+    public bool PermissiveAvailable { get; init; }
 }
 
 /// <summary>
@@ -223,6 +226,10 @@ public static class PolicyParser
                 if (mode != ChannelMode.Disable && !options.PqChannelAvailable && modeText is "STRICT" or "PERMISSIVE")
                 {
                     Error(modeNode, $"spec.inbound.mode: {modeText} requires the PQ channel, not available in this build; use mode: DISABLE for plaintext");
+                }
+                else if (mode == ChannelMode.Permissive && !options.PermissiveAvailable)
+                {
+                    Error(modeNode, "spec.inbound.mode: PERMISSIVE (PQ channel or plaintext on one port) is not implemented in this build; use STRICT, or DISABLE for plaintext");
                 }
             }
             else if (!options.PqChannelAvailable)

@@ -1,7 +1,9 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
+using BelizeMesh.Channel;
 using BelizeMesh.Proxy.Configuration;
+using BelizeMesh.Proxy.Hosting;
 
 namespace BelizeMesh.Proxy.Forwarding;
 
@@ -12,19 +14,20 @@ namespace BelizeMesh.Proxy.Forwarding;
 /// never drops a connection.
 /// </summary>
 /// <remarks>
-/// <see cref="ConnectPlaintextAsync"/> (the handler's <c>ConnectCallback</c>) is the single place outbound connections are made. In <see cref="ChannelMode.Disable"/>
-/// it returns the TCP stream; the PQ channel's client handshake (with the route's expected identity) plugs in there.
+/// The handler's <c>ConnectCallback</c> is the single place outbound connections are made: plaintext TCP in
+/// <see cref="ChannelMode.Disable"/>; in <see cref="ChannelMode.Strict"/> TCP plus the PQ channel's client handshake,
+/// which must prove the route's expected identity before a byte of HTTP is sent. HTTP/2 then runs inside the
+/// channel (see <see cref="UpstreamTarget.CreateConfig"/>), so one channel carries many requests.
 /// </remarks>
-internal sealed class UpstreamClientFactory : IDisposable
+internal sealed class UpstreamClientFactory(ChannelSetup channel) : IDisposable
 {
     private readonly ConcurrentDictionary<string, HttpMessageInvoker> _clients = new(StringComparer.Ordinal);
 
     public HttpMessageInvoker GetOrCreate(ChannelMode mode, string? expectedIdentity)
-        => _clients.GetOrAdd(mode + " " + expectedIdentity, static (_, arg) => Create(arg.mode, arg.expectedIdentity), (mode, expectedIdentity));
+        => _clients.GetOrAdd(mode + " " + expectedIdentity, static (_, arg) => arg.self.Create(arg.mode, arg.expectedIdentity), (self: this, mode, expectedIdentity));
 
-    private static HttpMessageInvoker Create(ChannelMode mode, string? expectedIdentity)
+    private HttpMessageInvoker Create(ChannelMode mode, string? expectedIdentity)
     {
-        _ = expectedIdentity; // used by the PQ channel handshake once it is plugged in
         var handler = new SocketsHttpHandler
         {
             // The same settings YARP's ForwarderHttpClientFactory uses: a proxy must not add behaviour of its own.
@@ -36,8 +39,19 @@ internal sealed class UpstreamClientFactory : IDisposable
             ActivityHeadersPropagator = null,
             ConnectTimeout = TimeSpan.FromSeconds(10),
             PooledConnectionIdleTimeout = TimeSpan.FromMinutes(1),
-            ConnectCallback = mode == ChannelMode.Disable ? ConnectPlaintextAsync : throw new NotSupportedException("the PQ channel is not available in this build"),
         };
+
+        if (mode == ChannelMode.Disable)
+        {
+            handler.ConnectCallback = ConnectPlaintextAsync;
+        }
+        else
+        {
+            PqChannelOptions options = channel.RequireOptions();
+            string identity = expectedIdentity ?? throw new InvalidOperationException("a STRICT route needs the peer's expected identity");
+            handler.ConnectCallback = (context, cancellationToken) => ConnectPqAsync(context, options, identity, cancellationToken);
+        }
+
         return new HttpMessageInvoker(handler, disposeHandler: true);
     }
 
@@ -53,6 +67,23 @@ internal sealed class UpstreamClientFactory : IDisposable
         catch
         {
             socket.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>TCP, then the PQ channel's client handshake expecting <paramref name="expectedIdentity"/> (mode STRICT).</summary>
+    internal static async ValueTask<Stream> ConnectPqAsync(SocketsHttpConnectionContext context, PqChannelOptions options, string expectedIdentity, CancellationToken cancellationToken)
+    {
+        Stream tcp = await ConnectPlaintextAsync(context, cancellationToken).ConfigureAwait(false);
+        var channel = new PqChannelStream(tcp, options);
+        try
+        {
+            await channel.AuthenticateAsClientAsync(expectedIdentity, cancellationToken).ConfigureAwait(false);
+            return channel;
+        }
+        catch
+        {
+            await channel.DisposeAsync().ConfigureAwait(false);
             throw;
         }
     }

@@ -36,6 +36,7 @@ internal sealed partial class ProxyDispatcher(
     OutboundHandler outbound,
     AdminHandler admin,
     ProxyMetrics metrics,
+    IPeerIdentityAccessor identities,
     ProxyHostOptions options,
     ILoggerFactory loggerFactory)
 {
@@ -69,7 +70,7 @@ internal sealed partial class ProxyDispatcher(
             {
                 Log.Access(_accessLog, direction == Direction.Inbound ? "inbound" : "outbound", context.Request.Method, context.Request.Host.Value ?? "",
                     context.Request.Path.Value ?? "", context.Request.Protocol, status, route, Stopwatch.GetElapsedTime(start).TotalMilliseconds,
-                    context.Features.Get<IPeerIdentityFeature>()?.SpiffeId ?? "");
+                    identities.TryGetPeer(context, out PeerIdentity peer) ? peer.SpiffeId : "");
             }
         }
     }

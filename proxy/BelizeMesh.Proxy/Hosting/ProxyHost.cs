@@ -1,4 +1,6 @@
 using System.Net;
+using BelizeMesh.Channel;
+using BelizeMesh.Identity;
 using BelizeMesh.Proxy.Admin;
 using BelizeMesh.Proxy.Configuration;
 using BelizeMesh.Proxy.Forwarding;
@@ -27,7 +29,7 @@ internal sealed class ProxyHostOptions
 
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
-    public PolicyParserOptions ParserOptions { get; init; } = new() { PqChannelAvailable = false };
+    public PolicyParserOptions ParserOptions { get; init; } = new() { PqChannelAvailable = true, PermissiveAvailable = false };
 
     /// <summary>Watch the policy file (tests that reload by hand turn this off).</summary>
     public bool WatchPolicy { get; init; } = true;
@@ -90,6 +92,14 @@ internal sealed partial class ProxyHost : IAsyncDisposable
         }
 
         SidecarPolicy policy = parsed.Policy!;
+        bool usesChannel = policy.Spec.Inbound.Mode != ChannelMode.Disable || policy.Spec.Outbound.Mode != ChannelMode.Disable;
+        ServiceCredentials? credentials = null;
+        if (usesChannel && !TryLoadCredentials(options.CertsPath, out credentials, out PolicyError? credentialsError))
+        {
+            errors = [credentialsError];
+            return null;
+        }
+
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
         builder.Logging.ClearProviders();
         if (options.ConfigureLogging is { } configureLogging)
@@ -123,8 +133,13 @@ internal sealed partial class ProxyHost : IAsyncDisposable
             {
                 listen.Protocols = HttpProtocols.Http1AndHttp2;
 
-                // The PQ channel's connection middleware goes here (listen.UsePqChannel(...)) for STRICT and
-                // PERMISSIVE; it runs before the role tag so its IPqChannelFeature is visible to requests.
+                // STRICT: every connection must complete the PQ handshake first; the channel publishes the peer as
+                // IPqChannelFeature. HTTP/1.1 or HTTP/2 (prior knowledge, as the outbound side sends) run inside.
+                if (policy.Spec.Inbound.Mode == ChannelMode.Strict)
+                {
+                    listen.UsePqChannel(listen.ApplicationServices.GetRequiredService<ChannelSetup>().RequireOptions());
+                }
+
                 listen.Use(H2cPriorKnowledge.Middleware);
                 listen.Use(next => connection =>
                 {
@@ -156,7 +171,14 @@ internal sealed partial class ProxyHost : IAsyncDisposable
         builder.Services.AddSingleton(sp => new RateLimiterRegistry(options.Time));
         builder.Services.AddSingleton(sp => new EndpointStateRegistry(options.Time));
         builder.Services.AddSingleton<SnapshotBuilder>();
-        builder.Services.AddSingleton<IPeerIdentityAccessor, ConnectionFeaturePeerIdentityAccessor>();
+        builder.Services.AddSingleton<IPeerIdentityAccessor, PqChannelPeerIdentityAccessor>();
+        builder.Services.AddSingleton(sp => new ChannelMetrics(sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()));
+        if (credentials is not null)
+        {
+            builder.Services.AddSingleton(credentials); // disposed with the host (zeroes the private key)
+        }
+
+        builder.Services.AddSingleton(sp => new ChannelSetup(credentials?.ToChannelOptions(sp.GetRequiredService<ChannelMetrics>())));
         builder.Services.AddSingleton<ForwardingEngine>();
         builder.Services.AddSingleton<InboundHandler>();
         builder.Services.AddSingleton<OutboundHandler>();
@@ -174,6 +196,23 @@ internal sealed partial class ProxyHost : IAsyncDisposable
         ProxyDispatcher dispatcher = app.Services.GetRequiredService<ProxyDispatcher>();
         app.Run(dispatcher.InvokeAsync);
         return new ProxyHost(app, listeners);
+    }
+
+    /// <summary>Loads <c>tls.crt</c>, <c>tls.key</c> and <c>ca.crt</c>, checking that they belong together.</summary>
+    private static bool TryLoadCredentials(string directory, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out ServiceCredentials? credentials, [System.Diagnostics.CodeAnalysis.NotNullWhen(false)] out PolicyError? error)
+    {
+        error = null;
+        try
+        {
+            credentials = ServiceCredentials.Load(directory);
+            return true;
+        }
+        catch (Exception ex) when (ex is CredentialsException or CertificateFormatException or IOException or UnauthorizedAccessException or PqChannelException or System.Security.Cryptography.CryptographicException)
+        {
+            credentials = null;
+            error = new PolicyError(directory, 0, 0, $"cannot load the certificates (tls.crt, tls.key, ca.crt) the PQ channel needs: {ex.Message}");
+            return false;
+        }
     }
 
     public async Task StartAsync(CancellationToken cancellationToken = default)
@@ -201,6 +240,9 @@ internal sealed partial class ProxyHost : IAsyncDisposable
         {
             Log.Plaintext(logger, options.CertsPath);
         }
+
+        // TODO(next session): watch options.CertsPath with a DirectoryWatcher and swap the channel credentials
+        // (validate the new pair against the trust bundle first, keep the old ones on failure).
     }
 
     /// <summary>Stops accepting, lets in-flight requests finish up to <c>spec.drainTimeout</c>, then closes.</summary>

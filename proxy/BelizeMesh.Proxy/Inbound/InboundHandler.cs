@@ -45,8 +45,7 @@ internal sealed partial class InboundHandler(
         context.Request.Path = PathString.FromUriComponent(path);
 
         // (2) identity
-        IPeerIdentityFeature? peer = identities.GetPeer(context);
-        string? principal = peer?.Principal;
+        string? principal = identities.TryGetPeer(context, out PeerIdentity peer) ? peer.Principal : null;
         string method = context.Request.Method;
 
         // (3) authorize
@@ -70,7 +69,7 @@ internal sealed partial class InboundHandler(
         }
 
         // (5) forward
-        if (peer is not null)
+        if (principal is not null)
         {
             context.Features.Set(new ForwardedIdentityFeature(peer.SpiffeId));
         }

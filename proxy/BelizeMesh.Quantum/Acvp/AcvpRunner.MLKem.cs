@@ -17,7 +17,7 @@ public static partial class AcvpRunner
     private static void MLKemKeyGen(JsonObject group, JsonObject test)
     {
         var algorithm = MLKemParameterSet(group);
-        string where = $"test {test["tcId"]}";
+        const string where = "the test case";
         byte[] d = RequireHex(test, "d", where);
         byte[] z = RequireHex(test, "z", where);
         byte[] ek = new byte[algorithm.EncapsulationKeySizeInBytes];
@@ -44,8 +44,8 @@ public static partial class AcvpRunner
     private static void MLKemEncapDecap(JsonObject group, JsonObject test)
     {
         var algorithm = MLKemParameterSet(group);
-        string where = $"test {test["tcId"]}";
-        string function = RequireString(group, "function", $"group {group["tgId"]}");
+        const string where = "the test case";
+        string function = RequireString(group, "function", "the group");
         try
         {
             switch (function)
@@ -90,7 +90,7 @@ public static partial class AcvpRunner
 
                 default:
                     throw new AcvpFormatException(
-                        $"group {group["tgId"]} has unknown ML-KEM function \"{function}\" (known: encapsulation, decapsulation, encapsulationKeyCheck, decapsulationKeyCheck)");
+                        $"the group has unknown ML-KEM function \"{function}\" (known: encapsulation, decapsulation, encapsulationKeyCheck, decapsulationKeyCheck)");
             }
         }
         catch (CryptographicException e)
@@ -128,7 +128,7 @@ public static partial class AcvpRunner
 
             case "expanded":
             {
-                byte[] dk = test.ContainsKey("dk") ? RequireHex(test, "dk", where) : RequireHex(group, "dk", $"group {group["tgId"]}");
+                byte[] dk = test.ContainsKey("dk") ? RequireHex(test, "dk", where) : RequireHex(group, "dk", "the group");
                 try
                 {
                     return MLKemKey.ImportDecapsulationKey(algorithm, dk);
@@ -140,7 +140,7 @@ public static partial class AcvpRunner
             }
 
             default:
-                throw new AcvpFormatException($"group {group["tgId"]} has unknown keyFormat \"{keyFormat}\" (known: seed, expanded)");
+                throw new AcvpFormatException($"the group has unknown keyFormat \"{keyFormat}\" (known: seed, expanded)");
         }
     }
 
@@ -159,8 +159,8 @@ public static partial class AcvpRunner
 
     private static MLKemAlgorithm MLKemParameterSet(JsonObject group)
     {
-        string name = RequireString(group, "parameterSet", $"group {group["tgId"]}");
+        string name = RequireString(group, "parameterSet", "the group");
         return MLKemAlgorithm.FromName(name)
-            ?? throw new AcvpFormatException($"group {group["tgId"]} has unknown parameterSet \"{name}\" (known: ML-KEM-512, ML-KEM-768, ML-KEM-1024)");
+            ?? throw new AcvpFormatException($"the group has unknown parameterSet \"{name}\" (known: ML-KEM-512, ML-KEM-768, ML-KEM-1024)");
     }
 }

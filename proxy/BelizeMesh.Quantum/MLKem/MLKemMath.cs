@@ -425,27 +425,35 @@ internal static partial class MLKemMath
         }
     }
 
-    /// <summary>Lines 5–14 of Algorithm 7 over a buffer of XOF output (a multiple of 3 bytes): writes accepted
-    /// coefficients into <paramref name="a"/> until it is full and returns how many were written.</summary>
+    /// <summary>Lines 5–14 of Algorithm 7 over a buffer of XOF output (a multiple of 3 bytes, at most
+    /// <see cref="SampleNttInitialBytes"/>): writes accepted coefficients into <paramref name="a"/> until it is full
+    /// and returns how many were written.</summary>
+    /// <remarks>
+    /// Branch-free compaction: every candidate is stored and the write position advances by the comparison
+    /// d &lt; q, so rejections (about one candidate in five) cost no mispredicted branches.
+    /// </remarks>
+    [SkipLocalsInit]
     internal static int RejectionSample(ReadOnlySpan<byte> buffer, Span<ushort> a)
     {
-        int j = 0;
-        for (int o = 0; o + 3 <= buffer.Length && j < a.Length; o += 3)
+        Debug.Assert(buffer.Length % 3 == 0 && buffer.Length <= SampleNttInitialBytes);
+        Span<ushort> accepted = stackalloc ushort[(SampleNttInitialBytes / 3 * 2) + 1];
+        ref ushort acc = ref MemoryMarshal.GetReference(accepted);
+        ref byte b = ref MemoryMarshal.GetReference(buffer);
+        nuint j = 0;
+        for (int o = 0; o < buffer.Length; o += 3)
         {
-            uint d1 = buffer[o] | ((uint)(buffer[o + 1] & 0x0F) << 8);
-            uint d2 = (uint)(buffer[o + 1] >> 4) | ((uint)buffer[o + 2] << 4);
-            if (d1 < Q)
-            {
-                a[j++] = (ushort)d1;
-            }
-
-            if (d2 < Q && j < a.Length)
-            {
-                a[j++] = (ushort)d2;
-            }
+            uint b0 = Unsafe.Add(ref b, o), b1 = Unsafe.Add(ref b, o + 1), b2 = Unsafe.Add(ref b, o + 2);
+            uint d1 = b0 | ((b1 & 0x0F) << 8);
+            uint d2 = (b1 >> 4) | (b2 << 4);
+            Unsafe.Add(ref acc, j) = (ushort)d1;
+            j += (d1 - Q) >> 31; // 1 when d1 < q
+            Unsafe.Add(ref acc, j) = (ushort)d2;
+            j += (d2 - Q) >> 31;
         }
 
-        return j;
+        int count = Math.Min((int)j, a.Length);
+        accepted[..count].CopyTo(a);
+        return count;
     }
 
     /// <summary>

@@ -47,7 +47,7 @@ internal sealed class Sidecar : IAsyncDisposable
     public static string Route(string host, string endpoints, string extra = "") =>
         $"      - host: {host}\n        endpoints: [{endpoints}]\n" + (extra.Length == 0 ? "" : extra + "\n");
 
-    public static async Task<Sidecar> StartAsync(string policy, TimeProvider? time = null, bool watch = true)
+    public static async Task<Sidecar> StartAsync(string policy, TimeProvider? time = null, bool watch = true, string? certs = null)
     {
         string directory = System.IO.Directory.CreateTempSubdirectory("belizemesh-proxy-test-").FullName;
         string path = Path.Combine(directory, "policy.yaml");
@@ -56,7 +56,7 @@ internal sealed class Sidecar : IAsyncDisposable
             new ProxyHostOptions
             {
                 PolicyPath = path,
-                CertsPath = directory,
+                CertsPath = certs ?? directory,
                 Time = time ?? TimeProvider.System,
                 WatchDebounce = TimeSpan.FromMilliseconds(50),
                 WatchPolicy = watch,

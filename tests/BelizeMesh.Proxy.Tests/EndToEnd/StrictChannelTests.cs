@@ -1,0 +1,127 @@
+using System.Net;
+using System.Net.Http;
+using BelizeMesh.Identity;
+
+namespace BelizeMesh.Proxy.Tests.EndToEnd;
+
+/// <summary>Mesh certificates for two services, issued once per run and written as mounted Secrets would be.</summary>
+internal sealed class TestMesh
+{
+    private static readonly Lazy<TestMesh> s_instance = new(() => new TestMesh());
+
+    private TestMesh()
+    {
+        using CertificateAuthority ca = CertificateAuthority.CreateRoot();
+        Root = Directory.CreateTempSubdirectory("belizemesh-proxy-pki-").FullName;
+        NawalCerts = Write(ca, "nawal");
+        PakitCerts = Write(ca, "pakit");
+    }
+
+    public static TestMesh Instance => s_instance.Value;
+
+    public string Root { get; }
+
+    public string NawalCerts { get; }
+
+    public string PakitCerts { get; }
+
+    private string Write(CertificateAuthority ca, string service)
+    {
+        string dir = Path.Combine(Root, service);
+        Directory.CreateDirectory(dir);
+        using IssuedCertificate issued = ca.Issue(new ServiceCertificateRequest { Service = service, Namespace = "belizechain" });
+        File.WriteAllText(Path.Combine(dir, "tls.crt"), issued.CertificatePem);
+        File.WriteAllText(Path.Combine(dir, "tls.key"), issued.ExportPrivateKeyPem());
+        File.WriteAllText(Path.Combine(dir, "ca.crt"), ca.Certificate.ToPem());
+        return dir;
+    }
+}
+
+/// <summary>client → outbound (PQ channel, HTTP/2 inside) → inbound STRICT → app, with real ML-KEM/ML-DSA certificates.</summary>
+public sealed class StrictChannelTests : IAsyncLifetime
+{
+    private const string Nawal = "spiffe://cluster.local/ns/belizechain/sa/nawal";
+    private const string Pakit = "spiffe://cluster.local/ns/belizechain/sa/pakit";
+
+    private TestApp _app = null!;
+    private Sidecar _nawal = null!;
+    private Sidecar _pakit = null!;
+
+    public async Task InitializeAsync()
+    {
+        TestMesh mesh = TestMesh.Instance;
+        _app = await TestApp.StartAsync("nawal-app");
+        _nawal = await Sidecar.StartAsync(
+            Sidecar.Policy(_app.Url, inboundExtra: """
+                    authorization:
+                      rules:
+                        - from: { principals: ["cluster.local/ns/belizechain/sa/pakit"] }
+                          to: { paths: ["/echo", "/upload"] }
+                """).Replace("mode: DISABLE", "mode: STRICT", StringComparison.Ordinal),
+            certs: mesh.NawalCerts);
+        _pakit = await Sidecar.StartAsync(
+            Sidecar.Policy("http://127.0.0.1:1", outboundRoutes:
+                Sidecar.Route("nawal.test", $"\"{_nawal.InboundEndpoint}\"", $"        identity: {Nawal}") +
+                Sidecar.Route("impostor.test", $"\"{_nawal.InboundEndpoint}\"", $"        identity: {Pakit}"))
+            .Replace("  outbound:\n", "  outbound:\n    mode: STRICT\n", StringComparison.Ordinal),
+            certs: mesh.PakitCerts);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _pakit.DisposeAsync();
+        await _nawal.DisposeAsync();
+        await _app.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task App_receives_the_verified_caller_identity_and_rules_match_its_principal()
+    {
+        using HttpClient http = _pakit.CreateOutboundClient();
+        using var request = new HttpRequestMessage(HttpMethod.Get, "http://nawal.test/echo");
+        request.Headers.Add("x-belizemesh-peer-identity", "spiffe://cluster.local/ns/belizechain/sa/admin");
+
+        using HttpResponseMessage response = await http.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        string body = await response.Content.ReadAsStringAsync();
+        Assert.Contains($"identity: {Pakit}\n", body, StringComparison.Ordinal);
+        Assert.Contains("protocol: HTTP/1.1\n", body, StringComparison.Ordinal);
+
+        using HttpResponseMessage denied = await http.GetAsync("http://nawal.test/admin");
+        Assert.Equal(HttpStatusCode.Forbidden, denied.StatusCode);
+        Assert.Equal("belizemesh: RBAC: access denied: no authorization rule allows this request\n", await denied.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task Many_requests_share_channels_and_large_bodies_stream_through()
+    {
+        using HttpClient http = _pakit.CreateOutboundClient(HttpVersion.Version20);
+        Task<HttpResponseMessage>[] requests = Enumerable.Range(0, 20).Select(_ => http.GetAsync("http://nawal.test/echo")).ToArray();
+        foreach (HttpResponseMessage response in await Task.WhenAll(requests))
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            response.Dispose();
+        }
+
+        using var content = new ByteArrayContent(new byte[5 * 1024 * 1024]);
+        using HttpResponseMessage upload = await http.PostAsync("http://nawal.test/upload", content);
+        Assert.Equal((5 * 1024 * 1024).ToString(System.Globalization.CultureInfo.InvariantCulture), await upload.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task Peer_that_cannot_prove_the_expected_identity_is_refused()
+    {
+        using HttpClient http = _pakit.CreateOutboundClient();
+
+        using HttpResponseMessage response = await http.GetAsync("http://impostor.test/echo");
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task Plaintext_caller_cannot_reach_a_strict_listener()
+    {
+        await Assert.ThrowsAnyAsync<Exception>(() => _nawal.RawInboundAsync("/echo"));
+    }
+}

@@ -89,7 +89,7 @@ public sealed class CertificateAuthority : IDisposable
         var certificate = MeshCertificate.ParsePem(certificatePem);
         if (certificate.PublicKeyAlgorithmOid != MeshOids.MLDsa87)
         {
-            throw new CredentialsException($"the CA certificate has a {MeshOids.FriendlyName(certificate.PublicKeyAlgorithmOid)} key; a BelizeMesh CA has an ML-DSA-87 key (create one with 'belizemesh certs root')", CertificateRejection.WrongAlgorithm);
+            throw new CredentialsException($"the CA certificate has an {MeshOids.FriendlyName(certificate.PublicKeyAlgorithmOid)} key; a BelizeMesh CA has an ML-DSA-87 key (create one with 'belizemesh certs root')", CertificateRejection.WrongAlgorithm);
         }
 
         if (!certificate.IsCertificateAuthority || certificate.KeyUsage is not { } usage || (usage & X509KeyUsageFlags.KeyCertSign) == 0)

@@ -379,7 +379,7 @@ public sealed class CertificateValidator
             string name = $"root '{root.Subject}' (serial {root.SerialNumber})";
             if (root.PublicKeyAlgorithmOid != MeshOids.MLDsa87 || root.PublicKeyAlgorithmHasParameters)
             {
-                return new(root, null, CertificateRejection.WrongAlgorithm, $"the issuing {name} has a {DescribeAlgorithm("key", root.PublicKeyAlgorithmOid, root.PublicKeyAlgorithmHasParameters, MeshOids.MLDsa87)}");
+                return new(root, null, CertificateRejection.WrongAlgorithm, $"the issuing {name} cannot sign mesh certificates: {DescribeAlgorithm("public key algorithm", root.PublicKeyAlgorithmOid, root.PublicKeyAlgorithmHasParameters, MeshOids.MLDsa87)}");
             }
 
             if (!root.IsCertificateAuthority)

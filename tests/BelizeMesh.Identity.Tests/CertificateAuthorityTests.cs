@@ -148,7 +148,7 @@ public class CertificateAuthorityTests(PkiFixture pki) : IClassFixture<PkiFixtur
     public void A_service_certificate_cannot_be_loaded_as_a_CA()
     {
         var e = Assert.Throws<CredentialsException>(() => CertificateAuthority.FromPem(pki.Service.CertificatePem, pki.Authority.ExportPrivateKeyPem()));
-        Assert.Equal("the CA certificate has a ML-KEM-1024 key; a BelizeMesh CA has an ML-DSA-87 key (create one with 'belizemesh certs root')", e.Message);
+        Assert.Equal("the CA certificate has an ML-KEM-1024 key; a BelizeMesh CA has an ML-DSA-87 key (create one with 'belizemesh certs root')", e.Message);
     }
 
     [Fact]

@@ -214,6 +214,23 @@ public class CertificateValidatorTests(PkiFixture pki) : IClassFixture<PkiFixtur
     }
 
     [Fact]
+    public void Rejects_an_issuer_with_a_classical_key()
+    {
+        using var ec = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest(pki.Authority.SubjectName, ec, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign, true));
+        using var ecRoot = request.CreateSelfSigned(PkiFixture.Now, PkiFixture.Now.AddDays(365));
+        var root = MeshCertificate.Parse(ecRoot.RawData);
+        var validator = new CertificateValidator(TrustBundle.FromCertificates(root), new CertificateValidatorOptions { Time = new ManualTimeProvider(PkiFixture.Now) });
+
+        var result = validator.Validate(pki.Service.Certificate.RawData.Span);
+
+        Assert.Equal(CertificateRejection.WrongAlgorithm, result.Reason);
+        Assert.Equal($"the issuing root 'CN=BelizeMesh Root CA, O=BelizeMesh' (serial {root.SerialNumber}) cannot sign mesh certificates: the public key algorithm is EC, expected ML-DSA-87 (2.16.840.1.101.3.4.3.19)", result.Detail);
+    }
+
+    [Fact]
     public void Rejects_an_issuer_without_keyCertSign()
     {
         var fake = pki.Authority.IssueCustom(pki.Authority.SubjectName, pki.Authority.Certificate.GetPublicKeyInfo(),

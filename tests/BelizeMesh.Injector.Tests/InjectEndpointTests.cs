@@ -135,6 +135,8 @@ public sealed class InjectEndpointTests(ServerFixture fixture) : IClassFixture<S
         { "kube-system", "BelizeMesh does not inject pods in namespace kube-system: system namespaces are never meshed", null },
         { "kube-public", "BelizeMesh does not inject pods in namespace kube-public: system namespaces are never meshed", null },
         { "host-network", "BelizeMesh does not inject host-network pods: the sidecar's ports would be the node's ports", null },
+        { "windows-pod", "BelizeMesh does not inject Windows pods: the sidecar image and its security settings are Linux-only", null },
+        { "windows-node-selector", "BelizeMesh does not inject Windows pods: the sidecar image and its security settings are Linux-only", null },
         { "hand-written-sidecar", "the pod already has a container named belizemesh-proxy without belizemesh.io/status; it was left as written", null },
     };
 
@@ -158,6 +160,16 @@ public sealed class InjectEndpointTests(ServerFixture fixture) : IClassFixture<S
             {
                 ["hostNetwork"] = true,
                 ["containers"] = new JsonArray(new JsonObject { ["name"] = "agent", ["image"] = "agent:1" }),
+            })),
+            "windows-pod" => Reviews.Review(Reviews.Pod(spec: new JsonObject
+            {
+                ["os"] = new JsonObject { ["name"] = "windows" },
+                ["containers"] = new JsonArray(new JsonObject { ["name"] = "iis", ["image"] = "mcr.microsoft.com/windows/servercore/iis" }),
+            })),
+            "windows-node-selector" => Reviews.Review(Reviews.Pod(spec: new JsonObject
+            {
+                ["nodeSelector"] = new JsonObject { ["kubernetes.io/os"] = "windows" },
+                ["containers"] = new JsonArray(new JsonObject { ["name"] = "iis", ["image"] = "mcr.microsoft.com/windows/servercore/iis" }),
             })),
             "hand-written-sidecar" => Reviews.Review(Reviews.Pod(spec: new JsonObject
             {

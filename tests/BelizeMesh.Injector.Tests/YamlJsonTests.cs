@@ -38,7 +38,8 @@ public sealed class YamlJsonTests
     {
         var doc = new JsonObject();
         string[] tricky = ["true", "False", "yes", "NO", "on", "y", "null", "~", "", "16443", "0.5", "1e3", "0x1F", "0o7", "1_000", "1:20", ".inf", "-.5", "2024-01-02",
-            "=", "<<", "- item", "a: b", "#comment", "@at", "`tick", "'single'", "\"double\"", "trailing ", " leading", "line1\nline2", "tab\there", "100m", "9000,16443", "-", "--policy"];
+            "=", "<<", "- item", "a: b", "#comment", "@at", "`tick", "'single'", "\"double\"", "trailing ", " leading", "line1\nline2", "tab\there", "100m", "9000,16443", "-", "--policy",
+            "*", "&a", "!x", "%x", "[a]", "{a}", "a #b", "a:b", "?", "|", ">", ",", "ümlaut ✓", "a\"b", "back\\slash", "\r\n", " ", "0", "-0", "+1", "1.", "00", "0777", "infinity", "NaN"];
         for (int i = 0; i < tricky.Length; i++)
         {
             doc["k" + i] = tricky[i];

@@ -316,4 +316,64 @@ public class MLDsaKeyTests
         Assert.True(a.VerifyData([5], signature));
         Assert.False(b.VerifyData([5], signature));
     }
+
+    [Theory]
+    [MemberData(nameof(Algorithms))]
+    public void One_shot_verification_from_a_raw_public_key_returns_false_for_every_malformed_input(string name)
+    {
+        var algorithm = Alg(name);
+        using var key = KeyFromSeed(algorithm, 11);
+        byte[] pk = PublicKeyOf(key);
+        byte[] message = "leaf certificate TBS"u8.ToArray();
+        byte[] signature = Sign(key, message, "x509"u8.ToArray());
+
+        Assert.True(MLDsaKey.VerifyData(algorithm, pk, message, signature, "x509"u8));
+        Assert.False(MLDsaKey.VerifyData(algorithm, pk, message, signature, "x50"u8));
+        Assert.False(MLDsaKey.VerifyData(algorithm, pk, message, signature, new byte[256]));
+        foreach (int length in new[] { 0, 32, pk.Length - 1, pk.Length + 1 })
+        {
+            byte[] wrong = new byte[length];
+            pk.AsSpan(0, Math.Min(length, pk.Length)).CopyTo(wrong);
+            Assert.False(MLDsaKey.VerifyData(algorithm, wrong, message, signature, "x509"u8), $"public key of {length} bytes");
+        }
+
+        foreach (int length in new[] { 0, signature.Length - 1, signature.Length + 1 })
+        {
+            byte[] wrong = new byte[length];
+            signature.AsSpan(0, Math.Min(length, signature.Length)).CopyTo(wrong);
+            Assert.False(MLDsaKey.VerifyData(algorithm, pk, message, wrong, "x509"u8), $"signature of {length} bytes");
+        }
+
+        var other = algorithm == MLDsaAlgorithm.MLDsa44 ? MLDsaAlgorithm.MLDsa65 : MLDsaAlgorithm.MLDsa44;
+        Assert.False(MLDsaKey.VerifyData(other, pk, message, signature, "x509"u8));
+    }
+
+    /// <summary>
+    /// Folds 30 derived key pairs and deterministic signatures per parameter set into one SHA-256 (the shape of Go's
+    /// TestAccumulated). The expected digests were computed with @noble/post-quantum 0.7.1 (keygen(seed), sign(msg, sk,
+    /// { context, extraEntropy: false })) over the same derivation: seed_i = SHA-256([id, i]), msg_i = SHA-512(seed_i)
+    /// truncated to (7i mod 65) bytes, ctx_i = seed_i truncated to (i mod 33) bytes; digest = SHA-256(pk_0 ‖ σ_0 ‖ …).
+    /// </summary>
+    [Theory]
+    [InlineData("ML-DSA-44", 44, "F15FE1E6ECA0C2D73DA29BD383705C9D28AFF4BBDC7D18C816DB8FDF80A7569C")]
+    [InlineData("ML-DSA-65", 65, "A4A375573AA77500530824EBC30055F06E115A1CB2BA33DEB630DDC4EB341202")]
+    [InlineData("ML-DSA-87", 87, "553DDF6DD2B9BB04AEEF1E65D2784F238F61F88E7F373B060EA1D621F4D4B9E5")]
+    public void Accumulated_deterministic_signatures_match_an_independent_implementation(string name, byte id, string expected)
+    {
+        var algorithm = Alg(name);
+        using var accumulator = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        byte[] signature = new byte[algorithm.SignatureSizeInBytes];
+        for (int i = 0; i < 30; i++)
+        {
+            byte[] seed = SHA256.HashData([id, (byte)i]);
+            byte[] message = SHA512.HashData(seed)[..((i * 7) % 65)];
+            byte[] context = seed[..(i % 33)];
+            using var key = MLDsaKey.ImportPrivateSeed(algorithm, seed);
+            key.SignDataDeterministic(message, signature, context);
+            accumulator.AppendData(PublicKeyOf(key));
+            accumulator.AppendData(signature);
+        }
+
+        Assert.Equal(expected, Convert.ToHexString(accumulator.GetHashAndReset()));
+    }
 }

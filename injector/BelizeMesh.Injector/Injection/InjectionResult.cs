@@ -18,6 +18,9 @@ internal enum InjectionReason
     /// <summary><c>hostNetwork: true</c>: the sidecar's ports would be the node's ports.</summary>
     HostNetwork,
 
+    /// <summary>A Windows pod (<c>spec.os.name</c> or the <c>kubernetes.io/os</c> node selector): the sidecar is Linux-only.</summary>
+    WindowsPod,
+
     /// <summary>A container named <c>belizemesh-proxy</c> exists without the status annotation (hand-written); left as is.</summary>
     SidecarPresent,
 
@@ -53,6 +56,7 @@ internal sealed record InjectionResult(InjectionReason Reason, IReadOnlyList<Pat
         InjectionReason.OptedOut => "opted_out",
         InjectionReason.IgnoredNamespace => "ignored_namespace",
         InjectionReason.HostNetwork => "host_network",
+        InjectionReason.WindowsPod => "windows_pod",
         InjectionReason.SidecarPresent => "sidecar_present",
         InjectionReason.Conflict => "conflict",
         InjectionReason.InvalidPod => "invalid_pod",

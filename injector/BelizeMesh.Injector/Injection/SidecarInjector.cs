@@ -78,6 +78,12 @@ internal static class SidecarInjector
                 "BelizeMesh does not inject host-network pods: the sidecar's ports would be the node's ports");
         }
 
+        if (IsWindows(spec))
+        {
+            return InjectionResult.Skip(InjectionReason.WindowsPod,
+                "BelizeMesh does not inject Windows pods: the sidecar image and its security settings are Linux-only");
+        }
+
         if (!TryGetArray(spec, "containers", out JsonArray? containers, out string? shapeError)
             || !TryGetArray(spec, "initContainers", out JsonArray? initContainers, out shapeError)
             || !TryGetArray(spec, "volumes", out JsonArray? volumes, out shapeError))
@@ -274,6 +280,11 @@ internal static class SidecarInjector
 
         return null;
     }
+
+    /// <summary><c>spec.os.name: windows</c>, or a node selector for Windows nodes.</summary>
+    private static bool IsWindows(JsonObject spec) =>
+        ReadString(spec["os"] as JsonObject, "name") == "windows"
+        || ReadString(spec["nodeSelector"] as JsonObject, "kubernetes.io/os") == "windows";
 
     private static bool TryGetArray(JsonObject spec, string field, out JsonArray? array, out string? error)
     {

@@ -104,13 +104,14 @@ internal static partial class YamlJsonWriter
     private static void EmitString(Emitter emitter, string text)
     {
         ScalarStyle style;
-        if (NeedsQuotes(text))
+        if (NeedsQuotes(text) || HasSpecialCharacters(text))
         {
             style = ScalarStyle.DoubleQuoted;
         }
-        else if (text.Contains('\n', StringComparison.Ordinal) && IsLiteralFriendly(text))
+        else if (text.Contains('\n', StringComparison.Ordinal))
         {
-            style = ScalarStyle.Literal;
+            // Literal blocks read best; when one cannot hold the text exactly, double quotes (with escapes) always can.
+            style = IsLiteralFriendly(text) ? ScalarStyle.Literal : ScalarStyle.DoubleQuoted;
         }
         else
         {
@@ -147,6 +148,20 @@ internal static partial class YamlJsonWriter
     /// </summary>
     [GeneratedRegex(@"^(?:[-+]?(?:0b[01_]+|0o?[0-7_]+|0x[0-9a-fA-F_]+|[0-9][0-9_]*(?::[0-5]?[0-9])*)|[-+]?(?:[0-9][0-9_]*)?\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt ].*)?)$")]
     private static partial Regex NumberLike();
+
+    /// <summary>Control characters (other than tab and newline) and Unicode line breaks only survive double quotes.</summary>
+    private static bool HasSpecialCharacters(string text)
+    {
+        foreach (char c in text)
+        {
+            if ((char.IsControl(c) && c is not '\n' and not '\t') || c is '\u2028' or '\u2029' or '\uFEFF')
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     private static bool IsLiteralFriendly(string text)
     {

@@ -55,13 +55,6 @@ internal static class CertsBenchmark
         double sign = Median(iterations, () => authority.Sign(tbs));
         Report("  of which ML-DSA-87 sign (TBS)", sign, null);
 
-        var pubInfo = issued.Certificate.GetPublicKeyInfo();
-        var fake = new FakeGen(authority.Certificate.GetPublicKeyInfo());
-        var exts = authority.ServiceExtensions(request, pubInfo);
-        var subj = new System.Security.Cryptography.X509Certificates.X500DistinguishedName("CN=x");
-        Report("  PROBE IssueCustom fake sig", Median(iterations, () => authority.IssueCustom(subj, pubInfo, exts, DateTimeOffset.UtcNow, DateTimeOffset.UtcNow.AddDays(1), fake)), null);
-        Report("  PROBE IssueCustom real sig", Median(iterations, () => authority.IssueCustom(subj, pubInfo, exts, DateTimeOffset.UtcNow, DateTimeOffset.UtcNow.AddDays(1))), null);
-        Report("  PROBE throw/catch", Median(iterations, () => { try { throw new InvalidOperationException(); } catch (InvalidOperationException) { } }), null);
         double verifyUncached = Median(iterations, () => Require(uncached.Validate(leaf)));
         Report("verify chain, uncached", verifyUncached, "≤ 0.3 ms");
 
@@ -93,13 +86,6 @@ internal static class CertsBenchmark
         });
         Report("verify chain, cached", cachedBatch / Batch, "≤ 2 µs", Batch);
         return 0;
-    }
-
-    private sealed class FakeGen(System.Security.Cryptography.X509Certificates.PublicKey p) : System.Security.Cryptography.X509Certificates.X509SignatureGenerator
-    {
-        public override byte[] GetSignatureAlgorithmIdentifier(System.Security.Cryptography.HashAlgorithmName h) => [0x30, 0x0B, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x03, 0x13];
-        public override byte[] SignData(byte[] data, System.Security.Cryptography.HashAlgorithmName h) => new byte[4627];
-        protected override System.Security.Cryptography.X509Certificates.PublicKey BuildPublicKey() => p;
     }
 
     private static void Require(CertificateValidationResult result)

@@ -34,7 +34,7 @@ internal static class CryptoBenchmark
 #if DEBUG
         Console.Error.WriteLine("warning: Debug build; run with -c Release for meaningful figures");
 #endif
-        Console.WriteLine($"# crypto benchmark: {Environment.ProcessorCount} cores, AVX2 {(Avx2.IsSupported ? "yes" : "no")}, .NET {Environment.Version}, {(quick ? "quick" : "full")} run, single-threaded");
+        Console.WriteLine($"# crypto benchmark: load average {LoadAverage()}, {Environment.ProcessorCount} cores, AVX2 {(Avx2.IsSupported ? "yes" : "no")}, .NET {Environment.Version}, {(quick ? "quick" : "full")} run, single-threaded");
 
         var results = new List<(string Alg, string Op, string Impl, Measurement? M, string? Note)>();
         foreach (var algorithm in new[] { MLKemAlgorithm.MLKem512, MLKemAlgorithm.MLKem768, MLKemAlgorithm.MLKem1024 })
@@ -61,6 +61,23 @@ internal static class CryptoBenchmark
 
         Print(results, baseline);
         return 0;
+    }
+
+    /// <summary>The 1-minute load average (Linux), printed because other processes on the machine skew medians.</summary>
+    private static string LoadAverage()
+    {
+        try
+        {
+            return File.ReadAllText("/proc/loadavg").Split(' ')[0];
+        }
+        catch (IOException)
+        {
+            return "unknown";
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return "unknown";
+        }
     }
 
     private static IEnumerable<(string Op, Measurement M)> MeasureMLKem(MLKemAlgorithm algorithm, bool quick)
@@ -131,7 +148,7 @@ internal static class CryptoBenchmark
         Dictionary<(string Impl, string Alg, string Op), Measurement> baseline)
     {
         var culture = CultureInfo.InvariantCulture;
-        string header = $"{"algorithm",-12} {"op",-7} {"implementation",-22} {"median µs",10} {"p10 µs",10} {"p90 µs",10} {"B/op",8} {"vs OpenSSL",10}";
+        string header = $"{"algorithm",-12} {"op",-7} {"implementation",-22} {"median µs",10} {"p10 µs",10} {"p90 µs",10} {"min µs",10} {"B/op",8} {"vs OpenSSL",10}";
         Console.WriteLine(header);
         Console.WriteLine(new string('-', header.Length));
         foreach (var (alg, op, _, m, note) in ours)
@@ -144,18 +161,18 @@ internal static class CryptoBenchmark
             else
             {
                 string ratio = openssl is null ? "" : string.Create(culture, $"{openssl.Median / m.Median:0.00}x");
-                Console.WriteLine(string.Create(culture, $"{alg,-12} {op,-7} {Ours,-22} {m.Median,10:0.0} {m.P10,10:0.0} {m.P90,10:0.0} {m.BytesPerOp,8:0} {ratio,10}"));
+                Console.WriteLine(string.Create(culture, $"{alg,-12} {op,-7} {Ours,-22} {m.Median,10:0.0} {m.P10,10:0.0} {m.P90,10:0.0} {m.Min,10:0.0} {m.BytesPerOp,8:0} {ratio,10}"));
             }
 
             foreach (string impl in new[] { OpenSsl, Noble })
             {
                 if (baseline.TryGetValue((impl, alg, op), out var b))
                 {
-                    Console.WriteLine(string.Create(culture, $"{"",-12} {"",-7} {impl,-22} {b.Median,10:0.0} {b.P10,10:0.0} {b.P90,10:0.0} {"",8} {""}"));
+                    Console.WriteLine(string.Create(culture, $"{"",-12} {"",-7} {impl,-22} {b.Median,10:0.0} {b.P10,10:0.0} {b.P90,10:0.0} {b.Min,10:0.0} {"",8} {""}"));
                 }
             }
         }
 
-        Console.WriteLine("# times: percentiles over samples of the per-operation mean of a batch (a few ms per sample); B/op: managed bytes allocated per operation (ours only). keygen includes disposing the key; encaps uses an imported encapsulation key.");
+        Console.WriteLine("# times: percentiles and minimum over samples of the per-operation mean of a batch (a few ms per sample; the minimum is the least disturbed by other load); B/op: managed bytes allocated per operation (ours only). keygen includes disposing the key; encaps uses an imported encapsulation key.");
     }
 }

@@ -2,8 +2,8 @@ using System.Diagnostics;
 
 namespace BelizeMesh.Perf.Crypto;
 
-/// <summary>Per-operation time percentiles in microseconds, and managed bytes allocated per operation (ours only).</summary>
-internal sealed record Measurement(double Median, double P10, double P90, double? BytesPerOp, int Samples);
+/// <summary>Per-operation time percentiles and minimum in microseconds, and managed bytes allocated per operation (ours only).</summary>
+internal sealed record Measurement(double Median, double P10, double P90, double Min, double? BytesPerOp, int Samples);
 
 /// <summary>
 /// Stopwatch sampling, the same method as <c>tests/interop/pqc-bench.mjs</c>: warm up, pick a batch size so one
@@ -50,7 +50,7 @@ internal static class Sampler
 
         long allocated = GC.GetAllocatedBytesForCurrentThread() - allocatedBefore;
         Array.Sort(times);
-        return new Measurement(Percentile(times, 0.5), Percentile(times, 0.1), Percentile(times, 0.9), (double)allocated / ((long)samples * batch), samples);
+        return new Measurement(Percentile(times, 0.5), Percentile(times, 0.1), Percentile(times, 0.9), times[0], (double)allocated / ((long)samples * batch), samples);
     }
 
     private static double Percentile(double[] sorted, double p) => sorted[Math.Min(sorted.Length - 1, (int)Math.Floor((p * (sorted.Length - 1)) + 0.5))];

@@ -42,7 +42,7 @@ internal static class NodeBaseline
         foreach (var row in JsonNode.Parse(stdout)!["rows"]!.AsArray())
         {
             rows[((string)row!["impl"]!, (string)row["alg"]!, (string)row["op"]!)] =
-                new Measurement((double)row["median"]!, (double)row["p10"]!, (double)row["p90"]!, null, (int)row["samples"]!);
+                new Measurement((double)row["median"]!, (double)row["p10"]!, (double)row["p90"]!, (double)row["min"]!, null, (int)row["samples"]!);
         }
 
         return (rows, null);

@@ -97,6 +97,8 @@ internal static class MeshCliOutput
             stderr.WriteLine($"{e}");
         }
 
-        stderr.WriteLine($"belizemesh {command}: {errors.Count} problem(s) in {file}; nothing written");
+        stderr.WriteLine(command == "emit"
+            ? $"belizemesh emit: {errors.Count} problem(s) in {file}; nothing written"
+            : $"belizemesh {command}: {errors.Count} problem(s) in {file}; fix them and run again");
     }
 }

@@ -377,6 +377,26 @@ public static class MeshAnalyzer
                     "express the restriction as ALLOW rules (the sidecar mirrors those), or set quantum: false");
             }
 
+            if (service.Quantum)
+            {
+                foreach (var rule in service.Authorization.Allow)
+                {
+                    if (!SidecarPolicyBuilder.CanMirror(rule))
+                    {
+                        Add(FindingCodes.RuleNotMirrored, FindingSeverity.Warning, rule.Position,
+                            $"an ALLOW rule of service \"{service.Name}\" uses notNamespaces, which the quantum sidecar's policy cannot express; the sidecar leaves the rule out, so callers it would allow are refused on the post-quantum channel",
+                            "list the allowed namespaces or service accounts instead of excluding some");
+                    }
+                }
+
+                if (service.LoadBalancing is { } lb && SidecarPolicyBuilder.SidecarLoadBalancing(lb) is null)
+                {
+                    Add(FindingCodes.AffinityNotOnQuantumChannel, FindingSeverity.Info, lb.Position,
+                        $"service \"{service.Name}\" hashes on {(lb.Cookie is not null ? "a cookie" : "the source IP")}; Envoy keeps that affinity, the callers' quantum sidecars balance round robin",
+                        "hash on a header (loadBalancing: { policy: ConsistentHash, header: ... }) to keep affinity on both paths");
+                }
+            }
+
             if (service.Quantum && service.Jwt is { Required: true } jwt)
             {
                 Add(FindingCodes.JwtNotOnQuantumChannel, FindingSeverity.Info, jwt.Position,

@@ -43,6 +43,8 @@ public static class FindingCodes
     public const string WebSocketTimeout = "BM0015";
     public const string Unreachable = "BM0016";
     public const string JwtNotOnQuantumChannel = "BM0017";
+    public const string RuleNotMirrored = "BM0018";
+    public const string AffinityNotOnQuantumChannel = "BM0019";
 
     /// <summary>Every code with its one-line title (docs/mesh.md lists the same).</summary>
     public static readonly IReadOnlyList<(string Code, string Title)> All =
@@ -64,5 +66,7 @@ public static class FindingCodes
         (WebSocketTimeout, "WebSocket route with a timeout"),
         (Unreachable, "service in a default-deny namespace allows nobody"),
         (JwtNotOnQuantumChannel, "JWT is not checked on the post-quantum channel"),
+        (RuleNotMirrored, "ALLOW rule the sidecar policy cannot express"),
+        (AffinityNotOnQuantumChannel, "cookie or source-IP affinity is not kept on the post-quantum channel"),
     ];
 }

@@ -19,6 +19,9 @@ internal static class SidecarPolicyBuilder
     public const string OutboundListen = "127.0.0.1:16001";
     public const int ChannelPort = 16443;
 
+    /// <summary>The most retry attempts the sidecar accepts on an outbound route.</summary>
+    public const int MaxSidecarRetries = 10;
+
     public static string ConfigMapName(ServiceSpec service) => "belizemesh-policy-" + service.ServiceAccount;
 
     public static JsonObject Build(MeshDescription mesh, ServiceSpec service)
@@ -33,8 +36,11 @@ internal static class SidecarPolicyBuilder
                 MtlsMode.Permissive => "PERMISSIVE",
                 _ => "DISABLE",
             },
-            ["authorization"] = new JsonObject { ["rules"] = InboundRules(mesh, service) },
         };
+        if (InboundAuthorization(mesh, service) is { } authorization)
+        {
+            inbound["authorization"] = authorization;
+        }
 
         if (service.RateLimits.Count > 0)
         {
@@ -74,20 +80,27 @@ internal static class SidecarPolicyBuilder
                 route["timeout"] = Durations.Format(timeout);
             }
 
+            // The sidecar retries connect failures only and takes just the attempt count (0 to 10).
             if (callee.Retries is { } retries)
             {
-                route["retries"] = Obj(("attempts", retries.Attempts), ("perTryTimeout", Duration(retries.PerTryTimeout)), ("retryOn", retries.RetryOn));
+                route["retries"] = Obj(("attempts", Math.Min(retries.Attempts, MaxSidecarRetries)));
             }
 
-            if (callee.LoadBalancing is { } lb)
+            // The sidecar hashes on a header only; cookie and source-IP affinity fall back to its default, round robin.
+            if (callee.LoadBalancing is { } lb && SidecarLoadBalancing(lb) is { } balancing)
             {
-                route["loadBalancing"] = lb.Policy switch
+                route["loadBalancing"] = balancing;
+            }
+
+            if (callee.OutlierDetection is { } outlier)
+            {
+                var detection = Obj(
+                    ("consecutiveFailures", outlier.Consecutive5xxErrors ?? outlier.ConsecutiveGatewayErrors),
+                    ("ejectionTime", Duration(outlier.BaseEjectionTime)));
+                if (detection.Count > 0)
                 {
-                    LoadBalancingPolicy.ConsistentHash when lb.Header is not null => Obj(("policy", "ConsistentHash"), ("header", lb.Header)),
-                    LoadBalancingPolicy.ConsistentHash when lb.Cookie is not null => Obj(("policy", "ConsistentHash"), ("cookie", lb.Cookie)),
-                    LoadBalancingPolicy.ConsistentHash => Obj(("policy", "ConsistentHash"), ("sourceIp", true)),
-                    _ => Obj(("policy", lb.Policy.ToString())),
-                };
+                    route["outlierDetection"] = detection;
+                }
             }
 
             routes.Add((host, route));
@@ -115,28 +128,49 @@ internal static class SidecarPolicyBuilder
         };
     }
 
-    /// <summary>
-    /// The ALLOW rules in the sidecar's vocabulary: service accounts become principals, a namespace becomes the principal
-    /// pattern <c>&lt;td&gt;/ns/&lt;ns&gt;/sa/*</c>, a not-namespace a <c>notPrincipals</c> pattern; a rule without a source
-    /// allows principal <c>*</c>. No ALLOW rules: everyone, unless the namespace denies by default (then nobody).
-    /// </summary>
-    private static JsonArray InboundRules(MeshDescription mesh, ServiceSpec service)
+    internal static JsonObject? SidecarLoadBalancing(LoadBalancingSpec lb) => lb.Policy switch
     {
+        LoadBalancingPolicy.RoundRobin => Obj(("policy", "RoundRobin")),
+        LoadBalancingPolicy.LeastRequest => Obj(("policy", "LeastRequests")),
+        LoadBalancingPolicy.Random => Obj(("policy", "Random")),
+        _ when lb.Header is not null => Obj(("policy", "ConsistentHash"), ("header", lb.Header)),
+        _ => null,
+    };
+
+    /// <summary>Whether the sidecar can mirror an ALLOW rule (it has no "not" clauses).</summary>
+    internal static bool CanMirror(AuthorizationRule rule) => rule.From is not { NotNamespaces.Count: > 0 };
+
+    /// <summary>
+    /// The ALLOW rules in the sidecar's vocabulary (Istio semantics, see docs/policy.md): service accounts become
+    /// principals; a namespace becomes the pattern <c>&lt;td&gt;/ns/&lt;ns&gt;/sa/*</c>; a rule without a source has no
+    /// <c>from</c> (anyone, authenticated or not); a source of request principals only becomes <c>principals: ["*"]</c>
+    /// (any authenticated peer: the sidecar does not check JWTs). A rule the sidecar cannot express (notNamespaces) is
+    /// left out, which fails closed. No ALLOW rules: no authorization section (allow all) unless the namespace denies by
+    /// default (then an empty rule list, deny all).
+    /// </summary>
+    private static JsonObject? InboundAuthorization(MeshDescription mesh, ServiceSpec service)
+    {
+        bool requireJwt = service.Jwt is { Required: true };
         var rules = new JsonArray();
         if (service.Authorization.Allow.Count == 0)
         {
-            if (mesh.FindNamespace(service.Namespace) is not { DefaultDeny: true })
+            if (requireJwt)
             {
                 rules.Push(new JsonObject { ["from"] = new JsonObject { ["principals"] = new JsonArray("*") } });
+                return new JsonObject { ["rules"] = rules };
             }
 
-            return rules;
+            return mesh.FindNamespace(service.Namespace) is { DefaultDeny: true } ? new JsonObject { ["rules"] = rules } : null;
         }
 
         foreach (var rule in service.Authorization.Allow)
         {
+            if (!CanMirror(rule))
+            {
+                continue;
+            }
+
             var principals = new JsonArray();
-            var notPrincipals = new JsonArray();
             if (rule.From is { } from)
             {
                 foreach (var sa in from.ServiceAccounts)
@@ -153,25 +187,19 @@ internal static class SidecarPolicyBuilder
                 {
                     principals.Push($"{mesh.TrustDomain}/ns/{ns}/sa/*");
                 }
-
-                foreach (var ns in from.NotNamespaces)
-                {
-                    notPrincipals.Push($"{mesh.TrustDomain}/ns/{ns}/sa/*");
-                }
             }
 
-            if (principals.Count == 0)
+            if (principals.Count == 0 && (rule.From is not null || requireJwt))
             {
                 principals.Push("*");
             }
 
-            var fromNode = new JsonObject { ["principals"] = principals };
-            if (notPrincipals.Count > 0)
+            var result = new JsonObject();
+            if (principals.Count > 0)
             {
-                fromNode["notPrincipals"] = notPrincipals;
+                result["from"] = new JsonObject { ["principals"] = principals };
             }
 
-            var result = new JsonObject { ["from"] = fromNode };
             if (rule.To is { } to && (to.Methods.Count > 0 || to.Paths.Count > 0))
             {
                 var toNode = new JsonObject();
@@ -191,6 +219,6 @@ internal static class SidecarPolicyBuilder
             rules.Push(result);
         }
 
-        return rules;
+        return new JsonObject { ["rules"] = rules };
     }
 }

@@ -1,5 +1,6 @@
 using System.Net;
 using BelizeMesh.Channel;
+using BelizeMesh.Channel.Identity;
 using BelizeMesh.Identity;
 using BelizeMesh.Proxy.Admin;
 using BelizeMesh.Proxy.Configuration;

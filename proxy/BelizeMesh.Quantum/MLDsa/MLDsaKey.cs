@@ -268,6 +268,44 @@ public sealed class MLDsaKey : IDisposable
     }
 
     /// <summary>
+    /// Verifies a pure signature (FIPS 204, Algorithm 3) against a raw public key without creating a key object: for
+    /// one-off checks such as a certificate's signature under its issuer's key. Every malformed input — a public key,
+    /// signature or context of the wrong length, a bad encoding — returns false, never throws. Scratch space is pooled;
+    /// a key that verifies repeatedly is faster as an <see cref="MLDsaKey"/>, which keeps Â.
+    /// </summary>
+    public static bool VerifyData(
+        MLDsaAlgorithm algorithm, ReadOnlySpan<byte> publicKey, ReadOnlySpan<byte> data, ReadOnlySpan<byte> signature,
+        ReadOnlySpan<byte> context = default)
+    {
+        ArgumentNullException.ThrowIfNull(algorithm);
+        if (publicKey.Length != algorithm.PublicKeySizeInBytes || signature.Length != algorithm.SignatureSizeInBytes ||
+            context.Length > MLDsaAlgorithm.MaxContextLength)
+        {
+            return false;
+        }
+
+        int k = algorithm.K, l = algorithm.L;
+        int[] rented = ArrayPool<int>.Shared.Rent(((k * l) + k) * N);
+        try
+        {
+            Span<int> aHat = rented.AsSpan(0, k * l * N);
+            Span<int> t1Hat = rented.AsSpan(k * l * N, k * N);
+            MLDsaSampling.ExpandA(publicKey[..32], k, l, aHat);
+            ComputeT1Hat(publicKey, k, t1Hat);
+            Span<byte> tr = stackalloc byte[64];
+            MLDsaCore.Shake256(publicKey, tr);
+            Span<byte> mu = stackalloc byte[MLDsaAlgorithm.MuSizeInBytes];
+            ReadOnlySpan<byte> prefix = [0, (byte)context.Length];
+            MLDsaCore.ComputeMu(tr, prefix, context, default, data, mu);
+            return MLDsaCore.VerifyInternal(algorithm, aHat, t1Hat, mu, signature);
+        }
+        finally
+        {
+            ArrayPool<int>.Shared.Return(rented);
+        }
+    }
+
+    /// <summary>
     /// Signs the pre-computed hash PH(M) with HashML-DSA (FIPS 204, Algorithm 4), hedged. <paramref name="hashAlgorithmOid"/>
     /// is the dotted OID of the hash (e.g. <c>2.16.840.1.101.3.4.2.3</c> for SHA-512; all twelve NIST SHA-2, SHA-3 and
     /// SHAKE OIDs of arc 2.16.840.1.101.3.4.2 are accepted) and <paramref name="hash"/> must have that hash's length.
@@ -459,24 +497,28 @@ public sealed class MLDsaKey : IDisposable
         int[]? t1Hat = Volatile.Read(ref _t1Hat);
         if (t1Hat is null)
         {
-            int k = Algorithm.K;
-            t1Hat = new int[k * N];
-            MLDsaEncoding.PkDecodeT1(_publicKey, k, t1Hat);
-            for (int i = 0; i < k; i++)
-            {
-                Span<int> poly = t1Hat.AsSpan(i * N, N);
-                for (int j = 0; j < N; j++)
-                {
-                    poly[j] <<= MLDsaField.D;
-                }
-
-                MLDsaField.Ntt(poly);
-            }
-
+            t1Hat = new int[Algorithm.K * N];
+            ComputeT1Hat(_publicKey, Algorithm.K, t1Hat);
             t1Hat = Interlocked.CompareExchange(ref _t1Hat, t1Hat, null) ?? t1Hat;
         }
 
         return t1Hat;
+    }
+
+    /// <summary>NTT(t1·2^d) from pk (pkDecode, Algorithm 23; Algorithm 8 line 9).</summary>
+    private static void ComputeT1Hat(ReadOnlySpan<byte> publicKey, int k, Span<int> t1Hat)
+    {
+        MLDsaEncoding.PkDecodeT1(publicKey, k, t1Hat);
+        for (int i = 0; i < k; i++)
+        {
+            Span<int> poly = t1Hat.Slice(i * N, N);
+            for (int j = 0; j < N; j++)
+            {
+                poly[j] <<= MLDsaField.D;
+            }
+
+            MLDsaField.Ntt(poly);
+        }
     }
 
     /// <summary>NTT(s1) ‖ NTT(s2) ‖ NTT(t0) (FIPS 204, Algorithm 7 lines 2–4), computed once per key from sk.</summary>

@@ -120,7 +120,8 @@ internal static class MLDsaSampling
         var g = KeccakSponge.CreateShake128();
         g.Absorb(seed);
 
-        // Five blocks (840 bytes, 280 candidates) suffice with probability ≈ 1 − 2^-80; more are squeezed if not.
+        // Five blocks give 280 candidates; each is rejected with probability (2^23 − q)/2^23 ≈ 0.001, so 25
+        // rejections are needed to run short (probability below 2^-100). More blocks are squeezed if it happens.
         Span<byte> buffer = stackalloc byte[5 * KeccakSponge.Shake128Rate];
         g.SqueezeBlocks(buffer);
         int j = ParseUniform(buffer, aHat, 0);

@@ -7,7 +7,7 @@ using System.Text;
 namespace BelizeMesh.Proxy.Tests.EndToEnd;
 
 /// <summary>client → outbound sidecar → inbound sidecar → app, all plaintext (mode DISABLE) over real loopback sockets.</summary>
-public sealed class DataPathTests : IAsyncLifetime
+public sealed class DataPathTests(Xunit.Abstractions.ITestOutputHelper output) : IAsyncLifetime
 {
     private TestApp _app = null!;
     private Sidecar _server = null!;
@@ -93,6 +93,7 @@ public sealed class DataPathTests : IAsyncLifetime
         // Everything (client, two sidecars, app) runs in this process; a buffered copy of the body anywhere would
         // allocate at least 50 MB. Pooled buffers keep it far below.
         Assert.True(allocated < size / 4, $"allocated {allocated / 1024 / 1024} MB while streaming {size / 1024 / 1024} MB");
+        output.WriteLine($"upload: {size / 1024 / 1024} MB through two hops, {allocated / 1024.0 / 1024:F1} MB allocated in the whole process");
     }
 
     [Fact]
@@ -115,6 +116,7 @@ public sealed class DataPathTests : IAsyncLifetime
         long allocated = GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore;
         Assert.Equal(size, total);
         Assert.True(allocated < size / 4, $"allocated {allocated / 1024 / 1024} MB while streaming {size / 1024 / 1024} MB");
+        output.WriteLine($"download: {size / 1024 / 1024} MB through two hops, {allocated / 1024.0 / 1024:F1} MB allocated in the whole process");
     }
 
     [Fact]

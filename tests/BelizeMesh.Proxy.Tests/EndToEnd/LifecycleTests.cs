@@ -251,7 +251,7 @@ public sealed partial class LifecycleTests : IAsyncLifetime
     }
 
     /// <summary>Runs <c>promtool check metrics</c> when installed (Debian package <c>prometheus</c>; .ci/run installs it).</summary>
-    private static async Task PromtoolAsync(string text)
+    internal static async Task PromtoolAsync(string text)
     {
         string? promtool = Environment.GetEnvironmentVariable("PATH")?.Split(':').Select(d => Path.Combine(d, "promtool")).FirstOrDefault(File.Exists);
         if (promtool is null)

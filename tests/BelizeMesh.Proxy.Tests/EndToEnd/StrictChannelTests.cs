@@ -104,6 +104,14 @@ public sealed class StrictChannelTests : IAsyncLifetime
             response.Dispose();
         }
 
+        // HTTP/2 inside the channel: 20 concurrent requests did not need 20 handshakes.
+        string metrics = await _nawal.CreateAdminClient().GetStringAsync("/metrics");
+        System.Text.RegularExpressions.Match handshakes = System.Text.RegularExpressions.Regex.Match(
+            metrics, "belizemesh_channel_handshakes_total\\{[^}]*result=\"success\"[^}]*side=\"server\"[^}]*\\} (\\d+)\n");
+        Assert.True(handshakes.Success, metrics);
+        Assert.InRange(int.Parse(handshakes.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture), 1, 4);
+        await LifecycleTests.PromtoolAsync(metrics);
+
         using var content = new ByteArrayContent(new byte[5 * 1024 * 1024]);
         using HttpResponseMessage upload = await http.PostAsync("http://nawal.test/upload", content);
         Assert.Equal((5 * 1024 * 1024).ToString(System.Globalization.CultureInfo.InvariantCulture), await upload.Content.ReadAsStringAsync());

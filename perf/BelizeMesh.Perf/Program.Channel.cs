@@ -1,0 +1,16 @@
+using BelizeMesh.Perf.Channel;
+
+namespace BelizeMesh.Perf;
+
+public static partial class Program
+{
+    static partial void RegisterChannel(SortedDictionary<string, (string Description, Func<string[], int> Run)> commands)
+    {
+        commands["handshake"] = (
+            "PQ channel full handshakes/s and CPU per handshake on loopback, beside SslStream TLS 1.3 mutual auth (ECDSA P-256). [--quick] [--count N]",
+            ChannelBenchmark.Handshake);
+        commands["bulk"] = (
+            "PQ channel one-connection bulk throughput per direction, beside SslStream TLS 1.3 AES-256-GCM. [--quick] [--mb N]",
+            ChannelBenchmark.Bulk);
+    }
+}

@@ -36,7 +36,7 @@ public sealed class ChannelMetrics : IDisposable
 
         _handshakes = _meter.CreateCounter<long>(
             "belizemesh.channel.handshakes", unit: "{handshake}",
-            description: "Completed channel handshakes, by side (client|server), result (success|failure) and failure reason.");
+            description: "Completed channel handshakes, by side (client|server), result (success|failure|plaintext) and failure reason.");
         _handshakeDuration = _meter.CreateHistogram<double>(
             "belizemesh.channel.handshake.duration", unit: "s",
             description: "Duration of channel handshakes, successful or not.",
@@ -63,6 +63,15 @@ public sealed class ChannelMetrics : IDisposable
         if (_handshakes.Enabled || _handshakeDuration.Enabled)
         {
             HandshakeCore(isClient, "failure", reason.ToString(), duration);
+        }
+    }
+
+    /// <summary>A permissive listener let a connection through in plaintext (counted as result <c>plaintext</c>).</summary>
+    internal void PlaintextAccepted()
+    {
+        if (_handshakes.Enabled)
+        {
+            HandshakeCore(isClient: false, "plaintext", nameof(ChannelFailure.NotPqChannel), TimeSpan.Zero);
         }
     }
 

@@ -12,6 +12,13 @@ public sealed class PqChannelOptions
     /// <summary>Deadline for the whole handshake; 10 seconds by default.</summary>
     public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// Server side, Kestrel middleware only (the sidecar's <c>PERMISSIVE</c> mode): a connection whose first bytes are not
+    /// a channel record (plaintext HTTP, TLS, …) is passed on unencrypted, without an <see cref="IPqChannelFeature"/>,
+    /// instead of being closed. False by default (<c>STRICT</c>).
+    /// </summary>
+    public bool AllowPlaintext { get; set; }
+
     /// <summary>Where handshake and traffic figures go; null for none.</summary>
     public ChannelMetrics? Metrics { get; set; }
 

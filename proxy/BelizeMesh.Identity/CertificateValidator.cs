@@ -392,6 +392,12 @@ public sealed class CertificateValidator
                 return new(root, null, CertificateRejection.NotACertificateAuthority, $"the issuing {name} may not sign certificates (keyUsage is {Describe(root.KeyUsage)}, keyCertSign is required)");
             }
 
+            int expected = MLDsaAlgorithm.MLDsa87.PublicKeySizeInBytes;
+            if (root.PublicKey.Length != expected)
+            {
+                return new(root, null, CertificateRejection.Malformed, $"the issuing {name} has a {root.PublicKey.Length}-byte ML-DSA-87 public key, expected {expected} bytes");
+            }
+
             MLDsaKey key;
             try
             {

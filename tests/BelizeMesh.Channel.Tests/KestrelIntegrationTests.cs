@@ -90,4 +90,29 @@ public sealed class KestrelIntegrationTests
 
         Assert.Equal(["server/failure/CertificateExpired"], recorder.Handshakes.ToArray());
     }
+
+    [Fact]
+    public async Task Permissive_listener_passes_plaintext_through_and_still_terminates_the_channel()
+    {
+        using var metrics = new ChannelMetrics();
+        using var recorder = new MetricsRecorder(metrics);
+        PqChannelOptions options = TestPki.Instance.ServerOptions(metrics: metrics);
+        options.AllowPlaintext = true;
+        await using var host = await KestrelHost.StartAsync(options);
+
+        await using (NetworkStream raw = await host.ConnectAsync())
+        {
+            await raw.WriteAsync(Encoding.ASCII.GetBytes("GET / HTTP/1.1\r\n"));
+            raw.Socket.Shutdown(SocketShutdown.Send);
+            Assert.Equal("GET / HTTP/1.1\r\n", Encoding.ASCII.GetString(await KestrelMiddlewareTests.ReadToEndAsync(raw)));
+        }
+
+        Assert.Null(await host.Feature.Task);
+
+        await using var client = await host.ConnectChannelAsync();
+        await client.WriteAsync("pq"u8.ToArray());
+        await client.ShutdownWriteAsync();
+        Assert.Equal("pq", Encoding.ASCII.GetString(await KestrelMiddlewareTests.ReadToEndAsync(client)));
+        Assert.Equal(["server/plaintext/NotPqChannel", "server/success/none"], recorder.Handshakes.ToArray());
+    }
 }

@@ -231,6 +231,20 @@ public class CertificateValidatorTests(PkiFixture pki) : IClassFixture<PkiFixtur
     }
 
     [Fact]
+    public void Rejects_an_issuer_whose_ML_DSA_key_has_the_wrong_length()
+    {
+        var fake = pki.Authority.IssueCustom(pki.Authority.SubjectName, MLDsaSignatureGenerator.CreatePublicKey(MeshOids.MLDsa87, new byte[100]),
+            [new X509BasicConstraintsExtension(true, false, 0, true), new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign, critical: true)],
+            PkiFixture.Now, PkiFixture.Now.AddDays(365));
+        var validator = new CertificateValidator(TrustBundle.FromCertificates(fake), new CertificateValidatorOptions { Time = new ManualTimeProvider(PkiFixture.Now) });
+
+        var result = validator.Validate(pki.Service.Certificate.RawData.Span);
+
+        Assert.Equal(CertificateRejection.Malformed, result.Reason);
+        Assert.Equal($"the issuing root 'CN=BelizeMesh Root CA, O=BelizeMesh' (serial {fake.SerialNumber}) has a 100-byte ML-DSA-87 public key, expected 2592 bytes", result.Detail);
+    }
+
+    [Fact]
     public void Rejects_an_issuer_without_keyCertSign()
     {
         var fake = pki.Authority.IssueCustom(pki.Authority.SubjectName, pki.Authority.Certificate.GetPublicKeyInfo(),

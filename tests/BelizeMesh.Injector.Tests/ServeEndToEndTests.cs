@@ -110,6 +110,48 @@ public sealed class ServeEndToEndTests : IDisposable
     }
 
     [Fact]
+    public async Task Rotated_serving_certificate_is_used_for_new_connections_and_a_broken_pair_is_ignored()
+    {
+        await using InjectorServer server = await Start(null);
+        using var rotated = new TestCertificates();
+
+        // A broken pair (new certificate, old key) is refused; the current certificate keeps serving.
+        Task<bool> refused = NextCertificateReload(server.Certificate, false);
+        File.WriteAllText(_certs.CertPath, rotated.CertPem);
+        Assert.False(await refused.WaitAsync(TimeSpan.FromSeconds(20)));
+        using (HttpClient old = ServerFixture.CreateClient(server.Endpoint.Port, _certs))
+        {
+            Assert.Equal("ok\n", await old.GetStringAsync("/healthz"));
+        }
+
+        // The matching key arrives: the new pair takes effect for new handshakes.
+        Task<bool> accepted = NextCertificateReload(server.Certificate, true);
+        File.WriteAllText(_certs.KeyPath, rotated.KeyPem);
+        Assert.True(await accepted.WaitAsync(TimeSpan.FromSeconds(20)));
+        using HttpClient client = ServerFixture.CreateClient(server.Endpoint.Port, rotated);
+        Assert.Equal("ok\n", await client.GetStringAsync("/healthz"));
+    }
+
+    /// <summary>Completes on the next reload with the wanted outcome (a file write can raise several events).</summary>
+    private static Task<bool> NextCertificateReload(ServerCertificate certificate, bool wanted)
+    {
+        var done = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        void Handler(bool ok)
+        {
+            if (ok != wanted)
+            {
+                return;
+            }
+
+            certificate.Reloaded -= Handler;
+            done.TrySetResult(ok);
+        }
+
+        certificate.Reloaded += Handler;
+        return done.Task;
+    }
+
+    [Fact]
     public async Task Bad_configuration_at_startup_is_a_clear_error()
     {
         string path = Path.Combine(_configDir, "bad.yaml");

@@ -60,6 +60,28 @@ public sealed class YamlJsonTests
         Assert.Contains("int: 16443\n", yaml, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("\n")]
+    [InlineData("\n5")]
+    [InlineData("\n\n")]
+    [InlineData("a\n")]
+    [InlineData("a\n\n")]
+    [InlineData(" \na")]
+    [InlineData("\n a")]
+    [InlineData("a\n b")]
+    [InlineData("#\na")]
+    [InlineData("- \na")]
+    [InlineData("\u00a0\n")]
+    [InlineData("\u0085")]
+    [InlineData("a\r\nb")]
+    public void Multi_line_strings_round_trip_as_values_and_keys(string text)
+    {
+        var doc = new JsonObject { ["v"] = text, [text] = "k" };
+        string yaml = YamlJsonWriter.Write(doc);
+        JsonNode back = YamlJsonReader.ReadDocuments(yaml, "ml")[0].Root!;
+        Assert.True(JsonNode.DeepEquals(doc, back), yaml);
+    }
+
     [Fact]
     public void Multiple_documents_round_trip_and_empty_ones_are_skipped()
     {

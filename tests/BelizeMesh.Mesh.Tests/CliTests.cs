@@ -102,6 +102,7 @@ public sealed class CliTests : IDisposable
         Assert.Equal(16, (int)first["column"]!);
         Assert.StartsWith("remove tlsMode", (string?)first["hint"], StringComparison.Ordinal);
         Assert.Equal(2, (int)doc["summary"]!["errors"]!);
+        Assert.Contains("service \"ledger\": the DestinationRule", stdout, StringComparison.Ordinal); // readable, not \u0022
     }
 
     [Fact]

@@ -41,12 +41,13 @@ public sealed class EmitterTests
         Assert.Equal("PERMISSIVE", (string?)spec["inbound"]!["mode"]);
         Assert.Equal("127.0.0.1:16001", (string?)spec["outbound"]!["listen"]);
 
-        // The DESIGN.md example route, generated from nawal's settings.
+        // The DESIGN.md example route, generated from nawal's settings (plus its outlier detection, in the proxy's terms).
         var nawal = OutboundRoute(policy, "nawal.belizechain.svc.cluster.local")!;
         var expected = JsonNode.Parse("""
             {"host":"nawal.belizechain.svc.cluster.local","endpoints":["nawal.belizechain.svc.cluster.local:16443"],
              "identity":"spiffe://cluster.local/ns/belizechain/sa/nawal","timeout":"300s","retries":{"attempts":1},
-             "loadBalancing":{"policy":"ConsistentHash","header":"X-Participant-ID"}}
+             "loadBalancing":{"policy":"ConsistentHash","header":"X-Participant-ID"},
+             "outlierDetection":{"consecutiveFailures":5,"ejectionTime":"120s"}}
             """);
         Assert.True(JsonNode.DeepEquals(expected, nawal), nawal.ToJsonString());
     }
@@ -56,7 +57,7 @@ public sealed class EmitterTests
     {
         var rules = Policy(Emit("belizechain"), "belizechain", "pakit")["spec"]!["inbound"]!["authorization"]!["rules"]!;
         var expected = JsonNode.Parse("""
-            [{"from":{"principals":["*"]},"to":{"methods":["GET","POST"],"paths":["/api/v1/upload*","/api/v1/download*"]}},
+            [{"to":{"methods":["GET","POST"],"paths":["/api/v1/upload*","/api/v1/download*"]}},
              {"from":{"principals":["cluster.local/ns/belizechain/sa/blockchain"]},"to":{"paths":["/api/v1/proofs/*"]}}]
             """);
         Assert.True(JsonNode.DeepEquals(expected, rules), rules.ToJsonString());

@@ -74,6 +74,36 @@ public class MLDsaAcvpTests
         Assert.Equal(shouldBeUnsupported, unsupported);
     }
 
+    [Theory]
+    [InlineData("""{"algorithm":"ML-DSA","mode":"keyGen","testGroups":[{"tgId":1,"parameterSet":"ML-DSA-99","tests":[{"tcId":1,"seed":"00"}]}]}""",
+        "group 1, test 1: unknown ML-DSA parameterSet \"ML-DSA-99\" (expected ML-DSA-44, ML-DSA-65 or ML-DSA-87)")]
+    [InlineData("""{"algorithm":"ML-DSA","mode":"keyGen","testGroups":[{"tgId":1,"parameterSet":"ML-DSA-44","tests":[{"tcId":4}]}]}""",
+        "group 1, test 4: the test has no string field \"seed\"")]
+    [InlineData("""{"algorithm":"ML-DSA","mode":"keyGen","testGroups":[{"tgId":2,"parameterSet":"ML-DSA-44","tests":[{"tcId":1,"seed":"0011"}]}]}""",
+        "group 2, test 1: \"seed\" is 2 bytes; an ML-DSA seed is 32")]
+    [InlineData("""{"algorithm":"ML-DSA","mode":"sigVer","testGroups":[{"tgId":1,"parameterSet":"ML-DSA-44","signatureInterface":"sideways","tests":[{"tcId":1,"pk":"","signature":""}]}]}""",
+        "group 1, test 1: \"pk\" is 0 bytes; an ML-DSA-44 public key is 1312")]
+    [InlineData("""{"algorithm":"ML-DSA","mode":"sigGen","testGroups":[{"tgId":1,"parameterSet":"ML-DSA-44","deterministic":true,"signatureInterface":"sideways","tests":[{"tcId":1,"sk":""}]}]}""",
+        "group 1, test 1: \"sk\" is 0 bytes; an ML-DSA-44 private key is 2560")]
+    public void Malformed_ml_dsa_cases_name_the_group_test_and_field(string json, string expected)
+    {
+        var e = Assert.Throws<AcvpFormatException>(() => AcvpRunner.Run(JsonNode.Parse(json)!));
+        Assert.Equal(expected, e.Message);
+    }
+
+    [Fact]
+    public void Unknown_signature_interface_is_reported()
+    {
+        var algorithm = MLDsaAlgorithm.MLDsa44;
+        using var key = MLDsaKey.ImportPrivateSeed(algorithm, new byte[32]);
+        byte[] pk = new byte[algorithm.PublicKeySizeInBytes];
+        key.ExportPublicKey(pk);
+        string json = "{\"algorithm\":\"ML-DSA\",\"mode\":\"sigVer\",\"testGroups\":[{\"tgId\":3,\"parameterSet\":\"ML-DSA-44\"," +
+            "\"signatureInterface\":\"sideways\",\"tests\":[{\"tcId\":9,\"pk\":\"" + Convert.ToHexString(pk) + "\",\"signature\":\"00\"}]}]}";
+        var e = Assert.Throws<AcvpFormatException>(() => AcvpRunner.Run(JsonNode.Parse(json)!));
+        Assert.Equal("group 3, test 9: unknown signatureInterface \"sideways\" (expected external or internal)", e.Message);
+    }
+
     private static IEnumerable<JsonObject> Tests(JsonNode document)
     {
         foreach (var group in document["testGroups"]!.AsArray())

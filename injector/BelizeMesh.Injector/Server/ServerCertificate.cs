@@ -29,6 +29,9 @@ internal sealed partial class ServerCertificate : IDisposable
 
     public X509Certificate2 Current => _current;
 
+    /// <summary>Raised after a reload attempt that saw a different pair, with whether it took effect.</summary>
+    public event Action<bool>? Reloaded;
+
     public void Watch(TimeSpan settle) => _watcher ??= new DirectoryWatcher(_certPath, Reload, settle);
 
     /// <summary>Loads a PEM certificate and its private key (PKCS#8, RSA or EC).</summary>
@@ -61,10 +64,12 @@ internal sealed partial class ServerCertificate : IDisposable
 
                 _current = next; // the previous instance may still be in use by handshakes in flight; left to the GC
                 LogCertificateReloaded(_logger, _certPath, next.NotAfter);
+                Reloaded?.Invoke(true);
             }
             catch (InvalidOperationException e)
             {
                 LogCertificateReloadFailed(_logger, e.Message);
+                Reloaded?.Invoke(false);
             }
         }
     }

@@ -149,12 +149,13 @@ internal static partial class YamlJsonWriter
     [GeneratedRegex(@"^(?:[-+]?(?:0b[01_]+|0o?[0-7_]+|0x[0-9a-fA-F_]+|[0-9][0-9_]*(?::[0-5]?[0-9])*)|[-+]?(?:[0-9][0-9_]*)?\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt ].*)?)$")]
     private static partial Regex NumberLike();
 
-    /// <summary>Control characters (other than tab and newline) and Unicode line breaks only survive double quotes.</summary>
+    /// <summary>Control characters (other than newline) and Unicode line breaks only survive double quotes.</summary>
     private static bool HasSpecialCharacters(string text)
     {
         foreach (char c in text)
         {
-            if ((char.IsControl(c) && c is not '\n' and not '\t') || c is '\u2028' or '\u2029' or '\uFEFF')
+            // Tabs too: YamlDotNet would write a leading or trailing tab plain, which no reader accepts back.
+            if ((char.IsControl(c) && c != '\n') || c is '\u2028' or '\u2029' or '\uFEFF')
             {
                 return true;
             }
@@ -173,7 +174,8 @@ internal static partial class YamlJsonWriter
             }
         }
 
-        // Trailing spaces on a line cannot be represented in a literal block.
-        return !text.Contains(" \n", StringComparison.Ordinal) && !text.EndsWith(' ');
+        // Trailing spaces on a line cannot be represented in a literal block, and a block of nothing but line
+        // breaks reads back empty.
+        return !text.Contains(" \n", StringComparison.Ordinal) && !text.EndsWith(' ') && text.AsSpan().Trim('\n').Length > 0;
     }
 }

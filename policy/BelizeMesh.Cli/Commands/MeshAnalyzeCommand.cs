@@ -56,7 +56,13 @@ internal static class MeshAnalyzeCommand
     private static void WriteJson(TextWriter stdout, string file, IReadOnlyList<MeshFinding> findings, int errors, int warnings, int infos)
     {
         using var buffer = new MemoryStream();
-        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions
+        {
+            Indented = true,
+
+            // Terminal and script output, never embedded in HTML: keep quotes and apostrophes readable.
+            Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        }))
         {
             writer.WriteStartObject();
             writer.WriteString("file", file);

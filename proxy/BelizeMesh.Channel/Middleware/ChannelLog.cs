@@ -17,6 +17,9 @@ internal static partial class ChannelLog
     [LoggerMessage(4, LogLevel.Debug, "Connection {ConnectionId}: the transport failed during the PQ channel handshake.", EventName = "HandshakeTransportFailed")]
     public static partial void HandshakeTransportFailed(ILogger logger, string connectionId, Exception exception);
 
+    [LoggerMessage(6, LogLevel.Debug, "Connection {ConnectionId}: not a PQ channel; passed on in plaintext (permissive).", EventName = "PlaintextAccepted")]
+    public static partial void PlaintextAccepted(ILogger logger, string connectionId);
+
     [LoggerMessage(5, LogLevel.Debug, "Connection {ConnectionId}: PQ channel closed ({Reason}): {Detail}", EventName = "ChannelFailed")]
     public static partial void ChannelFailed(ILogger logger, string connectionId, ChannelFailure reason, string detail);
 }

@@ -54,7 +54,21 @@ internal sealed class PqChannelConnectionMiddleware
 
         try
         {
+            if (_options.AllowPlaintext && await IsForeignProtocolAsync(transport.Input, deadline.Token).ConfigureAwait(false))
+            {
+                ChannelLog.PlaintextAccepted(_logger, context.ConnectionId);
+                _options.Metrics?.PlaintextAccepted();
+                await _next(context).ConfigureAwait(false);
+                return;
+            }
+
             await HandshakeAsync(transport, machine, output, deadline.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException ex) when (context.ConnectionClosed.IsCancellationRequested)
+        {
+            ChannelLog.HandshakeTransportFailed(_logger, context.ConnectionId, ex);
+            _options.Metrics?.HandshakeFailed(isClient: false, ChannelFailure.Truncated, Stopwatch.GetElapsedTime(started));
+            return;
         }
         catch (OperationCanceledException) when (deadline.IsCancellationRequested)
         {
@@ -96,6 +110,35 @@ internal sealed class PqChannelConnectionMiddleware
             context.Transport = transport;
             _options.Metrics?.ChannelClosed(isClient: false);
         }
+    }
+
+    /// <summary>
+    /// Peeks at the first bytes without consuming them (examined = start, so the next reader sees them at once):
+    /// true when they cannot start a channel record. Decides on the first byte for HTTP and TLS, at most three bytes.
+    /// </summary>
+    private static async Task<bool> IsForeignProtocolAsync(PipeReader input, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            ReadResult result = await input.ReadAsync(cancellationToken).ConfigureAwait(false);
+            ReadOnlySequence<byte> buffer = result.Buffer;
+            int available = (int)Math.Min(buffer.Length, 3);
+            bool foreign = LooksForeign(buffer.Slice(0, available));
+            if (foreign || available == 3 || result.IsCompleted)
+            {
+                input.AdvanceTo(buffer.Start, buffer.Start);
+                return foreign;
+            }
+
+            input.AdvanceTo(buffer.Start, buffer.End);
+        }
+    }
+
+    private static bool LooksForeign(ReadOnlySequence<byte> firstBytes)
+    {
+        Span<byte> first = stackalloc byte[3];
+        firstBytes.CopyTo(first);
+        return RecordFraming.LooksLikeForeignProtocol(first[..(int)firstBytes.Length]);
     }
 
     private static async Task HandshakeAsync(IDuplexPipe transport, HandshakeMachine machine, PooledBufferWriter output, CancellationToken cancellationToken)

@@ -47,16 +47,13 @@ internal static class KPke
 
         ExpandA(rho, k, aHat);
 
-        // s[i] ← SamplePolyCBD_η1(PRF_η1(σ, N)), then e[i] likewise (lines 8–15).
-        Span<ushort> eHat = stackalloc ushort[MaxK * N];
-        eHat = eHat[..(k * N)];
-        // s and e are consecutive PRF outputs (N = 0..2k−1): sample them as one batch, then split.
+        // s[i] ← SamplePolyCBD_η1(PRF_η1(σ, N)), then e[i] likewise (lines 8–15): the 2k PRF outputs N = 0..2k−1
+        // are sampled as one batch (four at a time) into s‖e, then s is copied out.
         Span<ushort> se = stackalloc ushort[2 * MaxK * N];
         se = se[..(2 * k * N)];
         SamplePolyCbdMany(sigma, 0, p.Eta1, se);
         se[..(k * N)].CopyTo(sHat);
-        se[(k * N)..].CopyTo(eHat);
-        CryptographicOperations.ZeroMemory(System.Runtime.InteropServices.MemoryMarshal.AsBytes(se));
+        Span<ushort> eHat = se[(k * N)..];
 
         // ŝ ← NTT(s), ê ← NTT(e), t̂ ← Â∘ŝ + ê (lines 16–18).
         for (int i = 0; i < k; i++)
@@ -75,10 +72,9 @@ internal static class KPke
         }
 
         CryptographicOperations.ZeroMemory(System.Runtime.InteropServices.MemoryMarshal.AsBytes(sPrepared));
-
+        CryptographicOperations.ZeroMemory(System.Runtime.InteropServices.MemoryMarshal.AsBytes(se));
         CryptographicOperations.ZeroMemory(g);
         CryptographicOperations.ZeroMemory(gInput);
-        CryptographicOperations.ZeroMemory(System.Runtime.InteropServices.MemoryMarshal.AsBytes(eHat));
     }
 
     /// <summary>

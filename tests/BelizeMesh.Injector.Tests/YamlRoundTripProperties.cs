@@ -1,7 +1,6 @@
 using System.Text;
 using System.Text.Json.Nodes;
 using BelizeMesh.Injector.Yaml;
-using FsCheck.Fluent;
 using FsCheck.Xunit;
 
 namespace BelizeMesh.Injector.Tests;

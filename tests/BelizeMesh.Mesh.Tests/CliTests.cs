@@ -102,7 +102,8 @@ public sealed class CliTests : IDisposable
         Assert.Equal(16, (int)first["column"]!);
         Assert.StartsWith("remove tlsMode", (string?)first["hint"], StringComparison.Ordinal);
         Assert.Equal(2, (int)doc["summary"]!["errors"]!);
-        Assert.Contains("service \"ledger\": the DestinationRule", stdout, StringComparison.Ordinal); // readable, not \u0022
+        Assert.Contains("service \\\"ledger\\\": the DestinationRule", stdout, StringComparison.Ordinal); // JSON's \" escape
+        Assert.DoesNotContain("\\u0022", stdout, StringComparison.Ordinal); // not the HTML-safe \u0022
     }
 
     [Fact]

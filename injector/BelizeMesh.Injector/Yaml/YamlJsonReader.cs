@@ -12,7 +12,7 @@ internal sealed record YamlJsonDocument(JsonNode? Root, int Line, int Column);
 internal sealed class YamlInputException(string source, long line, long column, string message)
     : Exception($"{source}:{line}:{column}: {message}")
 {
-    public string Source_ { get; } = source;
+    public string SourceName { get; } = source;
 
     public long Line { get; } = line;
 

@@ -6,7 +6,12 @@ using System.Text;
 
 namespace BelizeMesh.Proxy.Tests.EndToEnd;
 
+/// <summary>Tests that measure process-wide allocation run alone: another test's allocations would be counted.</summary>
+[CollectionDefinition(nameof(AllocationMeasuring), DisableParallelization = true)]
+public sealed class AllocationMeasuring;
+
 /// <summary>client → outbound sidecar → inbound sidecar → app, all plaintext (mode DISABLE) over real loopback sockets.</summary>
+[Collection(nameof(AllocationMeasuring))]
 public sealed class DataPathTests(Xunit.Abstractions.ITestOutputHelper output) : IAsyncLifetime
 {
     private TestApp _app = null!;

@@ -130,6 +130,23 @@ public sealed class StrictChannelTests : IAsyncLifetime
     [Fact]
     public async Task Plaintext_caller_cannot_reach_a_strict_listener()
     {
-        await Assert.ThrowsAnyAsync<Exception>(() => _nawal.RawInboundAsync("/echo"));
+        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        await socket.ConnectAsync(_nawal.Host.InboundEndPoint);
+        await using var stream = new System.Net.Sockets.NetworkStream(socket, ownsSocket: false);
+        await stream.WriteAsync("GET /echo HTTP/1.1\r\nHost: nawal\r\n\r\n"u8.ToArray());
+
+        // The handshake fails and the connection is closed without a single byte of HTTP.
+        var received = new MemoryStream();
+        try
+        {
+            await stream.CopyToAsync(received).WaitAsync(TimeSpan.FromSeconds(15));
+        }
+        catch (IOException)
+        {
+            // reset by the server: also a refusal
+        }
+
+        Assert.False(received.ToArray().AsSpan().StartsWith("HTTP/"u8), System.Text.Encoding.ASCII.GetString(received.ToArray()));
+        Assert.DoesNotContain("app: nawal-app", System.Text.Encoding.ASCII.GetString(received.ToArray()), StringComparison.Ordinal);
     }
 }

@@ -35,7 +35,7 @@ public sealed class EmitterTests
         Assert.Equal("SidecarPolicy", (string?)policy["kind"]);
         var spec = policy["spec"]!;
         Assert.Equal("spiffe://cluster.local/ns/belizechain/sa/pakit", (string?)spec["identity"]);
-        Assert.Equal("127.0.0.1:16090", (string?)spec["admin"]!["listen"]);
+        Assert.Equal("0.0.0.0:16090", (string?)spec["admin"]!["listen"]);
         Assert.Equal("0.0.0.0:16443", (string?)spec["inbound"]!["listen"]);
         Assert.Equal("http://127.0.0.1:8080", (string?)spec["inbound"]!["app"]);
         Assert.Equal("PERMISSIVE", (string?)spec["inbound"]!["mode"]);

@@ -14,7 +14,9 @@ namespace BelizeMesh.Mesh.Emit;
 /// </summary>
 internal static class SidecarPolicyBuilder
 {
-    public const string AdminListen = "127.0.0.1:16090";
+    // The kubelet's readiness probe (set by the injector) and Prometheus reach the admin port on the pod IP, so it
+    // cannot bind loopback only; the injector also excludes 16090 from Envoy's inbound capture.
+    public const string AdminListen = "0.0.0.0:16090";
     public const string InboundListen = "0.0.0.0:16443";
     public const string OutboundListen = "127.0.0.1:16001";
     public const int ChannelPort = 16443;

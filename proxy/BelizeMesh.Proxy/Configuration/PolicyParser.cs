@@ -50,7 +50,7 @@ public static class PolicyParser
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            return new PolicyParseResult(null, [new PolicyError(path, 1, 1, $"cannot read the policy file: {ex.Message}")]);
+            return new PolicyParseResult(null, [new PolicyError(path, 1, 1, $"cannot read the policy file: {ex.Message.TrimEnd('.')}")]);
         }
 
         return Parse(text, path, options);

@@ -69,7 +69,7 @@ internal sealed partial class PolicyStore
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
-                return Reject([new PolicyError(_path, 1, 1, "cannot read the policy file: " + ex.Message)]);
+                return Reject([new PolicyError(_path, 1, 1, "cannot read the policy file: " + ex.Message.TrimEnd('.'))]);
             }
 
             string hash = Hash(text);

@@ -81,7 +81,7 @@ internal sealed partial class ProxyHost : IAsyncDisposable
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            errors = [new PolicyError(options.PolicyPath, 1, 1, $"cannot read the policy file: {ex.Message}; pass --policy FILE")];
+            errors = [new PolicyError(options.PolicyPath, 1, 1, $"cannot read the policy file: {ex.Message.TrimEnd('.')}; pass --policy FILE")];
             return null;
         }
 
@@ -110,6 +110,9 @@ internal sealed partial class ProxyHost : IAsyncDisposable
         else
         {
             builder.Logging.AddJsonConsole(o => o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ");
+
+            // ASP.NET Core's own per-request lines duplicate the access log.
+            builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.Warning);
         }
 
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = policy.Spec.DrainTimeout);

@@ -36,8 +36,27 @@ public static class Program
         run.Options.Add(accessLog);
         run.SetAction(parseResult => Run(parseResult.GetValue(policy)!, parseResult.GetValue(certs)!, parseResult.GetValue(accessLog), stderr));
 
+        var outboundPort = new Option<int>("--outbound-port")
+        {
+            Description = "Port of the frontend sidecar's outbound listener that the printed curl commands use; 0 picks any free port.",
+            DefaultValueFactory = _ => 16001,
+        };
+        var check = new Option<bool>("--check")
+        {
+            Description = "Run the allowed / denied / rate-limited requests, print them, and exit (0 when all behaved as expected).",
+        };
+        var demo = new Command("demo", "Start a complete local mesh on loopback (a CA, two sidecars, a demo app) and print curl commands to try it.");
+        demo.Options.Add(outboundPort);
+        demo.Options.Add(check);
+        demo.SetAction((parseResult, cancellationToken) => Demo.DemoCommand.RunAsync(
+            new Demo.DemoOptions { OutboundPort = parseResult.GetValue(outboundPort), CheckOnly = parseResult.GetValue(check) },
+            Console.Out,
+            stderr,
+            cancellationToken));
+
         var root = new RootCommand("belizemesh-proxy: the BelizeMesh sidecar (Kestrel + YARP, post-quantum channel).");
         root.Subcommands.Add(run);
+        root.Subcommands.Add(demo);
         return root;
     }
 

@@ -46,7 +46,10 @@ internal sealed class PqChannelConnectionMiddleware
         IDuplexPipe transport = context.Transport;
         using var machine = HandshakeMachine.CreateServer(_options);
         using var output = new PooledBufferWriter();
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(context.ConnectionClosed);
+        // Only the deadline cancels the handshake reads. Not ConnectionClosed: Kestrel fires it when the peer
+        // half-closes, which would cancel a read of bytes that already arrived (a plaintext request followed by FIN in
+        // PERMISSIVE mode); a peer that really goes away completes the input pipe, which the reads handle.
+        using var deadline = new CancellationTokenSource();
         if (_options.HandshakeTimeout != Timeout.InfiniteTimeSpan)
         {
             deadline.CancelAfter(_options.HandshakeTimeout);

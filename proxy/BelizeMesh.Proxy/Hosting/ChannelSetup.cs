@@ -13,5 +13,15 @@ internal sealed class ChannelSetup(PqChannelOptions? options)
     public PqChannelOptions? Options { get; } = options;
 
     public PqChannelOptions RequireOptions()
-        => Options ?? throw new InvalidOperationException("the PQ channel is not configured: no listener or route uses mode STRICT");
+        => Options ?? throw new InvalidOperationException("the PQ channel is not configured: no listener or route uses mode STRICT or PERMISSIVE");
+
+    /// <summary>The server options of the inbound listener in mode PERMISSIVE: a copy that also admits plaintext.</summary>
+    public static PqChannelOptions WithPlaintext(PqChannelOptions options) => new()
+    {
+        Credentials = options.Credentials,
+        Verifier = options.Verifier,
+        HandshakeTimeout = options.HandshakeTimeout,
+        Metrics = options.Metrics,
+        AllowPlaintext = true,
+    };
 }

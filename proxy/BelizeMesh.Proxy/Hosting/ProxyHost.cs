@@ -30,7 +30,7 @@ internal sealed class ProxyHostOptions
 
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
-    public PolicyParserOptions ParserOptions { get; init; } = new() { PqChannelAvailable = true, PermissiveAvailable = false };
+    public PolicyParserOptions ParserOptions { get; init; } = new() { PqChannelAvailable = true, PermissiveAvailable = true };
 
     /// <summary>Watch the policy file (tests that reload by hand turn this off).</summary>
     public bool WatchPolicy { get; init; } = true;
@@ -139,9 +139,12 @@ internal sealed partial class ProxyHost : IAsyncDisposable
 
                 // STRICT: every connection must complete the PQ handshake first; the channel publishes the peer as
                 // IPqChannelFeature. HTTP/1.1 or HTTP/2 (prior knowledge, as the outbound side sends) run inside.
-                if (policy.Spec.Inbound.Mode == ChannelMode.Strict)
+                // PERMISSIVE: the same, except that a connection whose first bytes cannot start a channel record
+                // (plaintext HTTP) is passed on as it is, with no identity: rules with principals never match it.
+                if (policy.Spec.Inbound.Mode is ChannelMode.Strict or ChannelMode.Permissive)
                 {
-                    listen.UsePqChannel(listen.ApplicationServices.GetRequiredService<ChannelSetup>().RequireOptions());
+                    PqChannelOptions channel = listen.ApplicationServices.GetRequiredService<ChannelSetup>().RequireOptions();
+                    listen.UsePqChannel(policy.Spec.Inbound.Mode == ChannelMode.Permissive ? ChannelSetup.WithPlaintext(channel) : channel);
                 }
 
                 listen.Use(H2cPriorKnowledge.Middleware);

@@ -28,14 +28,14 @@ public sealed partial class LifecycleTests : IAsyncLifetime
     {
         string directory = Directory.CreateTempSubdirectory("belizemesh-proxy-test-").FullName;
         string path = Path.Combine(directory, "policy.yaml");
-        File.WriteAllText(path, Sidecar.Policy(_app.Url).Replace("mode: DISABLE", "mode: PERMISSIVE", StringComparison.Ordinal) + "\n  drainTimeout: forever\n");
+        File.WriteAllText(path, Sidecar.Policy(_app.Url).Replace("mode: DISABLE", "mode: SOMETIMES", StringComparison.Ordinal) + "\n  drainTimeout: forever\n");
         var stderr = new StringWriter();
 
         int exit = Program.BuildCommand(stderr).Parse(["run", "--policy", path, "--certs", directory]).Invoke();
 
         Assert.Equal(1, exit);
         Assert.Equal(
-            $"{path}:11:11: error: spec.inbound.mode: PERMISSIVE (PQ channel or plaintext on one port) is not implemented in this build; use STRICT, or DISABLE for plaintext\n" +
+            $"{path}:11:11: error: spec.inbound.mode: unknown mode 'SOMETIMES'; expected STRICT, PERMISSIVE or DISABLE\n" +
             $"{path}:17:17: error: spec.drainTimeout: 'forever' is not a duration; write e.g. 300s, 5m, 100ms or 0 (0 = no timeout)\n" +
             $"belizemesh-proxy: 2 error(s) in {path}; not started.\n",
             stderr.ToString().ReplaceLineEndings("\n"));

@@ -28,6 +28,10 @@ public sealed class PqChannelOptions
     /// <summary>Plaintext bytes protected with one key before a key update.</summary>
     internal long BytesPerKey { get; set; } = 1L << 34;
 
+    /// <summary>A copy of every setting (the credentials and verifier are shared, not copied), to derive a variant such
+    /// as the <see cref="AllowPlaintext"/> listener of the sidecar's PERMISSIVE mode.</summary>
+    public PqChannelOptions Clone() => (PqChannelOptions)MemberwiseClone();
+
     /// <summary>Throws when a required setting is missing or out of range, naming it and how to fix it.</summary>
     public void Validate()
     {

@@ -67,12 +67,6 @@ internal sealed class PqChannelConnectionMiddleware
 
             await HandshakeAsync(transport, machine, output, deadline.Token).ConfigureAwait(false);
         }
-        catch (OperationCanceledException ex) when (context.ConnectionClosed.IsCancellationRequested)
-        {
-            ChannelLog.HandshakeTransportFailed(_logger, context.ConnectionId, ex);
-            _options.Metrics?.HandshakeFailed(isClient: false, ChannelFailure.Truncated, Stopwatch.GetElapsedTime(started));
-            return;
-        }
         catch (OperationCanceledException) when (deadline.IsCancellationRequested)
         {
             ChannelLog.HandshakeTimedOut(_logger, context.ConnectionId, _options.HandshakeTimeout);

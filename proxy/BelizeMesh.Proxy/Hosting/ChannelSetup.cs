@@ -16,12 +16,10 @@ internal sealed class ChannelSetup(PqChannelOptions? options)
         => Options ?? throw new InvalidOperationException("the PQ channel is not configured: no listener or route uses mode STRICT or PERMISSIVE");
 
     /// <summary>The server options of the inbound listener in mode PERMISSIVE: a copy that also admits plaintext.</summary>
-    public static PqChannelOptions WithPlaintext(PqChannelOptions options) => new()
+    public static PqChannelOptions WithPlaintext(PqChannelOptions options)
     {
-        Credentials = options.Credentials,
-        Verifier = options.Verifier,
-        HandshakeTimeout = options.HandshakeTimeout,
-        Metrics = options.Metrics,
-        AllowPlaintext = true,
-    };
+        PqChannelOptions permissive = options.Clone();
+        permissive.AllowPlaintext = true;
+        return permissive;
+    }
 }

@@ -15,6 +15,7 @@ public static partial class Program
         RegisterMesh(commands);
         RegisterInjector(commands);
         RegisterChannel(commands);
+        RegisterCompare(commands);
 
         if (args.Length == 0 || !commands.TryGetValue(args[0], out var command))
         {
@@ -39,4 +40,6 @@ public static partial class Program
     static partial void RegisterInjector(SortedDictionary<string, (string Description, Func<string[], int> Run)> commands);
 
     static partial void RegisterChannel(SortedDictionary<string, (string Description, Func<string[], int> Run)> commands);
+
+    static partial void RegisterCompare(SortedDictionary<string, (string Description, Func<string[], int> Run)> commands);
 }

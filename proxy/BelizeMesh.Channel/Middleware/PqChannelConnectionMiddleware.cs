@@ -59,6 +59,8 @@ internal sealed class PqChannelConnectionMiddleware
         {
             if (_options.AllowPlaintext && await IsForeignProtocolAsync(transport.Input, deadline.Token).ConfigureAwait(false))
             {
+                // The connection may live for hours and never uses the credentials: do not hold a retired key that long.
+                machine.ReleaseCredentials();
                 ChannelLog.PlaintextAccepted(_logger, context.ConnectionId);
                 _options.Metrics?.PlaintextAccepted();
                 await _next(context).ConfigureAwait(false);

@@ -52,18 +52,25 @@ internal sealed class HandshakeMachine : IDisposable
     private byte[]? _expectedClientFinished;
     private bool _receivedAny;
     private bool _ownsEphemerals = true;
+    private int _holdsLease;
 
     private HandshakeMachine(bool isClient, PqChannelOptions options, string? expectedPeerIdentity)
     {
         IsClient = isClient;
-        _credentials = options.Credentials!;
-        _verifier = options.Verifier!;
         _expectedPeerIdentity = expectedPeerIdentity;
         _recordsPerKey = options.RecordsPerKey;
         _bytesPerKey = options.BytesPerKey;
         _transcript = IncrementalHash.CreateHash(HashAlgorithmName.SHA384);
         _scratch = ArrayPool<byte>.Shared.Rent(ProtocolConstants.MaxRecord);
         _state = isClient ? State.ClientStart : State.ServerWaitClientHello;
+
+        // One read of the options per handshake (so a rotation swaps them for the next handshake, never in the middle
+        // of one), with a lease that keeps a retired private key from being disposed until this handshake is over.
+        // Last, so that nothing after it can throw and leak the lease.
+        CredentialSet set = options.LeaseCredentials();
+        _credentials = set.Credentials!;
+        _verifier = set.Verifier!;
+        _holdsLease = 1;
     }
 
     private HandshakeMachine(HandshakeMachine other)
@@ -90,6 +97,10 @@ internal sealed class HandshakeMachine : IDisposable
         _expectedClientFinished = (byte[]?)other._expectedClientFinished?.Clone();
         _receivedAny = other._receivedAny;
         PeerIdentity = other.PeerIdentity;
+        if (other._holdsLease != 0)
+        {
+            _holdsLease = _credentials.TryLease() ? 1 : throw new InvalidOperationException("the credentials were retired; a clone could outlive their private key");
+        }
     }
 
     public bool IsClient { get; }
@@ -160,7 +171,13 @@ internal sealed class HandshakeMachine : IDisposable
         catch
         {
             _state = State.Failed;
+            ReleaseCredentials();
             throw;
+        }
+
+        if (_state == State.Complete)
+        {
+            ReleaseCredentials(); // the private key is not needed after the handshake: a retired one may go now
         }
     }
 
@@ -208,6 +225,7 @@ internal sealed class HandshakeMachine : IDisposable
 
     public void Dispose()
     {
+        ReleaseCredentials();
         _transcript.Dispose();
         CryptographicOperations.ZeroMemory(_secret);
         CryptographicOperations.ZeroMemory(_scratch);
@@ -495,6 +513,18 @@ internal sealed class HandshakeMachine : IDisposable
 
         _transcript.AppendData(message);
         Finish();
+    }
+
+    /// <summary>
+    /// Gives up the lease on the credentials (idempotent). Runs by itself when the handshake completes, fails or is
+    /// disposed; a face calls it early when it will not run the handshake after all (a plaintext connection).
+    /// </summary>
+    public void ReleaseCredentials()
+    {
+        if (Interlocked.Exchange(ref _holdsLease, 0) != 0)
+        {
+            _credentials.ReleaseLease();
+        }
     }
 
     private void DisposeEphemerals()

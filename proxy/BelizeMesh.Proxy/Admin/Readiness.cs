@@ -3,7 +3,8 @@ namespace BelizeMesh.Proxy.Admin;
 /// <summary>
 /// What <c>GET /healthz/ready</c> reports: ready only once the policy is loaded and every listener is bound, and no
 /// longer once shutdown has begun (so the kubelet stops sending traffic while in-flight requests drain).
-/// Certificates join the conditions when the PQ channel is plugged in.
+/// Certificates are not a condition of their own: the sidecar does not start without a valid set, and a failed reload
+/// keeps the last good set in force, so it stays ready.
 /// </summary>
 internal sealed class Readiness
 {

@@ -22,7 +22,7 @@ internal enum ReloadResult
 /// <summary>
 /// Holds the policy snapshot in force. The first load must succeed (the host is not built otherwise); later loads
 /// follow YARP's <c>ConfigurationConfigProvider</c>: a bad file is logged with its location and counted
-/// (<c>belizemesh_policy_reloads_total{result="error"}</c>), and the last good snapshot stays.
+/// (<c>belizemesh_policy_reloads_total{result="failure"}</c>), and the last good snapshot stays.
 /// Consumers read <see cref="Current"/> once per request; <see cref="GetChangeToken"/> signals swaps.
 /// </summary>
 internal sealed partial class PolicyStore
@@ -120,7 +120,7 @@ internal sealed partial class PolicyStore
         return ReloadResult.Rejected;
     }
 
-    /// <summary>Listeners are bound once; a policy that moves them (or changes the channel mode) needs a restart.</summary>
+    /// <summary>Listeners are bound once; a policy that moves them (or changes the channel mode or the identity) needs a restart.</summary>
     private static string? RequiresRestart(PolicySpec old, PolicySpec next)
     {
         if (!old.Admin.Listen.Equals(next.Admin.Listen))
@@ -136,6 +136,11 @@ internal sealed partial class PolicyStore
         if (!old.Outbound.Listen.Equals(next.Outbound.Listen))
         {
             return $"spec.outbound.listen changed from {old.Outbound.Listen} to {next.Outbound.Listen}: listeners are bound at start-up, restart the sidecar to move them";
+        }
+
+        if (!string.Equals(old.Identity, next.Identity, StringComparison.Ordinal))
+        {
+            return $"spec.identity changed from {old.Identity ?? "(none)"} to {next.Identity ?? "(none)"}: the sidecar's identity is its certificate's, checked at start-up, and certificate reloads keep it; restart the sidecar (with a certificate for the new identity) to change it";
         }
 
         if (old.Inbound.Mode != next.Inbound.Mode)

@@ -1,7 +1,5 @@
 using System.Net;
 using BelizeMesh.Channel;
-using BelizeMesh.Channel.Identity;
-using BelizeMesh.Identity;
 using BelizeMesh.Proxy.Admin;
 using BelizeMesh.Proxy.Configuration;
 using BelizeMesh.Proxy.Forwarding;
@@ -35,10 +33,13 @@ internal sealed class ProxyHostOptions
     /// <summary>Watch the policy file (tests that reload by hand turn this off).</summary>
     public bool WatchPolicy { get; init; } = true;
 
-    /// <summary>How long the policy watcher waits for a burst of file events to settle.</summary>
+    /// <summary>Watch the certificates directory when the PQ channel is in use (tests that reload by hand turn this off).</summary>
+    public bool WatchCertificates { get; init; } = true;
+
+    /// <summary>How long the policy and certificate watchers wait for a burst of file events to settle.</summary>
     public TimeSpan WatchDebounce { get; init; } = TimeSpan.FromMilliseconds(200);
 
-    /// <summary>The watcher's safety-net poll interval.</summary>
+    /// <summary>The watchers' safety-net poll interval.</summary>
     public TimeSpan WatchPollInterval { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Logging set-up; the default is one JSON object per line on stdout.</summary>
@@ -54,6 +55,7 @@ internal sealed partial class ProxyHost : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly ListenOptions[] _listeners;
     private DirectoryWatcher? _watcher;
+    private DirectoryWatcher? _certificateWatcher;
 
     private ProxyHost(WebApplication app, ListenOptions[] listeners)
     {
@@ -64,6 +66,9 @@ internal sealed partial class ProxyHost : IAsyncDisposable
     public IServiceProvider Services => _app.Services;
 
     public PolicyStore Policy => _app.Services.GetRequiredService<PolicyStore>();
+
+    /// <summary>The certificates in force; null when no listener or route uses the PQ channel.</summary>
+    public CertificateStore? Certificates => _app.Services.GetService<CertificateStore>();
 
     public IPEndPoint AdminEndPoint => _listeners[0].IPEndPoint!;
 
@@ -94,10 +99,10 @@ internal sealed partial class ProxyHost : IAsyncDisposable
 
         SidecarPolicy policy = parsed.Policy!;
         bool usesChannel = policy.Spec.Inbound.Mode != ChannelMode.Disable || policy.Spec.Outbound.Mode != ChannelMode.Disable;
-        ServiceCredentials? credentials = null;
-        if (usesChannel && !TryLoadCredentials(options.CertsPath, out credentials, out PolicyError? credentialsError))
+        CertificateSet? certificates = null;
+        if (usesChannel && !CertificateStore.TryLoadInitial(options.CertsPath, policy.Spec.Identity, out certificates, out string? certificatesProblem))
         {
-            errors = [credentialsError];
+            errors = [new PolicyError(options.CertsPath, 0, 0, $"cannot load the certificates (tls.crt, tls.key, ca.crt) the PQ channel needs: {certificatesProblem}")];
             return null;
         }
 
@@ -143,8 +148,8 @@ internal sealed partial class ProxyHost : IAsyncDisposable
                 // (plaintext HTTP) is passed on as it is, with no identity: rules with principals never match it.
                 if (policy.Spec.Inbound.Mode is ChannelMode.Strict or ChannelMode.Permissive)
                 {
-                    PqChannelOptions channel = listen.ApplicationServices.GetRequiredService<ChannelSetup>().RequireOptions();
-                    listen.UsePqChannel(policy.Spec.Inbound.Mode == ChannelMode.Permissive ? ChannelSetup.WithPlaintext(channel) : channel);
+                    ChannelSetup setup = listen.ApplicationServices.GetRequiredService<ChannelSetup>();
+                    listen.UsePqChannel(policy.Spec.Inbound.Mode == ChannelMode.Permissive ? setup.WithPlaintext() : setup.RequireOptions());
                 }
 
                 listen.Use(H2cPriorKnowledge.Middleware);
@@ -180,12 +185,23 @@ internal sealed partial class ProxyHost : IAsyncDisposable
         builder.Services.AddSingleton<SnapshotBuilder>();
         builder.Services.AddSingleton<IPeerIdentityAccessor, PqChannelPeerIdentityAccessor>();
         builder.Services.AddSingleton(sp => new ChannelMetrics(sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()));
-        if (credentials is not null)
+        builder.Services.AddSingleton(sp => new ChannelSetup(certificates is null ? null : new PqChannelOptions
         {
-            builder.Services.AddSingleton(credentials); // disposed with the host (zeroes the private key)
+            Credentials = certificates.Channel,
+            Verifier = certificates.Verifier,
+            Metrics = sp.GetRequiredService<ChannelMetrics>(),
+        }));
+        if (certificates is not null)
+        {
+            // Created by the container (a factory, not an instance), so the container disposes it: that zeroes the key.
+            builder.Services.AddSingleton(sp => new CertificateStore(
+                options.CertsPath,
+                certificates,
+                sp.GetRequiredService<ChannelSetup>(),
+                sp.GetRequiredService<ProxyMetrics>(),
+                sp.GetRequiredService<ILogger<CertificateStore>>()));
         }
 
-        builder.Services.AddSingleton(sp => new ChannelSetup(credentials?.ToChannelOptions(sp.GetRequiredService<ChannelMetrics>())));
         builder.Services.AddSingleton<ForwardingEngine>();
         builder.Services.AddSingleton<InboundHandler>();
         builder.Services.AddSingleton<OutboundHandler>();
@@ -200,26 +216,14 @@ internal sealed partial class ProxyHost : IAsyncDisposable
             sp.GetRequiredService<ILogger<PolicyStore>>()));
 
         WebApplication app = builder.Build();
+
+        // Now, and before anything that uses the channel: the store owns the key from here on (disposing the host
+        // zeroes it even if the host never starts), and singletons are disposed in reverse order of creation, so the
+        // store goes last, after the server and the outbound clients stopped starting handshakes.
+        _ = app.Services.GetService<CertificateStore>();
         ProxyDispatcher dispatcher = app.Services.GetRequiredService<ProxyDispatcher>();
         app.Run(dispatcher.InvokeAsync);
         return new ProxyHost(app, listeners);
-    }
-
-    /// <summary>Loads <c>tls.crt</c>, <c>tls.key</c> and <c>ca.crt</c>, checking that they belong together.</summary>
-    private static bool TryLoadCredentials(string directory, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out ServiceCredentials? credentials, [System.Diagnostics.CodeAnalysis.NotNullWhen(false)] out PolicyError? error)
-    {
-        error = null;
-        try
-        {
-            credentials = ServiceCredentials.Load(directory);
-            return true;
-        }
-        catch (Exception ex) when (ex is CredentialsException or CertificateFormatException or IOException or UnauthorizedAccessException or PqChannelException or System.Security.Cryptography.CryptographicException)
-        {
-            credentials = null;
-            error = new PolicyError(directory, 0, 0, $"cannot load the certificates (tls.crt, tls.key, ca.crt) the PQ channel needs: {ex.Message}");
-            return false;
-        }
     }
 
     public async Task StartAsync(CancellationToken cancellationToken = default)
@@ -241,21 +245,30 @@ internal sealed partial class ProxyHost : IAsyncDisposable
         string directory = Path.GetDirectoryName(Path.GetFullPath(options.PolicyPath))!;
         _watcher = !options.WatchPolicy ? null : new DirectoryWatcher(directory, options.WatchDebounce, options.WatchPollInterval, () => store.ReloadAsync(), options.Time, logger);
 
+        // The certificates directory is a Secret volume, updated by the same ..data symlink swap as the policy's
+        // ConfigMap: the same watcher, debounce and poll; the store re-reads all three files and swaps them for new
+        // handshakes only when the whole set is valid.
+        if (services.GetService<CertificateStore>() is { } certificates)
+        {
+            CertificateSet current = certificates.Current;
+            services.GetRequiredService<ProxyMetrics>().CertificatesInUse(current.Certificate.NotAfter);
+            _certificateWatcher = !options.WatchCertificates ? null : new DirectoryWatcher(Path.GetFullPath(certificates.Directory), options.WatchDebounce, options.WatchPollInterval, () => certificates.ReloadAsync(), options.Time, logger);
+            Log.Certificates(logger, certificates.Directory, current.Identity, current.Certificate.SerialNumber, current.Certificate.NotAfter);
+        }
+
         SidecarPolicy policy = store.Current.Policy;
         Log.Started(logger, policy.Namespace, policy.Name, AdminEndPoint.ToString(), InboundEndPoint.ToString(), OutboundEndPoint.ToString(), policy.Spec.Inbound.Mode.ToString().ToUpperInvariant());
         if (policy.Spec.Inbound.Mode == ChannelMode.Disable)
         {
             Log.Plaintext(logger, options.CertsPath);
         }
-
-        // TODO(next session): watch options.CertsPath with a DirectoryWatcher and swap the channel credentials
-        // (validate the new pair against the trust bundle first, keep the old ones on failure).
     }
 
     /// <summary>Stops accepting, lets in-flight requests finish up to <c>spec.drainTimeout</c>, then closes.</summary>
     public Task StopAsync(CancellationToken cancellationToken = default)
     {
         _watcher?.Dispose();
+        _certificateWatcher?.Dispose();
         return _app.StopAsync(cancellationToken);
     }
 
@@ -265,11 +278,13 @@ internal sealed partial class ProxyHost : IAsyncDisposable
         await StartAsync().ConfigureAwait(false);
         await _app.WaitForShutdownAsync().ConfigureAwait(false);
         _watcher?.Dispose();
+        _certificateWatcher?.Dispose();
     }
 
     public async ValueTask DisposeAsync()
     {
         _watcher?.Dispose();
+        _certificateWatcher?.Dispose();
         await _app.DisposeAsync().ConfigureAwait(false); // disposes the singletons: clients, limiters, exporter
     }
 
@@ -277,6 +292,9 @@ internal sealed partial class ProxyHost : IAsyncDisposable
     {
         [LoggerMessage(1, LogLevel.Information, "belizemesh-proxy {Namespace}/{Name} listening: admin {Admin}, inbound {Inbound} ({Mode}), outbound {Outbound}.", EventName = "Started")]
         public static partial void Started(ILogger logger, string @namespace, string name, string admin, string inbound, string outbound, string mode);
+
+        [LoggerMessage(3, LogLevel.Information, "PQ channel certificates from {Directory}: {Identity}, serial {Serial}, valid until {NotAfter:u}; the directory is watched and a valid new set replaces them without a restart.", EventName = "Certificates")]
+        public static partial void Certificates(ILogger logger, string directory, string identity, string serial, DateTimeOffset notAfter);
 
         [LoggerMessage(2, LogLevel.Warning, "Inbound mode DISABLE: plaintext, callers are unauthenticated and rules with principals never match; certificates in {Certs} are not used.", EventName = "Plaintext")]
         public static partial void Plaintext(ILogger logger, string certs);

@@ -34,6 +34,11 @@ internal sealed class ProxyMetrics
     private readonly Counter<long> _forwardErrors;
     private readonly Counter<long> _retries;
     private readonly Counter<long> _ejections;
+    private readonly Counter<long> _certificateReloads;
+
+    // notAfter of the certificate in force, Unix seconds; long.MinValue while no certificate is loaded (mode DISABLE
+    // everywhere), when the gauge reports nothing rather than a misleading 0.
+    private long _certificateNotAfter = long.MinValue;
 
     public ProxyMetrics(IMeterFactory meterFactory)
     {
@@ -48,6 +53,8 @@ internal sealed class ProxyMetrics
         _forwardErrors = Meter.CreateCounter<long>("belizemesh.proxy.forward.errors", "{request}", "Requests that failed while forwarding, by direction and YARP error.");
         _retries = Meter.CreateCounter<long>("belizemesh.proxy.retries", "{request}", "Outbound requests retried after a connect failure.");
         _ejections = Meter.CreateCounter<long>("belizemesh.proxy.outlier.ejections", "{ejection}", "Endpoints ejected after consecutive failures.");
+        _certificateReloads = Meter.CreateCounter<long>("belizemesh.certificate.reloads", "{reload}", "Reloads of the certificates directory (tls.crt, tls.key, ca.crt), by result (success or failure).");
+        Meter.CreateObservableGauge("belizemesh.certificate.expiry_timestamp", ObserveCertificateExpiry, "s", "Expiry (notAfter) of the certificate in force for new channels, as Unix time in seconds.");
     }
 
     public Meter Meter { get; }
@@ -98,8 +105,35 @@ internal sealed class ProxyMetrics
     {
         if (_policyReloads.Enabled)
         {
-            _policyReloads.Add(1, new KeyValuePair<string, object?>("result", success ? "success" : "error"));
+            _policyReloads.Add(1, new KeyValuePair<string, object?>("result", success ? "success" : "failure"));
         }
+    }
+
+    /// <summary>
+    /// The certificates are in use: publishes both reload series at 0, so that the first failure is an increase a
+    /// Prometheus rule can see (a series that appears at 1 has no increase), and the gauge's first value.
+    /// </summary>
+    public void CertificatesInUse(DateTimeOffset notAfter)
+    {
+        CertificateInForce(notAfter);
+        _certificateReloads.Add(0, new KeyValuePair<string, object?>("result", "success"));
+        _certificateReloads.Add(0, new KeyValuePair<string, object?>("result", "failure"));
+    }
+
+    public void CertificateInForce(DateTimeOffset notAfter) => Volatile.Write(ref _certificateNotAfter, notAfter.ToUnixTimeSeconds());
+
+    public void CertificateReloaded(bool success)
+    {
+        if (_certificateReloads.Enabled)
+        {
+            _certificateReloads.Add(1, new KeyValuePair<string, object?>("result", success ? "success" : "failure"));
+        }
+    }
+
+    private IEnumerable<Measurement<long>> ObserveCertificateExpiry()
+    {
+        long notAfter = Volatile.Read(ref _certificateNotAfter);
+        return notAfter == long.MinValue ? [] : [new Measurement<long>(notAfter)];
     }
 
     public void ForwardError(Direction direction, string error)

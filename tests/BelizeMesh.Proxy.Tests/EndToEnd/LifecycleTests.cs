@@ -117,7 +117,7 @@ public sealed partial class LifecycleTests : IAsyncLifetime
         Assert.Equal(ReloadResult.Rejected, await sidecar.Host.Policy.ReloadAsync());
 
         string metrics = await admin.GetStringAsync("/metrics");
-        Assert.Contains("belizemesh_policy_reloads_total{result=\"error\"} 2\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("belizemesh_policy_reloads_total{result=\"failure\"} 2\n", metrics, StringComparison.Ordinal);
 
         await File.WriteAllTextAsync(sidecar.PolicyPath, Sidecar.Policy(_app.Url, inboundExtra: DenyAll));
         Assert.Equal(ReloadResult.Applied, await sidecar.Host.Policy.ReloadAsync());

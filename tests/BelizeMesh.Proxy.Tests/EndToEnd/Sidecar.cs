@@ -47,7 +47,7 @@ internal sealed class Sidecar : IAsyncDisposable
     public static string Route(string host, string endpoints, string extra = "") =>
         $"      - host: {host}\n        endpoints: [{endpoints}]\n" + (extra.Length == 0 ? "" : extra + "\n");
 
-    public static async Task<Sidecar> StartAsync(string policy, TimeProvider? time = null, bool watch = true, string? certs = null)
+    public static async Task<Sidecar> StartAsync(string policy, TimeProvider? time = null, bool watch = true, string? certs = null, ILoggerProvider? logs = null)
     {
         string directory = System.IO.Directory.CreateTempSubdirectory("belizemesh-proxy-test-").FullName;
         string path = Path.Combine(directory, "policy.yaml");
@@ -60,7 +60,14 @@ internal sealed class Sidecar : IAsyncDisposable
                 Time = time ?? TimeProvider.System,
                 WatchDebounce = TimeSpan.FromMilliseconds(50),
                 WatchPolicy = watch,
-                ConfigureLogging = logging => logging.SetMinimumLevel(LogLevel.Warning),
+                ConfigureLogging = logging =>
+                {
+                    logging.SetMinimumLevel(LogLevel.Warning);
+                    if (logs is not null)
+                    {
+                        logging.AddProvider(logs);
+                    }
+                },
             },
             out IReadOnlyList<PolicyError> errors);
         Assert.True(host is not null, "policy rejected:\n" + string.Join("\n", errors) + "\n" + policy);

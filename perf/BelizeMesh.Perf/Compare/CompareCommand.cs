@@ -1,0 +1,538 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text.RegularExpressions;
+using BelizeMesh.Perf.Load;
+using Spectre.Console;
+
+namespace BelizeMesh.Perf.Compare;
+
+/// <summary>Settings of one <c>compare</c> run, from the command line.</summary>
+internal sealed record CompareOptions
+{
+    public bool Quick { get; init; }
+
+    /// <summary>Scenario ids to run, in order; empty = all.</summary>
+    public IReadOnlyList<string> Scenarios { get; init; } = [];
+
+    public int Concurrency { get; init; } = 64;
+
+    public int OpenLoopConnections { get; init; } = 32;
+
+    public double ThroughputSeconds { get; init; } = 10;
+
+    public int Repeats { get; init; } = 3;
+
+    public IReadOnlyList<int> Rates { get; init; } = [1000, 5000];
+
+    public double LatencySeconds { get; init; } = 15;
+
+    public double WarmupSeconds { get; init; } = 3;
+
+    public int ResponseBytes { get; init; } = 128;
+
+    public bool CrossCheck { get; init; } = true;
+
+    /// <summary>Where <c>&lt;timestamp&gt;/</c> is created; default <c>perf/results</c> of the repository.</summary>
+    public string? ResultsRoot { get; init; }
+
+    /// <summary><c>belizemesh-proxy</c> to measure: an executable or a .dll; default the build next to this harness.</summary>
+    public string? ProxyPath { get; init; }
+
+    public static CompareOptions QuickDefaults => new()
+    {
+        Quick = true,
+        ThroughputSeconds = 2,
+        Repeats = 1,
+        Rates = [1000],
+        LatencySeconds = 2,
+        WarmupSeconds = 0.5,
+    };
+
+    public static string Usage => """
+        usage: compare [--quick] [--scenarios direct,belizemesh-pq,belizemesh-plain,nginx-tls,haproxy-tls]
+                       [--concurrency 64] [--duration 10] [--repeats 3] [--rates 1000,5000] [--latency-duration 15]
+                       [--warmup 3] [--open-connections 32] [--bytes 128] [--no-cross-check]
+                       [--out perf/results] [--proxy PATH]
+        """;
+
+    public static CompareOptions Parse(string[] args)
+    {
+        CompareOptions options = args.Contains("--quick") ? QuickDefaults : new CompareOptions();
+        for (int i = 0; i < args.Length; i++)
+        {
+            string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value\n{Usage}");
+            double Number() => double.Parse(Value(), CultureInfo.InvariantCulture);
+            options = args[i] switch
+            {
+                "--quick" => options,
+                "--scenarios" => options with { Scenarios = Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) },
+                "--concurrency" => options with { Concurrency = (int)Number() },
+                "--open-connections" => options with { OpenLoopConnections = (int)Number() },
+                "--duration" => options with { ThroughputSeconds = Number() },
+                "--repeats" => options with { Repeats = (int)Number() },
+                "--rates" => options with { Rates = Value().Split(',').Select(r => int.Parse(r, CultureInfo.InvariantCulture)).ToArray() },
+                "--latency-duration" => options with { LatencySeconds = Number() },
+                "--warmup" => options with { WarmupSeconds = Number() },
+                "--bytes" => options with { ResponseBytes = (int)Number() },
+                "--no-cross-check" => options with { CrossCheck = false },
+                "--out" => options with { ResultsRoot = Value() },
+                "--proxy" => options with { ProxyPath = Value() },
+                _ => throw new ArgumentException($"unknown option '{args[i]}'\n{Usage}"),
+            };
+        }
+
+        foreach (string id in options.Scenarios)
+        {
+            if (!Scenario.All.Any(s => s.Id == id))
+            {
+                throw new ArgumentException($"unknown scenario '{id}'; the scenarios are {string.Join(", ", Scenario.All.Select(s => s.Id))}");
+            }
+        }
+
+        if (options.Concurrency < 1 || options.Repeats < 1 || options.ThroughputSeconds <= 0 || options.LatencySeconds <= 0 || options.Rates.Any(r => r < 1) || options.OpenLoopConnections < 1)
+        {
+            throw new ArgumentException($"concurrency, repeats, durations, rates and connections must be positive\n{Usage}");
+        }
+
+        return options;
+    }
+}
+
+/// <summary>
+/// <c>compare</c>: starts the app, then each scenario in turn (its own processes, generated configs and
+/// certificates, all on 127.0.0.1), and measures closed-loop throughput, open-loop latency at fixed rates, the proxy
+/// processes' CPU per 1,000 requests and memory, and errors; cross-checks throughput with <c>wrk</c> when present;
+/// writes <c>perf/results/&lt;timestamp&gt;/</c> (JSON, Markdown, SVG).
+/// </summary>
+internal static class CompareCommand
+{
+    private static readonly double[] CurvePercentiles = [50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 100];
+
+    public static int Run(string[] args)
+    {
+        CompareOptions options;
+        try
+        {
+            options = CompareOptions.Parse(args);
+        }
+        catch (Exception ex) when (ex is ArgumentException or FormatException or OverflowException)
+        {
+            Console.Error.WriteLine($"compare: {ex.Message}");
+            return 64;
+        }
+
+        using var cancel = new CancellationTokenSource();
+        Console.CancelKeyPress += (_, e) =>
+        {
+            e.Cancel = true;
+            cancel.Cancel();
+        };
+        try
+        {
+            (CompareReport report, string directory) = RunAsync(options, AnsiConsole.Console, "dotnet run -c Release --project perf/BelizeMesh.Perf -- compare " + string.Join(' ', args), cancel.Token).GetAwaiter().GetResult();
+            ConsoleReport.Print(report, AnsiConsole.Console);
+            AnsiConsole.MarkupLine($"results: [bold]{Markup.Escape(directory)}[/]");
+            return report.Scenarios.Any(s => s.Errors > 0) ? 1 : 0;
+        }
+        catch (OperationCanceledException)
+        {
+            Console.Error.WriteLine("compare: cancelled");
+            return 130;
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or TimeoutException or FileNotFoundException)
+        {
+            Console.Error.WriteLine($"compare: {ex.Message}");
+            return 1;
+        }
+    }
+
+    public static async Task<(CompareReport Report, string Directory)> RunAsync(CompareOptions options, IAnsiConsole console, string commandLine, CancellationToken cancellationToken)
+    {
+        if (!ProcStats.Available)
+        {
+            throw new InvalidOperationException("compare reads CPU and memory from Linux /proc, which this system does not have");
+        }
+
+        DateTimeOffset startedAt = DateTimeOffset.UtcNow;
+        long started = Stopwatch.GetTimestamp();
+        string work = Directory.CreateTempSubdirectory("belizemesh-compare-").FullName;
+        var tools = FindTools();
+        var context = new ScenarioContext
+        {
+            Directory = work,
+            AppPort = ManagedProcess.FreePort(),
+            Proxy = LocateProxy(options.ProxyPath),
+            Nginx = tools.GetValueOrDefault("nginx").Path,
+            Haproxy = tools.GetValueOrDefault("haproxy").Path,
+            RunningAsRoot = Environment.UserName == "root",
+        };
+        IReadOnlyList<Scenario> scenarios = options.Scenarios.Count == 0
+            ? Scenario.All
+            : options.Scenarios.Select(id => Scenario.All.First(s => s.Id == id)).ToArray();
+
+        var results = new List<ScenarioResult>();
+        var skipped = new List<SkippedScenario>();
+        var crossChecks = new List<CrossCheck>();
+        try
+        {
+            await using ManagedProcess app = StartApp(context, options.ResponseBytes);
+            await console.Progress()
+                .AutoClear(false)
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new ElapsedTimeColumn())
+                .StartAsync(async progress =>
+                {
+                    var tasks = scenarios.ToDictionary(s => s.Id, s => progress.AddTask(Markup.Escape(s.Name), autoStart: false, maxValue: 1));
+                    foreach (Scenario scenario in scenarios)
+                    {
+                        ProgressTask task = tasks[scenario.Id];
+                        task.StartTask();
+                        string? unavailable = scenario.Unavailable(context);
+                        if (unavailable is not null)
+                        {
+                            skipped.Add(new SkippedScenario(scenario.Id, scenario.Name, unavailable));
+                            task.Description = Markup.Escape($"{scenario.Name}: skipped ({unavailable})");
+                            task.Value = 1;
+                            task.StopTask();
+                            continue;
+                        }
+
+                        void Phase(string phase, double fraction)
+                        {
+                            task.Description = Markup.Escape($"{scenario.Name}: {phase}");
+                            task.Value = fraction;
+                        }
+
+                        ScenarioResult result;
+                        try
+                        {
+                            result = await MeasureAsync(scenario, context, options, tools, crossChecks, Phase, cancellationToken).ConfigureAwait(false);
+                        }
+                        catch (Exception ex) when (ex is InvalidOperationException or TimeoutException or IOException)
+                        {
+                            // A scenario that cannot start is reported, with its logs, and the run goes on.
+                            skipped.Add(new SkippedScenario(scenario.Id, scenario.Name, "failed: " + ex.Message));
+                            Phase("failed (see the report)", 1);
+                            task.StopTask();
+                            continue;
+                        }
+
+                        results.Add(result);
+                        Phase($"{result.Throughput.MedianRps:N0} req/s, {result.Errors} errors", 1);
+                        task.StopTask();
+                    }
+                }).ConfigureAwait(false);
+        }
+        finally
+        {
+            TryDelete(work);
+        }
+
+        var report = new CompareReport
+        {
+            StartedAt = startedAt,
+            WallSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds,
+            Command = commandLine.Trim(),
+            Machine = DescribeMachine(tools),
+            Settings = new CompareSettings
+            {
+                Quick = options.Quick,
+                Protocol = "http1",
+                Concurrency = options.Concurrency,
+                ThroughputSeconds = options.ThroughputSeconds,
+                Rates = options.Rates,
+                LatencySeconds = options.LatencySeconds,
+                Repeats = options.Repeats,
+                WarmupSeconds = options.WarmupSeconds,
+                ResponseBytes = options.ResponseBytes,
+            },
+            Scenarios = results,
+            Skipped = skipped,
+            CrossChecks = crossChecks,
+        };
+        string directory = ReportWriter.WriteAll(report, options.ResultsRoot ?? DefaultResultsRoot());
+        return (report, directory);
+    }
+
+    private static async Task<ScenarioResult> MeasureAsync(
+        Scenario scenario,
+        ScenarioContext context,
+        CompareOptions options,
+        IReadOnlyDictionary<string, (string Path, string Version)> tools,
+        List<CrossCheck> crossChecks,
+        Action<string, double> phase,
+        CancellationToken cancellationToken)
+    {
+        phase("starting", 0);
+        await using RunningScenario running = await scenario.StartAsync(context, cancellationToken).ConfigureAwait(false);
+        bool hasProxies = running.Proxies.Count > 0;
+
+        // Let start-up work (JIT, first connections) settle before the idle figure.
+        await Task.Delay(TimeSpan.FromSeconds(options.Quick ? 0.5 : 2), cancellationToken).ConfigureAwait(false);
+        List<int> tree = running.ProcessTree();
+        double? idleRss = hasProxies ? ProcStats.MemoryMiB(tree, "VmRSS") : null;
+
+        int steps = 1 + options.Repeats + options.Rates.Count;
+        int step = 0;
+        phase("warm-up", (double)step / steps);
+        LoadResult warmup = await LoadGenerator.ClosedLoopAsync(running.Target, options.Concurrency, TimeSpan.FromSeconds(options.WarmupSeconds), cancellationToken).ConfigureAwait(false);
+        long errors = warmup.Errors;
+        step++;
+
+        // Workers may have been forked lazily: take the tree again now that traffic has flowed.
+        tree = running.ProcessTree();
+        var repeats = new List<double>();
+        var closedLatency = new LatencyHistogram();
+        long closedRequests = 0, closedErrors = 0;
+        double cpuSeconds = 0;
+        for (int r = 0; r < options.Repeats; r++)
+        {
+            phase($"throughput {r + 1}/{options.Repeats}", (double)step / steps);
+            double cpuBefore = ProcStats.CpuSeconds(tree);
+            LoadResult result = await LoadGenerator.ClosedLoopAsync(running.Target, options.Concurrency, TimeSpan.FromSeconds(options.ThroughputSeconds), cancellationToken).ConfigureAwait(false);
+            cpuSeconds += ProcStats.CpuSeconds(tree) - cpuBefore;
+            repeats.Add(result.RequestsPerSecond);
+            closedLatency.Add(result.Latency);
+            closedRequests += result.Requests;
+            closedErrors += result.Errors;
+            step++;
+        }
+
+        var latency = new List<LatencyResult>();
+        foreach (int rate in options.Rates)
+        {
+            phase($"latency at {rate:N0} req/s", (double)step / steps);
+            LoadResult result = await LoadGenerator.OpenLoopAsync(
+                running.Target, rate, options.OpenLoopConnections, TimeSpan.FromSeconds(options.LatencySeconds), TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
+            latency.Add(new LatencyResult
+            {
+                TargetRps = rate,
+                AchievedRps = (result.Requests - result.Errors) / result.Elapsed.TotalSeconds,
+                Requests = result.Requests,
+                Errors = result.Errors,
+                Percentiles = Percentiles(result.Latency),
+                Curve = CurvePercentiles.Select(p => new PercentilePoint(p, result.Latency.PercentileMilliseconds(p))).ToArray(),
+            });
+            errors += result.Errors;
+            step++;
+        }
+
+        double medianRps = Median(repeats);
+        if (options.CrossCheck && tools.TryGetValue("wrk", out var wrk))
+        {
+            phase("cross-check with wrk", 0.99);
+            CrossCheck? check = RunWrk(wrk.Path, running.Target, options, scenario.Id, medianRps);
+            if (check is not null)
+            {
+                crossChecks.Add(check);
+            }
+        }
+
+        double? peakRss = hasProxies ? ProcStats.MemoryMiB(running.ProcessTree(), "VmHWM") : null;
+        errors += closedErrors;
+        return new ScenarioResult
+        {
+            Id = scenario.Id,
+            Name = scenario.Name,
+            Description = scenario.Description,
+            Throughput = new ThroughputResult
+            {
+                Repeats = repeats,
+                MedianRps = medianRps,
+                MinRps = repeats.Min(),
+                MaxRps = repeats.Max(),
+                Requests = closedRequests,
+                Errors = closedErrors,
+                Percentiles = Percentiles(closedLatency),
+            },
+            Latency = latency,
+            CpuSecondsPer1000Requests = hasProxies && closedRequests > 0 ? cpuSeconds / closedRequests * 1000 : null,
+            PeakRssMiB = peakRss,
+            IdleRssMiB = idleRss,
+            ProxyProcesses = hasProxies ? tree.Count : 0,
+            Errors = errors,
+        };
+    }
+
+    private static LatencyPercentiles Percentiles(LatencyHistogram h) => new(
+        h.PercentileMilliseconds(50), h.PercentileMilliseconds(90), h.PercentileMilliseconds(99), h.PercentileMilliseconds(99.9), h.MaxNanoseconds / 1e6, h.MeanMilliseconds);
+
+    private static double Median(List<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+
+    /// <summary><c>wrk -t2 -c&lt;concurrency&gt;</c> against the same target, for the same time as one repeat.</summary>
+    private static CrossCheck? RunWrk(string wrk, LoadTarget target, CompareOptions options, string scenarioId, double oursRps)
+    {
+        int seconds = Math.Max(1, (int)Math.Round(options.ThroughputSeconds));
+        string[] arguments = ["-t2", $"-c{options.Concurrency}", $"-d{seconds}s", "--latency", "-H", $"Host: {target.Host}", $"http://127.0.0.1:{target.EndPoint.Port}/"];
+        string? output = ManagedProcess.Capture(wrk, arguments);
+        if (output is null)
+        {
+            return null;
+        }
+
+        Match rps = Regex.Match(output, @"Requests/sec:\s+([0-9.]+)");
+        if (!rps.Success)
+        {
+            return null;
+        }
+
+        Match p99 = Regex.Match(output, @"^\s+99%\s+([0-9.]+)(us|ms|s)\s*$", RegexOptions.Multiline);
+        double? p99Ms = null;
+        if (p99.Success)
+        {
+            double value = double.Parse(p99.Groups[1].Value, CultureInfo.InvariantCulture);
+            p99Ms = p99.Groups[2].Value switch { "us" => value / 1000, "ms" => value, _ => value * 1000 };
+        }
+
+        return new CrossCheck
+        {
+            ScenarioId = scenarioId,
+            Tool = "wrk",
+            CommandLine = "wrk " + string.Join(' ', arguments.Select(a => a.Contains(' ') ? $"'{a}'" : a)),
+            Rps = double.Parse(rps.Groups[1].Value, CultureInfo.InvariantCulture),
+            OursRps = oursRps,
+            P99Ms = p99Ms,
+        };
+    }
+
+    private static ManagedProcess StartApp(ScenarioContext context, int bytes)
+    {
+        (string fileName, string[] prefix) = DotnetLaunch(typeof(CompareCommand).Assembly.Location);
+        ManagedProcess app = ManagedProcess.Start(
+            fileName,
+            [.. prefix, "app", "--port", context.AppPort.ToString(CultureInfo.InvariantCulture), "--bytes", bytes.ToString(CultureInfo.InvariantCulture)],
+            Path.Combine(context.Directory, "app.log"),
+            new Dictionary<string, string> { ["DOTNET_gcServer"] = "0" });
+        long deadline = Stopwatch.GetTimestamp() + (15 * Stopwatch.Frequency);
+        while (Stopwatch.GetTimestamp() < deadline)
+        {
+            if (app.HasExited)
+            {
+                break;
+            }
+
+            if (app.Tail(5).Contains("listening on", StringComparison.Ordinal))
+            {
+                return app;
+            }
+
+            Thread.Sleep(20);
+        }
+
+        string tail = app.Tail();
+        app.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        throw new InvalidOperationException($"the benchmark app did not start:\n{tail}");
+    }
+
+    /// <summary>How to run a framework-dependent .dll: the dotnet host that runs us (or on PATH) with <c>exec</c>.</summary>
+    private static (string FileName, string[] Prefix) DotnetLaunch(string dll)
+    {
+        string host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } fromCli && File.Exists(fromCli)
+            ? fromCli
+            : Environment.ProcessPath is { } self && Path.GetFileNameWithoutExtension(self) == "dotnet"
+                ? self
+                : ManagedProcess.Which("dotnet") ?? "dotnet";
+        return (host, ["exec", dll]);
+    }
+
+    private static (string FileName, string[] Prefix) LocateProxy(string? explicitPath)
+    {
+        string? path = explicitPath;
+        if (path is null)
+        {
+            string besideUs = Path.Combine(AppContext.BaseDirectory, "belizemesh-proxy.dll");
+            string? root = RepositoryRoot();
+            string? built = root is null ? null : Path.Combine(root, "proxy", "BelizeMesh.Proxy", "bin", "Release", "net10.0", "belizemesh-proxy.dll");
+            path = File.Exists(besideUs) ? besideUs : built is not null && File.Exists(built) ? built : null;
+            if (path is null)
+            {
+                throw new FileNotFoundException("belizemesh-proxy not found: build it (dotnet build -c Release proxy/BelizeMesh.Proxy) or pass --proxy PATH");
+            }
+        }
+        else if (!File.Exists(path))
+        {
+            throw new FileNotFoundException($"--proxy {path}: no such file");
+        }
+
+        return path.EndsWith(".dll", StringComparison.OrdinalIgnoreCase) ? DotnetLaunch(Path.GetFullPath(path)) : (Path.GetFullPath(path), []);
+    }
+
+    private static string? RepositoryRoot()
+    {
+        foreach (string start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
+        {
+            for (DirectoryInfo? directory = new(start); directory is not null; directory = directory.Parent)
+            {
+                if (File.Exists(Path.Combine(directory.FullName, "BelizeMesh.sln")))
+                {
+                    return directory.FullName;
+                }
+            }
+        }
+
+        return null;
+    }
+
+    private static string DefaultResultsRoot() => Path.Combine(RepositoryRoot() ?? Environment.CurrentDirectory, "perf", "results");
+
+    /// <summary>The external programs the harness can use, with their version lines.</summary>
+    private static Dictionary<string, (string Path, string Version)> FindTools()
+    {
+        var tools = new Dictionary<string, (string, string)>();
+        foreach (var (name, flag) in new[] { ("nginx", "-v"), ("haproxy", "-v"), ("wrk", "-v"), ("h2load", "--version"), ("openssl", "version") })
+        {
+            if (ManagedProcess.Which(name) is { } path)
+            {
+                string version = (ManagedProcess.Capture(path, flag) ?? "").Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault() ?? "";
+                tools[name] = (path, version);
+            }
+        }
+
+        return tools;
+    }
+
+    private static MachineInfo DescribeMachine(IReadOnlyDictionary<string, (string Path, string Version)> tools)
+    {
+        static string FirstMatch(string file, string pattern)
+        {
+            try
+            {
+                Match match = Regex.Match(File.ReadAllText(file), pattern, RegexOptions.Multiline);
+                return match.Success ? match.Groups[1].Value.Trim().Trim('"') : "unknown";
+            }
+            catch (IOException)
+            {
+                return "unknown";
+            }
+        }
+
+        string memory = FirstMatch("/proc/meminfo", @"^MemTotal:\s+(\d+)");
+        return new MachineInfo
+        {
+            Cpu = FirstMatch("/proc/cpuinfo", @"^model name\s*:\s*(.+)$"),
+            Cores = Environment.ProcessorCount,
+            MemoryGiB = double.TryParse(memory, CultureInfo.InvariantCulture, out double kib) ? Math.Round(kib / 1024 / 1024, 1) : 0,
+            Os = FirstMatch("/etc/os-release", @"^PRETTY_NAME=(.+)$") + $" ({RuntimeInformation.OSArchitecture}, kernel {Environment.OSVersion.Version})",
+            DotNet = RuntimeInformation.FrameworkDescription,
+            Tools = tools.ToDictionary(t => t.Key, t => t.Value.Version),
+        };
+    }
+
+    private static void TryDelete(string directory)
+    {
+        try
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+}

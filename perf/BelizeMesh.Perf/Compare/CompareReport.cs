@@ -1,0 +1,166 @@
+namespace BelizeMesh.Perf.Compare;
+
+/// <summary>
+/// Everything one <c>compare</c> run measured: the machine, the settings, and per scenario the figures. This is the
+/// schema of <c>report.json</c> in <c>perf/results/&lt;timestamp&gt;/</c>; the Markdown report and the SVG charts are
+/// drawn from it and from nothing else. A figure that was not measured is <c>null</c>, never zero.
+/// </summary>
+internal sealed record CompareReport
+{
+    public int SchemaVersion { get; init; } = 1;
+
+    public required DateTimeOffset StartedAt { get; init; }
+
+    public required double WallSeconds { get; init; }
+
+    /// <summary>The command line that produced this report, as a user would type it.</summary>
+    public required string Command { get; init; }
+
+    public required MachineInfo Machine { get; init; }
+
+    public required CompareSettings Settings { get; init; }
+
+    /// <summary>In the order they ran.</summary>
+    public required IReadOnlyList<ScenarioResult> Scenarios { get; init; }
+
+    /// <summary>Scenarios that could not run (a missing tool) and why.</summary>
+    public required IReadOnlyList<SkippedScenario> Skipped { get; init; }
+
+    /// <summary>Figures from external load generators (wrk, h2load) run against the same scenarios, to cross-check ours.</summary>
+    public required IReadOnlyList<CrossCheck> CrossChecks { get; init; }
+}
+
+internal sealed record MachineInfo
+{
+    public required string Cpu { get; init; }
+
+    public required int Cores { get; init; }
+
+    public required double MemoryGiB { get; init; }
+
+    public required string Os { get; init; }
+
+    public required string DotNet { get; init; }
+
+    /// <summary>Versions of the external tools found (nginx, haproxy, wrk, h2load, openssl), tool name → version line.</summary>
+    public required IReadOnlyDictionary<string, string> Tools { get; init; }
+}
+
+internal sealed record CompareSettings
+{
+    public required bool Quick { get; init; }
+
+    /// <summary>"http1" (keep-alive) or "h2" (prior knowledge) between the load generator and the first hop.</summary>
+    public required string Protocol { get; init; }
+
+    /// <summary>Open connections of the closed-loop throughput test.</summary>
+    public required int Concurrency { get; init; }
+
+    public required double ThroughputSeconds { get; init; }
+
+    /// <summary>Target arrival rates (requests/s) of the open-loop latency tests.</summary>
+    public required IReadOnlyList<int> Rates { get; init; }
+
+    public required double LatencySeconds { get; init; }
+
+    /// <summary>How many times each closed-loop measurement was repeated (the median is reported).</summary>
+    public required int Repeats { get; init; }
+
+    public required double WarmupSeconds { get; init; }
+
+    /// <summary>Response body size of the app, bytes.</summary>
+    public required int ResponseBytes { get; init; }
+}
+
+internal sealed record ScenarioResult
+{
+    /// <summary>Short stable key: <c>direct</c>, <c>belizemesh-pq</c>, <c>belizemesh-plain</c>, <c>nginx-tls</c>, <c>haproxy-tls</c>.</summary>
+    public required string Id { get; init; }
+
+    /// <summary>Human name for tables and chart labels, e.g. "BelizeMesh, 2 hops, PQ channel".</summary>
+    public required string Name { get; init; }
+
+    public required string Description { get; init; }
+
+    public required ThroughputResult Throughput { get; init; }
+
+    /// <summary>One entry per target rate, in the order of <see cref="CompareSettings.Rates"/>.</summary>
+    public required IReadOnlyList<LatencyResult> Latency { get; init; }
+
+    /// <summary>CPU seconds (user + system, from <c>/proc/&lt;pid&gt;/stat</c>) of the proxy processes per 1,000
+    /// requests during the closed-loop runs; null for the direct scenario (no proxy).</summary>
+    public required double? CpuSecondsPer1000Requests { get; init; }
+
+    /// <summary>Peak resident memory of the proxy processes together (sum of their VmHWM), MiB; null for direct.</summary>
+    public required double? PeakRssMiB { get; init; }
+
+    /// <summary>Resident memory of the proxy processes together when idle after start-up, MiB; null for direct.</summary>
+    public required double? IdleRssMiB { get; init; }
+
+    /// <summary>Number of proxy processes measured (e.g. 2 sidecars, or 2 masters + their workers).</summary>
+    public required int ProxyProcesses { get; init; }
+
+    /// <summary>All failed requests of this scenario (connect errors, non-2xx, timeouts), all phases.</summary>
+    public required long Errors { get; init; }
+}
+
+internal sealed record ThroughputResult
+{
+    /// <summary>Requests/s of each repeat.</summary>
+    public required IReadOnlyList<double> Repeats { get; init; }
+
+    public required double MedianRps { get; init; }
+
+    public required double MinRps { get; init; }
+
+    public required double MaxRps { get; init; }
+
+    public required long Requests { get; init; }
+
+    public required long Errors { get; init; }
+
+    /// <summary>Latency percentiles of the closed-loop run (milliseconds): these include queueing at saturation.</summary>
+    public required LatencyPercentiles Percentiles { get; init; }
+}
+
+internal sealed record LatencyResult
+{
+    public required int TargetRps { get; init; }
+
+    public required double AchievedRps { get; init; }
+
+    public required long Requests { get; init; }
+
+    public required long Errors { get; init; }
+
+    /// <summary>Measured from each request's intended send time (no coordinated omission).</summary>
+    public required LatencyPercentiles Percentiles { get; init; }
+
+    /// <summary>The percentile curve for the chart: (percentile in [0, 100), milliseconds), ascending, log-spaced
+    /// toward the tail (50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, max as 100).</summary>
+    public required IReadOnlyList<PercentilePoint> Curve { get; init; }
+}
+
+internal sealed record LatencyPercentiles(double P50, double P90, double P99, double P999, double Max, double Mean);
+
+internal sealed record PercentilePoint(double Percentile, double Milliseconds);
+
+internal sealed record SkippedScenario(string Id, string Name, string Reason);
+
+/// <summary>One external load generator's figure, beside ours, for the same scenario and settings.</summary>
+internal sealed record CrossCheck
+{
+    public required string ScenarioId { get; init; }
+
+    /// <summary>"wrk" or "h2load".</summary>
+    public required string Tool { get; init; }
+
+    public required string CommandLine { get; init; }
+
+    public required double Rps { get; init; }
+
+    /// <summary>Our closed-loop median for the same scenario, for the ratio.</summary>
+    public required double OursRps { get; init; }
+
+    public double? P99Ms { get; init; }
+}

@@ -1,0 +1,293 @@
+using System.Security.Cryptography;
+using System.Text;
+using BelizeMesh.Channel;
+using BelizeMesh.Channel.Identity;
+using BelizeMesh.Identity;
+using BelizeMesh.Proxy.Metrics;
+using Microsoft.Extensions.Logging;
+
+namespace BelizeMesh.Proxy.Hosting;
+
+/// <summary>
+/// One loaded, fully checked certificate set: the service credentials (certificate, ML-KEM-1024 private key, trust
+/// bundle and its validator), the channel's view of them, and the SHA-256 of the three files it came from.
+/// </summary>
+internal sealed class CertificateSet
+{
+    private CertificateSet(ServiceCredentials service, ChannelCredentials channel, MeshCertificateVerifier verifier, string contentHash)
+    {
+        Service = service;
+        Channel = channel;
+        Verifier = verifier;
+        ContentHash = contentHash;
+    }
+
+    public ServiceCredentials Service { get; }
+
+    public ChannelCredentials Channel { get; }
+
+    /// <summary>Verifies peers against this set's <c>ca.crt</c>.</summary>
+    public MeshCertificateVerifier Verifier { get; }
+
+    public string ContentHash { get; }
+
+    public MeshCertificate Certificate => Service.Certificate;
+
+    public string Identity => Channel.Identity;
+
+    /// <summary>
+    /// Reads <c>tls.crt</c>, <c>tls.key</c> and <c>ca.crt</c> (through any symlink) and checks everything the channel
+    /// relies on: each file parses, the certificate is a service certificate issued by a root of this <c>ca.crt</c>
+    /// and valid now, the key is its private half, and — when <paramref name="expectedIdentity"/> is given — it names
+    /// that SPIFFE ID (<paramref name="identitySource"/> says where that comes from). Never throws for bad files: <paramref name="problem"/> says what is wrong and how to fix it.
+    /// </summary>
+    public static bool TryLoad(CertificateFiles files, string? expectedIdentity, string identitySource, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out CertificateSet? set, [System.Diagnostics.CodeAnalysis.NotNullWhen(false)] out string? problem)
+    {
+        set = null;
+        if (files.ReadError is { } readError)
+        {
+            problem = readError + "; the Secret must hold tls.crt, tls.key and ca.crt";
+            return false;
+        }
+
+        ServiceCredentials? service = null;
+        try
+        {
+            service = ServiceCredentials.FromPem(files.Certificate!, files.Key!, files.TrustBundle!);
+            var verifier = new MeshCertificateVerifier(service.Validator);
+            ChannelCredentials channel = ChannelCredentials.Create(service.Certificate.RawData, service.PrivateKey, verifier);
+            if (expectedIdentity is not null && !string.Equals(channel.Identity, expectedIdentity, StringComparison.Ordinal))
+            {
+                problem = $"{ServiceCredentials.CertificateFileName}: the certificate is for {channel.Identity}, but this sidecar is {expectedIdentity} " +
+                    $"({identitySource}); issue the certificate for this sidecar's service account";
+                service.Dispose();
+                return false;
+            }
+
+            set = new CertificateSet(service, channel, verifier, files.ContentHash);
+            problem = null;
+            return true;
+        }
+        catch (CredentialsException ex)
+        {
+            problem = ex.Message + Fix(ex.Reason);
+        }
+        catch (PqChannelException ex)
+        {
+            problem = $"{ServiceCredentials.CertificateFileName}: {ex.Message}";
+        }
+        catch (Exception ex) when (ex is CertificateFormatException or CryptographicException or FormatException or ArgumentException)
+        {
+            // Defence in depth: the Identity parsers report bad input as CredentialsException.
+            problem = $"{ex.Message}; check that tls.crt, tls.key and ca.crt are complete PEM files";
+        }
+
+        service?.Dispose();
+        return false;
+    }
+
+    private static string Fix(CertificateRejection reason) => reason switch
+    {
+        CertificateRejection.Malformed => "; write complete PEM files (belizemesh certs issue writes all three); a set caught half-written is read again at its next change",
+        CertificateRejection.UnknownIssuer or CertificateRejection.BadSignature or CertificateRejection.WrongTrustDomain or CertificateRejection.NotACertificateAuthority =>
+            "; tls.crt must be issued by a root in ca.crt: to rotate the root, first publish ca.crt with the old and the new root, then reissue tls.crt from the new root",
+        CertificateRejection.Expired => "; reissue the certificate (belizemesh certs issue) and update the Secret",
+        CertificateRejection.NotYetValid => "; its validity starts in the future: check the clock of the machine that issued it",
+        CertificateRejection.None => "",
+        _ => "; issue service certificates with 'belizemesh certs issue'",
+    };
+}
+
+/// <summary>The three files of a certificates directory as read at one moment, with their combined SHA-256.</summary>
+internal sealed class CertificateFiles
+{
+    private CertificateFiles(string? certificate, string? key, string? trustBundle, string? readError, string contentHash)
+    {
+        Certificate = certificate;
+        Key = key;
+        TrustBundle = trustBundle;
+        ReadError = readError;
+        ContentHash = contentHash;
+    }
+
+    public string? Certificate { get; }
+
+    public string? Key { get; }
+
+    public string? TrustBundle { get; }
+
+    /// <summary>Why a file could not be read (it names the file), or null.</summary>
+    public string? ReadError { get; }
+
+    /// <summary>SHA-256 over the three files (length-prefixed, a missing file marked), hex: equal hashes, equal sets.</summary>
+    public string ContentHash { get; }
+
+    public static CertificateFiles Read(string directory)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        string? readError = null;
+        string? certificate = ReadOne(directory, ServiceCredentials.CertificateFileName, hash, ref readError);
+        string? key = ReadOne(directory, ServiceCredentials.KeyFileName, hash, ref readError);
+        string? bundle = ReadOne(directory, ServiceCredentials.TrustBundleFileName, hash, ref readError);
+        return new CertificateFiles(certificate, key, bundle, readError, Convert.ToHexString(hash.GetHashAndReset()));
+    }
+
+    private static string? ReadOne(string directory, string name, IncrementalHash hash, ref string? readError)
+    {
+        Span<byte> length = stackalloc byte[4];
+        try
+        {
+            string text = CredentialFiles.Read(Path.Combine(directory, name));
+            byte[] bytes = Encoding.UTF8.GetBytes(text);
+            System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(length, bytes.Length);
+            hash.AppendData(length);
+            hash.AppendData(bytes);
+            CryptographicOperations.ZeroMemory(bytes); // tls.key's bytes: the PEM text itself is a string and cannot be zeroed
+            return text;
+        }
+        catch (CredentialsException ex)
+        {
+            System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(length, -1);
+            hash.AppendData(length);
+
+            // "DIR/tls.key: file not found" → "tls.key: file not found": the log line names the directory already.
+            string path = Path.Combine(directory, name);
+            readError ??= ex.Message.StartsWith(path + ": ", StringComparison.Ordinal) ? name + ex.Message[path.Length..] : ex.Message;
+            return null;
+        }
+    }
+}
+
+/// <summary>
+/// Holds the certificate set in force for new channels and reloads it from the certificates directory (a mounted
+/// <c>kubernetes.io/tls</c> Secret), mirroring <see cref="PolicyStore"/>: a valid change is swapped in for new
+/// handshakes on every face at once and counted (<c>belizemesh_certificate_reloads_total{result="success"}</c>); an
+/// invalid one is logged with the file, the reason and the fix, counted (<c>{result="failure"}</c>) once per distinct
+/// content, and the last good set stays in force.
+/// </summary>
+/// <remarks>
+/// <para>The swap: <see cref="ChannelSetup.UpdateCredentials"/> replaces the credentials and the verifier (the new
+/// <c>ca.crt</c>, so a root rotation takes effect) together in the STRICT/PERMISSIVE listener options and the outbound
+/// client options, which every handshake reads once when it starts. Established channels derived their traffic keys
+/// at their handshake and never look at the credentials again, so they run on undisturbed.</para>
+/// <para>The old private key is zeroed (<see cref="ServiceCredentials.Dispose"/>) through
+/// <see cref="ChannelCredentials.Retire"/>: each handshake holds a lease on the credentials it started with until it
+/// completes or fails, so the key is disposed when the last handshake that started before the swap is over, and
+/// never under one. Not earlier: a handshake's decapsulation may still be running.</para>
+/// <para>The sidecar's identity does not change at a reload: a set for another SPIFFE ID is rejected (peers route to
+/// this identity and authorize it; it is also <c>spec.identity</c>, checked at start-up).</para>
+/// </remarks>
+internal sealed partial class CertificateStore : IDisposable
+{
+    private readonly string _directory;
+    private readonly string _identity;
+    private readonly ChannelSetup _channel;
+    private readonly ProxyMetrics _metrics;
+    private readonly ILogger _logger;
+    private readonly SemaphoreSlim _reloadGate = new(1, 1);
+    private volatile CertificateSet _current;
+    private string? _lastRejectedHash;
+    private bool _disposed;
+
+    public CertificateStore(string directory, CertificateSet initial, ChannelSetup channel, ProxyMetrics metrics, ILogger<CertificateStore> logger)
+    {
+        _directory = directory;
+        _identity = initial.Identity;
+        _current = initial;
+        _channel = channel;
+        _metrics = metrics;
+        _logger = logger;
+        metrics.CertificateInForce(initial.Certificate.NotAfter);
+    }
+
+    public string Directory => _directory;
+
+    /// <summary>The set new handshakes use.</summary>
+    public CertificateSet Current => _current;
+
+    /// <summary>Loads the set at start-up; <paramref name="problem"/> is the reason the sidecar cannot start.</summary>
+    public static bool TryLoadInitial(string directory, string? specIdentity, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out CertificateSet? set, [System.Diagnostics.CodeAnalysis.NotNullWhen(false)] out string? problem)
+        => CertificateSet.TryLoad(CertificateFiles.Read(directory), specIdentity, "spec.identity in the policy", out set, out problem);
+
+    /// <summary>Re-reads the three files (through the <c>..data</c> symlink) and swaps in a valid new set.</summary>
+    public async Task<ReloadResult> ReloadAsync(CancellationToken cancellationToken = default)
+    {
+        await _reloadGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_disposed)
+            {
+                return ReloadResult.Unchanged;
+            }
+
+            CertificateFiles files = CertificateFiles.Read(_directory);
+            CertificateSet current = _current;
+            if (files.ContentHash == current.ContentHash || files.ContentHash == _lastRejectedHash)
+            {
+                return ReloadResult.Unchanged; // a rejected set is reported and counted once, not at every poll
+            }
+
+            if (!CertificateSet.TryLoad(files, _identity, "its identity is fixed at start-up; restart the sidecar to change it", out CertificateSet? next, out string? problem))
+            {
+                // The files are read one by one; an updater that is not atomic (or a swap that landed between two
+                // reads) can show a mix of two sets. Judge only content that holds still: if it moved, its own change
+                // event (or the poll) brings the next reload.
+                if (CertificateFiles.Read(_directory).ContentHash != files.ContentHash)
+                {
+                    return ReloadResult.Unchanged;
+                }
+
+                _lastRejectedHash = files.ContentHash;
+                _metrics.CertificateReloaded(success: false);
+                Log.ReloadRejected(_logger, _directory, problem, current.Identity, current.Certificate.SerialNumber, current.Certificate.NotAfter);
+                return ReloadResult.Rejected;
+            }
+
+            _channel.UpdateCredentials(next.Channel, next.Verifier);
+            _current = next;
+            _lastRejectedHash = null;
+            _metrics.CertificateInForce(next.Certificate.NotAfter);
+            _metrics.CertificateReloaded(success: true);
+            Log.Reloaded(_logger, _directory, next.Identity, next.Certificate.SerialNumber, next.Certificate.NotAfter, next.ContentHash[..12]);
+
+            // No new handshake can take the old key any more (every face now hands out the new one); it is zeroed
+            // once the handshakes that already hold it are over.
+            current.Channel.Retire(current.Service.Dispose);
+            return ReloadResult.Applied;
+        }
+        finally
+        {
+            _reloadGate.Release();
+        }
+    }
+
+    /// <summary>Zeroes the key in force once no handshake holds it (at host shutdown, after the listeners stopped).</summary>
+    public void Dispose()
+    {
+        _reloadGate.Wait();
+        try
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+            CertificateSet current = _current;
+            current.Channel.Retire(current.Service.Dispose);
+        }
+        finally
+        {
+            _reloadGate.Release();
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(400, LogLevel.Information, "Certificates in {Directory} reloaded: {Identity}, serial {Serial}, valid until {NotAfter:u} (sha256 {Hash}); new channels use them, established channels keep running.", EventName = "CertificatesReloaded")]
+        public static partial void Reloaded(ILogger logger, string directory, string identity, string serial, DateTimeOffset notAfter, string hash);
+
+        [LoggerMessage(401, LogLevel.Error, "Certificate reload rejected, keeping the certificate in force ({Identity}, serial {Serial}, valid until {NotAfter:u}): {Directory}: {Reason}", EventName = "CertificateReloadRejected")]
+        public static partial void ReloadRejected(ILogger logger, string directory, string reason, string identity, string serial, DateTimeOffset notAfter);
+    }
+}

@@ -27,7 +27,9 @@ internal sealed record CompareOptions
 
     public double LatencySeconds { get; init; } = 15;
 
-    public double WarmupSeconds { get; init; } = 3;
+    /// <summary>Closed-loop load before measuring: the JIT's tiering (tier 0 → instrumented → tier 1 with PGO) of
+    /// the .NET sidecars takes several seconds of traffic on 2 cores; measured before that, they run at half speed.</summary>
+    public double WarmupSeconds { get; init; } = 10;
 
     public int ResponseBytes { get; init; } = 128;
 
@@ -39,6 +41,10 @@ internal sealed record CompareOptions
     /// <summary><c>belizemesh-proxy</c> to measure: an executable or a .dll; default the build next to this harness.</summary>
     public string? ProxyPath { get; init; }
 
+    /// <summary>Start this one scenario, print where it listens, and keep it running until Ctrl+C (for profiling
+    /// or poking at it with curl, wrk or h2load); measures nothing.</summary>
+    public string? Hold { get; init; }
+
     public static CompareOptions QuickDefaults => new()
     {
         Quick = true,
@@ -46,14 +52,15 @@ internal sealed record CompareOptions
         Repeats = 1,
         Rates = [1000],
         LatencySeconds = 2,
-        WarmupSeconds = 0.5,
+        WarmupSeconds = 3,
     };
 
     public static string Usage => """
         usage: compare [--quick] [--scenarios direct,belizemesh-pq,belizemesh-plain,nginx-tls,haproxy-tls]
                        [--concurrency 64] [--duration 10] [--repeats 3] [--rates 1000,5000] [--latency-duration 15]
-                       [--warmup 3] [--open-connections 32] [--bytes 128] [--no-cross-check]
+                       [--warmup 10] [--open-connections 32] [--bytes 128] [--no-cross-check]
                        [--out perf/results] [--proxy PATH]
+               compare --hold SCENARIO      start one scenario and keep it running until Ctrl+C (no measurement)
         """;
 
     public static CompareOptions Parse(string[] args)
@@ -78,6 +85,7 @@ internal sealed record CompareOptions
                 "--no-cross-check" => options with { CrossCheck = false },
                 "--out" => options with { ResultsRoot = Value() },
                 "--proxy" => options with { ProxyPath = Value() },
+                "--hold" => options with { Hold = Value(), Scenarios = [args[i]] },
                 _ => throw new ArgumentException($"unknown option '{args[i]}'\n{Usage}"),
             };
         }
@@ -130,6 +138,12 @@ internal static class CompareCommand
         };
         try
         {
+            if (options.Hold is not null)
+            {
+                HoldAsync(options, cancel.Token).GetAwaiter().GetResult();
+                return 0;
+            }
+
             (CompareReport report, string directory) = RunAsync(options, AnsiConsole.Console, "dotnet run -c Release --project perf/BelizeMesh.Perf -- compare " + string.Join(' ', args), cancel.Token).GetAwaiter().GetResult();
             ConsoleReport.Print(report, AnsiConsole.Console);
             AnsiConsole.MarkupLine($"results: [bold]{Markup.Escape(directory)}[/]");
@@ -144,6 +158,44 @@ internal static class CompareCommand
         {
             Console.Error.WriteLine($"compare: {ex.Message}");
             return 1;
+        }
+    }
+
+    private static async Task HoldAsync(CompareOptions options, CancellationToken cancellationToken)
+    {
+        string work = Directory.CreateTempSubdirectory("belizemesh-compare-").FullName;
+        var tools = FindTools();
+        var context = new ScenarioContext
+        {
+            Directory = work,
+            AppPort = ManagedProcess.FreePort(),
+            Proxy = LocateProxy(options.ProxyPath),
+            Nginx = tools.GetValueOrDefault("nginx").Path,
+            Haproxy = tools.GetValueOrDefault("haproxy").Path,
+            RunningAsRoot = Environment.UserName == "root",
+        };
+        Scenario scenario = Scenario.All.First(s => s.Id == options.Hold);
+        if (scenario.Unavailable(context) is { } reason)
+        {
+            throw new InvalidOperationException(reason);
+        }
+
+        try
+        {
+            await using ManagedProcess app = StartApp(context, options.ResponseBytes);
+            await using RunningScenario running = await scenario.StartAsync(context, cancellationToken).ConfigureAwait(false);
+            Console.WriteLine($"{scenario.Name} is running; configs and logs in {work}");
+            Console.WriteLine($"  wrk -t2 -c64 -d10s --latency -H 'Host: {running.Target.Host}' http://{running.Target.EndPoint}/");
+            Console.WriteLine($"  proxy processes: {string.Join(' ', running.ProcessTree())}; app on 127.0.0.1:{context.AppPort}");
+            Console.WriteLine("Ctrl+C stops it.");
+            await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            TryDelete(work);
         }
     }
 

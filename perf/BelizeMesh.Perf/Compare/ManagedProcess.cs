@@ -37,6 +37,8 @@ internal sealed class ManagedProcess : IAsyncDisposable
             info.ArgumentList.Add(argument);
         }
 
+        // The harness's own socket tuning is not the measured programs' configuration.
+        info.Environment.Remove(Program.InlineCompletions);
         if (environment is not null)
         {
             foreach (var (name, value) in environment)

@@ -116,8 +116,11 @@ internal sealed partial class ProxyHost : IAsyncDisposable
         {
             builder.Logging.AddJsonConsole(o => o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ");
 
-            // ASP.NET Core's own per-request lines duplicate the access log.
-            builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.Warning);
+            // ASP.NET Core's and YARP's own per-request Information lines ("Request starting", "Proxying to",
+            // "Received HTTP/2.0 response") duplicate the access log and cost more than the forwarding itself: two
+            // sidecars writing four JSON lines per request cut throughput to a third. Warnings and errors still show.
+            builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+            builder.Logging.AddFilter("Yarp", LogLevel.Warning);
         }
 
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = policy.Spec.DrainTimeout);

@@ -1,0 +1,60 @@
+using System.Globalization;
+using System.Net;
+
+namespace BelizeMesh.Perf.Load;
+
+/// <summary>
+/// <c>load</c>: the harness's load generator on its own, against any HTTP/1.1 server, in the manner of wrk (closed
+/// loop) or wrk2 (open loop with <c>--rate</c>):
+/// <c>load --target 127.0.0.1:8080 [--host H] [--path /] [-c 64] [-d 10] [--rate R]</c>.
+/// </summary>
+internal static class LoadCommand
+{
+    public static int Run(string[] args)
+    {
+        IPEndPoint? target = null;
+        string host = "localhost", path = "/";
+        int connections = 64;
+        double seconds = 10;
+        int? rate = null;
+        try
+        {
+            for (int i = 0; i < args.Length; i++)
+            {
+                string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
+                switch (args[i])
+                {
+                    case "--target": target = IPEndPoint.Parse(Value()); break;
+                    case "--host": host = Value(); break;
+                    case "--path": path = Value(); break;
+                    case "-c": connections = int.Parse(Value(), CultureInfo.InvariantCulture); break;
+                    case "-d": seconds = double.Parse(Value(), CultureInfo.InvariantCulture); break;
+                    case "--rate": rate = int.Parse(Value(), CultureInfo.InvariantCulture); break;
+                    default: throw new ArgumentException($"unknown option '{args[i]}'");
+                }
+            }
+
+            if (target is null)
+            {
+                throw new ArgumentException("--target ADDRESS:PORT is required");
+            }
+        }
+        catch (Exception ex) when (ex is ArgumentException or FormatException)
+        {
+            Console.Error.WriteLine($"load: {ex.Message}\nusage: load --target 127.0.0.1:8080 [--host H] [--path /] [-c 64] [-d 10] [--rate R]");
+            return 64;
+        }
+
+        var loadTarget = new LoadTarget(target, host, path);
+        LoadResult result = rate is { } r
+            ? LoadGenerator.OpenLoopAsync(loadTarget, r, connections, TimeSpan.FromSeconds(seconds), TimeSpan.FromSeconds(5), CancellationToken.None).GetAwaiter().GetResult()
+            : LoadGenerator.ClosedLoopAsync(loadTarget, connections, TimeSpan.FromSeconds(seconds), CancellationToken.None).GetAwaiter().GetResult();
+        LatencyHistogram h = result.Latency;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{(rate is null ? "closed loop" : $"open loop at {rate} req/s")}, {connections} connections, {result.Elapsed.TotalSeconds:0.0} s: " +
+            $"{result.RequestsPerSecond:N0} req/s, {result.Requests:N0} requests, {result.Errors:N0} errors{(result.FirstError is null ? "" : $" (first: {result.FirstError})")}"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"latency ms: p50 {h.PercentileMilliseconds(50):0.###}  p90 {h.PercentileMilliseconds(90):0.###}  p99 {h.PercentileMilliseconds(99):0.###}  p99.9 {h.PercentileMilliseconds(99.9):0.###}  max {h.PercentileMilliseconds(100):0.###}"));
+        return result.Errors > 0 ? 1 : 0;
+    }
+}

@@ -9,7 +9,10 @@ public static partial class Program
         commands["compare"] = (
             "Direct vs BelizeMesh (PQ and plaintext) vs nginx vs HAProxy, two hops each: throughput, latency, CPU, memory. [--quick] (see compare --help)",
             args => args.Contains("--help") ? Help() : CompareCommand.Run(args));
-        commands["load"] = ("The harness's HTTP/1.1 load generator alone: load --target IP:PORT [--host H] [-c 64] [-d 10] [--rate R].", Load.LoadCommand.Run);
+        commands["handshake-servers"] = (
+            "Full handshakes/s and server CPU per handshake, a new connection per request: belizemesh-proxy bm1 vs nginx and HAProxy TLS 1.3 (mutual, no resumption). [--quick] [--seconds S] [--concurrency C]",
+            HandshakeServers.Run);
+        commands["load"] = ("The harness's load generator alone: load --target IP:PORT [--host H] [-c 64] [-d 10] [--rate R] [--h2].", Load.LoadCommand.Run);
         commands["app"] = ("The benchmark app that compare starts: app --port N [--bytes B].", BenchApp.Run);
     }
 

@@ -42,8 +42,17 @@ internal static class BenchApp
         builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.AddServerHeader = false);
         WebApplication app = builder.Build();
+        // GET /bulk/<bytes>: a large body, streamed in 64 KiB writes with Content-Length (the bulk phase).
+        byte[] chunk = new byte[64 * 1024];
+        Array.Fill(chunk, (byte)'b');
         app.Run(context =>
         {
+            if (context.Request.Path.StartsWithSegments("/bulk", out PathString rest)
+                && long.TryParse(rest.Value?.TrimStart('/'), NumberStyles.None, CultureInfo.InvariantCulture, out long size))
+            {
+                return StreamAsync(context, chunk, size);
+            }
+
             context.Response.ContentType = "text/plain";
             context.Response.ContentLength = body.Length;
             return context.Response.Body.WriteAsync(body).AsTask();
@@ -52,5 +61,15 @@ internal static class BenchApp
         Console.WriteLine($"listening on {new Uri(app.Urls.First()).Port}");
         app.WaitForShutdown();
         return 0;
+    }
+
+    private static async Task StreamAsync(HttpContext context, byte[] chunk, long size)
+    {
+        context.Response.ContentType = "application/octet-stream";
+        context.Response.ContentLength = size;
+        for (long left = size; left > 0; left -= chunk.Length)
+        {
+            await context.Response.Body.WriteAsync(chunk.AsMemory(0, (int)Math.Min(chunk.Length, left)), context.RequestAborted).ConfigureAwait(false);
+        }
     }
 }

@@ -33,6 +33,9 @@ internal sealed record CompareOptions
 
     public int ResponseBytes { get; init; } = 128;
 
+    /// <summary>Size of the one large download per scenario, MB; 0 skips the bulk phase.</summary>
+    public int BulkMegabytes { get; init; } = 256;
+
     public bool CrossCheck { get; init; } = true;
 
     /// <summary>Where <c>&lt;timestamp&gt;/</c> is created; default <c>perf/results</c> of the repository.</summary>
@@ -53,12 +56,13 @@ internal sealed record CompareOptions
         Rates = [1000],
         LatencySeconds = 2,
         WarmupSeconds = 3,
+        BulkMegabytes = 32,
     };
 
     public static string Usage => """
         usage: compare [--quick] [--scenarios direct,belizemesh-pq,belizemesh-plain,nginx-tls,haproxy-tls]
                        [--concurrency 64] [--duration 10] [--repeats 3] [--rates 1000,5000] [--latency-duration 15]
-                       [--warmup 10] [--open-connections 32] [--bytes 128] [--no-cross-check]
+                       [--warmup 10] [--open-connections 32] [--bytes 128] [--bulk-mb 256] [--no-cross-check]
                        [--out perf/results] [--proxy PATH]
                compare --hold SCENARIO      start one scenario and keep it running until Ctrl+C (no measurement)
         """;
@@ -82,6 +86,7 @@ internal sealed record CompareOptions
                 "--latency-duration" => options with { LatencySeconds = Number() },
                 "--warmup" => options with { WarmupSeconds = Number() },
                 "--bytes" => options with { ResponseBytes = (int)Number() },
+                "--bulk-mb" => options with { BulkMegabytes = (int)Number() },
                 "--no-cross-check" => options with { CrossCheck = false },
                 "--out" => options with { ResultsRoot = Value() },
                 "--proxy" => options with { ProxyPath = Value() },
@@ -98,7 +103,7 @@ internal sealed record CompareOptions
             }
         }
 
-        if (options.Concurrency < 1 || options.Repeats < 1 || options.ThroughputSeconds <= 0 || options.LatencySeconds <= 0 || options.Rates.Any(r => r < 1) || options.OpenLoopConnections < 1)
+        if (options.Concurrency < 1 || options.Repeats < 1 || options.ThroughputSeconds <= 0 || options.LatencySeconds <= 0 || options.Rates.Any(r => r < 1) || options.OpenLoopConnections < 1 || options.BulkMegabytes < 0)
         {
             throw new ArgumentException($"concurrency, repeats, durations, rates and connections must be positive\n{Usage}");
         }
@@ -297,6 +302,7 @@ internal static class CompareCommand
                 Repeats = options.Repeats,
                 WarmupSeconds = options.WarmupSeconds,
                 ResponseBytes = options.ResponseBytes,
+                BulkBytes = options.BulkMegabytes * 1_000_000L,
             },
             Scenarios = results,
             Skipped = skipped,
@@ -324,7 +330,7 @@ internal static class CompareCommand
         List<int> tree = running.ProcessTree();
         double? idleRss = hasProxies ? ProcStats.MemoryMiB(tree, "VmRSS") : null;
 
-        int steps = 1 + options.Repeats + options.Rates.Count;
+        int steps = 2 + options.Repeats + options.Rates.Count;
         int step = 0;
         phase("warm-up", (double)step / steps);
         LoadResult warmup = await LoadGenerator.ClosedLoopAsync(running.Target, options.Concurrency, TimeSpan.FromSeconds(options.WarmupSeconds), cancellationToken).ConfigureAwait(false);
@@ -369,6 +375,14 @@ internal static class CompareCommand
             step++;
         }
 
+        BulkResult? bulk = null;
+        if (options.BulkMegabytes > 0)
+        {
+            phase($"bulk {options.BulkMegabytes} MB", (double)step / steps);
+            (bulk, long bulkErrors) = await MeasureBulkAsync(running.Target, options.BulkMegabytes * 1_000_000L, cancellationToken).ConfigureAwait(false);
+            errors += bulkErrors;
+        }
+
         double medianRps = Median(repeats);
         if (options.CrossCheck && tools.TryGetValue("wrk", out var wrk))
         {
@@ -403,7 +417,41 @@ internal static class CompareCommand
             IdleRssMiB = idleRss,
             ProxyProcesses = hasProxies ? tree.Count : 0,
             Errors = errors,
+            Bulk = bulk,
         };
+    }
+
+    /// <summary>Three downloads of <paramref name="bytes"/> on one keep-alive connection; MB/s of each. A failed
+    /// download is an error and gives no figure.</summary>
+    private static async Task<(BulkResult? Result, long Errors)> MeasureBulkAsync(LoadTarget target, long bytes, CancellationToken cancellationToken)
+    {
+        var bulkTarget = new LoadTarget(target.EndPoint, target.Host, "/bulk/" + bytes.ToString(CultureInfo.InvariantCulture));
+        var speeds = new List<double>();
+        long errors = 0;
+        using Http1Connection connection = await Http1Connection.ConnectAsync(bulkTarget.EndPoint, bulkTarget.Request, cancellationToken).ConfigureAwait(false);
+        for (int i = 0; i < 3; i++)
+        {
+            long started = Stopwatch.GetTimestamp();
+            try
+            {
+                await connection.SendAsync(cancellationToken).ConfigureAwait(false);
+                int status = await connection.ReadResponseAsync(cancellationToken).ConfigureAwait(false);
+                if (status != 200 || connection.Closed)
+                {
+                    errors++;
+                    break;
+                }
+
+                speeds.Add(bytes / Stopwatch.GetElapsedTime(started).TotalSeconds / 1e6);
+            }
+            catch (IOException)
+            {
+                errors++;
+                break;
+            }
+        }
+
+        return (speeds.Count == 0 ? null : new BulkResult { Bytes = bytes, Repeats = speeds, MedianMBps = Median(speeds) }, errors);
     }
 
     private static LatencyPercentiles Percentiles(LatencyHistogram h) => new(
@@ -451,7 +499,7 @@ internal static class CompareCommand
         };
     }
 
-    private static ManagedProcess StartApp(ScenarioContext context, int bytes)
+    internal static ManagedProcess StartApp(ScenarioContext context, int bytes)
     {
         (string fileName, string[] prefix) = DotnetLaunch(typeof(CompareCommand).Assembly.Location);
         ManagedProcess app = ManagedProcess.Start(
@@ -491,7 +539,7 @@ internal static class CompareCommand
         return (host, ["exec", dll]);
     }
 
-    private static (string FileName, string[] Prefix) LocateProxy(string? explicitPath)
+    internal static (string FileName, string[] Prefix) LocateProxy(string? explicitPath)
     {
         string? path = explicitPath;
         if (path is null)
@@ -532,7 +580,7 @@ internal static class CompareCommand
     private static string DefaultResultsRoot() => Path.Combine(RepositoryRoot() ?? Environment.CurrentDirectory, "perf", "results");
 
     /// <summary>The external programs the harness can use, with their version lines.</summary>
-    private static Dictionary<string, (string Path, string Version)> FindTools()
+    internal static Dictionary<string, (string Path, string Version)> FindTools()
     {
         var tools = new Dictionary<string, (string, string)>();
         foreach (var (name, flag) in new[] { ("nginx", "-v"), ("haproxy", "-v"), ("wrk", "-v"), ("h2load", "--version"), ("openssl", "version") })
@@ -574,7 +622,7 @@ internal static class CompareCommand
         };
     }
 
-    private static void TryDelete(string directory)
+    internal static void TryDelete(string directory)
     {
         try
         {

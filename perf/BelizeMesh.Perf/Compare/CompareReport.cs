@@ -70,6 +70,9 @@ internal sealed record CompareSettings
 
     /// <summary>Response body size of the app, bytes.</summary>
     public required int ResponseBytes { get; init; }
+
+    /// <summary>Size of the bulk download, bytes (0 = not run).</summary>
+    public long BulkBytes { get; init; }
 }
 
 internal sealed record ScenarioResult
@@ -102,6 +105,20 @@ internal sealed record ScenarioResult
 
     /// <summary>All failed requests of this scenario (connect errors, non-2xx, timeouts), all phases.</summary>
     public required long Errors { get; init; }
+
+    /// <summary>One large response through the scenario on one connection; null when not measured.</summary>
+    public BulkResult? Bulk { get; init; }
+}
+
+/// <summary>Throughput of one large download (the app streams <see cref="Bytes"/> bytes) through the scenario.</summary>
+internal sealed record BulkResult
+{
+    public required long Bytes { get; init; }
+
+    /// <summary>MB/s (10^6 bytes per second) of each repeat.</summary>
+    public required IReadOnlyList<double> Repeats { get; init; }
+
+    public required double MedianMBps { get; init; }
 }
 
 internal sealed record ThroughputResult

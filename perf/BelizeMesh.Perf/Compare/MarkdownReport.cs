@@ -63,6 +63,7 @@ internal static class MarkdownReport
                 ["Warm-up", ReportFormat.Plain(settings.WarmupSeconds) + " s"],
                 ["Open-loop latency", rates.Length == 0 ? "none" : rates + $"; {ReportFormat.Plain(settings.LatencySeconds)} s each"],
                 ["Response body", ReportFormat.Integer(settings.ResponseBytes) + " bytes"],
+                ["Bulk download", settings.BulkBytes == 0 ? "not run" : $"{ReportFormat.Integer((int)(settings.BulkBytes / 1_000_000))} MB on one connection, median of 3"],
             ]));
         Line(md);
 
@@ -77,6 +78,11 @@ internal static class MarkdownReport
         Line(md, "- CPU and memory: the proxy processes of the scenario together (user + system CPU seconds during the closed-loop "
             + "runs; RSS summed over the processes); the direct scenario has no proxy.");
         Line(md, "- Errors: every failed request of the scenario (connect errors, non-2xx, timeouts), all phases.");
+        if (settings.BulkBytes > 0)
+        {
+            Line(md, "- Bulk: one GET of a large body on one keep-alive connection through both hops, MB/s = 10^6 bytes/s, median of 3.");
+        }
+
         Line(md, $"- {ReportFormat.Missing} means not measured.");
         Line(md);
 

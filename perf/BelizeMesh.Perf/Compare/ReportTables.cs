@@ -39,6 +39,12 @@ internal static class ReportTables
             columns.Add(new($"p50 / p90 / p99 / p99.9 at {at} req/s (ms)", $"@ {at} req/s\np50 / p90 / p99 / p99.9\nms", Numeric: true, Latency: true));
         }
 
+        bool bulk = report.Scenarios.Any(s => s.Bulk is not null);
+        if (bulk)
+        {
+            columns.Add(new("Bulk (MB/s, one download)", "Bulk\nMB/s", Numeric: true));
+        }
+
         columns.Add(new("CPU s / 1,000 req", "CPU s\n/1k\nreq", Numeric: true));
         columns.Add(new("Peak RSS (MiB)", "Peak\nRSS\nMiB", Numeric: true));
         columns.Add(new("Idle RSS (MiB)", "Idle\nRSS\nMiB", Numeric: true));
@@ -61,6 +67,11 @@ internal static class ReportTables
             foreach (var rate in rates)
             {
                 row.Add(ReportFormat.Percentiles(ReportFormat.LatencyAt(s, rate)?.Percentiles));
+            }
+
+            if (bulk)
+            {
+                row.Add(ReportFormat.Sig3(s.Bulk?.MedianMBps));
             }
 
             row.Add(ReportFormat.Sig3(s.CpuSecondsPer1000Requests));

@@ -312,7 +312,7 @@ internal sealed class TlsPki
 internal sealed class NginxScenario() : Scenario(
     "nginx-tls",
     "nginx, 2 hops, TLS 1.3",
-    "nginx → TLS 1.3 mutual auth (ECDSA P-256, AES-256-GCM), kept-alive upstream → nginx → app; worker_processes auto, access log off")
+    "nginx → TLS 1.3 mutual auth (ECDSA P-256, AES-256-GCM), kept-alive upstream → nginx → app; worker_processes auto, access log off, proxy_buffering off with 64k buffers (streams like the sidecars)")
 {
     public override string? Unavailable(ScenarioContext context)
         => context.Nginx is null ? "nginx not found: install the Debian package 'nginx' (apt-get install nginx)" : null;
@@ -354,6 +354,8 @@ internal sealed class NginxScenario() : Scenario(
                         proxy_http_version 1.1;
                         proxy_set_header Connection "";
                         proxy_set_header Host {{ScenarioContext.TlsServerName}};
+                        proxy_buffering off;
+                        proxy_buffer_size 64k;
                         proxy_ssl_protocols TLSv1.3;
                         proxy_ssl_certificate {{pki.ClientCertPath}};
                         proxy_ssl_certificate_key {{pki.ClientKeyPath}};
@@ -380,6 +382,8 @@ internal sealed class NginxScenario() : Scenario(
                     ssl_verify_client on;
                     location / {
                         proxy_pass http://app;
+                        proxy_buffering off;
+                        proxy_buffer_size 64k;
                         proxy_http_version 1.1;
                         proxy_set_header Connection "";
                     }

@@ -6,7 +6,7 @@ namespace BelizeMesh.Perf.Load;
 /// <summary>
 /// <c>load</c>: the harness's load generator on its own, against any HTTP/1.1 server, in the manner of wrk (closed
 /// loop) or wrk2 (open loop with <c>--rate</c>):
-/// <c>load --target 127.0.0.1:8080 [--host H] [--path /] [-c 64] [-d 10] [--rate R]</c>.
+/// <c>load --target 127.0.0.1:8080 [--host H] [--path /] [-c 64] [-d 10] [--rate R] [--h2]</c>.
 /// </summary>
 internal static class LoadCommand
 {
@@ -17,6 +17,7 @@ internal static class LoadCommand
         int connections = 64;
         double seconds = 10;
         int? rate = null;
+        bool h2 = false;
         try
         {
             for (int i = 0; i < args.Length; i++)
@@ -30,6 +31,7 @@ internal static class LoadCommand
                     case "-c": connections = int.Parse(Value(), CultureInfo.InvariantCulture); break;
                     case "-d": seconds = double.Parse(Value(), CultureInfo.InvariantCulture); break;
                     case "--rate": rate = int.Parse(Value(), CultureInfo.InvariantCulture); break;
+                    case "--h2": h2 = true; break;
                     default: throw new ArgumentException($"unknown option '{args[i]}'");
                 }
             }
@@ -41,17 +43,21 @@ internal static class LoadCommand
         }
         catch (Exception ex) when (ex is ArgumentException or FormatException)
         {
-            Console.Error.WriteLine($"load: {ex.Message}\nusage: load --target 127.0.0.1:8080 [--host H] [--path /] [-c 64] [-d 10] [--rate R]");
+            Console.Error.WriteLine($"load: {ex.Message}\nusage: load --target 127.0.0.1:8080 [--host H] [--path /] [-c 64] [-d 10] [--rate R] [--h2]\n  -c: connections (HTTP/1.1) or concurrent streams (--h2: h2c with prior knowledge)");
             return 64;
         }
 
         var loadTarget = new LoadTarget(target, host, path);
-        LoadResult result = rate is { } r
+        LoadResult result = h2
+            ? (rate is { } r2
+                ? Http2LoadGenerator.OpenLoopAsync(loadTarget, r2, connections, TimeSpan.FromSeconds(seconds), TimeSpan.FromSeconds(5), CancellationToken.None)
+                : Http2LoadGenerator.ClosedLoopAsync(loadTarget, connections, TimeSpan.FromSeconds(seconds), CancellationToken.None)).GetAwaiter().GetResult()
+            : rate is { } r
             ? LoadGenerator.OpenLoopAsync(loadTarget, r, connections, TimeSpan.FromSeconds(seconds), TimeSpan.FromSeconds(5), CancellationToken.None).GetAwaiter().GetResult()
             : LoadGenerator.ClosedLoopAsync(loadTarget, connections, TimeSpan.FromSeconds(seconds), CancellationToken.None).GetAwaiter().GetResult();
         LatencyHistogram h = result.Latency;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{(rate is null ? "closed loop" : $"open loop at {rate} req/s")}, {connections} connections, {result.Elapsed.TotalSeconds:0.0} s: " +
+            $"{(h2 ? "HTTP/2 (h2c), " : "HTTP/1.1, ")}{(rate is null ? "closed loop" : $"open loop at {rate} req/s")}, {connections} {(h2 ? "streams" : "connections")}, {result.Elapsed.TotalSeconds:0.0} s: " +
             $"{result.RequestsPerSecond:N0} req/s, {result.Requests:N0} requests, {result.Errors:N0} errors{(result.FirstError is null ? "" : $" (first: {result.FirstError})")}"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"latency ms: p50 {h.PercentileMilliseconds(50):0.###}  p90 {h.PercentileMilliseconds(90):0.###}  p99 {h.PercentileMilliseconds(99):0.###}  p99.9 {h.PercentileMilliseconds(99.9):0.###}  max {h.PercentileMilliseconds(100):0.###}"));

@@ -140,7 +140,7 @@ internal static partial class LoadGenerator
     }
 
     /// <summary>Lets this thread's timed sleeps wake within microseconds instead of the default 50 µs slack.</summary>
-    private static void ReduceTimerSlack()
+    internal static void ReduceTimerSlack()
     {
         if (OperatingSystem.IsLinux())
         {
@@ -167,7 +167,7 @@ internal static partial class LoadGenerator
 
     /// <summary>Sleeps until the Stopwatch timestamp <paramref name="due"/>: a timed sleep for the bulk of the wait
     /// and a short spin for the last tens of microseconds.</summary>
-    private static void SleepUntil(long due)
+    internal static void SleepUntil(long due)
     {
         while (true)
         {

@@ -1,0 +1,391 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using BelizeMesh.Channel;
+using BelizeMesh.Channel.Identity;
+using BelizeMesh.Identity;
+using Spectre.Console;
+
+namespace BelizeMesh.Perf.Compare;
+
+/// <summary>
+/// <c>handshake-servers</c>: full handshakes against real server processes, a new connection per request — the
+/// <c>belizemesh-proxy</c> inbound listener (bm1: P-256 + ML-KEM-1024, ML-DSA-87 certificates) against nginx and
+/// HAProxy terminating TLS 1.3 with mutual ECDSA P-256 authentication, session resumption off on both ends. Each
+/// connection: handshake, one GET forwarded to the app, close. Reports connections/s and the server processes' CPU
+/// per handshake (from /proc), plus this client's CPU per handshake. All on 127.0.0.1; client and servers share the
+/// machine's cores, so compare within one run.
+/// </summary>
+internal static class HandshakeServers
+{
+    private const string BackendIdentity = "spiffe://cluster.local/ns/bench/sa/backend";
+
+    public static int Run(string[] args)
+    {
+        bool quick = args.Contains("--quick");
+        double seconds = quick ? 3 : 10;
+        int concurrency = 4;
+        for (int i = 0; i + 1 < args.Length; i++)
+        {
+            if (args[i] == "--seconds")
+            {
+                seconds = double.Parse(args[i + 1], CultureInfo.InvariantCulture);
+            }
+            else if (args[i] == "--concurrency")
+            {
+                concurrency = int.Parse(args[i + 1], CultureInfo.InvariantCulture);
+            }
+        }
+
+        string work = Directory.CreateTempSubdirectory("belizemesh-handshake-").FullName;
+        try
+        {
+            return RunAsync(work, seconds, concurrency).GetAwaiter().GetResult();
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or TimeoutException or FileNotFoundException)
+        {
+            Console.Error.WriteLine($"handshake-servers: {ex.Message}");
+            return 1;
+        }
+        finally
+        {
+            CompareCommand.TryDelete(work);
+        }
+    }
+
+    private sealed record Row(string Server, double PerSecond, double ServerCpuMs, double ClientCpuMs, long Connections, long Errors, string? FirstError);
+
+    private static async Task<int> RunAsync(string work, double seconds, int concurrency)
+    {
+        var tools = CompareCommand.FindTools();
+        var context = new ScenarioContext
+        {
+            Directory = work,
+            AppPort = ManagedProcess.FreePort(),
+            Proxy = CompareCommand.LocateProxy(null),
+            Nginx = tools.GetValueOrDefault("nginx").Path,
+            Haproxy = tools.GetValueOrDefault("haproxy").Path,
+            RunningAsRoot = Environment.UserName == "root",
+        };
+        Console.WriteLine($"handshake-servers: {concurrency} client loops for {seconds:0.#} s per server, a new connection per request, loopback, {Environment.ProcessorCount} cores");
+        await using ManagedProcess app = CompareCommand.StartApp(context, 128);
+        var rows = new List<Row>();
+
+        // bm1 against the sidecar's inbound listener.
+        using (var ca = CertificateAuthority.CreateRoot(new RootCertificateOptions { Subject = "CN=BelizeMesh Bench CA,O=BelizeMesh" }))
+        using (IssuedCertificate client = ca.Issue(new ServiceCertificateRequest { Service = "frontend", Namespace = ScenarioContext.Namespace }))
+        {
+            string certs = Path.Combine(work, "backend-certs");
+            Directory.CreateDirectory(certs);
+            using (IssuedCertificate backend = ca.Issue(new ServiceCertificateRequest { Service = "backend", Namespace = ScenarioContext.Namespace }))
+            {
+                File.WriteAllText(Path.Combine(certs, "tls.crt"), backend.CertificatePem);
+                File.WriteAllText(Path.Combine(certs, "tls.key"), backend.ExportPrivateKeyPem());
+                File.WriteAllText(Path.Combine(certs, "ca.crt"), ca.Certificate.ToPem());
+            }
+
+            int inbound = ManagedProcess.FreePort();
+            string policy = Path.Combine(work, "backend-policy.yaml");
+            File.WriteAllText(policy, $$"""
+                apiVersion: belizemesh.io/v1alpha1
+                kind: SidecarPolicy
+                metadata: { name: backend, namespace: {{ScenarioContext.Namespace}} }
+                spec:
+                  identity: {{BackendIdentity}}
+                  accessLog: false
+                  admin: { listen: "127.0.0.1:{{ManagedProcess.FreePort()}}" }
+                  inbound:
+                    listen: "127.0.0.1:{{inbound}}"
+                    app: "http://127.0.0.1:{{context.AppPort}}"
+                    mode: STRICT
+                    authorization: { rules: [ { from: { principals: ["cluster.local/ns/{{ScenarioContext.Namespace}}/sa/frontend"] } } ] }
+                  outbound:
+                    listen: "127.0.0.1:{{ManagedProcess.FreePort()}}"
+                    routes: []
+                """);
+            await using ManagedProcess sidecar = ManagedProcess.Start(
+                context.Proxy.FileName, [.. context.Proxy.Prefix, "run", "--policy", policy, "--certs", certs], Path.Combine(work, "sidecar.log"));
+            var verifier = new MeshCertificateVerifier(new CertificateValidator(ca.TrustBundle, new CertificateValidatorOptions()));
+            var options = new PqChannelOptions { Credentials = ChannelCredentials.Create(client.Certificate.RawData, client.PrivateKey, verifier), Verifier = verifier };
+            var endPoint = new IPEndPoint(IPAddress.Loopback, inbound);
+            async Task<Stream> ConnectBm1(Socket socket)
+            {
+                var channel = new PqChannelStream(new NetworkStream(socket, ownsSocket: true), options);
+                await channel.AuthenticateAsClientAsync(BackendIdentity).ConfigureAwait(false);
+                return channel;
+            }
+
+            await WaitUntilServingAsync(endPoint, ConnectBm1, [sidecar]).ConfigureAwait(false);
+            rows.Add(await MeasureAsync("belizemesh-proxy, bm1", endPoint, ConnectBm1, [sidecar], seconds, concurrency).ConfigureAwait(false));
+        }
+
+        // TLS 1.3 servers.
+        TlsPki pki = TlsPki.Create(Path.Combine(work, "pki"));
+        using X509Certificate2 clientCertificate = LoadClientCertificate(pki);
+        string serverThumbprint = X509Certificate2.CreateFromPem(File.ReadAllText(pki.ServerCertPath)).Thumbprint;
+        var tlsOptions = new SslClientAuthenticationOptions
+        {
+            TargetHost = ScenarioContext.TlsServerName,
+            EnabledSslProtocols = SslProtocols.Tls13,
+            ClientCertificates = [clientCertificate],
+            AllowTlsResume = false,
+            RemoteCertificateValidationCallback = (_, certificate, _, _) => certificate is not null && certificate.GetCertHashString() == serverThumbprint,
+        };
+        async Task<Stream> ConnectTls(Socket socket)
+        {
+            var tls = new SslStream(new NetworkStream(socket, ownsSocket: true));
+            await tls.AuthenticateAsClientAsync(tlsOptions).ConfigureAwait(false);
+            return tls;
+        }
+
+        foreach (var (name, start) in new (string, Func<int, Task<List<ManagedProcess>>>)[]
+        {
+            ("nginx, TLS 1.3", port => StartNginxAsync(context, pki, port)),
+            ("HAProxy, TLS 1.3", port => StartHaproxyAsync(context, pki, port)),
+        })
+        {
+            bool nginx = name.StartsWith("nginx", StringComparison.Ordinal);
+            if ((nginx ? context.Nginx : context.Haproxy) is null)
+            {
+                Console.WriteLine($"skipped {name}: install the Debian package '{(nginx ? "nginx" : "haproxy")}'");
+                continue;
+            }
+
+            int port = ManagedProcess.FreePort();
+            List<ManagedProcess> servers = await start(port).ConfigureAwait(false);
+            try
+            {
+                var endPoint = new IPEndPoint(IPAddress.Loopback, port);
+                await WaitUntilServingAsync(endPoint, ConnectTls, servers).ConfigureAwait(false);
+                rows.Add(await MeasureAsync(name, endPoint, ConnectTls, servers, seconds, concurrency).ConfigureAwait(false));
+            }
+            finally
+            {
+                foreach (ManagedProcess server in servers)
+                {
+                    await server.DisposeAsync().ConfigureAwait(false);
+                }
+            }
+        }
+
+        var table = new Table().AddColumns("server", "handshakes/s", "server CPU\nms/handshake", "client CPU\nms/handshake", "connections", "errors");
+        table.Caption("bm1: P-256 + ML-KEM-1024, ML-DSA-87 certificates (validator cache on); TLS 1.3: mutual, ECDSA P-256, no resumption; each connection carries one GET to the app");
+        foreach (Row row in rows)
+        {
+            table.AddRow(
+                Markup.Escape(row.Server),
+                row.PerSecond.ToString("N0", CultureInfo.InvariantCulture),
+                row.ServerCpuMs.ToString("0.000", CultureInfo.InvariantCulture),
+                row.ClientCpuMs.ToString("0.000", CultureInfo.InvariantCulture),
+                row.Connections.ToString("N0", CultureInfo.InvariantCulture),
+                Markup.Escape(row.Errors + (row.FirstError is null ? "" : $" ({row.FirstError})")));
+        }
+
+        AnsiConsole.Write(table);
+        Row bm1 = rows[0];
+        foreach (Row row in rows.Skip(1))
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"bm1 / {row.Server.Split(',')[0]}: handshakes/s {bm1.PerSecond / row.PerSecond:0.00}x, server CPU per handshake {bm1.ServerCpuMs / row.ServerCpuMs:0.00}x"));
+        }
+
+        return rows.Any(r => r.Errors > 0) ? 1 : 0;
+    }
+
+    private static X509Certificate2 LoadClientCertificate(TlsPki pki)
+    {
+        // SslStream on Linux wants a certificate whose key is not ephemeral: round-trip through PKCS#12.
+        using X509Certificate2 pem = X509Certificate2.CreateFromPemFile(pki.ClientCertPath, pki.ClientKeyPath);
+        return X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), password: null);
+    }
+
+    private static async Task WaitUntilServingAsync(IPEndPoint endPoint, Func<Socket, Task<Stream>> connect, IReadOnlyList<ManagedProcess> servers)
+    {
+        long deadline = Stopwatch.GetTimestamp() + (20 * Stopwatch.Frequency);
+        string last = "no answer";
+        while (Stopwatch.GetTimestamp() < deadline)
+        {
+            foreach (ManagedProcess server in servers)
+            {
+                if (server.HasExited)
+                {
+                    throw new InvalidOperationException($"a server exited during start-up (log {server.LogPath}):\n{server.Tail()}");
+                }
+            }
+
+            try
+            {
+                await OneRequestAsync(endPoint, connect).ConfigureAwait(false);
+                return;
+            }
+            catch (Exception ex) when (ex is IOException or SocketException or AuthenticationException or PqChannelException)
+            {
+                last = ex.Message;
+            }
+
+            await Task.Delay(50).ConfigureAwait(false);
+        }
+
+        throw new TimeoutException($"{endPoint} did not serve within 20 s: {last}\n{string.Join('\n', servers.Select(s => s.Tail(8)))}");
+    }
+
+    private static readonly byte[] Request = Encoding.ASCII.GetBytes("GET / HTTP/1.1\r\nHost: backend.bench\r\nConnection: close\r\n\r\n");
+
+    /// <summary>Connect, handshake, one GET with <c>Connection: close</c>, read to the end; throws unless 200.</summary>
+    private static async Task OneRequestAsync(IPEndPoint endPoint, Func<Socket, Task<Stream>> connect)
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(endPoint).ConfigureAwait(false);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+
+        await using Stream stream = await connect(socket).ConfigureAwait(false);
+        await stream.WriteAsync(Request).ConfigureAwait(false);
+        await stream.FlushAsync().ConfigureAwait(false);
+        byte[] buffer = new byte[4096];
+        int total = 0;
+        while (true)
+        {
+            int read = await stream.ReadAsync(buffer.AsMemory(total)).ConfigureAwait(false);
+            if (read == 0)
+            {
+                break;
+            }
+
+            total += read;
+            if (total == buffer.Length)
+            {
+                total = 0;      // only the status line matters, and it was in the first read
+            }
+        }
+
+        if (!Encoding.ASCII.GetString(buffer, 0, Math.Min(12, buffer.Length)).StartsWith("HTTP/1.1 200", StringComparison.Ordinal))
+        {
+            throw new IOException("response was not HTTP/1.1 200: " + Encoding.ASCII.GetString(buffer, 0, Math.Min(40, total)));
+        }
+    }
+
+    private static async Task<Row> MeasureAsync(string name, IPEndPoint endPoint, Func<Socket, Task<Stream>> connect, IReadOnlyList<ManagedProcess> servers, double seconds, int concurrency)
+    {
+        // Warm-up: the JIT of the .NET ends (ours and the client), TLS libraries' first use.
+        await LoopAsync(endPoint, connect, TimeSpan.FromSeconds(Math.Min(3, seconds / 2)), concurrency).ConfigureAwait(false);
+        List<int> tree = ProcStats.Tree(servers.Select(s => s.Id));
+        double serverBefore = ProcStats.CpuSeconds(tree);
+        TimeSpan clientBefore = Process.GetCurrentProcess().TotalProcessorTime;
+        long started = Stopwatch.GetTimestamp();
+        (long ok, long errors, string? firstError) = await LoopAsync(endPoint, connect, TimeSpan.FromSeconds(seconds), concurrency).ConfigureAwait(false);
+        double elapsed = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        double serverCpu = ProcStats.CpuSeconds(tree) - serverBefore;
+        double clientCpu = (Process.GetCurrentProcess().TotalProcessorTime - clientBefore).TotalSeconds;
+        long count = Math.Max(1, ok);
+        return new Row(name, ok / elapsed, serverCpu / count * 1000, clientCpu / count * 1000, ok, errors, firstError);
+    }
+
+    private static async Task<(long Ok, long Errors, string? FirstError)> LoopAsync(IPEndPoint endPoint, Func<Socket, Task<Stream>> connect, TimeSpan duration, int concurrency)
+    {
+        long end = Stopwatch.GetTimestamp() + (long)(duration.TotalSeconds * Stopwatch.Frequency);
+        long ok = 0, errors = 0;
+        string? firstError = null;
+        await Task.WhenAll(Enumerable.Range(0, concurrency).Select(_ => Task.Run(async () =>
+        {
+            while (Stopwatch.GetTimestamp() < end)
+            {
+                try
+                {
+                    await OneRequestAsync(endPoint, connect).ConfigureAwait(false);
+                    Interlocked.Increment(ref ok);
+                }
+                catch (Exception ex) when (ex is IOException or SocketException or AuthenticationException or PqChannelException)
+                {
+                    Interlocked.Increment(ref errors);
+                    Interlocked.CompareExchange(ref firstError, ex.Message, null);
+                }
+            }
+        }))).ConfigureAwait(false);
+        return (ok, errors, firstError);
+    }
+
+    private static async Task<List<ManagedProcess>> StartNginxAsync(ScenarioContext context, TlsPki pki, int port)
+    {
+        string root = Path.Combine(context.Directory, "nginx-handshake");
+        foreach (string temp in new[] { "body", "proxy", "fastcgi", "uwsgi", "scgi" })
+        {
+            Directory.CreateDirectory(Path.Combine(root, "tmp", temp));
+        }
+
+        string config = $$"""
+            {{(context.RunningAsRoot ? "user root;" : "")}}
+            worker_processes auto;
+            daemon off;
+            pid {{root}}/nginx.pid;
+            error_log {{root}}/error.log warn;
+            events { worker_connections 8192; }
+            http {
+                access_log off;
+                client_body_temp_path {{root}}/tmp/body;
+                proxy_temp_path {{root}}/tmp/proxy;
+                fastcgi_temp_path {{root}}/tmp/fastcgi;
+                uwsgi_temp_path {{root}}/tmp/uwsgi;
+                scgi_temp_path {{root}}/tmp/scgi;
+                upstream app { server 127.0.0.1:{{context.AppPort}}; keepalive 64; }
+                server {
+                    listen 127.0.0.1:{{port}} ssl;
+                    ssl_protocols TLSv1.3;
+                    ssl_certificate {{pki.ServerCertPath}};
+                    ssl_certificate_key {{pki.ServerKeyPath}};
+                    ssl_client_certificate {{pki.CaPath}};
+                    ssl_verify_client on;
+                    ssl_session_cache off;
+                    ssl_session_tickets off;
+                    location / {
+                        proxy_pass http://app;
+                        proxy_http_version 1.1;
+                        proxy_set_header Connection "";
+                    }
+                }
+            }
+            """;
+        string path = Path.Combine(root, "nginx.conf");
+        await File.WriteAllTextAsync(path, config).ConfigureAwait(false);
+        return [ManagedProcess.Start(context.Nginx!, ["-p", root, "-c", path, "-e", Path.Combine(root, "error.log")], Path.Combine(root, "nginx.log"))];
+    }
+
+    private static async Task<List<ManagedProcess>> StartHaproxyAsync(ScenarioContext context, TlsPki pki, int port)
+    {
+        string root = Path.Combine(context.Directory, "haproxy-handshake");
+        Directory.CreateDirectory(root);
+        string config = $$"""
+            global
+                nbthread {{Environment.ProcessorCount}}
+                maxconn 4096
+                tune.ssl.cachesize 0
+                ssl-default-bind-options no-tls-tickets
+            defaults
+                mode http
+                timeout connect 5s
+                timeout client 30s
+                timeout server 30s
+            frontend tls
+                bind 127.0.0.1:{{port}} ssl crt {{pki.ServerBundlePath}} ca-file {{pki.CaPath}} verify required ssl-min-ver TLSv1.3 alpn http/1.1
+                default_backend app
+            backend app
+                http-reuse always
+                server app 127.0.0.1:{{context.AppPort}}
+
+            """;
+        string path = Path.Combine(root, "haproxy.cfg");
+        await File.WriteAllTextAsync(path, config).ConfigureAwait(false);
+        return [ManagedProcess.Start(context.Haproxy!, ["-db", "-f", path], Path.Combine(root, "haproxy.log"))];
+    }
+}

@@ -50,6 +50,7 @@ internal static class ChannelBenchmark
         });
         Print("SslStream TLS 1.3 mutual (ECDSA P-256)", tls);
         Console.WriteLine($"ratio bm1/TLS: wall {pq.WallMs / tls.WallMs:0.00}x, CPU {pq.CpuMs / tls.CpuMs:0.00}x (targets: <= 1.0 wall, <= 1.5 CPU)");
+        NodeTlsBaseline.Print(quick, pq);
         return 0;
     }
 
@@ -84,7 +85,7 @@ internal static class ChannelBenchmark
         return 0;
     }
 
-    private sealed record HandshakeFigures(double WallMs, double CpuMs, double P90Ms, int Count);
+    internal sealed record HandshakeFigures(double WallMs, double CpuMs, double P90Ms, int Count);
 
     private static void Print(string name, HandshakeFigures f) =>
         Console.WriteLine($"  {name,-42} {1000 / f.WallMs,8:0.0} handshakes/s   wall median {f.WallMs,7:0.00} ms (p90 {f.P90Ms:0.00})   CPU {f.CpuMs,7:0.00} ms/handshake");

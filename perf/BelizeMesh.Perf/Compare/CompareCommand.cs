@@ -166,19 +166,22 @@ internal static class CompareCommand
         }
     }
 
+    /// <summary>The programs and ports every scenario of a run shares.</summary>
+    internal static ScenarioContext CreateContext(string work, IReadOnlyDictionary<string, (string Path, string Version)> tools, string? proxyPath) => new()
+    {
+        Directory = work,
+        AppPort = ManagedProcess.FreePort(),
+        Proxy = LocateProxy(proxyPath),
+        Nginx = tools.GetValueOrDefault("nginx").Path,
+        Haproxy = tools.GetValueOrDefault("haproxy").Path,
+        RunningAsRoot = Environment.UserName == "root",
+    };
+
     private static async Task HoldAsync(CompareOptions options, CancellationToken cancellationToken)
     {
         string work = Directory.CreateTempSubdirectory("belizemesh-compare-").FullName;
         var tools = FindTools();
-        var context = new ScenarioContext
-        {
-            Directory = work,
-            AppPort = ManagedProcess.FreePort(),
-            Proxy = LocateProxy(options.ProxyPath),
-            Nginx = tools.GetValueOrDefault("nginx").Path,
-            Haproxy = tools.GetValueOrDefault("haproxy").Path,
-            RunningAsRoot = Environment.UserName == "root",
-        };
+        ScenarioContext context = CreateContext(work, tools, options.ProxyPath);
         Scenario scenario = Scenario.All.First(s => s.Id == options.Hold);
         if (scenario.Unavailable(context) is { } reason)
         {
@@ -215,15 +218,7 @@ internal static class CompareCommand
         long started = Stopwatch.GetTimestamp();
         string work = Directory.CreateTempSubdirectory("belizemesh-compare-").FullName;
         var tools = FindTools();
-        var context = new ScenarioContext
-        {
-            Directory = work,
-            AppPort = ManagedProcess.FreePort(),
-            Proxy = LocateProxy(options.ProxyPath),
-            Nginx = tools.GetValueOrDefault("nginx").Path,
-            Haproxy = tools.GetValueOrDefault("haproxy").Path,
-            RunningAsRoot = Environment.UserName == "root",
-        };
+        ScenarioContext context = CreateContext(work, tools, options.ProxyPath);
         IReadOnlyList<Scenario> scenarios = options.Scenarios.Count == 0
             ? Scenario.All
             : options.Scenarios.Select(id => Scenario.All.First(s => s.Id == id)).ToArray();

@@ -63,15 +63,7 @@ internal static class HandshakeServers
     private static async Task<int> RunAsync(string work, double seconds, int concurrency)
     {
         var tools = CompareCommand.FindTools();
-        var context = new ScenarioContext
-        {
-            Directory = work,
-            AppPort = ManagedProcess.FreePort(),
-            Proxy = CompareCommand.LocateProxy(null),
-            Nginx = tools.GetValueOrDefault("nginx").Path,
-            Haproxy = tools.GetValueOrDefault("haproxy").Path,
-            RunningAsRoot = Environment.UserName == "root",
-        };
+        ScenarioContext context = CompareCommand.CreateContext(work, tools, proxyPath: null);
         Console.WriteLine($"handshake-servers: {concurrency} client loops for {seconds:0.#} s per server, a new connection per request, loopback, {Environment.ProcessorCount} cores");
         await using ManagedProcess app = CompareCommand.StartApp(context, 128);
         var rows = new List<Row>();

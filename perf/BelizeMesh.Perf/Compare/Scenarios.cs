@@ -94,6 +94,33 @@ internal abstract class Scenario(string id, string name, string description)
     }
 
     protected static LoadTarget Loopback(int port, string host) => new(new IPEndPoint(IPAddress.Loopback, port), host, "/");
+
+    /// <summary>Starts the processes in order and waits until the target answers; on any failure stops the ones
+    /// already started, so nothing outlives a scenario that could not start.</summary>
+    protected static async Task<RunningScenario> StartAllAsync(
+        LoadTarget target, IEnumerable<Func<ManagedProcess>> starts, TimeSpan readyTimeout, CancellationToken cancellationToken)
+    {
+        var processes = new List<ManagedProcess>();
+        try
+        {
+            foreach (Func<ManagedProcess> start in starts)
+            {
+                processes.Add(start());
+            }
+
+            await WaitReadyAsync(target, processes, readyTimeout, cancellationToken).ConfigureAwait(false);
+            return new RunningScenario(target, processes);
+        }
+        catch
+        {
+            foreach (ManagedProcess process in processes)
+            {
+                await process.DisposeAsync().ConfigureAwait(false);
+            }
+
+            throw;
+        }
+    }
 }
 
 /// <summary>A started scenario: where to send load, and the proxy processes whose cost is measured.</summary>
@@ -193,24 +220,11 @@ internal sealed class BelizeMeshScenario(bool pq) : Scenario(
                     timeout: 30s
             """;
 
-        var processes = new List<ManagedProcess>();
-        try
-        {
-            processes.Add(StartSidecar(context, root, "backend", backendPolicy));
-            processes.Add(StartSidecar(context, root, "frontend", frontendPolicy));
-            LoadTarget target = Loopback(frontendOutbound, ScenarioContext.BackendHost);
-            await WaitReadyAsync(target, processes, TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
-            return new RunningScenario(target, processes);
-        }
-        catch
-        {
-            foreach (ManagedProcess process in processes)
-            {
-                await process.DisposeAsync().ConfigureAwait(false);
-            }
-
-            throw;
-        }
+        return await StartAllAsync(
+            Loopback(frontendOutbound, ScenarioContext.BackendHost),
+            [() => StartSidecar(context, root, "backend", backendPolicy), () => StartSidecar(context, root, "frontend", frontendPolicy)],
+            TimeSpan.FromSeconds(30),
+            cancellationToken).ConfigureAwait(false);
     }
 
     private static ManagedProcess StartSidecar(ScenarioContext context, string root, string service, string policy)
@@ -356,6 +370,7 @@ internal sealed class NginxScenario() : Scenario(
                         proxy_set_header Host {{ScenarioContext.TlsServerName}};
                         proxy_buffering off;
                         proxy_buffer_size 64k;
+                        proxy_buffers 4 64k;
                         proxy_ssl_protocols TLSv1.3;
                         proxy_ssl_certificate {{pki.ClientCertPath}};
                         proxy_ssl_certificate_key {{pki.ClientKeyPath}};
@@ -384,40 +399,30 @@ internal sealed class NginxScenario() : Scenario(
                         proxy_pass http://app;
                         proxy_buffering off;
                         proxy_buffer_size 64k;
+                        proxy_buffers 4 64k;
                         proxy_http_version 1.1;
                         proxy_set_header Connection "";
                     }
                 }
             }
             """;
-        var processes = new List<ManagedProcess>();
-        try
+        foreach (string name in new[] { "back", "front" })
         {
-            foreach (var (name, config) in new[] { ("back", backConfig), ("front", frontConfig) })
+            foreach (string temp in new[] { "body", "proxy", "fastcgi", "uwsgi", "scgi" })
             {
-                foreach (string temp in new[] { "body", "proxy", "fastcgi", "uwsgi", "scgi" })
-                {
-                    System.IO.Directory.CreateDirectory(Path.Combine(root, $"{name}-tmp", temp));
-                }
-
-                string path = Path.Combine(root, $"{name}.conf");
-                File.WriteAllText(path, config);
-                processes.Add(ManagedProcess.Start(context.Nginx!, ["-p", root, "-c", path, "-e", Path.Combine(root, $"{name}.error.log")], Path.Combine(root, $"{name}.log")));
+                System.IO.Directory.CreateDirectory(Path.Combine(root, $"{name}-tmp", temp));
             }
-
-            LoadTarget target = Loopback(front, ScenarioContext.TlsServerName);
-            await WaitReadyAsync(target, processes, TimeSpan.FromSeconds(15), cancellationToken).ConfigureAwait(false);
-            return new RunningScenario(target, processes);
         }
-        catch
+
+        ManagedProcess Start(string name, string config)
         {
-            foreach (ManagedProcess process in processes)
-            {
-                await process.DisposeAsync().ConfigureAwait(false);
-            }
-
-            throw;
+            string path = Path.Combine(root, $"{name}.conf");
+            File.WriteAllText(path, config);
+            return ManagedProcess.Start(context.Nginx!, ["-p", root, "-c", path, "-e", Path.Combine(root, $"{name}.error.log")], Path.Combine(root, $"{name}.log"));
         }
+
+        return await StartAllAsync(
+            Loopback(front, ScenarioContext.TlsServerName), [() => Start("back", backConfig), () => Start("front", frontConfig)], TimeSpan.FromSeconds(15), cancellationToken).ConfigureAwait(false);
     }
 }
 
@@ -466,28 +471,14 @@ internal sealed class HaproxyScenario() : Scenario(
             backend app
                 server app 127.0.0.1:{{context.AppPort}}
             """;
-        var processes = new List<ManagedProcess>();
-        try
+        ManagedProcess Start(string name, string config)
         {
-            foreach (var (name, config) in new[] { ("back", backConfig), ("front", frontConfig) })
-            {
-                string path = Path.Combine(root, $"{name}.cfg");
-                File.WriteAllText(path, config + "\n");
-                processes.Add(ManagedProcess.Start(context.Haproxy!, ["-db", "-f", path], Path.Combine(root, $"{name}.log")));
-            }
-
-            LoadTarget target = Loopback(front, ScenarioContext.TlsServerName);
-            await WaitReadyAsync(target, processes, TimeSpan.FromSeconds(15), cancellationToken).ConfigureAwait(false);
-            return new RunningScenario(target, processes);
+            string path = Path.Combine(root, $"{name}.cfg");
+            File.WriteAllText(path, config + "\n");
+            return ManagedProcess.Start(context.Haproxy!, ["-db", "-f", path], Path.Combine(root, $"{name}.log"));
         }
-        catch
-        {
-            foreach (ManagedProcess process in processes)
-            {
-                await process.DisposeAsync().ConfigureAwait(false);
-            }
 
-            throw;
-        }
+        return await StartAllAsync(
+            Loopback(front, ScenarioContext.TlsServerName), [() => Start("back", backConfig), () => Start("front", frontConfig)], TimeSpan.FromSeconds(15), cancellationToken).ConfigureAwait(false);
     }
 }

@@ -23,6 +23,7 @@ public sealed class CompareSmokeTests
                 Rates = [200],
                 LatencySeconds = 1,
                 CrossCheck = false,
+                BulkMegabytes = 4,
                 ResultsRoot = results,
             };
             var output = new StringWriter();
@@ -57,6 +58,10 @@ public sealed class CompareSmokeTests
                 Assert.True(latency.Percentiles.P50 > 0);
                 Assert.True(latency.Percentiles.P50 <= latency.Percentiles.P99 && latency.Percentiles.P99 <= latency.Percentiles.Max);
                 Assert.Equal(100, latency.Curve[^1].Percentile);
+                Assert.NotNull(scenario.Bulk);
+                Assert.Equal(4_000_000, scenario.Bulk.Bytes);
+                Assert.Equal(3, scenario.Bulk.Repeats.Count);
+                Assert.True(scenario.Bulk.MedianMBps > 1, $"{scenario.Id}: bulk {scenario.Bulk.MedianMBps} MB/s");
             }
 
             ScenarioResult direct = report.Scenarios[0];

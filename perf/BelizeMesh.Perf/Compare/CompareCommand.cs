@@ -141,6 +141,14 @@ internal static class CompareCommand
             e.Cancel = true;
             cancel.Cancel();
         };
+
+        // SIGTERM too (a background job of a non-interactive shell ignores SIGINT): stop the scenario's processes
+        // through the normal path instead of leaving them running.
+        using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, context =>
+        {
+            context.Cancel = true;
+            cancel.Cancel();
+        });
         try
         {
             if (options.Hold is not null)

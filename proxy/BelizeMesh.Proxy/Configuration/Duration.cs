@@ -5,6 +5,10 @@ namespace BelizeMesh.Proxy.Configuration;
 /// <summary>Durations as Kubernetes and Istio write them: <c>300s</c>, <c>5m</c>, <c>100ms</c>, <c>1h30m</c>, <c>0</c>.</summary>
 internal static class Duration
 {
+    /// <summary>The longest duration accepted: 10 years (87600h), the same bound as the mesh description's parser,
+    /// so that every duration <c>belizemesh emit</c> accepts and writes into a SidecarPolicy loads here.</summary>
+    public const double MaxMilliseconds = 10d * 365 * 24 * 3_600_000;
+
     /// <summary>Parses a duration; <c>0</c> (no unit) is allowed and means zero.</summary>
     public static bool TryParse(string text, out TimeSpan value)
     {
@@ -56,7 +60,7 @@ internal static class Duration
             totalMs += number * unitMs;
         }
 
-        if (totalMs > TimeSpan.FromDays(365).TotalMilliseconds)
+        if (totalMs > MaxMilliseconds)
         {
             return false;
         }

@@ -156,6 +156,14 @@ public class PolicyParserTests
     }
 
     [Theory]
+    [InlineData("8761h")]       // more than a year: the mesh description accepts it, so the sidecar must
+    [InlineData("87600h")]      // ten years, the mesh parser's bound
+    public void Durations_up_to_the_mesh_descriptions_bound_parse(string text) => Assert.True(Duration.TryParse(text, out _));
+
+    [Fact]
+    public void Durations_beyond_ten_years_do_not_parse() => Assert.False(Duration.TryParse("87601h", out _));
+
+    [Theory]
     [InlineData("")]
     [InlineData("5")]
     [InlineData("-5s")]

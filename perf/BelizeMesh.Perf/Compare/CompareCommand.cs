@@ -553,7 +553,7 @@ internal static class CompareCommand
         if (path is null)
         {
             string besideUs = Path.Combine(AppContext.BaseDirectory, "belizemesh-proxy.dll");
-            string? root = RepositoryRoot();
+            string? root = PerfPaths.RepositoryRoot();
             string? built = root is null ? null : Path.Combine(root, "proxy", "BelizeMesh.Proxy", "bin", "Release", "net10.0", "belizemesh-proxy.dll");
             path = File.Exists(besideUs) ? besideUs : built is not null && File.Exists(built) ? built : null;
             if (path is null)
@@ -569,23 +569,7 @@ internal static class CompareCommand
         return path.EndsWith(".dll", StringComparison.OrdinalIgnoreCase) ? DotnetLaunch(Path.GetFullPath(path)) : (Path.GetFullPath(path), []);
     }
 
-    private static string? RepositoryRoot()
-    {
-        foreach (string start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
-        {
-            for (DirectoryInfo? directory = new(start); directory is not null; directory = directory.Parent)
-            {
-                if (File.Exists(Path.Combine(directory.FullName, "BelizeMesh.sln")))
-                {
-                    return directory.FullName;
-                }
-            }
-        }
-
-        return null;
-    }
-
-    private static string DefaultResultsRoot() => Path.Combine(RepositoryRoot() ?? Environment.CurrentDirectory, "perf", "results");
+    private static string DefaultResultsRoot() => Path.Combine(PerfPaths.RepositoryRoot() ?? Environment.CurrentDirectory, "perf", "results");
 
     /// <summary>The external programs the harness can use, with their version lines.</summary>
     internal static Dictionary<string, (string Path, string Version)> FindTools()

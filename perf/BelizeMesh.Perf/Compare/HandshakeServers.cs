@@ -73,13 +73,7 @@ internal static class HandshakeServers
         using (IssuedCertificate client = ca.Issue(new ServiceCertificateRequest { Service = "frontend", Namespace = ScenarioContext.Namespace }))
         {
             string certs = Path.Combine(work, "backend-certs");
-            Directory.CreateDirectory(certs);
-            using (IssuedCertificate backend = ca.Issue(new ServiceCertificateRequest { Service = "backend", Namespace = ScenarioContext.Namespace }))
-            {
-                File.WriteAllText(Path.Combine(certs, "tls.crt"), backend.CertificatePem);
-                File.WriteAllText(Path.Combine(certs, "tls.key"), backend.ExportPrivateKeyPem());
-                File.WriteAllText(Path.Combine(certs, "ca.crt"), ca.Certificate.ToPem());
-            }
+            BelizeMeshScenario.WriteCredentials(ca, "backend", certs);
 
             int inbound = ManagedProcess.FreePort();
             string policy = Path.Combine(work, "backend-policy.yaml");
@@ -311,25 +305,11 @@ internal static class HandshakeServers
     private static async Task<List<ManagedProcess>> StartNginxAsync(ScenarioContext context, TlsPki pki, int port)
     {
         string root = Path.Combine(context.Directory, "nginx-handshake");
-        foreach (string temp in new[] { "body", "proxy", "fastcgi", "uwsgi", "scgi" })
-        {
-            Directory.CreateDirectory(Path.Combine(root, "tmp", temp));
-        }
-
+        NginxScenario.CreateTempDirectories(root, "nginx");
         string config = $$"""
-            {{(context.RunningAsRoot ? "user root;" : "")}}
-            worker_processes auto;
-            daemon off;
-            pid {{root}}/nginx.pid;
-            error_log {{root}}/error.log warn;
-            events { worker_connections 8192; }
+            {{NginxScenario.Prelude(root, "nginx", context.RunningAsRoot)}}
             http {
-                access_log off;
-                client_body_temp_path {{root}}/tmp/body;
-                proxy_temp_path {{root}}/tmp/proxy;
-                fastcgi_temp_path {{root}}/tmp/fastcgi;
-                uwsgi_temp_path {{root}}/tmp/uwsgi;
-                scgi_temp_path {{root}}/tmp/scgi;
+            {{NginxScenario.HttpCommon(root, "nginx")}}
                 upstream app { server 127.0.0.1:{{context.AppPort}}; keepalive 64; }
                 server {
                     listen 127.0.0.1:{{port}} ssl;
@@ -350,7 +330,7 @@ internal static class HandshakeServers
             """;
         string path = Path.Combine(root, "nginx.conf");
         await File.WriteAllTextAsync(path, config).ConfigureAwait(false);
-        return [ManagedProcess.Start(context.Nginx!, ["-p", root, "-c", path, "-e", Path.Combine(root, "error.log")], Path.Combine(root, "nginx.log"))];
+        return [ManagedProcess.Start(context.Nginx!, ["-p", root, "-c", path, "-e", Path.Combine(root, "nginx.error.log")], Path.Combine(root, "nginx.log"))];
     }
 
     private static async Task<List<ManagedProcess>> StartHaproxyAsync(ScenarioContext context, TlsPki pki, int port)

@@ -237,7 +237,8 @@ internal sealed class BelizeMeshScenario(bool pq) : Scenario(
         return ManagedProcess.Start(context.Proxy.FileName, arguments, Path.Combine(root, $"{service}.log"));
     }
 
-    private static void WriteCredentials(CertificateAuthority ca, string service, string directory)
+    /// <summary>tls.crt, tls.key (mode 0600) and ca.crt of <paramref name="service"/>, as a mounted Secret holds them.</summary>
+    internal static void WriteCredentials(CertificateAuthority ca, string service, string directory)
     {
         System.IO.Directory.CreateDirectory(directory);
         using IssuedCertificate issued = ca.Issue(new ServiceCertificateRequest { Service = service, Namespace = ScenarioContext.Namespace });
@@ -331,31 +332,46 @@ internal sealed class NginxScenario() : Scenario(
     public override string? Unavailable(ScenarioContext context)
         => context.Nginx is null ? "nginx not found: install the Debian package 'nginx' (apt-get install nginx)" : null;
 
+    /// <summary>The main-context lines of an nginx instance <paramref name="name"/> kept under <paramref name="root"/>
+    /// (runs in the foreground; as root, workers stay root so they can read the run's private folder).</summary>
+    internal static string Prelude(string root, string name, bool runningAsRoot) => $$"""
+        {{(runningAsRoot ? "user root;" : "")}}
+        worker_processes auto;
+        daemon off;
+        pid {{root}}/{{name}}.pid;
+        error_log {{root}}/{{name}}.error.log warn;
+        events { worker_connections 8192; }
+        """;
+
+    /// <summary>The <c>http</c>-context lines every instance shares: no access log, temp paths inside the run's
+    /// folder (made by <see cref="CreateTempDirectories"/>), long keep-alive.</summary>
+    internal static string HttpCommon(string root, string name) => $$"""
+            access_log off;
+            client_body_temp_path {{root}}/{{name}}-tmp/body;
+            proxy_temp_path {{root}}/{{name}}-tmp/proxy;
+            fastcgi_temp_path {{root}}/{{name}}-tmp/fastcgi;
+            uwsgi_temp_path {{root}}/{{name}}-tmp/uwsgi;
+            scgi_temp_path {{root}}/{{name}}-tmp/scgi;
+            keepalive_requests 1000000;
+            keepalive_timeout 300s;
+        """;
+
+    internal static void CreateTempDirectories(string root, string name)
+    {
+        foreach (string temp in new[] { "body", "proxy", "fastcgi", "uwsgi", "scgi" })
+        {
+            System.IO.Directory.CreateDirectory(Path.Combine(root, $"{name}-tmp", temp));
+        }
+    }
+
     public override async Task<RunningScenario> StartAsync(ScenarioContext context, CancellationToken cancellationToken)
     {
         string root = Path.Combine(context.Directory, Id);
         TlsPki pki = TlsPki.Create(Path.Combine(root, "pki"));
         int front = ManagedProcess.FreePort();
         int back = ManagedProcess.FreePort();
-        string user = context.RunningAsRoot ? "user root;" : "";
-        string Common(string name) => $$"""
-            {{user}}
-            worker_processes auto;
-            daemon off;
-            pid {{root}}/{{name}}.pid;
-            error_log {{root}}/{{name}}.error.log warn;
-            events { worker_connections 8192; }
-            """;
-        string Temp(string name) => $$"""
-                access_log off;
-                client_body_temp_path {{root}}/{{name}}-tmp/body;
-                proxy_temp_path {{root}}/{{name}}-tmp/proxy;
-                fastcgi_temp_path {{root}}/{{name}}-tmp/fastcgi;
-                uwsgi_temp_path {{root}}/{{name}}-tmp/uwsgi;
-                scgi_temp_path {{root}}/{{name}}-tmp/scgi;
-                keepalive_requests 1000000;
-                keepalive_timeout 300s;
-            """;
+        string Common(string name) => Prelude(root, name, context.RunningAsRoot);
+        string Temp(string name) => HttpCommon(root, name);
         string frontConfig = $$"""
             {{Common("front")}}
             http {
@@ -406,13 +422,8 @@ internal sealed class NginxScenario() : Scenario(
                 }
             }
             """;
-        foreach (string name in new[] { "back", "front" })
-        {
-            foreach (string temp in new[] { "body", "proxy", "fastcgi", "uwsgi", "scgi" })
-            {
-                System.IO.Directory.CreateDirectory(Path.Combine(root, $"{name}-tmp", temp));
-            }
-        }
+        CreateTempDirectories(root, "back");
+        CreateTempDirectories(root, "front");
 
         ManagedProcess Start(string name, string config)
         {

@@ -10,7 +10,7 @@ internal static class NodeBaseline
     public static (Dictionary<(string Impl, string Alg, string Op), Measurement> Rows, string? Missing) Run(bool quick)
     {
         var rows = new Dictionary<(string, string, string), Measurement>();
-        string? root = FindRepoRoot();
+        string? root = PerfPaths.RepositoryRoot();
         if (root is null)
         {
             return (rows, "repository root (BelizeMesh.sln) not found above the benchmark binary");
@@ -46,18 +46,5 @@ internal static class NodeBaseline
         }
 
         return (rows, null);
-    }
-
-    private static string? FindRepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "BelizeMesh.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        return null;
     }
 }

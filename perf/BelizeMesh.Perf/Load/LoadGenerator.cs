@@ -8,7 +8,9 @@ namespace BelizeMesh.Perf.Load;
 /// <summary>Where and what to request.</summary>
 internal sealed record LoadTarget(IPEndPoint EndPoint, string Host, string Path)
 {
-    public byte[] Request { get; } = Http1Connection.EncodeGet(Host, Path);
+    /// <summary>The encoded GET, made when a connection is opened (not cached: a <c>with</c> copy that changes the
+    /// path would otherwise keep the old bytes).</summary>
+    public byte[] Request => Http1Connection.EncodeGet(Host, Path);
 }
 
 /// <summary>What one load run measured. <see cref="Errors"/> counts non-2xx responses, broken connections and,
@@ -314,7 +316,8 @@ internal static partial class LoadGenerator
             }
             catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
             {
-                Fail(ex.Message);
+                // The receive loop sees the broken socket and counts the failure.
+                FirstError ??= ex.Message;
             }
         }
 
@@ -374,12 +377,6 @@ internal static partial class LoadGenerator
                     Start(next);
                 }
             }
-        }
-
-        private void Fail(string message)
-        {
-            // The receive loop sees the broken socket and counts the failure; nothing else to do here.
-            FirstError ??= message;
         }
 
         private async Task ReconnectAsync()

@@ -54,9 +54,12 @@ internal static class Http2LoadGenerator
 
     private static Uri UriOf(LoadTarget target) => new($"http://{target.EndPoint}{target.Path}");
 
-    public static async Task<LoadResult> ClosedLoopAsync(LoadTarget target, int streams, TimeSpan duration, CancellationToken cancellationToken)
+    /// <summary>Closed loop with <paramref name="streams"/> requests in flight until <paramref name="duration"/> has
+    /// passed or <paramref name="maxRequests"/> (when given) have been sent.</summary>
+    public static async Task<LoadResult> ClosedLoopAsync(LoadTarget target, int streams, TimeSpan duration, CancellationToken cancellationToken, long? maxRequests = null)
     {
         using HttpMessageInvoker client = CreateClient();
+        var budget = new RequestBudget(maxRequests);
         Uri uri = UriOf(target);
         long start = Stopwatch.GetTimestamp();
         long end = start + (long)(duration.TotalSeconds * Stopwatch.Frequency);
@@ -66,7 +69,7 @@ internal static class Http2LoadGenerator
         await Task.WhenAll(Enumerable.Range(0, streams).Select(i => Task.Run(async () =>
         {
             var histogram = histograms[i] = new LatencyHistogram();
-            while (Stopwatch.GetTimestamp() < end && !cancellationToken.IsCancellationRequested)
+            while (Stopwatch.GetTimestamp() < end && !cancellationToken.IsCancellationRequested && budget.TryTake())
             {
                 long sent = Stopwatch.GetTimestamp();
                 try

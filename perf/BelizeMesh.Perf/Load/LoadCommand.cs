@@ -6,7 +6,7 @@ namespace BelizeMesh.Perf.Load;
 /// <summary>
 /// <c>load</c>: the harness's load generator on its own, against any HTTP/1.1 server, in the manner of wrk (closed
 /// loop) or wrk2 (open loop with <c>--rate</c>):
-/// <c>load --target 127.0.0.1:8080 [--host H] [--path /] [-c 64] [-d 10] [--rate R] [--h2]</c>.
+/// <c>load --target 127.0.0.1:8080 [--host H] [--path /] [-c 64] [-d 10] [-n N] [--rate R] [--h2]</c>.
 /// </summary>
 internal static class LoadCommand
 {
@@ -17,6 +17,7 @@ internal static class LoadCommand
         int connections = 64;
         double seconds = 10;
         int? rate = null;
+        long? maxRequests = null;
         bool h2 = false;
         try
         {
@@ -30,6 +31,7 @@ internal static class LoadCommand
                     case "--path": path = Value(); break;
                     case "-c": connections = int.Parse(Value(), CultureInfo.InvariantCulture); break;
                     case "-d": seconds = double.Parse(Value(), CultureInfo.InvariantCulture); break;
+                    case "-n": maxRequests = long.Parse(Value(), CultureInfo.InvariantCulture); break;
                     case "--rate": rate = int.Parse(Value(), CultureInfo.InvariantCulture); break;
                     case "--h2": h2 = true; break;
                     default: throw new ArgumentException($"unknown option '{args[i]}'");
@@ -40,10 +42,15 @@ internal static class LoadCommand
             {
                 throw new ArgumentException("--target ADDRESS:PORT is required");
             }
+
+            if (maxRequests is <= 0 || (maxRequests is not null && rate is not null))
+            {
+                throw new ArgumentException("-n takes a positive request count and applies to the closed loop only (open loop sends rate × duration)");
+            }
         }
         catch (Exception ex) when (ex is ArgumentException or FormatException)
         {
-            Console.Error.WriteLine($"load: {ex.Message}\nusage: load --target 127.0.0.1:8080 [--host H] [--path /] [-c 64] [-d 10] [--rate R] [--h2]\n  -c: connections (HTTP/1.1) or concurrent streams (--h2: h2c with prior knowledge)");
+            Console.Error.WriteLine($"load: {ex.Message}\nusage: load --target 127.0.0.1:8080 [--host H] [--path /] [-c 64] [-d 10] [-n N] [--rate R] [--h2]\n  -c: connections (HTTP/1.1) or concurrent streams (--h2: h2c with prior knowledge)\n  -n: closed loop: stop after N requests (or -d seconds, whichever comes first)");
             return 64;
         }
 
@@ -51,10 +58,10 @@ internal static class LoadCommand
         LoadResult result = h2
             ? (rate is { } r2
                 ? Http2LoadGenerator.OpenLoopAsync(loadTarget, r2, connections, TimeSpan.FromSeconds(seconds), TimeSpan.FromSeconds(5), CancellationToken.None)
-                : Http2LoadGenerator.ClosedLoopAsync(loadTarget, connections, TimeSpan.FromSeconds(seconds), CancellationToken.None)).GetAwaiter().GetResult()
+                : Http2LoadGenerator.ClosedLoopAsync(loadTarget, connections, TimeSpan.FromSeconds(seconds), CancellationToken.None, maxRequests)).GetAwaiter().GetResult()
             : rate is { } r
             ? LoadGenerator.OpenLoopAsync(loadTarget, r, connections, TimeSpan.FromSeconds(seconds), TimeSpan.FromSeconds(5), CancellationToken.None).GetAwaiter().GetResult()
-            : LoadGenerator.ClosedLoopAsync(loadTarget, connections, TimeSpan.FromSeconds(seconds), CancellationToken.None).GetAwaiter().GetResult();
+            : LoadGenerator.ClosedLoopAsync(loadTarget, connections, TimeSpan.FromSeconds(seconds), CancellationToken.None, maxRequests).GetAwaiter().GetResult();
         LatencyHistogram h = result.Latency;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{(h2 ? "HTTP/2 (h2c), " : "HTTP/1.1, ")}{(rate is null ? "closed loop" : $"open loop at {rate} req/s")}, {connections} {(h2 ? "streams" : "connections")}, {result.Elapsed.TotalSeconds:0.0} s: " +

@@ -15,6 +15,16 @@ internal sealed record LoadTarget(IPEndPoint EndPoint, string Host, string Path)
 
 /// <summary>What one load run measured. <see cref="Errors"/> counts non-2xx responses, broken connections and,
 /// in open loop, requests still unanswered when the run ended.</summary>
+/// <summary>How many more requests a closed-loop run may send: unlimited, or a count shared by its workers.</summary>
+internal sealed class RequestBudget(long? limit)
+{
+    private long _remaining = limit ?? long.MaxValue;
+    private readonly bool _limited = limit is not null;
+
+    /// <summary>Takes one request from the budget; false once it is spent.</summary>
+    public bool TryTake() => !_limited || Interlocked.Decrement(ref _remaining) >= 0;
+}
+
 internal sealed record LoadResult(long Requests, long Errors, TimeSpan Elapsed, LatencyHistogram Latency, string? FirstError)
 {
     public double RequestsPerSecond => Requests / Elapsed.TotalSeconds;
@@ -33,14 +43,18 @@ internal sealed record LoadResult(long Requests, long Errors, TimeSpan Elapsed, 
 /// </summary>
 internal static partial class LoadGenerator
 {
-    public static async Task<LoadResult> ClosedLoopAsync(LoadTarget target, int connections, TimeSpan duration, CancellationToken cancellationToken)
+    /// <summary>Closed loop over <paramref name="connections"/> connections until <paramref name="duration"/> has
+    /// passed or, when <paramref name="maxRequests"/> is given, that many requests have been sent (as
+    /// <c>h2load -n</c>), whichever comes first.</summary>
+    public static async Task<LoadResult> ClosedLoopAsync(LoadTarget target, int connections, TimeSpan duration, CancellationToken cancellationToken, long? maxRequests = null)
     {
         var workers = new Task<WorkerResult>[connections];
+        var budget = new RequestBudget(maxRequests);
         long start = Stopwatch.GetTimestamp();
         long end = start + (long)(duration.TotalSeconds * Stopwatch.Frequency);
         for (int i = 0; i < connections; i++)
         {
-            workers[i] = Task.Run(() => ClosedWorkerAsync(target, end, cancellationToken), cancellationToken);
+            workers[i] = Task.Run(() => ClosedWorkerAsync(target, end, budget, cancellationToken), cancellationToken);
         }
 
         WorkerResult[] results = await Task.WhenAll(workers).ConfigureAwait(false);
@@ -61,7 +75,7 @@ internal static partial class LoadGenerator
 
     private sealed record WorkerResult(long Requests, long Errors, LatencyHistogram Latency, string? FirstError);
 
-    private static async Task<WorkerResult> ClosedWorkerAsync(LoadTarget target, long end, CancellationToken cancellationToken)
+    private static async Task<WorkerResult> ClosedWorkerAsync(LoadTarget target, long end, RequestBudget budget, CancellationToken cancellationToken)
     {
         var histogram = new LatencyHistogram();
         long requests = 0, errors = 0;
@@ -69,7 +83,7 @@ internal static partial class LoadGenerator
         Http1Connection? connection = null;
         try
         {
-            while (Stopwatch.GetTimestamp() < end && !cancellationToken.IsCancellationRequested)
+            while (Stopwatch.GetTimestamp() < end && !cancellationToken.IsCancellationRequested && budget.TryTake())
             {
                 long sent = Stopwatch.GetTimestamp();
                 try

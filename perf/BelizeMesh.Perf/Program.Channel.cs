@@ -10,7 +10,7 @@ public static partial class Program
             "PQ channel full handshakes/s and CPU per handshake on loopback, beside SslStream TLS 1.3 mutual auth (ECDSA P-256). [--quick] [--count N]",
             ChannelBenchmark.Handshake);
         commands["bulk"] = (
-            "PQ channel one-connection bulk throughput per direction, beside SslStream TLS 1.3 AES-256-GCM. [--quick] [--mb N]",
+            "PQ channel one-connection bulk throughput per direction (Stream face and Kestrel face), beside plain TCP and SslStream TLS 1.3 AES-256-GCM; median of repeats. [--quick] [--mb N] [--repeat N]",
             ChannelBenchmark.Bulk);
     }
 }

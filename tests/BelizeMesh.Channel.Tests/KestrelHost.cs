@@ -1,3 +1,4 @@
+using BelizeMesh.Channel.Middleware;
 using System.IO.Pipelines;
 using System.Net;
 using Microsoft.AspNetCore.Builder;
@@ -23,12 +24,18 @@ internal sealed class KestrelHost : IAsyncDisposable
 
     public TaskCompletionSource<IPqChannelFeature?> Feature { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    /// <summary>Starts Kestrel with the channel and a raw connection handler (default: echo until EOF, then complete).</summary>
-    public static async Task<KestrelHost> StartAsync(PqChannelOptions options, Func<ConnectionContext, Task>? handler = null)
+    /// <summary>Starts Kestrel with the channel and a raw connection handler (default: echo until EOF, then complete);
+    /// with <paramref name="poolBlockSize"/>, the transport uses <see cref="RecordSizedMemoryPoolFactory"/> blocks of that size.</summary>
+    public static async Task<KestrelHost> StartAsync(PqChannelOptions options, Func<ConnectionContext, Task>? handler = null, int? poolBlockSize = null)
     {
         KestrelHost? host = null;
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
+        if (poolBlockSize is { } blockSize)
+        {
+            builder.Services.AddPqChannelMemoryPool(blockSize);
+        }
+
         builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, listen =>
         {
             listen.UsePqChannel(options);

@@ -24,10 +24,13 @@ public sealed class KestrelMiddlewareTests
         Assert.Equal(1, feature.ProtocolVersion);
     }
 
-    [Fact]
-    public async Task Kestrel_middleware_carries_megabytes_while_reading_and_writing_concurrently()
+    [Theory]
+    [InlineData(null)]      // Kestrel's own 4 KiB blocks: every record spans segments
+    [InlineData(32 * 1024)] // the sidecar's record-sized blocks
+    [InlineData(5000)]      // blocks smaller than a record: records straddle blocks and sealing cuts records to fit
+    public async Task Kestrel_middleware_carries_megabytes_while_reading_and_writing_concurrently(int? poolBlockSize)
     {
-        await using var host = await KestrelHost.StartAsync(TestPki.Instance.ServerOptions());
+        await using var host = await KestrelHost.StartAsync(TestPki.Instance.ServerOptions(), poolBlockSize: poolBlockSize);
         await using var client = await host.ConnectChannelAsync();
         byte[] payload = RandomNumberGenerator.GetBytes(8 * 1024 * 1024 + 123);
 

@@ -18,7 +18,9 @@ namespace BelizeMesh.Perf.Channel;
 /// <item><c>handshake</c>: sequential full handshakes on fresh TCP connections; wall time and process CPU per handshake.
 /// TLS: mutual authentication with ECDSA P-256 certificates, resumption disabled, certificate check by thumbprint
 /// (as cheap as our cached validator).</item>
-/// <item><c>bulk</c>: one connection, 64 KiB writes, MB/s client→server then server→client. TLS: TLS_AES_256_GCM_SHA384.</item>
+/// <item><c>bulk</c>: one connection, 64 KiB writes, MB/s client→server then server→client, repeated (median and
+/// range): plain TCP (the loopback ceiling), our Stream face on both ends, SslStream TLS_AES_256_GCM_SHA384, and our
+/// Stream client against the Kestrel connection middleware (the sidecar's inbound face).</item>
 /// </list>
 /// </summary>
 internal static class ChannelBenchmark
@@ -58,31 +60,81 @@ internal static class ChannelBenchmark
     {
         bool quick = args.Contains("--quick");
         int megabytes = IntOption(args, "--mb") ?? (quick ? 64 : 512);
+        int repeats = IntOption(args, "--repeat") ?? (quick ? 1 : 5);
         using var pki = BenchPki.Create();
-        Console.WriteLine($"bulk: {megabytes} MiB per direction over one loopback connection, 64 KiB writes");
+        Console.WriteLine($"bulk: {megabytes} MiB per direction over one loopback connection, 64 KiB writes, {repeats} run(s) each, median (min–max) in MB/s = 10^6 bytes/s");
 
-        var (pqUp, pqDown) = MeasureBulk(megabytes, async (client, server) =>
+        var raw = MeasureBulk(megabytes, repeats, (client, server) => Task.FromResult<(Stream, Stream)>((client, server)));
+        PrintBulk("TCP without encryption (the ceiling)", raw);
+
+        var pq = MeasureBulk(megabytes, repeats, async (client, server) =>
         {
             var c = new PqChannelStream(client, pki.ClientOptions);
             var s = new PqChannelStream(server, pki.ServerOptions);
             await Task.WhenAll(c.AuthenticateAsClientAsync(ServerId), s.AuthenticateAsServerAsync());
             return (c, s);
         });
-        Console.WriteLine($"  {"bm1 AES-256-GCM records",-42} client->server {pqUp,8:0} MB/s   server->client {pqDown,8:0} MB/s");
+        PrintBulk("bm1 Stream <-> Stream", pq);
 
-        var (tlsUp, tlsDown) = MeasureBulk(megabytes, async (client, server) =>
+        var tls = MeasureBulk(megabytes, repeats, async (client, server) =>
         {
             var c = new SslStream(client);
             var s = new SslStream(server);
             await Task.WhenAll(c.AuthenticateAsClientAsync(pki.TlsClientOptions()), s.AuthenticateAsServerAsync(pki.TlsServerOptions()));
             return (c, s);
         });
-        Console.WriteLine($"  {"SslStream TLS 1.3 AES-256-GCM",-42} client->server {tlsUp,8:0} MB/s   server->client {tlsDown,8:0} MB/s");
-        Console.WriteLine($"ratio bm1/TLS: {pqUp / tlsUp:0.00}x up, {pqDown / tlsDown:0.00}x down (targets: >= 1500 MB/s and >= 0.8x)");
+        PrintBulk("SslStream TLS 1.3 AES-256-GCM", tls);
 
-        double echo = KestrelBulk.MeasureAsync(megabytes, pki.ServerOptions, pki.ClientOptions, ServerId, Transfer).GetAwaiter().GetResult();
-        Console.WriteLine($"  {"bm1 Stream client <-> Kestrel middleware",-42} echo (each byte up and back, both directions at once) {echo,8:0} MB/s");
+        var kestrel = MeasureKestrelBulk(megabytes, repeats, pki).GetAwaiter().GetResult();
+        PrintBulk("bm1 Stream <-> Kestrel middleware", kestrel);
+
+        static double M(BulkRun[] runs) => Median([.. runs.Select(r => r.MegabytesPerSecond)]);
+        Console.WriteLine($"ratio bm1/TLS (Stream face): {M(pq.Up) / M(tls.Up):0.00}x up, {M(pq.Down) / M(tls.Down):0.00}x down; " +
+            $"Kestrel face: {M(kestrel.Up) / M(tls.Up):0.00}x up, {M(kestrel.Down) / M(tls.Down):0.00}x down (targets: >= 1500 MB/s and >= 0.8x)");
         return 0;
+    }
+
+    private static void PrintBulk(string name, (BulkRun[] Up, BulkRun[] Down) f)
+    {
+        double[] up = [.. f.Up.Select(r => r.MegabytesPerSecond)];
+        double[] down = [.. f.Down.Select(r => r.MegabytesPerSecond)];
+        double cpu = Median([.. f.Up.Concat(f.Down).Select(r => r.CpuSecondsPerGigabyte)]);
+        Console.WriteLine($"  {name,-38} client->server {Median(up),6:0} ({up.Min():0}–{up.Max():0})   server->client {Median(down),6:0} ({down.Min():0}–{down.Max():0})   " +
+            $"CPU {cpu:0.00} s/GB (both ends; {Environment.ProcessorCount} cores allow at most {Environment.ProcessorCount / cpu * 1000:0} MB/s)");
+    }
+
+    /// <summary>One timed transfer: MB/s (10^6 bytes/s) and the process's CPU seconds (both ends, user + system) per GB.</summary>
+    internal readonly record struct BulkRun(double MegabytesPerSecond, double CpuSecondsPerGigabyte)
+    {
+        public static BulkRun Measure(long bytes, long startTimestamp, TimeSpan cpuBefore)
+        {
+            double seconds = Stopwatch.GetElapsedTime(startTimestamp).TotalSeconds;
+            double cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalSeconds;
+            return new BulkRun(bytes / seconds / 1e6, cpu / (bytes / 1e9));
+        }
+    }
+
+    private static double Median(double[] values)
+    {
+        double[] sorted = [.. values];
+        Array.Sort(sorted);
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+
+    private static async Task<(BulkRun[] Up, BulkRun[] Down)> MeasureKestrelBulk(int megabytes, int repeats, BenchPki pki)
+    {
+        await using KestrelBulk bench = await KestrelBulk.StartAsync(pki.ServerOptions, pki.ClientOptions, ServerId);
+        await bench.UploadAsync(16);     // warm-up
+        await bench.DownloadAsync(16);
+        var up = new BulkRun[repeats];
+        var down = new BulkRun[repeats];
+        for (int i = 0; i < repeats; i++)
+        {
+            up[i] = await bench.UploadAsync(megabytes);
+            down[i] = await bench.DownloadAsync(megabytes);
+        }
+
+        return (up, down);
     }
 
     internal sealed record HandshakeFigures(double WallMs, double CpuMs, double P90Ms, int Count);
@@ -127,7 +179,7 @@ internal static class ChannelBenchmark
         }
     }
 
-    private static (double Up, double Down) MeasureBulk(int megabytes, Func<NetworkStream, NetworkStream, Task<(Stream, Stream)>> handshake)
+    private static (BulkRun[] Up, BulkRun[] Down) MeasureBulk(int megabytes, int repeats, Func<NetworkStream, NetworkStream, Task<(Stream, Stream)>> handshake)
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
@@ -140,8 +192,14 @@ internal static class ChannelBenchmark
         {
             Transfer(client, server, 16); // warm-up
             Transfer(server, client, 16);
-            double up = Transfer(client, server, megabytes);
-            double down = Transfer(server, client, megabytes);
+            var up = new BulkRun[repeats];
+            var down = new BulkRun[repeats];
+            for (int i = 0; i < repeats; i++)
+            {
+                up[i] = Transfer(client, server, megabytes);
+                down[i] = Transfer(server, client, megabytes);
+            }
+
             return (up, down);
         }
         finally
@@ -151,11 +209,12 @@ internal static class ChannelBenchmark
         }
     }
 
-    /// <summary>Writes <paramref name="megabytes"/> MiB from one side while the other reads them; returns MB/s (10^6 bytes).</summary>
-    internal static double Transfer(Stream writer, Stream reader, int megabytes)
+    /// <summary>Writes <paramref name="megabytes"/> MiB from one side while the other reads them.</summary>
+    private static BulkRun Transfer(Stream writer, Stream reader, int megabytes)
     {
         long total = (long)megabytes * 1024 * 1024;
         byte[] chunk = RandomNumberGenerator.GetBytes(64 * 1024);
+        TimeSpan cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
         long t0 = Stopwatch.GetTimestamp();
         Task write = Task.Run(async () =>
         {
@@ -182,7 +241,7 @@ internal static class ChannelBenchmark
             }
         });
         Task.WaitAll(write, read);
-        return total / Stopwatch.GetElapsedTime(t0).TotalSeconds / 1e6;
+        return BulkRun.Measure(total, t0, cpu0);
     }
 
     private static int? IntOption(string[] args, string name)

@@ -1,6 +1,10 @@
 using System.Buffers;
+using System.Buffers.Binary;
+using System.Diagnostics;
+using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Cryptography;
 using BelizeMesh.Channel;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
@@ -10,51 +14,147 @@ using Microsoft.Extensions.Logging;
 namespace BelizeMesh.Perf.Channel;
 
 /// <summary>
-/// Bulk throughput through the inbound face: a PqChannelStream client against Kestrel with <c>UsePqChannel</c>.
-/// The connection handler echoes; the figure is the rate at which uploaded bytes come back, so both directions'
-/// record work (client seal/open, server open/seal over pipelines) runs at once.
+/// Bulk throughput through the inbound face: a <see cref="PqChannelStream"/> client against Kestrel with
+/// <c>UsePqChannel</c>, one direction at a time so the figures compare with the Stream face's. The connection handler
+/// speaks a tiny protocol over the decrypted pipe: 'U' + length → it drains that many bytes and answers one byte;
+/// 'D' + length → it writes that many bytes. Client→server is timed from the first byte written to the answer,
+/// server→client from the request to the last byte read.
 /// </summary>
-internal static class KestrelBulk
+internal sealed class KestrelBulk : IAsyncDisposable
 {
-    public static async Task<double> MeasureAsync(int megabytes, PqChannelOptions serverOptions, PqChannelOptions clientOptions, string serverId, Func<Stream, Stream, int, double> transfer)
+    private const int Chunk = 64 * 1024;
+    private readonly WebApplication _app;
+    private readonly PqChannelStream _client;
+    private readonly byte[] _chunk = RandomNumberGenerator.GetBytes(Chunk);
+    private readonly byte[] _buffer = new byte[Chunk];
+
+    private KestrelBulk(WebApplication app, PqChannelStream client)
+    {
+        _app = app;
+        _client = client;
+    }
+
+    public static async Task<KestrelBulk> StartAsync(PqChannelOptions serverOptions, PqChannelOptions clientOptions, string serverId)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
+        builder.Services.AddPqChannelMemoryPool();     // as the sidecar does
         builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, listen =>
         {
             listen.UsePqChannel(serverOptions);
-            listen.Run(EchoAsync);
+            listen.Run(ServeAsync);
         }));
-        await using var app = builder.Build();
+        WebApplication app = builder.Build();
         await app.StartAsync();
         int port = new Uri(app.Urls.First()).Port;
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port));
-        await using var client = new PqChannelStream(new NetworkStream(socket, ownsSocket: true), clientOptions);
+        var client = new PqChannelStream(new NetworkStream(socket, ownsSocket: true), clientOptions);
         await client.AuthenticateAsClientAsync(serverId);
-
-        // The echo carries the same bytes back: write on one task, read them back on another.
-        transfer(client, client, 16);
-        double echo = transfer(client, client, megabytes);
-        await app.StopAsync();
-        return echo;
+        return new KestrelBulk(app, client);
     }
 
-    private static async Task EchoAsync(ConnectionContext context)
+    /// <summary>Client → Kestrel, timed until the server has read every byte.</summary>
+    public async Task<ChannelBenchmark.BulkRun> UploadAsync(int megabytes)
     {
-        while (true)
+        long total = (long)megabytes * 1024 * 1024;
+        TimeSpan cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+        long t0 = Stopwatch.GetTimestamp();
+        await SendCommandAsync((byte)'U', total);
+        for (long sent = 0; sent < total; sent += Chunk)
         {
-            var result = await context.Transport.Input.ReadAsync();
-            foreach (ReadOnlyMemory<byte> segment in result.Buffer)
+            await _client.WriteAsync(_chunk.AsMemory(0, (int)Math.Min(Chunk, total - sent)));
+        }
+
+        await _client.ReadExactlyAsync(_buffer.AsMemory(0, 1));
+        return ChannelBenchmark.BulkRun.Measure(total, t0, cpu0);
+    }
+
+    /// <summary>Kestrel → client, timed until the client has read every byte.</summary>
+    public async Task<ChannelBenchmark.BulkRun> DownloadAsync(int megabytes)
+    {
+        long total = (long)megabytes * 1024 * 1024;
+        TimeSpan cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+        long t0 = Stopwatch.GetTimestamp();
+        await SendCommandAsync((byte)'D', total);
+        long received = 0;
+        while (received < total)
+        {
+            int n = await _client.ReadAsync(_buffer);
+            if (n == 0)
             {
-                await context.Transport.Output.WriteAsync(segment);
+                throw new IOException("the server closed before sending everything");
             }
 
-            context.Transport.Input.AdvanceTo(result.Buffer.End);
-            if (result.IsCompleted)
+            received += n;
+        }
+
+        return ChannelBenchmark.BulkRun.Measure(total, t0, cpu0);
+    }
+
+    private async Task SendCommandAsync(byte op, long length)
+    {
+        byte[] command = new byte[9];
+        command[0] = op;
+        BinaryPrimitives.WriteInt64BigEndian(command.AsSpan(1), length);
+        await _client.WriteAsync(command);
+    }
+
+    private static async Task ServeAsync(ConnectionContext context)
+    {
+        PipeReader input = context.Transport.Input;
+        PipeWriter output = context.Transport.Output;
+        while (true)
+        {
+            ReadResult result = await input.ReadAtLeastAsync(9);
+            if (result.Buffer.Length < 9)
             {
-                break;
+                return;
+            }
+
+            byte[] command = result.Buffer.Slice(0, 9).ToArray();
+            input.AdvanceTo(result.Buffer.GetPosition(9));
+            long remaining = BinaryPrimitives.ReadInt64BigEndian(command.AsSpan(1));
+            if (command[0] == (byte)'U')
+            {
+                while (remaining > 0)
+                {
+                    result = await input.ReadAsync();
+                    long take = Math.Min(remaining, result.Buffer.Length);
+                    remaining -= take;
+                    input.AdvanceTo(result.Buffer.GetPosition(take));
+                    if (result.IsCompleted && remaining > 0)
+                    {
+                        return;
+                    }
+                }
+
+                output.GetSpan(1)[0] = 1;
+                output.Advance(1);
+                await output.FlushAsync();
+            }
+            else
+            {
+                while (remaining > 0)
+                {
+                    int n = (int)Math.Min(remaining, Chunk);
+                    output.GetSpan(n)[..n].Fill(0x5A);
+                    output.Advance(n);
+                    remaining -= n;
+                    FlushResult flush = await output.FlushAsync();
+                    if (flush.IsCompleted)
+                    {
+                        return;
+                    }
+                }
             }
         }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _client.DisposeAsync();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
     }
 }

@@ -1,4 +1,5 @@
 using BelizeMesh.Channel.Middleware;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -23,5 +24,17 @@ public static class ListenOptionsPqChannelExtensions
         ILoggerFactory loggerFactory = listenOptions.ApplicationServices.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;
         listenOptions.Use(next => new PqChannelConnectionMiddleware(next, options, loggerFactory).OnConnectionAsync);
         return listenOptions;
+    }
+
+    /// <summary>
+    /// Gives Kestrel's socket transport blocks that hold whole records (<see cref="RecordSizedMemoryPoolFactory"/>)
+    /// instead of 4 KiB ones, so a channel record arrives in one receive instead of four. Applies to every listener of
+    /// the host. Call before the host is built.
+    /// </summary>
+    public static IServiceCollection AddPqChannelMemoryPool(this IServiceCollection services, int blockSize = RecordSizedMemoryPoolFactory.DefaultBlockSize)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        services.AddSingleton<IMemoryPoolFactory<byte>>(new RecordSizedMemoryPoolFactory(blockSize));
+        return services;
     }
 }

@@ -196,27 +196,40 @@ internal sealed class PqChannelDuplexPipe : IAsyncDisposable
         }
     }
 
-    /// <summary>Seals <paramref name="buffer"/> into records of at most 16 KiB plaintext, directly into the transport's memory.</summary>
+    /// <summary>
+    /// Seals <paramref name="buffer"/> into records of at most 16 KiB plaintext, directly into the transport's memory.
+    /// Each span the transport hands out is filled: a record that would not fit whole is cut to the room left (records
+    /// may be any size up to 16 KiB), so a 32 KiB block carries two records instead of one and 16 KiB of slack, and a
+    /// 64 KiB write goes out as two blocks rather than four.
+    /// </summary>
     private void SealRecords(ReadOnlySequence<byte> buffer, PipeWriter transportOutput)
     {
+        int overhead = RecordLayer.MaxSealedLength(0);
         while (!buffer.IsEmpty)
         {
-            ReadOnlySequence<byte> chunk = buffer.Slice(0, Math.Min(buffer.Length, ProtocolConstants.MaxPlaintext));
-            ReadOnlySpan<byte> plaintext;
-            if (chunk.IsSingleSegment)
+            Span<byte> destination = transportOutput.GetSpan(RecordLayer.MaxSealedLength((int)Math.Min(buffer.Length, ProtocolConstants.MaxPlaintext)));
+            int written = 0;
+            while (!buffer.IsEmpty && destination.Length - written > overhead)
             {
-                plaintext = chunk.FirstSpan;
-            }
-            else
-            {
-                _writeScratch ??= ArrayPool<byte>.Shared.Rent(ProtocolConstants.MaxRecord);
-                chunk.CopyTo(_writeScratch);
-                plaintext = _writeScratch.AsSpan(0, (int)chunk.Length);
+                int take = (int)Math.Min(Math.Min(buffer.Length, ProtocolConstants.MaxPlaintext), destination.Length - written - overhead);
+                ReadOnlySequence<byte> chunk = buffer.Slice(0, take);
+                ReadOnlySpan<byte> plaintext;
+                if (chunk.IsSingleSegment)
+                {
+                    plaintext = chunk.FirstSpan;
+                }
+                else
+                {
+                    _writeScratch ??= ArrayPool<byte>.Shared.Rent(ProtocolConstants.MaxRecord);
+                    chunk.CopyTo(_writeScratch);
+                    plaintext = _writeScratch.AsSpan(0, take);
+                }
+
+                written += RecordLayer.SealData(_write, plaintext, destination[written..]);
+                buffer = buffer.Slice(chunk.End);
             }
 
-            Span<byte> destination = transportOutput.GetSpan(RecordLayer.MaxSealedLength(plaintext.Length));
-            transportOutput.Advance(RecordLayer.SealData(_write, plaintext, destination));
-            buffer = buffer.Slice(chunk.End);
+            transportOutput.Advance(written);
         }
     }
 

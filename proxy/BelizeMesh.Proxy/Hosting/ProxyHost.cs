@@ -125,9 +125,13 @@ internal sealed partial class ProxyHost : IAsyncDisposable
 
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = policy.Spec.DrainTimeout);
 
-        // A receive waits for data with a zero-byte read before it takes a buffer (saving 4 KiB per idle connection
+        // A receive waits for data with a zero-byte read before it takes a buffer (saving a block per idle connection
         // among thousands). A sidecar holds few connections, and the extra syscall and wake-up per receive cost more.
         builder.WebHost.UseSockets(sockets => sockets.WaitForDataBeforeAllocatingBuffer = false);
+
+        // Receive blocks that hold whole channel records (32 KiB instead of Kestrel's 4 KiB): a 16 KiB record arrives
+        // in one receive instead of four, which doubles one connection's inbound throughput (perf bulk, Kestrel face).
+        builder.Services.AddPqChannelMemoryPool();
 
         var listeners = new ListenOptions[3];
         builder.WebHost.ConfigureKestrel(kestrel =>

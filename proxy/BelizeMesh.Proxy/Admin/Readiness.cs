@@ -1,16 +1,25 @@
+using System.Globalization;
+
 namespace BelizeMesh.Proxy.Admin;
 
 /// <summary>
-/// What <c>GET /healthz/ready</c> reports: ready only once the policy is loaded and every listener is bound, and no
-/// longer once shutdown has begun (so the kubelet stops sending traffic while in-flight requests drain).
-/// Certificates are not a condition of their own: the sidecar does not start without a valid set, and a failed reload
-/// keeps the last good set in force, so it stays ready.
+/// What <c>GET /healthz/ready</c> reports: ready only once the policy is loaded and every listener is bound, no longer
+/// once shutdown has begun (so the kubelet stops sending traffic while in-flight requests drain), and not while the
+/// certificate in force has expired. A failed certificate reload keeps the last good set in force and the sidecar
+/// ready; but once that set's notAfter has passed, every peer rejects its handshakes, so it reports not ready (the pod
+/// leaves its Service's endpoints and the reason is visible in <c>kubectl describe pod</c>) until a valid set arrives.
 /// </summary>
-internal sealed class Readiness
+internal sealed class Readiness(TimeProvider time)
 {
     private volatile bool _policyLoaded;
     private volatile bool _listenersBound;
     private volatile bool _stopping;
+    private volatile Func<(DateTimeOffset NotAfter, string Identity)>? _certificate;
+
+    public Readiness()
+        : this(TimeProvider.System)
+    {
+    }
 
     public void PolicyLoaded() => _policyLoaded = true;
 
@@ -18,9 +27,24 @@ internal sealed class Readiness
 
     public void Stopping() => _stopping = true;
 
+    /// <summary>Makes readiness follow the expiry of the certificate in force (read on every probe, so a rotation counts at once).</summary>
+    public void TrackCertificate(Func<(DateTimeOffset NotAfter, string Identity)> current) => _certificate = current;
+
     /// <summary>Null when ready, else why not.</summary>
     public string? NotReadyReason => _stopping ? "shutting down"
         : !_policyLoaded ? "policy not loaded"
         : !_listenersBound ? "listeners not bound"
-        : null;
+        : CertificateProblem();
+
+    private string? CertificateProblem()
+    {
+        if (_certificate is not { } current)
+        {
+            return null;
+        }
+
+        (DateTimeOffset notAfter, string identity) = current();
+        return time.GetUtcNow() <= notAfter ? null : string.Create(CultureInfo.InvariantCulture,
+            $"the certificate of {identity} expired at {notAfter:yyyy-MM-ddTHH:mm:ssZ}; peers reject it. Put a renewed tls.crt/tls.key in the certificates directory (belizemesh certs issue, or the Secret's rotation) and it is taken without a restart");
+    }
 }

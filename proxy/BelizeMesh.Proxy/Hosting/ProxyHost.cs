@@ -189,7 +189,7 @@ internal sealed partial class ProxyHost : IAsyncDisposable
         builder.Services.AddSingleton(options.Time);
         builder.Services.AddSingleton<ProxyMetrics>();
         builder.Services.AddSingleton(sp => new PrometheusExporter(sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()));
-        builder.Services.AddSingleton<Readiness>();
+        builder.Services.AddSingleton(new Readiness(options.Time));
         builder.Services.AddSingleton<UpstreamClientFactory>();
         builder.Services.AddSingleton(sp => new RateLimiterRegistry(options.Time));
         builder.Services.AddSingleton(sp => new EndpointStateRegistry(options.Time));
@@ -263,6 +263,7 @@ internal sealed partial class ProxyHost : IAsyncDisposable
         {
             CertificateSet current = certificates.Current;
             services.GetRequiredService<ProxyMetrics>().CertificatesInUse(current.Certificate.NotAfter);
+            readiness.TrackCertificate(() => (certificates.Current.Certificate.NotAfter, certificates.Current.Identity));
             _certificateWatcher = !options.WatchCertificates ? null : new DirectoryWatcher(Path.GetFullPath(certificates.Directory), options.WatchDebounce, options.WatchPollInterval, () => certificates.ReloadAsync(), options.Time, logger);
             Log.Certificates(logger, certificates.Directory, current.Identity, current.Certificate.SerialNumber, current.Certificate.NotAfter);
         }

@@ -257,6 +257,47 @@ public sealed class CertificateReloadTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Sidecar_is_not_ready_while_its_certificate_is_expired_and_ready_again_after_a_renewal()
+    {
+        string bundle = RotationPki.Bundle(Pki.RootA);
+        IssuedPem first = Pki.Issue(Pki.RootA, "nawal", validity: TimeSpan.FromDays(90));
+        using SecretVolume certs = SecretVolume.Create(first, bundle);
+        var clock = new ShiftedClock();
+        await using Sidecar backend = await Sidecar.StartAsync(BackendPolicy(_app.Url), time: clock, certs: certs.Path);
+        using HttpClient admin = backend.CreateAdminClient();
+        using (HttpResponseMessage ready = await admin.GetAsync("/healthz/ready"))
+        {
+            Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
+        }
+
+        // 91 days later nobody renewed the Secret: peers reject the certificate, so the pod must leave the endpoints.
+        clock.Shift = TimeSpan.FromDays(91);
+        using (HttpResponseMessage ready = await admin.GetAsync("/healthz/ready"))
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
+            string body = await ready.Content.ReadAsStringAsync();
+            Assert.StartsWith($"not ready: the certificate of {Nawal} expired at {first.Parsed.NotAfter.UtcDateTime:yyyy-MM-ddTHH:mm:ssZ}; peers reject it.", body, StringComparison.Ordinal);
+        }
+
+        // A renewed certificate (valid well past the shifted clock) is taken without a restart and readiness returns.
+        IssuedPem renewed = Pki.Issue(Pki.RootA, "nawal", validity: TimeSpan.FromDays(365));
+        certs.Publish(renewed, bundle);
+        await WaitForCertificateAsync(backend, renewed);
+        using (HttpResponseMessage ready = await admin.GetAsync("/healthz/ready"))
+        {
+            Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
+        }
+    }
+
+    /// <summary>The system clock moved by <see cref="Shift"/> for wall time only; timestamps (timers, debounce) stay real.</summary>
+    private sealed class ShiftedClock : TimeProvider
+    {
+        public TimeSpan Shift { get; set; }
+
+        public override DateTimeOffset GetUtcNow() => base.GetUtcNow() + Shift;
+    }
+
+    [Fact]
     public async Task Expiry_gauge_shows_the_new_notAfter_after_a_rotation()
     {
         string bundle = RotationPki.Bundle(Pki.RootA);

@@ -204,6 +204,71 @@ public sealed class HandshakeFailureTests
     }
 
     [Fact]
+    public async Task Client_reports_the_servers_reason_when_the_server_rejects_its_kem_ciphertext()
+    {
+        // A relay flips the last tag byte of the client's second record (ClientKemCiphertext, under CHTS). The server
+        // cannot open it and answers with an alert under the keys it still has; the client has moved on to the next
+        // keys, and must still report the server's reason rather than guess at a key mismatch.
+        var (c, relayClientSide) = await Loopback.ConnectAsync();
+        var (relayServerSide, s) = await Loopback.ConnectAsync();
+        Task upstream = RelayTamperingAsync(relayClientSide, relayServerSide, recordToTamper: 1);
+        Task downstream = relayServerSide.CopyToAsync(relayClientSide);
+        await using var clientStream = new PqChannelStream(c, Pki.ClientOptions());
+        await using var serverStream = new PqChannelStream(s, Pki.ServerOptions());
+        Task clientTask = clientStream.AuthenticateAsClientAsync(TestPki.ServerId);
+        Task serverTask = serverStream.AuthenticateAsServerAsync();
+        PqChannelException? client = await Catch(clientTask);
+        PqChannelException? server = await Catch(serverTask);
+
+        Assert.True(server is not null && client is not null, $"client: {client?.Reason} {client?.Message}; server: {server?.Reason} {server?.Message}");
+        Assert.Equal(ChannelFailure.BadRecordMac, server!.Reason);
+        Assert.False(server.ReportedByPeer);
+        Assert.Equal(ChannelFailure.BadRecordMac, client!.Reason);
+        Assert.True(client.ReportedByPeer);
+        await relayClientSide.DisposeAsync();
+        await relayServerSide.DisposeAsync();
+        await Task.WhenAll(Quietly(upstream), Quietly(downstream));
+    }
+
+    /// <summary>Copies records from <paramref name="from"/> to <paramref name="to"/>, flipping the last byte of record number <paramref name="recordToTamper"/> (0-based).</summary>
+    private static async Task RelayTamperingAsync(Stream from, Stream to, int recordToTamper)
+    {
+        byte[] header = new byte[5];
+        for (int index = 0; ; index++)
+        {
+            try
+            {
+                await from.ReadExactlyAsync(header);
+            }
+            catch (EndOfStreamException)
+            {
+                return;
+            }
+
+            byte[] body = new byte[(header[3] << 8) | header[4]];
+            await from.ReadExactlyAsync(body);
+            if (index == recordToTamper)
+            {
+                body[^1] ^= 0x01;
+            }
+
+            await to.WriteAsync(header);
+            await to.WriteAsync(body);
+        }
+    }
+
+    private static async Task Quietly(Task task)
+    {
+        try
+        {
+            await task;
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException or EndOfStreamException)
+        {
+        }
+    }
+
+    [Fact]
     public void Certificate_rejections_map_to_channel_failures()
     {
         Assert.Equal(ChannelFailure.UnknownCa, Identity.MeshCertificateVerifier.Map(CertificateRejection.UnknownIssuer));

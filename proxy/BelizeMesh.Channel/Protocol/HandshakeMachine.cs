@@ -47,6 +47,10 @@ internal sealed class HandshakeMachine : IDisposable
     private MLKemKey? _ephemeralKem;
     private RecordProtector? _read;
     private RecordProtector? _write;
+
+    // The read keys before the last switch: a peer that rejected our last flight answers with an alert under the keys
+    // it still had (it never derived the next ones), so that alert is opened with these to report its real reason.
+    private RecordProtector? _previousRead;
     private RecordProtector? _applicationRead;
     private RecordProtector? _applicationWrite;
     private byte[]? _expectedClientFinished;
@@ -91,6 +95,7 @@ internal sealed class HandshakeMachine : IDisposable
         _ownsEphemerals = false;
 
         _read = other._read?.Clone();
+        _previousRead = other._previousRead?.Clone();
         _write = other._write?.Clone();
         _applicationRead = other._applicationRead?.Clone();
         _applicationWrite = other._applicationWrite?.Clone();
@@ -232,6 +237,7 @@ internal sealed class HandshakeMachine : IDisposable
         ArrayPool<byte>.Shared.Return(_scratch);
         DisposeEphemerals();
         _read?.Dispose();
+        _previousRead?.Dispose();
         _write?.Dispose();
         _applicationRead?.Dispose();
         _applicationWrite?.Dispose();
@@ -544,6 +550,8 @@ internal sealed class HandshakeMachine : IDisposable
         CryptographicOperations.ZeroMemory(_secret);
         _read?.Dispose();
         _read = null;
+        _previousRead?.Dispose();
+        _previousRead = null;
         _write?.Dispose();
         _write = null;
         _state = State.Complete;
@@ -592,8 +600,7 @@ internal sealed class HandshakeMachine : IDisposable
         }
         else if (_read is not null && payloadLength == 1 + ProtocolConstants.TagLength)
         {
-            OpenHandshakeRecord(record);
-            code = _scratch[0];
+            code = OpenAlert(record);
             authenticated = true;
         }
         else
@@ -602,6 +609,34 @@ internal sealed class HandshakeMachine : IDisposable
         }
 
         return FromAlert(code, authenticated, duringHandshake: true);
+    }
+
+    /// <summary>Opens an encrypted alert under the current read keys or, failing that, under the previous ones (the peer
+    /// failed on our last flight before it could switch). When neither opens it, the current keys' failure stands.</summary>
+    private byte OpenAlert(ReadOnlySpan<byte> record)
+    {
+        try
+        {
+            OpenHandshakeRecord(record);
+            return _scratch[0];
+        }
+        catch (PqChannelException) when (_previousRead is not null && TryOpenWithPrevious(record))
+        {
+            return _scratch[0];
+        }
+    }
+
+    private bool TryOpenWithPrevious(ReadOnlySpan<byte> record)
+    {
+        try
+        {
+            _previousRead!.Open(record, _scratch);
+            return true;
+        }
+        catch (PqChannelException)
+        {
+            return false;
+        }
     }
 
     /// <summary>Decrypts a handshake-phase record into the scratch buffer. A failure right after the switch to the
@@ -660,7 +695,8 @@ internal sealed class HandshakeMachine : IDisposable
         _transcript.GetCurrentHash(hash);
         KeySchedule.DeriveSecret(_secret, clientLabel, hash, client);
         KeySchedule.DeriveSecret(_secret, serverLabel, hash, server);
-        _read?.Dispose();
+        _previousRead?.Dispose();
+        _previousRead = _read;
         _write?.Dispose();
         _read = new RecordProtector(IsClient ? server : client);
         _write = new RecordProtector(IsClient ? client : server);

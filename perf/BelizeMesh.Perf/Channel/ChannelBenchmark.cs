@@ -225,23 +225,25 @@ internal static class ChannelBenchmark
 
             await writer.FlushAsync();
         });
-        Task read = Task.Run(async () =>
-        {
-            byte[] buffer = new byte[64 * 1024];
-            long received = 0;
-            while (received < total)
-            {
-                int n = await reader.ReadAsync(buffer);
-                if (n == 0)
-                {
-                    throw new IOException("unexpected end of stream");
-                }
-
-                received += n;
-            }
-        });
+        Task read = Task.Run(() => DrainAsync(reader, new byte[64 * 1024], total));
         Task.WaitAll(write, read);
         return BulkRun.Measure(total, t0, cpu0);
+    }
+
+    /// <summary>Reads and discards exactly <paramref name="total"/> bytes.</summary>
+    internal static async Task DrainAsync(Stream reader, byte[] buffer, long total)
+    {
+        long received = 0;
+        while (received < total)
+        {
+            int n = await reader.ReadAsync(buffer);
+            if (n == 0)
+            {
+                throw new IOException($"the stream ended after {received} of {total} bytes");
+            }
+
+            received += n;
+        }
     }
 
     private static int? IntOption(string[] args, string name)

@@ -77,17 +77,7 @@ internal sealed class KestrelBulk : IAsyncDisposable
         TimeSpan cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
         long t0 = Stopwatch.GetTimestamp();
         await SendCommandAsync((byte)'D', total);
-        long received = 0;
-        while (received < total)
-        {
-            int n = await _client.ReadAsync(_buffer);
-            if (n == 0)
-            {
-                throw new IOException("the server closed before sending everything");
-            }
-
-            received += n;
-        }
+        await ChannelBenchmark.DrainAsync(_client, _buffer, total);
 
         return ChannelBenchmark.BulkRun.Measure(total, t0, cpu0);
     }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using BelizeMesh.Configuration;
 
 namespace BelizeMesh.Mesh.Parsing;
 
@@ -12,65 +13,8 @@ public static class Durations
     /// <summary>The hint shown next to every duration error.</summary>
     public const string Expected = "expected a number with unit h, m, s or ms, e.g. 300s, 5m, 1h, 100ms (0 means none)";
 
-    public static bool TryParse(string text, out TimeSpan value)
-    {
-        value = TimeSpan.Zero;
-        if (text == "0")
-        {
-            return true;
-        }
-
-        if (text.Length == 0)
-        {
-            return false;
-        }
-
-        decimal totalMs = 0;
-        int i = 0;
-        while (i < text.Length)
-        {
-            int start = i;
-            while (i < text.Length && (char.IsAsciiDigit(text[i]) || text[i] == '.'))
-            {
-                i++;
-            }
-
-            if (i == start || !decimal.TryParse(text.AsSpan(start, i - start), NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out decimal number))
-            {
-                return false;
-            }
-
-            decimal unitMs;
-            if (i + 1 < text.Length && text[i] == 'm' && text[i + 1] == 's')
-            {
-                unitMs = 1;
-                i += 2;
-            }
-            else if (i < text.Length && text[i] is 'h' or 'm' or 's')
-            {
-                unitMs = text[i] switch { 'h' => 3_600_000, 'm' => 60_000, _ => 1000 };
-                i++;
-            }
-            else
-            {
-                return false;
-            }
-
-            totalMs += number * unitMs;
-            if (totalMs > 10L * 365 * 24 * 3_600_000)
-            {
-                return false;
-            }
-        }
-
-        if (totalMs != decimal.Truncate(totalMs))
-        {
-            return false; // finer than a millisecond
-        }
-
-        value = TimeSpan.FromMilliseconds((double)totalMs);
-        return true;
-    }
+    /// <summary>Parses a duration (the grammar shared with the sidecar's policy parser, <see cref="DurationSyntax"/>).</summary>
+    public static bool TryParse(string text, out TimeSpan value) => DurationSyntax.TryParse(text, out value);
 
     /// <summary>Istio's canonical form: whole seconds as <c>300s</c>, fractions as <c>0.1s</c>; zero as <c>0s</c>.</summary>
     public static string Format(TimeSpan value)

@@ -1,3 +1,4 @@
+using BelizeMesh.Configuration;
 using System.Globalization;
 using BelizeMesh.Mesh.Model;
 using YamlDotNet.Core;
@@ -412,52 +413,11 @@ internal sealed class YamlMap
             }
 
             var (keyNode, _) = _entries[key];
-            string? suggestion = Suggest(key, _asked);
+            string? suggestion = Spelling.Suggest(key, _asked);
             var allowed = new List<string>(_asked);
             allowed.Sort(StringComparer.Ordinal);
             string didYouMean = suggestion is null ? "" : $"; did you mean \"{suggestion}\"?";
             _ctx.Error(keyNode, PathOf(key), $"unknown field \"{key}\"{didYouMean} (allowed here: {string.Join(", ", allowed)})");
         }
-    }
-
-    private static string? Suggest(string key, IEnumerable<string> candidates)
-    {
-        string? best = null;
-        int bestDistance = int.MaxValue;
-        foreach (var candidate in candidates)
-        {
-            int d = Distance(key.ToLowerInvariant(), candidate.ToLowerInvariant());
-            if (d < bestDistance)
-            {
-                bestDistance = d;
-                best = candidate;
-            }
-        }
-
-        return bestDistance <= Math.Max(2, key.Length / 3) ? best : null;
-    }
-
-    private static int Distance(string a, string b)
-    {
-        var previous = new int[b.Length + 1];
-        var current = new int[b.Length + 1];
-        for (int j = 0; j <= b.Length; j++)
-        {
-            previous[j] = j;
-        }
-
-        for (int i = 1; i <= a.Length; i++)
-        {
-            current[0] = i;
-            for (int j = 1; j <= b.Length; j++)
-            {
-                int cost = a[i - 1] == b[j - 1] ? 0 : 1;
-                current[j] = Math.Min(Math.Min(current[j - 1] + 1, previous[j] + 1), previous[j - 1] + cost);
-            }
-
-            (previous, current) = (current, previous);
-        }
-
-        return previous[b.Length];
     }
 }

@@ -121,17 +121,7 @@ internal sealed class PqChannelDuplexPipe : IAsyncDisposable
                     throw new PqChannelException(ChannelFailure.ProtocolViolation, error!);
             }
 
-            ReadOnlySpan<byte> recordSpan;
-            if (record.IsSingleSegment)
-            {
-                recordSpan = record.FirstSpan;
-            }
-            else
-            {
-                _readScratch ??= ArrayPool<byte>.Shared.Rent(ProtocolConstants.MaxRecord);
-                record.CopyTo(_readScratch);
-                recordSpan = _readScratch.AsSpan(0, (int)record.Length);
-            }
+            ReadOnlySpan<byte> recordSpan = Contiguous(record, ref _readScratch);
 
             int plaintextLength = header.Length - ProtocolConstants.TagLength;
             Span<byte> destination = plaintextLength > 0 ? _input.Writer.GetSpan(plaintextLength) : [];
@@ -213,17 +203,7 @@ internal sealed class PqChannelDuplexPipe : IAsyncDisposable
             {
                 int take = (int)Math.Min(Math.Min(buffer.Length, ProtocolConstants.MaxPlaintext), destination.Length - written - overhead);
                 ReadOnlySequence<byte> chunk = buffer.Slice(0, take);
-                ReadOnlySpan<byte> plaintext;
-                if (chunk.IsSingleSegment)
-                {
-                    plaintext = chunk.FirstSpan;
-                }
-                else
-                {
-                    _writeScratch ??= ArrayPool<byte>.Shared.Rent(ProtocolConstants.MaxRecord);
-                    chunk.CopyTo(_writeScratch);
-                    plaintext = _writeScratch.AsSpan(0, take);
-                }
+                ReadOnlySpan<byte> plaintext = Contiguous(chunk, ref _writeScratch);
 
                 written += RecordLayer.SealData(_write, plaintext, destination[written..]);
                 buffer = buffer.Slice(chunk.End);
@@ -231,6 +211,20 @@ internal sealed class PqChannelDuplexPipe : IAsyncDisposable
 
             transportOutput.Advance(written);
         }
+    }
+
+    /// <summary>The bytes of <paramref name="slice"/> (at most one record) as one span: the segment itself when it is
+    /// contiguous, else a copy in <paramref name="scratch"/>, rented on first use and returned (cleared) on dispose.</summary>
+    private static ReadOnlySpan<byte> Contiguous(ReadOnlySequence<byte> slice, ref byte[]? scratch)
+    {
+        if (slice.IsSingleSegment)
+        {
+            return slice.FirstSpan;
+        }
+
+        scratch ??= ArrayPool<byte>.Shared.Rent(ProtocolConstants.MaxRecord);
+        slice.CopyTo(scratch);
+        return scratch.AsSpan(0, (int)slice.Length);
     }
 
     public async ValueTask DisposeAsync()

@@ -1,3 +1,4 @@
+using BelizeMesh.Configuration;
 using System.Globalization;
 using System.Net;
 using BelizeMesh.Identity;
@@ -584,7 +585,7 @@ public static class PolicyParser
                 string fieldPath = path.Length == 0 ? key : path + "." + key;
                 if (Array.IndexOf(known, key) < 0)
                 {
-                    string? suggestion = Suggest(key, known);
+                    string? suggestion = Spelling.Suggest(key, known);
                     Error(child.Key, suggestion is null
                         ? $"{fieldPath}: unknown field '{key}'; known fields here: {string.Join(", ", known)}"
                         : $"{fieldPath}: unknown field '{key}'; did you mean '{suggestion}'?");
@@ -646,7 +647,7 @@ public static class PolicyParser
                 return null;
             }
 
-            if (Duration.TryParse(text, out TimeSpan value))
+            if (DurationSyntax.TryParse(text, out TimeSpan value))
             {
                 return value;
             }
@@ -851,47 +852,6 @@ public static class PolicyParser
             // YamlDotNet prefixes "(Line: 3, Col: 5, Idx: 20) - (Line: ...): "; the position is reported separately.
             int i = message.IndexOf("): ", StringComparison.Ordinal);
             return message.StartsWith("(Line", StringComparison.Ordinal) && i >= 0 ? message[(i + 3)..] : message;
-        }
-
-        private static string? Suggest(string key, string[] known)
-        {
-            string? best = null;
-            int bestDistance = int.MaxValue;
-            foreach (string candidate in known)
-            {
-                int d = Distance(key.ToLowerInvariant(), candidate.ToLowerInvariant());
-                if (d < bestDistance)
-                {
-                    bestDistance = d;
-                    best = candidate;
-                }
-            }
-
-            return bestDistance <= Math.Max(2, key.Length / 3) ? best : null;
-        }
-
-        private static int Distance(string a, string b)
-        {
-            var previous = new int[b.Length + 1];
-            var current = new int[b.Length + 1];
-            for (int j = 0; j <= b.Length; j++)
-            {
-                previous[j] = j;
-            }
-
-            for (int i = 1; i <= a.Length; i++)
-            {
-                current[0] = i;
-                for (int j = 1; j <= b.Length; j++)
-                {
-                    int cost = a[i - 1] == b[j - 1] ? 0 : 1;
-                    current[j] = Math.Min(Math.Min(current[j - 1] + 1, previous[j] + 1), previous[j - 1] + cost);
-                }
-
-                (previous, current) = (current, previous);
-            }
-
-            return previous[b.Length];
         }
     }
 

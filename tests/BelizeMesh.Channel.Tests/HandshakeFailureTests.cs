@@ -230,7 +230,10 @@ public sealed class HandshakeFailureTests
         await Task.WhenAll(Quietly(upstream), Quietly(downstream));
     }
 
-    /// <summary>Copies records from <paramref name="from"/> to <paramref name="to"/>, flipping the last byte of record number <paramref name="recordToTamper"/> (0-based).</summary>
+    /// <summary>Copies records from <paramref name="from"/> to <paramref name="to"/> up to record number
+    /// <paramref name="recordToTamper"/> (0-based), whose last byte it flips, and stops there: the receiver fails on that
+    /// record, and anything sent after it would sit unread and turn the receiver's close into a reset that could
+    /// overtake its alert.</summary>
     private static async Task RelayTamperingAsync(Stream from, Stream to, int recordToTamper)
     {
         byte[] header = new byte[5];
@@ -254,6 +257,10 @@ public sealed class HandshakeFailureTests
 
             await to.WriteAsync(header);
             await to.WriteAsync(body);
+            if (index == recordToTamper)
+            {
+                return;
+            }
         }
     }
 

@@ -9,14 +9,15 @@ namespace BelizeMesh.Channel.Middleware;
 /// A memory pool for Kestrel's socket transport whose blocks hold whole channel records. Kestrel's own pool hands out
 /// 4 KiB blocks and its transport receives at most one block per <c>recv</c>, so a 16 KiB record arrives in four
 /// receives, four pipe flushes and four wake-ups of the record reader, and spans segments (one more copy before it can
-/// be opened). With 32 KiB blocks a receive takes up to two records. Registered as the process's
+/// be opened). With 32 KiB blocks a receive takes a whole record and most of the next. Registered as the host's
 /// <see cref="IMemoryPoolFactory{T}"/> (Kestrel asks it for every listener's pool), see
 /// <see cref="ListenOptionsPqChannelExtensions.AddPqChannelMemoryPool(Microsoft.Extensions.DependencyInjection.IServiceCollection, int)"/>.
 /// </summary>
 /// <remarks>
 /// Blocks are pinned arrays (the transport pins them for the socket anyway) kept in a bounded free list: a pool that
-/// grew under a burst gives the surplus back to the GC instead of holding it for the life of the process.
-/// Plaintext never lives in these blocks: the transport pipe carries ciphertext; the decrypted pipe uses its own pool.
+/// grew under a burst gives the surplus back to the GC instead of holding it for the life of the process. Like
+/// Kestrel's own pool, blocks are not cleared between uses: on a channel listener they carry ciphertext (the decrypted
+/// pipe has its own memory), on a plaintext listener the HTTP bytes Kestrel would have held in its blocks anyway.
 /// </remarks>
 public sealed class RecordSizedMemoryPoolFactory : IMemoryPoolFactory<byte>
 {

@@ -45,6 +45,6 @@ internal sealed class Readiness(TimeProvider time)
 
         (DateTimeOffset notAfter, string identity) = current();
         return time.GetUtcNow() <= notAfter ? null : string.Create(CultureInfo.InvariantCulture,
-            $"the certificate of {identity} expired at {notAfter:yyyy-MM-ddTHH:mm:ssZ}; peers reject it. Put a renewed tls.crt/tls.key in the certificates directory (belizemesh certs issue, or the Secret's rotation) and it is taken without a restart");
+            $"the certificate of {identity} expired at {notAfter.UtcDateTime:yyyy-MM-ddTHH:mm:ssZ}; peers reject it. Put a renewed tls.crt/tls.key in the certificates directory (belizemesh certs issue, or the Secret's rotation) and it is taken without a restart");
     }
 }

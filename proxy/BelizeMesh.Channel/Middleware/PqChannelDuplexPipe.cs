@@ -28,6 +28,7 @@ internal sealed class PqChannelDuplexPipe : IAsyncDisposable
     private readonly Pipe _output = new(s_pipeOptions);
     private readonly Task _readLoop;
     private readonly Task _writeLoop;
+    private volatile bool _failed;
     private byte[]? _readScratch;
     private byte[]? _writeScratch;
 
@@ -96,9 +97,13 @@ internal sealed class PqChannelDuplexPipe : IAsyncDisposable
         }
         catch (PqChannelException ex)
         {
+            // Failed before the application learns of it (through its input) and finishes its output: an authentication
+            // failure or truncation must end in an abort, never in a close_notify that would tell the peer the stream
+            // ended cleanly.
+            _failed = true;
             ChannelLog.ChannelFailed(_logger, _context.ConnectionId, ex.Reason, ex.Message);
-            await _input.Writer.CompleteAsync(ex).ConfigureAwait(false);
             _context.Abort(new ConnectionAbortedException(ex.Message, ex));
+            await _input.Writer.CompleteAsync(ex).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is IOException or ConnectionAbortedException or OperationCanceledException or InvalidOperationException)
         {
@@ -171,9 +176,13 @@ internal sealed class PqChannelDuplexPipe : IAsyncDisposable
 
                 if (result.IsCompleted || result.IsCanceled)
                 {
-                    Span<byte> span = transportOutput.GetSpan(RecordProtector.SealedLength(1));
-                    transportOutput.Advance(RecordLayer.SealCloseNotify(_write, span));
-                    await transportOutput.FlushAsync().ConfigureAwait(false);
+                    if (!_failed)
+                    {
+                        Span<byte> span = transportOutput.GetSpan(RecordProtector.SealedLength(1));
+                        transportOutput.Advance(RecordLayer.SealCloseNotify(_write, span));
+                        await transportOutput.FlushAsync().ConfigureAwait(false);
+                    }
+
                     break;
                 }
             }

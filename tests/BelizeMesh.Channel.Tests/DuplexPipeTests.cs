@@ -16,11 +16,7 @@ public sealed class DuplexPipeTests
     [Fact]
     public async Task An_application_that_ends_after_a_tampered_record_gets_no_close_notify_sent_for_it()
     {
-        var toServer = new Pipe();
-        var fromServer = new Pipe();
-        var transport = new Duplex(toServer.Reader, fromServer.Writer);
-        var context = new DefaultConnectionContext("test", transport, new Duplex(fromServer.Reader, toServer.Writer));
-        var channel = new PqChannelDuplexPipe(context, transport, new RecordProtector(s_clientSecret), new RecordProtector(s_serverSecret), metrics: null, NullLogger.Instance);
+        var (channel, toServer, fromServer) = Start();
 
         // The peer sends one data record whose tag was altered.
         using var peerWrite = new RecordProtector(s_clientSecret);
@@ -44,11 +40,7 @@ public sealed class DuplexPipeTests
     [Fact]
     public async Task An_application_that_finishes_normally_sends_close_notify()
     {
-        var toServer = new Pipe();
-        var fromServer = new Pipe();
-        var transport = new Duplex(toServer.Reader, fromServer.Writer);
-        var context = new DefaultConnectionContext("test", transport, new Duplex(fromServer.Reader, toServer.Writer));
-        var channel = new PqChannelDuplexPipe(context, transport, new RecordProtector(s_clientSecret), new RecordProtector(s_serverSecret), metrics: null, NullLogger.Instance);
+        var (channel, toServer, fromServer) = Start();
 
         await channel.Application.Output.CompleteAsync();
         await channel.DisposeAsync();
@@ -59,6 +51,18 @@ public sealed class DuplexPipeTests
         using var peerRead = new RecordProtector(s_serverSecret);
         Assert.Equal(0, RecordLayer.Open(peerRead, bytes, new byte[16], out RecordKind kind));
         Assert.Equal(RecordKind.Close, kind);
+    }
+
+    /// <summary>A server-side record pipe over in-memory transport pipes: write the peer's bytes into <c>ToServer</c>,
+    /// read what the server sent from <c>FromServer</c>. Aborting the context does not touch the pipes.</summary>
+    private static (PqChannelDuplexPipe Channel, Pipe ToServer, Pipe FromServer) Start()
+    {
+        var toServer = new Pipe();
+        var fromServer = new Pipe();
+        var transport = new Duplex(toServer.Reader, fromServer.Writer);
+        var context = new DefaultConnectionContext("test", transport, new Duplex(fromServer.Reader, toServer.Writer));
+        var channel = new PqChannelDuplexPipe(context, transport, new RecordProtector(s_clientSecret), new RecordProtector(s_serverSecret), metrics: null, NullLogger.Instance);
+        return (channel, toServer, fromServer);
     }
 
     private sealed class Duplex(PipeReader input, PipeWriter output) : IDuplexPipe

@@ -1,4 +1,5 @@
 using System.Globalization;
+using BelizeMesh.Proxy.Hosting;
 
 namespace BelizeMesh.Proxy.Admin;
 
@@ -14,12 +15,7 @@ internal sealed class Readiness(TimeProvider time)
     private volatile bool _policyLoaded;
     private volatile bool _listenersBound;
     private volatile bool _stopping;
-    private volatile Func<(DateTimeOffset NotAfter, string Identity)>? _certificate;
-
-    public Readiness()
-        : this(TimeProvider.System)
-    {
-    }
+    private volatile Func<CertificateSet>? _certificate;
 
     public void PolicyLoaded() => _policyLoaded = true;
 
@@ -28,7 +24,7 @@ internal sealed class Readiness(TimeProvider time)
     public void Stopping() => _stopping = true;
 
     /// <summary>Makes readiness follow the expiry of the certificate in force (read on every probe, so a rotation counts at once).</summary>
-    public void TrackCertificate(Func<(DateTimeOffset NotAfter, string Identity)> current) => _certificate = current;
+    public void TrackCertificate(Func<CertificateSet> current) => _certificate = current;
 
     /// <summary>Null when ready, else why not.</summary>
     public string? NotReadyReason => _stopping ? "shutting down"
@@ -43,8 +39,9 @@ internal sealed class Readiness(TimeProvider time)
             return null;
         }
 
-        (DateTimeOffset notAfter, string identity) = current();
+        CertificateSet set = current(); // one read: a rotation swaps the whole set
+        DateTimeOffset notAfter = set.Certificate.NotAfter;
         return time.GetUtcNow() <= notAfter ? null : string.Create(CultureInfo.InvariantCulture,
-            $"the certificate of {identity} expired at {notAfter.UtcDateTime:yyyy-MM-ddTHH:mm:ssZ}; peers reject it. Put a renewed tls.crt/tls.key in the certificates directory (belizemesh certs issue, or the Secret's rotation) and it is taken without a restart");
+            $"the certificate of {set.Identity} expired at {notAfter.UtcDateTime:yyyy-MM-ddTHH:mm:ssZ}; peers reject it. Put a renewed tls.crt/tls.key in the certificates directory (belizemesh certs issue, or the Secret's rotation) and it is taken without a restart");
     }
 }

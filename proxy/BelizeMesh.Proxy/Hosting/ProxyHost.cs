@@ -263,7 +263,7 @@ internal sealed partial class ProxyHost : IAsyncDisposable
         {
             CertificateSet current = certificates.Current;
             services.GetRequiredService<ProxyMetrics>().CertificatesInUse(current.Certificate.NotAfter);
-            readiness.TrackCertificate(() => (certificates.Current.Certificate.NotAfter, certificates.Current.Identity));
+            readiness.TrackCertificate(() => certificates.Current);
             _certificateWatcher = !options.WatchCertificates ? null : new DirectoryWatcher(Path.GetFullPath(certificates.Directory), options.WatchDebounce, options.WatchPollInterval, () => certificates.ReloadAsync(), options.Time, logger);
             Log.Certificates(logger, certificates.Directory, current.Identity, current.Certificate.SerialNumber, current.Certificate.NotAfter);
         }

@@ -204,7 +204,7 @@ public sealed partial class LifecycleTests : IAsyncLifetime
     [Fact]
     public void Readiness_requires_policy_and_listeners_and_ends_at_shutdown()
     {
-        var readiness = new Readiness();
+        var readiness = new Readiness(TimeProvider.System);
         Assert.Equal("policy not loaded", readiness.NotReadyReason);
         readiness.PolicyLoaded();
         Assert.Equal("listeners not bound", readiness.NotReadyReason);

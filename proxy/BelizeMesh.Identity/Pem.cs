@@ -31,6 +31,18 @@ internal static class Pem
                 $"no PEM block found; expected '-----BEGIN {label}-----' (a PEM file as written by 'belizemesh certs')");
         }
 
+        // PemEncoding.TryFind skips what is not a whole block, so a truncated or corrupted block after good ones would
+        // vanish silently (a ca.crt whose second root was cut off would load as a one-root bundle). Text between
+        // blocks is allowed (RFC 7468 section 2), a block that starts and never becomes whole is not.
+        int begin = rest.IndexOf("-----BEGIN ", StringComparison.Ordinal);
+        if (begin >= 0)
+        {
+            int line = 1 + pem.AsSpan(0, pem.Length - rest.Length + begin).Count('\n');
+            throw new CertificateFormatException(
+                $"PEM block {blocks.Count + 1} (line {line}) is incomplete or corrupted: it has no matching '-----END' line or its base64 does not decode; " +
+                "write the whole file again (a file caught half-written is read again at its next change)");
+        }
+
         return blocks;
     }
 

@@ -53,7 +53,9 @@ internal sealed class CertificateSet
         ServiceCredentials? service = null;
         try
         {
-            service = ServiceCredentials.FromPem(files.Certificate!, files.Key!, files.TrustBundle!);
+            // Peers are checked against this sidecar's trust domain: the one of spec.identity, else the certificate's
+            // own (a mesh issued with --trust-domain example.org works like one on cluster.local).
+            service = ServiceCredentials.FromPem(files.Certificate!, files.Key!, files.TrustBundle!, new CertificateValidatorOptions { TrustDomain = TrustDomainOf(expectedIdentity, files.Certificate!) });
             var verifier = new MeshCertificateVerifier(service.Validator);
             ChannelCredentials channel = ChannelCredentials.Create(service.Certificate.RawData, service.PrivateKey, verifier);
             if (expectedIdentity is not null && !string.Equals(channel.Identity, expectedIdentity, StringComparison.Ordinal))
@@ -84,6 +86,44 @@ internal sealed class CertificateSet
 
         service?.Dispose();
         return false;
+    }
+
+    /// <summary>The trust domain of <paramref name="expectedIdentity"/> (a SPIFFE ID), else of the certificate's own URI SAN.</summary>
+    private static string TrustDomainOf(string? expectedIdentity, string certificatePem)
+    {
+        if (SpiffeId.TryParse(expectedIdentity, out SpiffeId? expected))
+        {
+            return expected.TrustDomain;
+        }
+
+        try
+        {
+            return MeshCertificate.ParsePem(certificatePem).SpiffeId?.TrustDomain ?? SpiffeId.DefaultTrustDomain;
+        }
+        catch (CertificateFormatException)
+        {
+            return SpiffeId.DefaultTrustDomain; // the load that follows reports the bad file
+        }
+    }
+
+    /// <summary>
+    /// Why <paramref name="next"/> may not replace <paramref name="current"/>, or null. Its certificate must chain to a
+    /// root of the <c>ca.crt</c> in force: peers trust what this sidecar trusts (one bundle is published mesh-wide), so
+    /// a leaf from a root outside it would cut the sidecar off from the mesh while it still looked healthy. A root
+    /// rotation therefore goes through a bundle holding both roots (docs/policy.md, Certificates); a restart accepts
+    /// any valid set.
+    /// </summary>
+    public static string? ContinuityProblem(CertificateSet current, CertificateSet next)
+    {
+        CertificateValidationResult result = current.Service.Validator.Validate(next.Certificate);
+        if (result.IsValid || result.Reason is not (CertificateRejection.UnknownIssuer or CertificateRejection.BadSignature or CertificateRejection.WrongTrustDomain))
+        {
+            return null; // time-related results were already judged against the new set; only the trust anchor matters here
+        }
+
+        string roots = string.Join(", ", current.Service.TrustBundle.Roots.Select(r => r.Subject));
+        return $"{ServiceCredentials.CertificateFileName}: issued by '{next.Certificate.Issuer}', which is not a root of the ca.crt in force ({roots}): {result.Detail}; " +
+            "to move to a new root, first publish ca.crt with both the old and the new root, then reissue tls.crt from the new root, then drop the old root (or restart the sidecar to accept an unrelated CA on purpose)";
     }
 
     private static string Fix(CertificateRejection reason) => reason switch
@@ -227,7 +267,14 @@ internal sealed partial class CertificateStore : IDisposable
                 return ReloadResult.Unchanged; // a rejected set is reported and counted once, not at every poll
             }
 
-            if (!CertificateSet.TryLoad(files, _identity, "its identity is fixed at start-up; restart the sidecar to change it", out CertificateSet? next, out string? problem))
+            if (CertificateSet.TryLoad(files, _identity, "its identity is fixed at start-up; restart the sidecar to change it", out CertificateSet? next, out string? problem)
+                && CertificateSet.ContinuityProblem(current, next) is { } continuity)
+            {
+                next.Service.Dispose();
+                (next, problem) = (null, continuity);
+            }
+
+            if (next is null)
             {
                 // The files are read one by one; an updater that is not atomic (or a swap that landed between two
                 // reads) can show a mix of two sets. Judge only content that holds still: if it moved, its own change
@@ -239,7 +286,7 @@ internal sealed partial class CertificateStore : IDisposable
 
                 _lastRejectedHash = files.ContentHash;
                 _metrics.CertificateReloaded(success: false);
-                Log.ReloadRejected(_logger, _directory, problem, current.Identity, current.Certificate.SerialNumber, current.Certificate.NotAfter);
+                Log.ReloadRejected(_logger, _directory, problem!, current.Identity, current.Certificate.SerialNumber, current.Certificate.NotAfter);
                 return ReloadResult.Rejected;
             }
 

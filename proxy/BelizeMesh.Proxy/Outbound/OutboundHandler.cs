@@ -15,6 +15,17 @@ internal sealed class OutboundHandler(ForwardingEngine forwarding)
 {
     public async ValueTask<string> HandleAsync(HttpContext context, ProxySnapshot snapshot)
     {
+        if (HttpMethods.IsConnect(context.Request.Method))
+        {
+            // A tunnel would carry bytes the sidecar cannot route, authorize or put on the PQ channel per request; an
+            // HTTPS_PROXY client asks for one. Say so instead of failing upstream (it was a 502).
+            await ProxyResponses.WriteAsync(context, StatusCodes.Status501NotImplemented,
+                "CONNECT tunnels are not supported by the outbound listener; send plain HTTP to mesh services (as HTTP_PROXY clients do, absolute-form works) and leave HTTPS destinations out of the proxy (NO_PROXY)").ConfigureAwait(false);
+            return "connect";
+        }
+
+        // Origin-form (Host header) and absolute-form (http://host/path, as HTTP_PROXY clients send) route alike:
+        // Kestrel puts the URI's authority in Host and refuses a request whose Host header disagrees with it (400).
         string host = context.Request.Host.Host;
         UpstreamTarget? target = snapshot.Outbound.Find(host, context.Request.Path.Value ?? "/");
         if (target is null)

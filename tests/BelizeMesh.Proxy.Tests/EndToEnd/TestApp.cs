@@ -116,7 +116,8 @@ internal sealed class TestApp : IAsyncDisposable
             $"target: {context.Features.Get<IHttpRequestFeature>()!.RawTarget}\n" +
             $"host: {context.Request.Host}\n" +
             $"protocol: {context.Request.Protocol}\n" +
-            $"identity: {(context.Request.Headers.ContainsKey(Forwarding.ProxyHeaders.PeerIdentity) ? identity : "(none)")}\n");
+            $"identity: {(context.Request.Headers.ContainsKey(Forwarding.ProxyHeaders.PeerIdentity) ? identity : "(none)")}\n" +
+            $"sidecar-headers: {string.Join(",", context.Request.Headers.Keys.Where(k => k.Contains("belizemesh", StringComparison.OrdinalIgnoreCase)).Order(StringComparer.Ordinal))}\n");
     }
 
     public async ValueTask DisposeAsync()

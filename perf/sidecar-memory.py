@@ -1,4 +1,4 @@
-# Start one belizemesh-proxy (trimmed build) with a policy, measure time-to-ready, idle RSS, RSS with 1000 open client connections.
+# Start one belizemesh-proxy (native AOT build) with a policy, measure time-to-ready, idle RSS, RSS with 1000 open client connections.
 import subprocess, time, socket, sys, os, tempfile, urllib.request
 proxy = sys.argv[1]
 d = tempfile.mkdtemp()

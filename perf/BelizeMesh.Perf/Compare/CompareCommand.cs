@@ -308,6 +308,7 @@ internal static class CompareCommand
                 WarmupSeconds = options.WarmupSeconds,
                 ResponseBytes = options.ResponseBytes,
                 BulkBytes = options.BulkMegabytes * 1_000_000L,
+                ProxyBuild = context.Proxy.Build,
             },
             Scenarios = results,
             Skipped = skipped,
@@ -547,18 +548,35 @@ internal static class CompareCommand
         return (host, ["exec", dll]);
     }
 
-    internal static (string FileName, string[] Prefix) LocateProxy(string? explicitPath)
+    /// <summary>
+    /// The sidecar to measure: <paramref name="explicitPath"/> (a native executable, or a <c>.dll</c> for the JIT build),
+    /// else the native AOT build that ships — <c>dotnet publish proxy/BelizeMesh.Proxy -c Release -r linux-x64</c>'s
+    /// output, or the one <c>.ci/run</c> leaves in <c>artifacts/publish/</c> —, else the JIT build next to this harness,
+    /// with a warning. <c>Build</c> says which, for the report.
+    /// </summary>
+    internal static (string FileName, string[] Prefix, string Build) LocateProxy(string? explicitPath)
     {
         string? path = explicitPath;
         if (path is null)
         {
-            string besideUs = Path.Combine(AppContext.BaseDirectory, "belizemesh-proxy.dll");
             string? root = PerfPaths.RepositoryRoot();
-            string? built = root is null ? null : Path.Combine(root, "proxy", "BelizeMesh.Proxy", "bin", "Release", "net10.0", "belizemesh-proxy.dll");
-            path = File.Exists(besideUs) ? besideUs : built is not null && File.Exists(built) ? built : null;
+            string[] aotCandidates = root is null ? [] :
+            [
+                Path.Combine(root, "proxy", "BelizeMesh.Proxy", "bin", "Release", "net10.0", "linux-x64", "publish", "belizemesh-proxy"),
+                Path.Combine(root, "artifacts", "publish", "BelizeMesh.Proxy", "belizemesh-proxy"),
+            ];
+            path = aotCandidates.Where(File.Exists).OrderByDescending(File.GetLastWriteTimeUtc).FirstOrDefault();
             if (path is null)
             {
-                throw new FileNotFoundException("belizemesh-proxy not found: build it (dotnet build -c Release proxy/BelizeMesh.Proxy) or pass --proxy PATH");
+                string besideUs = Path.Combine(AppContext.BaseDirectory, "belizemesh-proxy.dll");
+                string? built = root is null ? null : Path.Combine(root, "proxy", "BelizeMesh.Proxy", "bin", "Release", "net10.0", "belizemesh-proxy.dll");
+                path = File.Exists(besideUs) ? besideUs : built is not null && File.Exists(built) ? built : null;
+                if (path is null)
+                {
+                    throw new FileNotFoundException("belizemesh-proxy not found: publish the native AOT sidecar (dotnet publish proxy/BelizeMesh.Proxy -c Release -r linux-x64) or pass --proxy PATH");
+                }
+
+                Console.Error.WriteLine($"compare: no native AOT sidecar found (publish it: dotnet publish proxy/BelizeMesh.Proxy -c Release -r linux-x64); measuring the JIT build {path}");
             }
         }
         else if (!File.Exists(path))
@@ -566,8 +584,19 @@ internal static class CompareCommand
             throw new FileNotFoundException($"--proxy {path}: no such file");
         }
 
-        return path.EndsWith(".dll", StringComparison.OrdinalIgnoreCase) ? DotnetLaunch(Path.GetFullPath(path)) : (Path.GetFullPath(path), []);
+        path = Path.GetFullPath(path);
+        if (path.EndsWith(".dll", StringComparison.OrdinalIgnoreCase))
+        {
+            var (host, prefix) = DotnetLaunch(path);
+            return (host, prefix, $"JIT ({path})");
+        }
+
+        return (path, [], $"{DescribeNative(path)} ({path}, {new FileInfo(path).Length / 1_000_000.0:F1} MB)");
     }
+
+    /// <summary>A native AOT build has no managed entry assembly beside it; a self-contained (trimmed/R2R) one does.</summary>
+    private static string DescribeNative(string path) =>
+        File.Exists(Path.Combine(Path.GetDirectoryName(path)!, "belizemesh-proxy.dll")) ? "self-contained JIT/R2R" : "native AOT";
 
     private static string DefaultResultsRoot() => Path.Combine(PerfPaths.RepositoryRoot() ?? Environment.CurrentDirectory, "perf", "results");
 

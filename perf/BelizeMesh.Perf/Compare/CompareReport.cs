@@ -73,6 +73,10 @@ internal sealed record CompareSettings
 
     /// <summary>Size of the bulk download, bytes (0 = not run).</summary>
     public long BulkBytes { get; init; }
+
+    /// <summary>Which <c>belizemesh-proxy</c> build was measured ("native AOT (path, size)", "JIT (path)"); null in
+    /// reports written before the harness recorded it.</summary>
+    public string? ProxyBuild { get; init; }
 }
 
 internal sealed record ScenarioResult

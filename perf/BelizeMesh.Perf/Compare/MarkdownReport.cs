@@ -35,6 +35,11 @@ internal static class MarkdownReport
             new[] { "OS", machine.Os },
             new[] { ".NET", machine.DotNet },
         };
+        if (settings.ProxyBuild is { } proxyBuild)
+        {
+            machineRows.Add(["belizemesh-proxy build", proxyBuild]);
+        }
+
         foreach (var (tool, version) in machine.Tools.OrderBy(t => t.Key, StringComparer.Ordinal))
         {
             machineRows.Add([tool, version]);

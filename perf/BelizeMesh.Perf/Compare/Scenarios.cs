@@ -16,7 +16,7 @@ internal sealed class ScenarioContext
     public required int AppPort { get; init; }
 
     /// <summary>How to start <c>belizemesh-proxy</c>: program and leading arguments.</summary>
-    public required (string FileName, string[] Prefix) Proxy { get; init; }
+    public required (string FileName, string[] Prefix, string Build) Proxy { get; init; }
 
     public string? Nginx { get; init; }
 

@@ -43,8 +43,9 @@ internal static partial class FaultsCommand
     private static async Task<int> RunAsync(TimeSpan each, int soakMinutes, string? proxyPath)
     {
         string work = Directory.CreateTempSubdirectory("belizemesh-faults-").FullName;
-        Console.WriteLine($"faults: work directory {work}, {Workers} workers, {each.TotalSeconds:0}s per case");
-        await using var mesh = new Mesh(work, CompareCommand.LocateProxy(proxyPath));
+        var proxy = CompareCommand.LocateProxy(proxyPath);
+        Console.WriteLine($"faults: sidecar {proxy.FileName} {string.Join(' ', proxy.Prefix)} ({proxy.Build}), work directory {work}, {Workers} workers, {each.TotalSeconds:0}s per case");
+        await using var mesh = new Mesh(work, proxy);
         await mesh.StartAsync();
 
         var results = new List<string>();
@@ -204,7 +205,7 @@ internal static partial class FaultsCommand
     }
 
     /// <summary>The processes and their files; every fault goes through here.</summary>
-    private sealed partial class Mesh(string root, (string FileName, string[] Prefix) proxy) : IAsyncDisposable
+    private sealed partial class Mesh(string root, (string FileName, string[] Prefix, string Build) proxy) : IAsyncDisposable
     {
         private readonly CertificateAuthority _ca = CertificateAuthority.CreateRoot(new RootCertificateOptions { Subject = "CN=BelizeMesh Faults CA,O=BelizeMesh" });
         private readonly ScenarioContext _context = new() { Directory = root, AppPort = ManagedProcess.FreePort(), Proxy = proxy };

@@ -43,10 +43,10 @@ public sealed class PqChannelOptions
     public ChannelMetrics? Metrics { get; set; }
 
     /// <summary>Records protected with one key before a key update (docs/protocol.md 2.2). Tests lower it.</summary>
-    internal long RecordsPerKey { get; set; } = 1L << 24;
+    internal long RecordsPerKey { get; set; } = Protocol.ProtocolConstants.MaxRecordsPerKey;
 
     /// <summary>Plaintext bytes protected with one key before a key update.</summary>
-    internal long BytesPerKey { get; set; } = 1L << 34;
+    internal long BytesPerKey { get; set; } = Protocol.ProtocolConstants.MaxBytesPerKey;
 
     /// <summary>A copy of every setting (the credentials and verifier are shared, not copied), to derive a variant such
     /// as the <see cref="AllowPlaintext"/> listener of the sidecar's PERMISSIVE mode. A later
@@ -122,9 +122,9 @@ public sealed class PqChannelOptions
             throw new InvalidOperationException($"{nameof(PqChannelOptions)}.{nameof(HandshakeTimeout)} must be positive (or infinite), got {HandshakeTimeout}.");
         }
 
-        if (RecordsPerKey <= 0 || BytesPerKey <= 0)
+        if (RecordsPerKey <= 0 || BytesPerKey <= 0 || RecordsPerKey > Protocol.ProtocolConstants.MaxRecordsPerKey || BytesPerKey > Protocol.ProtocolConstants.MaxBytesPerKey)
         {
-            throw new InvalidOperationException("key update thresholds must be positive");
+            throw new InvalidOperationException("key update thresholds must be positive and within the protocol's 2^24 records / 2^34 bytes per key");
         }
     }
 }

@@ -3,13 +3,32 @@ namespace BelizeMesh.Identity;
 /// <summary>Reads and writes credential files with errors that name the file, and private files with mode 0600.</summary>
 public static class CredentialFiles
 {
+    /// <summary>The largest credential file read (a PEM certificate is ~10 KB; a bundle holds a few roots).</summary>
+    public const int MaxFileBytes = 1024 * 1024;
+
     /// <summary>Reads a text file.</summary>
     /// <exception cref="CredentialsException">The file is missing or unreadable.</exception>
-    public static string Read(string path)
+    public static string Read(string path) => System.Text.Encoding.UTF8.GetString(ReadBytes(path));
+
+    /// <summary>
+    /// Reads a file's bytes, at most <see cref="MaxFileBytes"/> (a larger file is an error, not a read): for a private
+    /// key the caller zeroes the array when done.
+    /// </summary>
+    /// <exception cref="CredentialsException">The file is missing, unreadable or too large.</exception>
+    public static byte[] ReadBytes(string path)
     {
         try
         {
-            return File.ReadAllText(path);
+            using FileStream stream = new(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, bufferSize: 1);
+            long length = stream.Length;
+            if (length > MaxFileBytes)
+            {
+                throw new CredentialsException($"{path}: {length} bytes, more than a credential file can be ({MaxFileBytes} bytes); is this the right file?", CertificateRejection.Malformed);
+            }
+
+            byte[] bytes = new byte[length];
+            stream.ReadExactly(bytes);
+            return bytes;
         }
         catch (FileNotFoundException e)
         {

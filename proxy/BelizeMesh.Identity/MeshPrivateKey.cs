@@ -81,7 +81,12 @@ public static class MeshPrivateKey
 
     /// <summary>Reads an ML-KEM-1024 private key from PKCS#8 PEM (seed, expandedKey or both).</summary>
     /// <exception cref="CertificateFormatException">Not a PRIVATE KEY PEM, another algorithm, or a malformed key.</exception>
-    public static MLKemKey ImportMLKem1024Pem(string pem)
+    public static MLKemKey ImportMLKem1024Pem(string pem) => ImportMLKem1024Pem(pem.AsSpan());
+
+    /// <summary>Reads an ML-KEM-1024 private key from PKCS#8 PEM text held in a buffer the caller zeroes afterwards
+    /// (nothing of it is copied into a string).</summary>
+    /// <exception cref="CertificateFormatException">Not a PRIVATE KEY PEM, another algorithm, or a malformed key.</exception>
+    public static MLKemKey ImportMLKem1024Pem(ReadOnlySpan<char> pem)
     {
         byte[] der = Pem.ReadSingle(pem, Pem.PrivateKeyLabel);
         try

@@ -9,7 +9,9 @@ internal static class Pem
     public const string PrivateKeyLabel = "PRIVATE KEY";
 
     /// <summary>Every block of the document; each must carry <paramref name="label"/>. At least one is required.</summary>
-    public static List<byte[]> ReadAll(string pem, string label)
+    /// <remarks>Decodes straight from the characters into the returned arrays (no intermediate string), so a caller
+    /// holding a private key in a buffer it zeroes leaves no copy of it behind.</remarks>
+    public static List<byte[]> ReadAll(ReadOnlySpan<char> pem, string label)
     {
         var blocks = new List<byte[]>();
         ReadOnlySpan<char> rest = pem;
@@ -21,7 +23,13 @@ internal static class Pem
                 throw new CertificateFormatException(WrongLabel(found.ToString(), label));
             }
 
-            blocks.Add(Convert.FromBase64String(rest[fields.Base64Data].ToString()));
+            byte[] der = new byte[fields.DecodedDataLength];
+            if (!Convert.TryFromBase64Chars(rest[fields.Base64Data], der, out int written) || written != der.Length)
+            {
+                throw new CertificateFormatException($"PEM block {blocks.Count + 1} has base64 that does not decode");
+            }
+
+            blocks.Add(der);
             rest = rest[fields.Location.End..];
         }
 
@@ -31,15 +39,32 @@ internal static class Pem
                 $"no PEM block found; expected '-----BEGIN {label}-----' (a PEM file as written by 'belizemesh certs')");
         }
 
+        // PemEncoding.TryFind skips what is not a whole block, so a truncated or corrupted block after good ones would
+        // vanish silently (a ca.crt whose second root was cut off would load as a one-root bundle). Text between
+        // blocks is allowed (RFC 7468 section 2), a block that starts and never becomes whole is not.
+        int begin = rest.IndexOf("-----BEGIN ", StringComparison.Ordinal);
+        if (begin >= 0)
+        {
+            int line = 1 + pem[..(pem.Length - rest.Length + begin)].Count('\n');
+            throw new CertificateFormatException(
+                $"PEM block {blocks.Count + 1} (line {line}) is incomplete or corrupted: it has no matching '-----END' line or its base64 does not decode; " +
+                "write the whole file again (a file caught half-written is read again at its next change)");
+        }
+
         return blocks;
     }
 
     /// <summary>The single block of the document, which must carry <paramref name="label"/>.</summary>
-    public static byte[] ReadSingle(string pem, string label)
+    public static byte[] ReadSingle(ReadOnlySpan<char> pem, string label)
     {
         var blocks = ReadAll(pem, label);
         if (blocks.Count != 1)
         {
+            foreach (byte[] block in blocks)
+            {
+                CryptographicOperations.ZeroMemory(block); // may be key material
+            }
+
             throw new CertificateFormatException($"expected one {label} PEM block, found {blocks.Count}");
         }
 

@@ -53,13 +53,20 @@ public sealed class ServiceCredentials : IDisposable
     }
 
     /// <summary>Builds credentials from PEM text, with the same checks as <see cref="Load"/>.</summary>
-    public static ServiceCredentials FromPem(string certificatePem, string privateKeyPem, string trustBundlePem, CertificateValidatorOptions? options = null) =>
+    public static ServiceCredentials FromPem(string certificatePem, string privateKeyPem, string trustBundlePem, CertificateValidatorOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(privateKeyPem);
+        return FromPem(certificatePem, privateKeyPem.AsSpan(), trustBundlePem, options, CertificateFileName, KeyFileName, TrustBundleFileName);
+    }
+
+    /// <summary>Builds credentials from PEM text, the private key's held in a buffer the caller zeroes afterwards (no
+    /// copy of it is made into a string); the same checks as <see cref="Load"/>.</summary>
+    public static ServiceCredentials FromPem(string certificatePem, ReadOnlySpan<char> privateKeyPem, string trustBundlePem, CertificateValidatorOptions? options = null) =>
         FromPem(certificatePem, privateKeyPem, trustBundlePem, options, CertificateFileName, KeyFileName, TrustBundleFileName);
 
-    private static ServiceCredentials FromPem(string certificatePem, string privateKeyPem, string trustBundlePem, CertificateValidatorOptions? options, string certificateName, string keyName, string bundleName)
+    private static ServiceCredentials FromPem(string certificatePem, ReadOnlySpan<char> privateKeyPem, string trustBundlePem, CertificateValidatorOptions? options, string certificateName, string keyName, string bundleName)
     {
         ArgumentNullException.ThrowIfNull(certificatePem);
-        ArgumentNullException.ThrowIfNull(privateKeyPem);
         ArgumentNullException.ThrowIfNull(trustBundlePem);
         options ??= new CertificateValidatorOptions();
 
@@ -72,7 +79,16 @@ public sealed class ServiceCredentials : IDisposable
             throw new CredentialsException($"{certificateName}: rejected ({result.Reason}): {result.Detail}", result.Reason);
         }
 
-        MLKemKey key = Parse(keyName, () => MeshPrivateKey.ImportMLKem1024Pem(privateKeyPem));
+        MLKemKey key;
+        try
+        {
+            key = MeshPrivateKey.ImportMLKem1024Pem(privateKeyPem);
+        }
+        catch (CertificateFormatException e)
+        {
+            throw new CredentialsException($"{keyName}: {e.Message}", CertificateRejection.Malformed, e);
+        }
+
         byte[] ek = new byte[key.Algorithm.EncapsulationKeySizeInBytes];
         key.ExportEncapsulationKey(ek);
         if (!ek.AsSpan().SequenceEqual(certificate.PublicKey.Span))

@@ -117,7 +117,7 @@ public sealed class YamlJsonTests
     public void Non_scalar_key_is_an_error()
     {
         var e = Assert.Throws<YamlInputException>(() => YamlJsonReader.ReadDocuments("? [a, b]\n: c\n", "key.yaml"));
-        Assert.Equal("key.yaml:1:3: mapping keys must be scalars (Kubernetes objects have string keys)", e.Message);
+        Assert.Equal("key.yaml:1:3: refused before parsing: a mapping or sequence used as a mapping key; keys must be plain scalars", e.Message);
     }
 
     [Fact]

@@ -95,19 +95,9 @@ internal sealed partial class ConfigStore : IDisposable
 
         lock (_reloadLock)
         {
-            string text;
-            try
+            if (!BelizeMesh.Configuration.YamlInputGuard.TryReadFile(_path, "configuration file", out string text, out string? readError))
             {
-                text = File.ReadAllText(_path);
-            }
-            catch (IOException e)
-            {
-                Failed(e.Message);
-                return false;
-            }
-            catch (UnauthorizedAccessException e)
-            {
-                Failed(e.Message);
+                Failed(readError!);
                 return false;
             }
 

@@ -50,7 +50,11 @@ internal static class InjectorConfigLoader
     /// <summary>Reads and validates a file; throws <see cref="ConfigException"/> (or an IO exception) when it cannot be used.</summary>
     public static InjectorConfig LoadFile(string path)
     {
-        string text = File.ReadAllText(path);
+        if (!BelizeMesh.Configuration.YamlInputGuard.TryReadFile(path, "configuration file", out string text, out string? error))
+        {
+            throw new ConfigException(path, [new ConfigProblem(1, 1, "(file)", error!)]);
+        }
+
         return Parse(text, path);
     }
 
@@ -58,10 +62,20 @@ internal static class InjectorConfigLoader
     public static InjectorConfig Parse(string text, string source)
     {
         var problems = new List<ConfigProblem>();
+        if (BelizeMesh.Configuration.YamlInputGuard.Check(text) is { } bounded)
+        {
+            throw new ConfigException(source, [new ConfigProblem(bounded.Line, bounded.Column, "(file)", $"refused before parsing: {bounded.Message}")]);
+        }
+
         var stream = new YamlStream();
         try
         {
             stream.Load(new StringReader(text));
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+        {
+            // YamlDotNet rejects a few malformed event sequences with these instead of a YamlException (fuzz tests).
+            throw new ConfigException(source, [new ConfigProblem(1, 1, "(file)", $"invalid YAML: {e.Message.TrimEnd('.')}; check the file's structure (quoting, indentation, tags)")]);
         }
         catch (YamlException e)
         {

@@ -40,10 +40,20 @@ internal static class YamlJsonReader
     /// <summary>Parses every document in <paramref name="text"/>; empty documents are skipped.</summary>
     public static List<YamlJsonDocument> ReadDocuments(string text, string source)
     {
+        if (BelizeMesh.Configuration.YamlInputGuard.Check(text) is { } bounded)
+        {
+            throw new YamlInputException(source, bounded.Line, bounded.Column, $"refused before parsing: {bounded.Message}");
+        }
+
         var stream = new YamlStream();
         try
         {
             stream.Load(new StringReader(text));
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+        {
+            // YamlDotNet rejects a few malformed event sequences with these instead of a YamlException (fuzz tests).
+            throw new YamlInputException(source, 1, 1, $"invalid YAML: {e.Message.TrimEnd('.')}; check the file's structure (quoting, indentation, tags)");
         }
         catch (YamlException e)
         {

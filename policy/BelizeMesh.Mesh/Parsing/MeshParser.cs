@@ -22,14 +22,9 @@ public static class MeshParser
     /// <summary>Reads and parses a file; an unreadable file is reported as an error at 1:1.</summary>
     public static MeshParseResult ParseFile(string path)
     {
-        string text;
-        try
+        if (!BelizeMesh.Configuration.YamlInputGuard.TryReadFile(path, "file", out string text, out string? error))
         {
-            text = System.IO.File.ReadAllText(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return new MeshParseResult(null, [new MeshError(path, new SourcePosition(1, 1), "", $"cannot read the file: {e.Message}")]);
+            return new MeshParseResult(null, [new MeshError(path, new SourcePosition(1, 1), "", error!)]);
         }
 
         return Parse(text, path);
@@ -39,10 +34,20 @@ public static class MeshParser
     public static MeshParseResult Parse(string text, string file)
     {
         var ctx = new BindContext(file);
+        if (BelizeMesh.Configuration.YamlInputGuard.Check(text) is { } bounded)
+        {
+            return new MeshParseResult(null, [new MeshError(file, new SourcePosition(bounded.Line, bounded.Column), "", $"refused before parsing: {bounded.Message}")]);
+        }
+
         var stream = new YamlStream();
         try
         {
             stream.Load(new StringReader(text));
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+        {
+            // YamlDotNet rejects a few malformed event sequences with these instead of a YamlException (fuzz tests).
+            return new MeshParseResult(null, [new MeshError(file, new SourcePosition(1, 1), "", $"not valid YAML: {e.Message.TrimEnd('.')}; check the file's structure (quoting, indentation, tags)")]);
         }
         catch (YamlException e)
         {

@@ -34,6 +34,12 @@ internal static class ProtocolConstants
     public const int MaxCiphertext = MaxPlaintext + TagLength;
     public const int MaxRecord = HeaderLength + MaxCiphertext;
 
+    /// <summary>Records one key may protect (docs/protocol.md 2.2): a sender updates before it, a receiver enforces it.</summary>
+    public const long MaxRecordsPerKey = 1L << 24;
+
+    /// <summary>Plaintext bytes one key may protect before its sender starts a new key (docs/protocol.md 2.2).</summary>
+    public const long MaxBytesPerKey = 1L << 34;
+
     /// <summary>ServerCertificate/ClientCertificate: type byte + 2-byte length + DER within one record.</summary>
     public const int MaxCertificateLength = MaxPlaintext - 3;
 

@@ -30,6 +30,12 @@ internal static class RecordLayer
         switch (type)
         {
             case ContentType.ApplicationData:
+                if (read.PeerKeyExhausted)
+                {
+                    // AES-GCM's margin is gone past this point (RFC 8446 5.5): the peer had to update its key first.
+                    throw new PqChannelException(ChannelFailure.ProtocolViolation, $"application data record {read.Sequence} under one key: the peer must send key_update after 2^24 records or 2^34 bytes");
+                }
+
                 kind = RecordKind.Data;
                 return read.Open(record, plaintext);
 
@@ -37,6 +43,14 @@ internal static class RecordLayer
                 if (payloadLength != ProtocolConstants.TagLength)
                 {
                     throw new PqChannelException(ChannelFailure.ProtocolViolation, $"key_update record carries {payloadLength - ProtocolConstants.TagLength} plaintext bytes; it must be empty");
+                }
+
+                if (read.Sequence == 0)
+                {
+                    // A key is updated because it was used: a sender updates only before a data record, so a
+                    // key_update under a key that protected nothing (e.g. key_update after key_update) is a peer making
+                    // the receiver ratchet for nothing; bounding it keeps key updates at most one per data record.
+                    throw new PqChannelException(ChannelFailure.ProtocolViolation, "key_update under a key that has protected no record: updates must be separated by data");
                 }
 
                 read.Open(record, []);

@@ -20,7 +20,7 @@ internal sealed class RecordProtector : IDisposable
     private ulong _sequence;
     private long _bytes;
 
-    public RecordProtector(ReadOnlySpan<byte> trafficSecret, long recordsPerKey = 1L << 24, long bytesPerKey = 1L << 34)
+    public RecordProtector(ReadOnlySpan<byte> trafficSecret, long recordsPerKey = ProtocolConstants.MaxRecordsPerKey, long bytesPerKey = ProtocolConstants.MaxBytesPerKey)
     {
         trafficSecret.CopyTo(_secret);
         _recordsPerKey = recordsPerKey;
@@ -49,6 +49,13 @@ internal sealed class RecordProtector : IDisposable
 
     /// <summary>True when the sender should send a key_update before the next record.</summary>
     public bool NeedsKeyUpdate => (long)_sequence >= _recordsPerKey || _bytes >= _bytesPerKey;
+
+    /// <summary>
+    /// Receiver side: true when the peer has used this key up to the protocol's limit (2^24 records or 2^34 bytes,
+    /// docs/protocol.md 2.2), so the next record must be its key_update. The local sending thresholds (which tests
+    /// and operators may lower) do not bind the peer; the protocol's maxima do.
+    /// </summary>
+    public bool PeerKeyExhausted => (long)_sequence >= ProtocolConstants.MaxRecordsPerKey || _bytes >= ProtocolConstants.MaxBytesPerKey;
 
     /// <summary>Total record size for a plaintext of <paramref name="plaintextLength"/> bytes.</summary>
     public static int SealedLength(int plaintextLength) => ProtocolConstants.HeaderLength + plaintextLength + ProtocolConstants.TagLength;
@@ -113,6 +120,10 @@ internal sealed class RecordProtector : IDisposable
         _bytes += length;
         return length;
     }
+
+    /// <summary>Test-only: moves the sequence number on by <paramref name="records"/> as if that many records had
+    /// passed (both ends of a test pair must move alike), to reach the per-key limit without 2^24 records.</summary>
+    internal void AdvanceSequenceForTest(ulong records) => _sequence += records;
 
     /// <summary>Ratchets to the next traffic secret (<c>"traffic upd"</c>) and resets the sequence number.</summary>
     public void UpdateKey()

@@ -44,14 +44,9 @@ public static class PolicyParser
     /// <summary>Reads and parses a file (following symlinks, as a ConfigMap volume needs).</summary>
     public static PolicyParseResult ParseFile(string path, PolicyParserOptions? options = null)
     {
-        string text;
-        try
+        if (!BelizeMesh.Configuration.YamlInputGuard.TryReadFile(path, "policy file", out string text, out string? error))
         {
-            text = File.ReadAllText(path);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            return new PolicyParseResult(null, [new PolicyError(path, 1, 1, $"cannot read the policy file: {ex.Message.TrimEnd('.')}")]);
+            return new PolicyParseResult(null, [new PolicyError(path, 1, 1, error!)]);
         }
 
         return Parse(text, path, options);
@@ -90,10 +85,22 @@ public static class PolicyParser
 
         public SidecarPolicy? ReadDocument(string yaml)
         {
+            if (BelizeMesh.Configuration.YamlInputGuard.Check(yaml) is { } bounded)
+            {
+                _errors.Add(new PolicyError(file, bounded.Line, bounded.Column, $"refused before parsing: {bounded.Message}"));
+                return null;
+            }
+
             var stream = new YamlStream();
             try
             {
                 stream.Load(new StringReader(yaml));
+            }
+            catch (Exception ex) when (ex is ArgumentException or InvalidOperationException)
+            {
+                // YamlDotNet rejects a few malformed event sequences with these instead of a YamlException (fuzz tests).
+                _errors.Add(new PolicyError(file, 1, 1, $"invalid YAML: {ex.Message.TrimEnd('.')}; check the file's structure (quoting, indentation, tags)"));
+                return null;
             }
             catch (YamlException ex)
             {

@@ -53,7 +53,9 @@ internal sealed class CertificateSet
         ServiceCredentials? service = null;
         try
         {
-            service = ServiceCredentials.FromPem(files.Certificate!, files.Key!, files.TrustBundle!);
+            // Peers are checked against this sidecar's trust domain: the one of spec.identity, else the certificate's
+            // own (a mesh issued with --trust-domain example.org works like one on cluster.local).
+            service = ServiceCredentials.FromPem(files.Certificate!, files.Key, files.TrustBundle!, new CertificateValidatorOptions { TrustDomain = TrustDomainOf(expectedIdentity, files.Certificate!) });
             var verifier = new MeshCertificateVerifier(service.Validator);
             ChannelCredentials channel = ChannelCredentials.Create(service.Certificate.RawData, service.PrivateKey, verifier);
             if (expectedIdentity is not null && !string.Equals(channel.Identity, expectedIdentity, StringComparison.Ordinal))
@@ -86,6 +88,44 @@ internal sealed class CertificateSet
         return false;
     }
 
+    /// <summary>The trust domain of <paramref name="expectedIdentity"/> (a SPIFFE ID), else of the certificate's own URI SAN.</summary>
+    private static string TrustDomainOf(string? expectedIdentity, string certificatePem)
+    {
+        if (SpiffeId.TryParse(expectedIdentity, out SpiffeId? expected))
+        {
+            return expected.TrustDomain;
+        }
+
+        try
+        {
+            return MeshCertificate.ParsePem(certificatePem).SpiffeId?.TrustDomain ?? SpiffeId.DefaultTrustDomain;
+        }
+        catch (CertificateFormatException)
+        {
+            return SpiffeId.DefaultTrustDomain; // the load that follows reports the bad file
+        }
+    }
+
+    /// <summary>
+    /// Why <paramref name="next"/> may not replace <paramref name="current"/>, or null. Its certificate must chain to a
+    /// root of the <c>ca.crt</c> in force: peers trust what this sidecar trusts (one bundle is published mesh-wide), so
+    /// a leaf from a root outside it would cut the sidecar off from the mesh while it still looked healthy. A root
+    /// rotation therefore goes through a bundle holding both roots (docs/policy.md, Certificates); a restart accepts
+    /// any valid set.
+    /// </summary>
+    public static string? ContinuityProblem(CertificateSet current, CertificateSet next)
+    {
+        CertificateValidationResult result = current.Service.Validator.Validate(next.Certificate);
+        if (result.IsValid || result.Reason is not (CertificateRejection.UnknownIssuer or CertificateRejection.BadSignature or CertificateRejection.WrongTrustDomain))
+        {
+            return null; // time-related results were already judged against the new set; only the trust anchor matters here
+        }
+
+        string roots = string.Join(", ", current.Service.TrustBundle.Roots.Select(r => r.Subject));
+        return $"{ServiceCredentials.CertificateFileName}: issued by '{next.Certificate.Issuer}', which is not a root of the ca.crt in force ({roots}): {result.Detail}; " +
+            "to move to a new root, first publish ca.crt with both the old and the new root, then reissue tls.crt from the new root, then drop the old root (or restart the sidecar to accept an unrelated CA on purpose)";
+    }
+
     private static string Fix(CertificateRejection reason) => reason switch
     {
         CertificateRejection.Malformed => "; write complete PEM files (belizemesh certs issue writes all three); a set caught half-written is read again at its next change",
@@ -98,13 +138,18 @@ internal sealed class CertificateSet
     };
 }
 
-/// <summary>The three files of a certificates directory as read at one moment, with their combined SHA-256.</summary>
-internal sealed class CertificateFiles
+/// <summary>
+/// The three files of a certificates directory as read at one moment, with their combined SHA-256. The private key's
+/// PEM text is held only in a pinned array that <see cref="Dispose"/> zeroes (never in a string, which could not be).
+/// </summary>
+internal sealed class CertificateFiles : IDisposable
 {
-    private CertificateFiles(string? certificate, string? key, string? trustBundle, string? readError, string contentHash)
+    private readonly char[]? _key;
+
+    private CertificateFiles(string? certificate, char[]? key, string? trustBundle, string? readError, string contentHash)
     {
         Certificate = certificate;
-        Key = key;
+        _key = key;
         TrustBundle = trustBundle;
         ReadError = readError;
         ContentHash = contentHash;
@@ -112,7 +157,10 @@ internal sealed class CertificateFiles
 
     public string? Certificate { get; }
 
-    public string? Key { get; }
+    /// <summary>tls.key's PEM text; valid until <see cref="Dispose"/>.</summary>
+    public ReadOnlySpan<char> Key => _key;
+
+    public bool HasKey => _key is not null;
 
     public string? TrustBundle { get; }
 
@@ -126,24 +174,44 @@ internal sealed class CertificateFiles
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         string? readError = null;
-        string? certificate = ReadOne(directory, ServiceCredentials.CertificateFileName, hash, ref readError);
-        string? key = ReadOne(directory, ServiceCredentials.KeyFileName, hash, ref readError);
-        string? bundle = ReadOne(directory, ServiceCredentials.TrustBundleFileName, hash, ref readError);
-        return new CertificateFiles(certificate, key, bundle, readError, Convert.ToHexString(hash.GetHashAndReset()));
+        byte[]? certificate = ReadOne(directory, ServiceCredentials.CertificateFileName, hash, ref readError);
+        byte[]? key = ReadOne(directory, ServiceCredentials.KeyFileName, hash, ref readError);
+        byte[]? bundle = ReadOne(directory, ServiceCredentials.TrustBundleFileName, hash, ref readError);
+        char[]? keyText = null;
+        if (key is not null)
+        {
+            keyText = GC.AllocateUninitializedArray<char>(Encoding.UTF8.GetCharCount(key), pinned: true);
+            Encoding.UTF8.GetChars(key, keyText);
+            CryptographicOperations.ZeroMemory(key);
+        }
+
+        return new CertificateFiles(
+            certificate is null ? null : Encoding.UTF8.GetString(certificate),
+            keyText,
+            bundle is null ? null : Encoding.UTF8.GetString(bundle),
+            readError,
+            Convert.ToHexString(hash.GetHashAndReset()));
     }
 
-    private static string? ReadOne(string directory, string name, IncrementalHash hash, ref string? readError)
+    /// <summary>Zeroes the private key's text.</summary>
+    public void Dispose()
+    {
+        if (_key is not null)
+        {
+            CryptographicOperations.ZeroMemory(System.Runtime.InteropServices.MemoryMarshal.AsBytes(_key.AsSpan()));
+        }
+    }
+
+    private static byte[]? ReadOne(string directory, string name, IncrementalHash hash, ref string? readError)
     {
         Span<byte> length = stackalloc byte[4];
         try
         {
-            string text = CredentialFiles.Read(Path.Combine(directory, name));
-            byte[] bytes = Encoding.UTF8.GetBytes(text);
+            byte[] bytes = CredentialFiles.ReadBytes(Path.Combine(directory, name));
             System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(length, bytes.Length);
             hash.AppendData(length);
             hash.AppendData(bytes);
-            CryptographicOperations.ZeroMemory(bytes); // tls.key's bytes: the PEM text itself is a string and cannot be zeroed
-            return text;
+            return bytes;
         }
         catch (CredentialsException ex)
         {
@@ -207,7 +275,10 @@ internal sealed partial class CertificateStore : IDisposable
 
     /// <summary>Loads the set at start-up; <paramref name="problem"/> is the reason the sidecar cannot start.</summary>
     public static bool TryLoadInitial(string directory, string? specIdentity, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out CertificateSet? set, [System.Diagnostics.CodeAnalysis.NotNullWhen(false)] out string? problem)
-        => CertificateSet.TryLoad(CertificateFiles.Read(directory), specIdentity, "spec.identity in the policy", out set, out problem);
+    {
+        using CertificateFiles files = CertificateFiles.Read(directory);
+        return CertificateSet.TryLoad(files, specIdentity, "spec.identity in the policy", out set, out problem);
+    }
 
     /// <summary>Re-reads the three files (through the <c>..data</c> symlink) and swaps in a valid new set.</summary>
     public async Task<ReloadResult> ReloadAsync(CancellationToken cancellationToken = default)
@@ -220,26 +291,34 @@ internal sealed partial class CertificateStore : IDisposable
                 return ReloadResult.Unchanged;
             }
 
-            CertificateFiles files = CertificateFiles.Read(_directory);
+            using CertificateFiles files = CertificateFiles.Read(_directory);
             CertificateSet current = _current;
             if (files.ContentHash == current.ContentHash || files.ContentHash == _lastRejectedHash)
             {
                 return ReloadResult.Unchanged; // a rejected set is reported and counted once, not at every poll
             }
 
-            if (!CertificateSet.TryLoad(files, _identity, "its identity is fixed at start-up; restart the sidecar to change it", out CertificateSet? next, out string? problem))
+            if (CertificateSet.TryLoad(files, _identity, "its identity is fixed at start-up; restart the sidecar to change it", out CertificateSet? next, out string? problem)
+                && CertificateSet.ContinuityProblem(current, next) is { } continuity)
+            {
+                next.Service.Dispose();
+                (next, problem) = (null, continuity);
+            }
+
+            if (next is null)
             {
                 // The files are read one by one; an updater that is not atomic (or a swap that landed between two
                 // reads) can show a mix of two sets. Judge only content that holds still: if it moved, its own change
                 // event (or the poll) brings the next reload.
-                if (CertificateFiles.Read(_directory).ContentHash != files.ContentHash)
+                using CertificateFiles again = CertificateFiles.Read(_directory);
+                if (again.ContentHash != files.ContentHash)
                 {
                     return ReloadResult.Unchanged;
                 }
 
                 _lastRejectedHash = files.ContentHash;
                 _metrics.CertificateReloaded(success: false);
-                Log.ReloadRejected(_logger, _directory, problem, current.Identity, current.Certificate.SerialNumber, current.Certificate.NotAfter);
+                Log.ReloadRejected(_logger, _directory, problem!, current.Identity, current.Certificate.SerialNumber, current.Certificate.NotAfter);
                 return ReloadResult.Rejected;
             }
 

@@ -62,14 +62,10 @@ internal sealed partial class PolicyStore
         await _reloadGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            string text;
-            try
+            // Bounded read (a 100 MB file is refused by its size, not read whole); the parse below bounds nesting and aliases.
+            if (!BelizeMesh.Configuration.YamlInputGuard.TryReadFile(_path, "policy file", out string text, out string? readError))
             {
-                text = await File.ReadAllTextAsync(_path, cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                return Reject([new PolicyError(_path, 1, 1, "cannot read the policy file: " + ex.Message.TrimEnd('.'))]);
+                return Reject([new PolicyError(_path, 1, 1, readError!)]);
             }
 
             string hash = Hash(text);

@@ -49,12 +49,12 @@ internal sealed class RotationPki
     public CertificateAuthority Rogue { get; }
 
     /// <summary>A fresh key and certificate for <c>spiffe://cluster.local/ns/belizechain/sa/{service}</c>, issued <paramref name="age"/> ago.</summary>
-    public IssuedPem Issue(CertificateAuthority root, string service, TimeSpan? validity = null, TimeSpan? age = null)
+    public IssuedPem Issue(CertificateAuthority root, string service, TimeSpan? validity = null, TimeSpan? age = null, string trustDomain = SpiffeId.DefaultTrustDomain)
     {
         lock (_gate)
         {
             _clock.Now = DateTimeOffset.UtcNow - (age ?? TimeSpan.FromMinutes(1));
-            using IssuedCertificate issued = root.Issue(new ServiceCertificateRequest { Service = service, Namespace = "belizechain", Validity = validity ?? TimeSpan.FromDays(90) });
+            using IssuedCertificate issued = root.Issue(new ServiceCertificateRequest { Service = service, Namespace = "belizechain", TrustDomain = trustDomain, Validity = validity ?? TimeSpan.FromDays(90) });
             return new IssuedPem(issued.CertificatePem, issued.ExportPrivateKeyPem(), issued.Certificate);
         }
     }
@@ -63,6 +63,9 @@ internal sealed class RotationPki
 
     public static MeshCertificateVerifier Trusting(params CertificateAuthority[] roots)
         => new(new CertificateValidator(TrustBundle.Parse(Bundle(roots)), new CertificateValidatorOptions()));
+
+    public static MeshCertificateVerifier Trusting(string trustDomain, params CertificateAuthority[] roots)
+        => new(new CertificateValidator(TrustBundle.Parse(Bundle(roots)), new CertificateValidatorOptions { TrustDomain = trustDomain }));
 
     /// <summary>Credentials for a test client or server of the channel (dispose: zeroes the key).</summary>
     public static ServiceCredentials Load(IssuedPem issued, params CertificateAuthority[] roots) => ServiceCredentials.FromPem(issued.Certificate, issued.Key, Bundle(roots));

@@ -178,7 +178,8 @@ public sealed class CertificateReloadTests : IAsyncLifetime
         }
     }
 
-    public static TheoryData<string> InvalidSets => ["garbage PEM", "key of another certificate", "certificate for another identity", "expired certificate", "certificate from an unknown CA", "half-written certificate", "missing key"];
+    public static TheoryData<string> InvalidSets => ["garbage PEM", "key of another certificate", "certificate for another identity", "expired certificate", "certificate from an unknown CA", "half-written certificate", "missing key",
+        "certificate and ca.crt from an unrelated CA", "ca.crt whose second root is truncated"];
 
     [Theory]
     [MemberData(nameof(InvalidSets))]
@@ -222,6 +223,16 @@ public sealed class CertificateReloadTests : IAsyncLifetime
             case "missing key":
                 certs.Publish(next.Certificate, null, bundle);
                 expected = "tls.key: file not found; the Secret must hold tls.crt, tls.key and ca.crt";
+                break;
+            case "certificate and ca.crt from an unrelated CA":
+                // Valid on its own, but peers trust RootA: taking it would cut the sidecar off while it looked ready.
+                certs.Publish(Pki.Issue(Pki.Rogue, "nawal"), RotationPki.Bundle(Pki.Rogue));
+                expected = "tls.crt: issued by 'CN=Rogue CA, O=Elsewhere', which is not a root of the ca.crt in force";
+                break;
+            case "ca.crt whose second root is truncated":
+                string second = Pki.RootB.Certificate.ToPem();
+                certs.Publish(next, bundle + second[..(second.Length / 2)]);
+                expected = "ca.crt: PEM block 2 (line ";
                 break;
             default:
                 throw new ArgumentOutOfRangeException(nameof(invalid), invalid, null);
@@ -295,6 +306,28 @@ public sealed class CertificateReloadTests : IAsyncLifetime
         public TimeSpan Shift { get; set; }
 
         public override DateTimeOffset GetUtcNow() => base.GetUtcNow() + Shift;
+    }
+
+    [Fact]
+    public async Task Trust_domain_comes_from_spec_identity_so_a_mesh_on_example_org_works()
+    {
+        const string Domain = "example.org";
+        string bundle = RotationPki.Bundle(Pki.RootA);
+        using SecretVolume certs = SecretVolume.Create(Pki.Issue(Pki.RootA, "nawal", trustDomain: Domain), bundle);
+        IssuedPem callerPem = Pki.Issue(Pki.RootA, "kinich", trustDomain: Domain);
+        using ServiceCredentials caller = ServiceCredentials.FromPem(callerPem.Certificate, callerPem.Key, bundle, new CertificateValidatorOptions { TrustDomain = Domain });
+        string policy = Sidecar.Policy(_app.Url, specExtra: $"  identity: spiffe://{Domain}/ns/belizechain/sa/nawal").Replace("mode: DISABLE", "mode: STRICT", StringComparison.Ordinal);
+        await using Sidecar backend = await Sidecar.StartAsync(policy, certs: certs.Path);
+
+        var (status, _) = await ChannelClient.GetAsync(backend.Host.InboundEndPoint, caller, RotationPki.Trusting(Domain, Pki.RootA), $"spiffe://{Domain}/ns/belizechain/sa/nawal");
+        Assert.Equal(200, status);
+
+        // A caller from the default trust domain is not of this mesh.
+        using ServiceCredentials stranger = RotationPki.Load(Pki.Issue(Pki.RootA, "kinich"), Pki.RootA);
+        var refused = await Assert.ThrowsAsync<BelizeMesh.Channel.PqChannelException>(
+            () => ChannelClient.GetAsync(backend.Host.InboundEndPoint, stranger, RotationPki.Trusting(Domain, Pki.RootA), $"spiffe://{Domain}/ns/belizechain/sa/nawal"));
+        Assert.True(refused.ReportedByPeer, refused.ToString());
+        Assert.Equal(BelizeMesh.Channel.ChannelFailure.UnknownCa, refused.Reason);
     }
 
     [Fact]

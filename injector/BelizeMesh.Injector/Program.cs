@@ -99,6 +99,12 @@ public static class Program
                     stderr.WriteLine($"warning: {warning}");
                 }
 
+                if (result.Workloads == 0)
+                {
+                    // Other kinds pass through (as istioctl kube-inject does), but not silently: the file may not be the one meant.
+                    stderr.WriteLine($"warning: {(file == "-" ? "<stdin>" : file)}: no Pod or workload (Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, CronJob, PodTemplate, or a List of them) found: nothing was injected");
+                }
+
                 stdout.Write(result.Yaml);
                 return 0;
             }

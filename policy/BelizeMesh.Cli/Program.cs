@@ -16,7 +16,38 @@ public static class Program
     {
         var root = BuildRootCommand(stdout, stderr);
         var config = new InvocationConfiguration { Output = stdout, Error = stderr };
-        return root.Parse(args).Invoke(config);
+        ParseResult parsed = root.Parse(args);
+        if (parsed.Errors.Count > 0 && !WantsHelp(args))
+        {
+            // A usage error is bad input like any other (docs/mesh.md, exit codes): 2, not System.CommandLine's 1.
+            foreach (System.CommandLine.Parsing.ParseError error in parsed.Errors)
+            {
+                stderr.WriteLine($"belizemesh: {error.Message}");
+            }
+
+            stderr.WriteLine($"Run '{CommandPath(parsed.CommandResult)} --help' for usage.");
+            return ExitBadInput;
+        }
+
+        return parsed.Invoke(config);
+    }
+
+    private static bool WantsHelp(string[] args) => args.Any(a => a is "--help" or "-h" or "-?");
+
+    /// <summary>"belizemesh certs issue" for the command a usage error belongs to.</summary>
+    private static string CommandPath(System.CommandLine.Parsing.CommandResult result)
+    {
+        var names = new List<string>();
+        for (System.CommandLine.Parsing.SymbolResult? at = result; at is not null; at = at.Parent)
+        {
+            if (at is System.CommandLine.Parsing.CommandResult command)
+            {
+                names.Add(command.Parent is null ? "belizemesh" : command.Command.Name);
+            }
+        }
+
+        names.Reverse();
+        return string.Join(' ', names);
     }
 
     internal static RootCommand BuildRootCommand(TextWriter stdout, TextWriter stderr)

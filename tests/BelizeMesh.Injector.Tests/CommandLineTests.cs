@@ -188,4 +188,14 @@ public sealed class CommandLineTests : IDisposable
         pod["spec"]!["containers"]![0]!["imagge"] = "typo";
         Assert.NotEmpty(KubeSchemas.ValidatePod(pod));
     }
+
+    [Fact]
+    public void Inject_on_yaml_without_any_pod_or_workload_passes_it_through_with_a_warning()
+    {
+        const string yaml = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  x: z\n";
+        var (code, stdout, stderr) = Run(yaml, "inject", "--pod", "-");
+        Assert.Equal(0, code);
+        Assert.Equal(yaml, stdout);
+        Assert.Equal("warning: <stdin>: no Pod or workload (Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, CronJob, PodTemplate, or a List of them) found: nothing was injected\n", stderr.ReplaceLineEndings("\n"));
+    }
 }

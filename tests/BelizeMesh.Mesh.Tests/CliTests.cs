@@ -134,3 +134,28 @@ public sealed class CliTests : IDisposable
         Assert.StartsWith($"{mesh}:1:1: cannot read the file:", stderr, StringComparison.Ordinal);
     }
 }
+
+public sealed class CliUsageTests
+{
+    [Theory]
+    [InlineData(new[] { "emit" }, "belizemesh emit")]                               // --mesh missing
+    [InlineData(new[] { "emit", "--mesh", "m.yaml", "--bogus" }, "belizemesh emit")] // unknown option
+    [InlineData(new[] { "certs", "issue", "--ca", "x" }, "belizemesh certs issue")]  // required options missing
+    [InlineData(new[] { "frobnicate" }, "belizemesh")]                               // unknown command
+    public void Usage_errors_exit_2_with_the_error_and_where_to_find_help(string[] args, string command)
+    {
+        var (code, stdout, stderr) = Cli.Run(args);
+        Assert.Equal(2, code);
+        Assert.Equal("", stdout);
+        Assert.StartsWith("belizemesh: ", stderr, StringComparison.Ordinal);
+        Assert.EndsWith($"Run '{command} --help' for usage.\n", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Help_still_exits_0()
+    {
+        var (code, stdout, _) = Cli.Run("emit", "--help");
+        Assert.Equal(0, code);
+        Assert.Contains("--mesh", stdout, StringComparison.Ordinal);
+    }
+}

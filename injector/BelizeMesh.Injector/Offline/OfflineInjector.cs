@@ -9,7 +9,11 @@ namespace BelizeMesh.Injector.Offline;
 internal sealed class OfflineInjectionException(string message) : Exception(message);
 
 /// <summary>The mutated YAML and the notes for stderr.</summary>
-internal sealed record OfflineResult(string Yaml, IReadOnlyList<string> Warnings, int Injected);
+/// <param name="Yaml">The documents, mutated where injected.</param>
+/// <param name="Warnings">What was left unchanged and why.</param>
+/// <param name="Injected">Pods and pod templates that received the sidecar.</param>
+/// <param name="Workloads">Pods and workloads found (injected or not); 0 means the input held nothing to inject.</param>
+internal sealed record OfflineResult(string Yaml, IReadOnlyList<string> Warnings, int Injected, int Workloads);
 
 /// <summary>
 /// <c>belizemesh-injector inject</c>: the same core as the webhook (<see cref="SidecarInjector"/>), applied offline
@@ -25,19 +29,40 @@ internal static class OfflineInjector
     {
         List<YamlJsonDocument> documents = YamlJsonReader.ReadDocuments(text, source);
         var warnings = new List<string>();
-        int injected = 0;
+        int injected = 0, workloads = 0;
         var roots = new List<JsonNode?>(documents.Count);
         foreach (YamlJsonDocument document in documents)
         {
             if (document.Root is JsonObject obj)
             {
+                workloads += CountWorkloads(obj);
                 injected += Process(obj, $"{source}:{document.Line}:{document.Column}", template, warnings);
             }
 
             roots.Add(document.Root);
         }
 
-        return new OfflineResult(roots.Count == 0 ? "" : YamlJsonWriter.WriteDocuments(roots), warnings, injected);
+        return new OfflineResult(roots.Count == 0 ? "" : YamlJsonWriter.WriteDocuments(roots), warnings, injected, workloads);
+    }
+
+    /// <summary>The kinds that carry a pod (the cases of <see cref="Process"/>), counted through Lists.</summary>
+    private static int CountWorkloads(JsonObject obj)
+    {
+        switch (SidecarInjector.ReadString(obj, "kind"))
+        {
+            case "Pod" or "Deployment" or "StatefulSet" or "DaemonSet" or "ReplicaSet" or "Job" or "ReplicationController" or "PodTemplate" or "CronJob":
+                return 1;
+            case "List" when obj["items"] is JsonArray items:
+                int count = 0;
+                foreach (JsonNode? item in items)
+                {
+                    count += item is JsonObject o ? CountWorkloads(o) : 0;
+                }
+
+                return count;
+            default:
+                return 0;
+        }
     }
 
     private static JsonNode? Child(JsonNode? node, string key) => node is JsonObject obj ? obj[key] : null;

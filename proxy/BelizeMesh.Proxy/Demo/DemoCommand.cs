@@ -29,11 +29,20 @@ internal static class DemoCommand
             string outbound = $"http://{mesh.Outbound}";
             stdout.WriteLine("BelizeMesh demo: a CA, two sidecars (frontend, backend) and a demo app, all on loopback.");
             stdout.WriteLine($"  frontend outbound  {mesh.Outbound}  (your app's side: plain HTTP in)");
+            stdout.WriteLine($"  frontend admin     {mesh.FrontendAdmin}  (/metrics, /healthz/ready)");
             stdout.WriteLine($"  backend inbound    {mesh.BackendInbound}  (post-quantum channel: ML-KEM-1024 + ECDH P-256, ML-DSA-87 certificates, AES-256-GCM)");
             stdout.WriteLine($"  backend admin      {mesh.BackendAdmin}  (/metrics, /healthz/ready)");
             stdout.WriteLine();
 
             bool ok = await CheckAsync(outbound, stdout).ConfigureAwait(false);
+            if (options.CheckOnly)
+            {
+                // The listeners close as the command returns: curl commands for them would only fail.
+                stdout.WriteLine();
+                stdout.WriteLine("--check: the demo stops now. Run it without --check to keep it up and try it yourself with curl.");
+                return ok ? 0 : 1;
+            }
+
             stdout.WriteLine();
             stdout.WriteLine("Try it yourself:");
             stdout.WriteLine($"  curl -s {outbound}/api/hello -H 'Host: {DemoMesh.BackendHost}'                      # allowed: the app sees the caller's SPIFFE ID");
@@ -41,11 +50,6 @@ internal static class DemoCommand
             stdout.WriteLine($"  for i in $(seq 8); do curl -s -o /dev/null -w '%{{http_code}} ' {outbound}/api/burst -H 'Host: {DemoMesh.BackendHost}'; done; echo   # {DemoMesh.BurstLimit} x 200, then 429 (1 token/s refill)");
             stdout.WriteLine($"  curl -s {outbound}/ -H 'Host: unknown.demo.svc.cluster.local'                        # 404: no outbound route for that host");
             stdout.WriteLine($"  curl -s http://{mesh.BackendAdmin}/metrics | grep belizemesh_                        # Prometheus metrics");
-
-            if (options.CheckOnly)
-            {
-                return ok ? 0 : 1;
-            }
 
             stdout.WriteLine();
             stdout.WriteLine("Press Ctrl+C to stop (the demo's keys and certificates are deleted on exit).");

@@ -56,6 +56,8 @@ internal sealed class DemoMesh : IAsyncDisposable
 
     public IPEndPoint BackendAdmin => _backend.AdminEndPoint;
 
+    public IPEndPoint FrontendAdmin => _frontend.AdminEndPoint;
+
     public IPEndPoint BackendInbound => _backend.InboundEndPoint;
 
     /// <summary>Builds the CA and certificates, starts the app and both sidecars.</summary>

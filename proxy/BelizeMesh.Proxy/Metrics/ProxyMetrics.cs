@@ -50,7 +50,7 @@ internal sealed class ProxyMetrics
         _activeRequests = Meter.CreateUpDownCounter<long>("belizemesh.proxy.active_requests", "{request}", "Requests in flight.");
         _authorizationDenials = Meter.CreateCounter<long>("belizemesh.proxy.authorization.denials", "{request}", "Inbound requests refused (403) because no authorization rule allowed them.");
         _rateLimited = Meter.CreateCounter<long>("belizemesh.proxy.rate_limited", "{request}", "Inbound requests refused (429) by a rate limit, by limit name.");
-        _policyReloads = Meter.CreateCounter<long>("belizemesh.policy.reloads", "{reload}", "Policy file reloads, by result (success or error).");
+        _policyReloads = Meter.CreateCounter<long>("belizemesh.policy.reloads", "{reload}", "Policy file reloads, by result (success or failure).");
         _forwardErrors = Meter.CreateCounter<long>("belizemesh.proxy.forward.errors", "{request}", "Requests that failed while forwarding, by direction and YARP error.");
         _retries = Meter.CreateCounter<long>("belizemesh.proxy.retries", "{request}", "Outbound requests retried after a connect failure.");
         _ejections = Meter.CreateCounter<long>("belizemesh.proxy.outlier.ejections", "{ejection}", "Endpoints ejected after consecutive failures.");

@@ -26,6 +26,7 @@ public static partial class Program
         RegisterInjector(commands);
         RegisterChannel(commands);
         RegisterCompare(commands);
+        RegisterFaults(commands);
 
         if (args.Length == 0 || !commands.TryGetValue(args[0], out var command))
         {
@@ -52,4 +53,6 @@ public static partial class Program
     static partial void RegisterChannel(SortedDictionary<string, (string Description, Func<string[], int> Run)> commands);
 
     static partial void RegisterCompare(SortedDictionary<string, (string Description, Func<string[], int> Run)> commands);
+
+    static partial void RegisterFaults(SortedDictionary<string, (string Description, Func<string[], int> Run)> commands);
 }

@@ -58,14 +58,15 @@ public static class PolicyParser
         private static readonly string[] s_metadataFields = ["name", "namespace", "labels", "annotations"];
         private static readonly string[] s_specFields = ["identity", "admin", "inbound", "outbound", "accessLog", "drainTimeout"];
         private static readonly string[] s_adminFields = ["listen"];
-        private static readonly string[] s_inboundFields = ["listen", "app", "mode", "timeout", "authorization", "rateLimits"];
+        private static readonly string[] s_inboundFields = ["listen", "app", "mode", "timeout", "authorization", "rateLimits", "limits"];
         private static readonly string[] s_authorizationFields = ["rules"];
         private static readonly string[] s_ruleFields = ["from", "to"];
         private static readonly string[] s_fromFields = ["principals"];
         private static readonly string[] s_toFields = ["methods", "paths"];
         private static readonly string[] s_rateLimitFields = ["name", "match", "key", "requestsPerSecond", "burst"];
         private static readonly string[] s_matchFields = ["paths", "methods"];
-        private static readonly string[] s_outboundFields = ["listen", "mode", "routes"];
+        private static readonly string[] s_outboundFields = ["listen", "mode", "routes", "limits"];
+        private static readonly string[] s_limitsFields = ["maxConnections", "sniffTimeout", "headerTimeout", "idleTimeout"];
         private static readonly string[] s_routeFields = ["host", "pathPrefix", "endpoints", "identity", "timeout", "retries", "loadBalancing", "outlierDetection"];
         private static readonly string[] s_retryFields = ["attempts"];
         private static readonly string[] s_loadBalancingFields = ["policy", "header"];
@@ -277,7 +278,7 @@ public static class PolicyParser
                 }
             }
 
-            return app is null ? null : new InboundSpec(listen, app, mode, timeout, authorization, rateLimits);
+            return app is null ? null : new InboundSpec(listen, app, mode, timeout, authorization, rateLimits) { Limits = ReadLimits(f, "spec.inbound.limits") };
         }
 
         private AuthorizationSpec ReadAuthorization(YamlMappingNode node)
@@ -441,7 +442,7 @@ public static class PolicyParser
                 }
             }
 
-            return new OutboundSpec(listen, mode, routes);
+            return new OutboundSpec(listen, mode, routes) { Limits = ReadLimits(f, "spec.outbound.limits") };
         }
 
         private OutboundRouteSpec? ReadRoute(YamlMappingNode node, string path, ChannelMode mode)
@@ -644,6 +645,37 @@ public static class PolicyParser
 
             Error(node, $"{path}: expected true or false, got '{text}'");
             return null;
+        }
+
+        /// <summary><c>limits</c> of a listener; every field optional (defaults: <see cref="ListenerLimitsSpec.Default"/>).</summary>
+        private ListenerLimitsSpec ReadLimits(Fields parent, string path)
+        {
+            ListenerLimitsSpec limits = ListenerLimitsSpec.Default;
+            if (!OptionalMapping(parent, "limits", path, out YamlMappingNode? node))
+            {
+                return limits;
+            }
+
+            Fields f = CheckFields(node, path, s_limitsFields);
+            YamlNode? max = f.Value("maxConnections");
+            if (max is not null && Integer(max, path + ".maxConnections", out int maxConnections))
+            {
+                if (maxConnections < 0)
+                {
+                    Error(max, $"{path}.maxConnections: {maxConnections} is negative; use 0 for no cap");
+                }
+                else
+                {
+                    limits = limits with { MaxConnections = maxConnections };
+                }
+            }
+
+            return limits with
+            {
+                SniffTimeout = OptionalDuration(f, "sniffTimeout", path + ".sniffTimeout") ?? limits.SniffTimeout,
+                HeaderTimeout = OptionalDuration(f, "headerTimeout", path + ".headerTimeout") ?? limits.HeaderTimeout,
+                IdleTimeout = OptionalDuration(f, "idleTimeout", path + ".idleTimeout") ?? limits.IdleTimeout,
+            };
         }
 
         private TimeSpan? OptionalDuration(Fields f, string name, string path)

@@ -27,7 +27,24 @@ public sealed record InboundSpec(
     ChannelMode Mode,
     TimeSpan Timeout,
     AuthorizationSpec? Authorization,
-    IReadOnlyList<RateLimitSpec> RateLimits);
+    IReadOnlyList<RateLimitSpec> RateLimits)
+{
+    /// <summary><c>spec.inbound.limits</c>.</summary>
+    public ListenerLimitsSpec Limits { get; init; } = ListenerLimitsSpec.Default;
+}
+
+/// <summary>
+/// <c>spec.inbound.limits</c> / <c>spec.outbound.limits</c>: deadlines and caps of one listener (docs/policy.md).
+/// <see cref="MaxConnections"/> (0 = no cap) and <see cref="SniffTimeout"/> (everything before the first HTTP byte:
+/// PERMISSIVE and h2c sniffing, the channel handshake; 0 = none) are read per connection, so a reload applies to new
+/// connections. <see cref="HeaderTimeout"/> and <see cref="IdleTimeout"/> are Kestrel's
+/// <c>RequestHeadersTimeout</c>/<c>KeepAliveTimeout</c>, which Kestrel holds once for the whole server: it runs with
+/// the smaller of the inbound and outbound values, fixed at start.
+/// </summary>
+public sealed record ListenerLimitsSpec(int MaxConnections, TimeSpan SniffTimeout, TimeSpan HeaderTimeout, TimeSpan IdleTimeout)
+{
+    public static readonly ListenerLimitsSpec Default = new(10_000, TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(130));
+}
 
 /// <summary><c>spec.inbound.authorization</c>: ALLOW rules with Istio semantics. Absent means allow all.</summary>
 public sealed record AuthorizationSpec(IReadOnlyList<AuthorizationRuleSpec> Rules);
@@ -89,7 +106,11 @@ public enum ChannelMode
 }
 
 /// <summary><c>spec.outbound</c>: the local app's calls to other services.</summary>
-public sealed record OutboundSpec(ListenAddress Listen, ChannelMode Mode, IReadOnlyList<OutboundRouteSpec> Routes);
+public sealed record OutboundSpec(ListenAddress Listen, ChannelMode Mode, IReadOnlyList<OutboundRouteSpec> Routes)
+{
+    /// <summary><c>spec.outbound.limits</c>.</summary>
+    public ListenerLimitsSpec Limits { get; init; } = ListenerLimitsSpec.Default;
+}
 
 /// <summary>One outbound route, selected by <c>Host</c> and an optional path prefix.</summary>
 public sealed record OutboundRouteSpec(

@@ -1,21 +1,32 @@
+using System.Net.Http.Headers;
 using Microsoft.AspNetCore.Http;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace BelizeMesh.Proxy.Forwarding;
 
 /// <summary>
-/// YARP's default header copying plus the proxy's two rules: the original <c>Host</c> is kept (as Envoy does, so the
-/// app sees the name it was called by), and <see cref="ProxyHeaders.PeerIdentity"/> is removed, then set from the
-/// verified identity when there is one.
+/// YARP's default header copying plus the proxy's rules: the request target is the one the handler fixed
+/// (<see cref="ForwardedTargetFeature"/>, sent without URI canonicalization), the original <c>Host</c> is kept (as
+/// Envoy does, so the app sees the name it was called by), and every spelling of
+/// <see cref="ProxyHeaders.PeerIdentity"/> is removed, then the header is set from the verified identity when there
+/// is one.
 /// </summary>
 internal sealed class ForwardingTransformer : HttpTransformer
 {
     public static readonly ForwardingTransformer Instance = new();
 
+    private static readonly UriCreationOptions Verbatim = new() { DangerousDisablePathAndQueryCanonicalization = true };
+
     public override async ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken cancellationToken)
     {
+        if (httpContext.Features.Get<ForwardedTargetFeature>() is { } target)
+        {
+            // set before the base call, which only fills RequestUri when it is null
+            proxyRequest.RequestUri = new Uri(destinationPrefix + target.PathAndQuery, in Verbatim);
+        }
+
         await base.TransformRequestAsync(httpContext, proxyRequest, destinationPrefix, cancellationToken).ConfigureAwait(false);
-        proxyRequest.Headers.Remove(ProxyHeaders.PeerIdentity);
+        RemoveReserved(proxyRequest);
         if (httpContext.Features.Get<ForwardedIdentityFeature>() is { SpiffeId: { } identity })
         {
             proxyRequest.Headers.TryAddWithoutValidation(ProxyHeaders.PeerIdentity, identity);
@@ -24,6 +35,41 @@ internal sealed class ForwardingTransformer : HttpTransformer
         if (httpContext.Request.Host.HasValue)
         {
             proxyRequest.Headers.Host = httpContext.Request.Host.Value;
+        }
+    }
+
+    /// <summary>Removes every header whose name normalises to a reserved one. Allocates only when one is present.</summary>
+    private static void RemoveReserved(HttpRequestMessage proxyRequest)
+    {
+        string? first = null;
+        List<string>? more = null;
+        foreach (KeyValuePair<string, HeaderStringValues> header in proxyRequest.Headers.NonValidated)
+        {
+            if (ProxyHeaders.IsSpellingOf(header.Key, ProxyHeaders.PeerIdentity))
+            {
+                if (first is null)
+                {
+                    first = header.Key;
+                }
+                else
+                {
+                    (more ??= []).Add(header.Key);
+                }
+            }
+        }
+
+        if (first is null)
+        {
+            return;
+        }
+
+        proxyRequest.Headers.Remove(first);
+        if (more is not null)
+        {
+            foreach (string name in more)
+            {
+                proxyRequest.Headers.Remove(name);
+            }
         }
     }
 }

@@ -6,8 +6,34 @@ public static class ProxyHeaders
     /// <summary>
     /// <c>x-belizemesh-peer-identity</c>: the caller's verified SPIFFE ID (<c>spiffe://td/ns/x/sa/y</c>), set by the
     /// inbound side on requests to the local app when the caller came through the PQ channel. The proxy removes any
-    /// copy a client sent, inbound and outbound, so the app can trust it: present means verified, absent means the
-    /// caller is unauthenticated (plaintext).
+    /// copy a client sent, inbound and outbound — in every spelling that normalises to this name (any case, <c>_</c>
+    /// for <c>-</c>: CGI, WSGI and PHP expose <c>x_belizemesh_peer_identity</c> and <c>x-belizemesh-peer-identity</c>
+    /// as the same variable) — so the app can trust it: present means verified, absent means the caller is
+    /// unauthenticated (plaintext).
     /// </summary>
     public const string PeerIdentity = "x-belizemesh-peer-identity";
+
+    /// <summary>
+    /// True when <paramref name="name"/> is a spelling of the reserved request header <paramref name="reserved"/>
+    /// (lower-case, <c>-</c>-separated): equal after ASCII case folding and mapping <c>_</c> to <c>-</c>.
+    /// </summary>
+    public static bool IsSpellingOf(string name, string reserved)
+    {
+        if (name.Length != reserved.Length)
+        {
+            return false;
+        }
+
+        for (int i = 0; i < name.Length; i++)
+        {
+            char c = name[i];
+            c = c == '_' ? '-' : char.ToLowerInvariant(c);
+            if (c != reserved[i])
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
 }

@@ -58,6 +58,14 @@ internal sealed partial class ProxyDispatcher(
         metrics.RequestStarted(direction);
         try
         {
+            if (RequestMethods.NonCanonicalSpelling(context.Request.Method) is { } canonical)
+            {
+                metrics.ListenerRejected(direction == Direction.Inbound ? "inbound" : "outbound", "method_case");
+                await ProxyResponses.WriteAsync(context, StatusCodes.Status400BadRequest,
+                    $"method '{context.Request.Method}' must be spelled '{canonical}' (HTTP methods are case-sensitive)").ConfigureAwait(false);
+                return;
+            }
+
             route = direction == Direction.Inbound
                 ? await inbound.HandleAsync(context, snapshot).ConfigureAwait(false)
                 : await outbound.HandleAsync(context, snapshot).ConfigureAwait(false);

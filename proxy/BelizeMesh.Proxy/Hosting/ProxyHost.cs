@@ -67,6 +67,13 @@ internal sealed partial class ProxyHost : IAsyncDisposable
 
     public PolicyStore Policy => _app.Services.GetRequiredService<PolicyStore>();
 
+    /// <summary>Open connections of the "inbound" or "outbound" listener.</summary>
+    public int ConnectionCount(string listener)
+    {
+        ListenerGuards guards = _app.Services.GetRequiredService<ListenerGuards>();
+        return (listener == "inbound" ? guards.Inbound : guards.Outbound).Connections;
+    }
+
     /// <summary>The certificates in force; null when no listener or route uses the PQ channel.</summary>
     public CertificateStore? Certificates => _app.Services.GetService<CertificateStore>();
 
@@ -139,6 +146,10 @@ internal sealed partial class ProxyHost : IAsyncDisposable
             kestrel.AddServerHeader = false;
             kestrel.Limits.MaxRequestBodySize = null; // a proxy streams bodies; the app sets its own limits
             kestrel.AllowAlternateSchemes = true; // h2c requests carry :scheme http on a connection Kestrel thinks negotiated h2
+
+            // Kestrel holds these once for every listener: the stricter of spec.inbound.limits and spec.outbound.limits
+            kestrel.Limits.RequestHeadersTimeout = KestrelTimeout(policy.Spec.Inbound.Limits.HeaderTimeout, policy.Spec.Outbound.Limits.HeaderTimeout);
+            kestrel.Limits.KeepAliveTimeout = KestrelTimeout(policy.Spec.Inbound.Limits.IdleTimeout, policy.Spec.Outbound.Limits.IdleTimeout);
             kestrel.Listen(policy.Spec.Admin.Listen.ToEndPoint(), listen =>
             {
                 listen.Protocols = HttpProtocols.Http1;
@@ -152,6 +163,7 @@ internal sealed partial class ProxyHost : IAsyncDisposable
             kestrel.Listen(policy.Spec.Inbound.Listen.ToEndPoint(), listen =>
             {
                 listen.Protocols = HttpProtocols.Http1AndHttp2;
+                listen.Use(listen.ApplicationServices.GetRequiredService<ListenerGuards>().Inbound.Arm);
 
                 // STRICT: every connection must complete the PQ handshake first; the channel publishes the peer as
                 // IPqChannelFeature. HTTP/1.1 or HTTP/2 (prior knowledge, as the outbound side sends) run inside.
@@ -164,6 +176,7 @@ internal sealed partial class ProxyHost : IAsyncDisposable
                 }
 
                 listen.Use(H2cPriorKnowledge.Middleware);
+                listen.Use(ListenerGuard.Disarm);
                 listen.Use(next => connection =>
                 {
                     connection.Features.Set(ListenerRoleFeature.Inbound);
@@ -174,7 +187,9 @@ internal sealed partial class ProxyHost : IAsyncDisposable
             kestrel.Listen(policy.Spec.Outbound.Listen.ToEndPoint(), listen =>
             {
                 listen.Protocols = HttpProtocols.Http1AndHttp2;
+                listen.Use(listen.ApplicationServices.GetRequiredService<ListenerGuards>().Outbound.Arm);
                 listen.Use(H2cPriorKnowledge.Middleware);
+                listen.Use(ListenerGuard.Disarm);
                 listen.Use(next => connection =>
                 {
                     connection.Features.Set(ListenerRoleFeature.Outbound);
@@ -185,6 +200,7 @@ internal sealed partial class ProxyHost : IAsyncDisposable
         });
 
         builder.Services.AddHttpForwarder();
+        builder.Services.AddSingleton<ListenerGuards>();
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(options.Time);
         builder.Services.AddSingleton<ProxyMetrics>();
@@ -311,4 +327,8 @@ internal sealed partial class ProxyHost : IAsyncDisposable
         [LoggerMessage(2, LogLevel.Warning, "Inbound mode DISABLE: plaintext, callers are unauthenticated and rules with principals never match; certificates in {Certs} are not used.", EventName = "Plaintext")]
         public static partial void Plaintext(ILogger logger, string certs);
     }
+
+    /// <summary>The smaller of two limits; 0 (none) only when both are 0.</summary>
+    private static TimeSpan KestrelTimeout(TimeSpan a, TimeSpan b)
+        => a <= TimeSpan.Zero ? (b <= TimeSpan.Zero ? Timeout.InfiniteTimeSpan : b) : b <= TimeSpan.Zero ? a : (a < b ? a : b);
 }

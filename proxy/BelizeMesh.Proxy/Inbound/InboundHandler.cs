@@ -13,7 +13,8 @@ namespace BelizeMesh.Proxy.Inbound;
 /// The inbound side: a caller (through the PQ channel, or plaintext in DISABLE mode) reaches the local app.
 /// Steps: (1) normalize the path, rejecting encoded slashes; (2) learn the caller's identity; (3) authorize;
 /// (4) rate limit; (5) forward to <c>spec.inbound.app</c> with the verified identity in
-/// <see cref="ProxyHeaders.PeerIdentity"/> and the normalized path.
+/// <see cref="ProxyHeaders.PeerIdentity"/> and exactly the normalized path that was authorized (plus the query as
+/// received): no decode/re-encode step in between (<see cref="ForwardedTargetFeature"/>).
 /// </summary>
 internal sealed partial class InboundHandler(
     IPeerIdentityAccessor identities,
@@ -26,7 +27,7 @@ internal sealed partial class InboundHandler(
     public async ValueTask<string> HandleAsync(HttpContext context, ProxySnapshot snapshot)
     {
         // (1) normalize
-        if (!TryGetRawPath(context, out string rawPath))
+        if (!RequestTarget.TrySplit(context, out string rawPath, out string query))
         {
             await ProxyResponses.WriteAsync(context, StatusCodes.Status400BadRequest, "the request target must be a path (origin form)").ConfigureAwait(false);
             return RouteLabel;
@@ -43,6 +44,7 @@ internal sealed partial class InboundHandler(
         }
 
         context.Request.Path = PathString.FromUriComponent(path);
+        context.Features.Set(new ForwardedTargetFeature(query.Length == 0 ? path : path + query));
 
         // (2) identity
         string? principal = identities.TryGetPeer(context, out PeerIdentity peer) ? peer.Principal : null;
@@ -76,34 +78,6 @@ internal sealed partial class InboundHandler(
 
         await forwarding.ForwardAsync(context, snapshot.InboundApp, Direction.Inbound).ConfigureAwait(false);
         return RouteLabel;
-    }
-
-    /// <summary>The path part of the request target exactly as sent (Kestrel's <c>Request.Path</c> is already decoded).</summary>
-    private static bool TryGetRawPath(HttpContext context, out string path)
-    {
-        string raw = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? "";
-        int start = 0;
-        if (raw.Length == 0 || raw[0] != '/')
-        {
-            // absolute form (http://host/path): the path starts at the first '/' after the authority
-            int scheme = raw.IndexOf("://", StringComparison.Ordinal);
-            if (scheme <= 0)
-            {
-                path = "";
-                return false;
-            }
-
-            start = raw.IndexOf('/', scheme + 3);
-            if (start < 0)
-            {
-                path = "/";
-                return true;
-            }
-        }
-
-        int query = raw.IndexOfAny(['?', '#'], start);
-        path = query < 0 ? (start == 0 ? raw : raw[start..]) : raw[start..query];
-        return true;
     }
 
     private static partial class Log

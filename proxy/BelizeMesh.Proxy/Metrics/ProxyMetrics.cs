@@ -35,6 +35,7 @@ internal sealed class ProxyMetrics
     private readonly Counter<long> _retries;
     private readonly Counter<long> _ejections;
     private readonly Counter<long> _certificateReloads;
+    private readonly Counter<long> _listenerRejections;
 
     // notAfter of the certificate in force, Unix seconds; long.MinValue while no certificate is loaded (mode DISABLE
     // everywhere), when the gauge reports nothing rather than a misleading 0.
@@ -53,6 +54,7 @@ internal sealed class ProxyMetrics
         _forwardErrors = Meter.CreateCounter<long>("belizemesh.proxy.forward.errors", "{request}", "Requests that failed while forwarding, by direction and YARP error.");
         _retries = Meter.CreateCounter<long>("belizemesh.proxy.retries", "{request}", "Outbound requests retried after a connect failure.");
         _ejections = Meter.CreateCounter<long>("belizemesh.proxy.outlier.ejections", "{ejection}", "Endpoints ejected after consecutive failures.");
+        _listenerRejections = Meter.CreateCounter<long>("belizemesh.proxy.listener.rejections", "{event}", "Connections or requests a listener refused or closed before the application saw them, by listener and reason (method_case, sniff_timeout, ...).");
         _certificateReloads = Meter.CreateCounter<long>("belizemesh.certificate.reloads", "{reload}", "Reloads of the certificates directory (tls.crt, tls.key, ca.crt), by result (success or failure).");
         Meter.CreateObservableGauge("belizemesh.certificate.expiry_timestamp", ObserveCertificateExpiry, "s", "Expiry (notAfter) of the certificate in force for new channels, as Unix time in seconds.");
     }
@@ -141,6 +143,15 @@ internal sealed class ProxyMetrics
         if (_forwardErrors.Enabled)
         {
             _forwardErrors.Add(1, new KeyValuePair<string, object?>("direction", DirectionName(direction)), new KeyValuePair<string, object?>("error", error));
+        }
+    }
+
+    /// <summary>A listener refused a request or closed a connection itself; <paramref name="reason"/> is a fixed snake_case word.</summary>
+    public void ListenerRejected(string listener, string reason)
+    {
+        if (_listenerRejections.Enabled)
+        {
+            _listenerRejections.Add(1, new KeyValuePair<string, object?>("listener", listener), new KeyValuePair<string, object?>("reason", reason));
         }
     }
 

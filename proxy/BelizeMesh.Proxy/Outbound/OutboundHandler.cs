@@ -35,6 +35,12 @@ internal sealed class OutboundHandler(ForwardingEngine forwarding)
             return "unknown";
         }
 
+        // the target goes upstream as received: the peer's inbound normalizes and authorizes it (and rejects %2F)
+        if (RequestTarget.TrySplit(context, out string path, out string query))
+        {
+            context.Features.Set(new ForwardedTargetFeature(query.Length == 0 ? path : path + query));
+        }
+
         await forwarding.ForwardAsync(context, target, Direction.Outbound).ConfigureAwait(false);
         return target.RouteId;
     }

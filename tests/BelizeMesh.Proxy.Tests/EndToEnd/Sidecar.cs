@@ -105,12 +105,19 @@ internal sealed class Sidecar : IAsyncDisposable
     public HttpClient CreateAdminClient() => new() { BaseAddress = new Uri($"http://127.0.0.1:{Host.AdminEndPoint.Port}"), Timeout = TimeSpan.FromSeconds(10) };
 
     /// <summary>Sends raw HTTP/1.1 bytes to the inbound listener (HttpClient would normalize the path first).</summary>
-    public async Task<(int Status, string Text)> RawInboundAsync(string requestTarget, string extraHeaders = "")
+    public Task<(int Status, string Text)> RawInboundAsync(string requestTarget, string extraHeaders = "", string method = "GET")
+        => RawAsync(Host.InboundEndPoint, method, requestTarget, "app.test", extraHeaders);
+
+    /// <summary>Sends raw HTTP/1.1 bytes to the outbound listener.</summary>
+    public Task<(int Status, string Text)> RawOutboundAsync(string host, string requestTarget, string extraHeaders = "", string method = "GET")
+        => RawAsync(Host.OutboundEndPoint, method, requestTarget, host, extraHeaders);
+
+    private static async Task<(int Status, string Text)> RawAsync(IPEndPoint endPoint, string method, string requestTarget, string host, string extraHeaders)
     {
         using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
-        await socket.ConnectAsync(Host.InboundEndPoint);
+        await socket.ConnectAsync(endPoint);
         await using var stream = new NetworkStream(socket, ownsSocket: false);
-        await stream.WriteAsync(Encoding.ASCII.GetBytes($"GET {requestTarget} HTTP/1.1\r\nHost: app.test\r\n{extraHeaders}Connection: close\r\n\r\n"));
+        await stream.WriteAsync(Encoding.ASCII.GetBytes($"{method} {requestTarget} HTTP/1.1\r\nHost: {host}\r\n{extraHeaders}Content-Length: 0\r\nConnection: close\r\n\r\n"));
         using var reader = new StreamReader(stream, Encoding.UTF8);
         string text = await reader.ReadToEndAsync();
         int status = int.Parse(text.AsSpan(9, 3), System.Globalization.CultureInfo.InvariantCulture);

@@ -32,14 +32,14 @@ internal sealed class TestApp : IAsyncDisposable
 
     public string Url => $"http://127.0.0.1:{Port}";
 
-    public static async Task<TestApp> StartAsync(string name = "app")
+    public static async Task<TestApp> StartAsync(string name = "app", int port = 0)
     {
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.Limits.MaxRequestBodySize = null;
-            k.Listen(IPAddress.Loopback, 0, l => l.Protocols = HttpProtocols.Http1AndHttp2);
+            k.Listen(IPAddress.Loopback, port, l => l.Protocols = HttpProtocols.Http1AndHttp2);
         });
         WebApplication app = builder.Build();
         var testApp = new TestApp(app, name);
@@ -116,7 +116,8 @@ internal sealed class TestApp : IAsyncDisposable
             $"target: {context.Features.Get<IHttpRequestFeature>()!.RawTarget}\n" +
             $"host: {context.Request.Host}\n" +
             $"protocol: {context.Request.Protocol}\n" +
-            $"identity: {(context.Request.Headers.ContainsKey(Forwarding.ProxyHeaders.PeerIdentity) ? identity : "(none)")}\n");
+            $"identity: {(context.Request.Headers.ContainsKey(Forwarding.ProxyHeaders.PeerIdentity) ? identity : "(none)")}\n" +
+            $"sidecar-headers: {string.Join(",", context.Request.Headers.Keys.Where(k => k.Contains("belizemesh", StringComparison.OrdinalIgnoreCase)).Order(StringComparer.Ordinal))}\n");
     }
 
     public async ValueTask DisposeAsync()

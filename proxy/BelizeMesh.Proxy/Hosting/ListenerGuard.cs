@@ -96,10 +96,10 @@ internal sealed partial class ListenerGuard(string listener, Func<ListenerLimits
 
     private static partial class Log
     {
-        [LoggerMessage(400, LogLevel.Warning, "The {Listener} listener refused a connection from {Remote}: it already holds limits.maxConnections ({Max}).", EventName = "ConnectionOverCap")]
+        [LoggerMessage(500, LogLevel.Warning, "The {Listener} listener refused a connection from {Remote}: it already holds limits.maxConnections ({Max}).", EventName = "ConnectionOverCap")]
         public static partial void OverCap(ILogger logger, string listener, int max, string remote);
 
-        [LoggerMessage(401, LogLevel.Information, "The {Listener} listener closed a connection from {Remote}: no HTTP request began within limits.sniffTimeout ({Timeout}).", EventName = "SniffTimeout")]
+        [LoggerMessage(501, LogLevel.Information, "The {Listener} listener closed a connection from {Remote}: no HTTP request began within limits.sniffTimeout ({Timeout}).", EventName = "SniffTimeout")]
         public static partial void SniffTimeout(ILogger logger, string listener, TimeSpan timeout, string remote);
     }
 }

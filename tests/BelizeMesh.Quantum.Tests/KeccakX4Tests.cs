@@ -5,18 +5,6 @@ namespace BelizeMesh.Quantum.Tests;
 
 public class KeccakX4Tests
 {
-    /// <summary>A fact that skips on machines without AVX2, where <see cref="KeccakX4"/> is not used.</summary>
-    private sealed class Avx2FactAttribute : FactAttribute
-    {
-        public Avx2FactAttribute()
-        {
-            if (!KeccakX4.IsSupported)
-            {
-                Skip = "no AVX2 on this machine: KeccakX4 is not used";
-            }
-        }
-    }
-
     [Avx2Fact]
     public void Four_way_shake_matches_the_platform_for_four_different_messages_of_each_length()
     {

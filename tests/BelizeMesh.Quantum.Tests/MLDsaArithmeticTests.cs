@@ -222,14 +222,9 @@ public class MLDsaArithmeticTests
         Assert.True(MLDsaCore.InfinityNormAtLeast(v, 99));
     }
 
-    [Fact]
+    [Avx2Fact]
     public void Avx2_transforms_and_products_equal_the_scalar_ones_bit_for_bit()
     {
-        if (!System.Runtime.Intrinsics.X86.Avx2.IsSupported)
-        {
-            return; // only the scalar path exists here; the schoolbook test above covers it
-        }
-
         var random = new Random(8);
         for (int round = 0; round < 200; round++)
         {

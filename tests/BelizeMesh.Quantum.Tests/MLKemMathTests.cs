@@ -145,18 +145,6 @@ public class MLKemMathTests
         }
     }
 
-    /// <summary>A fact that skips on machines without AVX2, where only the scalar path exists.</summary>
-    private sealed class Avx2FactAttribute : FactAttribute
-    {
-        public Avx2FactAttribute()
-        {
-            if (!System.Runtime.Intrinsics.X86.Avx2.IsSupported)
-            {
-                Skip = "no AVX2 on this machine: only the scalar path runs";
-            }
-        }
-    }
-
     [Avx2Fact]
     public void Vector_and_scalar_NTT_paths_agree_on_random_and_extreme_inputs()
     {

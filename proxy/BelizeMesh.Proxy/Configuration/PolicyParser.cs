@@ -66,7 +66,7 @@ public static class PolicyParser
         private static readonly string[] s_rateLimitFields = ["name", "match", "key", "requestsPerSecond", "burst"];
         private static readonly string[] s_matchFields = ["paths", "methods"];
         private static readonly string[] s_outboundFields = ["listen", "mode", "routes", "limits"];
-        private static readonly string[] s_limitsFields = ["maxConnections", "sniffTimeout", "headerTimeout", "idleTimeout"];
+        private static readonly string[] s_limitsFields = ["maxConnections", "maxPendingPerSource", "sniffTimeout", "headerTimeout", "idleTimeout"];
         private static readonly string[] s_routeFields = ["host", "pathPrefix", "endpoints", "identity", "timeout", "retries", "loadBalancing", "outlierDetection"];
         private static readonly string[] s_retryFields = ["attempts"];
         private static readonly string[] s_loadBalancingFields = ["policy", "header"];
@@ -278,7 +278,7 @@ public static class PolicyParser
                 }
             }
 
-            return app is null ? null : new InboundSpec(listen, app, mode, timeout, authorization, rateLimits) { Limits = ReadLimits(f, "spec.inbound.limits") };
+            return app is null ? null : new InboundSpec(listen, app, mode, timeout, authorization, rateLimits) { Limits = ReadLimits(f, "spec.inbound.limits", ListenerLimitsSpec.InboundDefault) };
         }
 
         private AuthorizationSpec ReadAuthorization(YamlMappingNode node)
@@ -442,7 +442,7 @@ public static class PolicyParser
                 }
             }
 
-            return new OutboundSpec(listen, mode, routes) { Limits = ReadLimits(f, "spec.outbound.limits") };
+            return new OutboundSpec(listen, mode, routes) { Limits = ReadLimits(f, "spec.outbound.limits", ListenerLimitsSpec.Default) };
         }
 
         private OutboundRouteSpec? ReadRoute(YamlMappingNode node, string path, ChannelMode mode)
@@ -648,9 +648,9 @@ public static class PolicyParser
         }
 
         /// <summary><c>limits</c> of a listener; every field optional (defaults: <see cref="ListenerLimitsSpec.Default"/>).</summary>
-        private ListenerLimitsSpec ReadLimits(Fields parent, string path)
+        private ListenerLimitsSpec ReadLimits(Fields parent, string path, ListenerLimitsSpec defaults)
         {
-            ListenerLimitsSpec limits = ListenerLimitsSpec.Default;
+            ListenerLimitsSpec limits = defaults;
             if (!OptionalMapping(parent, "limits", path, out YamlMappingNode? node))
             {
                 return limits;
@@ -667,6 +667,19 @@ public static class PolicyParser
                 else
                 {
                     limits = limits with { MaxConnections = maxConnections };
+                }
+            }
+
+            YamlNode? perSource = f.Value("maxPendingPerSource");
+            if (perSource is not null && Integer(perSource, path + ".maxPendingPerSource", out int maxPending))
+            {
+                if (maxPending < 0)
+                {
+                    Error(perSource, $"{path}.maxPendingPerSource: {maxPending} is negative; use 0 for no cap");
+                }
+                else
+                {
+                    limits = limits with { MaxPendingPerSource = maxPending };
                 }
             }
 

@@ -30,7 +30,7 @@ public sealed record InboundSpec(
     IReadOnlyList<RateLimitSpec> RateLimits)
 {
     /// <summary><c>spec.inbound.limits</c>.</summary>
-    public ListenerLimitsSpec Limits { get; init; } = ListenerLimitsSpec.Default;
+    public ListenerLimitsSpec Limits { get; init; } = ListenerLimitsSpec.InboundDefault;
 }
 
 /// <summary>
@@ -44,6 +44,17 @@ public sealed record InboundSpec(
 public sealed record ListenerLimitsSpec(int MaxConnections, TimeSpan SniffTimeout, TimeSpan HeaderTimeout, TimeSpan IdleTimeout)
 {
     public static readonly ListenerLimitsSpec Default = new(10_000, TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(130));
+
+    /// <summary>The inbound listener's defaults: also <see cref="MaxPendingPerSource"/> 32.</summary>
+    public static readonly ListenerLimitsSpec InboundDefault = Default with { MaxPendingPerSource = 32 };
+
+    /// <summary>
+    /// Connections from one source address that may be before their first HTTP byte at once — sniffing, or in the
+    /// channel handshake (0 = no cap). Without it one host holding half-open handshakes could take every
+    /// <see cref="MaxConnections"/> slot; a mesh caller needs few (its channels are pooled and multiplexed).
+    /// Default 32 inbound, none outbound (the app is the only source there).
+    /// </summary>
+    public int MaxPendingPerSource { get; init; }
 }
 
 /// <summary><c>spec.inbound.authorization</c>: ALLOW rules with Istio semantics. Absent means allow all.</summary>

@@ -74,6 +74,13 @@ internal sealed partial class ProxyHost : IAsyncDisposable
         return (listener == "inbound" ? guards.Inbound : guards.Outbound).Connections;
     }
 
+    /// <summary>Connections from <paramref name="source"/> on the "inbound" or "outbound" listener that have not reached HTTP yet.</summary>
+    public int PendingFrom(string listener, IPAddress source)
+    {
+        ListenerGuards guards = _app.Services.GetRequiredService<ListenerGuards>();
+        return (listener == "inbound" ? guards.Inbound : guards.Outbound).PendingFrom(source);
+    }
+
     /// <summary>The certificates in force; null when no listener or route uses the PQ channel.</summary>
     public CertificateStore? Certificates => _app.Services.GetService<CertificateStore>();
 

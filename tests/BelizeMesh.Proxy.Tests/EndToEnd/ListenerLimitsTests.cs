@@ -95,6 +95,35 @@ public sealed class ListenerLimitsTests
         Assert.StartsWith("HTTP/1.1 404", await RoundTripAsync(stream), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task One_source_cannot_hold_more_than_maxPendingPerSource_connections_before_HTTP()
+    {
+        await using TestApp app = await TestApp.StartAsync();
+        string policy = Sidecar.Policy(app.Url, inboundExtra: "    limits: { sniffTimeout: 7s, maxPendingPerSource: 2 }\n");
+        await using Sidecar sidecar = await Sidecar.StartAsync(policy, new DeadlineTimers(Sniff));
+        using var first = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        using var second = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await first.ConnectAsync(sidecar.Host.InboundEndPoint);
+        await second.ConnectAsync(sidecar.Host.InboundEndPoint);
+        await WaitForAsync(() => sidecar.Host.PendingFrom("inbound", System.Net.IPAddress.Loopback) == 2);
+
+        // Two half-open connections from 127.0.0.1: a third from the same source is closed at once, before any work.
+        using var third = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await third.ConnectAsync(sidecar.Host.InboundEndPoint);
+        Assert.Equal(0, await ReceiveUntilClosedAsync(third));
+        Assert.Contains("belizemesh_proxy_listener_rejections_total{listener=\"inbound\",reason=\"max_pending_per_source\"} 1\n", await MetricsAsync(sidecar), StringComparison.Ordinal);
+
+        // Once one of them starts HTTP it no longer counts as pending, and the source may open another.
+        await using var stream = new NetworkStream(first);
+        Assert.StartsWith("HTTP/1.1 200", await RoundTripAsync(stream), StringComparison.Ordinal);
+        await WaitForAsync(() => sidecar.Host.PendingFrom("inbound", System.Net.IPAddress.Loopback) == 1);
+        using var fourth = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await fourth.ConnectAsync(sidecar.Host.InboundEndPoint);
+        await using var fourthStream = new NetworkStream(fourth);
+        Assert.StartsWith("HTTP/1.1 200", await RoundTripAsync(fourthStream), StringComparison.Ordinal);
+        await WaitForAsync(() => sidecar.Host.PendingFrom("inbound", System.Net.IPAddress.Loopback) == 1); // second only
+    }
+
     private static async Task<string> RoundTripAsync(NetworkStream stream)
     {
         await stream.WriteAsync("GET /echo HTTP/1.1\r\nHost: app.test\r\n\r\n"u8.ToArray());
@@ -220,8 +249,9 @@ public sealed class ListenerLimitsParserTests
         PolicyParseResult result = PolicyParser.Parse(Policy, "policy.yaml", new PolicyParserOptions { PqChannelAvailable = true });
 
         Assert.Empty(result.Errors);
-        Assert.Equal(new ListenerLimitsSpec(500, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(5), TimeSpan.Zero), result.Policy!.Spec.Inbound.Limits);
+        Assert.Equal(new ListenerLimitsSpec(500, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(5), TimeSpan.Zero) { MaxPendingPerSource = 32 }, result.Policy!.Spec.Inbound.Limits);
         Assert.Equal(ListenerLimitsSpec.Default with { SniffTimeout = TimeSpan.FromSeconds(3) }, result.Policy.Spec.Outbound.Limits);
+        Assert.Equal(0, result.Policy.Spec.Outbound.Limits.MaxPendingPerSource); // the app is the outbound listener's only source
     }
 
     [Fact]

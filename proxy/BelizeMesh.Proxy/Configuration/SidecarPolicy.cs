@@ -45,14 +45,14 @@ public sealed record ListenerLimitsSpec(int MaxConnections, TimeSpan SniffTimeou
 {
     public static readonly ListenerLimitsSpec Default = new(10_000, TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(130));
 
-    /// <summary>The inbound listener's defaults: also <see cref="MaxPendingPerSource"/> 32.</summary>
-    public static readonly ListenerLimitsSpec InboundDefault = Default with { MaxPendingPerSource = 32 };
+    /// <summary>The inbound listener's defaults: also <see cref="MaxPendingPerSource"/> 64.</summary>
+    public static readonly ListenerLimitsSpec InboundDefault = Default with { MaxPendingPerSource = 64 };
 
     /// <summary>
     /// Connections from one source address that may be before their first HTTP byte at once — sniffing, or in the
     /// channel handshake (0 = no cap). Without it one host holding half-open handshakes could take every
     /// <see cref="MaxConnections"/> slot; a mesh caller needs few (its channels are pooled and multiplexed).
-    /// Default 32 inbound, none outbound (the app is the only source there).
+    /// Default 64 inbound, none outbound (the app is the only source there).
     /// </summary>
     public int MaxPendingPerSource { get; init; }
 }

@@ -647,7 +647,7 @@ public static class PolicyParser
             return null;
         }
 
-        /// <summary><c>limits</c> of a listener; every field optional (defaults: <see cref="ListenerLimitsSpec.Default"/>).</summary>
+        /// <summary><c>limits</c> of a listener; every field optional (<paramref name="defaults"/> for what is left out).</summary>
         private ListenerLimitsSpec ReadLimits(Fields parent, string path, ListenerLimitsSpec defaults)
         {
             ListenerLimitsSpec limits = defaults;
@@ -657,38 +657,33 @@ public static class PolicyParser
             }
 
             Fields f = CheckFields(node, path, s_limitsFields);
-            YamlNode? max = f.Value("maxConnections");
-            if (max is not null && Integer(max, path + ".maxConnections", out int maxConnections))
-            {
-                if (maxConnections < 0)
-                {
-                    Error(max, $"{path}.maxConnections: {maxConnections} is negative; use 0 for no cap");
-                }
-                else
-                {
-                    limits = limits with { MaxConnections = maxConnections };
-                }
-            }
-
-            YamlNode? perSource = f.Value("maxPendingPerSource");
-            if (perSource is not null && Integer(perSource, path + ".maxPendingPerSource", out int maxPending))
-            {
-                if (maxPending < 0)
-                {
-                    Error(perSource, $"{path}.maxPendingPerSource: {maxPending} is negative; use 0 for no cap");
-                }
-                else
-                {
-                    limits = limits with { MaxPendingPerSource = maxPending };
-                }
-            }
-
             return limits with
             {
+                MaxConnections = OptionalCap(f, "maxConnections", path) ?? limits.MaxConnections,
+                MaxPendingPerSource = OptionalCap(f, "maxPendingPerSource", path) ?? limits.MaxPendingPerSource,
                 SniffTimeout = OptionalDuration(f, "sniffTimeout", path + ".sniffTimeout") ?? limits.SniffTimeout,
                 HeaderTimeout = OptionalDuration(f, "headerTimeout", path + ".headerTimeout") ?? limits.HeaderTimeout,
                 IdleTimeout = OptionalDuration(f, "idleTimeout", path + ".idleTimeout") ?? limits.IdleTimeout,
             };
+        }
+
+        /// <summary>A cap: an integer ≥ 0 where 0 means none; null when absent or invalid (the error is reported).</summary>
+        private int? OptionalCap(Fields f, string name, string parentPath)
+        {
+            YamlNode? node = f.Value(name);
+            string path = parentPath + "." + name;
+            if (node is null || !Integer(node, path, out int value))
+            {
+                return null;
+            }
+
+            if (value < 0)
+            {
+                Error(node, $"{path}: {value} is negative; use 0 for no cap");
+                return null;
+            }
+
+            return value;
         }
 
         private TimeSpan? OptionalDuration(Fields f, string name, string path)

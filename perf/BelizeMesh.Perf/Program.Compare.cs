@@ -12,6 +12,9 @@ public static partial class Program
         commands["handshake-servers"] = (
             "Full handshakes/s and server CPU per handshake, a new connection per request: belizemesh-proxy bm1 vs nginx and HAProxy TLS 1.3 (mutual, no resumption). [--quick] [--seconds S] [--concurrency C]",
             HandshakeServers.Run);
+        commands["handshake-flood"] = (
+            "A replayed-ClientHello flood from 127.0.0.1 against a STRICT sidecar, default limits vs none: server CPU and bytes per hello, and a legitimate caller's handshakes from 127.0.0.2 during it. [--seconds S] [--flooders N]",
+            HandshakeFlood.Run);
         commands["load"] = ("The harness's load generator alone: load --target IP:PORT [--host H] [-c 64] [-d 10] [--rate R] [--h2].", Load.LoadCommand.Run);
         commands["app"] = ("The benchmark app that compare starts: app --port N [--bytes B].", BenchApp.Run);
     }

@@ -6,7 +6,6 @@ using System.Text;
 using BelizeMesh.Channel;
 using BelizeMesh.Channel.Identity;
 using BelizeMesh.Identity;
-using Spectre.Console;
 
 namespace BelizeMesh.Perf.Compare;
 
@@ -113,20 +112,20 @@ internal static class HandshakeFlood
             rows.Add(await PhaseAsync(endPoint, options, hello, tree, flooders, seconds, flood: true).ConfigureAwait(false) with { Config = config });
         }
 
-        var table = new Table().AddColumns("sidecar", "phase", "hellos/s\nsent", "answered/s", "refused/s", "server\ncores", "server CPU\nms/hello", "bytes out\nper byte in", "caller p50\nms", "caller p99\nms", "caller\nok / failed");
-        table.Caption("flood: a captured ClientHello replayed (no crypto on the attacker's side), read the answer, reset; caller: full bm1 handshake + one GET from 127.0.0.2");
+        // A Markdown table (docs/protocol.md 7.1 quotes it as printed).
+        Console.WriteLine();
+        Console.WriteLine("| sidecar | phase | hellos/s sent | answered/s | refused/s | server cores | server CPU ms/hello | bytes out per byte in | caller p50 ms | caller p99 ms | caller ok / failed |");
+        Console.WriteLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (Row r in rows)
         {
-            table.AddRow(r.Config, r.Phase, F0(r.HellosPerSecond), F0(r.AnsweredPerSecond), F0(r.RefusedPerSecond), r.ServerCores.ToString("0.00", CultureInfo.InvariantCulture),
-                r.HellosPerSecond > 0 ? r.ServerCpuMsPerHello.ToString("0.000", CultureInfo.InvariantCulture) : "-",
-                r.HellosPerSecond > 0 ? r.Amplification.ToString("0.00", CultureInfo.InvariantCulture) : "-",
-                r.LegitMedianMs.ToString("0.0", CultureInfo.InvariantCulture), r.LegitP99Ms.ToString("0.0", CultureInfo.InvariantCulture), $"{r.LegitOk} / {r.LegitFailed}");
+            bool flood = r.HellosPerSecond > 0;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"| {r.Config} | {r.Phase} | {r.HellosPerSecond:N0} | {r.AnsweredPerSecond:N0} | {r.RefusedPerSecond:N0} | {r.ServerCores:0.00} | {(flood ? r.ServerCpuMsPerHello.ToString("0.000", CultureInfo.InvariantCulture) : "-")} | {(flood ? r.Amplification.ToString("0.00", CultureInfo.InvariantCulture) : "-")} | {r.LegitMedianMs:0.0} | {r.LegitP99Ms:0.0} | {r.LegitOk} / {r.LegitFailed} |"));
         }
 
-        AnsiConsole.Write(table);
+        Console.WriteLine();
+        Console.WriteLine("flood: a captured ClientHello replayed (no cryptography on the attacker's side), the answer read, the connection reset; caller: a full bm1 handshake + one GET from 127.0.0.2 every 50 ms. Server CPU is the sidecar's utime+stime from /proc over the phase.");
         return rows.Any(r => r.LegitFailed > 0 && r.Config == "default limits") ? 1 : 0;
-
-        static string F0(double v) => v.ToString("N0", CultureInfo.InvariantCulture);
     }
 
     /// <summary>A real client's first flight, recorded by a listener that answers nothing.</summary>

@@ -129,7 +129,7 @@ internal static class HandshakeFlood
     }
 
     /// <summary>A real client's first flight, recorded by a listener that answers nothing.</summary>
-    private static async Task<byte[]> CaptureClientHelloAsync(PqChannelOptions options)
+    internal static async Task<byte[]> CaptureClientHelloAsync(PqChannelOptions options)
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();

@@ -1,5 +1,5 @@
 using System.Security.Cryptography;
-using BelizeMesh.Quantum.MLDsa;
+using BelizeMesh.Quantum.Dsa;
 
 namespace BelizeMesh.Quantum.Tests;
 

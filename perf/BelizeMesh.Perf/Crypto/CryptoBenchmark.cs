@@ -37,7 +37,7 @@ internal static class CryptoBenchmark
         Console.WriteLine($"# crypto benchmark: load average {LoadAverage()}, {Environment.ProcessorCount} cores, AVX2 {(Avx2.IsSupported ? "yes" : "no")}, .NET {Environment.Version}, {(quick ? "quick" : "full")} run, single-threaded");
 
         var results = new List<(string Alg, string Op, string Impl, Measurement? M, string? Note)>();
-        foreach (var algorithm in new[] { MLKemAlgorithm.MLKem512, MLKemAlgorithm.MLKem768, MLKemAlgorithm.MLKem1024 })
+        foreach (var algorithm in new[] { MLKemParameterSet.MLKem512, MLKemParameterSet.MLKem768, MLKemParameterSet.MLKem1024 })
         {
             foreach (var (op, m) in MeasureMLKem(algorithm, quick))
             {
@@ -45,7 +45,7 @@ internal static class CryptoBenchmark
             }
         }
 
-        foreach (var algorithm in new[] { MLDsaAlgorithm.MLDsa44, MLDsaAlgorithm.MLDsa65, MLDsaAlgorithm.MLDsa87 })
+        foreach (var algorithm in new[] { MLDsaParameterSet.MLDsa44, MLDsaParameterSet.MLDsa65, MLDsaParameterSet.MLDsa87 })
         {
             foreach (var (op, m, note) in MeasureMLDsa(algorithm, quick))
             {
@@ -80,21 +80,21 @@ internal static class CryptoBenchmark
         }
     }
 
-    private static IEnumerable<(string Op, Measurement M)> MeasureMLKem(MLKemAlgorithm algorithm, bool quick)
+    private static IEnumerable<(string Op, Measurement M)> MeasureMLKem(MLKemParameterSet algorithm, bool quick)
     {
         var keygen = Sampler.Measure(() => MLKemKey.Generate(algorithm).Dispose(), quick);
         using var key = MLKemKey.Generate(algorithm);
         byte[] ek = new byte[algorithm.EncapsulationKeySizeInBytes];
         key.ExportEncapsulationKey(ek);
         using var publicKey = MLKemKey.ImportEncapsulationKey(algorithm, ek);
-        byte[] c = new byte[algorithm.CiphertextSizeInBytes], k = new byte[MLKemAlgorithm.SharedSecretSizeInBytes];
+        byte[] c = new byte[algorithm.CiphertextSizeInBytes], k = new byte[MLKemParameterSet.SharedSecretSizeInBytes];
         var encaps = Sampler.Measure(() => publicKey.Encapsulate(c, k), quick);
         publicKey.Encapsulate(c, k);
         var decaps = Sampler.Measure(() => key.Decapsulate(c, k), quick);
         return [("keygen", keygen), ("encaps", encaps), ("decaps", decaps)];
     }
 
-    private static List<(string Op, Measurement? M, string? Note)> MeasureMLDsa(MLDsaAlgorithm algorithm, bool quick)
+    private static List<(string Op, Measurement? M, string? Note)> MeasureMLDsa(MLDsaParameterSet algorithm, bool quick)
     {
         var rows = new List<(string, Measurement?, string?)>();
         MLDsaKey key;

@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using BelizeMesh.Quantum.Keccak;
 
-namespace BelizeMesh.Quantum.MLDsa;
+namespace BelizeMesh.Quantum.Dsa;
 
 /// <summary>
 /// The hash functions HashML-DSA accepts (FIPS 204, section 5.4): their object identifiers, as dotted strings and as

@@ -183,7 +183,7 @@ public static partial class AcvpRunner
     private static byte[] MLDsaPreHashOf(in MLDsaPreHash.Entry entry, byte[] message)
     {
         byte[] hash = new byte[entry.HashLength];
-        return MLDsaPreHash.TryComputeHash(entry, message, hash)
+        return PreHashFunctions.TryComputeHash(entry, message, hash)
             ? hash
             : throw new AcvpUnsupportedException($"HashML-DSA with {entry.AcvpName}: this build has no {entry.AcvpName} implementation");
     }

@@ -1,4 +1,4 @@
-namespace BelizeMesh.Quantum;
+namespace BelizeMesh.Quantum.Acvp;
 
 /// <summary>
 /// The deterministic internal algorithms of ML-KEM (FIPS 203, section 6) over byte strings: the ACVP and

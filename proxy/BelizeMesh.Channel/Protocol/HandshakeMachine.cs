@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.Security.Cryptography;
 using BelizeMesh.Quantum;
-using MLKemAlgorithm = BelizeMesh.Quantum.MLKemAlgorithm;
+using MLKemParameterSet = BelizeMesh.Quantum.MLKemParameterSet;
 
 namespace BelizeMesh.Channel.Protocol;
 
@@ -146,7 +146,7 @@ internal sealed class HandshakeMachine : IDisposable
         }
 
         _ecdh = ECDiffieHellman.Create(ECCurve.NamedCurves.nistP256);
-        _ephemeralKem = MLKemKey.Generate(MLKemAlgorithm.MLKem1024);
+        _ephemeralKem = MLKemKey.Generate(MLKemParameterSet.MLKem1024);
 
         Span<byte> m = _scratch;
         int n = 0;
@@ -808,7 +808,7 @@ internal sealed class HandshakeMachine : IDisposable
     {
         try
         {
-            return MLKemKey.ImportEncapsulationKey(MLKemAlgorithm.MLKem1024, ek);
+            return MLKemKey.ImportEncapsulationKey(MLKemParameterSet.MLKem1024, ek);
         }
         catch (CryptographicException ex)
         {

@@ -95,4 +95,17 @@ public sealed class PqServiceEmitTests
         service["spec"]!["headless"] = true;
         Assert.NotEmpty(KubernetesSchemaSet.Validate(service));
     }
+
+    [Fact]
+    public void Deploy_mounts_the_exclusion_configmap_emit_writes_in_the_namespace_it_writes_it_to()
+    {
+        var deployment = YamlJson.Load(File.ReadAllText(RepoPaths.RepoFile("deploy", "base", "injector-deployment.yaml")))!;
+        Assert.Equal(MeshEmitter.InjectorNamespace, (string?)deployment["metadata"]!["namespace"]);
+        var volume = deployment["spec"]!["template"]!["spec"]!["volumes"]!.AsArray().Single(v => (string?)v!["name"] == "exclusions")!;
+        Assert.Equal(MeshEmitter.InjectorExclusionsName, (string?)volume["configMap"]!["name"]);
+        var args = deployment["spec"]!["template"]!["spec"]!["containers"]![0]!["args"]!.AsArray().Select(a => (string)a!).ToList();
+        Assert.EndsWith("/" + MeshEmitter.InjectorExclusionsKey, args[args.IndexOf("--exclusions") + 1], StringComparison.Ordinal);
+        var kustomization = YamlJson.Load(File.ReadAllText(RepoPaths.RepoFile("deploy", "base", "kustomization.yaml")))!;
+        Assert.Equal(MeshEmitter.InjectorNamespace, (string?)kustomization["namespace"]);
+    }
 }

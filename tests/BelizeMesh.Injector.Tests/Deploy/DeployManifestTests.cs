@@ -333,4 +333,26 @@ public sealed class DeployManifestTests
         Assert.Equal("enabled", (string?)ns["istio-injection"]);
         Assert.Null(documents["Namespace -/belizemesh-system"]["metadata"]!["labels"]!["belizemesh-injection"]);
     }
+
+    [Fact]
+    public void Quickstart_workloads_validate_and_inject_with_the_proxy_environment()
+    {
+        var documents = MiniKustomize.LoadFile(RepoPaths.RepoFile("examples", "quickstart", "apps.yaml"));
+        Assert.Equal(7, documents.Count);
+        var problems = documents.SelectMany(d => KubernetesSchemaSet.Validate(d).Select(e => $"{(string?)d["kind"]} {(string?)d["metadata"]!["name"]}: {e}")).ToList();
+        Assert.True(problems.Count == 0, string.Join("\n", problems));
+        Assert.Equal("enabled", (string?)documents.Single(d => (string?)d["kind"] == "Namespace")["metadata"]!["labels"]!["belizemesh-injection"]);
+
+        // What the webhook does to the client's pod template: the sidecar, and curl's http_proxy pointing at it.
+        var config = Render("base")["ConfigMap belizemesh-system/belizemesh-injector-config"];
+        var template = new Injection.SidecarTemplate(InjectorConfigLoader.Parse((string)config["data"]!["config.yaml"]!, "config.yaml"));
+        var client = documents.Single(d => (string?)d["kind"] == "Deployment" && (string?)d["metadata"]!["name"] == "client");
+        var pod = client["spec"]!["template"]!.DeepClone().AsObject();
+        var result = Injection.SidecarInjector.Inject(pod, "pq-demo", template);
+        Assert.Equal(Injection.InjectionReason.Injected, result.Reason);
+        Injection.JsonPatch.Apply(pod, result.Patch);
+        var env = pod["spec"]!["containers"]![0]!["env"]!.AsArray();
+        Assert.Contains(env, e => (string?)e!["name"] == "http_proxy" && (string?)e["value"] == "http://127.0.0.1:16001");
+        Assert.Contains(env, e => (string?)e!["name"] == "no_proxy" && ((string)e["value"]!).Contains("127.0.0.1", StringComparison.Ordinal));
+    }
 }

@@ -108,4 +108,41 @@ public sealed class PqServiceEmitTests
         var kustomization = YamlJson.Load(File.ReadAllText(RepoPaths.RepoFile("deploy", "base", "kustomization.yaml")))!;
         Assert.Equal(MeshEmitter.InjectorNamespace, (string?)kustomization["namespace"]);
     }
+
+    [Fact]
+    public void Emit_injector_namespace_moves_only_the_exclusion_list()
+    {
+        string mesh = RepoPaths.RepoFile("examples", "belizechain", "mesh.yaml");
+        var (code, defaults, _) = Cli.Run("emit", "--mesh", mesh);
+        Assert.Equal(0, code);
+        (code, var moved, var stderr) = Cli.Run("emit", "--mesh", mesh, "--injector-namespace", "mesh-control");
+        Assert.True(code == 0, stderr);
+        var before = YamlJson.LoadAll(defaults);
+        var after = YamlJson.LoadAll(moved);
+        Assert.Equal(before.Count, after.Count);
+        int changed = 0;
+        for (int i = 0; i < before.Count; i++)
+        {
+            if (!JsonNode.DeepEquals(before[i], after[i]))
+            {
+                changed++;
+                Assert.Equal("belizemesh-injector-exclusions", (string?)after[i]!["metadata"]!["name"]);
+                Assert.Equal("mesh-control", (string?)after[i]!["metadata"]!["namespace"]);
+            }
+        }
+
+        Assert.Equal(1, changed);
+    }
+
+    [Theory]
+    [InlineData("Mesh-Control")]
+    [InlineData("-x")]
+    [InlineData("")]
+    public void Emit_rejects_an_injector_namespace_that_is_not_a_namespace_name(string value)
+    {
+        var (code, stdout, stderr) = Cli.Run("emit", "--mesh", RepoPaths.RepoFile("examples", "payments", "mesh.yaml"), "--injector-namespace", value);
+        Assert.Equal(2, code);
+        Assert.Equal("", stdout);
+        Assert.Contains("--injector-namespace", stderr, StringComparison.Ordinal);
+    }
 }

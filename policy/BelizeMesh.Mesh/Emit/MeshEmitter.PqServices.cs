@@ -14,6 +14,27 @@ public static partial class MeshEmitter
     /// <summary>Its data key (the file the injector reads: <c>--exclusions DIR/exclusions.yaml</c>).</summary>
     public const string InjectorExclusionsKey = "exclusions.yaml";
 
+    /// <summary>The resources with the injector's exclusion list moved to <paramref name="injectorNamespace"/> (an injector
+    /// installed elsewhere than <see cref="InjectorNamespace"/>).</summary>
+    public static IReadOnlyList<EmittedResource> MoveInjectorExclusions(IReadOnlyList<EmittedResource> resources, string injectorNamespace)
+    {
+        var result = new List<EmittedResource>(resources.Count);
+        foreach (var r in resources)
+        {
+            if (r.Kind != ResourceKind.InjectorExclusions)
+            {
+                result.Add(r);
+                continue;
+            }
+
+            var document = (JsonObject)r.Document.DeepClone();
+            document["metadata"]!["namespace"] = injectorNamespace;
+            result.Add(r with { Namespace = injectorNamespace, Document = document });
+        }
+
+        return result;
+    }
+
     /// <summary>The Kubernetes <c>kind</c> of a resource kind (the injector's exclusion list is a ConfigMap).</summary>
     internal static string KindName(ResourceKind kind) => kind == ResourceKind.InjectorExclusions ? "ConfigMap" : kind.ToString();
 

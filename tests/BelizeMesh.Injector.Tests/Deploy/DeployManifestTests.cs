@@ -288,9 +288,9 @@ public sealed class DeployManifestTests
         var documents = Render("base");
         var cluster = documents["ClusterRole -/belizemesh-controller"]["rules"]!.AsArray();
         var expected = JsonNode.Parse("""
-            [{"apiGroups":[""],"resources":["namespaces","serviceaccounts"],"verbs":["get","list","watch"]},
+            [{"apiGroups":[""],"resources":["namespaces","serviceaccounts"],"verbs":["list","watch"]},
              {"apiGroups":[""],"resources":["secrets"],"verbs":["get","list","watch","create","update","delete"]},
-             {"apiGroups":["","events.k8s.io"],"resources":["events"],"verbs":["create"]}]
+             {"apiGroups":[""],"resources":["events"],"verbs":["create"]}]
             """);
         Assert.True(JsonNode.DeepEquals(expected, cluster), cluster.ToJsonString());
         var lease = documents["Role belizemesh-system/belizemesh-controller-leader-election"]["rules"]!;

@@ -272,13 +272,14 @@ public static partial class PolicyParser
                 }
             }
 
-            if (count != 1)
+            // an unknown key alone was reported as such already
+            if (count > 1 || (count == 0 && map.Children.Count == 0))
             {
                 Error(map, $"{path}: write exactly one of {string.Join(", ", allowed)}");
                 return null;
             }
 
-            return result;
+            return count == 1 ? result : null;
         }
 
         private IReadOnlyList<DestinationSpec> ReadDestinations(Fields rule, YamlMappingNode ruleNode, string path)
@@ -304,6 +305,7 @@ public static partial class PolicyParser
             var destinations = new List<DestinationSpec>(seq.Children.Count);
             var subsets = new HashSet<string>(StringComparer.Ordinal);
             int total = 0;
+            bool weightMissing = false;
             for (int i = 0; i < seq.Children.Count; i++)
             {
                 string destinationPath = $"{path}[{i}]";
@@ -336,6 +338,7 @@ public static partial class PolicyParser
                 }
                 else if (seq.Children.Count > 1)
                 {
+                    weightMissing = true;
                     Error(map, $"{destinationPath}.weight: required when a rule has several destinations (weights add up to 100)");
                 }
 
@@ -374,7 +377,7 @@ public static partial class PolicyParser
                 destinations.Add(new DestinationSpec(subset, weight, endpoints, identity, balancing?.Policy, balancing?.HashHeader));
             }
 
-            if (seq.Children.Count > 1 && total != 100)
+            if (seq.Children.Count > 1 && !weightMissing && total != 100)
             {
                 Error(seq, $"{path}: the weights add up to {total}; they must add up to 100 (as in an Istio VirtualService)");
             }

@@ -45,6 +45,7 @@ public static class FindingCodes
     public const string JwtNotOnQuantumChannel = "BM0017";
     public const string RuleNotMirrored = "BM0018";
     public const string AffinityNotOnQuantumChannel = "BM0019";
+    public const string TrafficNotOnQuantumChannel = "BM0023";
 
     /// <summary>Every code with its one-line title (docs/mesh.md lists the same).</summary>
     public static readonly IReadOnlyList<(string Code, string Title)> All =
@@ -68,5 +69,6 @@ public static class FindingCodes
         (JwtNotOnQuantumChannel, "JWT is not checked on the post-quantum channel"),
         (RuleNotMirrored, "ALLOW rule the sidecar policy cannot express"),
         (AffinityNotOnQuantumChannel, "cookie or source-IP affinity is not kept on the post-quantum channel"),
+        (TrafficNotOnQuantumChannel, "route setting the post-quantum sidecar cannot honour"),
     ];
 }

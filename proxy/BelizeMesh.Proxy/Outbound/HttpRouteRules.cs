@@ -129,8 +129,8 @@ internal sealed class RequestMatcher
 
         foreach ((string name, ValueMatcher match) in _headers)
         {
-            StringValues values = context.Request.Headers[name];
-            if (values.Count == 0)
+            // present even with an empty value (present_match)
+            if (!context.Request.Headers.TryGetValue(name, out StringValues values))
             {
                 return false;
             }
@@ -141,7 +141,7 @@ internal sealed class RequestMatcher
             }
 
             // Envoy matches a header that appears several times on its values joined with ','.
-            if (!match.Matches(values.Count == 1 ? values[0] ?? "" : string.Join(',', values.ToArray())))
+            if (!match.Matches(values.Count switch { 0 => "", 1 => values[0] ?? "", _ => string.Join(',', values.ToArray()) }))
             {
                 return false;
             }

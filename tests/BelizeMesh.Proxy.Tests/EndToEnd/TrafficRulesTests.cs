@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Logging;
+using YamlDotNet.RepresentationModel;
 
 namespace BelizeMesh.Proxy.Tests.EndToEnd;
 
@@ -37,20 +38,41 @@ public sealed class TrafficRulesTests : IAsyncLifetime
         await _v2.DisposeAsync();
     }
 
-    /// <summary>The seed's canary as emit writes it (subset endpoints are the callee sidecars' inbound listeners).</summary>
-    private string CanaryRoute(string extra = "") => $$"""
-              - host: nawal.test
-                endpoints: ["{{_calleeV1.InboundEndpoint}}"]
-                http:
-                  - name: canary
-                    match: [{ headers: { x-version: { exact: v2 } } }]
-                    destinations: [{ subset: v2, endpoints: ["{{_calleeV2.InboundEndpoint}}"] }]
-                  - name: split
-                    destinations:
-                      - { subset: v1, weight: 90, endpoints: ["{{_calleeV1.InboundEndpoint}}"] }
-                      - { subset: v2, weight: 10, endpoints: ["{{_calleeV2.InboundEndpoint}}"] }
-        {{extra}}
-        """;
+    /// <summary>
+    /// The SidecarPolicy <c>belizemesh emit</c> wrote for <paramref name="serviceAccount"/> (the emitter's golden file),
+    /// made runnable here: listeners on free loopback ports, mode DISABLE, and each emitted endpoint replaced by a local
+    /// one. Everything else — the http rules, weights, matches, retries, faults — is the emitted text.
+    /// </summary>
+    private static string EmittedPolicy(string goldenFile, string serviceAccount, string appUrl, params (string Emitted, string Local)[] endpoints)
+    {
+        string path = BelizeMesh.TestSupport.RepoPaths.RepoFile("tests", "BelizeMesh.Mesh.Tests", "testdata", "golden", goldenFile);
+        var stream = new YamlStream();
+        stream.Load(new StringReader(File.ReadAllText(path)));
+        string policy = stream.Documents
+            .Select(d => (YamlMappingNode)d.RootNode)
+            .Where(root => root["kind"].ToString() == "ConfigMap" && ((YamlMappingNode)root["metadata"])["name"].ToString() == "belizemesh-policy-" + serviceAccount)
+            .Select(root => ((YamlMappingNode)root["data"])["policy.yaml"].ToString())
+            .Single();
+        policy = policy
+            .Replace("\"0.0.0.0:16090\"", "\"127.0.0.1:0\"", StringComparison.Ordinal)
+            .Replace("\"0.0.0.0:16443\"", "\"127.0.0.1:0\"", StringComparison.Ordinal)
+            .Replace("\"127.0.0.1:16001\"", "\"127.0.0.1:0\"", StringComparison.Ordinal)
+            .Replace("mode: STRICT", "mode: DISABLE", StringComparison.Ordinal)
+            .Replace("mode: PERMISSIVE", "mode: DISABLE", StringComparison.Ordinal);
+        policy = System.Text.RegularExpressions.Regex.Replace(policy, "app: http://127.0.0.1:[0-9]+", "app: " + appUrl);
+        foreach ((string emitted, string local) in endpoints)
+        {
+            Assert.Contains(emitted, policy, StringComparison.Ordinal);
+            policy = policy.Replace(emitted, local, StringComparison.Ordinal);
+        }
+
+        return policy;
+    }
+
+    /// <summary>blockchain's emitted policy: its route to nawal carries the canary and the 90/10 split.</summary>
+    private string EmittedBlockchainPolicy() => EmittedPolicy("belizechain.v1.yaml", "blockchain", _v1.Url,
+        ("nawal-v1-pq.belizechain.svc.cluster.local:16443", _calleeV1.InboundEndpoint),
+        ("nawal-v2-pq.belizechain.svc.cluster.local:16443", _calleeV2.InboundEndpoint));
 
     private static async Task<string> AppOf(HttpClient http, string url, string? version = null)
     {
@@ -88,12 +110,12 @@ public sealed class TrafficRulesTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Split_90_10_lands_within_2_percent_on_each_subset_over_10000_requests()
+    public async Task Emitted_split_90_10_lands_within_2_percent_on_each_subset_over_10000_requests()
     {
-        await using Sidecar caller = await Sidecar.StartAsync(Sidecar.Policy(_v1.Url, outboundRoutes: CanaryRoute()));
+        await using Sidecar caller = await Sidecar.StartAsync(EmittedBlockchainPolicy());
         using HttpClient http = caller.CreateOutboundClient();
 
-        Dictionary<string, int> counts = await CountAsync(10_000, 8, _ => AppOf(http, "http://nawal.test/echo"));
+        Dictionary<string, int> counts = await CountAsync(10_000, 8, _ => AppOf(http, "http://nawal.belizechain.svc.cluster.local/echo"));
 
         // ±2% of 10,000 is ±200 around 9,000 / 1,000; the binomial standard deviation is 30, so this is a 6.7σ margin
         Assert.InRange(counts.GetValueOrDefault("v1"), 8_800, 9_200);
@@ -102,16 +124,16 @@ public sealed class TrafficRulesTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Header_match_always_reaches_v2_and_only_that_header_value_does()
+    public async Task Emitted_header_match_always_reaches_v2_and_only_that_header_value_does()
     {
-        await using Sidecar caller = await Sidecar.StartAsync(Sidecar.Policy(_v1.Url, outboundRoutes: CanaryRoute()));
+        await using Sidecar caller = await Sidecar.StartAsync(EmittedBlockchainPolicy());
         using HttpClient http = caller.CreateOutboundClient();
 
-        Dictionary<string, int> tagged = await CountAsync(1_000, 4, _ => AppOf(http, "http://nawal.test/echo", "v2"));
+        Dictionary<string, int> tagged = await CountAsync(1_000, 4, _ => AppOf(http, "http://nawal.belizechain.svc.cluster.local/echo", "v2"));
         Assert.Equal(1_000, tagged.GetValueOrDefault("v2"));
 
         // exact match: "v2x" is not "v2", so it takes the split like untagged traffic (mostly v1)
-        Dictionary<string, int> other = await CountAsync(200, 4, _ => AppOf(http, "http://nawal.test/echo", "v2x"));
+        Dictionary<string, int> other = await CountAsync(200, 4, _ => AppOf(http, "http://nawal.belizechain.svc.cluster.local/echo", "v2x"));
         Assert.True(other.GetValueOrDefault("v1") > 100, string.Join(",", other));
     }
 
@@ -312,12 +334,12 @@ public sealed class TrafficRulesTests : IAsyncLifetime
                     fault: {{fault}}
         """;
 
-    private static async Task<int> AbortedOf(Sidecar caller, int count)
+    private static async Task<int> AbortedOf(Sidecar caller, int count, string host = "pakit.test")
     {
         using HttpClient http = caller.CreateOutboundClient();
         Dictionary<string, int> outcomes = await CountAsync(count, 8, async _ =>
         {
-            using HttpResponseMessage response = await http.GetAsync("http://pakit.test/echo");
+            using HttpResponseMessage response = await http.GetAsync($"http://{host}/echo");
             string body = await response.Content.ReadAsStringAsync();
             return response.StatusCode == HttpStatusCode.InternalServerError && body == "fault filter abort" ? "aborted" : ((int)response.StatusCode).ToString(System.Globalization.CultureInfo.InvariantCulture);
         });
@@ -326,15 +348,16 @@ public sealed class TrafficRulesTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Fault_at_10_percent_aborts_10_percent_with_a_seeded_random_source()
+    public async Task Emitted_fault_at_10_percent_aborts_10_percent_with_a_seeded_random_source()
     {
-        await using Sidecar caller = await Sidecar.StartAsync(Sidecar.Policy(_v1.Url, outboundRoutes:
-            FaultRoute("{ abort: { percentage: 10, httpStatus: 500 } }")), trafficRandom: new Random(20261204));
+        // examples/fault-injection: nawal's route to pakit aborts 10% with 500
+        await using Sidecar caller = await Sidecar.StartAsync(EmittedPolicy("fault-injection.v1.yaml", "nawal", _v1.Url,
+            ("pakit-pq.belizechain.svc.cluster.local:16443", _v1.Url[7..])), trafficRandom: new Random(20261204));
 
-        int aborted = await AbortedOf(caller, 10_000);
+        int aborted = await AbortedOf(caller, 10_000, "pakit.belizechain.svc.cluster.local");
 
         Assert.InRange(aborted, 900, 1_100);
-        Assert.Contains($"belizemesh_proxy_faults_total{{kind=\"abort\",route=\"pakit.test#pakit-fault-injection\"}} {aborted}",
+        Assert.Contains($"belizemesh_proxy_faults_total{{kind=\"abort\",route=\"pakit.belizechain.svc.cluster.local#pakit-fault-injection\"}} {aborted}",
             await caller.CreateAdminClient().GetStringAsync("/metrics"), StringComparison.Ordinal);
     }
 

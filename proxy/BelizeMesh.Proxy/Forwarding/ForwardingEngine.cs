@@ -160,7 +160,7 @@ internal sealed partial class ForwardingEngine(IHttpForwarder forwarder, ProxyMe
                     {
                         Log.RetryingResponse(logger, target.RouteId, endpoint.Address.ToString(), status, attempt + 1, attempts);
                         metrics.Retried(target.RouteId);
-                        holdingRetry = true;
+                        holdingRetry = budget is not null;
                         ResetResponse(context);
                         failed = endpoint;
                         continue;
@@ -173,7 +173,7 @@ internal sealed partial class ForwardingEngine(IHttpForwarder forwarder, ProxyMe
                 AttemptFailure failure = perTryExpired ? AttemptFailure.Timeout : Classify(error, errorFeature?.Exception);
 
                 // (4) no response: count it against the endpoint's health, then retry elsewhere when the policy says so
-                if (failure is AttemptFailure.ConnectFailure or AttemptFailure.Timeout)
+                if (failure is AttemptFailure.ConnectFailure or AttemptFailure.Timeout or AttemptFailure.RouteTimeout)
                 {
                     ReportFailure(target, endpoint);
                 }
@@ -231,9 +231,11 @@ internal sealed partial class ForwardingEngine(IHttpForwarder forwarder, ProxyMe
 
     private static AttemptFailure Classify(ForwarderError error, Exception? exception)
     {
+        // The route's idle timeout is the route timeout in Istio's sense: counted against the endpoint, never retried
+        // (Envoy retries per-try timeouts only).
         if (error == ForwarderError.RequestTimedOut)
         {
-            return AttemptFailure.Timeout;
+            return AttemptFailure.RouteTimeout;
         }
 
         if (error is ForwarderError.Request or ForwarderError.RequestBodyDestination)

@@ -11,7 +11,7 @@ namespace BelizeMesh.Proxy.Forwarding;
 /// A compiled retry policy. Conditions follow Envoy's <c>retry_on</c> definitions:
 /// <list type="bullet">
 /// <item><c>connect-failure</c>: the TCP connect or the PQ handshake failed (nothing reached the endpoint);</item>
-/// <item><c>reset</c>: no response at all — a reset, a disconnect, an idle or per-try timeout (connect failures too);</item>
+/// <item><c>reset</c>: no response at all — a reset, a disconnect, a per-try timeout (connect failures too);</item>
 /// <item><c>5xx</c>: any 5xx response, and everything <c>reset</c> covers (Envoy counts a reset as a 5xx);</item>
 /// <item><c>gateway-error</c>: a 502, 503 or 504 response, and everything <c>reset</c> covers (a per-try timeout is a 504);</item>
 /// <item><c>retriable-4xx</c>: a 409 response;</item>
@@ -115,7 +115,12 @@ internal enum AttemptFailure
     ConnectFailure,
     RefusedStream,
     Reset,
+
+    /// <summary>The per-try timeout expired before the response headers (retried like a reset).</summary>
     Timeout,
+
+    /// <summary>The route's idle timeout expired (never retried, as Envoy's route timeout).</summary>
+    RouteTimeout,
 }
 
 /// <summary>

@@ -436,3 +436,90 @@ internal sealed class ScriptedApp : IAsyncDisposable
 
     public async ValueTask DisposeAsync() => await _app.DisposeAsync();
 }
+
+/// <summary>http rules on the production path: outbound STRICT, every destination a PQ channel that must prove its identity.</summary>
+public sealed class StrictTrafficRulesTests : IAsyncLifetime
+{
+    private const string Nawal = "spiffe://cluster.local/ns/belizechain/sa/nawal";
+    private const string Pakit = "spiffe://cluster.local/ns/belizechain/sa/pakit";
+
+    private TestApp _v1 = null!;
+    private TestApp _v2 = null!;
+    private Sidecar _nawalV1 = null!;
+    private Sidecar _nawalV2 = null!;
+    private Sidecar _pakit = null!;
+
+    public async Task InitializeAsync()
+    {
+        TestMesh mesh = TestMesh.Instance;
+        _v1 = await TestApp.StartAsync("v1");
+        _v2 = await TestApp.StartAsync("v2");
+        _nawalV1 = await Sidecar.StartAsync(Sidecar.Policy(_v1.Url).Replace("mode: DISABLE", "mode: STRICT", StringComparison.Ordinal), certs: mesh.NawalCerts);
+        _nawalV2 = await Sidecar.StartAsync(Sidecar.Policy(_v2.Url).Replace("mode: DISABLE", "mode: STRICT", StringComparison.Ordinal), certs: mesh.NawalCerts);
+        _pakit = await Sidecar.StartAsync(
+            Sidecar.Policy("http://127.0.0.1:1", outboundRoutes: $$"""
+                      - host: nawal.test
+                        endpoints: ["{{_nawalV1.InboundEndpoint}}"]
+                        identity: {{Nawal}}
+                        http:
+                          - name: impostor
+                            match: [{ headers: { x-impostor: { present: true } } }]
+                            destinations: [{ subset: v2, endpoints: ["{{_nawalV2.InboundEndpoint}}"], identity: {{Pakit}} }]
+                          - name: canary
+                            match: [{ headers: { x-version: { exact: v2 } } }]
+                            destinations: [{ subset: v2, endpoints: ["{{_nawalV2.InboundEndpoint}}"] }]
+                          - name: split
+                            destinations:
+                              - { subset: v1, weight: 50, endpoints: ["{{_nawalV1.InboundEndpoint}}"] }
+                              - { subset: v2, weight: 50, endpoints: ["{{_nawalV2.InboundEndpoint}}"] }
+                """).Replace("  outbound:\n", "  outbound:\n    mode: STRICT\n", StringComparison.Ordinal),
+            certs: mesh.PakitCerts);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _pakit.DisposeAsync();
+        await _nawalV1.DisposeAsync();
+        await _nawalV2.DisposeAsync();
+        await _v1.DisposeAsync();
+        await _v2.DisposeAsync();
+    }
+
+    private static async Task<(HttpStatusCode Status, string Body)> SendAsync(HttpClient http, string header, string value)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, "http://nawal.test/echo");
+        request.Headers.Add(header, value);
+        using HttpResponseMessage response = await http.SendAsync(request);
+        return (response.StatusCode, await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task Rules_route_over_pq_channels_and_each_destination_must_prove_its_identity()
+    {
+        using HttpClient http = _pakit.CreateOutboundClient();
+
+        for (int i = 0; i < 50; i++)
+        {
+            (HttpStatusCode status, string body) = await SendAsync(http, "x-version", "v2");
+            Assert.Equal(HttpStatusCode.OK, status);
+            Assert.StartsWith("app: v2\n", body, StringComparison.Ordinal);
+            Assert.Contains($"identity: {Pakit}\n", body, StringComparison.Ordinal);
+        }
+
+        var counts = new Dictionary<string, int>();
+        for (int i = 0; i < 400; i++)
+        {
+            (HttpStatusCode status, string body) = await SendAsync(http, "x-participant", i.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            Assert.Equal(HttpStatusCode.OK, status);
+            string app = body[5..body.IndexOf('\n', StringComparison.Ordinal)];
+            counts[app] = counts.GetValueOrDefault(app) + 1;
+        }
+
+        // 50/50 over 400 requests: σ = 10, so "more than 100 on each side" has a 10σ margin
+        Assert.True(counts.GetValueOrDefault("v1") > 100 && counts.GetValueOrDefault("v2") > 100, string.Join(",", counts));
+
+        // the impostor rule expects pakit's identity from nawal's v2 sidecar: the handshake fails, a 502
+        (HttpStatusCode impostor, _) = await SendAsync(http, "x-impostor", "1");
+        Assert.Equal(HttpStatusCode.BadGateway, impostor);
+    }
+}

@@ -72,7 +72,7 @@ internal sealed partial class ForwardingEngine(IHttpForwarder forwarder, ProxyMe
     {
         RetryPlan? plan = target.Retry;
         int attempts = plan?.Attempts ?? target.RetryAttempts;
-        bool canRetry = attempts > 0 && (plan is null || plan.IdempotentOnly
+        bool canRetry = attempts > 0 && ((plan is null || plan.IdempotentOnly)
             ? IsIdempotent(context.Request.Method)
             : await RequestReplay.PrepareAsync(context).ConfigureAwait(false));
         RetryAttemptFeature? retryState = null;

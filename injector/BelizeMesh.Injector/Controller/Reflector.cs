@@ -223,6 +223,6 @@ internal sealed partial class Reflector<T> where T : class, IKubernetesObject<V1
     [LoggerMessage(EventId = 20, Level = LogLevel.Information, Message = "Watch of {Resource} expired (410 Gone at resourceVersion {ResourceVersion}): relisting")]
     private static partial void LogRelist(ILogger logger, string resource, string resourceVersion);
 
-    [LoggerMessage(EventId = 21, Level = LogLevel.Warning, Message = "Watch of {Resource} failed at resourceVersion {ResourceVersion}: {Error}; retrying in {DelayMs} ms")]
+    [LoggerMessage(EventId = 21, Level = LogLevel.Warning, Message = "List or watch of {Resource} failed at resourceVersion {ResourceVersion}: {Error}; retrying in {DelayMs} ms")]
     private static partial void LogWatchFailed(ILogger logger, string resource, string resourceVersion, string error, double delayMs);
 }

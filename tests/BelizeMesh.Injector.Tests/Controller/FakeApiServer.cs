@@ -52,7 +52,7 @@ internal sealed class FakeApiServer : IAsyncDisposable
         public required Dictionary<string, string> Labels { get; init; }
         public required Dictionary<string, string> Fields { get; init; }
         public bool Bookmarks { get; init; }
-        public required Channel<string> Lines { get; init; }
+        public required System.Threading.Channels.Channel<string> Lines { get; init; }
         public required HttpContext Context { get; init; }
     }
 
@@ -255,6 +255,15 @@ internal sealed class FakeApiServer : IAsyncDisposable
         lock (_lock)
         {
             return _watches.Count(w => w.Resource == resource);
+        }
+    }
+
+    /// <summary>Completes at the next request or change.</summary>
+    public Task NextChangeAsync()
+    {
+        lock (_lock)
+        {
+            return _pulse.Task;
         }
     }
 
@@ -529,7 +538,7 @@ internal sealed class FakeApiServer : IAsyncDisposable
             Labels = ParseSelector(query["labelSelector"]),
             Fields = ParseSelector(query["fieldSelector"]),
             Bookmarks = query["allowWatchBookmarks"] == "true",
-            Lines = Channel.CreateUnbounded<string>(),
+            Lines = System.Threading.Channels.Channel.CreateUnbounded<string>(),
             Context = context,
         };
         long from = long.TryParse(query["resourceVersion"], NumberStyles.None, CultureInfo.InvariantCulture, out long v) ? v : 0;

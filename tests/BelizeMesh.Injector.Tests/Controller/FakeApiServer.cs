@@ -52,6 +52,7 @@ internal sealed class FakeApiServer : IAsyncDisposable
         public required Dictionary<string, string> Labels { get; init; }
         public required Dictionary<string, string> Fields { get; init; }
         public bool Bookmarks { get; init; }
+        public required string Client { get; init; }
         public required System.Threading.Channels.Channel<string> Lines { get; init; }
         public required HttpContext Context { get; init; }
     }
@@ -117,9 +118,9 @@ internal sealed class FakeApiServer : IAsyncDisposable
         {
             foreach (Watch watch in Snapshot())
             {
-                if (watch.Context.Request.Headers[ClientHeader] == client)
+                if (watch.Client == client)
                 {
-                    watch.Context.Abort();
+                    Abort(watch);
                 }
             }
         }
@@ -212,12 +213,15 @@ internal sealed class FakeApiServer : IAsyncDisposable
     }
 
     /// <summary>Forgets the history up to now: a watch resuming from an older resourceVersion gets 410 Gone.</summary>
-    public void Compact()
+    public void Compact() => Compact(CurrentResourceVersion);
+
+    /// <summary>Forgets the history up to <paramref name="through"/> (etcd compaction at a revision).</summary>
+    public void Compact(long through)
     {
         lock (_lock)
         {
-            _compactedThrough = _resourceVersion;
-            _history.Clear();
+            _compactedThrough = through;
+            _history.RemoveAll(c => c.ResourceVersion <= through);
         }
     }
 
@@ -226,15 +230,28 @@ internal sealed class FakeApiServer : IAsyncDisposable
     {
         foreach (Watch watch in Snapshot())
         {
-            watch.Context.Abort();
+            Abort(watch);
         }
     }
 
-    /// <summary>Sends a BOOKMARK with the current resourceVersion to every watch that allowed bookmarks.</summary>
-    public void SendBookmarks()
+    private static void Abort(Watch watch)
+    {
+        try
+        {
+            watch.Context.Abort();
+        }
+        catch (ObjectDisposedException)
+        {
+            // the request ended between the snapshot and now
+        }
+    }
+
+    /// <summary>Sends a BOOKMARK with the current resourceVersion to every watch that allowed bookmarks; returns that version.</summary>
+    public long SendBookmarks()
     {
         lock (_lock)
         {
+            long sent = _resourceVersion;
             foreach (Watch watch in _watches)
             {
                 if (watch.Bookmarks)
@@ -247,6 +264,8 @@ internal sealed class FakeApiServer : IAsyncDisposable
                     watch.Lines.Writer.TryWrite(bookmark.ToJsonString());
                 }
             }
+
+            return sent;
         }
     }
 
@@ -538,6 +557,7 @@ internal sealed class FakeApiServer : IAsyncDisposable
             Labels = ParseSelector(query["labelSelector"]),
             Fields = ParseSelector(query["fieldSelector"]),
             Bookmarks = query["allowWatchBookmarks"] == "true",
+            Client = context.Request.Headers[ClientHeader].ToString(),
             Lines = System.Threading.Channels.Channel.CreateUnbounded<string>(),
             Context = context,
         };

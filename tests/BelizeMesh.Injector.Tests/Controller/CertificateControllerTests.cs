@@ -135,6 +135,54 @@ public sealed class CertificateControllerTests
     }
 
     [Fact]
+    public async Task A_create_that_loses_the_race_rereads_and_replaces_an_unusable_secret()
+    {
+        await using var h = await ControllerHarness.StartAsync();
+        h.Api.AddNamespace(Ns, optedIn: true);
+        h.Api.AddServiceAccount(Ns, "cart");
+        int raced = 0;
+        h.Api.BeforeWrite = (method, resource, ns, name) =>
+        {
+            if (method == "POST" && resource == "secrets" && Interlocked.Exchange(ref raced, 1) == 0)
+            {
+                // Someone creates the Secret first, with a certificate that does not parse.
+                h.Api.AddSecret(Ns, "belizemesh-certs-cart", new() { ["tls.crt"] = "junk", ["tls.key"] = "junk", ["ca.crt"] = "junk" },
+                    new() { ["app.kubernetes.io/managed-by"] = "belizemesh" }, type: "kubernetes.io/tls");
+            }
+
+            return Task.CompletedTask;
+        };
+        var a = h.Start("a");
+
+        await h.Api.WaitForAsync(() => h.SecretData(Ns, "belizemesh-certs-cart")?["tls.crt"].StartsWith("-----BEGIN", StringComparison.Ordinal) == true, "replaced with a valid certificate");
+        await h.Api.WaitForAsync(() => a.Metrics.Renewed(RenewalReason.Invalid) == 1, "counted as a renewal of an invalid Secret");
+        Assert.Equal([409, 200], h.Api.Requests.Where(r => r.Resource == "secrets" && r.Method is "POST" or "PUT").Select(r => r.Status));
+        Assert.Equal(1, a.Metrics.Conflicts);
+        Assert.Equal(0, a.Metrics.Issued);
+    }
+
+    [Fact]
+    public async Task A_key_that_does_not_match_its_certificate_is_reissued_at_once()
+    {
+        await using var h = await ControllerHarness.StartAsync();
+        h.Api.AddNamespace(Ns, optedIn: true);
+        h.Api.AddServiceAccount(Ns, "cart");
+        h.Api.AddServiceAccount(Ns, "orders");
+        var a = h.Start("a");
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "cart") is not null && h.Serial(Ns, "orders") is not null, "issued");
+        string first = h.Serial(Ns, "cart")!;
+        string otherKey = h.SecretData(Ns, "belizemesh-certs-orders")!["tls.key"];
+
+        h.Api.Mutate("secrets", Ns, "belizemesh-certs-cart", o => o["data"]!["tls.key"] = Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(otherKey)));
+
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "cart") != first, "reissued");
+        Dictionary<string, string> data = h.SecretData(Ns, "belizemesh-certs-cart")!;
+        using var credentials = ServiceCredentials.FromPem(data["tls.crt"], data["tls.key"], data["ca.crt"]);
+        await h.Api.WaitForAsync(() => a.Metrics.Renewed(RenewalReason.Invalid) == 1, "counted as invalid");
+        AssertNoKeyMaterialLogged(h, otherKey);
+    }
+
+    [Fact]
     public async Task A_broken_watch_resumes_from_its_resource_version_without_relisting()
     {
         await using var h = await ControllerHarness.StartAsync();

@@ -92,6 +92,8 @@ public sealed partial class RootRotationEndToEndTests
             listen: "127.0.0.1:0"
             app: "{appUrl}"
             mode: STRICT
+            # a new handshake per request from one address: rotation is under test here, not the admission limit
+            limits: {"{"} handshakesPerSecondPerSource: 0 {"}"}
           outbound:
             listen: "127.0.0.1:0"
             routes: []

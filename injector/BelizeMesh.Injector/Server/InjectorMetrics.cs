@@ -1,15 +1,16 @@
 using System.Diagnostics;
-using System.Globalization;
 using System.Text;
 using BelizeMesh.Injector.Admission;
 using BelizeMesh.Injector.Injection;
+using Prometheus;
 
 namespace BelizeMesh.Injector.Server;
 
 /// <summary>
-/// The injector's counters and latency histogram, with a small Prometheus text-format exporter. Plain interlocked
-/// counters indexed by enum keep the hot path allocation-free; the label sets are closed (enums), so there is no
-/// cardinality to guard.
+/// The injector's counters and latency histogram, on prometheus-net collectors in a registry of their own (no
+/// process-wide default metrics), whose serializer writes the text exposition format 0.0.4. Every labelled child is
+/// created up front and indexed by enum, so recording is one lookup-free update; the label sets are closed (enums),
+/// so there is no cardinality to guard, and every series is exported from the start at 0.
 /// </summary>
 internal sealed class InjectorMetrics
 {
@@ -19,80 +20,64 @@ internal sealed class InjectorMetrics
     private static readonly AdmissionResult[] Results = Enum.GetValues<AdmissionResult>();
     private static readonly InjectionReason[] Reasons = Enum.GetValues<InjectionReason>();
 
-    private readonly long[] _requests = new long[Results.Length];
-    private readonly long[] _decisions = new long[Reasons.Length];
-    private readonly long[] _bucketCounts = new long[Buckets.Length + 1];
-    private long _durationTicksSum;
-    private long _durationCount;
-    private long _reloadSuccess;
-    private long _reloadFailure;
+    private readonly CollectorRegistry _registry = Prometheus.Metrics.NewCustomRegistry();
+    private readonly Counter.Child[] _requests = new Counter.Child[Results.Length];
+    private readonly Counter.Child[] _decisions = new Counter.Child[Reasons.Length];
+    private readonly Counter.Child _reloadSuccess;
+    private readonly Counter.Child _reloadFailure;
+    private readonly Histogram _duration;
+
+    public InjectorMetrics()
+    {
+        MetricFactory metrics = Prometheus.Metrics.WithCustomRegistry(_registry);
+        metrics.ExemplarBehavior = ExemplarBehavior.NoExemplars();
+        Counter requests = metrics.CreateCounter("belizemesh_injector_requests_total", "Admission requests on /inject by result.", "result");
+        foreach (AdmissionResult result in Results)
+        {
+            _requests[(int)result] = requests.WithLabels(ResultLabel(result));
+        }
+
+        Counter decisions = metrics.CreateCounter("belizemesh_injector_decisions_total", "Injection decisions by reason.", "reason");
+        foreach (InjectionReason reason in Reasons)
+        {
+            _decisions[(int)reason] = decisions.WithLabels(InjectionResult.Label(reason));
+        }
+
+        Counter reloads = metrics.CreateCounter("belizemesh_injector_config_reloads_total", "Configuration reloads by result.", "result");
+        _reloadSuccess = reloads.WithLabels("success");
+        _reloadFailure = reloads.WithLabels("failure");
+        _duration = metrics.CreateHistogram("belizemesh_injector_request_duration_seconds", "Time to answer an admission request.",
+            new HistogramConfiguration { Buckets = Buckets });
+    }
 
     /// <summary>Counts one admission request, its decision (when it got one) and its duration.</summary>
     public void RecordRequest(AdmissionResult result, InjectionReason? reason, long elapsedTimestampTicks)
     {
-        Interlocked.Increment(ref _requests[(int)result]);
+        _requests[(int)result].Inc();
         if (reason is { } r)
         {
-            Interlocked.Increment(ref _decisions[(int)r]);
+            _decisions[(int)r].Inc();
         }
 
-        double seconds = (double)elapsedTimestampTicks / Stopwatch.Frequency;
-        int bucket = 0;
-        while (bucket < Buckets.Length && seconds > Buckets[bucket])
-        {
-            bucket++;
-        }
-
-        Interlocked.Increment(ref _bucketCounts[bucket]);
-        Interlocked.Add(ref _durationTicksSum, elapsedTimestampTicks);
-        Interlocked.Increment(ref _durationCount);
+        _duration.Observe((double)elapsedTimestampTicks / Stopwatch.Frequency);
     }
 
     /// <summary>Counts a configuration reload.</summary>
-    public void RecordReload(bool success) => Interlocked.Increment(ref success ? ref _reloadSuccess : ref _reloadFailure);
+    public void RecordReload(bool success) => (success ? _reloadSuccess : _reloadFailure).Inc();
 
-    public long Requests(AdmissionResult result) => Interlocked.Read(ref _requests[(int)result]);
+    public long Requests(AdmissionResult result) => (long)_requests[(int)result].Value;
 
-    public long Decisions(InjectionReason reason) => Interlocked.Read(ref _decisions[(int)reason]);
+    public long Decisions(InjectionReason reason) => (long)_decisions[(int)reason].Value;
+
+    /// <summary>Writes every series to <paramref name="stream"/> (UTF-8 text format 0.0.4).</summary>
+    public Task WriteAsync(Stream stream, CancellationToken cancel) => _registry.CollectAndExportAsTextAsync(stream, cancel);
 
     /// <summary>Prometheus text exposition format 0.0.4.</summary>
     public string Export()
     {
-        var sb = new StringBuilder(2048);
-        sb.Append("# HELP belizemesh_injector_requests_total Admission requests on /inject by result.\n");
-        sb.Append("# TYPE belizemesh_injector_requests_total counter\n");
-        foreach (AdmissionResult result in Results)
-        {
-            Line(sb, "belizemesh_injector_requests_total", "result", ResultLabel(result), Requests(result));
-        }
-
-        sb.Append("# HELP belizemesh_injector_decisions_total Injection decisions by reason.\n");
-        sb.Append("# TYPE belizemesh_injector_decisions_total counter\n");
-        foreach (InjectionReason reason in Reasons)
-        {
-            Line(sb, "belizemesh_injector_decisions_total", "reason", InjectionResult.Label(reason), Decisions(reason));
-        }
-
-        sb.Append("# HELP belizemesh_injector_config_reloads_total Configuration reloads by result.\n");
-        sb.Append("# TYPE belizemesh_injector_config_reloads_total counter\n");
-        Line(sb, "belizemesh_injector_config_reloads_total", "result", "success", Interlocked.Read(ref _reloadSuccess));
-        Line(sb, "belizemesh_injector_config_reloads_total", "result", "failure", Interlocked.Read(ref _reloadFailure));
-
-        sb.Append("# HELP belizemesh_injector_request_duration_seconds Time to answer an admission request.\n");
-        sb.Append("# TYPE belizemesh_injector_request_duration_seconds histogram\n");
-        long cumulative = 0;
-        for (int i = 0; i < Buckets.Length; i++)
-        {
-            cumulative += Interlocked.Read(ref _bucketCounts[i]);
-            Line(sb, "belizemesh_injector_request_duration_seconds_bucket", "le", Buckets[i].ToString("R", CultureInfo.InvariantCulture), cumulative);
-        }
-
-        cumulative += Interlocked.Read(ref _bucketCounts[Buckets.Length]);
-        Line(sb, "belizemesh_injector_request_duration_seconds_bucket", "le", "+Inf", cumulative);
-        double sum = (double)Interlocked.Read(ref _durationTicksSum) / Stopwatch.Frequency;
-        sb.Append("belizemesh_injector_request_duration_seconds_sum ").Append(sum.ToString("R", CultureInfo.InvariantCulture)).Append('\n');
-        sb.Append("belizemesh_injector_request_duration_seconds_count ").Append(Interlocked.Read(ref _durationCount).ToString(CultureInfo.InvariantCulture)).Append('\n');
-        return sb.ToString();
+        using var buffer = new MemoryStream();
+        WriteAsync(buffer, CancellationToken.None).GetAwaiter().GetResult();
+        return Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
     }
 
     internal static string ResultLabel(AdmissionResult result) => result switch
@@ -104,8 +89,4 @@ internal sealed class InjectorMetrics
         AdmissionResult.PayloadTooLarge => "payload_too_large",
         _ => "unsupported_media_type",
     };
-
-    private static void Line(StringBuilder sb, string name, string label, string value, long count) =>
-        sb.Append(name).Append('{').Append(label).Append("=\"").Append(value).Append("\"} ")
-          .Append(count.ToString(CultureInfo.InvariantCulture)).Append('\n');
 }

@@ -165,8 +165,9 @@ internal sealed partial class InjectorServer : IAsyncDisposable
                 await WriteAsync(context.Response, 200, "text/plain; charset=utf-8", Ok).ConfigureAwait(false);
                 return;
             case "/metrics":
-                byte[] text = System.Text.Encoding.UTF8.GetBytes(Metrics.Export());
-                await WriteAsync(context.Response, 200, "text/plain; version=0.0.4; charset=utf-8", text).ConfigureAwait(false);
+                context.Response.StatusCode = 200;
+                context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+                await Metrics.WriteAsync(context.Response.Body, context.RequestAborted).ConfigureAwait(false);
                 return;
             default:
                 await WriteAsync(context.Response, 404, "text/plain; charset=utf-8", "not found: the webhook serves POST /inject, GET /healthz and GET /metrics\n"u8.ToArray()).ConfigureAwait(false);

@@ -21,7 +21,7 @@ internal sealed class AdminHandler(PrometheusExporter exporter, Readiness readin
         {
             case "/metrics":
                 response.ContentType = PrometheusExporter.ContentType;
-                return response.WriteAsync(exporter.Render(), context.RequestAborted);
+                return exporter.WriteAsync(response.Body, context.RequestAborted);
             case "/healthz/ready":
                 string? reason = readiness.NotReadyReason;
                 response.StatusCode = reason is null ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable;

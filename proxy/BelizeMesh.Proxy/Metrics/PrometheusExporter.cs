@@ -1,21 +1,25 @@
-using System.Collections.Concurrent;
+using System.Buffers;
 using System.Diagnostics.Metrics;
 using System.Globalization;
 using System.Text;
+using Prometheus;
 
 namespace BelizeMesh.Proxy.Metrics;
 
 /// <summary>
-/// A small Prometheus exporter (text exposition format 0.0.4) over <see cref="System.Diagnostics.Metrics"/>: a
-/// <see cref="MeterListener"/> aggregates every instrument of every meter whose name starts with
-/// <c>BelizeMesh.</c> (the proxy's own and the PQ channel's), created by this host's <see cref="IMeterFactory"/> or
-/// by no factory (static meters).
+/// Exports every <see cref="System.Diagnostics.Metrics"/> instrument of every meter whose name starts with
+/// <c>BelizeMesh.</c> (the proxy's own and the PQ channel's), created by this host's <see cref="IMeterFactory"/> or by
+/// no factory (static meters), through prometheus-net: a <see cref="MeterListener"/> feeds each measurement into a
+/// prometheus-net collector of this exporter's own <see cref="CollectorRegistry"/>, whose serializer writes the text
+/// exposition format 0.0.4.
 /// </summary>
 /// <remarks>
-/// Naming: <c>belizemesh.proxy.request.duration</c> with unit <c>s</c> becomes
-/// <c>belizemesh_proxy_request_duration_seconds</c>; counters get <c>_total</c>. Counters and observable counters
-/// are exported as <c>counter</c>, up-down counters and gauges as <c>gauge</c>, histograms as <c>histogram</c> with the
-/// instrument's advised bucket boundaries.
+/// prometheus-net's own <c>MeterAdapter</c> is not used: it names a metric <c>{meter}_{instrument}</c>, exports every
+/// counter as a gauge, rewrites HELP and expires series idle for 5 minutes. This bridge keeps our naming instead:
+/// <c>belizemesh.proxy.request.duration</c> with unit <c>s</c> becomes <c>belizemesh_proxy_request_duration_seconds</c>;
+/// counters get <c>_total</c>. Counters and observable counters are exported as <c>counter</c>, up-down counters and
+/// gauges as <c>gauge</c>, histograms as <c>histogram</c> with the instrument's advised bucket boundaries. A series
+/// appears with its first measurement; labels are the tags, sorted by name.
 /// </remarks>
 internal sealed class PrometheusExporter : IDisposable
 {
@@ -25,54 +29,44 @@ internal sealed class PrometheusExporter : IDisposable
 
     private readonly MeterListener _listener;
     private readonly IMeterFactory? _factory;
-    private readonly ConcurrentDictionary<Instrument, InstrumentState> _instruments = new();
+    private readonly CollectorRegistry _registry = Prometheus.Metrics.NewCustomRegistry();
+    private readonly MetricFactory _metrics;
 
     public PrometheusExporter(IMeterFactory? factory)
     {
         _factory = factory;
+        _metrics = Prometheus.Metrics.WithCustomRegistry(_registry);
+        _metrics.ExemplarBehavior = ExemplarBehavior.NoExemplars(); // exemplars are OpenMetrics-only and cost per record
         _listener = new MeterListener
         {
             InstrumentPublished = (instrument, listener) =>
             {
                 if (IsExported(instrument.Meter))
                 {
-                    var state = _instruments.GetOrAdd(instrument, static i => new InstrumentState(i));
-                    listener.EnableMeasurementEvents(instrument, state);
+                    listener.EnableMeasurementEvents(instrument, new InstrumentState(instrument, _metrics));
                 }
             },
-            MeasurementsCompleted = (instrument, _) => _instruments.TryRemove(instrument, out InstrumentState? _),
         };
         _listener.SetMeasurementEventCallback<long>(static (i, value, tags, state) => ((InstrumentState)state!).Record(value, tags));
         _listener.SetMeasurementEventCallback<int>(static (i, value, tags, state) => ((InstrumentState)state!).Record(value, tags));
         _listener.SetMeasurementEventCallback<double>(static (i, value, tags, state) => ((InstrumentState)state!).Record(value, tags));
         _listener.SetMeasurementEventCallback<float>(static (i, value, tags, state) => ((InstrumentState)state!).Record(value, tags));
+        _registry.AddBeforeCollectCallback(_listener.RecordObservableInstruments);
         _listener.Start();
     }
 
     private bool IsExported(Meter meter)
         => meter.Name.StartsWith("BelizeMesh.", StringComparison.Ordinal) && (meter.Scope is null || ReferenceEquals(meter.Scope, _factory));
 
-    /// <summary>Renders every exported series.</summary>
+    /// <summary>Writes every exported series to <paramref name="stream"/> (UTF-8 text format 0.0.4).</summary>
+    public Task WriteAsync(Stream stream, CancellationToken cancel) => _registry.CollectAndExportAsTextAsync(stream, cancel);
+
+    /// <summary>Renders every exported series (tests and tools; the admin listener streams with <see cref="WriteAsync"/>).</summary>
     public string Render()
     {
-        _listener.RecordObservableInstruments();
-        var states = new List<InstrumentState>(_instruments.Values);
-        states.Sort(static (a, b) => string.CompareOrdinal(a.Name, b.Name));
-
-        var text = new StringBuilder(4096);
-        string? previous = null;
-        foreach (InstrumentState state in states)
-        {
-            if (state.Name == previous)
-            {
-                continue; // two meters with the same instrument name: the first one wins, a family must appear once
-            }
-
-            previous = state.Name;
-            state.Write(text);
-        }
-
-        return text.ToString();
+        using var buffer = new MemoryStream();
+        WriteAsync(buffer, CancellationToken.None).GetAwaiter().GetResult();
+        return Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
     }
 
     public void Dispose() => _listener.Dispose();
@@ -113,19 +107,6 @@ internal sealed class PrometheusExporter : IDisposable
     private static bool IsCounter(Instrument instrument) => instrument is Counter<long> or Counter<int> or Counter<double> or Counter<float>
         or ObservableCounter<long> or ObservableCounter<int> or ObservableCounter<double> or ObservableCounter<float>;
 
-    internal static string EscapeLabelValue(string value)
-    {
-        if (value.AsSpan().IndexOfAny('\\', '"', '\n') < 0)
-        {
-            return value;
-        }
-
-        return value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal);
-    }
-
-    private static string EscapeHelp(string value)
-        => value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal);
-
     private static string LabelName(string key)
     {
         var name = new StringBuilder(key.Length);
@@ -142,26 +123,6 @@ internal sealed class PrometheusExporter : IDisposable
         return name.ToString();
     }
 
-    internal static string FormatValue(double value)
-    {
-        if (double.IsPositiveInfinity(value))
-        {
-            return "+Inf";
-        }
-
-        if (double.IsNegativeInfinity(value))
-        {
-            return "-Inf";
-        }
-
-        if (double.IsNaN(value))
-        {
-            return "NaN";
-        }
-
-        return value.ToString("R", CultureInfo.InvariantCulture);
-    }
-
     private enum Kind
     {
         Counter,
@@ -169,24 +130,30 @@ internal sealed class PrometheusExporter : IDisposable
         Histogram,
     }
 
+    /// <summary>One instrument: its Prometheus name, type and buckets, and one prometheus-net collector per tag-name
+    /// set the call sites use (usually one).</summary>
     private sealed class InstrumentState
     {
-        private readonly ConcurrentDictionary<string, Series> _series = new(StringComparer.Ordinal);
+        private const int MaxTags = 16;
+
+        private readonly MetricFactory _metrics;
+        private readonly string _name;
+        private readonly string _help;
         private readonly Kind _kind;
         private readonly bool _observable;
         private readonly double[] _buckets;
-        private readonly string _help;
+        private readonly Lock _gate = new();
+        private Binding[] _bindings = [];
 
-        public InstrumentState(Instrument instrument)
+        public InstrumentState(Instrument instrument, MetricFactory metrics)
         {
-            Name = MetricName(instrument);
+            _metrics = metrics;
+            _name = MetricName(instrument);
             _observable = instrument.IsObservable;
-            _help = EscapeHelp(instrument.Description ?? instrument.Name);
+            _help = instrument.Description is { Length: > 0 } description ? description : instrument.Name;
             _kind = IsCounter(instrument) ? Kind.Counter : instrument switch
             {
-                Histogram<double> h => Kind.Histogram,
-                Histogram<long> => Kind.Histogram,
-                Histogram<int> => Kind.Histogram,
+                Histogram<double> or Histogram<long> or Histogram<int> or Histogram<float> => Kind.Histogram,
                 _ => Kind.Gauge,
             };
             _buckets = instrument switch
@@ -197,8 +164,6 @@ internal sealed class PrometheusExporter : IDisposable
                 _ => s_defaultBuckets,
             };
         }
-
-        public string Name { get; }
 
         private static double[] ToDoubles<T>(IReadOnlyList<T> values)
             where T : struct, IConvertible
@@ -214,40 +179,14 @@ internal sealed class PrometheusExporter : IDisposable
 
         public void Record(double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
         {
-            Series series = _series.GetOrAdd(LabelText(tags), static (labels, buckets) => new Series(labels, buckets.Length), _buckets);
-            lock (series)
+            if (_kind == Kind.Counter && !(value >= 0))
             {
-                switch (_kind)
-                {
-                    case Kind.Histogram:
-                        int i = 0;
-                        while (i < _buckets.Length && value > _buckets[i])
-                        {
-                            i++;
-                        }
-
-                        series.Buckets[i]++;
-                        series.Sum += value;
-                        series.Count++;
-                        break;
-                    default:
-                        // Observable instruments report the current total; the others report deltas.
-                        series.Value = _observable ? value : series.Value + value;
-                        break;
-                }
-            }
-        }
-
-        private static string LabelText(ReadOnlySpan<KeyValuePair<string, object?>> tags)
-        {
-            if (tags.Length == 0)
-            {
-                return "";
+                return; // a counter only goes up (prometheus-net would throw into the caller)
             }
 
-            // Sort by key (insertion sort: tag lists are short) so one label set always maps to one series.
-            Span<int> order = stackalloc int[Math.Min(tags.Length, 32)];
-            int n = order.Length;
+            // Sort the tags by key (insertion sort: tag lists are short) so one label set always maps to one series.
+            int n = Math.Min(tags.Length, MaxTags);
+            Span<int> order = stackalloc int[n];
             for (int i = 0; i < n; i++)
             {
                 int j = i;
@@ -260,87 +199,127 @@ internal sealed class PrometheusExporter : IDisposable
                 order[j] = i;
             }
 
-            var text = new StringBuilder(64);
-            for (int i = 0; i < n; i++)
-            {
-                KeyValuePair<string, object?> tag = tags[order[i]];
-                if (i > 0)
-                {
-                    text.Append(',');
-                }
-
-                text.Append(LabelName(tag.Key)).Append("=\"").Append(EscapeLabelValue(Convert.ToString(tag.Value, CultureInfo.InvariantCulture) ?? "")).Append('"');
-            }
-
-            return text.ToString();
-        }
-
-        public void Write(StringBuilder text)
-        {
-            string type = _kind switch { Kind.Counter => "counter", Kind.Histogram => "histogram", _ => "gauge" };
-            text.Append("# HELP ").Append(Name).Append(' ').Append(_help).Append('\n');
-            text.Append("# TYPE ").Append(Name).Append(' ').Append(type).Append('\n');
-
-            var all = new List<Series>(_series.Values);
-            all.Sort(static (a, b) => string.CompareOrdinal(a.Labels, b.Labels));
-            foreach (Series series in all)
-            {
-                lock (series)
-                {
-                    if (_kind != Kind.Histogram)
-                    {
-                        text.Append(Name);
-                        AppendLabels(text, series.Labels, null);
-                        text.Append(' ').Append(FormatValue(series.Value)).Append('\n');
-                        continue;
-                    }
-
-                    long cumulative = 0;
-                    for (int i = 0; i <= _buckets.Length; i++)
-                    {
-                        cumulative += series.Buckets[i];
-                        text.Append(Name).Append("_bucket");
-                        AppendLabels(text, series.Labels, i < _buckets.Length ? FormatValue(_buckets[i]) : "+Inf");
-                        text.Append(' ').Append(cumulative.ToString(CultureInfo.InvariantCulture)).Append('\n');
-                    }
-
-                    text.Append(Name).Append("_sum");
-                    AppendLabels(text, series.Labels, null);
-                    text.Append(' ').Append(FormatValue(series.Sum)).Append('\n');
-                    text.Append(Name).Append("_count");
-                    AppendLabels(text, series.Labels, null);
-                    text.Append(' ').Append(series.Count.ToString(CultureInfo.InvariantCulture)).Append('\n');
-                }
-            }
-        }
-
-        private static void AppendLabels(StringBuilder text, string labels, string? le)
-        {
-            if (labels.Length == 0 && le is null)
+            Binding binding = Find(tags, order) ?? Bind(tags, order);
+            if (!binding.Exported)
             {
                 return;
             }
 
-            text.Append('{').Append(labels);
-            if (le is not null)
+            string[] values = ArrayPool<string>.Shared.Rent(n);
+            try
             {
-                text.Append(labels.Length == 0 ? "" : ",").Append("le=\"").Append(le).Append('"');
+                for (int i = 0; i < n; i++)
+                {
+                    object? tagValue = tags[order[i]].Value;
+                    values[i] = tagValue as string ?? Convert.ToString(tagValue, CultureInfo.InvariantCulture) ?? "";
+                }
+
+                ReadOnlySpan<string> labels = values.AsSpan(0, n);
+                switch (_kind)
+                {
+                    case Kind.Counter when _observable:
+                        binding.Counter!.WithLabels(labels).IncTo(value);
+                        break;
+                    case Kind.Counter:
+                        binding.Counter!.WithLabels(labels).Inc(value);
+                        break;
+                    case Kind.Histogram:
+                        binding.Histogram!.WithLabels(labels).Observe(value);
+                        break;
+                    case Kind.Gauge when _observable:
+                        binding.Gauge!.WithLabels(labels).Set(value);
+                        break;
+                    default:
+                        binding.Gauge!.WithLabels(labels).Inc(value);
+                        break;
+                }
+            }
+            finally
+            {
+                Array.Clear(values, 0, n);
+                ArrayPool<string>.Shared.Return(values);
+            }
+        }
+
+        private Binding? Find(ReadOnlySpan<KeyValuePair<string, object?>> tags, ReadOnlySpan<int> order)
+        {
+            foreach (Binding binding in Volatile.Read(ref _bindings))
+            {
+                if (binding.Matches(tags, order))
+                {
+                    return binding;
+                }
             }
 
-            text.Append('}');
+            return null;
+        }
+
+        private Binding Bind(ReadOnlySpan<KeyValuePair<string, object?>> tags, ReadOnlySpan<int> order)
+        {
+            lock (_gate)
+            {
+                if (Find(tags, order) is { } existing)
+                {
+                    return existing;
+                }
+
+                var keys = new string[order.Length];
+                var labelNames = new string[order.Length];
+                for (int i = 0; i < keys.Length; i++)
+                {
+                    keys[i] = tags[order[i]].Key;
+                    labelNames[i] = LabelName(keys[i]);
+                }
+
+                Binding binding;
+                try
+                {
+                    binding = _kind switch
+                    {
+                        Kind.Counter => new Binding(keys, counter: _metrics.CreateCounter(_name, _help, labelNames, new CounterConfiguration { SuppressInitialValue = true })),
+                        Kind.Histogram => new Binding(keys, histogram: _metrics.CreateHistogram(_name, _help, labelNames, new HistogramConfiguration { SuppressInitialValue = true, Buckets = _buckets })),
+                        _ => new Binding(keys, gauge: _metrics.CreateGauge(_name, _help, labelNames, new GaugeConfiguration { SuppressInitialValue = true })),
+                    };
+                }
+                catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+                {
+                    // Two meters' instruments with one Prometheus name but another type, or duplicate label names after
+                    // sanitizing: the first registration wins, this tag set is not exported (a family must be consistent).
+                    binding = new Binding(keys);
+                }
+
+                Volatile.Write(ref _bindings, [.. _bindings, binding]);
+                return binding;
+            }
         }
     }
 
-    private sealed class Series(string labels, int bucketCount)
+    private sealed class Binding(string[] keys, Prometheus.Counter? counter = null, Prometheus.Gauge? gauge = null, Prometheus.Histogram? histogram = null)
     {
-        public string Labels { get; } = labels;
+        public Prometheus.Counter? Counter { get; } = counter;
 
-        public double Value { get; set; }
+        public Prometheus.Gauge? Gauge { get; } = gauge;
 
-        public long[] Buckets { get; } = new long[bucketCount + 1];
+        public Prometheus.Histogram? Histogram { get; } = histogram;
 
-        public double Sum { get; set; }
+        public bool Exported => Counter is not null || Gauge is not null || Histogram is not null;
 
-        public long Count { get; set; }
+        public bool Matches(ReadOnlySpan<KeyValuePair<string, object?>> tags, ReadOnlySpan<int> order)
+        {
+            if (keys.Length != order.Length)
+            {
+                return false;
+            }
+
+            for (int i = 0; i < keys.Length; i++)
+            {
+                if (!string.Equals(keys[i], tags[order[i]].Key, StringComparison.Ordinal))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
     }
 }

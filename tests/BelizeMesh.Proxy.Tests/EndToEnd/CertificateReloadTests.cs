@@ -347,11 +347,9 @@ public sealed class CertificateReloadTests : IAsyncLifetime
             "# TYPE belizemesh_certificate_expiry_timestamp_seconds gauge\n" +
             $"belizemesh_certificate_expiry_timestamp_seconds {first.Parsed.NotAfter.ToUnixTimeSeconds()}\n",
             before, StringComparison.Ordinal);
-        Assert.Contains(
-            "# TYPE belizemesh_certificate_reloads_total counter\n" +
-            "belizemesh_certificate_reloads_total{result=\"failure\"} 0\n" +
-            "belizemesh_certificate_reloads_total{result=\"success\"} 0\n",
-            before, StringComparison.Ordinal);
+        Assert.Contains("# TYPE belizemesh_certificate_reloads_total counter\n", before, StringComparison.Ordinal);
+        Assert.Contains("\nbelizemesh_certificate_reloads_total{result=\"failure\"} 0\n", before, StringComparison.Ordinal);
+        Assert.Contains("\nbelizemesh_certificate_reloads_total{result=\"success\"} 0\n", before, StringComparison.Ordinal);
 
         certs.Publish(second, bundle);
         string after = await WaitForMetricAsync(backend, $"belizemesh_certificate_expiry_timestamp_seconds {second.Parsed.NotAfter.ToUnixTimeSeconds()}\n");

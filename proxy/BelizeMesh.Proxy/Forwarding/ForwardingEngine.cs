@@ -10,7 +10,7 @@ namespace BelizeMesh.Proxy.Forwarding;
 /// <summary>Where one request goes: endpoints, the client to send through and YARP's per-request settings.</summary>
 internal sealed class UpstreamTarget(
     string routeId,
-    EndpointState[] endpoints,
+    EndpointSet endpoints,
     LoadBalancer balancer,
     HttpMessageInvoker client,
     ForwarderRequestConfig config,
@@ -20,7 +20,8 @@ internal sealed class UpstreamTarget(
 {
     public string RouteId { get; } = routeId;
 
-    public EndpointState[] Endpoints { get; } = endpoints;
+    /// <summary>The endpoints to balance across (resolved per pod for a DNS name; read <see cref="EndpointSet.Current"/> per pick).</summary>
+    public EndpointSet Endpoints { get; } = endpoints;
 
     public LoadBalancer Balancer { get; } = balancer;
 
@@ -65,10 +66,17 @@ internal sealed partial class ForwardingEngine(IHttpForwarder forwarder, ProxyMe
     {
         bool canRetry = target.RetryAttempts > 0 && IsIdempotent(context.Request.Method);
         EndpointState? failed = null;
+        EndpointSet endpoints = target.Endpoints;
+        if (!endpoints.Ready.IsCompleted)
+        {
+            // a DNS endpoint's first resolution is under way (just after start or a reload): pick among its pods
+            await endpoints.Ready.WaitAsync(context.RequestAborted).ConfigureAwait(false);
+        }
+
         for (int attempt = 0; ; attempt++)
         {
             // (1) pick
-            EndpointState endpoint = target.Balancer.Pick(context, target.Endpoints, failed);
+            EndpointState endpoint = target.Balancer.Pick(context, endpoints.Current, failed);
 
             // (2) send
             ForwarderError error;
@@ -105,6 +113,11 @@ internal sealed partial class ForwardingEngine(IHttpForwarder forwarder, ProxyMe
             if (connectFailure || error == ForwarderError.RequestTimedOut)
             {
                 ReportFailure(target, endpoint);
+            }
+
+            if (connectFailure)
+            {
+                endpoints.RefreshSoon(); // the pod may be gone: look again (at most once a second)
             }
 
             if (connectFailure && canRetry && attempt < target.RetryAttempts && !context.Response.HasStarted && !context.RequestAborted.IsCancellationRequested)

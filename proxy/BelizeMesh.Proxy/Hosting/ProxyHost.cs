@@ -42,6 +42,9 @@ internal sealed class ProxyHostOptions
     /// <summary>The watchers' safety-net poll interval.</summary>
     public TimeSpan WatchPollInterval { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>Resolves outbound endpoints given as DNS names; null = the system resolver (tests inject records).</summary>
+    public IEndpointResolver? Resolver { get; init; }
+
     /// <summary>Logging set-up; the default is one JSON object per line on stdout.</summary>
     public Action<ILoggingBuilder>? ConfigureLogging { get; init; }
 }
@@ -216,6 +219,11 @@ internal sealed partial class ProxyHost : IAsyncDisposable
         builder.Services.AddSingleton<UpstreamClientFactory>();
         builder.Services.AddSingleton(sp => new RateLimiterRegistry(options.Time));
         builder.Services.AddSingleton(sp => new EndpointStateRegistry(options.Time));
+        builder.Services.AddSingleton(sp => new EndpointSetRegistry(
+            options.Resolver ?? SystemEndpointResolver.Instance,
+            options.Time,
+            sp.GetRequiredService<ProxyMetrics>(),
+            sp.GetRequiredService<ILoggerFactory>()));
         builder.Services.AddSingleton<SnapshotBuilder>();
         builder.Services.AddSingleton<IPeerIdentityAccessor, PqChannelPeerIdentityAccessor>();
         builder.Services.AddSingleton(sp => new ChannelMetrics(sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()));

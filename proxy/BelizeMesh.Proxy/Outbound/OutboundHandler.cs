@@ -15,8 +15,9 @@ internal sealed class OutboundHandler(ForwardingEngine forwarding)
 {
     public async ValueTask<string> HandleAsync(HttpContext context, ProxySnapshot snapshot)
     {
-        if (HttpMethods.IsConnect(context.Request.Method))
+        if (HttpMethods.IsConnect(context.Request.Method) && !Inbound.WebSocketRequest.IsHttp2WebSocket(context))
         {
+            // (An h2c app's WebSocket, an extended CONNECT, is a request like any other and goes on.)
             // A tunnel would carry bytes the sidecar cannot route, authorize or put on the PQ channel per request; an
             // HTTPS_PROXY client asks for one. Say so instead of failing upstream (it was a 502).
             await ProxyResponses.WriteAsync(context, StatusCodes.Status501NotImplemented,

@@ -32,14 +32,17 @@ internal sealed class TestApp : IAsyncDisposable
 
     public string Url => $"http://127.0.0.1:{Port}";
 
-    public static async Task<TestApp> StartAsync(string name = "app", int port = 0)
+    /// <summary>The address it listens on (127.0.0.1 unless another loopback address was asked for).</summary>
+    public IPAddress Address { get; private set; } = IPAddress.Loopback;
+
+    public static async Task<TestApp> StartAsync(string name = "app", int port = 0, IPAddress? address = null)
     {
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.Limits.MaxRequestBodySize = null;
-            k.Listen(IPAddress.Loopback, port, l => l.Protocols = HttpProtocols.Http1AndHttp2);
+            k.Listen(address ?? IPAddress.Loopback, port, l => l.Protocols = HttpProtocols.Http1AndHttp2);
         });
         WebApplication app = builder.Build();
         var testApp = new TestApp(app, name);
@@ -47,6 +50,7 @@ internal sealed class TestApp : IAsyncDisposable
         app.Run(testApp.HandleAsync);
         await app.StartAsync();
         testApp.Port = new Uri(app.Urls.First()).Port;
+        testApp.Address = address ?? IPAddress.Loopback;
         return testApp;
     }
 

@@ -30,6 +30,9 @@ internal sealed class TestApp : IAsyncDisposable
 
     public int Port { get; private set; }
 
+    /// <summary>How each WebSocket arrived: "method protocol upgrade=…".</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<string> WebSocketHandshakes { get; } = new();
+
     public string Url => $"http://127.0.0.1:{Port}";
 
     /// <summary>The address it listens on (127.0.0.1 unless another loopback address was asked for).</summary>
@@ -59,6 +62,7 @@ internal sealed class TestApp : IAsyncDisposable
         string path = context.Request.Path.Value ?? "";
         if (path == "/ws" && context.WebSockets.IsWebSocketRequest)
         {
+            WebSocketHandshakes.Enqueue($"{context.Request.Method} {context.Request.Protocol} upgrade={context.Request.Headers.Upgrade}");
             using WebSocket socket = await context.WebSockets.AcceptWebSocketAsync();
             var buffer = new byte[4096];
             while (true)

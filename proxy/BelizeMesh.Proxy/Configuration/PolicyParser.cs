@@ -68,7 +68,7 @@ public static class PolicyParser
         private static readonly string[] s_matchFields = ["paths", "methods"];
         private static readonly string[] s_outboundFields = ["listen", "mode", "routes", "limits"];
         private static readonly string[] s_limitsFields = ["maxConnections", "maxPendingPerSource", "sniffTimeout", "headerTimeout", "idleTimeout"];
-        private static readonly string[] s_routeFields = ["host", "pathPrefix", "endpoints", "dnsRefresh", "identity", "timeout", "retries", "loadBalancing", "outlierDetection"];
+        private static readonly string[] s_routeFields = ["host", "pathPrefix", "endpoints", "dnsRefresh", "appPort", "identity", "timeout", "retries", "loadBalancing", "outlierDetection"];
         private static readonly string[] s_retryFields = ["attempts"];
         private static readonly string[] s_loadBalancingFields = ["policy", "header"];
         private static readonly string[] s_outlierFields = ["consecutiveFailures", "ejectionTime"];
@@ -577,6 +577,19 @@ public static class PolicyParser
                 dnsRefresh = OutboundRouteSpec.DefaultDnsRefresh;
             }
 
+            int? appPort = null;
+            if (f.Value("appPort") is { } appPortNode && Integer(appPortNode, path + ".appPort", out int appPortValue))
+            {
+                if (appPortValue is < 1 or > 65535)
+                {
+                    Error(appPortNode, $"{path}.appPort: {appPortValue} is not a port; use 1-65535 (the peer's app port, one of its spec.inbound.apps)");
+                }
+                else
+                {
+                    appPort = appPortValue;
+                }
+            }
+
             string? identity = OptionalString(f, path + ".identity");
             if (identity is not null)
             {
@@ -648,7 +661,7 @@ public static class PolicyParser
 
             return host is null || endpoints.Count == 0
                 ? null
-                : new OutboundRouteSpec(host, prefix, endpoints, identity, timeout, attempts, policy, hashHeader, consecutiveFailures, ejectionTime) { DnsRefresh = dnsRefresh };
+                : new OutboundRouteSpec(host, prefix, endpoints, identity, timeout, attempts, policy, hashHeader, consecutiveFailures, ejectionTime) { DnsRefresh = dnsRefresh, AppPort = appPort };
         }
 
         // ---- field helpers ----

@@ -154,6 +154,12 @@ public sealed record OutboundRouteSpec(
     /// </summary>
     public TimeSpan DnsRefresh { get; init; } = DefaultDnsRefresh;
 
+    /// <summary>
+    /// <c>appPort</c>: the peer's app port this route's requests are for (sent in <c>x-belizemesh-app-port</c>; the
+    /// peer's inbound forwards to that port's app whatever port <c>Host</c> names). Null: the <c>Host</c>'s port decides.
+    /// </summary>
+    public int? AppPort { get; init; }
+
     /// <summary>The default of <see cref="DnsRefresh"/>.</summary>
     public static readonly TimeSpan DefaultDnsRefresh = TimeSpan.FromSeconds(5);
 }

@@ -35,6 +35,9 @@ internal sealed class UpstreamTarget(
 
     public TimeSpan EjectionTime { get; } = ejectionTime;
 
+    /// <summary>The route's <c>appPort</c> as the feature the transformer sends to the peer; null when not set.</summary>
+    public ForwardedAppPortFeature? AppPort { get; init; }
+
     /// <summary>YARP settings for a route: <paramref name="timeout"/> is an idle timeout, 0 = none (streams, WebSockets).
     /// Plaintext uses HTTP/1.1 (or lower); inside the PQ channel HTTP/2 exactly, so one channel carries many requests.</summary>
     public static ForwarderRequestConfig CreateConfig(TimeSpan timeout, bool http2)

@@ -70,7 +70,10 @@ internal sealed class SnapshotBuilder(UpstreamClientFactory clients, RateLimiter
                 UpstreamTarget.CreateConfig(route.Timeout, http2: mode != ChannelMode.Disable),
                 route.RetryAttempts,
                 route.OutlierConsecutiveFailures,
-                route.OutlierEjectionTime)));
+                route.OutlierEjectionTime)
+            {
+                AppPort = route.AppPort is { } appPort ? new ForwardedAppPortFeature(appPort) : null,
+            }));
         }
 
         var snapshot = new ProxySnapshot(

@@ -77,9 +77,21 @@ internal sealed partial class InboundHandler(
             context.Features.Set(new ForwardedIdentityFeature(peer.SpiffeId));
         }
 
-        // the app port the caller addressed (the Host's port): spec.inbound.apps, else spec.inbound.app
-        await forwarding.ForwardAsync(context, snapshot.InboundAppFor(context.Request.Host.Port), Direction.Inbound).ConfigureAwait(false);
+        // the app port the caller asked for (its route's appPort, else the Host's port): spec.inbound.apps, else spec.inbound.app
+        await forwarding.ForwardAsync(context, snapshot.InboundAppFor(AppPort(context)), Direction.Inbound).ConfigureAwait(false);
         return RouteLabel;
+    }
+
+    /// <summary>The port in <see cref="ProxyHeaders.AppPort"/> when it is one valid port, else the <c>Host</c>'s port (or null).</summary>
+    private static int? AppPort(HttpContext context)
+    {
+        Microsoft.Extensions.Primitives.StringValues values = context.Request.Headers[ProxyHeaders.AppPort];
+        if (values.Count == 1 && int.TryParse(values[0], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int port) && port is > 0 and <= 65535)
+        {
+            return port;
+        }
+
+        return context.Request.Host.Port;
     }
 
     private static partial class Log

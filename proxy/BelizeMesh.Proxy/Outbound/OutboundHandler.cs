@@ -42,6 +42,11 @@ internal sealed class OutboundHandler(ForwardingEngine forwarding)
             context.Features.Set(new ForwardedTargetFeature(query.Length == 0 ? path : path + query));
         }
 
+        if (target.AppPort is { } appPort)
+        {
+            context.Features.Set(appPort); // the peer's app port this route is for (x-belizemesh-app-port)
+        }
+
         await forwarding.ForwardAsync(context, target, Direction.Outbound).ConfigureAwait(false);
         return target.RouteId;
     }

@@ -85,4 +85,24 @@ public class AppPortsAndDnsPolicyTests
     public void Dns_refresh_under_a_second_is_refused()
         => AssertSingleError(Head + "  outbound:\n    routes:\n      - { host: a.test, endpoints: [\"a:1\"], dnsRefresh: 100ms }\n", 10, 57,
             "spec.outbound.routes[0].dnsRefresh: 100ms is too short; re-resolving more often than once a second loads the cluster DNS for nothing (records live 5 s), use at least 1s");
+
+    [Fact]
+    public void Route_app_port_is_optional_and_read_when_given()
+    {
+        PolicySpec spec = Parse(Head + """
+              outbound:
+                routes:
+                  - { host: a.test, endpoints: ["a:1"] }
+                  - { host: b.test, endpoints: ["b:1"], appPort: 9944 }
+
+            """);
+
+        Assert.Null(spec.Outbound.Routes[0].AppPort);
+        Assert.Equal(9944, spec.Outbound.Routes[1].AppPort);
+    }
+
+    [Fact]
+    public void Route_app_port_out_of_range_is_refused()
+        => AssertSingleError(Head + "  outbound:\n    routes:\n      - { host: a.test, endpoints: [\"a:1\"], appPort: 0 }\n", 10, 54,
+            "spec.outbound.routes[0].appPort: 0 is not a port; use 1-65535 (the peer's app port, one of its spec.inbound.apps)");
 }

@@ -38,7 +38,8 @@ public sealed class AppPortsTests : IAsyncLifetime
             certs: mesh.NawalCerts);
         _pakit = await Sidecar.StartAsync(
             Sidecar.Policy("http://127.0.0.1:1", outboundRoutes:
-                Sidecar.Route("nawal.test", $"\"{_nawal.InboundEndpoint}\"", $"        identity: {Nawal}\n        timeout: 0"))
+                Sidecar.Route("nawal.test", $"\"{_nawal.InboundEndpoint}\"", $"        identity: {Nawal}\n        timeout: 0") +
+                Sidecar.Route("nawal-ws.test", $"\"{_nawal.InboundEndpoint}\"", $"        identity: {Nawal}\n        timeout: 0\n        appPort: 9944"))
             .Replace("  outbound:\n", "  outbound:\n    mode: STRICT\n", StringComparison.Ordinal),
             certs: mesh.PakitCerts);
     }
@@ -72,6 +73,35 @@ public sealed class AppPortsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Route_app_port_selects_the_app_whatever_the_host_says()
+    {
+        using HttpClient http = _pakit.CreateOutboundClient();
+
+        using HttpResponseMessage response = await http.GetAsync("http://nawal-ws.test:9933/echo");
+
+        Dictionary<string, string> echo = Lines(await response.Content.ReadAsStringAsync());
+        Assert.Equal("ws", echo["app"]);
+        Assert.Equal("nawal-ws.test:9933", echo["host"]);
+        Assert.Equal("x-belizemesh-peer-identity", echo["sidecar-headers"]); // the app-port header stays between the sidecars
+    }
+
+    [Theory]
+    [InlineData("x-belizemesh-app-port")]
+    [InlineData("X_BelizeMesh_App_Port")]
+    public async Task App_port_header_sent_by_a_client_is_removed(string spelling)
+    {
+        using HttpClient http = _pakit.CreateOutboundClient();
+        using var request = new HttpRequestMessage(HttpMethod.Get, "http://nawal.test/echo");
+        request.Headers.TryAddWithoutValidation(spelling, "9944");
+
+        using HttpResponseMessage response = await http.SendAsync(request);
+
+        Dictionary<string, string> echo = Lines(await response.Content.ReadAsStringAsync());
+        Assert.Equal("rpc", echo["app"]);
+        Assert.Equal("x-belizemesh-peer-identity", echo["sidecar-headers"]);
+    }
+
+    [Fact]
     public async Task Rules_apply_to_every_app_port()
     {
         using HttpClient http = _pakit.CreateOutboundClient();
@@ -81,8 +111,10 @@ public sealed class AppPortsTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
     }
 
-    [Fact]
-    public async Task WebSocket_through_the_pq_path_is_authorized_as_get_and_reaches_the_app_as_an_http11_upgrade()
+    [Theory]
+    [InlineData("ws://nawal.test:9944/ws")]
+    [InlineData("ws://nawal-ws.test/ws")]
+    public async Task WebSocket_through_the_pq_path_is_authorized_as_get_and_reaches_the_app_as_an_http11_upgrade(string url)
     {
         int port = _pakit.Host.OutboundEndPoint.Port;
         using var invoker = new HttpMessageInvoker(new SocketsHttpHandler
@@ -97,7 +129,7 @@ public sealed class AppPortsTests : IAsyncLifetime
         using var ws = new ClientWebSocket();
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
 
-        await ws.ConnectAsync(new Uri("ws://nawal.test:9944/ws"), invoker, cts.Token);
+        await ws.ConnectAsync(new Uri(url), invoker, cts.Token);
         var received = new byte[1024];
         for (int i = 0; i < 3; i++)
         {

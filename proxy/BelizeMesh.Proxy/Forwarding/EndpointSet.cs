@@ -33,6 +33,9 @@ internal sealed partial class EndpointSet : IDisposable
     /// <summary>How long one resolution may take before it counts as failed.</summary>
     internal static readonly TimeSpan ResolveTimeout = TimeSpan.FromSeconds(10);
 
+    // SemaphoreSlim waits at most int.MaxValue ms; a longer dnsRefresh (durations go up to years) re-resolves daily.
+    private static readonly TimeSpan s_longestWait = TimeSpan.FromDays(1);
+
     private readonly IReadOnlyList<EndpointAddress> _entries;
     private readonly string[] _names;
     private readonly IEndpointResolver _resolver;
@@ -181,7 +184,7 @@ internal sealed partial class EndpointSet : IDisposable
                     Log.RefreshFailed(_logger, Id, ex);
                 }
 
-                if (await _wake.WaitAsync(Refresh, stop).ConfigureAwait(false))
+                if (await _wake.WaitAsync(Refresh < s_longestWait ? Refresh : s_longestWait, stop).ConfigureAwait(false))
                 {
                     // Only a consumed wake-up clears the flag, so the semaphore's single slot can never be released twice.
                     Volatile.Write(ref _wakePending, 0);

@@ -263,6 +263,9 @@ internal sealed partial class ProxyHost : IAsyncDisposable
         // zeroes it even if the host never starts), and singletons are disposed in reverse order of creation, so the
         // store goes last, after the server and the outbound clients stopped starting handshakes.
         _ = app.Services.GetService<CertificateStore>();
+
+        // The exporter listens before the first snapshot is built: building it starts DNS resolutions, which count.
+        _ = app.Services.GetRequiredService<PrometheusExporter>();
         ProxyDispatcher dispatcher = app.Services.GetRequiredService<ProxyDispatcher>();
         app.Run(dispatcher.InvokeAsync);
         return new ProxyHost(app, listeners);

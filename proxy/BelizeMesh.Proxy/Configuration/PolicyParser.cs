@@ -67,7 +67,7 @@ public static class PolicyParser
         private static readonly string[] s_rateLimitFields = ["name", "match", "key", "requestsPerSecond", "burst"];
         private static readonly string[] s_matchFields = ["paths", "methods"];
         private static readonly string[] s_outboundFields = ["listen", "mode", "routes", "limits"];
-        private static readonly string[] s_limitsFields = ["maxConnections", "maxPendingPerSource", "sniffTimeout", "headerTimeout", "idleTimeout"];
+        private static readonly string[] s_limitsFields = ["maxConnections", "maxPendingPerSource", "handshakesPerSecondPerSource", "handshakeBurstPerSource", "sniffTimeout", "headerTimeout", "idleTimeout"];
         private static readonly string[] s_routeFields = ["host", "pathPrefix", "endpoints", "dnsRefresh", "appPort", "identity", "timeout", "retries", "loadBalancing", "outlierDetection"];
         private static readonly string[] s_retryFields = ["attempts"];
         private static readonly string[] s_loadBalancingFields = ["policy", "header"];
@@ -279,7 +279,7 @@ public static class PolicyParser
                 }
             }
 
-            return app is null ? null : new InboundSpec(listen, app, mode, timeout, authorization, rateLimits) { Limits = ReadLimits(f, "spec.inbound.limits", ListenerLimitsSpec.InboundDefault), Apps = apps };
+            return app is null ? null : new InboundSpec(listen, app, mode, timeout, authorization, rateLimits) { Limits = ReadLimits(f, "spec.inbound.limits", ListenerLimitsSpec.InboundDefault, inbound: true), Apps = apps };
         }
 
         /// <summary>A plain <c>http://host:port</c> URL of a local app, or null (the error is reported).</summary>
@@ -514,7 +514,7 @@ public static class PolicyParser
                 }
             }
 
-            return new OutboundSpec(listen, mode, routes) { Limits = ReadLimits(f, "spec.outbound.limits", ListenerLimitsSpec.Default) };
+            return new OutboundSpec(listen, mode, routes) { Limits = ReadLimits(f, "spec.outbound.limits", ListenerLimitsSpec.Default, inbound: false) };
         }
 
         private OutboundRouteSpec? ReadRoute(YamlMappingNode node, string path, ChannelMode mode)
@@ -740,7 +740,7 @@ public static class PolicyParser
         }
 
         /// <summary><c>limits</c> of a listener; every field optional (<paramref name="defaults"/> for what is left out).</summary>
-        private ListenerLimitsSpec ReadLimits(Fields parent, string path, ListenerLimitsSpec defaults)
+        private ListenerLimitsSpec ReadLimits(Fields parent, string path, ListenerLimitsSpec defaults, bool inbound)
         {
             ListenerLimitsSpec limits = defaults;
             if (!OptionalMapping(parent, "limits", path, out YamlMappingNode? node))
@@ -749,10 +749,30 @@ public static class PolicyParser
             }
 
             Fields f = CheckFields(node, path, s_limitsFields);
+            if (!inbound)
+            {
+                foreach (string name in (ReadOnlySpan<string>)["handshakesPerSecondPerSource", "handshakeBurstPerSource"])
+                {
+                    if (f.Value(name) is { } misplaced)
+                    {
+                        Error(misplaced, $"{path}.{name}: the outbound listener runs no channel handshakes as a server; set it under spec.inbound.limits");
+                    }
+                }
+            }
+
+            int? rate = inbound ? OptionalCap(f, "handshakesPerSecondPerSource", path) : null;
+            int? burst = inbound ? OptionalCap(f, "handshakeBurstPerSource", path) : null;
+            if (rate > 0 && burst == 0 && f.Value("handshakeBurstPerSource") is { } zeroBurst)
+            {
+                Error(zeroBurst, $"{path}.handshakeBurstPerSource: 0 would refuse every handshake while handshakesPerSecondPerSource is {rate}; use at least 1, or set handshakesPerSecondPerSource: 0 for no rate limit");
+            }
+
             return limits with
             {
                 MaxConnections = OptionalCap(f, "maxConnections", path) ?? limits.MaxConnections,
                 MaxPendingPerSource = OptionalCap(f, "maxPendingPerSource", path) ?? limits.MaxPendingPerSource,
+                HandshakesPerSecondPerSource = rate ?? limits.HandshakesPerSecondPerSource,
+                HandshakeBurstPerSource = burst ?? (rate > 0 ? (int)Math.Min(int.MaxValue, 2L * rate.Value) : limits.HandshakeBurstPerSource),
                 SniffTimeout = OptionalDuration(f, "sniffTimeout", path + ".sniffTimeout") ?? limits.SniffTimeout,
                 HeaderTimeout = OptionalDuration(f, "headerTimeout", path + ".headerTimeout") ?? limits.HeaderTimeout,
                 IdleTimeout = OptionalDuration(f, "idleTimeout", path + ".idleTimeout") ?? limits.IdleTimeout,

@@ -59,6 +59,7 @@ internal sealed partial class ProxyHost : IAsyncDisposable
     private readonly ListenOptions[] _listeners;
     private DirectoryWatcher? _watcher;
     private DirectoryWatcher? _certificateWatcher;
+    private IdleMemoryTrimmer? _trimmer;
 
     private ProxyHost(WebApplication app, ListenOptions[] listeners)
     {
@@ -302,6 +303,9 @@ internal sealed partial class ProxyHost : IAsyncDisposable
             Log.Certificates(logger, certificates.Directory, current.Identity, current.Certificate.SerialNumber, current.Certificate.NotAfter);
         }
 
+        var pools = services.GetService<Microsoft.AspNetCore.Connections.IMemoryPoolFactory<byte>>() as BelizeMesh.Channel.Middleware.RecordSizedMemoryPoolFactory;
+        _trimmer = new IdleMemoryTrimmer(options.Time, services.GetRequiredService<ILoggerFactory>().CreateLogger<IdleMemoryTrimmer>(), pools is null ? null : pools.ReleaseRetainedBlocks);
+
         SidecarPolicy policy = store.Current.Policy;
         Log.Started(logger, policy.Namespace, policy.Name, AdminEndPoint.ToString(), InboundEndPoint.ToString(), OutboundEndPoint.ToString(), policy.Spec.Inbound.Mode.ToString().ToUpperInvariant());
         if (policy.Spec.Inbound.Mode == ChannelMode.Disable)
@@ -313,6 +317,7 @@ internal sealed partial class ProxyHost : IAsyncDisposable
     /// <summary>Stops accepting, lets in-flight requests finish up to <c>spec.drainTimeout</c>, then closes.</summary>
     public Task StopAsync(CancellationToken cancellationToken = default)
     {
+        _trimmer?.Dispose();
         _watcher?.Dispose();
         _certificateWatcher?.Dispose();
         return _app.StopAsync(cancellationToken);
@@ -323,12 +328,14 @@ internal sealed partial class ProxyHost : IAsyncDisposable
     {
         await StartAsync().ConfigureAwait(false);
         await _app.WaitForShutdownAsync().ConfigureAwait(false);
+        _trimmer?.Dispose();
         _watcher?.Dispose();
         _certificateWatcher?.Dispose();
     }
 
     public async ValueTask DisposeAsync()
     {
+        _trimmer?.Dispose();
         _watcher?.Dispose();
         _certificateWatcher?.Dispose();
         await _app.DisposeAsync().ConfigureAwait(false); // disposes the singletons: clients, limiters, exporter

@@ -112,9 +112,10 @@ public sealed class AppPortsTests : IAsyncLifetime
     }
 
     [Theory]
-    [InlineData("ws://nawal.test:9944/ws")]
-    [InlineData("ws://nawal-ws.test/ws")]
-    public async Task WebSocket_through_the_pq_path_is_authorized_as_get_and_reaches_the_app_as_an_http11_upgrade(string url)
+    [InlineData("ws://nawal.test:9944/ws", "1.1")]
+    [InlineData("ws://nawal-ws.test/ws", "1.1")]
+    [InlineData("ws://nawal.test:9944/ws", "2.0")] // an h2c app opens it with an extended CONNECT on the outbound too
+    public async Task WebSocket_through_the_pq_path_is_authorized_as_get_and_reaches_the_app_as_an_http11_upgrade(string url, string version)
     {
         int port = _pakit.Host.OutboundEndPoint.Port;
         using var invoker = new HttpMessageInvoker(new SocketsHttpHandler
@@ -127,6 +128,8 @@ public sealed class AppPortsTests : IAsyncLifetime
             },
         });
         using var ws = new ClientWebSocket();
+        ws.Options.HttpVersion = Version.Parse(version);
+        ws.Options.HttpVersionPolicy = HttpVersionPolicy.RequestVersionExact;
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
 
         await ws.ConnectAsync(new Uri(url), invoker, cts.Token);

@@ -44,7 +44,7 @@ public sealed class EmitterTests
         // The DESIGN.md example route, generated from nawal's settings (plus its outlier detection, in the proxy's terms).
         var nawal = OutboundRoute(policy, "nawal.belizechain.svc.cluster.local")!;
         var expected = JsonNode.Parse("""
-            {"host":"nawal.belizechain.svc.cluster.local","endpoints":["nawal.belizechain.svc.cluster.local:16443"],
+            {"host":"nawal.belizechain.svc.cluster.local","endpoints":["nawal-pq.belizechain.svc.cluster.local:16443"],
              "identity":"spiffe://cluster.local/ns/belizechain/sa/nawal","timeout":"300s","retries":{"attempts":1},
              "loadBalancing":{"policy":"ConsistentHash","header":"X-Participant-ID"},
              "outlierDetection":{"consecutiveFailures":5,"ejectionTime":"120s"}}

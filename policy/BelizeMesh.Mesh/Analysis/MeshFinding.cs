@@ -45,6 +45,8 @@ public static class FindingCodes
     public const string JwtNotOnQuantumChannel = "BM0017";
     public const string RuleNotMirrored = "BM0018";
     public const string AffinityNotOnQuantumChannel = "BM0019";
+    public const string InjectedWithoutPolicy = "BM0020";
+    public const string PqServiceName = "BM0021";
 
     /// <summary>Every code with its one-line title (docs/mesh.md lists the same).</summary>
     public static readonly IReadOnlyList<(string Code, string Title)> All =
@@ -68,5 +70,7 @@ public static class FindingCodes
         (JwtNotOnQuantumChannel, "JWT is not checked on the post-quantum channel"),
         (RuleNotMirrored, "ALLOW rule the sidecar policy cannot express"),
         (AffinityNotOnQuantumChannel, "cookie or source-IP affinity is not kept on the post-quantum channel"),
+        (InjectedWithoutPolicy, "pods of a quantum and a non-quantum service cannot be told apart by their labels"),
+        (PqServiceName, "headless PQ Service name is not a valid Kubernetes Service name"),
     ];
 }

@@ -18,7 +18,7 @@ namespace BelizeMesh.Mesh.Emit;
 /// </list>
 /// Sorted by kind, then namespace, then name. Every object carries <c>app.kubernetes.io/managed-by: belizemesh</c>.
 /// </summary>
-public static class MeshEmitter
+public static partial class MeshEmitter
 {
     public const string ManagedByLabel = "app.kubernetes.io/managed-by";
     public const string ManagedByValue = "belizemesh";
@@ -55,7 +55,7 @@ public static class MeshEmitter
         return builder.ToString();
     }
 
-    private sealed class Builder(MeshDescription mesh, IstioApiVersion version, List<EmittedResource> output)
+    private sealed partial class Builder(MeshDescription mesh, IstioApiVersion version, List<EmittedResource> output)
     {
         public void EmitAll()
         {
@@ -96,8 +96,11 @@ public static class MeshEmitter
                     var policy = SidecarPolicyBuilder.Build(mesh, service);
                     var data = new JsonObject { ["policy.yaml"] = YamlWriter.ToYaml(policy) };
                     Add(ResourceKind.ConfigMap, service.Namespace, SidecarPolicyBuilder.ConfigMapName(service), service.Position, null, data);
+                    EmitPqServices(service);
                 }
             }
+
+            EmitInjectorExclusions();
         }
 
         private void Add(ResourceKind kind, string ns, string name, SourcePosition origin, JsonObject? spec, JsonObject? data = null)
@@ -106,7 +109,7 @@ public static class MeshEmitter
             var document = new JsonObject
             {
                 ["apiVersion"] = apiVersion,
-                ["kind"] = kind.ToString(),
+                ["kind"] = KindName(kind),
                 ["metadata"] = new JsonObject
                 {
                     ["name"] = name,

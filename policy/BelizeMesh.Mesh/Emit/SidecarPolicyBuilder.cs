@@ -79,7 +79,7 @@ internal static class SidecarPolicyBuilder
             var route = new JsonObject
             {
                 ["host"] = host,
-                ["endpoints"] = new JsonArray(host + ":" + ChannelPort.ToString(CultureInfo.InvariantCulture)),
+                ["endpoints"] = new JsonArray(PqServiceNames.Endpoint(mesh, callee)),
                 ["identity"] = mesh.SpiffeIdOf(callee),
             };
             if (callee.Timeout is { } timeout)

@@ -115,7 +115,22 @@ public sealed class DnsEndpointTests : IAsyncLifetime
         string metrics = await sidecar.CreateAdminClient().GetStringAsync("/metrics");
         Assert.Contains("belizemesh_proxy_endpoints{route=\"nawal.test\"} 3\n", metrics, StringComparison.Ordinal);
         Assert.Matches("belizemesh_proxy_dns_resolutions_total\\{result=\"success\",route=\"nawal.test\"\\} [1-9]", metrics);
-        await LifecycleTests.PromtoolAsync(metrics);
+    }
+
+    [BelizeMesh.TestSupport.PromtoolFact]
+    public async Task Dns_metrics_pass_promtool()
+    {
+        _dns.Set(Name, s_pods);
+        await using Sidecar sidecar = await StartAsync();
+        using HttpClient http = sidecar.CreateOutboundClient();
+        Assert.Equal("app0", await AppAsync(http));
+        _dns.Fail(Name, SocketError.TryAgain);
+        await Sets(sidecar).RefreshAllAsync();
+
+        string metrics = await sidecar.CreateAdminClient().GetStringAsync("/metrics");
+
+        Assert.Contains("belizemesh_proxy_dns_resolutions_total{result=\"failure\"", metrics, StringComparison.Ordinal);
+        await BelizeMesh.TestSupport.Promtool.CheckAsync(metrics);
     }
 
     [Fact]

@@ -67,6 +67,7 @@ public static partial class MeshAnalyzer
             {
                 CheckPorts(service);
                 CheckRoutes(service, hosts);
+                CheckPqTraffic(service);
                 CheckTls(service);
                 CheckAuthorization(service, serviceAccounts);
                 CheckRateLimits(service);

@@ -47,6 +47,7 @@ public static class FindingCodes
     public const string AffinityNotOnQuantumChannel = "BM0019";
     public const string InjectedWithoutPolicy = "BM0020";
     public const string PqServiceName = "BM0021";
+    public const string TrafficNotOnQuantumChannel = "BM0023";
 
     /// <summary>Every code with its one-line title (docs/mesh.md lists the same).</summary>
     public static readonly IReadOnlyList<(string Code, string Title)> All =
@@ -72,5 +73,6 @@ public static class FindingCodes
         (AffinityNotOnQuantumChannel, "cookie or source-IP affinity is not kept on the post-quantum channel"),
         (InjectedWithoutPolicy, "pods of a quantum and a non-quantum service cannot be told apart by their labels"),
         (PqServiceName, "headless PQ Service name is not a valid Kubernetes Service name"),
+        (TrafficNotOnQuantumChannel, "route setting the post-quantum sidecar cannot honour"),
     ];
 }

@@ -396,7 +396,7 @@ public static partial class MeshEmitter
 
         private static readonly string?[] s_anyMatch = [null];
 
-        private static JsonArray RouteMatches(RouteMatch match)
+        internal static JsonArray RouteMatches(RouteMatch match)
         {
             var result = new JsonArray();
             if (match.IsAny)
@@ -627,6 +627,9 @@ public static partial class MeshEmitter
 
         private static string TlsMode(ClientTlsMode mode) => mode == ClientTlsMode.IstioMutual ? "ISTIO_MUTUAL" : "DISABLE";
     }
+
+    /// <summary>A route's VirtualService <c>match</c> list; the SidecarPolicy's <c>http[].match</c> has the same shape.</summary>
+    internal static JsonArray VirtualServiceMatches(RouteMatch match) => Builder.RouteMatches(match);
 
     internal static string? Duration(TimeSpan? value) => value is { } v ? Durations.Format(v) : null;
 

@@ -22,7 +22,7 @@ public sealed class PolicyParserOptions
 /// native AOT) into immutable records. Like YARP's route validators it never stops at the first problem: every
 /// error is collected with its line and column, then reported together.
 /// </summary>
-public static class PolicyParser
+public static partial class PolicyParser
 {
     /// <summary>The only <c>apiVersion</c> this build reads.</summary>
     public const string ApiVersion = "belizemesh.io/v1alpha1";
@@ -52,7 +52,7 @@ public static class PolicyParser
         return Parse(text, path, options);
     }
 
-    private sealed class Reader(string file, PolicyParserOptions options)
+    private sealed partial class Reader(string file, PolicyParserOptions options)
     {
         private static readonly string[] s_topFields = ["apiVersion", "kind", "metadata", "spec"];
         private static readonly string[] s_metadataFields = ["name", "namespace", "labels", "annotations"];
@@ -68,8 +68,8 @@ public static class PolicyParser
         private static readonly string[] s_matchFields = ["paths", "methods"];
         private static readonly string[] s_outboundFields = ["listen", "mode", "routes", "limits"];
         private static readonly string[] s_limitsFields = ["maxConnections", "maxPendingPerSource", "handshakesPerSecondPerSource", "handshakeBurstPerSource", "sniffTimeout", "headerTimeout", "idleTimeout"];
-        private static readonly string[] s_routeFields = ["host", "pathPrefix", "endpoints", "dnsRefresh", "appPort", "identity", "timeout", "retries", "loadBalancing", "outlierDetection"];
-        private static readonly string[] s_retryFields = ["attempts"];
+        private static readonly string[] s_routeFields = ["host", "pathPrefix", "endpoints", "dnsRefresh", "appPort", "identity", "timeout", "retries", "loadBalancing", "outlierDetection", "http"];
+        private static readonly string[] s_retryFields = ["attempts", "perTryTimeout", "retryOn", "budget"];
         private static readonly string[] s_loadBalancingFields = ["policy", "header"];
         private static readonly string[] s_outlierFields = ["consecutiveFailures", "ejectionTime"];
 
@@ -602,46 +602,14 @@ public static class PolicyParser
 
             TimeSpan timeout = OptionalDuration(f, "timeout", path + ".timeout") ?? s_defaultTimeout;
 
-            int attempts = 0;
-            if (OptionalMapping(f, "retries", path + ".retries", out YamlMappingNode? retries))
-            {
-                Fields r = CheckFields(retries, path + ".retries", s_retryFields);
-                YamlNode? attemptsNode = r.Value("attempts");
-                if (attemptsNode is not null && Integer(attemptsNode, path + ".retries.attempts", out attempts) && (attempts < 0 || attempts > 10))
-                {
-                    Error(attemptsNode, $"{path}.retries.attempts: {attempts} is out of range; use 0 to 10");
-                    attempts = 0;
-                }
-            }
+            RetryPolicySpec? retryPolicy = ReadRetries(f, path + ".retries", out RetryBudgetSpec budget, allowBudget: true);
+            int attempts = retryPolicy?.Attempts ?? 0;
 
             LoadBalancingPolicy policy = LoadBalancingPolicy.RoundRobin;
             string? hashHeader = null;
-            if (OptionalMapping(f, "loadBalancing", path + ".loadBalancing", out YamlMappingNode? lb))
+            if (ReadLoadBalancing(f, path + ".loadBalancing") is { } balancing)
             {
-                Fields l = CheckFields(lb, path + ".loadBalancing", s_loadBalancingFields);
-                string? policyText = OptionalString(l, path + ".loadBalancing.policy");
-                if (policyText is not null)
-                {
-                    if (!Enum.TryParse(policyText, ignoreCase: false, out policy) || !Enum.IsDefined(policy) || char.IsAsciiDigit(policyText[0]))
-                    {
-                        Error(l.Value("policy")!, $"{path}.loadBalancing.policy: unknown policy '{policyText}'; expected RoundRobin, LeastRequests, Random or ConsistentHash");
-                        policy = LoadBalancingPolicy.RoundRobin;
-                    }
-                }
-
-                hashHeader = OptionalString(l, path + ".loadBalancing.header");
-                if (hashHeader is not null && !IsHeaderName(hashHeader))
-                {
-                    Error(l.Value("header")!, $"{path}.loadBalancing.header: '{hashHeader}' is not a valid header name");
-                }
-                else if (hashHeader is not null && policy != LoadBalancingPolicy.ConsistentHash)
-                {
-                    Error(l.Value("header")!, $"{path}.loadBalancing.header: only used with policy ConsistentHash");
-                }
-                else if (hashHeader is null && policy == LoadBalancingPolicy.ConsistentHash)
-                {
-                    Error(lb, $"{path}.loadBalancing.header: required with policy ConsistentHash (the request header to hash, e.g. X-Participant-ID)");
-                }
+                (policy, hashHeader) = balancing;
             }
 
             int consecutiveFailures = 5;
@@ -659,9 +627,55 @@ public static class PolicyParser
                 ejectionTime = OptionalDuration(o, "ejectionTime", path + ".outlierDetection.ejectionTime") ?? ejectionTime;
             }
 
+            IReadOnlyList<HttpRuleSpec> http = ReadHttpRules(f, path + ".http");
             return host is null || endpoints.Count == 0
                 ? null
-                : new OutboundRouteSpec(host, prefix, endpoints, identity, timeout, attempts, policy, hashHeader, consecutiveFailures, ejectionTime) { DnsRefresh = dnsRefresh, AppPort = appPort };
+                : new OutboundRouteSpec(host, prefix, endpoints, identity, timeout, attempts, policy, hashHeader, consecutiveFailures, ejectionTime)
+                {
+                    Retries = retryPolicy,
+                    RetryBudget = budget,
+                    Http = http,
+                    DnsRefresh = dnsRefresh,
+                    AppPort = appPort,
+                };
+        }
+
+        /// <summary><c>loadBalancing</c> of a route or a destination; null when absent.</summary>
+        private (LoadBalancingPolicy Policy, string? HashHeader)? ReadLoadBalancing(Fields f, string path)
+        {
+            if (!OptionalMapping(f, "loadBalancing", path, out YamlMappingNode? lb))
+            {
+                return null;
+            }
+
+            LoadBalancingPolicy policy = LoadBalancingPolicy.RoundRobin;
+            string? hashHeader = null;
+            Fields l = CheckFields(lb, path, s_loadBalancingFields);
+            string? policyText = OptionalString(l, path + ".policy");
+            if (policyText is not null)
+            {
+                if (!Enum.TryParse(policyText, ignoreCase: false, out policy) || !Enum.IsDefined(policy) || char.IsAsciiDigit(policyText[0]))
+                {
+                    Error(l.Value("policy")!, $"{path}.policy: unknown policy '{policyText}'; expected RoundRobin, LeastRequests, Random or ConsistentHash");
+                    policy = LoadBalancingPolicy.RoundRobin;
+                }
+            }
+
+            hashHeader = OptionalString(l, path + ".header");
+            if (hashHeader is not null && !IsHeaderName(hashHeader))
+            {
+                Error(l.Value("header")!, $"{path}.header: '{hashHeader}' is not a valid header name");
+            }
+            else if (hashHeader is not null && policy != LoadBalancingPolicy.ConsistentHash)
+            {
+                Error(l.Value("header")!, $"{path}.header: only used with policy ConsistentHash");
+            }
+            else if (hashHeader is null && policy == LoadBalancingPolicy.ConsistentHash)
+            {
+                Error(lb, $"{path}.header: required with policy ConsistentHash (the request header to hash, e.g. X-Participant-ID)");
+            }
+
+            return (policy, hashHeader);
         }
 
         // ---- field helpers ----

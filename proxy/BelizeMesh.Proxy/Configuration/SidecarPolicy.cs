@@ -175,6 +175,16 @@ public sealed record OutboundRouteSpec(
 
     /// <summary>The default of <see cref="DnsRefresh"/>.</summary>
     public static readonly TimeSpan DefaultDnsRefresh = TimeSpan.FromSeconds(5);
+
+    /// <summary><c>retries</c> in full (attempts, per-try timeout, conditions); null when the route has none.</summary>
+    public RetryPolicySpec? Retries { get; init; }
+
+    /// <summary><c>retries.budget</c>: how many retries may be in flight on this route (shared by its rules).</summary>
+    public RetryBudgetSpec RetryBudget { get; init; } = RetryBudgetSpec.Default;
+
+    /// <summary><c>http</c>: ordered rules (matches, weighted destinations, retries, faults); empty = one implicit rule
+    /// sending everything to <see cref="Endpoints"/>.</summary>
+    public IReadOnlyList<HttpRuleSpec> Http { get; init; } = [];
 }
 
 /// <summary>How a route picks one of its endpoints.</summary>

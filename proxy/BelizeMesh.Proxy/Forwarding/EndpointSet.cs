@@ -438,6 +438,14 @@ internal sealed class EndpointSetRegistry : IDisposable
     {
         lock (_lock)
         {
+            // Two lists under one id in one build (two rules naming the same subset with different endpoints) must not
+            // replace each other: the later one gets a numbered id.
+            string baseId = id;
+            for (int n = 2; _used.Contains(id) && _sets.TryGetValue(id, out EndpointSet? taken) && !taken.Matches(endpoints, refresh); n++)
+            {
+                id = baseId + "#" + n.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            }
+
             _used.Add(id);
             _sets.TryGetValue(id, out EndpointSet? existing);
             if (existing is not null && existing.Matches(endpoints, refresh))

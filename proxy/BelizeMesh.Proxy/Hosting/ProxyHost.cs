@@ -28,6 +28,10 @@ internal sealed class ProxyHostOptions
 
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
+    /// <summary>The random source of weighted destinations and fault percentages; null = <see cref="Random.Shared"/>
+    /// (tests pass a seeded one).</summary>
+    public Random? TrafficRandom { get; init; }
+
     public PolicyParserOptions ParserOptions { get; init; } = new() { PqChannelAvailable = true, PermissiveAvailable = true };
 
     /// <summary>Watch the policy file (tests that reload by hand turn this off).</summary>
@@ -245,6 +249,7 @@ internal sealed partial class ProxyHost : IAsyncDisposable
                 sp.GetRequiredService<ILogger<CertificateStore>>()));
         }
 
+        builder.Services.AddSingleton(new TrafficRandom(options.TrafficRandom));
         builder.Services.AddSingleton<ForwardingEngine>();
         builder.Services.AddSingleton<InboundHandler>();
         builder.Services.AddSingleton<OutboundHandler>();

@@ -55,25 +55,69 @@ internal sealed class SnapshotBuilder(UpstreamClientFactory clients, RateLimiter
             (appsByPort ??= [])[app.Port] = InboundTarget("inbound:" + app.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), app.App, app.Timeout);
         }
 
-        var routes = new List<(string, string?, UpstreamTarget)>(policy.Spec.Outbound.Routes.Count);
+        var routes = new List<(string, string?, OutboundRoute)>(policy.Spec.Outbound.Routes.Count);
         foreach (OutboundRouteSpec route in policy.Spec.Outbound.Routes)
         {
-            // An endpoint list → the endpoints balanced across: a DNS name becomes one endpoint per A/AAAA record.
-            EndpointSet states = endpointSets.Get(route.Id, route.Endpoints, route.DnsRefresh);
-
             ChannelMode mode = policy.Spec.Outbound.Mode;
-            routes.Add((route.Host, route.PathPrefix, new UpstreamTarget(
-                route.Id,
-                states,
-                LoadBalancer.Create(route.LoadBalancing, route.HashHeader),
-                clients.GetOrCreate(mode, route.Identity),
-                UpstreamTarget.CreateConfig(route.Timeout, http2: mode != ChannelMode.Disable),
-                route.RetryAttempts,
-                route.OutlierConsecutiveFailures,
-                route.OutlierEjectionTime)
+            var budget = new RetryBudget(route.RetryBudget.Percent, route.RetryBudget.MinConcurrency);
+
+            // One target per destination: its own endpoint list turned into an endpoint set (a DNS name → one endpoint
+            // per pod, re-resolved), its own load balancer and client; all share the route's retry budget. A destination
+            // without endpoints uses the route's set; one with its own (a subset's headless Service) gets its own set,
+            // with its own endpoint health, as each Istio subset is its own Envoy cluster.
+            UpstreamTarget Target(string label, string setId, IReadOnlyList<EndpointAddress> addresses, LoadBalancingPolicy balancing, string? hashHeader, string? identity, TimeSpan timeout, RetryPolicySpec? retries)
             {
-                AppPort = route.AppPort is { } appPort ? new ForwardedAppPortFeature(appPort) : null,
-            }));
+                EndpointSet states = endpointSets.Get(setId, addresses, route.DnsRefresh);
+
+                return new UpstreamTarget(
+                    label,
+                    states,
+                    LoadBalancer.Create(balancing, hashHeader),
+                    clients.GetOrCreate(mode, identity),
+                    UpstreamTarget.CreateConfig(timeout, http2: mode != ChannelMode.Disable),
+                    retries?.Attempts ?? 0,
+                    route.OutlierConsecutiveFailures,
+                    route.OutlierEjectionTime)
+                {
+                    Retry = RetryPlan.From(retries),
+                    Budget = budget,
+                    AppPort = route.AppPort is { } appPort ? new ForwardedAppPortFeature(appPort) : null,
+                };
+            }
+
+            var rules = new RouteRule[route.Http.Count];
+            for (int r = 0; r < rules.Length; r++)
+            {
+                HttpRuleSpec rule = route.Http[r];
+                string label = route.Id + "#" + rule.Name;
+                var matchers = new RequestMatcher[rule.Matches.Count];
+                for (int m = 0; m < matchers.Length; m++)
+                {
+                    matchers[m] = new RequestMatcher(rule.Matches[m]);
+                }
+
+                var destinations = new UpstreamTarget[rule.Destinations.Count];
+                var weights = new int[destinations.Length];
+                for (int d = 0; d < destinations.Length; d++)
+                {
+                    DestinationSpec destination = rule.Destinations[d];
+                    destinations[d] = Target(
+                        label,
+                        destination.Endpoints.Count > 0 ? route.Id + "@" + destination.Label : route.Id,
+                        destination.Endpoints.Count > 0 ? destination.Endpoints : route.Endpoints,
+                        destination.LoadBalancing ?? route.LoadBalancing,
+                        destination.LoadBalancing is null ? route.HashHeader : destination.HashHeader,
+                        destination.Identity ?? route.Identity,
+                        rule.Timeout ?? route.Timeout,
+                        rule.Retries ?? route.Retries);
+                    weights[d] = destination.Weight;
+                }
+
+                rules[r] = new RouteRule(label, matchers, destinations, weights, rule.Fault);
+            }
+
+            UpstreamTarget main = Target(route.Id, route.Id, route.Endpoints, route.LoadBalancing, route.HashHeader, route.Identity, route.Timeout, route.Retries);
+            routes.Add((route.Host, route.PathPrefix, new OutboundRoute(route.Id, main, rules)));
         }
 
         var snapshot = new ProxySnapshot(

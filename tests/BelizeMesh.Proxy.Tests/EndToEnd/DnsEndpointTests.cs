@@ -331,4 +331,29 @@ public sealed class DnsEndpointTests : IAsyncLifetime
         Assert.Equal(["10.0.0.7:16443", "[fd00::7]:16443"], set.Current.Select(e => e.Address.ToString()));
         Assert.Equal(0, _dns.Calls);
     }
+
+    [Fact]
+    public async Task Subset_destination_with_its_own_name_balances_across_that_subsets_pods()
+    {
+        // the route's name covers every pod; subset v1's headless Service only pods 1 and 2
+        const string v1 = "nawal-v1-pq.belizechain.svc.cluster.local";
+        _dns.Set(Name, s_pods);
+        _dns.Set(v1, s_pods[1], s_pods[2]);
+        await using Sidecar sidecar = await StartAsync(
+            "        http:\n" +
+            "          - name: split\n" +
+            $"            destinations: [{{ subset: v1, weight: 100, endpoints: [\"{v1}:{_port}\"] }}]");
+        using HttpClient http = sidecar.CreateOutboundClient();
+
+        var seen = new List<string>();
+        for (int i = 0; i < 4; i++)
+        {
+            seen.Add(await AppAsync(http));
+        }
+
+        Assert.Equal(["app1", "app1", "app2", "app2"], seen.Order(StringComparer.Ordinal));
+        Assert.Equal(2, Sets(sidecar).Find("nawal.test@v1")!.Current.Length);
+        string metrics = await sidecar.CreateAdminClient().GetStringAsync("/metrics");
+        Assert.Contains("belizemesh_proxy_endpoints{route=\"nawal.test@v1\"} 2\n", metrics, StringComparison.Ordinal);
+    }
 }

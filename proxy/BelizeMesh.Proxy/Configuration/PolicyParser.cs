@@ -577,18 +577,7 @@ public static partial class PolicyParser
                 dnsRefresh = OutboundRouteSpec.DefaultDnsRefresh;
             }
 
-            int? appPort = null;
-            if (f.Value("appPort") is { } appPortNode && Integer(appPortNode, path + ".appPort", out int appPortValue))
-            {
-                if (appPortValue is < 1 or > 65535)
-                {
-                    Error(appPortNode, $"{path}.appPort: {appPortValue} is not a port; use 1-65535 (the peer's app port, one of its spec.inbound.apps)");
-                }
-                else
-                {
-                    appPort = appPortValue;
-                }
-            }
+            int? appPort = AppPortField(f, path);
 
             string? identity = OptionalString(f, path + ".identity");
             if (identity is not null)
@@ -676,6 +665,23 @@ public static partial class PolicyParser
             }
 
             return (policy, hashHeader);
+        }
+
+        /// <summary><c>appPort</c> of a route or a destination: null when absent or invalid (the error is reported).</summary>
+        private int? AppPortField(Fields f, string path)
+        {
+            if (f.Value("appPort") is not { } node || !Integer(node, path + ".appPort", out int port))
+            {
+                return null;
+            }
+
+            if (port is < 1 or > 65535)
+            {
+                Error(node, $"{path}.appPort: {port} is not a port; use 1-65535 (the peer's app port, one of its spec.inbound.apps)");
+                return null;
+            }
+
+            return port;
         }
 
         // ---- field helpers ----

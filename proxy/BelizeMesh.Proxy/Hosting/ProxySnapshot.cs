@@ -65,7 +65,7 @@ internal sealed class SnapshotBuilder(UpstreamClientFactory clients, RateLimiter
             // per pod, re-resolved), its own load balancer and client; all share the route's retry budget. A destination
             // without endpoints uses the route's set; one with its own (a subset's headless Service) gets its own set,
             // with its own endpoint health, as each Istio subset is its own Envoy cluster.
-            UpstreamTarget Target(string label, string setId, IReadOnlyList<EndpointAddress> addresses, LoadBalancingPolicy balancing, string? hashHeader, string? identity, TimeSpan timeout, RetryPolicySpec? retries)
+            UpstreamTarget Target(string label, string setId, IReadOnlyList<EndpointAddress> addresses, LoadBalancingPolicy balancing, string? hashHeader, string? identity, TimeSpan timeout, RetryPolicySpec? retries, int? appPort)
             {
                 EndpointSet states = endpointSets.Get(setId, addresses, route.DnsRefresh);
 
@@ -81,7 +81,7 @@ internal sealed class SnapshotBuilder(UpstreamClientFactory clients, RateLimiter
                 {
                     Retry = RetryPlan.From(retries),
                     Budget = budget,
-                    AppPort = route.AppPort is { } appPort ? new ForwardedAppPortFeature(appPort) : null,
+                    AppPort = (appPort ?? route.AppPort) is { } port ? new ForwardedAppPortFeature(port) : null,
                 };
             }
 
@@ -109,14 +109,15 @@ internal sealed class SnapshotBuilder(UpstreamClientFactory clients, RateLimiter
                         destination.LoadBalancing is null ? route.HashHeader : destination.HashHeader,
                         destination.Identity ?? route.Identity,
                         rule.Timeout ?? route.Timeout,
-                        rule.Retries ?? route.Retries);
+                        rule.Retries ?? route.Retries,
+                        destination.AppPort);
                     weights[d] = destination.Weight;
                 }
 
                 rules[r] = new RouteRule(label, matchers, destinations, weights, rule.Fault);
             }
 
-            UpstreamTarget main = Target(route.Id, route.Id, route.Endpoints, route.LoadBalancing, route.HashHeader, route.Identity, route.Timeout, route.Retries);
+            UpstreamTarget main = Target(route.Id, route.Id, route.Endpoints, route.LoadBalancing, route.HashHeader, route.Identity, route.Timeout, route.Retries, null);
             routes.Add((route.Host, route.PathPrefix, new OutboundRoute(route.Id, main, rules)));
         }
 

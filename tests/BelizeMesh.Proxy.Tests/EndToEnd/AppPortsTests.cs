@@ -39,7 +39,14 @@ public sealed class AppPortsTests : IAsyncLifetime
         _pakit = await Sidecar.StartAsync(
             Sidecar.Policy("http://127.0.0.1:1", outboundRoutes:
                 Sidecar.Route("nawal.test", $"\"{_nawal.InboundEndpoint}\"", $"        identity: {Nawal}\n        timeout: 0") +
-                Sidecar.Route("nawal-ws.test", $"\"{_nawal.InboundEndpoint}\"", $"        identity: {Nawal}\n        timeout: 0\n        appPort: 9944"))
+                Sidecar.Route("nawal-ws.test", $"\"{_nawal.InboundEndpoint}\"", $"        identity: {Nawal}\n        timeout: 0\n        appPort: 9944") +
+                Sidecar.Route("nawal-rules.test", $"\"{_nawal.InboundEndpoint}\"", $"        identity: {Nawal}\n        timeout: 0\n" +
+                    "        http:\n" +
+                    "          - name: websocket\n" +
+                    "            match: [{ headers: { upgrade: { exact: websocket } } }]\n" +
+                    "            destinations: [{ appPort: 9944 }]\n" +
+                    "          - name: rpc\n" +
+                    "            destinations: [{ appPort: 9933 }]"))
             .Replace("  outbound:\n", "  outbound:\n    mode: STRICT\n", StringComparison.Ordinal),
             certs: mesh.PakitCerts);
     }
@@ -102,6 +109,16 @@ public sealed class AppPortsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Rule_destination_app_port_sends_plain_requests_to_the_rpc_port()
+    {
+        using HttpClient http = _pakit.CreateOutboundClient();
+
+        using HttpResponseMessage response = await http.GetAsync("http://nawal-rules.test:9944/echo");
+
+        Assert.Equal("rpc", Lines(await response.Content.ReadAsStringAsync())["app"]); // the rule's appPort wins over the Host's
+    }
+
+    [Fact]
     public async Task Rules_apply_to_every_app_port()
     {
         using HttpClient http = _pakit.CreateOutboundClient();
@@ -114,6 +131,7 @@ public sealed class AppPortsTests : IAsyncLifetime
     [Theory]
     [InlineData("ws://nawal.test:9944/ws", "1.1")]
     [InlineData("ws://nawal-ws.test/ws", "1.1")]
+    [InlineData("ws://nawal-rules.test/ws", "1.1")] // a rule matching the Upgrade header, destination appPort 9944 (the emitted blockchain route)
     [InlineData("ws://nawal.test:9944/ws", "2.0")] // an h2c app opens it with an extended CONNECT on the outbound too
     public async Task WebSocket_through_the_pq_path_is_authorized_as_get_and_reaches_the_app_as_an_http11_upgrade(string url, string version)
     {

@@ -105,4 +105,13 @@ public class AppPortsAndDnsPolicyTests
     public void Route_app_port_out_of_range_is_refused()
         => AssertSingleError(Head + "  outbound:\n    routes:\n      - { host: a.test, endpoints: [\"a:1\"], appPort: 0 }\n", 10, 54,
             "spec.outbound.routes[0].appPort: 0 is not a port; use 1-65535 (the peer's app port, one of its spec.inbound.apps)");
+
+    [Fact]
+    public void Destination_app_port_is_read_and_checked()
+    {
+        const string routes = "  outbound:\n    routes:\n      - host: a.test\n        endpoints: [\"a:1\"]\n        http:\n          - name: r\n";
+        Assert.Equal(9944, Parse(Head + routes + "            destinations: [{ appPort: 9944 }]\n").Outbound.Routes[0].Http[0].Destinations[0].AppPort);
+        AssertSingleError(Head + routes + "            destinations: [{ appPort: 0 }]\n", 14, 39,
+            "spec.outbound.routes[0].http[0].destinations[0].appPort: 0 is not a port; use 1-65535 (the peer's app port, one of its spec.inbound.apps)");
+    }
 }

@@ -75,4 +75,46 @@ public sealed class SidecarContractTests
         Assert.Null(firstRule["from"]);
         Assert.True(JsonNode.DeepEquals(JsonNode.Parse("""{"methods":["GET","POST"],"paths":["/api/v1/upload*","/api/v1/download*"]}"""), firstRule["to"]));
     }
+
+    [Fact]
+    public void Blockchain_websocket_port_is_an_inbound_app_next_to_the_rpc_port()
+    {
+        // RPC 9933 (appPort) and WebSocket 9944 are both HTTP ports; P2P 30333 is TCP and stays off the PQ path
+        var parsed = MeshParser.ParseFile(RepoPaths.RepoFile("examples", "belizechain", "mesh.yaml"));
+        var blockchain = MeshEmitter.Emit(parsed.Mesh!).Single(r => r.Name == "belizemesh-policy-blockchain");
+        var policy = PolicyParser.Parse((string)blockchain.Document["data"]!["policy.yaml"]!, "blockchain", s_fullBuild);
+        Assert.True(policy.Succeeded, string.Join("\n", policy.Errors));
+
+        InboundSpec inbound = policy.Policy!.Spec.Inbound;
+        Assert.Equal(new Uri("http://127.0.0.1:9933"), inbound.App);
+        InboundAppSpec ws = Assert.Single(inbound.Apps);
+        Assert.Equal((9944, new Uri("http://127.0.0.1:9944")), (ws.Port, ws.App));
+    }
+
+    [Fact]
+    public void Translated_app_port_emits_no_other_app_ports()
+    {
+        // appPort 8080 is not a Service port: port 80 is translated, and 9090's container port is unknown
+        const string mesh = """
+            apiVersion: belizemesh.io/v1alpha1
+            kind: Mesh
+            metadata: { name: ports }
+            spec:
+              namespaces: [{ name: demo }]
+              services:
+                - name: api
+                  namespace: demo
+                  quantum: true
+                  appPort: 8080
+                  ports:
+                    - { name: http, number: 80 }
+                    - { name: http-admin, number: 9090 }
+            """;
+        var parsed = MeshParser.Parse(mesh, "mesh.yaml");
+        Assert.True(parsed.Succeeded, string.Join("\n", parsed.Errors));
+        var api = MeshEmitter.Emit(parsed.Mesh!).Single(r => r.Name == "belizemesh-policy-api");
+        var policy = PolicyParser.Parse((string)api.Document["data"]!["policy.yaml"]!, "api", s_fullBuild);
+        Assert.True(policy.Succeeded, string.Join("\n", policy.Errors));
+        Assert.Empty(policy.Policy!.Spec.Inbound.Apps);
+    }
 }

@@ -39,6 +39,11 @@ internal static class SidecarPolicyBuilder
                 _ => "DISABLE",
             },
         };
+        if (InboundApps(service) is { } apps)
+        {
+            inbound["apps"] = apps;
+        }
+
         if (InboundAuthorization(mesh, service) is { } authorization)
         {
             inbound["authorization"] = authorization;
@@ -130,6 +135,41 @@ internal static class SidecarPolicyBuilder
                 ["outbound"] = new JsonObject { ["listen"] = OutboundListen, ["routes"] = outboundRoutes },
             },
         };
+    }
+
+    /// <summary>
+    /// The service's other HTTP-family ports as <c>inbound.apps</c> (<c>http://127.0.0.1:&lt;port&gt;</c>, selected by the
+    /// port callers put in <c>Host</c>), so every HTTP port is reachable through the PQ path, not only the app port
+    /// (the blockchain node's WebSocket 9944 next to its RPC 9933).
+    /// </summary>
+    private static JsonArray? InboundApps(ServiceSpec service)
+    {
+        int appPort = service.EffectiveAppPort!.Value;
+        JsonArray? apps = null;
+
+        // Only when the app port is one of the Service's ports: the ports then map 1:1 to the container's. An appPort
+        // outside them means the Service port is translated (80 → 8080), and the other port numbers say nothing
+        // about where the container listens.
+        bool oneToOne = false;
+        foreach (var port in service.Ports)
+        {
+            oneToOne |= port.Number == appPort;
+        }
+
+        if (!oneToOne)
+        {
+            return null;
+        }
+
+        foreach (var port in service.Ports)
+        {
+            if (port.Number != appPort && port.EffectiveProtocol is { } protocol && Protocols.IsHttp(protocol))
+            {
+                (apps ??= []).Push(new JsonObject { ["port"] = port.Number });
+            }
+        }
+
+        return apps;
     }
 
     internal static JsonObject? SidecarLoadBalancing(LoadBalancingSpec lb) => lb.Policy switch

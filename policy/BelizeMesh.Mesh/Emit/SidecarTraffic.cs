@@ -93,6 +93,13 @@ internal static class SidecarTraffic
 
                 var destination = Obj(("subset", d.Subset), ("weight", d.Weight));
                 destination["endpoints"] = new JsonArray(PqServiceNames.Endpoint(mesh, target, d.Subset));
+                if (d.Port is { } port)
+                {
+                    // the destination port Istio routes to (the blockchain's WebSocket rule → 9944): the peer's inbound
+                    // forwards to that app port (its inbound.apps) whatever port the caller's Host names
+                    destination["appPort"] = port;
+                }
+
                 if (!ReferenceEquals(target, callee))
                 {
                     destination["identity"] = mesh.SpiffeIdOf(target);

@@ -33,7 +33,7 @@ public static partial class PolicyParser
         private static readonly string[] s_requestMatchFields = ["uri", "method", "headers"];
         private static readonly string[] s_stringMatchFields = ["exact", "prefix", "regex"];
         private static readonly string[] s_headerMatchFields = ["exact", "prefix", "regex", "present"];
-        private static readonly string[] s_destinationFields = ["subset", "weight", "endpoints", "identity", "loadBalancing"];
+        private static readonly string[] s_destinationFields = ["subset", "weight", "endpoints", "identity", "loadBalancing", "appPort"];
         private static readonly string[] s_faultFields = ["delay", "abort"];
         private static readonly string[] s_delayFields = ["fixedDelay", "percentage"];
         private static readonly string[] s_abortFields = ["httpStatus", "percentage"];
@@ -374,7 +374,7 @@ public static partial class PolicyParser
                 }
 
                 (LoadBalancingPolicy Policy, string? HashHeader)? balancing = ReadLoadBalancing(f, destinationPath + ".loadBalancing");
-                destinations.Add(new DestinationSpec(subset, weight, endpoints, identity, balancing?.Policy, balancing?.HashHeader));
+                destinations.Add(new DestinationSpec(subset, weight, endpoints, identity, balancing?.Policy, balancing?.HashHeader) { AppPort = AppPortField(f, destinationPath) });
             }
 
             if (seq.Children.Count > 1 && !weightMissing && total != 100)

@@ -58,7 +58,8 @@ public static partial class PolicyParser
         private static readonly string[] s_metadataFields = ["name", "namespace", "labels", "annotations"];
         private static readonly string[] s_specFields = ["identity", "admin", "inbound", "outbound", "accessLog", "drainTimeout"];
         private static readonly string[] s_adminFields = ["listen"];
-        private static readonly string[] s_inboundFields = ["listen", "app", "mode", "timeout", "authorization", "rateLimits", "limits"];
+        private static readonly string[] s_inboundFields = ["listen", "app", "apps", "mode", "timeout", "authorization", "rateLimits", "limits"];
+        private static readonly string[] s_inboundAppFields = ["port", "app", "timeout"];
         private static readonly string[] s_authorizationFields = ["rules"];
         private static readonly string[] s_ruleFields = ["from", "to"];
         private static readonly string[] s_fromFields = ["principals"];
@@ -67,12 +68,15 @@ public static partial class PolicyParser
         private static readonly string[] s_matchFields = ["paths", "methods"];
         private static readonly string[] s_outboundFields = ["listen", "mode", "routes", "limits"];
         private static readonly string[] s_limitsFields = ["maxConnections", "maxPendingPerSource", "handshakesPerSecondPerSource", "handshakeBurstPerSource", "sniffTimeout", "headerTimeout", "idleTimeout"];
-        private static readonly string[] s_routeFields = ["host", "pathPrefix", "endpoints", "identity", "timeout", "retries", "loadBalancing", "outlierDetection", "http"];
+        private static readonly string[] s_routeFields = ["host", "pathPrefix", "endpoints", "dnsRefresh", "appPort", "identity", "timeout", "retries", "loadBalancing", "outlierDetection", "http"];
         private static readonly string[] s_retryFields = ["attempts", "perTryTimeout", "retryOn", "budget"];
         private static readonly string[] s_loadBalancingFields = ["policy", "header"];
         private static readonly string[] s_outlierFields = ["consecutiveFailures", "ejectionTime"];
 
         private static readonly TimeSpan s_defaultTimeout = TimeSpan.FromSeconds(60);
+        private static readonly TimeSpan s_minDnsRefresh = TimeSpan.FromSeconds(1);
+
+        private static string DurationText(TimeSpan value) => value.TotalMilliseconds.ToString(CultureInfo.InvariantCulture) + "ms";
 
         private readonly List<PolicyError> _errors = [];
         private ChannelMode _inboundMode = ChannelMode.Strict;
@@ -210,11 +214,7 @@ public static partial class PolicyParser
             string? appText = RequiredString(f, node, "spec.inbound", "app");
             if (appText is not null)
             {
-                if (!Uri.TryCreate(appText, UriKind.Absolute, out app) || app.Scheme != Uri.UriSchemeHttp || app.AbsolutePath != "/" || app.Query.Length != 0 || !string.IsNullOrEmpty(app.UserInfo))
-                {
-                    Error(f.Value("app")!, $"spec.inbound.app: '{appText}' is not a plain http URL of the local app; write e.g. \"http://127.0.0.1:8080\"");
-                    app = null;
-                }
+                app = AppUrl(f.Value("app")!, "spec.inbound.app", appText);
             }
 
             ChannelMode mode = ChannelMode.Strict;
@@ -248,6 +248,7 @@ public static partial class PolicyParser
 
             _inboundMode = mode;
             TimeSpan timeout = OptionalDuration(f, "timeout", "spec.inbound.timeout") ?? s_defaultTimeout;
+            IReadOnlyList<InboundAppSpec> apps = ReadInboundApps(f, timeout);
 
             AuthorizationSpec? authorization = null;
             if (OptionalMapping(f, "authorization", "spec.inbound.authorization", out YamlMappingNode? authNode))
@@ -278,7 +279,78 @@ public static partial class PolicyParser
                 }
             }
 
-            return app is null ? null : new InboundSpec(listen, app, mode, timeout, authorization, rateLimits) { Limits = ReadLimits(f, "spec.inbound.limits", ListenerLimitsSpec.InboundDefault, inbound: true) };
+            return app is null ? null : new InboundSpec(listen, app, mode, timeout, authorization, rateLimits) { Limits = ReadLimits(f, "spec.inbound.limits", ListenerLimitsSpec.InboundDefault, inbound: true), Apps = apps };
+        }
+
+        /// <summary>A plain <c>http://host:port</c> URL of a local app, or null (the error is reported).</summary>
+        private Uri? AppUrl(YamlNode node, string path, string text)
+        {
+            if (!Uri.TryCreate(text, UriKind.Absolute, out Uri? app) || app.Scheme != Uri.UriSchemeHttp || app.AbsolutePath != "/" || app.Query.Length != 0 || !string.IsNullOrEmpty(app.UserInfo))
+            {
+                Error(node, $"{path}: '{text}' is not a plain http URL of the local app; write e.g. \"http://127.0.0.1:8080\"");
+                return null;
+            }
+
+            return app;
+        }
+
+        /// <summary><c>spec.inbound.apps</c>: more app ports, selected by the port in the request's <c>Host</c>.</summary>
+        private List<InboundAppSpec> ReadInboundApps(Fields parent, TimeSpan defaultTimeout)
+        {
+            var apps = new List<InboundAppSpec>();
+            if (!OptionalSequence(parent, "apps", "spec.inbound.apps", out YamlSequenceNode? seq))
+            {
+                return apps;
+            }
+
+            var ports = new HashSet<int>();
+            for (int i = 0; i < seq.Children.Count; i++)
+            {
+                string path = $"spec.inbound.apps[{i}]";
+                if (!Mapping(seq.Children[i], path, out YamlMappingNode? node))
+                {
+                    continue;
+                }
+
+                Fields f = CheckFields(node, path, s_inboundAppFields);
+                YamlNode? portNode = f.Value("port");
+                if (portNode is null)
+                {
+                    Error(node, $"{path}.port: required field is missing; the port callers address (the port in their Host), e.g. port: 9944");
+                    continue;
+                }
+
+                if (!Integer(portNode, path + ".port", out int port))
+                {
+                    continue;
+                }
+
+                if (port is < 1 or > 65535)
+                {
+                    Error(portNode, $"{path}.port: {port} is not a port; use 1-65535");
+                    continue;
+                }
+
+                if (!ports.Add(port))
+                {
+                    Error(portNode, $"{path}.port: {port} is listed by an earlier entry of spec.inbound.apps; each port goes to one app");
+                    continue;
+                }
+
+                Uri? app = new($"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}");
+                if (OptionalString(f, path + ".app") is { } appText)
+                {
+                    app = AppUrl(f.Value("app")!, path + ".app", appText);
+                }
+
+                TimeSpan timeout = OptionalDuration(f, "timeout", path + ".timeout") ?? defaultTimeout;
+                if (app is not null)
+                {
+                    apps.Add(new InboundAppSpec(port, app, timeout));
+                }
+            }
+
+            return apps;
         }
 
         private AuthorizationSpec ReadAuthorization(YamlMappingNode node)
@@ -498,6 +570,15 @@ public static partial class PolicyParser
                 }
             }
 
+            TimeSpan dnsRefresh = OptionalDuration(f, "dnsRefresh", path + ".dnsRefresh") ?? OutboundRouteSpec.DefaultDnsRefresh;
+            if (dnsRefresh < s_minDnsRefresh)
+            {
+                Error(f.Value("dnsRefresh")!, $"{path}.dnsRefresh: {DurationText(dnsRefresh)} is too short; re-resolving more often than once a second loads the cluster DNS for nothing (records live 5 s), use at least 1s");
+                dnsRefresh = OutboundRouteSpec.DefaultDnsRefresh;
+            }
+
+            int? appPort = AppPortField(f, path);
+
             string? identity = OptionalString(f, path + ".identity");
             if (identity is not null)
             {
@@ -543,6 +624,8 @@ public static partial class PolicyParser
                     Retries = retryPolicy,
                     RetryBudget = budget,
                     Http = http,
+                    DnsRefresh = dnsRefresh,
+                    AppPort = appPort,
                 };
         }
 
@@ -582,6 +665,23 @@ public static partial class PolicyParser
             }
 
             return (policy, hashHeader);
+        }
+
+        /// <summary><c>appPort</c> of a route or a destination: null when absent or invalid (the error is reported).</summary>
+        private int? AppPortField(Fields f, string path)
+        {
+            if (f.Value("appPort") is not { } node || !Integer(node, path + ".appPort", out int port))
+            {
+                return null;
+            }
+
+            if (port is < 1 or > 65535)
+            {
+                Error(node, $"{path}.appPort: {port} is not a port; use 1-65535 (the peer's app port, one of its spec.inbound.apps)");
+                return null;
+            }
+
+            return port;
         }
 
         // ---- field helpers ----

@@ -31,7 +31,16 @@ public sealed record InboundSpec(
 {
     /// <summary><c>spec.inbound.limits</c>.</summary>
     public ListenerLimitsSpec Limits { get; init; } = ListenerLimitsSpec.InboundDefault;
+
+    /// <summary>
+    /// <c>spec.inbound.apps</c>: more app ports. A request whose <c>Host</c> names one of these ports (the port the caller
+    /// addressed) goes to that app; any other request goes to <see cref="App"/>.
+    /// </summary>
+    public IReadOnlyList<InboundAppSpec> Apps { get; init; } = [];
 }
+
+/// <summary>One entry of <c>spec.inbound.apps</c>: requests for <see cref="Port"/> go to <see cref="App"/> with its own idle timeout.</summary>
+public sealed record InboundAppSpec(int Port, Uri App, TimeSpan Timeout);
 
 /// <summary>
 /// <c>spec.inbound.limits</c> / <c>spec.outbound.limits</c>: deadlines and caps of one listener (docs/policy.md).
@@ -151,6 +160,21 @@ public sealed record OutboundRouteSpec(
 {
     /// <summary>A stable, human-readable route id used in logs and metric labels.</summary>
     public string Id => PathPrefix is null ? Host : Host + PathPrefix;
+
+    /// <summary>
+    /// <c>dnsRefresh</c>: how often the DNS names among <see cref="Endpoints"/> are re-resolved (each A/AAAA record is
+    /// one endpoint); also soon after a connect failure. Default 5 s, as Envoy's STRICT_DNS and CoreDNS's TTL.
+    /// </summary>
+    public TimeSpan DnsRefresh { get; init; } = DefaultDnsRefresh;
+
+    /// <summary>
+    /// <c>appPort</c>: the peer's app port this route's requests are for (sent in <c>x-belizemesh-app-port</c>; the
+    /// peer's inbound forwards to that port's app whatever port <c>Host</c> names). Null: the <c>Host</c>'s port decides.
+    /// </summary>
+    public int? AppPort { get; init; }
+
+    /// <summary>The default of <see cref="DnsRefresh"/>.</summary>
+    public static readonly TimeSpan DefaultDnsRefresh = TimeSpan.FromSeconds(5);
 
     /// <summary><c>retries</c> in full (attempts, per-try timeout, conditions); null when the route has none.</summary>
     public RetryPolicySpec? Retries { get; init; }

@@ -55,6 +55,9 @@ public sealed record DestinationSpec(
 {
     /// <summary>A short name for logs and metric labels: the subset, or <c>default</c>.</summary>
     public string Label => Subset ?? "default";
+
+    /// <summary><c>appPort</c>: the peer's app port for this destination (an Istio destination port); null = the route's.</summary>
+    public int? AppPort { get; init; }
 }
 
 /// <summary>Conditions under which a failed attempt is retried (Envoy's <c>retry_on</c> names).</summary>

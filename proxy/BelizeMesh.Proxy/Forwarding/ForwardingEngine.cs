@@ -10,7 +10,7 @@ namespace BelizeMesh.Proxy.Forwarding;
 /// <summary>Where one request goes: endpoints, the client to send through and YARP's per-request settings.</summary>
 internal sealed class UpstreamTarget(
     string routeId,
-    EndpointState[] endpoints,
+    EndpointSet endpoints,
     LoadBalancer balancer,
     HttpMessageInvoker client,
     ForwarderRequestConfig config,
@@ -20,7 +20,8 @@ internal sealed class UpstreamTarget(
 {
     public string RouteId { get; } = routeId;
 
-    public EndpointState[] Endpoints { get; } = endpoints;
+    /// <summary>The endpoints to balance across (resolved per pod for a DNS name; read <see cref="EndpointSet.Current"/> per pick).</summary>
+    public EndpointSet Endpoints { get; } = endpoints;
 
     public LoadBalancer Balancer { get; } = balancer;
 
@@ -33,6 +34,9 @@ internal sealed class UpstreamTarget(
     public int OutlierThreshold { get; } = outlierThreshold;
 
     public TimeSpan EjectionTime { get; } = ejectionTime;
+
+    /// <summary>The route's <c>appPort</c> as the feature the transformer sends to the peer; null when not set.</summary>
+    public ForwardedAppPortFeature? AppPort { get; init; }
 
     /// <summary>The retry policy; null keeps the original rule (<see cref="RetryAttempts"/> connect-failure retries of
     /// idempotent methods).</summary>
@@ -70,6 +74,13 @@ internal sealed partial class ForwardingEngine(IHttpForwarder forwarder, ProxyMe
 {
     public async Task ForwardAsync(HttpContext context, UpstreamTarget target, Direction direction)
     {
+        EndpointSet endpoints = target.Endpoints;
+        if (!endpoints.Ready.IsCompleted)
+        {
+            // a DNS endpoint's first resolution is under way (just after start or a reload): pick among its pods
+            await endpoints.Ready.WaitAsync(context.RequestAborted).ConfigureAwait(false);
+        }
+
         RetryPlan? plan = target.Retry;
         int attempts = plan?.Attempts ?? target.RetryAttempts;
         bool canRetry = attempts > 0 && ((plan is null || plan.IdempotentOnly)
@@ -91,7 +102,7 @@ internal sealed partial class ForwardingEngine(IHttpForwarder forwarder, ProxyMe
             for (int attempt = 0; ; attempt++)
             {
                 // (1) pick
-                EndpointState endpoint = target.Balancer.Pick(context, target.Endpoints, failed);
+                EndpointState endpoint = target.Balancer.Pick(context, endpoints.Current, failed);
                 bool mayRetry = canRetry && attempt < attempts;
                 CancellationTokenSource? perTry = null;
                 if (retryState is not null)
@@ -176,6 +187,11 @@ internal sealed partial class ForwardingEngine(IHttpForwarder forwarder, ProxyMe
                 if (failure is AttemptFailure.ConnectFailure or AttemptFailure.Timeout or AttemptFailure.RouteTimeout)
                 {
                     ReportFailure(target, endpoint);
+                }
+
+                if (failure == AttemptFailure.ConnectFailure)
+                {
+                    endpoints.RefreshSoon(); // the pod may be gone: look again (at most once a second)
                 }
 
                 bool retriable = plan is null || plan.IdempotentOnly ? failure == AttemptFailure.ConnectFailure : plan.RetriesFailure(failure);

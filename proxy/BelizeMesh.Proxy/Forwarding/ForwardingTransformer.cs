@@ -8,8 +8,8 @@ namespace BelizeMesh.Proxy.Forwarding;
 /// YARP's default header copying plus the proxy's rules: the request target is the one the handler fixed
 /// (<see cref="ForwardedTargetFeature"/>, sent without URI canonicalization), the original <c>Host</c> is kept (as
 /// Envoy does, so the app sees the name it was called by), and every spelling of
-/// <see cref="ProxyHeaders.PeerIdentity"/> is removed, then the header is set from the verified identity when there
-/// is one.
+/// <see cref="ProxyHeaders.PeerIdentity"/> and <see cref="ProxyHeaders.AppPort"/> is removed, then they are set from
+/// the verified identity and the route's app port when there are ones.
 /// </summary>
 internal sealed class ForwardingTransformer : HttpTransformer
 {
@@ -30,6 +30,11 @@ internal sealed class ForwardingTransformer : HttpTransformer
         if (httpContext.Features.Get<ForwardedIdentityFeature>() is { SpiffeId: { } identity })
         {
             proxyRequest.Headers.TryAddWithoutValidation(ProxyHeaders.PeerIdentity, identity);
+        }
+
+        if (httpContext.Features.Get<ForwardedAppPortFeature>() is { } appPort)
+        {
+            proxyRequest.Headers.TryAddWithoutValidation(ProxyHeaders.AppPort, appPort.Value);
         }
 
         if (httpContext.Request.Host.HasValue)
@@ -71,7 +76,7 @@ internal sealed class ForwardingTransformer : HttpTransformer
         List<string>? more = null;
         foreach (KeyValuePair<string, HeaderStringValues> header in proxyRequest.Headers.NonValidated)
         {
-            if (ProxyHeaders.IsSpellingOf(header.Key, ProxyHeaders.PeerIdentity))
+            if (ProxyHeaders.IsSpellingOf(header.Key, ProxyHeaders.PeerIdentity) || ProxyHeaders.IsSpellingOf(header.Key, ProxyHeaders.AppPort))
             {
                 if (first is null)
                 {
@@ -98,6 +103,15 @@ internal sealed class ForwardingTransformer : HttpTransformer
             }
         }
     }
+}
+
+/// <summary>Set by the outbound side from the route's <c>appPort</c>: the app port to ask the peer's inbound for. One
+/// instance per route, built with the snapshot.</summary>
+internal sealed class ForwardedAppPortFeature(int port)
+{
+    public int Port { get; } = port;
+
+    public string Value { get; } = port.ToString(System.Globalization.CultureInfo.InvariantCulture);
 }
 
 /// <summary>Set by the inbound side: the verified identity to hand to the app.</summary>

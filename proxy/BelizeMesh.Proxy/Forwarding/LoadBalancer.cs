@@ -31,35 +31,67 @@ internal abstract class LoadBalancer
             return endpoints[0];
         }
 
-        // Healthy candidates without allocating: a bit mask over at most 64 endpoints (routes beyond that are rare;
-        // they simply ignore health for the rest).
-        ulong healthy = 0;
-        int count = Math.Min(endpoints.Length, 64);
+        // Healthy candidates without allocating: a bit set on the stack (one ulong per 64 endpoints; a route resolved
+        // per pod can have hundreds), on the heap only beyond 4096 endpoints.
+        int count = endpoints.Length;
+        int words = (count + 63) >> 6;
+        Span<ulong> bits = words <= 64 ? stackalloc ulong[words] : new ulong[words];
+        bits.Clear();
+        bool any = false;
         for (int i = 0; i < count; i++)
         {
             if (!endpoints[i].IsEjected && endpoints[i] != exclude)
             {
-                healthy |= 1UL << i;
+                bits[i >> 6] |= 1UL << (i & 63);
+                any = true;
             }
         }
 
-        if (healthy == 0)
+        if (!any)
         {
-            healthy = count == 64 ? ulong.MaxValue : (1UL << count) - 1;
+            // every endpoint is ejected (or the one left is the excluded): panic mode, all are candidates
+            bits.Fill(ulong.MaxValue);
         }
 
-        return Choose(context, endpoints, healthy, count);
+        return Choose(context, endpoints, new Candidates(bits), count);
     }
 
-    protected abstract EndpointState Choose(HttpContext context, EndpointState[] endpoints, ulong candidates, int count);
+    protected abstract EndpointState Choose(HttpContext context, EndpointState[] endpoints, Candidates candidates, int count);
 
-    protected static bool IsCandidate(ulong candidates, int i) => (candidates & (1UL << i)) != 0;
+    protected static bool IsCandidate(Candidates candidates, int i) => candidates.Contains(i);
+
+    /// <summary>Which endpoints may be picked: a bit per endpoint index.</summary>
+    protected readonly ref struct Candidates(Span<ulong> bits)
+    {
+        private readonly Span<ulong> _bits = bits;
+
+        public bool Contains(int i) => (_bits[i >> 6] & (1UL << (i & 63))) != 0;
+
+        /// <summary>How many of the first <paramref name="count"/> endpoints are candidates.</summary>
+        public int Count(int count)
+        {
+            int n = 0;
+            for (int w = 0; w < _bits.Length; w++)
+            {
+                ulong word = _bits[w];
+                int valid = count - (w << 6);
+                if (valid < 64)
+                {
+                    word &= (1UL << valid) - 1;
+                }
+
+                n += System.Numerics.BitOperations.PopCount(word);
+            }
+
+            return n;
+        }
+    }
 
     private sealed class RoundRobinBalancer : LoadBalancer
     {
         private uint _next;
 
-        protected override EndpointState Choose(HttpContext context, EndpointState[] endpoints, ulong candidates, int count)
+        protected override EndpointState Choose(HttpContext context, EndpointState[] endpoints, Candidates candidates, int count)
         {
             uint start = Interlocked.Increment(ref _next) - 1;
             for (int k = 0; k < count; k++)
@@ -77,7 +109,7 @@ internal abstract class LoadBalancer
 
     private sealed class LeastRequestsBalancer : LoadBalancer
     {
-        protected override EndpointState Choose(HttpContext context, EndpointState[] endpoints, ulong candidates, int count)
+        protected override EndpointState Choose(HttpContext context, EndpointState[] endpoints, Candidates candidates, int count)
         {
             EndpointState? best = null;
             for (int i = 0; i < count; i++)
@@ -94,9 +126,9 @@ internal abstract class LoadBalancer
 
     private sealed class RandomBalancer : LoadBalancer
     {
-        protected override EndpointState Choose(HttpContext context, EndpointState[] endpoints, ulong candidates, int count)
+        protected override EndpointState Choose(HttpContext context, EndpointState[] endpoints, Candidates candidates, int count)
         {
-            int n = System.Numerics.BitOperations.PopCount(candidates);
+            int n = candidates.Count(count);
             int skip = System.Random.Shared.Next(n);
             for (int i = 0; i < count; i++)
             {
@@ -114,7 +146,7 @@ internal abstract class LoadBalancer
     {
         private readonly RoundRobinBalancer _fallback = new();
 
-        protected override EndpointState Choose(HttpContext context, EndpointState[] endpoints, ulong candidates, int count)
+        protected override EndpointState Choose(HttpContext context, EndpointState[] endpoints, Candidates candidates, int count)
         {
             string? value = context.Request.Headers[header];
             if (string.IsNullOrEmpty(value))

@@ -14,6 +14,14 @@ public static class ProxyHeaders
     public const string PeerIdentity = "x-belizemesh-peer-identity";
 
     /// <summary>
+    /// <c>x-belizemesh-app-port</c>: the app port a request is for, set by the outbound side from the route's
+    /// <c>appPort</c> and read by the peer's inbound, which forwards to that port's app (<c>spec.inbound.apps</c>)
+    /// whatever port <c>Host</c> names. Like <see cref="PeerIdentity"/> it is reserved: removed from what a client
+    /// sends and from what the app receives, in every spelling.
+    /// </summary>
+    public const string AppPort = "x-belizemesh-app-port";
+
+    /// <summary>
     /// True when <paramref name="name"/> is a spelling of the reserved request header <paramref name="reserved"/>
     /// (lower-case, <c>-</c>-separated): equal after ASCII case folding and mapping <c>_</c> to <c>-</c>.
     /// </summary>

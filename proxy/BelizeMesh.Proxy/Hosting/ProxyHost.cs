@@ -46,6 +46,9 @@ internal sealed class ProxyHostOptions
     /// <summary>The watchers' safety-net poll interval.</summary>
     public TimeSpan WatchPollInterval { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>Resolves outbound endpoints given as DNS names; null = the system resolver (tests inject records).</summary>
+    public IEndpointResolver? Resolver { get; init; }
+
     /// <summary>Logging set-up; the default is one JSON object per line on stdout.</summary>
     public Action<ILoggingBuilder>? ConfigureLogging { get; init; }
 }
@@ -221,6 +224,11 @@ internal sealed partial class ProxyHost : IAsyncDisposable
         builder.Services.AddSingleton<UpstreamClientFactory>();
         builder.Services.AddSingleton(sp => new RateLimiterRegistry(options.Time));
         builder.Services.AddSingleton(sp => new EndpointStateRegistry(options.Time));
+        builder.Services.AddSingleton(sp => new EndpointSetRegistry(
+            options.Resolver ?? SystemEndpointResolver.Instance,
+            options.Time,
+            sp.GetRequiredService<ProxyMetrics>(),
+            sp.GetRequiredService<ILoggerFactory>()));
         builder.Services.AddSingleton<SnapshotBuilder>();
         builder.Services.AddSingleton<IPeerIdentityAccessor, PqChannelPeerIdentityAccessor>();
         builder.Services.AddSingleton(sp => new ChannelMetrics(sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()));
@@ -261,6 +269,9 @@ internal sealed partial class ProxyHost : IAsyncDisposable
         // zeroes it even if the host never starts), and singletons are disposed in reverse order of creation, so the
         // store goes last, after the server and the outbound clients stopped starting handshakes.
         _ = app.Services.GetService<CertificateStore>();
+
+        // The exporter listens before the first snapshot is built: building it starts DNS resolutions, which count.
+        _ = app.Services.GetRequiredService<PrometheusExporter>();
         ProxyDispatcher dispatcher = app.Services.GetRequiredService<ProxyDispatcher>();
         app.Run(dispatcher.InvokeAsync);
         return new ProxyHost(app, listeners);

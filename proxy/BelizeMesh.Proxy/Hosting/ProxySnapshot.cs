@@ -26,7 +26,16 @@ internal sealed class ProxySnapshot(
 
     public RateLimitPolicy RateLimits { get; } = rateLimits;
 
+    /// <summary>The default app (<c>spec.inbound.app</c>).</summary>
     public UpstreamTarget InboundApp { get; } = inboundApp;
+
+    /// <summary>The apps of <c>spec.inbound.apps</c> by the port callers address; null when there are none.</summary>
+    public IReadOnlyDictionary<int, UpstreamTarget>? InboundAppsByPort { get; init; }
+
+    /// <summary>The app for a request whose <c>Host</c> names <paramref name="port"/> (null: no port): a listed port's
+    /// app, else the default app.</summary>
+    public UpstreamTarget InboundAppFor(int? port)
+        => port is { } p && InboundAppsByPort is { } apps && apps.TryGetValue(p, out UpstreamTarget? target) ? target : InboundApp;
 
     public OutboundRouteTable Outbound { get; } = outbound;
 
@@ -34,21 +43,17 @@ internal sealed class ProxySnapshot(
 }
 
 /// <summary>Compiles policies into snapshots, reusing long-lived state (connection pools, buckets, endpoint health).</summary>
-internal sealed class SnapshotBuilder(UpstreamClientFactory clients, RateLimiterRegistry rateLimiters, EndpointStateRegistry endpoints)
+internal sealed class SnapshotBuilder(UpstreamClientFactory clients, RateLimiterRegistry rateLimiters, EndpointStateRegistry endpoints, EndpointSetRegistry endpointSets)
 {
     public ProxySnapshot Build(SidecarPolicy policy, string contentHash)
     {
         InboundSpec inbound = policy.Spec.Inbound;
-        var app = new EndpointAddress(inbound.App.Host, inbound.App.Port);
-        var inboundTarget = new UpstreamTarget(
-            "inbound",
-            [endpoints.Get("inbound", app)],
-            LoadBalancer.Create(LoadBalancingPolicy.RoundRobin, null),
-            clients.GetOrCreate(ChannelMode.Disable, null),
-            UpstreamTarget.CreateConfig(inbound.Timeout, http2: false),
-            retryAttempts: 0,
-            outlierThreshold: 0,
-            ejectionTime: TimeSpan.Zero);
+        UpstreamTarget inboundTarget = InboundTarget("inbound", inbound.App, inbound.Timeout);
+        Dictionary<int, UpstreamTarget>? appsByPort = null;
+        foreach (InboundAppSpec app in inbound.Apps)
+        {
+            (appsByPort ??= [])[app.Port] = InboundTarget("inbound:" + app.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), app.App, app.Timeout);
+        }
 
         var routes = new List<(string, string?, OutboundRoute)>(policy.Spec.Outbound.Routes.Count);
         foreach (OutboundRouteSpec route in policy.Spec.Outbound.Routes)
@@ -56,15 +61,13 @@ internal sealed class SnapshotBuilder(UpstreamClientFactory clients, RateLimiter
             ChannelMode mode = policy.Spec.Outbound.Mode;
             var budget = new RetryBudget(route.RetryBudget.Percent, route.RetryBudget.MinConcurrency);
 
-            // One target per destination: its own endpoints (resolved like the route's), load balancer and client; all
-            // share the route's endpoint health (by address) and its retry budget.
-            UpstreamTarget Target(string label, IReadOnlyList<EndpointAddress> addresses, LoadBalancingPolicy balancing, string? hashHeader, string? identity, TimeSpan timeout, RetryPolicySpec? retries)
+            // One target per destination: its own endpoint list turned into an endpoint set (a DNS name → one endpoint
+            // per pod, re-resolved), its own load balancer and client; all share the route's retry budget. A destination
+            // without endpoints uses the route's set; one with its own (a subset's headless Service) gets its own set,
+            // with its own endpoint health, as each Istio subset is its own Envoy cluster.
+            UpstreamTarget Target(string label, string setId, IReadOnlyList<EndpointAddress> addresses, LoadBalancingPolicy balancing, string? hashHeader, string? identity, TimeSpan timeout, RetryPolicySpec? retries, int? appPort)
             {
-                var states = new EndpointState[addresses.Count];
-                for (int i = 0; i < states.Length; i++)
-                {
-                    states[i] = endpoints.Get(route.Id, addresses[i]);
-                }
+                EndpointSet states = endpointSets.Get(setId, addresses, route.DnsRefresh);
 
                 return new UpstreamTarget(
                     label,
@@ -78,6 +81,7 @@ internal sealed class SnapshotBuilder(UpstreamClientFactory clients, RateLimiter
                 {
                     Retry = RetryPlan.From(retries),
                     Budget = budget,
+                    AppPort = (appPort ?? route.AppPort) is { } port ? new ForwardedAppPortFeature(port) : null,
                 };
             }
 
@@ -99,19 +103,21 @@ internal sealed class SnapshotBuilder(UpstreamClientFactory clients, RateLimiter
                     DestinationSpec destination = rule.Destinations[d];
                     destinations[d] = Target(
                         label,
+                        destination.Endpoints.Count > 0 ? route.Id + "@" + destination.Label : route.Id,
                         destination.Endpoints.Count > 0 ? destination.Endpoints : route.Endpoints,
                         destination.LoadBalancing ?? route.LoadBalancing,
                         destination.LoadBalancing is null ? route.HashHeader : destination.HashHeader,
                         destination.Identity ?? route.Identity,
                         rule.Timeout ?? route.Timeout,
-                        rule.Retries ?? route.Retries);
+                        rule.Retries ?? route.Retries,
+                        destination.AppPort);
                     weights[d] = destination.Weight;
                 }
 
                 rules[r] = new RouteRule(label, matchers, destinations, weights, rule.Fault);
             }
 
-            UpstreamTarget main = Target(route.Id, route.Endpoints, route.LoadBalancing, route.HashHeader, route.Identity, route.Timeout, route.Retries);
+            UpstreamTarget main = Target(route.Id, route.Id, route.Endpoints, route.LoadBalancing, route.HashHeader, route.Identity, route.Timeout, route.Retries, null);
             routes.Add((route.Host, route.PathPrefix, new OutboundRoute(route.Id, main, rules)));
         }
 
@@ -121,8 +127,24 @@ internal sealed class SnapshotBuilder(UpstreamClientFactory clients, RateLimiter
             AuthorizationPolicy.Create(inbound.Authorization),
             RateLimitPolicy.Create(inbound.RateLimits, rateLimiters),
             inboundTarget,
-            new OutboundRouteTable(routes));
+            new OutboundRouteTable(routes))
+        {
+            InboundAppsByPort = appsByPort,
+        };
         rateLimiters.Commit();
+        endpointSets.Commit();
         return snapshot;
     }
+
+    /// <summary>A local app: one fixed endpoint (the app's host is connected to as written, never resolved per pod).</summary>
+    private UpstreamTarget InboundTarget(string id, Uri app, TimeSpan timeout)
+        => new(
+            "inbound",
+            EndpointSet.Fixed(id, endpoints.Get(id, new EndpointAddress(app.Host, app.Port))),
+            LoadBalancer.Create(LoadBalancingPolicy.RoundRobin, null),
+            clients.GetOrCreate(ChannelMode.Disable, null),
+            UpstreamTarget.CreateConfig(timeout, http2: false),
+            retryAttempts: 0,
+            outlierThreshold: 0,
+            ejectionTime: TimeSpan.Zero);
 }

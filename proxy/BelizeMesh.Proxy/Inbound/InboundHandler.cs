@@ -12,7 +12,8 @@ namespace BelizeMesh.Proxy.Inbound;
 /// <summary>
 /// The inbound side: a caller (through the PQ channel, or plaintext in DISABLE mode) reaches the local app.
 /// Steps: (1) normalize the path, rejecting encoded slashes; (2) learn the caller's identity; (3) authorize;
-/// (4) rate limit; (5) forward to <c>spec.inbound.app</c> with the verified identity in
+/// (4) rate limit; (5) forward to <c>spec.inbound.app</c> (or the <c>spec.inbound.apps</c> entry for the port in
+/// <c>Host</c>) with the verified identity in
 /// <see cref="ProxyHeaders.PeerIdentity"/> and exactly the normalized path that was authorized (plus the query as
 /// received): no decode/re-encode step in between (<see cref="ForwardedTargetFeature"/>).
 /// </summary>
@@ -48,7 +49,7 @@ internal sealed partial class InboundHandler(
 
         // (2) identity
         string? principal = identities.TryGetPeer(context, out PeerIdentity peer) ? peer.Principal : null;
-        string method = context.Request.Method;
+        string method = WebSocketRequest.AuthorizedMethod(context);
 
         // (3) authorize
         AuthorizationDecision decision = snapshot.Authorization.Evaluate(principal, method, path);
@@ -76,8 +77,21 @@ internal sealed partial class InboundHandler(
             context.Features.Set(new ForwardedIdentityFeature(peer.SpiffeId));
         }
 
-        await forwarding.ForwardAsync(context, snapshot.InboundApp, Direction.Inbound).ConfigureAwait(false);
+        // the app port the caller asked for (its route's appPort, else the Host's port): spec.inbound.apps, else spec.inbound.app
+        await forwarding.ForwardAsync(context, snapshot.InboundAppFor(AppPort(context)), Direction.Inbound).ConfigureAwait(false);
         return RouteLabel;
+    }
+
+    /// <summary>The port in <see cref="ProxyHeaders.AppPort"/> when it is one valid port, else the <c>Host</c>'s port (or null).</summary>
+    private static int? AppPort(HttpContext context)
+    {
+        Microsoft.Extensions.Primitives.StringValues values = context.Request.Headers[ProxyHeaders.AppPort];
+        if (values.Count == 1 && int.TryParse(values[0], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int port) && port is > 0 and <= 65535)
+        {
+            return port;
+        }
+
+        return context.Request.Host.Port;
     }
 
     private static partial class Log

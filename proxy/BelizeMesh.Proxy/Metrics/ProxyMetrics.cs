@@ -36,6 +36,8 @@ internal sealed partial class ProxyMetrics
     private readonly Counter<long> _ejections;
     private readonly Counter<long> _certificateReloads;
     private readonly Counter<long> _listenerRejections;
+    private readonly Counter<long> _dnsResolutions;
+    private Func<IEnumerable<Measurement<long>>>? _endpointCounts;
 
     // notAfter of the certificate in force, Unix seconds; long.MinValue while no certificate is loaded (mode DISABLE
     // everywhere), when the gauge reports nothing rather than a misleading 0.
@@ -56,6 +58,8 @@ internal sealed partial class ProxyMetrics
         _ejections = Meter.CreateCounter<long>("belizemesh.proxy.outlier.ejections", "{ejection}", "Endpoints ejected after consecutive failures.");
         _listenerRejections = Meter.CreateCounter<long>("belizemesh.proxy.listener.rejections", "{event}", "Connections or requests a listener refused or closed before the application saw them, by listener and reason (method_case, sniff_timeout, ...).");
         _certificateReloads = Meter.CreateCounter<long>("belizemesh.certificate.reloads", "{reload}", "Reloads of the certificates directory (tls.crt, tls.key, ca.crt), by result (success or failure).");
+        _dnsResolutions = Meter.CreateCounter<long>("belizemesh.proxy.dns.resolutions", "{resolution}", "Resolutions of outbound endpoint DNS names, by route and result (success or failure; a failure keeps the last good addresses).");
+        Meter.CreateObservableGauge("belizemesh.proxy.endpoints", ObserveEndpointCounts, "{endpoint}", "Endpoints an outbound route balances across now (one per resolved address of a DNS endpoint), by route.");
         Meter.CreateObservableGauge("belizemesh.certificate.expiry_timestamp", ObserveCertificateExpiry, "s", "Expiry (notAfter) of the certificate in force for new channels, as Unix time in seconds.");
     }
 
@@ -162,6 +166,19 @@ internal sealed partial class ProxyMetrics
             _retries.Add(1, new KeyValuePair<string, object?>("route", route));
         }
     }
+
+    public void DnsResolved(string route, bool success)
+    {
+        if (_dnsResolutions.Enabled)
+        {
+            _dnsResolutions.Add(1, new KeyValuePair<string, object?>("route", route), new KeyValuePair<string, object?>("result", success ? "success" : "failure"));
+        }
+    }
+
+    /// <summary>Where <c>belizemesh_proxy_endpoints</c> reads its values (the endpoint set registry).</summary>
+    public void ObserveEndpoints(Func<IEnumerable<Measurement<long>>> source) => Volatile.Write(ref _endpointCounts, source);
+
+    private IEnumerable<Measurement<long>> ObserveEndpointCounts() => Volatile.Read(ref _endpointCounts)?.Invoke() ?? [];
 
     public void EndpointEjected(string route, string endpoint)
     {

@@ -19,8 +19,9 @@ internal sealed class OutboundHandler(ForwardingEngine forwarding, TrafficRandom
 {
     public async ValueTask<string> HandleAsync(HttpContext context, ProxySnapshot snapshot)
     {
-        if (HttpMethods.IsConnect(context.Request.Method))
+        if (HttpMethods.IsConnect(context.Request.Method) && !Inbound.WebSocketRequest.IsHttp2WebSocket(context))
         {
+            // (An h2c app's WebSocket, an extended CONNECT, is a request like any other and goes on.)
             // A tunnel would carry bytes the sidecar cannot route, authorize or put on the PQ channel per request; an
             // HTTPS_PROXY client asks for one. Say so instead of failing upstream (it was a 502).
             await ProxyResponses.WriteAsync(context, StatusCodes.Status501NotImplemented,
@@ -68,6 +69,11 @@ internal sealed class OutboundHandler(ForwardingEngine forwarding, TrafficRandom
             }
 
             target = rule.PickDestination(random);
+        }
+
+        if (target.AppPort is { } appPort)
+        {
+            context.Features.Set(appPort); // the peer's app port this route is for (x-belizemesh-app-port)
         }
 
         await forwarding.ForwardAsync(context, target, Direction.Outbound).ConfigureAwait(false);

@@ -30,16 +30,22 @@ internal sealed class TestApp : IAsyncDisposable
 
     public int Port { get; private set; }
 
+    /// <summary>How each WebSocket arrived: "method protocol upgrade=…".</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<string> WebSocketHandshakes { get; } = new();
+
     public string Url => $"http://127.0.0.1:{Port}";
 
-    public static async Task<TestApp> StartAsync(string name = "app", int port = 0)
+    /// <summary>The address it listens on (127.0.0.1 unless another loopback address was asked for).</summary>
+    public IPAddress Address { get; private set; } = IPAddress.Loopback;
+
+    public static async Task<TestApp> StartAsync(string name = "app", int port = 0, IPAddress? address = null)
     {
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.Limits.MaxRequestBodySize = null;
-            k.Listen(IPAddress.Loopback, port, l => l.Protocols = HttpProtocols.Http1AndHttp2);
+            k.Listen(address ?? IPAddress.Loopback, port, l => l.Protocols = HttpProtocols.Http1AndHttp2);
         });
         WebApplication app = builder.Build();
         var testApp = new TestApp(app, name);
@@ -47,6 +53,7 @@ internal sealed class TestApp : IAsyncDisposable
         app.Run(testApp.HandleAsync);
         await app.StartAsync();
         testApp.Port = new Uri(app.Urls.First()).Port;
+        testApp.Address = address ?? IPAddress.Loopback;
         return testApp;
     }
 
@@ -55,6 +62,7 @@ internal sealed class TestApp : IAsyncDisposable
         string path = context.Request.Path.Value ?? "";
         if (path == "/ws" && context.WebSockets.IsWebSocketRequest)
         {
+            WebSocketHandshakes.Enqueue($"{context.Request.Method} {context.Request.Protocol} upgrade={context.Request.Headers.Upgrade}");
             using WebSocket socket = await context.WebSockets.AcceptWebSocketAsync();
             var buffer = new byte[4096];
             while (true)

@@ -90,7 +90,7 @@ public sealed class RouteMatchTests
 
     private static UpstreamTarget Target(string name) => new(
         name,
-        [new EndpointState(new EndpointAddress("127.0.0.1", 1), TimeProvider.System)],
+        EndpointSet.Fixed(name, new EndpointState(new EndpointAddress("127.0.0.1", 1), TimeProvider.System)),
         LoadBalancer.Create(LoadBalancingPolicy.RoundRobin, null),
         new System.Net.Http.HttpMessageInvoker(new System.Net.Http.SocketsHttpHandler()),
         UpstreamTarget.CreateConfig(TimeSpan.Zero, http2: false),

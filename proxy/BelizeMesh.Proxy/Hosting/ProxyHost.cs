@@ -216,6 +216,7 @@ internal sealed partial class ProxyHost : IAsyncDisposable
         builder.Services.AddSingleton<UpstreamClientFactory>();
         builder.Services.AddSingleton(sp => new RateLimiterRegistry(options.Time));
         builder.Services.AddSingleton(sp => new EndpointStateRegistry(options.Time));
+        builder.Services.AddSingleton<BelizeMesh.Proxy.Policy.Authentication.JwksFiles>();
         builder.Services.AddSingleton<SnapshotBuilder>();
         builder.Services.AddSingleton<IPeerIdentityAccessor, PqChannelPeerIdentityAccessor>();
         builder.Services.AddSingleton(sp => new ChannelMetrics(sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()));

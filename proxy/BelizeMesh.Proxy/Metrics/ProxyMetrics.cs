@@ -36,6 +36,8 @@ internal sealed class ProxyMetrics
     private readonly Counter<long> _ejections;
     private readonly Counter<long> _certificateReloads;
     private readonly Counter<long> _listenerRejections;
+    private readonly Counter<long> _jwtFailures;
+    private readonly Counter<long> _jwksLoads;
 
     // notAfter of the certificate in force, Unix seconds; long.MinValue while no certificate is loaded (mode DISABLE
     // everywhere), when the gauge reports nothing rather than a misleading 0.
@@ -55,6 +57,8 @@ internal sealed class ProxyMetrics
         _retries = Meter.CreateCounter<long>("belizemesh.proxy.retries", "{request}", "Outbound requests retried after a connect failure.");
         _ejections = Meter.CreateCounter<long>("belizemesh.proxy.outlier.ejections", "{ejection}", "Endpoints ejected after consecutive failures.");
         _listenerRejections = Meter.CreateCounter<long>("belizemesh.proxy.listener.rejections", "{event}", "Connections or requests a listener refused or closed before the application saw them, by listener and reason (method_case, sniff_timeout, ...).");
+        _jwtFailures = Meter.CreateCounter<long>("belizemesh.proxy.jwt.failures", "{request}", "Inbound requests refused (401, or 403 for a disallowed audience) because a JWT was invalid, by reason.");
+        _jwksLoads = Meter.CreateCounter<long>("belizemesh.proxy.jwks.loads", "{load}", "Reads of jwtRules[].jwksFile key sets, by result (success or failure: the last good set stays).");
         _certificateReloads = Meter.CreateCounter<long>("belizemesh.certificate.reloads", "{reload}", "Reloads of the certificates directory (tls.crt, tls.key, ca.crt), by result (success or failure).");
         Meter.CreateObservableGauge("belizemesh.certificate.expiry_timestamp", ObserveCertificateExpiry, "s", "Expiry (notAfter) of the certificate in force for new channels, as Unix time in seconds.");
     }
@@ -92,6 +96,22 @@ internal sealed class ProxyMetrics
         if (_authorizationDenials.Enabled)
         {
             _authorizationDenials.Add(1, new KeyValuePair<string, object?>("reason", reason));
+        }
+    }
+
+    public void JwtFailed(string reason)
+    {
+        if (_jwtFailures.Enabled)
+        {
+            _jwtFailures.Add(1, new KeyValuePair<string, object?>("reason", reason));
+        }
+    }
+
+    public void JwksLoaded(bool success)
+    {
+        if (_jwksLoads.Enabled)
+        {
+            _jwksLoads.Add(1, new KeyValuePair<string, object?>("result", success ? "success" : "failure"));
         }
     }
 

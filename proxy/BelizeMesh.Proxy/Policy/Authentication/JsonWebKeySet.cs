@@ -177,7 +177,7 @@ internal sealed class JsonWebKeySet
         }
         catch (JsonException ex)
         {
-            error = $"the JWKS is not valid JSON: {ex.Message}";
+            error = $"the JWKS is not valid JSON (line {ex.LineNumber + 1}, byte {ex.BytePositionInLine + 1}); write a JSON object {{\"keys\": [...]}}";
             return null;
         }
     }

@@ -147,6 +147,18 @@ public sealed class JwtValidatorTests : IDisposable
         Assert.Equal(JwtStatus.BadPayload, Validate(_jwt.Es256(claims)));
     }
 
+    [Fact]
+    public void Payload_that_is_not_valid_utf8_or_has_a_lone_surrogate_is_refused_not_thrown()
+    {
+        string header = TestJwt.B64("""{"alg":"ES256","kid":"ec-1"}""");
+        byte[] invalidUtf8 = Encoding.UTF8.GetBytes($$"""{"iss":"{{TestJwt.Issuer}}","sub":"x"}""");
+        invalidUtf8[^3] = 0xA2;
+        Assert.Equal(JwtStatus.BadPayload, Validate($"{header}.{TestJwt.B64(invalidUtf8)}.AAAA"));
+
+        string loneSurrogate = $$"""{"iss":"{{TestJwt.Issuer}}","sub":"\ud800","aud":"{{TestJwt.Audience}}"}""";
+        Assert.Equal(JwtStatus.BadPayload, Validate(_jwt.Es256(loneSurrogate)));
+    }
+
     [Theory]
     [InlineData("abc")]
     [InlineData("a.b")]
@@ -193,5 +205,46 @@ public sealed class JwtValidatorTests : IDisposable
         RSAParameters p = small.ExportParameters(false);
         Assert.Null(JsonWebKeySet.TryParse(Encoding.UTF8.GetBytes($$"""{"keys":[{"kty":"RSA","n":"{{TestJwt.B64(p.Modulus!)}}","e":"{{TestJwt.B64(p.Exponent!)}}"}]}"""), out error));
         Assert.Contains("at least 2048", error, StringComparison.Ordinal);
+    }
+}
+
+/// <summary>Hostile tokens: seeded random mutations of valid ones never throw and are never accepted.</summary>
+public sealed class JwtValidatorFuzzTests
+{
+    [Fact]
+    public void Mutated_tokens_end_in_a_refusal_never_an_exception()
+    {
+        using var jwt = new TestJwt();
+        JsonWebKeySet keys = JsonWebKeySet.TryParse(Encoding.UTF8.GetBytes(jwt.Jwks()), out _)!;
+        JwtProvider[] providers = [new JwtProvider(TestJwt.Issuer, [TestJwt.Audience], keys, false)];
+        string[] seeds = [jwt.Es256(), jwt.Rs256()];
+        const string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=+/ \u00e9\u0000";
+        var random = new Random(1313);
+        for (int i = 0; i < 5_000; i++)
+        {
+            char[] token = seeds[i % 2].ToCharArray();
+            int edits = 1 + random.Next(4);
+            for (int e = 0; e < edits; e++)
+            {
+                int at = random.Next(token.Length);
+                switch (random.Next(3))
+                {
+                    case 0: token[at] = alphabet[random.Next(alphabet.Length)]; break;
+                    case 1: token = token[..at]; break;
+                    default: token = [.. token[..at], alphabet[random.Next(alphabet.Length)], .. token[at..]]; break;
+                }
+
+                if (token.Length == 0)
+                {
+                    token = ['.'];
+                }
+            }
+
+            string mutated = new(token);
+            JwtStatus status = JwtValidator.Validate(mutated, providers, TestJwt.Now, out _, out _);
+
+            // Base64url is strict (one spelling per byte string), so only a mutation that gave back the token passes.
+            Assert.True(status != JwtStatus.Ok || Array.IndexOf(seeds, mutated) >= 0, $"accepted a mutated token: {status}");
+        }
     }
 }

@@ -140,6 +140,11 @@ internal static class JwtValidator
                 return JwtStatus.BadHeader;
             }
 
+            if (!System.Text.Unicode.Utf8.IsValid(header))
+            {
+                return JwtStatus.BadHeader;
+            }
+
             if (!ReadHeader(header, out JwtAlgorithm alg, out int kidStart, out int kidLength, out JwtStatus headerStatus))
             {
                 return headerStatus;
@@ -155,7 +160,7 @@ internal static class JwtValidator
                 return JwtStatus.BadSignatureEncoding;
             }
 
-            if (!ReadPayload(payload, providers, out int index, out Claims claims))
+            if (!System.Text.Unicode.Utf8.IsValid(payload) || !ReadPayload(payload, providers, out int index, out Claims claims))
             {
                 return JwtStatus.BadPayload;
             }
@@ -177,7 +182,7 @@ internal static class JwtValidator
                 return JwtStatus.Expired;
             }
 
-            if (provider.Audiences.Length > 0 && !AudienceAllowed(payload, provider))
+            if (provider.Audiences.Length > 0 && !AudienceAllowedSafe(payload, provider))
             {
                 return JwtStatus.AudienceNotAllowed;
             }
@@ -290,8 +295,9 @@ internal static class JwtValidator
                 return false;
             }
         }
-        catch (JsonException)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
+            // InvalidOperationException: a string that is not valid UTF-8 / UTF-16 once unescaped (fuzz tests).
             return false;
         }
 
@@ -398,9 +404,22 @@ internal static class JwtValidator
 
             return reader.TokenType == JsonTokenType.EndObject && !reader.Read();
         }
-        catch (JsonException)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
+            // InvalidOperationException: a string that is not valid UTF-8 / UTF-16 once unescaped (fuzz tests).
             return false;
+        }
+    }
+
+    private static bool AudienceAllowedSafe(ReadOnlySpan<byte> json, JwtProvider provider)
+    {
+        try
+        {
+            return AudienceAllowed(json, provider);
+        }
+        catch (InvalidOperationException)
+        {
+            return false; // an escaped audience that does not unescape to valid text
         }
     }
 

@@ -119,6 +119,20 @@ public sealed class SecurityEmitTests
         Assert.Empty(MeshAnalyzer.Analyze(MeshParser.Parse(Mesh, "mesh.yaml").Mesh!));
     }
 
+    [Fact]
+    public void Equivalence_mesh_gives_the_sidecar_policy_the_proxy_tests_run()
+    {
+        string mesh = File.ReadAllText(Golden.TestData("security", "equivalence.mesh.yaml"));
+        var resources = Emit(mesh);
+        Golden.AssertMatches(Golden.TestData("security", "nawal.policy.yaml"), SidecarPolicyText(resources, "nawal"));
+
+        // The Istio side of the same file: the DENY policies and the RequestAuthentication Envoy enforces.
+        Assert.Equal("DENY", (string?)Find(resources, ResourceKind.AuthorizationPolicy, "deny-outsiders")["spec"]!["action"]);
+        Assert.Equal("DENY", (string?)Find(resources, ResourceKind.AuthorizationPolicy, "deny-db-admin")["spec"]!["action"]);
+        Assert.Equal("https://auth.example.com", (string?)Find(resources, ResourceKind.RequestAuthentication, "nawal-jwt")["spec"]!["jwtRules"]![0]!["issuer"]);
+        Assert.Empty(MeshAnalyzer.Analyze(MeshParser.Parse(mesh, "equivalence.mesh.yaml").Mesh!));
+    }
+
     [Theory]
     [InlineData("jwks: 'not json'", "not a JWKS")]
     [InlineData("jwksUri: https://a/j.json\n            jwksFile: jwks.json", "is not an absolute path")]

@@ -112,6 +112,12 @@ internal sealed partial class ProxyHost : IAsyncDisposable
         }
 
         SidecarPolicy policy = parsed.Policy!;
+        if (BelizeMesh.Proxy.Policy.Authentication.JwksFiles.CheckAtStart(policy) is { Count: > 0 } jwksErrors)
+        {
+            errors = jwksErrors;
+            return null;
+        }
+
         bool usesChannel = policy.Spec.Inbound.Mode != ChannelMode.Disable || policy.Spec.Outbound.Mode != ChannelMode.Disable;
         CertificateSet? certificates = null;
         if (usesChannel && !CertificateStore.TryLoadInitial(options.CertsPath, policy.Spec.Identity, out certificates, out string? certificatesProblem))

@@ -1,3 +1,4 @@
+using BelizeMesh.Proxy.Configuration;
 using BelizeMesh.Proxy.Hosting;
 using BelizeMesh.Proxy.Tests.Policy;
 
@@ -14,6 +15,36 @@ public sealed class JwksFileReloadTests
                   - issuer: {{TestJwt.Issuer}}
                     jwksFile: {{jwksFile}}
             """);
+
+    [Theory]
+    [InlineData(null, "cannot read the file")]
+    [InlineData("{\"keys\": []}", "no usable signing key")]
+    public async Task Sidecar_does_not_start_with_a_jwks_file_it_cannot_use(string? content, string reason)
+    {
+        string directory = Directory.CreateTempSubdirectory("belizemesh-jwks-").FullName;
+        try
+        {
+            string jwksFile = Path.Combine(directory, "jwks.json");
+            if (content is not null)
+            {
+                await File.WriteAllTextAsync(jwksFile, content);
+            }
+
+            string policyPath = Path.Combine(directory, "policy.yaml");
+            await File.WriteAllTextAsync(policyPath, Policy("http://127.0.0.1:1", jwksFile));
+            ProxyHost? host = ProxyHost.Create(new ProxyHostOptions { PolicyPath = policyPath, CertsPath = directory }, out IReadOnlyList<PolicyError> errors);
+
+            Assert.Null(host);
+            PolicyError error = Assert.Single(errors);
+            Assert.Equal(jwksFile, error.File);
+            Assert.StartsWith("spec.inbound.jwtRules[0].jwksFile: ", error.Message, StringComparison.Ordinal);
+            Assert.Contains(reason, error.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
 
     [Fact]
     public async Task Rotated_jwks_file_is_picked_up_and_a_bad_one_keeps_the_last_good_keys()

@@ -30,6 +30,36 @@ internal sealed partial class JwksFiles(TimeProvider time, ProxyMetrics metrics,
         return rule.JwksFile is null ? null : Load(rule.JwksFile);
     }
 
+    /// <summary>
+    /// At start-up every <c>jwksFile</c> must hold a valid JWKS, as the policy itself must be valid: a sidecar started
+    /// with a key set it cannot read would refuse every token of that issuer. Later, a bad file keeps the last good set.
+    /// </summary>
+    public static IReadOnlyList<PolicyError> CheckAtStart(SidecarPolicy policy)
+    {
+        var errors = new List<PolicyError>();
+        IReadOnlyList<JwtRuleSpec> rules = policy.Spec.Inbound.JwtRules;
+        for (int i = 0; i < rules.Count; i++)
+        {
+            if (rules[i].JwksFile is not { } path)
+            {
+                continue;
+            }
+
+            Read(path, out byte[]? bytes, out string? error);
+            if (bytes is not null)
+            {
+                JsonWebKeySet.TryParse(bytes, out error);
+            }
+
+            if (error is not null)
+            {
+                errors.Add(new PolicyError(path, 1, 1, $"spec.inbound.jwtRules[{i}].jwksFile: {error}"));
+            }
+        }
+
+        return errors;
+    }
+
     /// <summary>Whether any <c>jwksFile</c> of <paramref name="policy"/> now holds other bytes than were last read.</summary>
     public bool Changed(SidecarPolicy policy)
     {

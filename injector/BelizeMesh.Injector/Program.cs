@@ -39,11 +39,13 @@ public static class Program
         var cert = new Option<FileInfo>("--tls-cert") { Description = "PEM serving certificate (tls.crt)", Required = true };
         var key = new Option<FileInfo>("--tls-key") { Description = "PEM private key of the certificate (tls.key)", Required = true };
         var config = new Option<FileInfo?>("--config") { Description = "YAML configuration file, reloaded when it changes (see docs/injector.md)" };
+        var exclusions = ExclusionsOption();
         var command = new Command("serve", "Serve the admission webhook: POST /inject, GET /healthz, GET /metrics.");
         command.Options.Add(listen);
         command.Options.Add(cert);
         command.Options.Add(key);
         command.Options.Add(config);
+        command.Options.Add(exclusions);
         command.SetAction(async (parseResult, cancellationToken) =>
         {
             if (!TryParseEndpoint(parseResult.GetValue(listen)!, out IPEndPoint? endpoint, out string? error))
@@ -52,7 +54,10 @@ public static class Program
                 return 1;
             }
 
-            var options = new ServeOptions(endpoint, parseResult.GetValue(cert)!.FullName, parseResult.GetValue(key)!.FullName, parseResult.GetValue(config)?.FullName);
+            var options = new ServeOptions(endpoint, parseResult.GetValue(cert)!.FullName, parseResult.GetValue(key)!.FullName, parseResult.GetValue(config)?.FullName)
+            {
+                ExclusionsPath = parseResult.GetValue(exclusions)?.FullName,
+            };
             InjectorServer server;
             try
             {
@@ -83,15 +88,22 @@ public static class Program
     {
         var pod = new Option<string>("--pod", "-f") { Description = "YAML file with Pods or workloads (Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob); - for stdin", Required = true };
         var config = new Option<FileInfo?>("--config") { Description = "YAML configuration file (image, resources, ports, nativeSidecar...)" };
+        var exclusions = ExclusionsOption();
         var command = new Command("inject", "Inject the sidecar offline (like istioctl kube-inject) and print the mutated YAML.");
         command.Options.Add(pod);
         command.Options.Add(config);
+        command.Options.Add(exclusions);
         command.SetAction(parseResult =>
         {
             string file = parseResult.GetValue(pod)!;
             try
             {
                 InjectorConfig configuration = LoadConfig(parseResult.GetValue(config));
+                if (parseResult.GetValue(exclusions) is { } exclusionsFile)
+                {
+                    configuration = configuration with { Exclusions = WorkloadExclusions.LoadFile(exclusionsFile.FullName) };
+                }
+
                 string text = file == "-" ? stdin.ReadToEnd() : File.ReadAllText(file);
                 OfflineResult result = OfflineInjector.Run(text, file == "-" ? "<stdin>" : file, new SidecarTemplate(configuration));
                 foreach (string warning in result.Warnings)
@@ -186,6 +198,11 @@ public static class Program
         });
         return command;
     }
+
+    private static Option<FileInfo?> ExclusionsOption() => new("--exclusions")
+    {
+        Description = "belizemesh emit's exclusion list (exclusions.yaml of ConfigMap belizemesh-injector-exclusions): pods of quantum: false services are left alone; a missing file means none",
+    };
 
     private static InjectorConfig LoadConfig(FileInfo? file) =>
         file is null ? InjectorConfig.Default : InjectorConfigLoader.LoadFile(file.FullName);

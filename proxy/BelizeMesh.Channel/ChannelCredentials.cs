@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 using BelizeMesh.Quantum;
-using MLKemAlgorithm = BelizeMesh.Quantum.MLKemAlgorithm;
+using MLKemParameterSet = BelizeMesh.Quantum.MLKemParameterSet;
 
 namespace BelizeMesh.Channel;
 
@@ -52,7 +52,7 @@ public sealed class ChannelCredentials
                 $"own certificate is {certificateDer.Length} bytes; it must be 1..{Protocol.ProtocolConstants.MaxCertificateLength}");
         }
 
-        if (!privateKey.HasPrivateKey || privateKey.Algorithm != MLKemAlgorithm.MLKem1024)
+        if (!privateKey.HasPrivateKey || privateKey.Algorithm != MLKemParameterSet.MLKem1024)
         {
             throw new PqChannelException(ChannelFailure.KeyMismatch,
                 $"own private key must be an ML-KEM-1024 private key, got {(privateKey.HasPrivateKey ? "" : "a public ")}{privateKey.Algorithm.Name} key");

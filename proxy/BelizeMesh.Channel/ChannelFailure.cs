@@ -44,4 +44,11 @@ public enum ChannelFailure : byte
 
     /// <summary>A local failure, for example credentials that cannot be used.</summary>
     InternalError = 13,
+
+    /// <summary>
+    /// The server refused to start the handshake before doing any work for it: the caller's address is over the
+    /// listener's handshake rate (<see cref="IHandshakeAdmission"/>). Sent as a plaintext alert; try again later or
+    /// another endpoint.
+    /// </summary>
+    Overloaded = 14,
 }

@@ -61,7 +61,7 @@ public sealed class CertificateAuthority : IDisposable
             throw new ArgumentException($"the root's validity must be positive, not {options.Validity}", nameof(options));
         }
 
-        var key = MLDsaKey.Generate(MLDsaAlgorithm.MLDsa87);
+        var key = MLDsaKey.Generate(MLDsaParameterSet.MLDsa87);
         try
         {
             var generator = new MLDsaSignatureGenerator(key);
@@ -149,7 +149,7 @@ public sealed class CertificateAuthority : IDisposable
     {
         ArgumentNullException.ThrowIfNull(request);
         CheckRequest(request);
-        var key = MLKemKey.Generate(MLKemAlgorithm.MLKem1024);
+        var key = MLKemKey.Generate(MLKemParameterSet.MLKem1024);
         try
         {
             return new IssuedCertificate(IssueCore(request, key), key);
@@ -166,7 +166,7 @@ public sealed class CertificateAuthority : IDisposable
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(key);
-        if (key.Algorithm != MLKemAlgorithm.MLKem1024)
+        if (key.Algorithm != MLKemParameterSet.MLKem1024)
         {
             throw new ArgumentException($"the service key must be ML-KEM-1024, not {key.Algorithm}", nameof(key));
         }

@@ -301,7 +301,7 @@ public sealed class CertificateValidator
 
     private static string? CheckEncapsulationKey(ReadOnlySpan<byte> key)
     {
-        int expected = MLKemAlgorithm.MLKem1024.EncapsulationKeySizeInBytes;
+        int expected = MLKemParameterSet.MLKem1024.EncapsulationKeySizeInBytes;
         if (key.Length != expected)
         {
             return $"the ML-KEM-1024 public key is {key.Length} bytes, expected {expected}";
@@ -309,7 +309,7 @@ public sealed class CertificateValidator
 
         try
         {
-            using var _ = MLKemKey.ImportEncapsulationKey(MLKemAlgorithm.MLKem1024, key);
+            using var _ = MLKemKey.ImportEncapsulationKey(MLKemParameterSet.MLKem1024, key);
             return null;
         }
         catch (CryptographicException e)
@@ -392,7 +392,7 @@ public sealed class CertificateValidator
                 return new(root, null, CertificateRejection.NotACertificateAuthority, $"the issuing {name} may not sign certificates (keyUsage is {Describe(root.KeyUsage)}, keyCertSign is required)");
             }
 
-            int expected = MLDsaAlgorithm.MLDsa87.PublicKeySizeInBytes;
+            int expected = MLDsaParameterSet.MLDsa87.PublicKeySizeInBytes;
             if (root.PublicKey.Length != expected)
             {
                 return new(root, null, CertificateRejection.Malformed, $"the issuing {name} has a {root.PublicKey.Length}-byte ML-DSA-87 public key, expected {expected} bytes");
@@ -401,7 +401,7 @@ public sealed class CertificateValidator
             MLDsaKey key;
             try
             {
-                key = MLDsaKey.ImportPublicKey(MLDsaAlgorithm.MLDsa87, root.PublicKey.Span);
+                key = MLDsaKey.ImportPublicKey(MLDsaParameterSet.MLDsa87, root.PublicKey.Span);
             }
             catch (CryptographicException e)
             {

@@ -1,5 +1,3 @@
-// System.Security.Cryptography (.NET 10) has its own MLKem/MLDsa types, unsupported on OpenSSL 3.0; ours win.
-global using MLDsaAlgorithm = BelizeMesh.Quantum.MLDsaAlgorithm;
-global using MLDsaKey = BelizeMesh.Quantum.MLDsaKey;
-global using MLKemAlgorithm = BelizeMesh.Quantum.MLKemAlgorithm;
-global using MLKemKey = BelizeMesh.Quantum.MLKemKey;
+// Our ML-KEM/ML-DSA types (MLKemParameterSet, MLDsaParameterSet, MLKemKey, MLDsaKey) do not share a name with .NET 10's
+// System.Security.Cryptography.MLKem/MLDsa/MLKemAlgorithm/MLDsaAlgorithm, so both namespaces can be imported together.
+global using BelizeMesh.Quantum;

@@ -16,7 +16,7 @@ internal sealed class MLDsaSignatureGenerator : X509SignatureGenerator
 
     public MLDsaSignatureGenerator(MLDsaKey key)
     {
-        if (key.Algorithm != MLDsaAlgorithm.MLDsa87 || !key.HasPrivateKey)
+        if (key.Algorithm != MLDsaParameterSet.MLDsa87 || !key.HasPrivateKey)
         {
             throw new ArgumentException("the signing key must be an ML-DSA-87 private key", nameof(key));
         }

@@ -30,7 +30,7 @@ public static class MeshPrivateKey
             throw new ArgumentException("the ML-DSA key has no private part", nameof(key));
         }
 
-        Span<byte> seed = stackalloc byte[MLDsaAlgorithm.PrivateSeedSizeInBytes];
+        Span<byte> seed = stackalloc byte[MLDsaParameterSet.PrivateSeedSizeInBytes];
         try
         {
             key.ExportPrivateSeed(seed);
@@ -52,7 +52,7 @@ public static class MeshPrivateKey
             throw new ArgumentException("the ML-KEM key has no private part", nameof(key));
         }
 
-        Span<byte> seed = stackalloc byte[MLKemAlgorithm.PrivateSeedSizeInBytes];
+        Span<byte> seed = stackalloc byte[MLKemParameterSet.PrivateSeedSizeInBytes];
         try
         {
             key.ExportPrivateSeed(seed);
@@ -102,8 +102,8 @@ public static class MeshPrivateKey
     /// <summary>Reads an ML-DSA-87 private key from PKCS#8 DER.</summary>
     public static MLDsaKey ImportMLDsa87Pkcs8(ReadOnlySpan<byte> der)
     {
-        var algorithm = MLDsaAlgorithm.MLDsa87;
-        var (seed, expanded) = Decode(der, MeshOids.MLDsa87, MLDsaAlgorithm.PrivateSeedSizeInBytes, algorithm.PrivateKeySizeInBytes);
+        var algorithm = MLDsaParameterSet.MLDsa87;
+        var (seed, expanded) = Decode(der, MeshOids.MLDsa87, MLDsaParameterSet.PrivateSeedSizeInBytes, algorithm.PrivateKeySizeInBytes);
         try
         {
             if (seed is null)
@@ -140,8 +140,8 @@ public static class MeshPrivateKey
     /// <summary>Reads an ML-KEM-1024 private key from PKCS#8 DER.</summary>
     public static MLKemKey ImportMLKem1024Pkcs8(ReadOnlySpan<byte> der)
     {
-        var algorithm = MLKemAlgorithm.MLKem1024;
-        var (seed, expanded) = Decode(der, MeshOids.MLKem1024, MLKemAlgorithm.PrivateSeedSizeInBytes, algorithm.DecapsulationKeySizeInBytes);
+        var algorithm = MLKemParameterSet.MLKem1024;
+        var (seed, expanded) = Decode(der, MeshOids.MLKem1024, MLKemParameterSet.PrivateSeedSizeInBytes, algorithm.DecapsulationKeySizeInBytes);
         try
         {
             if (seed is null)

@@ -14,9 +14,6 @@ public sealed class MutationTests(ITestOutputHelper output)
 {
     private static readonly byte[][] s_samplePlaintexts = [[], [0x42], new byte[100], new byte[1500], new byte[ProtocolConstants.MaxPlaintext]];
 
-    /// <summary>One handshake record with the receiver's state just before it and the rest of its flight.</summary>
-    private sealed record HandshakeStep(string Name, HandshakeMachine Receiver, byte[] Record, byte[] RestOfFlight);
-
     [Fact]
     public void Corrupted_handshake_and_record_bytes_only_ever_raise_typed_failures()
     {
@@ -25,9 +22,10 @@ public sealed class MutationTests(ITestOutputHelper output)
         output.WriteLine($"seed {seed}, {cases} cases");
         var random = new Random(seed);
 
-        var machines = new List<HandshakeMachine>();
-        var (steps, clientWrite, serverRead) = RecordHandshake(machines);
-        byte[][] records = SealSamples(clientWrite);
+        using var handshake = new RecordedHandshake();
+        IReadOnlyList<RecordedHandshake.Step> steps = handshake.Steps;
+        RecordProtector serverRead = handshake.ServerRead;
+        byte[][] records = SealSamples(handshake.ClientWrite);
         using var sink = new PooledBufferWriter();
         byte[] plaintext = new byte[ProtocolConstants.MaxRecord];
         var rejections = new Dictionary<ChannelFailure, int>();
@@ -54,7 +52,7 @@ public sealed class MutationTests(ITestOutputHelper output)
                     perStep[step]++;
                     using HandshakeMachine receiver = steps[step].Receiver.Clone();
                     byte[] fed = [.. mutated, .. steps[step].RestOfFlight];
-                    FeedHandshake(receiver, fed, sink, out int consumed);
+                    RecordedHandshake.Feed(receiver, fed, sink, out int consumed);
                     byte[] genuine = [.. original, .. steps[step].RestOfFlight];
                     if (receiver.IsComplete && !(consumed <= genuine.Length && fed.AsSpan(0, consumed).SequenceEqual(genuine.AsSpan(0, consumed))))
                     {
@@ -113,13 +111,6 @@ public sealed class MutationTests(ITestOutputHelper output)
         Assert.True(rejections.Values.Sum() > cases / 2, "most mutations must be rejected");
 
         read.Dispose();
-        foreach (var machine in machines)
-        {
-            machine.Dispose();
-        }
-
-        clientWrite.Dispose();
-        serverRead.Dispose();
     }
 
     /// <summary>Which handshake record to mutate (index into the 8 steps), or -1 for an application record.
@@ -134,55 +125,6 @@ public sealed class MutationTests(ITestOutputHelper output)
             < 400 => 2 + (roll - 6) % 6,    // the six encrypted handshake records
             _ => -1,
         };
-    }
-
-    /// <summary>Runs a real handshake in memory, keeping, for every record, a snapshot of its receiver just before it.</summary>
-    private static (List<HandshakeStep> Steps, RecordProtector ClientWrite, RecordProtector ServerRead) RecordHandshake(List<HandshakeMachine> machines)
-    {
-        string[] names = ["ClientHello", "ServerHello", "ServerCertificate", "ClientKemCiphertext", "ClientCertificate", "ServerKemCiphertext", "ServerFinished", "ClientFinished"];
-        HandshakeMachine client = HandshakeMachine.CreateClient(TestPki.Instance.ClientOptions(), TestPki.ServerId);
-        HandshakeMachine server = HandshakeMachine.CreateServer(TestPki.Instance.ServerOptions());
-        machines.Add(client);
-        machines.Add(server);
-        using var output = new PooledBufferWriter();
-        client.Start(output);
-        byte[] flight = output.WrittenSpan.ToArray();
-        output.Clear();
-        var steps = new List<HandshakeStep>();
-        for (int k = 0; !(client.IsComplete && server.IsComplete); k++)
-        {
-            bool toServer = k % 2 == 0;
-            ReadOnlySpan<byte> rest = flight;
-            while (!rest.IsEmpty)
-            {
-                Assert.Equal(RecordParseResult.Complete, RecordFraming.TryParse(rest, out RecordHeader header, out _));
-                int length = ProtocolConstants.HeaderLength + header.Length;
-                HandshakeMachine snapshot = toServer ? server : client;
-                HandshakeMachine next = snapshot.Clone(); // snapshots are never advanced; their clones are
-                machines.Add(next);
-                steps.Add(new HandshakeStep(names[steps.Count], snapshot, rest[..length].ToArray(), rest[length..].ToArray()));
-                next.ProcessRecord(rest[..length], output);
-                rest = rest[length..];
-                if (toServer)
-                {
-                    server = next;
-                }
-                else
-                {
-                    client = next;
-                }
-            }
-
-            flight = output.WrittenSpan.ToArray();
-            output.Clear();
-        }
-
-        Assert.Equal(names.Length, steps.Count);
-        var (clientRead, clientWrite) = client.TakeApplicationProtectors();
-        var (serverRead, serverWrite) = server.TakeApplicationProtectors();
-        clientRead.Dispose();
-        serverWrite.Dispose();
-        return (steps, clientWrite, serverRead);
     }
 
     /// <summary>Seals data, key_update and close_notify records, each at sequence 0 of the client's application key.</summary>
@@ -212,30 +154,6 @@ public sealed class MutationTests(ITestOutputHelper output)
         }
 
         return [.. records];
-    }
-
-    /// <summary>Feeds whole records as a face would; returns false when the bytes end mid-record. Bytes after the
-    /// handshake completes are left for the record layer (<paramref name="consumed"/> says where).</summary>
-    private static bool FeedHandshake(HandshakeMachine machine, ReadOnlySpan<byte> bytes, PooledBufferWriter output, out int consumed)
-    {
-        consumed = 0;
-        while (!bytes.IsEmpty && !machine.IsComplete)
-        {
-            switch (RecordFraming.TryParse(bytes, out RecordHeader header, out string? error))
-            {
-                case RecordParseResult.NeedMoreData:
-                    return false;
-                case RecordParseResult.Invalid:
-                    throw new PqChannelException(machine.ReceivedAnyRecord ? ChannelFailure.ProtocolViolation : ChannelFailure.NotPqChannel, error!);
-            }
-
-            int length = ProtocolConstants.HeaderLength + header.Length;
-            machine.ProcessRecord(bytes[..length], output);
-            bytes = bytes[length..];
-            consumed += length;
-        }
-
-        return true;
     }
 
     /// <summary>Opens the first record of <paramref name="bytes"/>; returns true when it was accepted.</summary>

@@ -20,7 +20,7 @@ public class CertificateAuthorityTests(PkiFixture pki) : IClassFixture<PkiFixtur
         Assert.Equal(x509.Subject, x509.Issuer);
         Assert.Equal(MeshOids.MLDsa87, x509.SignatureAlgorithm.Value);
         Assert.Equal(MeshOids.MLDsa87, root.PublicKeyAlgorithmOid);
-        Assert.Equal(MLDsaAlgorithm.MLDsa87.PublicKeySizeInBytes, root.PublicKey.Length);
+        Assert.Equal(MLDsaParameterSet.MLDsa87.PublicKeySizeInBytes, root.PublicKey.Length);
         Assert.Equal(PkiFixture.Now, root.NotBefore);
         Assert.Equal(PkiFixture.Now.AddDays(3650), root.NotAfter);
 
@@ -32,7 +32,7 @@ public class CertificateAuthorityTests(PkiFixture pki) : IClassFixture<PkiFixtur
         Assert.Equal(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, usage.KeyUsages);
         Assert.Single(x509.Extensions.OfType<X509SubjectKeyIdentifierExtension>());
 
-        using var key = MLDsaKey.ImportPublicKey(MLDsaAlgorithm.MLDsa87, root.PublicKey.Span);
+        using var key = MLDsaKey.ImportPublicKey(MLDsaParameterSet.MLDsa87, root.PublicKey.Span);
         Assert.True(key.VerifyData(root.TbsCertificate.Span, root.Signature.Span));
     }
 

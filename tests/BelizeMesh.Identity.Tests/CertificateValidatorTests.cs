@@ -192,7 +192,7 @@ public class CertificateValidatorTests(PkiFixture pki) : IClassFixture<PkiFixtur
     [Fact]
     public void Rejects_an_encapsulation_key_that_fails_the_modulus_check()
     {
-        byte[] ek = new byte[MLKemAlgorithm.MLKem1024.EncapsulationKeySizeInBytes];
+        byte[] ek = new byte[MLKemParameterSet.MLKem1024.EncapsulationKeySizeInBytes];
         ek.AsSpan(0, 1536).Fill(0xFF); // every 12-bit coefficient is 4095 >= q
         var leaf = Custom(publicKey: MLDsaSignatureGenerator.CreatePublicKey(MeshOids.MLKem1024, ek));
 

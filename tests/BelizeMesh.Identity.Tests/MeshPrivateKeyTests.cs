@@ -8,7 +8,7 @@ public class MeshPrivateKeyTests
     [Fact]
     public void MLDsa87_key_is_written_as_PKCS8_seed_choice()
     {
-        using var key = MLDsaKey.Generate(MLDsaAlgorithm.MLDsa87);
+        using var key = MLDsaKey.Generate(MLDsaParameterSet.MLDsa87);
         byte[] seed = new byte[32];
         key.ExportPrivateSeed(seed);
 
@@ -22,7 +22,7 @@ public class MeshPrivateKeyTests
     [Fact]
     public void MLKem1024_key_is_written_as_PKCS8_seed_choice()
     {
-        using var key = MLKemKey.Generate(MLKemAlgorithm.MLKem1024);
+        using var key = MLKemKey.Generate(MLKemParameterSet.MLKem1024);
         byte[] seed = new byte[64];
         key.ExportPrivateSeed(seed);
 
@@ -35,8 +35,8 @@ public class MeshPrivateKeyTests
     [Fact]
     public void Seed_form_round_trips_to_the_same_keys()
     {
-        using var dsa = MLDsaKey.Generate(MLDsaAlgorithm.MLDsa87);
-        using var kem = MLKemKey.Generate(MLKemAlgorithm.MLKem1024);
+        using var dsa = MLDsaKey.Generate(MLDsaParameterSet.MLDsa87);
+        using var kem = MLKemKey.Generate(MLKemParameterSet.MLKem1024);
 
         using var dsaBack = MeshPrivateKey.ImportMLDsa87Pem(MeshPrivateKey.ExportPem(dsa));
         using var kemBack = MeshPrivateKey.ImportMLKem1024Pem(MeshPrivateKey.ExportPem(kem));
@@ -48,9 +48,9 @@ public class MeshPrivateKeyTests
     [Fact]
     public void Expanded_and_both_forms_are_accepted_on_import()
     {
-        using var kem = MLKemKey.Generate(MLKemAlgorithm.MLKem1024);
+        using var kem = MLKemKey.Generate(MLKemParameterSet.MLKem1024);
         byte[] seed = new byte[64];
-        byte[] dk = new byte[MLKemAlgorithm.MLKem1024.DecapsulationKeySizeInBytes];
+        byte[] dk = new byte[MLKemParameterSet.MLKem1024.DecapsulationKeySizeInBytes];
         kem.ExportPrivateSeed(seed);
         kem.ExportDecapsulationKey(dk);
 
@@ -70,8 +70,8 @@ public class MeshPrivateKeyTests
     [Fact]
     public void Expanded_MLDsa87_key_is_accepted_on_import()
     {
-        using var dsa = MLDsaKey.Generate(MLDsaAlgorithm.MLDsa87);
-        byte[] sk = new byte[MLDsaAlgorithm.MLDsa87.PrivateKeySizeInBytes];
+        using var dsa = MLDsaKey.Generate(MLDsaParameterSet.MLDsa87);
+        byte[] sk = new byte[MLDsaParameterSet.MLDsa87.PrivateKeySizeInBytes];
         dsa.ExportPrivateKey(sk);
 
         using var back = MeshPrivateKey.ImportMLDsa87Pkcs8(Pkcs8(MeshOids.MLDsa87, w => w.WriteOctetString(sk)));
@@ -82,10 +82,10 @@ public class MeshPrivateKeyTests
     [Fact]
     public void Both_form_whose_expanded_key_contradicts_the_seed_is_rejected()
     {
-        using var kem = MLKemKey.Generate(MLKemAlgorithm.MLKem1024);
-        using var other = MLKemKey.Generate(MLKemAlgorithm.MLKem1024);
+        using var kem = MLKemKey.Generate(MLKemParameterSet.MLKem1024);
+        using var other = MLKemKey.Generate(MLKemParameterSet.MLKem1024);
         byte[] seed = new byte[64];
-        byte[] dk = new byte[MLKemAlgorithm.MLKem1024.DecapsulationKeySizeInBytes];
+        byte[] dk = new byte[MLKemParameterSet.MLKem1024.DecapsulationKeySizeInBytes];
         kem.ExportPrivateSeed(seed);
         other.ExportDecapsulationKey(dk);
 
@@ -110,7 +110,7 @@ public class MeshPrivateKeyTests
     [Fact]
     public void Key_of_the_other_algorithm_is_rejected()
     {
-        using var dsa = MLDsaKey.Generate(MLDsaAlgorithm.MLDsa87);
+        using var dsa = MLDsaKey.Generate(MLDsaParameterSet.MLDsa87);
         var e = Assert.Throws<CertificateFormatException>(() => MeshPrivateKey.ImportMLKem1024Pem(MeshPrivateKey.ExportPem(dsa)));
         Assert.Equal("the private key is ML-DSA-87, expected ML-KEM-1024", e.Message);
     }

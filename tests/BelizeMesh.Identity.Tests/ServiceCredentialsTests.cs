@@ -13,8 +13,8 @@ public class ServiceCredentialsTests(PkiFixture pki) : IClassFixture<PkiFixture>
 
         Assert.Equal("spiffe://cluster.local/ns/belizechain/sa/pakit", credentials.SpiffeId.ToString());
         Assert.Single(credentials.TrustBundle.Roots);
-        using var peerView = MLKemKey.ImportEncapsulationKey(MLKemAlgorithm.MLKem1024, credentials.Certificate.PublicKey.Span);
-        byte[] ciphertext = new byte[MLKemAlgorithm.MLKem1024.CiphertextSizeInBytes];
+        using var peerView = MLKemKey.ImportEncapsulationKey(MLKemParameterSet.MLKem1024, credentials.Certificate.PublicKey.Span);
+        byte[] ciphertext = new byte[MLKemParameterSet.MLKem1024.CiphertextSizeInBytes];
         byte[] sent = new byte[32];
         byte[] received = new byte[32];
         peerView.Encapsulate(ciphertext, sent);

@@ -39,7 +39,7 @@ public sealed class PkiFixture : IDisposable
     /// <summary>A fresh ML-KEM-1024 public key as a SubjectPublicKeyInfo .NET can carry.</summary>
     internal static PublicKey NewKemPublicKey()
     {
-        using var key = MLKemKey.Generate(MLKemAlgorithm.MLKem1024);
+        using var key = MLKemKey.Generate(MLKemParameterSet.MLKem1024);
         byte[] ek = new byte[key.Algorithm.EncapsulationKeySizeInBytes];
         key.ExportEncapsulationKey(ek);
         return MLDsaSignatureGenerator.CreatePublicKey(MeshOids.MLKem1024, ek);

@@ -69,7 +69,7 @@ public sealed class ConfigTests
         var e = Assert.Throws<ConfigException>(() => InjectorConfigLoader.Parse(yaml, "bad.yaml"));
         Assert.Equal(
         [
-            "bad.yaml:1:1: imagee: unknown setting: known settings are image, imagePullPolicy, nativeSidecar, failurePolicy, runAsUser, runAsGroup, ports, resources, ignoredNamespaces, maxRequestBytes",
+            "bad.yaml:1:1: imagee: unknown setting: known settings are image, imagePullPolicy, nativeSidecar, failurePolicy, runAsUser, runAsGroup, ports, resources, ignoredNamespaces, maxRequestBytes, httpProxy, noProxy",
             "bad.yaml:2:12: runAsUser: 1337 is Istio's proxy id, whose traffic Istio never redirects: choose another id (e.g. 16016)",
             "bad.yaml:3:13: runAsGroup: 0 is root or invalid: the sidecar runs as a non-root id (e.g. 16016)",
             "bad.yaml:5:12: ports.inbound: 15001 is reserved by Istio (15000, 15001, 15004, 15006, 15008, 15009, 15020, 15021, 15053, 15090): choose another port",

@@ -116,7 +116,7 @@ public sealed class InjectEndpointTests(ServerFixture fixture) : IClassFixture<S
         Assert.Equal("JSONPatch", response["patchType"]!.GetValue<string>());
         JsonArray patch = ServerFixture.Patch(response)!;
         Assert.Equal(
-            ["/spec/containers/-", "/spec/volumes", "/metadata/annotations"],
+            ["/spec/containers/-", "/spec/volumes", "/metadata/annotations", "/spec/containers/0/env"],
             patch.Select(op => op!["path"]!.GetValue<string>()));
         Assert.All(patch, op => Assert.Equal("add", op!["op"]!.GetValue<string>()));
         Assert.Null(response["warnings"]);

@@ -5,6 +5,7 @@ using BelizeMesh.Injector.Configuration;
 using BelizeMesh.Injector.Injection;
 using BelizeMesh.Injector.Server;
 using BelizeMesh.Injector.Tests.Support;
+using BelizeMesh.TestSupport;
 
 namespace BelizeMesh.Injector.Tests;
 
@@ -61,34 +62,13 @@ public sealed class ServeEndToEndTests : IDisposable
         Assert.Contains("belizemesh_injector_request_duration_seconds_count 4\n", text, StringComparison.Ordinal);
     }
 
-    /// <summary>A fact that skips, saying why, where promtool is not installed (.ci/run installs Debian's prometheus).</summary>
-    private sealed class PromtoolFactAttribute : FactAttribute
-    {
-        public PromtoolFactAttribute()
-        {
-            if (FindOnPath("promtool") is null)
-            {
-                Skip = "promtool is not installed (apt-get install prometheus; .ci/run does): the format is also asserted by the test above";
-            }
-        }
-    }
-
     [PromtoolFact]
     public async Task Metrics_pass_promtool_check()
     {
-        string promtool = FindOnPath("promtool")!;
-
         await using InjectorServer server = await Start(null);
         using HttpClient client = ServerFixture.CreateClient(server.Endpoint.Port, _certs);
         await ServerFixture.PostAsync(client, Reviews.Review(Reviews.Pod()));
-        string text = await client.GetStringAsync("/metrics");
-        var psi = new ProcessStartInfo(promtool, ["check", "metrics"]) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
-        using Process process = Process.Start(psi)!;
-        await process.StandardInput.WriteAsync(text);
-        process.StandardInput.Close();
-        string errors = await process.StandardError.ReadToEndAsync() + await process.StandardOutput.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        Assert.True(process.ExitCode == 0, errors);
+        await Promtool.CheckAsync(await client.GetStringAsync("/metrics"));
     }
 
     [Fact]
@@ -269,18 +249,4 @@ public sealed class ServeEndToEndTests : IDisposable
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "rename", SetLastError = true)]
     private static extern int Rename([System.Runtime.InteropServices.MarshalAs(System.Runtime.InteropServices.UnmanagedType.LPUTF8Str)] string oldPath,
         [System.Runtime.InteropServices.MarshalAs(System.Runtime.InteropServices.UnmanagedType.LPUTF8Str)] string newPath);
-
-    private static string? FindOnPath(string name)
-    {
-        foreach (string dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries))
-        {
-            string candidate = Path.Combine(dir, name);
-            if (File.Exists(candidate))
-            {
-                return candidate;
-            }
-        }
-
-        return null;
-    }
 }

@@ -52,7 +52,7 @@ public sealed class CliTests : IDisposable
         (code, _, _) = Cli.Run("emit", "--mesh", Example("payments"), "--out", outDir);
         Assert.Equal(0, code);
 
-        string[] order = ["peer-authentication.yaml", "gateway.yaml", "destination-rules.yaml", "virtual-services.yaml", "request-authentication.yaml", "authorization-policies.yaml", "sidecar-policies.yaml"];
+        string[] order = ["peer-authentication.yaml", "gateway.yaml", "destination-rules.yaml", "virtual-services.yaml", "request-authentication.yaml", "authorization-policies.yaml", "sidecar-policies.yaml", "pq-services.yaml", "injector-exclusions.yaml"];
         Assert.Equal(order.Order(StringComparer.Ordinal), Directory.GetFiles(outDir).Select(Path.GetFileName).Order(StringComparer.Ordinal));
         string joined = string.Join("---\n", order.Select(f => File.ReadAllText(Path.Combine(outDir, f))));
         Assert.Equal(stdout, joined);

@@ -42,9 +42,14 @@ public sealed class EmitterTests
         Assert.Equal("127.0.0.1:16001", (string?)spec["outbound"]!["listen"]);
 
         // The DESIGN.md example route, generated from nawal's settings (plus its outlier detection, in the proxy's terms).
-        var nawal = OutboundRoute(policy, "nawal.belizechain.svc.cluster.local")!;
+        var nawal = OutboundRoute(policy, "nawal.belizechain.svc.cluster.local")!.DeepClone().AsObject();
+
+        // Istio's retry conditions and the routes as http rules are checked in SidecarTrafficEmitTests.
+        Assert.Equal("connect-failure,refused-stream,unavailable,cancelled,503", (string?)nawal["retries"]!["retryOn"]);
+        nawal["retries"]!.AsObject().Remove("retryOn");
+        Assert.True(nawal.Remove("http"));
         var expected = JsonNode.Parse("""
-            {"host":"nawal.belizechain.svc.cluster.local","endpoints":["nawal.belizechain.svc.cluster.local:16443"],
+            {"host":"nawal.belizechain.svc.cluster.local","endpoints":["nawal-pq.belizechain.svc.cluster.local:16443"],
              "identity":"spiffe://cluster.local/ns/belizechain/sa/nawal","timeout":"300s","retries":{"attempts":1},
              "loadBalancing":{"policy":"ConsistentHash","header":"X-Participant-ID"},
              "outlierDetection":{"consecutiveFailures":5,"ejectionTime":"120s"}}

@@ -72,8 +72,14 @@ public sealed class SchemaTests
         int checkedCount = 0;
         foreach (var r in resources)
         {
-            if (r.Kind == ResourceKind.ConfigMap)
+            if (r.Kind is ResourceKind.ConfigMap or ResourceKind.Service or ResourceKind.InjectorExclusions)
             {
+                // Kubernetes core kinds: the 1.32 schemas, unknown fields rejected.
+                foreach (var error in KubernetesSchemaSet.Validate(r.Document))
+                {
+                    problems.Add($"{r.Kind} {r.Namespace}/{r.Name}: {error}");
+                }
+
                 continue;
             }
 
@@ -156,7 +162,7 @@ public sealed class SchemaTests
             import sys, json, yaml
             docs = list(yaml.safe_load_all(sys.stdin.read()))
             for d in docs:
-                if d.get("kind") == "ConfigMap":
+                if d.get("kind") == "ConfigMap" and "policy.yaml" in d["data"]:
                     d["data"]["policy.yaml"] = yaml.safe_load(d["data"]["policy.yaml"])
             print(json.dumps(docs))
             """;

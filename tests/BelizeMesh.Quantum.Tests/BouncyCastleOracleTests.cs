@@ -53,7 +53,7 @@ public sealed class BouncyCastleOracleTests
     [MemberData(nameof(KemSets))]
     public void MLKem_keys_ciphertexts_and_secrets_match_BouncyCastle_on_random_seeds(string name)
     {
-        MLKemAlgorithm algorithm = MLKemAlgorithm.FromName(name)!;
+        MLKemParameterSet algorithm = MLKemParameterSet.FromName(name)!;
         var rng = new Random(HashCode.Combine(203, name.Length, name[^1]));
         for (int i = 0; i < Cases; i++)
         {
@@ -103,7 +103,7 @@ public sealed class BouncyCastleOracleTests
     [MemberData(nameof(DsaSets))]
     public void MLDsa_keys_and_deterministic_signatures_match_BouncyCastle_on_random_seeds(string name)
     {
-        MLDsaAlgorithm algorithm = MLDsaAlgorithm.FromName(name)!;
+        MLDsaParameterSet algorithm = MLDsaParameterSet.FromName(name)!;
         var rng = new Random(HashCode.Combine(204, name.Length, name[^1]));
         for (int i = 0; i < Cases; i++)
         {

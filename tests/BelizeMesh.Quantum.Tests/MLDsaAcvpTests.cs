@@ -94,7 +94,7 @@ public class MLDsaAcvpTests
     [Fact]
     public void Unknown_signature_interface_is_reported()
     {
-        var algorithm = MLDsaAlgorithm.MLDsa44;
+        var algorithm = MLDsaParameterSet.MLDsa44;
         using var key = MLDsaKey.ImportPrivateSeed(algorithm, new byte[32]);
         byte[] pk = new byte[algorithm.PublicKeySizeInBytes];
         key.ExportPublicKey(pk);

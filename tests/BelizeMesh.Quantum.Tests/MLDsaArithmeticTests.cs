@@ -1,5 +1,5 @@
 using System.Numerics;
-using BelizeMesh.Quantum.MLDsa;
+using BelizeMesh.Quantum.Dsa;
 
 namespace BelizeMesh.Quantum.Tests;
 

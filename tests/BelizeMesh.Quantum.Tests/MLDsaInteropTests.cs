@@ -26,7 +26,7 @@ public class MLDsaInteropTests
     {
         var cases = new JsonArray();
         var keys = new List<(MLDsaKey Key, byte[] Message, byte[] Context, byte[] Rnd, byte[] SigRnd, byte[] SigDet)>();
-        foreach (var algorithm in new[] { MLDsaAlgorithm.MLDsa44, MLDsaAlgorithm.MLDsa65, MLDsaAlgorithm.MLDsa87 })
+        foreach (var algorithm in new[] { MLDsaParameterSet.MLDsa44, MLDsaParameterSet.MLDsa65, MLDsaParameterSet.MLDsa87 })
         {
             byte[] seed = SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(algorithm.Name));
             var key = MLDsaKey.ImportPrivateSeed(algorithm, seed);
@@ -65,7 +65,7 @@ public class MLDsaInteropTests
         var bulk = new JsonArray();
         var expectedBulk = new List<string>();
         var random = new Random(204);
-        foreach (var algorithm in new[] { MLDsaAlgorithm.MLDsa44, MLDsaAlgorithm.MLDsa65, MLDsaAlgorithm.MLDsa87 })
+        foreach (var algorithm in new[] { MLDsaParameterSet.MLDsa44, MLDsaParameterSet.MLDsa65, MLDsaParameterSet.MLDsa87 })
         {
             for (int i = 0; i < 12; i++)
             {

@@ -8,9 +8,9 @@ public class MLDsaKeyTests
 {
     public static TheoryData<string> Algorithms => new() { "ML-DSA-44", "ML-DSA-65", "ML-DSA-87" };
 
-    private static MLDsaAlgorithm Alg(string name) => MLDsaAlgorithm.FromName(name)!;
+    private static MLDsaParameterSet Alg(string name) => MLDsaParameterSet.FromName(name)!;
 
-    private static MLDsaKey KeyFromSeed(MLDsaAlgorithm algorithm, byte label)
+    private static MLDsaKey KeyFromSeed(MLDsaParameterSet algorithm, byte label)
     {
         byte[] seed = SHA256.HashData([label, (byte)algorithm.SignatureSizeInBytes]);
         return MLDsaKey.ImportPrivateSeed(algorithm, seed);
@@ -33,17 +33,17 @@ public class MLDsaKeyTests
     [Fact]
     public void Parameter_sets_have_the_sizes_of_FIPS_204_table_2()
     {
-        Assert.Equal((1312, 2560, 2420), (MLDsaAlgorithm.MLDsa44.PublicKeySizeInBytes, MLDsaAlgorithm.MLDsa44.PrivateKeySizeInBytes, MLDsaAlgorithm.MLDsa44.SignatureSizeInBytes));
-        Assert.Equal((1952, 4032, 3309), (MLDsaAlgorithm.MLDsa65.PublicKeySizeInBytes, MLDsaAlgorithm.MLDsa65.PrivateKeySizeInBytes, MLDsaAlgorithm.MLDsa65.SignatureSizeInBytes));
-        Assert.Equal((2592, 4896, 4627), (MLDsaAlgorithm.MLDsa87.PublicKeySizeInBytes, MLDsaAlgorithm.MLDsa87.PrivateKeySizeInBytes, MLDsaAlgorithm.MLDsa87.SignatureSizeInBytes));
-        Assert.Equal((78, 196, 120), (MLDsaAlgorithm.MLDsa44.Beta, MLDsaAlgorithm.MLDsa65.Beta, MLDsaAlgorithm.MLDsa87.Beta));
-        Assert.Null(MLDsaAlgorithm.FromName("ML-DSA-99"));
+        Assert.Equal((1312, 2560, 2420), (MLDsaParameterSet.MLDsa44.PublicKeySizeInBytes, MLDsaParameterSet.MLDsa44.PrivateKeySizeInBytes, MLDsaParameterSet.MLDsa44.SignatureSizeInBytes));
+        Assert.Equal((1952, 4032, 3309), (MLDsaParameterSet.MLDsa65.PublicKeySizeInBytes, MLDsaParameterSet.MLDsa65.PrivateKeySizeInBytes, MLDsaParameterSet.MLDsa65.SignatureSizeInBytes));
+        Assert.Equal((2592, 4896, 4627), (MLDsaParameterSet.MLDsa87.PublicKeySizeInBytes, MLDsaParameterSet.MLDsa87.PrivateKeySizeInBytes, MLDsaParameterSet.MLDsa87.SignatureSizeInBytes));
+        Assert.Equal((78, 196, 120), (MLDsaParameterSet.MLDsa44.Beta, MLDsaParameterSet.MLDsa65.Beta, MLDsaParameterSet.MLDsa87.Beta));
+        Assert.Null(MLDsaParameterSet.FromName("ML-DSA-99"));
     }
 
     [Property(MaxTest = 15)]
     public bool Signatures_over_random_seeds_messages_and_contexts_verify(byte[] seedMaterial, byte[] message, byte[] contextMaterial, byte which)
     {
-        var algorithm = new[] { MLDsaAlgorithm.MLDsa44, MLDsaAlgorithm.MLDsa65, MLDsaAlgorithm.MLDsa87 }[which % 3];
+        var algorithm = new[] { MLDsaParameterSet.MLDsa44, MLDsaParameterSet.MLDsa65, MLDsaParameterSet.MLDsa87 }[which % 3];
         byte[] context = contextMaterial.Take(255).ToArray();
         using var key = MLDsaKey.ImportPrivateSeed(algorithm, SHA256.HashData(seedMaterial));
         using var publicKey = MLDsaKey.ImportPublicKey(algorithm, PublicKeyOf(key));
@@ -179,8 +179,8 @@ public class MLDsaKeyTests
     [Fact]
     public void Contexts_longer_than_255_bytes_are_refused_when_signing_and_fail_verification()
     {
-        using var key = KeyFromSeed(MLDsaAlgorithm.MLDsa44, 5);
-        byte[] signature = new byte[MLDsaAlgorithm.MLDsa44.SignatureSizeInBytes];
+        using var key = KeyFromSeed(MLDsaParameterSet.MLDsa44, 5);
+        byte[] signature = new byte[MLDsaParameterSet.MLDsa44.SignatureSizeInBytes];
         key.SignData([1], signature, new byte[255]);
         Assert.True(key.VerifyData([1], signature, new byte[255]));
 
@@ -192,12 +192,12 @@ public class MLDsaKeyTests
     [Fact]
     public void Public_keys_cannot_sign_or_export_private_material()
     {
-        using var key = KeyFromSeed(MLDsaAlgorithm.MLDsa87, 6);
-        using var publicKey = MLDsaKey.ImportPublicKey(MLDsaAlgorithm.MLDsa87, PublicKeyOf(key));
+        using var key = KeyFromSeed(MLDsaParameterSet.MLDsa87, 6);
+        using var publicKey = MLDsaKey.ImportPublicKey(MLDsaParameterSet.MLDsa87, PublicKeyOf(key));
         Assert.False(publicKey.HasPrivateKey);
-        var e = Assert.Throws<InvalidOperationException>(() => publicKey.SignData([1], new byte[MLDsaAlgorithm.MLDsa87.SignatureSizeInBytes]));
+        var e = Assert.Throws<InvalidOperationException>(() => publicKey.SignData([1], new byte[MLDsaParameterSet.MLDsa87.SignatureSizeInBytes]));
         Assert.StartsWith("This ML-DSA-87 key is a public key only;", e.Message);
-        Assert.Throws<InvalidOperationException>(() => publicKey.ExportPrivateKey(new byte[MLDsaAlgorithm.MLDsa87.PrivateKeySizeInBytes]));
+        Assert.Throws<InvalidOperationException>(() => publicKey.ExportPrivateKey(new byte[MLDsaParameterSet.MLDsa87.PrivateKeySizeInBytes]));
         e = Assert.Throws<InvalidOperationException>(() => publicKey.ExportPrivateSeed(new byte[32]));
         Assert.Equal("This ML-DSA-87 key has no private seed: it was imported from a public key, and the seed cannot be recovered from either.", e.Message);
     }
@@ -205,20 +205,20 @@ public class MLDsaKeyTests
     [Fact]
     public void Disposed_keys_refuse_every_operation()
     {
-        var key = KeyFromSeed(MLDsaAlgorithm.MLDsa65, 7);
+        var key = KeyFromSeed(MLDsaParameterSet.MLDsa65, 7);
         byte[] signature = Sign(key, [9]);
         key.Dispose();
         key.Dispose();
         Assert.Throws<ObjectDisposedException>(() => key.SignData([9], signature));
         Assert.Throws<ObjectDisposedException>(() => key.VerifyData([9], signature));
-        Assert.Throws<ObjectDisposedException>(() => key.ExportPrivateKey(new byte[MLDsaAlgorithm.MLDsa65.PrivateKeySizeInBytes]));
+        Assert.Throws<ObjectDisposedException>(() => key.ExportPrivateKey(new byte[MLDsaParameterSet.MLDsa65.PrivateKeySizeInBytes]));
         Assert.Throws<ObjectDisposedException>(() => key.ExportPrivateSeed(new byte[32]));
     }
 
     [Fact]
     public void Dispose_zeroes_the_private_key_the_seed_and_the_expanded_secrets()
     {
-        var key = KeyFromSeed(MLDsaAlgorithm.MLDsa44, 8);
+        var key = KeyFromSeed(MLDsaParameterSet.MLDsa44, 8);
         _ = Sign(key, [1]); // forces NTT(s1), NTT(s2), NTT(t0) to be computed
         var flags = System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance;
         byte[] sk = (byte[])typeof(MLDsaKey).GetField("_privateKey", flags)!.GetValue(key)!;
@@ -295,21 +295,21 @@ public class MLDsaKeyTests
     [Fact]
     public void Exceeding_the_signing_loop_bound_throws_a_clear_error()
     {
-        var p = MLDsaAlgorithm.MLDsa44;
+        var p = MLDsaParameterSet.MLDsa44;
         int[] aHat = new int[p.K * p.L * 256], s1 = new int[p.L * 256], s2 = new int[p.K * 256], t0 = new int[p.K * 256];
-        var e = Assert.Throws<CryptographicException>(() => BelizeMesh.Quantum.MLDsa.MLDsaCore.SignInternal(
+        var e = Assert.Throws<CryptographicException>(() => BelizeMesh.Quantum.Dsa.MLDsaCore.SignInternal(
             p, aHat, s1, s2, t0, new byte[32], new byte[64], new byte[32], new byte[p.SignatureSizeInBytes], maxIterations: 0));
         Assert.Equal(
             "ML-DSA-44 signing found no signature within 0 iterations of the rejection loop (FIPS 204, Appendix C); " +
             "this has negligible probability for a valid key: check the private key.", e.Message);
-        Assert.Equal(814, BelizeMesh.Quantum.MLDsa.MLDsaCore.MaxSigningIterations);
+        Assert.Equal(814, BelizeMesh.Quantum.Dsa.MLDsaCore.MaxSigningIterations);
     }
 
     [Fact]
     public void Generated_keys_are_fresh_and_work()
     {
-        using var a = MLDsaKey.Generate(MLDsaAlgorithm.MLDsa87);
-        using var b = MLDsaKey.Generate(MLDsaAlgorithm.MLDsa87);
+        using var a = MLDsaKey.Generate(MLDsaParameterSet.MLDsa87);
+        using var b = MLDsaKey.Generate(MLDsaParameterSet.MLDsa87);
         Assert.NotEqual(PublicKeyOf(a), PublicKeyOf(b));
         Assert.True(a.HasPrivateSeed);
         byte[] signature = Sign(a, [5]);
@@ -344,7 +344,7 @@ public class MLDsaKeyTests
             Assert.False(MLDsaKey.VerifyData(algorithm, pk, message, wrong, "x509"u8), $"signature of {length} bytes");
         }
 
-        var other = algorithm == MLDsaAlgorithm.MLDsa44 ? MLDsaAlgorithm.MLDsa65 : MLDsaAlgorithm.MLDsa44;
+        var other = algorithm == MLDsaParameterSet.MLDsa44 ? MLDsaParameterSet.MLDsa65 : MLDsaParameterSet.MLDsa44;
         Assert.False(MLDsaKey.VerifyData(other, pk, message, signature, "x509"u8));
     }
 

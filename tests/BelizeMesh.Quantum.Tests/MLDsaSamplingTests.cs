@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 using BelizeMesh.Quantum.Keccak;
-using BelizeMesh.Quantum.MLDsa;
+using BelizeMesh.Quantum.Dsa;
 
 namespace BelizeMesh.Quantum.Tests;
 

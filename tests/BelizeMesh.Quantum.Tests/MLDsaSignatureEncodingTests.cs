@@ -15,7 +15,7 @@ public class MLDsaSignatureEncodingTests
     /// <summary>A deterministic signature whose hint has a polynomial with at least two ones and fewer than ω ones in total.</summary>
     private static Fixture Make(string name)
     {
-        var algorithm = MLDsaAlgorithm.FromName(name)!;
+        var algorithm = MLDsaParameterSet.FromName(name)!;
         var key = MLDsaKey.ImportPrivateSeed(algorithm, SHA256.HashData([7, (byte)name.Length]));
         int omega = algorithm.Omega, k = algorithm.K;
         int offset = algorithm.SignatureSizeInBytes - omega - k;
@@ -163,7 +163,7 @@ public class MLDsaSignatureEncodingTests
     [MemberData(nameof(Algorithms))]
     public void Random_bytes_as_signature_or_public_key_never_verify_and_never_throw(string name)
     {
-        var algorithm = MLDsaAlgorithm.FromName(name)!;
+        var algorithm = MLDsaParameterSet.FromName(name)!;
         var random = new Random(name.Length);
         byte[] message = [1, 2, 3];
         for (int i = 0; i < 50; i++)

@@ -17,7 +17,7 @@ public class MLKemAccumulatedTests
     // takes about 15 s in a Debug build on a busy 2-core machine: add it as an InlineData to check it again.
     public void Accumulated_ML_KEM_768_vectors_hash_to_the_value_Go_expects(int n, string expected)
     {
-        var algorithm = MLKemAlgorithm.MLKem768;
+        var algorithm = MLKemParameterSet.MLKem768;
         var source = KeccakSponge.CreateShake128();
         source.Absorb([]);
         var accumulator = KeccakSponge.CreateShake128();

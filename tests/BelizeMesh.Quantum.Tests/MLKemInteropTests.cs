@@ -21,7 +21,7 @@ public class MLKemInteropTests
         }
     }
 
-    private sealed record OurSide(MLKemAlgorithm Algorithm, byte[] Seed, byte[] Ek, byte[] Dk, byte[] C, byte[] K, byte[] PeerSeed, byte[] PeerEk, byte[] PeerC, byte[] PeerK);
+    private sealed record OurSide(MLKemParameterSet Algorithm, byte[] Seed, byte[] Ek, byte[] Dk, byte[] C, byte[] K, byte[] PeerSeed, byte[] PeerEk, byte[] PeerC, byte[] PeerK);
 
     private static readonly Lazy<(List<OurSide> Ours, JsonArray Theirs)> s_run = new(Run);
 
@@ -30,7 +30,7 @@ public class MLKemInteropTests
         var rng = new Random(2031);
         var ours = new List<OurSide>();
         var cases = new JsonArray();
-        foreach (var algorithm in new[] { MLKemAlgorithm.MLKem768, MLKemAlgorithm.MLKem1024 })
+        foreach (var algorithm in new[] { MLKemParameterSet.MLKem768, MLKemParameterSet.MLKem1024 })
         {
             byte[] seed = new byte[64], peerSeed = new byte[64], m = new byte[32];
             rng.NextBytes(seed);

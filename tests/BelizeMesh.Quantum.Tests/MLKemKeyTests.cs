@@ -7,7 +7,7 @@ public class MLKemKeyTests
 {
     public static TheoryData<string> ParameterSets => new() { "ML-KEM-512", "ML-KEM-768", "ML-KEM-1024" };
 
-    private static MLKemAlgorithm Set(string name) => MLKemAlgorithm.FromName(name)!;
+    private static MLKemParameterSet Set(string name) => MLKemParameterSet.FromName(name)!;
 
     [Theory]
     [MemberData(nameof(ParameterSets))]
@@ -98,7 +98,7 @@ public class MLKemKeyTests
         byte[] ek = new byte[algorithm.EncapsulationKeySizeInBytes + 1];
         byte[] dk = new byte[algorithm.DecapsulationKeySizeInBytes + 1];
         byte[] c = new byte[algorithm.CiphertextSizeInBytes + 1];
-        byte[] seed = new byte[MLKemAlgorithm.PrivateSeedSizeInBytes + 1];
+        byte[] seed = new byte[MLKemParameterSet.PrivateSeedSizeInBytes + 1];
         key.ExportEncapsulationKey(ek.AsSpan(..^1));
         key.ExportDecapsulationKey(dk.AsSpan(..^1));
         key.Encapsulate(c.AsSpan(..^1), new byte[32]);
@@ -134,7 +134,7 @@ public class MLKemKeyTests
 
         for (int length = 0; length <= seed.Length; length++)
         {
-            if (length != MLKemAlgorithm.PrivateSeedSizeInBytes)
+            if (length != MLKemParameterSet.PrivateSeedSizeInBytes)
             {
                 var e = Assert.Throws<CryptographicException>(() => MLKemKey.ImportPrivateSeed(algorithm, seed.AsSpan(0, length)));
                 Assert.Equal($"{name} private seed must be 64 bytes (d‖z), got {length}.", e.Message);
@@ -180,7 +180,7 @@ public class MLKemKeyTests
     [Fact]
     public void A_public_key_cannot_decapsulate_or_export_private_parts()
     {
-        var algorithm = MLKemAlgorithm.MLKem1024;
+        var algorithm = MLKemParameterSet.MLKem1024;
         using var key = MLKemKey.Generate(algorithm);
         byte[] ek = new byte[algorithm.EncapsulationKeySizeInBytes];
         key.ExportEncapsulationKey(ek);
@@ -197,7 +197,7 @@ public class MLKemKeyTests
     [Fact]
     public void A_key_imported_from_an_expanded_dk_has_no_seed_to_export()
     {
-        var algorithm = MLKemAlgorithm.MLKem768;
+        var algorithm = MLKemParameterSet.MLKem768;
         using var key = MLKemKey.Generate(algorithm);
         byte[] dk = new byte[algorithm.DecapsulationKeySizeInBytes];
         key.ExportDecapsulationKey(dk);
@@ -210,7 +210,7 @@ public class MLKemKeyTests
     [Fact]
     public void Destinations_of_the_wrong_size_are_rejected()
     {
-        var algorithm = MLKemAlgorithm.MLKem512;
+        var algorithm = MLKemParameterSet.MLKem512;
         using var key = MLKemKey.Generate(algorithm);
         var e = Assert.Throws<ArgumentException>(() => key.Encapsulate(new byte[algorithm.CiphertextSizeInBytes - 1], new byte[32]));
         Assert.Equal("ciphertext", e.ParamName);
@@ -223,7 +223,7 @@ public class MLKemKeyTests
     [Fact]
     public void A_disposed_key_refuses_every_operation()
     {
-        var algorithm = MLKemAlgorithm.MLKem1024;
+        var algorithm = MLKemParameterSet.MLKem1024;
         var key = MLKemKey.Generate(algorithm);
         key.Dispose();
         Assert.Throws<ObjectDisposedException>(() => key.Encapsulate(new byte[algorithm.CiphertextSizeInBytes], new byte[32]));
@@ -237,7 +237,7 @@ public class MLKemKeyTests
     [Fact]
     public void Dispose_zeroes_the_key_material()
     {
-        var key = MLKemKey.Generate(MLKemAlgorithm.MLKem768);
+        var key = MLKemKey.Generate(MLKemParameterSet.MLKem768);
         var fields = typeof(MLKemKey).GetFields(System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)
             .Where(f => f.FieldType.IsArray)
             .Select(f => (f.Name, Value: (Array)f.GetValue(key)!))

@@ -41,33 +41,48 @@ internal sealed partial class DirectoryWatcher : IDisposable
 }
 
 /// <summary>
-/// Holds the configuration in force. The first load must succeed (the caller exits 1 otherwise); a later bad file is
-/// logged and the last good configuration stays in force.
+/// Holds the configuration in force: the configuration file and, optionally, <c>belizemesh emit</c>'s exclusion list
+/// (a second file, usually another ConfigMap). The first load must succeed (the caller exits 1 otherwise); a later bad
+/// file is logged and the last good version of that file stays in force.
 /// </summary>
 internal sealed partial class ConfigStore : IDisposable
 {
     private readonly string? _path;
+    private readonly string? _exclusionsPath;
     private readonly ILogger _logger;
     private readonly Action<bool>? _onReload;
     private readonly object _reloadLock = new();
     private DirectoryWatcher? _watcher;
+    private DirectoryWatcher? _exclusionsWatcher;
     private string? _lastText;
+    private string? _lastExclusionsText;
+    private InjectorConfig _fileConfig;
+    private IReadOnlyList<WorkloadExclusion> _exclusions;
     private volatile Injection.SidecarTemplate _current;
 
-    /// <summary>Loads <paramref name="path"/> (or the defaults when null); throws <see cref="ConfigException"/> on a bad file.</summary>
-    public ConfigStore(string? path, ILogger logger, Action<bool>? onReload = null)
+    /// <summary>Loads <paramref name="path"/> (or the defaults when null) and <paramref name="exclusionsPath"/> (none when
+    /// null or absent); throws <see cref="ConfigException"/> on a bad file.</summary>
+    public ConfigStore(string? path, ILogger logger, Action<bool>? onReload = null, string? exclusionsPath = null)
     {
         _path = path is null ? null : Path.GetFullPath(path);
+        _exclusionsPath = exclusionsPath is null ? null : Path.GetFullPath(exclusionsPath);
         _logger = logger;
         _onReload = onReload;
-        if (_path is null)
+        _fileConfig = InjectorConfig.Default;
+        if (_path is not null)
         {
-            _current = new Injection.SidecarTemplate(InjectorConfig.Default);
-            return;
+            _lastText = File.ReadAllText(_path);
+            _fileConfig = InjectorConfigLoader.Parse(_lastText, _path);
         }
 
-        _lastText = File.ReadAllText(_path);
-        _current = new Injection.SidecarTemplate(InjectorConfigLoader.Parse(_lastText, _path));
+        _exclusions = [];
+        if (_exclusionsPath is not null && File.Exists(_exclusionsPath))
+        {
+            _lastExclusionsText = File.ReadAllText(_exclusionsPath);
+            _exclusions = WorkloadExclusions.Parse(_lastExclusionsText, _exclusionsPath);
+        }
+
+        _current = Build();
     }
 
     /// <summary>Raised after every reload attempt with whether a new configuration took effect.</summary>
@@ -76,62 +91,120 @@ internal sealed partial class ConfigStore : IDisposable
     /// <summary>The configuration (and its sidecar template) in force.</summary>
     public Injection.SidecarTemplate Current => _current;
 
-    /// <summary>Starts watching the file's directory for changes.</summary>
+    private Injection.SidecarTemplate Build() => new(_fileConfig with { Exclusions = _exclusions });
+
+    /// <summary>Starts watching the files' directories for changes.</summary>
     public void Watch(TimeSpan settle)
     {
         if (_path is not null)
         {
             _watcher ??= new DirectoryWatcher(_path, () => Reload(), settle);
         }
+
+        // An optional ConfigMap volume that does not exist yet is still an (empty) directory, so this normally watches.
+        if (_exclusionsPath is not null && Directory.Exists(Path.GetDirectoryName(_exclusionsPath)))
+        {
+            _exclusionsWatcher ??= new DirectoryWatcher(_exclusionsPath, () => Reload(), settle);
+        }
     }
 
-    /// <summary>Re-reads the file; returns true when a new configuration took effect.</summary>
+    /// <summary>Re-reads the files; returns true when a new configuration took effect.</summary>
     public bool Reload()
     {
-        if (_path is null)
+        lock (_reloadLock)
+        {
+            bool changed = false;
+            if (_path is not null)
+            {
+                changed |= ReloadConfig(_path);
+            }
+
+            if (_exclusionsPath is not null)
+            {
+                changed |= ReloadExclusions(_exclusionsPath);
+            }
+
+            if (changed)
+            {
+                _current = Build();
+                _onReload?.Invoke(true);
+                Reloaded?.Invoke(true);
+            }
+
+            return changed;
+        }
+    }
+
+    private bool ReloadConfig(string path)
+    {
+        if (!BelizeMesh.Configuration.YamlInputGuard.TryReadFile(path, "configuration file", out string text, out string? readError))
+        {
+            Failed(path, readError!);
+            return false;
+        }
+
+        if (text == _lastText)
+        {
+            return false; // an event for another file in the directory, or a rewrite with the same content
+        }
+
+        try
+        {
+            _fileConfig = InjectorConfigLoader.Parse(text, path);
+            _lastText = text;
+            LogReloaded(_logger, path);
+            return true;
+        }
+        catch (ConfigException e)
+        {
+            _lastText = text; // do not log the same bad content again for every event
+            Failed(path, e.Message);
+            return false;
+        }
+    }
+
+    private bool ReloadExclusions(string path)
+    {
+        // A deleted ConfigMap empties the optional volume: no exclusions any more.
+        string text = "";
+        if (File.Exists(path) && !BelizeMesh.Configuration.YamlInputGuard.TryReadFile(path, "exclusions file", out text, out string? readError))
+        {
+            Failed(path, readError!);
+            return false;
+        }
+
+        if (text == (_lastExclusionsText ?? ""))
         {
             return false;
         }
 
-        lock (_reloadLock)
+        try
         {
-            if (!BelizeMesh.Configuration.YamlInputGuard.TryReadFile(_path, "configuration file", out string text, out string? readError))
-            {
-                Failed(readError!);
-                return false;
-            }
-
-            if (text == _lastText)
-            {
-                return false; // an event for another file in the directory, or a rewrite with the same content
-            }
-
-            try
-            {
-                _current = new Injection.SidecarTemplate(InjectorConfigLoader.Parse(text, _path));
-                _lastText = text;
-                LogReloaded(_logger, _path);
-                _onReload?.Invoke(true);
-                Reloaded?.Invoke(true);
-                return true;
-            }
-            catch (ConfigException e)
-            {
-                _lastText = text; // do not log the same bad content again for every event
-                Failed(e.Message);
-                return false;
-            }
+            _exclusions = WorkloadExclusions.Parse(text, path);
+            _lastExclusionsText = text;
+            LogReloaded(_logger, path);
+            return true;
+        }
+        catch (ConfigException e)
+        {
+            _lastExclusionsText = text;
+            Failed(path, e.Message);
+            return false;
         }
     }
 
-    private void Failed(string reason)
+    private void Failed(string path, string reason)
     {
-        LogReloadFailed(_logger, _path!, reason);
+        LogReloadFailed(_logger, path, reason);
         _onReload?.Invoke(false);
         Reloaded?.Invoke(false);
     }
 
-    public void Dispose() => _watcher?.Dispose();
+    public void Dispose()
+    {
+        _watcher?.Dispose();
+        _exclusionsWatcher?.Dispose();
+    }
 
     [LoggerMessage(EventId = 200, Level = LogLevel.Information, Message = "Configuration reloaded from {Path}")]
     private static partial void LogReloaded(ILogger logger, string path);

@@ -49,6 +49,15 @@ internal sealed record InjectorConfig
     /// <summary>Namespaces whose pods are never injected.</summary>
     public IReadOnlyList<string> IgnoredNamespaces { get; init; } = ["kube-system", "kube-public"];
 
+    /// <summary>Set <c>HTTP_PROXY</c>/<c>NO_PROXY</c> on application containers (a pod's <c>belizemesh.io/http-proxy</c> overrides).</summary>
+    public bool HttpProxy { get; init; } = true;
+
+    /// <summary>Extra <c>NO_PROXY</c> entries for every injected pod (non-mesh HTTP destinations).</summary>
+    public IReadOnlyList<string> NoProxy { get; init; } = [];
+
+    /// <summary>Workloads to leave alone: <c>belizemesh emit</c>'s list of <c>quantum: false</c> services (from <c>--exclusions</c>, not this file).</summary>
+    public IReadOnlyList<WorkloadExclusion> Exclusions { get; init; } = [];
+
     /// <summary>Largest AdmissionReview body accepted; bigger ones get 413.</summary>
     public long MaxRequestBytes { get; init; } = 3 * 1024 * 1024;
 }

@@ -36,12 +36,14 @@ internal sealed class ConfigException(string source, IReadOnlyList<ConfigProblem
 ///   limits: { cpu: 500m, memory: 512Mi }
 /// ignoredNamespaces: [kube-system, kube-public]
 /// maxRequestBytes: 3145728
+/// httpProxy: true                # HTTP_PROXY/NO_PROXY on application containers
+/// noProxy: [.monitoring.svc]     # extra NO_PROXY entries
 /// </code>
 /// </example>
 internal static class InjectorConfigLoader
 {
     private static readonly string[] TopKeys =
-        ["image", "imagePullPolicy", "nativeSidecar", "failurePolicy", "runAsUser", "runAsGroup", "ports", "resources", "ignoredNamespaces", "maxRequestBytes"];
+        ["image", "imagePullPolicy", "nativeSidecar", "failurePolicy", "runAsUser", "runAsGroup", "ports", "resources", "ignoredNamespaces", "maxRequestBytes", "httpProxy", "noProxy"];
 
     private static readonly string[] PortKeys = ["inbound", "outbound", "admin"];
     private static readonly string[] ResourceKeys = ["requests", "limits"];
@@ -210,6 +212,16 @@ internal static class InjectorConfigLoader
                     }
 
                     break;
+                case "httpProxy":
+                    if (reader.Bool(value, key) is bool httpProxy)
+                    {
+                        config = config with { HttpProxy = httpProxy };
+                    }
+
+                    break;
+                case "noProxy":
+                    config = config with { NoProxy = ReadNoProxy(reader, value) };
+                    break;
                 default:
                     reader.Problem(keyNode, key, $"unknown setting: known settings are {string.Join(", ", TopKeys)}");
                     break;
@@ -223,6 +235,34 @@ internal static class InjectorConfigLoader
         }
 
         return config;
+    }
+
+    private static List<string> ReadNoProxy(Reader reader, YamlNode value)
+    {
+        var list = new List<string>();
+        if (value is not YamlSequenceNode seq)
+        {
+            reader.Problem(value, "noProxy", "expected a list of host names, domain suffixes, IP addresses or CIDRs, e.g. [.monitoring.svc, 169.254.169.254]");
+            return list;
+        }
+
+        foreach (YamlNode item in seq.Children)
+        {
+            if (reader.String(item, "noProxy") is not string entry)
+            {
+                continue;
+            }
+
+            if (entry.Length == 0 || entry.AsSpan().IndexOfAny(" \t\r\n,\"'$") >= 0)
+            {
+                reader.Problem(item, "noProxy", $"'{entry}' is not one NO_PROXY entry: write one host name, domain suffix (.example.com), IP address or CIDR per item, without commas or spaces");
+                continue;
+            }
+
+            list.Add(entry);
+        }
+
+        return list;
     }
 
     private static SidecarPorts ReadPorts(Reader reader, YamlNode value, SidecarPorts ports)

@@ -30,6 +30,9 @@ internal enum InjectionReason
     /// <summary>The object is not a usable pod (no spec, containers not a list...). A failure.</summary>
     InvalidPod,
 
+    /// <summary>The pod matches a <c>quantum: false</c> workload of the mesh (<c>belizemesh emit</c>'s exclusion list).</summary>
+    Excluded,
+
     /// <summary>The review was for another kind, or a sub-resource (admission layer only).</summary>
     NotAPod,
 
@@ -44,7 +47,7 @@ internal sealed record InjectionResult(InjectionReason Reason, IReadOnlyList<Pat
     public bool IsFailure => Reason is InjectionReason.Conflict or InjectionReason.InvalidPod;
 
     /// <summary>True when the skip is worth telling the pod's author (a warning in the admission response).</summary>
-    public bool Warn => Message is not null && Reason is not (InjectionReason.AlreadyInjected or InjectionReason.OptedOut);
+    public bool Warn => Message is not null && Reason is not (InjectionReason.AlreadyInjected or InjectionReason.OptedOut or InjectionReason.Excluded);
 
     public static InjectionResult Skip(InjectionReason reason, string? message = null) => new(reason, [], message);
 
@@ -54,6 +57,7 @@ internal sealed record InjectionResult(InjectionReason Reason, IReadOnlyList<Pat
         InjectionReason.Injected => "injected",
         InjectionReason.AlreadyInjected => "already_injected",
         InjectionReason.OptedOut => "opted_out",
+        InjectionReason.Excluded => "excluded",
         InjectionReason.IgnoredNamespace => "ignored_namespace",
         InjectionReason.HostNetwork => "host_network",
         InjectionReason.WindowsPod => "windows_pod",

@@ -72,6 +72,12 @@ internal static class SidecarInjector
                 $"BelizeMesh does not inject pods in namespace {ns}: system namespaces are never meshed");
         }
 
+        if (Configuration.WorkloadExclusions.Find(template.Config.Exclusions, ns, labels) is { } exclusion)
+        {
+            return InjectionResult.Skip(InjectionReason.Excluded,
+                $"service {exclusion.Service} of mesh {exclusion.Mesh} runs without the sidecar (quantum: false); the pod matches its labels in namespace {exclusion.Namespace}");
+        }
+
         if (spec["hostNetwork"] is JsonValue hostNetwork && hostNetwork.GetValueKind() == JsonValueKind.True)
         {
             return InjectionResult.Skip(InjectionReason.HostNetwork,
@@ -117,12 +123,24 @@ internal static class SidecarInjector
             return InjectionResult.Skip(InjectionReason.Conflict, conflict);
         }
 
-        // 4. The patch.
-        var patch = new List<PatchOperation>(8);
+        bool httpProxy = ProxyEnvironment.Wanted(annotations, template.Config.HttpProxy, out string? proxyWarning);
+        if (httpProxy && ProxyEnvironment.ValidateNoProxyAnnotation(annotations) is { } noProxyProblem)
+        {
+            return InjectionResult.Skip(InjectionReason.InvalidPod, noProxyProblem);
+        }
+
+        // 4. The patch. The environment goes last: it addresses the app containers by index, which appending ours
+        // (at "-") leaves unchanged.
+        var patch = new List<PatchOperation>(16);
         AddContainer(patch, template, containers, initContainers);
         AddVolumes(patch, volumes, serviceAccount);
         AddAnnotations(patch, metadata, annotations, template);
-        return new InjectionResult(InjectionReason.Injected, patch, invalidOptIn);
+        if (httpProxy)
+        {
+            ProxyEnvironment.AddTo(patch, containers, template.Config.Ports.Outbound, ProxyEnvironment.NoProxyValue(template.Config.NoProxy, annotations));
+        }
+        string? warning = invalidOptIn is null ? proxyWarning : proxyWarning is null ? invalidOptIn : invalidOptIn + "; " + proxyWarning;
+        return new InjectionResult(InjectionReason.Injected, patch, warning);
     }
 
     private static void AddContainer(List<PatchOperation> patch, SidecarTemplate template, JsonArray? containers, JsonArray? initContainers)

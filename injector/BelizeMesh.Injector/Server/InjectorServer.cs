@@ -22,6 +22,9 @@ internal sealed record ServeOptions(IPEndPoint Listen, string TlsCertPath, strin
 {
     /// <summary>How long the watchers wait for a burst of file events to settle before reloading.</summary>
     public TimeSpan ReloadSettle { get; init; } = TimeSpan.FromMilliseconds(250);
+
+    /// <summary><c>belizemesh emit</c>'s exclusion list (<c>--exclusions</c>); absent file = none.</summary>
+    public string? ExclusionsPath { get; init; }
 }
 
 /// <summary>
@@ -110,7 +113,7 @@ internal sealed partial class InjectorServer : IAsyncDisposable
         ConfigStore? config = null;
         try
         {
-            config = new ConfigStore(options.ConfigPath, logger, metrics.RecordReload);
+            config = new ConfigStore(options.ConfigPath, logger, metrics.RecordReload, options.ExclusionsPath);
             certificate = new ServerCertificate(options.TlsCertPath, options.TlsKeyPath, logger);
         }
         catch

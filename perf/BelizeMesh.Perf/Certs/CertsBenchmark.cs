@@ -47,7 +47,7 @@ internal static class CertsBenchmark
 
         double kemKeygen = Median(iterations, () =>
         {
-            using var k = MLKemKey.Generate(MLKemAlgorithm.MLKem1024);
+            using var k = MLKemKey.Generate(MLKemParameterSet.MLKem1024);
         });
         Report("  of which ML-KEM-1024 keygen", kemKeygen, null);
 
@@ -58,7 +58,7 @@ internal static class CertsBenchmark
         double verifyUncached = Median(iterations, () => Require(uncached.Validate(leaf)));
         Report("verify chain, uncached", verifyUncached, "≤ 0.3 ms");
 
-        using var rootKey = MLDsaKey.ImportPublicKey(MLDsaAlgorithm.MLDsa87, authority.Certificate.PublicKey.Span);
+        using var rootKey = MLDsaKey.ImportPublicKey(MLDsaParameterSet.MLDsa87, authority.Certificate.PublicKey.Span);
         byte[] sig = issued.Certificate.Signature.ToArray();
         double verifyOnly = Median(iterations, () =>
         {
@@ -71,7 +71,7 @@ internal static class CertsBenchmark
 
         double ekCheck = Median(iterations, () =>
         {
-            using var k = MLKemKey.ImportEncapsulationKey(MLKemAlgorithm.MLKem1024, issued.Certificate.PublicKey.Span);
+            using var k = MLKemKey.ImportEncapsulationKey(MLKemParameterSet.MLKem1024, issued.Certificate.PublicKey.Span);
         });
         Report("  of which ML-KEM-1024 ek check (FIPS 203 7.2)", ekCheck, null);
 

@@ -89,6 +89,8 @@ internal static class HandshakeServers
                     listen: "127.0.0.1:{{inbound}}"
                     app: "http://127.0.0.1:{{context.AppPort}}"
                     mode: STRICT
+                    # one source opens every connection here: measure the handshake, not the per-source guards
+                    limits: { handshakesPerSecondPerSource: 0, maxPendingPerSource: 0 }
                     authorization: { rules: [ { from: { principals: ["cluster.local/ns/{{ScenarioContext.Namespace}}/sa/frontend"] } } ] }
                   outbound:
                     listen: "127.0.0.1:{{ManagedProcess.FreePort()}}"

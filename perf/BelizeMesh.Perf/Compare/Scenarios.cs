@@ -238,12 +238,12 @@ internal sealed class BelizeMeshScenario(bool pq) : Scenario(
     }
 
     /// <summary>tls.crt, tls.key (mode 0600) and ca.crt of <paramref name="service"/>, as a mounted Secret holds them.</summary>
-    internal static void WriteCredentials(CertificateAuthority ca, string service, string directory)
+    internal static void WriteCredentials(CertificateAuthority ca, string service, string directory, string? bundle = null)
     {
         System.IO.Directory.CreateDirectory(directory);
         using IssuedCertificate issued = ca.Issue(new ServiceCertificateRequest { Service = service, Namespace = ScenarioContext.Namespace });
         File.WriteAllText(Path.Combine(directory, "tls.crt"), issued.CertificatePem);
-        File.WriteAllText(Path.Combine(directory, "ca.crt"), ca.Certificate.ToPem());
+        File.WriteAllText(Path.Combine(directory, "ca.crt"), bundle ?? ca.Certificate.ToPem());
         string keyPath = Path.Combine(directory, "tls.key");
         File.WriteAllText(keyPath, "");
         if (!OperatingSystem.IsWindows())

@@ -6,8 +6,9 @@ namespace BelizeMesh.Perf.Crypto;
 
 /// <summary>
 /// <c>crypto [--quick]</c>: ML-KEM-512/768/1024 keygen/encaps/decaps and ML-DSA-44/65/87 keygen/sign/verify through
-/// the public <see cref="MLKemKey"/> / <see cref="MLDsaKey"/> API, single-threaded, beside OpenSSL 3.5 (Node 26) and
-/// @noble/post-quantum measured the same way in the same run, as one table.
+/// the public <see cref="MLKemKey"/> / <see cref="MLDsaKey"/> API, single-threaded, beside BouncyCastle 2.7.0 (measured in
+/// this process right after ours, operation for operation), OpenSSL 3.5 (Node 26) and @noble/post-quantum measured the
+/// same way in the same run, as one table.
 /// </summary>
 internal static class CryptoBenchmark
 {
@@ -37,19 +38,29 @@ internal static class CryptoBenchmark
         Console.WriteLine($"# crypto benchmark: load average {LoadAverage()}, {Environment.ProcessorCount} cores, AVX2 {(Avx2.IsSupported ? "yes" : "no")}, .NET {Environment.Version}, {(quick ? "quick" : "full")} run, single-threaded");
 
         var results = new List<(string Alg, string Op, string Impl, Measurement? M, string? Note)>();
-        foreach (var algorithm in new[] { MLKemAlgorithm.MLKem512, MLKemAlgorithm.MLKem768, MLKemAlgorithm.MLKem1024 })
+        foreach (var algorithm in new[] { MLKemParameterSet.MLKem512, MLKemParameterSet.MLKem768, MLKemParameterSet.MLKem1024 })
         {
             foreach (var (op, m) in MeasureMLKem(algorithm, quick))
             {
                 results.Add((algorithm.Name, op, Ours, m, null));
             }
+
+            foreach (var (op, m, note) in BouncyCastleBaseline.MeasureMLKem(algorithm.Name, quick))
+            {
+                results.Add((algorithm.Name, op, BouncyCastleBaseline.Name, m, note));
+            }
         }
 
-        foreach (var algorithm in new[] { MLDsaAlgorithm.MLDsa44, MLDsaAlgorithm.MLDsa65, MLDsaAlgorithm.MLDsa87 })
+        foreach (var algorithm in new[] { MLDsaParameterSet.MLDsa44, MLDsaParameterSet.MLDsa65, MLDsaParameterSet.MLDsa87 })
         {
             foreach (var (op, m, note) in MeasureMLDsa(algorithm, quick))
             {
                 results.Add((algorithm.Name, op, Ours, m, note));
+            }
+
+            foreach (var (op, m, note) in BouncyCastleBaseline.MeasureMLDsa(algorithm.Name, Message(), quick))
+            {
+                results.Add((algorithm.Name, op, BouncyCastleBaseline.Name, m, note));
             }
         }
 
@@ -80,21 +91,21 @@ internal static class CryptoBenchmark
         }
     }
 
-    private static IEnumerable<(string Op, Measurement M)> MeasureMLKem(MLKemAlgorithm algorithm, bool quick)
+    private static IEnumerable<(string Op, Measurement M)> MeasureMLKem(MLKemParameterSet algorithm, bool quick)
     {
         var keygen = Sampler.Measure(() => MLKemKey.Generate(algorithm).Dispose(), quick);
         using var key = MLKemKey.Generate(algorithm);
         byte[] ek = new byte[algorithm.EncapsulationKeySizeInBytes];
         key.ExportEncapsulationKey(ek);
         using var publicKey = MLKemKey.ImportEncapsulationKey(algorithm, ek);
-        byte[] c = new byte[algorithm.CiphertextSizeInBytes], k = new byte[MLKemAlgorithm.SharedSecretSizeInBytes];
+        byte[] c = new byte[algorithm.CiphertextSizeInBytes], k = new byte[MLKemParameterSet.SharedSecretSizeInBytes];
         var encaps = Sampler.Measure(() => publicKey.Encapsulate(c, k), quick);
         publicKey.Encapsulate(c, k);
         var decaps = Sampler.Measure(() => key.Decapsulate(c, k), quick);
         return [("keygen", keygen), ("encaps", encaps), ("decaps", decaps)];
     }
 
-    private static List<(string Op, Measurement? M, string? Note)> MeasureMLDsa(MLDsaAlgorithm algorithm, bool quick)
+    private static List<(string Op, Measurement? M, string? Note)> MeasureMLDsa(MLDsaParameterSet algorithm, bool quick)
     {
         var rows = new List<(string, Measurement?, string?)>();
         MLDsaKey key;
@@ -110,8 +121,7 @@ internal static class CryptoBenchmark
 
         using (key)
         {
-            byte[] message = new byte[64];
-            Array.Fill(message, (byte)7);
+            byte[] message = Message();
             byte[] signature = new byte[algorithm.SignatureSizeInBytes];
             try
             {
@@ -143,17 +153,40 @@ internal static class CryptoBenchmark
         return rows;
     }
 
+    /// <summary>The message both implementations sign and verify: 64 bytes of 7.</summary>
+    private static byte[] Message()
+    {
+        byte[] message = new byte[64];
+        Array.Fill(message, (byte)7);
+        return message;
+    }
+
     private static void Print(
         List<(string Alg, string Op, string Impl, Measurement? M, string? Note)> ours,
         Dictionary<(string Impl, string Alg, string Op), Measurement> baseline)
     {
         var culture = CultureInfo.InvariantCulture;
-        string header = $"{"algorithm",-12} {"op",-7} {"implementation",-22} {"median µs",10} {"p10 µs",10} {"p90 µs",10} {"min µs",10} {"B/op",8} {"vs OpenSSL",10}";
+        string header = $"{"algorithm",-12} {"op",-7} {"implementation",-22} {"median µs",10} {"p10 µs",10} {"p90 µs",10} {"min µs",10} {"B/op",8} {"vs BC",7} {"vs OpenSSL",10}";
         Console.WriteLine(header);
         Console.WriteLine(new string('-', header.Length));
-        foreach (var (alg, op, _, m, note) in ours)
+        var bouncyCastle = new Dictionary<(string Alg, string Op), (Measurement? M, string? Note)>();
+        foreach (var (alg, op, impl, m, note) in ours)
         {
+            if (impl == BouncyCastleBaseline.Name)
+            {
+                bouncyCastle[(alg, op)] = (m, note);
+            }
+        }
+
+        foreach (var (alg, op, implementation, m, note) in ours)
+        {
+            if (implementation != Ours)
+            {
+                continue;
+            }
+
             baseline.TryGetValue((OpenSsl, alg, op), out var openssl);
+            bouncyCastle.TryGetValue((alg, op), out var bc);
             if (m is null)
             {
                 Console.WriteLine($"{alg,-12} {op,-7} {Ours,-22} {note}");
@@ -161,7 +194,17 @@ internal static class CryptoBenchmark
             else
             {
                 string ratio = openssl is null ? "" : string.Create(culture, $"{openssl.Median / m.Median:0.00}x");
-                Console.WriteLine(string.Create(culture, $"{alg,-12} {op,-7} {Ours,-22} {m.Median,10:0.0} {m.P10,10:0.0} {m.P90,10:0.0} {m.Min,10:0.0} {m.BytesPerOp,8:0} {ratio,10}"));
+                string bcRatio = bc.M is null ? "" : string.Create(culture, $"{bc.M.Median / m.Median:0.00}x");
+                Console.WriteLine(string.Create(culture, $"{alg,-12} {op,-7} {Ours,-22} {m.Median,10:0.0} {m.P10,10:0.0} {m.P90,10:0.0} {m.Min,10:0.0} {m.BytesPerOp,8:0} {bcRatio,7} {ratio,10}"));
+            }
+
+            if (bc.M is { } b0)
+            {
+                Console.WriteLine(string.Create(culture, $"{"",-12} {"",-7} {BouncyCastleBaseline.Name,-22} {b0.Median,10:0.0} {b0.P10,10:0.0} {b0.P90,10:0.0} {b0.Min,10:0.0} {b0.BytesPerOp,8:0}"));
+            }
+            else if (bc.Note is { } bcNote)
+            {
+                Console.WriteLine($"{"",-12} {"",-7} {BouncyCastleBaseline.Name,-22} {bcNote}");
             }
 
             foreach (string impl in new[] { OpenSsl, Noble })
@@ -173,6 +216,6 @@ internal static class CryptoBenchmark
             }
         }
 
-        Console.WriteLine("# times: percentiles and minimum over samples of the per-operation mean of a batch (a few ms per sample; the minimum is the least disturbed by other load); B/op: managed bytes allocated per operation (ours only). keygen includes disposing the key; encaps uses an imported encapsulation key.");
+        Console.WriteLine("# times: percentiles and minimum over samples of the per-operation mean of a batch (a few ms per sample; the minimum is the least disturbed by other load); B/op: managed bytes allocated per operation (ours and BouncyCastle); vs BC, vs OpenSSL: their median / ours (above 1: ours is faster). keygen includes disposing the key; encaps uses an imported encapsulation key.");
     }
 }

@@ -2,7 +2,7 @@ using System.Diagnostics;
 
 namespace BelizeMesh.Perf.Crypto;
 
-/// <summary>Per-operation time percentiles and minimum in microseconds, and managed bytes allocated per operation (ours only).</summary>
+/// <summary>Per-operation time percentiles and minimum in microseconds, and managed bytes allocated per operation (in-process implementations only: ours and BouncyCastle).</summary>
 internal sealed record Measurement(double Median, double P10, double P90, double Min, double? BytesPerOp, int Samples);
 
 /// <summary>

@@ -77,6 +77,22 @@ internal static partial class FaultsCommand
                 await Delay(TimeSpan.FromSeconds(3), stop);
             }
         });
+        await Case("root-rotation", async stop =>
+        {
+            // The order a controller follows (docs/injector.md): bundle old+new everywhere, then leaves from the new
+            // root, then the old root dropped — each step on both sidecars, a few seconds apart, over and over.
+            while (!stop.IsCancellationRequested)
+            {
+                mesh.BeginRootRotation();
+                await Delay(TimeSpan.FromSeconds(3), stop);
+                mesh.RotateLeaves();
+                await Delay(TimeSpan.FromSeconds(3), stop);
+                mesh.FinishRootRotation();
+                await Delay(TimeSpan.FromSeconds(3), stop);
+            }
+
+            mesh.FinishRootRotation(); // a rotation cut short by the end of the case still ends on one root
+        });
         await Case("backend-rolling-sigterm", async stop =>
         {
             while (!stop.IsCancellationRequested)
@@ -207,7 +223,9 @@ internal static partial class FaultsCommand
     /// <summary>The processes and their files; every fault goes through here.</summary>
     private sealed partial class Mesh(string root, (string FileName, string[] Prefix, string Build) proxy) : IAsyncDisposable
     {
-        private readonly CertificateAuthority _ca = CertificateAuthority.CreateRoot(new RootCertificateOptions { Subject = "CN=BelizeMesh Faults CA,O=BelizeMesh" });
+        private CertificateAuthority _ca = CertificateAuthority.CreateRoot(new RootCertificateOptions { Subject = "CN=BelizeMesh Faults CA,O=BelizeMesh" });
+        private CertificateAuthority? _retiring;
+        private int _rootGeneration;
         private readonly ScenarioContext _context = new() { Directory = root, AppPort = ManagedProcess.FreePort(), Proxy = proxy };
         private readonly List<(ManagedProcess Process, int Port)> _backends = [];
         private ManagedProcess? _app;
@@ -302,13 +320,44 @@ internal static partial class FaultsCommand
                 """);
         }
 
-        /// <summary>New leaf certificates from the same root for both sidecars (each file replaced by a rename).</summary>
+        /// <summary>The trust bundle in force: the signing root, and during a rotation the retiring one too.</summary>
+        private string Bundle() => _ca.Certificate.ToPem() + (_retiring is null ? "" : _retiring.Certificate.ToPem());
+
+        /// <summary>Root rotation, step 1: a new root signs from now on; both sidecars trust old and new (leaves unchanged).</summary>
+        public void BeginRootRotation()
+        {
+            FinishRootRotation();
+            _retiring = _ca;
+            _ca = CertificateAuthority.CreateRoot(new RootCertificateOptions { Subject = $"CN=BelizeMesh Faults CA {++_rootGeneration},O=BelizeMesh" });
+            foreach (string service in (string[])["backend", "frontend"])
+            {
+                WriteAtomically(Path.Combine(Certs(service), "ca.crt"), Bundle());
+            }
+        }
+
+        /// <summary>Root rotation, last step: the retiring root leaves the bundle (the leaves come from the new one by now).</summary>
+        public void FinishRootRotation()
+        {
+            if (_retiring is null)
+            {
+                return;
+            }
+
+            _retiring.Dispose();
+            _retiring = null;
+            foreach (string service in (string[])["backend", "frontend"])
+            {
+                WriteAtomically(Path.Combine(Certs(service), "ca.crt"), Bundle());
+            }
+        }
+
+        /// <summary>New leaf certificates from the signing root for both sidecars (each file replaced by a rename).</summary>
         public void RotateLeaves()
         {
             foreach (string service in (string[])["backend", "frontend"])
             {
                 string staging = Path.Combine(root, service, "staging");
-                BelizeMeshScenario.WriteCredentials(_ca, service, staging);
+                BelizeMeshScenario.WriteCredentials(_ca, service, staging, Bundle());
                 foreach (string file in (string[])["tls.key", "tls.crt", "ca.crt"])
                 {
                     File.Move(Path.Combine(staging, file), Path.Combine(Certs(service), file), overwrite: true);
@@ -450,6 +499,7 @@ internal static partial class FaultsCommand
             }
 
             _ca.Dispose();
+            _retiring?.Dispose();
         }
     }
 }

@@ -12,7 +12,8 @@ namespace BelizeMesh.Cli.Commands;
 /// </summary>
 internal static class MeshEmitCommand
 {
-    public static int Run(FileInfo meshFile, DirectoryInfo? outDir, IstioApiVersion version, TextWriter stdout, TextWriter stderr)
+    public static int Run(FileInfo meshFile, DirectoryInfo? outDir, IstioApiVersion version, TextWriter stdout, TextWriter stderr,
+        string injectorNamespace = MeshEmitter.InjectorNamespace)
     {
         var parsed = MeshParser.ParseFile(meshFile.ToString());
         if (parsed.Mesh is not { } mesh)
@@ -22,6 +23,10 @@ internal static class MeshEmitCommand
         }
 
         var resources = MeshEmitter.Emit(mesh, version);
+        if (injectorNamespace != MeshEmitter.InjectorNamespace)
+        {
+            resources = MeshEmitter.MoveInjectorExclusions(resources, injectorNamespace);
+        }
         var findings = MeshAnalyzer.Analyze(mesh, resources);
         foreach (var finding in findings)
         {

@@ -10,7 +10,7 @@ namespace BelizeMesh.Mesh.Analysis;
 /// rules, bursts below the rate, retries outlasting the timeout, settings the quantum sidecar cannot enforce).
 /// Findings are ordered by position, then code.
 /// </summary>
-public static class MeshAnalyzer
+public static partial class MeshAnalyzer
 {
     /// <summary>Analyzes <paramref name="mesh"/>; pass <paramref name="emitted"/> when the caller has already emitted it (saves a second emit).</summary>
     public static IReadOnlyList<MeshFinding> Analyze(MeshDescription mesh, IReadOnlyList<EmittedResource>? emitted = null)
@@ -45,7 +45,7 @@ public static class MeshAnalyzer
         return n;
     }
 
-    private sealed class Checks(MeshDescription mesh, IReadOnlyList<EmittedResource>? emitted)
+    private sealed partial class Checks(MeshDescription mesh, IReadOnlyList<EmittedResource>? emitted)
     {
         public List<MeshFinding> Findings { get; } = [];
 
@@ -67,10 +67,13 @@ public static class MeshAnalyzer
             {
                 CheckPorts(service);
                 CheckRoutes(service, hosts);
+                CheckPqTraffic(service);
                 CheckTls(service);
                 CheckAuthorization(service, serviceAccounts);
                 CheckRateLimits(service);
             }
+
+            CheckPqPath();
 
             foreach (var gateway in mesh.Gateways)
             {

@@ -47,6 +47,9 @@ public static class FindingCodes
     /// <summary>Retired: the quantum sidecar enforces notNamespaces and the other not-clauses (issue 13). Never reused.</summary>
     public const string RuleNotMirrored = "BM0018";
     public const string AffinityNotOnQuantumChannel = "BM0019";
+    public const string InjectedWithoutPolicy = "BM0020";
+    public const string PqServiceName = "BM0021";
+    public const string TrafficNotOnQuantumChannel = "BM0023";
 
     /// <summary>Every code with its one-line title (docs/mesh.md lists the same).</summary>
     public static readonly IReadOnlyList<(string Code, string Title)> All =
@@ -68,5 +71,8 @@ public static class FindingCodes
         (Unreachable, "service in a default-deny namespace allows nobody"),
         (JwtNotOnQuantumChannel, "JWT issuer whose keys the quantum sidecar does not have (jwksUri only)"),
         (AffinityNotOnQuantumChannel, "cookie or source-IP affinity is not kept on the post-quantum channel"),
+        (InjectedWithoutPolicy, "pods of a quantum and a non-quantum service cannot be told apart by their labels"),
+        (PqServiceName, "headless PQ Service name is not a valid Kubernetes Service name"),
+        (TrafficNotOnQuantumChannel, "route setting the post-quantum sidecar cannot honour"),
     ];
 }

@@ -16,6 +16,13 @@ public enum ResourceKind
     RequestAuthentication,
     AuthorizationPolicy,
     ConfigMap,
+
+    /// <summary>The headless <c>&lt;svc&gt;-pq</c> Services the callers' sidecars resolve (see <see cref="PqServiceNames"/>).</summary>
+    Service,
+
+    /// <summary>The injector's exclusion list, a <c>ConfigMap</c> in the injector's namespace (its own file, so the
+    /// sidecar-policy ConfigMaps stay one kind).</summary>
+    InjectorExclusions,
 }
 
 /// <summary>Which Istio API versions to write.</summary>
@@ -38,6 +45,8 @@ public static class ResourceKinds
         ResourceKind.RequestAuthentication => "request-authentication.yaml",
         ResourceKind.AuthorizationPolicy => "authorization-policies.yaml",
         ResourceKind.ConfigMap => "sidecar-policies.yaml",
+        ResourceKind.Service => "pq-services.yaml",
+        ResourceKind.InjectorExclusions => "injector-exclusions.yaml",
         _ => throw new ArgumentOutOfRangeException(nameof(kind)),
     };
 

@@ -18,7 +18,7 @@ namespace BelizeMesh.Mesh.Emit;
 /// </list>
 /// Sorted by kind, then namespace, then name. Every object carries <c>app.kubernetes.io/managed-by: belizemesh</c>.
 /// </summary>
-public static class MeshEmitter
+public static partial class MeshEmitter
 {
     public const string ManagedByLabel = "app.kubernetes.io/managed-by";
     public const string ManagedByValue = "belizemesh";
@@ -55,7 +55,7 @@ public static class MeshEmitter
         return builder.ToString();
     }
 
-    private sealed class Builder(MeshDescription mesh, IstioApiVersion version, List<EmittedResource> output)
+    private sealed partial class Builder(MeshDescription mesh, IstioApiVersion version, List<EmittedResource> output)
     {
         public void EmitAll()
         {
@@ -96,8 +96,11 @@ public static class MeshEmitter
                     var policy = SidecarPolicyBuilder.Build(mesh, service);
                     var data = new JsonObject { ["policy.yaml"] = YamlWriter.ToYaml(policy) };
                     Add(ResourceKind.ConfigMap, service.Namespace, SidecarPolicyBuilder.ConfigMapName(service), service.Position, null, data);
+                    EmitPqServices(service);
                 }
             }
+
+            EmitInjectorExclusions();
         }
 
         private void Add(ResourceKind kind, string ns, string name, SourcePosition origin, JsonObject? spec, JsonObject? data = null)
@@ -106,7 +109,7 @@ public static class MeshEmitter
             var document = new JsonObject
             {
                 ["apiVersion"] = apiVersion,
-                ["kind"] = kind.ToString(),
+                ["kind"] = KindName(kind),
                 ["metadata"] = new JsonObject
                 {
                     ["name"] = name,
@@ -393,7 +396,7 @@ public static class MeshEmitter
 
         private static readonly string?[] s_anyMatch = [null];
 
-        private static JsonArray RouteMatches(RouteMatch match)
+        internal static JsonArray RouteMatches(RouteMatch match)
         {
             var result = new JsonArray();
             if (match.IsAny)
@@ -646,6 +649,9 @@ public static class MeshEmitter
 
         private static string TlsMode(ClientTlsMode mode) => mode == ClientTlsMode.IstioMutual ? "ISTIO_MUTUAL" : "DISABLE";
     }
+
+    /// <summary>A route's VirtualService <c>match</c> list; the SidecarPolicy's <c>http[].match</c> has the same shape.</summary>
+    internal static JsonArray VirtualServiceMatches(RouteMatch match) => Builder.RouteMatches(match);
 
     internal static string? Duration(TimeSpan? value) => value is { } v ? Durations.Format(v) : null;
 

@@ -9,8 +9,8 @@ namespace BelizeMesh.Mesh.Emit;
 /// <summary>
 /// Builds the <c>SidecarPolicy</c> document (the contract in DESIGN.md that <c>belizemesh-proxy</c> parses) for one
 /// quantum-enabled service: its identity; inbound authorization mirroring the service's ALLOW rules; its rate limits;
-/// and one outbound route for every quantum-enabled service it may call, with the callee's timeout, retries and load
-/// balancing.
+/// and one outbound route for every quantum-enabled service it may call, with the callee's timeout, retries, load
+/// balancing and its VirtualService routes as ordered <c>http</c> rules (<see cref="SidecarTraffic"/>).
 /// </summary>
 internal static class SidecarPolicyBuilder
 {
@@ -79,7 +79,7 @@ internal static class SidecarPolicyBuilder
             var route = new JsonObject
             {
                 ["host"] = host,
-                ["endpoints"] = new JsonArray(host + ":" + ChannelPort.ToString(CultureInfo.InvariantCulture)),
+                ["endpoints"] = new JsonArray(PqServiceNames.Endpoint(mesh, callee)),
                 ["identity"] = mesh.SpiffeIdOf(callee),
             };
             if (callee.Timeout is { } timeout)
@@ -87,11 +87,8 @@ internal static class SidecarPolicyBuilder
                 route["timeout"] = Durations.Format(timeout);
             }
 
-            // The sidecar retries connect failures only and takes just the attempt count (0 to 10).
-            if (callee.Retries is { } retries)
-            {
-                route["retries"] = Obj(("attempts", Math.Min(retries.Attempts, MaxSidecarRetries)));
-            }
+            // Istio's retries as written (or Istio's default policy): attempts, per-try timeout, retryOn.
+            route["retries"] = SidecarTraffic.Retries(callee.Retries);
 
             // The sidecar hashes on a header only; cookie and source-IP affinity fall back to its default, round robin.
             if (callee.LoadBalancing is { } lb && SidecarLoadBalancing(lb) is { } balancing)
@@ -108,6 +105,11 @@ internal static class SidecarPolicyBuilder
                 {
                     route["outlierDetection"] = detection;
                 }
+            }
+
+            if (SidecarTraffic.HttpRules(mesh, callee) is { } http)
+            {
+                route["http"] = http;
             }
 
             routes.Add((host, route));

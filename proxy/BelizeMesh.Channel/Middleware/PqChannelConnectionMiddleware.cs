@@ -67,6 +67,12 @@ internal sealed class PqChannelConnectionMiddleware
                 return;
             }
 
+            // Admission before any handshake work: a refused source costs a dictionary lookup and a 6-byte alert.
+            if (context.Features.Get<IHandshakeAdmission>() is { } admission && !admission.TryAdmit(context, out string? refusal))
+            {
+                throw new PqChannelException(ChannelFailure.Overloaded, refusal);
+            }
+
             await HandshakeAsync(transport, machine, output, deadline.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (deadline.IsCancellationRequested)

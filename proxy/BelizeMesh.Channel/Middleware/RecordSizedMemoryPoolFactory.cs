@@ -40,8 +40,33 @@ public sealed class RecordSizedMemoryPoolFactory : IMemoryPoolFactory<byte>
         _maxRetainedBlocks = maxRetainedBlocks;
     }
 
+    private readonly ConcurrentQueue<WeakReference<Pool>> _pools = new();
+
     /// <inheritdoc />
-    public MemoryPool<byte> Create(MemoryPoolOptions? options = null) => new Pool(_blockSize, _maxRetainedBlocks);
+    public MemoryPool<byte> Create(MemoryPoolOptions? options = null)
+    {
+        var pool = new Pool(_blockSize, _maxRetainedBlocks);
+        _pools.Enqueue(new WeakReference<Pool>(pool));
+        return pool;
+    }
+
+    /// <summary>
+    /// Lets every pool's free blocks go to the GC (blocks in use are untouched) and returns how many bytes that was: a
+    /// sidecar that went quiet after a burst gives back up to <see cref="DefaultMaxRetainedBlocks"/> blocks per listener.
+    /// </summary>
+    public long ReleaseRetainedBlocks()
+    {
+        long released = 0;
+        foreach (WeakReference<Pool> reference in _pools)
+        {
+            if (reference.TryGetTarget(out Pool? pool))
+            {
+                released += pool.ReleaseFree();
+            }
+        }
+
+        return released;
+    }
 
     private sealed class Pool(int blockSize, int maxRetained) : MemoryPool<byte>
     {
@@ -74,6 +99,18 @@ public sealed class RecordSizedMemoryPoolFactory : IMemoryPoolFactory<byte>
             }
 
             Interlocked.Decrement(ref _freeCount);
+        }
+
+        public long ReleaseFree()
+        {
+            long released = 0;
+            while (_free.TryDequeue(out _))
+            {
+                Interlocked.Decrement(ref _freeCount);
+                released += blockSize;
+            }
+
+            return released;
         }
 
         protected override void Dispose(bool disposing)

@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.Security.Cryptography;
 using BelizeMesh.Quantum;
-using MLKemAlgorithm = BelizeMesh.Quantum.MLKemAlgorithm;
+using MLKemParameterSet = BelizeMesh.Quantum.MLKemParameterSet;
 
 namespace BelizeMesh.Channel.Protocol;
 
@@ -108,6 +108,14 @@ internal sealed class HandshakeMachine : IDisposable
         }
     }
 
+    /// <summary>What a sender is about to put on the wire: the handshake message and, for an encrypted one, the write
+    /// protector it is about to be sealed with (before its sequence advances).</summary>
+    internal delegate void SendObserver(ContentType type, ReadOnlySpan<byte> message, RecordProtector? write);
+
+    /// <summary>Tests only (the structure-aware fuzzer): sees each message before it is framed or sealed, so a test can
+    /// re-seal a mutated copy under the same key and sequence. Not copied by <see cref="Clone"/>.</summary>
+    internal SendObserver? ObserveSendForTest { get; set; }
+
     public bool IsClient { get; }
 
     public bool IsComplete => _state == State.Complete;
@@ -138,7 +146,7 @@ internal sealed class HandshakeMachine : IDisposable
         }
 
         _ecdh = ECDiffieHellman.Create(ECCurve.NamedCurves.nistP256);
-        _ephemeralKem = MLKemKey.Generate(MLKemAlgorithm.MLKem1024);
+        _ephemeralKem = MLKemKey.Generate(MLKemParameterSet.MLKem1024);
 
         Span<byte> m = _scratch;
         int n = 0;
@@ -729,6 +737,7 @@ internal sealed class HandshakeMachine : IDisposable
 
     private void SendPlain(ReadOnlySpan<byte> message, IBufferWriter<byte> output)
     {
+        ObserveSendForTest?.Invoke(ContentType.Hello, message, null);
         _transcript.AppendData(message);
         Span<byte> span = output.GetSpan(ProtocolConstants.HeaderLength + message.Length);
         new RecordHeader(ContentType.Hello, message.Length).Write(span);
@@ -738,6 +747,7 @@ internal sealed class HandshakeMachine : IDisposable
 
     private void SendEncrypted(ReadOnlySpan<byte> message, IBufferWriter<byte> output)
     {
+        ObserveSendForTest?.Invoke(ContentType.Handshake, message, _write);
         _transcript.AppendData(message);
         output.Advance(_write!.Seal(ContentType.Handshake, message, output.GetSpan(RecordProtector.SealedLength(message.Length))));
     }
@@ -798,7 +808,7 @@ internal sealed class HandshakeMachine : IDisposable
     {
         try
         {
-            return MLKemKey.ImportEncapsulationKey(MLKemAlgorithm.MLKem1024, ek);
+            return MLKemKey.ImportEncapsulationKey(MLKemParameterSet.MLKem1024, ek);
         }
         catch (CryptographicException ex)
         {

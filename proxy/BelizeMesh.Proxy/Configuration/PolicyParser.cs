@@ -66,9 +66,9 @@ public static partial class PolicyParser
         private static readonly string[] s_rateLimitFields = ["name", "match", "key", "requestsPerSecond", "burst"];
         private static readonly string[] s_matchFields = ["paths", "methods"];
         private static readonly string[] s_outboundFields = ["listen", "mode", "routes", "limits"];
-        private static readonly string[] s_limitsFields = ["maxConnections", "maxPendingPerSource", "sniffTimeout", "headerTimeout", "idleTimeout"];
-        private static readonly string[] s_routeFields = ["host", "pathPrefix", "endpoints", "identity", "timeout", "retries", "loadBalancing", "outlierDetection"];
-        private static readonly string[] s_retryFields = ["attempts"];
+        private static readonly string[] s_limitsFields = ["maxConnections", "maxPendingPerSource", "handshakesPerSecondPerSource", "handshakeBurstPerSource", "sniffTimeout", "headerTimeout", "idleTimeout"];
+        private static readonly string[] s_routeFields = ["host", "pathPrefix", "endpoints", "identity", "timeout", "retries", "loadBalancing", "outlierDetection", "http"];
+        private static readonly string[] s_retryFields = ["attempts", "perTryTimeout", "retryOn", "budget"];
         private static readonly string[] s_loadBalancingFields = ["policy", "header"];
         private static readonly string[] s_outlierFields = ["consecutiveFailures", "ejectionTime"];
 
@@ -279,7 +279,7 @@ public static partial class PolicyParser
             }
 
             IReadOnlyList<JwtRuleSpec> jwtRules = ReadJwtRules(f, "spec.inbound.jwtRules");
-            return app is null ? null : new InboundSpec(listen, app, mode, timeout, authorization, rateLimits) { Limits = ReadLimits(f, "spec.inbound.limits", ListenerLimitsSpec.InboundDefault), JwtRules = jwtRules };
+            return app is null ? null : new InboundSpec(listen, app, mode, timeout, authorization, rateLimits) { Limits = ReadLimits(f, "spec.inbound.limits", ListenerLimitsSpec.InboundDefault, inbound: true), JwtRules = jwtRules };
         }
 
         private AuthorizationSpec ReadAuthorization(YamlMappingNode node)
@@ -462,7 +462,7 @@ public static partial class PolicyParser
                 }
             }
 
-            return new OutboundSpec(listen, mode, routes) { Limits = ReadLimits(f, "spec.outbound.limits", ListenerLimitsSpec.Default) };
+            return new OutboundSpec(listen, mode, routes) { Limits = ReadLimits(f, "spec.outbound.limits", ListenerLimitsSpec.Default, inbound: false) };
         }
 
         private OutboundRouteSpec? ReadRoute(YamlMappingNode node, string path, ChannelMode mode)
@@ -530,46 +530,14 @@ public static partial class PolicyParser
 
             TimeSpan timeout = OptionalDuration(f, "timeout", path + ".timeout") ?? s_defaultTimeout;
 
-            int attempts = 0;
-            if (OptionalMapping(f, "retries", path + ".retries", out YamlMappingNode? retries))
-            {
-                Fields r = CheckFields(retries, path + ".retries", s_retryFields);
-                YamlNode? attemptsNode = r.Value("attempts");
-                if (attemptsNode is not null && Integer(attemptsNode, path + ".retries.attempts", out attempts) && (attempts < 0 || attempts > 10))
-                {
-                    Error(attemptsNode, $"{path}.retries.attempts: {attempts} is out of range; use 0 to 10");
-                    attempts = 0;
-                }
-            }
+            RetryPolicySpec? retryPolicy = ReadRetries(f, path + ".retries", out RetryBudgetSpec budget, allowBudget: true);
+            int attempts = retryPolicy?.Attempts ?? 0;
 
             LoadBalancingPolicy policy = LoadBalancingPolicy.RoundRobin;
             string? hashHeader = null;
-            if (OptionalMapping(f, "loadBalancing", path + ".loadBalancing", out YamlMappingNode? lb))
+            if (ReadLoadBalancing(f, path + ".loadBalancing") is { } balancing)
             {
-                Fields l = CheckFields(lb, path + ".loadBalancing", s_loadBalancingFields);
-                string? policyText = OptionalString(l, path + ".loadBalancing.policy");
-                if (policyText is not null)
-                {
-                    if (!Enum.TryParse(policyText, ignoreCase: false, out policy) || !Enum.IsDefined(policy) || char.IsAsciiDigit(policyText[0]))
-                    {
-                        Error(l.Value("policy")!, $"{path}.loadBalancing.policy: unknown policy '{policyText}'; expected RoundRobin, LeastRequests, Random or ConsistentHash");
-                        policy = LoadBalancingPolicy.RoundRobin;
-                    }
-                }
-
-                hashHeader = OptionalString(l, path + ".loadBalancing.header");
-                if (hashHeader is not null && !IsHeaderName(hashHeader))
-                {
-                    Error(l.Value("header")!, $"{path}.loadBalancing.header: '{hashHeader}' is not a valid header name");
-                }
-                else if (hashHeader is not null && policy != LoadBalancingPolicy.ConsistentHash)
-                {
-                    Error(l.Value("header")!, $"{path}.loadBalancing.header: only used with policy ConsistentHash");
-                }
-                else if (hashHeader is null && policy == LoadBalancingPolicy.ConsistentHash)
-                {
-                    Error(lb, $"{path}.loadBalancing.header: required with policy ConsistentHash (the request header to hash, e.g. X-Participant-ID)");
-                }
+                (policy, hashHeader) = balancing;
             }
 
             int consecutiveFailures = 5;
@@ -587,9 +555,53 @@ public static partial class PolicyParser
                 ejectionTime = OptionalDuration(o, "ejectionTime", path + ".outlierDetection.ejectionTime") ?? ejectionTime;
             }
 
+            IReadOnlyList<HttpRuleSpec> http = ReadHttpRules(f, path + ".http");
             return host is null || endpoints.Count == 0
                 ? null
-                : new OutboundRouteSpec(host, prefix, endpoints, identity, timeout, attempts, policy, hashHeader, consecutiveFailures, ejectionTime);
+                : new OutboundRouteSpec(host, prefix, endpoints, identity, timeout, attempts, policy, hashHeader, consecutiveFailures, ejectionTime)
+                {
+                    Retries = retryPolicy,
+                    RetryBudget = budget,
+                    Http = http,
+                };
+        }
+
+        /// <summary><c>loadBalancing</c> of a route or a destination; null when absent.</summary>
+        private (LoadBalancingPolicy Policy, string? HashHeader)? ReadLoadBalancing(Fields f, string path)
+        {
+            if (!OptionalMapping(f, "loadBalancing", path, out YamlMappingNode? lb))
+            {
+                return null;
+            }
+
+            LoadBalancingPolicy policy = LoadBalancingPolicy.RoundRobin;
+            string? hashHeader = null;
+            Fields l = CheckFields(lb, path, s_loadBalancingFields);
+            string? policyText = OptionalString(l, path + ".policy");
+            if (policyText is not null)
+            {
+                if (!Enum.TryParse(policyText, ignoreCase: false, out policy) || !Enum.IsDefined(policy) || char.IsAsciiDigit(policyText[0]))
+                {
+                    Error(l.Value("policy")!, $"{path}.policy: unknown policy '{policyText}'; expected RoundRobin, LeastRequests, Random or ConsistentHash");
+                    policy = LoadBalancingPolicy.RoundRobin;
+                }
+            }
+
+            hashHeader = OptionalString(l, path + ".header");
+            if (hashHeader is not null && !IsHeaderName(hashHeader))
+            {
+                Error(l.Value("header")!, $"{path}.header: '{hashHeader}' is not a valid header name");
+            }
+            else if (hashHeader is not null && policy != LoadBalancingPolicy.ConsistentHash)
+            {
+                Error(l.Value("header")!, $"{path}.header: only used with policy ConsistentHash");
+            }
+            else if (hashHeader is null && policy == LoadBalancingPolicy.ConsistentHash)
+            {
+                Error(lb, $"{path}.header: required with policy ConsistentHash (the request header to hash, e.g. X-Participant-ID)");
+            }
+
+            return (policy, hashHeader);
         }
 
         // ---- field helpers ----
@@ -668,7 +680,7 @@ public static partial class PolicyParser
         }
 
         /// <summary><c>limits</c> of a listener; every field optional (<paramref name="defaults"/> for what is left out).</summary>
-        private ListenerLimitsSpec ReadLimits(Fields parent, string path, ListenerLimitsSpec defaults)
+        private ListenerLimitsSpec ReadLimits(Fields parent, string path, ListenerLimitsSpec defaults, bool inbound)
         {
             ListenerLimitsSpec limits = defaults;
             if (!OptionalMapping(parent, "limits", path, out YamlMappingNode? node))
@@ -677,10 +689,30 @@ public static partial class PolicyParser
             }
 
             Fields f = CheckFields(node, path, s_limitsFields);
+            if (!inbound)
+            {
+                foreach (string name in (ReadOnlySpan<string>)["handshakesPerSecondPerSource", "handshakeBurstPerSource"])
+                {
+                    if (f.Value(name) is { } misplaced)
+                    {
+                        Error(misplaced, $"{path}.{name}: the outbound listener runs no channel handshakes as a server; set it under spec.inbound.limits");
+                    }
+                }
+            }
+
+            int? rate = inbound ? OptionalCap(f, "handshakesPerSecondPerSource", path) : null;
+            int? burst = inbound ? OptionalCap(f, "handshakeBurstPerSource", path) : null;
+            if (rate > 0 && burst == 0 && f.Value("handshakeBurstPerSource") is { } zeroBurst)
+            {
+                Error(zeroBurst, $"{path}.handshakeBurstPerSource: 0 would refuse every handshake while handshakesPerSecondPerSource is {rate}; use at least 1, or set handshakesPerSecondPerSource: 0 for no rate limit");
+            }
+
             return limits with
             {
                 MaxConnections = OptionalCap(f, "maxConnections", path) ?? limits.MaxConnections,
                 MaxPendingPerSource = OptionalCap(f, "maxPendingPerSource", path) ?? limits.MaxPendingPerSource,
+                HandshakesPerSecondPerSource = rate ?? limits.HandshakesPerSecondPerSource,
+                HandshakeBurstPerSource = burst ?? (rate > 0 ? (int)Math.Min(int.MaxValue, 2L * rate.Value) : limits.HandshakeBurstPerSource),
                 SniffTimeout = OptionalDuration(f, "sniffTimeout", path + ".sniffTimeout") ?? limits.SniffTimeout,
                 HeaderTimeout = OptionalDuration(f, "headerTimeout", path + ".headerTimeout") ?? limits.HeaderTimeout,
                 IdleTimeout = OptionalDuration(f, "idleTimeout", path + ".idleTimeout") ?? limits.IdleTimeout,

@@ -48,8 +48,9 @@ public sealed record ListenerLimitsSpec(int MaxConnections, TimeSpan SniffTimeou
 {
     public static readonly ListenerLimitsSpec Default = new(10_000, TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(130));
 
-    /// <summary>The inbound listener's defaults: also <see cref="MaxPendingPerSource"/> 64.</summary>
-    public static readonly ListenerLimitsSpec InboundDefault = Default with { MaxPendingPerSource = 64 };
+    /// <summary>The inbound listener's defaults: also <see cref="MaxPendingPerSource"/> 64 and a handshake rate of
+    /// 50/s per source with a burst of 100.</summary>
+    public static readonly ListenerLimitsSpec InboundDefault = Default with { MaxPendingPerSource = 64, HandshakesPerSecondPerSource = 50, HandshakeBurstPerSource = 100 };
 
     /// <summary>
     /// Connections from one source address that may be before their first HTTP byte at once — sniffing, or in the
@@ -58,6 +59,18 @@ public sealed record ListenerLimitsSpec(int MaxConnections, TimeSpan SniffTimeou
     /// Default 64 inbound, none outbound (the app is the only source there).
     /// </summary>
     public int MaxPendingPerSource { get; init; }
+
+    /// <summary>
+    /// Channel handshakes one source address may start per second, as a token bucket refilled at this rate
+    /// (0 = no limit; inbound only). Checked before the server does any work for a ClientHello, so a source over it
+    /// costs a lookup and a 6-byte <c>Overloaded</c> alert instead of ~0.6 ms of ECDH and ML-KEM work and ~8 KB sent.
+    /// A mesh caller pools its channels and needs a few per restart; the default 50/s (burst 100) bounds one source to a
+    /// few percent of a core.
+    /// </summary>
+    public int HandshakesPerSecondPerSource { get; init; }
+
+    /// <summary>The bucket's size: handshakes a source may start at once after being quiet (default twice the rate).</summary>
+    public int HandshakeBurstPerSource { get; init; }
 }
 
 /// <summary>
@@ -190,6 +203,16 @@ public sealed record OutboundRouteSpec(
 {
     /// <summary>A stable, human-readable route id used in logs and metric labels.</summary>
     public string Id => PathPrefix is null ? Host : Host + PathPrefix;
+
+    /// <summary><c>retries</c> in full (attempts, per-try timeout, conditions); null when the route has none.</summary>
+    public RetryPolicySpec? Retries { get; init; }
+
+    /// <summary><c>retries.budget</c>: how many retries may be in flight on this route (shared by its rules).</summary>
+    public RetryBudgetSpec RetryBudget { get; init; } = RetryBudgetSpec.Default;
+
+    /// <summary><c>http</c>: ordered rules (matches, weighted destinations, retries, faults); empty = one implicit rule
+    /// sending everything to <see cref="Endpoints"/>.</summary>
+    public IReadOnlyList<HttpRuleSpec> Http { get; init; } = [];
 }
 
 /// <summary>How a route picks one of its endpoints.</summary>

@@ -12,10 +12,13 @@ internal static class DemoCommand
         try
         {
             // Kestrel warns that h2c is "not enabled" on cleartext listeners; the sidecar negotiates it itself
-            // (Hosting/H2cPriorKnowledge), so that warning is noise for a newcomer.
+            // (Hosting/H2cPriorKnowledge), so that warning is noise for a newcomer. The generic host logs a failed start
+            // (a port in use) with its whole stack trace before the demo can say what to do: the demo says it instead.
             mesh = await DemoMesh.StartAsync(
                 options,
-                logging => logging.ClearProviders().AddSimpleConsole().SetMinimumLevel(LogLevel.Warning).AddFilter("Microsoft.AspNetCore.Server.Kestrel", LogLevel.Error),
+                logging => logging.ClearProviders().AddSimpleConsole().SetMinimumLevel(LogLevel.Warning)
+                    .AddFilter("Microsoft.AspNetCore.Server.Kestrel", LogLevel.Error)
+                    .AddFilter("Microsoft.Extensions.Hosting", LogLevel.None),
                 cancellationToken).ConfigureAwait(false);
         }
         catch (IOException ex)

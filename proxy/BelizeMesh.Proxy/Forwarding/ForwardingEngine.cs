@@ -34,6 +34,13 @@ internal sealed class UpstreamTarget(
 
     public TimeSpan EjectionTime { get; } = ejectionTime;
 
+    /// <summary>The retry policy; null keeps the original rule (<see cref="RetryAttempts"/> connect-failure retries of
+    /// idempotent methods).</summary>
+    public RetryPlan? Retry { get; init; }
+
+    /// <summary>The route's retry budget (shared by all its rules and destinations); null = unlimited (inbound).</summary>
+    public RetryBudget? Budget { get; init; }
+
     /// <summary>YARP settings for a route: <paramref name="timeout"/> is an idle timeout, 0 = none (streams, WebSockets).
     /// Plaintext uses HTTP/1.1 (or lower); inside the PQ channel HTTP/2 exactly, so one channel carries many requests.</summary>
     public static ForwarderRequestConfig CreateConfig(TimeSpan timeout, bool http2)
@@ -63,64 +70,193 @@ internal sealed partial class ForwardingEngine(IHttpForwarder forwarder, ProxyMe
 {
     public async Task ForwardAsync(HttpContext context, UpstreamTarget target, Direction direction)
     {
-        bool canRetry = target.RetryAttempts > 0 && IsIdempotent(context.Request.Method);
-        EndpointState? failed = null;
-        for (int attempt = 0; ; attempt++)
+        RetryPlan? plan = target.Retry;
+        int attempts = plan?.Attempts ?? target.RetryAttempts;
+        bool canRetry = attempts > 0 && ((plan is null || plan.IdempotentOnly)
+            ? IsIdempotent(context.Request.Method)
+            : await RequestReplay.PrepareAsync(context).ConfigureAwait(false));
+        RetryAttemptFeature? retryState = null;
+        if (plan is not null && canRetry && !plan.IdempotentOnly)
         {
-            // (1) pick
-            EndpointState endpoint = target.Balancer.Pick(context, target.Endpoints, failed);
+            retryState = new RetryAttemptFeature(plan, target.Budget);
+            context.Features.Set(retryState);
+        }
 
-            // (2) send
-            ForwarderError error;
-            endpoint.RequestStarted();
-            try
+        RetryBudget? budget = target.Budget;
+        budget?.RequestStarted();
+        bool holdingRetry = false;
+        try
+        {
+            EndpointState? failed = null;
+            for (int attempt = 0; ; attempt++)
             {
-                error = await forwarder.SendAsync(context, endpoint.DestinationPrefix, target.Client, target.Config, ForwardingTransformer.Instance).ConfigureAwait(false);
-            }
-            finally
-            {
-                endpoint.RequestCompleted();
-            }
+                // (1) pick
+                EndpointState endpoint = target.Balancer.Pick(context, target.Endpoints, failed);
+                bool mayRetry = canRetry && attempt < attempts;
+                CancellationTokenSource? perTry = null;
+                if (retryState is not null)
+                {
+                    retryState.Attempt = attempt + 1;
+                    retryState.MayRetry = mayRetry;
+                    retryState.ResponseArrived = false;
+                    retryState.RetriedStatus = 0;
+                    retryState.BudgetExhausted = false;
+                    if (plan!.PerTryTimeout > TimeSpan.Zero)
+                    {
+                        perTry = new CancellationTokenSource(plan.PerTryTimeout);
+                        retryState.PerTry = perTry;
+                    }
 
-            // (3) success: a gateway error from upstream still counts against the endpoint's health
-            if (error == ForwarderError.None)
-            {
-                int status = context.Response.StatusCode;
-                if (status is StatusCodes.Status502BadGateway or StatusCodes.Status503ServiceUnavailable or StatusCodes.Status504GatewayTimeout)
+                    if (attempt > 0 && context.Request.Body.CanSeek)
+                    {
+                        context.Request.Body.Position = 0;
+                    }
+                }
+
+                // (2) send
+                ForwarderError error;
+                bool perTryExpired;
+                endpoint.RequestStarted();
+                try
+                {
+                    error = await forwarder.SendAsync(context, endpoint.DestinationPrefix, target.Client, target.Config, ForwardingTransformer.Instance, perTry?.Token ?? CancellationToken.None).ConfigureAwait(false);
+                }
+                finally
+                {
+                    endpoint.RequestCompleted();
+                    perTryExpired = perTry is not null && perTry.IsCancellationRequested && retryState is { ResponseArrived: false } && !context.RequestAborted.IsCancellationRequested;
+                    perTry?.Dispose();
+                    if (retryState is not null)
+                    {
+                        retryState.PerTry = null;
+                    }
+
+                    if (holdingRetry)
+                    {
+                        budget!.RetryCompleted();
+                        holdingRetry = false;
+                    }
+                }
+
+                // (3) a response: the transformer held back a retriable one (and claimed a budget slot) or passed it on
+                if (error == ForwarderError.None)
+                {
+                    int status = retryState is { RetriedStatus: > 0 } ? retryState.RetriedStatus : context.Response.StatusCode;
+                    if (status is StatusCodes.Status502BadGateway or StatusCodes.Status503ServiceUnavailable or StatusCodes.Status504GatewayTimeout)
+                    {
+                        ReportFailure(target, endpoint);
+                    }
+                    else
+                    {
+                        endpoint.ReportSuccess();
+                    }
+
+                    if (retryState is { BudgetExhausted: true })
+                    {
+                        metrics.RetryBudgetExhausted(target.RouteId);
+                    }
+
+                    if (retryState is { RetriedStatus: > 0 })
+                    {
+                        Log.RetryingResponse(logger, target.RouteId, endpoint.Address.ToString(), status, attempt + 1, attempts);
+                        metrics.Retried(target.RouteId);
+                        holdingRetry = budget is not null;
+                        ResetResponse(context);
+                        failed = endpoint;
+                        continue;
+                    }
+
+                    return;
+                }
+
+                IForwarderErrorFeature? errorFeature = context.Features.Get<IForwarderErrorFeature>();
+                AttemptFailure failure = perTryExpired ? AttemptFailure.Timeout : Classify(error, errorFeature?.Exception);
+
+                // (4) no response: count it against the endpoint's health, then retry elsewhere when the policy says so
+                if (failure is AttemptFailure.ConnectFailure or AttemptFailure.Timeout or AttemptFailure.RouteTimeout)
                 {
                     ReportFailure(target, endpoint);
                 }
-                else
+
+                bool retriable = plan is null || plan.IdempotentOnly ? failure == AttemptFailure.ConnectFailure : plan.RetriesFailure(failure);
+                if (retriable && mayRetry && !context.Response.HasStarted && !context.RequestAborted.IsCancellationRequested)
                 {
-                    endpoint.ReportSuccess();
+                    if (budget is null || budget.TryStartRetry())
+                    {
+                        Log.Retrying(logger, target.RouteId, endpoint.Address.ToString(), failure, attempt + 1, attempts);
+                        metrics.Retried(target.RouteId);
+                        holdingRetry = budget is not null;
+                        ResetResponse(context);
+                        failed = endpoint;
+                        continue;
+                    }
+
+                    metrics.RetryBudgetExhausted(target.RouteId);
                 }
 
+                // (5) report
+                if (perTryExpired && !context.Response.HasStarted)
+                {
+                    metrics.ForwardError(direction, "PerTryTimeout");
+                    Log.ForwardError(logger, target.RouteId, endpoint.Address.ToString(), error, errorFeature?.Exception);
+                    ResetResponse(context);
+                    context.Response.StatusCode = StatusCodes.Status504GatewayTimeout;
+                    context.Response.ContentType = "text/plain; charset=utf-8";
+                    await context.Response.WriteAsync($"belizemesh: upstream {endpoint.Address} of route {target.RouteId} timed out (no response within the per-try timeout {plan!.PerTryTimeout.TotalMilliseconds}ms)\n", context.RequestAborted).ConfigureAwait(false);
+                    return;
+                }
+
+                await ReportErrorAsync(context, target, endpoint, error, errorFeature?.Exception, direction).ConfigureAwait(false);
                 return;
             }
-
-            IForwarderErrorFeature? errorFeature = context.Features.Get<IForwarderErrorFeature>();
-            bool connectFailure = error == ForwarderError.Request && IsConnectFailure(errorFeature?.Exception);
-
-            // (4) connect failure: nothing reached the endpoint, so an idempotent request may go again elsewhere
-            if (connectFailure || error == ForwarderError.RequestTimedOut)
-            {
-                ReportFailure(target, endpoint);
-            }
-
-            if (connectFailure && canRetry && attempt < target.RetryAttempts && !context.Response.HasStarted && !context.RequestAborted.IsCancellationRequested)
-            {
-                Log.Retrying(logger, target.RouteId, endpoint.Address.ToString(), attempt + 1, target.RetryAttempts);
-                metrics.Retried(target.RouteId);
-                context.Features.Set<IForwarderErrorFeature>(null);
-                context.Response.StatusCode = StatusCodes.Status200OK;
-                failed = endpoint;
-                continue;
-            }
-
-            // (5) report
-            await ReportErrorAsync(context, target, endpoint, error, errorFeature?.Exception, direction).ConfigureAwait(false);
-            return;
         }
+        finally
+        {
+            if (holdingRetry)
+            {
+                budget!.RetryCompleted();
+            }
+
+            budget?.RequestCompleted();
+        }
+    }
+
+    /// <summary>Forgets a failed attempt's answer (nothing was sent to the client yet) before the next attempt.</summary>
+    private static void ResetResponse(HttpContext context)
+    {
+        context.Features.Set<IForwarderErrorFeature>(null);
+        context.Response.Clear();
+        context.Response.StatusCode = StatusCodes.Status200OK;
+    }
+
+    private static AttemptFailure Classify(ForwarderError error, Exception? exception)
+    {
+        // The route's idle timeout is the route timeout in Istio's sense: counted against the endpoint, never retried
+        // (Envoy retries per-try timeouts only).
+        if (error == ForwarderError.RequestTimedOut)
+        {
+            return AttemptFailure.RouteTimeout;
+        }
+
+        if (error is ForwarderError.Request or ForwarderError.RequestBodyDestination)
+        {
+            if (IsConnectFailure(exception))
+            {
+                return AttemptFailure.ConnectFailure;
+            }
+
+            for (Exception? e = exception; e is not null; e = e.InnerException)
+            {
+                if (e is HttpProtocolException { ErrorCode: 0x7 })
+                {
+                    return AttemptFailure.RefusedStream;
+                }
+            }
+
+            return AttemptFailure.Reset;
+        }
+
+        return AttemptFailure.None;
     }
 
     private void ReportFailure(UpstreamTarget target, EndpointState endpoint)
@@ -170,8 +306,11 @@ internal sealed partial class ForwardingEngine(IHttpForwarder forwarder, ProxyMe
 
     private static partial class Log
     {
-        [LoggerMessage(100, LogLevel.Information, "Retrying route {Route}: connecting to {Endpoint} failed (retry {Attempt} of {Attempts}).", EventName = "Retrying")]
-        public static partial void Retrying(ILogger logger, string route, string endpoint, int attempt, int attempts);
+        [LoggerMessage(100, LogLevel.Information, "Retrying route {Route}: the attempt on {Endpoint} failed ({Failure}) (retry {Attempt} of {Attempts}).", EventName = "Retrying")]
+        public static partial void Retrying(ILogger logger, string route, string endpoint, AttemptFailure failure, int attempt, int attempts);
+
+        [LoggerMessage(104, LogLevel.Information, "Retrying route {Route}: {Endpoint} answered {Status} (retry {Attempt} of {Attempts}).", EventName = "RetryingResponse")]
+        public static partial void RetryingResponse(ILogger logger, string route, string endpoint, int status, int attempt, int attempts);
 
         [LoggerMessage(101, LogLevel.Warning, "Ejected endpoint {Endpoint} of route {Route} after {Failures} consecutive failures, for {EjectionTime}.", EventName = "EndpointEjected")]
         public static partial void EndpointEjected(ILogger logger, string route, string endpoint, int failures, TimeSpan ejectionTime);

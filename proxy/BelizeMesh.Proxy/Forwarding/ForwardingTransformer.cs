@@ -36,6 +36,32 @@ internal sealed class ForwardingTransformer : HttpTransformer
         {
             proxyRequest.Headers.Host = httpContext.Request.Host.Value;
         }
+
+        if (httpContext.Features.Get<RetryAttemptFeature>() is { } retry)
+        {
+            // as Envoy's include_request_attempt_count: the upstream can tell a retry from a first try
+            proxyRequest.Headers.Remove(AttemptCountHeader);
+            proxyRequest.Headers.TryAddWithoutValidation(AttemptCountHeader, retry.Attempt.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+    }
+
+    /// <summary>Sent upstream on requests with a retry policy: 1 on the first try, 2 on the first retry, …</summary>
+    public const string AttemptCountHeader = "x-envoy-attempt-count";
+
+    /// <summary>
+    /// A response a retry policy names (and the budget allows retrying) is held back: neither its headers nor its body
+    /// reach the client, and the engine makes the next attempt (YARP's documented way to let the caller retry).
+    /// </summary>
+    public override ValueTask<bool> TransformResponseAsync(HttpContext httpContext, HttpResponseMessage? proxyResponse, CancellationToken cancellationToken)
+    {
+        if (proxyResponse is not null
+            && httpContext.Features.Get<RetryAttemptFeature>() is { } retry
+            && retry.TryRetryResponse((int)proxyResponse.StatusCode, proxyResponse))
+        {
+            return ValueTask.FromResult(false);
+        }
+
+        return base.TransformResponseAsync(httpContext, proxyResponse, cancellationToken);
     }
 
     /// <summary>Removes every header whose name normalises to a reserved one. Allocates only when one is present.</summary>

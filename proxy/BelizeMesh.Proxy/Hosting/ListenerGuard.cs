@@ -1,4 +1,6 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
+using BelizeMesh.Channel;
 using BelizeMesh.Proxy.Configuration;
 using BelizeMesh.Proxy.Metrics;
 using Microsoft.AspNetCore.Connections;
@@ -13,12 +15,29 @@ namespace BelizeMesh.Proxy.Hosting;
 /// (or none) held a connection open indefinitely. <see cref="Arm"/> goes first on the listener: it refuses a
 /// connection over <see cref="ListenerLimitsSpec.MaxConnections"/> and starts a <see cref="ListenerLimitsSpec.SniffTimeout"/>
 /// timer that aborts the connection; <see cref="Disarm"/> goes last, just before Kestrel's HTTP layer, and stops the
-/// timer. Both limits come from the current policy, so a reload applies to the next connection.
+/// timer. Both limits come from the current policy, so a reload applies to the next connection. On a listener with
+/// a handshake rate (<see cref="ListenerLimitsSpec.HandshakesPerSecondPerSource"/>) the guard is also the connection's
+/// <see cref="IHandshakeAdmission"/>: the channel middleware asks it before reading a ClientHello.
 /// </summary>
 internal sealed partial class ListenerGuard(string listener, Func<ListenerLimitsSpec> limits, ProxyMetrics metrics, TimeProvider time, ILogger logger)
+    : IHandshakeAdmission
 {
+    /// <summary>Sources tracked for the handshake rate before full (idle) buckets are swept out.</summary>
+    internal const int SweepAbove = 4096;
+
+    /// <summary>Sources tracked at most: past it (a spray from many addresses, where a per-source rate means little)
+    /// new sources are admitted untracked; maxConnections and maxPendingPerSource still bound them.</summary>
+    internal const int MaxTrackedSources = 65_536;
+
     private readonly System.Collections.Concurrent.ConcurrentDictionary<System.Net.IPAddress, StrongBox<int>> _pending = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<System.Net.IPAddress, HandshakeBucket> _buckets = new();
+    private long _lastSweep;
+    private long _lastRefusalLog;
+    private int _refusalsSinceLog;
     private int _connections;
+
+    /// <summary>Sources with a handshake bucket (for tests).</summary>
+    public int TrackedHandshakeSources => _buckets.Count;
 
     public int Connections => Volatile.Read(ref _connections);
 
@@ -57,6 +76,11 @@ internal sealed partial class ListenerGuard(string listener, Func<ListenerLimits
                 connection.Features.Set(slot);
             }
 
+            if (current.HandshakesPerSecondPerSource > 0)
+            {
+                connection.Features.Set<IHandshakeAdmission>(this);
+            }
+
             try
             {
                 if (current.SniffTimeout <= TimeSpan.Zero)
@@ -83,6 +107,129 @@ internal sealed partial class ListenerGuard(string listener, Func<ListenerLimits
             Interlocked.Decrement(ref _connections);
         }
     };
+
+    /// <summary>
+    /// <see cref="IHandshakeAdmission"/>: takes one token from the source's bucket (refilled at
+    /// <see cref="ListenerLimitsSpec.HandshakesPerSecondPerSource"/>, holding at most
+    /// <see cref="ListenerLimitsSpec.HandshakeBurstPerSource"/>); no token, no handshake.
+    /// </summary>
+    public bool TryAdmit(ConnectionContext connection, [NotNullWhen(false)] out string? refusal)
+    {
+        refusal = null;
+        ListenerLimitsSpec current = limits();
+        int rate = current.HandshakesPerSecondPerSource;
+        if (rate <= 0 || connection.RemoteEndPoint is not System.Net.IPEndPoint remote)
+        {
+            return true;
+        }
+
+        int burst = Math.Max(1, current.HandshakeBurstPerSource);
+        long now = time.GetTimestamp();
+        if (!_buckets.TryGetValue(remote.Address, out HandshakeBucket? bucket))
+        {
+            if (_buckets.Count >= SweepAbove)
+            {
+                Sweep(now, rate, burst);
+            }
+
+            if (_buckets.Count >= MaxTrackedSources)
+            {
+                return true;
+            }
+
+            bucket = _buckets.GetOrAdd(remote.Address, static (_, state) => new HandshakeBucket(state.Burst, state.Now), (Burst: burst, Now: now));
+        }
+
+        if (bucket.TryTake(now, rate, burst, time.TimestampFrequency))
+        {
+            return true;
+        }
+
+        metrics.ListenerRejected(listener, "handshake_rate");
+        refusal = $"{listener} listener: {remote.Address} is over limits.handshakesPerSecondPerSource ({rate}/s, burst {burst})";
+        LogRefusalThrottled(now, rate, burst, remote.Address);
+        return false;
+    }
+
+    /// <summary>Drops the buckets that have refilled (their sources are quiet), at most once a second.</summary>
+    private void Sweep(long now, int rate, int burst)
+    {
+        long last = Volatile.Read(ref _lastSweep);
+        if (now - last < time.TimestampFrequency || Interlocked.CompareExchange(ref _lastSweep, now, last) != last)
+        {
+            return;
+        }
+
+        foreach (KeyValuePair<System.Net.IPAddress, HandshakeBucket> entry in _buckets)
+        {
+            if (entry.Value.IsFull(now, rate, burst, time.TimestampFrequency))
+            {
+                _buckets.TryRemove(entry);
+            }
+        }
+    }
+
+    /// <summary>A flood must not become a log flood: one warning a second per listener, with the count it stands for.</summary>
+    private void LogRefusalThrottled(long now, int rate, int burst, System.Net.IPAddress source)
+    {
+        Interlocked.Increment(ref _refusalsSinceLog);
+        long last = Volatile.Read(ref _lastRefusalLog);
+        if (now - last >= time.TimestampFrequency && Interlocked.CompareExchange(ref _lastRefusalLog, now, last) == last)
+        {
+            Log.HandshakeRate(logger, listener, Interlocked.Exchange(ref _refusalsSinceLog, 0), rate, burst, source.ToString());
+        }
+    }
+
+    /// <summary>One source's token bucket; tokens in fixed point (1/1000) so a refill at any rate loses nothing.</summary>
+    internal sealed class HandshakeBucket(int burst, long now)
+    {
+        private const long Unit = 1000;
+        private long _milliTokens = burst * Unit;
+        private long _updated = now;
+
+        public bool TryTake(long now, int rate, int burst, long frequency)
+        {
+            lock (this)
+            {
+                Refill(now, rate, burst, frequency);
+                if (_milliTokens < Unit)
+                {
+                    return false;
+                }
+
+                _milliTokens -= Unit;
+                return true;
+            }
+        }
+
+        public bool IsFull(long now, int rate, int burst, long frequency)
+        {
+            lock (this)
+            {
+                Refill(now, rate, burst, frequency);
+                return _milliTokens >= burst * Unit;
+            }
+        }
+
+        private void Refill(long now, int rate, int burst, long frequency)
+        {
+            long elapsed = now - _updated;
+            if (elapsed <= 0)
+            {
+                return;
+            }
+
+            // Whole milli-tokens earned since the last update; the remainder of the interval is kept for the next call.
+            long earned = (long)((double)elapsed * rate * Unit / frequency);
+            if (earned <= 0)
+            {
+                return;
+            }
+
+            _milliTokens = Math.Min(burst * Unit, _milliTokens + earned);
+            _updated = _milliTokens == burst * Unit ? now : _updated + (long)((double)earned * frequency / (rate * Unit));
+        }
+    }
 
     /// <summary>One connection's place in its source's pending count, given back exactly once.</summary>
     internal sealed class PendingSlot
@@ -163,6 +310,9 @@ internal sealed partial class ListenerGuard(string listener, Func<ListenerLimits
 
         [LoggerMessage(502, LogLevel.Warning, "The {Listener} listener refused a connection from {Remote}: that source already has limits.maxPendingPerSource ({Max}) connections before their first HTTP byte.", EventName = "PendingPerSourceOverCap")]
         public static partial void OverPendingCap(ILogger logger, string listener, int max, string remote);
+
+        [LoggerMessage(503, LogLevel.Warning, "The {Listener} listener refused {Count} channel handshake(s) in the last second, the latest from {Remote}: over limits.handshakesPerSecondPerSource ({Rate}/s, burst {Burst}). Each refusal cost a 6-byte Overloaded alert, no handshake work.", EventName = "HandshakeRateExceeded")]
+        public static partial void HandshakeRate(ILogger logger, string listener, int count, int rate, int burst, string remote);
 
         [LoggerMessage(501, LogLevel.Information, "The {Listener} listener closed a connection from {Remote}: no HTTP request began within limits.sniffTimeout ({Timeout}).", EventName = "SniffTimeout")]
         public static partial void SniffTimeout(ILogger logger, string listener, TimeSpan timeout, string remote);

@@ -28,6 +28,10 @@ internal sealed class ProxyHostOptions
 
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
+    /// <summary>The random source of weighted destinations and fault percentages; null = <see cref="Random.Shared"/>
+    /// (tests pass a seeded one).</summary>
+    public Random? TrafficRandom { get; init; }
+
     public PolicyParserOptions ParserOptions { get; init; } = new() { PqChannelAvailable = true, PermissiveAvailable = true };
 
     /// <summary>Watch the policy file (tests that reload by hand turn this off).</summary>
@@ -56,6 +60,7 @@ internal sealed partial class ProxyHost : IAsyncDisposable
     private readonly ListenOptions[] _listeners;
     private DirectoryWatcher? _watcher;
     private DirectoryWatcher? _certificateWatcher;
+    private IdleMemoryTrimmer? _trimmer;
 
     private ProxyHost(WebApplication app, ListenOptions[] listeners)
     {
@@ -243,6 +248,7 @@ internal sealed partial class ProxyHost : IAsyncDisposable
                 sp.GetRequiredService<ILogger<CertificateStore>>()));
         }
 
+        builder.Services.AddSingleton(new TrafficRandom(options.TrafficRandom));
         builder.Services.AddSingleton<ForwardingEngine>();
         builder.Services.AddSingleton<InboundHandler>();
         builder.Services.AddSingleton<OutboundHandler>();
@@ -298,6 +304,9 @@ internal sealed partial class ProxyHost : IAsyncDisposable
             Log.Certificates(logger, certificates.Directory, current.Identity, current.Certificate.SerialNumber, current.Certificate.NotAfter);
         }
 
+        var pools = services.GetService<Microsoft.AspNetCore.Connections.IMemoryPoolFactory<byte>>() as BelizeMesh.Channel.Middleware.RecordSizedMemoryPoolFactory;
+        _trimmer = new IdleMemoryTrimmer(options.Time, services.GetRequiredService<ILoggerFactory>().CreateLogger<IdleMemoryTrimmer>(), pools is null ? null : pools.ReleaseRetainedBlocks);
+
         SidecarPolicy policy = store.Current.Policy;
         Log.Started(logger, policy.Namespace, policy.Name, AdminEndPoint.ToString(), InboundEndPoint.ToString(), OutboundEndPoint.ToString(), policy.Spec.Inbound.Mode.ToString().ToUpperInvariant());
         if (policy.Spec.Inbound.Mode == ChannelMode.Disable)
@@ -309,6 +318,7 @@ internal sealed partial class ProxyHost : IAsyncDisposable
     /// <summary>Stops accepting, lets in-flight requests finish up to <c>spec.drainTimeout</c>, then closes.</summary>
     public Task StopAsync(CancellationToken cancellationToken = default)
     {
+        _trimmer?.Dispose();
         _watcher?.Dispose();
         _certificateWatcher?.Dispose();
         return _app.StopAsync(cancellationToken);
@@ -319,12 +329,14 @@ internal sealed partial class ProxyHost : IAsyncDisposable
     {
         await StartAsync().ConfigureAwait(false);
         await _app.WaitForShutdownAsync().ConfigureAwait(false);
+        _trimmer?.Dispose();
         _watcher?.Dispose();
         _certificateWatcher?.Dispose();
     }
 
     public async ValueTask DisposeAsync()
     {
+        _trimmer?.Dispose();
         _watcher?.Dispose();
         _certificateWatcher?.Dispose();
         await _app.DisposeAsync().ConfigureAwait(false); // disposes the singletons: clients, limiters, exporter

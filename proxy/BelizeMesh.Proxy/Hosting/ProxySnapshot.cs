@@ -57,25 +57,69 @@ internal sealed class SnapshotBuilder(UpstreamClientFactory clients, RateLimiter
             outlierThreshold: 0,
             ejectionTime: TimeSpan.Zero);
 
-        var routes = new List<(string, string?, UpstreamTarget)>(policy.Spec.Outbound.Routes.Count);
+        var routes = new List<(string, string?, OutboundRoute)>(policy.Spec.Outbound.Routes.Count);
         foreach (OutboundRouteSpec route in policy.Spec.Outbound.Routes)
         {
-            var states = new EndpointState[route.Endpoints.Count];
-            for (int i = 0; i < states.Length; i++)
+            ChannelMode mode = policy.Spec.Outbound.Mode;
+            var budget = new RetryBudget(route.RetryBudget.Percent, route.RetryBudget.MinConcurrency);
+
+            // One target per destination: its own endpoints (resolved like the route's), load balancer and client; all
+            // share the route's endpoint health (by address) and its retry budget.
+            UpstreamTarget Target(string label, IReadOnlyList<EndpointAddress> addresses, LoadBalancingPolicy balancing, string? hashHeader, string? identity, TimeSpan timeout, RetryPolicySpec? retries)
             {
-                states[i] = endpoints.Get(route.Id, route.Endpoints[i]);
+                var states = new EndpointState[addresses.Count];
+                for (int i = 0; i < states.Length; i++)
+                {
+                    states[i] = endpoints.Get(route.Id, addresses[i]);
+                }
+
+                return new UpstreamTarget(
+                    label,
+                    states,
+                    LoadBalancer.Create(balancing, hashHeader),
+                    clients.GetOrCreate(mode, identity),
+                    UpstreamTarget.CreateConfig(timeout, http2: mode != ChannelMode.Disable),
+                    retries?.Attempts ?? 0,
+                    route.OutlierConsecutiveFailures,
+                    route.OutlierEjectionTime)
+                {
+                    Retry = RetryPlan.From(retries),
+                    Budget = budget,
+                };
             }
 
-            ChannelMode mode = policy.Spec.Outbound.Mode;
-            routes.Add((route.Host, route.PathPrefix, new UpstreamTarget(
-                route.Id,
-                states,
-                LoadBalancer.Create(route.LoadBalancing, route.HashHeader),
-                clients.GetOrCreate(mode, route.Identity),
-                UpstreamTarget.CreateConfig(route.Timeout, http2: mode != ChannelMode.Disable),
-                route.RetryAttempts,
-                route.OutlierConsecutiveFailures,
-                route.OutlierEjectionTime)));
+            var rules = new RouteRule[route.Http.Count];
+            for (int r = 0; r < rules.Length; r++)
+            {
+                HttpRuleSpec rule = route.Http[r];
+                string label = route.Id + "#" + rule.Name;
+                var matchers = new RequestMatcher[rule.Matches.Count];
+                for (int m = 0; m < matchers.Length; m++)
+                {
+                    matchers[m] = new RequestMatcher(rule.Matches[m]);
+                }
+
+                var destinations = new UpstreamTarget[rule.Destinations.Count];
+                var weights = new int[destinations.Length];
+                for (int d = 0; d < destinations.Length; d++)
+                {
+                    DestinationSpec destination = rule.Destinations[d];
+                    destinations[d] = Target(
+                        label,
+                        destination.Endpoints.Count > 0 ? destination.Endpoints : route.Endpoints,
+                        destination.LoadBalancing ?? route.LoadBalancing,
+                        destination.LoadBalancing is null ? route.HashHeader : destination.HashHeader,
+                        destination.Identity ?? route.Identity,
+                        rule.Timeout ?? route.Timeout,
+                        rule.Retries ?? route.Retries);
+                    weights[d] = destination.Weight;
+                }
+
+                rules[r] = new RouteRule(label, matchers, destinations, weights, rule.Fault);
+            }
+
+            UpstreamTarget main = Target(route.Id, route.Endpoints, route.LoadBalancing, route.HashHeader, route.Identity, route.Timeout, route.Retries);
+            routes.Add((route.Host, route.PathPrefix, new OutboundRoute(route.Id, main, rules)));
         }
 
         var snapshot = new ProxySnapshot(

@@ -18,7 +18,7 @@ internal enum Direction
 /// instrument names with <c>.</c> → <c>_</c>, a unit suffix and <c>_total</c> for counters (see
 /// <see cref="PrometheusExporter"/>).
 /// </summary>
-internal sealed class ProxyMetrics
+internal sealed partial class ProxyMetrics
 {
     public const string MeterName = "BelizeMesh.Proxy";
 
@@ -54,7 +54,7 @@ internal sealed class ProxyMetrics
         _rateLimited = Meter.CreateCounter<long>("belizemesh.proxy.rate_limited", "{request}", "Inbound requests refused (429) by a rate limit, by limit name.");
         _policyReloads = Meter.CreateCounter<long>("belizemesh.policy.reloads", "{reload}", "Policy file reloads, by result (success or failure).");
         _forwardErrors = Meter.CreateCounter<long>("belizemesh.proxy.forward.errors", "{request}", "Requests that failed while forwarding, by direction and YARP error.");
-        _retries = Meter.CreateCounter<long>("belizemesh.proxy.retries", "{request}", "Outbound requests retried after a connect failure.");
+        _retries = Meter.CreateCounter<long>("belizemesh.proxy.retries", "{request}", "Outbound attempts retried (connect failure or a retryOn condition), by route.");
         _ejections = Meter.CreateCounter<long>("belizemesh.proxy.outlier.ejections", "{ejection}", "Endpoints ejected after consecutive failures.");
         _listenerRejections = Meter.CreateCounter<long>("belizemesh.proxy.listener.rejections", "{event}", "Connections or requests a listener refused or closed before the application saw them, by listener and reason (method_case, sniff_timeout, ...).");
         _jwtFailures = Meter.CreateCounter<long>("belizemesh.proxy.jwt.failures", "{request}", "Inbound requests refused (401, or 403 for a disallowed audience) because a JWT was invalid, by reason.");

@@ -1,5 +1,3 @@
-using BelizeMesh.Proxy.Forwarding;
-
 namespace BelizeMesh.Proxy.Outbound;
 
 /// <summary>
@@ -10,10 +8,10 @@ internal sealed class OutboundRouteTable
 {
     private readonly Dictionary<string, Entry[]> _byHost;
 
-    public OutboundRouteTable(IEnumerable<(string Host, string? PathPrefix, UpstreamTarget Target)> routes)
+    public OutboundRouteTable(IEnumerable<(string Host, string? PathPrefix, OutboundRoute Route)> routes)
     {
         var groups = new Dictionary<string, List<Entry>>(StringComparer.OrdinalIgnoreCase);
-        foreach ((string host, string? prefix, UpstreamTarget target) in routes)
+        foreach ((string host, string? prefix, OutboundRoute target) in routes)
         {
             if (!groups.TryGetValue(host, out List<Entry>? list))
             {
@@ -33,7 +31,7 @@ internal sealed class OutboundRouteTable
 
     public int Count => _byHost.Count;
 
-    public UpstreamTarget? Find(string host, string path)
+    public OutboundRoute? Find(string host, string path)
     {
         if (!_byHost.TryGetValue(host, out Entry[]? entries))
         {
@@ -56,5 +54,5 @@ internal sealed class OutboundRouteTable
         => path.StartsWith(prefix, StringComparison.Ordinal)
         && (path.Length == prefix.Length || prefix[^1] == '/' || path[prefix.Length] == '/');
 
-    private readonly record struct Entry(string? PathPrefix, UpstreamTarget Target);
+    private readonly record struct Entry(string? PathPrefix, OutboundRoute Target);
 }

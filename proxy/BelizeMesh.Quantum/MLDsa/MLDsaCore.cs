@@ -5,7 +5,7 @@ using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using BelizeMesh.Quantum.Keccak;
 
-namespace BelizeMesh.Quantum.MLDsa;
+namespace BelizeMesh.Quantum.Dsa;
 
 /// <summary>
 /// The internal ML-DSA functions of FIPS 204, section 6: ML-DSA.KeyGen_internal (Algorithm 6),
@@ -41,7 +41,7 @@ internal static class MLDsaCore
     /// is the caller's space for Â.
     /// </summary>
     [SkipLocalsInit]
-    public static void KeyGenInternal(MLDsaAlgorithm p, ReadOnlySpan<byte> xi, Span<byte> pk, Span<byte> sk, Span<int> aHat)
+    public static void KeyGenInternal(MLDsaParameterSet p, ReadOnlySpan<byte> xi, Span<byte> pk, Span<byte> sk, Span<int> aHat)
     {
         Debug.Assert(xi.Length == 32 && pk.Length == p.PublicKeySizeInBytes && sk.Length == p.PrivateKeySizeInBytes);
         int k = p.K, l = p.L;
@@ -163,7 +163,7 @@ internal static class MLDsaCore
     /// <exception cref="CryptographicException">The rejection loop exceeded <paramref name="maxIterations"/> (a test hook; callers leave the default).</exception>
     [SkipLocalsInit]
     public static void SignInternal(
-        MLDsaAlgorithm p, ReadOnlySpan<int> aHat, ReadOnlySpan<int> s1Hat, ReadOnlySpan<int> s2Hat, ReadOnlySpan<int> t0Hat,
+        MLDsaParameterSet p, ReadOnlySpan<int> aHat, ReadOnlySpan<int> s1Hat, ReadOnlySpan<int> s2Hat, ReadOnlySpan<int> t0Hat,
         ReadOnlySpan<byte> key, ReadOnlySpan<byte> mu, ReadOnlySpan<byte> rnd, Span<byte> signature,
         int maxIterations = MaxSigningIterations)
     {
@@ -331,7 +331,7 @@ internal static class MLDsaCore
     /// the caller. The signature has the right length (callers check); every other malformation returns false.
     /// </summary>
     [SkipLocalsInit]
-    public static bool VerifyInternal(MLDsaAlgorithm p, ReadOnlySpan<int> aHat, ReadOnlySpan<int> t1Hat, ReadOnlySpan<byte> mu, ReadOnlySpan<byte> sigma)
+    public static bool VerifyInternal(MLDsaParameterSet p, ReadOnlySpan<int> aHat, ReadOnlySpan<int> t1Hat, ReadOnlySpan<byte> mu, ReadOnlySpan<byte> sigma)
     {
         Debug.Assert(mu.Length == 64 && sigma.Length == p.SignatureSizeInBytes);
         int k = p.K, l = p.L;

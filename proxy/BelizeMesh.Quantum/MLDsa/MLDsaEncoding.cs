@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
-namespace BelizeMesh.Quantum.MLDsa;
+namespace BelizeMesh.Quantum.Dsa;
 
 /// <summary>
 /// Encodings of FIPS 204, section 7.1–7.2: SimpleBitPack (Algorithm 16), BitPack (17), SimpleBitUnpack (18),
@@ -231,7 +231,7 @@ internal static class MLDsaEncoding
     }
 
     /// <summary>sigEncode (FIPS 204, Algorithm 26): c̃ ‖ BitPack(z[i], γ1 − 1, γ1) ‖ HintBitPack(h).</summary>
-    public static void SigEncode(ReadOnlySpan<byte> cTilde, ReadOnlySpan<int> z, ReadOnlySpan<int> h, MLDsaAlgorithm p, Span<byte> sigma)
+    public static void SigEncode(ReadOnlySpan<byte> cTilde, ReadOnlySpan<int> z, ReadOnlySpan<int> h, MLDsaParameterSet p, Span<byte> sigma)
     {
         cTilde.CopyTo(sigma);
         int zBits = p.Gamma1Bits + 1;
@@ -248,7 +248,7 @@ internal static class MLDsaEncoding
     /// sigDecode (FIPS 204, Algorithm 27) of z and h (c̃ is σ[..λ/4]); false when HintBitUnpack returns ⊥. z is
     /// in [−γ1 + 1, γ1] for every input; the caller applies the norm check.
     /// </summary>
-    public static bool SigDecode(ReadOnlySpan<byte> sigma, MLDsaAlgorithm p, Span<int> z, Span<int> h)
+    public static bool SigDecode(ReadOnlySpan<byte> sigma, MLDsaParameterSet p, Span<int> z, Span<int> h)
     {
         int zBits = p.Gamma1Bits + 1;
         int pos = p.Lambda / 4;

@@ -4,7 +4,7 @@ using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
-namespace BelizeMesh.Quantum.MLDsa;
+namespace BelizeMesh.Quantum.Dsa;
 
 /// <summary>
 /// Arithmetic in Z_q and in R_q = Z_q[X]/(X^256 + 1) for ML-DSA (FIPS 204, sections 2.3 and 7.5), with the NTT

@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
-using BelizeMesh.Quantum.MLDsa;
+using BelizeMesh.Quantum.Dsa;
 
 namespace BelizeMesh.Quantum;
 
@@ -35,7 +35,7 @@ public sealed class MLDsaKey : IDisposable
     private bool _disposed;
 
     /// <summary>The parameter set.</summary>
-    public MLDsaAlgorithm Algorithm { get; }
+    public MLDsaParameterSet Algorithm { get; }
 
     /// <summary>True when the key can sign.</summary>
     public bool HasPrivateKey => _privateKey is not null;
@@ -43,7 +43,7 @@ public sealed class MLDsaKey : IDisposable
     /// <summary>True when the key was created from the 32-byte seed ξ, which <see cref="ExportPrivateSeed"/> returns.</summary>
     public bool HasPrivateSeed => _seed is not null;
 
-    private MLDsaKey(MLDsaAlgorithm algorithm, byte[] publicKey, byte[] tr, byte[]? privateKey, byte[]? seed, int[]? aHat)
+    private MLDsaKey(MLDsaParameterSet algorithm, byte[] publicKey, byte[] tr, byte[]? privateKey, byte[]? seed, int[]? aHat)
     {
         Algorithm = algorithm;
         _publicKey = publicKey;
@@ -54,10 +54,10 @@ public sealed class MLDsaKey : IDisposable
     }
 
     /// <summary>Generates a key pair from fresh randomness (FIPS 204, Algorithm 1).</summary>
-    public static MLDsaKey Generate(MLDsaAlgorithm algorithm)
+    public static MLDsaKey Generate(MLDsaParameterSet algorithm)
     {
         ArgumentNullException.ThrowIfNull(algorithm);
-        Span<byte> seed = stackalloc byte[MLDsaAlgorithm.PrivateSeedSizeInBytes];
+        Span<byte> seed = stackalloc byte[MLDsaParameterSet.PrivateSeedSizeInBytes];
         RandomNumberGenerator.Fill(seed);
         try
         {
@@ -71,13 +71,13 @@ public sealed class MLDsaKey : IDisposable
 
     /// <summary>Derives the key pair from the 32-byte seed ξ (FIPS 204, Algorithm 6).</summary>
     /// <exception cref="ArgumentException"><paramref name="seed"/> is not 32 bytes.</exception>
-    public static MLDsaKey ImportPrivateSeed(MLDsaAlgorithm algorithm, ReadOnlySpan<byte> seed)
+    public static MLDsaKey ImportPrivateSeed(MLDsaParameterSet algorithm, ReadOnlySpan<byte> seed)
     {
         ArgumentNullException.ThrowIfNull(algorithm);
-        if (seed.Length != MLDsaAlgorithm.PrivateSeedSizeInBytes)
+        if (seed.Length != MLDsaParameterSet.PrivateSeedSizeInBytes)
         {
             throw new ArgumentException(
-                $"An {algorithm.Name} private seed is {MLDsaAlgorithm.PrivateSeedSizeInBytes} bytes, got {seed.Length}.", nameof(seed));
+                $"An {algorithm.Name} private seed is {MLDsaParameterSet.PrivateSeedSizeInBytes} bytes, got {seed.Length}.", nameof(seed));
         }
 
         byte[] pk = new byte[algorithm.PublicKeySizeInBytes];
@@ -104,7 +104,7 @@ public sealed class MLDsaKey : IDisposable
     /// </summary>
     /// <exception cref="ArgumentException">Wrong length.</exception>
     /// <exception cref="CryptographicException">The encoding is not a consistent ML-DSA private key.</exception>
-    public static MLDsaKey ImportPrivateKey(MLDsaAlgorithm algorithm, ReadOnlySpan<byte> privateKey)
+    public static MLDsaKey ImportPrivateKey(MLDsaParameterSet algorithm, ReadOnlySpan<byte> privateKey)
     {
         ArgumentNullException.ThrowIfNull(algorithm);
         if (privateKey.Length != algorithm.PrivateKeySizeInBytes)
@@ -180,7 +180,7 @@ public sealed class MLDsaKey : IDisposable
 
     /// <summary>Imports a public key pk (length-checked; every pk of the right length is a valid encoding, pkDecode Algorithm 23).</summary>
     /// <exception cref="ArgumentException">Wrong length.</exception>
-    public static MLDsaKey ImportPublicKey(MLDsaAlgorithm algorithm, ReadOnlySpan<byte> publicKey)
+    public static MLDsaKey ImportPublicKey(MLDsaParameterSet algorithm, ReadOnlySpan<byte> publicKey)
     {
         ArgumentNullException.ThrowIfNull(algorithm);
         if (publicKey.Length != algorithm.PublicKeySizeInBytes)
@@ -194,7 +194,7 @@ public sealed class MLDsaKey : IDisposable
         return new MLDsaKey(algorithm, publicKey.ToArray(), tr, privateKey: null, seed: null, aHat: null);
     }
 
-    /// <summary>Writes the public key pk (exactly <see cref="MLDsaAlgorithm.PublicKeySizeInBytes"/> bytes).</summary>
+    /// <summary>Writes the public key pk (exactly <see cref="MLDsaParameterSet.PublicKeySizeInBytes"/> bytes).</summary>
     public void ExportPublicKey(Span<byte> destination)
     {
         ThrowIfDisposed();
@@ -202,7 +202,7 @@ public sealed class MLDsaKey : IDisposable
         _publicKey.CopyTo(destination);
     }
 
-    /// <summary>Writes the expanded private key sk (exactly <see cref="MLDsaAlgorithm.PrivateKeySizeInBytes"/> bytes).</summary>
+    /// <summary>Writes the expanded private key sk (exactly <see cref="MLDsaParameterSet.PrivateKeySizeInBytes"/> bytes).</summary>
     /// <exception cref="InvalidOperationException">The key is public only.</exception>
     public void ExportPrivateKey(Span<byte> destination)
     {
@@ -215,7 +215,7 @@ public sealed class MLDsaKey : IDisposable
     public void ExportPrivateSeed(Span<byte> destination)
     {
         ThrowIfDisposed();
-        CheckDestination(destination, MLDsaAlgorithm.PrivateSeedSizeInBytes, "private seed");
+        CheckDestination(destination, MLDsaParameterSet.PrivateSeedSizeInBytes, "private seed");
         if (_seed is null)
         {
             throw new InvalidOperationException(
@@ -256,12 +256,12 @@ public sealed class MLDsaKey : IDisposable
     public bool VerifyData(ReadOnlySpan<byte> data, ReadOnlySpan<byte> signature, ReadOnlySpan<byte> context = default)
     {
         ThrowIfDisposed();
-        if (context.Length > MLDsaAlgorithm.MaxContextLength || signature.Length != Algorithm.SignatureSizeInBytes)
+        if (context.Length > MLDsaParameterSet.MaxContextLength || signature.Length != Algorithm.SignatureSizeInBytes)
         {
             return false;
         }
 
-        Span<byte> mu = stackalloc byte[MLDsaAlgorithm.MuSizeInBytes];
+        Span<byte> mu = stackalloc byte[MLDsaParameterSet.MuSizeInBytes];
         ReadOnlySpan<byte> prefix = [0, (byte)context.Length];
         MLDsaCore.ComputeMu(_tr, prefix, context, default, data, mu);
         return VerifyMuCore(mu, signature);
@@ -274,12 +274,12 @@ public sealed class MLDsaKey : IDisposable
     /// a key that verifies repeatedly is faster as an <see cref="MLDsaKey"/>, which keeps Â.
     /// </summary>
     public static bool VerifyData(
-        MLDsaAlgorithm algorithm, ReadOnlySpan<byte> publicKey, ReadOnlySpan<byte> data, ReadOnlySpan<byte> signature,
+        MLDsaParameterSet algorithm, ReadOnlySpan<byte> publicKey, ReadOnlySpan<byte> data, ReadOnlySpan<byte> signature,
         ReadOnlySpan<byte> context = default)
     {
         ArgumentNullException.ThrowIfNull(algorithm);
         if (publicKey.Length != algorithm.PublicKeySizeInBytes || signature.Length != algorithm.SignatureSizeInBytes ||
-            context.Length > MLDsaAlgorithm.MaxContextLength)
+            context.Length > MLDsaParameterSet.MaxContextLength)
         {
             return false;
         }
@@ -294,7 +294,7 @@ public sealed class MLDsaKey : IDisposable
             ComputeT1Hat(publicKey, k, t1Hat);
             Span<byte> tr = stackalloc byte[64];
             MLDsaCore.Shake256(publicKey, tr);
-            Span<byte> mu = stackalloc byte[MLDsaAlgorithm.MuSizeInBytes];
+            Span<byte> mu = stackalloc byte[MLDsaParameterSet.MuSizeInBytes];
             ReadOnlySpan<byte> prefix = [0, (byte)context.Length];
             MLDsaCore.ComputeMu(tr, prefix, context, default, data, mu);
             return MLDsaCore.VerifyInternal(algorithm, aHat, t1Hat, mu, signature);
@@ -331,12 +331,12 @@ public sealed class MLDsaKey : IDisposable
     {
         ThrowIfDisposed();
         if (hashAlgorithmOid is null || !MLDsaPreHash.TryFindByOid(hashAlgorithmOid, out var entry) || hash.Length != entry.HashLength ||
-            context.Length > MLDsaAlgorithm.MaxContextLength || signature.Length != Algorithm.SignatureSizeInBytes)
+            context.Length > MLDsaParameterSet.MaxContextLength || signature.Length != Algorithm.SignatureSizeInBytes)
         {
             return false;
         }
 
-        Span<byte> mu = stackalloc byte[MLDsaAlgorithm.MuSizeInBytes];
+        Span<byte> mu = stackalloc byte[MLDsaParameterSet.MuSizeInBytes];
         ComputePreHashMu(hash, entry, context, mu);
         return VerifyMuCore(mu, signature);
     }
@@ -364,7 +364,7 @@ public sealed class MLDsaKey : IDisposable
     public bool VerifyMu(ReadOnlySpan<byte> mu, ReadOnlySpan<byte> signature)
     {
         ThrowIfDisposed();
-        return mu.Length == MLDsaAlgorithm.MuSizeInBytes && signature.Length == Algorithm.SignatureSizeInBytes && VerifyMuCore(mu, signature);
+        return mu.Length == MLDsaParameterSet.MuSizeInBytes && signature.Length == Algorithm.SignatureSizeInBytes && VerifyMuCore(mu, signature);
     }
 
     /// <summary>
@@ -375,7 +375,7 @@ public sealed class MLDsaKey : IDisposable
     {
         ThrowIfDisposed();
         CheckContext(context);
-        CheckDestination(mu, MLDsaAlgorithm.MuSizeInBytes, "mu");
+        CheckDestination(mu, MLDsaParameterSet.MuSizeInBytes, "mu");
         ReadOnlySpan<byte> prefix = [0, (byte)context.Length];
         MLDsaCore.ComputeMu(_tr, prefix, context, default, data, mu);
     }
@@ -383,9 +383,9 @@ public sealed class MLDsaKey : IDisposable
     /// <summary>Sign_internal on µ with caller-chosen rnd (32 bytes; zeros for deterministic). For ACVP and tests.</summary>
     internal void SignMu(ReadOnlySpan<byte> mu, Span<byte> signature, ReadOnlySpan<byte> rnd)
     {
-        if (mu.Length != MLDsaAlgorithm.MuSizeInBytes)
+        if (mu.Length != MLDsaParameterSet.MuSizeInBytes)
         {
-            throw new ArgumentException($"µ is {MLDsaAlgorithm.MuSizeInBytes} bytes, got {mu.Length}.", nameof(mu));
+            throw new ArgumentException($"µ is {MLDsaParameterSet.MuSizeInBytes} bytes, got {mu.Length}.", nameof(mu));
         }
 
         SignMuCore(mu, signature, rnd);
@@ -395,7 +395,7 @@ public sealed class MLDsaKey : IDisposable
     internal void SignInternal(ReadOnlySpan<byte> messagePrime, Span<byte> signature, ReadOnlySpan<byte> rnd)
     {
         ThrowIfDisposed();
-        Span<byte> mu = stackalloc byte[MLDsaAlgorithm.MuSizeInBytes];
+        Span<byte> mu = stackalloc byte[MLDsaParameterSet.MuSizeInBytes];
         MLDsaCore.ComputeMu(_tr, default, default, default, messagePrime, mu);
         SignMuCore(mu, signature, rnd);
     }
@@ -409,7 +409,7 @@ public sealed class MLDsaKey : IDisposable
             return false;
         }
 
-        Span<byte> mu = stackalloc byte[MLDsaAlgorithm.MuSizeInBytes];
+        Span<byte> mu = stackalloc byte[MLDsaParameterSet.MuSizeInBytes];
         MLDsaCore.ComputeMu(_tr, default, default, default, messagePrime, mu);
         return VerifyMuCore(mu, signature);
     }
@@ -419,7 +419,7 @@ public sealed class MLDsaKey : IDisposable
     {
         ThrowIfDisposed();
         CheckContext(context);
-        Span<byte> mu = stackalloc byte[MLDsaAlgorithm.MuSizeInBytes];
+        Span<byte> mu = stackalloc byte[MLDsaParameterSet.MuSizeInBytes];
         ReadOnlySpan<byte> prefix = [0, (byte)context.Length];
         MLDsaCore.ComputeMu(_tr, prefix, context, default, data, mu);
         SignMuCore(mu, signature, rnd);
@@ -444,7 +444,7 @@ public sealed class MLDsaKey : IDisposable
                 $"A {entry.AcvpName} hash ({hashAlgorithmOid}) is {entry.HashLength} bytes, got {hash.Length}.", nameof(hash));
         }
 
-        Span<byte> mu = stackalloc byte[MLDsaAlgorithm.MuSizeInBytes];
+        Span<byte> mu = stackalloc byte[MLDsaParameterSet.MuSizeInBytes];
         ComputePreHashMu(hash, entry, context, mu);
         SignMuCore(mu, signature, rnd);
     }
@@ -568,10 +568,10 @@ public sealed class MLDsaKey : IDisposable
 
     private static void CheckContext(ReadOnlySpan<byte> context)
     {
-        if (context.Length > MLDsaAlgorithm.MaxContextLength)
+        if (context.Length > MLDsaParameterSet.MaxContextLength)
         {
             throw new ArgumentException(
-                $"An ML-DSA context string is at most {MLDsaAlgorithm.MaxContextLength} bytes (FIPS 204, section 5.2), got {context.Length}.", nameof(context));
+                $"An ML-DSA context string is at most {MLDsaParameterSet.MaxContextLength} bytes (FIPS 204, section 5.2), got {context.Length}.", nameof(context));
         }
     }
 

@@ -1,12 +1,13 @@
-using System.Security.Cryptography;
-using BelizeMesh.Quantum.Keccak;
-
-namespace BelizeMesh.Quantum.MLDsa;
+namespace BelizeMesh.Quantum.Dsa;
 
 /// <summary>
 /// The hash functions HashML-DSA accepts (FIPS 204, section 5.4): their object identifiers, as dotted strings and as
 /// the DER encoding that goes into M′ (Algorithm 4 line 23, Algorithm 5), and the length of PH(M).
 /// </summary>
+/// <remarks>
+/// Computing PH(M) itself is the caller's job (the data path signs and verifies hashes it is given); the ACVP runner's
+/// hash table lives in BelizeMesh.Quantum.Acvp, outside the shipping assembly.
+/// </remarks>
 internal static class MLDsaPreHash
 {
     /// <summary>One supported pre-hash: name as ACVP writes it, OID, digest length in bytes.</summary>
@@ -74,54 +75,5 @@ internal static class MLDsaPreHash
         prefix.CopyTo(destination);
         int lastArc = int.Parse(entry.Oid.AsSpan(entry.Oid.LastIndexOf('.') + 1), System.Globalization.CultureInfo.InvariantCulture);
         destination[10] = (byte)lastArc;
-    }
-
-    /// <summary>
-    /// Computes PH(M) for an entry into <paramref name="destination"/> (HashLength bytes): .NET's or the Keccak sponge's
-    /// hashes, and <see cref="MLDsaExtraHashes"/> for the four .NET lacks. False only for an entry this switch misses.
-    /// </summary>
-    public static bool TryComputeHash(in Entry entry, ReadOnlySpan<byte> data, Span<byte> destination)
-    {
-        switch (entry.AcvpName)
-        {
-            case "SHA2-256":
-                SHA256.HashData(data, destination);
-                return true;
-            case "SHA2-384":
-                SHA384.HashData(data, destination);
-                return true;
-            case "SHA2-512":
-                SHA512.HashData(data, destination);
-                return true;
-            case "SHA3-256":
-                Sha3.Sha3_256(data, destination);
-                return true;
-            case "SHA3-384":
-                SHA3_384.HashData(data, destination);
-                return true;
-            case "SHA3-512":
-                Sha3.Sha3_512(data, destination);
-                return true;
-            case "SHAKE-128":
-                Sha3.Shake128(data, destination);
-                return true;
-            case "SHAKE-256":
-                Sha3.Shake256(data, destination);
-                return true;
-            case "SHA2-224":
-                MLDsaExtraHashes.Sha224(data, destination);
-                return true;
-            case "SHA2-512/224":
-                MLDsaExtraHashes.Sha512_224(data, destination);
-                return true;
-            case "SHA2-512/256":
-                MLDsaExtraHashes.Sha512_256(data, destination);
-                return true;
-            case "SHA3-224":
-                MLDsaExtraHashes.Sha3_224(data, destination);
-                return true;
-            default:
-                return false;
-        }
     }
 }

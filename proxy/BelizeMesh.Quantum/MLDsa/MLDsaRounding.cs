@@ -1,6 +1,6 @@
 using System.Runtime.CompilerServices;
 
-namespace BelizeMesh.Quantum.MLDsa;
+namespace BelizeMesh.Quantum.Dsa;
 
 /// <summary>
 /// High-order/low-order bits and hints (FIPS 204, section 7.4): Power2Round (Algorithm 35), Decompose (36),

@@ -3,7 +3,7 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using BelizeMesh.Quantum.Keccak;
 
-namespace BelizeMesh.Quantum.MLDsa;
+namespace BelizeMesh.Quantum.Dsa;
 
 /// <summary>
 /// Pseudorandom sampling for ML-DSA (FIPS 204, section 7.3): SampleInBall (Algorithm 29), RejNTTPoly (30),

@@ -31,7 +31,7 @@ internal static class KPke
     /// ek_PKE is ByteEncode_12(t̂)‖ρ and dk_PKE is ByteEncode_12(ŝ); the caller encodes them.
     /// </summary>
     [SkipLocalsInit]
-    internal static void KeyGen(MLKemAlgorithm p, ReadOnlySpan<byte> d, Span<byte> rho, Span<ushort> aHat, Span<ushort> sHat, Span<ushort> tHat)
+    internal static void KeyGen(MLKemParameterSet p, ReadOnlySpan<byte> d, Span<byte> rho, Span<ushort> aHat, Span<ushort> sHat, Span<ushort> tHat)
     {
         int k = p.K;
         Debug.Assert(d.Length == 32 && rho.Length == 32);
@@ -82,7 +82,7 @@ internal static class KPke
     /// expanded Â and t̂. Writes c = c1‖c2.
     /// </summary>
     [SkipLocalsInit]
-    internal static void Encrypt(MLKemAlgorithm p, ReadOnlySpan<ushort> aHat, ReadOnlySpan<ushort> tHat, ReadOnlySpan<byte> m, ReadOnlySpan<byte> r, Span<byte> c)
+    internal static void Encrypt(MLKemParameterSet p, ReadOnlySpan<ushort> aHat, ReadOnlySpan<ushort> tHat, ReadOnlySpan<byte> m, ReadOnlySpan<byte> r, Span<byte> c)
     {
         int k = p.K;
         Debug.Assert(m.Length == 32 && r.Length == 32 && c.Length == p.CiphertextSizeInBytes);
@@ -151,7 +151,7 @@ internal static class KPke
 
     /// <summary>K-PKE.Decrypt (FIPS 203, Algorithm 15) of c with the decoded secret ŝ: writes the 32-byte m.</summary>
     [SkipLocalsInit]
-    internal static void Decrypt(MLKemAlgorithm p, ReadOnlySpan<ushort> sHat, ReadOnlySpan<byte> c, Span<byte> m)
+    internal static void Decrypt(MLKemParameterSet p, ReadOnlySpan<ushort> sHat, ReadOnlySpan<byte> c, Span<byte> m)
     {
         int k = p.K;
         int du = p.Du, dv = p.Dv;

@@ -36,12 +36,12 @@ public sealed class MLKemKey : IDisposable
     private volatile bool _disposed;
 
     /// <summary>The parameter set.</summary>
-    public MLKemAlgorithm Algorithm { get; }
+    public MLKemParameterSet Algorithm { get; }
 
     /// <summary>True when the key can decapsulate.</summary>
     public bool HasPrivateKey { get; }
 
-    private MLKemKey(MLKemAlgorithm algorithm, bool hasPrivateKey)
+    private MLKemKey(MLKemParameterSet algorithm, bool hasPrivateKey)
     {
         Algorithm = algorithm;
         HasPrivateKey = hasPrivateKey;
@@ -58,17 +58,17 @@ public sealed class MLKemKey : IDisposable
         }
     }
 
-    private MLKemKey(MLKemAlgorithm algorithm, byte[] seed)
+    private MLKemKey(MLKemParameterSet algorithm, byte[] seed)
         : this(algorithm, hasPrivateKey: true)
     {
         _seed = seed;
     }
 
     /// <summary>Generates a key pair from fresh randomness (FIPS 203, Algorithm 19).</summary>
-    public static MLKemKey Generate(MLKemAlgorithm algorithm)
+    public static MLKemKey Generate(MLKemParameterSet algorithm)
     {
         ArgumentNullException.ThrowIfNull(algorithm);
-        Span<byte> seed = stackalloc byte[MLKemAlgorithm.PrivateSeedSizeInBytes];
+        Span<byte> seed = stackalloc byte[MLKemParameterSet.PrivateSeedSizeInBytes];
         RandomNumberGenerator.Fill(seed);
         try
         {
@@ -82,13 +82,13 @@ public sealed class MLKemKey : IDisposable
 
     /// <summary>Derives the key pair from the 64-byte seed d‖z (FIPS 203, Algorithm 16).</summary>
     /// <exception cref="CryptographicException">The seed is not 64 bytes.</exception>
-    public static MLKemKey ImportPrivateSeed(MLKemAlgorithm algorithm, ReadOnlySpan<byte> seed)
+    public static MLKemKey ImportPrivateSeed(MLKemParameterSet algorithm, ReadOnlySpan<byte> seed)
     {
         ArgumentNullException.ThrowIfNull(algorithm);
-        if (seed.Length != MLKemAlgorithm.PrivateSeedSizeInBytes)
+        if (seed.Length != MLKemParameterSet.PrivateSeedSizeInBytes)
         {
             throw new CryptographicException(
-                $"{algorithm.Name} private seed must be {MLKemAlgorithm.PrivateSeedSizeInBytes} bytes (d‖z), got {seed.Length}.");
+                $"{algorithm.Name} private seed must be {MLKemParameterSet.PrivateSeedSizeInBytes} bytes (d‖z), got {seed.Length}.");
         }
 
         var key = new MLKemKey(algorithm, seed.ToArray());
@@ -118,7 +118,7 @@ public sealed class MLKemKey : IDisposable
 
     /// <summary>Imports an expanded decapsulation key dk = dk_PKE‖ek‖H(ek)‖z, running the section 7.3 checks.</summary>
     /// <exception cref="CryptographicException">The key fails a length or hash check, or its embedded ek fails the modulus check.</exception>
-    public static MLKemKey ImportDecapsulationKey(MLKemAlgorithm algorithm, ReadOnlySpan<byte> decapsulationKey)
+    public static MLKemKey ImportDecapsulationKey(MLKemParameterSet algorithm, ReadOnlySpan<byte> decapsulationKey)
     {
         ArgumentNullException.ThrowIfNull(algorithm);
         int k = algorithm.K;
@@ -162,7 +162,7 @@ public sealed class MLKemKey : IDisposable
 
     /// <summary>Imports an encapsulation key, running the section 7.2 checks (length, then the modulus check).</summary>
     /// <exception cref="CryptographicException">The key fails a length or modulus check.</exception>
-    public static MLKemKey ImportEncapsulationKey(MLKemAlgorithm algorithm, ReadOnlySpan<byte> encapsulationKey)
+    public static MLKemKey ImportEncapsulationKey(MLKemParameterSet algorithm, ReadOnlySpan<byte> encapsulationKey)
     {
         ArgumentNullException.ThrowIfNull(algorithm);
         if (encapsulationKey.Length != algorithm.EncapsulationKeySizeInBytes)
@@ -201,7 +201,7 @@ public sealed class MLKemKey : IDisposable
     }
 
     /// <summary>Writes the encapsulation key ek.</summary>
-    /// <exception cref="ArgumentException"><paramref name="destination"/> is not <see cref="MLKemAlgorithm.EncapsulationKeySizeInBytes"/> long.</exception>
+    /// <exception cref="ArgumentException"><paramref name="destination"/> is not <see cref="MLKemParameterSet.EncapsulationKeySizeInBytes"/> long.</exception>
     public void ExportEncapsulationKey(Span<byte> destination)
     {
         ThrowIfDisposed();
@@ -210,7 +210,7 @@ public sealed class MLKemKey : IDisposable
     }
 
     /// <summary>Writes the expanded decapsulation key dk = dk_PKE‖ek‖H(ek)‖z (FIPS 203, Algorithm 16, line 3).</summary>
-    /// <exception cref="ArgumentException"><paramref name="destination"/> is not <see cref="MLKemAlgorithm.DecapsulationKeySizeInBytes"/> long.</exception>
+    /// <exception cref="ArgumentException"><paramref name="destination"/> is not <see cref="MLKemParameterSet.DecapsulationKeySizeInBytes"/> long.</exception>
     /// <exception cref="CryptographicException">The key has no private part.</exception>
     public void ExportDecapsulationKey(Span<byte> destination)
     {
@@ -236,7 +236,7 @@ public sealed class MLKemKey : IDisposable
                 $"This {Algorithm.Name} key was imported from an expanded decapsulation key, which does not contain the seed d‖z; export the decapsulation key instead.");
         }
 
-        CheckDestination(destination, MLKemAlgorithm.PrivateSeedSizeInBytes, nameof(destination));
+        CheckDestination(destination, MLKemParameterSet.PrivateSeedSizeInBytes, nameof(destination));
         _seed.CopyTo(destination);
     }
 
@@ -245,7 +245,7 @@ public sealed class MLKemKey : IDisposable
     [SkipLocalsInit]
     public void Encapsulate(Span<byte> ciphertext, Span<byte> sharedSecret)
     {
-        Span<byte> m = stackalloc byte[MLKemAlgorithm.EncapsulationRandomnessSizeInBytes];
+        Span<byte> m = stackalloc byte[MLKemParameterSet.EncapsulationRandomnessSizeInBytes];
         RandomNumberGenerator.Fill(m);
         try
         {
@@ -265,13 +265,13 @@ public sealed class MLKemKey : IDisposable
     internal void EncapsulateInternal(ReadOnlySpan<byte> m, Span<byte> ciphertext, Span<byte> sharedSecret)
     {
         ThrowIfDisposed();
-        if (m.Length != MLKemAlgorithm.EncapsulationRandomnessSizeInBytes)
+        if (m.Length != MLKemParameterSet.EncapsulationRandomnessSizeInBytes)
         {
             throw new CryptographicException($"ML-KEM encapsulation randomness m must be 32 bytes, got {m.Length}.");
         }
 
         CheckDestination(ciphertext, Algorithm.CiphertextSizeInBytes, nameof(ciphertext));
-        CheckDestination(sharedSecret, MLKemAlgorithm.SharedSecretSizeInBytes, nameof(sharedSecret));
+        CheckDestination(sharedSecret, MLKemParameterSet.SharedSecretSizeInBytes, nameof(sharedSecret));
 
         // (K, r) ← G(m‖H(ek)) (line 1); c ← K-PKE.Encrypt(ek, m, r) (line 2).
         Span<byte> gInput = stackalloc byte[64];
@@ -303,12 +303,12 @@ public sealed class MLKemKey : IDisposable
                 $"{Algorithm.Name} ciphertext must be {Algorithm.CiphertextSizeInBytes} bytes, got {ciphertext.Length} (FIPS 203 section 7.3 ciphertext type check).");
         }
 
-        CheckDestination(sharedSecret, MLKemAlgorithm.SharedSecretSizeInBytes, nameof(sharedSecret));
+        CheckDestination(sharedSecret, MLKemParameterSet.SharedSecretSizeInBytes, nameof(sharedSecret));
 
         Span<byte> gInput = stackalloc byte[64];
         Span<byte> kr = stackalloc byte[64];
         Span<byte> kBar = stackalloc byte[32];
-        Span<byte> reencrypted = stackalloc byte[MLKemAlgorithm.MLKem1024.CiphertextSizeInBytes];
+        Span<byte> reencrypted = stackalloc byte[MLKemParameterSet.MLKem1024.CiphertextSizeInBytes];
         reencrypted = reencrypted[..ciphertext.Length];
 
         // m′ ← K-PKE.Decrypt(dk_PKE, c) (line 5); (K′, r′) ← G(m′‖h) (line 6).

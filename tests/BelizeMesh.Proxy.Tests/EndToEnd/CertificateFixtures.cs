@@ -182,7 +182,7 @@ internal sealed class RecordingVerifier(IPeerCertificateVerifier inner) : IPeerC
 internal static class ChannelClient
 {
     /// <summary>One HTTP/1.1 GET over a fresh channel; the status and the fingerprint of the certificate the server presented.</summary>
-    public static async Task<(int Status, string ServerFingerprint)> GetAsync(IPEndPoint endpoint, ServiceCredentials own, IPeerCertificateVerifier trust, string expectedIdentity, string path = "/echo")
+    public static async Task<(int Status, string ServerFingerprint)> GetAsync(IPEndPoint endpoint, ServiceCredentials own, IPeerCertificateVerifier trust, string expectedIdentity, string path = "/echo", IPAddress? source = null)
     {
         var recorder = new RecordingVerifier(trust);
         var options = new PqChannelOptions
@@ -191,6 +191,11 @@ internal static class ChannelClient
             Verifier = recorder,
         };
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        if (source is not null)
+        {
+            socket.Bind(new IPEndPoint(source, 0)); // another loopback address is another source to the server
+        }
+
         await socket.ConnectAsync(endpoint);
         await using var channel = new PqChannelStream(new NetworkStream(socket, ownsSocket: true), options);
         using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(20));

@@ -262,7 +262,7 @@ public sealed class ListenerLimitsParserTests
         PolicyParseResult result = PolicyParser.Parse(Policy, "policy.yaml", new PolicyParserOptions { PqChannelAvailable = true });
 
         Assert.Empty(result.Errors);
-        Assert.Equal(new ListenerLimitsSpec(500, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(5), TimeSpan.Zero) { MaxPendingPerSource = 64 }, result.Policy!.Spec.Inbound.Limits);
+        Assert.Equal(new ListenerLimitsSpec(500, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(5), TimeSpan.Zero) { MaxPendingPerSource = 64, HandshakesPerSecondPerSource = 50, HandshakeBurstPerSource = 100 }, result.Policy!.Spec.Inbound.Limits);
         Assert.Equal(ListenerLimitsSpec.Default with { SniffTimeout = TimeSpan.FromSeconds(3) }, result.Policy.Spec.Outbound.Limits);
         Assert.Equal(0, result.Policy.Spec.Outbound.Limits.MaxPendingPerSource); // the app is the outbound listener's only source
     }
@@ -279,5 +279,34 @@ public sealed class ListenerLimitsParserTests
         Assert.Equal("spec.inbound.limits.maxConnections: -1 is negative; use 0 for no cap", result.Errors[0].Message);
         Assert.Equal((7, 31), (result.Errors[0].Line, result.Errors[0].Column));
         Assert.Contains("unknown field 'sniffTimout'; did you mean 'sniffTimeout'?", result.Errors[1].Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Handshake_rate_is_read_on_the_inbound_with_a_burst_of_twice_the_rate_by_default()
+    {
+        string yaml = Policy.Replace("idleTimeout: 0 }", "idleTimeout: 0, handshakesPerSecondPerSource: 7 }", StringComparison.Ordinal);
+
+        PolicyParseResult result = PolicyParser.Parse(yaml, "policy.yaml", new PolicyParserOptions { PqChannelAvailable = true });
+
+        Assert.Empty(result.Errors);
+        Assert.Equal((7, 14), (result.Policy!.Spec.Inbound.Limits.HandshakesPerSecondPerSource, result.Policy.Spec.Inbound.Limits.HandshakeBurstPerSource));
+
+        yaml = Policy.Replace("idleTimeout: 0 }", "idleTimeout: 0, handshakesPerSecondPerSource: 0, handshakeBurstPerSource: 0 }", StringComparison.Ordinal);
+        Assert.Equal(0, PolicyParser.Parse(yaml, "policy.yaml", new PolicyParserOptions { PqChannelAvailable = true }).Policy!.Spec.Inbound.Limits.HandshakesPerSecondPerSource);
+    }
+
+    [Fact]
+    public void Handshake_rate_on_the_outbound_or_a_zero_burst_is_an_error_with_its_position()
+    {
+        string yaml = Policy.Replace("{ sniffTimeout: 3s }", "{ handshakesPerSecondPerSource: 5 }", StringComparison.Ordinal)
+            .Replace("idleTimeout: 0 }", "idleTimeout: 0, handshakesPerSecondPerSource: 5, handshakeBurstPerSource: 0 }", StringComparison.Ordinal);
+
+        PolicyParseResult result = PolicyParser.Parse(yaml, "policy.yaml", new PolicyParserOptions { PqChannelAvailable = true });
+
+        Assert.Equal(2, result.Errors.Count);
+        Assert.StartsWith("spec.inbound.limits.handshakeBurstPerSource: 0 would refuse every handshake", result.Errors[0].Message, StringComparison.Ordinal);
+        Assert.Equal(7, result.Errors[0].Line);
+        Assert.Equal("spec.outbound.limits.handshakesPerSecondPerSource: the outbound listener runs no channel handshakes as a server; set it under spec.inbound.limits", result.Errors[1].Message);
+        Assert.Equal(9, result.Errors[1].Line);
     }
 }

@@ -3,7 +3,7 @@ using System.Diagnostics;
 using System.Numerics;
 using BelizeMesh.Quantum.Keccak;
 
-namespace BelizeMesh.Quantum.MLDsa;
+namespace BelizeMesh.Quantum.Acvp;
 
 /// <summary>
 /// The four HashML-DSA pre-hashes that .NET does not offer: SHA-224, SHA-512/224, SHA-512/256 (FIPS 180-4) and

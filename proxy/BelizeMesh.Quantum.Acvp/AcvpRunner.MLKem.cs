@@ -16,7 +16,7 @@ public static partial class AcvpRunner
     /// <summary>Inputs d, z; outputs ek, dk.</summary>
     private static void MLKemKeyGen(JsonObject group, JsonObject test)
     {
-        var algorithm = MLKemParameterSet(group);
+        var algorithm = ReadMLKemParameterSet(group);
         const string where = "the test case";
         byte[] d = RequireHex(test, "d", where);
         byte[] z = RequireHex(test, "z", where);
@@ -24,7 +24,7 @@ public static partial class AcvpRunner
         byte[] dk = new byte[algorithm.DecapsulationKeySizeInBytes];
         try
         {
-            MLKem.KeyGenInternal(algorithm, d, z, ek, dk);
+            MLKemInternal.KeyGenInternal(algorithm, d, z, ek, dk);
         }
         catch (CryptographicException e)
         {
@@ -43,7 +43,7 @@ public static partial class AcvpRunner
     /// </summary>
     private static void MLKemEncapDecap(JsonObject group, JsonObject test)
     {
-        var algorithm = MLKemParameterSet(group);
+        var algorithm = ReadMLKemParameterSet(group);
         const string where = "the test case";
         string function = RequireString(group, "function", "the group");
         try
@@ -55,8 +55,8 @@ public static partial class AcvpRunner
                     byte[] ek = RequireHex(test, "ek", where);
                     byte[] m = RequireHex(test, "m", where);
                     byte[] c = new byte[algorithm.CiphertextSizeInBytes];
-                    byte[] k = new byte[MLKemAlgorithm.SharedSecretSizeInBytes];
-                    MLKem.EncapsulateInternal(algorithm, ek, m, c, k);
+                    byte[] k = new byte[MLKemParameterSet.SharedSecretSizeInBytes];
+                    MLKemInternal.EncapsulateInternal(algorithm, ek, m, c, k);
                     SetHex(test, "c", c);
                     SetHex(test, "k", k);
                     break;
@@ -65,7 +65,7 @@ public static partial class AcvpRunner
                 case "decapsulation":
                 {
                     byte[] c = RequireHex(test, "c", where);
-                    byte[] k = new byte[MLKemAlgorithm.SharedSecretSizeInBytes];
+                    byte[] k = new byte[MLKemParameterSet.SharedSecretSizeInBytes];
                     using (var key = ImportMLKemPrivateKey(algorithm, group, test, where))
                     {
                         key.Decapsulate(c, k);
@@ -101,7 +101,7 @@ public static partial class AcvpRunner
 
     /// <summary>The private key of a decapsulation case: d‖z when the group's <c>keyFormat</c> is <c>seed</c>,
     /// otherwise the expanded dk (which the FIPS203 revision also puts in the test).</summary>
-    private static MLKemKey ImportMLKemPrivateKey(MLKemAlgorithm algorithm, JsonObject group, JsonObject test, string where)
+    private static MLKemKey ImportMLKemPrivateKey(MLKemParameterSet algorithm, JsonObject group, JsonObject test, string where)
     {
         string keyFormat = group["keyFormat"] is JsonValue v && v.TryGetValue(out string? s) ? s : "expanded";
         switch (keyFormat)
@@ -157,10 +157,10 @@ public static partial class AcvpRunner
         }
     }
 
-    private static MLKemAlgorithm MLKemParameterSet(JsonObject group)
+    private static MLKemParameterSet ReadMLKemParameterSet(JsonObject group)
     {
         string name = RequireString(group, "parameterSet", "the group");
-        return MLKemAlgorithm.FromName(name)
+        return MLKemParameterSet.FromName(name)
             ?? throw new AcvpFormatException($"the group has unknown parameterSet \"{name}\" (known: ML-KEM-512, ML-KEM-768, ML-KEM-1024)");
     }
 }

@@ -1,16 +1,16 @@
 namespace BelizeMesh.Quantum;
 
 /// <summary>An ML-KEM parameter set (FIPS 203, section 8, Table 2 and Table 3).</summary>
-public sealed class MLKemAlgorithm
+public sealed class MLKemParameterSet
 {
     /// <summary>ML-KEM-512 (security category 1).</summary>
-    public static MLKemAlgorithm MLKem512 { get; } = new("ML-KEM-512", k: 2, eta1: 3, du: 10, dv: 4);
+    public static MLKemParameterSet MLKem512 { get; } = new("ML-KEM-512", k: 2, eta1: 3, du: 10, dv: 4);
 
     /// <summary>ML-KEM-768 (security category 3).</summary>
-    public static MLKemAlgorithm MLKem768 { get; } = new("ML-KEM-768", k: 3, eta1: 2, du: 10, dv: 4);
+    public static MLKemParameterSet MLKem768 { get; } = new("ML-KEM-768", k: 3, eta1: 2, du: 10, dv: 4);
 
     /// <summary>ML-KEM-1024 (security category 5).</summary>
-    public static MLKemAlgorithm MLKem1024 { get; } = new("ML-KEM-1024", k: 4, eta1: 2, du: 11, dv: 5);
+    public static MLKemParameterSet MLKem1024 { get; } = new("ML-KEM-1024", k: 4, eta1: 2, du: 11, dv: 5);
 
     /// <summary>Size of the shared secret K, in bytes.</summary>
     public const int SharedSecretSizeInBytes = 32;
@@ -21,7 +21,7 @@ public sealed class MLKemAlgorithm
     /// <summary>Size of the encapsulation randomness m, in bytes.</summary>
     public const int EncapsulationRandomnessSizeInBytes = 32;
 
-    private MLKemAlgorithm(string name, int k, int eta1, int du, int dv)
+    private MLKemParameterSet(string name, int k, int eta1, int du, int dv)
     {
         Name = name;
         K = k;
@@ -51,7 +51,7 @@ public sealed class MLKemAlgorithm
     internal int Dv { get; }
 
     /// <summary>Finds a parameter set by its NIST name (<c>ML-KEM-512</c>, <c>ML-KEM-768</c>, <c>ML-KEM-1024</c>).</summary>
-    public static MLKemAlgorithm? FromName(string name) => name switch
+    public static MLKemParameterSet? FromName(string name) => name switch
     {
         "ML-KEM-512" => MLKem512,
         "ML-KEM-768" => MLKem768,

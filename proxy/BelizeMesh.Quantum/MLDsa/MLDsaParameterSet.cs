@@ -1,18 +1,18 @@
-using BelizeMesh.Quantum.MLDsa;
+using BelizeMesh.Quantum.Dsa;
 
 namespace BelizeMesh.Quantum;
 
 /// <summary>An ML-DSA parameter set (FIPS 204, section 4, Table 1 and Table 2).</summary>
-public sealed class MLDsaAlgorithm
+public sealed class MLDsaParameterSet
 {
     /// <summary>ML-DSA-44 (security category 2).</summary>
-    public static MLDsaAlgorithm MLDsa44 { get; } = new("ML-DSA-44", k: 4, l: 4, eta: 2, tau: 39, lambda: 128, gamma1Bits: 17, gamma2Divisor: 88, omega: 80);
+    public static MLDsaParameterSet MLDsa44 { get; } = new("ML-DSA-44", k: 4, l: 4, eta: 2, tau: 39, lambda: 128, gamma1Bits: 17, gamma2Divisor: 88, omega: 80);
 
     /// <summary>ML-DSA-65 (security category 3).</summary>
-    public static MLDsaAlgorithm MLDsa65 { get; } = new("ML-DSA-65", k: 6, l: 5, eta: 4, tau: 49, lambda: 192, gamma1Bits: 19, gamma2Divisor: 32, omega: 55);
+    public static MLDsaParameterSet MLDsa65 { get; } = new("ML-DSA-65", k: 6, l: 5, eta: 4, tau: 49, lambda: 192, gamma1Bits: 19, gamma2Divisor: 32, omega: 55);
 
     /// <summary>ML-DSA-87 (security category 5).</summary>
-    public static MLDsaAlgorithm MLDsa87 { get; } = new("ML-DSA-87", k: 8, l: 7, eta: 2, tau: 60, lambda: 256, gamma1Bits: 19, gamma2Divisor: 32, omega: 75);
+    public static MLDsaParameterSet MLDsa87 { get; } = new("ML-DSA-87", k: 8, l: 7, eta: 2, tau: 60, lambda: 256, gamma1Bits: 19, gamma2Divisor: 32, omega: 75);
 
     /// <summary>Size of the private seed ξ (the IETF LAMPS seed form of the private key), in bytes.</summary>
     public const int PrivateSeedSizeInBytes = 32;
@@ -23,7 +23,7 @@ public sealed class MLDsaAlgorithm
     /// <summary>Longest context string the external interface accepts, in bytes.</summary>
     public const int MaxContextLength = 255;
 
-    private MLDsaAlgorithm(string name, int k, int l, int eta, int tau, int lambda, int gamma1Bits, int gamma2Divisor, int omega)
+    private MLDsaParameterSet(string name, int k, int l, int eta, int tau, int lambda, int gamma1Bits, int gamma2Divisor, int omega)
     {
         Name = name;
         K = k;
@@ -75,7 +75,7 @@ public sealed class MLDsaAlgorithm
     internal MLDsaRounding Rounding { get; }
 
     /// <summary>Finds a parameter set by its NIST name (<c>ML-DSA-44</c>, <c>ML-DSA-65</c>, <c>ML-DSA-87</c>).</summary>
-    public static MLDsaAlgorithm? FromName(string name) => name switch
+    public static MLDsaParameterSet? FromName(string name) => name switch
     {
         "ML-DSA-44" => MLDsa44,
         "ML-DSA-65" => MLDsa65,

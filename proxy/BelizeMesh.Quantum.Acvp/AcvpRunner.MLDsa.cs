@@ -1,5 +1,5 @@
 using System.Text.Json.Nodes;
-using BelizeMesh.Quantum.MLDsa;
+using BelizeMesh.Quantum.Dsa;
 
 namespace BelizeMesh.Quantum.Acvp;
 
@@ -16,11 +16,11 @@ public static partial class AcvpRunner
     /// <summary>keyGen: seed ξ → pk, sk (FIPS 204, Algorithm 6 via Algorithm 1).</summary>
     private static void MLDsaKeyGen(JsonObject group, JsonObject test)
     {
-        MLDsaAlgorithm algorithm = MLDsaParameterSet(group);
+        MLDsaParameterSet algorithm = ReadMLDsaParameterSet(group);
         byte[] seed = RequireHex(test, "seed", "the test");
-        if (seed.Length != MLDsaAlgorithm.PrivateSeedSizeInBytes)
+        if (seed.Length != MLDsaParameterSet.PrivateSeedSizeInBytes)
         {
-            throw new AcvpFormatException($"\"seed\" is {seed.Length} bytes; an ML-DSA seed is {MLDsaAlgorithm.PrivateSeedSizeInBytes}");
+            throw new AcvpFormatException($"\"seed\" is {seed.Length} bytes; an ML-DSA seed is {MLDsaParameterSet.PrivateSeedSizeInBytes}");
         }
 
         using var key = MLDsaKey.ImportPrivateSeed(algorithm, seed);
@@ -38,7 +38,7 @@ public static partial class AcvpRunner
     /// </summary>
     private static void MLDsaSigGen(JsonObject group, JsonObject test)
     {
-        MLDsaAlgorithm algorithm = MLDsaParameterSet(group);
+        MLDsaParameterSet algorithm = ReadMLDsaParameterSet(group);
         bool deterministic = RequireBool(group, "deterministic", "the test group");
         byte[] rnd = deterministic ? new byte[32] : RequireHex(test, "rnd", "the test");
         if (rnd.Length != 32)
@@ -74,7 +74,7 @@ public static partial class AcvpRunner
     /// <summary>sigVer: Algorithms 3, 5 and 8 (pure, pre-hash, internal on M′ or µ) → testPassed.</summary>
     private static void MLDsaSigVer(JsonObject group, JsonObject test)
     {
-        MLDsaAlgorithm algorithm = MLDsaParameterSet(group);
+        MLDsaParameterSet algorithm = ReadMLDsaParameterSet(group);
         byte[] pk = RequireHex(test, "pk", "the test");
         if (pk.Length != algorithm.PublicKeySizeInBytes)
         {
@@ -100,10 +100,10 @@ public static partial class AcvpRunner
         return key.VerifyPreHash(hash, signature, entry.Oid, MLDsaContext(test));
     }
 
-    private static MLDsaAlgorithm MLDsaParameterSet(JsonObject group)
+    private static MLDsaParameterSet ReadMLDsaParameterSet(JsonObject group)
     {
         string name = RequireString(group, "parameterSet", "the test group");
-        return MLDsaAlgorithm.FromName(name)
+        return MLDsaParameterSet.FromName(name)
             ?? throw new AcvpFormatException($"unknown ML-DSA parameterSet \"{name}\" (expected ML-DSA-44, ML-DSA-65 or ML-DSA-87)");
     }
 
@@ -125,16 +125,16 @@ public static partial class AcvpRunner
         }
     }
 
-    private static MLDsaKey MLDsaSigningKey(MLDsaAlgorithm algorithm, JsonObject group, JsonObject test)
+    private static MLDsaKey MLDsaSigningKey(MLDsaParameterSet algorithm, JsonObject group, JsonObject test)
     {
         string keyFormat = group["keyFormat"] is null ? "expanded" : RequireString(group, "keyFormat", "the test group");
         switch (keyFormat)
         {
             case "seed":
                 byte[] seed = RequireHex(test, "seed", "the test");
-                return seed.Length == MLDsaAlgorithm.PrivateSeedSizeInBytes
+                return seed.Length == MLDsaParameterSet.PrivateSeedSizeInBytes
                     ? MLDsaKey.ImportPrivateSeed(algorithm, seed)
-                    : throw new AcvpFormatException($"\"seed\" is {seed.Length} bytes; an ML-DSA seed is {MLDsaAlgorithm.PrivateSeedSizeInBytes}");
+                    : throw new AcvpFormatException($"\"seed\" is {seed.Length} bytes; an ML-DSA seed is {MLDsaParameterSet.PrivateSeedSizeInBytes}");
             case "expanded":
                 byte[] sk = RequireHex(test, "sk", "the test");
                 if (sk.Length != algorithm.PrivateKeySizeInBytes)
@@ -159,17 +159,17 @@ public static partial class AcvpRunner
     private static byte[] MLDsaContext(JsonObject test)
     {
         byte[] context = RequireHex(test, "context", "the test");
-        return context.Length <= MLDsaAlgorithm.MaxContextLength
+        return context.Length <= MLDsaParameterSet.MaxContextLength
             ? context
-            : throw new AcvpFormatException($"\"context\" is {context.Length} bytes; at most {MLDsaAlgorithm.MaxContextLength} are allowed");
+            : throw new AcvpFormatException($"\"context\" is {context.Length} bytes; at most {MLDsaParameterSet.MaxContextLength} are allowed");
     }
 
     private static byte[] MLDsaMu(JsonObject test)
     {
         byte[] mu = RequireHex(test, "mu", "the test");
-        return mu.Length == MLDsaAlgorithm.MuSizeInBytes
+        return mu.Length == MLDsaParameterSet.MuSizeInBytes
             ? mu
-            : throw new AcvpFormatException($"\"mu\" is {mu.Length} bytes; µ is {MLDsaAlgorithm.MuSizeInBytes}");
+            : throw new AcvpFormatException($"\"mu\" is {mu.Length} bytes; µ is {MLDsaParameterSet.MuSizeInBytes}");
     }
 
     private static MLDsaPreHash.Entry MLDsaHash(JsonObject test)
@@ -183,7 +183,7 @@ public static partial class AcvpRunner
     private static byte[] MLDsaPreHashOf(in MLDsaPreHash.Entry entry, byte[] message)
     {
         byte[] hash = new byte[entry.HashLength];
-        return MLDsaPreHash.TryComputeHash(entry, message, hash)
+        return PreHashFunctions.TryComputeHash(entry, message, hash)
             ? hash
             : throw new AcvpUnsupportedException($"HashML-DSA with {entry.AcvpName}: this build has no {entry.AcvpName} implementation");
     }

@@ -1,4 +1,4 @@
-namespace BelizeMesh.Quantum;
+namespace BelizeMesh.Quantum.Acvp;
 
 /// <summary>
 /// The deterministic internal algorithms of ML-KEM (FIPS 203, section 6) over byte strings: the ACVP and
@@ -9,11 +9,11 @@ namespace BelizeMesh.Quantum;
 /// These run the same code as <see cref="MLKemKey"/> and the same section 7 input checks; they only let the caller
 /// choose the randomness, which production callers must never do.
 /// </remarks>
-internal static class MLKem
+internal static class MLKemInternal
 {
     /// <summary>ML-KEM.KeyGen_internal(d, z) (FIPS 203, Algorithm 16): writes ek and the expanded dk.</summary>
     /// <exception cref="System.Security.Cryptography.CryptographicException">d or z is not 32 bytes.</exception>
-    internal static void KeyGenInternal(MLKemAlgorithm algorithm, ReadOnlySpan<byte> d, ReadOnlySpan<byte> z, Span<byte> encapsulationKey, Span<byte> decapsulationKey)
+    internal static void KeyGenInternal(MLKemParameterSet algorithm, ReadOnlySpan<byte> d, ReadOnlySpan<byte> z, Span<byte> encapsulationKey, Span<byte> decapsulationKey)
     {
         if (d.Length != 32 || z.Length != 32)
         {
@@ -21,7 +21,7 @@ internal static class MLKem
                 $"ML-KEM key generation seeds d and z must be 32 bytes each, got {d.Length} and {z.Length}.");
         }
 
-        Span<byte> seed = stackalloc byte[MLKemAlgorithm.PrivateSeedSizeInBytes];
+        Span<byte> seed = stackalloc byte[MLKemParameterSet.PrivateSeedSizeInBytes];
         d.CopyTo(seed);
         z.CopyTo(seed[32..]);
         try
@@ -38,7 +38,7 @@ internal static class MLKem
 
     /// <summary>ML-KEM.Encaps_internal(ek, m) (FIPS 203, Algorithm 17) after the section 7.2 checks on ek.</summary>
     /// <exception cref="System.Security.Cryptography.CryptographicException">ek fails the length or modulus check, or m is not 32 bytes.</exception>
-    internal static void EncapsulateInternal(MLKemAlgorithm algorithm, ReadOnlySpan<byte> encapsulationKey, ReadOnlySpan<byte> m, Span<byte> ciphertext, Span<byte> sharedSecret)
+    internal static void EncapsulateInternal(MLKemParameterSet algorithm, ReadOnlySpan<byte> encapsulationKey, ReadOnlySpan<byte> m, Span<byte> ciphertext, Span<byte> sharedSecret)
     {
         using var key = MLKemKey.ImportEncapsulationKey(algorithm, encapsulationKey);
         key.EncapsulateInternal(m, ciphertext, sharedSecret);
@@ -46,7 +46,7 @@ internal static class MLKem
 
     /// <summary>ML-KEM.Decaps_internal(dk, c) (FIPS 203, Algorithm 18) after the section 7.3 checks on dk and c.</summary>
     /// <exception cref="System.Security.Cryptography.CryptographicException">dk fails the length or hash check, or c has the wrong length.</exception>
-    internal static void DecapsulateInternal(MLKemAlgorithm algorithm, ReadOnlySpan<byte> decapsulationKey, ReadOnlySpan<byte> ciphertext, Span<byte> sharedSecret)
+    internal static void DecapsulateInternal(MLKemParameterSet algorithm, ReadOnlySpan<byte> decapsulationKey, ReadOnlySpan<byte> ciphertext, Span<byte> sharedSecret)
     {
         using var key = MLKemKey.ImportDecapsulationKey(algorithm, decapsulationKey);
         key.Decapsulate(ciphertext, sharedSecret);

@@ -1,0 +1,72 @@
+using BelizeMesh.Proxy.Hosting;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace BelizeMesh.Proxy.Tests.EndToEnd;
+
+/// <summary>When the idle-memory trimmer collects: only when quiet (no gen0 collection since its last look) and the
+/// committed heap is well above what the last trim left.</summary>
+public sealed class IdleMemoryTrimmerTests
+{
+    private const long MiB = 1024 * 1024;
+
+    private sealed class Probe
+    {
+        public int Gen0 { get; set; }
+
+        public long Committed { get; set; } = 20 * MiB;
+
+        public long AfterTrim { get; set; } = 22 * MiB;
+
+        public int Trims { get; private set; }
+
+        public IdleMemoryTrimmer Create() => new(TimeProvider.System, NullLogger.Instance, () => Gen0, () => Committed, () => { Trims++; Committed = AfterTrim; }, start: false);
+    }
+
+    [Fact]
+    public void A_quiet_sidecar_well_above_its_floor_is_trimmed_once()
+    {
+        var probe = new Probe();
+        using IdleMemoryTrimmer trimmer = probe.Create();
+        Assert.False(trimmer.Tick()); // first look: nothing to compare with yet
+
+        probe.Gen0 += 40;            // a burst: the process allocates and collects
+        probe.Committed = 300 * MiB;
+        Assert.False(trimmer.Tick());
+
+        Assert.True(trimmer.Tick()); // then quiet, far above the floor: trimmed
+        Assert.False(trimmer.Tick()); // quiet and back near the floor: left alone
+        Assert.Equal(1, probe.Trims);
+    }
+
+    [Fact]
+    public void A_busy_sidecar_is_never_trimmed_however_large_its_heap()
+    {
+        var probe = new Probe();
+        using IdleMemoryTrimmer trimmer = probe.Create();
+        for (int i = 0; i < 20; i++)
+        {
+            probe.Gen0++;
+            probe.Committed = 500 * MiB;
+            Assert.False(trimmer.Tick());
+        }
+
+        Assert.Equal(0, probe.Trims);
+    }
+
+    [Fact]
+    public void A_quiet_sidecar_holding_memory_it_uses_is_trimmed_once_not_every_interval()
+    {
+        var probe = new Probe { AfterTrim = 200 * MiB }; // e.g. 2,000 idle channels: the trim cannot give it back
+        using IdleMemoryTrimmer trimmer = probe.Create();
+        trimmer.Tick();
+        probe.Committed = 210 * MiB;
+
+        Assert.True(trimmer.Tick());
+        for (int i = 0; i < 10; i++)
+        {
+            Assert.False(trimmer.Tick());
+        }
+
+        Assert.Equal(1, probe.Trims);
+    }
+}

@@ -268,7 +268,7 @@ internal sealed class JsonWebKeySet
             keys.Add(JsonWebKey.CreateRsa(kid, alg, n.AsSpan(LeadingZeros(n)).ToArray(), e));
             return true;
         }
-        catch (CryptographicException ex)
+        catch (Exception ex) when (ex is CryptographicException or ArgumentException)
         {
             error = $"{name}: not a valid public key ({ex.Message.TrimEnd('.')})";
             return false;

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Net;
 using BelizeMesh.Injector.Configuration;
+using BelizeMesh.Injector.Controller;
 using BelizeMesh.Injector.Injection;
 using BelizeMesh.Injector.Offline;
 using BelizeMesh.Injector.Server;
@@ -30,6 +31,7 @@ public static class Program
         root.Subcommands.Add(ServeCommand(stderr));
         root.Subcommands.Add(InjectCommand(stdout, stderr, stdin));
         root.Subcommands.Add(WebhookConfigCommand(stdout, stderr));
+        root.Subcommands.Add(ControllerCommand.Create(stderr));
         return root;
     }
 

@@ -52,13 +52,13 @@ internal static class CertsSecretCommand
         yaml.Append("  name: ").Append(name).Append('\n');
         yaml.Append("  namespace: ").Append(ns).Append('\n');
         yaml.Append("  labels:\n");
-        yaml.Append("    app.kubernetes.io/managed-by: belizemesh\n");
+        yaml.Append("    ").Append(ServiceCertificateSecret.ManagedByLabel).Append(": ").Append(ServiceCertificateSecret.ManagedByValue).Append('\n');
         yaml.Append("  annotations:\n");
-        yaml.Append("    belizemesh.io/spiffe-id: \"").Append(credentials.SpiffeId).Append("\"\n");
-        yaml.Append("    belizemesh.io/not-after: \"").Append(credentials.Certificate.NotAfter.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture)).Append("\"\n");
-        yaml.Append("type: kubernetes.io/tls\n");
+        yaml.Append("    ").Append(ServiceCertificateSecret.SpiffeIdAnnotation).Append(": \"").Append(credentials.SpiffeId).Append("\"\n");
+        yaml.Append("    ").Append(ServiceCertificateSecret.NotAfterAnnotation).Append(": \"").Append(ServiceCertificateSecret.FormatNotAfter(credentials.Certificate.NotAfter)).Append("\"\n");
+        yaml.Append("type: ").Append(ServiceCertificateSecret.Type).Append('\n');
         yaml.Append("data:\n");
-        foreach (string file in new[] { ServiceCredentials.CertificateFileName, ServiceCredentials.KeyFileName, ServiceCredentials.TrustBundleFileName })
+        foreach (string file in ServiceCertificateSecret.DataKeys)
         {
             // base64 of the files' bytes: what 'kubectl create secret tls' stores.
             string path = Path.Combine(directory, file);

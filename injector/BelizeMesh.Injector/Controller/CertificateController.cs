@@ -1,0 +1,527 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Threading.Channels;
+using BelizeMesh.Identity;
+using k8s;
+using k8s.Autorest;
+using k8s.Models;
+using Microsoft.Extensions.Logging;
+
+namespace BelizeMesh.Injector.Controller;
+
+/// <summary>
+/// Keeps a <c>belizemesh-certs-&lt;sa&gt;</c> Secret valid for every ServiceAccount in the namespaces that opt in to
+/// injection: issues on first sight, renews <c>--renew-before</c> ahead of expiry or when the signing root changed,
+/// republishes <c>ca.crt</c> when the trust bundle changes, and deletes the Secrets it owns when their ServiceAccount
+/// goes. Every replica keeps list+watch caches; only the Lease holder writes. See docs/injector.md.
+/// </summary>
+internal sealed partial class CertificateController : IDisposable
+{
+    /// <summary>The component name in Events.</summary>
+    public const string Component = "belizemesh-cert-controller";
+
+    /// <summary>Longest wait between two passes (Task.Delay cannot wait the ~60 days to a 90-day certificate's renewal anyway).</summary>
+    private static readonly TimeSpan MaxWait = TimeSpan.FromHours(1);
+
+    private readonly ControllerKubernetes _client;
+    private readonly ControllerOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+    private readonly Dictionary<string, DateTimeOffset> _retryAt = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _reportedForeign = new(StringComparer.Ordinal);
+    private readonly string _namespaceLabel;
+    private readonly string _namespaceLabelValue;
+    private RootAuthority? _root;
+    private string? _rootProblem;
+
+    public CertificateController(ControllerKubernetes client, ControllerOptions options, TimeProvider time, ILogger logger, ControllerMetrics? metrics = null)
+    {
+        _client = client;
+        _options = options;
+        _time = time;
+        _logger = logger;
+        Metrics = metrics ?? new ControllerMetrics();
+        if (!ControllerOptions.TryParseSelector(options.NamespaceSelector, out _namespaceLabel, out _namespaceLabelValue))
+        {
+            throw new ArgumentException($"--namespace-selector '{options.NamespaceSelector}' is not KEY=VALUE", nameof(options));
+        }
+
+        string selector = Uri.EscapeDataString(options.NamespaceSelector);
+        string managed = Uri.EscapeDataString($"{ServiceCertificateSecret.ManagedByLabel}={ServiceCertificateSecret.ManagedByValue}");
+        string rootField = Uri.EscapeDataString($"metadata.name={options.RootSecretName}");
+        Namespaces = new Reflector<V1Namespace>(client, WatchedResource.Namespaces,
+            async ct => { var l = await client.CoreV1.ListNamespaceAsync(labelSelector: options.NamespaceSelector, cancellationToken: ct).ConfigureAwait(false); return (l.Items, l.Metadata.ResourceVersion); },
+            $"api/v1/namespaces?labelSelector={selector}", Wake, Metrics, options.WatchTimeout, logger);
+        ServiceAccounts = new Reflector<V1ServiceAccount>(client, WatchedResource.ServiceAccounts,
+            async ct => { var l = await client.CoreV1.ListServiceAccountForAllNamespacesAsync(cancellationToken: ct).ConfigureAwait(false); return (l.Items, l.Metadata.ResourceVersion); },
+            "api/v1/serviceaccounts", Wake, Metrics, options.WatchTimeout, logger);
+        Secrets = new Reflector<V1Secret>(client, WatchedResource.Secrets,
+            async ct => { var l = await client.CoreV1.ListSecretForAllNamespacesAsync(labelSelector: $"{ServiceCertificateSecret.ManagedByLabel}={ServiceCertificateSecret.ManagedByValue}", cancellationToken: ct).ConfigureAwait(false); return (l.Items, l.Metadata.ResourceVersion); },
+            $"api/v1/secrets?labelSelector={managed}", Wake, Metrics, options.WatchTimeout, logger);
+        RootSecret = new Reflector<V1Secret>(client, WatchedResource.RootSecret,
+            async ct => { var l = await client.CoreV1.ListNamespacedSecretAsync(options.RootSecretNamespace, fieldSelector: $"metadata.name={options.RootSecretName}", cancellationToken: ct).ConfigureAwait(false); return (l.Items, l.Metadata.ResourceVersion); },
+            $"api/v1/namespaces/{options.RootSecretNamespace}/secrets?fieldSelector={rootField}", Wake, Metrics, options.WatchTimeout, logger);
+        Elector = new LeaseElector(client, options, time, logger);
+        Elector.LeadershipChanged += Metrics.SetLeader;
+    }
+
+    public ControllerMetrics Metrics { get; }
+
+    public LeaseElector Elector { get; }
+
+    internal Reflector<V1Namespace> Namespaces { get; }
+
+    internal Reflector<V1ServiceAccount> ServiceAccounts { get; }
+
+    internal Reflector<V1Secret> Secrets { get; }
+
+    internal Reflector<V1Secret> RootSecret { get; }
+
+    /// <summary>Completes when every cache has listed once (the readiness probe).</summary>
+    public Task Synced => Task.WhenAll(Namespaces.Synced, ServiceAccounts.Synced, Secrets.Synced, RootSecret.Synced);
+
+    /// <summary>Completes after each reconciliation pass of the leader (tests await it).</summary>
+    public event Action? PassCompleted;
+
+    /// <summary>Runs the caches and the election until cancelled; the leader reconciles.</summary>
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        Task[] reflectors =
+        [
+            Namespaces.RunAsync(cancellationToken),
+            ServiceAccounts.RunAsync(cancellationToken),
+            Secrets.RunAsync(cancellationToken),
+            RootSecret.RunAsync(cancellationToken),
+        ];
+        await Elector.RunAsync(LeadAsync, cancellationToken).ConfigureAwait(false);
+        await Task.WhenAll(reflectors).ConfigureAwait(false);
+    }
+
+    private void Wake() => _wake.Writer.TryWrite(true);
+
+    private async Task LeadAsync(CancellationToken leading)
+    {
+        try
+        {
+            await Synced.WaitAsync(leading).ConfigureAwait(false);
+            while (!leading.IsCancellationRequested)
+            {
+                while (_wake.Reader.TryRead(out _))
+                {
+                }
+
+                DateTimeOffset? next = await ReconcileAllAsync(leading).ConfigureAwait(false);
+                TimeSpan wait = next is { } at ? at - _time.GetUtcNow() : MaxWait;
+                wait = wait < TimeSpan.Zero ? TimeSpan.Zero : wait > MaxWait ? MaxWait : wait;
+                using var waitCts = CancellationTokenSource.CreateLinkedTokenSource(leading);
+                Task woken = _wake.Reader.WaitToReadAsync(waitCts.Token).AsTask();
+                Task timer = Task.Delay(wait, _time, waitCts.Token);
+                PassCompleted?.Invoke(); // after the timer is set, so a test that moves its clock next does not miss it
+                await Task.WhenAny(woken, timer).ConfigureAwait(false);
+                await waitCts.CancelAsync().ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (leading.IsCancellationRequested)
+        {
+        }
+    }
+
+    /// <summary>One pass over the caches; returns when the next pass is due (the earliest renewal or retry).</summary>
+    internal async Task<DateTimeOffset?> ReconcileAllAsync(CancellationToken leading)
+    {
+        DateTimeOffset now = _time.GetUtcNow();
+        DateTimeOffset? next = null;
+        RootAuthority? root = LoadRoot();
+        long managed = 0;
+        DateTimeOffset? earliest = null;
+
+        var wanted = new HashSet<string>(StringComparer.Ordinal);
+        foreach (V1ServiceAccount account in ServiceAccounts.Items.Values)
+        {
+            string ns = account.Metadata.NamespaceProperty;
+            if (!Namespaces.Items.TryGetValue(ns, out V1Namespace? space) || !OptsIn(space))
+            {
+                continue;
+            }
+
+            string sa = account.Metadata.Name;
+            string key = Reflector<V1Secret>.Key(ns, ServiceCertificateSecret.NameFor(sa));
+            wanted.Add(key);
+            if (root is null)
+            {
+                continue;
+            }
+
+            if (_retryAt.TryGetValue(key, out DateTimeOffset retry) && retry > now)
+            {
+                next = Min(next, retry);
+                continue;
+            }
+
+            leading.ThrowIfCancellationRequested();
+            (DateTimeOffset? due, DateTimeOffset? notAfter) = await ReconcileAsync(account, root, leading).ConfigureAwait(false);
+            next = Min(next, due);
+            if (notAfter is { } expiry)
+            {
+                managed++;
+                earliest = Min(earliest, expiry);
+            }
+        }
+
+        await DeleteOrphansAsync(leading).ConfigureAwait(false);
+        Metrics.SetManaged(managed, earliest);
+        return next;
+    }
+
+    private bool OptsIn(V1Namespace space) =>
+        space.Metadata.Labels is { } labels && labels.TryGetValue(_namespaceLabel, out string? value) && value == _namespaceLabelValue;
+
+    private RootAuthority? LoadRoot()
+    {
+        string key = Reflector<V1Secret>.Key(_options.RootSecretNamespace, _options.RootSecretName);
+        if (!RootSecret.Items.TryGetValue(key, out V1Secret? secret))
+        {
+            ReportRootProblem($"the root Secret {key} does not exist: create it from 'belizemesh certs root --out DIR' with 'kubectl -n {_options.RootSecretNamespace} create secret generic {_options.RootSecretName} --from-file=DIR/ca.crt --from-file=DIR/ca.key'");
+            return null;
+        }
+
+        string version = secret.Metadata.ResourceVersion ?? "";
+        if (_root is { } current && current.Version == version)
+        {
+            return current;
+        }
+
+        try
+        {
+            RootAuthority loaded = RootAuthority.Load(secret, _time);
+            RootAuthority? previous = _root;
+            _root = loaded;
+            previous?.Dispose();
+            _rootProblem = null;
+            LogRootLoaded(_logger, key, loaded.Authority.Certificate.Subject, loaded.Authority.Certificate.SerialNumber, loaded.Bundle.Roots.Count);
+            return loaded;
+        }
+        catch (CredentialsException e)
+        {
+            // A bad root Secret keeps the last good root in force (as a bad policy keeps the last good policy).
+            ReportRootProblem(e.Message);
+            return _root;
+        }
+    }
+
+    private void ReportRootProblem(string problem)
+    {
+        if (_rootProblem != problem)
+        {
+            _rootProblem = problem;
+            LogRootProblem(_logger, problem);
+        }
+    }
+
+    /// <summary>Brings one ServiceAccount's Secret up to date; returns when it next needs attention and its NotAfter.</summary>
+    private async Task<(DateTimeOffset? Due, DateTimeOffset? NotAfter)> ReconcileAsync(V1ServiceAccount account, RootAuthority root, CancellationToken leading)
+    {
+        string ns = account.Metadata.NamespaceProperty;
+        string sa = account.Metadata.Name;
+        string name = ServiceCertificateSecret.NameFor(sa);
+        string key = Reflector<V1Secret>.Key(ns, name);
+        var id = new SpiffeId(_options.TrustDomain, ns, sa);
+        Secrets.Items.TryGetValue(key, out V1Secret? current);
+        const int attempts = 4;
+        for (int attempt = 1; attempt <= attempts; attempt++)
+        {
+            DateTimeOffset now = _time.GetUtcNow();
+            SecretAssessment verdict = SecretAssessment.Assess(current, id, root, now, _options.RenewBefore, _time);
+            switch (verdict.Action)
+            {
+                case SecretAction.UpToDate:
+                    _retryAt.Remove(key);
+                    return (verdict.NotAfter - _options.RenewBefore, verdict.NotAfter);
+                case SecretAction.Foreign:
+                    if (_reportedForeign.Add(key))
+                    {
+                        LogForeign(_logger, key, verdict.Detail);
+                        await EventAsync(account, "Warning", "CertificateFailed", $"Secret {name} exists and was not written by BelizeMesh ({verdict.Detail}); delete it to let the controller issue one", leading).ConfigureAwait(false);
+                    }
+
+                    return (null, null);
+            }
+
+            try
+            {
+                (V1Secret written, DateTimeOffset notAfter) = await WriteAsync(account, current, verdict, root, leading).ConfigureAwait(false);
+                Secrets.Upsert(written);
+                _retryAt.Remove(key);
+                _reportedForeign.Remove(key);
+                string serial = "";
+                switch (verdict.Action)
+                {
+                    case SecretAction.Issue:
+                        Metrics.RecordIssued();
+                        serial = SerialOf(written);
+                        LogIssued(_logger, key, id.ToString(), serial, notAfter);
+                        await EventAsync(account, "Normal", "CertificateIssued", $"Issued {name} for {id}, serial {serial}, valid until {ServiceCertificateSecret.FormatNotAfter(notAfter)}", leading).ConfigureAwait(false);
+                        break;
+                    case SecretAction.Renew:
+                        Metrics.RecordRenewed(verdict.Reason);
+                        serial = SerialOf(written);
+                        LogRenewed(_logger, key, id.ToString(), ControllerMetrics.Label(verdict.Reason), verdict.Detail, serial, notAfter);
+                        await EventAsync(account, "Normal", "CertificateRenewed", $"Renewed {name} for {id} ({ControllerMetrics.Label(verdict.Reason)}: {verdict.Detail}), serial {serial}, valid until {ServiceCertificateSecret.FormatNotAfter(notAfter)}", leading).ConfigureAwait(false);
+                        break;
+                    default:
+                        Metrics.RecordBundleUpdate();
+                        LogBundleUpdated(_logger, key, root.Bundle.Roots.Count);
+                        break;
+                }
+
+                return (notAfter - _options.RenewBefore, notAfter);
+            }
+            catch (HttpOperationException e) when (ApiErrors.IsConflict(e) || ApiErrors.IsNotFound(e))
+            {
+                // Someone else changed (or deleted, or created) the Secret since our copy: read it again and decide
+                // again; the write is never repeated blindly over a version we have not seen.
+                Metrics.RecordConflict();
+                LogConflict(_logger, key, ApiErrors.Describe(e), attempt);
+                current = await ReadSecretAsync(ns, name, leading).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is HttpOperationException or HttpRequestException or IOException or ArgumentException or CredentialsException
+                                      || (e is OperationCanceledException && !leading.IsCancellationRequested))
+            {
+                return await FailAsync(account, key, ApiErrors.Describe(e), leading).ConfigureAwait(false);
+            }
+        }
+
+        return await FailAsync(account, key, $"still conflicting after {attempts} attempts", leading).ConfigureAwait(false);
+    }
+
+    private async Task<(DateTimeOffset?, DateTimeOffset?)> FailAsync(V1ServiceAccount account, string key, string error, CancellationToken leading)
+    {
+        Metrics.RecordFailed();
+        DateTimeOffset retry = _time.GetUtcNow() + _options.FailureBackoff;
+        _retryAt[key] = retry;
+        LogFailed(_logger, key, error, _options.FailureBackoff.TotalSeconds);
+        await EventAsync(account, "Warning", "CertificateFailed", $"Could not write {ServiceCertificateSecret.NameFor(account.Metadata.Name)}: {error}; retrying in {ControllerOptions.FormatDuration(_options.FailureBackoff)}", leading).ConfigureAwait(false);
+        return (retry, null);
+    }
+
+    private async Task<V1Secret?> ReadSecretAsync(string ns, string name, CancellationToken leading)
+    {
+        try
+        {
+            return await _client.CoreV1.ReadNamespacedSecretAsync(name, ns, cancellationToken: leading).ConfigureAwait(false);
+        }
+        catch (HttpOperationException e) when (ApiErrors.IsNotFound(e))
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Creates or replaces (with the resourceVersion of <paramref name="current"/>) the Secret.</summary>
+    private async Task<(V1Secret, DateTimeOffset)> WriteAsync(V1ServiceAccount account, V1Secret? current, SecretAssessment verdict, RootAuthority root, CancellationToken leading)
+    {
+        string ns = account.Metadata.NamespaceProperty;
+        string sa = account.Metadata.Name;
+        // A copy: the cached object stays what the server holds if this write fails.
+        V1Secret secret = current is not null ? KubernetesJson.Deserialize<V1Secret>(KubernetesJson.Serialize(current)) : new V1Secret { ApiVersion = "v1", Kind = "Secret", Metadata = new V1ObjectMeta { Name = ServiceCertificateSecret.NameFor(sa), NamespaceProperty = ns } };
+        V1ObjectMeta meta = secret.Metadata;
+        meta.Labels ??= new Dictionary<string, string>();
+        meta.Labels[ServiceCertificateSecret.ManagedByLabel] = ServiceCertificateSecret.ManagedByValue;
+        meta.Annotations ??= new Dictionary<string, string>();
+        var owner = new V1OwnerReference { ApiVersion = "v1", Kind = "ServiceAccount", Name = sa, Uid = account.Metadata.Uid };
+        meta.OwnerReferences = [owner];
+        secret.Type = ServiceCertificateSecret.Type;
+        var data = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+        if (secret.Data is { } existing)
+        {
+            foreach (var pair in existing)
+            {
+                data[pair.Key] = pair.Value;
+            }
+        }
+
+        byte[]? keyBytes = null;
+        DateTimeOffset notAfter;
+        try
+        {
+            if (verdict.Action == SecretAction.UpdateBundle)
+            {
+                notAfter = verdict.NotAfter!.Value;
+            }
+            else
+            {
+                var request = new ServiceCertificateRequest
+                {
+                    Service = ServiceName(sa),
+                    Namespace = ns,
+                    ServiceAccount = sa,
+                    TrustDomain = _options.TrustDomain,
+                    Validity = _options.CertificateValidity,
+                };
+                using IssuedCertificate issued = root.Authority.Issue(request);
+                keyBytes = Encoding.UTF8.GetBytes(issued.ExportPrivateKeyPem());
+                data[ServiceCredentials.CertificateFileName] = Encoding.UTF8.GetBytes(issued.CertificatePem);
+                data[ServiceCredentials.KeyFileName] = keyBytes;
+                notAfter = issued.Certificate.NotAfter;
+                meta.Annotations[ServiceCertificateSecret.SpiffeIdAnnotation] = request.SpiffeId.ToString();
+                meta.Annotations[ServiceCertificateSecret.NotAfterAnnotation] = ServiceCertificateSecret.FormatNotAfter(notAfter);
+            }
+
+            data[ServiceCredentials.TrustBundleFileName] = root.BundleBytes;
+            secret.Data = data;
+            V1Secret written = current is null
+                ? await _client.CoreV1.CreateNamespacedSecretAsync(secret, ns, cancellationToken: leading).ConfigureAwait(false)
+                : await _client.CoreV1.ReplaceNamespacedSecretAsync(secret, meta.Name, ns, cancellationToken: leading).ConfigureAwait(false);
+            return (written, notAfter);
+        }
+        finally
+        {
+            if (keyBytes is not null)
+            {
+                CryptographicOperations.ZeroMemory(keyBytes);
+            }
+        }
+    }
+
+    /// <summary>Deletes the Secrets this controller owns whose ServiceAccount is gone (or was recreated with another uid).</summary>
+    private async Task DeleteOrphansAsync(CancellationToken leading)
+    {
+        foreach ((string key, V1Secret secret) in Secrets.Items)
+        {
+            if (secret.Metadata.OwnerReferences is not { Count: > 0 } owners)
+            {
+                continue;
+            }
+
+            V1OwnerReference? owner = null;
+            foreach (V1OwnerReference reference in owners)
+            {
+                if (reference.Kind == "ServiceAccount" && reference.ApiVersion == "v1")
+                {
+                    owner = reference;
+                }
+            }
+
+            if (owner is null || secret.Metadata.Name != ServiceCertificateSecret.NameFor(owner.Name))
+            {
+                continue;
+            }
+
+            string ns = secret.Metadata.NamespaceProperty;
+            if (ServiceAccounts.Items.TryGetValue(Reflector<V1ServiceAccount>.Key(ns, owner.Name), out V1ServiceAccount? account) && account.Metadata.Uid == owner.Uid)
+            {
+                continue;
+            }
+
+            leading.ThrowIfCancellationRequested();
+            try
+            {
+                var options = new V1DeleteOptions { Preconditions = new V1Preconditions { Uid = secret.Metadata.Uid, ResourceVersion = secret.Metadata.ResourceVersion } };
+                await _client.CoreV1.DeleteNamespacedSecretAsync(secret.Metadata.Name, ns, body: options, cancellationToken: leading).ConfigureAwait(false);
+                Secrets.Remove(key);
+                Metrics.RecordDeleted();
+                LogDeleted(_logger, key, owner.Name);
+            }
+            catch (HttpOperationException e) when (ApiErrors.IsNotFound(e))
+            {
+                Secrets.Remove(key);
+            }
+            catch (HttpOperationException e) when (ApiErrors.IsConflict(e))
+            {
+                Metrics.RecordConflict(); // changed since our copy: the watch brings the new version and the next pass decides again
+            }
+            catch (Exception e) when (e is HttpOperationException or HttpRequestException or IOException || (e is OperationCanceledException && !leading.IsCancellationRequested))
+            {
+                LogFailed(_logger, key, ApiErrors.Describe(e), 0);
+            }
+        }
+    }
+
+    private async Task EventAsync(V1ServiceAccount account, string type, string reason, string message, CancellationToken leading)
+    {
+        DateTime now = _time.GetUtcNow().UtcDateTime;
+        string ns = account.Metadata.NamespaceProperty;
+        var e = new Corev1Event
+        {
+            ApiVersion = "v1",
+            Kind = "Event",
+            Metadata = new V1ObjectMeta { Name = $"{account.Metadata.Name}.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8))}", NamespaceProperty = ns },
+            InvolvedObject = new V1ObjectReference { ApiVersion = "v1", Kind = "ServiceAccount", Name = account.Metadata.Name, NamespaceProperty = ns, Uid = account.Metadata.Uid, ResourceVersion = account.Metadata.ResourceVersion },
+            Reason = reason,
+            Message = message,
+            Type = type,
+            Count = 1,
+            FirstTimestamp = now,
+            LastTimestamp = now,
+            Source = new V1EventSource { Component = Component },
+            ReportingComponent = "belizemesh.io/" + Component,
+            ReportingInstance = _options.Identity,
+        };
+        try
+        {
+            await _client.CoreV1.CreateNamespacedEventAsync(e, ns, cancellationToken: leading).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is HttpOperationException or HttpRequestException or IOException || (ex is OperationCanceledException && !leading.IsCancellationRequested))
+        {
+            LogEventFailed(_logger, reason, ns, ApiErrors.Describe(ex));
+        }
+    }
+
+    /// <summary>The service name in the certificate's CN and DNS SANs: the ServiceAccount's name (a DNS label by convention).</summary>
+    internal static string ServiceName(string serviceAccount)
+    {
+        if (KubernetesNames.IsDnsLabel(serviceAccount))
+        {
+            return serviceAccount;
+        }
+
+        string label = serviceAccount.Replace('.', '-');
+        return label.Length > 63 ? label[..63].TrimEnd('-') : label;
+    }
+
+    private static string SerialOf(V1Secret secret)
+    {
+        try
+        {
+            return MeshCertificate.ParsePem(Encoding.UTF8.GetString(secret.Data[ServiceCredentials.CertificateFileName])).SerialNumber;
+        }
+        catch (Exception e) when (e is CertificateFormatException or KeyNotFoundException or NullReferenceException)
+        {
+            return "?";
+        }
+    }
+
+    private static DateTimeOffset? Min(DateTimeOffset? a, DateTimeOffset? b) => a is null ? b : b is null ? a : a < b ? a : b;
+
+    public void Dispose() => _root?.Dispose();
+
+    [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Signing root loaded from {Secret}: {Subject}, serial {Serial}; trust bundle of {Roots} root(s)")]
+    private static partial void LogRootLoaded(ILogger logger, string secret, string subject, string serial, int roots);
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Error, Message = "Root Secret unusable, no certificate is issued until it is fixed (the last good root stays in force if there was one): {Problem}")]
+    private static partial void LogRootProblem(ILogger logger, string problem);
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Information, Message = "Issued {Secret} for {SpiffeId}, serial {Serial}, valid until {NotAfter:u}")]
+    private static partial void LogIssued(ILogger logger, string secret, string spiffeId, string serial, DateTimeOffset notAfter);
+
+    [LoggerMessage(EventId = 4, Level = LogLevel.Information, Message = "Renewed {Secret} for {SpiffeId} ({Reason}: {Detail}), serial {Serial}, valid until {NotAfter:u}")]
+    private static partial void LogRenewed(ILogger logger, string secret, string spiffeId, string reason, string detail, string serial, DateTimeOffset notAfter);
+
+    [LoggerMessage(EventId = 5, Level = LogLevel.Information, Message = "Trust bundle of {Secret} updated ({Roots} root(s))")]
+    private static partial void LogBundleUpdated(ILogger logger, string secret, int roots);
+
+    [LoggerMessage(EventId = 6, Level = LogLevel.Information, Message = "Conflict writing {Secret} ({Error}), attempt {Attempt}: re-reading it")]
+    private static partial void LogConflict(ILogger logger, string secret, string error, int attempt);
+
+    [LoggerMessage(EventId = 7, Level = LogLevel.Error, Message = "Could not write {Secret}: {Error}; retrying in {RetrySeconds} s")]
+    private static partial void LogFailed(ILogger logger, string secret, string error, double retrySeconds);
+
+    [LoggerMessage(EventId = 8, Level = LogLevel.Information, Message = "Deleted {Secret}: its ServiceAccount {ServiceAccount} is gone")]
+    private static partial void LogDeleted(ILogger logger, string secret, string serviceAccount);
+
+    [LoggerMessage(EventId = 9, Level = LogLevel.Warning, Message = "Left {Secret} alone: {Detail}")]
+    private static partial void LogForeign(ILogger logger, string secret, string detail);
+
+    [LoggerMessage(EventId = 10, Level = LogLevel.Debug, Message = "Could not record Event {Reason} in {Namespace}: {Error}")]
+    private static partial void LogEventFailed(ILogger logger, string reason, string @namespace, string error);
+}

@@ -1,0 +1,436 @@
+using System.Text.Json.Nodes;
+using BelizeMesh.Identity;
+using BelizeMesh.Injector.Controller;
+using Microsoft.Extensions.Time.Testing;
+
+namespace BelizeMesh.Injector.Tests.Controller;
+
+/// <summary>The certificate controller against the in-process API server, driven through KubernetesClient.</summary>
+public sealed class CertificateControllerTests
+{
+    private const string Ns = "shop";
+
+    [Fact]
+    public async Task Issues_a_tls_secret_for_each_service_account_of_an_opted_in_namespace()
+    {
+        await using var h = await ControllerHarness.StartAsync();
+        h.Api.AddNamespace(Ns, optedIn: true);
+        h.Api.AddNamespace("plain", optedIn: false);
+        JsonObject cart = h.Api.AddServiceAccount(Ns, "cart");
+        h.Api.AddServiceAccount(Ns, "default");
+        h.Api.AddServiceAccount("plain", "default");
+        var a = h.Start("a");
+
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "cart") is not null && h.Serial(Ns, "default") is not null, "both Secrets issued");
+
+        JsonObject secret = h.Api.Get("secrets", Ns, "belizemesh-certs-cart")!;
+        Assert.Equal("kubernetes.io/tls", secret["type"]!.GetValue<string>());
+        Assert.Equal("belizemesh", secret["metadata"]!["labels"]!["app.kubernetes.io/managed-by"]!.GetValue<string>());
+        Assert.Equal("spiffe://cluster.local/ns/shop/sa/cart", secret["metadata"]!["annotations"]!["belizemesh.io/spiffe-id"]!.GetValue<string>());
+        JsonNode owner = secret["metadata"]!["ownerReferences"]![0]!;
+        Assert.Equal("ServiceAccount", owner["kind"]!.GetValue<string>());
+        Assert.Equal(cart["metadata"]!["uid"]!.GetValue<string>(), owner["uid"]!.GetValue<string>());
+
+        // Loads exactly as the sidecar loads the mounted Secret: key matches, chain validates, identity is the SA's.
+        Dictionary<string, string> data = h.SecretData(Ns, "belizemesh-certs-cart")!;
+        Assert.Equal(["ca.crt", "tls.crt", "tls.key"], data.Keys.Order());
+        Assert.Equal(h.Root.Certificate.ToPem(), data["ca.crt"]);
+        using (var credentials = ServiceCredentials.FromPem(data["tls.crt"], data["tls.key"], data["ca.crt"]))
+        {
+            Assert.Equal("spiffe://cluster.local/ns/shop/sa/cart", credentials.SpiffeId.ToString());
+            Assert.Equal(TimeSpan.FromDays(90), credentials.Certificate.NotAfter - credentials.Certificate.NotBefore);
+            Assert.Equal(ServiceCertificateSecret.FormatNotAfter(credentials.Certificate.NotAfter), secret["metadata"]!["annotations"]!["belizemesh.io/not-after"]!.GetValue<string>());
+            Assert.Contains("cart.shop.svc.cluster.local", credentials.Certificate.DnsNames);
+        }
+
+        Assert.Null(h.Api.Get("secrets", "plain", "belizemesh-certs-default"));
+        await h.Api.WaitForAsync(() => a.Metrics.Issued == 2, "both issuances counted");
+        Assert.Equal(2, h.Events(Ns, "CertificateIssued").Count);
+        Assert.Contains("belizemesh_controller_certificates_issued_total 2", a.Metrics.Export());
+        AssertNoKeyMaterialLogged(h, data["tls.key"]);
+    }
+
+    [Fact]
+    public async Task A_namespace_that_opts_in_later_gets_certificates_and_a_new_service_account_too()
+    {
+        await using var h = await ControllerHarness.StartAsync();
+        h.Api.AddNamespace(Ns, optedIn: false);
+        h.Api.AddServiceAccount(Ns, "cart");
+        var a = h.Start("a");
+        await h.Api.WaitForAsync(() => a.Passes > 0, "a first pass");
+        Assert.Null(h.Serial(Ns, "cart"));
+
+        h.Api.Mutate("namespaces", null, Ns, o => o["metadata"]!["labels"] = new JsonObject { ["belizemesh-injection"] = "enabled" });
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "cart") is not null, "issued after the namespace opted in");
+        h.Api.AddServiceAccount(Ns, "orders");
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "orders") is not null, "issued for a new service account");
+    }
+
+    [Theory]
+    [InlineData(90 * 24 * 60, 30 * 24 * 60)] // the default: 90-day certificates renewed 30 days before expiry
+    [InlineData(60, 20)]                     // short-lived: 1 h renewed 20 min before expiry
+    public async Task Renews_at_the_threshold_and_not_before(int validityMinutes, int renewBeforeMinutes)
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var h = await ControllerHarness.StartAsync(clock);
+        h.Api.AddNamespace(Ns, optedIn: true);
+        h.Api.AddServiceAccount(Ns, "cart");
+        var options = new ControllerOptions { CertificateValidity = TimeSpan.FromMinutes(validityMinutes), RenewBefore = TimeSpan.FromMinutes(renewBeforeMinutes) };
+        var a = h.Start("a", options);
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "cart") is not null, "first issuance");
+        string first = h.Serial(Ns, "cart")!;
+        DateTimeOffset notAfter = MeshCertificate.ParsePem(h.SecretData(Ns, "belizemesh-certs-cart")!["tls.crt"]).NotAfter;
+        DateTimeOffset threshold = notAfter - TimeSpan.FromMinutes(renewBeforeMinutes);
+
+        // Just before the threshold: a pass runs and keeps the certificate.
+        await AdvanceAndWaitForPassAsync(h, a, clock, threshold - TimeSpan.FromMinutes(1) - clock.GetUtcNow());
+        Assert.Equal(first, h.Serial(Ns, "cart"));
+        Assert.Equal(0, a.Metrics.Renewed(RenewalReason.Expiring));
+
+        // At the threshold: renewed, with a new key, the same identity and a fresh lifetime.
+        clock.Advance(TimeSpan.FromMinutes(1) + TimeSpan.FromSeconds(1));
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "cart") != first, "renewal at the threshold");
+        Dictionary<string, string> data = h.SecretData(Ns, "belizemesh-certs-cart")!;
+        using var credentials = ServiceCredentials.FromPem(data["tls.crt"], data["tls.key"], data["ca.crt"], new CertificateValidatorOptions { Time = clock });
+        Assert.True(credentials.Certificate.NotAfter > notAfter);
+        await h.Api.WaitForAsync(() => a.Metrics.Renewed(RenewalReason.Expiring) == 1, "the renewal counted");
+        await h.Api.WaitForAsync(() => h.Events(Ns, "CertificateRenewed").Count == 1, "a CertificateRenewed event");
+        await h.Api.WaitForAsync(() => a.Metrics.EarliestExpiryUnixSeconds == credentials.Certificate.NotAfter.ToUnixTimeSeconds(), "the expiry gauge updated");
+    }
+
+    [Fact]
+    public async Task A_conflict_during_renewal_rereads_the_secret_and_keeps_the_other_writers_change()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var h = await ControllerHarness.StartAsync(clock);
+        h.Api.AddNamespace(Ns, optedIn: true);
+        h.Api.AddServiceAccount(Ns, "cart");
+        var a = h.Start("a", new ControllerOptions { CertificateValidity = TimeSpan.FromHours(1), RenewBefore = TimeSpan.FromMinutes(20) });
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "cart") is not null, "first issuance");
+        string first = h.Serial(Ns, "cart")!;
+
+        // Another writer labels the Secret between the controller's read and its update.
+        int raced = 0;
+        h.Api.BeforeWrite = (method, resource, ns, name) =>
+        {
+            if (method == "PUT" && resource == "secrets" && name == "belizemesh-certs-cart" && Interlocked.Exchange(ref raced, 1) == 0)
+            {
+                h.Api.Mutate("secrets", ns, name, o => o["metadata"]!["annotations"]!["example.com/owner"] = "team-a");
+            }
+
+            return Task.CompletedTask;
+        };
+        clock.Advance(TimeSpan.FromMinutes(41));
+
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "cart") != first, "renewal after the conflict");
+        JsonObject secret = h.Api.Get("secrets", Ns, "belizemesh-certs-cart")!;
+        Assert.Equal("team-a", secret["metadata"]!["annotations"]!["example.com/owner"]!.GetValue<string>());
+        await h.Api.WaitForAsync(() => a.Metrics.Renewed(RenewalReason.Expiring) == 1, "the renewal counted");
+        Assert.Equal(1, a.Metrics.Conflicts);
+        Assert.Equal(1, a.Metrics.Renewed(RenewalReason.Expiring));
+        Assert.Equal(0, a.Metrics.Failed);
+        List<ApiRequest> puts = [.. h.Api.Requests.Where(r => r.Method == "PUT" && r.Resource == "secrets")];
+        Assert.Equal([409, 200], puts.Select(r => r.Status));
+        Assert.Contains(h.Api.Requests, r => r.Method == "GET" && r.Resource == "secrets" && r.Name == "belizemesh-certs-cart");
+    }
+
+    [Fact]
+    public async Task A_create_that_loses_the_race_rereads_and_replaces_an_unusable_secret()
+    {
+        await using var h = await ControllerHarness.StartAsync();
+        h.Api.AddNamespace(Ns, optedIn: true);
+        h.Api.AddServiceAccount(Ns, "cart");
+        int raced = 0;
+        h.Api.BeforeWrite = (method, resource, ns, name) =>
+        {
+            if (method == "POST" && resource == "secrets" && Interlocked.Exchange(ref raced, 1) == 0)
+            {
+                // Someone creates the Secret first, with a certificate that does not parse.
+                h.Api.AddSecret(Ns, "belizemesh-certs-cart", new() { ["tls.crt"] = "junk", ["tls.key"] = "junk", ["ca.crt"] = "junk" },
+                    new() { ["app.kubernetes.io/managed-by"] = "belizemesh" }, type: "kubernetes.io/tls");
+            }
+
+            return Task.CompletedTask;
+        };
+        var a = h.Start("a");
+
+        await h.Api.WaitForAsync(() => h.SecretData(Ns, "belizemesh-certs-cart")?["tls.crt"].StartsWith("-----BEGIN", StringComparison.Ordinal) == true, "replaced with a valid certificate");
+        await h.Api.WaitForAsync(() => a.Metrics.Renewed(RenewalReason.Invalid) == 1, "counted as a renewal of an invalid Secret");
+        Assert.Equal([409, 200], h.Api.Requests.Where(r => r.Resource == "secrets" && r.Method is "POST" or "PUT").Select(r => r.Status));
+        Assert.Equal(1, a.Metrics.Conflicts);
+        Assert.Equal(0, a.Metrics.Issued);
+    }
+
+    [Fact]
+    public async Task A_key_that_does_not_match_its_certificate_is_reissued_at_once()
+    {
+        await using var h = await ControllerHarness.StartAsync();
+        h.Api.AddNamespace(Ns, optedIn: true);
+        h.Api.AddServiceAccount(Ns, "cart");
+        h.Api.AddServiceAccount(Ns, "orders");
+        var a = h.Start("a");
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "cart") is not null && h.Serial(Ns, "orders") is not null, "issued");
+        string first = h.Serial(Ns, "cart")!;
+        string otherKey = h.SecretData(Ns, "belizemesh-certs-orders")!["tls.key"];
+
+        h.Api.Mutate("secrets", Ns, "belizemesh-certs-cart", o => o["data"]!["tls.key"] = Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(otherKey)));
+
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "cart") != first, "reissued");
+        Dictionary<string, string> data = h.SecretData(Ns, "belizemesh-certs-cart")!;
+        using var credentials = ServiceCredentials.FromPem(data["tls.crt"], data["tls.key"], data["ca.crt"]);
+        await h.Api.WaitForAsync(() => a.Metrics.Renewed(RenewalReason.Invalid) == 1, "counted as invalid");
+        AssertNoKeyMaterialLogged(h, otherKey);
+    }
+
+    [Fact]
+    public async Task A_broken_watch_resumes_from_its_resource_version_without_relisting()
+    {
+        await using var h = await ControllerHarness.StartAsync();
+        h.Api.AddNamespace(Ns, optedIn: true);
+        h.Api.AddServiceAccount(Ns, "cart");
+        var a = h.Start("a");
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "cart") is not null && h.Api.OpenWatches("serviceaccounts") == 1, "issued and watching");
+        string resumeFrom = a.Controller.ServiceAccounts.ResourceVersion;
+        int lists = ListRequests(h, "serviceaccounts");
+        int watches = WatchRequests(h, "serviceaccounts").Count;
+
+        h.Api.BreakWatches();
+        await h.Api.WaitForAsync(() => WatchRequests(h, "serviceaccounts").Count > watches && h.Api.OpenWatches("serviceaccounts") == 1, "the watch reopened");
+
+        Assert.Equal(resumeFrom, WatchRequests(h, "serviceaccounts")[watches].ResourceVersion);
+        Assert.Equal(lists, ListRequests(h, "serviceaccounts"));
+        Assert.True(a.Metrics.Resumed(WatchedResource.ServiceAccounts) >= 1);
+        Assert.Equal(0, a.Metrics.Relisted(WatchedResource.ServiceAccounts));
+        h.Api.AddServiceAccount(Ns, "orders");
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "orders") is not null, "issued from the resumed watch");
+    }
+
+    [Fact]
+    public async Task A_410_gone_forces_a_relist_that_catches_what_happened_meanwhile()
+    {
+        await using var h = await ControllerHarness.StartAsync();
+        h.Api.AddNamespace(Ns, optedIn: true);
+        h.Api.AddServiceAccount(Ns, "cart");
+        var a = h.Start("a");
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "cart") is not null && h.Api.OpenWatches("serviceaccounts") == 1, "issued and watching");
+        int lists = ListRequests(h, "serviceaccounts");
+
+        // Cut the controller off, let the cluster move on and compact its history, then let it back.
+        h.Api.Partition("a");
+        h.Api.AddServiceAccount(Ns, "orders");
+        h.Api.Compact();
+        h.Api.Partition("a", partitioned: false);
+
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "orders") is not null, "issued after the relist");
+        Assert.True(ListRequests(h, "serviceaccounts") > lists);
+        Assert.True(a.Metrics.Relisted(WatchedResource.ServiceAccounts) >= 1);
+    }
+
+    [Fact]
+    public async Task A_bookmark_lets_a_watch_resume_after_compaction_without_relisting()
+    {
+        await using var h = await ControllerHarness.StartAsync();
+        h.Api.AddNamespace(Ns, optedIn: true);
+        h.Api.AddServiceAccount(Ns, "cart");
+        var a = h.Start("a");
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "cart") is not null && h.Api.OpenWatches("secrets") == 2, "issued and watching");
+
+        // Unrelated writes move the cluster's resourceVersion past anything the Secret watch saw…
+        h.Api.AddSecret("plain", "unrelated", new() { ["x"] = "y" });
+        string before = a.Controller.Secrets.ResourceVersion;
+        long bookmark = h.Api.SendBookmarks();
+        string current = bookmark.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        await h.Api.WaitForAsync(() => a.Controller.Secrets.ResourceVersion == current, "the bookmark's resourceVersion recorded");
+        Assert.NotEqual(before, current);
+
+        // …so after a compaction to there the watch resumes from the bookmark instead of relisting.
+        h.Api.Partition("a");
+        h.Api.Compact(through: bookmark);
+        h.Api.Partition("a", partitioned: false);
+        int watches = WatchRequests(h, "secrets").Count;
+        await h.Api.WaitForAsync(() => WatchRequests(h, "secrets").Count >= watches + 2 && h.Api.OpenWatches("secrets") == 2, "the Secret watches reopened");
+        Assert.Contains(WatchRequests(h, "secrets"), r => r.ResourceVersion == current);
+        Assert.Equal(0, a.Metrics.Relisted(WatchedResource.Secrets));
+    }
+
+    [Fact]
+    public async Task Deleting_a_service_account_deletes_the_secret_the_controller_created_and_nothing_else()
+    {
+        await using var h = await ControllerHarness.StartAsync();
+        h.Api.AddNamespace(Ns, optedIn: true);
+        h.Api.AddServiceAccount(Ns, "cart");
+        h.Api.AddServiceAccount(Ns, "legacy");
+        h.Api.AddServiceAccount(Ns, "foreign");
+        // A Secret someone else wrote under the controller's name pattern (no managed-by label): never touched.
+        h.Api.AddSecret(Ns, "belizemesh-certs-foreign", new() { ["tls.crt"] = "mine" });
+        var a = h.Start("a");
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "cart") is not null && h.Serial(Ns, "legacy") is not null, "issued");
+        await h.Api.WaitForAsync(() => h.Events(Ns, "CertificateFailed").Count == 1, "a warning about the foreign Secret");
+
+        // 'legacy' loses its ownerReference, as a Secret from 'belizemesh certs secret' never had one.
+        h.Api.Mutate("secrets", Ns, "belizemesh-certs-legacy", o => o["metadata"]!.AsObject().Remove("ownerReferences"));
+        h.Api.Delete("serviceaccounts", Ns, "cart");
+        h.Api.Delete("serviceaccounts", Ns, "legacy");
+        h.Api.Delete("serviceaccounts", Ns, "foreign");
+
+        await h.Api.WaitForAsync(() => h.Api.Get("secrets", Ns, "belizemesh-certs-cart") is null, "the Secret deleted");
+        await h.Api.WaitForAsync(() => a.Metrics.Deleted == 1 && a.Passes > 0, "deletion counted");
+        Assert.NotNull(h.Api.Get("secrets", Ns, "belizemesh-certs-legacy"));
+        Assert.Equal("mine", h.SecretData(Ns, "belizemesh-certs-foreign")!["tls.crt"]);
+        // Only the owned Secret is ever the target (a watch event still in flight may make the controller try once
+        // more; that attempt carries the old resourceVersion as a precondition and changes nothing).
+        // Only the owned Secret was deleted. (The ServiceAccount's deletion may reach the controller before the
+        // Secret's change does; a delete tried on that stale copy carries its resourceVersion as a precondition and
+        // is refused with 409, which is what keeps 'legacy' safe then.)
+        ApiRequest deleted = Assert.Single(h.Api.Requests, r => r.Method == "DELETE" && r.Status == 200);
+        Assert.Equal("belizemesh-certs-cart", deleted.Name);
+    }
+
+    [Fact]
+    public async Task Two_controllers_share_one_lease_only_the_leader_writes_and_the_other_takes_over_when_it_expires()
+    {
+        await using var h = await ControllerHarness.StartAsync();
+        h.Api.AddNamespace(Ns, optedIn: true);
+        h.Api.AddServiceAccount(Ns, "cart");
+        var lease = new ControllerOptions { LeaseDuration = TimeSpan.FromSeconds(4), RenewDeadline = TimeSpan.FromSeconds(3), RetryPeriod = TimeSpan.FromMilliseconds(500) };
+        var a = h.Start("a", lease);
+        var b = h.Start("b", lease);
+        int overlaps = 0;
+        var transitions = new List<string>();
+        foreach ((RunningController self, RunningController other) in new[] { (a, b), (b, a) })
+        {
+            self.Controller.Elector.LeadershipChanged += leading =>
+            {
+                lock (transitions)
+                {
+                    transitions.Add($"{self.Identity}:{(leading ? "lead" : "follow")}");
+                }
+
+                if (leading && other.IsLeader)
+                {
+                    Interlocked.Increment(ref overlaps);
+                }
+            };
+        }
+
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "cart") is not null, "issued by the leader");
+        RunningController leader = a.IsLeader ? a : b;
+        RunningController follower = leader == a ? b : a;
+        Assert.True(leader.IsLeader);
+        Assert.False(follower.IsLeader);
+        Assert.All(SecretWrites(h), r => Assert.Equal(leader.Identity, r.Client));
+        await h.Api.WaitForAsync(() => leader.Metrics.Issued == 1, "the issuance counted");
+        Assert.Equal(0, follower.Metrics.Issued);
+
+        // The leader is cut off: it stops leading at its renew deadline, the follower takes over once the lease expired.
+        h.Api.Partition(leader.Identity);
+        await h.Api.WaitForAsync(() => follower.IsLeader, "the follower took over", timeoutSeconds: 60);
+        Assert.False(leader.IsLeader);
+        Assert.Equal(0, Volatile.Read(ref overlaps));
+        lock (transitions)
+        {
+            Assert.Equal($"{leader.Identity}:follow", transitions[^2]);
+            Assert.Equal($"{follower.Identity}:lead", transitions[^1]);
+        }
+
+        JsonObject record = h.Api.Get("leases", ControllerHarness.SystemNamespace, "belizemesh-cert-controller")!;
+        Assert.Equal(follower.Identity, record["spec"]!["holderIdentity"]!.GetValue<string>());
+        Assert.Equal(1, record["spec"]!["leaseTransitions"]!.GetValue<int>());
+
+        int before = SecretWrites(h).Count;
+        h.Api.AddServiceAccount(Ns, "orders");
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "orders") is not null, "issued by the new leader");
+        Assert.All(SecretWrites(h).Skip(before), r => Assert.Equal(follower.Identity, r.Client));
+    }
+
+    [Fact]
+    public async Task A_stopped_leader_releases_the_lease_and_the_other_takes_over_without_waiting_for_expiry()
+    {
+        await using var h = await ControllerHarness.StartAsync();
+        h.Api.AddNamespace(Ns, optedIn: true);
+        var lease = new ControllerOptions { LeaseDuration = TimeSpan.FromSeconds(60), RenewDeadline = TimeSpan.FromSeconds(40), RetryPeriod = TimeSpan.FromMilliseconds(300) };
+        var a = h.Start("a", lease);
+        await h.Api.WaitForAsync(() => a.IsLeader, "a leads");
+        var b = h.Start("b", lease);
+        await h.Api.WaitForAsync(() => h.Api.Requests.Any(r => r.Client == "b" && r.Resource == "leases"), "b campaigns");
+        await a.StopAsync();
+        await h.Api.WaitForAsync(() => b.IsLeader, "b took over the released lease");
+    }
+
+    [Fact]
+    public async Task Root_rotation_publishes_both_roots_then_reissues_then_drops_the_old_root()
+    {
+        await using var h = await ControllerHarness.StartAsync();
+        h.Api.AddNamespace(Ns, optedIn: true);
+        h.Api.AddServiceAccount(Ns, "cart");
+        var a = h.Start("a");
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "cart") is not null, "issued under root 1");
+        string first = h.Serial(Ns, "cart")!;
+        using var root2 = CertificateAuthority.CreateRoot(new RootCertificateOptions { Subject = "CN=Test Root 2,O=BelizeMesh" });
+        string both12 = h.Root.Certificate.ToPem() + root2.Certificate.ToPem();
+
+        // 1. Trust the new root everywhere before anything is signed with it: ca.crt changes, the key does not.
+        h.PutRootSecret(h.Root, root2.Certificate);
+        await h.Api.WaitForAsync(() => h.SecretData(Ns, "belizemesh-certs-cart")!["ca.crt"] == both12, "bundle of both roots");
+        Assert.Equal(first, h.Serial(Ns, "cart"));
+        await h.Api.WaitForAsync(() => a.Metrics.BundleUpdates == 1, "the bundle update counted");
+
+        // 2. Sign with the new root, keep trusting the old one: every certificate is reissued under root 2.
+        h.PutRootSecret(root2, h.Root.Certificate);
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "cart") != first, "reissued under root 2");
+        Dictionary<string, string> data = h.SecretData(Ns, "belizemesh-certs-cart")!;
+        Assert.Equal(root2.Certificate.ToPem() + h.Root.Certificate.ToPem(), data["ca.crt"]);
+        await h.Api.WaitForAsync(() => a.Metrics.Renewed(RenewalReason.RootRotated) == 1, "the reissue counted");
+        // A peer still holding the phase-1 bundle accepts the new certificate.
+        using (var peer = ServiceCredentials.FromPem(data["tls.crt"], data["tls.key"], both12))
+        {
+            Assert.Equal("CN=Test Root 2, O=BelizeMesh", peer.Certificate.Issuer);
+        }
+
+        // 3. Drop the old root.
+        h.PutRootSecret(root2);
+        await h.Api.WaitForAsync(() => h.SecretData(Ns, "belizemesh-certs-cart")!["ca.crt"] == root2.Certificate.ToPem(), "bundle of root 2 only");
+        Assert.Equal(1, a.Metrics.Renewed(RenewalReason.RootRotated));
+    }
+
+    [Fact]
+    public async Task A_missing_root_secret_issues_nothing_and_a_bad_one_keeps_the_last_good_root()
+    {
+        await using var h = await ControllerHarness.StartAsync();
+        h.Api.Delete("secrets", ControllerHarness.SystemNamespace, "belizemesh-root-ca");
+        h.Api.AddNamespace(Ns, optedIn: true);
+        h.Api.AddServiceAccount(Ns, "cart");
+        var a = h.Start("a");
+        await h.Api.WaitForAsync(() => a.Passes > 0 && h.Logs.Any(l => l.Contains("does not exist", StringComparison.Ordinal)), "the missing root reported");
+        Assert.Null(h.Serial(Ns, "cart"));
+
+        h.PutRootSecret(h.Root);
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "cart") is not null, "issued once the root exists");
+        h.Api.Mutate("secrets", ControllerHarness.SystemNamespace, "belizemesh-root-ca", o => o["data"]!["ca.key"] = Convert.ToBase64String("garbage"u8.ToArray()));
+        h.Api.AddServiceAccount(Ns, "orders");
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "orders") is not null, "issued with the last good root");
+        Assert.Contains(h.Logs, l => l.Contains("belizemesh-root-ca", StringComparison.Ordinal) && l.Contains("Error", StringComparison.Ordinal));
+    }
+
+    private static async Task AdvanceAndWaitForPassAsync(ControllerHarness h, RunningController controller, FakeTimeProvider clock, TimeSpan by)
+    {
+        int passes = controller.Passes;
+        clock.Advance(by);
+        await h.Api.WaitForAsync(() => controller.Passes > passes, "a pass after moving the clock");
+    }
+
+    private static int ListRequests(ControllerHarness h, string resource) =>
+        h.Api.Requests.Count(r => r.Method == "GET" && r.Resource == resource && r.Name is null && !r.Watch);
+
+    private static List<ApiRequest> WatchRequests(ControllerHarness h, string resource) =>
+        [.. h.Api.Requests.Where(r => r.Resource == resource && r.Watch)];
+
+    private static List<ApiRequest> SecretWrites(ControllerHarness h) =>
+        [.. h.Api.Requests.Where(r => r.Resource == "secrets" && r.Method is "POST" or "PUT" or "DELETE")];
+
+    private static void AssertNoKeyMaterialLogged(ControllerHarness h, string keyPem)
+    {
+        string body = keyPem.Split('\n')[1];
+        Assert.DoesNotContain(h.Logs, l => l.Contains("PRIVATE KEY", StringComparison.Ordinal) || l.Contains(body, StringComparison.Ordinal));
+    }
+}

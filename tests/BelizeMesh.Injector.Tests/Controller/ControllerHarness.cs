@@ -1,0 +1,181 @@
+using System.Collections.Concurrent;
+using System.Text;
+using System.Text.Json.Nodes;
+using BelizeMesh.Identity;
+using BelizeMesh.Injector.Controller;
+using k8s;
+using Microsoft.Extensions.Logging;
+
+namespace BelizeMesh.Injector.Tests.Controller;
+
+/// <summary>A fake API server, a mesh root in its root Secret, and controllers started against it.</summary>
+internal sealed class ControllerHarness : IAsyncDisposable
+{
+    public const string SystemNamespace = "belizemesh-system";
+
+    private readonly List<RunningController> _controllers = [];
+
+    private ControllerHarness(FakeApiServer api, TimeProvider time, CertificateAuthority root)
+    {
+        Api = api;
+        Time = time;
+        Root = root;
+    }
+
+    public FakeApiServer Api { get; }
+
+    public TimeProvider Time { get; }
+
+    public CertificateAuthority Root { get; }
+
+    /// <summary>Every log line of every controller (checked for key material).</summary>
+    public ConcurrentQueue<string> Logs { get; } = new();
+
+    public static async Task<ControllerHarness> StartAsync(TimeProvider? time = null)
+    {
+        time ??= TimeProvider.System;
+        var api = await FakeApiServer.StartAsync();
+        var root = CertificateAuthority.CreateRoot(new RootCertificateOptions { Time = time, Subject = "CN=Test Root 1,O=BelizeMesh" });
+        var harness = new ControllerHarness(api, time, root);
+        api.AddNamespace(SystemNamespace, optedIn: false);
+        harness.PutRootSecret(root);
+        return harness;
+    }
+
+    /// <summary>Creates or replaces the root Secret: the signing root, and optional extra roots for the bundle.</summary>
+    public void PutRootSecret(CertificateAuthority signer, params MeshCertificate[] extraRoots)
+    {
+        var data = new JsonObject
+        {
+            ["ca.crt"] = Convert.ToBase64String(Encoding.UTF8.GetBytes(signer.Certificate.ToPem())),
+            ["ca.key"] = Convert.ToBase64String(Encoding.UTF8.GetBytes(signer.ExportPrivateKeyPem())),
+        };
+        if (extraRoots.Length > 0)
+        {
+            data["extra-roots.crt"] = Convert.ToBase64String(Encoding.UTF8.GetBytes(string.Concat(extraRoots.Select(r => r.ToPem()))));
+        }
+
+        if (Api.Get("secrets", SystemNamespace, "belizemesh-root-ca") is null)
+        {
+            Api.Create("secrets", SystemNamespace, new JsonObject
+            {
+                ["metadata"] = new JsonObject { ["name"] = "belizemesh-root-ca" },
+                ["type"] = "Opaque",
+                ["data"] = data,
+            });
+        }
+        else
+        {
+            Api.Mutate("secrets", SystemNamespace, "belizemesh-root-ca", o => o["data"] = data);
+        }
+    }
+
+    public RunningController Start(string identity, ControllerOptions? options = null)
+    {
+        options = (options ?? new ControllerOptions()) with
+        {
+            Identity = identity,
+            RootSecretNamespace = SystemNamespace,
+            LeaseNamespace = SystemNamespace,
+        };
+        var client = new ControllerKubernetes(new KubernetesClientConfiguration { Host = Api.Uri.ToString() }, new ClientHeaderHandler(identity));
+        var logger = new ListLogger(identity, Logs);
+        var controller = new CertificateController(client, options, Time, logger);
+        var running = new RunningController(identity, controller, client);
+        _controllers.Add(running);
+        return running;
+    }
+
+    /// <summary>The Secret's data, decoded.</summary>
+    public Dictionary<string, string>? SecretData(string ns, string name)
+    {
+        JsonObject? secret = Api.Get("secrets", ns, name);
+        if (secret?["data"] is not JsonObject data)
+        {
+            return null;
+        }
+
+        return data.ToDictionary(p => p.Key, p => Encoding.UTF8.GetString(Convert.FromBase64String(p.Value!.GetValue<string>())));
+    }
+
+    public string? Serial(string ns, string sa) =>
+        SecretData(ns, ServiceCertificateSecret.NameFor(sa)) is { } data ? MeshCertificate.ParsePem(data["tls.crt"]).SerialNumber : null;
+
+    public List<JsonObject> Events(string ns, string reason) =>
+        [.. Api.List("events").Where(e => e["metadata"]?["namespace"]?.GetValue<string>() == ns && e["reason"]?.GetValue<string>() == reason)];
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (RunningController controller in _controllers)
+        {
+            await controller.DisposeAsync();
+        }
+
+        await Api.DisposeAsync();
+        Root.Dispose();
+    }
+}
+
+/// <summary>A controller running against the fake API server.</summary>
+internal sealed class RunningController : IAsyncDisposable
+{
+    private readonly CancellationTokenSource _stop = new();
+    private readonly ControllerKubernetes _client;
+    private int _passes;
+
+    public RunningController(string identity, CertificateController controller, ControllerKubernetes client)
+    {
+        Identity = identity;
+        Controller = controller;
+        _client = client;
+        controller.PassCompleted += () => Interlocked.Increment(ref _passes);
+        Task = Task.Run(() => controller.RunAsync(_stop.Token));
+    }
+
+    public string Identity { get; }
+
+    public CertificateController Controller { get; }
+
+    public Task Task { get; }
+
+    public int Passes => Volatile.Read(ref _passes);
+
+    public ControllerMetrics Metrics => Controller.Metrics;
+
+    public bool IsLeader => Controller.Elector.IsLeader;
+
+    public async Task StopAsync()
+    {
+        await _stop.CancelAsync();
+        await Task.WaitAsync(TimeSpan.FromSeconds(20));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!Task.IsCompleted)
+        {
+            try
+            {
+                await StopAsync();
+            }
+            catch (TimeoutException)
+            {
+            }
+        }
+
+        Controller.Dispose();
+        _client.Dispose();
+        _stop.Dispose();
+    }
+}
+
+/// <summary>Collects formatted log lines.</summary>
+internal sealed class ListLogger(string name, ConcurrentQueue<string> lines) : ILogger
+{
+    public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+    public bool IsEnabled(LogLevel logLevel) => true;
+
+    public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+        lines.Enqueue($"{name} {logLevel}: {formatter(state, exception)}{(exception is null ? "" : " " + exception)}");
+}

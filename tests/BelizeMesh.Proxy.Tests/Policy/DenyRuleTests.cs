@@ -93,6 +93,29 @@ public class DenyRuleTests
         Assert.True(policy.Evaluate(Blockchain, "POST", "/public").Allowed);
     }
 
+    [Fact]
+    public void Evaluation_allocates_nothing()
+    {
+        AuthorizationPolicy policy = Policy(
+            [From(new FromSpec(["*/sa/web"]) { RequestPrincipals = ["https://auth.example.com/*"], NotNamespaces = ["guests"] }, new ToSpec(["GET"], ["/api/*"]) { NotPaths = ["/api/admin*"] })],
+            From(new FromSpec(null) { NotNamespaces = ["belizechain", "shop"] }, new ToSpec(null, null) { NotMethods = ["GET"] }));
+        const string web = "cluster.local/ns/shop/sa/web";
+        policy.Evaluate(web, User, "GET", "/api/x"); // warm up
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 1_000; i++)
+        {
+            policy.Evaluate(web, User, "GET", "/api/x");
+            policy.Evaluate(Guest, null, "POST", "/api/admin");
+            policy.Evaluate(null, null, "GET", "/");
+        }
+
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Equal(0, allocated);
+        Assert.True(policy.Evaluate(web, User, "GET", "/api/x").Allowed);
+        Assert.False(policy.Evaluate(Guest, null, "POST", "/api/admin").Allowed);
+    }
+
     [Theory]
     [InlineData("cluster.local/ns/belizechain/sa/x", "belizechain")]
     [InlineData("example.org/ns/a/sa/b", "a")]

@@ -373,25 +373,8 @@ public static partial class MeshAnalyzer
                 }
             }
 
-            if (service.Quantum && service.Authorization.Deny.Count > 0)
-            {
-                Add(FindingCodes.DenyNotOnQuantumChannel, FindingSeverity.Warning, service.Authorization.Deny[0].Position,
-                    $"service \"{service.Name}\" runs the quantum sidecar, whose policy only has ALLOW rules; its DENY rules apply to Envoy traffic, not to the post-quantum channel",
-                    "express the restriction as ALLOW rules (the sidecar mirrors those), or set quantum: false");
-            }
-
             if (service.Quantum)
             {
-                foreach (var rule in service.Authorization.Allow)
-                {
-                    if (!SidecarPolicyBuilder.CanMirror(rule))
-                    {
-                        Add(FindingCodes.RuleNotMirrored, FindingSeverity.Warning, rule.Position,
-                            $"an ALLOW rule of service \"{service.Name}\" uses notNamespaces, which the quantum sidecar's policy cannot express; the sidecar leaves the rule out, so callers it would allow are refused on the post-quantum channel",
-                            "list the allowed namespaces or service accounts instead of excluding some");
-                    }
-                }
-
                 if (service.LoadBalancing is { } lb && SidecarPolicyBuilder.SidecarLoadBalancing(lb) is null)
                 {
                     Add(FindingCodes.AffinityNotOnQuantumChannel, FindingSeverity.Info, lb.Position,
@@ -400,11 +383,17 @@ public static partial class MeshAnalyzer
                 }
             }
 
-            if (service.Quantum && service.Jwt is { Required: true } jwt)
+            if (service.Quantum && service.Jwt is { } jwt)
             {
-                Add(FindingCodes.JwtNotOnQuantumChannel, FindingSeverity.Info, jwt.Position,
-                    $"service \"{service.Name}\" requires a JWT; Istio checks it on Envoy traffic, the quantum sidecar authorizes by peer identity only",
-                    "nothing to do if callers reach the service through Envoy; otherwise keep the JWT check in the application");
+                foreach (var issuer in jwt.Issuers)
+                {
+                    if (!issuer.SidecarCanValidate)
+                    {
+                        Add(FindingCodes.JwtNotOnQuantumChannel, FindingSeverity.Warning, issuer.Position,
+                            $"service \"{service.Name}\" takes the keys of JWT issuer \"{issuer.Issuer}\" from jwksUri only; istiod fetches them for Envoy, the quantum sidecar fetches nothing, so on the post-quantum channel that issuer's tokens are refused (401){(jwt.Required ? " and requests without a valid token get 403" : "")}",
+                            "add jwksFile: the path of a copy of the JWKS mounted in the pod (the sidecar re-reads it when it changes), or give the JWKS inline with jwks instead of jwksUri");
+                    }
+                }
             }
 
             if (service.Authorization.Allow.Count == 0 && service.Jwt is not { Required: true }

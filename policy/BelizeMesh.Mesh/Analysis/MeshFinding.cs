@@ -39,10 +39,12 @@ public static class FindingCodes
     public const string NoPublicRoute = "BM0011";
     public const string UndefinedPort = "BM0012";
     public const string PortMtlsUnknownPort = "BM0013";
+    /// <summary>Retired: the quantum sidecar enforces DENY rules (issue 13). Never reused.</summary>
     public const string DenyNotOnQuantumChannel = "BM0014";
     public const string WebSocketTimeout = "BM0015";
     public const string Unreachable = "BM0016";
     public const string JwtNotOnQuantumChannel = "BM0017";
+    /// <summary>Retired: the quantum sidecar enforces notNamespaces and the other not-clauses (issue 13). Never reused.</summary>
     public const string RuleNotMirrored = "BM0018";
     public const string AffinityNotOnQuantumChannel = "BM0019";
     public const string InjectedWithoutPolicy = "BM0020";
@@ -65,11 +67,9 @@ public static class FindingCodes
         (NoPublicRoute, "service exposed on a gateway has no public route"),
         (UndefinedPort, "route to a port the destination does not declare"),
         (PortMtlsUnknownPort, "port-level mTLS for a port the service does not declare"),
-        (DenyNotOnQuantumChannel, "DENY rules are not enforced on the post-quantum channel"),
         (WebSocketTimeout, "WebSocket route with a timeout"),
         (Unreachable, "service in a default-deny namespace allows nobody"),
-        (JwtNotOnQuantumChannel, "JWT is not checked on the post-quantum channel"),
-        (RuleNotMirrored, "ALLOW rule the sidecar policy cannot express"),
+        (JwtNotOnQuantumChannel, "JWT issuer whose keys the quantum sidecar does not have (jwksUri only)"),
         (AffinityNotOnQuantumChannel, "cookie or source-IP affinity is not kept on the post-quantum channel"),
         (InjectedWithoutPolicy, "pods of a quantum and a non-quantum service cannot be told apart by their labels"),
         (PqServiceName, "headless PQ Service name is not a valid Kubernetes Service name"),

@@ -471,7 +471,9 @@ public static partial class MeshEmitter
             var rules = new JsonArray();
             foreach (var issuer in jwt.Issuers)
             {
-                var rule = Obj(("issuer", issuer.Issuer), ("jwksUri", issuer.JwksUri));
+                var rule = issuer.JwksUri is not null
+                    ? Obj(("issuer", issuer.Issuer), ("jwksUri", issuer.JwksUri))
+                    : Obj(("issuer", issuer.Issuer), ("jwks", issuer.Jwks));
                 if (issuer.Audiences.Count > 0)
                 {
                     rule["audiences"] = Strings(issuer.Audiences);
@@ -547,9 +549,19 @@ public static partial class MeshEmitter
                     source["principals"] = principals;
                 }
 
+                if (from.NotPrincipals.Count > 0)
+                {
+                    source["notPrincipals"] = Strings(from.NotPrincipals);
+                }
+
                 if (from.RequestPrincipals.Count > 0)
                 {
                     source["requestPrincipals"] = Strings(from.RequestPrincipals);
+                }
+
+                if (from.NotRequestPrincipals.Count > 0)
+                {
+                    source["notRequestPrincipals"] = Strings(from.NotRequestPrincipals);
                 }
 
                 if (from.Namespaces.Count > 0)
@@ -581,9 +593,19 @@ public static partial class MeshEmitter
                     operation["methods"] = Strings(to.Methods);
                 }
 
+                if (to.NotMethods.Count > 0)
+                {
+                    operation["notMethods"] = Strings(to.NotMethods);
+                }
+
                 if (to.Paths.Count > 0)
                 {
                     operation["paths"] = Strings(to.Paths);
+                }
+
+                if (to.NotPaths.Count > 0)
+                {
+                    operation["notPaths"] = Strings(to.NotPaths);
                 }
 
                 if (to.Ports.Count > 0)

@@ -96,9 +96,22 @@ internal static class MeshRules
         }
 
         // A DENY rule that needs a request principal does not deny the workload as such.
-        if (forDeny && from.RequestPrincipals.Count > 0)
+        // Whether a DENY rule on request principals matches depends on each request's JWT, not on the caller.
+        if (forDeny && (from.RequestPrincipals.Count > 0 || from.NotRequestPrincipals.Count > 0))
         {
             return false;
+        }
+
+        if (from.NotPrincipals.Count > 0)
+        {
+            string principal = mesh.PrincipalOf(caller.Namespace, caller.ServiceAccount);
+            foreach (var p in from.NotPrincipals)
+            {
+                if (PatternMatches(p, principal))
+                {
+                    return false;
+                }
+            }
         }
 
         if (from.ServiceAccounts.Count > 0 || from.Principals.Count > 0)

@@ -49,6 +49,11 @@ internal static class SidecarPolicyBuilder
             inbound["authorization"] = authorization;
         }
 
+        if (JwtRules(service) is { } jwtRules)
+        {
+            inbound["jwtRules"] = jwtRules;
+        }
+
         if (service.RateLimits.Count > 0)
         {
             var limits = new JsonArray();
@@ -181,88 +186,161 @@ internal static class SidecarPolicyBuilder
         _ => null,
     };
 
-    /// <summary>Whether the sidecar can mirror an ALLOW rule (it has no "not" clauses).</summary>
-    internal static bool CanMirror(AuthorizationRule rule) => rule.From is not { NotNamespaces.Count: > 0 };
-
     /// <summary>
-    /// The ALLOW rules in the sidecar's vocabulary (Istio semantics, see docs/policy.md): service accounts become
-    /// principals; a namespace becomes the pattern <c>&lt;td&gt;/ns/&lt;ns&gt;/sa/*</c>; a rule without a source has no
-    /// <c>from</c> (anyone, authenticated or not); a source of request principals only becomes <c>principals: ["*"]</c>
-    /// (any authenticated peer: the sidecar does not check JWTs). A rule the sidecar cannot express (notNamespaces) is
-    /// left out, which fails closed. No ALLOW rules: no authorization section (allow all) unless the namespace denies by
-    /// default (then an empty rule list, deny all).
+    /// The ALLOW and DENY rules in the sidecar's vocabulary, with Istio's semantics (docs/policy.md): service accounts and
+    /// principals become <c>principals</c>; namespaces, not-clauses and request principals are kept as they are; a rule
+    /// without a source has no <c>from</c> (anyone). A required JWT adds <c>requestPrincipals: ["*"]</c> to every ALLOW
+    /// rule (one rule requiring it when there are none), as the Istio AuthorizationPolicy does. <c>to.ports</c>: the
+    /// sidecar forwards to the app port only, so a rule whose ports leave it out never matches there and is left out, and
+    /// one that names it is mirrored without ports. No ALLOW rules: no <c>rules</c> (allow what no DENY rule matches)
+    /// unless the namespace denies by default (an empty list: deny all); no rules at all: no section (allow all).
     /// </summary>
     private static JsonObject? InboundAuthorization(MeshDescription mesh, ServiceSpec service)
     {
         bool requireJwt = service.Jwt is { Required: true };
-        var rules = new JsonArray();
-        if (service.Authorization.Allow.Count == 0)
+        var allow = service.Authorization.Allow;
+        if (allow.Count == 0 && requireJwt)
         {
-            if (requireJwt)
-            {
-                rules.Push(new JsonObject { ["from"] = new JsonObject { ["principals"] = new JsonArray("*") } });
-                return new JsonObject { ["rules"] = rules };
-            }
-
-            return mesh.FindNamespace(service.Namespace) is { DefaultDeny: true } ? new JsonObject { ["rules"] = rules } : null;
+            allow = [new AuthorizationRule(null, null, null, service.Jwt!.Position)];
         }
 
-        foreach (var rule in service.Authorization.Allow)
+        var rules = new JsonArray();
+        foreach (var rule in allow)
         {
-            if (!CanMirror(rule))
+            if (SidecarRule(mesh, service, rule, requireJwt) is { } mirrored)
+            {
+                rules.Push(mirrored);
+            }
+        }
+
+        var denyRules = new JsonArray();
+        foreach (var rule in service.Authorization.Deny)
+        {
+            if (SidecarRule(mesh, service, rule, requireJwt: false) is { } mirrored)
+            {
+                denyRules.Push(mirrored);
+            }
+        }
+
+        bool allowPolicy = allow.Count > 0 || mesh.FindNamespace(service.Namespace) is { DefaultDeny: true };
+        if (!allowPolicy && denyRules.Count == 0)
+        {
+            return null;
+        }
+
+        var result = new JsonObject();
+        if (allowPolicy)
+        {
+            result["rules"] = rules;
+        }
+
+        if (denyRules.Count > 0)
+        {
+            result["denyRules"] = denyRules;
+        }
+
+        return result;
+    }
+
+    /// <summary>One rule for the sidecar, or null when it cannot match on the sidecar (its ports leave out the app port).</summary>
+    private static JsonObject? SidecarRule(MeshDescription mesh, ServiceSpec service, AuthorizationRule rule, bool requireJwt)
+    {
+        if (rule.To is { Ports.Count: > 0 } ports && !ports.Ports.Contains(service.EffectiveAppPort!.Value))
+        {
+            return null;
+        }
+
+        var from = new JsonObject();
+        if (rule.From is { } source)
+        {
+            var principals = new JsonArray();
+            foreach (var sa in source.ServiceAccounts)
+            {
+                principals.Push(mesh.PrincipalOf(sa.Namespace, sa.Name));
+            }
+
+            foreach (var p in source.Principals)
+            {
+                principals.Push(p);
+            }
+
+            Put(from, "principals", principals);
+            Put(from, "notPrincipals", Strings(source.NotPrincipals));
+            Put(from, "requestPrincipals", Strings(source.RequestPrincipals));
+            Put(from, "notRequestPrincipals", Strings(source.NotRequestPrincipals));
+            Put(from, "namespaces", Strings(source.Namespaces));
+            Put(from, "notNamespaces", Strings(source.NotNamespaces));
+        }
+
+        if (requireJwt && !from.ContainsKey("requestPrincipals"))
+        {
+            from["requestPrincipals"] = new JsonArray("*");
+        }
+
+        var result = new JsonObject();
+        if (from.Count > 0)
+        {
+            result["from"] = from;
+        }
+
+        if (rule.To is { } to)
+        {
+            var toNode = new JsonObject();
+            Put(toNode, "methods", Strings(to.Methods));
+            Put(toNode, "notMethods", Strings(to.NotMethods));
+            Put(toNode, "paths", Strings(to.Paths));
+            Put(toNode, "notPaths", Strings(to.NotPaths));
+            if (toNode.Count > 0)
+            {
+                result["to"] = toNode;
+            }
+        }
+
+        return result;
+    }
+
+    private static void Put(JsonObject target, string name, JsonArray values)
+    {
+        if (values.Count > 0)
+        {
+            target[name] = values;
+        }
+    }
+
+    /// <summary>
+    /// The service's RequestAuthentication for the sidecar: one <c>jwtRules</c> entry per issuer whose keys the sidecar
+    /// has (<c>jwks</c> inline, or <c>jwksFile</c>). An issuer given by <c>jwksUri</c> alone is left out — the sidecar
+    /// fetches nothing — so its tokens get 401 and requests needing one 403 on the post-quantum path (finding BM0017).
+    /// </summary>
+    private static JsonArray? JwtRules(ServiceSpec service)
+    {
+        if (service.Jwt is not { } jwt)
+        {
+            return null;
+        }
+
+        var rules = new JsonArray();
+        foreach (var issuer in jwt.Issuers)
+        {
+            if (!issuer.SidecarCanValidate)
             {
                 continue;
             }
 
-            var principals = new JsonArray();
-            if (rule.From is { } from)
+            var rule = new JsonObject { ["issuer"] = issuer.Issuer };
+            Put(rule, "audiences", Strings(issuer.Audiences));
+            if (issuer.Jwks is not null)
             {
-                foreach (var sa in from.ServiceAccounts)
-                {
-                    principals.Push(mesh.PrincipalOf(sa.Namespace, sa.Name));
-                }
-
-                foreach (var p in from.Principals)
-                {
-                    principals.Push(p);
-                }
-
-                foreach (var ns in from.Namespaces)
-                {
-                    principals.Push($"{mesh.TrustDomain}/ns/{ns}/sa/*");
-                }
+                rule["jwks"] = issuer.Jwks;
+            }
+            else
+            {
+                rule["jwksFile"] = issuer.JwksFile;
             }
 
-            if (principals.Count == 0 && (rule.From is not null || requireJwt))
-            {
-                principals.Push("*");
-            }
-
-            var result = new JsonObject();
-            if (principals.Count > 0)
-            {
-                result["from"] = new JsonObject { ["principals"] = principals };
-            }
-
-            if (rule.To is { } to && (to.Methods.Count > 0 || to.Paths.Count > 0))
-            {
-                var toNode = new JsonObject();
-                if (to.Methods.Count > 0)
-                {
-                    toNode["methods"] = Strings(to.Methods);
-                }
-
-                if (to.Paths.Count > 0)
-                {
-                    toNode["paths"] = Strings(to.Paths);
-                }
-
-                result["to"] = toNode;
-            }
-
-            rules.Push(result);
+            rules.Push(rule);
         }
 
-        return new JsonObject { ["rules"] = rules };
+        return rules.Count > 0 ? rules : null;
     }
 }

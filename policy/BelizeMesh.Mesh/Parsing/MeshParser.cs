@@ -765,7 +765,11 @@ public static class MeshParser
                         f.StringList("notNamespaces", "namespace"),
                         f.StringList("principals", "principal"),
                         f.StringList("requestPrincipals", "request principal"),
-                        f.Position);
+                        f.Position)
+                    {
+                        NotPrincipals = f.StringList("notPrincipals", "principal"),
+                        NotRequestPrincipals = f.StringList("notRequestPrincipals", "request principal"),
+                    };
                     f.Finish();
                 }
 
@@ -775,6 +779,9 @@ public static class MeshParser
                     var paths = t.StringList("paths", "path pattern");
                     CheckPaths(t, "paths", paths);
                     to = new RuleOperation(t.StringList("methods", "HTTP method"), paths, t.IntList("ports", 1, 65535, "a port"), t.Position);
+                    var notPaths = t.StringList("notPaths", "path pattern");
+                    CheckPaths(t, "notPaths", notPaths);
+                    to = to with { NotMethods = t.StringList("notMethods", "HTTP method"), NotPaths = notPaths };
                     t.Finish();
                 }
 
@@ -797,18 +804,44 @@ public static class MeshParser
             foreach (var i in j.MapList("issuers", "JWT issuer"))
             {
                 var issuer = i.String("issuer", true, "the token issuer (iss), e.g. https://auth.example.com");
-                var jwks = i.String("jwksUri", true, "the issuer's JWKS URL, e.g. https://auth.example.com/.well-known/jwks.json");
-                if (jwks is not null && (!Uri.TryCreate(jwks, UriKind.Absolute, out var uri) || uri.Scheme is not ("https" or "http")))
+                var jwksUri = i.String("jwksUri", false, "the issuer's JWKS URL, e.g. https://auth.example.com/.well-known/jwks.json");
+                bool keysOk = true;
+                if (jwksUri is not null && (!Uri.TryCreate(jwksUri, UriKind.Absolute, out var uri) || uri.Scheme is not ("https" or "http")))
                 {
-                    i.Context.Error(i.PositionOf("jwksUri"), i.PathOf("jwksUri"), $"\"{jwks}\" is not an http(s) URL; expected the issuer's JWKS URL");
-                    jwks = null;
+                    i.Context.Error(i.PositionOf("jwksUri"), i.PathOf("jwksUri"), $"\"{jwksUri}\" is not an http(s) URL; expected the issuer's JWKS URL");
+                    keysOk = false;
+                }
+
+                var jwks = i.String("jwks", false, "the issuer's JWKS JSON inline, {\"keys\": [...]}");
+                if (jwks is not null && !IsJwksJson(jwks))
+                {
+                    i.Context.Error(i.PositionOf("jwks"), i.PathOf("jwks"), "not a JWKS; expected a JSON object with a \"keys\" array, e.g. '{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"...\",\"y\":\"...\"}]}'");
+                    keysOk = false;
+                }
+
+                var jwksFile = i.String("jwksFile", false, "an absolute path where the quantum sidecar reads the JWKS, e.g. /etc/belizemesh/jwks/auth.json");
+                if (jwksFile is not null && !jwksFile.StartsWith('/'))
+                {
+                    i.Context.Error(i.PositionOf("jwksFile"), i.PathOf("jwksFile"), $"\"{jwksFile}\" is not an absolute path; expected where the JWKS is mounted in the pod, e.g. /etc/belizemesh/jwks/auth.json");
+                    keysOk = false;
+                }
+
+                if (issuer is not null && (jwksUri is null) == (jwks is null) && keysOk)
+                {
+                    i.Context.Error(i.Position, i.Path, "give exactly one of jwksUri (istiod fetches it) or jwks (the JWKS inline); add jwksFile next to jwksUri for the quantum sidecar");
+                    keysOk = false;
+                }
+                else if (jwks is not null && jwksFile is not null)
+                {
+                    i.Context.Error(i.PositionOf("jwksFile"), i.PathOf("jwksFile"), "not needed with jwks: the quantum sidecar uses the inline JWKS; remove jwksFile");
+                    keysOk = false;
                 }
 
                 var audiences = i.StringList("audiences", "audience");
                 i.Finish();
-                if (issuer is not null && jwks is not null)
+                if (issuer is not null && keysOk)
                 {
-                    issuers.Add(new JwtIssuer(issuer, jwks, audiences, i.Position));
+                    issuers.Add(new JwtIssuer(issuer, jwksUri, audiences, i.Position) { Jwks = jwks, JwksFile = jwksFile });
                 }
             }
 
@@ -819,6 +852,21 @@ public static class MeshParser
 
             j.Finish();
             return new JwtSpec(required, issuers, j.Position);
+        }
+
+        private static bool IsJwksJson(string text)
+        {
+            try
+            {
+                using var document = System.Text.Json.JsonDocument.Parse(text);
+                return document.RootElement.ValueKind == System.Text.Json.JsonValueKind.Object
+                    && document.RootElement.TryGetProperty("keys", out var keys)
+                    && keys.ValueKind == System.Text.Json.JsonValueKind.Array;
+            }
+            catch (System.Text.Json.JsonException)
+            {
+                return false;
+            }
         }
 
         private List<RateLimitSpec> BindRateLimits(YamlMap item)

@@ -58,12 +58,12 @@ public static partial class PolicyParser
         private static readonly string[] s_metadataFields = ["name", "namespace", "labels", "annotations"];
         private static readonly string[] s_specFields = ["identity", "admin", "inbound", "outbound", "accessLog", "drainTimeout"];
         private static readonly string[] s_adminFields = ["listen"];
-        private static readonly string[] s_inboundFields = ["listen", "app", "apps", "mode", "timeout", "authorization", "rateLimits", "limits"];
+        private static readonly string[] s_inboundFields = ["listen", "app", "apps", "mode", "timeout", "authorization", "rateLimits", "limits", "jwtRules"];
         private static readonly string[] s_inboundAppFields = ["port", "app", "timeout"];
-        private static readonly string[] s_authorizationFields = ["rules"];
+        private static readonly string[] s_authorizationFields = ["rules", "denyRules"];
         private static readonly string[] s_ruleFields = ["from", "to"];
-        private static readonly string[] s_fromFields = ["principals"];
-        private static readonly string[] s_toFields = ["methods", "paths"];
+        private static readonly string[] s_fromFields = ["principals", "notPrincipals", "requestPrincipals", "notRequestPrincipals", "namespaces", "notNamespaces"];
+        private static readonly string[] s_toFields = ["methods", "notMethods", "paths", "notPaths"];
         private static readonly string[] s_rateLimitFields = ["name", "match", "key", "requestsPerSecond", "burst"];
         private static readonly string[] s_matchFields = ["paths", "methods"];
         private static readonly string[] s_outboundFields = ["listen", "mode", "routes", "limits"];
@@ -279,7 +279,8 @@ public static partial class PolicyParser
                 }
             }
 
-            return app is null ? null : new InboundSpec(listen, app, mode, timeout, authorization, rateLimits) { Limits = ReadLimits(f, "spec.inbound.limits", ListenerLimitsSpec.InboundDefault, inbound: true), Apps = apps };
+            IReadOnlyList<JwtRuleSpec> jwtRules = ReadJwtRules(f, "spec.inbound.jwtRules");
+            return app is null ? null : new InboundSpec(listen, app, mode, timeout, authorization, rateLimits) { Limits = ReadLimits(f, "spec.inbound.limits", ListenerLimitsSpec.InboundDefault, inbound: true), Apps = apps, JwtRules = jwtRules };
         }
 
         /// <summary>A plain <c>http://host:port</c> URL of a local app, or null (the error is reported).</summary>
@@ -356,47 +357,66 @@ public static partial class PolicyParser
         private AuthorizationSpec ReadAuthorization(YamlMappingNode node)
         {
             Fields f = CheckFields(node, "spec.inbound.authorization", s_authorizationFields);
+            if (f.Value("rules") is null && f.Value("denyRules") is null)
+            {
+                Error(node, "spec.inbound.authorization.rules: required field is missing (ALLOW rules; an empty list denies every request; give denyRules alone to refuse only what they match; remove authorization to allow all)");
+            }
+
+            List<AuthorizationRuleSpec> rules = ReadRules(f, "rules", "spec.inbound.authorization.rules");
+            List<AuthorizationRuleSpec> denyRules = ReadRules(f, "denyRules", "spec.inbound.authorization.denyRules");
+            return new AuthorizationSpec(rules) { DenyRules = denyRules, HasAllowPolicy = f.Value("rules") is not null || f.Value("denyRules") is null };
+        }
+
+        private List<AuthorizationRuleSpec> ReadRules(Fields f, string name, string listPath)
+        {
             var rules = new List<AuthorizationRuleSpec>();
-            if (f.Value("rules") is null)
+            if (!OptionalSequence(f, name, listPath, out YamlSequenceNode? seq))
             {
-                Error(node, "spec.inbound.authorization.rules: required field is missing (an empty list denies every request; remove authorization to allow all)");
+                return rules;
             }
-            else if (OptionalSequence(f, "rules", "spec.inbound.authorization.rules", out YamlSequenceNode? seq))
+
+            for (int i = 0; i < seq.Children.Count; i++)
             {
-                for (int i = 0; i < seq.Children.Count; i++)
+                string path = $"{listPath}[{i}]";
+                if (!Mapping(seq.Children[i], path, out YamlMappingNode? ruleNode))
                 {
-                    string path = $"spec.inbound.authorization.rules[{i}]";
-                    if (!Mapping(seq.Children[i], path, out YamlMappingNode? ruleNode))
-                    {
-                        continue;
-                    }
-
-                    Fields r = CheckFields(ruleNode, path, s_ruleFields);
-                    FromSpec? from = null;
-                    if (OptionalMapping(r, "from", path + ".from", out YamlMappingNode? fromNode))
-                    {
-                        Fields ff = CheckFields(fromNode, path + ".from", s_fromFields);
-                        IReadOnlyList<string>? principals = Patterns(ff, "principals", path + ".from.principals", PatternKind.Principal);
-                        if (ff.Value("principals") is null)
-                        {
-                            Error(fromNode, $"{path}.from.principals: required field is missing");
-                        }
-
-                        from = principals is null ? null : new FromSpec(principals);
-                    }
-
-                    ToSpec? to = null;
-                    if (OptionalMapping(r, "to", path + ".to", out YamlMappingNode? toNode))
-                    {
-                        Fields tf = CheckFields(toNode, path + ".to", s_toFields);
-                        to = new ToSpec(Methods(tf, path + ".to.methods"), Patterns(tf, "paths", path + ".to.paths", PatternKind.Path));
-                    }
-
-                    rules.Add(new AuthorizationRuleSpec(from, to));
+                    continue;
                 }
+
+                Fields r = CheckFields(ruleNode, path, s_ruleFields);
+                FromSpec? from = null;
+                if (OptionalMapping(r, "from", path + ".from", out YamlMappingNode? fromNode))
+                {
+                    Fields ff = CheckFields(fromNode, path + ".from", s_fromFields);
+                    from = new FromSpec(Patterns(ff, "principals", path + ".from.principals", PatternKind.Principal))
+                    {
+                        NotPrincipals = Patterns(ff, "notPrincipals", path + ".from.notPrincipals", PatternKind.Principal),
+                        RequestPrincipals = Patterns(ff, "requestPrincipals", path + ".from.requestPrincipals", PatternKind.Value),
+                        NotRequestPrincipals = Patterns(ff, "notRequestPrincipals", path + ".from.notRequestPrincipals", PatternKind.Value),
+                        Namespaces = Patterns(ff, "namespaces", path + ".from.namespaces", PatternKind.Namespace),
+                        NotNamespaces = Patterns(ff, "notNamespaces", path + ".from.notNamespaces", PatternKind.Namespace),
+                    };
+                    if (fromNode.Children.Count == 0)
+                    {
+                        Error(fromNode, $"{path}.from: empty; name at least one of {string.Join(", ", s_fromFields)} (leave 'from' out to match any caller)");
+                    }
+                }
+
+                ToSpec? to = null;
+                if (OptionalMapping(r, "to", path + ".to", out YamlMappingNode? toNode))
+                {
+                    Fields tf = CheckFields(toNode, path + ".to", s_toFields);
+                    to = new ToSpec(Methods(tf, "methods", path + ".to.methods"), Patterns(tf, "paths", path + ".to.paths", PatternKind.Path))
+                    {
+                        NotMethods = Methods(tf, "notMethods", path + ".to.notMethods"),
+                        NotPaths = Patterns(tf, "notPaths", path + ".to.notPaths", PatternKind.Path),
+                    };
+                }
+
+                rules.Add(new AuthorizationRuleSpec(from, to));
             }
 
-            return new AuthorizationSpec(rules);
+            return rules;
         }
 
         private RateLimitSpec? ReadRateLimit(YamlMappingNode node, string path)
@@ -869,9 +889,11 @@ public static partial class PolicyParser
             return false;
         }
 
-        private IReadOnlyList<string>? Methods(Fields f, string path)
+        private IReadOnlyList<string>? Methods(Fields f, string path) => Methods(f, "methods", path);
+
+        private IReadOnlyList<string>? Methods(Fields f, string name, string path)
         {
-            YamlNode? node = f.Value("methods");
+            YamlNode? node = f.Value(name);
             if (node is null || !Sequence(node, path, out YamlSequenceNode? seq))
             {
                 return null;
@@ -901,6 +923,8 @@ public static partial class PolicyParser
         {
             Principal,
             Path,
+            Namespace,
+            Value,
         }
 
         private IReadOnlyList<string>? Patterns(Fields f, string name, string path, PatternKind kind)
@@ -936,6 +960,12 @@ public static partial class PolicyParser
                 if (kind == PatternKind.Principal && pattern.StartsWith("spiffe://", StringComparison.Ordinal))
                 {
                     Error(seq.Children[i], $"{path}[{i}]: write principals the way Istio does, without the scheme: '{pattern["spiffe://".Length..]}'");
+                    continue;
+                }
+
+                if (kind == PatternKind.Namespace && pattern.Contains('/', StringComparison.Ordinal))
+                {
+                    Error(seq.Children[i], $"{path}[{i}]: '{pattern}' is not a namespace name (no '/'); write e.g. belizechain, or a pattern such as 'team-*'");
                     continue;
                 }
 

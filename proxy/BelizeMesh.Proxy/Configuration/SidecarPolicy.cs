@@ -37,6 +37,9 @@ public sealed record InboundSpec(
     /// addressed) goes to that app; any other request goes to <see cref="App"/>.
     /// </summary>
     public IReadOnlyList<InboundAppSpec> Apps { get; init; } = [];
+
+    /// <summary><c>spec.inbound.jwtRules</c>: JWT validation as an Istio <c>RequestAuthentication</c> (none = tokens ignored).</summary>
+    public IReadOnlyList<JwtRuleSpec> JwtRules { get; init; } = [];
 }
 
 /// <summary>One entry of <c>spec.inbound.apps</c>: requests for <see cref="Port"/> go to <see cref="App"/> with its own idle timeout.</summary>
@@ -79,17 +82,66 @@ public sealed record ListenerLimitsSpec(int MaxConnections, TimeSpan SniffTimeou
     public int HandshakeBurstPerSource { get; init; }
 }
 
-/// <summary><c>spec.inbound.authorization</c>: ALLOW rules with Istio semantics. Absent means allow all.</summary>
-public sealed record AuthorizationSpec(IReadOnlyList<AuthorizationRuleSpec> Rules);
+/// <summary>
+/// <c>spec.inbound.authorization</c>: ALLOW rules (<see cref="Rules"/>) and DENY rules (<see cref="DenyRules"/>) with
+/// Istio semantics: any matching DENY rule refuses; then, when there is an ALLOW policy, a request must match one of its
+/// rules. Absent means allow all.
+/// </summary>
+public sealed record AuthorizationSpec(IReadOnlyList<AuthorizationRuleSpec> Rules)
+{
+    /// <summary><c>denyRules</c>: a request matching any of them is refused, whatever the ALLOW rules say.</summary>
+    public IReadOnlyList<AuthorizationRuleSpec> DenyRules { get; init; } = [];
 
-/// <summary>One ALLOW rule; it matches when every clause present matches.</summary>
+    /// <summary>False when the section has <c>denyRules</c> but no <c>rules</c>: there is no ALLOW policy, so what no
+    /// DENY rule matches is allowed (an empty <c>rules</c> list, in contrast, is an ALLOW policy that admits nothing).</summary>
+    public bool HasAllowPolicy { get; init; } = true;
+}
+
+/// <summary>One rule; it matches when every clause present matches.</summary>
 public sealed record AuthorizationRuleSpec(FromSpec? From, ToSpec? To);
 
-/// <summary><c>from</c>: who is calling. Principals match only authenticated (PQ channel) callers.</summary>
-public sealed record FromSpec(IReadOnlyList<string> Principals);
+/// <summary>
+/// <c>from</c>: who is calling. Every list present must match (AND), any entry of a list (OR). Principals and namespaces
+/// come from the PQ channel's verified peer; request principals (<c>iss/sub</c>) from a JWT validated by
+/// <c>jwtRules</c>. A positive list never matches a caller without that identity; a <c>not</c> list always does.
+/// </summary>
+public sealed record FromSpec(IReadOnlyList<string>? Principals)
+{
+    public IReadOnlyList<string>? NotPrincipals { get; init; }
+
+    public IReadOnlyList<string>? RequestPrincipals { get; init; }
+
+    public IReadOnlyList<string>? NotRequestPrincipals { get; init; }
+
+    public IReadOnlyList<string>? Namespaces { get; init; }
+
+    public IReadOnlyList<string>? NotNamespaces { get; init; }
+}
 
 /// <summary><c>to</c>: what is called. An absent list matches anything.</summary>
-public sealed record ToSpec(IReadOnlyList<string>? Methods, IReadOnlyList<string>? Paths);
+public sealed record ToSpec(IReadOnlyList<string>? Methods, IReadOnlyList<string>? Paths)
+{
+    public IReadOnlyList<string>? NotMethods { get; init; }
+
+    public IReadOnlyList<string>? NotPaths { get; init; }
+}
+
+/// <summary>
+/// One <c>spec.inbound.jwtRules[]</c> entry, as an Istio <c>RequestAuthentication</c> jwtRule: tokens whose <c>iss</c> is
+/// <see cref="Issuer"/> are verified with the keys of <see cref="Jwks"/> (inline) or <see cref="JwksFile"/> (a mounted
+/// file, re-read at every policy reload and poll).
+/// </summary>
+public sealed record JwtRuleSpec(
+    string Issuer,
+    IReadOnlyList<string> Audiences,
+    string? Jwks,
+    string? JwksFile,
+    IReadOnlyList<JwtHeaderSpec> FromHeaders,
+    IReadOnlyList<string> FromParams,
+    bool ForwardOriginalToken);
+
+/// <summary>A header a token is read from, and the prefix stripped before it (<c>Authorization</c>, <c>"Bearer "</c>).</summary>
+public sealed record JwtHeaderSpec(string Name, string Prefix);
 
 /// <summary>One token-bucket rate limit.</summary>
 public sealed record RateLimitSpec(

@@ -70,7 +70,8 @@ internal sealed partial class PolicyStore
 
             string hash = Hash(text);
             ProxySnapshot current = _current;
-            if (hash == current.ContentHash || hash == _lastRejectedHash)
+            // A JWKS file that changed under an unchanged policy is picked up by rebuilding the snapshot (JwksFiles).
+            if ((hash == current.ContentHash && !_builder.JwksChanged(current.Policy)) || hash == _lastRejectedHash)
             {
                 return ReloadResult.Unchanged; // a rejected file is reported and counted once, not at every poll
             }

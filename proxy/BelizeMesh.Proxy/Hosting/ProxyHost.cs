@@ -120,6 +120,12 @@ internal sealed partial class ProxyHost : IAsyncDisposable
         }
 
         SidecarPolicy policy = parsed.Policy!;
+        if (BelizeMesh.Proxy.Policy.Authentication.JwksFiles.CheckAtStart(policy) is { Count: > 0 } jwksErrors)
+        {
+            errors = jwksErrors;
+            return null;
+        }
+
         bool usesChannel = policy.Spec.Inbound.Mode != ChannelMode.Disable || policy.Spec.Outbound.Mode != ChannelMode.Disable;
         CertificateSet? certificates = null;
         if (usesChannel && !CertificateStore.TryLoadInitial(options.CertsPath, policy.Spec.Identity, out certificates, out string? certificatesProblem))
@@ -229,6 +235,7 @@ internal sealed partial class ProxyHost : IAsyncDisposable
             options.Time,
             sp.GetRequiredService<ProxyMetrics>(),
             sp.GetRequiredService<ILoggerFactory>()));
+        builder.Services.AddSingleton<BelizeMesh.Proxy.Policy.Authentication.JwksFiles>();
         builder.Services.AddSingleton<SnapshotBuilder>();
         builder.Services.AddSingleton<IPeerIdentityAccessor, PqChannelPeerIdentityAccessor>();
         builder.Services.AddSingleton(sp => new ChannelMetrics(sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()));

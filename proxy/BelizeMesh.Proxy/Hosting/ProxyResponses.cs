@@ -18,6 +18,7 @@ internal static class ProxyResponses
     private static string StatusReason(int status) => status switch
     {
         400 => "bad-path",
+        401 => "unauthenticated",
         403 => "denied",
         404 => "no-route",
         429 => "rate-limited",

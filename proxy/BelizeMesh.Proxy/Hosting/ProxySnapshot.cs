@@ -1,6 +1,7 @@
 using BelizeMesh.Proxy.Configuration;
 using BelizeMesh.Proxy.Forwarding;
 using BelizeMesh.Proxy.Outbound;
+using BelizeMesh.Proxy.Policy.Authentication;
 using BelizeMesh.Proxy.Policy.Authorization;
 using BelizeMesh.Proxy.Policy.RateLimiting;
 
@@ -40,11 +41,17 @@ internal sealed class ProxySnapshot(
     public OutboundRouteTable Outbound { get; } = outbound;
 
     public bool AccessLog => Policy.Spec.AccessLog;
+
+    /// <summary><c>spec.inbound.jwtRules</c> compiled (<see cref="RequestAuthenticator.None"/> without rules).</summary>
+    public RequestAuthenticator Jwt { get; init; } = RequestAuthenticator.None;
 }
 
 /// <summary>Compiles policies into snapshots, reusing long-lived state (connection pools, buckets, endpoint health).</summary>
-internal sealed class SnapshotBuilder(UpstreamClientFactory clients, RateLimiterRegistry rateLimiters, EndpointStateRegistry endpoints, EndpointSetRegistry endpointSets)
+internal sealed class SnapshotBuilder(UpstreamClientFactory clients, RateLimiterRegistry rateLimiters, EndpointStateRegistry endpoints, EndpointSetRegistry endpointSets, JwksFiles jwksFiles)
 {
+    /// <summary>Whether a <c>jwksFile</c> of <paramref name="policy"/> changed since it was last read (a rebuild picks it up).</summary>
+    public bool JwksChanged(SidecarPolicy policy) => jwksFiles.Changed(policy);
+
     public ProxySnapshot Build(SidecarPolicy policy, string contentHash)
     {
         InboundSpec inbound = policy.Spec.Inbound;
@@ -130,6 +137,7 @@ internal sealed class SnapshotBuilder(UpstreamClientFactory clients, RateLimiter
             new OutboundRouteTable(routes))
         {
             InboundAppsByPort = appsByPort,
+            Jwt = RequestAuthenticator.Create(inbound.JwtRules, jwksFiles.KeysFor, jwksFiles.Time),
         };
         rateLimiters.Commit();
         endpointSets.Commit();

@@ -1,6 +1,7 @@
 using BelizeMesh.Proxy.Forwarding;
 using BelizeMesh.Proxy.Hosting;
 using BelizeMesh.Proxy.Metrics;
+using BelizeMesh.Proxy.Policy.Authentication;
 using BelizeMesh.Proxy.Policy.Authorization;
 using BelizeMesh.Proxy.Policy.RateLimiting;
 using Microsoft.AspNetCore.Http;
@@ -11,7 +12,8 @@ namespace BelizeMesh.Proxy.Inbound;
 
 /// <summary>
 /// The inbound side: a caller (through the PQ channel, or plaintext in DISABLE mode) reaches the local app.
-/// Steps: (1) normalize the path, rejecting encoded slashes; (2) learn the caller's identity; (3) authorize;
+/// Steps: (1) normalize the path, rejecting encoded slashes; (2) learn the caller's identity and validate its JWT, if
+/// any (<c>jwtRules</c>: an invalid token is a 401, as Envoy's <c>jwt_authn</c>); (3) authorize (DENY, then ALLOW);
 /// (4) rate limit; (5) forward to <c>spec.inbound.app</c> (or the <c>spec.inbound.apps</c> entry for the port in
 /// <c>Host</c>) with the verified identity in
 /// <see cref="ProxyHeaders.PeerIdentity"/> and exactly the normalized path that was authorized (plus the query as
@@ -51,12 +53,31 @@ internal sealed partial class InboundHandler(
         string? principal = identities.TryGetPeer(context, out PeerIdentity peer) ? peer.Principal : null;
         string method = WebSocketRequest.AuthorizedMethod(context);
 
+        // (2b) request authentication: JWT, as Istio's RequestAuthentication (no token = no request principal)
+        string? requestPrincipal = null;
+        if (snapshot.Jwt.Enabled)
+        {
+            JwtResult jwt = snapshot.Jwt.Authenticate(context.Request);
+            if (jwt.Refused)
+            {
+                metrics.JwtFailed(jwt.Status.Reason());
+                Log.JwtRefused(logger, principal ?? "(unauthenticated)", method, path, jwt.Status.Reason());
+
+                // As Envoy: Bearer realm="<request URL>", error="invalid_token" (the URL without its query).
+                context.Response.Headers.WWWAuthenticate = $"Bearer realm=\"http://{context.Request.Host.Value}{path}\", error=\"invalid_token\"";
+                await ProxyResponses.WriteAsync(context, jwt.Status.HttpStatus(), jwt.Status.Message()).ConfigureAwait(false);
+                return RouteLabel;
+            }
+
+            requestPrincipal = jwt.RequestPrincipal;
+        }
+
         // (3) authorize
-        AuthorizationDecision decision = snapshot.Authorization.Evaluate(principal, method, path);
+        AuthorizationDecision decision = snapshot.Authorization.Evaluate(principal, requestPrincipal, method, path);
         if (!decision.Allowed)
         {
-            metrics.AuthorizationDenied(principal is null ? "unauthenticated" : "no_matching_rule");
-            Log.Denied(logger, principal ?? "(unauthenticated)", method, path);
+            metrics.AuthorizationDenied(decision.ByDenyRule ? "deny_rule" : principal is null ? "unauthenticated" : "no_matching_rule");
+            Log.Denied(logger, principal ?? "(unauthenticated)", method, path, decision.Reason);
             await ProxyResponses.WriteAsync(context, StatusCodes.Status403Forbidden, "RBAC: access denied: " + decision.Reason).ConfigureAwait(false);
             return RouteLabel;
         }
@@ -99,7 +120,11 @@ internal sealed partial class InboundHandler(
         [LoggerMessage(20, LogLevel.Information, "Rejected inbound path {Path}: {Reason}.", EventName = "PathRejected")]
         public static partial void PathRejected(ILogger logger, string path, PathRejection reason);
 
-        [LoggerMessage(21, LogLevel.Information, "Denied {Principal}: {Method} {Path} matches no authorization rule.", EventName = "AuthorizationDenied")]
-        public static partial void Denied(ILogger logger, string principal, string method, string path);
+        [LoggerMessage(21, LogLevel.Information, "Denied {Principal}: {Method} {Path}: {Reason}.", EventName = "AuthorizationDenied")]
+        public static partial void Denied(ILogger logger, string principal, string method, string path, string reason);
+
+        // Never the token or its claims: only why it was refused.
+        [LoggerMessage(22, LogLevel.Information, "Refused a JWT from {Principal}: {Method} {Path}: {Reason}.", EventName = "JwtRefused")]
+        public static partial void JwtRefused(ILogger logger, string principal, string method, string path, string reason);
     }
 }

@@ -38,6 +38,8 @@ internal sealed partial class ProxyMetrics
     private readonly Counter<long> _listenerRejections;
     private readonly Counter<long> _dnsResolutions;
     private Func<IEnumerable<Measurement<long>>>? _endpointCounts;
+    private readonly Counter<long> _jwtFailures;
+    private readonly Counter<long> _jwksLoads;
 
     // notAfter of the certificate in force, Unix seconds; long.MinValue while no certificate is loaded (mode DISABLE
     // everywhere), when the gauge reports nothing rather than a misleading 0.
@@ -57,6 +59,8 @@ internal sealed partial class ProxyMetrics
         _retries = Meter.CreateCounter<long>("belizemesh.proxy.retries", "{request}", "Outbound attempts retried (connect failure or a retryOn condition), by route.");
         _ejections = Meter.CreateCounter<long>("belizemesh.proxy.outlier.ejections", "{ejection}", "Endpoints ejected after consecutive failures.");
         _listenerRejections = Meter.CreateCounter<long>("belizemesh.proxy.listener.rejections", "{event}", "Connections or requests a listener refused or closed before the application saw them, by listener and reason (method_case, sniff_timeout, ...).");
+        _jwtFailures = Meter.CreateCounter<long>("belizemesh.proxy.jwt.failures", "{request}", "Inbound requests refused (401, or 403 for a disallowed audience) because a JWT was invalid, by reason.");
+        _jwksLoads = Meter.CreateCounter<long>("belizemesh.proxy.jwks.loads", "{load}", "Reads of jwtRules[].jwksFile key sets, by result (success or failure: the last good set stays).");
         _certificateReloads = Meter.CreateCounter<long>("belizemesh.certificate.reloads", "{reload}", "Reloads of the certificates directory (tls.crt, tls.key, ca.crt), by result (success or failure).");
         _dnsResolutions = Meter.CreateCounter<long>("belizemesh.proxy.dns.resolutions", "{resolution}", "Resolutions of outbound endpoint DNS names, by route and result (success or failure; a failure keeps the last good addresses).");
         Meter.CreateObservableGauge("belizemesh.proxy.endpoints", ObserveEndpointCounts, "{endpoint}", "Endpoints an outbound route balances across now (one per resolved address of a DNS endpoint), by route.");
@@ -96,6 +100,22 @@ internal sealed partial class ProxyMetrics
         if (_authorizationDenials.Enabled)
         {
             _authorizationDenials.Add(1, new KeyValuePair<string, object?>("reason", reason));
+        }
+    }
+
+    public void JwtFailed(string reason)
+    {
+        if (_jwtFailures.Enabled)
+        {
+            _jwtFailures.Add(1, new KeyValuePair<string, object?>("reason", reason));
+        }
+    }
+
+    public void JwksLoaded(bool success)
+    {
+        if (_jwksLoads.Enabled)
+        {
+            _jwksLoads.Add(1, new KeyValuePair<string, object?>("result", success ? "success" : "failure"));
         }
     }
 

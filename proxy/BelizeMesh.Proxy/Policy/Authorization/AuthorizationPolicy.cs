@@ -3,28 +3,40 @@ using BelizeMesh.Proxy.Configuration;
 namespace BelizeMesh.Proxy.Policy.Authorization;
 
 /// <summary>The outcome of authorizing one request.</summary>
-internal readonly record struct AuthorizationDecision(bool Allowed, string Reason)
+/// <param name="Allowed">Whether the request goes on.</param>
+/// <param name="Reason">Why it was refused (the 403 body), empty when allowed.</param>
+/// <param name="ByDenyRule">True when a DENY rule refused it (rather than no ALLOW rule matching).</param>
+internal readonly record struct AuthorizationDecision(bool Allowed, string Reason, bool ByDenyRule = false)
 {
     public static readonly AuthorizationDecision Allow = new(true, "");
 }
 
 /// <summary>
-/// <c>spec.inbound.authorization</c> compiled into arrays of matchers, built once per policy snapshot. Semantics are
-/// Istio's ALLOW policy: a rule matches when every clause present matches; any matching rule allows; none → deny.
-/// A rule with <c>from.principals</c> never matches a caller without a verified identity (plaintext), not even
-/// <c>"*"</c>: as in Istio, <c>*</c> means "any authenticated principal". A rule without <c>from</c> matches anyone.
-/// Without an <c>authorization</c> section everything is allowed (as Istio with no ALLOW policy); with an empty rule
-/// list everything is denied.
+/// <c>spec.inbound.authorization</c> compiled into arrays of matchers, built once per policy snapshot; evaluation
+/// allocates nothing. Semantics are Istio's (CUSTOM and AUDIT actions are not modelled): any matching DENY rule refuses;
+/// then, when there is an ALLOW policy, some ALLOW rule must match; with neither, everything is allowed. A rule matches
+/// when every clause present matches; within a clause any entry matches. <c>principals</c>/<c>namespaces</c> need the
+/// PQ channel's verified peer and <c>requestPrincipals</c> a valid JWT, so they never match a caller without one —
+/// not even <c>"*"</c> ("any authenticated caller"); their <c>not</c> forms always match such a caller (so
+/// <c>notPrincipals: ["*"]</c> in a DENY rule refuses plaintext). A rule without <c>from</c> matches anyone.
 /// </summary>
 internal sealed class AuthorizationPolicy
 {
-    private readonly CompiledRule[]? _rules;
+    private readonly CompiledRule[]? _allow;
+    private readonly CompiledRule[] _deny;
 
-    private AuthorizationPolicy(CompiledRule[]? rules) => _rules = rules;
+    private AuthorizationPolicy(CompiledRule[]? allow, CompiledRule[] deny)
+    {
+        _allow = allow;
+        _deny = deny;
+    }
 
-    public static readonly AuthorizationPolicy AllowAll = new(null);
+    public static readonly AuthorizationPolicy AllowAll = new(null, []);
 
-    public int RuleCount => _rules?.Length ?? 0;
+    /// <summary>ALLOW rules (0 also when there is no ALLOW policy).</summary>
+    public int RuleCount => _allow?.Length ?? 0;
+
+    public int DenyRuleCount => _deny.Length;
 
     public static AuthorizationPolicy Create(AuthorizationSpec? spec)
     {
@@ -33,23 +45,31 @@ internal sealed class AuthorizationPolicy
             return AllowAll;
         }
 
-        var rules = new CompiledRule[spec.Rules.Count];
-        for (int i = 0; i < rules.Length; i++)
-        {
-            AuthorizationRuleSpec rule = spec.Rules[i];
-            rules[i] = new CompiledRule(
-                Compile(rule.From?.Principals),
-                rule.To?.Methods is { } methods ? [.. methods] : null,
-                Compile(rule.To?.Paths));
-        }
-
-        return new AuthorizationPolicy(rules);
+        return new AuthorizationPolicy(spec.HasAllowPolicy ? Compile(spec.Rules) : null, Compile(spec.DenyRules));
     }
 
-    /// <summary>Decides on the normalized path (no query); <paramref name="principal"/> is null for plaintext callers.</summary>
+    /// <summary>Decides without a request principal (no JWT).</summary>
     public AuthorizationDecision Evaluate(string? principal, string method, string normalizedPath)
+        => Evaluate(principal, null, method, normalizedPath);
+
+    /// <summary>
+    /// Decides on the normalized path (no query); <paramref name="principal"/> is the verified peer
+    /// (<c>td/ns/x/sa/y</c>, null for plaintext), <paramref name="requestPrincipal"/> the JWT's <c>iss/sub</c> (null
+    /// without a valid token).
+    /// </summary>
+    public AuthorizationDecision Evaluate(string? principal, string? requestPrincipal, string method, string normalizedPath)
     {
-        CompiledRule[]? rules = _rules;
+        var request = new RequestAttributes(principal, requestPrincipal, method, normalizedPath);
+        CompiledRule[] deny = _deny;
+        for (int i = 0; i < deny.Length; i++)
+        {
+            if (deny[i].Matches(in request))
+            {
+                return new AuthorizationDecision(false, "a DENY rule matches this request", ByDenyRule: true);
+            }
+        }
+
+        CompiledRule[]? rules = _allow;
         if (rules is null)
         {
             return AuthorizationDecision.Allow;
@@ -57,7 +77,7 @@ internal sealed class AuthorizationPolicy
 
         for (int i = 0; i < rules.Length; i++)
         {
-            if (rules[i].Matches(principal, method, normalizedPath))
+            if (rules[i].Matches(in request))
             {
                 return AuthorizationDecision.Allow;
             }
@@ -68,6 +88,30 @@ internal sealed class AuthorizationPolicy
             : principal is null
                 ? "no authorization rule allows this request from an unauthenticated caller"
                 : "no authorization rule allows this request");
+    }
+
+    private static CompiledRule[] Compile(IReadOnlyList<AuthorizationRuleSpec> specs)
+    {
+        var rules = new CompiledRule[specs.Count];
+        for (int i = 0; i < rules.Length; i++)
+        {
+            AuthorizationRuleSpec rule = specs[i];
+            FromSpec? from = rule.From;
+            ToSpec? to = rule.To;
+            rules[i] = new CompiledRule(
+                Compile(from?.Principals),
+                Compile(from?.NotPrincipals),
+                Compile(from?.RequestPrincipals),
+                Compile(from?.NotRequestPrincipals),
+                Compile(from?.Namespaces),
+                Compile(from?.NotNamespaces),
+                to?.Methods is { } methods ? [.. methods] : null,
+                to?.NotMethods is { } notMethods ? [.. notMethods] : null,
+                Compile(to?.Paths),
+                Compile(to?.NotPaths));
+        }
+
+        return rules;
     }
 
     private static StringMatcher[]? Compile(IReadOnlyList<string>? patterns)
@@ -86,21 +130,97 @@ internal sealed class AuthorizationPolicy
         return result;
     }
 
-    private sealed class CompiledRule(StringMatcher[]? principals, string[]? methods, StringMatcher[]? paths)
+    /// <summary>The namespace of an Istio principal <c>td/ns/&lt;ns&gt;/sa/&lt;sa&gt;</c>; empty when it has none.</summary>
+    internal static ReadOnlySpan<char> NamespaceOf(string principal)
     {
-        public bool Matches(string? principal, string method, string path)
+        ReadOnlySpan<char> p = principal;
+        int ns = p.IndexOf("/ns/", StringComparison.Ordinal);
+        if (ns < 0)
         {
+            return default;
+        }
+
+        p = p[(ns + 4)..];
+        int end = p.IndexOf('/');
+        return end < 0 ? p : p[..end];
+    }
+
+    private readonly ref struct RequestAttributes(string? principal, string? requestPrincipal, string method, string path)
+    {
+        public readonly string? Principal = principal;
+        public readonly string? RequestPrincipal = requestPrincipal;
+        public readonly string Method = method;
+        public readonly string Path = path;
+    }
+
+    private sealed class CompiledRule(
+        StringMatcher[]? principals,
+        StringMatcher[]? notPrincipals,
+        StringMatcher[]? requestPrincipals,
+        StringMatcher[]? notRequestPrincipals,
+        StringMatcher[]? namespaces,
+        StringMatcher[]? notNamespaces,
+        string[]? methods,
+        string[]? notMethods,
+        StringMatcher[]? paths,
+        StringMatcher[]? notPaths)
+    {
+        public bool Matches(in RequestAttributes r)
+        {
+            string? principal = r.Principal;
             if (principals is not null && (principal is null || !StringMatcher.AnyMatches(principals, principal)))
             {
                 return false;
             }
 
-            if (methods is not null && Array.IndexOf(methods, method) < 0)
+            if (notPrincipals is not null && principal is not null && StringMatcher.AnyMatches(notPrincipals, principal))
             {
                 return false;
             }
 
-            return paths is null || StringMatcher.AnyMatches(paths, path);
+            if (namespaces is not null && (principal is null || !AnyNamespace(namespaces, principal)))
+            {
+                return false;
+            }
+
+            if (notNamespaces is not null && principal is not null && AnyNamespace(notNamespaces, principal))
+            {
+                return false;
+            }
+
+            string? requestPrincipal = r.RequestPrincipal;
+            if (requestPrincipals is not null && (requestPrincipal is null || !StringMatcher.AnyMatches(requestPrincipals, requestPrincipal)))
+            {
+                return false;
+            }
+
+            if (notRequestPrincipals is not null && requestPrincipal is not null && StringMatcher.AnyMatches(notRequestPrincipals, requestPrincipal))
+            {
+                return false;
+            }
+
+            if (methods is not null && Array.IndexOf(methods, r.Method) < 0)
+            {
+                return false;
+            }
+
+            if (notMethods is not null && Array.IndexOf(notMethods, r.Method) >= 0)
+            {
+                return false;
+            }
+
+            if (paths is not null && !StringMatcher.AnyMatches(paths, r.Path))
+            {
+                return false;
+            }
+
+            return notPaths is null || !StringMatcher.AnyMatches(notPaths, r.Path);
+        }
+
+        private static bool AnyNamespace(StringMatcher[] matchers, string principal)
+        {
+            ReadOnlySpan<char> ns = NamespaceOf(principal);
+            return !ns.IsEmpty && StringMatcher.AnyMatches(matchers, ns);
         }
     }
 }

@@ -1,0 +1,171 @@
+using BelizeMesh.Proxy.Configuration;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Primitives;
+
+namespace BelizeMesh.Proxy.Policy.Authentication;
+
+/// <summary>The JWT outcome of one request.</summary>
+/// <param name="Status"><see cref="JwtStatus.Ok"/>, <see cref="JwtStatus.Missing"/> (both let the request on) or the failure.</param>
+/// <param name="RequestPrincipal"><c>iss/sub</c> of the valid token, else null.</param>
+internal readonly record struct JwtResult(JwtStatus Status, string? RequestPrincipal)
+{
+    public bool Refused => Status is not (JwtStatus.Ok or JwtStatus.Missing);
+}
+
+/// <summary>
+/// <c>spec.inbound.jwtRules</c> compiled, one per policy snapshot: Istio's <c>RequestAuthentication</c> as Envoy enforces
+/// it. Tokens are looked for at every rule's locations (by default the <c>Authorization: Bearer</c> header and the
+/// <c>access_token</c> query parameter). No token: the request goes on without a request principal (authorization rules
+/// decide: <c>requestPrincipals</c> then gives 403). A token that fails validation: 401 (403 for a disallowed audience).
+/// A valid token gives the request principal <c>iss/sub</c>; unless <c>forwardOriginalToken</c>, the header it came in
+/// is removed before the app sees the request, as Envoy does.
+/// </summary>
+internal sealed class RequestAuthenticator
+{
+    private static readonly JwtHeaderSpec s_defaultHeader = new("Authorization", "Bearer ");
+    private const string DefaultParam = "access_token";
+
+    private readonly JwtProvider[] _providers;
+    private readonly Location[] _locations;
+    private readonly TimeProvider _time;
+
+    private RequestAuthenticator(JwtProvider[] providers, Location[] locations, TimeProvider time)
+    {
+        _providers = providers;
+        _locations = locations;
+        _time = time;
+    }
+
+    public static readonly RequestAuthenticator None = new([], [], TimeProvider.System);
+
+    public bool Enabled => _providers.Length > 0;
+
+    public JwtProvider[] Providers => _providers;
+
+    /// <summary>Compiles the rules; <paramref name="keys"/> supplies each rule's key set (inline or the file's last good one).</summary>
+    public static RequestAuthenticator Create(IReadOnlyList<JwtRuleSpec> rules, Func<JwtRuleSpec, JsonWebKeySet?> keys, TimeProvider time)
+    {
+        if (rules.Count == 0)
+        {
+            return None;
+        }
+
+        var providers = new JwtProvider[rules.Count];
+        var locations = new List<Location>();
+        for (int i = 0; i < providers.Length; i++)
+        {
+            JwtRuleSpec rule = rules[i];
+            providers[i] = new JwtProvider(rule.Issuer, rule.Audiences, keys(rule), rule.ForwardOriginalToken);
+            bool defaults = rule.FromHeaders.Count == 0 && rule.FromParams.Count == 0;
+            foreach (JwtHeaderSpec header in defaults ? [s_defaultHeader] : rule.FromHeaders)
+            {
+                Add(locations, new Location(header.Name, header.Prefix, IsHeader: true), i, providers.Length);
+            }
+
+            foreach (string param in defaults ? [DefaultParam] : rule.FromParams)
+            {
+                Add(locations, new Location(param, "", IsHeader: false), i, providers.Length);
+            }
+        }
+
+        return new RequestAuthenticator(providers, [.. locations], time);
+    }
+
+    private static void Add(List<Location> locations, Location location, int provider, int providerCount)
+    {
+        for (int i = 0; i < locations.Count; i++)
+        {
+            if (locations[i].IsHeader == location.IsHeader && locations[i].Prefix == location.Prefix
+                && string.Equals(locations[i].Name, location.Name, location.IsHeader ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal))
+            {
+                locations[i].Providers[provider] = true;
+                return;
+            }
+        }
+
+        location.Providers = new bool[providerCount];
+        location.Providers[provider] = true;
+        locations.Add(location);
+    }
+
+    /// <summary>Finds and validates the request's tokens. Every token found must be valid (Envoy's <c>allow_missing</c>).</summary>
+    public JwtResult Authenticate(HttpRequest request)
+    {
+        if (_providers.Length == 0)
+        {
+            return new JwtResult(JwtStatus.Missing, null);
+        }
+
+        long now = _time.GetUtcNow().ToUnixTimeSeconds();
+        string? principal = null;
+        bool found = false;
+        for (int i = 0; i < _locations.Length; i++)
+        {
+            Location location = _locations[i];
+            ReadOnlySpan<char> token = location.IsHeader ? FromHeader(request, location) : FromQuery(request, location.Name);
+            if (token.IsEmpty)
+            {
+                continue;
+            }
+
+            found = true;
+            JwtStatus status = JwtValidator.Validate(token, _providers, now, out int provider, out string? tokenPrincipal);
+            if (status == JwtStatus.Ok && !location.Providers[provider])
+            {
+                status = JwtStatus.UnknownIssuer; // the issuer does not take its tokens from here (Envoy: isIssuerAllowed)
+            }
+
+            if (status != JwtStatus.Ok)
+            {
+                return new JwtResult(status, null);
+            }
+
+            principal ??= tokenPrincipal;
+            if (location.IsHeader && !_providers[provider].ForwardOriginalToken)
+            {
+                request.Headers.Remove(location.Name);
+            }
+        }
+
+        return found ? new JwtResult(JwtStatus.Ok, principal) : new JwtResult(JwtStatus.Missing, null);
+    }
+
+    private static ReadOnlySpan<char> FromHeader(HttpRequest request, Location location)
+    {
+        if (!request.Headers.TryGetValue(location.Name, out StringValues values) || values.Count == 0 || values[0] is not { } value)
+        {
+            return default;
+        }
+
+        ReadOnlySpan<char> text = value.AsSpan().TrimStart();
+        if (!text.StartsWith(location.Prefix, StringComparison.OrdinalIgnoreCase))
+        {
+            return default; // e.g. "Authorization: Basic …" is not a Bearer token: nothing here
+        }
+
+        return text[location.Prefix.Length..].Trim();
+    }
+
+    /// <summary>The first value of the query parameter, without allocating (token characters need no percent-decoding).</summary>
+    private static ReadOnlySpan<char> FromQuery(HttpRequest request, string name)
+    {
+        ReadOnlySpan<char> query = request.QueryString.HasValue ? request.QueryString.Value.AsSpan(1) : default;
+        while (!query.IsEmpty)
+        {
+            int amp = query.IndexOf('&');
+            ReadOnlySpan<char> pair = amp < 0 ? query : query[..amp];
+            query = amp < 0 ? default : query[(amp + 1)..];
+            if (pair.Length > name.Length && pair[name.Length] == '=' && pair.StartsWith(name, StringComparison.Ordinal))
+            {
+                return pair[(name.Length + 1)..];
+            }
+        }
+
+        return default;
+    }
+
+    private sealed record Location(string Name, string Prefix, bool IsHeader)
+    {
+        public bool[] Providers { get; set; } = [];
+    }
+}

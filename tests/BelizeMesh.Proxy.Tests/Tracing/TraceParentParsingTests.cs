@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using BelizeMesh.Proxy.Forwarding;
 using Microsoft.AspNetCore.Http;
 
@@ -38,6 +39,30 @@ public sealed class TraceParentParsingTests
     {
         var context = new DefaultHttpContext();
         context.Request.Headers.TraceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+        Assert.Equal("4bf92f3577b34da6a3ce929d0e0e4736", TraceContext.TraceId(context));
+    }
+
+    [Fact]
+    public void Trace_id_is_taken_from_the_current_activity_when_it_holds_the_same_one()
+    {
+        const string header = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        var context = new DefaultHttpContext();
+        context.Request.Headers.TraceParent = header;
+        using Activity activity = new Activity("test").SetParentId(header).Start(); // no listener needed
+
+        string traceId = TraceContext.TraceId(context);
+
+        Assert.Equal("4bf92f3577b34da6a3ce929d0e0e4736", traceId);
+        Assert.Same(activity.TraceId.ToHexString(), traceId); // no second copy
+    }
+
+    [Fact]
+    public void Trace_id_comes_from_the_header_when_the_current_activity_belongs_to_another_trace()
+    {
+        var context = new DefaultHttpContext();
+        context.Request.Headers.TraceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        using Activity activity = new Activity("test").SetIdFormat(ActivityIdFormat.W3C).Start(); // a root with a random trace id
 
         Assert.Equal("4bf92f3577b34da6a3ce929d0e0e4736", TraceContext.TraceId(context));
     }

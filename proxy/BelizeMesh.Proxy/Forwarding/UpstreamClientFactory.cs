@@ -36,7 +36,7 @@ internal sealed class UpstreamClientFactory(ChannelSetup channel) : IDisposable
             AutomaticDecompression = DecompressionMethods.None,
             UseCookies = false,
             EnableMultipleHttp2Connections = true,
-            ActivityHeadersPropagator = null,
+            ActivityHeadersPropagator = null, // YARP would put its own span id in traceparent: ours pass it on as received (TraceContext)
             ConnectTimeout = TimeSpan.FromSeconds(10),
             PooledConnectionIdleTimeout = TimeSpan.FromMinutes(1),
 

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using BelizeMesh.Proxy.Admin;
+using BelizeMesh.Proxy.Forwarding;
 using BelizeMesh.Proxy.Inbound;
 using BelizeMesh.Proxy.Metrics;
 using BelizeMesh.Proxy.Outbound;
@@ -78,14 +79,14 @@ internal sealed partial class ProxyDispatcher(
             {
                 Log.Access(_accessLog, direction == Direction.Inbound ? "inbound" : "outbound", context.Request.Method, context.Request.Host.Value ?? "",
                     context.Request.Path.Value ?? "", context.Request.Protocol, status, route, Stopwatch.GetElapsedTime(start).TotalMilliseconds,
-                    identities.TryGetPeer(context, out PeerIdentity peer) ? peer.SpiffeId : "");
+                    identities.TryGetPeer(context, out PeerIdentity peer) ? peer.SpiffeId : "", TraceContext.TraceId(context));
             }
         }
     }
 
     private static partial class Log
     {
-        [LoggerMessage(300, LogLevel.Information, "{Direction} {Method} {Host} {Path} {Protocol} {Status} route={Route} {DurationMs}ms peer={Peer}", EventName = "Access")]
-        public static partial void Access(ILogger logger, string direction, string method, string host, string path, string protocol, int status, string route, double durationMs, string peer);
+        [LoggerMessage(300, LogLevel.Information, "{Direction} {Method} {Host} {Path} {Protocol} {Status} route={Route} {DurationMs}ms peer={Peer} traceId={TraceId}", EventName = "Access")]
+        public static partial void Access(ILogger logger, string direction, string method, string host, string path, string protocol, int status, string route, double durationMs, string peer, string traceId);
     }
 }

@@ -136,6 +136,12 @@ internal sealed partial class ProxyHost : IAsyncDisposable
 
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
         builder.Logging.ClearProviders();
+
+        // ASP.NET Core starts an Activity for every request whenever this category is enabled at any level, listener
+        // or not: about 600 B per request per sidecar (13.9 KB instead of 12.7 KB allocated in one process for a
+        // request through two sidecars). The sidecar takes no part in traces (TraceContext) and the category writes
+        // only per-request lines the access log replaces, so it is off. An ActivityListener would still create one.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
         if (options.ConfigureLogging is { } configureLogging)
         {
             configureLogging(builder.Logging);

@@ -67,6 +67,7 @@ internal sealed class Sidecar : IAsyncDisposable
                     logging.SetMinimumLevel(LogLevel.Warning);
                     if (logs is not null)
                     {
+                        logging.AddFilter("BelizeMesh.Proxy.AccessLog", LogLevel.Information); // written only when spec.accessLog is true
                         logging.AddProvider(logs);
                     }
                 },

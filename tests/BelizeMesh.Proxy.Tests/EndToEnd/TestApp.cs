@@ -110,6 +110,16 @@ internal sealed class TestApp : IAsyncDisposable
             await Gate.Task.WaitAsync(context.RequestAborted);
         }
 
+        if (path == "/trace")
+        {
+            // What arrived of W3C Trace Context: every value (one line each, so a duplicate shows) and how many.
+            Microsoft.Extensions.Primitives.StringValues parents = context.Request.Headers.TraceParent, states = context.Request.Headers.TraceState;
+            await context.Response.WriteAsync(
+                $"traceparent-count: {parents.Count}\n" + string.Concat(parents.Select(v => $"traceparent: {v}\n")) +
+                $"tracestate-count: {states.Count}\n" + string.Concat(states.Select(v => $"tracestate: {v}\n")));
+            return;
+        }
+
         if (path == "/status/503")
         {
             context.Response.StatusCode = 503;

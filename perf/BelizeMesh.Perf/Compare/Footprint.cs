@@ -69,12 +69,9 @@ internal static class Footprint
         ScenarioContext context = CompareCommand.CreateContext(work, tools, proxyPath);
         Console.WriteLine($"footprint: sidecar build {context.Proxy.Build}; {starts} starts, {channels:N0} idle channels, a burst of {burst:N0} half-open handshakes; {Environment.ProcessorCount} cores");
         await using ManagedProcess app = CompareCommand.StartApp(context, 128);
-        using var ca = CertificateAuthority.CreateRoot(new RootCertificateOptions { Subject = "CN=BelizeMesh Bench CA,O=BelizeMesh" });
-        using IssuedCertificate client = ca.Issue(new ServiceCertificateRequest { Service = "frontend", Namespace = ScenarioContext.Namespace });
-        string certs = Path.Combine(work, "certs");
-        BelizeMeshScenario.WriteCredentials(ca, "backend", certs);
-        var verifier = new MeshCertificateVerifier(new CertificateValidator(ca.TrustBundle, new CertificateValidatorOptions()));
-        var options = new PqChannelOptions { Credentials = ChannelCredentials.Create(client.Certificate.RawData, client.PrivateKey, verifier), Verifier = verifier };
+        using var pki = new BenchPki(Path.Combine(work, "certs"));
+        string certs = pki.BackendCerts;
+        PqChannelOptions options = pki.ClientOptions;
         byte[] hello = await HandshakeFlood.CaptureClientHelloAsync(options).ConfigureAwait(false);
 
         var rows = new List<Row>();

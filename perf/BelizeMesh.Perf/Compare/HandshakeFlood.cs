@@ -66,12 +66,9 @@ internal static class HandshakeFlood
         ScenarioContext context = CompareCommand.CreateContext(work, tools, proxyPath: null);
         Console.WriteLine($"handshake-flood: {flooders} flood loops from 127.0.0.1, a caller from 127.0.0.2 every 50 ms, {seconds:0.#} s per phase, {Environment.ProcessorCount} cores, sidecar build: {context.Proxy.Build}");
         await using ManagedProcess app = CompareCommand.StartApp(context, 128);
-        using var ca = CertificateAuthority.CreateRoot(new RootCertificateOptions { Subject = "CN=BelizeMesh Bench CA,O=BelizeMesh" });
-        using IssuedCertificate client = ca.Issue(new ServiceCertificateRequest { Service = "frontend", Namespace = ScenarioContext.Namespace });
-        string certs = Path.Combine(work, "backend-certs");
-        BelizeMeshScenario.WriteCredentials(ca, "backend", certs);
-        var verifier = new MeshCertificateVerifier(new CertificateValidator(ca.TrustBundle, new CertificateValidatorOptions()));
-        var options = new PqChannelOptions { Credentials = ChannelCredentials.Create(client.Certificate.RawData, client.PrivateKey, verifier), Verifier = verifier };
+        using var pki = new BenchPki(Path.Combine(work, "backend-certs"));
+        string certs = pki.BackendCerts;
+        PqChannelOptions options = pki.ClientOptions;
         byte[] hello = await CaptureClientHelloAsync(options).ConfigureAwait(false);
         Console.WriteLine($"captured ClientHello: {hello.Length} bytes");
 
@@ -104,7 +101,7 @@ internal static class HandshakeFlood
             await using ManagedProcess sidecar = ManagedProcess.Start(
                 context.Proxy.FileName, [.. context.Proxy.Prefix, "run", "--policy", policy, "--certs", certs], Path.Combine(work, $"sidecar-{rows.Count}.log"));
             var endPoint = new IPEndPoint(IPAddress.Loopback, inbound);
-            await WaitUntilServingAsync(endPoint, options, sidecar).ConfigureAwait(false);
+            await HandshakeServers.WaitUntilServingAsync(endPoint, HandshakeServers.Bm1(options, BackendIdentity), [sidecar]).ConfigureAwait(false);
             List<int> tree = ProcStats.Tree([sidecar.Id]);
             // Warm-up: both paths once (the JIT build compiles them; the AOT build has nothing to warm).
             await PhaseAsync(endPoint, options, hello, tree, flooders, 2, flood: true).ConfigureAwait(false);
@@ -300,32 +297,5 @@ internal static class HandshakeFlood
         {
             throw new IOException("response was not HTTP/1.1 200");
         }
-    }
-
-    private static async Task WaitUntilServingAsync(IPEndPoint endPoint, PqChannelOptions options, ManagedProcess sidecar)
-    {
-        long deadline = Stopwatch.GetTimestamp() + (20 * Stopwatch.Frequency);
-        string last = "no answer";
-        while (Stopwatch.GetTimestamp() < deadline)
-        {
-            if (sidecar.HasExited)
-            {
-                throw new InvalidOperationException($"the sidecar exited during start-up (log {sidecar.LogPath}):\n{sidecar.Tail()}");
-            }
-
-            try
-            {
-                await LegitimateRequestAsync(endPoint, options).ConfigureAwait(false);
-                return;
-            }
-            catch (Exception ex) when (ex is IOException or SocketException or PqChannelException or OperationCanceledException)
-            {
-                last = ex.Message;
-            }
-
-            await Task.Delay(50).ConfigureAwait(false);
-        }
-
-        throw new TimeoutException($"{endPoint} did not serve within 20 s: {last}\n{sidecar.Tail(8)}");
     }
 }

@@ -69,11 +69,9 @@ internal static class HandshakeServers
         var rows = new List<Row>();
 
         // bm1 against the sidecar's inbound listener.
-        using (var ca = CertificateAuthority.CreateRoot(new RootCertificateOptions { Subject = "CN=BelizeMesh Bench CA,O=BelizeMesh" }))
-        using (IssuedCertificate client = ca.Issue(new ServiceCertificateRequest { Service = "frontend", Namespace = ScenarioContext.Namespace }))
+        using (var bench = new BenchPki(Path.Combine(work, "backend-certs")))
         {
-            string certs = Path.Combine(work, "backend-certs");
-            BelizeMeshScenario.WriteCredentials(ca, "backend", certs);
+            string certs = bench.BackendCerts;
 
             int inbound = ManagedProcess.FreePort();
             string policy = Path.Combine(work, "backend-policy.yaml");
@@ -98,15 +96,8 @@ internal static class HandshakeServers
                 """);
             await using ManagedProcess sidecar = ManagedProcess.Start(
                 context.Proxy.FileName, [.. context.Proxy.Prefix, "run", "--policy", policy, "--certs", certs], Path.Combine(work, "sidecar.log"));
-            var verifier = new MeshCertificateVerifier(new CertificateValidator(ca.TrustBundle, new CertificateValidatorOptions()));
-            var options = new PqChannelOptions { Credentials = ChannelCredentials.Create(client.Certificate.RawData, client.PrivateKey, verifier), Verifier = verifier };
             var endPoint = new IPEndPoint(IPAddress.Loopback, inbound);
-            async Task<Stream> ConnectBm1(Socket socket)
-            {
-                var channel = new PqChannelStream(new NetworkStream(socket, ownsSocket: true), options);
-                await channel.AuthenticateAsClientAsync(BackendIdentity).ConfigureAwait(false);
-                return channel;
-            }
+            Func<Socket, Task<Stream>> ConnectBm1 = Bm1(bench.ClientOptions, BackendIdentity);
 
             await WaitUntilServingAsync(endPoint, ConnectBm1, [sidecar]).ConfigureAwait(false);
             rows.Add(await MeasureAsync("belizemesh-proxy, bm1", endPoint, ConnectBm1, [sidecar], seconds, concurrency).ConfigureAwait(false));
@@ -192,7 +183,16 @@ internal static class HandshakeServers
         return X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), password: null);
     }
 
-    private static async Task WaitUntilServingAsync(IPEndPoint endPoint, Func<Socket, Task<Stream>> connect, IReadOnlyList<ManagedProcess> servers)
+    /// <summary>Connects a bm1 client channel over a socket and authenticates the server as <paramref name="identity"/>.</summary>
+    internal static Func<Socket, Task<Stream>> Bm1(PqChannelOptions options, string identity) => async socket =>
+    {
+        var channel = new PqChannelStream(new NetworkStream(socket, ownsSocket: true), options);
+        await channel.AuthenticateAsClientAsync(identity).ConfigureAwait(false);
+        return channel;
+    };
+
+    /// <summary>Until one GET through <paramref name="connect"/> answers 200 (20 s at most; a server that exits fails at once).</summary>
+    internal static async Task WaitUntilServingAsync(IPEndPoint endPoint, Func<Socket, Task<Stream>> connect, IReadOnlyList<ManagedProcess> servers)
     {
         long deadline = Stopwatch.GetTimestamp() + (20 * Stopwatch.Frequency);
         string last = "no answer";

@@ -268,7 +268,8 @@ public sealed class TrafficRulesTests : IAsyncLifetime
     [Fact]
     public async Task Retry_budget_caps_retries_in_flight_at_the_minimum_concurrency()
     {
-        // First tries fail at once; retries wait until released, so they hold their budget slots.
+        // First tries fail together once all 10 have arrived (so all 10 requests are active when the retries are
+        // decided, however slowly the machine starts them); retries wait until released, so they hold their slots.
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         int firstTries = 0;
         int retries = 0;
@@ -277,7 +278,12 @@ public sealed class TrafficRulesTests : IAsyncLifetime
         {
             if (context.Request.Headers["x-envoy-attempt-count"] == "1")
             {
-                Interlocked.Increment(ref firstTries);
+                if (Interlocked.Increment(ref firstTries) == 10)
+                {
+                    allArrived.TrySetResult();
+                }
+
+                await allArrived.Task.WaitAsync(TimeSpan.FromSeconds(20));
                 context.Response.StatusCode = 503;
                 return;
             }
@@ -306,6 +312,15 @@ public sealed class TrafficRulesTests : IAsyncLifetime
         }
 
         Assert.All(refused, r => Assert.Equal(HttpStatusCode.ServiceUnavailable, r.StatusCode));
+
+        // The three admitted retries may still be on their way to the app (backoff, a new connection) when the seventh
+        // refusal comes back: wait for them to arrive, then make sure no fourth follows.
+        for (int i = 0; i < 200 && Volatile.Read(ref retries) < 3; i++)
+        {
+            await Task.Delay(50);
+        }
+
+        await Task.Delay(200);
         Assert.Equal(3, Volatile.Read(ref retries));
         release.SetResult();
         foreach (Task<HttpResponseMessage> request in pending)
@@ -383,8 +398,9 @@ public sealed class TrafficRulesTests : IAsyncLifetime
         long start = System.Diagnostics.Stopwatch.GetTimestamp();
         Assert.Equal("v1", await AppOf(http, "http://pakit.test/echo"));
 
-        // a lower bound only: a timer never fires early
-        Assert.True(System.Diagnostics.Stopwatch.GetElapsedTime(start) >= TimeSpan.FromMilliseconds(300));
+        // a lower bound only, less the timer's coarseness (Task.Delay may complete up to a tick before the stopwatch says 300 ms)
+        TimeSpan elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(start);
+        Assert.True(elapsed >= TimeSpan.FromMilliseconds(280), $"the request came back after {elapsed.TotalMilliseconds:0} ms");
     }
 }
 

@@ -135,16 +135,7 @@ public sealed class AppPortsTests : IAsyncLifetime
     [InlineData("ws://nawal.test:9944/ws", "2.0")] // an h2c app opens it with an extended CONNECT on the outbound too
     public async Task WebSocket_through_the_pq_path_is_authorized_as_get_and_reaches_the_app_as_an_http11_upgrade(string url, string version)
     {
-        int port = _pakit.Host.OutboundEndPoint.Port;
-        using var invoker = new HttpMessageInvoker(new SocketsHttpHandler
-        {
-            ConnectCallback = async (_, ct) =>
-            {
-                var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-                await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), ct);
-                return new NetworkStream(socket, ownsSocket: true);
-            },
-        });
+        using var invoker = new HttpMessageInvoker(_pakit.CreateOutboundHandler());
         using var ws = new ClientWebSocket();
         ws.Options.HttpVersion = Version.Parse(version);
         ws.Options.HttpVersionPolicy = HttpVersionPolicy.RequestVersionExact;

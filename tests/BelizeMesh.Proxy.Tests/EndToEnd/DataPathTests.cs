@@ -127,16 +127,7 @@ public sealed class DataPathTests(Xunit.Abstractions.ITestOutputHelper output) :
     [Fact]
     public async Task WebSocket_upgrade_passes_through_both_hops()
     {
-        int port = _client.Host.OutboundEndPoint.Port;
-        using var invoker = new HttpMessageInvoker(new SocketsHttpHandler
-        {
-            ConnectCallback = async (_, ct) =>
-            {
-                var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-                await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), ct);
-                return new NetworkStream(socket, ownsSocket: true);
-            },
-        });
+        using var invoker = new HttpMessageInvoker(_client.CreateOutboundHandler());
         using var ws = new ClientWebSocket();
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
 

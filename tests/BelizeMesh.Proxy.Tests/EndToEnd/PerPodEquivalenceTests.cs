@@ -215,16 +215,7 @@ public sealed class PerPodEquivalenceTests : IAsyncLifetime
 
         Assert.Equal("rpc", await PodAsync(plain, $"http://blockchain.test:{rpcPort}/"));
 
-        int port = client.Host.OutboundEndPoint.Port;
-        using var invoker = new HttpMessageInvoker(new SocketsHttpHandler
-        {
-            ConnectCallback = async (_, ct) =>
-            {
-                var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-                await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), ct);
-                return new NetworkStream(socket, ownsSocket: true);
-            },
-        });
+        using var invoker = new HttpMessageInvoker(client.CreateOutboundHandler());
         using var socketClient = new ClientWebSocket();
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         await socketClient.ConnectAsync(new Uri($"ws://blockchain.test:{wsPort}/ws"), invoker, cts.Token);

@@ -86,8 +86,20 @@ internal sealed class Sidecar : IAsyncDisposable
     /// traffic is redirected to the sidecar.</summary>
     public HttpClient CreateOutboundClient(Version? version = null)
     {
+        return new HttpClient(CreateOutboundHandler())
+        {
+            DefaultRequestVersion = version ?? HttpVersion.Version11,
+            DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            Timeout = TimeSpan.FromSeconds(30),
+        };
+    }
+
+    /// <summary>A handler whose every connection goes to this sidecar's outbound listener (for <c>ClientWebSocket</c>
+    /// and other callers that take an invoker).</summary>
+    public SocketsHttpHandler CreateOutboundHandler()
+    {
         int port = Host.OutboundEndPoint.Port;
-        var handler = new SocketsHttpHandler
+        return new SocketsHttpHandler
         {
             UseProxy = false,
             ConnectCallback = async (context, ct) =>
@@ -96,12 +108,6 @@ internal sealed class Sidecar : IAsyncDisposable
                 await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), ct);
                 return new NetworkStream(socket, ownsSocket: true);
             },
-        };
-        return new HttpClient(handler)
-        {
-            DefaultRequestVersion = version ?? HttpVersion.Version11,
-            DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact,
-            Timeout = TimeSpan.FromSeconds(30),
         };
     }
 

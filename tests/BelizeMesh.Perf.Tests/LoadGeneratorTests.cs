@@ -75,8 +75,10 @@ public sealed class LoadGeneratorTests
         Assert.Equal(0, result.Errors);
         Assert.Equal(30, server.Requests);
 
-        // Every third response closed its connection: ten closes, so at least ten connections beyond the first two.
-        Assert.True(server.Connections >= 11, $"{server.Connections} connections: Connection: close should have made the generator reconnect");
+        // Every third response closed its connection: ten closes, and each of the first nine was followed by more
+        // requests, which needed a new connection. The workers connect lazily, and on a busy machine one worker can send
+        // all 30 before the other is scheduled, so the floor is one first connection plus nine reconnects.
+        Assert.True(server.Connections >= 10, $"{server.Connections} connections: Connection: close should have made the generator reconnect");
     }
 
     [Fact]

@@ -39,7 +39,7 @@ public static class Program
         var outboundPort = new Option<int>("--outbound-port")
         {
             Description = "Port of the frontend sidecar's outbound listener that the printed curl commands use; 0 picks any free port.",
-            DefaultValueFactory = _ => 16001,
+            DefaultValueFactory = _ => MeshNames.OutboundPort,
         };
         var check = new Option<bool>("--check")
         {

@@ -1,21 +1,21 @@
 using System.Globalization;
+using BelizeMesh.Configuration;
 using BelizeMesh.Injector.Kubernetes;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
 namespace BelizeMesh.Injector.Configuration;
 
-/// <summary>One problem in a configuration file: where, which key, what is wrong and how to fix it.</summary>
-internal sealed record ConfigProblem(long Line, long Column, string Key, string Message)
-{
-    public string Format(string source) => $"{source}:{Line}:{Column}: {Key}: {Message}";
-}
-
-/// <summary>A configuration file that cannot be used; <see cref="Exception.Message"/> lists every problem.</summary>
-internal sealed class ConfigException(string source, IReadOnlyList<ConfigProblem> problems)
+/// <summary>A configuration file that cannot be used; <see cref="Exception.Message"/> lists every problem
+/// (<c>file:line:column: key: message</c>, one a line).</summary>
+internal sealed class ConfigException(string source, IReadOnlyList<ConfigError> problems)
     : Exception(string.Join(Environment.NewLine, problems.Select(p => p.Format(source))))
 {
-    public IReadOnlyList<ConfigProblem> Problems { get; } = problems;
+    public IReadOnlyList<ConfigError> Problems { get; } = problems;
+
+    /// <summary>One problem: where (1-based line and column), which key ("(file)" for the whole file), what and how to fix it.</summary>
+    public static ConfigError Problem(string source, long line, long column, string key, string message) =>
+        new(source, new SourcePosition((int)line, (int)column), key, message);
 }
 
 /// <summary>
@@ -54,7 +54,7 @@ internal static class InjectorConfigLoader
     {
         if (!BelizeMesh.Configuration.YamlInputGuard.TryReadFile(path, "configuration file", out string text, out string? error))
         {
-            throw new ConfigException(path, [new ConfigProblem(1, 1, "(file)", error!)]);
+            throw new ConfigException(path, [ConfigException.Problem(path, 1, 1, "(file)", error!)]);
         }
 
         return Parse(text, path);
@@ -63,10 +63,10 @@ internal static class InjectorConfigLoader
     /// <summary>Parses and validates configuration text; <paramref name="source"/> names it in errors.</summary>
     public static InjectorConfig Parse(string text, string source)
     {
-        var problems = new List<ConfigProblem>();
+        var problems = new List<ConfigError>();
         if (BelizeMesh.Configuration.YamlInputGuard.Check(text) is { } bounded)
         {
-            throw new ConfigException(source, [new ConfigProblem(bounded.Line, bounded.Column, "(file)", $"refused before parsing: {bounded.Message}")]);
+            throw new ConfigException(source, [ConfigException.Problem(source, bounded.Line, bounded.Column, "(file)", $"refused before parsing: {bounded.Message}")]);
         }
 
         var stream = new YamlStream();
@@ -77,17 +77,17 @@ internal static class InjectorConfigLoader
         catch (Exception e) when (e is ArgumentException or InvalidOperationException)
         {
             // YamlDotNet rejects a few malformed event sequences with these instead of a YamlException (fuzz tests).
-            throw new ConfigException(source, [new ConfigProblem(1, 1, "(file)", $"invalid YAML: {e.Message.TrimEnd('.')}; check the file's structure (quoting, indentation, tags)")]);
+            throw new ConfigException(source, [ConfigException.Problem(source, 1, 1, "(file)", $"invalid YAML: {e.Message.TrimEnd('.')}; check the file's structure (quoting, indentation, tags)")]);
         }
         catch (YamlException e)
         {
-            throw new ConfigException(source, [new ConfigProblem(e.Start.Line, e.Start.Column, "(file)", $"invalid YAML: {e.InnerException?.Message ?? e.Message}")]);
+            throw new ConfigException(source, [ConfigException.Problem(source, e.Start.Line, e.Start.Column, "(file)", $"invalid YAML: {e.InnerException?.Message ?? e.Message}")]);
         }
 
         if (stream.Documents.Count > 1)
         {
             YamlNode second = stream.Documents[1].RootNode;
-            throw new ConfigException(source, [new ConfigProblem(second.Start.Line, second.Start.Column, "(file)", "expected one YAML document, found several: keep only one")]);
+            throw new ConfigException(source, [ConfigException.Problem(source, second.Start.Line, second.Start.Column, "(file)", "expected one YAML document, found several: keep only one")]);
         }
 
         var config = InjectorConfig.Default;
@@ -99,10 +99,10 @@ internal static class InjectorConfigLoader
         if (stream.Documents[0].RootNode is not YamlMappingNode root)
         {
             YamlNode node = stream.Documents[0].RootNode;
-            throw new ConfigException(source, [new ConfigProblem(node.Start.Line, node.Start.Column, "(file)", "expected a mapping of settings (key: value)")]);
+            throw new ConfigException(source, [ConfigException.Problem(source, node.Start.Line, node.Start.Column, "(file)", "expected a mapping of settings (key: value)")]);
         }
 
-        var reader = new Reader(problems);
+        var reader = new Reader(source, problems);
         foreach (var (keyNode, value) in root.Children)
         {
             string key = ((YamlScalarNode)keyNode).Value ?? "";
@@ -401,10 +401,10 @@ internal static class InjectorConfigLoader
     }
 
     /// <summary>Typed scalar reads that record a problem (with position) instead of throwing.</summary>
-    private sealed class Reader(List<ConfigProblem> problems)
+    private sealed class Reader(string source, List<ConfigError> problems)
     {
         public void Problem(YamlNode node, string key, string message) =>
-            problems.Add(new ConfigProblem(node.Start.Line, node.Start.Column, key, message));
+            problems.Add(ConfigException.Problem(source, node.Start.Line, node.Start.Column, key, message));
 
         public string? Scalar(YamlNode node, string key)
         {

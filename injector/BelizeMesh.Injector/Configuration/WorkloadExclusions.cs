@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using BelizeMesh.Configuration;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
@@ -66,7 +67,7 @@ internal static class WorkloadExclusions
 
         if (!BelizeMesh.Configuration.YamlInputGuard.TryReadFile(path, "exclusions file", out string text, out string? error))
         {
-            throw new ConfigException(path, [new ConfigProblem(1, 1, "(file)", error!)]);
+            throw new ConfigException(path, [ConfigException.Problem(path, 1, 1, "(file)", error!)]);
         }
 
         return Parse(text, path);
@@ -77,7 +78,7 @@ internal static class WorkloadExclusions
     {
         if (BelizeMesh.Configuration.YamlInputGuard.Check(text) is { } bounded)
         {
-            throw new ConfigException(source, [new ConfigProblem(bounded.Line, bounded.Column, "(file)", $"refused before parsing: {bounded.Message}")]);
+            throw new ConfigException(source, [ConfigException.Problem(source, bounded.Line, bounded.Column, "(file)", $"refused before parsing: {bounded.Message}")]);
         }
 
         var stream = new YamlStream();
@@ -87,11 +88,11 @@ internal static class WorkloadExclusions
         }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException)
         {
-            throw new ConfigException(source, [new ConfigProblem(1, 1, "(file)", $"invalid YAML: {e.Message.TrimEnd('.')}")]);
+            throw new ConfigException(source, [ConfigException.Problem(source, 1, 1, "(file)", $"invalid YAML: {e.Message.TrimEnd('.')}")]);
         }
         catch (YamlException e)
         {
-            throw new ConfigException(source, [new ConfigProblem(e.Start.Line, e.Start.Column, "(file)", $"invalid YAML: {e.InnerException?.Message ?? e.Message}")]);
+            throw new ConfigException(source, [ConfigException.Problem(source, e.Start.Line, e.Start.Column, "(file)", $"invalid YAML: {e.InnerException?.Message ?? e.Message}")]);
         }
 
         if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is YamlScalarNode { Value: null or "" })
@@ -102,11 +103,11 @@ internal static class WorkloadExclusions
         if (stream.Documents.Count > 1 || stream.Documents[0].RootNode is not YamlMappingNode root)
         {
             YamlNode node = stream.Documents[^1].RootNode;
-            throw new ConfigException(source, [new ConfigProblem(node.Start.Line, node.Start.Column, "(file)",
+            throw new ConfigException(source, [ConfigException.Problem(source, node.Start.Line, node.Start.Column, "(file)",
                 "expected one mapping with mesh and exclude, as belizemesh emit writes it (injector-exclusions.yaml)")]);
         }
 
-        var problems = new List<ConfigProblem>();
+        var problems = new List<ConfigError>();
         string mesh = "(unnamed)";
         var result = new List<WorkloadExclusion>();
         YamlSequenceNode? entries = null;
@@ -123,11 +124,11 @@ internal static class WorkloadExclusions
             }
             else if (Array.IndexOf(TopKeys, key) >= 0)
             {
-                problems.Add(Problem(value, key, key == "mesh" ? "expected the mesh's name" : "expected a list of { namespace, service, matchLabels }"));
+                problems.Add(Problem(source, value, key, key == "mesh" ? "expected the mesh's name" : "expected a list of { namespace, service, matchLabels }"));
             }
             else
             {
-                problems.Add(Problem(keyNode, key, $"unknown setting: known settings are {string.Join(", ", TopKeys)}"));
+                problems.Add(Problem(source, keyNode, key, $"unknown setting: known settings are {string.Join(", ", TopKeys)}"));
             }
         }
 
@@ -136,7 +137,7 @@ internal static class WorkloadExclusions
             string at = $"exclude[{i}]";
             if (entries.Children[i] is not YamlMappingNode entry)
             {
-                problems.Add(Problem(entries.Children[i], at, "expected a mapping { namespace, service, matchLabels }"));
+                problems.Add(Problem(source, entries.Children[i], at, "expected a mapping { namespace, service, matchLabels }"));
                 continue;
             }
 
@@ -163,13 +164,13 @@ internal static class WorkloadExclusions
                             }
                             else
                             {
-                                problems.Add(Problem(k, $"{at}.matchLabels", "expected label: value pairs"));
+                                problems.Add(Problem(source, k, $"{at}.matchLabels", "expected label: value pairs"));
                             }
                         }
 
                         break;
                     default:
-                        problems.Add(Problem(keyNode, $"{at}.{key}", Array.IndexOf(EntryKeys, key) >= 0
+                        problems.Add(Problem(source, keyNode, $"{at}.{key}", Array.IndexOf(EntryKeys, key) >= 0
                             ? "expected " + (key == "matchLabels" ? "a mapping of labels" : "a non-empty name")
                             : $"unknown setting: known settings are {string.Join(", ", EntryKeys)}"));
                         break;
@@ -178,13 +179,13 @@ internal static class WorkloadExclusions
 
             if (ns is null)
             {
-                problems.Add(Problem(entry, at, "namespace is required"));
+                problems.Add(Problem(source, entry, at, "namespace is required"));
             }
 
             if (labels.Count == 0)
             {
                 // An empty selector would exclude every pod of the namespace: never what a mesh file means.
-                problems.Add(Problem(entry, at, "matchLabels is required and must not be empty"));
+                problems.Add(Problem(source, entry, at, "matchLabels is required and must not be empty"));
             }
 
             if (ns is not null && labels.Count > 0)
@@ -207,5 +208,5 @@ internal static class WorkloadExclusions
         return result;
     }
 
-    private static ConfigProblem Problem(YamlNode node, string key, string message) => new(node.Start.Line, node.Start.Column, key, message);
+    private static ConfigError Problem(string source, YamlNode node, string key, string message) => ConfigException.Problem(source, node.Start.Line, node.Start.Column, key, message);
 }

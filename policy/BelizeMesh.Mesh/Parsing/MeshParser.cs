@@ -1,3 +1,4 @@
+using BelizeMesh.Configuration;
 using BelizeMesh.Mesh.Model;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
@@ -11,20 +12,20 @@ namespace BelizeMesh.Mesh.Parsing;
 /// </summary>
 public static class MeshParser
 {
-    public const string ApiVersion = "belizemesh.io/v1alpha1";
+    public const string ApiVersion = MeshNames.ApiVersion;
     public const string Kind = "Mesh";
 
     private static readonly (string, MtlsMode)[] s_mtlsModes = [("STRICT", MtlsMode.Strict), ("PERMISSIVE", MtlsMode.Permissive), ("DISABLE", MtlsMode.Disable)];
     private static readonly (string, ClientTlsMode)[] s_tlsModes = [("ISTIO_MUTUAL", ClientTlsMode.IstioMutual), ("DISABLE", ClientTlsMode.Disable)];
     private static readonly (string, LoadBalancingPolicy)[] s_lbPolicies =
-        [("RoundRobin", LoadBalancingPolicy.RoundRobin), ("LeastRequest", LoadBalancingPolicy.LeastRequest), ("Random", LoadBalancingPolicy.Random), ("ConsistentHash", LoadBalancingPolicy.ConsistentHash)];
+        [("RoundRobin", LoadBalancingPolicy.RoundRobin), ("LeastRequest", LoadBalancingPolicy.LeastRequests), ("Random", LoadBalancingPolicy.Random), ("ConsistentHash", LoadBalancingPolicy.ConsistentHash)];
 
     /// <summary>Reads and parses a file; an unreadable file is reported as an error at 1:1.</summary>
     public static MeshParseResult ParseFile(string path)
     {
         if (!BelizeMesh.Configuration.YamlInputGuard.TryReadFile(path, "file", out string text, out string? error))
         {
-            return new MeshParseResult(null, [new MeshError(path, new SourcePosition(1, 1), "", error!)]);
+            return new MeshParseResult(null, [new ConfigError(path, new SourcePosition(1, 1), "", error!)]);
         }
 
         return Parse(text, path);
@@ -36,7 +37,7 @@ public static class MeshParser
         var ctx = new BindContext(file);
         if (BelizeMesh.Configuration.YamlInputGuard.Check(text) is { } bounded)
         {
-            return new MeshParseResult(null, [new MeshError(file, new SourcePosition(bounded.Line, bounded.Column), "", $"refused before parsing: {bounded.Message}")]);
+            return new MeshParseResult(null, [new ConfigError(file, new SourcePosition(bounded.Line, bounded.Column), "", $"refused before parsing: {bounded.Message}")]);
         }
 
         var stream = new YamlStream();
@@ -47,7 +48,7 @@ public static class MeshParser
         catch (Exception e) when (e is ArgumentException or InvalidOperationException)
         {
             // YamlDotNet rejects a few malformed event sequences with these instead of a YamlException (fuzz tests).
-            return new MeshParseResult(null, [new MeshError(file, new SourcePosition(1, 1), "", $"not valid YAML: {e.Message.TrimEnd('.')}; check the file's structure (quoting, indentation, tags)")]);
+            return new MeshParseResult(null, [new ConfigError(file, new SourcePosition(1, 1), "", $"not valid YAML: {e.Message.TrimEnd('.')}; check the file's structure (quoting, indentation, tags)")]);
         }
         catch (YamlException e)
         {
@@ -55,22 +56,22 @@ public static class MeshParser
             if (message.Contains("Duplicate key", StringComparison.Ordinal))
             {
                 string key = KeyAt(text, (int)e.Start.Line, (int)e.Start.Column);
-                return new MeshParseResult(null, [new MeshError(file, new SourcePosition((int)e.Start.Line, (int)e.Start.Column), "", $"duplicate key \"{key}\" in one mapping; each field may appear once")]);
+                return new MeshParseResult(null, [new ConfigError(file, new SourcePosition((int)e.Start.Line, (int)e.Start.Column), "", $"duplicate key \"{key}\" in one mapping; each field may appear once")]);
             }
 
-            return new MeshParseResult(null, [new MeshError(file, new SourcePosition((int)e.Start.Line, (int)e.Start.Column), "", $"not valid YAML: {message}")]);
+            return new MeshParseResult(null, [new ConfigError(file, new SourcePosition((int)e.Start.Line, (int)e.Start.Column), "", $"not valid YAML: {message}")]);
         }
 
         if (stream.Documents.Count != 1)
         {
             var at = stream.Documents.Count > 1 ? BindContext.PositionOf(stream.Documents[1].RootNode) : new SourcePosition(1, 1);
-            return new MeshParseResult(null, [new MeshError(file, at, "", $"expected exactly one YAML document (a kind: Mesh), found {stream.Documents.Count}")]);
+            return new MeshParseResult(null, [new ConfigError(file, at, "", $"expected exactly one YAML document (a kind: Mesh), found {stream.Documents.Count}")]);
         }
 
         var mesh = new Binder(ctx).Bind(stream.Documents[0].RootNode);
 
         // Report in file order (nested mappings finish before their parents); the sort is stable for equal positions.
-        var sorted = new List<MeshError>(ctx.Errors);
+        var sorted = new List<ConfigError>(ctx.Errors);
         ctx.Errors.Clear();
         foreach (var e in sorted.OrderBy(static e => e.Position.Line).ThenBy(static e => e.Position.Column))
         {

@@ -11,11 +11,11 @@ internal sealed class BindContext(string file)
 {
     public string File { get; } = file;
 
-    public List<MeshError> Errors { get; } = [];
+    public List<ConfigError> Errors { get; } = [];
 
-    public void Error(YamlNode node, string path, string message) => Errors.Add(new MeshError(File, PositionOf(node), path, message));
+    public void Error(YamlNode node, string path, string message) => Errors.Add(new ConfigError(File, PositionOf(node), path, message));
 
-    public void Error(SourcePosition position, string path, string message) => Errors.Add(new MeshError(File, position, path, message));
+    public void Error(SourcePosition position, string path, string message) => Errors.Add(new ConfigError(File, position, path, message));
 
     public static SourcePosition PositionOf(YamlNode node) => new((int)node.Start.Line, (int)node.Start.Column);
 

@@ -25,7 +25,7 @@ public sealed class PolicyParserOptions
 public static partial class PolicyParser
 {
     /// <summary>The only <c>apiVersion</c> this build reads.</summary>
-    public const string ApiVersion = "belizemesh.io/v1alpha1";
+    public const string ApiVersion = MeshNames.ApiVersion;
 
     /// <summary>The <c>kind</c> of the document.</summary>
     public const string Kind = "SidecarPolicy";
@@ -174,7 +174,7 @@ public static partial class PolicyParser
                 CheckSpiffeId(f.Value("identity")!, "spec.identity", identity);
             }
 
-            ListenAddress adminListen = new(IPAddress.Loopback, 16090);
+            ListenAddress adminListen = new(IPAddress.Loopback, MeshNames.AdminPort);
             if (OptionalMapping(f, "admin", "spec.admin", out YamlMappingNode? admin))
             {
                 Fields a = CheckFields(admin, "spec.admin", s_adminFields);
@@ -193,7 +193,7 @@ public static partial class PolicyParser
 
             // From the mode as written, even when another inbound field is invalid, so one mistake reports one error.
             ChannelMode defaultOutboundMode = _inboundMode == ChannelMode.Disable ? ChannelMode.Disable : ChannelMode.Strict;
-            OutboundSpec outbound = new(new ListenAddress(IPAddress.Loopback, 16001), defaultOutboundMode, []);
+            OutboundSpec outbound = new(new ListenAddress(IPAddress.Loopback, MeshNames.OutboundPort), defaultOutboundMode, []);
             if (OptionalMapping(f, "outbound", "spec.outbound", out YamlMappingNode? outboundNode))
             {
                 outbound = ReadOutbound(outboundNode, defaultOutboundMode);
@@ -208,7 +208,7 @@ public static partial class PolicyParser
         private InboundSpec? ReadInbound(YamlMappingNode node)
         {
             Fields f = CheckFields(node, "spec.inbound", s_inboundFields);
-            ListenAddress listen = Listen(f, "spec.inbound.listen") ?? new ListenAddress(IPAddress.Any, 16443);
+            ListenAddress listen = Listen(f, "spec.inbound.listen") ?? new ListenAddress(IPAddress.Any, MeshNames.InboundPort);
 
             Uri? app = null;
             string? appText = RequiredString(f, node, "spec.inbound", "app");
@@ -489,7 +489,7 @@ public static partial class PolicyParser
         private OutboundSpec ReadOutbound(YamlMappingNode node, ChannelMode defaultMode)
         {
             Fields f = CheckFields(node, "spec.outbound", s_outboundFields);
-            ListenAddress listen = Listen(f, "spec.outbound.listen") ?? new ListenAddress(IPAddress.Loopback, 16001);
+            ListenAddress listen = Listen(f, "spec.outbound.listen") ?? new ListenAddress(IPAddress.Loopback, MeshNames.OutboundPort);
             ChannelMode mode = defaultMode;
             string? modeText = OptionalString(f, "spec.outbound.mode");
             if (modeText is not null)

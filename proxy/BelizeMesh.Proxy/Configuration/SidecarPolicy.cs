@@ -239,22 +239,6 @@ public sealed record OutboundRouteSpec(
     public IReadOnlyList<HttpRuleSpec> Http { get; init; } = [];
 }
 
-/// <summary>How a route picks one of its endpoints.</summary>
-public enum LoadBalancingPolicy
-{
-    /// <summary>Each endpoint in turn.</summary>
-    RoundRobin,
-
-    /// <summary>The endpoint with the fewest requests in flight (ties broken in order).</summary>
-    LeastRequests,
-
-    /// <summary>A uniformly random endpoint.</summary>
-    Random,
-
-    /// <summary>Rendezvous hashing of a request header: the same value reaches the same endpoint while it is healthy.</summary>
-    ConsistentHash,
-}
-
 /// <summary>A <c>host:port</c> upstream endpoint (DNS name or IP literal).</summary>
 public sealed record EndpointAddress(string Host, int Port)
 {

@@ -14,7 +14,7 @@ namespace BelizeMesh.Proxy.Demo;
 internal sealed record DemoOptions
 {
     /// <summary>Port of the frontend sidecar's outbound listener, the one the curl commands use (0 = any free port).</summary>
-    public int OutboundPort { get; init; } = 16001;
+    public int OutboundPort { get; init; } = MeshNames.OutboundPort;
 
     /// <summary>Run the three checks, print them, and stop instead of waiting for Ctrl+C.</summary>
     public bool CheckOnly { get; init; }

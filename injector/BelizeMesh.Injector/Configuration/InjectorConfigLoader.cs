@@ -16,6 +16,23 @@ internal sealed class ConfigException(string source, IReadOnlyList<ConfigError> 
     /// <summary>One problem: where (1-based line and column), which key ("(file)" for the whole file), what and how to fix it.</summary>
     public static ConfigError Problem(string source, long line, long column, string key, string message) =>
         new(source, new SourcePosition((int)line, (int)column), key, message);
+
+    /// <summary>Bounds and loads one of the injector's YAML files; throws (naming <paramref name="source"/>) when it cannot.</summary>
+    public static YamlStream Load(string text, string source)
+    {
+        if (YamlDocuments.Load(text, out YamlLoadFailure failure) is { } stream)
+        {
+            return stream;
+        }
+
+        string message = failure.Kind switch
+        {
+            YamlLoadFailureKind.OverLimit => $"refused before parsing: {failure.Reason}",
+            YamlLoadFailureKind.Rejected => $"invalid YAML: {failure.Reason.TrimEnd('.')}; check the file's structure (quoting, indentation, tags)",
+            _ => $"invalid YAML: {failure.Reason}",
+        };
+        throw new ConfigException(source, [Problem(source, failure.Line, failure.Column, "(file)", message)]);
+    }
 }
 
 /// <summary>
@@ -64,25 +81,7 @@ internal static class InjectorConfigLoader
     public static InjectorConfig Parse(string text, string source)
     {
         var problems = new List<ConfigError>();
-        if (BelizeMesh.Configuration.YamlInputGuard.Check(text) is { } bounded)
-        {
-            throw new ConfigException(source, [ConfigException.Problem(source, bounded.Line, bounded.Column, "(file)", $"refused before parsing: {bounded.Message}")]);
-        }
-
-        var stream = new YamlStream();
-        try
-        {
-            stream.Load(new StringReader(text));
-        }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
-        {
-            // YamlDotNet rejects a few malformed event sequences with these instead of a YamlException (fuzz tests).
-            throw new ConfigException(source, [ConfigException.Problem(source, 1, 1, "(file)", $"invalid YAML: {e.Message.TrimEnd('.')}; check the file's structure (quoting, indentation, tags)")]);
-        }
-        catch (YamlException e)
-        {
-            throw new ConfigException(source, [ConfigException.Problem(source, e.Start.Line, e.Start.Column, "(file)", $"invalid YAML: {e.InnerException?.Message ?? e.Message}")]);
-        }
+        YamlStream stream = ConfigException.Load(text, source);
 
         if (stream.Documents.Count > 1)
         {

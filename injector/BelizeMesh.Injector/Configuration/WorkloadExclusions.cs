@@ -76,24 +76,7 @@ internal static class WorkloadExclusions
     /// <summary>Parses and validates the list; throws <see cref="ConfigException"/> listing every problem.</summary>
     public static IReadOnlyList<WorkloadExclusion> Parse(string text, string source)
     {
-        if (BelizeMesh.Configuration.YamlInputGuard.Check(text) is { } bounded)
-        {
-            throw new ConfigException(source, [ConfigException.Problem(source, bounded.Line, bounded.Column, "(file)", $"refused before parsing: {bounded.Message}")]);
-        }
-
-        var stream = new YamlStream();
-        try
-        {
-            stream.Load(new StringReader(text));
-        }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
-        {
-            throw new ConfigException(source, [ConfigException.Problem(source, 1, 1, "(file)", $"invalid YAML: {e.Message.TrimEnd('.')}")]);
-        }
-        catch (YamlException e)
-        {
-            throw new ConfigException(source, [ConfigException.Problem(source, e.Start.Line, e.Start.Column, "(file)", $"invalid YAML: {e.InnerException?.Message ?? e.Message}")]);
-        }
+        YamlStream stream = ConfigException.Load(text, source);
 
         if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is YamlScalarNode { Value: null or "" })
         {

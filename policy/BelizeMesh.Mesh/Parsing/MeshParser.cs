@@ -35,31 +35,28 @@ public static class MeshParser
     public static MeshParseResult Parse(string text, string file)
     {
         var ctx = new BindContext(file);
-        if (BelizeMesh.Configuration.YamlInputGuard.Check(text) is { } bounded)
+        if (YamlDocuments.Load(text, out YamlLoadFailure failure) is not { } stream)
         {
-            return new MeshParseResult(null, [new ConfigError(file, new SourcePosition(bounded.Line, bounded.Column), "", $"refused before parsing: {bounded.Message}")]);
-        }
+            var at = new SourcePosition(failure.Line, failure.Column);
+            if (failure.Kind == YamlLoadFailureKind.OverLimit)
+            {
+                return new MeshParseResult(null, [new ConfigError(file, at, "", $"refused before parsing: {failure.Reason}")]);
+            }
 
-        var stream = new YamlStream();
-        try
-        {
-            stream.Load(new StringReader(text));
-        }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
-        {
-            // YamlDotNet rejects a few malformed event sequences with these instead of a YamlException (fuzz tests).
-            return new MeshParseResult(null, [new ConfigError(file, new SourcePosition(1, 1), "", $"not valid YAML: {e.Message.TrimEnd('.')}; check the file's structure (quoting, indentation, tags)")]);
-        }
-        catch (YamlException e)
-        {
+            if (failure.Kind == YamlLoadFailureKind.Rejected)
+            {
+                return new MeshParseResult(null, [new ConfigError(file, at, "", $"not valid YAML: {failure.Reason.TrimEnd('.')}; check the file's structure (quoting, indentation, tags)")]);
+            }
+
+            var e = failure.Exception!;
             string message = e.InnerException is { } inner ? $"{e.Message}: {inner.Message}" : e.Message;
             if (message.Contains("Duplicate key", StringComparison.Ordinal))
             {
-                string key = KeyAt(text, (int)e.Start.Line, (int)e.Start.Column);
-                return new MeshParseResult(null, [new ConfigError(file, new SourcePosition((int)e.Start.Line, (int)e.Start.Column), "", $"duplicate key \"{key}\" in one mapping; each field may appear once")]);
+                string key = KeyAt(text, at.Line, at.Column);
+                return new MeshParseResult(null, [new ConfigError(file, at, "", $"duplicate key \"{key}\" in one mapping; each field may appear once")]);
             }
 
-            return new MeshParseResult(null, [new ConfigError(file, new SourcePosition((int)e.Start.Line, (int)e.Start.Column), "", $"not valid YAML: {message}")]);
+            return new MeshParseResult(null, [new ConfigError(file, at, "", $"not valid YAML: {message}")]);
         }
 
         if (stream.Documents.Count != 1)

@@ -89,27 +89,14 @@ public static partial class PolicyParser
 
         public SidecarPolicy? ReadDocument(string yaml)
         {
-            if (BelizeMesh.Configuration.YamlInputGuard.Check(yaml) is { } bounded)
+            if (YamlDocuments.Load(yaml, out YamlLoadFailure failure) is not { } stream)
             {
-                _errors.Add(new PolicyError(file, bounded.Line, bounded.Column, $"refused before parsing: {bounded.Message}"));
-                return null;
-            }
-
-            var stream = new YamlStream();
-            try
-            {
-                stream.Load(new StringReader(yaml));
-            }
-            catch (Exception ex) when (ex is ArgumentException or InvalidOperationException)
-            {
-                // YamlDotNet rejects a few malformed event sequences with these instead of a YamlException (fuzz tests).
-                _errors.Add(new PolicyError(file, 1, 1, $"invalid YAML: {ex.Message.TrimEnd('.')}; check the file's structure (quoting, indentation, tags)"));
-                return null;
-            }
-            catch (YamlException ex)
-            {
-                string reason = ex.InnerException?.Message ?? ex.Message;
-                Error(ex.Start, $"invalid YAML: {StripMark(reason)}");
+                _errors.Add(failure.Kind switch
+                {
+                    YamlLoadFailureKind.OverLimit => new PolicyError(file, failure.Line, failure.Column, $"refused before parsing: {failure.Reason}"),
+                    YamlLoadFailureKind.Rejected => new PolicyError(file, 1, 1, $"invalid YAML: {failure.Reason.TrimEnd('.')}; check the file's structure (quoting, indentation, tags)"),
+                    _ => new PolicyError(file, Math.Max(1, failure.Line), Math.Max(1, failure.Column), $"invalid YAML: {StripMark(failure.Reason)}"),
+                });
                 return null;
             }
 
@@ -578,7 +565,7 @@ public static partial class PolicyParser
                 {
                     if (Scalar(eps.Children[i], $"{path}.endpoints[{i}]", "a \"host:port\" string", out string? ep))
                     {
-                        if (TryParseEndpoint(ep, out EndpointAddress? address))
+                        if (EndpointAddress.TryParse(ep, out EndpointAddress? address))
                         {
                             endpoints.Add(address);
                         }
@@ -863,7 +850,7 @@ public static partial class PolicyParser
                 return null;
             }
 
-            if (TryParseListen(text, out ListenAddress? address))
+            if (ListenAddress.TryParse(text, out ListenAddress? address))
             {
                 return address;
             }
@@ -1062,80 +1049,6 @@ public static partial class PolicyParser
             int i = message.IndexOf("): ", StringComparison.Ordinal);
             return message.StartsWith("(Line", StringComparison.Ordinal) && i >= 0 ? message[(i + 3)..] : message;
         }
-    }
-
-    internal static bool TryParseListen(string text, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out ListenAddress? address)
-    {
-        address = null;
-        if (!SplitHostPort(text, out string host, out int port) || !IPAddress.TryParse(host, out IPAddress? ip) || port < 0)
-        {
-            return false;
-        }
-
-        address = new ListenAddress(ip, port);
-        return true;
-    }
-
-    internal static bool TryParseEndpoint(string text, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out EndpointAddress? address)
-    {
-        address = null;
-        if (!SplitHostPort(text, out string host, out int port) || port < 1)
-        {
-            return false;
-        }
-
-        if (!IPAddress.TryParse(host, out _) && Uri.CheckHostName(host) != UriHostNameType.Dns)
-        {
-            return false;
-        }
-
-        address = new EndpointAddress(host.ToLowerInvariant(), port);
-        return true;
-    }
-
-    private static bool SplitHostPort(string text, out string host, out int port)
-    {
-        host = "";
-        port = -1;
-        int colon;
-        if (text.StartsWith('['))
-        {
-            int close = text.IndexOf("]:", StringComparison.Ordinal);
-            if (close < 0)
-            {
-                return false;
-            }
-
-            host = text[1..close];
-            colon = close + 1;
-        }
-        else
-        {
-            colon = text.LastIndexOf(':');
-            if (colon <= 0 || text.IndexOf(':') != colon)
-            {
-                return false;
-            }
-
-            host = text[..colon];
-        }
-
-        ReadOnlySpan<char> portText = text.AsSpan(colon + 1);
-        if (portText.Length == 0 || portText.Length > 5)
-        {
-            return false;
-        }
-
-        foreach (char c in portText)
-        {
-            if (!char.IsAsciiDigit(c))
-            {
-                return false;
-            }
-        }
-
-        port = int.Parse(portText, CultureInfo.InvariantCulture);
-        return host.Length > 0 && port <= 65535;
     }
 
     private static bool IsSimpleName(string name)

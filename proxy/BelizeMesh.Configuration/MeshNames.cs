@@ -21,6 +21,10 @@ public static class MeshNames
     /// <summary>The admin port: <c>/metrics</c> and <c>/healthz/ready</c>.</summary>
     public const int AdminPort = 16090;
 
+    /// <summary>The sidecar's status listener (<c>run --status-listen</c>, <c>/healthz/ready</c> only) the injector
+    /// starts and probes on the pod IP.</summary>
+    public const int StatusPort = 16021;
+
     /// <summary>The sidecar's readiness endpoint on the admin port (the injected readiness probe).</summary>
     public const string ReadinessPath = "/healthz/ready";
 

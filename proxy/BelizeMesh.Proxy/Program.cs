@@ -69,7 +69,7 @@ public static class Program
     internal static int Run(FileInfo policy, DirectoryInfo certs, bool? accessLog, TextWriter stderr, string? statusListen = null)
     {
         ListenAddress? status = null;
-        if (statusListen is not null && !PolicyParser.TryParseListen(statusListen, out status))
+        if (statusListen is not null && !ListenAddress.TryParse(statusListen, out status))
         {
             stderr.WriteLine($"belizemesh-proxy: --status-listen '{statusListen}' is not an IP:PORT listen address (e.g. 0.0.0.0:16021 or [::]:16021)");
             return ConfigurationError;

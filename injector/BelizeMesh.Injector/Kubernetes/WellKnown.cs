@@ -16,7 +16,7 @@ internal static class WellKnown
     /// <summary>The sidecar's status listener (<c>belizemesh-proxy run --status-listen 0.0.0.0:16021</c>), which the
     /// kubelet's readiness probe reaches on the pod IP whatever the policy's <c>spec.admin.listen</c> says (Istio's
     /// agent has 15021 for the same reason).</summary>
-    public const int StatusPort = 16021;
+    public const int StatusPort = MeshNames.StatusPort;
 
     public const string PolicyVolumeName = MeshNames.PolicyVolumeName;
     public const string CertsVolumeName = MeshNames.CertsVolumeName;

@@ -17,6 +17,15 @@ internal sealed class ConfigException(string source, IReadOnlyList<ConfigError> 
     public static ConfigError Problem(string source, long line, long column, string key, string message) =>
         new(source, new SourcePosition((int)line, (int)column), key, message);
 
+    /// <summary>The fields of a mapping in the order written (<see cref="YamlFields"/>); a key that is not a string or is
+    /// written twice is recorded in <paramref name="problems"/>.</summary>
+    public static IReadOnlyList<YamlField> Fields(YamlMappingNode map, string source, string path, List<ConfigError> problems) =>
+        YamlFields.Index(
+            map,
+            known: null, // each schema reports its unknown keys in place, in file order
+            badKey: key => problems.Add(Problem(source, key.Start.Line, key.Start.Column, path.Length == 0 ? "(file)" : path, "keys must be plain strings")),
+            duplicate: field => problems.Add(Problem(source, field.KeyNode.Start.Line, field.KeyNode.Start.Column, path.Length == 0 ? field.Key : path + "." + field.Key, "set twice: keep one"))).InOrder;
+
     /// <summary>Bounds and loads one of the injector's YAML files; throws (naming <paramref name="source"/>) when it cannot.</summary>
     public static YamlStream Load(string text, string source)
     {
@@ -102,9 +111,8 @@ internal static class InjectorConfigLoader
         }
 
         var reader = new Reader(source, problems);
-        foreach (var (keyNode, value) in root.Children)
+        foreach (var (key, keyNode, value) in ConfigException.Fields(root, source, "", problems))
         {
-            string key = ((YamlScalarNode)keyNode).Value ?? "";
             switch (key)
             {
                 case "image":
@@ -272,9 +280,8 @@ internal static class InjectorConfigLoader
             return ports;
         }
 
-        foreach (var (keyNode, portNode) in map.Children)
+        foreach (var (key, keyNode, portNode) in reader.Fields(map, "ports"))
         {
-            string key = ((YamlScalarNode)keyNode).Value ?? "";
             string path = "ports." + key;
             if (!PortKeys.Contains(key))
             {
@@ -317,9 +324,8 @@ internal static class InjectorConfigLoader
             return config;
         }
 
-        foreach (var (keyNode, section) in map.Children)
+        foreach (var (key, keyNode, section) in reader.Fields(map, "resources"))
         {
-            string key = ((YamlScalarNode)keyNode).Value ?? "";
             if (!ResourceKeys.Contains(key))
             {
                 reader.Problem(keyNode, "resources." + key, "unknown section: use requests or limits");
@@ -333,9 +339,8 @@ internal static class InjectorConfigLoader
                 continue;
             }
 
-            foreach (var (qKeyNode, qValue) in quantities.Children)
+            foreach (var (qKey, qKeyNode, qValue) in reader.Fields(quantities, "resources." + key))
             {
-                string qKey = ((YamlScalarNode)qKeyNode).Value ?? "";
                 string path = $"resources.{key}.{qKey}";
                 if (!QuantityKeys.Contains(qKey))
                 {
@@ -407,6 +412,8 @@ internal static class InjectorConfigLoader
     /// <summary>Typed scalar reads that record a problem (with position) instead of throwing.</summary>
     private sealed class Reader(string source, List<ConfigError> problems)
     {
+        public IReadOnlyList<YamlField> Fields(YamlMappingNode map, string path) => ConfigException.Fields(map, source, path, problems);
+
         public void Problem(YamlNode node, string key, string message) =>
             problems.Add(ConfigException.Problem(source, node.Start.Line, node.Start.Column, key, message));
 

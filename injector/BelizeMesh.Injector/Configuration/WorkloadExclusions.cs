@@ -94,9 +94,8 @@ internal static class WorkloadExclusions
         string mesh = "(unnamed)";
         var result = new List<WorkloadExclusion>();
         YamlSequenceNode? entries = null;
-        foreach (var (keyNode, value) in root.Children)
+        foreach (var (key, keyNode, value) in ConfigException.Fields(root, source, "", problems))
         {
-            string key = ((YamlScalarNode)keyNode).Value ?? "";
             if (key == "mesh" && value is YamlScalarNode { Value: { Length: > 0 } name })
             {
                 mesh = name;
@@ -127,9 +126,8 @@ internal static class WorkloadExclusions
             string? ns = null;
             string service = "(unnamed)";
             var labels = new List<KeyValuePair<string, string>>();
-            foreach (var (keyNode, value) in entry.Children)
+            foreach (var (key, keyNode, value) in ConfigException.Fields(entry, source, at, problems))
             {
-                string key = ((YamlScalarNode)keyNode).Value ?? "";
                 switch (key)
                 {
                     case "namespace" when value is YamlScalarNode { Value: { Length: > 0 } n }:

@@ -39,7 +39,7 @@ internal sealed class BindContext(string file)
 /// </summary>
 internal sealed class YamlMap
 {
-    private readonly Dictionary<string, (YamlScalarNode Key, YamlNode Value)> _entries = new(StringComparer.Ordinal);
+    private readonly YamlFields _fields;
     private readonly List<string> _order = [];
     private readonly HashSet<string> _asked = new(StringComparer.Ordinal);
     private readonly BindContext _ctx;
@@ -49,21 +49,14 @@ internal sealed class YamlMap
         Node = node;
         Path = path;
         _ctx = ctx;
-        foreach (var (key, value) in node.Children)
+        _fields = YamlFields.Index(
+            node,
+            known: null, // every key is kept; Finish reports those no getter asked for
+            badKey: key => ctx.Error(key, path, $"keys must be plain strings, not {BindContext.Describe(key)}"),
+            duplicate: field => ctx.Error(field.KeyNode, Join(path, field.Key), $"duplicate key \"{field.Key}\"; each field may appear once"));
+        foreach (YamlField field in _fields.InOrder)
         {
-            if (key is not YamlScalarNode scalar || scalar.Value is null)
-            {
-                ctx.Error(key, path, $"keys must be plain strings, not {BindContext.Describe(key)}");
-                continue;
-            }
-
-            if (!_entries.TryAdd(scalar.Value, (scalar, value)))
-            {
-                ctx.Error(key, Join(path, scalar.Value), $"duplicate key \"{scalar.Value}\"; each field may appear once");
-                continue;
-            }
-
-            _order.Add(scalar.Value);
+            _order.Add(field.Key);
         }
     }
 
@@ -91,22 +84,22 @@ internal sealed class YamlMap
 
     public string PathOf(string key) => Join(Path, key);
 
-    public bool Has(string key) => _entries.ContainsKey(key);
+    public bool Has(string key) => _fields.Has(key);
 
     /// <summary>The raw value of <paramref name="key"/> (null when absent or written as null).</summary>
     public YamlNode? Raw(string key)
     {
         _asked.Add(key);
-        if (!_entries.TryGetValue(key, out var entry))
+        if (_fields.Value(key) is not { } value)
         {
             return null;
         }
 
-        return entry.Value is YamlScalarNode s && BindContext.IsNull(s) ? null : entry.Value;
+        return value is YamlScalarNode s && BindContext.IsNull(s) ? null : value;
     }
 
     public SourcePosition PositionOf(string key) =>
-        _entries.TryGetValue(key, out var entry) ? BindContext.PositionOf(entry.Value) : Position;
+        _fields.Value(key) is { } value ? BindContext.PositionOf(value) : Position;
 
     public void Missing(string key, string hint) =>
         _ctx.Error(Node, PathOf(key), $"missing required field \"{key}\" ({hint})");
@@ -403,21 +396,11 @@ internal sealed class YamlMap
     public IReadOnlyList<string> Keys => _order;
 
     /// <summary>Reports every key that no getter asked for.</summary>
-    public void Finish()
+    public void Finish() => _fields.ReportUnasked(_asked, (field, suggestion) =>
     {
-        foreach (var key in _order)
-        {
-            if (_asked.Contains(key))
-            {
-                continue;
-            }
-
-            var (keyNode, _) = _entries[key];
-            string? suggestion = Spelling.Suggest(key, _asked);
-            var allowed = new List<string>(_asked);
-            allowed.Sort(StringComparer.Ordinal);
-            string didYouMean = suggestion is null ? "" : $"; did you mean \"{suggestion}\"?";
-            _ctx.Error(keyNode, PathOf(key), $"unknown field \"{key}\"{didYouMean} (allowed here: {string.Join(", ", allowed)})");
-        }
-    }
+        var allowed = new List<string>(_asked);
+        allowed.Sort(StringComparer.Ordinal);
+        string didYouMean = suggestion is null ? "" : $"; did you mean \"{suggestion}\"?";
+        _ctx.Error(field.KeyNode, PathOf(field.Key), $"unknown field \"{field.Key}\"{didYouMean} (allowed here: {string.Join(", ", allowed)})");
+    });
 }

@@ -693,39 +693,24 @@ public static partial class PolicyParser
 
         // ---- field helpers ----
 
-        private readonly struct Fields(Dictionary<string, YamlNode> values)
+        /// <summary>A mapping's fields (<see cref="YamlFields"/>), checked by <see cref="CheckFields"/> against the names
+        /// known there: every unknown, repeated or non-string key is reported.</summary>
+        private readonly struct Fields(YamlFields fields)
         {
-            public YamlNode? Value(string name) => values.TryGetValue(name, out YamlNode? node) ? node : null;
+            public YamlNode? Value(string name) => fields.Value(name);
         }
 
         private Fields CheckFields(YamlMappingNode node, string path, string[] known)
         {
-            var values = new Dictionary<string, YamlNode>(StringComparer.Ordinal);
-            foreach (KeyValuePair<YamlNode, YamlNode> child in node.Children)
-            {
-                if (child.Key is not YamlScalarNode { Value: { } key })
-                {
-                    Error(child.Key, $"{Prefix(path)}field names must be plain strings");
-                    continue;
-                }
-
-                string fieldPath = path.Length == 0 ? key : path + "." + key;
-                if (Array.IndexOf(known, key) < 0)
-                {
-                    string? suggestion = Spelling.Suggest(key, known);
-                    Error(child.Key, suggestion is null
-                        ? $"{fieldPath}: unknown field '{key}'; known fields here: {string.Join(", ", known)}"
-                        : $"{fieldPath}: unknown field '{key}'; did you mean '{suggestion}'?");
-                    continue;
-                }
-
-                if (!values.TryAdd(key, child.Value))
-                {
-                    Error(child.Key, $"{fieldPath}: duplicate field '{key}'");
-                }
-            }
-
-            return new Fields(values);
+            string FieldPath(string key) => path.Length == 0 ? key : path + "." + key;
+            return new Fields(YamlFields.Index(
+                node,
+                known,
+                badKey: key => Error(key, $"{Prefix(path)}field names must be plain strings"),
+                duplicate: field => Error(field.KeyNode, $"{FieldPath(field.Key)}: duplicate field '{field.Key}'"),
+                unknown: (field, suggestion) => Error(field.KeyNode, suggestion is null
+                    ? $"{FieldPath(field.Key)}: unknown field '{field.Key}'; known fields here: {string.Join(", ", known)}"
+                    : $"{FieldPath(field.Key)}: unknown field '{field.Key}'; did you mean '{suggestion}'?")));
         }
 
         private static string Prefix(string path) => path.Length == 0 ? "" : path + ": ";

@@ -1,5 +1,6 @@
 using BelizeMesh.Configuration;
 using BelizeMesh.Proxy.Configuration;
+using YamlDotNet.RepresentationModel;
 
 namespace BelizeMesh.Proxy.Tests.Configuration;
 
@@ -41,6 +42,33 @@ public sealed class ConfigurationCoreTests
         Assert.True(malformed.Line >= 2, $"line {malformed.Line}");
 
         Assert.NotNull(YamlDocuments.Load("a: 1\n", out _));
+    }
+
+    [Fact]
+    public void Yaml_fields_report_every_unknown_and_non_string_key_with_a_suggestion_and_keep_the_rest_in_order()
+    {
+        var stream = new YamlStream();
+        stream.Load(new StringReader("imagee: a\n? [x]\n: 1\nport: 2\nimage: b\nzzzzzz: 3\n"));
+        var root = (YamlMappingNode)stream.Documents[0].RootNode;
+        var badKeys = new List<int>();
+        var unknown = new List<(string Key, int Line, string? Suggestion)>();
+        YamlFields fields = YamlFields.Index(
+            root,
+            ["image", "ports"],
+            badKey: key => badKeys.Add((int)key.Start.Line),
+            duplicate: field => Assert.Fail($"no key is repeated, got {field.Key}"),
+            unknown: (field, suggestion) => unknown.Add((field.Key, (int)field.KeyNode.Start.Line, suggestion)));
+
+        Assert.Equal([2], badKeys);
+        Assert.Equal([("imagee", 1, "image"), ("port", 4, "ports"), ("zzzzzz", 6, null)], unknown);
+        Assert.Equal(["image"], fields.InOrder.Select(f => f.Key));
+        Assert.Equal("b", ((YamlScalarNode)fields.Value("image")!).Value);
+        Assert.Null(fields.Value("ports"));
+
+        var unasked = new List<(string, string?)>();
+        YamlFields all = YamlFields.Index(root, null, _ => { }, _ => { });
+        all.ReportUnasked(["image"], (field, suggestion) => unasked.Add((field.Key, suggestion)));
+        Assert.Equal([("imagee", "image"), ("port", null), ("zzzzzz", null)], unasked);
     }
 
     [Theory]

@@ -290,48 +290,22 @@ internal sealed class YamlMap
 
     public IReadOnlyList<string> StringList(string key, string hint = "a string")
     {
-        var node = Raw(key);
-        if (node is null)
+        var result = new List<string>();
+        ForEachItem(key, hint, (item, path) =>
         {
-            return [];
-        }
-
-        if (node is not YamlSequenceNode sequence)
-        {
-            _ctx.Error(node, PathOf(key), $"expected a list of {hint}s, got {BindContext.Describe(node)}");
-            return [];
-        }
-
-        var result = new List<string>(sequence.Children.Count);
-        for (int i = 0; i < sequence.Children.Count; i++)
-        {
-            if (ScalarString(sequence.Children[i], $"{PathOf(key)}[{i}]", hint) is { } value)
+            if (ScalarString(item, path, hint) is { } value)
             {
                 result.Add(value);
             }
-        }
-
+        });
         return result;
     }
 
     public IReadOnlyList<int> IntList(string key, int min, int max, string hint)
     {
-        var node = Raw(key);
-        if (node is null)
+        var result = new List<int>();
+        ForEachItem(key, hint, (item, path) =>
         {
-            return [];
-        }
-
-        if (node is not YamlSequenceNode sequence)
-        {
-            _ctx.Error(node, PathOf(key), $"expected a list of {hint}s, got {BindContext.Describe(node)}");
-            return [];
-        }
-
-        var result = new List<int>(sequence.Children.Count);
-        for (int i = 0; i < sequence.Children.Count; i++)
-        {
-            var item = sequence.Children[i];
             if (item is YamlScalarNode { Style: ScalarStyle.Plain, Value: { } text }
                 && int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int value) && value >= min && value <= max)
             {
@@ -339,11 +313,32 @@ internal sealed class YamlMap
             }
             else
             {
-                _ctx.Error(item, $"{PathOf(key)}[{i}]", $"expected {hint} from {min} to {max}, got {BindContext.Describe(item)}");
+                _ctx.Error(item, path, $"expected {hint} from {min} to {max}, got {BindContext.Describe(item)}");
             }
+        });
+        return result;
+    }
+
+    /// <summary>Calls <paramref name="each"/> with every item of the list <paramref name="key"/> and its path; reports a
+    /// value that is not a list.</summary>
+    private void ForEachItem(string key, string hint, Action<YamlNode, string> each)
+    {
+        var node = Raw(key);
+        if (node is null)
+        {
+            return;
         }
 
-        return result;
+        if (node is not YamlSequenceNode sequence)
+        {
+            _ctx.Error(node, PathOf(key), $"expected a list of {hint}s, got {BindContext.Describe(node)}");
+            return;
+        }
+
+        for (int i = 0; i < sequence.Children.Count; i++)
+        {
+            each(sequence.Children[i], $"{PathOf(key)}[{i}]");
+        }
     }
 
     /// <summary>A string-to-string mapping (labels), in the order written.</summary>

@@ -15,6 +15,9 @@ public static class DurationSyntax
     /// <summary>The longest duration accepted: 10 years (87600h).</summary>
     public const long MaxMilliseconds = 10L * 365 * 24 * 3_600_000;
 
+    /// <summary>The hint shown next to a duration error of the binder (<see cref="YamlMap.Duration"/>).</summary>
+    public const string Expected = "expected a number with unit h, m, s or ms, e.g. 300s, 5m, 1h, 100ms (0 means none)";
+
     public static bool TryParse(string text, out TimeSpan value)
     {
         value = TimeSpan.Zero;

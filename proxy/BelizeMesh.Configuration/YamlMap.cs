@@ -1,13 +1,12 @@
-using BelizeMesh.Configuration;
 using System.Globalization;
-using BelizeMesh.Mesh.Model;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
-namespace BelizeMesh.Mesh.Parsing;
+namespace BelizeMesh.Configuration;
 
-/// <summary>Collects every binding error of one file (YARP route-validator style: report all, not the first).</summary>
-internal sealed class BindContext(string file)
+/// <summary>Collects every binding error of one file (YARP route-validator style: report all, not the first), each a
+/// <see cref="ConfigError"/> at the offending node's position.</summary>
+public sealed class BindContext(string file)
 {
     public string File { get; } = file;
 
@@ -37,7 +36,12 @@ internal sealed class BindContext(string file)
 /// A mapping being bound: typed getters that record what was read, report type errors at the value's position, and
 /// <see cref="Finish"/> reports every key that was never asked for as an unknown field (with a "did you mean").
 /// </summary>
-internal sealed class YamlMap
+/// <remarks>
+/// The typed binder of the configuration core, on <see cref="YamlFields"/> (the mapping index) and
+/// <see cref="YamlDocuments"/> (the load step). The mesh description is a schema over it (MeshParser); the sidecar's
+/// policy and the injector's files word their own messages on the same index.
+/// </remarks>
+public sealed class YamlMap
 {
     private readonly YamlFields _fields;
     private readonly List<string> _order = [];
@@ -247,12 +251,12 @@ internal sealed class YamlMap
             return null;
         }
 
-        if (node is YamlScalarNode { Value: { } text } && Durations.TryParse(text, out var value))
+        if (node is YamlScalarNode { Value: { } text } && DurationSyntax.TryParse(text, out var value))
         {
             return value;
         }
 
-        _ctx.Error(node, PathOf(key), $"{BindContext.Describe(node)} is not a duration; {Durations.Expected}");
+        _ctx.Error(node, PathOf(key), $"{BindContext.Describe(node)} is not a duration; {DurationSyntax.Expected}");
         return null;
     }
 

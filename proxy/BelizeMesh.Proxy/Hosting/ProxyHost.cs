@@ -49,6 +49,9 @@ internal sealed class ProxyHostOptions
     /// <summary>Resolves outbound endpoints given as DNS names; null = the system resolver (tests inject records).</summary>
     public IEndpointResolver? Resolver { get; init; }
 
+    /// <summary>How <c>jwtRules[].jwksUri</c> key sets are fetched (tests shorten the cache duration and retries).</summary>
+    public BelizeMesh.Proxy.Policy.Authentication.RemoteJwksOptions RemoteJwks { get; init; } = new();
+
     /// <summary>Logging set-up; the default is one JSON object per line on stdout.</summary>
     public Action<ILoggingBuilder>? ConfigureLogging { get; init; }
 }
@@ -242,6 +245,8 @@ internal sealed partial class ProxyHost : IAsyncDisposable
             sp.GetRequiredService<ProxyMetrics>(),
             sp.GetRequiredService<ILoggerFactory>()));
         builder.Services.AddSingleton<BelizeMesh.Proxy.Policy.Authentication.JwksFiles>();
+        builder.Services.AddSingleton(sp => new BelizeMesh.Proxy.Policy.Authentication.RemoteJwksRegistry(
+            options.RemoteJwks, options.Time, sp.GetRequiredService<ProxyMetrics>(), sp.GetRequiredService<ILoggerFactory>()));
         builder.Services.AddSingleton<SnapshotBuilder>();
         builder.Services.AddSingleton<IPeerIdentityAccessor, PqChannelPeerIdentityAccessor>();
         builder.Services.AddSingleton(sp => new ChannelMetrics(sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()));

@@ -1,0 +1,234 @@
+using System.Net;
+using BelizeMesh.Proxy.Hosting;
+using BelizeMesh.Proxy.Policy.Authentication;
+using BelizeMesh.Proxy.Tests.Policy;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace BelizeMesh.Proxy.Tests.EndToEnd;
+
+/// <summary>
+/// <c>jwtRules[].jwksUri</c>: the sidecar fetches the key set from a real JWKS server on 127.0.0.1 (plain http: the
+/// https path is the same <see cref="HttpClient"/> with the system trust store, not tested here). Waits are on the
+/// fetcher's counters and the sidecar's answers, each with a 30 s backstop; nothing asserts on elapsed time.
+/// </summary>
+public sealed class RemoteJwksTests
+{
+    // Fetch failures retry after 50 ms, 100 ms, 200 ms, … so a test does not wait seconds for a recovery.
+    private static readonly RemoteJwksOptions s_fastRetries = new() { RetryBase = TimeSpan.FromMilliseconds(50), RetryMax = TimeSpan.FromMilliseconds(200) };
+
+    private static string Policy(string appUrl, string jwksUri, string extraRules = "") => Sidecar.Policy(appUrl, inboundExtra: $$"""
+                jwtRules:
+                  - issuer: {{TestJwt.Issuer}}
+                    jwksUri: "{{jwksUri}}"
+            {{extraRules}}
+            """);
+
+    private static async Task<int> StatusAsync(Sidecar sidecar, string token)
+        => (await sidecar.RawInboundAsync("/x", $"Authorization: Bearer {token}\r\n")).Status;
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
+    {
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (!await condition())
+        {
+            Assert.False(deadline.IsCancellationRequested, "timed out waiting until " + what);
+            await Task.Delay(20);
+        }
+    }
+
+    private static Task WaitUntilAsync(Func<bool> condition, string what) => WaitUntilAsync(() => Task.FromResult(condition()), what);
+
+    private static RemoteJwks Fetcher(Sidecar sidecar, string uri)
+        => sidecar.Host.Services.GetRequiredService<RemoteJwksRegistry>().Find(new Uri(uri)) ?? throw new InvalidOperationException("no fetcher for " + uri);
+
+    [Fact]
+    public async Task Tokens_get_401_until_the_first_fetch_succeeds_and_readiness_does_not_wait_for_it()
+    {
+        using var keys = new TestJwt();
+        await using JwksServer server = await JwksServer.StartAsync();
+        server.Fail(HttpStatusCode.ServiceUnavailable);
+        await using TestApp app = await TestApp.StartAsync();
+        var logs = new CapturedLogs();
+        await using Sidecar sidecar = await Sidecar.StartAsync(Policy(app.Url, server.Uri), watch: false, logs: logs, remoteJwks: s_fastRetries);
+        RemoteJwks fetcher = Fetcher(sidecar, server.Uri);
+        await WaitUntilAsync(() => fetcher.Failures >= 1, "the first fetch failed");
+
+        using HttpClient admin = sidecar.CreateAdminClient();
+        Assert.Equal(HttpStatusCode.OK, (await admin.GetAsync("/healthz/ready")).StatusCode);
+        (int status, string text) = await sidecar.RawInboundAsync("/x", $"Authorization: Bearer {keys.Es256()}\r\n");
+        Assert.Equal(401, status);
+        Assert.Contains("Jwks remote fetch is failed", text, StringComparison.Ordinal);
+        Assert.Equal(200, (await sidecar.RawInboundAsync("/x")).Status); // no token: nothing to validate (no authorization rules)
+        Assert.Contains("belizemesh_proxy_jwt_failures_total{reason=\"jwks_fetch_failed\"} 1", await admin.GetStringAsync("/metrics"), StringComparison.Ordinal);
+        Assert.Contains(logs.Entries, e => e.Level == LogLevel.Error && e.Message.Contains(server.Uri + " fetch failed: HTTP 503", StringComparison.Ordinal));
+        Assert.Contains(logs.Entries, e => e.Level == LogLevel.Warning && e.Message.Contains("plain http", StringComparison.Ordinal));
+
+        server.Serve(keys.Jwks());
+        await WaitUntilAsync(async () => await StatusAsync(sidecar, keys.Es256()) == 200, "the token is accepted after a successful fetch");
+        Assert.Equal(200, await StatusAsync(sidecar, keys.Rs256()));
+    }
+
+    [Fact]
+    public async Task Rotated_keys_are_fetched_again_after_the_cache_duration()
+    {
+        using var oldKeys = new TestJwt();
+        using var newKeys = new TestJwt();
+        await using JwksServer server = await JwksServer.StartAsync();
+        server.Serve(oldKeys.Jwks());
+        await using TestApp app = await TestApp.StartAsync();
+        await using Sidecar sidecar = await Sidecar.StartAsync(Policy(app.Url, server.Uri), watch: false,
+            remoteJwks: s_fastRetries with { CacheDuration = TimeSpan.FromMilliseconds(200) });
+        await WaitUntilAsync(async () => await StatusAsync(sidecar, oldKeys.Es256()) == 200, "the first key set is in force");
+
+        server.Serve(newKeys.Jwks());
+        await WaitUntilAsync(async () => await StatusAsync(sidecar, newKeys.Es256()) == 200, "the rotated key set is fetched");
+
+        (int status, string text) = await sidecar.RawInboundAsync("/x", $"Authorization: Bearer {oldKeys.Es256()}\r\n");
+        Assert.Equal(401, status);
+        Assert.Contains("Jwt verification fails", text, StringComparison.Ordinal); // same kid, new key
+        Assert.True(Fetcher(sidecar, server.Uri).Successes >= 2);
+    }
+
+    [Fact]
+    public async Task Server_down_keeps_the_last_good_keys_and_logs_the_reason_once()
+    {
+        using var keys = new TestJwt();
+        await using JwksServer server = await JwksServer.StartAsync();
+        server.Serve(keys.Jwks());
+        await using TestApp app = await TestApp.StartAsync();
+        var logs = new CapturedLogs();
+        await using Sidecar sidecar = await Sidecar.StartAsync(Policy(app.Url, server.Uri), watch: false, logs: logs,
+            remoteJwks: s_fastRetries with { CacheDuration = TimeSpan.FromMilliseconds(100) });
+        RemoteJwks fetcher = Fetcher(sidecar, server.Uri);
+        await WaitUntilAsync(async () => await StatusAsync(sidecar, keys.Es256()) == 200, "the key set is in force");
+
+        await server.DisposeAsync();
+        int before = fetcher.Failures;
+        await WaitUntilAsync(() => fetcher.Failures >= before + 3, "three fetches failed with the server down");
+
+        Assert.Equal(200, await StatusAsync(sidecar, keys.Es256()));
+        Assert.NotNull(fetcher.Current);
+        Assert.Single(logs.Entries, e => e.Message.Contains("fetch failed", StringComparison.Ordinal) && e.Message.Contains("Connection refused", StringComparison.Ordinal));
+        Assert.Contains(logs.Entries, e => e.Message.Contains("keeping the last good key set", StringComparison.Ordinal));
+        using HttpClient admin = sidecar.CreateAdminClient();
+        Assert.Contains("belizemesh_proxy_jwks_loads_total{result=\"failure\"}", await admin.GetStringAsync("/metrics"), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Response_over_one_mebibyte_is_refused(bool withContentLength)
+    {
+        using var keys = new TestJwt();
+        await using JwksServer server = await JwksServer.StartAsync();
+        string valid = keys.Jwks();
+        server.Serve(valid + new string(' ', JsonWebKeySet.MaxBytes + 1 - valid.Length), withContentLength); // valid JSON, one byte too long
+        await using TestApp app = await TestApp.StartAsync();
+        var logs = new CapturedLogs();
+        await using Sidecar sidecar = await Sidecar.StartAsync(Policy(app.Url, server.Uri), watch: false, logs: logs, remoteJwks: s_fastRetries);
+        RemoteJwks fetcher = Fetcher(sidecar, server.Uri);
+        await WaitUntilAsync(() => fetcher.Failures >= 1, "the oversized response was refused");
+
+        Assert.Null(fetcher.Current);
+        Assert.Equal(401, await StatusAsync(sidecar, keys.Es256()));
+        Assert.Contains(logs.Entries, e => e.Message.Contains("a JWKS may have at most 1048576", StringComparison.Ordinal));
+
+        server.Serve(valid, withContentLength);
+        await WaitUntilAsync(async () => await StatusAsync(sidecar, keys.Es256()) == 200, "a key set within the cap is accepted");
+    }
+
+    [Fact]
+    public async Task Issuers_naming_one_uri_share_a_fetcher_that_reloads_keep_and_a_reload_dropping_the_uri_stops()
+    {
+        using var keys = new TestJwt();
+        await using JwksServer server = await JwksServer.StartAsync();
+        server.Serve(keys.Jwks());
+        await using TestApp app = await TestApp.StartAsync();
+        string twoIssuers = Policy(app.Url, server.Uri, $$"""
+                  - issuer: https://second.example.com
+                    jwksUri: "{{server.Uri}}"
+            """);
+        await using Sidecar sidecar = await Sidecar.StartAsync(twoIssuers, watch: false, remoteJwks: s_fastRetries);
+        RemoteJwksRegistry registry = sidecar.Host.Services.GetRequiredService<RemoteJwksRegistry>();
+        RemoteJwks fetcher = Fetcher(sidecar, server.Uri);
+        Assert.Equal(1, registry.Count);
+        await WaitUntilAsync(async () => await StatusAsync(sidecar, keys.Es256()) == 200, "the key set is in force");
+        Assert.Equal(200, await StatusAsync(sidecar, keys.Es256(TestJwt.Claims(iss: "https://second.example.com"))));
+
+        // A reload that keeps the URI keeps the fetcher and its keys: the token is accepted at once.
+        await File.WriteAllTextAsync(sidecar.PolicyPath, Policy(app.Url, server.Uri));
+        Assert.Equal(ReloadResult.Applied, await sidecar.Host.Policy.ReloadAsync());
+        Assert.Same(fetcher, Fetcher(sidecar, server.Uri));
+        Assert.Equal(200, await StatusAsync(sidecar, keys.Es256()));
+
+        // A reload that gives the keys inline drops the URI: its fetcher stops.
+        await File.WriteAllTextAsync(sidecar.PolicyPath, Sidecar.Policy(app.Url, inboundExtra: $$"""
+                    jwtRules:
+                      - issuer: {{TestJwt.Issuer}}
+                        jwks: '{{keys.Jwks()}}'
+                """));
+        Assert.Equal(ReloadResult.Applied, await sidecar.Host.Policy.ReloadAsync());
+        Assert.True(fetcher.Stopped);
+        Assert.Equal(0, registry.Count);
+        Assert.Null(registry.Find(new Uri(server.Uri)));
+        Assert.Equal(200, await StatusAsync(sidecar, keys.Es256()));
+    }
+
+    /// <summary>A JWKS endpoint on 127.0.0.1 whose answer tests change: a key set, or a failure status.</summary>
+    private sealed class JwksServer : IAsyncDisposable
+    {
+        private readonly WebApplication _app;
+        private volatile Answer _answer = new(503, "", true);
+        private int _disposed;
+
+        private JwksServer(WebApplication app) => _app = app;
+
+        public string Uri { get; private set; } = "";
+
+        public void Serve(string body, bool withContentLength = true) => _answer = new Answer(200, body, withContentLength);
+
+        public void Fail(HttpStatusCode status) => _answer = new Answer((int)status, "", true);
+
+        public static async Task<JwksServer> StartAsync()
+        {
+            WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
+            builder.Logging.ClearProviders();
+            builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0));
+            WebApplication app = builder.Build();
+            var server = new JwksServer(app);
+            app.Run(server.HandleAsync);
+            await app.StartAsync();
+            server.Uri = $"http://127.0.0.1:{new Uri(app.Urls.First()).Port}/.well-known/jwks.json";
+            return server;
+        }
+
+        private async Task HandleAsync(HttpContext context)
+        {
+            Answer answer = _answer;
+            context.Response.StatusCode = answer.Status;
+            context.Response.ContentType = "application/json";
+            byte[] body = System.Text.Encoding.UTF8.GetBytes(answer.Body);
+            if (answer.WithContentLength)
+            {
+                context.Response.ContentLength = body.Length;
+            }
+
+            await context.Response.Body.WriteAsync(body, context.RequestAborted);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) == 0)
+            {
+                await _app.StopAsync();
+                await _app.DisposeAsync();
+            }
+        }
+
+        private sealed record Answer(int Status, string Body, bool WithContentLength);
+    }
+}

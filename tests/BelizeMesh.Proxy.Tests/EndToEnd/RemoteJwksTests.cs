@@ -1,4 +1,6 @@
 using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using BelizeMesh.Proxy.Hosting;
 using BelizeMesh.Proxy.Policy.Authentication;
 using BelizeMesh.Proxy.Tests.Policy;
@@ -11,9 +13,10 @@ using Microsoft.Extensions.Logging;
 namespace BelizeMesh.Proxy.Tests.EndToEnd;
 
 /// <summary>
-/// <c>jwtRules[].jwksUri</c>: the sidecar fetches the key set from a real JWKS server on 127.0.0.1 (plain http: the
-/// https path is the same <see cref="HttpClient"/> with the system trust store, not tested here). Waits are on the
-/// fetcher's counters and the sidecar's answers, each with a 30 s backstop; nothing asserts on elapsed time.
+/// <c>jwtRules[].jwksUri</c>: the sidecar fetches the key set from a real JWKS server on 127.0.0.1, over plain http,
+/// and over https with a throwaway CA (trusted through a test-only option of the fetcher's client, or not at all: the
+/// system trust store). Waits are on the fetcher's counters and the sidecar's answers, each with a 30 s backstop;
+/// nothing asserts on elapsed time.
 /// </summary>
 public sealed class RemoteJwksTests
 {
@@ -178,6 +181,82 @@ public sealed class RemoteJwksTests
         Assert.Equal(200, await StatusAsync(sidecar, keys.Es256()));
     }
 
+    [Theory]
+    [InlineData("trusted CA, right name", true)]
+    [InlineData("system trust store", false)]
+    [InlineData("trusted CA, wrong name", false)]
+    public async Task Https_key_set_is_fetched_only_from_a_server_whose_certificate_verifies(string setup, bool accepted)
+    {
+        using var keys = new TestJwt();
+        using var ca = new ThrowawayCa();
+        using X509Certificate2 serverCertificate = setup.EndsWith("wrong name", StringComparison.Ordinal) ? ca.IssueForDnsName("jwks.example.com") : ca.IssueForLoopback();
+        await using JwksServer server = await JwksServer.StartAsync(serverCertificate);
+        server.Serve(keys.Jwks());
+        await using TestApp app = await TestApp.StartAsync();
+        var logs = new CapturedLogs();
+        RemoteJwksOptions options = setup.StartsWith("trusted CA", StringComparison.Ordinal) ? s_fastRetries with { TestTrustedRoots = [ca.Root] } : s_fastRetries;
+        await using Sidecar sidecar = await Sidecar.StartAsync(Policy(app.Url, server.Uri), watch: false, logs: logs, remoteJwks: options);
+        Assert.StartsWith("https://127.0.0.1:", server.Uri, StringComparison.Ordinal);
+
+        if (accepted)
+        {
+            await WaitUntilAsync(async () => await StatusAsync(sidecar, keys.Es256()) == 200, "the key set fetched over https is in force");
+            Assert.DoesNotContain(logs.Entries, e => e.Message.Contains("plain http", StringComparison.Ordinal));
+            return;
+        }
+
+        RemoteJwks fetcher = Fetcher(sidecar, server.Uri);
+        await WaitUntilAsync(() => fetcher.Failures >= 1, "the TLS handshake was refused");
+        Assert.Equal(0, fetcher.Successes);
+        Assert.Equal(401, await StatusAsync(sidecar, keys.Es256()));
+        Assert.Contains(logs.Entries, e => e.Message.Contains("fetch failed: SecureConnectionError", StringComparison.Ordinal));
+    }
+
+    /// <summary>A root CA made for one test, and server certificates it issues.</summary>
+    private sealed class ThrowawayCa : IDisposable
+    {
+        private readonly X509Certificate2 _signer;
+
+        public ThrowawayCa()
+        {
+            using ECDsa key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+            var request = new CertificateRequest("CN=BelizeMesh test JWKS CA", key, HashAlgorithmName.SHA256);
+            request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+            request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
+            request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
+            _signer = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddHours(-1), DateTimeOffset.UtcNow.AddDays(1));
+            Root = X509CertificateLoader.LoadCertificate(_signer.RawData);
+        }
+
+        public X509Certificate2 Root { get; }
+
+        public X509Certificate2 IssueForLoopback() => Issue(san => san.AddIpAddress(IPAddress.Loopback));
+
+        public X509Certificate2 IssueForDnsName(string name) => Issue(san => san.AddDnsName(name));
+
+        private X509Certificate2 Issue(Action<SubjectAlternativeNameBuilder> names)
+        {
+            using ECDsa key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+            var request = new CertificateRequest("CN=jwks", key, HashAlgorithmName.SHA256);
+            var san = new SubjectAlternativeNameBuilder();
+            names(san);
+            request.CertificateExtensions.Add(san.Build());
+            request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, false));
+            request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, false));
+            request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false));
+            request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(_signer, true, false));
+            using X509Certificate2 certificate = request.Create(_signer, DateTimeOffset.UtcNow.AddHours(-1), DateTimeOffset.UtcNow.AddDays(1), RandomNumberGenerator.GetBytes(8));
+            using X509Certificate2 withKey = certificate.CopyWithPrivateKey(key);
+            return X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), null);
+        }
+
+        public void Dispose()
+        {
+            _signer.Dispose();
+            Root.Dispose();
+        }
+    }
+
     /// <summary>A JWKS endpoint on 127.0.0.1 whose answer tests change: a key set, or a failure status.</summary>
     private sealed class JwksServer : IAsyncDisposable
     {
@@ -193,16 +272,23 @@ public sealed class RemoteJwksTests
 
         public void Fail(HttpStatusCode status) => _answer = new Answer((int)status, "", true);
 
-        public static async Task<JwksServer> StartAsync()
+        /// <summary>Plain http, or https with <paramref name="certificate"/>.</summary>
+        public static async Task<JwksServer> StartAsync(X509Certificate2? certificate = null)
         {
             WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
             builder.Logging.ClearProviders();
-            builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0));
+            builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, listen =>
+            {
+                if (certificate is not null)
+                {
+                    listen.UseHttps(certificate);
+                }
+            }));
             WebApplication app = builder.Build();
             var server = new JwksServer(app);
             app.Run(server.HandleAsync);
             await app.StartAsync();
-            server.Uri = $"http://127.0.0.1:{new Uri(app.Urls.First()).Port}/.well-known/jwks.json";
+            server.Uri = $"{(certificate is null ? "http" : "https")}://127.0.0.1:{new Uri(app.Urls.First()).Port}/.well-known/jwks.json";
             return server;
         }
 

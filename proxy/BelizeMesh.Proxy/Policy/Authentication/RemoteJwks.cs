@@ -1,5 +1,7 @@
 using System.Net;
+using System.Net.Security;
 using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using BelizeMesh.Proxy.Metrics;
 using Microsoft.Extensions.Logging;
 
@@ -21,6 +23,10 @@ internal sealed record RemoteJwksOptions
     public TimeSpan RetryBase { get; init; } = TimeSpan.FromSeconds(1);
 
     public TimeSpan RetryMax { get; init; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Tests only: trust these roots instead of the system trust store (a throwaway CA). Not a policy setting:
+    /// Istio's <c>jwtRules</c> have no CA field, and in a pod the image's CA bundle decides.</summary>
+    internal X509Certificate2Collection? TestTrustedRoots { get; init; }
 }
 
 /// <summary>
@@ -308,6 +314,7 @@ internal sealed class RemoteJwksRegistry(RemoteJwksOptions options, TimeProvider
                 ConnectTimeout = options.Timeout,
                 PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
                 AutomaticDecompression = DecompressionMethods.None,
+                SslOptions = SslOptions(options),
             })
             {
                 Timeout = Timeout.InfiniteTimeSpan, // each fetch has its own deadline
@@ -316,6 +323,20 @@ internal sealed class RemoteJwksRegistry(RemoteJwksOptions options, TimeProvider
             _fetchers[key] = fetcher;
             return fetcher;
         }
+    }
+
+    /// <summary>The system trust store (the default), or the test's roots only.</summary>
+    private static SslClientAuthenticationOptions SslOptions(RemoteJwksOptions options)
+    {
+        var ssl = new SslClientAuthenticationOptions();
+        if (options.TestTrustedRoots is { } roots)
+        {
+            var policy = new X509ChainPolicy { TrustMode = X509ChainTrustMode.CustomRootTrust, RevocationMode = X509RevocationMode.NoCheck };
+            policy.CustomTrustStore.AddRange(roots);
+            ssl.CertificateChainPolicy = policy;
+        }
+
+        return ssl;
     }
 
     /// <summary>Stops the fetchers that the last build did not ask for.</summary>

@@ -198,8 +198,8 @@ internal static class JwtValidator
                 signingInput[i] = (byte)token[i]; // base64url and '.': ASCII, checked by the decoders above
             }
 
-            // As Envoy: the key set is looked at after the claims, so a remote set not fetched yet answers only
-            // tokens that would otherwise be valid ("Jwks remote fetch is failed").
+            // As Envoy: the key set is looked at after the claims, so an expired token or a wrong audience is reported
+            // as such even while a jwksUri has not been fetched; other tokens then get "Jwks remote fetch is failed".
             JwtKeys? keys = provider.CurrentKeys;
             if (keys is null)
             {

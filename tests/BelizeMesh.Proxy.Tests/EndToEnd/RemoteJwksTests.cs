@@ -181,6 +181,59 @@ public sealed class RemoteJwksTests
         Assert.Equal(200, await StatusAsync(sidecar, keys.Es256()));
     }
 
+    [Fact]
+    public async Task Redirects_are_not_followed()
+    {
+        using var keys = new TestJwt();
+        await using JwksServer server = await JwksServer.StartAsync();
+        server.Redirect(keys.Jwks());
+        await using TestApp app = await TestApp.StartAsync();
+        var logs = new CapturedLogs();
+        await using Sidecar sidecar = await Sidecar.StartAsync(Policy(app.Url, server.Uri), watch: false, logs: logs, remoteJwks: s_fastRetries);
+        RemoteJwks fetcher = Fetcher(sidecar, server.Uri);
+        await WaitUntilAsync(() => fetcher.Failures >= 2, "two fetches were answered with a redirect");
+
+        Assert.Equal(0, fetcher.Successes);
+        Assert.Equal(401, await StatusAsync(sidecar, keys.Es256()));
+        Assert.Single(logs.Entries, e => e.Message.Contains("fetch failed: HTTP 302: redirects are not followed; write the final URL in jwksUri", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("not json", "the JWKS is not valid JSON")]
+    [InlineData("no usable key", "no usable signing key")]
+    [InlineData("status 500", "HTTP 500")]
+    [InlineData("no answer", "no complete response within 0.5s")]
+    public async Task Bad_answer_after_a_good_one_keeps_the_last_good_keys(string answer, string reason)
+    {
+        using var keys = new TestJwt();
+        await using JwksServer server = await JwksServer.StartAsync();
+        server.Serve(keys.Jwks());
+        await using TestApp app = await TestApp.StartAsync();
+        var logs = new CapturedLogs();
+        await using Sidecar sidecar = await Sidecar.StartAsync(Policy(app.Url, server.Uri), watch: false, logs: logs,
+            remoteJwks: s_fastRetries with
+            {
+                CacheDuration = TimeSpan.FromMilliseconds(100),
+                // short only where the server never answers: elsewhere a slow fetch on a loaded machine must not add a second reason
+                Timeout = answer == "no answer" ? TimeSpan.FromMilliseconds(500) : TimeSpan.FromSeconds(5),
+            });
+        RemoteJwks fetcher = Fetcher(sidecar, server.Uri);
+        await WaitUntilAsync(async () => await StatusAsync(sidecar, keys.Es256()) == 200, "the key set is in force");
+
+        switch (answer)
+        {
+            case "not json": server.Serve("{\"keys\": ["); break;
+            case "no usable key": server.Serve("{\"keys\": []}"); break;
+            case "status 500": server.Fail(HttpStatusCode.InternalServerError); break;
+            default: server.Hang(); break;
+        }
+
+        int before = fetcher.Failures;
+        await WaitUntilAsync(() => fetcher.Failures >= before + 2, "two fetches failed");
+        Assert.Equal(200, await StatusAsync(sidecar, keys.Es256()));
+        Assert.Single(logs.Entries, e => e.Message.Contains(reason, StringComparison.Ordinal) && e.Message.Contains("keeping the last good key set", StringComparison.Ordinal));
+    }
+
     [Theory]
     [InlineData("trusted CA, right name", true)]
     [InlineData("system trust store", false)]
@@ -261,7 +314,9 @@ public sealed class RemoteJwksTests
     private sealed class JwksServer : IAsyncDisposable
     {
         private readonly WebApplication _app;
+        private readonly CancellationTokenSource _stopping = new();
         private volatile Answer _answer = new(503, "", true);
+        private volatile string _redirectTarget = "";
         private int _disposed;
 
         private JwksServer(WebApplication app) => _app = app;
@@ -271,6 +326,16 @@ public sealed class RemoteJwksTests
         public void Serve(string body, bool withContentLength = true) => _answer = new Answer(200, body, withContentLength);
 
         public void Fail(HttpStatusCode status) => _answer = new Answer((int)status, "", true);
+
+        /// <summary>302 to another path of this server, which serves <paramref name="body"/>.</summary>
+        public void Redirect(string body)
+        {
+            _redirectTarget = body;
+            _answer = new Answer(302, "", true) { Location = "/moved/jwks.json" };
+        }
+
+        /// <summary>Sends the headers, then nothing more until the client gives up.</summary>
+        public void Hang() => _answer = new Answer(200, "", false) { Hang = true };
 
         /// <summary>Plain http, or https with <paramref name="certificate"/>.</summary>
         public static async Task<JwksServer> StartAsync(X509Certificate2? certificate = null)
@@ -294,7 +359,21 @@ public sealed class RemoteJwksTests
 
         private async Task HandleAsync(HttpContext context)
         {
-            Answer answer = _answer;
+            Answer answer = context.Request.Path == "/moved/jwks.json" ? new Answer(200, _redirectTarget, true) : _answer;
+            if (answer.Location is not null)
+            {
+                context.Response.Headers.Location = answer.Location;
+            }
+
+            if (answer.Hang)
+            {
+                context.Response.StatusCode = 200;
+                await context.Response.Body.FlushAsync(context.RequestAborted);
+                using var both = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, _stopping.Token);
+                await Task.Delay(Timeout.Infinite, both.Token).ContinueWith(_ => { }, TaskScheduler.Default);
+                return;
+            }
+
             context.Response.StatusCode = answer.Status;
             context.Response.ContentType = "application/json";
             byte[] body = System.Text.Encoding.UTF8.GetBytes(answer.Body);
@@ -310,11 +389,17 @@ public sealed class RemoteJwksTests
         {
             if (Interlocked.Exchange(ref _disposed, 1) == 0)
             {
+                await _stopping.CancelAsync();
                 await _app.StopAsync();
                 await _app.DisposeAsync();
             }
         }
 
-        private sealed record Answer(int Status, string Body, bool WithContentLength);
+        private sealed record Answer(int Status, string Body, bool WithContentLength)
+        {
+            public string? Location { get; init; }
+
+            public bool Hang { get; init; }
+        }
     }
 }

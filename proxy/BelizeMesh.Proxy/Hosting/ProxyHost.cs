@@ -39,6 +39,9 @@ internal sealed class ProxyHostOptions
 
     public PolicyParserOptions ParserOptions { get; init; } = new() { PqChannelAvailable = true, PermissiveAvailable = true };
 
+    /// <summary>How <c>jwtRules[].jwksUri</c> key sets are fetched (tests shorten the cache duration and retries).</summary>
+    public BelizeMesh.Proxy.Policy.Authentication.RemoteJwksOptions RemoteJwks { get; init; } = new();
+
     /// <summary>Watch the policy file (tests that reload by hand turn this off).</summary>
     public bool WatchPolicy { get; init; } = true;
 
@@ -53,9 +56,6 @@ internal sealed class ProxyHostOptions
 
     /// <summary>Resolves outbound endpoints given as DNS names; null = the system resolver (tests inject records).</summary>
     public IEndpointResolver? Resolver { get; init; }
-
-    /// <summary>How <c>jwtRules[].jwksUri</c> key sets are fetched (tests shorten the cache duration and retries).</summary>
-    public BelizeMesh.Proxy.Policy.Authentication.RemoteJwksOptions RemoteJwks { get; init; } = new();
 
     /// <summary>Logging set-up; the default is one JSON object per line on stdout.</summary>
     public Action<ILoggingBuilder>? ConfigureLogging { get; init; }

@@ -92,3 +92,68 @@ public sealed class AppPortAuthorizationTests : IAsyncLifetime
         Assert.Contains("app: ws\n", wsBody, StringComparison.Ordinal);
     }
 }
+
+/// <summary>
+/// The same over the PQ path: pakit's routes pick nawal's app port (the Host's, or <c>appPort</c> sent as
+/// <c>x-belizemesh-app-port</c>), and nawal's STRICT inbound authorizes on the port of the app that request goes to.
+/// </summary>
+public sealed class AppPortAuthorizationPqTests : IAsyncLifetime
+{
+    private const string Nawal = "spiffe://cluster.local/ns/belizechain/sa/nawal";
+
+    private TestApp _rpc = null!;
+    private TestApp _ws = null!;
+    private Sidecar _nawal = null!;
+    private Sidecar _pakit = null!;
+
+    public async Task InitializeAsync()
+    {
+        TestMesh mesh = TestMesh.Instance;
+        _rpc = await TestApp.StartAsync("rpc");
+        _ws = await TestApp.StartAsync("ws");
+        _nawal = await Sidecar.StartAsync(
+            Sidecar.Policy(_rpc.Url, inboundExtra: $$"""
+                    apps:
+                      - port: 9944
+                        app: "{{_ws.Url}}"
+                    authorization:
+                      rules:
+                        - from: { principals: ["cluster.local/ns/belizechain/sa/pakit"] }
+                          to: { ports: [{{_rpc.Port}}] }
+                """).Replace("mode: DISABLE", "mode: STRICT", StringComparison.Ordinal),
+            watch: false,
+            certs: mesh.NawalCerts);
+        _pakit = await Sidecar.StartAsync(
+            Sidecar.Policy("http://127.0.0.1:1", outboundRoutes:
+                Sidecar.Route("nawal.test", $"\"{_nawal.InboundEndpoint}\"", $"        identity: {Nawal}") +
+                Sidecar.Route("nawal-ws.test", $"\"{_nawal.InboundEndpoint}\"", $"        identity: {Nawal}\n        appPort: 9944"))
+            .Replace("  outbound:\n", "  outbound:\n    mode: STRICT\n", StringComparison.Ordinal),
+            watch: false,
+            certs: mesh.PakitCerts);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _pakit.DisposeAsync();
+        await _nawal.DisposeAsync();
+        await _ws.DisposeAsync();
+        await _rpc.DisposeAsync();
+    }
+
+    [Theory]
+    [InlineData("http://nawal.test/echo", HttpStatusCode.OK)]          // no port: the default app (rpc), which the rule names
+    [InlineData("http://nawal.test:9944/echo", HttpStatusCode.Forbidden)] // the Host's port picks the ws app
+    [InlineData("http://nawal-ws.test/echo", HttpStatusCode.Forbidden)]   // the route's appPort picks the ws app
+    public async Task Rule_for_the_rpc_port_admits_only_requests_forwarded_to_it(string url, HttpStatusCode expected)
+    {
+        using HttpClient http = _pakit.CreateOutboundClient();
+
+        using HttpResponseMessage response = await http.GetAsync(url);
+
+        Assert.Equal(expected, response.StatusCode);
+        if (expected == HttpStatusCode.OK)
+        {
+            Assert.Contains("app: rpc\n", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+    }
+}

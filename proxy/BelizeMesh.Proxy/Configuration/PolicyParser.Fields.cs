@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using BelizeMesh.Identity;
 using YamlDotNet.Core;
@@ -182,7 +183,28 @@ public static partial class PolicyParser
 
         private IReadOnlyList<string>? Methods(Fields f, string path) => Methods(f, "methods", path);
 
-        private IReadOnlyList<string>? Methods(Fields f, string name, string path)
+        private IReadOnlyList<string>? Methods(Fields f, string name, string path) => Items(f, name, path, (YamlNode item, string at, [NotNullWhen(true)] out string? method) =>
+        {
+            if (!Scalar(item, at, "an HTTP method", out method))
+            {
+                return false;
+            }
+
+            if (method.Length == 0 || !IsUpperToken(method))
+            {
+                Error(item, $"{at}: '{method}' is not an HTTP method; methods are case-sensitive, write e.g. {method.ToUpperInvariant()}");
+                return false;
+            }
+
+            return true;
+        });
+
+        /// <summary>Reads one item of a list at <paramref name="at"/> (<c>path[i]</c>); false when it was reported.</summary>
+        private delegate bool ItemReader<T>(YamlNode item, string at, [NotNullWhen(true)] out T? value);
+
+        /// <summary>The list <paramref name="name"/>, each item read by <paramref name="read"/> (a reported item is left
+        /// out); null when the field is absent or not a list (reported).</summary>
+        private List<T>? Items<T>(Fields f, string name, string path, ItemReader<T> read)
         {
             YamlNode? node = f.Value(name);
             if (node is null || !Sequence(node, path, out YamlSequenceNode? seq))
@@ -190,24 +212,16 @@ public static partial class PolicyParser
                 return null;
             }
 
-            var methods = new List<string>(seq.Children.Count);
+            var items = new List<T>(seq.Children.Count);
             for (int i = 0; i < seq.Children.Count; i++)
             {
-                if (!Scalar(seq.Children[i], $"{path}[{i}]", "an HTTP method", out string? method))
+                if (read(seq.Children[i], $"{path}[{i}]", out T? value))
                 {
-                    continue;
+                    items.Add(value);
                 }
-
-                if (method.Length == 0 || !IsUpperToken(method))
-                {
-                    Error(seq.Children[i], $"{path}[{i}]: '{method}' is not an HTTP method; methods are case-sensitive, write e.g. {method.ToUpperInvariant()}");
-                    continue;
-                }
-
-                methods.Add(method);
             }
 
-            return methods;
+            return items;
         }
 
         private enum PatternKind
@@ -218,53 +232,41 @@ public static partial class PolicyParser
             Value,
         }
 
-        private IReadOnlyList<string>? Patterns(Fields f, string name, string path, PatternKind kind)
+        private IReadOnlyList<string>? Patterns(Fields f, string name, string path, PatternKind kind) => Items(f, name, path, (YamlNode item, string at, [NotNullWhen(true)] out string? pattern) =>
         {
-            YamlNode? node = f.Value(name);
-            if (node is null || !Sequence(node, path, out YamlSequenceNode? seq))
+            if (!Scalar(item, at, "a string", out pattern))
             {
-                return null;
+                return false;
             }
 
-            var patterns = new List<string>(seq.Children.Count);
-            for (int i = 0; i < seq.Children.Count; i++)
+            int star = pattern.IndexOf('*', StringComparison.Ordinal);
+            bool badStar = star >= 0 && pattern != "*" && !(star == 0 && pattern.LastIndexOf('*') == 0) && !(star == pattern.Length - 1);
+            if (pattern.Length == 0 || badStar)
             {
-                if (!Scalar(seq.Children[i], $"{path}[{i}]", "a string", out string? pattern))
-                {
-                    continue;
-                }
-
-                int star = pattern.IndexOf('*', StringComparison.Ordinal);
-                bool badStar = star >= 0 && pattern != "*" && !(star == 0 && pattern.LastIndexOf('*') == 0) && !(star == pattern.Length - 1);
-                if (pattern.Length == 0 || badStar)
-                {
-                    Error(seq.Children[i], $"{path}[{i}]: '{pattern}' is not a valid pattern; use an exact value, '*', a prefix 'x*' or a suffix '*x'");
-                    continue;
-                }
-
-                if (kind == PatternKind.Path && pattern[0] != '/' && pattern[0] != '*')
-                {
-                    Error(seq.Children[i], $"{path}[{i}]: '{pattern}' must start with '/' (or '*' for a suffix match)");
-                    continue;
-                }
-
-                if (kind == PatternKind.Principal && pattern.StartsWith("spiffe://", StringComparison.Ordinal))
-                {
-                    Error(seq.Children[i], $"{path}[{i}]: write principals the way Istio does, without the scheme: '{pattern["spiffe://".Length..]}'");
-                    continue;
-                }
-
-                if (kind == PatternKind.Namespace && pattern.Contains('/', StringComparison.Ordinal))
-                {
-                    Error(seq.Children[i], $"{path}[{i}]: '{pattern}' is not a namespace name (no '/'); write e.g. belizechain, or a pattern such as 'team-*'");
-                    continue;
-                }
-
-                patterns.Add(pattern);
+                Error(item, $"{at}: '{pattern}' is not a valid pattern; use an exact value, '*', a prefix 'x*' or a suffix '*x'");
+                return false;
             }
 
-            return patterns;
-        }
+            if (kind == PatternKind.Path && pattern[0] != '/' && pattern[0] != '*')
+            {
+                Error(item, $"{at}: '{pattern}' must start with '/' (or '*' for a suffix match)");
+                return false;
+            }
+
+            if (kind == PatternKind.Principal && pattern.StartsWith("spiffe://", StringComparison.Ordinal))
+            {
+                Error(item, $"{at}: write principals the way Istio does, without the scheme: '{pattern["spiffe://".Length..]}'");
+                return false;
+            }
+
+            if (kind == PatternKind.Namespace && pattern.Contains('/', StringComparison.Ordinal))
+            {
+                Error(item, $"{at}: '{pattern}' is not a namespace name (no '/'); write e.g. belizechain, or a pattern such as 'team-*'");
+                return false;
+            }
+
+            return true;
+        });
 
         private void StringMap(YamlNode? node, string path)
         {

@@ -207,26 +207,27 @@ public sealed class YamlMap
         return null;
     }
 
-    public double? Percentage(string key)
-    {
-        var node = Raw(key);
-        if (node is null)
-        {
-            return null;
-        }
-
-        if (node is YamlScalarNode { Style: ScalarStyle.Plain, Value: { } text }
+    public double? Percentage(string key) => Read<double>(
+        key,
+        static node => node is YamlScalarNode { Style: ScalarStyle.Plain, Value: { } text }
             && double.TryParse(text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double value)
-            && value is >= 0 and <= 100)
-        {
-            return value;
-        }
+            && value is >= 0 and <= 100 ? value : null,
+        static node => $"expected a percentage from 0 to 100 (e.g. 10 or 0.5), got {BindContext.Describe(node)}");
 
-        _ctx.Error(node, PathOf(key), $"expected a percentage from 0 to 100 (e.g. 10 or 0.5), got {BindContext.Describe(node)}");
-        return null;
-    }
+    public bool? Bool(string key) => Read<bool>(
+        key,
+        static node => node is YamlScalarNode { Style: ScalarStyle.Plain, Value: "true" or "false" } s ? s.Value == "true" : null,
+        static node => $"expected true or false, got {BindContext.Describe(node)}");
 
-    public bool? Bool(string key)
+    public TimeSpan? Duration(string key) => Read<TimeSpan>(
+        key,
+        static node => node is YamlScalarNode { Value: { } text } && DurationSyntax.TryParse(text, out var value) ? value : null,
+        static node => $"{BindContext.Describe(node)} is not a duration; {DurationSyntax.Expected}");
+
+    /// <summary>The value of <paramref name="key"/> as <paramref name="read"/> makes it (null when absent or written as
+    /// null); a value it refuses is reported with <paramref name="problem"/>'s message at the value's position.</summary>
+    private T? Read<T>(string key, Func<YamlNode, T?> read, Func<YamlNode, string> problem)
+        where T : struct
     {
         var node = Raw(key);
         if (node is null)
@@ -234,29 +235,12 @@ public sealed class YamlMap
             return null;
         }
 
-        if (node is YamlScalarNode { Style: ScalarStyle.Plain, Value: "true" or "false" } s)
-        {
-            return s.Value == "true";
-        }
-
-        _ctx.Error(node, PathOf(key), $"expected true or false, got {BindContext.Describe(node)}");
-        return null;
-    }
-
-    public TimeSpan? Duration(string key)
-    {
-        var node = Raw(key);
-        if (node is null)
-        {
-            return null;
-        }
-
-        if (node is YamlScalarNode { Value: { } text } && DurationSyntax.TryParse(text, out var value))
+        if (read(node) is { } value)
         {
             return value;
         }
 
-        _ctx.Error(node, PathOf(key), $"{BindContext.Describe(node)} is not a duration; {DurationSyntax.Expected}");
+        _ctx.Error(node, PathOf(key), problem(node));
         return null;
     }
 

@@ -64,6 +64,8 @@ internal sealed record WorkloadMetadata(string? WorkloadName, string? Namespace,
     public const string CanonicalServiceVariable = "BELIZEMESH_CANONICAL_SERVICE";
     public const string CanonicalRevisionVariable = "BELIZEMESH_CANONICAL_REVISION";
     public const string ClusterVariable = "BELIZEMESH_CLUSTER_ID";
+    public const string PodNameVariable = "BELIZEMESH_POD_NAME";
+    public const string PodTemplateHashVariable = "BELIZEMESH_POD_TEMPLATE_HASH";
 
     /// <summary>Istio's default cluster name (<c>global.multiCluster.clusterName</c> unset).</summary>
     public const string DefaultCluster = "Kubernetes";
@@ -71,13 +73,37 @@ internal sealed record WorkloadMetadata(string? WorkloadName, string? Namespace,
     public static readonly WorkloadMetadata Empty = new(null, null, null, null, null, null, null);
 
     public static WorkloadMetadata FromEnvironment() => new(
-        Read(WorkloadNameVariable),
+        Read(WorkloadNameVariable) ?? WorkloadFromPod(Read(PodNameVariable), Read(PodTemplateHashVariable)),
         Read(NamespaceVariable),
         Read(AppVariable),
         Read(VersionVariable),
         Read(CanonicalServiceVariable),
         Read(CanonicalRevisionVariable),
         Read(ClusterVariable));
+
+    /// <summary>
+    /// The workload of a pod whose controller was not known at admission: a Deployment's pod
+    /// <c>NAME-HASH-xxxxx</c> (with label <c>pod-template-hash: HASH</c>) belongs to <c>NAME</c>; any other pod is its
+    /// own workload.
+    /// </summary>
+    internal static string? WorkloadFromPod(string? podName, string? templateHash)
+    {
+        if (podName is null)
+        {
+            return null;
+        }
+
+        if (templateHash is not null)
+        {
+            int at = podName.LastIndexOf("-" + templateHash + "-", StringComparison.Ordinal);
+            if (at > 0)
+            {
+                return podName[..at];
+            }
+        }
+
+        return podName;
+    }
 
     private static string? Read(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } value ? value : null;
 

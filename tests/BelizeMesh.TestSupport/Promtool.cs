@@ -42,6 +42,20 @@ public static class Promtool
         Xunit.Assert.True(process.ExitCode == 0, "promtool check metrics failed:\n" + output + "\n" + text);
     }
 
+    /// <summary>Runs <c>promtool check rules FILE</c>; fails the test with promtool's output.</summary>
+    public static async Task CheckRulesAsync(string file)
+    {
+        string promtool = Path ?? throw new InvalidOperationException("promtool is not installed: mark the test [PromtoolFact]");
+        using Process process = Process.Start(new ProcessStartInfo(promtool, ["check", "rules", file])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        })!;
+        string output = await process.StandardOutput.ReadToEndAsync() + await process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        Xunit.Assert.True(process.ExitCode == 0, "promtool check rules failed:\n" + output);
+    }
+
     private static string? Find()
     {
         foreach (string dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries))

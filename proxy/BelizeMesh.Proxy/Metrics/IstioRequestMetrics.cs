@@ -128,6 +128,7 @@ internal sealed class IstioRequestMetrics
         LocalFeature = new LocalWorkloadFeature(PeerMetadata.Encode(local), this);
         _defaultNamespace = defaultNamespace;
         _metrics = metrics;
+        metrics.TelemetryBoundsKnown(); // the exporter (a parameter) already listens
         MetricFactory factory = exporter.Factory;
         _requests = factory.CreateCounter("istio_requests_total", "Requests through the PQ channel hop (and plaintext mesh hops), by Istio's standard labels.", LabelNames);
         _duration = factory.CreateHistogram("istio_request_duration_milliseconds", "Time from the start of the request to the end of the response, in milliseconds, by Istio's standard labels.", LabelNames,

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.IO.Enumeration;
+using System.Reflection;
 using Prometheus;
 
 namespace BelizeMesh.Proxy.Metrics;
@@ -42,6 +43,12 @@ internal sealed class ProcessMetrics
                 factory.CreateGauge("process_max_fds", "Maximum number of open file descriptors.").Set(max);
             }
         }
+
+        // Always present, one series: dashboards find the jobs that scrape BelizeMesh sidecars by it.
+        string version = typeof(ProcessMetrics).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion is { } informational
+            ? informational.Split('+')[0]
+            : "unknown";
+        factory.CreateGauge("belizemesh_build_info", "Always 1: the sidecar's version (a BelizeMesh sidecar exports it).", "version").WithLabels(version).Set(1);
 
         Collect();
         exporter.BeforeCollect(Collect);

@@ -64,6 +64,10 @@ public class IstioLabelTests
     }
 
     [Fact]
+    public void Metric_names_are_extracted_from_promql()
+        => Assert.Equal(["a_bucket", "b_total"], ObservabilityAssetsTests.MetricNames("histogram_quantile(0.9, sum by (le, x) (rate(a_bucket{job=~\"$job\", y=\"z_total\"}[$__rate_interval]))) / min(b_total) - time()").ToArray());
+
+    [Fact]
     public void Label_sets_are_bounded_and_the_overflow_is_counted()
     {
         using ServiceProvider services = new ServiceCollection().AddMetrics().BuildServiceProvider();

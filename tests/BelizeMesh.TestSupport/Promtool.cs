@@ -9,8 +9,15 @@ public static class Promtool
     /// <summary>The promtool on PATH, or null.</summary>
     public static string? Path { get; } = Find();
 
-    /// <summary>Runs <c>promtool check metrics</c> on <paramref name="text"/>; fails the test with promtool's output.</summary>
-    public static Task CheckAsync(string text) => CheckAsync(text, []);
+    /// <summary>
+    /// promtool's lint finding for Istio's standard duration family, whose name (milliseconds, not seconds) Kiali and
+    /// Istio's dashboards query and which is not ours to change; every other finding fails.
+    /// </summary>
+    public static readonly string[] IstioStandardNames = ["istio_request_duration_milliseconds use base unit \"seconds\" instead of \"milliseconds\""];
+
+    /// <summary>Runs <c>promtool check metrics</c> on <paramref name="text"/>; fails the test with promtool's output
+    /// on any finding but <see cref="IstioStandardNames"/>.</summary>
+    public static Task CheckAsync(string text) => CheckAsync(text, IstioStandardNames);
 
     /// <summary>
     /// As <see cref="CheckAsync(string)"/>, except that the lint findings listed in <paramref name="accepted"/> (whole

@@ -69,6 +69,7 @@ public sealed class ObservabilityAssetsTests : IAsyncLifetime
         await File.AppendAllTextAsync(_pakit.PolicyPath, "\n# touched\n");
         Assert.Equal(Hosting.ReloadResult.Applied, await _pakit.Host.Policy.ReloadAsync());
 
+        GC.Collect(); // the runtime's last-collection gauges have a value only once a collection happened
         _exported = new HashSet<string>(StringComparer.Ordinal);
         foreach (Sidecar sidecar in new[] { _pakit, _nawal })
         {
@@ -153,6 +154,42 @@ public sealed class ObservabilityAssetsTests : IAsyncLifetime
             "belizemesh_policy_reloads_total", "belizemesh_certificate_expiry_timestamp_seconds", "process_cpu_seconds_total", "process_resident_memory_bytes",
         }, covered);
         Assert.Contains("belizemesh_build_info", _exported); // the job variable's source
+    }
+
+    [Fact]
+    public void Every_istio_process_and_runtime_metric_docs_policy_md_lists_is_exported()
+    {
+        string doc = File.ReadAllText(RepoPaths.RepoFile("docs", "policy.md"));
+        int istio = doc.IndexOf("**Istio's standard request metrics**", StringComparison.Ordinal);
+        int own = doc.IndexOf("**The sidecar's own metrics:**", StringComparison.Ordinal);
+        int runtime = doc.IndexOf("**Process and runtime:**", StringComparison.Ordinal);
+        int end = doc.IndexOf("\n## ", runtime, StringComparison.Ordinal);
+        Assert.True(istio > 0 && own > istio && runtime > own && end > runtime, "docs/policy.md lost its metric tables");
+        string tables = doc[istio..own] + doc[runtime..end];
+        var listed = new List<string>();
+        foreach (string line in tables.Split('\n'))
+        {
+            if (!line.StartsWith("| `", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            string firstCell = line.Split('|')[1];
+            listed.AddRange(Regex.Matches(firstCell, "`([a-z_]+)`").Select(m => m.Groups[1].Value));
+        }
+
+        listed.Add("belizemesh_proxy_telemetry_overflow_total");
+        listed.Add("belizemesh_build_info");
+        Assert.True(listed.Count >= 25, string.Join(", ", listed));
+        foreach (string name in listed)
+        {
+            Assert.True(_exported.Contains(name) || _exported.Contains(name + "_bucket"), $"docs/policy.md lists {name}, which the sidecars do not export");
+        }
+
+        foreach (string name in _exported.Where(n => n.StartsWith("dotnet_", StringComparison.Ordinal) && !n.StartsWith("dotnet_jit_", StringComparison.Ordinal)))
+        {
+            Assert.True(listed.Contains(name), $"the sidecar exports {name}, which docs/policy.md does not list");
+        }
     }
 
     [PromtoolFact]

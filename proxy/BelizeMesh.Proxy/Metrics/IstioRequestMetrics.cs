@@ -213,7 +213,6 @@ internal sealed class IstioRequestMetrics
             series = Create(key);
         }
 
-        series.Requests.Inc();
         series.Duration.Observe(milliseconds);
         if (requestBytes >= 0)
         {
@@ -224,6 +223,8 @@ internal sealed class IstioRequestMetrics
         {
             series.ResponseBytes.Observe(responseBytes);
         }
+
+        series.Requests.Inc(); // last: a scrape that sees the request counted sees its histograms too
     }
 
     /// <summary>The peer's labels: its namespace and principal from the verified SPIFFE ID, the rest from its metadata.</summary>

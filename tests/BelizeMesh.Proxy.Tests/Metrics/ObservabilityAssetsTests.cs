@@ -26,6 +26,7 @@ public sealed class ObservabilityAssetsTests : IAsyncLifetime
     private Sidecar _nawal = null!;
     private Sidecar _pakit = null!;
     private HashSet<string> _exported = null!;
+    private readonly Dictionary<string, IReadOnlyList<PromSample>> _scrapes = new(StringComparer.Ordinal);
 
     public async Task InitializeAsync()
     {
@@ -75,8 +76,11 @@ public sealed class ObservabilityAssetsTests : IAsyncLifetime
         {
             using HttpClient admin = sidecar.CreateAdminClient();
             string reporter = sidecar == _pakit ? "source" : "destination";
-            IReadOnlyList<PromSample> samples = await PromText.ScrapeUntilAsync(admin, s => s.Any(x => x.Name == "istio_requests_total" && x.Labels.GetValueOrDefault("reporter") == reporter));
+            // every request of the fixture recorded: five on the caller's side, four (all but dead.test) on the callee's
+            int expected = reporter == "source" ? 5 : 4;
+            IReadOnlyList<PromSample> samples = await PromText.ScrapeUntilAsync(admin, s => s.Where(x => x.Name == "istio_requests_total" && x.Labels.GetValueOrDefault("reporter") == reporter).Sum(x => x.Value) == expected);
             _exported.UnionWith(samples.Select(s => s.Name));
+            _scrapes[reporter] = samples;
         }
     }
 
@@ -190,6 +194,19 @@ public sealed class ObservabilityAssetsTests : IAsyncLifetime
         {
             Assert.True(listed.Contains(name), $"the sidecar exports {name}, which docs/policy.md does not list");
         }
+    }
+
+    [Fact]
+    public void Response_flags_say_which_side_decided_the_outcome()
+    {
+        string Flags(string reporter, string code, string service)
+            => Assert.Single(_scrapes[reporter], s => s.Name == "istio_requests_total" && s["response_code"] == code && s["destination_service"] == service)["response_flags"];
+
+        Assert.Equal("UF", Flags("source", "502", "dead.test.svc.cluster.local")); // the caller's sidecar could not connect
+        Assert.Equal("RL", Flags("destination", "429", Host)); // the callee's sidecar rate-limited it...
+        Assert.Equal("-", Flags("source", "429", Host)); // ...which the caller's side only sees as a status, as with Envoy
+        Assert.Equal("-", Flags("destination", "403", Host));
+        Assert.Equal(2, Assert.Single(_scrapes["destination"], s => s.Name == "istio_requests_total" && s["response_code"] == "200").Value);
     }
 
     [PromtoolFact]

@@ -71,7 +71,7 @@ internal sealed class LocalWorkloadFeature(string headerValue, IstioRequestMetri
 /// Istio's standard request metrics for the PQ hop, which Envoy never sees (port 16443 bypasses it):
 /// <c>istio_requests_total</c>, <c>istio_request_duration_milliseconds</c>, <c>istio_request_bytes</c>,
 /// <c>istio_response_bytes</c>, with Istio's label set in Envoy's order, <c>reporter="source"</c> on the outbound side
-/// and <c>reporter="destination"</c> on the inbound side (docs/policy.md, "Istio request metrics").
+/// and <c>reporter="destination"</c> on the inbound side (docs/observability.md).
 /// </summary>
 /// <remarks>
 /// The families are registered directly in the exporter's prometheus-net registry (25 labels would not fit

@@ -60,7 +60,7 @@ internal sealed partial class ProxyDispatcher(
         long start = Stopwatch.GetTimestamp();
         string route = direction == Direction.Inbound ? InboundHandler.RouteLabel : "unknown";
         metrics.RequestStarted(direction);
-        context.Features.Set(istio.LocalFeature);
+        istio.BeginRequest(context);
         try
         {
             if (RequestMethods.NonCanonicalSpelling(context.Request.Method) is { } canonical)

@@ -121,6 +121,7 @@ internal sealed class IstioRequestMetrics
     private readonly ConcurrentDictionary<string, ServiceLabels> _services = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConcurrentDictionary<string, PeerMetadata> _metadata = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
+    private readonly BodyCounter.Pool _bodyCounters = new();
 
     public IstioRequestMetrics(PrometheusExporter exporter, WorkloadLabels local, string defaultNamespace, ProxyMetrics metrics)
     {
@@ -133,9 +134,9 @@ internal sealed class IstioRequestMetrics
         _requests = factory.CreateCounter("istio_requests_total", "Requests through the PQ channel hop (and plaintext mesh hops), by Istio's standard labels.", LabelNames);
         _duration = factory.CreateHistogram("istio_request_duration_milliseconds", "Time from the start of the request to the end of the response, in milliseconds, by Istio's standard labels.", LabelNames,
             new HistogramConfiguration { Buckets = DurationBuckets });
-        _requestBytes = factory.CreateHistogram("istio_request_bytes", "Request body size in bytes: requests with a Content-Length or without a body (chunked bodies are not counted), by Istio's standard labels.", LabelNames,
+        _requestBytes = factory.CreateHistogram("istio_request_bytes", "Request body size in bytes (Content-Length, else counted as forwarded), by Istio's standard labels.", LabelNames,
             new HistogramConfiguration { Buckets = EnvoyBuckets });
-        _responseBytes = factory.CreateHistogram("istio_response_bytes", "Response body size in bytes: responses with a Content-Length (chunked bodies are not counted), by Istio's standard labels.", LabelNames,
+        _responseBytes = factory.CreateHistogram("istio_response_bytes", "Response body size in bytes (Content-Length, else counted as forwarded), by Istio's standard labels.", LabelNames,
             new HistogramConfiguration { Buckets = EnvoyBuckets });
     }
 
@@ -147,6 +148,41 @@ internal sealed class IstioRequestMetrics
 
     /// <summary>Label sets in use (tests).</summary>
     internal int SeriesCount => _series.Count;
+
+    /// <summary>
+    /// Called when the sidecar starts handling a request: makes this sidecar's metadata available to the forwarding
+    /// transformer and, for a request body without a <c>Content-Length</c>, starts counting it.
+    /// </summary>
+    public void BeginRequest(HttpContext context)
+    {
+        context.Features.Set(LocalFeature);
+        if (context.Request.ContentLength is null && context.Features.Get<IHttpRequestBodyDetectionFeature>() is not { CanHaveBody: false })
+        {
+            BodyCounter counter = _bodyCounters.Rent();
+            context.Features.Set(counter);
+            counter.CountRequest(context);
+        }
+    }
+
+    /// <summary>Called once the response headers are known and before its body is written: starts counting a body
+    /// without a <c>Content-Length</c>.</summary>
+    public void ResponseStarting(HttpContext context)
+    {
+        if (context.Response.ContentLength is null && !NoResponseBody(context))
+        {
+            BodyCounter? counter = BodyCounter.For(context);
+            if (counter is null)
+            {
+                counter = _bodyCounters.Rent();
+                context.Features.Set(counter);
+            }
+
+            counter.CountResponse(context);
+        }
+    }
+
+    private static bool NoResponseBody(HttpContext context)
+        => context.Response.StatusCode is StatusCodes.Status204NoContent or StatusCodes.Status304NotModified or < 200 || HttpMethods.IsHead(context.Request.Method);
 
     /// <summary>
     /// Records one completed request from what the request's features say: the inbound side reads the caller from the
@@ -196,14 +232,20 @@ internal sealed class IstioRequestMetrics
         }
 
         ResponseFlag flag = Flag(context);
-        long requestBytes = context.Request.ContentLength ?? (context.Features.Get<IHttpRequestBodyDetectionFeature>() is { CanHaveBody: false } ? 0 : -1);
-        long responseBytes = context.Response.ContentLength ?? -1;
+        BodyCounter? counted = BodyCounter.For(context);
+        long requestBytes = context.Request.ContentLength
+            ?? (context.Features.Get<IHttpRequestBodyDetectionFeature>() is { CanHaveBody: false } ? 0 : counted?.RequestBytes ?? -1);
+        long responseBytes = context.Response.ContentLength ?? (NoResponseBody(context) ? 0 : counted?.ResponseBytes ?? -1);
         bool grpc = IsGrpc(context.Request.ContentType);
         Record(reporter, peer, service, status, grpc ? GrpcStatus(context) : "", flag, grpc, security, milliseconds, requestBytes, responseBytes);
+        if (counted is not null)
+        {
+            _bodyCounters.Return(counted);
+        }
     }
 
-    /// <summary>Records one request with its labels resolved; a body size of -1 (no <c>Content-Length</c>: chunked, or
-    /// an HTTP/2 stream without one) is left out of its histogram rather than recorded as 0.</summary>
+    /// <summary>Records one request with its labels resolved; a body size of -1 (unknown: neither declared nor counted)
+    /// is left out of its histogram rather than recorded as 0.</summary>
     public void Record(Reporter reporter, WorkloadLabels peer, ServiceLabels service, int status, string grpcStatus, ResponseFlag flag, bool grpc, SecurityPolicy security,
         double milliseconds, long requestBytes, long responseBytes)
     {

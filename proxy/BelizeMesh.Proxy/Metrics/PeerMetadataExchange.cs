@@ -37,6 +37,8 @@ internal static class PeerMetadataExchange
             return;
         }
 
+        local.Metrics.ResponseStarting(context); // a body without Content-Length is counted from here
+
         if (context.Features.Get<DestinationTelemetry>() is { Secured: true })
         {
             if (peer.Count == 1)

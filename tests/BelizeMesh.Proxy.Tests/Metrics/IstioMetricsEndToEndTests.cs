@@ -105,7 +105,31 @@ public sealed class IstioMetricsEndToEndTests : IAsyncLifetime
         {
             Assert.Equal(1, Assert.Single(samples, s => s.Name == "istio_request_duration_milliseconds_count").Value);
             Assert.Equal(1234, Assert.Single(samples, s => s.Name == "istio_request_bytes_sum").Value);
+            Assert.Equal(System.Text.Encoding.UTF8.GetByteCount(body), Assert.Single(samples, s => s.Name == "istio_response_bytes_sum").Value); // the app's chunked echo, counted
             Assert.Contains(samples, s => s.Name == "istio_request_duration_milliseconds_bucket" && s["le"] == "0.025");
+        }
+    }
+
+    [Fact]
+    public async Task Bodies_without_content_length_are_counted_on_both_sides()
+    {
+        const int size = 300_000;
+        using HttpClient http = _pakit.CreateOutboundClient();
+        var content = new StreamContent(new MemoryStream(new byte[size]));
+        content.Headers.ContentLength = null; // chunked upload
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"http://{Host}/upload") { Content = content };
+        request.Headers.TransferEncodingChunked = true;
+        using HttpResponseMessage response = await http.SendAsync(request);
+        string body = await response.Content.ReadAsStringAsync();
+        Assert.Equal(size.ToString(System.Globalization.CultureInfo.InvariantCulture), body); // the app got every byte
+
+        foreach ((Sidecar sidecar, string reporter) in new[] { (_pakit, "source"), (_nawal, "destination") })
+        {
+            using HttpClient admin = sidecar.CreateAdminClient();
+            IReadOnlyList<PromSample> samples = await PromText.ScrapeUntilAsync(admin, s => Has(s, "istio_requests_total", reporter, "200"));
+            Assert.Equal(size, Assert.Single(samples, s => s.Name == "istio_request_bytes_sum").Value);
+            Assert.Equal(body.Length, Assert.Single(samples, s => s.Name == "istio_response_bytes_sum").Value);
+            Assert.Equal(1, Assert.Single(samples, s => s.Name == "istio_response_bytes_count").Value);
         }
     }
 

@@ -39,6 +39,9 @@ internal sealed class ProxyHostOptions
 
     public PolicyParserOptions ParserOptions { get; init; } = new() { PqChannelAvailable = true, PermissiveAvailable = true };
 
+    /// <summary>How <c>jwtRules[].jwksUri</c> key sets are fetched (tests shorten the cache duration and retries).</summary>
+    public BelizeMesh.Proxy.Policy.Authentication.RemoteJwksOptions RemoteJwks { get; init; } = new();
+
     /// <summary>Watch the policy file (tests that reload by hand turn this off).</summary>
     public bool WatchPolicy { get; init; } = true;
 
@@ -273,6 +276,8 @@ internal sealed partial class ProxyHost : IAsyncDisposable
             sp.GetRequiredService<ProxyMetrics>(),
             sp.GetRequiredService<ILoggerFactory>()));
         builder.Services.AddSingleton<BelizeMesh.Proxy.Policy.Authentication.JwksFiles>();
+        builder.Services.AddSingleton(sp => new BelizeMesh.Proxy.Policy.Authentication.RemoteJwksRegistry(
+            options.RemoteJwks, options.Time, sp.GetRequiredService<ProxyMetrics>(), sp.GetRequiredService<ILoggerFactory>()));
         builder.Services.AddSingleton<SnapshotBuilder>();
         builder.Services.AddSingleton<IPeerIdentityAccessor, PqChannelPeerIdentityAccessor>();
         builder.Services.AddSingleton(sp => new ChannelMetrics(sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()));

@@ -3,6 +3,10 @@ using System.Net.Http;
 using BelizeMesh.Proxy.Metrics;
 using BelizeMesh.Proxy.Tests.EndToEnd;
 using BelizeMesh.TestSupport;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
 
 namespace BelizeMesh.Proxy.Tests.Metrics;
 
@@ -171,8 +175,8 @@ public sealed class IstioMetricsEndToEndTests : IAsyncLifetime
     }
 }
 
-/// <summary>A plaintext (DISABLE) pair: no identities, <c>connection_security_policy="none"</c>, and a caller's
-/// self-asserted workload header is not believed.</summary>
+/// <summary>A plaintext (DISABLE) sidecar: no identities, <c>connection_security_policy="none"</c>, a caller's
+/// self-asserted workload header is not believed; gRPC requests carry their protocol and status.</summary>
 public sealed class IstioMetricsPlaintextTests
 {
     [Fact]
@@ -194,5 +198,33 @@ public sealed class IstioMetricsPlaintextTests
         Assert.Equal("nawal-v1", series["destination_workload"]);
         Assert.Equal("test", series["destination_workload_namespace"]); // no certificate: the policy's namespace
         Assert.Equal("app.test.svc.cluster.local", series["destination_service"]); // the Host the caller used, read as <name>.<namespace>
+    }
+
+    [Fact]
+    public async Task A_grpc_request_is_labelled_grpc_with_its_status()
+    {
+        // a gRPC server answering "trailers-only" (grpc-status in the headers, no body): NOT_FOUND
+        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        await using WebApplication grpc = builder.Build();
+        grpc.Run(context =>
+        {
+            context.Response.ContentType = "application/grpc";
+            context.Response.Headers["grpc-status"] = "5";
+            return Task.CompletedTask;
+        });
+        await grpc.StartAsync();
+        await using Sidecar server = await Sidecar.StartAsync(Sidecar.Policy(grpc.Urls.First()));
+        (int status, _) = await server.RawInboundAsync("/pkg.Service/Get", "Content-Type: application/grpc\r\nTE: trailers\r\n", method: "POST");
+        Assert.Equal(200, status);
+
+        using HttpClient admin = server.CreateAdminClient();
+        IReadOnlyList<PromSample> samples = await PromText.ScrapeUntilAsync(admin, s => s.Any(x => x.Name == "istio_requests_total"));
+        PromSample series = Assert.Single(samples, s => s.Name == "istio_requests_total");
+        Assert.Equal("grpc", series["request_protocol"]);
+        Assert.Equal("5", series["grpc_response_status"]);
+        Assert.Equal("200", series["response_code"]);
+        Assert.Equal(0, Assert.Single(samples, s => s.Name == "istio_response_bytes_sum").Value);
     }
 }

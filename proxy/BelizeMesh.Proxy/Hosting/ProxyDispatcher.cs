@@ -39,6 +39,7 @@ internal sealed partial class ProxyDispatcher(
     OutboundHandler outbound,
     AdminHandler admin,
     ProxyMetrics metrics,
+    IstioRequestMetrics istio,
     IPeerIdentityAccessor identities,
     ProxyHostOptions options,
     ILoggerFactory loggerFactory)
@@ -59,6 +60,7 @@ internal sealed partial class ProxyDispatcher(
         long start = Stopwatch.GetTimestamp();
         string route = direction == Direction.Inbound ? InboundHandler.RouteLabel : "unknown";
         metrics.RequestStarted(direction);
+        istio.BeginRequest(context);
         try
         {
             if (RequestMethods.NonCanonicalSpelling(context.Request.Method) is { } canonical)
@@ -77,6 +79,7 @@ internal sealed partial class ProxyDispatcher(
         {
             int status = context.Response.StatusCode;
             metrics.RequestCompleted(direction, route, status, start);
+            istio.RecordRequest(context, direction, status, start);
             if (snapshot.AccessLog && options.AccessLog != false && _accessLog.IsEnabled(LogLevel.Information))
             {
                 Log.Access(_accessLog, direction == Direction.Inbound ? "inbound" : "outbound", context.Request.Method, context.Request.Host.Value ?? "",

@@ -225,7 +225,7 @@ internal sealed class DemoMesh : IAsyncDisposable
         WebApplication app = builder.Build();
         app.Run(async context =>
         {
-            string caller = context.Request.Headers["x-belizemesh-peer-identity"].ToString();
+            string caller = context.Request.Headers[MeshNames.PeerIdentityHeader].ToString();
             context.Response.ContentType = "text/plain; charset=utf-8";
             await context.Response.WriteAsync(
                 $"hello from the demo app: {context.Request.Method} {context.Request.Path}, caller {(caller.Length == 0 ? "(none)" : caller)}\n",

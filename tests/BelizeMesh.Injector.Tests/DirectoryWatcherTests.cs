@@ -1,4 +1,6 @@
 using BelizeMesh.Configuration;
+using BelizeMesh.Injector.Configuration;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 
 namespace BelizeMesh.Injector.Tests;
@@ -6,7 +8,8 @@ namespace BelizeMesh.Injector.Tests;
 /// <summary>
 /// The shared <see cref="DirectoryWatcher"/> (sidecar policy and certificates, injector configuration, exclusions and
 /// serving certificate). Timers run on a <see cref="FakeTimeProvider"/>, whose callbacks run inside
-/// <see cref="FakeTimeProvider.Advance"/>; only the last test waits for a real file-system event.
+/// <see cref="FakeTimeProvider.Advance"/>; only one test waits for a real file-system event. The last test is the
+/// injector's configuration store on it (its poll, on the injected clock, re-reads the file).
 /// </summary>
 public sealed class DirectoryWatcherTests : IDisposable
 {
@@ -144,6 +147,37 @@ public sealed class DirectoryWatcherTests : IDisposable
 
         await File.WriteAllTextAsync(Path.Combine(_dir, "config.yaml"), "image: a:1\n");
         await called.Task.WaitAsync(TimeSpan.FromSeconds(30));
+    }
+
+    [Fact]
+    public void The_injector_configuration_store_is_re_read_by_the_poll_and_keeps_the_last_good_file()
+    {
+        string path = Path.Combine(_dir, "config.yaml");
+        File.WriteAllText(path, "image: a:1\n");
+        using var store = new ConfigStore(path, NullLogger.Instance);
+        var outcomes = new List<bool>();
+        store.Reloaded += ok =>
+        {
+            lock (outcomes)
+            {
+                outcomes.Add(ok);
+            }
+        };
+        store.Watch(Debounce, Poll, _time);
+
+        File.WriteAllText(path, "image: b:2\n");
+        _time.Advance(Poll); // the poll runs the reload inside Advance (a file event only arms the settle timer, also fake)
+        Assert.Equal("b:2", store.Current.Config.Image);
+
+        File.WriteAllText(path, "image: c:3\nports: nonsense\n");
+        _time.Advance(Poll);
+        Assert.Equal("b:2", store.Current.Config.Image);
+
+        _time.Advance(Poll); // the same bad content is not reported again
+        lock (outcomes)
+        {
+            Assert.Equal([true, false], outcomes);
+        }
     }
 
     private static void InterlockedMax(ref int target, int value)

@@ -49,6 +49,12 @@ internal sealed class ProxyHostOptions
     /// <summary>Resolves outbound endpoints given as DNS names; null = the system resolver (tests inject records).</summary>
     public IEndpointResolver? Resolver { get; init; }
 
+    /// <summary>Where the access log goes; null = stdout (tests capture it).</summary>
+    public Stream? AccessLogOutput { get; init; }
+
+    /// <summary>Called on the request's thread with the request's path after its access-log line is queued (tests).</summary>
+    public Action<string>? AccessLogObserver { get; init; }
+
     /// <summary>Logging set-up; the default is one JSON object per line on stdout.</summary>
     public Action<ILoggingBuilder>? ConfigureLogging { get; init; }
 }
@@ -231,6 +237,7 @@ internal sealed partial class ProxyHost : IAsyncDisposable
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(options.Time);
         builder.Services.AddSingleton<ProxyMetrics>();
+        builder.Services.AddSingleton(sp => new AccessLog(options.AccessLogOutput, options.Time, sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), options.AccessLogObserver));
         builder.Services.AddSingleton(sp => new PrometheusExporter(sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()));
         builder.Services.AddSingleton(new Readiness(options.Time));
         builder.Services.AddSingleton<UpstreamClientFactory>();

@@ -115,7 +115,7 @@ public sealed class DataPathAllocationReport(ITestOutputHelper output)
         return (server, client);
     }
 
-    /// <summary>A sidecar as <c>belizemesh-proxy run</c> starts it (default logging), its stdout a null writer.</summary>
+    /// <summary>A sidecar as <c>belizemesh-proxy run</c> starts it (default logging), its stdout and access log a null writer.</summary>
     private sealed class SidecarProcess : IAsyncDisposable
     {
         private readonly string _directory;
@@ -137,7 +137,7 @@ public sealed class DataPathAllocationReport(ITestOutputHelper output)
             Console.SetOut(TextWriter.Null); // the console logger takes Console.Out when it is created
             try
             {
-                ProxyHost? host = ProxyHost.Create(new ProxyHostOptions { PolicyPath = path, CertsPath = certs, WatchPolicy = false, WatchCertificates = false }, out IReadOnlyList<PolicyError> errors);
+                ProxyHost? host = ProxyHost.Create(new ProxyHostOptions { PolicyPath = path, CertsPath = certs, WatchPolicy = false, WatchCertificates = false, AccessLogOutput = Stream.Null }, out IReadOnlyList<PolicyError> errors);
                 Assert.True(host is not null, string.Join("\n", errors));
                 await host.StartAsync();
                 return new SidecarProcess(host, directory);

@@ -192,7 +192,7 @@ internal sealed class BelizeMeshScenario(bool pq) : Scenario(
             metadata: { name: backend, namespace: {{ScenarioContext.Namespace}} }
             spec:
               identity: spiffe://cluster.local/ns/{{ScenarioContext.Namespace}}/sa/backend
-              accessLog: false
+              accessLog: {{(context.ProxyAccessLog ? "true" : "false")}}
               admin: { listen: "127.0.0.1:{{ManagedProcess.FreePort()}}" }
               inbound:
                 listen: "127.0.0.1:{{backendInbound}}"
@@ -211,7 +211,7 @@ internal sealed class BelizeMeshScenario(bool pq) : Scenario(
             metadata: { name: frontend, namespace: {{ScenarioContext.Namespace}} }
             spec:
               identity: spiffe://cluster.local/ns/{{ScenarioContext.Namespace}}/sa/frontend
-              accessLog: false
+              accessLog: {{(context.ProxyAccessLog ? "true" : "false")}}
               admin: { listen: "127.0.0.1:{{ManagedProcess.FreePort()}}" }
               inbound:
                 listen: "127.0.0.1:{{ManagedProcess.FreePort()}}"

@@ -72,7 +72,7 @@ internal sealed class ProxyDispatcher(
         {
             int status = context.Response.StatusCode;
             metrics.RequestCompleted(direction, route, status, start);
-            if (snapshot.AccessLog && options.AccessLog != false)
+            if (options.AccessLog ?? snapshot.AccessLog)
             {
                 accessLog.Write(direction == Direction.Inbound ? "inbound" : "outbound", context.Request.Method, context.Request.Host.Value ?? "",
                     context.Request.Path.Value ?? "", context.Request.Protocol, status, route, Stopwatch.GetElapsedTime(start).TotalMilliseconds,

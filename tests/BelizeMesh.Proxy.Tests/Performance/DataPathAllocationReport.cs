@@ -50,6 +50,57 @@ public sealed class DataPathAllocationReport(ITestOutputHelper output)
         }
     }
 
+    /// <summary>What the pair allocates, by type: the runtime's allocation-tick events (one per ~100 KB allocated,
+    /// naming the type of the object that crossed the mark) over the same load, client and app included.</summary>
+    [MeasurementFact]
+    public async Task Allocation_by_type_through_a_strict_pair()
+    {
+        await using WebApplication app = await StartFixedAppAsync();
+        var (server, client) = await StartPairAsync($"http://127.0.0.1:{new Uri(app.Urls.First()).Port}", accessLog: true);
+        await using (server)
+        await using (client)
+        {
+            using HttpClient http = client.CreateOutboundClient();
+            await MeasureAsync(http, "http://nawal.test/");
+            using var ticks = new AllocationTicks();
+            long perRequest = await MeasureAsync(http, "http://nawal.test/");
+            output.WriteLine($"{perRequest} B/request in the process; allocation ticks by type (share of {ticks.Total} ticks):");
+            foreach ((string type, int count) in ticks.ByType().Take(40))
+            {
+                output.WriteLine($"  {100.0 * count / ticks.Total,5:0.0}%  {type}");
+            }
+        }
+    }
+
+    private sealed class AllocationTicks : System.Diagnostics.Tracing.EventListener
+    {
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _counts = new();
+        private int _total;
+
+        public int Total => _total;
+
+        public IEnumerable<(string Type, int Count)> ByType() => _counts.OrderByDescending(p => p.Value).Select(p => (p.Key, p.Value));
+
+        protected override void OnEventSourceCreated(System.Diagnostics.Tracing.EventSource source)
+        {
+            if (source.Name == "Microsoft-Windows-DotNETRuntime")
+            {
+                EnableEvents(source, System.Diagnostics.Tracing.EventLevel.Verbose, (System.Diagnostics.Tracing.EventKeywords)0x1); // GC
+            }
+        }
+
+        protected override void OnEventWritten(System.Diagnostics.Tracing.EventWrittenEventArgs e)
+        {
+            if (e.EventName is not null && e.EventName.StartsWith("GCAllocationTick", StringComparison.Ordinal) && e.PayloadNames is { } names)
+            {
+                int index = names.IndexOf("TypeName");
+                string type = index >= 0 ? e.Payload![index] as string ?? "?" : "?";
+                _counts.AddOrUpdate(type, 1, (_, c) => c + 1);
+                Interlocked.Increment(ref _total);
+            }
+        }
+    }
+
     private static async Task<long> MeasureAsync(HttpClient http, string url)
     {
         async Task SendAsync(int n)

@@ -4,6 +4,9 @@
     python3 perf/ab-cpu.py [--rounds 7] [--requests 40000] [--warmup 20000] [-c 64] [--h2]
                            [--scenario belizemesh-pq] [--access-log] NAME=PROXY[:ENV=VALUE,...] NAME=PROXY ...
 
+ENV=VALUE pairs are the sidecars' environment (e.g. DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=70); the pseudo
+setting ACCESS_LOG=1 turns the access log on for that pair only (--access-log: for every pair).
+
 Every build gets its own pair of sidecars (`compare --hold SCENARIO --proxy PROXY`, each with its own app), all
 started at once and left running. Each round sends the same closed-loop load (`load -n REQUESTS`) through one pair
 after the other (the order rotates every round) and reads utime+stime of that pair's two sidecar processes from
@@ -50,9 +53,9 @@ class Pair:
     def __init__(self, name, proxy, env, args):
         self.name = name
         command = ["dotnet", HARNESS, "compare", "--hold", args.scenario, "--proxy", proxy]
-        if args.access_log:
+        if args.access_log or "ACCESS_LOG=1" in env:
             command.append("--access-log")
-        for setting in env:
+        for setting in (e for e in env if e != "ACCESS_LOG=1"):
             command += ["--proxy-env", setting]
         # SIGINT stops the harness cleanly (it stops the app and the sidecars); a shell's background job inherits it
         # ignored, so reset it for the child.

@@ -39,12 +39,12 @@ def cpu_ticks(pids):
     return total
 
 
-def rss_kib(pids):
+def rss_kib(pids, field="VmRSS:"):
     total = 0
     for pid in pids:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field):
                     total += int(line.split()[1])
     return total
 
@@ -139,7 +139,7 @@ def main():
         for pair in pairs:
             median = statistics.median(results[pair.name])
             print(f"{pair.name:>12}: CPU {median:7.1f} ms per 1,000 requests (median of {args.rounds}; range {min(results[pair.name]):.1f}-{max(results[pair.name]):.1f}), "
-                  f"x{median / base:.3f} of {pairs[0].name}; {statistics.median(rates[pair.name]):,.0f} req/s (noise); RSS {rss_kib(pair.pids) / 1024:.1f} MiB")
+                  f"x{median / base:.3f} of {pairs[0].name}; {statistics.median(rates[pair.name]):,.0f} req/s (noise); RSS {rss_kib(pair.pids) / 1024:.1f} MiB (peak {rss_kib(pair.pids, 'VmHWM:') / 1024:.1f}) of the two")
     finally:
         for pair in pairs:
             pair.stop()

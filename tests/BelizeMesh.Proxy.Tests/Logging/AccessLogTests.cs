@@ -45,6 +45,19 @@ public sealed class AccessLogTests
         Assert.Equal("4bf92f3577b34da6a3ce929d0e0e4736", state.GetProperty("TraceId").GetString());
     }
 
+    [Fact]
+    public void Timestamp_is_utc_with_milliseconds_and_zero_padded_fields()
+    {
+        var output = new CaptureStream();
+        using (var log = new AccessLog(output, new FixedTime(new DateTimeOffset(2027, 1, 2, 5, 4, 5, 6, TimeSpan.FromHours(2)))))
+        {
+            WriteLine(log);
+        }
+
+        using JsonDocument json = JsonDocument.Parse(Assert.Single(output.Lines()));
+        Assert.Equal("2027-01-02T03:04:05.006Z", json.RootElement.GetProperty("Timestamp").GetString());
+    }
+
     [Theory]
     [InlineData("/say \"hi\"\\there")]
     [InlineData("/tab\there\nnewline")]

@@ -30,11 +30,17 @@ public static class Program
             Description = "Override spec.accessLog: true or false.",
         };
 
+        var statusListen = new Option<string?>("--status-listen")
+        {
+            Description = "Also listen on ADDR:PORT (plaintext) for GET /healthz/ready only, e.g. 0.0.0.0:16021: the injector points the kubelet's readiness probe there, so a policy whose admin listener is on 127.0.0.1 still becomes ready in a pod.",
+        };
+
         var run = new Command("run", "Run the sidecar: inbound, outbound and admin listeners from the policy file.");
         run.Options.Add(policy);
         run.Options.Add(certs);
         run.Options.Add(accessLog);
-        run.SetAction(parseResult => Run(parseResult.GetValue(policy)!, parseResult.GetValue(certs)!, parseResult.GetValue(accessLog), stderr));
+        run.Options.Add(statusListen);
+        run.SetAction(parseResult => Run(parseResult.GetValue(policy)!, parseResult.GetValue(certs)!, parseResult.GetValue(accessLog), stderr, parseResult.GetValue(statusListen)));
 
         var outboundPort = new Option<int>("--outbound-port")
         {
@@ -60,13 +66,21 @@ public static class Program
         return root;
     }
 
-    internal static int Run(FileInfo policy, DirectoryInfo certs, bool? accessLog, TextWriter stderr)
+    internal static int Run(FileInfo policy, DirectoryInfo certs, bool? accessLog, TextWriter stderr, string? statusListen = null)
     {
+        ListenAddress? status = null;
+        if (statusListen is not null && !PolicyParser.TryParseListen(statusListen, out status))
+        {
+            stderr.WriteLine($"belizemesh-proxy: --status-listen '{statusListen}' is not an IP:PORT listen address (e.g. 0.0.0.0:16021 or [::]:16021)");
+            return ConfigurationError;
+        }
+
         var options = new ProxyHostOptions
         {
             PolicyPath = policy.FullName,
             CertsPath = certs.FullName,
             AccessLog = accessLog,
+            StatusListen = status,
         };
 
         ProxyHost? host = ProxyHost.Create(options, out IReadOnlyList<PolicyError> errors);

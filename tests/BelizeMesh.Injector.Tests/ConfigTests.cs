@@ -83,6 +83,13 @@ public sealed class ConfigTests
     }
 
     [Fact]
+    public void A_port_on_the_status_listener_is_rejected()
+    {
+        var e = Assert.Throws<ConfigException>(() => InjectorConfigLoader.Parse("ports: { admin: 16021 }\n", "p.yaml"));
+        Assert.Equal("p.yaml:1:8: ports: port 16021 is the sidecar's status listener (the readiness probe); choose another port", e.Message);
+    }
+
+    [Fact]
     public void Same_port_twice_is_rejected()
     {
         var e = Assert.Throws<ConfigException>(() => InjectorConfigLoader.Parse("ports: { admin: 16443 }\n", "p.yaml"));

@@ -18,10 +18,10 @@ public sealed class SidecarInjectorTests
         JsonPatch.Apply(pod, result.Patch);
         JsonNode c = pod["spec"]!["containers"]![1]!;
         Assert.Equal("belizemesh-proxy", c["name"]!.GetValue<string>());
-        Assert.Equal("""["run","--policy","/etc/belizemesh/policy/policy.yaml","--certs","/etc/belizemesh/certs"]""", c["args"]!.ToJsonString());
-        Assert.Equal("""[{"name":"bm-pq","containerPort":16443,"protocol":"TCP"},{"name":"bm-admin","containerPort":16090,"protocol":"TCP"}]""", c["ports"]!.ToJsonString());
+        Assert.Equal("""["run","--policy","/etc/belizemesh/policy/policy.yaml","--certs","/etc/belizemesh/certs","--status-listen","0.0.0.0:16021"]""", c["args"]!.ToJsonString());
+        Assert.Equal("""[{"name":"bm-pq","containerPort":16443,"protocol":"TCP"},{"name":"bm-admin","containerPort":16090,"protocol":"TCP"},{"name":"bm-status","containerPort":16021,"protocol":"TCP"}]""", c["ports"]!.ToJsonString());
         Assert.Equal("""{"requests":{"cpu":"100m","memory":"128Mi"},"limits":{"cpu":"500m","memory":"512Mi"}}""", c["resources"]!.ToJsonString());
-        Assert.Equal("""{"path":"/healthz/ready","port":16090}""", c["readinessProbe"]!["httpGet"]!.ToJsonString());
+        Assert.Equal("""{"path":"/healthz/ready","port":16021}""", c["readinessProbe"]!["httpGet"]!.ToJsonString());
         JsonNode security = c["securityContext"]!;
         Assert.Equal(16016, security["runAsUser"]!.GetValue<long>());
         Assert.True(security["runAsNonRoot"]!.GetValue<bool>());
@@ -68,7 +68,7 @@ public sealed class SidecarInjectorTests
         Assert.All(result.Patch, op => Assert.Equal("add", op.Op));
         JsonPatch.Apply(pod, result.Patch);
         Assert.Equal("Always", pod["spec"]!["initContainers"]![0]!["restartPolicy"]!.GetValue<string>());
-        Assert.Equal("16443,16090", pod["metadata"]!["annotations"]!["traffic.sidecar.istio.io/excludeInboundPorts"]!.GetValue<string>());
+        Assert.Equal("16443,16090,16021", pod["metadata"]!["annotations"]!["traffic.sidecar.istio.io/excludeInboundPorts"]!.GetValue<string>());
     }
 
     [Fact]
@@ -131,6 +131,8 @@ public sealed class SidecarInjectorTests
     [Theory]
     [InlineData(16443, null, "container app already uses port 16443, which the BelizeMesh sidecar needs; move it to another port")]
     [InlineData(16001, null, "container app already uses port 16001, which the BelizeMesh sidecar needs; move it to another port")]
+    [InlineData(16021, null, "container app already uses port 16021, which the BelizeMesh sidecar needs; move it to another port")]
+    [InlineData(9000, "bm-status", "container app already has a port named bm-status, which the BelizeMesh sidecar needs; rename it")]
     [InlineData(8080, "bm-admin", "container app already has a port named bm-admin, which the BelizeMesh sidecar needs; rename it")]
     public void Port_conflicts_fail_with_the_reason(int port, string? name, string message)
     {

@@ -64,13 +64,14 @@ public sealed class SecurityEmitTests
 
         var expectedRules = JsonNode.Parse("""
             [{"from":{"principals":["cluster.local/ns/shop/sa/web"],"notPrincipals":["*/sa/intruder"],"requestPrincipals":["*"]},
-              "to":{"methods":["GET","POST"],"notPaths":["/internal*"]}}]
+              "to":{"methods":["GET","POST"],"notPaths":["/internal*"]}},
+             {"from":{"namespaces":["ops"],"requestPrincipals":["*"]},"to":{"ports":[9090]}}]
             """);
         var expectedDeny = JsonNode.Parse("""
             [{"from":{"notNamespaces":["shop","ops"]}},
              {"from":{"notRequestPrincipals":["*"]},"to":{"notMethods":["GET"],"paths":["/orders*"]}}]
             """);
-        // The ALLOW rule for port 9090 is left out: the sidecar forwards to the app port, 8080, only.
+        // The ALLOW rule for port 9090 keeps its port: the sidecar serves 8080 (app) and 9090 (inbound.apps) and matches it.
         Assert.True(JsonNode.DeepEquals(expectedRules, inbound["authorization"]!["rules"]), inbound["authorization"]!.ToJsonString());
         Assert.True(JsonNode.DeepEquals(expectedDeny, inbound["authorization"]!["denyRules"]), inbound["authorization"]!.ToJsonString());
 
@@ -107,16 +108,77 @@ public sealed class SecurityEmitTests
     }
 
     [Fact]
-    public void Analyze_reports_only_issuers_the_sidecar_has_no_keys_for()
+    public void Issuer_with_jwksUri_alone_goes_to_the_sidecar_as_jwksUri_and_is_not_a_finding()
     {
-        var parsed = MeshParser.Parse(Mesh.Replace("            jwksFile: /etc/belizemesh/jwks/auth.json\n", "", StringComparison.Ordinal), "mesh.yaml");
+        string text = Mesh.Replace("            jwksFile: /etc/belizemesh/jwks/auth.json\n", "", StringComparison.Ordinal);
+        var parsed = MeshParser.Parse(text, "mesh.yaml");
         Assert.True(parsed.Succeeded, string.Join("\n", parsed.Errors));
-        var findings = MeshAnalyzer.Analyze(parsed.Mesh!);
-        var finding = Assert.Single(findings);
-        Assert.Equal(("BM0017", FindingSeverity.Warning), (finding.Code, finding.Severity));
-        Assert.Contains("\"https://auth.example.com\"", finding.Message, StringComparison.Ordinal);
+        Assert.Empty(MeshAnalyzer.Analyze(parsed.Mesh!));
 
-        Assert.Empty(MeshAnalyzer.Analyze(MeshParser.Parse(Mesh, "mesh.yaml").Mesh!));
+        string policyText = SidecarPolicyText(MeshEmitter.Emit(parsed.Mesh!), "cart");
+        var rule = YamlJson.Load(policyText)!["spec"]!["inbound"]!["jwtRules"]![1]!;
+        Assert.True(JsonNode.DeepEquals(new JsonObject { ["issuer"] = "https://auth.example.com", ["jwksUri"] = "https://auth.example.com/jwks.json" }, rule), rule.ToJsonString());
+        PolicyParseResult sidecar = PolicyParser.Parse(policyText, "policy.yaml", new PolicyParserOptions { PqChannelAvailable = true });
+        Assert.True(sidecar.Succeeded, string.Join("\n", sidecar.Errors));
+        Assert.Equal(new Uri("https://auth.example.com/jwks.json"), sidecar.Policy!.Spec.Inbound.JwtRules[1].JwksUri);
+    }
+
+    [Fact]
+    public void Analyze_reports_keys_fetched_over_plain_http()
+    {
+        var parsed = MeshParser.Parse(Mesh.Replace("jwksUri: https://", "jwksUri: http://", StringComparison.Ordinal), "mesh.yaml");
+        Assert.True(parsed.Succeeded, string.Join("\n", parsed.Errors));
+        var finding = Assert.Single(MeshAnalyzer.Analyze(parsed.Mesh!));
+        Assert.Equal(("BM0024", FindingSeverity.Warning), (finding.Code, finding.Severity));
+        Assert.Contains("from http://auth.example.com/jwks.json; istiod fetches them over plain http", finding.Message, StringComparison.Ordinal); // the sidecar reads jwksFile
+    }
+
+    [Fact]
+    public void Rules_keep_their_ports_for_a_sidecar_with_two_app_ports()
+    {
+        string text = Header + """
+                - name: blockchain
+                  ports: [{ name: http-rpc, number: 9933 }, { name: http-ws, number: 9944 }, { name: tcp-p2p, number: 30333 }]
+                  authorization:
+                    allow:
+                      - from: { namespaces: [shop] }
+                        to: { ports: [9933] }
+                      - from: { namespaces: [p2p] }
+                        to: { ports: [30333] }
+                      - from: { namespaces: [ops] }
+                        to: { notPorts: [9933] }
+                    deny:
+                      - from: { notNamespaces: [shop] }
+                        to: { ports: [9944] }
+                      - to: { notPorts: [9933, 9944] }
+
+            """;
+        var resources = Emit(text);
+        string policyText = SidecarPolicyText(resources, "blockchain");
+        var inbound = YamlJson.Load(policyText)!["spec"]!["inbound"]!;
+        var expected = JsonNode.Parse("""
+            {"rules":[{"from":{"namespaces":["shop"]},"to":{"ports":[9933]}},
+                      {"from":{"namespaces":["ops"]},"to":{"notPorts":[9933]}}],
+             "denyRules":[{"from":{"notNamespaces":["shop"]},"to":{"ports":[9944]}}]}
+            """);
+        // 30333 is not an app port of the sidecar: the rule for it (and the DENY rule for every other port) cannot match there.
+        Assert.True(JsonNode.DeepEquals(expected, inbound["authorization"]), inbound["authorization"]!.ToJsonString());
+        Assert.Equal(9944L, (long)inbound["apps"]![0]!["port"]!);
+
+        PolicyParseResult sidecar = PolicyParser.Parse(policyText, "policy.yaml", new PolicyParserOptions { PqChannelAvailable = true });
+        Assert.True(sidecar.Succeeded, string.Join("\n", sidecar.Errors));
+        Assert.Equal([9933], sidecar.Policy!.Spec.Inbound.Authorization!.Rules[0].To!.Ports!);
+        Assert.Equal([9944], sidecar.Policy.Spec.Inbound.Authorization.DenyRules[0].To!.Ports!);
+
+        // Istio gets every rule, ports as strings.
+        var deny = Find(resources, ResourceKind.AuthorizationPolicy, "blockchain-deny")["spec"]!["rules"]!;
+        Assert.Equal("9944", (string?)deny[0]!["to"]![0]!["operation"]!["ports"]![0]);
+        Assert.Equal("9933", (string?)deny[1]!["to"]![0]!["operation"]!["notPorts"]![0]);
+        Assert.Equal(3, Find(resources, ResourceKind.AuthorizationPolicy, "blockchain-allow")["spec"]!["rules"]!.AsArray().Count);
+        foreach (var policy in resources.Where(r => r.Kind == ResourceKind.AuthorizationPolicy))
+        {
+            Assert.Empty(IstioCrdSchemas.ValidateResource(policy.Document)); // notPorts is Istio's field
+        }
     }
 
     [Fact]
@@ -136,7 +198,7 @@ public sealed class SecurityEmitTests
     [Theory]
     [InlineData("jwks: 'not json'", "not a JWKS")]
     [InlineData("jwksUri: https://a/j.json\n            jwksFile: jwks.json", "is not an absolute path")]
-    [InlineData("audiences: [a]", "give exactly one of jwksUri (istiod fetches it) or jwks (the JWKS inline)")]
+    [InlineData("audiences: [a]", "give exactly one of jwksUri (istiod and the quantum sidecar fetch it) or jwks (the JWKS inline)")]
     [InlineData("jwksUri: https://a/j.json\n            jwks: '{\"keys\":[]}'", "give exactly one of jwksUri")]
     [InlineData("jwks: '{\"keys\":[]}'\n            jwksFile: /k.json", "not needed with jwks")]
     public void Jwt_key_sources_are_checked(string keys, string message)

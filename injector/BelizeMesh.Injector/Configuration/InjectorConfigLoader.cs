@@ -374,6 +374,11 @@ internal static class InjectorConfigLoader
             reader.Problem(Find(root, "ports") ?? root, "ports", $"inbound {p.Inbound}, outbound {p.Outbound} and admin {p.Admin} must be three different ports");
         }
 
+        if (p.Inbound == WellKnown.StatusPort || p.Outbound == WellKnown.StatusPort || p.Admin == WellKnown.StatusPort)
+        {
+            reader.Problem(Find(root, "ports") ?? root, "ports", $"port {WellKnown.StatusPort} is the sidecar's status listener (the readiness probe); choose another port");
+        }
+
         CheckNotAboveLimit(config.Requests.Cpu, config.Limits.Cpu, "cpu", root, reader);
         CheckNotAboveLimit(config.Requests.Memory, config.Limits.Memory, "memory", root, reader);
     }

@@ -284,12 +284,12 @@ internal static class SidecarInjector
                     continue;
                 }
 
-                if (ReadInteger(port["containerPort"]) is long value && (value == ports.Inbound || value == ports.Outbound || value == ports.Admin))
+                if (ReadInteger(port["containerPort"]) is long value && (value == ports.Inbound || value == ports.Outbound || value == ports.Admin || value == WellKnown.StatusPort))
                 {
                     return $"container {name} already uses port {value}, which the BelizeMesh sidecar needs; move it to another port";
                 }
 
-                if (ReadString(port, "name") is WellKnown.InboundPortName or WellKnown.AdminPortName or WellKnown.OutboundPortName)
+                if (ReadString(port, "name") is WellKnown.InboundPortName or WellKnown.AdminPortName or WellKnown.OutboundPortName or WellKnown.StatusPortName)
                 {
                     return $"container {name} already has a port named {ReadString(port, "name")}, which the BelizeMesh sidecar needs; rename it";
                 }

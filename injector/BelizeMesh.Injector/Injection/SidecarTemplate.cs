@@ -27,7 +27,8 @@ internal sealed class SidecarTemplate
         };
         StatusJson = JsonSerializer.Serialize(status, InjectorJsonContext.Default.SidecarStatus);
         InboundExclusions = [config.Ports.Inbound.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            config.Ports.Admin.ToString(System.Globalization.CultureInfo.InvariantCulture)];
+            config.Ports.Admin.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            WellKnown.StatusPort.ToString(System.Globalization.CultureInfo.InvariantCulture)];
         OutboundExclusions = [config.Ports.Inbound.ToString(System.Globalization.CultureInfo.InvariantCulture)];
     }
 
@@ -39,8 +40,9 @@ internal sealed class SidecarTemplate
     /// <summary>Compact JSON for <c>belizemesh.io/status</c>.</summary>
     public string StatusJson { get; }
 
-    /// <summary>Ports Envoy must not capture inbound: the PQ channel (peers reach it directly) and the admin port
-    /// (kubelet's readiness probe and Prometheus reach it in plaintext, as they do Istio's own 15020/15090).</summary>
+    /// <summary>Ports Envoy must not capture inbound: the PQ channel (peers reach it directly), the admin port
+    /// (Prometheus reaches it in plaintext, as it does Istio's own 15020/15090) and the status port (the kubelet's
+    /// readiness probe, as Istio's 15021).</summary>
     public string[] InboundExclusions { get; }
 
     /// <summary>Destination ports Envoy must not capture outbound: the peers' PQ channel.</summary>
@@ -66,10 +68,12 @@ internal sealed class SidecarTemplate
             ["name"] = WellKnown.SidecarContainerName,
             ["image"] = config.Image,
             ["imagePullPolicy"] = config.ImagePullPolicy,
-            ["args"] = new JsonArray("run", "--policy", WellKnown.PolicyFile, "--certs", WellKnown.CertsMountPath),
+            ["args"] = new JsonArray("run", "--policy", WellKnown.PolicyFile, "--certs", WellKnown.CertsMountPath,
+                "--status-listen", "0.0.0.0:" + WellKnown.StatusPort.ToString(System.Globalization.CultureInfo.InvariantCulture)),
             ["ports"] = new JsonArray(
                 new JsonObject { ["name"] = WellKnown.InboundPortName, ["containerPort"] = config.Ports.Inbound, ["protocol"] = "TCP" },
-                new JsonObject { ["name"] = WellKnown.AdminPortName, ["containerPort"] = config.Ports.Admin, ["protocol"] = "TCP" }),
+                new JsonObject { ["name"] = WellKnown.AdminPortName, ["containerPort"] = config.Ports.Admin, ["protocol"] = "TCP" },
+                new JsonObject { ["name"] = WellKnown.StatusPortName, ["containerPort"] = WellKnown.StatusPort, ["protocol"] = "TCP" }),
             ["resources"] = new JsonObject
             {
                 ["requests"] = new JsonObject { ["cpu"] = config.Requests.Cpu, ["memory"] = config.Requests.Memory },
@@ -77,7 +81,8 @@ internal sealed class SidecarTemplate
             },
             ["readinessProbe"] = new JsonObject
             {
-                ["httpGet"] = new JsonObject { ["path"] = WellKnown.ReadinessPath, ["port"] = config.Ports.Admin },
+                // The status listener, not the admin port: the policy may keep its admin listener on loopback.
+                ["httpGet"] = new JsonObject { ["path"] = WellKnown.ReadinessPath, ["port"] = WellKnown.StatusPort },
                 ["periodSeconds"] = 5,
                 ["failureThreshold"] = 3,
             },

@@ -8,6 +8,12 @@ internal static class WellKnown
     public const string InboundPortName = "bm-pq";
     public const string OutboundPortName = "bm-outbound";
     public const string AdminPortName = "bm-admin";
+    public const string StatusPortName = "bm-status";
+
+    /// <summary>The sidecar's status listener (<c>belizemesh-proxy run --status-listen 0.0.0.0:16021</c>), which the
+    /// kubelet's readiness probe reaches on the pod IP whatever the policy's <c>spec.admin.listen</c> says (Istio's
+    /// agent has 15021 for the same reason).</summary>
+    public const int StatusPort = 16021;
 
     public const string PolicyVolumeName = "belizemesh-policy";
     public const string CertsVolumeName = "belizemesh-certs";

@@ -383,15 +383,16 @@ public static partial class MeshAnalyzer
                 }
             }
 
-            if (service.Quantum && service.Jwt is { } jwt)
+            if (service.Jwt is { } jwt)
             {
                 foreach (var issuer in jwt.Issuers)
                 {
-                    if (!issuer.SidecarCanValidate)
+                    if (issuer.JwksUri is { } uri && uri.StartsWith("http://", StringComparison.OrdinalIgnoreCase))
                     {
-                        Add(FindingCodes.JwtNotOnQuantumChannel, FindingSeverity.Warning, issuer.Position,
-                            $"service \"{service.Name}\" takes the keys of JWT issuer \"{issuer.Issuer}\" from jwksUri only; istiod fetches them for Envoy, the quantum sidecar fetches nothing, so on the post-quantum channel that issuer's tokens are refused (401){(jwt.Required ? " and requests without a valid token get 403" : "")}",
-                            "add jwksFile: the path of a copy of the JWKS mounted in the pod (the sidecar re-reads it when it changes), or give the JWKS inline with jwks instead of jwksUri");
+                        string fetchers = service.Quantum && issuer.JwksFile is null ? "istiod (for Envoy) and the quantum sidecar fetch" : "istiod fetches";
+                        Add(FindingCodes.JwksOverPlainHttp, FindingSeverity.Warning, issuer.Position,
+                            $"service \"{service.Name}\" takes the keys of JWT issuer \"{issuer.Issuer}\" from {uri}; {fetchers} them over plain http, so anyone on the network path can replace the keys that authenticate requests",
+                            "serve the JWKS over https, or give it inline with jwks");
                     }
                 }
             }

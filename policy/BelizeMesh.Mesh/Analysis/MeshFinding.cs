@@ -43,6 +43,7 @@ public static class FindingCodes
     public const string DenyNotOnQuantumChannel = "BM0014";
     public const string WebSocketTimeout = "BM0015";
     public const string Unreachable = "BM0016";
+    /// <summary>Retired: the quantum sidecar fetches <c>jwksUri</c> itself (issue 13). Never reused.</summary>
     public const string JwtNotOnQuantumChannel = "BM0017";
     /// <summary>Retired: the quantum sidecar enforces notNamespaces and the other not-clauses (issue 13). Never reused.</summary>
     public const string RuleNotMirrored = "BM0018";
@@ -50,6 +51,7 @@ public static class FindingCodes
     public const string InjectedWithoutPolicy = "BM0020";
     public const string PqServiceName = "BM0021";
     public const string TrafficNotOnQuantumChannel = "BM0023";
+    public const string JwksOverPlainHttp = "BM0024";
 
     /// <summary>Every code with its one-line title (docs/mesh.md lists the same).</summary>
     public static readonly IReadOnlyList<(string Code, string Title)> All =
@@ -69,10 +71,10 @@ public static class FindingCodes
         (PortMtlsUnknownPort, "port-level mTLS for a port the service does not declare"),
         (WebSocketTimeout, "WebSocket route with a timeout"),
         (Unreachable, "service in a default-deny namespace allows nobody"),
-        (JwtNotOnQuantumChannel, "JWT issuer whose keys the quantum sidecar does not have (jwksUri only)"),
         (AffinityNotOnQuantumChannel, "cookie or source-IP affinity is not kept on the post-quantum channel"),
         (InjectedWithoutPolicy, "pods of a quantum and a non-quantum service cannot be told apart by their labels"),
         (PqServiceName, "headless PQ Service name is not a valid Kubernetes Service name"),
         (TrafficNotOnQuantumChannel, "route setting the post-quantum sidecar cannot honour"),
+        (JwksOverPlainHttp, "JWT keys fetched over plain http"),
     ];
 }

@@ -619,6 +619,17 @@ public static partial class MeshEmitter
                     operation["ports"] = ports;
                 }
 
+                if (to.NotPorts.Count > 0)
+                {
+                    var notPorts = new JsonArray();
+                    foreach (var p in to.NotPorts)
+                    {
+                        notPorts.Push(p.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                    }
+
+                    operation["notPorts"] = notPorts;
+                }
+
                 if (operation.Count > 0)
                 {
                     result["to"] = new JsonArray(Obj(("operation", operation)));

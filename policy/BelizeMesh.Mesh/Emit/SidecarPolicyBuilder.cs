@@ -190,9 +190,9 @@ internal static class SidecarPolicyBuilder
     /// The ALLOW and DENY rules in the sidecar's vocabulary, with Istio's semantics (docs/policy.md): service accounts and
     /// principals become <c>principals</c>; namespaces, not-clauses and request principals are kept as they are; a rule
     /// without a source has no <c>from</c> (anyone). A required JWT adds <c>requestPrincipals: ["*"]</c> to every ALLOW
-    /// rule (one rule requiring it when there are none), as the Istio AuthorizationPolicy does. <c>to.ports</c>: the
-    /// sidecar forwards to the app port only, so a rule whose ports leave it out never matches there and is left out, and
-    /// one that names it is mirrored without ports. No ALLOW rules: no <c>rules</c> (allow what no DENY rule matches)
+    /// rule (one rule requiring it when there are none), as the Istio AuthorizationPolicy does. <c>to.ports</c> and
+    /// <c>to.notPorts</c> are kept: the sidecar matches them against the app port a request is forwarded to (the app port
+    /// or an <c>inbound.apps</c> port); a rule that cannot match any of those ports is left out. No ALLOW rules: no <c>rules</c> (allow what no DENY rule matches)
     /// unless the namespace denies by default (an empty list: deny all); no rules at all: no section (allow all).
     /// </summary>
     private static JsonObject? InboundAuthorization(MeshDescription mesh, ServiceSpec service)
@@ -204,10 +204,20 @@ internal static class SidecarPolicyBuilder
             allow = [new AuthorizationRule(null, null, null, service.Jwt!.Position)];
         }
 
+        // The ports the sidecar forwards to (inbound.app and inbound.apps), which to.ports / to.notPorts are matched against.
+        var appPorts = new List<int> { service.EffectiveAppPort!.Value };
+        if (InboundApps(service) is { } apps)
+        {
+            foreach (var app in apps)
+            {
+                appPorts.Add((int)app!["port"]!);
+            }
+        }
+
         var rules = new JsonArray();
         foreach (var rule in allow)
         {
-            if (SidecarRule(mesh, service, rule, requireJwt) is { } mirrored)
+            if (SidecarRule(mesh, service, rule, requireJwt, appPorts) is { } mirrored)
             {
                 rules.Push(mirrored);
             }
@@ -216,7 +226,7 @@ internal static class SidecarPolicyBuilder
         var denyRules = new JsonArray();
         foreach (var rule in service.Authorization.Deny)
         {
-            if (SidecarRule(mesh, service, rule, requireJwt: false) is { } mirrored)
+            if (SidecarRule(mesh, service, rule, requireJwt: false, appPorts) is { } mirrored)
             {
                 denyRules.Push(mirrored);
             }
@@ -242,12 +252,23 @@ internal static class SidecarPolicyBuilder
         return result;
     }
 
-    /// <summary>One rule for the sidecar, or null when it cannot match on the sidecar (its ports leave out the app port).</summary>
-    private static JsonObject? SidecarRule(MeshDescription mesh, ServiceSpec service, AuthorizationRule rule, bool requireJwt)
+    /// <summary>One rule for the sidecar, or null when it cannot match there: its <c>ports</c> name none of the sidecar's
+    /// app ports, or its <c>notPorts</c> name them all.</summary>
+    private static JsonObject? SidecarRule(MeshDescription mesh, ServiceSpec service, AuthorizationRule rule, bool requireJwt, List<int> appPorts)
     {
-        if (rule.To is { Ports.Count: > 0 } ports && !ports.Ports.Contains(service.EffectiveAppPort!.Value))
+        if (rule.To is { } operation)
         {
-            return null;
+            bool anyListed = false, allExcluded = true;
+            foreach (int port in appPorts)
+            {
+                anyListed |= operation.Ports.Contains(port);
+                allExcluded &= operation.NotPorts.Contains(port);
+            }
+
+            if ((operation.Ports.Count > 0 && !anyListed) || (operation.NotPorts.Count > 0 && allExcluded))
+            {
+                return null;
+            }
         }
 
         var from = new JsonObject();
@@ -290,10 +311,23 @@ internal static class SidecarPolicyBuilder
             Put(toNode, "notMethods", Strings(to.NotMethods));
             Put(toNode, "paths", Strings(to.Paths));
             Put(toNode, "notPaths", Strings(to.NotPaths));
+            Put(toNode, "ports", Ports(to.Ports));
+            Put(toNode, "notPorts", Ports(to.NotPorts));
             if (toNode.Count > 0)
             {
                 result["to"] = toNode;
             }
+        }
+
+        return result;
+    }
+
+    private static JsonArray Ports(IReadOnlyList<int> ports)
+    {
+        var result = new JsonArray();
+        foreach (int port in ports)
+        {
+            result.Push(port);
         }
 
         return result;
@@ -308,9 +342,9 @@ internal static class SidecarPolicyBuilder
     }
 
     /// <summary>
-    /// The service's RequestAuthentication for the sidecar: one <c>jwtRules</c> entry per issuer whose keys the sidecar
-    /// has (<c>jwks</c> inline, or <c>jwksFile</c>). An issuer given by <c>jwksUri</c> alone is left out — the sidecar
-    /// fetches nothing — so its tokens get 401 and requests needing one 403 on the post-quantum path (finding BM0017).
+    /// The service's RequestAuthentication for the sidecar: one <c>jwtRules</c> entry per issuer, with its keys as
+    /// <c>jwks</c> (inline), <c>jwksFile</c> (a mounted copy, when the mesh file gives one) or <c>jwksUri</c> (the
+    /// sidecar fetches it, as Envoy's <c>remote_jwks</c>).
     /// </summary>
     private static JsonArray? JwtRules(ServiceSpec service)
     {
@@ -322,20 +356,19 @@ internal static class SidecarPolicyBuilder
         var rules = new JsonArray();
         foreach (var issuer in jwt.Issuers)
         {
-            if (!issuer.SidecarCanValidate)
-            {
-                continue;
-            }
-
             var rule = new JsonObject { ["issuer"] = issuer.Issuer };
             Put(rule, "audiences", Strings(issuer.Audiences));
             if (issuer.Jwks is not null)
             {
                 rule["jwks"] = issuer.Jwks;
             }
-            else
+            else if (issuer.JwksFile is not null)
             {
                 rule["jwksFile"] = issuer.JwksFile;
+            }
+            else
+            {
+                rule["jwksUri"] = issuer.JwksUri;
             }
 
             rules.Push(rule);

@@ -36,6 +36,9 @@ public sealed record RuleOperation(IReadOnlyList<string> Methods, IReadOnlyList<
 
     /// <summary>Path patterns that must not match (Istio <c>notPaths</c>).</summary>
     public IReadOnlyList<string> NotPaths { get; init; } = [];
+
+    /// <summary>Workload ports that must not match (Istio <c>notPorts</c>).</summary>
+    public IReadOnlyList<int> NotPorts { get; init; } = [];
 }
 
 /// <summary>JWT validation: the accepted issuers and whether a valid token is required.</summary>
@@ -43,16 +46,14 @@ public sealed record JwtSpec(bool Required, IReadOnlyList<JwtIssuer> Issuers, So
 
 /// <summary>
 /// One accepted issuer. Istio takes its keys from <see cref="JwksUri"/> (istiod fetches it) or <see cref="Jwks"/> (inline);
-/// the quantum sidecar fetches nothing, so it uses <see cref="Jwks"/> or <see cref="JwksFile"/> (a mounted copy).
+/// the quantum sidecar uses <see cref="Jwks"/>, or <see cref="JwksFile"/> (a mounted copy) when given, else fetches
+/// <see cref="JwksUri"/> itself.
 /// </summary>
 public sealed record JwtIssuer(string Issuer, string? JwksUri, IReadOnlyList<string> Audiences, SourcePosition Position)
 {
     /// <summary>The JWKS JSON inline (Istio's <c>jwks</c>).</summary>
     public string? Jwks { get; init; }
 
-    /// <summary>An absolute path where the sidecar reads the JWKS (sidecar only; with <see cref="JwksUri"/>).</summary>
+    /// <summary>An absolute path where the sidecar reads the JWKS instead of fetching <see cref="JwksUri"/> (sidecar only).</summary>
     public string? JwksFile { get; init; }
-
-    /// <summary>Whether the quantum sidecar has keys for this issuer.</summary>
-    public bool SidecarCanValidate => Jwks is not null || JwksFile is not null;
 }

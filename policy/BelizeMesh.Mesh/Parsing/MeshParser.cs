@@ -781,7 +781,7 @@ public static class MeshParser
                     to = new RuleOperation(t.StringList("methods", "HTTP method"), paths, t.IntList("ports", 1, 65535, "a port"), t.Position);
                     var notPaths = t.StringList("notPaths", "path pattern");
                     CheckPaths(t, "notPaths", notPaths);
-                    to = to with { NotMethods = t.StringList("notMethods", "HTTP method"), NotPaths = notPaths };
+                    to = to with { NotMethods = t.StringList("notMethods", "HTTP method"), NotPaths = notPaths, NotPorts = t.IntList("notPorts", 1, 65535, "a port") };
                     t.Finish();
                 }
 
@@ -819,7 +819,7 @@ public static class MeshParser
                     keysOk = false;
                 }
 
-                var jwksFile = i.String("jwksFile", false, "an absolute path where the quantum sidecar reads the JWKS, e.g. /etc/belizemesh/jwks/auth.json");
+                var jwksFile = i.String("jwksFile", false, "an absolute path where the quantum sidecar reads the JWKS instead of fetching jwksUri, e.g. /etc/belizemesh/jwks/auth.json");
                 if (jwksFile is not null && !jwksFile.StartsWith('/'))
                 {
                     i.Context.Error(i.PositionOf("jwksFile"), i.PathOf("jwksFile"), $"\"{jwksFile}\" is not an absolute path; expected where the JWKS is mounted in the pod, e.g. /etc/belizemesh/jwks/auth.json");
@@ -828,7 +828,7 @@ public static class MeshParser
 
                 if (issuer is not null && (jwksUri is null) == (jwks is null) && keysOk)
                 {
-                    i.Context.Error(i.Position, i.Path, "give exactly one of jwksUri (istiod fetches it) or jwks (the JWKS inline); add jwksFile next to jwksUri for the quantum sidecar");
+                    i.Context.Error(i.Position, i.Path, "give exactly one of jwksUri (istiod and the quantum sidecar fetch it) or jwks (the JWKS inline)");
                     keysOk = false;
                 }
                 else if (jwks is not null && jwksFile is not null)

@@ -3,10 +3,11 @@ using Microsoft.AspNetCore.Http;
 
 namespace BelizeMesh.Proxy.Admin;
 
-/// <summary>The admin listener: <c>GET /metrics</c> (Prometheus text 0.0.4) and <c>GET /healthz/ready</c>.</summary>
+/// <summary>The admin listener: <c>GET /metrics</c> (Prometheus text 0.0.4) and <c>GET /healthz/ready</c>; the status
+/// listener (<c>--status-listen</c>, reachable on the pod IP for the kubelet): <c>GET /healthz/ready</c> only.</summary>
 internal sealed class AdminHandler(PrometheusExporter exporter, Readiness readiness)
 {
-    public Task HandleAsync(HttpContext context)
+    public Task HandleAsync(HttpContext context, bool statusOnly = false)
     {
         HttpRequest request = context.Request;
         HttpResponse response = context.Response;
@@ -19,7 +20,7 @@ internal sealed class AdminHandler(PrometheusExporter exporter, Readiness readin
 
         switch (request.Path.Value)
         {
-            case "/metrics":
+            case "/metrics" when !statusOnly:
                 response.ContentType = PrometheusExporter.ContentType;
                 return exporter.WriteAsync(response.Body, context.RequestAborted);
             case "/healthz/ready":
@@ -30,7 +31,11 @@ internal sealed class AdminHandler(PrometheusExporter exporter, Readiness readin
             default:
                 response.StatusCode = StatusCodes.Status404NotFound;
                 response.ContentType = "text/plain; charset=utf-8";
-                return response.WriteAsync("belizemesh: admin endpoints are GET /metrics and GET /healthz/ready\n", context.RequestAborted);
+                return response.WriteAsync(
+                    statusOnly
+                        ? "belizemesh: the status listener serves only GET /healthz/ready (metrics are on the admin listener, spec.admin.listen)\n"
+                        : "belizemesh: admin endpoints are GET /metrics and GET /healthz/ready\n",
+                    context.RequestAborted);
         }
     }
 }

@@ -45,13 +45,13 @@ public static partial class PolicyParser
 
                 string? jwks = OptionalString(f, path + ".jwks");
                 string? jwksFile = OptionalString(f, path + ".jwksFile");
-                if (f.Value("jwksUri") is { } uriNode)
+                string? jwksUriText = OptionalString(f, path + ".jwksUri");
+                Uri? jwksUri = jwksUriText is null ? null : JwksUri(f.Value("jwksUri")!, path + ".jwksUri", jwksUriText);
+                int sources = (jwks is null ? 0 : 1) + (jwksFile is null ? 0 : 1) + (jwksUriText is null ? 0 : 1);
+                if (sources != 1)
                 {
-                    Error(uriNode, $"{path}.jwksUri: the sidecar does not fetch key sets; give the JWKS inline (jwks) or as a mounted file (jwksFile)");
-                }
-                else if ((jwks is null) == (jwksFile is null))
-                {
-                    Error(jwks is null ? node : f.Value("jwksFile")!, $"{path}: give exactly one of jwks (the JWKS JSON inline) or jwksFile (an absolute path to a mounted JWKS file)");
+                    YamlNode at = sources == 0 ? node : f.Value(jwksUriText is not null ? "jwksUri" : "jwksFile")!;
+                    Error(at, $"{path}: give exactly one of jwks (the JWKS JSON inline), jwksFile (an absolute path to a mounted JWKS file) or jwksUri (an http(s) URL the sidecar fetches the JWKS from)");
                 }
 
                 if (jwks is not null && jwksFile is null)
@@ -98,11 +98,29 @@ public static partial class PolicyParser
                 bool forward = OptionalBool(f, "forwardOriginalToken", path + ".forwardOriginalToken") ?? false;
                 if (issuer is not null)
                 {
-                    rules.Add(new JwtRuleSpec(issuer, audiences, jwks, jwksFile, headers, parameters, forward));
+                    rules.Add(new JwtRuleSpec(issuer, audiences, jwks, jwksFile, headers, parameters, forward) { JwksUri = jwksUri });
                 }
             }
 
             return rules;
+        }
+
+        /// <summary>An absolute http(s) URL with a host, without credentials (they would be logged) or a fragment.</summary>
+        private Uri? JwksUri(YamlNode node, string path, string text)
+        {
+            if (!Uri.TryCreate(text, UriKind.Absolute, out Uri? uri) || (uri.Scheme != Uri.UriSchemeHttps && uri.Scheme != Uri.UriSchemeHttp) || uri.Host.Length == 0)
+            {
+                Error(node, $"{path}: '{text}' is not an http(s) URL; write the issuer's key set URL, e.g. https://auth.example.com/.well-known/jwks.json");
+                return null;
+            }
+
+            if (uri.UserInfo.Length > 0 || uri.Fragment.Length > 0)
+            {
+                Error(node, $"{path}: '{text}' has {(uri.UserInfo.Length > 0 ? "credentials (user:password@)" : "a fragment (#...)")}, which a key set URL does not take; remove it");
+                return null;
+            }
+
+            return uri;
         }
 
         private IReadOnlyList<string>? Strings(Fields f, string name, string path)

@@ -63,7 +63,7 @@ public static partial class PolicyParser
         private static readonly string[] s_authorizationFields = ["rules", "denyRules"];
         private static readonly string[] s_ruleFields = ["from", "to"];
         private static readonly string[] s_fromFields = ["principals", "notPrincipals", "requestPrincipals", "notRequestPrincipals", "namespaces", "notNamespaces"];
-        private static readonly string[] s_toFields = ["methods", "notMethods", "paths", "notPaths"];
+        private static readonly string[] s_toFields = ["methods", "notMethods", "paths", "notPaths", "ports", "notPorts"];
         private static readonly string[] s_rateLimitFields = ["name", "match", "key", "requestsPerSecond", "burst"];
         private static readonly string[] s_matchFields = ["paths", "methods"];
         private static readonly string[] s_outboundFields = ["listen", "mode", "routes", "limits"];
@@ -410,6 +410,8 @@ public static partial class PolicyParser
                     {
                         NotMethods = Methods(tf, "notMethods", path + ".to.notMethods"),
                         NotPaths = Patterns(tf, "notPaths", path + ".to.notPaths", PatternKind.Path),
+                        Ports = Ports(tf, "ports", path + ".to.ports"),
+                        NotPorts = Ports(tf, "notPorts", path + ".to.notPorts"),
                     };
                 }
 

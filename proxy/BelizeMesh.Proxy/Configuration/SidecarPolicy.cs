@@ -124,12 +124,17 @@ public sealed record ToSpec(IReadOnlyList<string>? Methods, IReadOnlyList<string
     public IReadOnlyList<string>? NotMethods { get; init; }
 
     public IReadOnlyList<string>? NotPaths { get; init; }
+
+    /// <summary>The app port the request is forwarded to (the port of <c>app</c> or of the <c>apps</c> entry) is / is not one of these.</summary>
+    public IReadOnlyList<int>? Ports { get; init; }
+
+    public IReadOnlyList<int>? NotPorts { get; init; }
 }
 
 /// <summary>
 /// One <c>spec.inbound.jwtRules[]</c> entry, as an Istio <c>RequestAuthentication</c> jwtRule: tokens whose <c>iss</c> is
-/// <see cref="Issuer"/> are verified with the keys of <see cref="Jwks"/> (inline) or <see cref="JwksFile"/> (a mounted
-/// file, re-read at every policy reload and poll).
+/// <see cref="Issuer"/> are verified with the keys of <see cref="Jwks"/> (inline), <see cref="JwksFile"/> (a mounted
+/// file, re-read at every policy reload and poll) or <see cref="JwksUri"/> (fetched in the background).
 /// </summary>
 public sealed record JwtRuleSpec(
     string Issuer,
@@ -138,7 +143,11 @@ public sealed record JwtRuleSpec(
     string? JwksFile,
     IReadOnlyList<JwtHeaderSpec> FromHeaders,
     IReadOnlyList<string> FromParams,
-    bool ForwardOriginalToken);
+    bool ForwardOriginalToken)
+{
+    /// <summary>An http(s) URL the sidecar fetches the key set from (Istio's <c>jwksUri</c>, Envoy's <c>remote_jwks</c>).</summary>
+    public Uri? JwksUri { get; init; }
+}
 
 /// <summary>A header a token is read from, and the prefix stripped before it (<c>Authorization</c>, <c>"Bearer "</c>).</summary>
 public sealed record JwtHeaderSpec(string Name, string Prefix);

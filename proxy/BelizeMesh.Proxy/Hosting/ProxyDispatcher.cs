@@ -14,16 +14,18 @@ internal sealed class ListenerRoleFeature(ListenerRole role)
     public static readonly ListenerRoleFeature Admin = new(ListenerRole.Admin);
     public static readonly ListenerRoleFeature Inbound = new(ListenerRole.Inbound);
     public static readonly ListenerRoleFeature Outbound = new(ListenerRole.Outbound);
+    public static readonly ListenerRoleFeature Status = new(ListenerRole.Status);
 
     public ListenerRole Role { get; } = role;
 }
 
-/// <summary>The three listeners.</summary>
+/// <summary>The three listeners, and the optional status listener (<c>--status-listen</c>).</summary>
 internal enum ListenerRole
 {
     Admin,
     Inbound,
     Outbound,
+    Status,
 }
 
 /// <summary>
@@ -43,9 +45,9 @@ internal sealed class ProxyDispatcher(
     public async Task InvokeAsync(HttpContext context)
     {
         ListenerRole role = context.Features.Get<ListenerRoleFeature>()?.Role ?? ListenerRole.Admin;
-        if (role == ListenerRole.Admin)
+        if (role is ListenerRole.Admin or ListenerRole.Status)
         {
-            await admin.HandleAsync(context).ConfigureAwait(false);
+            await admin.HandleAsync(context, statusOnly: role == ListenerRole.Status).ConfigureAwait(false);
             return;
         }
 

@@ -26,6 +26,11 @@ internal sealed class ProxyHostOptions
     /// <summary>Overrides <c>spec.accessLog</c> when set (the <c>--access-log</c> flag).</summary>
     public bool? AccessLog { get; init; }
 
+    /// <summary>An extra plaintext listener that answers only <c>GET /healthz/ready</c> (the <c>--status-listen</c> flag):
+    /// the injector points the kubelet's readiness probe at it on the pod IP, so a policy whose admin listener stays on
+    /// loopback still becomes ready in a pod. Null: no status listener.</summary>
+    public ListenAddress? StatusListen { get; init; }
+
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
     /// <summary>The random source of weighted destinations and fault percentages; null = <see cref="Random.Shared"/>
@@ -33,6 +38,9 @@ internal sealed class ProxyHostOptions
     public Random? TrafficRandom { get; init; }
 
     public PolicyParserOptions ParserOptions { get; init; } = new() { PqChannelAvailable = true, PermissiveAvailable = true };
+
+    /// <summary>How <c>jwtRules[].jwksUri</c> key sets are fetched (tests shorten the cache duration and retries).</summary>
+    public BelizeMesh.Proxy.Policy.Authentication.RemoteJwksOptions RemoteJwks { get; init; } = new();
 
     /// <summary>Watch the policy file (tests that reload by hand turn this off).</summary>
     public bool WatchPolicy { get; init; } = true;
@@ -103,6 +111,9 @@ internal sealed partial class ProxyHost : IAsyncDisposable
     public IPEndPoint InboundEndPoint => _listeners[1].IPEndPoint!;
 
     public IPEndPoint OutboundEndPoint => _listeners[2].IPEndPoint!;
+
+    /// <summary>The status listener's bound address, or null when <see cref="ProxyHostOptions.StatusListen"/> is not set.</summary>
+    public IPEndPoint? StatusEndPoint => _listeners.Length > 3 ? _listeners[3].IPEndPoint : null;
 
     /// <summary>Parses the policy file; on success builds (but does not start) the host, else returns every error.</summary>
     public static ProxyHost? Create(ProxyHostOptions options, out IReadOnlyList<PolicyError> errors)
@@ -182,7 +193,7 @@ internal sealed partial class ProxyHost : IAsyncDisposable
         // in one receive instead of four, which doubles one connection's inbound throughput (perf bulk, Kestrel face).
         builder.Services.AddPqChannelMemoryPool();
 
-        var listeners = new ListenOptions[3];
+        var listeners = new ListenOptions[options.StatusListen is null ? 3 : 4];
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
@@ -239,6 +250,19 @@ internal sealed partial class ProxyHost : IAsyncDisposable
                 });
                 listeners[2] = listen;
             });
+            if (options.StatusListen is { } status)
+            {
+                kestrel.Listen(status.ToEndPoint(), listen =>
+                {
+                    listen.Protocols = HttpProtocols.Http1;
+                    listen.Use(next => connection =>
+                    {
+                        connection.Features.Set(ListenerRoleFeature.Status);
+                        return next(connection);
+                    });
+                    listeners[3] = listen;
+                });
+            }
         });
 
         builder.Services.AddHttpForwarder();
@@ -258,6 +282,8 @@ internal sealed partial class ProxyHost : IAsyncDisposable
             sp.GetRequiredService<ProxyMetrics>(),
             sp.GetRequiredService<ILoggerFactory>()));
         builder.Services.AddSingleton<BelizeMesh.Proxy.Policy.Authentication.JwksFiles>();
+        builder.Services.AddSingleton(sp => new BelizeMesh.Proxy.Policy.Authentication.RemoteJwksRegistry(
+            options.RemoteJwks, options.Time, sp.GetRequiredService<ProxyMetrics>(), sp.GetRequiredService<ILoggerFactory>()));
         builder.Services.AddSingleton<SnapshotBuilder>();
         builder.Services.AddSingleton<IPeerIdentityAccessor, PqChannelPeerIdentityAccessor>();
         builder.Services.AddSingleton(sp => new ChannelMetrics(sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()));

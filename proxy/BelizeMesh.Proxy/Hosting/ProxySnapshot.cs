@@ -38,6 +38,27 @@ internal sealed class ProxySnapshot(
     public UpstreamTarget InboundAppFor(int? port)
         => port is { } p && InboundAppsByPort is { } apps && apps.TryGetValue(p, out UpstreamTarget? target) ? target : InboundApp;
 
+    /// <summary>As <see cref="InboundAppFor(int?)"/>, with the port of the chosen app's URL: the workload port that
+    /// authorization <c>to.ports</c> match, as Istio's <c>operation.ports</c> match the port the workload receives on.</summary>
+    public UpstreamTarget InboundAppFor(int? port, out int appPort)
+    {
+        if (port is { } p && InboundAppsByPort is { } apps && apps.TryGetValue(p, out UpstreamTarget? target))
+        {
+            IReadOnlyList<InboundAppSpec> entries = Policy.Spec.Inbound.Apps;
+            for (int i = 0; i < entries.Count; i++)
+            {
+                if (entries[i].Port == p)
+                {
+                    appPort = entries[i].App.Port;
+                    return target;
+                }
+            }
+        }
+
+        appPort = Policy.Spec.Inbound.App.Port;
+        return InboundApp;
+    }
+
     public OutboundRouteTable Outbound { get; } = outbound;
 
     public bool AccessLog => Policy.Spec.AccessLog;
@@ -47,7 +68,7 @@ internal sealed class ProxySnapshot(
 }
 
 /// <summary>Compiles policies into snapshots, reusing long-lived state (connection pools, buckets, endpoint health).</summary>
-internal sealed class SnapshotBuilder(UpstreamClientFactory clients, RateLimiterRegistry rateLimiters, EndpointStateRegistry endpoints, EndpointSetRegistry endpointSets, JwksFiles jwksFiles)
+internal sealed class SnapshotBuilder(UpstreamClientFactory clients, RateLimiterRegistry rateLimiters, EndpointStateRegistry endpoints, EndpointSetRegistry endpointSets, JwksFiles jwksFiles, RemoteJwksRegistry remoteJwks)
 {
     /// <summary>Whether a <c>jwksFile</c> of <paramref name="policy"/> changed since it was last read (a rebuild picks it up).</summary>
     public bool JwksChanged(SidecarPolicy policy) => jwksFiles.Changed(policy);
@@ -137,10 +158,11 @@ internal sealed class SnapshotBuilder(UpstreamClientFactory clients, RateLimiter
             new OutboundRouteTable(routes))
         {
             InboundAppsByPort = appsByPort,
-            Jwt = RequestAuthenticator.Create(inbound.JwtRules, jwksFiles.KeysFor, jwksFiles.Time),
+            Jwt = RequestAuthenticator.Create(inbound.JwtRules, jwksFiles.KeysFor, jwksFiles.Time, remoteJwks.Get),
         };
         rateLimiters.Commit();
         endpointSets.Commit();
+        remoteJwks.Commit();
         return snapshot;
     }
 

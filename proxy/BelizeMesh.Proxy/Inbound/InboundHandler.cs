@@ -72,8 +72,10 @@ internal sealed partial class InboundHandler(
             requestPrincipal = jwt.RequestPrincipal;
         }
 
-        // (3) authorize
-        AuthorizationDecision decision = snapshot.Authorization.Evaluate(principal, requestPrincipal, method, path);
+        // (3) authorize; the app port the caller asked for (its route's appPort, else the Host's port) picks the app:
+        // spec.inbound.apps, else spec.inbound.app; that app's port is what to.ports rules match
+        UpstreamTarget app = snapshot.InboundAppFor(AppPort(context), out int appPort);
+        AuthorizationDecision decision = snapshot.Authorization.Evaluate(principal, requestPrincipal, method, path, appPort);
         if (!decision.Allowed)
         {
             metrics.AuthorizationDenied(decision.ByDenyRule ? "deny_rule" : principal is null ? "unauthenticated" : "no_matching_rule");
@@ -98,8 +100,7 @@ internal sealed partial class InboundHandler(
             context.Features.Set(new ForwardedIdentityFeature(peer.SpiffeId));
         }
 
-        // the app port the caller asked for (its route's appPort, else the Host's port): spec.inbound.apps, else spec.inbound.app
-        await forwarding.ForwardAsync(context, snapshot.InboundAppFor(AppPort(context)), Direction.Inbound).ConfigureAwait(false);
+        await forwarding.ForwardAsync(context, app, Direction.Inbound).ConfigureAwait(false);
         return RouteLabel;
     }
 

@@ -160,19 +160,64 @@ public class PolicyParserAuthnTests
         => AssertSingleError("    jwtRules:\n      - { issuer: a, jwks: 'not json' }\n", 8, 28,
             "spec.inbound.jwtRules[0].jwks: the JWKS is not valid JSON (line 1, byte 2); write a JSON object {\"keys\": [...]}");
 
+    private const string OneKeySource = "spec.inbound.jwtRules[0]: give exactly one of jwks (the JWKS JSON inline), jwksFile (an absolute path to a mounted JWKS file) or jwksUri (an http(s) URL the sidecar fetches the JWKS from)";
+
     [Fact]
     public void Jwt_rule_needs_exactly_one_key_source()
     {
-        AssertSingleError("    jwtRules:\n      - { issuer: a }\n", 8, 9,
-            "spec.inbound.jwtRules[0]: give exactly one of jwks (the JWKS JSON inline) or jwksFile (an absolute path to a mounted JWKS file)");
-        AssertSingleError($"    jwtRules:\n      - {{ issuer: a, jwks: '{Jwks}', jwksFile: /k.json }}\n", 8, 189,
-            "spec.inbound.jwtRules[0]: give exactly one of jwks (the JWKS JSON inline) or jwksFile (an absolute path to a mounted JWKS file)");
+        AssertSingleError("    jwtRules:\n      - { issuer: a }\n", 8, 9, OneKeySource);
+        AssertSingleError($"    jwtRules:\n      - {{ issuer: a, jwks: '{Jwks}', jwksFile: /k.json }}\n", 8, 189, OneKeySource);
+        AssertSingleError("    jwtRules:\n      - { issuer: a, jwksFile: /k.json, jwksUri: \"https://a/jwks.json\" }\n", 8, 50, OneKeySource);
     }
 
     [Fact]
-    public void Jwks_uri_is_refused_with_the_alternatives()
-        => AssertSingleError("    jwtRules:\n      - { issuer: a, jwksUri: \"https://a/jwks.json\" }\n", 8, 31,
-            "spec.inbound.jwtRules[0].jwksUri: the sidecar does not fetch key sets; give the JWKS inline (jwks) or as a mounted file (jwksFile)");
+    public void Jwks_uri_is_read_as_an_absolute_url()
+    {
+        SidecarPolicy policy = Parse("""
+                jwtRules:
+                  - issuer: https://auth.example.com
+                    jwksUri: https://auth.example.com/.well-known/jwks.json
+                  - issuer: https://dev.example.com
+                    jwksUri: "http://keys.dev.svc:8080/jwks"
+
+            """);
+        IReadOnlyList<JwtRuleSpec> rules = policy.Spec.Inbound.JwtRules;
+        Assert.Equal(new Uri("https://auth.example.com/.well-known/jwks.json"), rules[0].JwksUri);
+        Assert.Null(rules[0].Jwks);
+        Assert.Null(rules[0].JwksFile);
+        Assert.Equal(new Uri("http://keys.dev.svc:8080/jwks"), rules[1].JwksUri);
+    }
+
+    [Theory]
+    [InlineData("ftp://a/jwks.json", "'ftp://a/jwks.json' is not an http(s) URL; write the issuer's key set URL, e.g. https://auth.example.com/.well-known/jwks.json")]
+    [InlineData("/jwks.json", "'/jwks.json' is not an http(s) URL; write the issuer's key set URL, e.g. https://auth.example.com/.well-known/jwks.json")]
+    [InlineData("https://user:pw@a/jwks.json", "'https://user:pw@a/jwks.json' has credentials (user:password@), which a key set URL does not take; remove it")]
+    [InlineData("https://a/jwks.json#k", "'https://a/jwks.json#k' has a fragment (#...), which a key set URL does not take; remove it")]
+    public void Jwks_uri_must_be_an_http_url(string uri, string message)
+        => AssertSingleError($"    jwtRules:\n      - {{ issuer: a, jwksUri: \"{uri}\" }}\n", 8, 31, "spec.inbound.jwtRules[0].jwksUri: " + message);
+
+    [Fact]
+    public void Authorization_ports_and_not_ports_parse()
+    {
+        SidecarPolicy policy = Parse("""
+                authorization:
+                  rules:
+                    - to: { ports: [9933, "9944"] }
+                  denyRules:
+                    - to: { notPorts: [8080] }
+
+            """);
+        Assert.Equal([9933, 9944], policy.Spec.Inbound.Authorization!.Rules[0].To!.Ports!);
+        Assert.Null(policy.Spec.Inbound.Authorization.Rules[0].To!.NotPorts);
+        Assert.Equal([8080], policy.Spec.Inbound.Authorization.DenyRules[0].To!.NotPorts!);
+    }
+
+    [Theory]
+    [InlineData("ports: [0]", 25, "spec.inbound.authorization.rules[0].to.ports[0]: 0 is not a port; use 1-65535 (the app port: the port of inbound.app or of an inbound.apps entry's app)")]
+    [InlineData("notPorts: [70000]", 28, "spec.inbound.authorization.rules[0].to.notPorts[0]: 70000 is not a port; use 1-65535 (the app port: the port of inbound.app or of an inbound.apps entry's app)")]
+    [InlineData("ports: [http]", 25, "spec.inbound.authorization.rules[0].to.ports[0]: expected an integer, got 'http'")]
+    public void Authorization_ports_must_be_port_numbers(string clause, int column, string message)
+        => AssertSingleError($"    authorization:\n      rules:\n        - to: {{ {clause} }}\n", 9, column, message);
 
     [Fact]
     public void Jwks_file_must_be_absolute()

@@ -203,6 +203,43 @@ public sealed partial class LifecycleTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Status_listener_answers_readiness_on_every_address_while_admin_stays_on_loopback()
+    {
+        // The injected sidecar runs with --status-listen 0.0.0.0:16021 and the kubelet probes the pod IP there: a
+        // hand-written policy may keep spec.admin.listen on 127.0.0.1 and still become ready.
+        await using Sidecar sidecar = await Sidecar.StartAsync(
+            Sidecar.Policy(_app.Url), statusListen: new BelizeMesh.Proxy.Configuration.ListenAddress(IPAddress.Any, 0));
+        Assert.True(IPAddress.IsLoopback(sidecar.Host.AdminEndPoint.Address));
+        IPEndPoint status = sidecar.Host.StatusEndPoint!;
+        Assert.Equal(IPAddress.Any, status.Address);
+        Assert.NotEqual(sidecar.Host.AdminEndPoint.Port, status.Port);
+
+        using HttpClient http = new() { BaseAddress = new Uri($"http://127.0.0.1:{status.Port}"), Timeout = TimeSpan.FromSeconds(10) };
+        using HttpResponseMessage ready = await http.GetAsync("/healthz/ready");
+        Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
+        Assert.Equal("ready\n", await ready.Content.ReadAsStringAsync());
+
+        // Only readiness: metrics stay on the admin listener, where the policy put them.
+        using HttpResponseMessage metrics = await http.GetAsync("/metrics");
+        Assert.Equal(HttpStatusCode.NotFound, metrics.StatusCode);
+        Assert.Contains("only GET /healthz/ready", await metrics.Content.ReadAsStringAsync());
+        using HttpResponseMessage post = await http.PostAsync("/healthz/ready", new StringContent(""));
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, post.StatusCode);
+
+        await sidecar.Host.StopAsync();
+        Assert.Equal("shutting down", sidecar.Host.Services.GetRequiredService<Readiness>().NotReadyReason);
+    }
+
+    [Fact]
+    public void Run_refuses_a_status_listen_that_is_not_an_address()
+    {
+        var stderr = new StringWriter();
+        int code = Program.BuildCommand(stderr).Parse(["run", "--policy", "p.yaml", "--certs", ".", "--status-listen", "16021"]).Invoke();
+        Assert.Equal(Program.ConfigurationError, code);
+        Assert.Contains("--status-listen '16021' is not an IP:PORT listen address (e.g. 0.0.0.0:16021", stderr.ToString());
+    }
+
+    [Fact]
     public void Readiness_requires_policy_and_listeners_and_ends_at_shutdown()
     {
         var readiness = new Readiness(TimeProvider.System);

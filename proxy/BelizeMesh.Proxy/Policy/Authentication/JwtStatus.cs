@@ -20,6 +20,9 @@ internal enum JwtStatus : byte
     AudienceNotAllowed,
     NoMatchingKey,
     BadSignature,
+
+    /// <summary>The issuer's <c>jwksUri</c> has not been fetched successfully yet: no keys, the token is refused (fail closed).</summary>
+    JwksFetchFailed,
 }
 
 internal static class JwtStatusText
@@ -41,6 +44,7 @@ internal static class JwtStatusText
         JwtStatus.AudienceNotAllowed => "audience",
         JwtStatus.NoMatchingKey => "unknown_key",
         JwtStatus.BadSignature => "bad_signature",
+        JwtStatus.JwksFetchFailed => "jwks_fetch_failed",
         _ => "none",
     };
 
@@ -58,6 +62,7 @@ internal static class JwtStatusText
         JwtStatus.AudienceNotAllowed => "Audiences in Jwt are not allowed",
         JwtStatus.NoMatchingKey => "Jwks doesn't have key to match kid or alg from Jwt",
         JwtStatus.BadSignature => "Jwt verification fails",
+        JwtStatus.JwksFetchFailed => "Jwks remote fetch is failed",
         JwtStatus.Missing => "Jwt is missing",
         _ => "OK",
     };

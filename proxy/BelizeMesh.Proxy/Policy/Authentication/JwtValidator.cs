@@ -4,9 +4,15 @@ using System.Text.Json;
 
 namespace BelizeMesh.Proxy.Policy.Authentication;
 
-/// <summary>One <c>jwtRules</c> entry compiled: the issuer, its audiences (normalized) and its keys.</summary>
+/// <summary>
+/// One <c>jwtRules</c> entry compiled: the issuer, its audiences (normalized) and its keys — fixed (inline or a file's
+/// last good set) or those a <see cref="RemoteJwks"/> fetcher holds now (<c>jwksUri</c>).
+/// </summary>
 internal sealed class JwtProvider
 {
+    private readonly JwtKeys _fixedKeys;
+    private readonly RemoteJwks? _remote;
+
     public JwtProvider(string issuer, IReadOnlyList<string> audiences, JsonWebKeySet? keys, bool forwardOriginalToken)
     {
         Issuer = issuer;
@@ -17,25 +23,25 @@ internal sealed class JwtProvider
             Audiences[i] = Encoding.UTF8.GetBytes(NormalizeAudience(audiences[i]));
         }
 
-        Keys = keys?.Keys ?? [];
-        KidsUtf8 = new byte[Keys.Length][];
-        for (int i = 0; i < Keys.Length; i++)
-        {
-            KidsUtf8[i] = Keys[i].Kid is { } kid ? Encoding.UTF8.GetBytes(kid) : [];
-        }
-
+        _fixedKeys = JwtKeys.From(keys);
         ForwardOriginalToken = forwardOriginalToken;
     }
+
+    /// <summary>A provider whose keys come from <paramref name="remote"/> (<c>jwksUri</c>), read at every validation.</summary>
+    public JwtProvider(string issuer, IReadOnlyList<string> audiences, RemoteJwks remote, bool forwardOriginalToken)
+        : this(issuer, audiences, (JsonWebKeySet?)null, forwardOriginalToken)
+    {
+        _remote = remote;
+    }
+
+    /// <summary>The keys in force; null while a <c>jwksUri</c> has not been fetched successfully yet (tokens get 401).</summary>
+    public JwtKeys? CurrentKeys => _remote is null ? _fixedKeys : _remote.Current;
 
     public string Issuer { get; }
 
     public byte[] IssuerUtf8 { get; }
 
     public byte[][] Audiences { get; }
-
-    public JsonWebKey[] Keys { get; }
-
-    public byte[][] KidsUtf8 { get; }
 
     public bool ForwardOriginalToken { get; }
 
@@ -192,12 +198,20 @@ internal static class JwtValidator
                 signingInput[i] = (byte)token[i]; // base64url and '.': ASCII, checked by the decoders above
             }
 
+            // As Envoy: the key set is looked at after the claims, so an expired token or a wrong audience is reported
+            // as such even while a jwksUri has not been fetched; other tokens then get "Jwks remote fetch is failed".
+            JwtKeys? keys = provider.CurrentKeys;
+            if (keys is null)
+            {
+                return JwtStatus.JwksFetchFailed;
+            }
+
             ReadOnlySpan<byte> kid = kidStart < 0 ? default : header.Slice(kidStart, kidLength);
             bool tried = false;
-            for (int i = 0; i < provider.Keys.Length; i++)
+            for (int i = 0; i < keys.Keys.Length; i++)
             {
-                JsonWebKey key = provider.Keys[i];
-                if (kidStart >= 0 && key.Kid is not null && !kid.SequenceEqual(provider.KidsUtf8[i]))
+                JsonWebKey key = keys.Keys[i];
+                if (kidStart >= 0 && key.Kid is not null && !kid.SequenceEqual(keys.KidsUtf8[i]))
                 {
                     continue;
                 }

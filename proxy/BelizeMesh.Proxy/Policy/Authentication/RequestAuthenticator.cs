@@ -42,8 +42,9 @@ internal sealed class RequestAuthenticator
 
     public JwtProvider[] Providers => _providers;
 
-    /// <summary>Compiles the rules; <paramref name="keys"/> supplies each rule's key set (inline or the file's last good one).</summary>
-    public static RequestAuthenticator Create(IReadOnlyList<JwtRuleSpec> rules, Func<JwtRuleSpec, JsonWebKeySet?> keys, TimeProvider time)
+    /// <summary>Compiles the rules; <paramref name="keys"/> supplies each rule's key set (inline or the file's last good one),
+    /// <paramref name="remote"/> the fetcher of a rule's <c>jwksUri</c>.</summary>
+    public static RequestAuthenticator Create(IReadOnlyList<JwtRuleSpec> rules, Func<JwtRuleSpec, JsonWebKeySet?> keys, TimeProvider time, Func<Uri, RemoteJwks>? remote = null)
     {
         if (rules.Count == 0)
         {
@@ -55,7 +56,9 @@ internal sealed class RequestAuthenticator
         for (int i = 0; i < providers.Length; i++)
         {
             JwtRuleSpec rule = rules[i];
-            providers[i] = new JwtProvider(rule.Issuer, rule.Audiences, keys(rule), rule.ForwardOriginalToken);
+            providers[i] = rule.JwksUri is { } uri && remote is not null
+                ? new JwtProvider(rule.Issuer, rule.Audiences, remote(uri), rule.ForwardOriginalToken)
+                : new JwtProvider(rule.Issuer, rule.Audiences, keys(rule), rule.ForwardOriginalToken);
             bool defaults = rule.FromHeaders.Count == 0 && rule.FromParams.Count == 0;
             foreach (JwtHeaderSpec header in defaults ? [s_defaultHeader] : rule.FromHeaders)
             {

@@ -52,14 +52,18 @@ internal sealed class AuthorizationPolicy
     public AuthorizationDecision Evaluate(string? principal, string method, string normalizedPath)
         => Evaluate(principal, null, method, normalizedPath);
 
+    /// <summary>Decides without an app port: rules with <c>ports</c> do not match, rules with <c>notPorts</c> do.</summary>
+    public AuthorizationDecision Evaluate(string? principal, string? requestPrincipal, string method, string normalizedPath)
+        => Evaluate(principal, requestPrincipal, method, normalizedPath, appPort: 0);
+
     /// <summary>
     /// Decides on the normalized path (no query); <paramref name="principal"/> is the verified peer
     /// (<c>td/ns/x/sa/y</c>, null for plaintext), <paramref name="requestPrincipal"/> the JWT's <c>iss/sub</c> (null
-    /// without a valid token).
+    /// without a valid token), <paramref name="appPort"/> the port of the app the request goes to (<c>to.ports</c>).
     /// </summary>
-    public AuthorizationDecision Evaluate(string? principal, string? requestPrincipal, string method, string normalizedPath)
+    public AuthorizationDecision Evaluate(string? principal, string? requestPrincipal, string method, string normalizedPath, int appPort)
     {
-        var request = new RequestAttributes(principal, requestPrincipal, method, normalizedPath);
+        var request = new RequestAttributes(principal, requestPrincipal, method, normalizedPath, appPort);
         CompiledRule[] deny = _deny;
         for (int i = 0; i < deny.Length; i++)
         {
@@ -108,7 +112,9 @@ internal sealed class AuthorizationPolicy
                 to?.Methods is { } methods ? [.. methods] : null,
                 to?.NotMethods is { } notMethods ? [.. notMethods] : null,
                 Compile(to?.Paths),
-                Compile(to?.NotPaths));
+                Compile(to?.NotPaths),
+                to?.Ports is { } ports ? [.. ports] : null,
+                to?.NotPorts is { } notPorts ? [.. notPorts] : null);
         }
 
         return rules;
@@ -145,12 +151,13 @@ internal sealed class AuthorizationPolicy
         return end < 0 ? p : p[..end];
     }
 
-    private readonly ref struct RequestAttributes(string? principal, string? requestPrincipal, string method, string path)
+    private readonly ref struct RequestAttributes(string? principal, string? requestPrincipal, string method, string path, int appPort)
     {
         public readonly string? Principal = principal;
         public readonly string? RequestPrincipal = requestPrincipal;
         public readonly string Method = method;
         public readonly string Path = path;
+        public readonly int AppPort = appPort;
     }
 
     private sealed class CompiledRule(
@@ -163,7 +170,9 @@ internal sealed class AuthorizationPolicy
         string[]? methods,
         string[]? notMethods,
         StringMatcher[]? paths,
-        StringMatcher[]? notPaths)
+        StringMatcher[]? notPaths,
+        int[]? ports,
+        int[]? notPorts)
     {
         public bool Matches(in RequestAttributes r)
         {
@@ -210,6 +219,16 @@ internal sealed class AuthorizationPolicy
             }
 
             if (paths is not null && !StringMatcher.AnyMatches(paths, r.Path))
+            {
+                return false;
+            }
+
+            if (ports is not null && Array.IndexOf(ports, r.AppPort) < 0)
+            {
+                return false;
+            }
+
+            if (notPorts is not null && Array.IndexOf(notPorts, r.AppPort) >= 0)
             {
                 return false;
             }

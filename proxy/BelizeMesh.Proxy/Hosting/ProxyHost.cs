@@ -364,7 +364,9 @@ internal sealed partial class ProxyHost : IAsyncDisposable
         }
 
         var pools = services.GetService<Microsoft.AspNetCore.Connections.IMemoryPoolFactory<byte>>() as BelizeMesh.Channel.Middleware.RecordSizedMemoryPoolFactory;
-        _trimmer = new IdleMemoryTrimmer(options.Time, services.GetRequiredService<ILoggerFactory>().CreateLogger<IdleMemoryTrimmer>(), pools is null ? null : pools.ReleaseRetainedBlocks);
+        ListenerGuards guards = services.GetRequiredService<ListenerGuards>();
+        _trimmer = new IdleMemoryTrimmer(options.Time, services.GetRequiredService<ILoggerFactory>().CreateLogger<IdleMemoryTrimmer>(), pools is null ? null : pools.ReleaseRetainedBlocks,
+            () => guards.Inbound.Connections + guards.Outbound.Connections);
 
         SidecarPolicy policy = store.Current.Policy;
         Log.Started(logger, policy.Namespace, policy.Name, AdminEndPoint.ToString(), InboundEndPoint.ToString(), OutboundEndPoint.ToString(), policy.Spec.Inbound.Mode.ToString().ToUpperInvariant());

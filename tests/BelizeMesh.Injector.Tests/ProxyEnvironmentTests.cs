@@ -81,7 +81,8 @@ public sealed class ProxyEnvironmentTests
         Assert.Empty(Env(pod, 1));
         Assert.Equal("http://127.0.0.1:16001", (string?)Env(pod, 2)["HTTP_PROXY"]);
         Assert.Equal("belizemesh-proxy", (string?)pod["spec"]!["containers"]![3]!["name"]);
-        Assert.Null(pod["spec"]!["containers"]![3]!["env"]);
+        Assert.False(Env(pod, 3).ContainsKey("HTTP_PROXY")); // the sidecar gets only its workload labels
+        Assert.True(Env(pod, 3).ContainsKey("BELIZEMESH_POD_NAMESPACE"));
     }
 
     [Fact]
@@ -181,7 +182,7 @@ public sealed class ProxyEnvironmentTests
         spec["initContainers"] = new JsonArray(Container("migrate"));
         JsonObject pod = Injected(Reviews.Pod(spec: spec), template);
         Assert.Equal("http://127.0.0.1:16001", (string?)Env(pod, 0)["HTTP_PROXY"]);
-        Assert.All(pod["spec"]!["initContainers"]!.AsArray(), c => Assert.Null(c!["env"]));
+        Assert.All(pod["spec"]!["initContainers"]!.AsArray(), c => Assert.DoesNotContain(c!["env"]?.AsArray() ?? [], e => (string?)e!["name"] == "HTTP_PROXY"));
     }
 
     [Fact]

@@ -132,7 +132,7 @@ internal static class SidecarInjector
         // 4. The patch. The environment goes last: it addresses the app containers by index, which appending ours
         // (at "-") leaves unchanged.
         var patch = new List<PatchOperation>(16);
-        AddContainer(patch, template, containers, initContainers);
+        AddContainer(patch, template, metadata, containers, initContainers);
         AddVolumes(patch, volumes, serviceAccount);
         AddAnnotations(patch, metadata, annotations, template);
         if (httpProxy)
@@ -143,9 +143,10 @@ internal static class SidecarInjector
         return new InjectionResult(InjectionReason.Injected, patch, warning);
     }
 
-    private static void AddContainer(List<PatchOperation> patch, SidecarTemplate template, JsonArray? containers, JsonArray? initContainers)
+    private static void AddContainer(List<PatchOperation> patch, SidecarTemplate template, JsonObject? metadata, JsonArray? containers, JsonArray? initContainers)
     {
         JsonObject container = (JsonObject)template.Container.DeepClone();
+        container["env"] = WorkloadEnvironment.Build(metadata); // the Istio metrics' workload labels
         if (!template.Config.NativeSidecar)
         {
             patch.Add(containers is null

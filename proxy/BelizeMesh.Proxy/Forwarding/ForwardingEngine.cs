@@ -45,6 +45,9 @@ internal sealed class UpstreamTarget(
     /// <summary>The route's retry budget (shared by all its rules and destinations); null = unlimited (inbound).</summary>
     public RetryBudget? Budget { get; init; }
 
+    /// <summary>The destination's Istio labels (outbound targets; null for the local app).</summary>
+    public Metrics.DestinationTelemetry? Telemetry { get; init; }
+
     /// <summary>YARP settings for a route: <paramref name="timeout"/> is an idle timeout, 0 = none (streams, WebSockets).
     /// Plaintext uses HTTP/1.1 (or lower); inside the PQ channel HTTP/2 exactly, so one channel carries many requests.</summary>
     public static ForwarderRequestConfig CreateConfig(TimeSpan timeout, bool http2)

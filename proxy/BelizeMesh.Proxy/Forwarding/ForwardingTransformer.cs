@@ -42,6 +42,8 @@ internal sealed class ForwardingTransformer : HttpTransformer
             proxyRequest.Headers.Host = httpContext.Request.Host.Value;
         }
 
+        Metrics.PeerMetadataExchange.OnRequest(httpContext, proxyRequest);
+
         if (httpContext.Features.Get<RetryAttemptFeature>() is { } retry)
         {
             // as Envoy's include_request_attempt_count: the upstream can tell a retry from a first try
@@ -66,7 +68,21 @@ internal sealed class ForwardingTransformer : HttpTransformer
             return ValueTask.FromResult(false);
         }
 
-        return base.TransformResponseAsync(httpContext, proxyResponse, cancellationToken);
+        ValueTask<bool> copied = base.TransformResponseAsync(httpContext, proxyResponse, cancellationToken);
+        if (copied.IsCompletedSuccessfully)
+        {
+            Metrics.PeerMetadataExchange.OnResponse(httpContext);
+            return copied;
+        }
+
+        return AfterCopyAsync(httpContext, copied);
+    }
+
+    private static async ValueTask<bool> AfterCopyAsync(HttpContext httpContext, ValueTask<bool> copied)
+    {
+        bool result = await copied.ConfigureAwait(false);
+        Metrics.PeerMetadataExchange.OnResponse(httpContext);
+        return result;
     }
 
     /// <summary>Removes every header whose name normalises to a reserved one. Allocates only when one is present.</summary>

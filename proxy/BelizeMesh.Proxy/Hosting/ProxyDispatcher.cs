@@ -38,6 +38,7 @@ internal sealed class ProxyDispatcher(
     OutboundHandler outbound,
     AdminHandler admin,
     ProxyMetrics metrics,
+    IstioRequestMetrics istio,
     IPeerIdentityAccessor identities,
     ProxyHostOptions options,
     AccessLog accessLog)
@@ -56,6 +57,7 @@ internal sealed class ProxyDispatcher(
         long start = Stopwatch.GetTimestamp();
         string route = direction == Direction.Inbound ? InboundHandler.RouteLabel : "unknown";
         metrics.RequestStarted(direction);
+        istio.BeginRequest(context);
         try
         {
             if (RequestMethods.NonCanonicalSpelling(context.Request.Method) is { } canonical)
@@ -74,6 +76,7 @@ internal sealed class ProxyDispatcher(
         {
             int status = context.Response.StatusCode;
             metrics.RequestCompleted(direction, route, status, start);
+            istio.RecordRequest(context, direction, status, start);
             if (options.AccessLog ?? snapshot.AccessLog)
             {
                 accessLog.Write(direction == Direction.Inbound ? "inbound" : "outbound", context.Request.Method, context.Request.Host.Value ?? "",

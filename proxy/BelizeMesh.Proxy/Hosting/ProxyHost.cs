@@ -65,6 +65,10 @@ internal sealed class ProxyHostOptions
 
     /// <summary>Logging set-up; the default is one JSON object per line on stdout.</summary>
     public Action<ILoggingBuilder>? ConfigureLogging { get; init; }
+
+    /// <summary>The workload's name, app, version, ... for the Istio metrics' labels; null = from the environment
+    /// variables the injector sets (<see cref="WorkloadMetadata.FromEnvironment"/>).</summary>
+    public WorkloadMetadata? Workload { get; init; }
 }
 
 /// <summary>
@@ -272,6 +276,12 @@ internal sealed partial class ProxyHost : IAsyncDisposable
         builder.Services.AddSingleton<ProxyMetrics>();
         builder.Services.AddSingleton(sp => new AccessLog(options.AccessLogOutput, options.Time, sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), options.AccessLogObserver));
         builder.Services.AddSingleton(sp => new PrometheusExporter(sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()));
+        builder.Services.AddSingleton(sp => new IstioRequestMetrics(
+            sp.GetRequiredService<PrometheusExporter>(),
+            (options.Workload ?? WorkloadMetadata.FromEnvironment()).ToLabels(certificates?.Identity ?? policy.Spec.Identity, policy.Namespace),
+            policy.Namespace,
+            sp.GetRequiredService<ProxyMetrics>()));
+        builder.Services.AddSingleton(sp => new ProcessMetrics(sp.GetRequiredService<PrometheusExporter>()));
         builder.Services.AddSingleton(new Readiness(options.Time));
         builder.Services.AddSingleton<UpstreamClientFactory>();
         builder.Services.AddSingleton(sp => new RateLimiterRegistry(options.Time));
@@ -327,6 +337,7 @@ internal sealed partial class ProxyHost : IAsyncDisposable
 
         // The exporter listens before the first snapshot is built: building it starts DNS resolutions, which count.
         _ = app.Services.GetRequiredService<PrometheusExporter>();
+        _ = app.Services.GetRequiredService<ProcessMetrics>();
         ProxyDispatcher dispatcher = app.Services.GetRequiredService<ProxyDispatcher>();
         app.Run(dispatcher.InvokeAsync);
         return new ProxyHost(app, listeners);

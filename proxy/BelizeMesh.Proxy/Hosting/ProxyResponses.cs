@@ -10,6 +10,12 @@ internal static class ProxyResponses
         context.Response.StatusCode = status;
         context.Response.ContentType = "text/plain; charset=utf-8";
         context.Response.Headers["x-belizemesh-reason"] = StatusReason(status);
+        if (status is 404 or 429)
+        {
+            // the Istio metrics' response_flags: Envoy's NR (no route) and RL (rate limited)
+            context.Features.Set(status == 404 ? Metrics.ResponseFlagFeature.NoRoute : Metrics.ResponseFlagFeature.RateLimited);
+        }
+
         byte[] body = System.Text.Encoding.UTF8.GetBytes("belizemesh: " + message + "\n");
         context.Response.ContentLength = body.Length;
         return context.Response.Body.WriteAsync(body, context.RequestAborted).AsTask();

@@ -88,6 +88,7 @@ internal sealed class SnapshotBuilder(UpstreamClientFactory clients, RateLimiter
         {
             ChannelMode mode = policy.Spec.Outbound.Mode;
             var budget = new RetryBudget(route.RetryBudget.Percent, route.RetryBudget.MinConcurrency);
+            Metrics.ServiceLabels service = Metrics.ServiceLabels.FromHost(route.Host, policy.Namespace);
 
             // One target per destination: its own endpoint list turned into an endpoint set (a DNS name → one endpoint
             // per pod, re-resolved), its own load balancer and client; all share the route's retry budget. A destination
@@ -110,6 +111,7 @@ internal sealed class SnapshotBuilder(UpstreamClientFactory clients, RateLimiter
                     Retry = RetryPlan.From(retries),
                     Budget = budget,
                     AppPort = (appPort ?? route.AppPort) is { } port ? new ForwardedAppPortFeature(port) : null,
+                    Telemetry = new Metrics.DestinationTelemetry(service, mode == ChannelMode.Disable ? null : identity, mode != ChannelMode.Disable),
                 };
             }
 

@@ -9,7 +9,7 @@ namespace BelizeMesh.Proxy.Metrics;
 /// <summary>
 /// Exports every <see cref="System.Diagnostics.Metrics"/> instrument of every meter whose name starts with
 /// <c>BelizeMesh.</c> (the proxy's own and the PQ channel's), created by this host's <see cref="IMeterFactory"/> or by
-/// no factory (static meters), through prometheus-net: a <see cref="MeterListener"/> feeds each measurement into a
+/// no factory (static meters), and of .NET's <c>System.Runtime</c> meter, through prometheus-net: a <see cref="MeterListener"/> feeds each measurement into a
 /// prometheus-net collector of this exporter's own <see cref="CollectorRegistry"/>, whose serializer writes the text
 /// exposition format 0.0.4.
 /// </summary>
@@ -56,7 +56,19 @@ internal sealed class PrometheusExporter : IDisposable
     }
 
     private bool IsExported(Meter meter)
-        => meter.Name.StartsWith("BelizeMesh.", StringComparison.Ordinal) && (meter.Scope is null || ReferenceEquals(meter.Scope, _factory));
+        => (meter.Name.StartsWith("BelizeMesh.", StringComparison.Ordinal) && (meter.Scope is null || ReferenceEquals(meter.Scope, _factory)))
+        || (meter.Name == RuntimeMeterName && meter.Scope is null);
+
+    /// <summary>.NET's built-in runtime meter (GC, thread pool, locks, exceptions, process CPU and memory): observable
+    /// instruments, read only when scraped.</summary>
+    public const string RuntimeMeterName = "System.Runtime";
+
+    /// <summary>The prometheus-net factory of this exporter's registry, for families registered directly
+    /// (<see cref="IstioRequestMetrics"/>, <see cref="ProcessMetrics"/>).</summary>
+    internal MetricFactory Factory => _metrics;
+
+    /// <summary>Runs <paramref name="callback"/> before every scrape (observable values).</summary>
+    internal void BeforeCollect(Action callback) => _registry.AddBeforeCollectCallback(callback);
 
     /// <summary>Writes every exported series to <paramref name="stream"/> (UTF-8 text format 0.0.4).</summary>
     public Task WriteAsync(Stream stream, CancellationToken cancel) => _registry.CollectAndExportAsTextAsync(stream, cancel);
@@ -71,8 +83,34 @@ internal sealed class PrometheusExporter : IDisposable
 
     public void Dispose() => _listener.Dispose();
 
+    /// <summary>
+    /// <c>System.Runtime</c> instruments exported under another name or type: counts that go down (.NET declares the
+    /// thread pool's thread count and queue length as observable counters; as Prometheus counters they would stick at
+    /// their highest value) are gauges, and a gauge is not named <c>*_count</c> (Prometheus reserves the suffix for
+    /// histograms and summaries; <c>promtool check metrics</c> flags it).
+    /// </summary>
+    private static readonly Dictionary<string, string> s_runtimeGauges = new(StringComparer.Ordinal)
+    {
+        ["dotnet.thread_pool.thread.count"] = "dotnet_thread_pool_threads",
+        ["dotnet.thread_pool.queue.length"] = "dotnet_thread_pool_queue_length",
+        ["dotnet.assembly.count"] = "dotnet_assemblies",
+        ["dotnet.timer.count"] = "dotnet_timers",
+        ["dotnet.process.cpu.count"] = "dotnet_process_cpus",
+    };
+
+    private static bool IsRuntimeGauge(Instrument instrument, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out string? name)
+    {
+        name = null;
+        return instrument.Meter.Name == RuntimeMeterName && s_runtimeGauges.TryGetValue(instrument.Name, out name);
+    }
+
     internal static string MetricName(Instrument instrument)
     {
+        if (IsRuntimeGauge(instrument, out string? runtimeName))
+        {
+            return runtimeName;
+        }
+
         var name = new StringBuilder(instrument.Name.Length + 16);
         foreach (char c in instrument.Name)
         {
@@ -104,7 +142,7 @@ internal sealed class PrometheusExporter : IDisposable
         return name.ToString();
     }
 
-    private static bool IsCounter(Instrument instrument) => instrument is Counter<long> or Counter<int> or Counter<double> or Counter<float>
+    private static bool IsCounter(Instrument instrument) => !IsRuntimeGauge(instrument, out _) && instrument is Counter<long> or Counter<int> or Counter<double> or Counter<float>
         or ObservableCounter<long> or ObservableCounter<int> or ObservableCounter<double> or ObservableCounter<float>;
 
     private static string LabelName(string key)

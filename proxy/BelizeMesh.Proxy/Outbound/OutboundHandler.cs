@@ -48,6 +48,7 @@ internal sealed class OutboundHandler(ForwardingEngine forwarding, TrafficRandom
         }
 
         UpstreamTarget target = route.Target;
+        context.Features.Set(target.Telemetry); // the Istio metrics' destination, also for a 404 or a fault below
         string label = route.Id;
         if (route.Rules.Length > 0)
         {
@@ -69,6 +70,7 @@ internal sealed class OutboundHandler(ForwardingEngine forwarding, TrafficRandom
             }
 
             target = rule.PickDestination(random);
+            context.Features.Set(target.Telemetry);
         }
 
         if (target.AppPort is { } appPort)
@@ -86,8 +88,11 @@ internal sealed class OutboundHandler(ForwardingEngine forwarding, TrafficRandom
     /// </summary>
     private async ValueTask<bool> InjectFaultAsync(HttpContext context, RouteRule rule, FaultInjectionSpec fault)
     {
+        bool delayed = false;
         if (fault.FixedDelay is { } delay && random.Chance(fault.DelayPercent))
         {
+            delayed = true;
+            context.Features.Set(ResponseFlagFeature.DelayInjected);
             metrics.FaultInjected(rule.Label, "delay");
             await Task.Delay(delay, time, context.RequestAborted).ConfigureAwait(false);
         }
@@ -95,6 +100,7 @@ internal sealed class OutboundHandler(ForwardingEngine forwarding, TrafficRandom
         if (fault.AbortStatus is { } status && random.Chance(fault.AbortPercent))
         {
             metrics.FaultInjected(rule.Label, "abort");
+            context.Features.Set(delayed ? ResponseFlagFeature.DelayAndAbort : ResponseFlagFeature.FaultAbort);
             context.Response.StatusCode = status;
             context.Response.ContentType = "text/plain";
             await context.Response.WriteAsync("fault filter abort", context.RequestAborted).ConfigureAwait(false);

@@ -47,7 +47,7 @@ internal sealed class Sidecar : IAsyncDisposable
     public static string Route(string host, string endpoints, string extra = "") =>
         $"      - host: {host}\n        endpoints: [{endpoints}]\n" + (extra.Length == 0 ? "" : extra + "\n");
 
-    public static async Task<Sidecar> StartAsync(string policy, TimeProvider? time = null, bool watch = true, string? certs = null, ILoggerProvider? logs = null, Random? trafficRandom = null, Forwarding.IEndpointResolver? resolver = null, BelizeMesh.Proxy.Configuration.ListenAddress? statusListen = null, global::BelizeMesh.Proxy.Policy.Authentication.RemoteJwksOptions? remoteJwks = null,
+    public static async Task<Sidecar> StartAsync(string policy, TimeProvider? time = null, bool watch = true, string? certs = null, ILoggerProvider? logs = null, Random? trafficRandom = null, Forwarding.IEndpointResolver? resolver = null, BelizeMesh.Proxy.Configuration.ListenAddress? statusListen = null, global::BelizeMesh.Proxy.Policy.Authentication.RemoteJwksOptions? remoteJwks = null, global::BelizeMesh.Proxy.Metrics.WorkloadMetadata? workload = null,
         (Stream Output, Action<string> Observer, ILoggerProvider Logging)? accessLog = null)
     {
         string directory = System.IO.Directory.CreateTempSubdirectory("belizemesh-proxy-test-").FullName;
@@ -65,6 +65,7 @@ internal sealed class Sidecar : IAsyncDisposable
                 Resolver = resolver,
                 StatusListen = statusListen,
                 RemoteJwks = remoteJwks ?? new(),
+                Workload = workload ?? global::BelizeMesh.Proxy.Metrics.WorkloadMetadata.Empty,
                 AccessLogOutput = accessLog?.Output ?? Stream.Null, // written only when spec.accessLog is true
                 AccessLogObserver = accessLog?.Observer,
                 ConfigureLogging = logging =>

@@ -45,7 +45,7 @@ public static class Program
         var outboundPort = new Option<int>("--outbound-port")
         {
             Description = "Port of the frontend sidecar's outbound listener that the printed curl commands use; 0 picks any free port.",
-            DefaultValueFactory = _ => 16001,
+            DefaultValueFactory = _ => MeshNames.OutboundPort,
         };
         var check = new Option<bool>("--check")
         {
@@ -69,7 +69,7 @@ public static class Program
     internal static int Run(FileInfo policy, DirectoryInfo certs, bool? accessLog, TextWriter stderr, string? statusListen = null)
     {
         ListenAddress? status = null;
-        if (statusListen is not null && !PolicyParser.TryParseListen(statusListen, out status))
+        if (statusListen is not null && !ListenAddress.TryParse(statusListen, out status))
         {
             stderr.WriteLine($"belizemesh-proxy: --status-listen '{statusListen}' is not an IP:PORT listen address (e.g. 0.0.0.0:16021 or [::]:16021)");
             return ConfigurationError;

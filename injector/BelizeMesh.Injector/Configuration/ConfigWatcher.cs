@@ -1,44 +1,7 @@
+using BelizeMesh.Configuration;
 using Microsoft.Extensions.Logging;
 
 namespace BelizeMesh.Injector.Configuration;
-
-/// <summary>
-/// Watches the directory holding a mounted file and calls back when anything in it changes. Kubernetes updates a
-/// ConfigMap or Secret volume by writing a new timestamped directory and swapping the <c>..data</c> symlink, so
-/// watching the file itself would miss updates; the directory sees the rename. Bursts of events are folded into one
-/// callback after a short settle delay.
-/// </summary>
-internal sealed partial class DirectoryWatcher : IDisposable
-{
-    private readonly FileSystemWatcher _watcher;
-    private readonly Timer _timer;
-    private readonly TimeSpan _settle;
-
-    public DirectoryWatcher(string filePath, Action onChange, TimeSpan settle)
-    {
-        string directory = Path.GetDirectoryName(Path.GetFullPath(filePath))!;
-        _settle = settle;
-        _timer = new Timer(_ => onChange(), null, Timeout.Infinite, Timeout.Infinite);
-        _watcher = new FileSystemWatcher(directory)
-        {
-            IncludeSubdirectories = false,
-            NotifyFilter = NotifyFilters.FileName | NotifyFilters.DirectoryName | NotifyFilters.LastWrite | NotifyFilters.Size | NotifyFilters.CreationTime,
-        };
-        _watcher.Changed += OnEvent;
-        _watcher.Created += OnEvent;
-        _watcher.Deleted += OnEvent;
-        _watcher.Renamed += OnEvent;
-        _watcher.EnableRaisingEvents = true;
-    }
-
-    private void OnEvent(object sender, FileSystemEventArgs e) => _timer.Change(_settle, Timeout.InfiniteTimeSpan);
-
-    public void Dispose()
-    {
-        _watcher.Dispose();
-        _timer.Dispose();
-    }
-}
 
 /// <summary>
 /// Holds the configuration in force: the configuration file and, optionally, <c>belizemesh emit</c>'s exclusion list
@@ -93,20 +56,29 @@ internal sealed partial class ConfigStore : IDisposable
 
     private Injection.SidecarTemplate Build() => new(_fileConfig with { Exclusions = _exclusions });
 
-    /// <summary>Starts watching the files' directories for changes.</summary>
-    public void Watch(TimeSpan settle)
+    /// <summary>Starts watching the files' directories for changes (and polling them every
+    /// <paramref name="pollInterval"/>, in case an event is lost).</summary>
+    public void Watch(TimeSpan settle, TimeSpan pollInterval, TimeProvider time)
     {
         if (_path is not null)
         {
-            _watcher ??= new DirectoryWatcher(_path, () => Reload(), settle);
+            _watcher ??= DirectoryWatcher.ForFile(_path, settle, pollInterval, ReloadAsync, time, OnWatchError);
         }
 
         // An optional ConfigMap volume that does not exist yet is still an (empty) directory, so this normally watches.
         if (_exclusionsPath is not null && Directory.Exists(Path.GetDirectoryName(_exclusionsPath)))
         {
-            _exclusionsWatcher ??= new DirectoryWatcher(_exclusionsPath, () => Reload(), settle);
+            _exclusionsWatcher ??= DirectoryWatcher.ForFile(_exclusionsPath, settle, pollInterval, ReloadAsync, time, OnWatchError);
         }
     }
+
+    private Task ReloadAsync()
+    {
+        Reload();
+        return Task.CompletedTask;
+    }
+
+    private void OnWatchError(DirectoryWatchFault fault, Exception exception) => LogWatchFailed(_logger, fault, exception);
 
     /// <summary>Re-reads the files; returns true when a new configuration took effect.</summary>
     public bool Reload()
@@ -211,4 +183,7 @@ internal sealed partial class ConfigStore : IDisposable
 
     [LoggerMessage(EventId = 201, Level = LogLevel.Error, Message = "Configuration {Path} is invalid; keeping the last good configuration: {Reason}")]
     private static partial void LogReloadFailed(ILogger logger, string path, string reason);
+
+    [LoggerMessage(EventId = 202, Level = LogLevel.Warning, Message = "Watching the configuration failed ({Fault}); changes are picked up by the next poll")]
+    private static partial void LogWatchFailed(ILogger logger, DirectoryWatchFault fault, Exception exception);
 }

@@ -1,3 +1,5 @@
+using BelizeMesh.Configuration;
+
 namespace BelizeMesh.Injector.Configuration;
 
 /// <summary>What the injector does when it cannot inject a pod that asked for the sidecar (and the webhook's own
@@ -34,7 +36,7 @@ internal sealed record InjectorConfig
 
     public ResourceQuantities Limits { get; init; } = new("500m", "512Mi");
 
-    public SidecarPorts Ports { get; init; } = new(16443, 16001, 16090);
+    public SidecarPorts Ports { get; init; } = new(MeshNames.InboundPort, MeshNames.OutboundPort, MeshNames.AdminPort);
 
     /// <summary>Inject as a Kubernetes native sidecar: an init container with <c>restartPolicy: Always</c>.</summary>
     public bool NativeSidecar { get; init; }

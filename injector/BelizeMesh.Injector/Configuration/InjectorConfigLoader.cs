@@ -1,21 +1,47 @@
 using System.Globalization;
+using BelizeMesh.Configuration;
 using BelizeMesh.Injector.Kubernetes;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
 namespace BelizeMesh.Injector.Configuration;
 
-/// <summary>One problem in a configuration file: where, which key, what is wrong and how to fix it.</summary>
-internal sealed record ConfigProblem(long Line, long Column, string Key, string Message)
-{
-    public string Format(string source) => $"{source}:{Line}:{Column}: {Key}: {Message}";
-}
-
-/// <summary>A configuration file that cannot be used; <see cref="Exception.Message"/> lists every problem.</summary>
-internal sealed class ConfigException(string source, IReadOnlyList<ConfigProblem> problems)
+/// <summary>A configuration file that cannot be used; <see cref="Exception.Message"/> lists every problem
+/// (<c>file:line:column: key: message</c>, one a line).</summary>
+internal sealed class ConfigException(string source, IReadOnlyList<ConfigError> problems)
     : Exception(string.Join(Environment.NewLine, problems.Select(p => p.Format(source))))
 {
-    public IReadOnlyList<ConfigProblem> Problems { get; } = problems;
+    public IReadOnlyList<ConfigError> Problems { get; } = problems;
+
+    /// <summary>One problem: where (1-based line and column), which key ("(file)" for the whole file), what and how to fix it.</summary>
+    public static ConfigError Problem(string source, long line, long column, string key, string message) =>
+        new(source, new SourcePosition((int)line, (int)column), key, message);
+
+    /// <summary>The fields of a mapping in the order written (<see cref="YamlFields"/>); a key that is not a string or is
+    /// written twice is recorded in <paramref name="problems"/>.</summary>
+    public static IReadOnlyList<YamlField> Fields(YamlMappingNode map, string source, string path, List<ConfigError> problems) =>
+        YamlFields.Index(
+            map,
+            known: null, // each schema reports its unknown keys in place, in file order
+            badKey: key => problems.Add(Problem(source, key.Start.Line, key.Start.Column, path.Length == 0 ? "(file)" : path, "keys must be plain strings")),
+            duplicate: field => problems.Add(Problem(source, field.KeyNode.Start.Line, field.KeyNode.Start.Column, path.Length == 0 ? field.Key : path + "." + field.Key, "set twice: keep one"))).InOrder;
+
+    /// <summary>Bounds and loads one of the injector's YAML files; throws (naming <paramref name="source"/>) when it cannot.</summary>
+    public static YamlStream Load(string text, string source)
+    {
+        if (YamlDocuments.Load(text, out YamlLoadFailure failure) is { } stream)
+        {
+            return stream;
+        }
+
+        string message = failure.Kind switch
+        {
+            YamlLoadFailureKind.OverLimit => $"refused before parsing: {failure.Reason}",
+            YamlLoadFailureKind.Rejected => $"invalid YAML: {failure.Reason.TrimEnd('.')}; check the file's structure (quoting, indentation, tags)",
+            _ => $"invalid YAML: {failure.Reason}",
+        };
+        throw new ConfigException(source, [Problem(source, failure.Line, failure.Column, "(file)", message)]);
+    }
 }
 
 /// <summary>
@@ -54,7 +80,7 @@ internal static class InjectorConfigLoader
     {
         if (!BelizeMesh.Configuration.YamlInputGuard.TryReadFile(path, "configuration file", out string text, out string? error))
         {
-            throw new ConfigException(path, [new ConfigProblem(1, 1, "(file)", error!)]);
+            throw new ConfigException(path, [ConfigException.Problem(path, 1, 1, "(file)", error!)]);
         }
 
         return Parse(text, path);
@@ -63,31 +89,13 @@ internal static class InjectorConfigLoader
     /// <summary>Parses and validates configuration text; <paramref name="source"/> names it in errors.</summary>
     public static InjectorConfig Parse(string text, string source)
     {
-        var problems = new List<ConfigProblem>();
-        if (BelizeMesh.Configuration.YamlInputGuard.Check(text) is { } bounded)
-        {
-            throw new ConfigException(source, [new ConfigProblem(bounded.Line, bounded.Column, "(file)", $"refused before parsing: {bounded.Message}")]);
-        }
-
-        var stream = new YamlStream();
-        try
-        {
-            stream.Load(new StringReader(text));
-        }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
-        {
-            // YamlDotNet rejects a few malformed event sequences with these instead of a YamlException (fuzz tests).
-            throw new ConfigException(source, [new ConfigProblem(1, 1, "(file)", $"invalid YAML: {e.Message.TrimEnd('.')}; check the file's structure (quoting, indentation, tags)")]);
-        }
-        catch (YamlException e)
-        {
-            throw new ConfigException(source, [new ConfigProblem(e.Start.Line, e.Start.Column, "(file)", $"invalid YAML: {e.InnerException?.Message ?? e.Message}")]);
-        }
+        var problems = new List<ConfigError>();
+        YamlStream stream = ConfigException.Load(text, source);
 
         if (stream.Documents.Count > 1)
         {
             YamlNode second = stream.Documents[1].RootNode;
-            throw new ConfigException(source, [new ConfigProblem(second.Start.Line, second.Start.Column, "(file)", "expected one YAML document, found several: keep only one")]);
+            throw new ConfigException(source, [ConfigException.Problem(source, second.Start.Line, second.Start.Column, "(file)", "expected one YAML document, found several: keep only one")]);
         }
 
         var config = InjectorConfig.Default;
@@ -99,13 +107,12 @@ internal static class InjectorConfigLoader
         if (stream.Documents[0].RootNode is not YamlMappingNode root)
         {
             YamlNode node = stream.Documents[0].RootNode;
-            throw new ConfigException(source, [new ConfigProblem(node.Start.Line, node.Start.Column, "(file)", "expected a mapping of settings (key: value)")]);
+            throw new ConfigException(source, [ConfigException.Problem(source, node.Start.Line, node.Start.Column, "(file)", "expected a mapping of settings (key: value)")]);
         }
 
-        var reader = new Reader(problems);
-        foreach (var (keyNode, value) in root.Children)
+        var reader = new Reader(source, problems);
+        foreach (var (key, keyNode, value) in ConfigException.Fields(root, source, "", problems))
         {
-            string key = ((YamlScalarNode)keyNode).Value ?? "";
             switch (key)
             {
                 case "image":
@@ -273,9 +280,8 @@ internal static class InjectorConfigLoader
             return ports;
         }
 
-        foreach (var (keyNode, portNode) in map.Children)
+        foreach (var (key, keyNode, portNode) in reader.Fields(map, "ports"))
         {
-            string key = ((YamlScalarNode)keyNode).Value ?? "";
             string path = "ports." + key;
             if (!PortKeys.Contains(key))
             {
@@ -318,9 +324,8 @@ internal static class InjectorConfigLoader
             return config;
         }
 
-        foreach (var (keyNode, section) in map.Children)
+        foreach (var (key, keyNode, section) in reader.Fields(map, "resources"))
         {
-            string key = ((YamlScalarNode)keyNode).Value ?? "";
             if (!ResourceKeys.Contains(key))
             {
                 reader.Problem(keyNode, "resources." + key, "unknown section: use requests or limits");
@@ -334,9 +339,8 @@ internal static class InjectorConfigLoader
                 continue;
             }
 
-            foreach (var (qKeyNode, qValue) in quantities.Children)
+            foreach (var (qKey, qKeyNode, qValue) in reader.Fields(quantities, "resources." + key))
             {
-                string qKey = ((YamlScalarNode)qKeyNode).Value ?? "";
                 string path = $"resources.{key}.{qKey}";
                 if (!QuantityKeys.Contains(qKey))
                 {
@@ -406,10 +410,12 @@ internal static class InjectorConfigLoader
     }
 
     /// <summary>Typed scalar reads that record a problem (with position) instead of throwing.</summary>
-    private sealed class Reader(List<ConfigProblem> problems)
+    private sealed class Reader(string source, List<ConfigError> problems)
     {
+        public IReadOnlyList<YamlField> Fields(YamlMappingNode map, string path) => ConfigException.Fields(map, source, path, problems);
+
         public void Problem(YamlNode node, string key, string message) =>
-            problems.Add(new ConfigProblem(node.Start.Line, node.Start.Column, key, message));
+            problems.Add(ConfigException.Problem(source, node.Start.Line, node.Start.Column, key, message));
 
         public string? Scalar(YamlNode node, string key)
         {

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using BelizeMesh.Configuration;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
@@ -66,7 +67,7 @@ internal static class WorkloadExclusions
 
         if (!BelizeMesh.Configuration.YamlInputGuard.TryReadFile(path, "exclusions file", out string text, out string? error))
         {
-            throw new ConfigException(path, [new ConfigProblem(1, 1, "(file)", error!)]);
+            throw new ConfigException(path, [ConfigException.Problem(path, 1, 1, "(file)", error!)]);
         }
 
         return Parse(text, path);
@@ -75,24 +76,7 @@ internal static class WorkloadExclusions
     /// <summary>Parses and validates the list; throws <see cref="ConfigException"/> listing every problem.</summary>
     public static IReadOnlyList<WorkloadExclusion> Parse(string text, string source)
     {
-        if (BelizeMesh.Configuration.YamlInputGuard.Check(text) is { } bounded)
-        {
-            throw new ConfigException(source, [new ConfigProblem(bounded.Line, bounded.Column, "(file)", $"refused before parsing: {bounded.Message}")]);
-        }
-
-        var stream = new YamlStream();
-        try
-        {
-            stream.Load(new StringReader(text));
-        }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
-        {
-            throw new ConfigException(source, [new ConfigProblem(1, 1, "(file)", $"invalid YAML: {e.Message.TrimEnd('.')}")]);
-        }
-        catch (YamlException e)
-        {
-            throw new ConfigException(source, [new ConfigProblem(e.Start.Line, e.Start.Column, "(file)", $"invalid YAML: {e.InnerException?.Message ?? e.Message}")]);
-        }
+        YamlStream stream = ConfigException.Load(text, source);
 
         if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is YamlScalarNode { Value: null or "" })
         {
@@ -102,17 +86,16 @@ internal static class WorkloadExclusions
         if (stream.Documents.Count > 1 || stream.Documents[0].RootNode is not YamlMappingNode root)
         {
             YamlNode node = stream.Documents[^1].RootNode;
-            throw new ConfigException(source, [new ConfigProblem(node.Start.Line, node.Start.Column, "(file)",
+            throw new ConfigException(source, [ConfigException.Problem(source, node.Start.Line, node.Start.Column, "(file)",
                 "expected one mapping with mesh and exclude, as belizemesh emit writes it (injector-exclusions.yaml)")]);
         }
 
-        var problems = new List<ConfigProblem>();
+        var problems = new List<ConfigError>();
         string mesh = "(unnamed)";
         var result = new List<WorkloadExclusion>();
         YamlSequenceNode? entries = null;
-        foreach (var (keyNode, value) in root.Children)
+        foreach (var (key, keyNode, value) in ConfigException.Fields(root, source, "", problems))
         {
-            string key = ((YamlScalarNode)keyNode).Value ?? "";
             if (key == "mesh" && value is YamlScalarNode { Value: { Length: > 0 } name })
             {
                 mesh = name;
@@ -123,11 +106,11 @@ internal static class WorkloadExclusions
             }
             else if (Array.IndexOf(TopKeys, key) >= 0)
             {
-                problems.Add(Problem(value, key, key == "mesh" ? "expected the mesh's name" : "expected a list of { namespace, service, matchLabels }"));
+                problems.Add(Problem(source, value, key, key == "mesh" ? "expected the mesh's name" : "expected a list of { namespace, service, matchLabels }"));
             }
             else
             {
-                problems.Add(Problem(keyNode, key, $"unknown setting: known settings are {string.Join(", ", TopKeys)}"));
+                problems.Add(Problem(source, keyNode, key, $"unknown setting: known settings are {string.Join(", ", TopKeys)}"));
             }
         }
 
@@ -136,16 +119,15 @@ internal static class WorkloadExclusions
             string at = $"exclude[{i}]";
             if (entries.Children[i] is not YamlMappingNode entry)
             {
-                problems.Add(Problem(entries.Children[i], at, "expected a mapping { namespace, service, matchLabels }"));
+                problems.Add(Problem(source, entries.Children[i], at, "expected a mapping { namespace, service, matchLabels }"));
                 continue;
             }
 
             string? ns = null;
             string service = "(unnamed)";
             var labels = new List<KeyValuePair<string, string>>();
-            foreach (var (keyNode, value) in entry.Children)
+            foreach (var (key, keyNode, value) in ConfigException.Fields(entry, source, at, problems))
             {
-                string key = ((YamlScalarNode)keyNode).Value ?? "";
                 switch (key)
                 {
                     case "namespace" when value is YamlScalarNode { Value: { Length: > 0 } n }:
@@ -163,13 +145,13 @@ internal static class WorkloadExclusions
                             }
                             else
                             {
-                                problems.Add(Problem(k, $"{at}.matchLabels", "expected label: value pairs"));
+                                problems.Add(Problem(source, k, $"{at}.matchLabels", "expected label: value pairs"));
                             }
                         }
 
                         break;
                     default:
-                        problems.Add(Problem(keyNode, $"{at}.{key}", Array.IndexOf(EntryKeys, key) >= 0
+                        problems.Add(Problem(source, keyNode, $"{at}.{key}", Array.IndexOf(EntryKeys, key) >= 0
                             ? "expected " + (key == "matchLabels" ? "a mapping of labels" : "a non-empty name")
                             : $"unknown setting: known settings are {string.Join(", ", EntryKeys)}"));
                         break;
@@ -178,13 +160,13 @@ internal static class WorkloadExclusions
 
             if (ns is null)
             {
-                problems.Add(Problem(entry, at, "namespace is required"));
+                problems.Add(Problem(source, entry, at, "namespace is required"));
             }
 
             if (labels.Count == 0)
             {
                 // An empty selector would exclude every pod of the namespace: never what a mesh file means.
-                problems.Add(Problem(entry, at, "matchLabels is required and must not be empty"));
+                problems.Add(Problem(source, entry, at, "matchLabels is required and must not be empty"));
             }
 
             if (ns is not null && labels.Count > 0)
@@ -207,5 +189,5 @@ internal static class WorkloadExclusions
         return result;
     }
 
-    private static ConfigProblem Problem(YamlNode node, string key, string message) => new(node.Start.Line, node.Start.Column, key, message);
+    private static ConfigError Problem(string source, YamlNode node, string key, string message) => ConfigException.Problem(source, node.Start.Line, node.Start.Column, key, message);
 }

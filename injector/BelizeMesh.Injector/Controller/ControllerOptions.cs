@@ -1,4 +1,5 @@
 using System.Globalization;
+using BelizeMesh.Configuration;
 using BelizeMesh.Identity;
 
 namespace BelizeMesh.Injector.Controller;
@@ -19,7 +20,7 @@ internal sealed record ControllerOptions
     public const string ServiceAccountLabel = "belizemesh.io/service-account";
 
     /// <summary>Namespace of the root Secret (and, by default, of the Lease).</summary>
-    public string RootSecretNamespace { get; init; } = "belizemesh-system";
+    public string RootSecretNamespace { get; init; } = MeshNames.SystemNamespace;
 
     /// <summary>Name of the root Secret.</summary>
     public string RootSecretName { get; init; } = "belizemesh-root-ca";
@@ -34,10 +35,10 @@ internal sealed record ControllerOptions
     public TimeSpan RenewBefore { get; init; } = TimeSpan.FromDays(30);
 
     /// <summary>The namespaces whose service accounts get certificates: the label the injector's webhook selects on.</summary>
-    public string NamespaceSelector { get; init; } = "belizemesh-injection=enabled";
+    public string NamespaceSelector { get; init; } = MeshNames.NamespaceLabel + "=enabled";
 
     /// <summary>Namespace of the Lease.</summary>
-    public string LeaseNamespace { get; init; } = "belizemesh-system";
+    public string LeaseNamespace { get; init; } = MeshNames.SystemNamespace;
 
     /// <summary>Name of the Lease.</summary>
     public string LeaseName { get; init; } = "belizemesh-cert-controller";

@@ -1,9 +1,12 @@
+using BelizeMesh.Configuration;
+
 namespace BelizeMesh.Injector.Kubernetes;
 
-/// <summary>Names shared with <c>belizemesh emit</c> and the proxy (the cross-component conventions).</summary>
+/// <summary>Names shared with <c>belizemesh emit</c> and the proxy (the cross-component conventions, from
+/// <see cref="MeshNames"/>), and the injector's own.</summary>
 internal static class WellKnown
 {
-    public const string SidecarContainerName = "belizemesh-proxy";
+    public const string SidecarContainerName = MeshNames.SidecarContainerName;
 
     public const string InboundPortName = "bm-pq";
     public const string OutboundPortName = "bm-outbound";
@@ -13,16 +16,16 @@ internal static class WellKnown
     /// <summary>The sidecar's status listener (<c>belizemesh-proxy run --status-listen 0.0.0.0:16021</c>), which the
     /// kubelet's readiness probe reaches on the pod IP whatever the policy's <c>spec.admin.listen</c> says (Istio's
     /// agent has 15021 for the same reason).</summary>
-    public const int StatusPort = 16021;
+    public const int StatusPort = MeshNames.StatusPort;
 
-    public const string PolicyVolumeName = "belizemesh-policy";
-    public const string CertsVolumeName = "belizemesh-certs";
-    public const string PolicyConfigMapPrefix = "belizemesh-policy-";
-    public const string CertsSecretPrefix = "belizemesh-certs-";
-    public const string PolicyMountPath = "/etc/belizemesh/policy";
-    public const string PolicyFile = "/etc/belizemesh/policy/policy.yaml";
-    public const string CertsMountPath = "/etc/belizemesh/certs";
-    public const string ReadinessPath = "/healthz/ready";
+    public const string PolicyVolumeName = MeshNames.PolicyVolumeName;
+    public const string CertsVolumeName = MeshNames.CertsVolumeName;
+    public const string PolicyConfigMapPrefix = MeshNames.PolicyConfigMapPrefix;
+    public const string CertsSecretPrefix = MeshNames.CertsSecretPrefix;
+    public const string PolicyMountPath = MeshNames.PolicyMountPath;
+    public const string PolicyFile = MeshNames.PolicyFile;
+    public const string CertsMountPath = MeshNames.CertsMountPath;
+    public const string ReadinessPath = MeshNames.ReadinessPath;
 
     /// <summary>Opt-in/opt-out switch, read from the pod's labels first, then its annotations.</summary>
     public const string InjectAnnotation = "belizemesh.io/inject";
@@ -30,10 +33,10 @@ internal static class WellKnown
     /// <summary>JSON record of what was injected; its presence makes injection idempotent.</summary>
     public const string StatusAnnotation = "belizemesh.io/status";
 
-    public const string NamespaceLabel = "belizemesh-injection";
+    public const string NamespaceLabel = MeshNames.NamespaceLabel;
 
-    public const string ManagedByLabel = "app.kubernetes.io/managed-by";
-    public const string ManagedByValue = "belizemesh";
+    public const string ManagedByLabel = MeshNames.ManagedByLabel;
+    public const string ManagedByValue = MeshNames.ManagedByValue;
 
     /// <summary>Istio's iptables set-up (istio-init or the CNI plugin) leaves these inbound ports to the pod.</summary>
     public const string IstioExcludeInboundPorts = "traffic.sidecar.istio.io/excludeInboundPorts";

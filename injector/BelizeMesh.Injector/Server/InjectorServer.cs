@@ -23,6 +23,12 @@ internal sealed record ServeOptions(IPEndPoint Listen, string TlsCertPath, strin
     /// <summary>How long the watchers wait for a burst of file events to settle before reloading.</summary>
     public TimeSpan ReloadSettle { get; init; } = TimeSpan.FromMilliseconds(250);
 
+    /// <summary>How often the watched files are re-read even without a file event (events can be lost).</summary>
+    public TimeSpan ReloadPollInterval { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>The clock of the watchers' settle and poll timers.</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
     /// <summary><c>belizemesh emit</c>'s exclusion list (<c>--exclusions</c>); absent file = none.</summary>
     public string? ExclusionsPath { get; init; }
 }
@@ -135,8 +141,8 @@ internal sealed partial class InjectorServer : IAsyncDisposable
             throw;
         }
 
-        config.Watch(options.ReloadSettle);
-        certificate.Watch(options.ReloadSettle);
+        config.Watch(options.ReloadSettle, options.ReloadPollInterval, options.Time);
+        certificate.Watch(options.ReloadSettle, options.ReloadPollInterval, options.Time);
         server.Endpoint = BoundEndpoint(app, options.Listen);
         LogListening(logger, server.Endpoint.ToString(), InjectorVersion.Value, options.ConfigPath ?? "(defaults)");
         return server;

@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using BelizeMesh.Injector.Configuration;
+using BelizeMesh.Configuration;
 using Microsoft.Extensions.Logging;
 
 namespace BelizeMesh.Injector.Server;
@@ -32,7 +32,15 @@ internal sealed partial class ServerCertificate : IDisposable
     /// <summary>Raised after a reload attempt that saw a different pair, with whether it took effect.</summary>
     public event Action<bool>? Reloaded;
 
-    public void Watch(TimeSpan settle) => _watcher ??= new DirectoryWatcher(_certPath, Reload, settle);
+    /// <summary>Starts watching the certificate's directory (and polling it every <paramref name="pollInterval"/>).</summary>
+    public void Watch(TimeSpan settle, TimeSpan pollInterval, TimeProvider time) =>
+        _watcher ??= DirectoryWatcher.ForFile(_certPath, settle, pollInterval, ReloadAsync, time, (fault, e) => LogWatchFailed(_logger, fault, e));
+
+    private Task ReloadAsync()
+    {
+        Reload();
+        return Task.CompletedTask;
+    }
 
     /// <summary>Loads a PEM certificate and its private key (PKCS#8, RSA or EC).</summary>
     public static X509Certificate2 Load(string certPath, string keyPath)
@@ -81,4 +89,7 @@ internal sealed partial class ServerCertificate : IDisposable
 
     [LoggerMessage(EventId = 301, Level = LogLevel.Error, Message = "Serving certificate reload failed; keeping the current one: {Reason}")]
     private static partial void LogCertificateReloadFailed(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 302, Level = LogLevel.Warning, Message = "Watching the serving certificate failed ({Fault}); changes are picked up by the next poll")]
+    private static partial void LogWatchFailed(ILogger logger, DirectoryWatchFault fault, Exception exception);
 }

@@ -1,3 +1,4 @@
+using BelizeMesh.Configuration;
 using System.Text.Json;
 using BelizeMesh.Mesh.Analysis;
 using BelizeMesh.Mesh.Parsing;
@@ -96,7 +97,7 @@ internal static class MeshAnalyzeCommand
 /// <summary>Shared reporting of bad input for the mesh commands.</summary>
 internal static class MeshCliOutput
 {
-    public static void WriteParseErrors(TextWriter stderr, string command, string file, IReadOnlyList<MeshError> errors)
+    public static void WriteParseErrors(TextWriter stderr, string command, string file, IReadOnlyList<ConfigError> errors)
     {
         foreach (var e in errors)
         {

@@ -1,3 +1,4 @@
+using BelizeMesh.Configuration;
 using BelizeMesh.Mesh.Emit;
 using BelizeMesh.Mesh.Model;
 

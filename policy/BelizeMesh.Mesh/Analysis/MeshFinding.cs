@@ -1,3 +1,4 @@
+using BelizeMesh.Configuration;
 using BelizeMesh.Mesh.Model;
 
 namespace BelizeMesh.Mesh.Analysis;

@@ -1,3 +1,4 @@
+using BelizeMesh.Configuration;
 using System.Text.Json.Nodes;
 using BelizeMesh.Mesh.Model;
 
@@ -6,10 +7,10 @@ namespace BelizeMesh.Mesh.Emit;
 public static partial class MeshEmitter
 {
     /// <summary>The namespace <c>deploy/</c> installs the injector into; the injector's exclusion ConfigMap goes there.</summary>
-    public const string InjectorNamespace = "belizemesh-system";
+    public const string InjectorNamespace = MeshNames.SystemNamespace;
 
     /// <summary>The ConfigMap the injector mounts (optionally) to learn which workloads run without the sidecar.</summary>
-    public const string InjectorExclusionsName = "belizemesh-injector-exclusions";
+    public const string InjectorExclusionsName = MeshNames.InjectorExclusionsConfigMap;
 
     /// <summary>Its data key (the file the injector reads: <c>--exclusions DIR/exclusions.yaml</c>).</summary>
     public const string InjectorExclusionsKey = "exclusions.yaml";

@@ -1,3 +1,4 @@
+using BelizeMesh.Configuration;
 using System.Text;
 using System.Text.Json.Nodes;
 using BelizeMesh.Mesh.Model;
@@ -20,8 +21,8 @@ namespace BelizeMesh.Mesh.Emit;
 /// </summary>
 public static partial class MeshEmitter
 {
-    public const string ManagedByLabel = "app.kubernetes.io/managed-by";
-    public const string ManagedByValue = "belizemesh";
+    public const string ManagedByLabel = MeshNames.ManagedByLabel;
+    public const string ManagedByValue = MeshNames.ManagedByValue;
 
     public static IReadOnlyList<EmittedResource> Emit(MeshDescription mesh, IstioApiVersion version = IstioApiVersion.V1)
     {
@@ -643,7 +644,7 @@ public static partial class MeshEmitter
         private static JsonObject LoadBalancer(LoadBalancingSpec lb) => lb.Policy switch
         {
             LoadBalancingPolicy.RoundRobin => Obj(("simple", "ROUND_ROBIN")),
-            LoadBalancingPolicy.LeastRequest => Obj(("simple", "LEAST_REQUEST")),
+            LoadBalancingPolicy.LeastRequests => Obj(("simple", "LEAST_REQUEST")),
             LoadBalancingPolicy.Random => Obj(("simple", "RANDOM")),
             _ => Obj(("consistentHash",
                 lb.Header is not null ? Obj(("httpHeaderName", lb.Header))

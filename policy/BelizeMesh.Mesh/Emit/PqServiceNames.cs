@@ -1,4 +1,5 @@
 using System.Globalization;
+using BelizeMesh.Configuration;
 using BelizeMesh.Mesh.Model;
 
 namespace BelizeMesh.Mesh.Emit;
@@ -12,7 +13,7 @@ namespace BelizeMesh.Mesh.Emit;
 public static class PqServiceNames
 {
     /// <summary>The PQ channel port every sidecar listens on and every headless Service exposes.</summary>
-    public const int ChannelPort = 16443;
+    public const int ChannelPort = MeshNames.InboundPort;
 
     /// <summary>The port's name in the Service (<c>tcp-</c> so Istio treats it as opaque TCP).</summary>
     public const string PortName = "tcp-belizemesh-pq";

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
+using BelizeMesh.Configuration;
 using BelizeMesh.Mesh.Model;
 using BelizeMesh.Mesh.Parsing;
 using static BelizeMesh.Mesh.Emit.MeshEmitter;
@@ -16,15 +17,15 @@ internal static class SidecarPolicyBuilder
 {
     // The kubelet's readiness probe (set by the injector) and Prometheus reach the admin port on the pod IP, so it
     // cannot bind loopback only; the injector also excludes 16090 from Envoy's inbound capture.
-    public const string AdminListen = "0.0.0.0:16090";
-    public const string InboundListen = "0.0.0.0:16443";
-    public const string OutboundListen = "127.0.0.1:16001";
-    public const int ChannelPort = 16443;
+    public static readonly string AdminListen = "0.0.0.0:" + MeshNames.AdminPort.ToString(CultureInfo.InvariantCulture);
+    public static readonly string InboundListen = "0.0.0.0:" + MeshNames.InboundPort.ToString(CultureInfo.InvariantCulture);
+    public static readonly string OutboundListen = "127.0.0.1:" + MeshNames.OutboundPort.ToString(CultureInfo.InvariantCulture);
+    public const int ChannelPort = MeshNames.InboundPort;
 
     /// <summary>The most retry attempts the sidecar accepts on an outbound route.</summary>
     public const int MaxSidecarRetries = 10;
 
-    public static string ConfigMapName(ServiceSpec service) => "belizemesh-policy-" + service.ServiceAccount;
+    public static string ConfigMapName(ServiceSpec service) => MeshNames.PolicyConfigMapPrefix + service.ServiceAccount;
 
     public static JsonObject Build(MeshDescription mesh, ServiceSpec service)
     {
@@ -180,7 +181,7 @@ internal static class SidecarPolicyBuilder
     internal static JsonObject? SidecarLoadBalancing(LoadBalancingSpec lb) => lb.Policy switch
     {
         LoadBalancingPolicy.RoundRobin => Obj(("policy", "RoundRobin")),
-        LoadBalancingPolicy.LeastRequest => Obj(("policy", "LeastRequests")),
+        LoadBalancingPolicy.LeastRequests => Obj(("policy", "LeastRequests")),
         LoadBalancingPolicy.Random => Obj(("policy", "Random")),
         _ when lb.Header is not null => Obj(("policy", "ConsistentHash"), ("header", lb.Header)),
         _ => null,

@@ -2,49 +2,46 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using YamlDotNet.Core;
+using YamlDotNet.Core.Events;
 
 namespace BelizeMesh.Mesh.Emit;
 
 /// <summary>
-/// Writes <see cref="JsonNode"/> trees as block-style YAML, deterministically: keys in insertion order, two-space
-/// indentation, strings plain only when no YAML 1.1 or 1.2 reader could take them for anything but that string
-/// (otherwise double-quoted), multi-line strings as literal blocks. Small and allocation-light; no reflection.
+/// Writes <see cref="JsonNode"/> trees as block-style YAML through YamlDotNet's <see cref="Emitter"/> (no reflection),
+/// deterministically: keys in insertion order, two-space indentation with list items indented under their key, strings
+/// plain only when no YAML 1.1 or 1.2 reader could take them for anything but that string (otherwise double-quoted),
+/// multi-line strings as literal blocks. The quoting rule is this class's alone (<see cref="IsPlainSafe"/>,
+/// <see cref="CanBeLiteralBlock"/>): every scalar is emitted with the style it chose, the emitter only lays it out.
 /// </summary>
 public static class YamlWriter
 {
+    private static readonly EmitterSettings s_settings = new EmitterSettings()
+        .WithBestIndent(2)
+        .WithBestWidth(int.MaxValue) // never fold long lines: a SidecarPolicy or a PEM reads back exactly
+        .WithIndentedSequences()
+        .WithNewLine("\n");
+
     /// <summary>Writes several documents separated by <c>---</c>.</summary>
     public static void WriteDocuments(StringBuilder output, IEnumerable<JsonNode> documents)
     {
+        using var writer = new StringWriter(output, CultureInfo.InvariantCulture) { NewLine = "\n" };
+        var emitter = new Emitter(writer, s_settings);
+        emitter.Emit(new StreamStart());
         bool first = true;
         foreach (var document in documents)
         {
-            if (!first)
-            {
-                output.Append("---\n");
-            }
-
+            emitter.Emit(new DocumentStart(null, null, isImplicit: first));
             first = false;
-            WriteDocument(output, document);
+            Emit(emitter, document);
+            emitter.Emit(new DocumentEnd(isImplicit: true));
         }
+
+        emitter.Emit(new StreamEnd());
     }
 
     /// <summary>One document; mappings and sequences at the top level, a scalar on its own line otherwise.</summary>
-    public static void WriteDocument(StringBuilder output, JsonNode? node)
-    {
-        switch (node)
-        {
-            case JsonObject o when o.Count > 0:
-                WriteObject(output, o, 0);
-                break;
-            case JsonArray a when a.Count > 0:
-                WriteArray(output, a, 0);
-                break;
-            default:
-                WriteInline(output, node, 0);
-                output.Append('\n');
-                break;
-        }
-    }
+    public static void WriteDocument(StringBuilder output, JsonNode? node) => WriteDocuments(output, [node!]);
 
     public static string ToYaml(JsonNode? node)
     {
@@ -53,133 +50,105 @@ public static class YamlWriter
         return builder.ToString();
     }
 
-    private static void WriteObject(StringBuilder output, JsonObject obj, int indent)
-    {
-        bool first = true;
-        foreach (var (key, value) in obj)
-        {
-            if (!first)
-            {
-                output.Append(' ', indent);
-            }
-
-            first = false;
-            WriteKeyValue(output, key, value, indent);
-        }
-    }
-
-    // Writes "key: value\n"; the caller has already written the indentation of this line.
-    private static void WriteKeyValue(StringBuilder output, string key, JsonNode? value, int indent)
-    {
-        WriteString(output, key, indent, allowBlock: false);
-        output.Append(':');
-        switch (value)
-        {
-            case JsonObject o when o.Count > 0:
-                output.Append('\n').Append(' ', indent + 2);
-                WriteObject(output, o, indent + 2);
-                break;
-            case JsonArray a when a.Count > 0:
-                output.Append('\n').Append(' ', indent + 2);
-                WriteArray(output, a, indent + 2);
-                break;
-            default:
-                output.Append(' ');
-                WriteInline(output, value, indent);
-                output.Append('\n');
-                break;
-        }
-    }
-
-    private static void WriteArray(StringBuilder output, JsonArray array, int indent)
-    {
-        bool first = true;
-        foreach (var item in array)
-        {
-            if (!first)
-            {
-                output.Append(' ', indent);
-            }
-
-            first = false;
-            output.Append("- ");
-            switch (item)
-            {
-                case JsonObject o when o.Count > 0:
-                    WriteObject(output, o, indent + 2);
-                    break;
-                case JsonArray a when a.Count > 0:
-                    WriteArray(output, a, indent + 2);
-                    break;
-                default:
-                    WriteInline(output, item, indent);
-                    output.Append('\n');
-                    break;
-            }
-        }
-    }
-
-    // Scalars and empty collections.
-    private static void WriteInline(StringBuilder output, JsonNode? node, int indent)
+    private static void Emit(IEmitter emitter, JsonNode? node)
     {
         switch (node)
         {
             case null:
-                output.Append("null");
+                Plain(emitter, "null");
                 break;
-            case JsonObject:
-                output.Append("{}");
+            case JsonObject obj when obj.Count == 0:
+                emitter.Emit(new MappingStart(AnchorName.Empty, TagName.Empty, true, MappingStyle.Flow));
+                emitter.Emit(new MappingEnd());
                 break;
-            case JsonArray:
-                output.Append("[]");
+            case JsonObject obj:
+                emitter.Emit(new MappingStart(AnchorName.Empty, TagName.Empty, true, MappingStyle.Block));
+                foreach (var (key, value) in obj)
+                {
+                    EmitString(emitter, key, allowBlock: false);
+                    Emit(emitter, value);
+                }
+
+                emitter.Emit(new MappingEnd());
+                break;
+            case JsonArray array when array.Count == 0:
+                emitter.Emit(new SequenceStart(AnchorName.Empty, TagName.Empty, true, SequenceStyle.Flow));
+                emitter.Emit(new SequenceEnd());
+                break;
+            case JsonArray array:
+                emitter.Emit(new SequenceStart(AnchorName.Empty, TagName.Empty, true, SequenceStyle.Block));
+                foreach (var item in array)
+                {
+                    Emit(emitter, item);
+                }
+
+                emitter.Emit(new SequenceEnd());
                 break;
             case JsonValue v when v.TryGetValue(out string? s):
-                WriteString(output, s, indent, allowBlock: true);
+                EmitString(emitter, s, allowBlock: true);
                 break;
             case JsonValue v when v.TryGetValue(out bool b):
-                output.Append(b ? "true" : "false");
+                Plain(emitter, b ? "true" : "false");
                 break;
             case JsonValue v when v.TryGetValue(out int i):
-                output.Append(i.ToString(CultureInfo.InvariantCulture));
+                Plain(emitter, i.ToString(CultureInfo.InvariantCulture));
                 break;
             case JsonValue v when v.TryGetValue(out long l):
-                output.Append(l.ToString(CultureInfo.InvariantCulture));
+                Plain(emitter, l.ToString(CultureInfo.InvariantCulture));
                 break;
             case JsonValue v when v.TryGetValue(out double d):
-                output.Append(d.ToString("R", CultureInfo.InvariantCulture));
+                Plain(emitter, d.ToString("R", CultureInfo.InvariantCulture));
                 break;
             case JsonValue v when v.GetValueKind() is JsonValueKind.Number:
-                output.Append(v.ToJsonString());
+                Plain(emitter, v.ToJsonString());
                 break;
             default:
                 throw new InvalidOperationException($"cannot write {node.GetValueKind()} as YAML");
         }
     }
 
-    private static void WriteString(StringBuilder output, string value, int indent, bool allowBlock)
+    private static void Plain(IEmitter emitter, string text) =>
+        emitter.Emit(new Scalar(AnchorName.Empty, TagName.Empty, text, ScalarStyle.Plain, true, false));
+
+    private static void EmitString(IEmitter emitter, string value, bool allowBlock)
     {
-        if (IsPlainSafe(value))
+        value = WithoutLoneSurrogates(value);
+        ScalarStyle style = IsPlainSafe(value) ? ScalarStyle.Plain
+            : allowBlock && CanBeLiteralBlock(value) ? ScalarStyle.Literal
+            : ScalarStyle.DoubleQuoted;
+        emitter.Emit(new Scalar(AnchorName.Empty, TagName.Empty, value, style, true, true));
+    }
+
+    /// <summary>An unpaired UTF-16 surrogate is no Unicode character: YAML cannot carry it (the emitter refuses it) and
+    /// a UTF-8 file could not hold it, so it becomes U+FFFD, as a UTF-8 writer would make it.</summary>
+    private static string WithoutLoneSurrogates(string value)
+    {
+        int i = 0;
+        while (i < value.Length && !char.IsSurrogate(value[i]))
         {
-            output.Append(value);
+            i++;
         }
-        else if (allowBlock && CanBeLiteralBlock(value))
+
+        if (i == value.Length)
         {
-            // Literal block: "|" keeps the single final newline, "|-" strips when there is none.
-            output.Append(value.EndsWith('\n') ? "|" : "|-");
-            var body = value.EndsWith('\n') ? value.AsSpan(0, value.Length - 1) : value.AsSpan();
-            foreach (var line in body.EnumerateLines())
+            return value;
+        }
+
+        var builder = new StringBuilder(value.Length);
+        for (i = 0; i < value.Length; i++)
+        {
+            char c = value[i];
+            if (char.IsHighSurrogate(c) && i + 1 < value.Length && char.IsLowSurrogate(value[i + 1]))
             {
-                output.Append('\n');
-                if (!line.IsEmpty)
-                {
-                    output.Append(' ', indent + 2).Append(line);
-                }
+                builder.Append(c).Append(value[++i]);
+            }
+            else
+            {
+                builder.Append(char.IsSurrogate(c) ? '\uFFFD' : c);
             }
         }
-        else
-        {
-            WriteDoubleQuoted(output, value);
-        }
+
+        return builder.ToString();
     }
 
     /// <summary>Whether <paramref name="value"/> can be written unquoted and read back as the same string.</summary>
@@ -243,7 +212,8 @@ public static class YamlWriter
         return true;
     }
 
-    private static bool CanBeLiteralBlock(string value)
+    /// <summary>Whether <paramref name="value"/> (several lines) reads back exactly from a literal block.</summary>
+    public static bool CanBeLiteralBlock(string value)
     {
         if (!value.Contains('\n', StringComparison.Ordinal) || value.StartsWith(' ') || value.StartsWith('\n') || value.EndsWith("\n\n", StringComparison.Ordinal))
         {
@@ -267,52 +237,5 @@ public static class YamlWriter
         }
 
         return true;
-    }
-
-    private static void WriteDoubleQuoted(StringBuilder output, string value)
-    {
-        output.Append('"');
-        for (int i = 0; i < value.Length; i++)
-        {
-            char c = value[i];
-            if (char.IsHighSurrogate(c) && i + 1 < value.Length && char.IsLowSurrogate(value[i + 1]))
-            {
-                output.Append(c).Append(value[i + 1]); // a valid pair is written as the character itself
-                i++;
-                continue;
-            }
-
-            switch (c)
-            {
-                case '"':
-                    output.Append("\\\"");
-                    break;
-                case '\\':
-                    output.Append("\\\\");
-                    break;
-                case '\n':
-                    output.Append("\\n");
-                    break;
-                case '\t':
-                    output.Append("\\t");
-                    break;
-                case '\r':
-                    output.Append("\\r");
-                    break;
-                default:
-                    if (c < ' ' || c == 0x7f || (c >= 0x80 && c <= 0x9f) || char.IsSurrogate(c) || c is '\u2028' or '\u2029' or '\ufeff')
-                    {
-                        output.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
-                    }
-                    else
-                    {
-                        output.Append(c);
-                    }
-
-                    break;
-            }
-        }
-
-        output.Append('"');
     }
 }

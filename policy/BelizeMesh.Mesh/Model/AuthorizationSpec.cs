@@ -1,3 +1,5 @@
+using BelizeMesh.Configuration;
+
 namespace BelizeMesh.Mesh.Model;
 
 /// <summary>A service's allow and deny rules (Istio AuthorizationPolicy semantics: DENY wins, then any ALLOW).</summary>

@@ -1,3 +1,5 @@
+using BelizeMesh.Configuration;
+
 namespace BelizeMesh.Mesh.Model;
 
 /// <summary>An ingress gateway: the public hosts it serves, its TLS credential and whether plain HTTP redirects to HTTPS.</summary>

@@ -1,3 +1,5 @@
+using BelizeMesh.Configuration;
+
 namespace BelizeMesh.Mesh.Model;
 
 /// <summary>

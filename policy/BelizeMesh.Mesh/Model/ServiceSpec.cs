@@ -1,3 +1,5 @@
+using BelizeMesh.Configuration;
+
 namespace BelizeMesh.Mesh.Model;
 
 /// <summary>One service of the mesh and everything BelizeMesh generates from it.</summary>
@@ -122,14 +124,6 @@ public sealed record SubsetSpec(string Name, IReadOnlyList<KeyValuePair<string, 
 
 /// <summary>Load-balancing policy; <see cref="LoadBalancingPolicy.ConsistentHash"/> uses exactly one of header, cookie, source IP.</summary>
 public sealed record LoadBalancingSpec(LoadBalancingPolicy Policy, string? Header, string? Cookie, TimeSpan? CookieTtl, bool SourceIp, SourcePosition Position);
-
-public enum LoadBalancingPolicy
-{
-    RoundRobin,
-    LeastRequest,
-    Random,
-    ConsistentHash,
-}
 
 /// <summary>Connection-pool limits (circuit breaking).</summary>
 public sealed record ConnectionPoolSpec(int? MaxConnections, TimeSpan? ConnectTimeout, int? Http2MaxRequests, int? MaxPendingRequests, int? MaxRequestsPerConnection, SourcePosition Position);

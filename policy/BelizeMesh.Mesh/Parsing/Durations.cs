@@ -11,7 +11,7 @@ namespace BelizeMesh.Mesh.Parsing;
 public static class Durations
 {
     /// <summary>The hint shown next to every duration error.</summary>
-    public const string Expected = "expected a number with unit h, m, s or ms, e.g. 300s, 5m, 1h, 100ms (0 means none)";
+    public const string Expected = DurationSyntax.Expected;
 
     /// <summary>Parses a duration (the grammar shared with the sidecar's policy parser, <see cref="DurationSyntax"/>).</summary>
     public static bool TryParse(string text, out TimeSpan value) => DurationSyntax.TryParse(text, out value);

@@ -1,3 +1,4 @@
+using BelizeMesh.Configuration;
 using BelizeMesh.Mesh.Model;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
@@ -11,20 +12,20 @@ namespace BelizeMesh.Mesh.Parsing;
 /// </summary>
 public static class MeshParser
 {
-    public const string ApiVersion = "belizemesh.io/v1alpha1";
+    public const string ApiVersion = MeshNames.ApiVersion;
     public const string Kind = "Mesh";
 
     private static readonly (string, MtlsMode)[] s_mtlsModes = [("STRICT", MtlsMode.Strict), ("PERMISSIVE", MtlsMode.Permissive), ("DISABLE", MtlsMode.Disable)];
     private static readonly (string, ClientTlsMode)[] s_tlsModes = [("ISTIO_MUTUAL", ClientTlsMode.IstioMutual), ("DISABLE", ClientTlsMode.Disable)];
     private static readonly (string, LoadBalancingPolicy)[] s_lbPolicies =
-        [("RoundRobin", LoadBalancingPolicy.RoundRobin), ("LeastRequest", LoadBalancingPolicy.LeastRequest), ("Random", LoadBalancingPolicy.Random), ("ConsistentHash", LoadBalancingPolicy.ConsistentHash)];
+        [("RoundRobin", LoadBalancingPolicy.RoundRobin), ("LeastRequest", LoadBalancingPolicy.LeastRequests), ("Random", LoadBalancingPolicy.Random), ("ConsistentHash", LoadBalancingPolicy.ConsistentHash)];
 
     /// <summary>Reads and parses a file; an unreadable file is reported as an error at 1:1.</summary>
     public static MeshParseResult ParseFile(string path)
     {
         if (!BelizeMesh.Configuration.YamlInputGuard.TryReadFile(path, "file", out string text, out string? error))
         {
-            return new MeshParseResult(null, [new MeshError(path, new SourcePosition(1, 1), "", error!)]);
+            return new MeshParseResult(null, [new ConfigError(path, new SourcePosition(1, 1), "", error!)]);
         }
 
         return Parse(text, path);
@@ -34,43 +35,40 @@ public static class MeshParser
     public static MeshParseResult Parse(string text, string file)
     {
         var ctx = new BindContext(file);
-        if (BelizeMesh.Configuration.YamlInputGuard.Check(text) is { } bounded)
+        if (YamlDocuments.Load(text, out YamlLoadFailure failure) is not { } stream)
         {
-            return new MeshParseResult(null, [new MeshError(file, new SourcePosition(bounded.Line, bounded.Column), "", $"refused before parsing: {bounded.Message}")]);
-        }
+            var at = new SourcePosition(failure.Line, failure.Column);
+            if (failure.Kind == YamlLoadFailureKind.OverLimit)
+            {
+                return new MeshParseResult(null, [new ConfigError(file, at, "", $"refused before parsing: {failure.Reason}")]);
+            }
 
-        var stream = new YamlStream();
-        try
-        {
-            stream.Load(new StringReader(text));
-        }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
-        {
-            // YamlDotNet rejects a few malformed event sequences with these instead of a YamlException (fuzz tests).
-            return new MeshParseResult(null, [new MeshError(file, new SourcePosition(1, 1), "", $"not valid YAML: {e.Message.TrimEnd('.')}; check the file's structure (quoting, indentation, tags)")]);
-        }
-        catch (YamlException e)
-        {
+            if (failure.Kind == YamlLoadFailureKind.Rejected)
+            {
+                return new MeshParseResult(null, [new ConfigError(file, at, "", $"not valid YAML: {failure.Reason.TrimEnd('.')}; check the file's structure (quoting, indentation, tags)")]);
+            }
+
+            var e = failure.Exception!;
             string message = e.InnerException is { } inner ? $"{e.Message}: {inner.Message}" : e.Message;
             if (message.Contains("Duplicate key", StringComparison.Ordinal))
             {
-                string key = KeyAt(text, (int)e.Start.Line, (int)e.Start.Column);
-                return new MeshParseResult(null, [new MeshError(file, new SourcePosition((int)e.Start.Line, (int)e.Start.Column), "", $"duplicate key \"{key}\" in one mapping; each field may appear once")]);
+                string key = KeyAt(text, at.Line, at.Column);
+                return new MeshParseResult(null, [new ConfigError(file, at, "", $"duplicate key \"{key}\" in one mapping; each field may appear once")]);
             }
 
-            return new MeshParseResult(null, [new MeshError(file, new SourcePosition((int)e.Start.Line, (int)e.Start.Column), "", $"not valid YAML: {message}")]);
+            return new MeshParseResult(null, [new ConfigError(file, at, "", $"not valid YAML: {message}")]);
         }
 
         if (stream.Documents.Count != 1)
         {
             var at = stream.Documents.Count > 1 ? BindContext.PositionOf(stream.Documents[1].RootNode) : new SourcePosition(1, 1);
-            return new MeshParseResult(null, [new MeshError(file, at, "", $"expected exactly one YAML document (a kind: Mesh), found {stream.Documents.Count}")]);
+            return new MeshParseResult(null, [new ConfigError(file, at, "", $"expected exactly one YAML document (a kind: Mesh), found {stream.Documents.Count}")]);
         }
 
         var mesh = new Binder(ctx).Bind(stream.Documents[0].RootNode);
 
         // Report in file order (nested mappings finish before their parents); the sort is stable for equal positions.
-        var sorted = new List<MeshError>(ctx.Errors);
+        var sorted = new List<ConfigError>(ctx.Errors);
         ctx.Errors.Clear();
         foreach (var e in sorted.OrderBy(static e => e.Position.Line).ThenBy(static e => e.Position.Column))
         {

@@ -1,14 +1,39 @@
+using BelizeMesh.Configuration;
+
 namespace BelizeMesh.Proxy.Configuration;
 
-/// <summary>One problem found in a policy file: where it is and what to do about it.</summary>
+/// <summary>One problem found in a policy file: where it is and what to do about it (the shared
+/// <see cref="ConfigError"/>, printed the sidecar's way).</summary>
 /// <param name="File">The file path as given.</param>
 /// <param name="Line">1-based line; 0 when the problem is not at a place in the file (e.g. unreadable certificates).</param>
 /// <param name="Column">1-based column.</param>
-/// <param name="Message">What is wrong and how to fix it; starts with the field path (<c>spec.inbound.mode: …</c>).</param>
+/// <param name="Message">What is wrong and how to fix it; starts with the field path (<c>spec.inbound.mode: …</c>),
+/// which is also <see cref="ConfigError.Path"/>.</param>
 public sealed record PolicyError(string File, int Line, int Column, string Message)
+    : ConfigError(File, new SourcePosition(Line, Column), LeadingPath(Message), Message)
 {
     /// <summary><c>file:line:column: error: message</c>, the form compilers use so editors can jump to it.</summary>
     public override string ToString() => Line == 0 ? $"{File}: error: {Message}" : $"{File}:{Line}:{Column}: error: {Message}";
+
+    /// <summary>The field path a message starts with (<c>spec.outbound.routes[0].host: …</c>), or empty.</summary>
+    private static string LeadingPath(string message)
+    {
+        int end = message.IndexOf(": ", StringComparison.Ordinal);
+        if (end <= 0)
+        {
+            return "";
+        }
+
+        foreach (char c in message.AsSpan(0, end))
+        {
+            if (!char.IsAsciiLetterOrDigit(c) && c is not ('.' or '[' or ']' or '-' or '_'))
+            {
+                return "";
+            }
+        }
+
+        return message[..end];
+    }
 }
 
 /// <summary>The outcome of parsing a policy file: a policy, or every problem found.</summary>

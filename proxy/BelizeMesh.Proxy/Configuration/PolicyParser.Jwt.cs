@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using BelizeMesh.Configuration;
 using BelizeMesh.Proxy.Policy.Authentication;
 using YamlDotNet.RepresentationModel;
@@ -123,32 +124,20 @@ public static partial class PolicyParser
             return uri;
         }
 
-        private IReadOnlyList<string>? Strings(Fields f, string name, string path)
+        private IReadOnlyList<string>? Strings(Fields f, string name, string path) => Items(f, name, path, (YamlNode item, string at, [NotNullWhen(true)] out string? value) =>
         {
-            YamlNode? node = f.Value(name);
-            if (node is null || !Sequence(node, path, out YamlSequenceNode? seq))
+            if (!Scalar(item, at, "a string", out value))
             {
-                return null;
+                return false;
             }
 
-            var values = new List<string>(seq.Children.Count);
-            for (int i = 0; i < seq.Children.Count; i++)
+            if (value.Length == 0)
             {
-                if (!Scalar(seq.Children[i], $"{path}[{i}]", "a string", out string? value))
-                {
-                    continue;
-                }
-
-                if (value.Length == 0)
-                {
-                    Error(seq.Children[i], $"{path}[{i}]: empty; remove it or write a value");
-                    continue;
-                }
-
-                values.Add(value);
+                Error(item, $"{at}: empty; remove it or write a value");
+                return false;
             }
 
-            return values;
-        }
+            return true;
+        });
     }
 }

@@ -355,7 +355,7 @@ public static partial class PolicyParser
                     {
                         if (Scalar(eps.Children[e], $"{destinationPath}.endpoints[{e}]", "a \"host:port\" string", out string? ep))
                         {
-                            if (TryParseEndpoint(ep, out EndpointAddress? address))
+                            if (EndpointAddress.TryParse(ep, out EndpointAddress? address))
                             {
                                 endpoints.Add(address);
                             }

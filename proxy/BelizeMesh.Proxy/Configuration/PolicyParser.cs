@@ -25,7 +25,7 @@ public sealed class PolicyParserOptions
 public static partial class PolicyParser
 {
     /// <summary>The only <c>apiVersion</c> this build reads.</summary>
-    public const string ApiVersion = "belizemesh.io/v1alpha1";
+    public const string ApiVersion = MeshNames.ApiVersion;
 
     /// <summary>The <c>kind</c> of the document.</summary>
     public const string Kind = "SidecarPolicy";
@@ -89,27 +89,14 @@ public static partial class PolicyParser
 
         public SidecarPolicy? ReadDocument(string yaml)
         {
-            if (BelizeMesh.Configuration.YamlInputGuard.Check(yaml) is { } bounded)
+            if (YamlDocuments.Load(yaml, out YamlLoadFailure failure) is not { } stream)
             {
-                _errors.Add(new PolicyError(file, bounded.Line, bounded.Column, $"refused before parsing: {bounded.Message}"));
-                return null;
-            }
-
-            var stream = new YamlStream();
-            try
-            {
-                stream.Load(new StringReader(yaml));
-            }
-            catch (Exception ex) when (ex is ArgumentException or InvalidOperationException)
-            {
-                // YamlDotNet rejects a few malformed event sequences with these instead of a YamlException (fuzz tests).
-                _errors.Add(new PolicyError(file, 1, 1, $"invalid YAML: {ex.Message.TrimEnd('.')}; check the file's structure (quoting, indentation, tags)"));
-                return null;
-            }
-            catch (YamlException ex)
-            {
-                string reason = ex.InnerException?.Message ?? ex.Message;
-                Error(ex.Start, $"invalid YAML: {StripMark(reason)}");
+                _errors.Add(failure.Kind switch
+                {
+                    YamlLoadFailureKind.OverLimit => new PolicyError(file, failure.Line, failure.Column, $"refused before parsing: {failure.Reason}"),
+                    YamlLoadFailureKind.Rejected => new PolicyError(file, 1, 1, $"invalid YAML: {failure.Reason.TrimEnd('.')}; check the file's structure (quoting, indentation, tags)"),
+                    _ => new PolicyError(file, Math.Max(1, failure.Line), Math.Max(1, failure.Column), $"invalid YAML: {StripMark(failure.Reason)}"),
+                });
                 return null;
             }
 
@@ -174,7 +161,7 @@ public static partial class PolicyParser
                 CheckSpiffeId(f.Value("identity")!, "spec.identity", identity);
             }
 
-            ListenAddress adminListen = new(IPAddress.Loopback, 16090);
+            ListenAddress adminListen = new(IPAddress.Loopback, MeshNames.AdminPort);
             if (OptionalMapping(f, "admin", "spec.admin", out YamlMappingNode? admin))
             {
                 Fields a = CheckFields(admin, "spec.admin", s_adminFields);
@@ -193,7 +180,7 @@ public static partial class PolicyParser
 
             // From the mode as written, even when another inbound field is invalid, so one mistake reports one error.
             ChannelMode defaultOutboundMode = _inboundMode == ChannelMode.Disable ? ChannelMode.Disable : ChannelMode.Strict;
-            OutboundSpec outbound = new(new ListenAddress(IPAddress.Loopback, 16001), defaultOutboundMode, []);
+            OutboundSpec outbound = new(new ListenAddress(IPAddress.Loopback, MeshNames.OutboundPort), defaultOutboundMode, []);
             if (OptionalMapping(f, "outbound", "spec.outbound", out YamlMappingNode? outboundNode))
             {
                 outbound = ReadOutbound(outboundNode, defaultOutboundMode);
@@ -208,7 +195,7 @@ public static partial class PolicyParser
         private InboundSpec? ReadInbound(YamlMappingNode node)
         {
             Fields f = CheckFields(node, "spec.inbound", s_inboundFields);
-            ListenAddress listen = Listen(f, "spec.inbound.listen") ?? new ListenAddress(IPAddress.Any, 16443);
+            ListenAddress listen = Listen(f, "spec.inbound.listen") ?? new ListenAddress(IPAddress.Any, MeshNames.InboundPort);
 
             Uri? app = null;
             string? appText = RequiredString(f, node, "spec.inbound", "app");
@@ -491,7 +478,7 @@ public static partial class PolicyParser
         private OutboundSpec ReadOutbound(YamlMappingNode node, ChannelMode defaultMode)
         {
             Fields f = CheckFields(node, "spec.outbound", s_outboundFields);
-            ListenAddress listen = Listen(f, "spec.outbound.listen") ?? new ListenAddress(IPAddress.Loopback, 16001);
+            ListenAddress listen = Listen(f, "spec.outbound.listen") ?? new ListenAddress(IPAddress.Loopback, MeshNames.OutboundPort);
             ChannelMode mode = defaultMode;
             string? modeText = OptionalString(f, "spec.outbound.mode");
             if (modeText is not null)
@@ -580,7 +567,7 @@ public static partial class PolicyParser
                 {
                     if (Scalar(eps.Children[i], $"{path}.endpoints[{i}]", "a \"host:port\" string", out string? ep))
                     {
-                        if (TryParseEndpoint(ep, out EndpointAddress? address))
+                        if (EndpointAddress.TryParse(ep, out EndpointAddress? address))
                         {
                             endpoints.Add(address);
                         }
@@ -705,488 +692,5 @@ public static partial class PolicyParser
 
             return port;
         }
-
-        // ---- field helpers ----
-
-        private readonly struct Fields(Dictionary<string, YamlNode> values)
-        {
-            public YamlNode? Value(string name) => values.TryGetValue(name, out YamlNode? node) ? node : null;
-        }
-
-        private Fields CheckFields(YamlMappingNode node, string path, string[] known)
-        {
-            var values = new Dictionary<string, YamlNode>(StringComparer.Ordinal);
-            foreach (KeyValuePair<YamlNode, YamlNode> child in node.Children)
-            {
-                if (child.Key is not YamlScalarNode { Value: { } key })
-                {
-                    Error(child.Key, $"{Prefix(path)}field names must be plain strings");
-                    continue;
-                }
-
-                string fieldPath = path.Length == 0 ? key : path + "." + key;
-                if (Array.IndexOf(known, key) < 0)
-                {
-                    string? suggestion = Spelling.Suggest(key, known);
-                    Error(child.Key, suggestion is null
-                        ? $"{fieldPath}: unknown field '{key}'; known fields here: {string.Join(", ", known)}"
-                        : $"{fieldPath}: unknown field '{key}'; did you mean '{suggestion}'?");
-                    continue;
-                }
-
-                if (!values.TryAdd(key, child.Value))
-                {
-                    Error(child.Key, $"{fieldPath}: duplicate field '{key}'");
-                }
-            }
-
-            return new Fields(values);
-        }
-
-        private static string Prefix(string path) => path.Length == 0 ? "" : path + ": ";
-
-        private string? RequiredString(Fields f, YamlNode parent, string parentPath, string name)
-        {
-            string path = parentPath.Length == 0 ? name : parentPath + "." + name;
-            YamlNode? node = f.Value(name);
-            if (node is null)
-            {
-                Error(parent, $"{path}: required field is missing");
-                return null;
-            }
-
-            return Scalar(node, path, "a string", out string? value) ? value : null;
-        }
-
-        private string? OptionalString(Fields f, string path)
-        {
-            YamlNode? node = f.Value(path[(path.LastIndexOf('.') + 1)..]);
-            return node is not null && Scalar(node, path, "a string", out string? value) ? value : null;
-        }
-
-        private bool? OptionalBool(Fields f, string name, string path)
-        {
-            YamlNode? node = f.Value(name);
-            if (node is null || !Scalar(node, path, "true or false", out string? text))
-            {
-                return null;
-            }
-
-            if (text is "true" or "false")
-            {
-                return text == "true";
-            }
-
-            Error(node, $"{path}: expected true or false, got '{text}'");
-            return null;
-        }
-
-        /// <summary><c>limits</c> of a listener; every field optional (<paramref name="defaults"/> for what is left out).</summary>
-        private ListenerLimitsSpec ReadLimits(Fields parent, string path, ListenerLimitsSpec defaults, bool inbound)
-        {
-            ListenerLimitsSpec limits = defaults;
-            if (!OptionalMapping(parent, "limits", path, out YamlMappingNode? node))
-            {
-                return limits;
-            }
-
-            Fields f = CheckFields(node, path, s_limitsFields);
-            if (!inbound)
-            {
-                foreach (string name in (ReadOnlySpan<string>)["handshakesPerSecondPerSource", "handshakeBurstPerSource"])
-                {
-                    if (f.Value(name) is { } misplaced)
-                    {
-                        Error(misplaced, $"{path}.{name}: the outbound listener runs no channel handshakes as a server; set it under spec.inbound.limits");
-                    }
-                }
-            }
-
-            int? rate = inbound ? OptionalCap(f, "handshakesPerSecondPerSource", path) : null;
-            int? burst = inbound ? OptionalCap(f, "handshakeBurstPerSource", path) : null;
-            if (rate > 0 && burst == 0 && f.Value("handshakeBurstPerSource") is { } zeroBurst)
-            {
-                Error(zeroBurst, $"{path}.handshakeBurstPerSource: 0 would refuse every handshake while handshakesPerSecondPerSource is {rate}; use at least 1, or set handshakesPerSecondPerSource: 0 for no rate limit");
-            }
-
-            return limits with
-            {
-                MaxConnections = OptionalCap(f, "maxConnections", path) ?? limits.MaxConnections,
-                MaxPendingPerSource = OptionalCap(f, "maxPendingPerSource", path) ?? limits.MaxPendingPerSource,
-                HandshakesPerSecondPerSource = rate ?? limits.HandshakesPerSecondPerSource,
-                HandshakeBurstPerSource = burst ?? (rate > 0 ? (int)Math.Min(int.MaxValue, 2L * rate.Value) : limits.HandshakeBurstPerSource),
-                SniffTimeout = OptionalDuration(f, "sniffTimeout", path + ".sniffTimeout") ?? limits.SniffTimeout,
-                HeaderTimeout = OptionalDuration(f, "headerTimeout", path + ".headerTimeout") ?? limits.HeaderTimeout,
-                IdleTimeout = OptionalDuration(f, "idleTimeout", path + ".idleTimeout") ?? limits.IdleTimeout,
-            };
-        }
-
-        /// <summary>A cap: an integer ≥ 0 where 0 means none; null when absent or invalid (the error is reported).</summary>
-        private int? OptionalCap(Fields f, string name, string parentPath)
-        {
-            YamlNode? node = f.Value(name);
-            string path = parentPath + "." + name;
-            if (node is null || !Integer(node, path, out int value))
-            {
-                return null;
-            }
-
-            if (value < 0)
-            {
-                Error(node, $"{path}: {value} is negative; use 0 for no cap");
-                return null;
-            }
-
-            return value;
-        }
-
-        private TimeSpan? OptionalDuration(Fields f, string name, string path)
-        {
-            YamlNode? node = f.Value(name);
-            if (node is null || !Scalar(node, path, "a duration", out string? text))
-            {
-                return null;
-            }
-
-            if (DurationSyntax.TryParse(text, out TimeSpan value))
-            {
-                return value;
-            }
-
-            Error(node, $"{path}: '{text}' is not a duration; write e.g. 300s, 5m, 100ms or 0 (0 = no timeout)");
-            return null;
-        }
-
-        private ListenAddress? Listen(Fields f, string path)
-        {
-            YamlNode? node = f.Value("listen");
-            if (node is null || !Scalar(node, path, "an \"ip:port\" string", out string? text))
-            {
-                return null;
-            }
-
-            if (TryParseListen(text, out ListenAddress? address))
-            {
-                return address;
-            }
-
-            Error(node, $"{path}: '{text}' is not \"ip:port\"; write an IP literal and a port 0-65535, e.g. \"127.0.0.1:16001\", \"0.0.0.0:16443\" or \"[::]:16443\"");
-            return null;
-        }
-
-        private bool Integer(YamlNode node, string path, out int value)
-        {
-            value = 0;
-            if (!Scalar(node, path, "an integer", out string? text))
-            {
-                return false;
-            }
-
-            if (int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out value))
-            {
-                return true;
-            }
-
-            Error(node, $"{path}: expected an integer, got '{text}'");
-            return false;
-        }
-
-        private IReadOnlyList<string>? Methods(Fields f, string path) => Methods(f, "methods", path);
-
-        private IReadOnlyList<string>? Methods(Fields f, string name, string path)
-        {
-            YamlNode? node = f.Value(name);
-            if (node is null || !Sequence(node, path, out YamlSequenceNode? seq))
-            {
-                return null;
-            }
-
-            var methods = new List<string>(seq.Children.Count);
-            for (int i = 0; i < seq.Children.Count; i++)
-            {
-                if (!Scalar(seq.Children[i], $"{path}[{i}]", "an HTTP method", out string? method))
-                {
-                    continue;
-                }
-
-                if (method.Length == 0 || !IsUpperToken(method))
-                {
-                    Error(seq.Children[i], $"{path}[{i}]: '{method}' is not an HTTP method; methods are case-sensitive, write e.g. {method.ToUpperInvariant()}");
-                    continue;
-                }
-
-                methods.Add(method);
-            }
-
-            return methods;
-        }
-
-        private enum PatternKind
-        {
-            Principal,
-            Path,
-            Namespace,
-            Value,
-        }
-
-        private IReadOnlyList<string>? Patterns(Fields f, string name, string path, PatternKind kind)
-        {
-            YamlNode? node = f.Value(name);
-            if (node is null || !Sequence(node, path, out YamlSequenceNode? seq))
-            {
-                return null;
-            }
-
-            var patterns = new List<string>(seq.Children.Count);
-            for (int i = 0; i < seq.Children.Count; i++)
-            {
-                if (!Scalar(seq.Children[i], $"{path}[{i}]", "a string", out string? pattern))
-                {
-                    continue;
-                }
-
-                int star = pattern.IndexOf('*', StringComparison.Ordinal);
-                bool badStar = star >= 0 && pattern != "*" && !(star == 0 && pattern.LastIndexOf('*') == 0) && !(star == pattern.Length - 1);
-                if (pattern.Length == 0 || badStar)
-                {
-                    Error(seq.Children[i], $"{path}[{i}]: '{pattern}' is not a valid pattern; use an exact value, '*', a prefix 'x*' or a suffix '*x'");
-                    continue;
-                }
-
-                if (kind == PatternKind.Path && pattern[0] != '/' && pattern[0] != '*')
-                {
-                    Error(seq.Children[i], $"{path}[{i}]: '{pattern}' must start with '/' (or '*' for a suffix match)");
-                    continue;
-                }
-
-                if (kind == PatternKind.Principal && pattern.StartsWith("spiffe://", StringComparison.Ordinal))
-                {
-                    Error(seq.Children[i], $"{path}[{i}]: write principals the way Istio does, without the scheme: '{pattern["spiffe://".Length..]}'");
-                    continue;
-                }
-
-                if (kind == PatternKind.Namespace && pattern.Contains('/', StringComparison.Ordinal))
-                {
-                    Error(seq.Children[i], $"{path}[{i}]: '{pattern}' is not a namespace name (no '/'); write e.g. belizechain, or a pattern such as 'team-*'");
-                    continue;
-                }
-
-                patterns.Add(pattern);
-            }
-
-            return patterns;
-        }
-
-        private void StringMap(YamlNode? node, string path)
-        {
-            if (node is null || !Mapping(node, path, out YamlMappingNode? map))
-            {
-                return;
-            }
-
-            foreach (KeyValuePair<YamlNode, YamlNode> child in map.Children)
-            {
-                Scalar(child.Value, path + "." + child.Key, "a string", out _);
-            }
-        }
-
-        private void CheckSpiffeId(YamlNode node, string path, string value)
-        {
-            if (!SpiffeId.TryParse(value, out _))
-            {
-                Error(node, $"{path}: '{value}' is not a SPIFFE ID; write spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>, e.g. spiffe://cluster.local/ns/belizechain/sa/pakit");
-            }
-        }
-
-        private bool OptionalMapping(Fields f, string name, string path, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out YamlMappingNode? mapping)
-        {
-            mapping = null;
-            YamlNode? node = f.Value(name);
-            return node is not null && Mapping(node, path, out mapping);
-        }
-
-        private bool OptionalSequence(Fields f, string name, string path, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out YamlSequenceNode? sequence)
-        {
-            sequence = null;
-            YamlNode? node = f.Value(name);
-            return node is not null && Sequence(node, path, out sequence);
-        }
-
-        private bool Mapping(YamlNode node, string path, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out YamlMappingNode? mapping)
-        {
-            mapping = node as YamlMappingNode;
-            if (mapping is null)
-            {
-                Error(node, $"{path}: expected a mapping (key: value), got {Describe(node)}");
-            }
-
-            return mapping is not null;
-        }
-
-        private bool Sequence(YamlNode node, string path, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out YamlSequenceNode? sequence)
-        {
-            sequence = node as YamlSequenceNode;
-            if (sequence is null)
-            {
-                Error(node, $"{path}: expected a list, got {Describe(node)}");
-            }
-
-            return sequence is not null;
-        }
-
-        private bool Scalar(YamlNode node, string path, string expected, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out string? value)
-        {
-            value = (node as YamlScalarNode)?.Value;
-            if (value is null)
-            {
-                Error(node, $"{path}: expected {expected}, got {Describe(node)}");
-            }
-
-            return value is not null;
-        }
-
-        private static string Describe(YamlNode node) => node switch
-        {
-            YamlMappingNode => "a mapping",
-            YamlSequenceNode => "a list",
-            YamlScalarNode { Value: null or "" } => "nothing",
-            YamlScalarNode s => $"'{s.Value}'",
-            _ => "an alias",
-        };
-
-        private void Error(YamlNode node, string message) => Error(node.Start, message);
-
-        private void Error(Mark mark, string message) => _errors.Add(new PolicyError(file, (int)Math.Max(1, mark.Line), (int)Math.Max(1, mark.Column), message));
-
-        private static string StripMark(string message)
-        {
-            // YamlDotNet prefixes "(Line: 3, Col: 5, Idx: 20) - (Line: ...): "; the position is reported separately.
-            int i = message.IndexOf("): ", StringComparison.Ordinal);
-            return message.StartsWith("(Line", StringComparison.Ordinal) && i >= 0 ? message[(i + 3)..] : message;
-        }
-    }
-
-    internal static bool TryParseListen(string text, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out ListenAddress? address)
-    {
-        address = null;
-        if (!SplitHostPort(text, out string host, out int port) || !IPAddress.TryParse(host, out IPAddress? ip) || port < 0)
-        {
-            return false;
-        }
-
-        address = new ListenAddress(ip, port);
-        return true;
-    }
-
-    internal static bool TryParseEndpoint(string text, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out EndpointAddress? address)
-    {
-        address = null;
-        if (!SplitHostPort(text, out string host, out int port) || port < 1)
-        {
-            return false;
-        }
-
-        if (!IPAddress.TryParse(host, out _) && Uri.CheckHostName(host) != UriHostNameType.Dns)
-        {
-            return false;
-        }
-
-        address = new EndpointAddress(host.ToLowerInvariant(), port);
-        return true;
-    }
-
-    private static bool SplitHostPort(string text, out string host, out int port)
-    {
-        host = "";
-        port = -1;
-        int colon;
-        if (text.StartsWith('['))
-        {
-            int close = text.IndexOf("]:", StringComparison.Ordinal);
-            if (close < 0)
-            {
-                return false;
-            }
-
-            host = text[1..close];
-            colon = close + 1;
-        }
-        else
-        {
-            colon = text.LastIndexOf(':');
-            if (colon <= 0 || text.IndexOf(':') != colon)
-            {
-                return false;
-            }
-
-            host = text[..colon];
-        }
-
-        ReadOnlySpan<char> portText = text.AsSpan(colon + 1);
-        if (portText.Length == 0 || portText.Length > 5)
-        {
-            return false;
-        }
-
-        foreach (char c in portText)
-        {
-            if (!char.IsAsciiDigit(c))
-            {
-                return false;
-            }
-        }
-
-        port = int.Parse(portText, CultureInfo.InvariantCulture);
-        return host.Length > 0 && port <= 65535;
-    }
-
-    private static bool IsSimpleName(string name)
-    {
-        if (name.Length is 0 or > 63)
-        {
-            return false;
-        }
-
-        foreach (char c in name)
-        {
-            if (!char.IsAsciiLetterLower(c) && !char.IsAsciiDigit(c) && c != '-' && c != '_')
-            {
-                return false;
-            }
-        }
-
-        return true;
-    }
-
-    private static bool IsUpperToken(string text)
-    {
-        foreach (char c in text)
-        {
-            if (!char.IsAsciiLetterUpper(c) && c != '-' && c != '_')
-            {
-                return false;
-            }
-        }
-
-        return true;
-    }
-
-    internal static bool IsHeaderName(ReadOnlySpan<char> name)
-    {
-        if (name.IsEmpty)
-        {
-            return false;
-        }
-
-        foreach (char c in name)
-        {
-            // RFC 9110 token characters.
-            if (!(char.IsAsciiLetterOrDigit(c) || "!#$%&'*+-.^_`|~".Contains(c, StringComparison.Ordinal)))
-            {
-                return false;
-            }
-        }
-
-        return true;
     }
 }

@@ -248,31 +248,15 @@ public sealed record OutboundRouteSpec(
     public IReadOnlyList<HttpRuleSpec> Http { get; init; } = [];
 }
 
-/// <summary>How a route picks one of its endpoints.</summary>
-public enum LoadBalancingPolicy
-{
-    /// <summary>Each endpoint in turn.</summary>
-    RoundRobin,
-
-    /// <summary>The endpoint with the fewest requests in flight (ties broken in order).</summary>
-    LeastRequests,
-
-    /// <summary>A uniformly random endpoint.</summary>
-    Random,
-
-    /// <summary>Rendezvous hashing of a request header: the same value reaches the same endpoint while it is healthy.</summary>
-    ConsistentHash,
-}
-
 /// <summary>A <c>host:port</c> upstream endpoint (DNS name or IP literal).</summary>
-public sealed record EndpointAddress(string Host, int Port)
+public sealed partial record EndpointAddress(string Host, int Port)
 {
     /// <summary><c>host:port</c>, with IPv6 literals in brackets.</summary>
     public override string ToString() => Host.Contains(':', StringComparison.Ordinal) ? $"[{Host}]:{Port}" : $"{Host}:{Port}";
 }
 
 /// <summary>A listen address: an IP literal and a port (0 = any free port, for tests).</summary>
-public sealed record ListenAddress(IPAddress Address, int Port)
+public sealed partial record ListenAddress(IPAddress Address, int Port)
 {
     /// <summary>The address as an <see cref="IPEndPoint"/>.</summary>
     public IPEndPoint ToEndPoint() => new(Address, Port);

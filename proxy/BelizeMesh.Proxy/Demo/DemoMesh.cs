@@ -14,7 +14,7 @@ namespace BelizeMesh.Proxy.Demo;
 internal sealed record DemoOptions
 {
     /// <summary>Port of the frontend sidecar's outbound listener, the one the curl commands use (0 = any free port).</summary>
-    public int OutboundPort { get; init; } = 16001;
+    public int OutboundPort { get; init; } = MeshNames.OutboundPort;
 
     /// <summary>Run the three checks, print them, and stop instead of waiting for Ctrl+C.</summary>
     public bool CheckOnly { get; init; }
@@ -225,7 +225,7 @@ internal sealed class DemoMesh : IAsyncDisposable
         WebApplication app = builder.Build();
         app.Run(async context =>
         {
-            string caller = context.Request.Headers["x-belizemesh-peer-identity"].ToString();
+            string caller = context.Request.Headers[MeshNames.PeerIdentityHeader].ToString();
             context.Response.ContentType = "text/plain; charset=utf-8";
             await context.Response.WriteAsync(
                 $"hello from the demo app: {context.Request.Method} {context.Request.Path}, caller {(caller.Length == 0 ? "(none)" : caller)}\n",

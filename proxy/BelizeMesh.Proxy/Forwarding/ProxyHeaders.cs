@@ -11,7 +11,7 @@ public static class ProxyHeaders
     /// as the same variable) — so the app can trust it: present means verified, absent means the caller is
     /// unauthenticated (plaintext).
     /// </summary>
-    public const string PeerIdentity = "x-belizemesh-peer-identity";
+    public const string PeerIdentity = MeshNames.PeerIdentityHeader;
 
     /// <summary>
     /// <c>x-belizemesh-app-port</c>: the app port a request is for, set by the outbound side from the route's
@@ -19,7 +19,7 @@ public static class ProxyHeaders
     /// whatever port <c>Host</c> names. Like <see cref="PeerIdentity"/> it is reserved: removed from what a client
     /// sends and from what the app receives, in every spelling.
     /// </summary>
-    public const string AppPort = "x-belizemesh-app-port";
+    public const string AppPort = MeshNames.AppPortHeader;
 
     /// <summary>
     /// True when <paramref name="name"/> is a spelling of the reserved request header <paramref name="reserved"/>

@@ -79,8 +79,8 @@ internal sealed partial class ProxyHost : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly ListenOptions[] _listeners;
-    private DirectoryWatcher? _watcher;
-    private DirectoryWatcher? _certificateWatcher;
+    private BelizeMesh.Configuration.DirectoryWatcher? _watcher;
+    private BelizeMesh.Configuration.DirectoryWatcher? _certificateWatcher;
     private IdleMemoryTrimmer? _trimmer;
 
     private ProxyHost(WebApplication app, ListenOptions[] listeners)
@@ -360,7 +360,7 @@ internal sealed partial class ProxyHost : IAsyncDisposable
         readiness.ListenersBound();
 
         string directory = Path.GetDirectoryName(Path.GetFullPath(options.PolicyPath))!;
-        _watcher = !options.WatchPolicy ? null : new DirectoryWatcher(directory, options.WatchDebounce, options.WatchPollInterval, () => store.ReloadAsync(), options.Time, logger);
+        _watcher = !options.WatchPolicy ? null : DirectoryWatchers.Start(directory, options, () => store.ReloadAsync(), logger);
 
         // The certificates directory is a Secret volume, updated by the same ..data symlink swap as the policy's
         // ConfigMap: the same watcher, debounce and poll; the store re-reads all three files and swaps them for new
@@ -370,7 +370,7 @@ internal sealed partial class ProxyHost : IAsyncDisposable
             CertificateSet current = certificates.Current;
             services.GetRequiredService<ProxyMetrics>().CertificatesInUse(current.Certificate.NotAfter);
             readiness.TrackCertificate(() => certificates.Current);
-            _certificateWatcher = !options.WatchCertificates ? null : new DirectoryWatcher(Path.GetFullPath(certificates.Directory), options.WatchDebounce, options.WatchPollInterval, () => certificates.ReloadAsync(), options.Time, logger);
+            _certificateWatcher = !options.WatchCertificates ? null : DirectoryWatchers.Start(Path.GetFullPath(certificates.Directory), options, () => certificates.ReloadAsync(), logger);
             Log.Certificates(logger, certificates.Directory, current.Identity, current.Certificate.SerialNumber, current.Certificate.NotAfter);
         }
 

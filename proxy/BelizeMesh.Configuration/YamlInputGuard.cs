@@ -1,6 +1,6 @@
-// Shared source: compiled into BelizeMesh.Mesh (mesh descriptions), BelizeMesh.Proxy (SidecarPolicy) and
-// BelizeMesh.Injector (its configuration and offline pod YAML), so every YAML the products read is bounded the same way
-// before YamlDotNet builds a node tree from it.
+// Used by BelizeMesh.Mesh (mesh descriptions), BelizeMesh.Proxy (SidecarPolicy) and BelizeMesh.Injector (its
+// configuration and offline pod YAML), so every YAML the products read is bounded the same way before YamlDotNet builds
+// a node tree from it.
 using YamlDotNet.Core;
 using YamlDotNet.Core.Events;
 
@@ -13,7 +13,7 @@ namespace BelizeMesh.Configuration;
 /// a core for minutes). This pass reads the event stream — YamlDotNet's parser keeps its own state stack, so it does
 /// not recurse — and stops at the first limit crossed, with the line and column where it happened.
 /// </summary>
-internal static class YamlInputGuard
+public static class YamlInputGuard
 {
     /// <summary>Largest configuration file read (a 500-service mesh description is ~200 KB).</summary>
     public const int MaxBytes = 4 * 1024 * 1024;

@@ -1,9 +1,10 @@
 using System.Globalization;
 
-namespace BelizeMesh.Injector.Configuration;
+namespace BelizeMesh.Configuration;
 
-/// <summary>Kubernetes resource quantities (<c>100m</c>, <c>128Mi</c>, <c>1.5</c>, <c>2e3</c>), parsed to compare requests with limits.</summary>
-internal static class Quantity
+/// <summary>Kubernetes resource quantities (<c>100m</c>, <c>128Mi</c>, <c>1.5</c>, <c>2e3</c>), parsed to compare requests
+/// with limits (the injector's sidecar resources).</summary>
+public static class Quantity
 {
     /// <summary>Parses a quantity into its value in base units, or returns false when it is not valid Kubernetes notation.</summary>
     public static bool TryParse(string text, out decimal value)

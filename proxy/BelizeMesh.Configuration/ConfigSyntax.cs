@@ -1,6 +1,6 @@
-// Shared source: compiled into BelizeMesh.Mesh (the mesh description) and BelizeMesh.Proxy (the SidecarPolicy), so that
-// the two parsers of the one configuration language read durations and suggest field names the same way. Every
-// duration `belizemesh emit` writes into a SidecarPolicy is one the proxy loads.
+// Used by BelizeMesh.Mesh (the mesh description) and BelizeMesh.Proxy (the SidecarPolicy), so that the two parsers of
+// the one configuration language read durations and suggest field names the same way. Every duration `belizemesh emit`
+// writes into a SidecarPolicy is one the proxy loads.
 using System.Globalization;
 
 namespace BelizeMesh.Configuration;
@@ -10,10 +10,13 @@ namespace BelizeMesh.Configuration;
 /// <c>s</c>, <c>ms</c> (<c>300s</c>, <c>5m</c>, <c>1h30m</c>, <c>100ms</c>, <c>1.5s</c>); a bare <c>0</c> is zero.
 /// Whole milliseconds (Istio's floor for timeouts), at most 10 years.
 /// </summary>
-internal static class DurationSyntax
+public static class DurationSyntax
 {
     /// <summary>The longest duration accepted: 10 years (87600h).</summary>
     public const long MaxMilliseconds = 10L * 365 * 24 * 3_600_000;
+
+    /// <summary>The hint shown next to a duration error of the binder (<see cref="YamlMap.Duration"/>).</summary>
+    public const string Expected = "expected a number with unit h, m, s or ms, e.g. 300s, 5m, 1h, 100ms (0 means none)";
 
     public static bool TryParse(string text, out TimeSpan value)
     {
@@ -80,7 +83,7 @@ internal static class DurationSyntax
 }
 
 /// <summary>"Did you mean …?" for a misspelt field name.</summary>
-internal static class Spelling
+public static class Spelling
 {
     /// <summary>The candidate closest to <paramref name="key"/> (case-insensitive edit distance), or null when even
     /// the closest is more than max(2, a third of the key's length) edits away.</summary>

@@ -1,21 +1,20 @@
-using BelizeMesh.Configuration;
 using System.Globalization;
-using BelizeMesh.Mesh.Model;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
-namespace BelizeMesh.Mesh.Parsing;
+namespace BelizeMesh.Configuration;
 
-/// <summary>Collects every binding error of one file (YARP route-validator style: report all, not the first).</summary>
-internal sealed class BindContext(string file)
+/// <summary>Collects every binding error of one file (YARP route-validator style: report all, not the first), each a
+/// <see cref="ConfigError"/> at the offending node's position.</summary>
+public sealed class BindContext(string file)
 {
     public string File { get; } = file;
 
-    public List<MeshError> Errors { get; } = [];
+    public List<ConfigError> Errors { get; } = [];
 
-    public void Error(YamlNode node, string path, string message) => Errors.Add(new MeshError(File, PositionOf(node), path, message));
+    public void Error(YamlNode node, string path, string message) => Errors.Add(new ConfigError(File, PositionOf(node), path, message));
 
-    public void Error(SourcePosition position, string path, string message) => Errors.Add(new MeshError(File, position, path, message));
+    public void Error(SourcePosition position, string path, string message) => Errors.Add(new ConfigError(File, position, path, message));
 
     public static SourcePosition PositionOf(YamlNode node) => new((int)node.Start.Line, (int)node.Start.Column);
 
@@ -37,9 +36,14 @@ internal sealed class BindContext(string file)
 /// A mapping being bound: typed getters that record what was read, report type errors at the value's position, and
 /// <see cref="Finish"/> reports every key that was never asked for as an unknown field (with a "did you mean").
 /// </summary>
-internal sealed class YamlMap
+/// <remarks>
+/// The typed binder of the configuration core, on <see cref="YamlFields"/> (the mapping index) and
+/// <see cref="YamlDocuments"/> (the load step). The mesh description is a schema over it (MeshParser); the sidecar's
+/// policy and the injector's files word their own messages on the same index.
+/// </remarks>
+public sealed class YamlMap
 {
-    private readonly Dictionary<string, (YamlScalarNode Key, YamlNode Value)> _entries = new(StringComparer.Ordinal);
+    private readonly YamlFields _fields;
     private readonly List<string> _order = [];
     private readonly HashSet<string> _asked = new(StringComparer.Ordinal);
     private readonly BindContext _ctx;
@@ -49,21 +53,14 @@ internal sealed class YamlMap
         Node = node;
         Path = path;
         _ctx = ctx;
-        foreach (var (key, value) in node.Children)
+        _fields = YamlFields.Index(
+            node,
+            known: null, // every key is kept; Finish reports those no getter asked for
+            badKey: key => ctx.Error(key, path, $"keys must be plain strings, not {BindContext.Describe(key)}"),
+            duplicate: field => ctx.Error(field.KeyNode, Join(path, field.Key), $"duplicate key \"{field.Key}\"; each field may appear once"));
+        foreach (YamlField field in _fields.InOrder)
         {
-            if (key is not YamlScalarNode scalar || scalar.Value is null)
-            {
-                ctx.Error(key, path, $"keys must be plain strings, not {BindContext.Describe(key)}");
-                continue;
-            }
-
-            if (!_entries.TryAdd(scalar.Value, (scalar, value)))
-            {
-                ctx.Error(key, Join(path, scalar.Value), $"duplicate key \"{scalar.Value}\"; each field may appear once");
-                continue;
-            }
-
-            _order.Add(scalar.Value);
+            _order.Add(field.Key);
         }
     }
 
@@ -91,22 +88,22 @@ internal sealed class YamlMap
 
     public string PathOf(string key) => Join(Path, key);
 
-    public bool Has(string key) => _entries.ContainsKey(key);
+    public bool Has(string key) => _fields.Has(key);
 
     /// <summary>The raw value of <paramref name="key"/> (null when absent or written as null).</summary>
     public YamlNode? Raw(string key)
     {
         _asked.Add(key);
-        if (!_entries.TryGetValue(key, out var entry))
+        if (_fields.Value(key) is not { } value)
         {
             return null;
         }
 
-        return entry.Value is YamlScalarNode s && BindContext.IsNull(s) ? null : entry.Value;
+        return value is YamlScalarNode s && BindContext.IsNull(s) ? null : value;
     }
 
     public SourcePosition PositionOf(string key) =>
-        _entries.TryGetValue(key, out var entry) ? BindContext.PositionOf(entry.Value) : Position;
+        _fields.Value(key) is { } value ? BindContext.PositionOf(value) : Position;
 
     public void Missing(string key, string hint) =>
         _ctx.Error(Node, PathOf(key), $"missing required field \"{key}\" ({hint})");
@@ -210,26 +207,27 @@ internal sealed class YamlMap
         return null;
     }
 
-    public double? Percentage(string key)
-    {
-        var node = Raw(key);
-        if (node is null)
-        {
-            return null;
-        }
-
-        if (node is YamlScalarNode { Style: ScalarStyle.Plain, Value: { } text }
+    public double? Percentage(string key) => Read<double>(
+        key,
+        static node => node is YamlScalarNode { Style: ScalarStyle.Plain, Value: { } text }
             && double.TryParse(text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double value)
-            && value is >= 0 and <= 100)
-        {
-            return value;
-        }
+            && value is >= 0 and <= 100 ? value : null,
+        static node => $"expected a percentage from 0 to 100 (e.g. 10 or 0.5), got {BindContext.Describe(node)}");
 
-        _ctx.Error(node, PathOf(key), $"expected a percentage from 0 to 100 (e.g. 10 or 0.5), got {BindContext.Describe(node)}");
-        return null;
-    }
+    public bool? Bool(string key) => Read<bool>(
+        key,
+        static node => node is YamlScalarNode { Style: ScalarStyle.Plain, Value: "true" or "false" } s ? s.Value == "true" : null,
+        static node => $"expected true or false, got {BindContext.Describe(node)}");
 
-    public bool? Bool(string key)
+    public TimeSpan? Duration(string key) => Read<TimeSpan>(
+        key,
+        static node => node is YamlScalarNode { Value: { } text } && DurationSyntax.TryParse(text, out var value) ? value : null,
+        static node => $"{BindContext.Describe(node)} is not a duration; {DurationSyntax.Expected}");
+
+    /// <summary>The value of <paramref name="key"/> as <paramref name="read"/> makes it (null when absent or written as
+    /// null); a value it refuses is reported with <paramref name="problem"/>'s message at the value's position.</summary>
+    private T? Read<T>(string key, Func<YamlNode, T?> read, Func<YamlNode, string> problem)
+        where T : struct
     {
         var node = Raw(key);
         if (node is null)
@@ -237,29 +235,12 @@ internal sealed class YamlMap
             return null;
         }
 
-        if (node is YamlScalarNode { Style: ScalarStyle.Plain, Value: "true" or "false" } s)
-        {
-            return s.Value == "true";
-        }
-
-        _ctx.Error(node, PathOf(key), $"expected true or false, got {BindContext.Describe(node)}");
-        return null;
-    }
-
-    public TimeSpan? Duration(string key)
-    {
-        var node = Raw(key);
-        if (node is null)
-        {
-            return null;
-        }
-
-        if (node is YamlScalarNode { Value: { } text } && Durations.TryParse(text, out var value))
+        if (read(node) is { } value)
         {
             return value;
         }
 
-        _ctx.Error(node, PathOf(key), $"{BindContext.Describe(node)} is not a duration; {Durations.Expected}");
+        _ctx.Error(node, PathOf(key), problem(node));
         return null;
     }
 
@@ -297,48 +278,22 @@ internal sealed class YamlMap
 
     public IReadOnlyList<string> StringList(string key, string hint = "a string")
     {
-        var node = Raw(key);
-        if (node is null)
+        var result = new List<string>();
+        ForEachItem(key, hint, (item, path) =>
         {
-            return [];
-        }
-
-        if (node is not YamlSequenceNode sequence)
-        {
-            _ctx.Error(node, PathOf(key), $"expected a list of {hint}s, got {BindContext.Describe(node)}");
-            return [];
-        }
-
-        var result = new List<string>(sequence.Children.Count);
-        for (int i = 0; i < sequence.Children.Count; i++)
-        {
-            if (ScalarString(sequence.Children[i], $"{PathOf(key)}[{i}]", hint) is { } value)
+            if (ScalarString(item, path, hint) is { } value)
             {
                 result.Add(value);
             }
-        }
-
+        });
         return result;
     }
 
     public IReadOnlyList<int> IntList(string key, int min, int max, string hint)
     {
-        var node = Raw(key);
-        if (node is null)
+        var result = new List<int>();
+        ForEachItem(key, hint, (item, path) =>
         {
-            return [];
-        }
-
-        if (node is not YamlSequenceNode sequence)
-        {
-            _ctx.Error(node, PathOf(key), $"expected a list of {hint}s, got {BindContext.Describe(node)}");
-            return [];
-        }
-
-        var result = new List<int>(sequence.Children.Count);
-        for (int i = 0; i < sequence.Children.Count; i++)
-        {
-            var item = sequence.Children[i];
             if (item is YamlScalarNode { Style: ScalarStyle.Plain, Value: { } text }
                 && int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int value) && value >= min && value <= max)
             {
@@ -346,11 +301,32 @@ internal sealed class YamlMap
             }
             else
             {
-                _ctx.Error(item, $"{PathOf(key)}[{i}]", $"expected {hint} from {min} to {max}, got {BindContext.Describe(item)}");
+                _ctx.Error(item, path, $"expected {hint} from {min} to {max}, got {BindContext.Describe(item)}");
             }
+        });
+        return result;
+    }
+
+    /// <summary>Calls <paramref name="each"/> with every item of the list <paramref name="key"/> and its path; reports a
+    /// value that is not a list.</summary>
+    private void ForEachItem(string key, string hint, Action<YamlNode, string> each)
+    {
+        var node = Raw(key);
+        if (node is null)
+        {
+            return;
         }
 
-        return result;
+        if (node is not YamlSequenceNode sequence)
+        {
+            _ctx.Error(node, PathOf(key), $"expected a list of {hint}s, got {BindContext.Describe(node)}");
+            return;
+        }
+
+        for (int i = 0; i < sequence.Children.Count; i++)
+        {
+            each(sequence.Children[i], $"{PathOf(key)}[{i}]");
+        }
     }
 
     /// <summary>A string-to-string mapping (labels), in the order written.</summary>
@@ -403,21 +379,11 @@ internal sealed class YamlMap
     public IReadOnlyList<string> Keys => _order;
 
     /// <summary>Reports every key that no getter asked for.</summary>
-    public void Finish()
+    public void Finish() => _fields.ReportUnasked(_asked, (field, suggestion) =>
     {
-        foreach (var key in _order)
-        {
-            if (_asked.Contains(key))
-            {
-                continue;
-            }
-
-            var (keyNode, _) = _entries[key];
-            string? suggestion = Spelling.Suggest(key, _asked);
-            var allowed = new List<string>(_asked);
-            allowed.Sort(StringComparer.Ordinal);
-            string didYouMean = suggestion is null ? "" : $"; did you mean \"{suggestion}\"?";
-            _ctx.Error(keyNode, PathOf(key), $"unknown field \"{key}\"{didYouMean} (allowed here: {string.Join(", ", allowed)})");
-        }
-    }
+        var allowed = new List<string>(_asked);
+        allowed.Sort(StringComparer.Ordinal);
+        string didYouMean = suggestion is null ? "" : $"; did you mean \"{suggestion}\"?";
+        _ctx.Error(field.KeyNode, PathOf(field.Key), $"unknown field \"{field.Key}\"{didYouMean} (allowed here: {string.Join(", ", allowed)})");
+    });
 }

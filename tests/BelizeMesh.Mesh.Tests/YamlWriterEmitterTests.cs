@@ -1,0 +1,58 @@
+using System.Text.Json.Nodes;
+using BelizeMesh.Mesh.Emit;
+using BelizeMesh.TestSupport.Schemas;
+
+namespace BelizeMesh.Mesh.Tests;
+
+/// <summary>The mesh's YAML writer on YamlDotNet's emitter: the layout the golden files hold, and the one input the
+/// emitter cannot write as given.</summary>
+public sealed class YamlWriterEmitterTests
+{
+    [Fact]
+    public void Lists_are_indented_under_their_key_empty_collections_are_flow_and_multi_line_text_is_a_literal_block()
+    {
+        var document = new JsonObject
+        {
+            ["kind"] = "ConfigMap",
+            ["list"] = new JsonArray(new JsonObject { ["a"] = 1, ["b"] = new JsonArray("x", "yes") }, "z"),
+            ["empty"] = new JsonObject(),
+            ["none"] = new JsonArray(),
+            ["pem"] = "-----BEGIN X-----\nAAAA\n-----END X-----\n",
+            ["port"] = "16443",
+        };
+
+        Assert.Equal(
+            "kind: ConfigMap\n" +
+            "list:\n" +
+            "  - a: 1\n" +
+            "    b:\n" +
+            "      - x\n" +
+            "      - \"yes\"\n" +
+            "  - z\n" +
+            "empty: {}\n" +
+            "none: []\n" +
+            "pem: |\n" +
+            "  -----BEGIN X-----\n" +
+            "  AAAA\n" +
+            "  -----END X-----\n" +
+            "port: \"16443\"\n",
+            YamlWriter.ToYaml(document));
+    }
+
+    [Fact]
+    public void Documents_are_separated_by_three_dashes()
+    {
+        var output = new System.Text.StringBuilder();
+        YamlWriter.WriteDocuments(output, [new JsonObject { ["a"] = 1 }, new JsonObject { ["b"] = true }]);
+        Assert.Equal("a: 1\n---\nb: true\n", output.ToString());
+    }
+
+    [Fact]
+    public void Unpaired_surrogate_is_written_as_the_replacement_character_instead_of_failing()
+    {
+        string yaml = YamlWriter.ToYaml(new JsonObject { ["v"] = "a\ud800b", ["pair"] = "\U0001F600" });
+        var back = YamlJson.Load(yaml)!.AsObject();
+        Assert.Equal("a\uFFFDb", (string)back["v"]!);
+        Assert.Equal("\U0001F600", (string)back["pair"]!);
+    }
+}

@@ -44,6 +44,13 @@ internal sealed record CompareOptions
     /// <summary><c>belizemesh-proxy</c> to measure: an executable or a .dll; default the build next to this harness.</summary>
     public string? ProxyPath { get; init; }
 
+    /// <summary>Run the BelizeMesh sidecars with their access log on (<c>--access-log true</c>; default off, as the
+    /// peers run without theirs).</summary>
+    public bool AccessLog { get; init; }
+
+    /// <summary>Extra environment for the sidecar processes (<c>--proxy-env NAME=VALUE</c>, repeatable): GC settings.</summary>
+    public IReadOnlyDictionary<string, string> ProxyEnvironment { get; init; } = new Dictionary<string, string>();
+
     /// <summary>Start this one scenario, print where it listens, and keep it running until Ctrl+C (for profiling
     /// or poking at it with curl, wrk or h2load); measures nothing.</summary>
     public string? Hold { get; init; }
@@ -63,7 +70,7 @@ internal sealed record CompareOptions
         usage: compare [--quick] [--scenarios direct,belizemesh-pq,belizemesh-plain,nginx-tls,haproxy-tls]
                        [--concurrency 64] [--duration 10] [--repeats 3] [--rates 1000,5000] [--latency-duration 15]
                        [--warmup 10] [--open-connections 32] [--bytes 128] [--bulk-mb 256] [--no-cross-check]
-                       [--out perf/results] [--proxy PATH]
+                       [--out perf/results] [--proxy PATH] [--access-log] [--proxy-env NAME=VALUE]…
                compare --hold SCENARIO      start one scenario and keep it running until Ctrl+C (no measurement)
         """;
 
@@ -90,6 +97,8 @@ internal sealed record CompareOptions
                 "--no-cross-check" => options with { CrossCheck = false },
                 "--out" => options with { ResultsRoot = Value() },
                 "--proxy" => options with { ProxyPath = Value() },
+                "--access-log" => options with { AccessLog = true },
+                "--proxy-env" => options with { ProxyEnvironment = WithSetting(options.ProxyEnvironment, Value()) },
                 "--hold" => options with { Hold = Value(), Scenarios = [args[i]] },
                 _ => throw new ArgumentException($"unknown option '{args[i]}'\n{Usage}"),
             };
@@ -109,6 +118,17 @@ internal sealed record CompareOptions
         }
 
         return options;
+    }
+
+    private static Dictionary<string, string> WithSetting(IReadOnlyDictionary<string, string> environment, string setting)
+    {
+        int equals = setting.IndexOf('=', StringComparison.Ordinal);
+        if (equals < 1)
+        {
+            throw new ArgumentException($"--proxy-env {setting}: expected NAME=VALUE\n{Usage}");
+        }
+
+        return new Dictionary<string, string>(environment) { [setting[..equals]] = setting[(equals + 1)..] };
     }
 }
 
@@ -175,8 +195,10 @@ internal static class CompareCommand
     }
 
     /// <summary>The programs and ports every scenario of a run shares.</summary>
-    internal static ScenarioContext CreateContext(string work, IReadOnlyDictionary<string, (string Path, string Version)> tools, string? proxyPath) => new()
+    internal static ScenarioContext CreateContext(string work, IReadOnlyDictionary<string, (string Path, string Version)> tools, string? proxyPath, CompareOptions? options = null) => new()
     {
+        ProxyAccessLog = options?.AccessLog ?? false,
+        ProxyEnvironment = options?.ProxyEnvironment,
         Directory = work,
         AppPort = ManagedProcess.FreePort(),
         Proxy = LocateProxy(proxyPath),
@@ -189,7 +211,7 @@ internal static class CompareCommand
     {
         string work = Directory.CreateTempSubdirectory("belizemesh-compare-").FullName;
         var tools = FindTools();
-        ScenarioContext context = CreateContext(work, tools, options.ProxyPath);
+        ScenarioContext context = CreateContext(work, tools, options.ProxyPath, options);
         Scenario scenario = Scenario.All.First(s => s.Id == options.Hold);
         if (scenario.Unavailable(context) is { } reason)
         {
@@ -226,7 +248,7 @@ internal static class CompareCommand
         long started = Stopwatch.GetTimestamp();
         string work = Directory.CreateTempSubdirectory("belizemesh-compare-").FullName;
         var tools = FindTools();
-        ScenarioContext context = CreateContext(work, tools, options.ProxyPath);
+        ScenarioContext context = CreateContext(work, tools, options.ProxyPath, options);
         IReadOnlyList<Scenario> scenarios = options.Scenarios.Count == 0
             ? Scenario.All
             : options.Scenarios.Select(id => Scenario.All.First(s => s.Id == id)).ToArray();

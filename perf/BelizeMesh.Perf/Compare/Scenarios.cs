@@ -18,6 +18,12 @@ internal sealed class ScenarioContext
     /// <summary>How to start <c>belizemesh-proxy</c>: program and leading arguments.</summary>
     public required (string FileName, string[] Prefix, string Build) Proxy { get; init; }
 
+    /// <summary>The sidecars' access log (<c>--access-log</c>); off unless the run asks for it.</summary>
+    public bool ProxyAccessLog { get; init; }
+
+    /// <summary>Extra environment for the sidecar processes (GC settings), or null.</summary>
+    public IReadOnlyDictionary<string, string>? ProxyEnvironment { get; init; }
+
     public string? Nginx { get; init; }
 
     public string? Haproxy { get; init; }
@@ -186,7 +192,7 @@ internal sealed class BelizeMeshScenario(bool pq) : Scenario(
             metadata: { name: backend, namespace: {{ScenarioContext.Namespace}} }
             spec:
               identity: spiffe://cluster.local/ns/{{ScenarioContext.Namespace}}/sa/backend
-              accessLog: false
+              accessLog: {{(context.ProxyAccessLog ? "true" : "false")}}
               admin: { listen: "127.0.0.1:{{ManagedProcess.FreePort()}}" }
               inbound:
                 listen: "127.0.0.1:{{backendInbound}}"
@@ -205,7 +211,7 @@ internal sealed class BelizeMeshScenario(bool pq) : Scenario(
             metadata: { name: frontend, namespace: {{ScenarioContext.Namespace}} }
             spec:
               identity: spiffe://cluster.local/ns/{{ScenarioContext.Namespace}}/sa/frontend
-              accessLog: false
+              accessLog: {{(context.ProxyAccessLog ? "true" : "false")}}
               admin: { listen: "127.0.0.1:{{ManagedProcess.FreePort()}}" }
               inbound:
                 listen: "127.0.0.1:{{ManagedProcess.FreePort()}}"
@@ -233,8 +239,8 @@ internal sealed class BelizeMeshScenario(bool pq) : Scenario(
         System.IO.Directory.CreateDirectory(policyDirectory);
         string policyPath = Path.Combine(policyDirectory, "policy.yaml");
         File.WriteAllText(policyPath, policy);
-        string[] arguments = [.. context.Proxy.Prefix, "run", "--policy", policyPath, "--certs", Path.Combine(root, service, "certs"), "--access-log", "false"];
-        return ManagedProcess.Start(context.Proxy.FileName, arguments, Path.Combine(root, $"{service}.log"));
+        string[] arguments = [.. context.Proxy.Prefix, "run", "--policy", policyPath, "--certs", Path.Combine(root, service, "certs"), "--access-log", context.ProxyAccessLog ? "true" : "false"];
+        return ManagedProcess.Start(context.Proxy.FileName, arguments, Path.Combine(root, $"{service}.log"), context.ProxyEnvironment);
     }
 
     /// <summary>tls.crt, tls.key (mode 0600) and ca.crt of <paramref name="service"/>, as a mounted Secret holds them.</summary>

@@ -41,6 +41,13 @@ internal static class TraceContext
         return traceId.ToString();
     }
 
+    /// <summary>The trace id as <see cref="TraceId"/> reads it, without allocating: a slice of the header, or empty.</summary>
+    public static ReadOnlySpan<char> TraceIdSpan(HttpContext context)
+    {
+        StringValues values = context.Request.Headers.TraceParent;
+        return values.Count == 1 && values[0] is { } header && IsValid(header) ? header.AsSpan(3, 32) : [];
+    }
+
     /// <summary>
     /// True for a <c>traceparent</c> a W3C Trace Context parser accepts: version two lower-case hex digits other than
     /// <c>ff</c>; trace id 32 and parent id 16 lower-case hex digits, neither all zeros; flags two hex digits. Version

@@ -14,6 +14,10 @@ namespace BelizeMesh.Proxy.Hosting;
 /// one full, compacting, decommitting collection
 /// (<see cref="GCCollectionMode.Aggressive"/>), then glibc's <c>malloc_trim(0)</c> for the native side (OpenSSL
 /// contexts, socket buffers). A busy sidecar never pays for it; a quiet one pays one collection of a small heap per burst.
+/// <para>The committed heap does not fall by itself when connections close (their objects are garbage until a
+/// collection, and a quiet process does not collect), so a trim made while many connections were open would set a floor
+/// that their closing never goes below: quiet, and at least <see cref="ClosedConnections"/> fewer open connections than
+/// the most seen since the last trim, is a reason to trim as well.</para>
 /// </summary>
 internal sealed partial class IdleMemoryTrimmer : IDisposable
 {
@@ -23,30 +27,39 @@ internal sealed partial class IdleMemoryTrimmer : IDisposable
     /// <summary>Committed bytes above the post-trim level that are worth a collection.</summary>
     public const long Threshold = 16L * 1024 * 1024;
 
+    /// <summary>Connections closed since the last trim that are worth a collection (each idle PQ channel holds ~70 KiB:
+    /// 256 of them are about <see cref="Threshold"/>).</summary>
+    public const int ClosedConnections = 256;
+
     private readonly Func<int> _gen0Collections;
     private readonly Func<long> _committedBytes;
     private readonly Action _trim;
+    private readonly Func<int> _openConnections;
     private readonly ILogger _logger;
     private readonly ITimer? _timer;
     private int _lastGen0 = -1;
     private long _baseline;
+    private int _peakConnections;
 
     /// <param name="time">The clock whose timer drives the looks.</param>
     /// <param name="logger">Where each trim is logged (Debug).</param>
     /// <param name="releaseRetained">Asked first to let cached buffers go (the channel memory pools' free blocks).</param>
-    public IdleMemoryTrimmer(TimeProvider time, ILogger logger, Func<long>? releaseRetained = null)
-        : this(time, logger, static () => GC.CollectionCount(0), static () => GC.GetGCMemoryInfo().TotalCommittedBytes, () => TrimNow(releaseRetained), start: true)
+    /// <param name="openConnections">The connections open now (inbound and outbound listeners); null = not watched.</param>
+    public IdleMemoryTrimmer(TimeProvider time, ILogger logger, Func<long>? releaseRetained = null, Func<int>? openConnections = null)
+        : this(time, logger, static () => GC.CollectionCount(0), static () => GC.GetGCMemoryInfo().TotalCommittedBytes, () => TrimNow(releaseRetained), start: true, openConnections)
     {
     }
 
     /// <summary>For tests: the probes and the trim are given, and <see cref="Tick"/> is called by hand.</summary>
-    internal IdleMemoryTrimmer(TimeProvider time, ILogger logger, Func<int> gen0Collections, Func<long> committedBytes, Action trim, bool start)
+    internal IdleMemoryTrimmer(TimeProvider time, ILogger logger, Func<int> gen0Collections, Func<long> committedBytes, Action trim, bool start, Func<int>? openConnections = null)
     {
         _gen0Collections = gen0Collections;
         _committedBytes = committedBytes;
         _trim = trim;
+        _openConnections = openConnections ?? (static () => 0);
         _logger = logger;
         _baseline = committedBytes();
+        _peakConnections = _openConnections();
         if (start)
         {
             _timer = time.CreateTimer(static state => ((IdleMemoryTrimmer)state!).Tick(), this, Interval, Interval);
@@ -63,6 +76,8 @@ internal sealed partial class IdleMemoryTrimmer : IDisposable
         bool quiet = gen0 == _lastGen0;
         _lastGen0 = gen0;
         long committed = _committedBytes();
+        int connections = _openConnections();
+        _peakConnections = Math.Max(_peakConnections, connections);
         if (!quiet)
         {
             // Busy: the GC runs anyway. Follow the heap down (never up) so the next quiet spell compares with a floor.
@@ -70,7 +85,7 @@ internal sealed partial class IdleMemoryTrimmer : IDisposable
             return false;
         }
 
-        if (committed - _baseline < Threshold)
+        if (committed - _baseline < Threshold && _peakConnections - connections < ClosedConnections)
         {
             return false;
         }
@@ -80,6 +95,7 @@ internal sealed partial class IdleMemoryTrimmer : IDisposable
         long after = _committedBytes();
         Log.Trimmed(_logger, committed / (1024 * 1024), after / (1024 * 1024));
         _baseline = after;
+        _peakConnections = connections;
         _lastGen0 = _gen0Collections(); // our own collection is not a sign of activity
         return true;
     }

@@ -5,7 +5,6 @@ using BelizeMesh.Proxy.Inbound;
 using BelizeMesh.Proxy.Metrics;
 using BelizeMesh.Proxy.Outbound;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Logging;
 
 namespace BelizeMesh.Proxy.Hosting;
 
@@ -33,7 +32,7 @@ internal enum ListenerRole
 /// The single request delegate: dispatches by listener, reads the policy snapshot once per request, and records
 /// metrics and the access log around the inbound and outbound handlers.
 /// </summary>
-internal sealed partial class ProxyDispatcher(
+internal sealed class ProxyDispatcher(
     PolicyStore store,
     InboundHandler inbound,
     OutboundHandler outbound,
@@ -42,10 +41,8 @@ internal sealed partial class ProxyDispatcher(
     IstioRequestMetrics istio,
     IPeerIdentityAccessor identities,
     ProxyHostOptions options,
-    ILoggerFactory loggerFactory)
+    AccessLog accessLog)
 {
-    private readonly ILogger _accessLog = loggerFactory.CreateLogger("BelizeMesh.Proxy.AccessLog");
-
     public async Task InvokeAsync(HttpContext context)
     {
         ListenerRole role = context.Features.Get<ListenerRoleFeature>()?.Role ?? ListenerRole.Admin;
@@ -80,18 +77,12 @@ internal sealed partial class ProxyDispatcher(
             int status = context.Response.StatusCode;
             metrics.RequestCompleted(direction, route, status, start);
             istio.RecordRequest(context, direction, status, start);
-            if (snapshot.AccessLog && options.AccessLog != false && _accessLog.IsEnabled(LogLevel.Information))
+            if (options.AccessLog ?? snapshot.AccessLog)
             {
-                Log.Access(_accessLog, direction == Direction.Inbound ? "inbound" : "outbound", context.Request.Method, context.Request.Host.Value ?? "",
+                accessLog.Write(direction == Direction.Inbound ? "inbound" : "outbound", context.Request.Method, context.Request.Host.Value ?? "",
                     context.Request.Path.Value ?? "", context.Request.Protocol, status, route, Stopwatch.GetElapsedTime(start).TotalMilliseconds,
-                    identities.TryGetPeer(context, out PeerIdentity peer) ? peer.SpiffeId : "", TraceContext.TraceId(context));
+                    identities.TryGetPeer(context, out PeerIdentity peer) ? peer.SpiffeId : "", TraceContext.TraceIdSpan(context));
             }
         }
-    }
-
-    private static partial class Log
-    {
-        [LoggerMessage(300, LogLevel.Information, "{Direction} {Method} {Host} {Path} {Protocol} {Status} route={Route} {DurationMs}ms peer={Peer} traceId={TraceId}", EventName = "Access")]
-        public static partial void Access(ILogger logger, string direction, string method, string host, string path, string protocol, int status, string route, double durationMs, string peer, string traceId);
     }
 }

@@ -4,7 +4,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace BelizeMesh.Proxy.Tests.EndToEnd;
 
 /// <summary>When the idle-memory trimmer collects: only when quiet (no gen0 collection since its last look) and the
-/// committed heap is well above what the last trim left.</summary>
+/// committed heap is well above what the last trim left, or many connections closed since then.</summary>
 public sealed class IdleMemoryTrimmerTests
 {
     private const long MiB = 1024 * 1024;
@@ -19,7 +19,43 @@ public sealed class IdleMemoryTrimmerTests
 
         public int Trims { get; private set; }
 
-        public IdleMemoryTrimmer Create() => new(TimeProvider.System, NullLogger.Instance, () => Gen0, () => Committed, () => { Trims++; Committed = AfterTrim; }, start: false);
+        public int Connections { get; set; }
+
+        public IdleMemoryTrimmer Create() => new(TimeProvider.System, NullLogger.Instance, () => Gen0, () => Committed, () => { Trims++; Committed = AfterTrim; }, start: false, () => Connections);
+    }
+
+    [Fact]
+    public void A_quiet_sidecar_whose_connections_closed_since_its_last_trim_is_trimmed_again()
+    {
+        var probe = new Probe { AfterTrim = 180 * MiB };
+        using IdleMemoryTrimmer trimmer = probe.Create();
+        trimmer.Tick();
+
+        probe.Gen0 += 40;            // 2,000 channels open
+        probe.Committed = 300 * MiB;
+        probe.Connections = 2000;
+        Assert.False(trimmer.Tick());
+        Assert.True(trimmer.Tick()); // quiet with them open: trimmed, and the floor is where they hold it (180 MiB)
+
+        probe.Connections = 0;       // they close; the committed heap does not move without a collection
+        Assert.True(trimmer.Tick()); // so the closed connections are the reason to trim again
+        Assert.False(trimmer.Tick());
+        Assert.Equal(2, probe.Trims);
+    }
+
+    [Fact]
+    public void A_few_closed_connections_are_not_worth_a_trim()
+    {
+        var probe = new Probe();
+        using IdleMemoryTrimmer trimmer = probe.Create();
+        probe.Connections = IdleMemoryTrimmer.ClosedConnections - 1;
+        trimmer.Tick();
+        trimmer.Tick();
+
+        probe.Connections = 0;
+        Assert.False(trimmer.Tick());
+        Assert.False(trimmer.Tick());
+        Assert.Equal(0, probe.Trims);
     }
 
     [Fact]

@@ -47,7 +47,8 @@ internal sealed class Sidecar : IAsyncDisposable
     public static string Route(string host, string endpoints, string extra = "") =>
         $"      - host: {host}\n        endpoints: [{endpoints}]\n" + (extra.Length == 0 ? "" : extra + "\n");
 
-    public static async Task<Sidecar> StartAsync(string policy, TimeProvider? time = null, bool watch = true, string? certs = null, ILoggerProvider? logs = null, Random? trafficRandom = null, Forwarding.IEndpointResolver? resolver = null, BelizeMesh.Proxy.Configuration.ListenAddress? statusListen = null, global::BelizeMesh.Proxy.Policy.Authentication.RemoteJwksOptions? remoteJwks = null, global::BelizeMesh.Proxy.Metrics.WorkloadMetadata? workload = null)
+    public static async Task<Sidecar> StartAsync(string policy, TimeProvider? time = null, bool watch = true, string? certs = null, ILoggerProvider? logs = null, Random? trafficRandom = null, Forwarding.IEndpointResolver? resolver = null, BelizeMesh.Proxy.Configuration.ListenAddress? statusListen = null, global::BelizeMesh.Proxy.Policy.Authentication.RemoteJwksOptions? remoteJwks = null, global::BelizeMesh.Proxy.Metrics.WorkloadMetadata? workload = null,
+        (Stream Output, Action<string> Observer, ILoggerProvider Logging)? accessLog = null)
     {
         string directory = System.IO.Directory.CreateTempSubdirectory("belizemesh-proxy-test-").FullName;
         string path = Path.Combine(directory, "policy.yaml");
@@ -65,13 +66,19 @@ internal sealed class Sidecar : IAsyncDisposable
                 StatusListen = statusListen,
                 RemoteJwks = remoteJwks ?? new(),
                 Workload = workload ?? global::BelizeMesh.Proxy.Metrics.WorkloadMetadata.Empty,
+                AccessLogOutput = accessLog?.Output ?? Stream.Null, // written only when spec.accessLog is true
+                AccessLogObserver = accessLog?.Observer,
                 ConfigureLogging = logging =>
                 {
                     logging.SetMinimumLevel(LogLevel.Warning);
                     if (logs is not null)
                     {
-                        logging.AddFilter("BelizeMesh.Proxy.AccessLog", LogLevel.Information); // written only when spec.accessLog is true
                         logging.AddProvider(logs);
+                    }
+
+                    if (accessLog is { Logging: { } provider })
+                    {
+                        logging.AddProvider(provider);
                     }
                 },
             },

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http;
+using System.Text.Json;
 using Microsoft.Extensions.Logging;
 
 namespace BelizeMesh.Proxy.Tests.EndToEnd;
@@ -29,17 +30,17 @@ public sealed class TraceContextTests : IAsyncLifetime
     {
         TestMesh mesh = TestMesh.Instance;
         _app = await TestApp.StartAsync();
-        _plainServer = await Sidecar.StartAsync(WithAccessLog(Sidecar.Policy(_app.Url)), logs: _logs.For("plain-inbound"));
+        _plainServer = await Sidecar.StartAsync(WithAccessLog(Sidecar.Policy(_app.Url)), accessLog: _logs.For("plain-inbound"));
         _plainClient = await Sidecar.StartAsync(
             WithAccessLog(Sidecar.Policy("http://127.0.0.1:1", outboundRoutes: Sidecar.Route("nawal.test", $"\"{_plainServer.InboundEndpoint}\""))),
-            logs: _logs.For("plain-outbound"));
+            accessLog: _logs.For("plain-outbound"));
         _pqServer = await Sidecar.StartAsync(
             WithAccessLog(Sidecar.Policy(_app.Url)).Replace("mode: DISABLE", "mode: STRICT", StringComparison.Ordinal),
-            certs: mesh.NawalCerts, logs: _logs.For("pq-inbound"));
+            certs: mesh.NawalCerts, accessLog: _logs.For("pq-inbound"));
         _pqClient = await Sidecar.StartAsync(
             WithAccessLog(Sidecar.Policy("http://127.0.0.1:1", outboundRoutes: Sidecar.Route("nawal.test", $"\"{_pqServer.InboundEndpoint}\"", $"        identity: {Nawal}")))
                 .Replace("  outbound:\n", "  outbound:\n    mode: STRICT\n", StringComparison.Ordinal),
-            certs: mesh.PakitCerts, logs: _logs.For("pq-outbound"));
+            certs: mesh.PakitCerts, accessLog: _logs.For("pq-outbound"));
     }
 
     public async Task DisposeAsync()
@@ -182,15 +183,21 @@ public sealed class TraceContextTests : IAsyncLifetime
     }
 }
 
-/// <summary>Access-log lines of several sidecars, with their structured fields and the Activity current when written.</summary>
+/// <summary>Access-log lines of several sidecars, as written (JSON lines), with the Activity current on the request's
+/// thread when each line was queued.</summary>
 internal sealed class AccessLogCapture
 {
     private readonly ConcurrentQueue<Entry> _entries = new();
+    private readonly ConcurrentDictionary<(string Sidecar, string Path), string> _activities = new();
     private TaskCompletionSource _added = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public sealed record Entry(string Sidecar, string Message, string Path, string TraceId, string? ActivityName);
 
-    public ILoggerProvider For(string sidecar) => new Provider(this, sidecar);
+    /// <summary>What to give <see cref="Sidecar.StartAsync"/> for <paramref name="sidecar"/>: the access log's output,
+    /// its observer, and a logging provider enabled for every category, as the JSON console is in a pod (ASP.NET
+    /// Core's request Activity depends on it).</summary>
+    public (Stream Output, Action<string> Observer, ILoggerProvider Logging) For(string sidecar)
+        => (new LineStream(line => AddLine(sidecar, line)), path => Observed(sidecar, path), new EnabledProvider());
 
     /// <summary>The access-log line <paramref name="sidecar"/> wrote for <paramref name="path"/>; it is written after
     /// the response, so it may arrive a moment after the client has its answer.</summary>
@@ -200,11 +207,14 @@ internal sealed class AccessLogCapture
         while (true)
         {
             Task added = Volatile.Read(ref _added).Task;
-            foreach (Entry entry in _entries)
+            if (_activities.TryGetValue((sidecar, path), out string? activity))
             {
-                if (entry.Sidecar == sidecar && entry.Path == path)
+                foreach (Entry entry in _entries)
                 {
-                    return entry;
+                    if (entry.Sidecar == sidecar && entry.Path == path)
+                    {
+                        return entry with { ActivityName = activity.Length == 0 ? null : activity };
+                    }
                 }
             }
 
@@ -212,26 +222,77 @@ internal sealed class AccessLogCapture
         }
     }
 
-    private void Add(Entry entry)
+    private void AddLine(string sidecar, string line)
     {
-        _entries.Enqueue(entry);
-        Interlocked.Exchange(ref _added, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+        using JsonDocument json = JsonDocument.Parse(line);
+        JsonElement state = json.RootElement.GetProperty("State");
+        _entries.Enqueue(new Entry(sidecar, json.RootElement.GetProperty("Message").GetString()!, state.GetProperty("Path").GetString()!, state.GetProperty("TraceId").GetString()!, null));
+        Changed();
     }
 
-    /// <summary>Enabled for every category, as the JSON console is in a pod (ASP.NET Core's request Activity depends
-    /// on it); keeps only the access log.</summary>
-    private sealed class Provider(AccessLogCapture owner, string sidecar) : ILoggerProvider
+    private void Observed(string sidecar, string path)
     {
-        public ILogger CreateLogger(string categoryName) => new Logger(owner, sidecar, categoryName == "BelizeMesh.Proxy.AccessLog");
+        _activities[(sidecar, path)] = Activity.Current?.OperationName ?? "";
+        Changed();
+    }
+
+    private void Changed() => Interlocked.Exchange(ref _added, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+
+    /// <summary>Splits what the access log writes into lines.</summary>
+    private sealed class LineStream(Action<string> onLine) : Stream
+    {
+        private readonly List<byte> _pending = [];
+
+        public override bool CanRead => false;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => true;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            foreach (byte b in buffer)
+            {
+                if (b == (byte)'\n')
+                {
+                    onLine(System.Text.Encoding.UTF8.GetString([.. _pending]));
+                    _pending.Clear();
+                }
+                else
+                {
+                    _pending.Add(b);
+                }
+            }
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+    }
+
+    private sealed class EnabledProvider : ILoggerProvider
+    {
+        public ILogger CreateLogger(string categoryName) => new EnabledLogger();
 
         public void Dispose()
         {
         }
     }
 
-    private sealed class Logger(AccessLogCapture owner, string sidecar, bool keep) : ILogger
+    private sealed class EnabledLogger : ILogger
     {
-
         public IDisposable? BeginScope<TState>(TState state)
             where TState : notnull => null;
 
@@ -239,28 +300,6 @@ internal sealed class AccessLogCapture
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {
-            if (!keep)
-            {
-                return;
-            }
-
-            string path = "", traceId = "(absent)";
-            if (state is IReadOnlyList<KeyValuePair<string, object?>> fields)
-            {
-                foreach (KeyValuePair<string, object?> field in fields)
-                {
-                    if (field.Key == "Path")
-                    {
-                        path = (string)field.Value!;
-                    }
-                    else if (field.Key == "TraceId")
-                    {
-                        traceId = (string)field.Value!;
-                    }
-                }
-            }
-
-            owner.Add(new Entry(sidecar, formatter(state, exception), path, traceId, Activity.Current?.OperationName));
         }
     }
 }

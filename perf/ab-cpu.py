@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""CPU time per request of two or more sidecar builds, measured alternately on the same machine.
+
+    python3 perf/ab-cpu.py [--rounds 7] [--requests 40000] [--warmup 20000] [-c 64] [--h2]
+                           [--scenario belizemesh-pq] [--access-log] NAME=PROXY[:ENV=VALUE,...] NAME=PROXY ...
+
+ENV=VALUE pairs are the sidecars' environment (e.g. DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=70); the pseudo
+setting ACCESS_LOG=1 turns the access log on for that pair only (--access-log: for every pair).
+
+Every build gets its own pair of sidecars (`compare --hold SCENARIO --proxy PROXY`, each with its own app), all
+started at once and left running. Each round sends the same closed-loop load (`load -n REQUESTS`) through one pair
+after the other (the order rotates every round) and reads utime+stime of that pair's two sidecar processes from
+/proc before and after: CPU ms per 1,000 requests. Only the sidecars are counted (not the load generator or the app),
+so the figure survives a busy machine far better than req/s does; it still is a loaded-machine figure when the
+machine is shared. Prints every round, then the median per build and its ratio to the first build.
+
+Build the harness first: dotnet build -c Release perf/BelizeMesh.Perf
+"""
+import argparse
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HARNESS = os.path.join(ROOT, "perf", "BelizeMesh.Perf", "bin", "Release", "net10.0", "BelizeMesh.Perf.dll")
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_ticks(pids):
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total
+
+
+def rss_kib(pids, field="VmRSS:"):
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(field):
+                    total += int(line.split()[1])
+    return total
+
+
+class Pair:
+    def __init__(self, name, proxy, env, args):
+        self.name = name
+        command = ["dotnet", HARNESS, "compare", "--hold", args.scenario, "--proxy", proxy]
+        if args.access_log or "ACCESS_LOG=1" in env:
+            command.append("--access-log")
+        for setting in (e for e in env if e != "ACCESS_LOG=1"):
+            command += ["--proxy-env", setting]
+        # SIGINT stops the harness cleanly (it stops the app and the sidecars); a shell's background job inherits it
+        # ignored, so reset it for the child.
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                                        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        self.target = self.host = None
+        self.pids = []
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                raise SystemExit(f"{name}: the harness exited before the scenario was ready")
+            if m := re.search(r"-H 'Host: ([^']+)' http://([0-9.:]+)/", line):
+                self.host, self.target = m.group(1), m.group(2)
+            if m := re.search(r"proxy processes: ([0-9 ]+);", line):
+                self.pids = [int(p) for p in m.group(1).split()]
+            if "Ctrl+C" in line:
+                break
+        if not self.pids:
+            raise SystemExit(f"{name}: no proxy processes reported")
+
+    def load(self, requests, args):
+        command = ["dotnet", HARNESS, "load", "--target", self.target, "--host", self.host, "-c", str(args.c), "-n", str(requests)]
+        if args.h2:
+            command.append("--h2")
+        out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        m = re.search(r"([0-9,]+) req/s, ([0-9,]+) requests, ([0-9,]+) errors", out)
+        if not m:
+            raise SystemExit(f"{self.name}: cannot read the load generator's output:\n{out}")
+        return float(m.group(1).replace(",", "")), int(m.group(2).replace(",", "")), int(m.group(3).replace(",", ""))
+
+    def stop(self):
+        try:
+            os.killpg(self.process.pid, signal.SIGINT)
+            self.process.wait(timeout=30)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(self.process.pid, signal.SIGKILL)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("builds", nargs="+", help="NAME=PATH[:ENV=VALUE,...] of a belizemesh-proxy executable")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--requests", type=int, default=40000)
+    parser.add_argument("--warmup", type=int, default=20000)
+    parser.add_argument("-c", type=int, default=64)
+    parser.add_argument("--h2", action="store_true")
+    parser.add_argument("--scenario", default="belizemesh-pq")
+    parser.add_argument("--access-log", action="store_true")
+    args = parser.parse_args()
+    if not os.path.exists(HARNESS):
+        raise SystemExit(f"{HARNESS} not found: dotnet build -c Release perf/BelizeMesh.Perf")
+
+    pairs = []
+    try:
+        for spec in args.builds:
+            name, _, rest = spec.partition("=")
+            path, _, env = rest.partition(":")
+            pairs.append(Pair(name, path, [e for e in env.split(",") if e], args))
+        for pair in pairs:
+            pair.load(args.warmup, args)
+        results = {p.name: [] for p in pairs}
+        rates = {p.name: [] for p in pairs}
+        with open("/proc/loadavg") as f:
+            print(f"load average at start: {f.read().split()[0]}; {args.rounds} rounds x {args.requests} requests, -c {args.c}{' h2' if args.h2 else ''}, access log {'on' if args.access_log else 'off'}")
+        for r in range(args.rounds):
+            order = pairs[r % len(pairs):] + pairs[:r % len(pairs)]
+            line = []
+            for pair in order:
+                before = cpu_ticks(pair.pids)
+                rate, done, errors = pair.load(args.requests, args)
+                spent = cpu_ticks(pair.pids) - before
+                ms_per_1k = spent * 1000.0 / TICK / done * 1000.0
+                results[pair.name].append(ms_per_1k)
+                rates[pair.name].append(rate)
+                line.append(f"{pair.name} {ms_per_1k:7.1f} ms/1k {rate:8,.0f} req/s" + (f" {errors} errors" if errors else ""))
+            print(f"round {r + 1}: " + " | ".join(line), flush=True)
+        with open("/proc/loadavg") as f:
+            print(f"load average at end: {f.read().split()[0]}")
+        base = statistics.median(results[pairs[0].name])
+        for pair in pairs:
+            median = statistics.median(results[pair.name])
+            print(f"{pair.name:>12}: CPU {median:7.1f} ms per 1,000 requests (median of {args.rounds}; range {min(results[pair.name]):.1f}-{max(results[pair.name]):.1f}), "
+                  f"x{median / base:.3f} of {pairs[0].name}; {statistics.median(rates[pair.name]):,.0f} req/s (noise); RSS {rss_kib(pair.pids) / 1024:.1f} MiB (peak {rss_kib(pair.pids, 'VmHWM:') / 1024:.1f}) of the two")
+    finally:
+        for pair in pairs:
+            pair.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -157,10 +157,9 @@ internal sealed partial class RemoteJwks : IDisposable
                 }
             }
 
+            // Log first, count after: whoever sees the count (a test, an operator reading the metric) finds the line.
             if (published is null)
             {
-                Interlocked.Increment(ref _failures);
-                _metrics.JwksLoaded(success: false);
                 if (error != _lastError)
                 {
                     _lastError = error;
@@ -169,17 +168,19 @@ internal sealed partial class RemoteJwks : IDisposable
                         : "keeping the last good key set");
                 }
 
+                _metrics.JwksLoaded(success: false);
+                Interlocked.Increment(ref _failures);
                 return false;
             }
 
-            Interlocked.Increment(ref _successes);
-            _metrics.JwksLoaded(success: true);
             if (_lastError is not null)
             {
                 _lastError = null;
                 Log.Recovered(_logger, Uri.AbsoluteUri);
             }
 
+            _metrics.JwksLoaded(success: true);
+            Interlocked.Increment(ref _successes);
             return true;
         }
         finally

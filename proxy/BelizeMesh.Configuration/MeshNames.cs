@@ -36,6 +36,10 @@ public static class MeshNames
     /// <summary>The peer's app port a request is for, set by the outbound sidecar from the route's <c>appPort</c>.</summary>
     public const string AppPortHeader = "x-belizemesh-app-port";
 
+    /// <summary>The caller's workload metadata, sent by one sidecar to the other over the PQ channel for the peer labels
+    /// of Istio's request metrics; believed only from an authenticated peer and stripped before the app.</summary>
+    public const string WorkloadHeader = "x-belizemesh-workload";
+
     // ---- pod: container, volumes, mounts ----
 
     /// <summary>The sidecar container's name (also the proxy's program name).</summary>
@@ -78,4 +82,19 @@ public static class MeshNames
 
     /// <summary>The ConfigMap (in <see cref="SystemNamespace"/>) with emit's list of workloads left without a sidecar.</summary>
     public const string InjectorExclusionsConfigMap = "belizemesh-injector-exclusions";
+
+    /// <summary>Environment variables the injector sets on the sidecar container and the sidecar reads for the
+    /// workload labels of Istio's request metrics (docs/observability.md).</summary>
+    public static class WorkloadEnv
+    {
+        public const string WorkloadName = "BELIZEMESH_WORKLOAD_NAME";
+        public const string Namespace = "BELIZEMESH_POD_NAMESPACE";
+        public const string App = "BELIZEMESH_APP";
+        public const string Version = "BELIZEMESH_VERSION";
+        public const string CanonicalService = "BELIZEMESH_CANONICAL_SERVICE";
+        public const string CanonicalRevision = "BELIZEMESH_CANONICAL_REVISION";
+        public const string Cluster = "BELIZEMESH_CLUSTER_ID";
+        public const string PodName = "BELIZEMESH_POD_NAME";
+        public const string PodTemplateHash = "BELIZEMESH_POD_TEMPLATE_HASH";
+    }
 }

@@ -19,17 +19,17 @@ namespace BelizeMesh.Injector.Injection;
 /// </remarks>
 internal static class WorkloadEnvironment
 {
-    public const string WorkloadNameVariable = "BELIZEMESH_WORKLOAD_NAME";
-    public const string NamespaceVariable = "BELIZEMESH_POD_NAMESPACE";
-    public const string AppVariable = "BELIZEMESH_APP";
-    public const string VersionVariable = "BELIZEMESH_VERSION";
-    public const string CanonicalServiceVariable = "BELIZEMESH_CANONICAL_SERVICE";
-    public const string CanonicalRevisionVariable = "BELIZEMESH_CANONICAL_REVISION";
+    public const string WorkloadNameVariable = BelizeMesh.Configuration.MeshNames.WorkloadEnv.WorkloadName;
+    public const string NamespaceVariable = BelizeMesh.Configuration.MeshNames.WorkloadEnv.Namespace;
+    public const string AppVariable = BelizeMesh.Configuration.MeshNames.WorkloadEnv.App;
+    public const string VersionVariable = BelizeMesh.Configuration.MeshNames.WorkloadEnv.Version;
+    public const string CanonicalServiceVariable = BelizeMesh.Configuration.MeshNames.WorkloadEnv.CanonicalService;
+    public const string CanonicalRevisionVariable = BelizeMesh.Configuration.MeshNames.WorkloadEnv.CanonicalRevision;
 
     /// <summary>The pod's name and <c>pod-template-hash</c> label (downward API): where the workload name is not known
     /// at admission (a workload's template injected offline), the sidecar derives it from them as Istio does.</summary>
-    public const string PodNameVariable = "BELIZEMESH_POD_NAME";
-    public const string PodTemplateHashVariable = "BELIZEMESH_POD_TEMPLATE_HASH";
+    public const string PodNameVariable = BelizeMesh.Configuration.MeshNames.WorkloadEnv.PodName;
+    public const string PodTemplateHashVariable = BelizeMesh.Configuration.MeshNames.WorkloadEnv.PodTemplateHash;
 
     /// <summary>The <c>env</c> list of the sidecar container for a pod with <paramref name="metadata"/>.</summary>
     public static JsonArray Build(JsonObject? metadata)

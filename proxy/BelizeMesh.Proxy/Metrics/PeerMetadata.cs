@@ -14,7 +14,7 @@ namespace BelizeMesh.Proxy.Metrics;
 internal sealed class PeerMetadata
 {
     /// <summary>The request and response header (reserved: removed from what clients and apps send).</summary>
-    public const string Header = "x-belizemesh-workload";
+    public const string Header = BelizeMesh.Configuration.MeshNames.WorkloadHeader;
 
     /// <summary>A peer that sent nothing usable.</summary>
     public static readonly PeerMetadata None = new(WorkloadLabels.Unknown, WorkloadLabels.Unknown, WorkloadLabels.Unknown, WorkloadLabels.Unknown, WorkloadLabels.Unknown, WorkloadLabels.Unknown);

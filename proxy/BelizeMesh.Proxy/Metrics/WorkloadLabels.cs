@@ -57,15 +57,15 @@ internal sealed class WorkloadLabels(string workload, string @namespace, string 
 /// </summary>
 internal sealed record WorkloadMetadata(string? WorkloadName, string? Namespace, string? App, string? Version, string? CanonicalService, string? CanonicalRevision, string? Cluster)
 {
-    public const string WorkloadNameVariable = "BELIZEMESH_WORKLOAD_NAME";
-    public const string NamespaceVariable = "BELIZEMESH_POD_NAMESPACE";
-    public const string AppVariable = "BELIZEMESH_APP";
-    public const string VersionVariable = "BELIZEMESH_VERSION";
-    public const string CanonicalServiceVariable = "BELIZEMESH_CANONICAL_SERVICE";
-    public const string CanonicalRevisionVariable = "BELIZEMESH_CANONICAL_REVISION";
-    public const string ClusterVariable = "BELIZEMESH_CLUSTER_ID";
-    public const string PodNameVariable = "BELIZEMESH_POD_NAME";
-    public const string PodTemplateHashVariable = "BELIZEMESH_POD_TEMPLATE_HASH";
+    public const string WorkloadNameVariable = BelizeMesh.Configuration.MeshNames.WorkloadEnv.WorkloadName;
+    public const string NamespaceVariable = BelizeMesh.Configuration.MeshNames.WorkloadEnv.Namespace;
+    public const string AppVariable = BelizeMesh.Configuration.MeshNames.WorkloadEnv.App;
+    public const string VersionVariable = BelizeMesh.Configuration.MeshNames.WorkloadEnv.Version;
+    public const string CanonicalServiceVariable = BelizeMesh.Configuration.MeshNames.WorkloadEnv.CanonicalService;
+    public const string CanonicalRevisionVariable = BelizeMesh.Configuration.MeshNames.WorkloadEnv.CanonicalRevision;
+    public const string ClusterVariable = BelizeMesh.Configuration.MeshNames.WorkloadEnv.Cluster;
+    public const string PodNameVariable = BelizeMesh.Configuration.MeshNames.WorkloadEnv.PodName;
+    public const string PodTemplateHashVariable = BelizeMesh.Configuration.MeshNames.WorkloadEnv.PodTemplateHash;
 
     /// <summary>Istio's default cluster name (<c>global.multiCluster.clusterName</c> unset).</summary>
     public const string DefaultCluster = "Kubernetes";

@@ -67,18 +67,4 @@ public class WorkloadEnvironmentTests
         Assert.Equal(["BELIZEMESH_POD_NAME", "BELIZEMESH_POD_NAMESPACE", "BELIZEMESH_POD_TEMPLATE_HASH", "BELIZEMESH_WORKLOAD_NAME"], env.Keys.Order(StringComparer.Ordinal));
         Assert.Equal("lonely", (string?)env["BELIZEMESH_WORKLOAD_NAME"]);
     }
-
-    [Fact]
-    public void The_variables_are_the_ones_the_sidecar_reads()
-    {
-        Assert.Equal(Proxy.Metrics.WorkloadMetadata.WorkloadNameVariable, WorkloadEnvironment.WorkloadNameVariable);
-        Assert.Equal(Proxy.Metrics.WorkloadMetadata.NamespaceVariable, WorkloadEnvironment.NamespaceVariable);
-        Assert.Equal(Proxy.Metrics.WorkloadMetadata.AppVariable, WorkloadEnvironment.AppVariable);
-        Assert.Equal(Proxy.Metrics.WorkloadMetadata.VersionVariable, WorkloadEnvironment.VersionVariable);
-        Assert.Equal(Proxy.Metrics.WorkloadMetadata.CanonicalServiceVariable, WorkloadEnvironment.CanonicalServiceVariable);
-        Assert.Equal(Proxy.Metrics.WorkloadMetadata.CanonicalRevisionVariable, WorkloadEnvironment.CanonicalRevisionVariable);
-        Assert.Equal(Proxy.Metrics.WorkloadMetadata.PodNameVariable, WorkloadEnvironment.PodNameVariable);
-        Assert.Equal(Proxy.Metrics.WorkloadMetadata.PodTemplateHashVariable, WorkloadEnvironment.PodTemplateHashVariable);
-        Assert.Equal(Proxy.Metrics.WorkloadMetadata.PodNameVariable, ProxyEnvironment.PodNameVariable); // one variable, two containers
-    }
 }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
+using BelizeMesh.Configuration;
 using BelizeMesh.Injector.Kubernetes;
 
 namespace BelizeMesh.Injector.Injection;
@@ -19,14 +20,12 @@ internal static class ProxyEnvironment
     /// <summary>Comma-separated extra <c>NO_PROXY</c> entries for this pod.</summary>
     public const string NoProxyAnnotation = "belizemesh.io/no-proxy";
 
-    /// <summary>The pod's name (downward API), referenced from <c>NO_PROXY</c>: a pod's host name is its name.</summary>
-    public const string PodNameVariable = "BELIZEMESH_POD_NAME";
-
     /// <summary>The pod's IP (downward API), referenced from <c>NO_PROXY</c>.</summary>
     public const string PodIpVariable = "BELIZEMESH_POD_IP";
 
-    /// <summary>Entries always in <c>NO_PROXY</c>: loopback by name and address, and the pod itself.</summary>
-    public static readonly string[] BaseNoProxy = ["localhost", "127.0.0.1", "::1", "$(" + PodNameVariable + ")", "$(" + PodIpVariable + ")"];
+    /// <summary>Entries always in <c>NO_PROXY</c>: loopback by name and address, and the pod itself (its name, from
+    /// <see cref="MeshNames.WorkloadEnv.PodName"/> by downward API: a pod's host name is its name, and its IP).</summary>
+    public static readonly string[] BaseNoProxy = ["localhost", "127.0.0.1", "::1", "$(" + MeshNames.WorkloadEnv.PodName + ")", "$(" + PodIpVariable + ")"];
 
     /// <summary>Containers that are never given the variables: Istio's Envoy and our own sidecar.</summary>
     private static readonly string[] s_skipped = ["istio-proxy", WellKnown.SidecarContainerName];
@@ -132,7 +131,7 @@ internal static class ProxyEnvironment
             }
 
             var ours = new List<JsonObject>(6);
-            AddField(ours, env, PodNameVariable, "metadata.name");
+            AddField(ours, env, MeshNames.WorkloadEnv.PodName, "metadata.name");
             AddField(ours, env, PodIpVariable, "status.podIP");
             ours.Add(Variable("HTTP_PROXY", proxy));
             ours.Add(Variable("http_proxy", proxy));

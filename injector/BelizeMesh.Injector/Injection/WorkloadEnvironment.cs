@@ -1,3 +1,4 @@
+using BelizeMesh.Configuration;
 using System.Text.Json.Nodes;
 
 namespace BelizeMesh.Injector.Injection;
@@ -16,37 +17,28 @@ namespace BelizeMesh.Injector.Injection;
 /// name); the canonical revision <c>service.istio.io/canonical-revision</c>, else the version (unset: <c>latest</c>).
 /// Values are literals, not downward-API label references, so the fallbacks apply (labels are fixed once the pod is
 /// created; Istio's injector adds the canonical labels from the same chain).
+/// <para>The variable names are <see cref="MeshNames.WorkloadEnv"/>. The pod's name and <c>pod-template-hash</c> label
+/// come by downward API: where the workload name is not known at admission (a workload's template injected offline),
+/// the sidecar derives it from them as Istio does.</para>
 /// </remarks>
 internal static class WorkloadEnvironment
 {
-    public const string WorkloadNameVariable = BelizeMesh.Configuration.MeshNames.WorkloadEnv.WorkloadName;
-    public const string NamespaceVariable = BelizeMesh.Configuration.MeshNames.WorkloadEnv.Namespace;
-    public const string AppVariable = BelizeMesh.Configuration.MeshNames.WorkloadEnv.App;
-    public const string VersionVariable = BelizeMesh.Configuration.MeshNames.WorkloadEnv.Version;
-    public const string CanonicalServiceVariable = BelizeMesh.Configuration.MeshNames.WorkloadEnv.CanonicalService;
-    public const string CanonicalRevisionVariable = BelizeMesh.Configuration.MeshNames.WorkloadEnv.CanonicalRevision;
-
-    /// <summary>The pod's name and <c>pod-template-hash</c> label (downward API): where the workload name is not known
-    /// at admission (a workload's template injected offline), the sidecar derives it from them as Istio does.</summary>
-    public const string PodNameVariable = BelizeMesh.Configuration.MeshNames.WorkloadEnv.PodName;
-    public const string PodTemplateHashVariable = BelizeMesh.Configuration.MeshNames.WorkloadEnv.PodTemplateHash;
-
     /// <summary>The <c>env</c> list of the sidecar container for a pod with <paramref name="metadata"/>.</summary>
     public static JsonArray Build(JsonObject? metadata)
     {
         JsonObject? labels = metadata?["labels"] as JsonObject;
         var env = new JsonArray();
-        env.Add((JsonNode)FieldRef(NamespaceVariable, "metadata.namespace"));
+        env.Add((JsonNode)FieldRef(MeshNames.WorkloadEnv.Namespace, "metadata.namespace"));
 
         string? app = Label(labels, "app") ?? Label(labels, "app.kubernetes.io/name");
         string? version = Label(labels, "version") ?? Label(labels, "app.kubernetes.io/version");
-        env.Add((JsonNode)FieldRef(PodNameVariable, "metadata.name"));
-        env.Add((JsonNode)FieldRef(PodTemplateHashVariable, "metadata.labels['pod-template-hash']"));
-        Add(env, WorkloadNameVariable, WorkloadName(metadata, labels));
-        Add(env, AppVariable, app);
-        Add(env, VersionVariable, version);
-        Add(env, CanonicalServiceVariable, Label(labels, "service.istio.io/canonical-name") ?? app);
-        Add(env, CanonicalRevisionVariable, Label(labels, "service.istio.io/canonical-revision") ?? version);
+        env.Add((JsonNode)FieldRef(MeshNames.WorkloadEnv.PodName, "metadata.name"));
+        env.Add((JsonNode)FieldRef(MeshNames.WorkloadEnv.PodTemplateHash, "metadata.labels['pod-template-hash']"));
+        Add(env, MeshNames.WorkloadEnv.WorkloadName, WorkloadName(metadata, labels));
+        Add(env, MeshNames.WorkloadEnv.App, app);
+        Add(env, MeshNames.WorkloadEnv.Version, version);
+        Add(env, MeshNames.WorkloadEnv.CanonicalService, Label(labels, "service.istio.io/canonical-name") ?? app);
+        Add(env, MeshNames.WorkloadEnv.CanonicalRevision, Label(labels, "service.istio.io/canonical-revision") ?? version);
         return env;
     }
 

@@ -57,29 +57,19 @@ internal sealed class WorkloadLabels(string workload, string @namespace, string 
 /// </summary>
 internal sealed record WorkloadMetadata(string? WorkloadName, string? Namespace, string? App, string? Version, string? CanonicalService, string? CanonicalRevision, string? Cluster)
 {
-    public const string WorkloadNameVariable = BelizeMesh.Configuration.MeshNames.WorkloadEnv.WorkloadName;
-    public const string NamespaceVariable = BelizeMesh.Configuration.MeshNames.WorkloadEnv.Namespace;
-    public const string AppVariable = BelizeMesh.Configuration.MeshNames.WorkloadEnv.App;
-    public const string VersionVariable = BelizeMesh.Configuration.MeshNames.WorkloadEnv.Version;
-    public const string CanonicalServiceVariable = BelizeMesh.Configuration.MeshNames.WorkloadEnv.CanonicalService;
-    public const string CanonicalRevisionVariable = BelizeMesh.Configuration.MeshNames.WorkloadEnv.CanonicalRevision;
-    public const string ClusterVariable = BelizeMesh.Configuration.MeshNames.WorkloadEnv.Cluster;
-    public const string PodNameVariable = BelizeMesh.Configuration.MeshNames.WorkloadEnv.PodName;
-    public const string PodTemplateHashVariable = BelizeMesh.Configuration.MeshNames.WorkloadEnv.PodTemplateHash;
-
     /// <summary>Istio's default cluster name (<c>global.multiCluster.clusterName</c> unset).</summary>
     public const string DefaultCluster = "Kubernetes";
 
     public static readonly WorkloadMetadata Empty = new(null, null, null, null, null, null, null);
 
     public static WorkloadMetadata FromEnvironment() => new(
-        Read(WorkloadNameVariable) ?? WorkloadFromPod(Read(PodNameVariable), Read(PodTemplateHashVariable)),
-        Read(NamespaceVariable),
-        Read(AppVariable),
-        Read(VersionVariable),
-        Read(CanonicalServiceVariable),
-        Read(CanonicalRevisionVariable),
-        Read(ClusterVariable));
+        Read(MeshNames.WorkloadEnv.WorkloadName) ?? WorkloadFromPod(Read(MeshNames.WorkloadEnv.PodName), Read(MeshNames.WorkloadEnv.PodTemplateHash)),
+        Read(MeshNames.WorkloadEnv.Namespace),
+        Read(MeshNames.WorkloadEnv.App),
+        Read(MeshNames.WorkloadEnv.Version),
+        Read(MeshNames.WorkloadEnv.CanonicalService),
+        Read(MeshNames.WorkloadEnv.CanonicalRevision),
+        Read(MeshNames.WorkloadEnv.Cluster));
 
     /// <summary>
     /// The workload of a pod whose controller was not known at admission: a Deployment's pod

@@ -69,7 +69,7 @@ public sealed class ConfigTests
         var e = Assert.Throws<ConfigException>(() => InjectorConfigLoader.Parse(yaml, "bad.yaml"));
         Assert.Equal(
         [
-            "bad.yaml:1:1: imagee: unknown setting: known settings are image, imagePullPolicy, nativeSidecar, failurePolicy, runAsUser, runAsGroup, ports, resources, ignoredNamespaces, maxRequestBytes, httpProxy, noProxy",
+            "bad.yaml:1:1: imagee: unknown setting: known settings are image, imagePullPolicy, nativeSidecar, failurePolicy, runAsUser, runAsGroup, ports, resources, ignoredNamespaces, maxRequestBytes, httpProxy, noProxy, clusterName",
             "bad.yaml:2:12: runAsUser: 1337 is Istio's proxy id, whose traffic Istio never redirects: choose another id (e.g. 16016)",
             "bad.yaml:3:13: runAsGroup: 0 is root or invalid: the sidecar runs as a non-root id (e.g. 16016)",
             "bad.yaml:5:12: ports.inbound: 15001 is reserved by Istio (15000, 15001, 15004, 15006, 15008, 15009, 15020, 15021, 15053, 15090): choose another port",
@@ -80,6 +80,15 @@ public sealed class ConfigTests
             "bad.yaml:12:18: imagePullPolicy: 'Sometimes' is not a pull policy: use Always, IfNotPresent or Never",
             "bad.yaml:9:3: resources: memory request 128Mi is above its limit 64Mi: Kubernetes would reject every injected pod; raise the limit or lower the request",
         ], e.Message.Split(Environment.NewLine));
+    }
+
+    [Fact]
+    public void Cluster_name_is_read_and_a_bad_one_is_rejected_with_the_rule()
+    {
+        Assert.Null(InjectorConfig.Default.ClusterName);
+        Assert.Equal("east-1", InjectorConfigLoader.Parse("clusterName: east-1\n", "c.yaml").ClusterName);
+        var e = Assert.Throws<ConfigException>(() => InjectorConfigLoader.Parse("clusterName: \"east 1\"\n", "c.yaml"));
+        Assert.Equal("c.yaml:1:14: clusterName: 'east 1' is not a cluster name: use 1 to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit (Istio's global.multiCluster.clusterName, e.g. east-1)", e.Message);
     }
 
     [Fact]

@@ -10,9 +10,9 @@ public class WorkloadEnvironmentTests
 {
     private static readonly SidecarTemplate Default = new(InjectorConfig.Default);
 
-    private static Dictionary<string, JsonNode?> SidecarEnv(JsonObject pod)
+    private static Dictionary<string, JsonNode?> SidecarEnv(JsonObject pod, SidecarTemplate? template = null)
     {
-        InjectionResult result = SidecarInjector.Inject(pod, "shop", Default);
+        InjectionResult result = SidecarInjector.Inject(pod, "shop", template ?? Default);
         Assert.Equal(InjectionReason.Injected, result.Reason);
         JsonPatch.Apply(pod, result.Patch);
         Assert.Empty(KubeSchemas.ValidatePod(pod));
@@ -66,5 +66,13 @@ public class WorkloadEnvironmentTests
         Dictionary<string, JsonNode?> env = SidecarEnv(Reviews.Pod(name: "lonely"));
         Assert.Equal(["BELIZEMESH_POD_NAME", "BELIZEMESH_POD_NAMESPACE", "BELIZEMESH_POD_TEMPLATE_HASH", "BELIZEMESH_WORKLOAD_NAME"], env.Keys.Order(StringComparer.Ordinal));
         Assert.Equal("lonely", (string?)env["BELIZEMESH_WORKLOAD_NAME"]);
+    }
+
+    [Fact]
+    public void The_configured_cluster_name_reaches_the_sidecar_and_none_is_set_without_it()
+    {
+        Dictionary<string, JsonNode?> named = SidecarEnv(Reviews.Pod(name: "a"), new SidecarTemplate(InjectorConfig.Default with { ClusterName = "east-1" }));
+        Assert.Equal("east-1", (string?)named["BELIZEMESH_CLUSTER_ID"]);
+        Assert.False(SidecarEnv(Reviews.Pod(name: "b")).ContainsKey("BELIZEMESH_CLUSTER_ID"));
     }
 }

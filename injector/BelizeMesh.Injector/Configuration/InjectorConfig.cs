@@ -54,6 +54,11 @@ internal sealed record InjectorConfig
     /// <summary>Set <c>HTTP_PROXY</c>/<c>NO_PROXY</c> on application containers (a pod's <c>belizemesh.io/http-proxy</c> overrides).</summary>
     public bool HttpProxy { get; init; } = true;
 
+    /// <summary>The cluster's name in a multi-cluster mesh (Istio's <c>global.multiCluster.clusterName</c>), passed to
+    /// the sidecar as <c>BELIZEMESH_CLUSTER_ID</c> for the <c>*_cluster</c> labels of Istio's request metrics; null =
+    /// not set (the sidecar reports Istio's default, <c>Kubernetes</c>).</summary>
+    public string? ClusterName { get; init; }
+
     /// <summary>Extra <c>NO_PROXY</c> entries for every injected pod (non-mesh HTTP destinations).</summary>
     public IReadOnlyList<string> NoProxy { get; init; } = [];
 

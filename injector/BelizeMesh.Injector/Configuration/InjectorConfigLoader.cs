@@ -69,7 +69,7 @@ internal sealed class ConfigException(string source, IReadOnlyList<ConfigError> 
 internal static class InjectorConfigLoader
 {
     private static readonly string[] TopKeys =
-        ["image", "imagePullPolicy", "nativeSidecar", "failurePolicy", "runAsUser", "runAsGroup", "ports", "resources", "ignoredNamespaces", "maxRequestBytes", "httpProxy", "noProxy"];
+        ["image", "imagePullPolicy", "nativeSidecar", "failurePolicy", "runAsUser", "runAsGroup", "ports", "resources", "ignoredNamespaces", "maxRequestBytes", "httpProxy", "noProxy", "clusterName"];
 
     private static readonly string[] PortKeys = ["inbound", "outbound", "admin"];
     private static readonly string[] ResourceKeys = ["requests", "limits"];
@@ -229,6 +229,19 @@ internal static class InjectorConfigLoader
                 case "noProxy":
                     config = config with { NoProxy = ReadNoProxy(reader, value) };
                     break;
+                case "clusterName":
+                    string? cluster = reader.String(value, key);
+                    if (cluster is not null)
+                    {
+                        if (!IsClusterName(cluster))
+                        {
+                            reader.Problem(value, key, $"'{cluster}' is not a cluster name: use 1 to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit (Istio's global.multiCluster.clusterName, e.g. east-1)");
+                        }
+
+                        config = config with { ClusterName = cluster };
+                    }
+
+                    break;
                 default:
                     reader.Problem(keyNode, key, $"unknown setting: known settings are {string.Join(", ", TopKeys)}");
                     break;
@@ -367,6 +380,24 @@ internal static class InjectorConfigLoader
         }
 
         return config;
+    }
+
+    private static bool IsClusterName(string name)
+    {
+        if (name.Length is 0 or > 63 || !char.IsAsciiLetterOrDigit(name[0]) || !char.IsAsciiLetterOrDigit(name[^1]))
+        {
+            return false;
+        }
+
+        foreach (char c in name)
+        {
+            if (!char.IsAsciiLetterOrDigit(c) && c is not ('-' or '_' or '.'))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>Checks that need several settings at once.</summary>

@@ -146,7 +146,7 @@ internal static class SidecarInjector
     private static void AddContainer(List<PatchOperation> patch, SidecarTemplate template, JsonObject? metadata, JsonArray? containers, JsonArray? initContainers)
     {
         JsonObject container = (JsonObject)template.Container.DeepClone();
-        container["env"] = WorkloadEnvironment.Build(metadata); // the Istio metrics' workload labels
+        container["env"] = WorkloadEnvironment.Build(metadata, template.Config.ClusterName); // the Istio metrics' workload labels
         if (!template.Config.NativeSidecar)
         {
             patch.Add(containers is null

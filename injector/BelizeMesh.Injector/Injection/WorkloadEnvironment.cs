@@ -24,7 +24,7 @@ namespace BelizeMesh.Injector.Injection;
 internal static class WorkloadEnvironment
 {
     /// <summary>The <c>env</c> list of the sidecar container for a pod with <paramref name="metadata"/>.</summary>
-    public static JsonArray Build(JsonObject? metadata)
+    public static JsonArray Build(JsonObject? metadata, string? clusterName = null)
     {
         JsonObject? labels = metadata?["labels"] as JsonObject;
         var env = new JsonArray();
@@ -39,6 +39,7 @@ internal static class WorkloadEnvironment
         Add(env, MeshNames.WorkloadEnv.Version, version);
         Add(env, MeshNames.WorkloadEnv.CanonicalService, Label(labels, "service.istio.io/canonical-name") ?? app);
         Add(env, MeshNames.WorkloadEnv.CanonicalRevision, Label(labels, "service.istio.io/canonical-revision") ?? version);
+        Add(env, MeshNames.WorkloadEnv.Cluster, clusterName);
         return env;
     }
 

@@ -84,12 +84,11 @@ public sealed class LoadGeneratorTests
     [Fact]
     public async Task Closed_loop_counts_refused_connections_as_errors()
     {
-        int port;
-        using (var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
-        {
-            probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-            port = ((IPEndPoint)probe.LocalEndPoint!).Port;
-        }
+        // Bound, never listening, and held to the end: connects are refused, and no server started meanwhile by
+        // another test can be given this port.
+        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        int port = ((IPEndPoint)probe.LocalEndPoint!).Port;
 
         var target = new LoadTarget(new IPEndPoint(IPAddress.Loopback, port), "nobody", "/");
         LoadResult result = await LoadGenerator.ClosedLoopAsync(target, connections: 2, Generous, CancellationToken.None, maxRequests: 6);

@@ -299,7 +299,8 @@ public sealed class RemoteJwksTests
             request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, false));
             request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false));
             request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(_signer, true, false));
-            using X509Certificate2 certificate = request.Create(_signer, DateTimeOffset.UtcNow.AddHours(-1), DateTimeOffset.UtcNow.AddDays(1), RandomNumberGenerator.GetBytes(8));
+            // Within the root's validity: a fresh UtcNow + 1 day can be a second past the root's own notAfter.
+            using X509Certificate2 certificate = request.Create(_signer, _signer.NotBefore, _signer.NotAfter, RandomNumberGenerator.GetBytes(8));
             using X509Certificate2 withKey = certificate.CopyWithPrivateKey(key);
             return X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), null);
         }

@@ -9,6 +9,7 @@ namespace BelizeMesh.Proxy.Tests.EndToEnd;
 public sealed class RoutingTests : IAsyncLifetime
 {
     private readonly List<TestApp> _apps = [];
+    private readonly List<Socket> _deadPorts = [];
 
     public async Task InitializeAsync()
     {
@@ -24,14 +25,21 @@ public sealed class RoutingTests : IAsyncLifetime
         {
             await app.DisposeAsync();
         }
+
+        foreach (Socket socket in _deadPorts)
+        {
+            socket.Dispose();
+        }
     }
 
-    /// <summary>A loopback port nothing listens on (bound, then released).</summary>
-    private static int DeadPort()
+    /// <summary>A loopback port nothing listens on: bound but never listening, and held until the test ends, so a
+    /// connect is refused and no other test's server (binding port 0 at the same time) can be handed that port.</summary>
+    private int DeadPort()
     {
-        using var listener = new Socket(SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)listener.LocalEndPoint!).Port;
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        _deadPorts.Add(socket);
+        return ((IPEndPoint)socket.LocalEndPoint!).Port;
     }
 
     private static async Task<(HttpStatusCode Status, string App)> SendAsync(HttpClient http, HttpMethod method, string url, string? participant = null)

@@ -39,6 +39,14 @@ public static partial class Program
             return 64;
         }
 
+        if (args[0] != "compare" && (args.Contains("--help") || args.Contains("-h")))
+        {
+            // Every command's options are in its description (compare has a longer usage of its own). Without this a
+            // command that does not know --help ignores it and runs its whole measurement.
+            Console.WriteLine($"{args[0]}: {command.Description}");
+            return 0;
+        }
+
         return command.Run(args[1..]);
     }
 

@@ -18,11 +18,18 @@ namespace BelizeMesh.Proxy.Hosting;
 /// collection, and a quiet process does not collect), so a trim made while many connections were open would set a floor
 /// that their closing never goes below: quiet, and at least <see cref="ClosedConnections"/> fewer open connections than
 /// the most seen since the last trim, is a reason to trim as well.</para>
+/// <para>Start-up leaves its own garbage: parsing the policy, building the host and binding the listeners allocate a few
+/// MiB that an idle sidecar would keep resident until its first collection, which for a quiet pod may never come.
+/// <see cref="AfterStart"/> after it starts, the trimmer therefore trims once (<see cref="TrimStartupGarbage"/>),
+/// whatever the traffic: one collection of a start-up-sized heap (perf/README.md, "footprint").</para>
 /// </summary>
 internal sealed partial class IdleMemoryTrimmer : IDisposable
 {
     /// <summary>How often to look.</summary>
     public static readonly TimeSpan Interval = TimeSpan.FromSeconds(10);
+
+    /// <summary>When the one trim of start-up's garbage runs, after the trimmer starts (the listeners are bound by then).</summary>
+    public static readonly TimeSpan AfterStart = TimeSpan.FromSeconds(1);
 
     /// <summary>Committed bytes above the post-trim level that are worth a collection.</summary>
     public const long Threshold = 16L * 1024 * 1024;
@@ -37,9 +44,12 @@ internal sealed partial class IdleMemoryTrimmer : IDisposable
     private readonly Func<int> _openConnections;
     private readonly ILogger _logger;
     private readonly ITimer? _timer;
+    private readonly ITimer? _startupTimer;
+    private readonly Lock _gate = new();
     private int _lastGen0 = -1;
     private long _baseline;
     private int _peakConnections;
+    private bool _startupTrimmed;
 
     /// <param name="time">The clock whose timer drives the looks.</param>
     /// <param name="logger">Where each trim is logged (Debug).</param>
@@ -63,14 +73,40 @@ internal sealed partial class IdleMemoryTrimmer : IDisposable
         if (start)
         {
             _timer = time.CreateTimer(static state => ((IdleMemoryTrimmer)state!).Tick(), this, Interval, Interval);
+            _startupTimer = time.CreateTimer(static state => ((IdleMemoryTrimmer)state!).TrimStartupGarbage(), this, AfterStart, Timeout.InfiniteTimeSpan);
         }
     }
 
     /// <summary>Collections this trimmer ran (for tests and the log).</summary>
     public int Trims { get; private set; }
 
+    /// <summary>The one trim after start-up; false when it already ran.</summary>
+    internal bool TrimStartupGarbage()
+    {
+        lock (_gate)
+        {
+            if (_startupTrimmed)
+            {
+                return false;
+            }
+
+            _startupTrimmed = true;
+            long committed = _committedBytes();
+            TrimLocked(committed, _openConnections());
+            return true;
+        }
+    }
+
     /// <summary>One look; true when it trimmed.</summary>
     internal bool Tick()
+    {
+        lock (_gate)
+        {
+            return TickLocked();
+        }
+    }
+
+    private bool TickLocked()
     {
         int gen0 = _gen0Collections();
         bool quiet = gen0 == _lastGen0;
@@ -90,6 +126,12 @@ internal sealed partial class IdleMemoryTrimmer : IDisposable
             return false;
         }
 
+        TrimLocked(committed, connections);
+        return true;
+    }
+
+    private void TrimLocked(long committed, int connections)
+    {
         _trim();
         Trims++;
         long after = _committedBytes();
@@ -97,7 +139,6 @@ internal sealed partial class IdleMemoryTrimmer : IDisposable
         _baseline = after;
         _peakConnections = connections;
         _lastGen0 = _gen0Collections(); // our own collection is not a sign of activity
-        return true;
     }
 
     private static void TrimNow(Func<long>? releaseRetained)
@@ -122,7 +163,11 @@ internal sealed partial class IdleMemoryTrimmer : IDisposable
     [LibraryImport("libc", EntryPoint = "malloc_trim")]
     private static partial int MallocTrim(nuint pad);
 
-    public void Dispose() => _timer?.Dispose();
+    public void Dispose()
+    {
+        _startupTimer?.Dispose();
+        _timer?.Dispose();
+    }
 
     private static partial class Log
     {

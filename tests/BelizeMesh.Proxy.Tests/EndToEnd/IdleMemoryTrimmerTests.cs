@@ -105,4 +105,25 @@ public sealed class IdleMemoryTrimmerTests
 
         Assert.Equal(1, probe.Trims);
     }
+
+    [Fact]
+    public void Start_up_garbage_is_trimmed_once_and_then_sets_the_floor()
+    {
+        var probe = new Probe { Committed = 12 * MiB, AfterTrim = 4 * MiB };
+        using IdleMemoryTrimmer trimmer = probe.Create();
+
+        probe.Gen0 += 3;                            // traffic already flows: the start-up trim runs all the same
+        Assert.True(trimmer.TrimStartupGarbage());
+        Assert.False(trimmer.TrimStartupGarbage()); // once per process
+        Assert.Equal(1, probe.Trims);
+
+        // The floor is now what the start-up trim left: quiet and just under the threshold above it is left alone ...
+        probe.Committed = (4 * MiB) + IdleMemoryTrimmer.Threshold - 1;
+        Assert.False(trimmer.Tick());
+
+        // ... and the start-up trim's own collection was not taken for activity: quiet and past it is trimmed.
+        probe.Committed = (4 * MiB) + IdleMemoryTrimmer.Threshold;
+        Assert.True(trimmer.Tick());
+        Assert.Equal(2, probe.Trims);
+    }
 }

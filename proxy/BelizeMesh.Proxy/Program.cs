@@ -11,7 +11,11 @@ public static class Program
     public const int ConfigurationError = 1;
 
     /// <summary>Runs the command line.</summary>
-    public static int Main(string[] args) => BuildCommand(Console.Error).Parse(args).Invoke();
+    public static int Main(string[] args)
+    {
+        FootprintDefaults.Apply();
+        return BuildCommand(Console.Error).Parse(args).Invoke();
+    }
 
     internal static RootCommand BuildCommand(TextWriter stderr)
     {

@@ -22,6 +22,9 @@ namespace BelizeMesh.Proxy.Hosting;
 /// MiB that an idle sidecar would keep resident until its first collection, which for a quiet pod may never come.
 /// <see cref="AfterStart"/> after it starts, the trimmer therefore trims once (<see cref="TrimStartupGarbage"/>),
 /// whatever the traffic: one collection of a start-up-sized heap (perf/README.md, "footprint").</para>
+/// <para>A trim for a burst is followed up once, <see cref="FollowUpLooks"/> quiet looks later: the first trim cannot
+/// return what the burst's thread-pool threads still hold (they retire after 20 s idle) nor the shared array pool's
+/// per-thread arrays (dropped only at a gen2 collection at least 30 s after one that saw them).</para>
 /// </summary>
 internal sealed partial class IdleMemoryTrimmer : IDisposable
 {
@@ -30,6 +33,12 @@ internal sealed partial class IdleMemoryTrimmer : IDisposable
 
     /// <summary>When the one trim of start-up's garbage runs, after the trimmer starts (the listeners are bound by then).</summary>
     public static readonly TimeSpan AfterStart = TimeSpan.FromSeconds(1);
+
+    /// <summary>Quiet looks after a trim for a burst before one follow-up trim (40 s): by then the thread-pool threads
+    /// that the burst started have retired (20 s idle) and the shared array pool drops the per-thread arrays it saw at
+    /// the first trim (it keeps them for two gen2 collections at least 30 s apart), so the follow-up returns what the
+    /// first trim could not.</summary>
+    public const int FollowUpLooks = 4;
 
     /// <summary>Committed bytes above the post-trim level that are worth a collection.</summary>
     public const long Threshold = 16L * 1024 * 1024;
@@ -50,6 +59,7 @@ internal sealed partial class IdleMemoryTrimmer : IDisposable
     private long _baseline;
     private int _peakConnections;
     private bool _startupTrimmed;
+    private int _quietLooksSinceTrim = -1;
 
     /// <param name="time">The clock whose timer drives the looks.</param>
     /// <param name="logger">Where each trim is logged (Debug).</param>
@@ -91,8 +101,7 @@ internal sealed partial class IdleMemoryTrimmer : IDisposable
             }
 
             _startupTrimmed = true;
-            long committed = _committedBytes();
-            TrimLocked(committed, _openConnections());
+            TrimLocked(_committedBytes(), _openConnections(), Kind.StartUp);
             return true;
         }
     }
@@ -118,7 +127,15 @@ internal sealed partial class IdleMemoryTrimmer : IDisposable
         {
             // Busy: the GC runs anyway. Follow the heap down (never up) so the next quiet spell compares with a floor.
             _baseline = Math.Min(_baseline, committed);
+            _quietLooksSinceTrim = -1;
             return false;
+        }
+
+        if (_quietLooksSinceTrim >= 0 && ++_quietLooksSinceTrim >= FollowUpLooks)
+        {
+            _quietLooksSinceTrim = -1;
+            TrimLocked(committed, connections, Kind.FollowUp);
+            return true;
         }
 
         if (committed - _baseline < Threshold && _peakConnections - connections < ClosedConnections)
@@ -126,16 +143,25 @@ internal sealed partial class IdleMemoryTrimmer : IDisposable
             return false;
         }
 
-        TrimLocked(committed, connections);
+        TrimLocked(committed, connections, Kind.Burst);
+        _quietLooksSinceTrim = 0;
         return true;
     }
 
-    private void TrimLocked(long committed, int connections)
+    private void TrimLocked(long committed, int connections, Kind kind)
     {
         _trim();
         Trims++;
         long after = _committedBytes();
-        Log.Trimmed(_logger, committed / (1024 * 1024), after / (1024 * 1024));
+        if (kind == Kind.StartUp)
+        {
+            Log.StartUpTrimmed(_logger, after / 1024);
+        }
+        else
+        {
+            Log.Trimmed(_logger, kind == Kind.FollowUp ? "followed up" : "collected", committed / (1024 * 1024), after / (1024 * 1024));
+        }
+
         _baseline = after;
         _peakConnections = connections;
         _lastGen0 = _gen0Collections(); // our own collection is not a sign of activity
@@ -169,9 +195,19 @@ internal sealed partial class IdleMemoryTrimmer : IDisposable
         _timer?.Dispose();
     }
 
+    private enum Kind
+    {
+        StartUp,
+        Burst,
+        FollowUp,
+    }
+
     private static partial class Log
     {
-        [LoggerMessage(600, LogLevel.Debug, "Quiet after a burst: collected and returned memory to the OS (GC committed {BeforeMiB} MiB → {AfterMiB} MiB).", EventName = "MemoryTrimmed")]
-        public static partial void Trimmed(ILogger logger, long beforeMiB, long afterMiB);
+        [LoggerMessage(600, LogLevel.Debug, "Quiet after a burst: {What} and returned memory to the OS (GC committed {BeforeMiB} MiB → {AfterMiB} MiB).", EventName = "MemoryTrimmed")]
+        public static partial void Trimmed(ILogger logger, string what, long beforeMiB, long afterMiB);
+
+        [LoggerMessage(602, LogLevel.Debug, "Collected start-up's garbage and returned it to the OS (GC committed {AfterKiB} KiB).", EventName = "StartUpMemoryTrimmed")]
+        public static partial void StartUpTrimmed(ILogger logger, long afterKiB);
     }
 }

@@ -90,7 +90,7 @@ public sealed class IdleMemoryTrimmerTests
     }
 
     [Fact]
-    public void A_quiet_sidecar_holding_memory_it_uses_is_trimmed_once_not_every_interval()
+    public void A_quiet_sidecar_holding_memory_it_uses_is_trimmed_once_and_followed_up_once_not_every_interval()
     {
         var probe = new Probe { AfterTrim = 200 * MiB }; // e.g. 2,000 idle channels: the trim cannot give it back
         using IdleMemoryTrimmer trimmer = probe.Create();
@@ -98,7 +98,48 @@ public sealed class IdleMemoryTrimmerTests
         probe.Committed = 210 * MiB;
 
         Assert.True(trimmer.Tick());
+        for (int i = 1; i < IdleMemoryTrimmer.FollowUpLooks; i++)
+        {
+            Assert.False(trimmer.Tick());
+        }
+
+        Assert.True(trimmer.Tick()); // the one follow-up
         for (int i = 0; i < 10; i++)
+        {
+            Assert.False(trimmer.Tick());
+        }
+
+        Assert.Equal(2, probe.Trims);
+    }
+
+    [Fact]
+    public void Traffic_after_a_trim_cancels_its_follow_up()
+    {
+        var probe = new Probe();
+        using IdleMemoryTrimmer trimmer = probe.Create();
+        trimmer.Tick();
+        probe.Gen0 += 40;
+        probe.Committed = 300 * MiB;
+        trimmer.Tick();
+        Assert.True(trimmer.Tick()); // quiet after the burst: trimmed, follow-up pending
+
+        probe.Gen0++;                // traffic again: the GC runs by itself, no follow-up is owed
+        Assert.False(trimmer.Tick());
+        for (int i = 0; i < IdleMemoryTrimmer.FollowUpLooks + 2; i++)
+        {
+            Assert.False(trimmer.Tick());
+        }
+
+        Assert.Equal(1, probe.Trims);
+    }
+
+    [Fact]
+    public void The_start_up_trim_is_not_followed_up()
+    {
+        var probe = new Probe { Committed = 12 * MiB, AfterTrim = 4 * MiB };
+        using IdleMemoryTrimmer trimmer = probe.Create();
+        Assert.True(trimmer.TrimStartupGarbage());
+        for (int i = 0; i < IdleMemoryTrimmer.FollowUpLooks + 2; i++)
         {
             Assert.False(trimmer.Tick());
         }

@@ -20,8 +20,8 @@ namespace BelizeMesh.Proxy.Hosting;
 /// the most seen since the last trim, is a reason to trim as well.</para>
 /// <para>Start-up leaves its own garbage: parsing the policy, building the host and binding the listeners allocate a few
 /// MiB that an idle sidecar would keep resident until its first collection, which for a quiet pod may never come.
-/// <see cref="AfterStart"/> after it starts, the trimmer therefore trims once (<see cref="TrimStartupGarbage"/>),
-/// whatever the traffic: one collection of a start-up-sized heap (perf/README.md, "footprint").</para>
+/// <see cref="AfterStart"/> after it starts, the trimmer therefore trims once (<see cref="TrimStartupGarbage"/>) if
+/// nothing collected in the meantime: one collection of a start-up-sized heap (perf/README.md, "footprint").</para>
 /// <para>A trim for a burst is followed up once, <see cref="FollowUpLooks"/> quiet looks later: the first trim cannot
 /// return what the burst's thread-pool threads still hold (they retire after 20 s idle) nor the shared array pool's
 /// per-thread arrays (dropped only at a gen2 collection at least 30 s after one that saw them).</para>
@@ -55,6 +55,7 @@ internal sealed partial class IdleMemoryTrimmer : IDisposable
     private readonly ITimer? _timer;
     private readonly ITimer? _startupTimer;
     private readonly Lock _gate = new();
+    private readonly int _gen0AtStart;
     private int _lastGen0 = -1;
     private long _baseline;
     private int _peakConnections;
@@ -79,6 +80,7 @@ internal sealed partial class IdleMemoryTrimmer : IDisposable
         _openConnections = openConnections ?? (static () => 0);
         _logger = logger;
         _baseline = committedBytes();
+        _gen0AtStart = gen0Collections();
         _peakConnections = _openConnections();
         if (start)
         {
@@ -90,7 +92,7 @@ internal sealed partial class IdleMemoryTrimmer : IDisposable
     /// <summary>Collections this trimmer ran (for tests and the log).</summary>
     public int Trims { get; private set; }
 
-    /// <summary>The one trim after start-up; false when it already ran.</summary>
+    /// <summary>The one trim after start-up, if no collection happened since the trimmer started; true when it trimmed.</summary>
     internal bool TrimStartupGarbage()
     {
         lock (_gate)
@@ -101,6 +103,13 @@ internal sealed partial class IdleMemoryTrimmer : IDisposable
             }
 
             _startupTrimmed = true;
+            if (_gen0Collections() != _gen0AtStart)
+            {
+                // Already collecting (traffic from the first second, or a process hosting other work, such as the
+                // tests'): the GC is doing the job, and a full collection of someone else's heap is not ours to pay.
+                return false;
+            }
+
             TrimLocked(_committedBytes(), _openConnections(), Kind.StartUp);
             return true;
         }

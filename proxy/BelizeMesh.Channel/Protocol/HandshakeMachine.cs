@@ -57,6 +57,7 @@ internal sealed class HandshakeMachine : IDisposable
     private bool _receivedAny;
     private bool _ownsEphemerals = true;
     private int _holdsLease;
+    private int _disposed;
 
     private HandshakeMachine(bool isClient, PqChannelOptions options, string? expectedPeerIdentity)
     {
@@ -238,6 +239,11 @@ internal sealed class HandshakeMachine : IDisposable
 
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return; // disposed already (the server middleware releases it as soon as the handshake is over)
+        }
+
         ReleaseCredentials();
         _transcript.Dispose();
         CryptographicOperations.ZeroMemory(_secret);

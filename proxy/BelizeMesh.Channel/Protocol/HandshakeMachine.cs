@@ -43,7 +43,7 @@ internal sealed class HandshakeMachine : IDisposable
     private readonly byte[] _secret = new byte[ProtocolConstants.HashLength];
     private readonly byte[] _scratch;
     private State _state;
-    private ECDiffieHellman? _ecdh;
+    private EphemeralP256? _ecdh;
     private MLKemKey? _ephemeralKem;
     private RecordProtector? _read;
     private RecordProtector? _write;
@@ -145,7 +145,7 @@ internal sealed class HandshakeMachine : IDisposable
             throw new InvalidOperationException("Start is for a client that has not started");
         }
 
-        _ecdh = ECDiffieHellman.Create(ECCurve.NamedCurves.nistP256);
+        _ecdh = EphemeralP256.Generate();
         _ephemeralKem = MLKemKey.Generate(MLKemParameterSet.MLKem1024);
 
         Span<byte> m = _scratch;
@@ -158,7 +158,7 @@ internal sealed class HandshakeMachine : IDisposable
         RandomNumberGenerator.Fill(m.Slice(n, ProtocolConstants.RandomLength));
         n += ProtocolConstants.RandomLength;
         Write16(m, ref n, ProtocolConstants.EcdhShareLength);
-        WriteEcdhShare(_ecdh, m.Slice(n, ProtocolConstants.EcdhShareLength));
+        _ecdh.ExportShare(m.Slice(n, ProtocolConstants.EcdhShareLength));
         n += ProtocolConstants.EcdhShareLength;
         Write16(m, ref n, ProtocolConstants.KemEncapsulationKeyLength);
         _ephemeralKem.ExportEncapsulationKey(m.Slice(n, ProtocolConstants.KemEncapsulationKeyLength));
@@ -343,7 +343,7 @@ internal sealed class HandshakeMachine : IDisposable
         _transcript.AppendData(message);
 
         Span<byte> ikm = stackalloc byte[ProtocolConstants.EcdhSecretLength + ProtocolConstants.KemSharedSecretLength];
-        using var ecdh = ECDiffieHellman.Create(ECCurve.NamedCurves.nistP256);
+        using var ecdh = EphemeralP256.Generate();
         DeriveEcdh(ecdh, peerShare, ikm[..ProtocolConstants.EcdhSecretLength]);
 
         Span<byte> reply = stackalloc byte[1 + 2 + 2 + ProtocolConstants.RandomLength + 2 + ProtocolConstants.EcdhShareLength + 2 + ProtocolConstants.KemCiphertextLength];
@@ -354,7 +354,7 @@ internal sealed class HandshakeMachine : IDisposable
         RandomNumberGenerator.Fill(reply.Slice(n, ProtocolConstants.RandomLength));
         n += ProtocolConstants.RandomLength;
         Write16(reply, ref n, ProtocolConstants.EcdhShareLength);
-        WriteEcdhShare(ecdh, reply.Slice(n, ProtocolConstants.EcdhShareLength));
+        ecdh.ExportShare(reply.Slice(n, ProtocolConstants.EcdhShareLength));
         n += ProtocolConstants.EcdhShareLength;
         Write16(reply, ref n, ProtocolConstants.KemCiphertextLength);
         using (MLKemKey peerEphemeral = ImportPeerKey(ephemeralEk, ChannelFailure.ProtocolViolation, "ClientHello.kem_ek"))
@@ -769,39 +769,21 @@ internal sealed class HandshakeMachine : IDisposable
         return found;
     }
 
-    private static void DeriveEcdh(ECDiffieHellman own, ReadOnlySpan<byte> peerShare, Span<byte> secret)
+    private static void DeriveEcdh(EphemeralP256 own, ReadOnlySpan<byte> peerShare, Span<byte> secret)
     {
         if (peerShare[0] != 0x04)
         {
             throw new PqChannelException(ChannelFailure.ProtocolViolation, "ecdh_share is not an uncompressed P-256 point (first byte must be 0x04)");
         }
 
-        byte[] raw;
         try
         {
-            var parameters = new ECParameters
-            {
-                Curve = ECCurve.NamedCurves.nistP256,
-                Q = new ECPoint { X = peerShare.Slice(1, 32).ToArray(), Y = peerShare.Slice(33, 32).ToArray() },
-            };
-            using var peer = ECDiffieHellman.Create(parameters);
-            raw = own.DeriveRawSecretAgreement(peer.PublicKey);
+            own.DeriveSecret(peerShare, secret);
         }
         catch (CryptographicException ex)
         {
             throw new PqChannelException(ChannelFailure.ProtocolViolation, "ecdh_share is not a valid P-256 point", innerException: ex);
         }
-
-        raw.CopyTo(secret);
-        CryptographicOperations.ZeroMemory(raw);
-    }
-
-    private static void WriteEcdhShare(ECDiffieHellman ecdh, Span<byte> destination)
-    {
-        ECParameters p = ecdh.ExportParameters(includePrivateParameters: false);
-        destination[0] = 0x04;
-        p.Q.X.AsSpan().CopyTo(destination[1..]);
-        p.Q.Y.AsSpan().CopyTo(destination[33..]);
     }
 
     private static MLKemKey ImportPeerKey(ReadOnlySpan<byte> ek, ChannelFailure failure, string what)

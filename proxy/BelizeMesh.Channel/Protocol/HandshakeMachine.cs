@@ -399,7 +399,7 @@ internal sealed class HandshakeMachine : IDisposable
     // Client, flight 2b → 3.
     private void OnServerCertificate(ReadOnlySpan<byte> message, IBufferWriter<byte> output)
     {
-        ReadOnlySpan<byte> serverEk = VerifyPeerCertificate(message, "ServerCertificate");
+        ReadOnlySpan<byte> serverEk = VerifyPeerCertificate(message, "ServerCertificate", out MLKemKey? verifiedKey);
         if (!string.Equals(PeerIdentity, _expectedPeerIdentity, StringComparison.Ordinal))
         {
             throw new PqChannelException(ChannelFailure.IdentityMismatch,
@@ -413,10 +413,7 @@ internal sealed class HandshakeMachine : IDisposable
         reply[0] = (byte)HandshakeType.ClientKemCiphertext;
         int n = 1;
         Write16(reply, ref n, ProtocolConstants.KemCiphertextLength);
-        using (MLKemKey key = ImportPeerKey(serverEk, ChannelFailure.BadCertificate, "the server certificate's ML-KEM-1024 key"))
-        {
-            key.Encapsulate(reply[n..], sharedSecret);
-        }
+        EncapsulateToPeer(verifiedKey, serverEk, "the server certificate's ML-KEM-1024 key", reply[n..], sharedSecret);
 
         SendEncrypted(reply, output);
         EnterAuthenticatedHandshakeSecret(sharedSecret);
@@ -441,7 +438,7 @@ internal sealed class HandshakeMachine : IDisposable
     // Server, flight 3b → 4.
     private void OnClientCertificate(ReadOnlySpan<byte> message, IBufferWriter<byte> output)
     {
-        ReadOnlySpan<byte> clientEk = VerifyPeerCertificate(message, "ClientCertificate");
+        ReadOnlySpan<byte> clientEk = VerifyPeerCertificate(message, "ClientCertificate", out MLKemKey? verifiedKey);
         _transcript.AppendData(message);
 
         Span<byte> reply = stackalloc byte[3 + ProtocolConstants.KemCiphertextLength];
@@ -449,10 +446,7 @@ internal sealed class HandshakeMachine : IDisposable
         reply[0] = (byte)HandshakeType.ServerKemCiphertext;
         int n = 1;
         Write16(reply, ref n, ProtocolConstants.KemCiphertextLength);
-        using (MLKemKey key = ImportPeerKey(clientEk, ChannelFailure.BadCertificate, "the client certificate's ML-KEM-1024 key"))
-        {
-            key.Encapsulate(reply[n..], sharedSecret);
-        }
+        EncapsulateToPeer(verifiedKey, clientEk, "the client certificate's ML-KEM-1024 key", reply[n..], sharedSecret);
 
         SendEncrypted(reply, output);
         KeySchedule.Advance(_secret, sharedSecret); // MS
@@ -565,7 +559,21 @@ internal sealed class HandshakeMachine : IDisposable
         _state = State.Complete;
     }
 
-    private ReadOnlySpan<byte> VerifyPeerCertificate(ReadOnlySpan<byte> message, string name)
+    /// <summary>Encapsulates to the peer's certificate key: the verifier's already-imported key when it has one (a
+    /// returning peer), else an import of <paramref name="ek"/> (FIPS 203 section 7.2 check) used once.</summary>
+    private static void EncapsulateToPeer(MLKemKey? verifiedKey, ReadOnlySpan<byte> ek, string what, Span<byte> ciphertext, Span<byte> sharedSecret)
+    {
+        if (verifiedKey is not null && verifiedKey.Algorithm == MLKemParameterSet.MLKem1024)
+        {
+            verifiedKey.Encapsulate(ciphertext, sharedSecret);
+            return;
+        }
+
+        using MLKemKey key = ImportPeerKey(ek, ChannelFailure.BadCertificate, what);
+        key.Encapsulate(ciphertext, sharedSecret);
+    }
+
+    private ReadOnlySpan<byte> VerifyPeerCertificate(ReadOnlySpan<byte> message, string name, out MLKemKey? verifiedKey)
     {
         var r = new MessageReader(message[1..], name);
         ReadOnlySpan<byte> der = r.ReadVector16("certificate", maxLength: ProtocolConstants.MaxCertificateLength);
@@ -593,6 +601,7 @@ internal sealed class HandshakeMachine : IDisposable
         }
 
         PeerIdentity = verification.Identity;
+        verifiedKey = verification.KemKey;
         return verification.KemPublicKey.Span;
     }
 

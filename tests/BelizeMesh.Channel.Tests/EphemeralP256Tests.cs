@@ -96,6 +96,23 @@ public class EphemeralP256Tests
         Assert.Throws<CryptographicException>(() => ours.DeriveSecret(new byte[65], new byte[32]));
     }
 
+    [Fact]
+    public void Managed_fallback_agrees_with_the_libcrypto_path_and_rejects_the_same_points()
+    {
+        using EphemeralP256 fast = EphemeralP256.Generate();
+        using EphemeralP256 managed = EphemeralP256.GenerateManaged();
+        byte[] fastShare = Export(fast), managedShare = Export(managed);
+        byte[] a = new byte[32], b = new byte[32];
+        fast.DeriveSecret(managedShare, a);
+        managed.DeriveSecret(fastShare, b);
+        Assert.Equal(a, b);
+
+        byte[] offCurve = (byte[])fastShare.Clone();
+        offCurve[^1] ^= 1;
+        Assert.ThrowsAny<CryptographicException>(() => managed.DeriveSecret(offCurve, new byte[32]));
+        Assert.Throws<CryptographicException>(() => fast.DeriveSecret(offCurve, new byte[32]));
+    }
+
     private static byte[] Export(EphemeralP256 key)
     {
         byte[] share = new byte[EphemeralP256.ShareLength];

@@ -57,6 +57,9 @@ internal sealed class EphemeralP256 : IDisposable
         return new EphemeralP256(key, null);
     }
 
+    /// <summary>Test seam: a key on the <see cref="ECDiffieHellman"/> path, whatever <see cref="UsesLibcrypto"/> says.</summary>
+    internal static EphemeralP256 GenerateManaged() => new(null, ECDiffieHellman.Create(ECCurve.NamedCurves.nistP256));
+
     /// <summary>Writes this side's share, 0x04 ‖ X ‖ Y (65 bytes).</summary>
     public void ExportShare(Span<byte> destination)
     {
@@ -160,8 +163,16 @@ internal sealed class EphemeralP256 : IDisposable
             }
 
             // Make sure .NET's own OpenSSL initialisation has run (it picks the library version) before we call in.
-            using (ECDiffieHellman.Create(ECCurve.NamedCurves.nistP256))
+            // Where that fails, the managed path reports the real problem on first use; this type must not.
+            try
             {
+                using (ECDiffieHellman.Create(ECCurve.NamedCurves.nistP256))
+                {
+                }
+            }
+            catch (Exception ex) when (ex is CryptographicException or PlatformNotSupportedException or TypeInitializationException or DllNotFoundException)
+            {
+                return;
             }
 
             IntPtr library = IntPtr.Zero;

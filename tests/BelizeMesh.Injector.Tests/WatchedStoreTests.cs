@@ -212,4 +212,39 @@ public sealed class WatchedStoreTests : IDisposable
         store.Dispose();
         Assert.Equal(["released 1"], Events());
     }
+
+    [Fact]
+    public void The_injector_reads_an_exclusion_list_whose_volume_appears_later_at_the_configuration_poll()
+    {
+        string config = Path.Combine(_dir, "config.yaml");
+        File.WriteAllText(config, "image: a:1\n");
+        string volume = Path.Combine(_dir, "exclusions-volume");
+        string exclusions = Path.Combine(volume, "exclusions.yaml");
+        using var store = new BelizeMesh.Injector.Configuration.ConfigStore(config, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, exclusionsPath: exclusions);
+        var outcomes = new List<bool>();
+        store.Reloaded += ok =>
+        {
+            lock (outcomes)
+            {
+                outcomes.Add(ok);
+            }
+        };
+        store.Watch(Debounce, Poll, _time); // the exclusions' directory does not exist: the configuration's is watched for it
+        Assert.Empty(store.Current.Config.Exclusions);
+
+        Directory.CreateDirectory(volume);
+        File.WriteAllText(exclusions, "exclude:\n  - namespace: shop\n    matchLabels: { app: db }\n");
+        _time.Advance(Poll);
+        Assert.Equal("shop", Assert.Single(store.Current.Config.Exclusions).Namespace);
+        Assert.Equal("a:1", store.Current.Config.Image);
+
+        File.WriteAllText(exclusions, "exclude:\n  - namespace: shop\n");
+        _time.Advance(Poll);
+        _time.Advance(Poll); // the same bad list is reported once
+        Assert.Equal("shop", Assert.Single(store.Current.Config.Exclusions).Namespace);
+        lock (outcomes)
+        {
+            Assert.Equal([true, false], outcomes);
+        }
+    }
 }

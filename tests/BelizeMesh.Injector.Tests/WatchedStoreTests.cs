@@ -1,5 +1,6 @@
 using System.Globalization;
 using BelizeMesh.Configuration;
+using BelizeMesh.Injector.Tests.Support;
 using Microsoft.Extensions.Time.Testing;
 
 namespace BelizeMesh.Injector.Tests;
@@ -234,6 +235,36 @@ public sealed class WatchedStoreTests : IDisposable
         lock (outcomes)
         {
             Assert.Equal([true, false], outcomes);
+        }
+    }
+
+    [Fact]
+    public void The_serving_certificate_reports_a_broken_pair_once_and_takes_the_fixed_one()
+    {
+        using var certs = new TestCertificates();
+        using var rotated = new TestCertificates();
+        using var certificate = new BelizeMesh.Injector.Server.ServerCertificate(certs.CertPath, certs.KeyPath, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        var outcomes = new List<bool>();
+        certificate.Reloaded += ok =>
+        {
+            lock (outcomes)
+            {
+                outcomes.Add(ok);
+            }
+        };
+        certificate.Watch(Debounce, Poll, _time);
+
+        File.WriteAllText(certs.CertPath, rotated.CertPem); // the new certificate with the old key
+        _time.Advance(Poll);
+        _time.Advance(Poll); // the same broken pair at the next poll: not reported again
+        Assert.Equal(certs.Certificate.Thumbprint, certificate.Current.Thumbprint);
+
+        File.WriteAllText(certs.KeyPath, rotated.KeyPem);
+        _time.Advance(Poll);
+        Assert.Equal(rotated.Certificate.Thumbprint, certificate.Current.Thumbprint);
+        lock (outcomes)
+        {
+            Assert.Equal([false, true], outcomes);
         }
     }
 }

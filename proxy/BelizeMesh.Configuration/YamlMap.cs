@@ -28,6 +28,18 @@ public sealed class BindContext(string file)
         _ => "an alias",
     };
 
+    /// <summary>The errors in file order (line, then column; equal positions keep the order they were found in).</summary>
+    public List<ConfigError> Sorted()
+    {
+        var sorted = new List<ConfigError>(Errors.Count);
+        foreach (var e in Errors.OrderBy(static e => e.Position.Line).ThenBy(static e => e.Position.Column))
+        {
+            sorted.Add(e);
+        }
+
+        return sorted;
+    }
+
     public static bool IsNull(YamlScalarNode s) =>
         s.Style == ScalarStyle.Plain && (s.Value is null or "" or "~" or "null" or "Null" or "NULL");
 }
@@ -41,7 +53,7 @@ public sealed class BindContext(string file)
 /// <see cref="YamlDocuments"/> (the load step). The mesh description is a schema over it (MeshParser); the sidecar's
 /// policy and the injector's files word their own messages on the same index.
 /// </remarks>
-public sealed class YamlMap
+public sealed partial class YamlMap
 {
     private readonly YamlFields _fields;
     private readonly List<string> _order = [];
@@ -191,20 +203,7 @@ public sealed class YamlMap
             return null;
         }
 
-        if (node is YamlScalarNode { Style: ScalarStyle.Plain, Value: { } text }
-            && int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int value))
-        {
-            if (value < min || value > max)
-            {
-                _ctx.Error(node, PathOf(key), $"{value} is out of range; expected {hint} from {min} to {max}");
-                return null;
-            }
-
-            return value;
-        }
-
-        _ctx.Error(node, PathOf(key), $"expected {hint} from {min} to {max}, got {BindContext.Describe(node)}");
-        return null;
+        return IntValue(node, PathOf(key), min, max, hint);
     }
 
     public double? Percentage(string key) => Read<double>(
@@ -272,7 +271,9 @@ public sealed class YamlMap
             names[i] = values[i].Text;
         }
 
-        _ctx.Error(node, path, $"expected one of {string.Join(", ", names)}, got {BindContext.Describe(node)}");
+        string? suggestion = node is YamlScalarNode { Value: { Length: > 0 } written } ? Spelling.Suggest(written, names) : null;
+        string didYouMean = suggestion is null ? "" : $"; did you mean \"{suggestion}\"?";
+        _ctx.Error(node, path, $"expected one of {string.Join(", ", names)}, got {BindContext.Describe(node)}{didYouMean}");
         return null;
     }
 
@@ -308,25 +309,27 @@ public sealed class YamlMap
     }
 
     /// <summary>Calls <paramref name="each"/> with every item of the list <paramref name="key"/> and its path; reports a
-    /// value that is not a list.</summary>
-    private void ForEachItem(string key, string hint, Action<YamlNode, string> each)
+    /// value that is not a list. False when the field is absent or not a list.</summary>
+    public bool ForEachItem(string key, string hint, Action<YamlNode, string> each)
     {
         var node = Raw(key);
         if (node is null)
         {
-            return;
+            return false;
         }
 
         if (node is not YamlSequenceNode sequence)
         {
             _ctx.Error(node, PathOf(key), $"expected a list of {hint}s, got {BindContext.Describe(node)}");
-            return;
+            return false;
         }
 
         for (int i = 0; i < sequence.Children.Count; i++)
         {
             each(sequence.Children[i], $"{PathOf(key)}[{i}]");
         }
+
+        return true;
     }
 
     /// <summary>A string-to-string mapping (labels), in the order written.</summary>

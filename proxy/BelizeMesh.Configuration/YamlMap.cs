@@ -215,7 +215,9 @@ public sealed partial class YamlMap
 
     public bool? Bool(string key) => Read<bool>(
         key,
-        static node => node is YamlScalarNode { Style: ScalarStyle.Plain, Value: "true" or "false" } s ? s.Value == "true" : null,
+        // YAML 1.2's core schema: true, True, TRUE, false, False, FALSE (written plain)
+        static node => node is YamlScalarNode { Style: ScalarStyle.Plain, Value: "true" or "True" or "TRUE" or "false" or "False" or "FALSE" } s
+            ? s.Value![0] is 't' or 'T' : null,
         static node => $"expected true or false, got {BindContext.Describe(node)}");
 
     public TimeSpan? Duration(string key) => Read<TimeSpan>(

@@ -12,6 +12,17 @@ public sealed class BindContext(string file)
 
     public List<ConfigError> Errors { get; } = [];
 
+    /// <summary>Numbers may also be written quoted (<c>attempts: "3"</c>), as the sidecar's policy always read them;
+    /// the mesh description and the injector's configuration take plain numbers only.</summary>
+    public bool QuotedNumbers { get; init; }
+
+    /// <summary>Booleans may also be written quoted (<c>accessLog: "false"</c>), as the sidecar's policy and the
+    /// injector's configuration always read them; the mesh description takes plain booleans only.</summary>
+    public bool QuotedBooleans { get; init; }
+
+    /// <summary>Whether <paramref name="node"/>'s style may hold a number (plain, or quoted where allowed).</summary>
+    internal bool NumberStyleAllowed(YamlScalarNode node) => node.Style == ScalarStyle.Plain || QuotedNumbers;
+
     public void Error(YamlNode node, string path, string message) => Errors.Add(new ConfigError(File, PositionOf(node), path, message));
 
     public void Error(SourcePosition position, string path, string message) => Errors.Add(new ConfigError(File, position, path, message));
@@ -208,7 +219,7 @@ public sealed partial class YamlMap
 
     public double? Percentage(string key) => Read<double>(
         key,
-        static node => node is YamlScalarNode { Style: ScalarStyle.Plain, Value: { } text }
+        node => node is YamlScalarNode { Value: { } text } scalar && _ctx.NumberStyleAllowed(scalar)
             && double.TryParse(text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double value)
             && value is >= 0 and <= 100 ? value : null,
         static node => $"expected a percentage from 0 to 100 (e.g. 10 or 0.5), got {BindContext.Describe(node)}");
@@ -216,8 +227,8 @@ public sealed partial class YamlMap
     public bool? Bool(string key) => Read<bool>(
         key,
         // YAML 1.2's core schema: true, True, TRUE, false, False, FALSE (written plain)
-        static node => node is YamlScalarNode { Style: ScalarStyle.Plain, Value: "true" or "True" or "TRUE" or "false" or "False" or "FALSE" } s
-            ? s.Value![0] is 't' or 'T' : null,
+        node => node is YamlScalarNode { Value: "true" or "True" or "TRUE" or "false" or "False" or "FALSE" } s
+            && (s.Style == ScalarStyle.Plain || _ctx.QuotedBooleans) ? s.Value![0] is 't' or 'T' : null,
         static node => $"expected true or false, got {BindContext.Describe(node)}");
 
     public TimeSpan? Duration(string key) => Read<TimeSpan>(

@@ -34,8 +34,8 @@ public sealed partial class YamlMap
     public int? IntValue(YamlNode node, string path, int min, int max, string hint, bool quotedDigits = false)
     {
         if (node is YamlScalarNode { Value: { } text } scalar
-            && (scalar.Style == ScalarStyle.Plain || quotedDigits)
-            && int.TryParse(text, scalar.Style == ScalarStyle.Plain ? NumberStyles.AllowLeadingSign : NumberStyles.None, CultureInfo.InvariantCulture, out int value))
+            && (_ctx.NumberStyleAllowed(scalar) || quotedDigits)
+            && int.TryParse(text, _ctx.NumberStyleAllowed(scalar) ? NumberStyles.AllowLeadingSign : NumberStyles.None, CultureInfo.InvariantCulture, out int value))
         {
             if (value < min || value > max)
             {
@@ -53,7 +53,7 @@ public sealed partial class YamlMap
     /// <summary>A 64-bit integer written as a plain number (null when absent or written as null).</summary>
     public long? Long(string key, string hint = "an integer") => Read<long>(
         key,
-        static node => node is YamlScalarNode { Style: ScalarStyle.Plain, Value: { } text }
+        node => node is YamlScalarNode { Value: { } text } scalar && _ctx.NumberStyleAllowed(scalar)
             && long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long value) ? value : null,
         node => $"expected {hint}, got {BindContext.Describe(node)}; write a plain number without quotes");
 

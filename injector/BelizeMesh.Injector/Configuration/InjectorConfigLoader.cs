@@ -88,7 +88,7 @@ internal static class InjectorConfigLoader
             return config; // an empty file means every default
         }
 
-        var ctx = new BindContext(source);
+        var ctx = new BindContext(source) { QuotedBooleans = true }; // as the configuration was always read
         if (YamlMap.From(stream.Documents[0].RootNode, "", ctx, "the injector's settings") is not { } root)
         {
             ConfigException.ThrowIfAny(ctx);

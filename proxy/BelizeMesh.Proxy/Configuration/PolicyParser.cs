@@ -41,7 +41,7 @@ public static partial class PolicyParser
     {
         ArgumentNullException.ThrowIfNull(yaml);
         ArgumentNullException.ThrowIfNull(file);
-        var ctx = new BindContext(file);
+        var ctx = new BindContext(file) { QuotedNumbers = true, QuotedBooleans = true }; // as the policy was always read
         SidecarPolicy? policy = new Reader(ctx, options ?? new PolicyParserOptions()).ReadDocument(yaml);
         List<PolicyError> errors = ctx.Sorted().ConvertAll(PolicyError.From);
         return new PolicyParseResult(errors.Count == 0 ? policy : null, errors);
@@ -108,8 +108,8 @@ public static partial class PolicyParser
             {
                 name = metadata.String("name", hint: "the policy's name") ?? "";
                 ns = metadata.String("namespace", hint: "a namespace name") ?? "";
-                metadata.StringMap("labels", "labels");
-                metadata.StringMap("annotations", "annotations");
+                StringValues(metadata, "labels");
+                StringValues(metadata, "annotations");
                 metadata.Finish();
             }
 
@@ -118,6 +118,22 @@ public static partial class PolicyParser
                 : null;
             doc.Finish();
             return spec is null ? null : new SidecarPolicy(name, ns, spec);
+        }
+
+        /// <summary>A mapping of strings (labels, annotations: values may be empty, as in Kubernetes); checked, not kept.</summary>
+        private static void StringValues(YamlMap parent, string key)
+        {
+            if (parent.Map(key, key) is not { } map)
+            {
+                return;
+            }
+
+            foreach (YamlField field in map.Entries())
+            {
+                map.ScalarText(field.Value, map.PathOf(field.Key), "a string value");
+            }
+
+            map.Finish();
         }
 
         /// <summary>The mapping <paramref name="key"/>, or null; a missing one is reported with <paramref name="hint"/>.</summary>

@@ -261,4 +261,34 @@ public class PolicyParserTests
     public void Lower_case_methods_are_refused_with_the_fix()
         => AssertSingleError(Minimal + "    authorization:\n      rules:\n        - to: { methods: [get] }\n", 9, 27,
             "spec.inbound.authorization.rules[0].to.methods[0]: \"get\" is not an HTTP method; methods are case-sensitive, write e.g. GET");
+
+    [Fact]
+    public void Inputs_the_policy_always_took_still_load_quoted_numbers_and_booleans_and_empty_label_values()
+    {
+        const string yaml = """
+            apiVersion: belizemesh.io/v1alpha1
+            kind: SidecarPolicy
+            metadata:
+              name: p
+              labels: { app: pakit, empty: "" }
+              annotations: { note: }
+            spec:
+              accessLog: "false"
+              inbound:
+                app: "http://127.0.0.1:8080"
+                mode: DISABLE
+              outbound:
+                routes:
+                  - host: nawal.test
+                    endpoints: ["10.0.0.7:16443"]
+                    retries: { attempts: "3", budget: { percent: "25" } }
+            """;
+
+        PolicyParseResult result = PolicyParser.Parse(yaml, "policy.yaml");
+
+        Assert.True(result.Succeeded, string.Join("\n", result.Errors));
+        Assert.False(result.Policy!.Spec.AccessLog);
+        OutboundRouteSpec route = Assert.Single(result.Policy.Spec.Outbound.Routes);
+        Assert.Equal((3, 25.0), (route.RetryAttempts, route.RetryBudget.Percent));
+    }
 }

@@ -96,4 +96,23 @@ public sealed class YamlMapReadsTests
         Assert.Null(YamlDocuments.Load(text, out YamlLoadFailure failure));
         Assert.Equal("t.yaml:3:1: duplicate key \"a\" in one mapping; each field may appear once", YamlDocuments.Describe(failure, "t.yaml", text).ToString());
     }
+
+    [Fact]
+    public void Quoted_numbers_and_booleans_are_read_only_where_the_format_always_took_them()
+    {
+        const string yaml = "n: \"3\"\nb: \"true\"\np: \"10\"\n";
+        var strict = Bind(yaml);
+        Assert.Null(strict.Map.Int("n", 0, 10));
+        Assert.Null(strict.Map.Bool("b"));
+        Assert.Null(strict.Map.Percentage("p"));
+        Assert.Equal(3, strict.Ctx.Errors.Count);
+
+        var stream = YamlDocuments.Load(yaml, out _)!;
+        var ctx = new BindContext("t.yaml") { QuotedNumbers = true, QuotedBooleans = true };
+        var lenient = YamlMap.From(stream.Documents[0].RootNode, "", ctx, "a test document")!;
+        Assert.Equal(3, lenient.Int("n", 0, 10));
+        Assert.True(lenient.Bool("b"));
+        Assert.Equal(10, lenient.Percentage("p"));
+        Assert.Empty(ctx.Errors);
+    }
 }

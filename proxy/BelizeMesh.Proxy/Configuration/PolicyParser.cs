@@ -106,8 +106,8 @@ public static partial class PolicyParser
             string name = "", ns = "";
             if (doc.Map("metadata", "metadata") is { } metadata)
             {
-                name = metadata.String("name", hint: "the policy's name") ?? "";
-                ns = metadata.String("namespace", hint: "a namespace name") ?? "";
+                name = metadata.Raw("name") is { } nameNode ? metadata.ScalarText(nameNode, metadata.PathOf("name"), "the policy's name") ?? "" : "";
+                ns = metadata.Raw("namespace") is { } nsNode ? metadata.ScalarText(nsNode, metadata.PathOf("namespace"), "a namespace name") ?? "" : "";
                 StringValues(metadata, "labels");
                 StringValues(metadata, "annotations");
                 metadata.Finish();

@@ -111,7 +111,7 @@ public sealed class YamlJsonTests
     public void Syntax_error_names_file_line_and_column()
     {
         var e = Assert.Throws<YamlInputException>(() => YamlJsonReader.ReadDocuments("kind: Pod\nspec:\n  containers: [a, b\n", "broken.yaml"));
-        Assert.StartsWith("broken.yaml:4:1: invalid YAML: ", e.Message, StringComparison.Ordinal);
+        Assert.StartsWith("broken.yaml:4:1: not valid YAML: ", e.Message, StringComparison.Ordinal);
     }
 
     [Fact]

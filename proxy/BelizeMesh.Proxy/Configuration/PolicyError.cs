@@ -15,9 +15,13 @@ public sealed record PolicyError(string File, int Line, int Column, string Messa
     /// <summary><c>file:line:column: path: message</c>, the form every BelizeMesh parser prints
     /// (<see cref="ConfigError.Format"/>) and compilers use, so editors can jump to it; <c>file: message</c> when the
     /// problem is not at a place in the file.</summary>
-    public override string ToString()
+    public override string ToString() => Format(File);
+
+    /// <summary>As <see cref="ToString"/> with <paramref name="file"/> as the file name: the path is already the
+    /// message's start, so it is not written twice.</summary>
+    public override string Format(string file)
     {
-        string text = Line == 0 ? $"{File}: {Message}" : $"{File}:{Line}:{Column}: {Message}";
+        string text = Line == 0 ? $"{file}: {Message}" : $"{file}:{Line}:{Column}: {Message}";
         return Hint is null ? text : $"{text}; {Hint}";
     }
 

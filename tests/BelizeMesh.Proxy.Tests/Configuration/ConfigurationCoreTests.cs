@@ -16,6 +16,8 @@ public sealed class ConfigurationCoreTests
         Assert.Equal("spec.outbound.routes[0].host", shared.Path);
         Assert.Equal(new SourcePosition(7, 9), shared.Position);
         Assert.Equal("p.yaml:7:9: spec.outbound.routes[0].host: \"a b\" is not a host name", error.ToString());
+        // Printed through the shared record's Format the path is not written twice.
+        Assert.Equal("q.yaml:7:9: spec.outbound.routes[0].host: \"a b\" is not a host name", shared.Format("q.yaml"));
 
         Assert.Equal("", new PolicyError("p.yaml", 1, 1, "not valid YAML: while scanning a quoted scalar").Path);
         Assert.Equal("", new PolicyError("p.yaml", 1, 1, "the file is empty; expected one SidecarPolicy document").Path);

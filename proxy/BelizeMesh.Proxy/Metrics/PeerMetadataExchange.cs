@@ -12,10 +12,10 @@ namespace BelizeMesh.Proxy.Metrics;
 /// </summary>
 internal static class PeerMetadataExchange
 {
-    /// <summary>After the request headers were copied to <paramref name="proxyRequest"/>.</summary>
+    /// <summary>After the request headers were copied to <paramref name="proxyRequest"/> and a copied
+    /// <see cref="PeerMetadata.Header"/> was removed (with the reserved headers, in one pass over them).</summary>
     public static void OnRequest(HttpContext context, HttpRequestMessage proxyRequest)
     {
-        proxyRequest.Headers.Remove(PeerMetadata.Header);
         if (context.Features.Get<DestinationTelemetry>() is { Secured: true } && context.Features.Get<LocalWorkloadFeature>() is { } local)
         {
             proxyRequest.Headers.TryAddWithoutValidation(PeerMetadata.Header, local.HeaderValue);

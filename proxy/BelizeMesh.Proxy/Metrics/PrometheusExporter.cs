@@ -427,16 +427,18 @@ internal sealed class PrometheusExporter : IDisposable
 
         public void Add(ReadOnlySpan<KeyValuePair<string, object?>> tags, ReadOnlySpan<int> order, int hash, object child)
         {
-            var values = new string?[order.Length];
-            for (int i = 0; i < values.Length; i++)
+            foreach (int i in order)
             {
-                object? value = tags[order[i]].Value;
-                if (value is not (string or null))
+                if (tags[i].Value is not (string or null))
                 {
                     return;
                 }
+            }
 
-                values[i] = (string?)value;
+            var values = new string?[order.Length];
+            for (int i = 0; i < values.Length; i++)
+            {
+                values[i] = (string?)tags[order[i]].Value;
             }
 
             lock (_gate)

@@ -77,11 +77,22 @@ class Pair:
         if not self.pids:
             raise SystemExit(f"{name}: no proxy processes reported")
 
-    def load(self, requests, args):
+    def start_load(self, requests, args):
         command = ["dotnet", HARNESS, "load", "--target", self.target, "--host", self.host, "-c", str(args.c), "-n", str(requests)]
         if args.h2:
             command.append("--h2")
-        out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def finish_load(self, process):
+        out = process.communicate()[0]
+        if process.returncode != 0:
+            raise SystemExit(f"{self.name}: the load generator failed:\n{out}")
+        return self.parse(out)
+
+    def load(self, requests, args):
+        return self.finish_load(self.start_load(requests, args))
+
+    def parse(self, out):
         m = re.search(r"([0-9,]+) req/s, ([0-9,]+) requests, ([0-9,]+) errors", out)
         if not m:
             raise SystemExit(f"{self.name}: cannot read the load generator's output:\n{out}")
@@ -105,6 +116,9 @@ def main():
     parser.add_argument("--h2", action="store_true")
     parser.add_argument("--scenario", default="belizemesh-pq")
     parser.add_argument("--access-log", action="store_true")
+    parser.add_argument("--together", action="store_true",
+                        help="load every pair at the same time each round (each its own load generator) instead of one after the other: "
+                             "both builds then share the machine's load of the moment, which steadies the ratio on a busy machine")
     args = parser.parse_args()
     if not os.path.exists(HARNESS):
         raise SystemExit(f"{HARNESS} not found: dotnet build -c Release perf/BelizeMesh.Perf")
@@ -118,12 +132,25 @@ def main():
         for pair in pairs:
             pair.load(args.warmup, args)
         results = {p.name: [] for p in pairs}
+        ratios = []
         rates = {p.name: [] for p in pairs}
         with open("/proc/loadavg") as f:
             print(f"load average at start: {f.read().split()[0]}; {args.rounds} rounds x {args.requests} requests, -c {args.c}{' h2' if args.h2 else ''}, access log {'on' if args.access_log else 'off'}")
         for r in range(args.rounds):
             order = pairs[r % len(pairs):] + pairs[:r % len(pairs)]
             line = []
+            if args.together:
+                before = {pair.name: cpu_ticks(pair.pids) for pair in order}
+                running = [(pair, pair.start_load(args.requests, args)) for pair in order]
+                for pair, process in running:
+                    rate, done, errors = pair.finish_load(process)
+                    ms_per_1k = (cpu_ticks(pair.pids) - before[pair.name]) * 1000.0 / TICK / done * 1000.0
+                    results[pair.name].append(ms_per_1k)
+                    rates[pair.name].append(rate)
+                    line.append(f"{pair.name} {ms_per_1k:7.1f} ms/1k {rate:8,.0f} req/s" + (f" {errors} errors" if errors else ""))
+                ratios.append(results[pairs[-1].name][-1] / results[pairs[0].name][-1])
+                print(f"round {r + 1}: " + " | ".join(line), flush=True)
+                continue
             for pair in order:
                 before = cpu_ticks(pair.pids)
                 rate, done, errors = pair.load(args.requests, args)
@@ -132,9 +159,12 @@ def main():
                 results[pair.name].append(ms_per_1k)
                 rates[pair.name].append(rate)
                 line.append(f"{pair.name} {ms_per_1k:7.1f} ms/1k {rate:8,.0f} req/s" + (f" {errors} errors" if errors else ""))
+            ratios.append(results[pairs[-1].name][-1] / results[pairs[0].name][-1])
             print(f"round {r + 1}: " + " | ".join(line), flush=True)
         with open("/proc/loadavg") as f:
             print(f"load average at end: {f.read().split()[0]}")
+        if len(pairs) > 1:
+            print(f"median of the per-round ratios {pairs[-1].name}/{pairs[0].name}: x{statistics.median(ratios):.3f}")
         base = statistics.median(results[pairs[0].name])
         for pair in pairs:
             median = statistics.median(results[pair.name])

@@ -1,3 +1,4 @@
+using BelizeMesh.Configuration;
 using System.CommandLine;
 using System.Globalization;
 using System.Net;
@@ -184,7 +185,7 @@ public static class Program
                     return 1;
                 }
 
-                stdout.Write(YamlJsonWriter.Write(WebhookConfigGenerator.Generate(options)));
+                stdout.Write(YamlWriter.ToYaml([WebhookConfigGenerator.Generate(options)], YamlListLayout.Kubectl));
                 return 0;
             }
             catch (ConfigException e)

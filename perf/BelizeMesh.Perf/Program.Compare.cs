@@ -10,7 +10,7 @@ public static partial class Program
             "Direct vs BelizeMesh (PQ and plaintext) vs nginx vs HAProxy, two hops each: throughput, latency, CPU, memory. [--quick] (see compare --help)",
             args => args.Contains("--help") ? Help() : CompareCommand.Run(args));
         commands["handshake-servers"] = (
-            "Full handshakes/s and server CPU per handshake, a new connection per request: belizemesh-proxy bm1 vs nginx and HAProxy TLS 1.3 (mutual, no resumption). [--quick] [--seconds S] [--concurrency C]",
+            "Full handshakes/s and server CPU per handshake, a new connection per request: belizemesh-proxy bm1 vs nginx and HAProxy TLS 1.3 (mutual, no resumption); --proxy NAME=PATH (repeatable) and --rounds N alternate builds in one run. [--quick] [--seconds S] [--concurrency C] [--rounds N] [--proxy [NAME=]PATH]... [--no-peers]",
             HandshakeServers.Run);
         commands["handshake-flood"] = (
             "A replayed-ClientHello flood from 127.0.0.1 against a STRICT sidecar, default limits vs none: server CPU and bytes per hello, and a legitimate caller's handshakes from 127.0.0.2 during it. [--seconds S] [--flooders N]",

@@ -14,8 +14,9 @@ public interface IPeerCertificateVerifier
 /// <summary>The outcome of <see cref="IPeerCertificateVerifier.Verify"/>: an identity and key, or a typed failure.</summary>
 public sealed class PeerVerification
 {
-    private PeerVerification(string? identity, ReadOnlyMemory<byte> kemPublicKey, ChannelFailure? failure, string? detail)
+    private PeerVerification(string? identity, ReadOnlyMemory<byte> kemPublicKey, ChannelFailure? failure, string? detail, BelizeMesh.Quantum.MLKemKey? kemKey = null)
     {
+        KemKey = kemKey;
         Identity = identity;
         KemPublicKey = kemPublicKey;
         Failure = failure;
@@ -42,6 +43,17 @@ public sealed class PeerVerification
     {
         ArgumentException.ThrowIfNullOrEmpty(identity);
         return new PeerVerification(identity, kemPublicKey, null, null);
+    }
+
+    /// <summary>The peer's key already imported from <see cref="KemPublicKey"/> by a caching verifier (shared, never
+    /// disposed by the handshake); null when the handshake must import it.</summary>
+    internal BelizeMesh.Quantum.MLKemKey? KemKey { get; }
+
+    /// <summary>A valid certificate whose key the verifier has imported (and may hand to many handshakes).</summary>
+    internal static PeerVerification Success(string identity, ReadOnlyMemory<byte> kemPublicKey, BelizeMesh.Quantum.MLKemKey? kemKey)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(identity);
+        return new PeerVerification(identity, kemPublicKey, null, null, kemKey);
     }
 
     /// <summary>A rejected certificate.</summary>

@@ -29,7 +29,7 @@ public record ConfigError(string File, SourcePosition Position, string Path, str
 
     /// <summary><c>file:line:column: path: message</c> with <paramref name="file"/> as the file name (the form compilers
     /// use, so editors can jump to it).</summary>
-    public string Format(string file)
+    public virtual string Format(string file)
     {
         string text = Path.Length == 0 ? $"{Position.Format(file)}: {Message}" : $"{Position.Format(file)}: {Path}: {Message}";
         return Hint is null ? text : $"{text}; {Hint}";

@@ -66,6 +66,34 @@ public static class MeshNames
     /// <summary>Where the certificate volume is mounted in the sidecar.</summary>
     public const string CertsMountPath = "/etc/belizemesh/certs";
 
+    // ---- identities and the certificate Secret (BelizeMesh.Identity's constants are these) ----
+
+    /// <summary>The scheme of a workload identity, <c>spiffe://&lt;trust-domain&gt;/ns/&lt;namespace&gt;/sa/&lt;account&gt;</c>.</summary>
+    public const string SpiffeScheme = "spiffe://";
+
+    /// <summary>The trust domain when none is configured: Kubernetes' and Istio's default.</summary>
+    public const string DefaultTrustDomain = "cluster.local";
+
+    /// <summary>The type of the service certificate Secret (<see cref="CertsSecretPrefix"/>).</summary>
+    public const string CertsSecretType = "kubernetes.io/tls";
+
+    /// <summary>The service certificate: a data key of the certificate Secret and a file in <see cref="CertsMountPath"/>.</summary>
+    public const string CertificateFile = "tls.crt";
+
+    /// <summary>The service's private key (ML-KEM-1024, PKCS#8): a data key of the certificate Secret and a file in
+    /// <see cref="CertsMountPath"/>.</summary>
+    public const string KeyFile = "tls.key";
+
+    /// <summary>The trust bundle (the mesh's root certificates): a data key of the certificate Secret, a file in
+    /// <see cref="CertsMountPath"/>, and the root certificate's file in a CA directory.</summary>
+    public const string TrustBundleFile = "ca.crt";
+
+    /// <summary>Annotation on the certificate Secret: the certificate's SPIFFE ID.</summary>
+    public const string SpiffeIdAnnotation = "belizemesh.io/spiffe-id";
+
+    /// <summary>Annotation on the certificate Secret: the certificate's NotAfter, RFC 3339 UTC to the second.</summary>
+    public const string NotAfterAnnotation = "belizemesh.io/not-after";
+
     // ---- labels, annotations, namespaces ----
 
     /// <summary>The namespace label that turns injection on (<c>belizemesh-injection: enabled</c>).</summary>

@@ -55,4 +55,45 @@ public static class YamlDocuments
         failure = default;
         return stream;
     }
+
+    /// <summary>
+    /// The one wording of a load failure every parser reports (<paramref name="text"/> is the file's text, to name a
+    /// repeated key): <c>refused before parsing: …</c>, <c>duplicate key "x" in one mapping; …</c> or
+    /// <c>not valid YAML: …</c>, at the failure's position.
+    /// </summary>
+    public static ConfigError Describe(YamlLoadFailure failure, string file, string text)
+    {
+        var at = new SourcePosition(Math.Max(1, failure.Line), Math.Max(1, failure.Column));
+        if (failure.Kind == YamlLoadFailureKind.OverLimit)
+        {
+            return new ConfigError(file, at, "", $"refused before parsing: {failure.Reason}");
+        }
+
+        if (failure.Kind == YamlLoadFailureKind.Rejected || failure.Exception is null)
+        {
+            return new ConfigError(file, at, "", $"not valid YAML: {failure.Reason.TrimEnd('.')}; check the file's structure (quoting, indentation, tags)");
+        }
+
+        var e = failure.Exception;
+        string message = e.InnerException is { } inner ? $"{e.Message}: {inner.Message}" : e.Message;
+        if (message.Contains("Duplicate key", StringComparison.Ordinal))
+        {
+            return new ConfigError(file, at, "", $"duplicate key \"{KeyAt(text, at.Line, at.Column)}\" in one mapping; each field may appear once");
+        }
+
+        return new ConfigError(file, at, "", $"not valid YAML: {message}");
+    }
+
+    private static string KeyAt(string text, int line, int column)
+    {
+        var lines = text.Split('\n');
+        if (line < 1 || line > lines.Length || column < 1 || column > lines[line - 1].Length)
+        {
+            return "?";
+        }
+
+        string rest = lines[line - 1][(column - 1)..];
+        int colon = rest.IndexOf(':', StringComparison.Ordinal);
+        return (colon < 0 ? rest : rest[..colon]).Trim();
+    }
 }

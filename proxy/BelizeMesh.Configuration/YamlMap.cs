@@ -12,6 +12,17 @@ public sealed class BindContext(string file)
 
     public List<ConfigError> Errors { get; } = [];
 
+    /// <summary>Numbers may also be written quoted (<c>attempts: "3"</c>), as the sidecar's policy always read them;
+    /// the mesh description and the injector's configuration take plain numbers only.</summary>
+    public bool QuotedNumbers { get; init; }
+
+    /// <summary>Booleans may also be written quoted (<c>accessLog: "false"</c>), as the sidecar's policy and the
+    /// injector's configuration always read them; the mesh description takes plain booleans only.</summary>
+    public bool QuotedBooleans { get; init; }
+
+    /// <summary>Whether <paramref name="node"/>'s style may hold a number (plain, or quoted where allowed).</summary>
+    internal bool NumberStyleAllowed(YamlScalarNode node) => node.Style == ScalarStyle.Plain || QuotedNumbers;
+
     public void Error(YamlNode node, string path, string message) => Errors.Add(new ConfigError(File, PositionOf(node), path, message));
 
     public void Error(SourcePosition position, string path, string message) => Errors.Add(new ConfigError(File, position, path, message));
@@ -28,6 +39,18 @@ public sealed class BindContext(string file)
         _ => "an alias",
     };
 
+    /// <summary>The errors in file order (line, then column; equal positions keep the order they were found in).</summary>
+    public List<ConfigError> Sorted()
+    {
+        var sorted = new List<ConfigError>(Errors.Count);
+        foreach (var e in Errors.OrderBy(static e => e.Position.Line).ThenBy(static e => e.Position.Column))
+        {
+            sorted.Add(e);
+        }
+
+        return sorted;
+    }
+
     public static bool IsNull(YamlScalarNode s) =>
         s.Style == ScalarStyle.Plain && (s.Value is null or "" or "~" or "null" or "Null" or "NULL");
 }
@@ -41,7 +64,7 @@ public sealed class BindContext(string file)
 /// <see cref="YamlDocuments"/> (the load step). The mesh description is a schema over it (MeshParser); the sidecar's
 /// policy and the injector's files word their own messages on the same index.
 /// </remarks>
-public sealed class YamlMap
+public sealed partial class YamlMap
 {
     private readonly YamlFields _fields;
     private readonly List<string> _order = [];
@@ -191,32 +214,21 @@ public sealed class YamlMap
             return null;
         }
 
-        if (node is YamlScalarNode { Style: ScalarStyle.Plain, Value: { } text }
-            && int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int value))
-        {
-            if (value < min || value > max)
-            {
-                _ctx.Error(node, PathOf(key), $"{value} is out of range; expected {hint} from {min} to {max}");
-                return null;
-            }
-
-            return value;
-        }
-
-        _ctx.Error(node, PathOf(key), $"expected {hint} from {min} to {max}, got {BindContext.Describe(node)}");
-        return null;
+        return IntValue(node, PathOf(key), min, max, hint);
     }
 
     public double? Percentage(string key) => Read<double>(
         key,
-        static node => node is YamlScalarNode { Style: ScalarStyle.Plain, Value: { } text }
+        node => node is YamlScalarNode { Value: { } text } scalar && _ctx.NumberStyleAllowed(scalar)
             && double.TryParse(text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double value)
             && value is >= 0 and <= 100 ? value : null,
         static node => $"expected a percentage from 0 to 100 (e.g. 10 or 0.5), got {BindContext.Describe(node)}");
 
     public bool? Bool(string key) => Read<bool>(
         key,
-        static node => node is YamlScalarNode { Style: ScalarStyle.Plain, Value: "true" or "false" } s ? s.Value == "true" : null,
+        // YAML 1.2's core schema: true, True, TRUE, false, False, FALSE (written plain)
+        node => node is YamlScalarNode { Value: "true" or "True" or "TRUE" or "false" or "False" or "FALSE" } s
+            && (s.Style == ScalarStyle.Plain || _ctx.QuotedBooleans) ? s.Value![0] is 't' or 'T' : null,
         static node => $"expected true or false, got {BindContext.Describe(node)}");
 
     public TimeSpan? Duration(string key) => Read<TimeSpan>(
@@ -272,7 +284,9 @@ public sealed class YamlMap
             names[i] = values[i].Text;
         }
 
-        _ctx.Error(node, path, $"expected one of {string.Join(", ", names)}, got {BindContext.Describe(node)}");
+        string? suggestion = node is YamlScalarNode { Value: { Length: > 0 } written } ? Spelling.Suggest(written, names) : null;
+        string didYouMean = suggestion is null ? "" : $"; did you mean \"{suggestion}\"?";
+        _ctx.Error(node, path, $"expected one of {string.Join(", ", names)}, got {BindContext.Describe(node)}{didYouMean}");
         return null;
     }
 
@@ -308,25 +322,27 @@ public sealed class YamlMap
     }
 
     /// <summary>Calls <paramref name="each"/> with every item of the list <paramref name="key"/> and its path; reports a
-    /// value that is not a list.</summary>
-    private void ForEachItem(string key, string hint, Action<YamlNode, string> each)
+    /// value that is not a list. False when the field is absent or not a list.</summary>
+    public bool ForEachItem(string key, string hint, Action<YamlNode, string> each)
     {
         var node = Raw(key);
         if (node is null)
         {
-            return;
+            return false;
         }
 
         if (node is not YamlSequenceNode sequence)
         {
             _ctx.Error(node, PathOf(key), $"expected a list of {hint}s, got {BindContext.Describe(node)}");
-            return;
+            return false;
         }
 
         for (int i = 0; i < sequence.Children.Count; i++)
         {
             each(sequence.Children[i], $"{PathOf(key)}[{i}]");
         }
+
+        return true;
     }
 
     /// <summary>A string-to-string mapping (labels), in the order written.</summary>

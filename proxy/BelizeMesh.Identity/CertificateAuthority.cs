@@ -28,7 +28,7 @@ public sealed record RootCertificateOptions
 public sealed class CertificateAuthority : IDisposable
 {
     /// <summary>File name of the root certificate in a CA directory.</summary>
-    public const string CertificateFileName = "ca.crt";
+    public const string CertificateFileName = MeshNames.TrustBundleFile;
 
     /// <summary>File name of the root's private key in a CA directory.</summary>
     public const string KeyFileName = "ca.key";

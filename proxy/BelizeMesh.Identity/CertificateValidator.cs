@@ -93,13 +93,14 @@ public sealed class CertificateValidator
             return CertificateValidationResult.Failure(CertificateRejection.Malformed, e.Message, null);
         }
 
-        var failure = CheckChain(certificate, out Anchor? anchor);
+        var failure = CheckChain(certificate, out Anchor? anchor, out MLKemKey? encapsulationKey);
         if (failure is not null)
         {
+            encapsulationKey?.Dispose();
             return failure;
         }
 
-        var entry = new CacheEntry(certificate, anchor!.Certificate, CertificateValidationResult.Success(certificate));
+        var entry = new CacheEntry(certificate, anchor!.Certificate, CertificateValidationResult.Success(certificate, encapsulationKey));
         Remember(entry);
         return CheckTime(entry);
     }
@@ -111,9 +112,10 @@ public sealed class CertificateValidator
         return Validate(certificate.RawData.Span);
     }
 
-    private CertificateValidationResult? CheckChain(MeshCertificate leaf, out Anchor? anchor)
+    private CertificateValidationResult? CheckChain(MeshCertificate leaf, out Anchor? anchor, out MLKemKey? encapsulationKey)
     {
         anchor = null;
+        encapsulationKey = null;
         if (leaf.Version != 3)
         {
             return Fail(CertificateRejection.Malformed, $"the certificate is X.509 v{leaf.Version}; the mesh requires v3", leaf);
@@ -139,7 +141,7 @@ public sealed class CertificateValidator
             return Fail(CertificateRejection.WrongAlgorithm, DescribeAlgorithm("public key algorithm", leaf.PublicKeyAlgorithmOid, leaf.PublicKeyAlgorithmHasParameters, MeshOids.MLKem1024), leaf);
         }
 
-        if (CheckEncapsulationKey(leaf.PublicKey.Span) is { } keyProblem)
+        if (CheckEncapsulationKey(leaf.PublicKey.Span, out encapsulationKey) is { } keyProblem)
         {
             return Fail(CertificateRejection.Malformed, keyProblem, leaf);
         }
@@ -299,8 +301,9 @@ public sealed class CertificateValidator
         _cache.TryAdd(key, entry);
     }
 
-    private static string? CheckEncapsulationKey(ReadOnlySpan<byte> key)
+    private static string? CheckEncapsulationKey(ReadOnlySpan<byte> key, out MLKemKey? imported)
     {
+        imported = null;
         int expected = MLKemParameterSet.MLKem1024.EncapsulationKeySizeInBytes;
         if (key.Length != expected)
         {
@@ -309,7 +312,7 @@ public sealed class CertificateValidator
 
         try
         {
-            using var _ = MLKemKey.ImportEncapsulationKey(MLKemParameterSet.MLKem1024, key);
+            imported = MLKemKey.ImportEncapsulationKey(MLKemParameterSet.MLKem1024, key);
             return null;
         }
         catch (CryptographicException e)

@@ -11,22 +11,22 @@ namespace BelizeMesh.Identity;
 public static class ServiceCertificateSecret
 {
     /// <summary>The Secret type.</summary>
-    public const string Type = "kubernetes.io/tls";
+    public const string Type = MeshNames.CertsSecretType;
 
     /// <summary>The name prefix; the service account's name follows.</summary>
-    public const string NamePrefix = "belizemesh-certs-";
+    public const string NamePrefix = MeshNames.CertsSecretPrefix;
 
     /// <summary>The label every generated object carries.</summary>
-    public const string ManagedByLabel = "app.kubernetes.io/managed-by";
+    public const string ManagedByLabel = MeshNames.ManagedByLabel;
 
     /// <summary>The value of <see cref="ManagedByLabel"/>.</summary>
-    public const string ManagedByValue = "belizemesh";
+    public const string ManagedByValue = MeshNames.ManagedByValue;
 
     /// <summary>Annotation: the certificate's SPIFFE ID.</summary>
-    public const string SpiffeIdAnnotation = "belizemesh.io/spiffe-id";
+    public const string SpiffeIdAnnotation = MeshNames.SpiffeIdAnnotation;
 
     /// <summary>Annotation: the certificate's NotAfter, RFC 3339 UTC to the second.</summary>
-    public const string NotAfterAnnotation = "belizemesh.io/not-after";
+    public const string NotAfterAnnotation = MeshNames.NotAfterAnnotation;
 
     /// <summary>The Secret's name for a service account.</summary>
     public static string NameFor(string serviceAccount) => NamePrefix + serviceAccount;

@@ -9,13 +9,13 @@ namespace BelizeMesh.Identity;
 public sealed class ServiceCredentials : IDisposable
 {
     /// <summary>File name of the service certificate.</summary>
-    public const string CertificateFileName = "tls.crt";
+    public const string CertificateFileName = MeshNames.CertificateFile;
 
     /// <summary>File name of the service's private key.</summary>
-    public const string KeyFileName = "tls.key";
+    public const string KeyFileName = MeshNames.KeyFile;
 
     /// <summary>File name of the trust bundle.</summary>
-    public const string TrustBundleFileName = "ca.crt";
+    public const string TrustBundleFileName = MeshNames.TrustBundleFile;
 
     private ServiceCredentials(MeshCertificate certificate, MLKemKey privateKey, TrustBundle trustBundle, CertificateValidator validator)
     {

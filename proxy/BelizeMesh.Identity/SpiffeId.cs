@@ -12,9 +12,9 @@ namespace BelizeMesh.Identity;
 public sealed record SpiffeId(string TrustDomain, string Namespace, string ServiceAccount)
 {
     /// <summary>The default trust domain of a Kubernetes cluster and of Istio.</summary>
-    public const string DefaultTrustDomain = "cluster.local";
+    public const string DefaultTrustDomain = MeshNames.DefaultTrustDomain;
 
-    private const string Scheme = "spiffe://";
+    private const string Scheme = MeshNames.SpiffeScheme;
 
     /// <summary>The identity as Istio authorization policies name it: <c>td/ns/x/sa/y</c>.</summary>
     public string Principal => $"{TrustDomain}/ns/{Namespace}/sa/{ServiceAccount}";

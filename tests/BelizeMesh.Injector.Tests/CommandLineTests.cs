@@ -83,7 +83,7 @@ public sealed class CommandLineTests : IDisposable
         string path = Write("bad.yaml", "kind: Pod\nmetadata:\n  name: [x\n");
         var (code, _, stderr) = Run("", "inject", "--pod", path);
         Assert.Equal(1, code);
-        Assert.StartsWith($"belizemesh-injector: {path}:4:1: invalid YAML: ", stderr, StringComparison.Ordinal);
+        Assert.StartsWith($"belizemesh-injector: {path}:4:1: not valid YAML: ", stderr, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -69,16 +69,16 @@ public sealed class ConfigTests
         var e = Assert.Throws<ConfigException>(() => InjectorConfigLoader.Parse(yaml, "bad.yaml"));
         Assert.Equal(
         [
-            "bad.yaml:1:1: imagee: unknown setting: known settings are image, imagePullPolicy, nativeSidecar, failurePolicy, runAsUser, runAsGroup, ports, resources, ignoredNamespaces, maxRequestBytes, httpProxy, noProxy, clusterName",
+            "bad.yaml:1:1: imagee: unknown field \"imagee\"; did you mean \"image\"? (allowed here: clusterName, failurePolicy, httpProxy, ignoredNamespaces, image, imagePullPolicy, maxRequestBytes, nativeSidecar, noProxy, ports, resources, runAsGroup, runAsUser)",
             "bad.yaml:2:12: runAsUser: 1337 is Istio's proxy id, whose traffic Istio never redirects: choose another id (e.g. 16016)",
             "bad.yaml:3:13: runAsGroup: 0 is root or invalid: the sidecar runs as a non-root id (e.g. 16016)",
             "bad.yaml:5:12: ports.inbound: 15001 is reserved by Istio (15000, 15001, 15004, 15006, 15008, 15009, 15020, 15021, 15053, 15090): choose another port",
-            "bad.yaml:6:10: ports.admin: '16090' is not an integer: write a plain number without quotes",
-            "bad.yaml:7:3: ports.extra: unknown port: known ports are inbound, outbound, admin",
-            "bad.yaml:9:20: resources.requests.cpu: 'lots' is not a positive Kubernetes quantity: use e.g. 100m, 0.5, 128Mi, 1Gi",
-            "bad.yaml:11:16: nativeSidecar: 'maybe' is not a boolean: use true or false",
-            "bad.yaml:12:18: imagePullPolicy: 'Sometimes' is not a pull policy: use Always, IfNotPresent or Never",
+            "bad.yaml:6:10: ports.admin: expected a TCP port from 1 to 65535, got the string \"16090\"",
+            "bad.yaml:7:3: ports.extra: unknown field \"extra\" (allowed here: admin, inbound, outbound)",
             "bad.yaml:9:3: resources: memory request 128Mi is above its limit 64Mi: Kubernetes would reject every injected pod; raise the limit or lower the request",
+            "bad.yaml:9:20: resources.requests.cpu: \"lots\" is not a positive Kubernetes quantity; expected e.g. 100m, 0.5, 128Mi, 1Gi",
+            "bad.yaml:11:16: nativeSidecar: expected true or false, got \"maybe\"",
+            "bad.yaml:12:18: imagePullPolicy: \"Sometimes\" is not a pull policy: use Always, IfNotPresent or Never",
         ], e.Message.Split(Environment.NewLine));
     }
 
@@ -88,7 +88,7 @@ public sealed class ConfigTests
         Assert.Null(InjectorConfig.Default.ClusterName);
         Assert.Equal("east-1", InjectorConfigLoader.Parse("clusterName: east-1\n", "c.yaml").ClusterName);
         var e = Assert.Throws<ConfigException>(() => InjectorConfigLoader.Parse("clusterName: \"east 1\"\n", "c.yaml"));
-        Assert.Equal("c.yaml:1:14: clusterName: 'east 1' is not a cluster name: use 1 to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit (Istio's global.multiCluster.clusterName, e.g. east-1)", e.Message);
+        Assert.Equal("c.yaml:1:14: clusterName: \"east 1\" is not a cluster name: use 1 to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit (Istio's global.multiCluster.clusterName, e.g. east-1)", e.Message);
     }
 
     [Fact]
@@ -109,7 +109,7 @@ public sealed class ConfigTests
     public void Invalid_yaml_is_reported_with_position()
     {
         var e = Assert.Throws<ConfigException>(() => InjectorConfigLoader.Parse("image: [unclosed\n", "y.yaml"));
-        Assert.StartsWith("y.yaml:2:1: (file): invalid YAML: ", e.Message, StringComparison.Ordinal);
+        Assert.StartsWith("y.yaml:2:1: not valid YAML: ", e.Message, StringComparison.Ordinal);
     }
 
     [Theory]

@@ -192,7 +192,7 @@ public sealed class ProxyEnvironmentTests
         Assert.False(config.HttpProxy);
         Assert.Equal([".monitoring.svc", "169.254.169.254"], config.NoProxy);
         var e = Assert.Throws<ConfigException>(() => InjectorConfigLoader.Parse("noProxy: [\"a,b\"]\nhttpProxy: sometimes\n", "c.yaml"));
-        Assert.Contains("c.yaml:1:11: noProxy: 'a,b' is not one NO_PROXY entry", e.Message, StringComparison.Ordinal);
-        Assert.Contains("c.yaml:2:12: httpProxy: 'sometimes' is not a boolean", e.Message, StringComparison.Ordinal);
+        Assert.Contains("c.yaml:1:11: noProxy[0]: \"a,b\" is not one NO_PROXY entry", e.Message, StringComparison.Ordinal);
+        Assert.Contains("c.yaml:2:12: httpProxy: expected true or false, got \"sometimes\"", e.Message, StringComparison.Ordinal);
     }
 }

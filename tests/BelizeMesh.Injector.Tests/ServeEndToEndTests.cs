@@ -158,7 +158,7 @@ public sealed class ServeEndToEndTests : IDisposable
             .Parse(["serve", "--listen", "127.0.0.1:0", "--tls-cert", _certs.CertPath, "--tls-key", _certs.KeyPath, "--config", path])
             .InvokeAsync();
         Assert.Equal(1, code);
-        Assert.Equal($"belizemesh-injector: invalid configuration:{Environment.NewLine}{path}:1:16: failurePolicy: 'Sometimes' is not a failure policy: use Fail or Ignore{Environment.NewLine}", stderr.ToString());
+        Assert.Equal($"belizemesh-injector: invalid configuration:{Environment.NewLine}{path}:1:16: failurePolicy: expected one of Fail, Ignore, got \"Sometimes\"{Environment.NewLine}", stderr.ToString());
     }
 
     [Fact]

@@ -81,11 +81,11 @@ public sealed class WorkloadExclusionTests : IDisposable
         var e = Assert.Throws<ConfigException>(() => WorkloadExclusions.Parse(bad, "exclusions.yaml"));
         Assert.Equal(
         [
-            "exclusions.yaml:8:1: meshes: unknown setting: known settings are mesh, exclude",
-            "exclusions.yaml:2:5: exclude[0]: namespace is required",
-            "exclusions.yaml:4:5: exclude[1]: matchLabels is required and must not be empty",
-            "exclusions.yaml:7:5: exclude[2].matchLabel: unknown setting: known settings are namespace, service, matchLabels",
-            "exclusions.yaml:6:5: exclude[2]: matchLabels is required and must not be empty",
+            "exclusions.yaml:2:5: exclude[0].namespace: missing required field \"namespace\" (the workload's namespace)",
+            "exclusions.yaml:5:18: exclude[1].matchLabels: must not be empty: an empty selector would exclude every pod of the namespace",
+            "exclusions.yaml:6:5: exclude[2].matchLabels: missing required field \"matchLabels\" (the pod labels of the workload, e.g. { app: postgres })",
+            "exclusions.yaml:7:5: exclude[2].matchLabel: unknown field \"matchLabel\"; did you mean \"matchLabels\"? (allowed here: matchLabels, namespace, service)",
+            "exclusions.yaml:8:1: meshes: unknown field \"meshes\"; did you mean \"mesh\"? (allowed here: exclude, mesh)",
         ], e.Problems.Select(p => p.Format("exclusions.yaml")));
     }
 

@@ -1,3 +1,4 @@
+using BelizeMesh.Configuration;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using BelizeMesh.Injector.Yaml;
@@ -51,7 +52,7 @@ public sealed class YamlJsonTests
         doc["null"] = null;
         doc["empty-list"] = new JsonArray();
         doc["empty-map"] = new JsonObject();
-        string yaml = YamlJsonWriter.Write(doc);
+        string yaml = YamlWriter.ToYaml([doc], YamlListLayout.Kubectl);
         JsonNode back = YamlJsonReader.ReadDocuments(yaml, "round-trip")[0].Root!;
         Assert.True(JsonNode.DeepEquals(doc, back), yaml);
         Assert.Contains("k0: \"true\"\n", yaml, StringComparison.Ordinal);
@@ -77,7 +78,7 @@ public sealed class YamlJsonTests
     public void Multi_line_strings_round_trip_as_values_and_keys(string text)
     {
         var doc = new JsonObject { ["v"] = text, [text] = "k" };
-        string yaml = YamlJsonWriter.Write(doc);
+        string yaml = YamlWriter.ToYaml([doc], YamlListLayout.Kubectl);
         JsonNode back = YamlJsonReader.ReadDocuments(yaml, "ml")[0].Root!;
         Assert.True(JsonNode.DeepEquals(doc, back), yaml);
     }
@@ -88,7 +89,7 @@ public sealed class YamlJsonTests
         var docs = YamlJsonReader.ReadDocuments("a: 1\n---\n---\nb: [x, 'y']\n...\n", "multi.yaml");
         Assert.Equal(2, docs.Count);
         Assert.Equal(4, docs[1].Line);
-        Assert.Equal("a: 1\n---\nb:\n- x\n- \"y\"\n", YamlJsonWriter.WriteDocuments(docs.Select(d => d.Root).ToList()));
+        Assert.Equal("a: 1\n---\nb:\n- x\n- \"y\"\n", YamlWriter.ToYaml(docs.Select(d => d.Root).ToList(), YamlListLayout.Kubectl));
     }
 
     [Fact]
@@ -110,7 +111,7 @@ public sealed class YamlJsonTests
     public void Syntax_error_names_file_line_and_column()
     {
         var e = Assert.Throws<YamlInputException>(() => YamlJsonReader.ReadDocuments("kind: Pod\nspec:\n  containers: [a, b\n", "broken.yaml"));
-        Assert.StartsWith("broken.yaml:4:1: invalid YAML: ", e.Message, StringComparison.Ordinal);
+        Assert.StartsWith("broken.yaml:4:1: not valid YAML: ", e.Message, StringComparison.Ordinal);
     }
 
     [Fact]

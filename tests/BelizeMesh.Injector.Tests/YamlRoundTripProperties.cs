@@ -1,3 +1,4 @@
+using BelizeMesh.Configuration;
 using System.Text;
 using System.Text.Json.Nodes;
 using BelizeMesh.Injector.Yaml;
@@ -13,7 +14,7 @@ public sealed class YamlRoundTripProperties
     {
         string value = Valid(text);
         var doc = new JsonObject { ["v"] = value, [value.Length == 0 ? "empty" : value] = "key" };
-        JsonNode back = YamlJsonReader.ReadDocuments(YamlJsonWriter.Write(doc), "p")[0].Root!;
+        JsonNode back = YamlJsonReader.ReadDocuments(YamlWriter.ToYaml([doc], YamlListLayout.Kubectl), "p")[0].Root!;
         return JsonNode.DeepEquals(doc, back);
     }
 
@@ -23,7 +24,7 @@ public sealed class YamlRoundTripProperties
         string[] shapes = ["{0}", "-{0}", "+{0}", "{0}.5", ".{0}", "{0}e3", "0x{0}", "0o{0}", "{0}:30", "{0}_000", "2024-0{0}-01", "{0}m", "{0}Mi", "- {0}", "{0}: x", "#{0}", "'{0}'", "\"{0}\"", "{0} ", " {0}"];
         string value = string.Format(System.Globalization.CultureInfo.InvariantCulture, shapes[(pick & int.MaxValue) % shapes.Length], Math.Abs((long)number) % 1000);
         var doc = new JsonObject { ["v"] = value };
-        return JsonNode.DeepEquals(doc, YamlJsonReader.ReadDocuments(YamlJsonWriter.Write(doc), "p")[0].Root!);
+        return JsonNode.DeepEquals(doc, YamlJsonReader.ReadDocuments(YamlWriter.ToYaml([doc], YamlListLayout.Kubectl), "p")[0].Root!);
     }
 
     /// <summary>Drops lone surrogates and NUL-like characters YAML cannot carry in any style (C0 except tab/LF are escaped fine).</summary>

@@ -1,3 +1,4 @@
+using BelizeMesh.Configuration;
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using BelizeMesh.Mesh.Analysis;

@@ -1,5 +1,5 @@
+using BelizeMesh.Configuration;
 using System.Text.Json.Nodes;
-using BelizeMesh.Mesh.Emit;
 using BelizeMesh.TestSupport.Schemas;
 
 namespace BelizeMesh.Mesh.Tests;
@@ -54,5 +54,28 @@ public sealed class YamlWriterEmitterTests
         var back = YamlJson.Load(yaml)!.AsObject();
         Assert.Equal("a\uFFFDb", (string)back["v"]!);
         Assert.Equal("\U0001F600", (string)back["pair"]!);
+    }
+    [Fact]
+    public void One_quoting_rule_for_both_layouts_only_the_list_indentation_differs()
+    {
+        var document = new JsonObject
+        {
+            ["plain"] = new JsonArray("0.0.0.0:16021", "--policy", "http://127.0.0.1:16001", "version-1.2"),
+            ["single"] = new JsonArray("*", "{\"a\":1}", "a: b"),
+            ["double"] = new JsonArray("16443", "yes", "Off", "~", "", "1e3", "0x1F", "2001-12-14 21:59:43.10 -5", "tab\there"),
+            ["number"] = JsonNode.Parse("1.0"),
+        };
+
+        string indented = YamlWriter.ToYaml([document], YamlListLayout.Indented);
+        string kubectl = YamlWriter.ToYaml([document], YamlListLayout.Kubectl);
+        Assert.Equal(
+            "plain:\n- 0.0.0.0:16021\n- --policy\n- http://127.0.0.1:16001\n- version-1.2\n" +
+            "single:\n- '*'\n- '{\"a\":1}'\n- 'a: b'\n" +
+            "double:\n- \"16443\"\n- \"yes\"\n- \"Off\"\n- \"~\"\n- \"\"\n- \"1e3\"\n- \"0x1F\"\n- \"2001-12-14 21:59:43.10 -5\"\n- \"tab\there\"\n" +
+            "number: 1.0\n",
+            kubectl);
+        Assert.Equal(kubectl.Replace("\n- ", "\n  - ", StringComparison.Ordinal), indented);
+        Assert.True(JsonNode.DeepEquals(document, YamlJson.Load(kubectl)));
+        Assert.True(JsonNode.DeepEquals(document, YamlJson.Load(indented)));
     }
 }

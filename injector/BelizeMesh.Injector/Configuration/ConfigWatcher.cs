@@ -5,8 +5,9 @@ namespace BelizeMesh.Injector.Configuration;
 
 /// <summary>
 /// Holds the configuration in force: the configuration file and, optionally, <c>belizemesh emit</c>'s exclusion list
-/// (a second file, usually another ConfigMap). The first load must succeed (the caller exits 1 otherwise); a later bad
-/// file is logged and the last good version of that file stays in force.
+/// (a second file, usually another ConfigMap), each on the shared keep-last-good <see cref="WatchedStore{T}"/>. The
+/// first load must succeed (the caller exits 1 otherwise); a later bad file is logged and counted once per distinct
+/// content (an unreadable one at every look), and the last good version of that file stays in force.
 /// </summary>
 internal sealed partial class ConfigStore : IDisposable
 {
@@ -14,14 +15,11 @@ internal sealed partial class ConfigStore : IDisposable
     private readonly string? _exclusionsPath;
     private readonly ILogger _logger;
     private readonly Action<bool>? _onReload;
-    private readonly object _reloadLock = new();
-    private DirectoryWatcher? _watcher;
-    private DirectoryWatcher? _exclusionsWatcher;
-    private string? _lastText;
-    private string? _lastExclusionsText;
-    private InjectorConfig _fileConfig;
-    private IReadOnlyList<WorkloadExclusion> _exclusions;
+    private readonly Lock _buildLock = new();
+    private readonly WatchedStore<InjectorConfig>? _config;
+    private readonly WatchedStore<IReadOnlyList<WorkloadExclusion>>? _exclusions;
     private volatile Injection.SidecarTemplate _current;
+    private bool _watching;
 
     /// <summary>Loads <paramref name="path"/> (or the defaults when null) and <paramref name="exclusionsPath"/> (none when
     /// null or absent); throws <see cref="ConfigException"/> on a bad file.</summary>
@@ -31,18 +29,18 @@ internal sealed partial class ConfigStore : IDisposable
         _exclusionsPath = exclusionsPath is null ? null : Path.GetFullPath(exclusionsPath);
         _logger = logger;
         _onReload = onReload;
-        _fileConfig = InjectorConfig.Default;
         if (_path is not null)
         {
-            _lastText = File.ReadAllText(_path);
-            _fileConfig = InjectorConfigLoader.Parse(_lastText, _path);
+            string text = File.ReadAllText(_path);
+            _config = new WatchedStore<InjectorConfig>(InjectorConfigLoader.Parse(text, _path), WatchedStore.Fingerprint(text), LoadConfig, Hooks<InjectorConfig>(_path));
         }
 
-        _exclusions = [];
-        if (_exclusionsPath is not null && File.Exists(_exclusionsPath))
+        if (_exclusionsPath is not null)
         {
-            _lastExclusionsText = File.ReadAllText(_exclusionsPath);
-            _exclusions = WorkloadExclusions.Parse(_lastExclusionsText, _exclusionsPath);
+            bool exists = File.Exists(_exclusionsPath);
+            string text = exists ? File.ReadAllText(_exclusionsPath) : "";
+            IReadOnlyList<WorkloadExclusion> initial = exists ? WorkloadExclusions.Parse(text, _exclusionsPath) : [];
+            _exclusions = new WatchedStore<IReadOnlyList<WorkloadExclusion>>(initial, WatchedStore.Fingerprint(text), LoadExclusions, Hooks<IReadOnlyList<WorkloadExclusion>>(_exclusionsPath));
         }
 
         _current = Build();
@@ -54,28 +52,64 @@ internal sealed partial class ConfigStore : IDisposable
     /// <summary>The configuration (and its sidecar template) in force.</summary>
     public Injection.SidecarTemplate Current => _current;
 
-    private Injection.SidecarTemplate Build() => new(_fileConfig with { Exclusions = _exclusions });
+    private Injection.SidecarTemplate Build() =>
+        new((_config?.Current ?? InjectorConfig.Default) with { Exclusions = _exclusions?.Current ?? [] });
+
+    private WatchedStoreHooks<T> Hooks<T>(string path)
+        where T : class => new()
+        {
+            Applied = (_, _) =>
+            {
+                LogReloaded(_logger, path);
+                lock (_buildLock)
+                {
+                    _current = Build(); // from both files' values in force
+                }
+
+                Notify(true);
+            },
+            Rejected = (_, failure) =>
+            {
+                LogReloadFailed(_logger, path, failure.Reason);
+                Notify(false);
+            },
+        };
+
+    private void Notify(bool applied)
+    {
+        _onReload?.Invoke(applied);
+        Reloaded?.Invoke(applied);
+    }
 
     /// <summary>Starts watching the files' directories for changes (and polling them every
     /// <paramref name="pollInterval"/>, in case an event is lost).</summary>
     public void Watch(TimeSpan settle, TimeSpan pollInterval, TimeProvider time)
     {
-        if (_path is not null)
+        if (_watching)
         {
-            _watcher ??= DirectoryWatcher.ForFile(_path, settle, pollInterval, ReloadAsync, time, OnWatchError);
+            return;
         }
 
-        // An optional ConfigMap volume that does not exist yet is still an (empty) directory, so this normally watches.
-        if (_exclusionsPath is not null && Directory.Exists(Path.GetDirectoryName(_exclusionsPath)))
+        _watching = true;
+        if (_config is not null)
         {
-            _exclusionsWatcher ??= DirectoryWatcher.ForFile(_exclusionsPath, settle, pollInterval, ReloadAsync, time, OnWatchError);
+            _config.Watch(Path.GetDirectoryName(_path)!, settle, pollInterval, time, OnWatchError);
         }
-    }
 
-    private Task ReloadAsync()
-    {
-        Reload();
-        return Task.CompletedTask;
+        if (_exclusions is not null)
+        {
+            // An optional ConfigMap volume that does not exist yet is still an (empty) directory, so this normally
+            // watches; when it is missing, the configuration's directory (its events and poll) brings the re-reads.
+            string directory = Path.GetDirectoryName(_exclusionsPath)!;
+            if (Directory.Exists(directory))
+            {
+                _exclusions.Watch(directory, settle, pollInterval, time, OnWatchError);
+            }
+            else if (_path is not null)
+            {
+                _exclusions.Watch(Path.GetDirectoryName(_path)!, settle, pollInterval, time, OnWatchError);
+            }
+        }
     }
 
     private void OnWatchError(DirectoryWatchFault fault, Exception exception) => LogWatchFailed(_logger, fault, exception);
@@ -83,99 +117,65 @@ internal sealed partial class ConfigStore : IDisposable
     /// <summary>Re-reads the files; returns true when a new configuration took effect.</summary>
     public bool Reload()
     {
-        lock (_reloadLock)
-        {
-            bool changed = false;
-            if (_path is not null)
-            {
-                changed |= ReloadConfig(_path);
-            }
-
-            if (_exclusionsPath is not null)
-            {
-                changed |= ReloadExclusions(_exclusionsPath);
-            }
-
-            if (changed)
-            {
-                _current = Build();
-                _onReload?.Invoke(true);
-                Reloaded?.Invoke(true);
-            }
-
-            return changed;
-        }
+        bool changed = _config?.Reload() == ReloadOutcome.Applied;
+        changed |= _exclusions?.Reload() == ReloadOutcome.Applied;
+        return changed;
     }
 
-    private bool ReloadConfig(string path)
+    private WatchedLoad<InjectorConfig> LoadConfig(WatchedLoadContext<InjectorConfig> context)
     {
-        if (!BelizeMesh.Configuration.YamlInputGuard.TryReadFile(path, "configuration file", out string text, out string? readError))
+        string path = _path!;
+        if (!YamlInputGuard.TryReadFile(path, "configuration file", out string text, out string? readError))
         {
-            Failed(path, readError!);
-            return false;
+            return WatchedLoad<InjectorConfig>.Failed(ReloadFailure.FromReason(readError!), fingerprint: null);
         }
 
-        if (text == _lastText)
+        string fingerprint = WatchedStore.Fingerprint(text);
+        if (context.IsKnown(fingerprint))
         {
-            return false; // an event for another file in the directory, or a rewrite with the same content
+            return WatchedLoad<InjectorConfig>.Unchanged; // an event for another file in the directory, or the same content
         }
 
         try
         {
-            _fileConfig = InjectorConfigLoader.Parse(text, path);
-            _lastText = text;
-            LogReloaded(_logger, path);
-            return true;
+            return WatchedLoad<InjectorConfig>.Loaded(InjectorConfigLoader.Parse(text, path), fingerprint);
         }
         catch (ConfigException e)
         {
-            _lastText = text; // do not log the same bad content again for every event
-            Failed(path, e.Message);
-            return false;
+            return WatchedLoad<InjectorConfig>.Failed(new ReloadFailure(e.Message, e.Problems), fingerprint);
         }
     }
 
-    private bool ReloadExclusions(string path)
+    private WatchedLoad<IReadOnlyList<WorkloadExclusion>> LoadExclusions(WatchedLoadContext<IReadOnlyList<WorkloadExclusion>> context)
     {
         // A deleted ConfigMap empties the optional volume: no exclusions any more.
+        string path = _exclusionsPath!;
         string text = "";
-        if (File.Exists(path) && !BelizeMesh.Configuration.YamlInputGuard.TryReadFile(path, "exclusions file", out text, out string? readError))
+        if (File.Exists(path) && !YamlInputGuard.TryReadFile(path, "exclusions file", out text, out string? readError))
         {
-            Failed(path, readError!);
-            return false;
+            return WatchedLoad<IReadOnlyList<WorkloadExclusion>>.Failed(ReloadFailure.FromReason(readError!), fingerprint: null);
         }
 
-        if (text == (_lastExclusionsText ?? ""))
+        string fingerprint = WatchedStore.Fingerprint(text);
+        if (context.IsKnown(fingerprint))
         {
-            return false;
+            return WatchedLoad<IReadOnlyList<WorkloadExclusion>>.Unchanged;
         }
 
         try
         {
-            _exclusions = WorkloadExclusions.Parse(text, path);
-            _lastExclusionsText = text;
-            LogReloaded(_logger, path);
-            return true;
+            return WatchedLoad<IReadOnlyList<WorkloadExclusion>>.Loaded(WorkloadExclusions.Parse(text, path), fingerprint);
         }
         catch (ConfigException e)
         {
-            _lastExclusionsText = text;
-            Failed(path, e.Message);
-            return false;
+            return WatchedLoad<IReadOnlyList<WorkloadExclusion>>.Failed(new ReloadFailure(e.Message, e.Problems), fingerprint);
         }
-    }
-
-    private void Failed(string path, string reason)
-    {
-        LogReloadFailed(_logger, path, reason);
-        _onReload?.Invoke(false);
-        Reloaded?.Invoke(false);
     }
 
     public void Dispose()
     {
-        _watcher?.Dispose();
-        _exclusionsWatcher?.Dispose();
+        _config?.Dispose();
+        _exclusions?.Dispose();
     }
 
     [LoggerMessage(EventId = 200, Level = LogLevel.Information, Message = "Configuration reloaded from {Path}")]

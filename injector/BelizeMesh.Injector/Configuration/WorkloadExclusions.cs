@@ -1,6 +1,5 @@
 using System.Text.Json.Nodes;
 using BelizeMesh.Configuration;
-using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
 namespace BelizeMesh.Injector.Configuration;
@@ -20,9 +19,6 @@ internal sealed record WorkloadExclusion(string Mesh, string Namespace, string S
 /// </summary>
 internal static class WorkloadExclusions
 {
-    private static readonly string[] TopKeys = ["mesh", "exclude"];
-    private static readonly string[] EntryKeys = ["namespace", "service", "matchLabels"];
-
     /// <summary>The first exclusion the pod matches, or null. A pod whose namespace is unknown matches none.</summary>
     public static WorkloadExclusion? Find(IReadOnlyList<WorkloadExclusion> exclusions, string? ns, JsonObject? labels)
     {
@@ -67,7 +63,7 @@ internal static class WorkloadExclusions
 
         if (!BelizeMesh.Configuration.YamlInputGuard.TryReadFile(path, "exclusions file", out string text, out string? error))
         {
-            throw new ConfigException(path, [ConfigException.Problem(path, 1, 1, "(file)", error!)]);
+            throw new ConfigException(path, [ConfigException.Problem(path, 1, 1, "", error!)]);
         }
 
         return Parse(text, path);
@@ -86,99 +82,38 @@ internal static class WorkloadExclusions
         if (stream.Documents.Count > 1 || stream.Documents[0].RootNode is not YamlMappingNode root)
         {
             YamlNode node = stream.Documents[^1].RootNode;
-            throw new ConfigException(source, [ConfigException.Problem(source, node.Start.Line, node.Start.Column, "(file)",
+            throw new ConfigException(source, [ConfigException.Problem(source, node.Start.Line, node.Start.Column, "",
                 "expected one mapping with mesh and exclude, as belizemesh emit writes it (injector-exclusions.yaml)")]);
         }
 
-        var problems = new List<ConfigError>();
-        string mesh = "(unnamed)";
+        var ctx = new BindContext(source);
+        var doc = YamlMap.From(root, "", ctx, "the exclusion list")!;
+        string mesh = doc.String("mesh", hint: "the mesh's name") ?? "(unnamed)";
         var result = new List<WorkloadExclusion>();
-        YamlSequenceNode? entries = null;
-        foreach (var (key, keyNode, value) in ConfigException.Fields(root, source, "", problems))
+        foreach (YamlMap entry in doc.MapList("exclude", "exclusion"))
         {
-            if (key == "mesh" && value is YamlScalarNode { Value: { Length: > 0 } name })
+            string? ns = entry.String("namespace", required: true, hint: "the workload's namespace");
+            string service = entry.String("service", hint: "the service's name") ?? "(unnamed)";
+            IReadOnlyList<KeyValuePair<string, string>>? labels = entry.StringMap("matchLabels", "pod labels");
+            if (entry.Raw("matchLabels") is null)
             {
-                mesh = name;
+                entry.Missing("matchLabels", "the pod labels of the workload, e.g. { app: postgres }");
             }
-            else if (key == "exclude" && value is YamlSequenceNode list)
-            {
-                entries = list;
-            }
-            else if (Array.IndexOf(TopKeys, key) >= 0)
-            {
-                problems.Add(Problem(source, value, key, key == "mesh" ? "expected the mesh's name" : "expected a list of { namespace, service, matchLabels }"));
-            }
-            else
-            {
-                problems.Add(Problem(source, keyNode, key, $"unknown setting: known settings are {string.Join(", ", TopKeys)}"));
-            }
-        }
-
-        for (int i = 0; entries is not null && i < entries.Children.Count; i++)
-        {
-            string at = $"exclude[{i}]";
-            if (entries.Children[i] is not YamlMappingNode entry)
-            {
-                problems.Add(Problem(source, entries.Children[i], at, "expected a mapping { namespace, service, matchLabels }"));
-                continue;
-            }
-
-            string? ns = null;
-            string service = "(unnamed)";
-            var labels = new List<KeyValuePair<string, string>>();
-            foreach (var (key, keyNode, value) in ConfigException.Fields(entry, source, at, problems))
-            {
-                switch (key)
-                {
-                    case "namespace" when value is YamlScalarNode { Value: { Length: > 0 } n }:
-                        ns = n;
-                        break;
-                    case "service" when value is YamlScalarNode { Value: { Length: > 0 } s }:
-                        service = s;
-                        break;
-                    case "matchLabels" when value is YamlMappingNode map:
-                        foreach (var (k, v) in map.Children)
-                        {
-                            if (k is YamlScalarNode { Value: { Length: > 0 } lk } && v is YamlScalarNode { Value: { } lv })
-                            {
-                                labels.Add(new(lk, lv));
-                            }
-                            else
-                            {
-                                problems.Add(Problem(source, k, $"{at}.matchLabels", "expected label: value pairs"));
-                            }
-                        }
-
-                        break;
-                    default:
-                        problems.Add(Problem(source, keyNode, $"{at}.{key}", Array.IndexOf(EntryKeys, key) >= 0
-                            ? "expected " + (key == "matchLabels" ? "a mapping of labels" : "a non-empty name")
-                            : $"unknown setting: known settings are {string.Join(", ", EntryKeys)}"));
-                        break;
-                }
-            }
-
-            if (ns is null)
-            {
-                problems.Add(Problem(source, entry, at, "namespace is required"));
-            }
-
-            if (labels.Count == 0)
+            else if (labels is { Count: 0 } && entry.Peek("matchLabels") is YamlMappingNode { Children.Count: 0 })
             {
                 // An empty selector would exclude every pod of the namespace: never what a mesh file means.
-                problems.Add(Problem(source, entry, at, "matchLabels is required and must not be empty"));
+                entry.Error("matchLabels", "must not be empty: an empty selector would exclude every pod of the namespace");
             }
 
-            if (ns is not null && labels.Count > 0)
+            entry.Finish();
+            if (ns is not null && labels is { Count: > 0 })
             {
                 result.Add(new WorkloadExclusion(mesh, ns, service, labels));
             }
         }
 
-        if (problems.Count > 0)
-        {
-            throw new ConfigException(source, problems);
-        }
+        doc.Finish();
+        ConfigException.ThrowIfAny(ctx);
 
         // The mesh name appears after the list in some hand-written files; stamp it on every entry.
         for (int i = 0; i < result.Count; i++)
@@ -188,6 +123,4 @@ internal static class WorkloadExclusions
 
         return result;
     }
-
-    private static ConfigError Problem(string source, YamlNode node, string key, string message) => ConfigException.Problem(source, node.Start.Line, node.Start.Column, key, message);
 }

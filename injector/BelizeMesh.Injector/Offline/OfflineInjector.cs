@@ -1,3 +1,4 @@
+using BelizeMesh.Configuration;
 using System.Text.Json.Nodes;
 using BelizeMesh.Injector.Configuration;
 using BelizeMesh.Injector.Injection;
@@ -42,7 +43,7 @@ internal static class OfflineInjector
             roots.Add(document.Root);
         }
 
-        return new OfflineResult(roots.Count == 0 ? "" : YamlJsonWriter.WriteDocuments(roots), warnings, injected, workloads);
+        return new OfflineResult(roots.Count == 0 ? "" : YamlWriter.ToYaml(roots, YamlListLayout.Kubectl), warnings, injected, workloads);
     }
 
     /// <summary>The kinds that carry a pod (the cases of <see cref="Process"/>), counted through Lists.</summary>

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using BelizeMesh.Configuration;
@@ -6,17 +7,17 @@ using Microsoft.Extensions.Logging;
 namespace BelizeMesh.Injector.Server;
 
 /// <summary>
-/// The webhook's serving certificate (classical TLS: the API server speaks it), from PEM files. Reloaded when the
-/// mounted Secret changes (cert-manager rotation); a bad pair is logged and the last good one keeps serving.
+/// The webhook's serving certificate (classical TLS: the API server speaks it), from PEM files, on the shared
+/// keep-last-good <see cref="WatchedStore{T}"/>. Reloaded when the mounted Secret changes (cert-manager rotation); a
+/// bad pair is logged once per distinct content (an unreadable file at every look) and the last good one keeps serving.
 /// </summary>
 internal sealed partial class ServerCertificate : IDisposable
 {
     private readonly string _certPath;
     private readonly string _keyPath;
     private readonly ILogger _logger;
-    private readonly object _lock = new();
-    private DirectoryWatcher? _watcher;
-    private volatile X509Certificate2 _current;
+    private readonly WatchedStore<X509Certificate2> _store;
+    private bool _watching;
 
     /// <summary>Loads the pair; throws <see cref="InvalidOperationException"/> with the file names and the fix.</summary>
     public ServerCertificate(string certPath, string keyPath, ILogger logger)
@@ -24,65 +25,100 @@ internal sealed partial class ServerCertificate : IDisposable
         _certPath = Path.GetFullPath(certPath);
         _keyPath = Path.GetFullPath(keyPath);
         _logger = logger;
-        _current = Load(_certPath, _keyPath);
+        if (!TryRead(_certPath, _keyPath, out string? cert, out string? key, out Exception? error)
+            || !TryCreate(cert, key, out X509Certificate2? initial, out error))
+        {
+            throw Problem(_certPath, _keyPath, error);
+        }
+
+        _store = new WatchedStore<X509Certificate2>(initial, Fingerprint(cert, key), Load, new WatchedStoreHooks<X509Certificate2>
+        {
+            // The previous instance may still be in use by handshakes in flight; left to the GC.
+            Applied = (_, next) =>
+            {
+                LogCertificateReloaded(_logger, _certPath, next.NotAfter);
+                Reloaded?.Invoke(true);
+            },
+            Rejected = (_, failure) =>
+            {
+                LogCertificateReloadFailed(_logger, failure.Reason);
+                Reloaded?.Invoke(false);
+            },
+        });
     }
 
-    public X509Certificate2 Current => _current;
+    public X509Certificate2 Current => _store.Current;
 
     /// <summary>Raised after a reload attempt that saw a different pair, with whether it took effect.</summary>
     public event Action<bool>? Reloaded;
 
     /// <summary>Starts watching the certificate's directory (and polling it every <paramref name="pollInterval"/>).</summary>
-    public void Watch(TimeSpan settle, TimeSpan pollInterval, TimeProvider time) =>
-        _watcher ??= DirectoryWatcher.ForFile(_certPath, settle, pollInterval, ReloadAsync, time, (fault, e) => LogWatchFailed(_logger, fault, e));
-
-    private Task ReloadAsync()
+    public void Watch(TimeSpan settle, TimeSpan pollInterval, TimeProvider time)
     {
-        Reload();
-        return Task.CompletedTask;
+        if (!_watching)
+        {
+            _watching = true;
+            _store.Watch(Path.GetDirectoryName(_certPath)!, settle, pollInterval, time, (fault, e) => LogWatchFailed(_logger, fault, e));
+        }
     }
 
-    /// <summary>Loads a PEM certificate and its private key (PKCS#8, RSA or EC).</summary>
-    public static X509Certificate2 Load(string certPath, string keyPath)
+    /// <summary>Reads and loads the PEM certificate and its private key (PKCS#8, RSA or EC).</summary>
+    private WatchedLoad<X509Certificate2> Load(WatchedLoadContext<X509Certificate2> context)
+    {
+        if (!TryRead(_certPath, _keyPath, out string? cert, out string? key, out Exception? error))
+        {
+            return WatchedLoad<X509Certificate2>.Failed(ReloadFailure.FromReason(Problem(_certPath, _keyPath, error).Message), fingerprint: null);
+        }
+
+        string fingerprint = Fingerprint(cert, key);
+        if (context.IsKnown(fingerprint))
+        {
+            return WatchedLoad<X509Certificate2>.Unchanged;
+        }
+
+        return TryCreate(cert, key, out X509Certificate2? next, out error)
+            ? WatchedLoad<X509Certificate2>.Loaded(next, fingerprint)
+            : WatchedLoad<X509Certificate2>.Failed(ReloadFailure.FromReason(Problem(_certPath, _keyPath, error).Message), fingerprint);
+    }
+
+    private static bool TryRead(string certPath, string keyPath, [NotNullWhen(true)] out string? cert, [NotNullWhen(true)] out string? key, [NotNullWhen(false)] out Exception? error)
     {
         try
         {
-            return X509Certificate2.CreateFromPemFile(certPath, keyPath);
+            cert = File.ReadAllText(certPath);
+            key = File.ReadAllText(keyPath);
+            error = null;
+            return true;
         }
-        catch (Exception e) when (e is CryptographicException or ArgumentException or IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new InvalidOperationException(
-                $"cannot load the TLS certificate {certPath} with key {keyPath}: {e.Message}. " +
-                "Pass a PEM certificate (--tls-cert) and its matching PEM private key (--tls-key), e.g. tls.crt and tls.key of a kubernetes.io/tls Secret.", e);
+            (cert, key, error) = (null, null, e);
+            return false;
         }
     }
 
-    private void Reload()
+    private static bool TryCreate(string cert, string key, [NotNullWhen(true)] out X509Certificate2? certificate, [NotNullWhen(false)] out Exception? error)
     {
-        lock (_lock)
+        try
         {
-            try
-            {
-                X509Certificate2 next = Load(_certPath, _keyPath);
-                if (next.Thumbprint == _current.Thumbprint)
-                {
-                    next.Dispose();
-                    return;
-                }
-
-                _current = next; // the previous instance may still be in use by handshakes in flight; left to the GC
-                LogCertificateReloaded(_logger, _certPath, next.NotAfter);
-                Reloaded?.Invoke(true);
-            }
-            catch (InvalidOperationException e)
-            {
-                LogCertificateReloadFailed(_logger, e.Message);
-                Reloaded?.Invoke(false);
-            }
+            certificate = X509Certificate2.CreateFromPem(cert, key);
+            error = null;
+            return true;
+        }
+        catch (Exception e) when (e is CryptographicException or ArgumentException)
+        {
+            (certificate, error) = (null, e);
+            return false;
         }
     }
 
-    public void Dispose() => _watcher?.Dispose();
+    private static string Fingerprint(string cert, string key) => WatchedStore.Fingerprint(cert + "\n--- key ---\n" + key);
+
+    private static InvalidOperationException Problem(string certPath, string keyPath, Exception e) => new(
+        $"cannot load the TLS certificate {certPath} with key {keyPath}: {e.Message}. " +
+        "Pass a PEM certificate (--tls-cert) and its matching PEM private key (--tls-key), e.g. tls.crt and tls.key of a kubernetes.io/tls Secret.", e);
+
+    public void Dispose() => _store.Dispose();
 
     [LoggerMessage(EventId = 300, Level = LogLevel.Information, Message = "Serving certificate reloaded from {Path} (valid until {NotAfter:o})")]
     private static partial void LogCertificateReloaded(ILogger logger, string path, DateTime notAfter);

@@ -40,24 +40,11 @@ internal static class YamlJsonReader
     /// <summary>Parses every document in <paramref name="text"/>; empty documents are skipped.</summary>
     public static List<YamlJsonDocument> ReadDocuments(string text, string source)
     {
-        if (BelizeMesh.Configuration.YamlInputGuard.Check(text) is { } bounded)
+        // The configuration core's load step and wording, shared with the three configuration parsers.
+        if (BelizeMesh.Configuration.YamlDocuments.Load(text, out var failure) is not { } stream)
         {
-            throw new YamlInputException(source, bounded.Line, bounded.Column, $"refused before parsing: {bounded.Message}");
-        }
-
-        var stream = new YamlStream();
-        try
-        {
-            stream.Load(new StringReader(text));
-        }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
-        {
-            // YamlDotNet rejects a few malformed event sequences with these instead of a YamlException (fuzz tests).
-            throw new YamlInputException(source, 1, 1, $"invalid YAML: {e.Message.TrimEnd('.')}; check the file's structure (quoting, indentation, tags)");
-        }
-        catch (YamlException e)
-        {
-            throw new YamlInputException(source, e.Start.Line, e.Start.Column, $"invalid YAML: {Unwrap(e).Message}");
+            var problem = BelizeMesh.Configuration.YamlDocuments.Describe(failure, source, text);
+            throw new YamlInputException(source, problem.Line, problem.Column, problem.Message);
         }
 
         var documents = new List<YamlJsonDocument>(stream.Documents.Count);
@@ -340,15 +327,5 @@ internal static class YamlJsonReader
         }
 
         return i == value.Length;
-    }
-
-    private static Exception Unwrap(Exception e)
-    {
-        while (e.InnerException is YamlException inner)
-        {
-            e = inner;
-        }
-
-        return e;
     }
 }

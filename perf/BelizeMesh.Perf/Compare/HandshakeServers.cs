@@ -30,6 +30,8 @@ internal static class HandshakeServers
         bool quick = args.Contains("--quick");
         double seconds = quick ? 3 : 10;
         int concurrency = 4;
+        int rounds = 1;
+        var proxies = new List<(string Name, string? Path)>();
         for (int i = 0; i + 1 < args.Length; i++)
         {
             if (args[i] == "--seconds")
@@ -40,12 +42,27 @@ internal static class HandshakeServers
             {
                 concurrency = int.Parse(args[i + 1], CultureInfo.InvariantCulture);
             }
+            else if (args[i] == "--rounds")
+            {
+                rounds = int.Parse(args[i + 1], CultureInfo.InvariantCulture);
+            }
+            else if (args[i] == "--proxy")
+            {
+                string value = args[i + 1];
+                int equals = value.IndexOf('=', StringComparison.Ordinal);
+                proxies.Add(equals > 0 ? (value[..equals], value[(equals + 1)..]) : (Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(value))) ?? value, value));
+            }
+        }
+
+        if (proxies.Count == 0)
+        {
+            proxies.Add(("belizemesh-proxy", null));
         }
 
         string work = Directory.CreateTempSubdirectory("belizemesh-handshake-").FullName;
         try
         {
-            return RunAsync(work, seconds, concurrency).GetAwaiter().GetResult();
+            return RunAsync(work, seconds, concurrency, Math.Max(1, rounds), proxies, peers: !args.Contains("--no-peers")).GetAwaiter().GetResult();
         }
         catch (Exception ex) when (ex is InvalidOperationException or TimeoutException or FileNotFoundException)
         {
@@ -60,52 +77,142 @@ internal static class HandshakeServers
 
     private sealed record Row(string Server, double PerSecond, double ServerCpuMs, double ClientCpuMs, long Connections, long Errors, string? FirstError);
 
-    private static async Task<int> RunAsync(string work, double seconds, int concurrency)
+    /// <summary>One server under test, started once and kept for every round.</summary>
+    private sealed record Target(string Name, IPEndPoint EndPoint, Func<Socket, Task<Stream>> Connect, List<ManagedProcess> Processes, bool IsBm1);
+
+    private static async Task<int> RunAsync(string work, double seconds, int concurrency, int rounds, List<(string Name, string? Path)> proxies, bool peers)
     {
         var tools = CompareCommand.FindTools();
-        ScenarioContext context = CompareCommand.CreateContext(work, tools, proxyPath: null);
-        Console.WriteLine($"handshake-servers: {concurrency} client loops for {seconds:0.#} s per server, a new connection per request, loopback, {Environment.ProcessorCount} cores");
+        ScenarioContext context = CompareCommand.CreateContext(work, tools, proxyPath: proxies[0].Path);
+        Console.WriteLine($"handshake-servers: {concurrency} client loops for {seconds:0.#} s per server per round, {rounds} round(s), a new connection per request, loopback, {Environment.ProcessorCount} cores");
         await using ManagedProcess app = CompareCommand.StartApp(context, 128);
-        var rows = new List<Row>();
-
-        // bm1 against the sidecar's inbound listener.
-        using (var bench = new BenchPki(Path.Combine(work, "backend-certs")))
+        var targets = new List<Target>();
+        using var bench = new BenchPki(Path.Combine(work, "backend-certs"));
+        try
         {
-            string certs = bench.BackendCerts;
+            // bm1 against each build's inbound listener (same certificates for every build).
+            for (int b = 0; b < proxies.Count; b++)
+            {
+                var (fileName, prefix, build) = CompareCommand.LocateProxy(proxies[b].Path);
+                string name = proxies.Count == 1 ? "belizemesh-proxy, bm1" : $"bm1 {proxies[b].Name}";
+                Console.WriteLine($"  {name}: {build}");
+                int inbound = ManagedProcess.FreePort();
+                string policy = Path.Combine(work, $"backend-policy-{b}.yaml");
+                File.WriteAllText(policy, $$"""
+                    apiVersion: belizemesh.io/v1alpha1
+                    kind: SidecarPolicy
+                    metadata: { name: backend, namespace: {{ScenarioContext.Namespace}} }
+                    spec:
+                      identity: {{BackendIdentity}}
+                      accessLog: false
+                      admin: { listen: "127.0.0.1:{{ManagedProcess.FreePort()}}" }
+                      inbound:
+                        listen: "127.0.0.1:{{inbound}}"
+                        app: "http://127.0.0.1:{{context.AppPort}}"
+                        mode: STRICT
+                        # one source opens every connection here: measure the handshake, not the per-source guards
+                        limits: { handshakesPerSecondPerSource: 0, maxPendingPerSource: 0 }
+                        authorization: { rules: [ { from: { principals: ["cluster.local/ns/{{ScenarioContext.Namespace}}/sa/frontend"] } } ] }
+                      outbound:
+                        listen: "127.0.0.1:{{ManagedProcess.FreePort()}}"
+                        routes: []
+                    """);
+                ManagedProcess sidecar = ManagedProcess.Start(fileName, [.. prefix, "run", "--policy", policy, "--certs", bench.BackendCerts], Path.Combine(work, $"sidecar-{b}.log"));
+                targets.Add(new Target(name, new IPEndPoint(IPAddress.Loopback, inbound), Bm1(bench.ClientOptions, BackendIdentity), [sidecar], IsBm1: true));
+            }
 
-            int inbound = ManagedProcess.FreePort();
-            string policy = Path.Combine(work, "backend-policy.yaml");
-            File.WriteAllText(policy, $$"""
-                apiVersion: belizemesh.io/v1alpha1
-                kind: SidecarPolicy
-                metadata: { name: backend, namespace: {{ScenarioContext.Namespace}} }
-                spec:
-                  identity: {{BackendIdentity}}
-                  accessLog: false
-                  admin: { listen: "127.0.0.1:{{ManagedProcess.FreePort()}}" }
-                  inbound:
-                    listen: "127.0.0.1:{{inbound}}"
-                    app: "http://127.0.0.1:{{context.AppPort}}"
-                    mode: STRICT
-                    # one source opens every connection here: measure the handshake, not the per-source guards
-                    limits: { handshakesPerSecondPerSource: 0, maxPendingPerSource: 0 }
-                    authorization: { rules: [ { from: { principals: ["cluster.local/ns/{{ScenarioContext.Namespace}}/sa/frontend"] } } ] }
-                  outbound:
-                    listen: "127.0.0.1:{{ManagedProcess.FreePort()}}"
-                    routes: []
-                """);
-            await using ManagedProcess sidecar = ManagedProcess.Start(
-                context.Proxy.FileName, [.. context.Proxy.Prefix, "run", "--policy", policy, "--certs", certs], Path.Combine(work, "sidecar.log"));
-            var endPoint = new IPEndPoint(IPAddress.Loopback, inbound);
-            Func<Socket, Task<Stream>> ConnectBm1 = Bm1(bench.ClientOptions, BackendIdentity);
+            if (peers)
+            {
+                await StartPeersAsync(work, context, targets).ConfigureAwait(false);
+            }
 
-            await WaitUntilServingAsync(endPoint, ConnectBm1, [sidecar]).ConfigureAwait(false);
-            rows.Add(await MeasureAsync("belizemesh-proxy, bm1", endPoint, ConnectBm1, [sidecar], seconds, concurrency).ConfigureAwait(false));
+            foreach (Target target in targets)
+            {
+                await WaitUntilServingAsync(target.EndPoint, target.Connect, target.Processes).ConfigureAwait(false);
+            }
+
+            // Warm-up: the JIT of the .NET ends (ours and the client), TLS libraries' first use.
+            foreach (Target target in targets)
+            {
+                await LoopAsync(target.EndPoint, target.Connect, TimeSpan.FromSeconds(Math.Min(3, seconds / 2)), concurrency).ConfigureAwait(false);
+            }
+
+            var perTarget = targets.Select(_ => new List<Row>()).ToArray();
+            for (int round = 0; round < rounds; round++)
+            {
+                var line = new StringBuilder(string.Create(CultureInfo.InvariantCulture, $"round {round + 1}:"));
+                for (int k = 0; k < targets.Count; k++)
+                {
+                    int t = (k + round) % targets.Count;
+                    Row row = await MeasureAsync(targets[t].Name, targets[t].EndPoint, targets[t].Connect, targets[t].Processes, seconds, concurrency).ConfigureAwait(false);
+                    perTarget[t].Add(row);
+                    line.Append(CultureInfo.InvariantCulture, $"  {targets[t].Name} {row.ServerCpuMs:0.000} ms ({row.Connections})");
+                }
+
+                if (rounds > 1)
+                {
+                    Console.WriteLine(line.ToString());
+                }
+            }
+
+            List<Row> rows = [.. perTarget.Select(Median)];
+            var table = new Table().AddColumns("server", "handshakes/s", "server CPU\nms/handshake", "client CPU\nms/handshake", "connections", "errors");
+            table.Caption((rounds > 1 ? $"medians of {rounds} alternated rounds; " : "") +
+                "bm1: P-256 + ML-KEM-1024, ML-DSA-87 certificates (validator cache on); TLS 1.3: mutual, ECDSA P-256, no resumption; each connection carries one GET to the app");
+            foreach (Row row in rows)
+            {
+                table.AddRow(
+                    Markup.Escape(row.Server),
+                    row.PerSecond.ToString("N0", CultureInfo.InvariantCulture),
+                    row.ServerCpuMs.ToString("0.000", CultureInfo.InvariantCulture),
+                    row.ClientCpuMs.ToString("0.000", CultureInfo.InvariantCulture),
+                    row.Connections.ToString("N0", CultureInfo.InvariantCulture),
+                    Markup.Escape(row.Errors + (row.FirstError is null ? "" : $" ({row.FirstError})")));
+            }
+
+            AnsiConsole.Write(table);
+            for (int b = 0; b < targets.Count; b++)
+            {
+                if (!targets[b].IsBm1)
+                {
+                    continue;
+                }
+
+                Row bm1 = rows[b];
+                for (int t = 0; t < targets.Count; t++)
+                {
+                    if (t == b || (targets[t].IsBm1 && t > b))
+                    {
+                        continue;
+                    }
+
+                    string other = targets[t].IsBm1 ? targets[t].Name : targets[t].Name.Split(',')[0];
+                    string perRound = rounds > 1
+                        ? string.Create(CultureInfo.InvariantCulture, $" (median of per-round ratios {MedianRatio(perTarget[b], perTarget[t]):0.00}x)")
+                        : "";
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"{targets[b].Name} / {other}: handshakes/s {bm1.PerSecond / rows[t].PerSecond:0.00}x, server CPU per handshake {bm1.ServerCpuMs / rows[t].ServerCpuMs:0.00}x{perRound}"));
+                }
+            }
+
+            return rows.Any(r => r.Errors > 0) ? 1 : 0;
         }
+        finally
+        {
+            foreach (Target target in targets)
+            {
+                foreach (ManagedProcess process in target.Processes)
+                {
+                    await process.DisposeAsync().ConfigureAwait(false);
+                }
+            }
+        }
+    }
 
-        // TLS 1.3 servers.
+    private static async Task StartPeersAsync(string work, ScenarioContext context, List<Target> targets)
+    {
         TlsPki pki = TlsPki.Create(Path.Combine(work, "pki"));
-        using X509Certificate2 clientCertificate = LoadClientCertificate(pki);
+        X509Certificate2 clientCertificate = LoadClientCertificate(pki);
         string serverThumbprint = X509Certificate2.CreateFromPem(File.ReadAllText(pki.ServerCertPath)).Thumbprint;
         var tlsOptions = new SslClientAuthenticationOptions
         {
@@ -137,43 +244,26 @@ internal static class HandshakeServers
 
             int port = ManagedProcess.FreePort();
             List<ManagedProcess> servers = await start(port).ConfigureAwait(false);
-            try
-            {
-                var endPoint = new IPEndPoint(IPAddress.Loopback, port);
-                await WaitUntilServingAsync(endPoint, ConnectTls, servers).ConfigureAwait(false);
-                rows.Add(await MeasureAsync(name, endPoint, ConnectTls, servers, seconds, concurrency).ConfigureAwait(false));
-            }
-            finally
-            {
-                foreach (ManagedProcess server in servers)
-                {
-                    await server.DisposeAsync().ConfigureAwait(false);
-                }
-            }
+            targets.Add(new Target(name, new IPEndPoint(IPAddress.Loopback, port), ConnectTls, servers, IsBm1: false));
         }
+    }
 
-        var table = new Table().AddColumns("server", "handshakes/s", "server CPU\nms/handshake", "client CPU\nms/handshake", "connections", "errors");
-        table.Caption("bm1: P-256 + ML-KEM-1024, ML-DSA-87 certificates (validator cache on); TLS 1.3: mutual, ECDSA P-256, no resumption; each connection carries one GET to the app");
-        foreach (Row row in rows)
+    private static Row Median(List<Row> rows)
+    {
+        static double Mid(IEnumerable<double> values)
         {
-            table.AddRow(
-                Markup.Escape(row.Server),
-                row.PerSecond.ToString("N0", CultureInfo.InvariantCulture),
-                row.ServerCpuMs.ToString("0.000", CultureInfo.InvariantCulture),
-                row.ClientCpuMs.ToString("0.000", CultureInfo.InvariantCulture),
-                row.Connections.ToString("N0", CultureInfo.InvariantCulture),
-                Markup.Escape(row.Errors + (row.FirstError is null ? "" : $" ({row.FirstError})")));
+            double[] sorted = [.. values.Order()];
+            return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
         }
 
-        AnsiConsole.Write(table);
-        Row bm1 = rows[0];
-        foreach (Row row in rows.Skip(1))
-        {
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"bm1 / {row.Server.Split(',')[0]}: handshakes/s {bm1.PerSecond / row.PerSecond:0.00}x, server CPU per handshake {bm1.ServerCpuMs / row.ServerCpuMs:0.00}x"));
-        }
+        return new Row(rows[0].Server, Mid(rows.Select(r => r.PerSecond)), Mid(rows.Select(r => r.ServerCpuMs)), Mid(rows.Select(r => r.ClientCpuMs)),
+            rows.Sum(r => r.Connections), rows.Sum(r => r.Errors), rows.Select(r => r.FirstError).FirstOrDefault(e => e is not null));
+    }
 
-        return rows.Any(r => r.Errors > 0) ? 1 : 0;
+    private static double MedianRatio(List<Row> a, List<Row> b)
+    {
+        double[] ratios = [.. a.Zip(b, (x, y) => x.ServerCpuMs / y.ServerCpuMs).Order()];
+        return ratios.Length % 2 == 1 ? ratios[ratios.Length / 2] : (ratios[(ratios.Length / 2) - 1] + ratios[ratios.Length / 2]) / 2;
     }
 
     private static X509Certificate2 LoadClientCertificate(TlsPki pki)
@@ -266,8 +356,6 @@ internal static class HandshakeServers
 
     private static async Task<Row> MeasureAsync(string name, IPEndPoint endPoint, Func<Socket, Task<Stream>> connect, IReadOnlyList<ManagedProcess> servers, double seconds, int concurrency)
     {
-        // Warm-up: the JIT of the .NET ends (ours and the client), TLS libraries' first use.
-        await LoopAsync(endPoint, connect, TimeSpan.FromSeconds(Math.Min(3, seconds / 2)), concurrency).ConfigureAwait(false);
         List<int> tree = ProcStats.Tree(servers.Select(s => s.Id));
         double serverBefore = ProcStats.CpuSeconds(tree);
         TimeSpan clientBefore = Process.GetCurrentProcess().TotalProcessorTime;

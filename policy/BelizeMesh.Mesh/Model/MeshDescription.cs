@@ -39,7 +39,7 @@ public sealed record MeshDescription
     public string PrincipalOf(string ns, string serviceAccount) => $"{TrustDomain}/ns/{ns}/sa/{serviceAccount}";
 
     /// <summary>The SPIFFE ID of a service's workload identity.</summary>
-    public string SpiffeIdOf(ServiceSpec service) => $"spiffe://{PrincipalOf(service.Namespace, service.ServiceAccount)}";
+    public string SpiffeIdOf(ServiceSpec service) => MeshNames.SpiffeScheme + PrincipalOf(service.Namespace, service.ServiceAccount);
 
     /// <summary>The namespace settings for <paramref name="ns"/>, or null when the description has none.</summary>
     public NamespaceSpec? FindNamespace(string ns)

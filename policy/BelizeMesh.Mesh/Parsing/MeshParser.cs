@@ -37,26 +37,7 @@ public static class MeshParser
         var ctx = new BindContext(file);
         if (YamlDocuments.Load(text, out YamlLoadFailure failure) is not { } stream)
         {
-            var at = new SourcePosition(failure.Line, failure.Column);
-            if (failure.Kind == YamlLoadFailureKind.OverLimit)
-            {
-                return new MeshParseResult(null, [new ConfigError(file, at, "", $"refused before parsing: {failure.Reason}")]);
-            }
-
-            if (failure.Kind == YamlLoadFailureKind.Rejected)
-            {
-                return new MeshParseResult(null, [new ConfigError(file, at, "", $"not valid YAML: {failure.Reason.TrimEnd('.')}; check the file's structure (quoting, indentation, tags)")]);
-            }
-
-            var e = failure.Exception!;
-            string message = e.InnerException is { } inner ? $"{e.Message}: {inner.Message}" : e.Message;
-            if (message.Contains("Duplicate key", StringComparison.Ordinal))
-            {
-                string key = KeyAt(text, at.Line, at.Column);
-                return new MeshParseResult(null, [new ConfigError(file, at, "", $"duplicate key \"{key}\" in one mapping; each field may appear once")]);
-            }
-
-            return new MeshParseResult(null, [new ConfigError(file, at, "", $"not valid YAML: {message}")]);
+            return new MeshParseResult(null, [YamlDocuments.Describe(failure, file, text)]);
         }
 
         if (stream.Documents.Count != 1)
@@ -68,29 +49,10 @@ public static class MeshParser
         var mesh = new Binder(ctx).Bind(stream.Documents[0].RootNode);
 
         // Report in file order (nested mappings finish before their parents); the sort is stable for equal positions.
-        var sorted = new List<ConfigError>(ctx.Errors);
-        ctx.Errors.Clear();
-        foreach (var e in sorted.OrderBy(static e => e.Position.Line).ThenBy(static e => e.Position.Column))
-        {
-            ctx.Errors.Add(e);
-        }
-
-        return ctx.Errors.Count == 0 && mesh is not null
+        var sorted = ctx.Sorted();
+        return sorted.Count == 0 && mesh is not null
             ? new MeshParseResult(mesh, [])
-            : new MeshParseResult(null, ctx.Errors);
-    }
-
-    private static string KeyAt(string text, int line, int column)
-    {
-        var lines = text.Split('\n');
-        if (line < 1 || line > lines.Length || column < 1 || column > lines[line - 1].Length)
-        {
-            return "?";
-        }
-
-        string rest = lines[line - 1][(column - 1)..];
-        int colon = rest.IndexOf(':', StringComparison.Ordinal);
-        return (colon < 0 ? rest : rest[..colon]).Trim();
+            : new MeshParseResult(null, sorted);
     }
 
     private sealed class Binder(BindContext ctx)

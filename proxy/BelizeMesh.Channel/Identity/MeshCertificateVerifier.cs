@@ -28,7 +28,7 @@ public sealed class MeshCertificateVerifier : IPeerCertificateVerifier
         if (result.IsValid)
         {
             MeshCertificate certificate = result.Certificate!;
-            return PeerVerification.Success(certificate.SpiffeId!.ToString(), certificate.PublicKey);
+            return PeerVerification.Success(certificate.SpiffeId!.ToString(), certificate.PublicKey, result.EncapsulationKey);
         }
 
         return PeerVerification.Rejected(Map(result.Reason), $"{result.Reason}: {result.Detail}");

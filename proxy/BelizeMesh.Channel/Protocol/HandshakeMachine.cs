@@ -43,7 +43,7 @@ internal sealed class HandshakeMachine : IDisposable
     private readonly byte[] _secret = new byte[ProtocolConstants.HashLength];
     private readonly byte[] _scratch;
     private State _state;
-    private ECDiffieHellman? _ecdh;
+    private EphemeralP256? _ecdh;
     private MLKemKey? _ephemeralKem;
     private RecordProtector? _read;
     private RecordProtector? _write;
@@ -146,7 +146,7 @@ internal sealed class HandshakeMachine : IDisposable
             throw new InvalidOperationException("Start is for a client that has not started");
         }
 
-        _ecdh = ECDiffieHellman.Create(ECCurve.NamedCurves.nistP256);
+        _ecdh = EphemeralP256.Generate();
         _ephemeralKem = MLKemKey.Generate(MLKemParameterSet.MLKem1024);
 
         Span<byte> m = _scratch;
@@ -159,7 +159,7 @@ internal sealed class HandshakeMachine : IDisposable
         RandomNumberGenerator.Fill(m.Slice(n, ProtocolConstants.RandomLength));
         n += ProtocolConstants.RandomLength;
         Write16(m, ref n, ProtocolConstants.EcdhShareLength);
-        WriteEcdhShare(_ecdh, m.Slice(n, ProtocolConstants.EcdhShareLength));
+        _ecdh.ExportShare(m.Slice(n, ProtocolConstants.EcdhShareLength));
         n += ProtocolConstants.EcdhShareLength;
         Write16(m, ref n, ProtocolConstants.KemEncapsulationKeyLength);
         _ephemeralKem.ExportEncapsulationKey(m.Slice(n, ProtocolConstants.KemEncapsulationKeyLength));
@@ -349,7 +349,7 @@ internal sealed class HandshakeMachine : IDisposable
         _transcript.AppendData(message);
 
         Span<byte> ikm = stackalloc byte[ProtocolConstants.EcdhSecretLength + ProtocolConstants.KemSharedSecretLength];
-        using var ecdh = ECDiffieHellman.Create(ECCurve.NamedCurves.nistP256);
+        using var ecdh = EphemeralP256.Generate();
         DeriveEcdh(ecdh, peerShare, ikm[..ProtocolConstants.EcdhSecretLength]);
 
         Span<byte> reply = stackalloc byte[1 + 2 + 2 + ProtocolConstants.RandomLength + 2 + ProtocolConstants.EcdhShareLength + 2 + ProtocolConstants.KemCiphertextLength];
@@ -360,7 +360,7 @@ internal sealed class HandshakeMachine : IDisposable
         RandomNumberGenerator.Fill(reply.Slice(n, ProtocolConstants.RandomLength));
         n += ProtocolConstants.RandomLength;
         Write16(reply, ref n, ProtocolConstants.EcdhShareLength);
-        WriteEcdhShare(ecdh, reply.Slice(n, ProtocolConstants.EcdhShareLength));
+        ecdh.ExportShare(reply.Slice(n, ProtocolConstants.EcdhShareLength));
         n += ProtocolConstants.EcdhShareLength;
         Write16(reply, ref n, ProtocolConstants.KemCiphertextLength);
         using (MLKemKey peerEphemeral = ImportPeerKey(ephemeralEk, ChannelFailure.ProtocolViolation, "ClientHello.kem_ek"))
@@ -405,7 +405,7 @@ internal sealed class HandshakeMachine : IDisposable
     // Client, flight 2b → 3.
     private void OnServerCertificate(ReadOnlySpan<byte> message, IBufferWriter<byte> output)
     {
-        ReadOnlySpan<byte> serverEk = VerifyPeerCertificate(message, "ServerCertificate");
+        ReadOnlySpan<byte> serverEk = VerifyPeerCertificate(message, "ServerCertificate", out MLKemKey? verifiedKey);
         if (!string.Equals(PeerIdentity, _expectedPeerIdentity, StringComparison.Ordinal))
         {
             throw new PqChannelException(ChannelFailure.IdentityMismatch,
@@ -419,10 +419,7 @@ internal sealed class HandshakeMachine : IDisposable
         reply[0] = (byte)HandshakeType.ClientKemCiphertext;
         int n = 1;
         Write16(reply, ref n, ProtocolConstants.KemCiphertextLength);
-        using (MLKemKey key = ImportPeerKey(serverEk, ChannelFailure.BadCertificate, "the server certificate's ML-KEM-1024 key"))
-        {
-            key.Encapsulate(reply[n..], sharedSecret);
-        }
+        EncapsulateToPeer(verifiedKey, serverEk, "the server certificate's ML-KEM-1024 key", reply[n..], sharedSecret);
 
         SendEncrypted(reply, output);
         EnterAuthenticatedHandshakeSecret(sharedSecret);
@@ -447,7 +444,7 @@ internal sealed class HandshakeMachine : IDisposable
     // Server, flight 3b → 4.
     private void OnClientCertificate(ReadOnlySpan<byte> message, IBufferWriter<byte> output)
     {
-        ReadOnlySpan<byte> clientEk = VerifyPeerCertificate(message, "ClientCertificate");
+        ReadOnlySpan<byte> clientEk = VerifyPeerCertificate(message, "ClientCertificate", out MLKemKey? verifiedKey);
         _transcript.AppendData(message);
 
         Span<byte> reply = stackalloc byte[3 + ProtocolConstants.KemCiphertextLength];
@@ -455,10 +452,7 @@ internal sealed class HandshakeMachine : IDisposable
         reply[0] = (byte)HandshakeType.ServerKemCiphertext;
         int n = 1;
         Write16(reply, ref n, ProtocolConstants.KemCiphertextLength);
-        using (MLKemKey key = ImportPeerKey(clientEk, ChannelFailure.BadCertificate, "the client certificate's ML-KEM-1024 key"))
-        {
-            key.Encapsulate(reply[n..], sharedSecret);
-        }
+        EncapsulateToPeer(verifiedKey, clientEk, "the client certificate's ML-KEM-1024 key", reply[n..], sharedSecret);
 
         SendEncrypted(reply, output);
         KeySchedule.Advance(_secret, sharedSecret); // MS
@@ -571,7 +565,21 @@ internal sealed class HandshakeMachine : IDisposable
         _state = State.Complete;
     }
 
-    private ReadOnlySpan<byte> VerifyPeerCertificate(ReadOnlySpan<byte> message, string name)
+    /// <summary>Encapsulates to the peer's certificate key: the verifier's already-imported key when it has one (a
+    /// returning peer), else an import of <paramref name="ek"/> (FIPS 203 section 7.2 check) used once.</summary>
+    private static void EncapsulateToPeer(MLKemKey? verifiedKey, ReadOnlySpan<byte> ek, string what, Span<byte> ciphertext, Span<byte> sharedSecret)
+    {
+        if (verifiedKey is not null && verifiedKey.Algorithm == MLKemParameterSet.MLKem1024)
+        {
+            verifiedKey.Encapsulate(ciphertext, sharedSecret);
+            return;
+        }
+
+        using MLKemKey key = ImportPeerKey(ek, ChannelFailure.BadCertificate, what);
+        key.Encapsulate(ciphertext, sharedSecret);
+    }
+
+    private ReadOnlySpan<byte> VerifyPeerCertificate(ReadOnlySpan<byte> message, string name, out MLKemKey? verifiedKey)
     {
         var r = new MessageReader(message[1..], name);
         ReadOnlySpan<byte> der = r.ReadVector16("certificate", maxLength: ProtocolConstants.MaxCertificateLength);
@@ -599,6 +607,7 @@ internal sealed class HandshakeMachine : IDisposable
         }
 
         PeerIdentity = verification.Identity;
+        verifiedKey = verification.KemKey;
         return verification.KemPublicKey.Span;
     }
 
@@ -775,39 +784,21 @@ internal sealed class HandshakeMachine : IDisposable
         return found;
     }
 
-    private static void DeriveEcdh(ECDiffieHellman own, ReadOnlySpan<byte> peerShare, Span<byte> secret)
+    private static void DeriveEcdh(EphemeralP256 own, ReadOnlySpan<byte> peerShare, Span<byte> secret)
     {
         if (peerShare[0] != 0x04)
         {
             throw new PqChannelException(ChannelFailure.ProtocolViolation, "ecdh_share is not an uncompressed P-256 point (first byte must be 0x04)");
         }
 
-        byte[] raw;
         try
         {
-            var parameters = new ECParameters
-            {
-                Curve = ECCurve.NamedCurves.nistP256,
-                Q = new ECPoint { X = peerShare.Slice(1, 32).ToArray(), Y = peerShare.Slice(33, 32).ToArray() },
-            };
-            using var peer = ECDiffieHellman.Create(parameters);
-            raw = own.DeriveRawSecretAgreement(peer.PublicKey);
+            own.DeriveSecret(peerShare, secret);
         }
         catch (CryptographicException ex)
         {
             throw new PqChannelException(ChannelFailure.ProtocolViolation, "ecdh_share is not a valid P-256 point", innerException: ex);
         }
-
-        raw.CopyTo(secret);
-        CryptographicOperations.ZeroMemory(raw);
-    }
-
-    private static void WriteEcdhShare(ECDiffieHellman ecdh, Span<byte> destination)
-    {
-        ECParameters p = ecdh.ExportParameters(includePrivateParameters: false);
-        destination[0] = 0x04;
-        p.Q.X.AsSpan().CopyTo(destination[1..]);
-        p.Q.Y.AsSpan().CopyTo(destination[33..]);
     }
 
     private static MLKemKey ImportPeerKey(ReadOnlySpan<byte> ek, ChannelFailure failure, string what)

@@ -12,8 +12,25 @@ namespace BelizeMesh.Proxy.Configuration;
 public sealed record PolicyError(string File, int Line, int Column, string Message)
     : ConfigError(File, new SourcePosition(Line, Column), LeadingPath(Message), Message)
 {
-    /// <summary><c>file:line:column: error: message</c>, the form compilers use so editors can jump to it.</summary>
-    public override string ToString() => Line == 0 ? $"{File}: error: {Message}" : $"{File}:{Line}:{Column}: error: {Message}";
+    /// <summary><c>file:line:column: path: message</c>, the form every BelizeMesh parser prints
+    /// (<see cref="ConfigError.Format"/>) and compilers use, so editors can jump to it; <c>file: message</c> when the
+    /// problem is not at a place in the file.</summary>
+    public override string ToString() => Format(File);
+
+    /// <summary>As <see cref="ToString"/> with <paramref name="file"/> as the file name: the path is already the
+    /// message's start, so it is not written twice.</summary>
+    public override string Format(string file)
+    {
+        string text = Line == 0 ? $"{file}: {Message}" : $"{file}:{Line}:{Column}: {Message}";
+        return Hint is null ? text : $"{text}; {Hint}";
+    }
+
+    /// <summary>The sidecar's view of a binder error: the path leads the message.</summary>
+    public static PolicyError From(ConfigError error)
+    {
+        ArgumentNullException.ThrowIfNull(error);
+        return new PolicyError(error.File, error.Line, error.Column, error.Path.Length == 0 ? error.Message : $"{error.Path}: {error.Message}") { Hint = error.Hint };
+    }
 
     /// <summary>The field path a message starts with (<c>spec.outbound.routes[0].host: …</c>), or empty.</summary>
     private static string LeadingPath(string message)

@@ -1,156 +1,80 @@
-using System.Diagnostics.CodeAnalysis;
-using System.Globalization;
+using BelizeMesh.Configuration;
 using BelizeMesh.Identity;
-using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
 namespace BelizeMesh.Proxy.Configuration;
 
-// The policy reader's field toolkit over the shared mapping index (YamlFields): typed reads that report every problem
-// at its line and column in the sidecar's wording ("spec.inbound.mode: …"), and the syntax checks the schema uses.
+// The policy's own value syntaxes, read through the shared binder (YamlMap): listen addresses, SPIFFE IDs, Istio
+// patterns and methods, app ports, listener limits, and the name and header checks the schema uses.
 
 public static partial class PolicyParser
 {
     private sealed partial class Reader
     {
-        /// <summary>A mapping's fields (<see cref="YamlFields"/>), checked by <see cref="CheckFields"/> against the names
-        /// known there: every unknown, repeated or non-string key is reported.</summary>
-        private readonly struct Fields(YamlFields fields)
-        {
-            public YamlNode? Value(string name) => fields.Value(name);
-        }
-
-        private Fields CheckFields(YamlMappingNode node, string path, string[] known)
-        {
-            string FieldPath(string key) => path.Length == 0 ? key : path + "." + key;
-            return new Fields(YamlFields.Index(
-                node,
-                known,
-                badKey: key => Error(key, $"{Prefix(path)}field names must be plain strings"),
-                duplicate: field => Error(field.KeyNode, $"{FieldPath(field.Key)}: duplicate field '{field.Key}'"),
-                unknown: (field, suggestion) => Error(field.KeyNode, suggestion is null
-                    ? $"{FieldPath(field.Key)}: unknown field '{field.Key}'; known fields here: {string.Join(", ", known)}"
-                    : $"{FieldPath(field.Key)}: unknown field '{field.Key}'; did you mean '{suggestion}'?")));
-        }
-
-        private static string Prefix(string path) => path.Length == 0 ? "" : path + ": ";
-
-        private string? RequiredString(Fields f, YamlNode parent, string parentPath, string name)
-        {
-            string path = parentPath.Length == 0 ? name : parentPath + "." + name;
-            YamlNode? node = f.Value(name);
-            if (node is null)
-            {
-                Error(parent, $"{path}: required field is missing");
-                return null;
-            }
-
-            return Scalar(node, path, "a string", out string? value) ? value : null;
-        }
-
-        private string? OptionalString(Fields f, string path)
-        {
-            YamlNode? node = f.Value(path[(path.LastIndexOf('.') + 1)..]);
-            return node is not null && Scalar(node, path, "a string", out string? value) ? value : null;
-        }
-
-        private bool? OptionalBool(Fields f, string name, string path)
-        {
-            YamlNode? node = f.Value(name);
-            if (node is null || !Scalar(node, path, "true or false", out string? text))
-            {
-                return null;
-            }
-
-            if (text is "true" or "false")
-            {
-                return text == "true";
-            }
-
-            Error(node, $"{path}: expected true or false, got '{text}'");
-            return null;
-        }
-
         /// <summary><c>limits</c> of a listener; every field optional (<paramref name="defaults"/> for what is left out).</summary>
-        private ListenerLimitsSpec ReadLimits(Fields parent, string path, ListenerLimitsSpec defaults, bool inbound)
+        private static ListenerLimitsSpec ReadLimits(YamlMap parent, ListenerLimitsSpec defaults, bool inbound)
         {
             ListenerLimitsSpec limits = defaults;
-            if (!OptionalMapping(parent, "limits", path, out YamlMappingNode? node))
+            if (parent.Map("limits", "listener limits") is not { } f)
             {
                 return limits;
             }
 
-            Fields f = CheckFields(node, path, s_limitsFields);
-            if (!inbound)
+            int? rate = null, burst = null;
+            if (inbound)
+            {
+                rate = Cap(f, "handshakesPerSecondPerSource");
+                burst = Cap(f, "handshakeBurstPerSource");
+                if (rate > 0 && burst == 0)
+                {
+                    f.Error("handshakeBurstPerSource", $"0 would refuse every handshake while handshakesPerSecondPerSource is {rate}; use at least 1, or set handshakesPerSecondPerSource: 0 for no rate limit");
+                }
+            }
+            else
             {
                 foreach (string name in (ReadOnlySpan<string>)["handshakesPerSecondPerSource", "handshakeBurstPerSource"])
                 {
-                    if (f.Value(name) is { } misplaced)
+                    if (f.Raw(name) is not null)
                     {
-                        Error(misplaced, $"{path}.{name}: the outbound listener runs no channel handshakes as a server; set it under spec.inbound.limits");
+                        f.Error(name, "the outbound listener runs no channel handshakes as a server; set it under spec.inbound.limits");
                     }
                 }
             }
 
-            int? rate = inbound ? OptionalCap(f, "handshakesPerSecondPerSource", path) : null;
-            int? burst = inbound ? OptionalCap(f, "handshakeBurstPerSource", path) : null;
-            if (rate > 0 && burst == 0 && f.Value("handshakeBurstPerSource") is { } zeroBurst)
+            limits = limits with
             {
-                Error(zeroBurst, $"{path}.handshakeBurstPerSource: 0 would refuse every handshake while handshakesPerSecondPerSource is {rate}; use at least 1, or set handshakesPerSecondPerSource: 0 for no rate limit");
-            }
-
-            return limits with
-            {
-                MaxConnections = OptionalCap(f, "maxConnections", path) ?? limits.MaxConnections,
-                MaxPendingPerSource = OptionalCap(f, "maxPendingPerSource", path) ?? limits.MaxPendingPerSource,
+                MaxConnections = Cap(f, "maxConnections") ?? limits.MaxConnections,
+                MaxPendingPerSource = Cap(f, "maxPendingPerSource") ?? limits.MaxPendingPerSource,
                 HandshakesPerSecondPerSource = rate ?? limits.HandshakesPerSecondPerSource,
                 HandshakeBurstPerSource = burst ?? (rate > 0 ? (int)Math.Min(int.MaxValue, 2L * rate.Value) : limits.HandshakeBurstPerSource),
-                SniffTimeout = OptionalDuration(f, "sniffTimeout", path + ".sniffTimeout") ?? limits.SniffTimeout,
-                HeaderTimeout = OptionalDuration(f, "headerTimeout", path + ".headerTimeout") ?? limits.HeaderTimeout,
-                IdleTimeout = OptionalDuration(f, "idleTimeout", path + ".idleTimeout") ?? limits.IdleTimeout,
+                SniffTimeout = f.Duration("sniffTimeout") ?? limits.SniffTimeout,
+                HeaderTimeout = f.Duration("headerTimeout") ?? limits.HeaderTimeout,
+                IdleTimeout = f.Duration("idleTimeout") ?? limits.IdleTimeout,
             };
+            f.Finish();
+            return limits;
         }
 
         /// <summary>A cap: an integer ≥ 0 where 0 means none; null when absent or invalid (the error is reported).</summary>
-        private int? OptionalCap(Fields f, string name, string parentPath)
+        private static int? Cap(YamlMap f, string key)
         {
-            YamlNode? node = f.Value(name);
-            string path = parentPath + "." + name;
-            if (node is null || !Integer(node, path, out int value))
+            if (f.Raw(key) is not { } node || f.IntValue(node, f.PathOf(key), int.MinValue, int.MaxValue, "an integer") is not { } value)
             {
                 return null;
             }
 
             if (value < 0)
             {
-                Error(node, $"{path}: {value} is negative; use 0 for no cap");
+                f.Error(key, $"{value} is negative; use 0 for no cap");
                 return null;
             }
 
             return value;
         }
 
-        private TimeSpan? OptionalDuration(Fields f, string name, string path)
+        private static ListenAddress? Listen(YamlMap f)
         {
-            YamlNode? node = f.Value(name);
-            if (node is null || !Scalar(node, path, "a duration", out string? text))
-            {
-                return null;
-            }
-
-            if (DurationSyntax.TryParse(text, out TimeSpan value))
-            {
-                return value;
-            }
-
-            Error(node, $"{path}: '{text}' is not a duration; write e.g. 300s, 5m, 100ms or 0 (0 = no timeout)");
-            return null;
-        }
-
-        private ListenAddress? Listen(Fields f, string path)
-        {
-            YamlNode? node = f.Value("listen");
-            if (node is null || !Scalar(node, path, "an \"ip:port\" string", out string? text))
+            if (f.String("listen", hint: "an \"ip:port\" string") is not { } text)
             {
                 return null;
             }
@@ -160,68 +84,56 @@ public static partial class PolicyParser
                 return address;
             }
 
-            Error(node, $"{path}: '{text}' is not \"ip:port\"; write an IP literal and a port 0-65535, e.g. \"127.0.0.1:16001\", \"0.0.0.0:16443\" or \"[::]:16443\"");
+            f.Error("listen", $"\"{text}\" is not \"ip:port\"; write an IP literal and a port 0-65535, e.g. \"127.0.0.1:16001\", \"0.0.0.0:16443\" or \"[::]:16443\"");
             return null;
         }
 
-        private bool Integer(YamlNode node, string path, out int value)
+        /// <summary>A SPIFFE ID field; null when absent or invalid (reported).</summary>
+        private static string? SpiffeIdField(YamlMap f, string key)
         {
-            value = 0;
-            if (!Scalar(node, path, "an integer", out string? text))
+            string? value = f.String(key, hint: "a SPIFFE ID, e.g. spiffe://cluster.local/ns/belizechain/sa/pakit");
+            if (value is not null && !SpiffeId.TryParse(value, out _))
             {
-                return false;
-            }
-
-            if (int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out value))
-            {
-                return true;
-            }
-
-            Error(node, $"{path}: expected an integer, got '{text}'");
-            return false;
-        }
-
-        private IReadOnlyList<string>? Methods(Fields f, string path) => Methods(f, "methods", path);
-
-        private IReadOnlyList<string>? Methods(Fields f, string name, string path) => Items(f, name, path, (YamlNode item, string at, [NotNullWhen(true)] out string? method) =>
-        {
-            if (!Scalar(item, at, "an HTTP method", out method))
-            {
-                return false;
-            }
-
-            if (method.Length == 0 || !IsUpperToken(method))
-            {
-                Error(item, $"{at}: '{method}' is not an HTTP method; methods are case-sensitive, write e.g. {method.ToUpperInvariant()}");
-                return false;
-            }
-
-            return true;
-        });
-
-        /// <summary>Reads one item of a list at <paramref name="at"/> (<c>path[i]</c>); false when it was reported.</summary>
-        private delegate bool ItemReader<T>(YamlNode item, string at, [NotNullWhen(true)] out T? value);
-
-        /// <summary>The list <paramref name="name"/>, each item read by <paramref name="read"/> (a reported item is left
-        /// out); null when the field is absent or not a list (reported).</summary>
-        private List<T>? Items<T>(Fields f, string name, string path, ItemReader<T> read)
-        {
-            YamlNode? node = f.Value(name);
-            if (node is null || !Sequence(node, path, out YamlSequenceNode? seq))
-            {
+                f.Error(key, $"\"{value}\" is not a SPIFFE ID; write spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>, e.g. spiffe://cluster.local/ns/belizechain/sa/pakit");
                 return null;
             }
 
-            var items = new List<T>(seq.Children.Count);
-            for (int i = 0; i < seq.Children.Count; i++)
-            {
-                if (read(seq.Children[i], $"{path}[{i}]", out T? value))
-                {
-                    items.Add(value);
-                }
-            }
+            return value;
+        }
 
-            return items;
+        /// <summary><c>to.ports</c> / <c>to.notPorts</c>: app ports 1-65535 (numbers, or strings of digits as Istio writes them).</summary>
+        private static List<int>? Ports(YamlMap f, string key)
+        {
+            var ports = new List<int>();
+            bool present = f.ForEachItem(key, "port", (item, at) =>
+            {
+                if (f.IntValue(item, at, 1, 65535, "a port number (the app port: the port of inbound.app or of an inbound.apps entry's app)", quotedDigits: true) is { } port)
+                {
+                    ports.Add(port);
+                }
+            });
+            return present ? ports : null;
+        }
+
+        private List<string>? Methods(YamlMap f, string key)
+        {
+            var methods = new List<string>();
+            bool present = f.ForEachItem(key, "HTTP method", (item, at) =>
+            {
+                if (f.ScalarText(item, at, "an HTTP method") is not { } method)
+                {
+                    return;
+                }
+
+                if (method.Length == 0 || !IsUpperToken(method))
+                {
+                    ctx.Error(item, at, $"\"{method}\" is not an HTTP method; methods are case-sensitive, write e.g. {method.ToUpperInvariant()}");
+                    return;
+                }
+
+                methods.Add(method);
+            });
+            return present ? methods : null;
         }
 
         private enum PatternKind
@@ -232,128 +144,74 @@ public static partial class PolicyParser
             Value,
         }
 
-        private IReadOnlyList<string>? Patterns(Fields f, string name, string path, PatternKind kind) => Items(f, name, path, (YamlNode item, string at, [NotNullWhen(true)] out string? pattern) =>
+        private List<string>? Patterns(YamlMap f, string key, PatternKind kind)
         {
-            if (!Scalar(item, at, "a string", out pattern))
+            var patterns = new List<string>();
+            bool present = f.ForEachItem(key, "pattern", (item, at) =>
             {
-                return false;
-            }
+                if (f.ScalarText(item, at, "a string") is not { } pattern)
+                {
+                    return;
+                }
 
+                if (PatternProblem(pattern, kind) is { } problem)
+                {
+                    ctx.Error(item, at, problem);
+                    return;
+                }
+
+                patterns.Add(pattern);
+            });
+            return present ? patterns : null;
+        }
+
+        private static string? PatternProblem(string pattern, PatternKind kind)
+        {
             int star = pattern.IndexOf('*', StringComparison.Ordinal);
             bool badStar = star >= 0 && pattern != "*" && !(star == 0 && pattern.LastIndexOf('*') == 0) && !(star == pattern.Length - 1);
             if (pattern.Length == 0 || badStar)
             {
-                Error(item, $"{at}: '{pattern}' is not a valid pattern; use an exact value, '*', a prefix 'x*' or a suffix '*x'");
-                return false;
+                return $"\"{pattern}\" is not a valid pattern; use an exact value, '*', a prefix 'x*' or a suffix '*x'";
             }
 
             if (kind == PatternKind.Path && pattern[0] != '/' && pattern[0] != '*')
             {
-                Error(item, $"{at}: '{pattern}' must start with '/' (or '*' for a suffix match)");
-                return false;
+                return $"\"{pattern}\" must start with '/' (or '*' for a suffix match)";
             }
 
             if (kind == PatternKind.Principal && pattern.StartsWith("spiffe://", StringComparison.Ordinal))
             {
-                Error(item, $"{at}: write principals the way Istio does, without the scheme: '{pattern["spiffe://".Length..]}'");
-                return false;
+                return $"write principals the way Istio does, without the scheme: \"{pattern["spiffe://".Length..]}\"";
             }
 
             if (kind == PatternKind.Namespace && pattern.Contains('/', StringComparison.Ordinal))
             {
-                Error(item, $"{at}: '{pattern}' is not a namespace name (no '/'); write e.g. belizechain, or a pattern such as 'team-*'");
-                return false;
+                return $"\"{pattern}\" is not a namespace name (no '/'); write e.g. belizechain, or a pattern such as 'team-*'";
             }
 
-            return true;
-        });
+            return null;
+        }
 
-        private void StringMap(YamlNode? node, string path)
+        /// <summary>A list of non-empty strings; null when absent or not a list (reported).</summary>
+        private List<string>? Strings(YamlMap f, string key)
         {
-            if (node is null || !Mapping(node, path, out YamlMappingNode? map))
+            var values = new List<string>();
+            bool present = f.ForEachItem(key, "string", (item, at) =>
             {
-                return;
-            }
+                if (f.ScalarText(item, at, "a string") is not { } value)
+                {
+                    return;
+                }
 
-            foreach (KeyValuePair<YamlNode, YamlNode> child in map.Children)
-            {
-                Scalar(child.Value, path + "." + child.Key, "a string", out _);
-            }
-        }
+                if (value.Length == 0)
+                {
+                    ctx.Error(item, at, "empty; remove it or write a value");
+                    return;
+                }
 
-        private void CheckSpiffeId(YamlNode node, string path, string value)
-        {
-            if (!SpiffeId.TryParse(value, out _))
-            {
-                Error(node, $"{path}: '{value}' is not a SPIFFE ID; write spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>, e.g. spiffe://cluster.local/ns/belizechain/sa/pakit");
-            }
-        }
-
-        private bool OptionalMapping(Fields f, string name, string path, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out YamlMappingNode? mapping)
-        {
-            mapping = null;
-            YamlNode? node = f.Value(name);
-            return node is not null && Mapping(node, path, out mapping);
-        }
-
-        private bool OptionalSequence(Fields f, string name, string path, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out YamlSequenceNode? sequence)
-        {
-            sequence = null;
-            YamlNode? node = f.Value(name);
-            return node is not null && Sequence(node, path, out sequence);
-        }
-
-        private bool Mapping(YamlNode node, string path, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out YamlMappingNode? mapping)
-        {
-            mapping = node as YamlMappingNode;
-            if (mapping is null)
-            {
-                Error(node, $"{path}: expected a mapping (key: value), got {Describe(node)}");
-            }
-
-            return mapping is not null;
-        }
-
-        private bool Sequence(YamlNode node, string path, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out YamlSequenceNode? sequence)
-        {
-            sequence = node as YamlSequenceNode;
-            if (sequence is null)
-            {
-                Error(node, $"{path}: expected a list, got {Describe(node)}");
-            }
-
-            return sequence is not null;
-        }
-
-        private bool Scalar(YamlNode node, string path, string expected, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out string? value)
-        {
-            value = (node as YamlScalarNode)?.Value;
-            if (value is null)
-            {
-                Error(node, $"{path}: expected {expected}, got {Describe(node)}");
-            }
-
-            return value is not null;
-        }
-
-        private static string Describe(YamlNode node) => node switch
-        {
-            YamlMappingNode => "a mapping",
-            YamlSequenceNode => "a list",
-            YamlScalarNode { Value: null or "" } => "nothing",
-            YamlScalarNode s => $"'{s.Value}'",
-            _ => "an alias",
-        };
-
-        private void Error(YamlNode node, string message) => Error(node.Start, message);
-
-        private void Error(Mark mark, string message) => _errors.Add(new PolicyError(file, (int)Math.Max(1, mark.Line), (int)Math.Max(1, mark.Column), message));
-
-        private static string StripMark(string message)
-        {
-            // YamlDotNet prefixes "(Line: 3, Col: 5, Idx: 20) - (Line: ...): "; the position is reported separately.
-            int i = message.IndexOf("): ", StringComparison.Ordinal);
-            return message.StartsWith("(Line", StringComparison.Ordinal) && i >= 0 ? message[(i + 3)..] : message;
+                values.Add(value);
+            });
+            return present ? values : null;
         }
     }
 

@@ -28,39 +28,20 @@ public static partial class PolicyParser
 
     private sealed partial class Reader
     {
-        private static readonly string[] s_budgetFields = ["percent", "minConcurrency"];
-        private static readonly string[] s_httpRuleFields = ["name", "match", "destinations", "timeout", "retries", "fault"];
-        private static readonly string[] s_requestMatchFields = ["uri", "method", "headers"];
-        private static readonly string[] s_stringMatchFields = ["exact", "prefix", "regex"];
-        private static readonly string[] s_headerMatchFields = ["exact", "prefix", "regex", "present"];
-        private static readonly string[] s_destinationFields = ["subset", "weight", "endpoints", "identity", "loadBalancing", "appPort"];
-        private static readonly string[] s_faultFields = ["delay", "abort"];
-        private static readonly string[] s_delayFields = ["fixedDelay", "percentage"];
-        private static readonly string[] s_abortFields = ["httpStatus", "percentage"];
-
         /// <summary><c>retries</c> of a route or a rule; null when absent. The budget only exists on routes.</summary>
-        private RetryPolicySpec? ReadRetries(Fields parent, string path, out RetryBudgetSpec budget, bool allowBudget)
+        private RetryPolicySpec? ReadRetries(YamlMap parent, out RetryBudgetSpec budget, bool allowBudget)
         {
             budget = RetryBudgetSpec.Default;
-            if (!OptionalMapping(parent, "retries", path, out YamlMappingNode? node))
+            if (parent.Map("retries", "a retry policy") is not { } r)
             {
                 return null;
             }
 
-            Fields r = CheckFields(node, path, s_retryFields);
-            int attempts = 0;
-            YamlNode? attemptsNode = r.Value("attempts");
-            if (attemptsNode is not null && Integer(attemptsNode, path + ".attempts", out attempts) && (attempts < 0 || attempts > 10))
-            {
-                Error(attemptsNode, $"{path}.attempts: {attempts} is out of range; use 0 to 10");
-                attempts = 0;
-            }
-
-            TimeSpan? perTry = OptionalDuration(r, "perTryTimeout", path + ".perTryTimeout");
+            int attempts = r.Int("attempts", 0, 10, hint: "a number of attempts") ?? 0;
+            TimeSpan? perTry = r.Duration("perTryTimeout");
             RetryConditions? conditions = null;
             var codes = new List<int>();
-            YamlNode? retryOnNode = r.Value("retryOn");
-            if (retryOnNode is not null && Scalar(retryOnNode, path + ".retryOn", "a comma-separated list of conditions", out string? retryOn))
+            if (r.String("retryOn", hint: "a comma-separated list of conditions, e.g. 5xx,reset") is { } retryOn)
             {
                 conditions = RetryConditions.None;
                 foreach (string raw in retryOn.Split(','))
@@ -78,85 +59,59 @@ public static partial class PolicyParser
                     else
                     {
                         string? suggestion = Spelling.Suggest(name, [.. RetryConditionNames.Keys]);
-                        Error(retryOnNode, $"{path}.retryOn: unknown condition '{name}'{(suggestion is null ? "" : $" (did you mean '{suggestion}'?)")}; use Envoy's names: {string.Join(", ", RetryConditionNames.Keys)}, or a status code such as 503");
+                        r.Error("retryOn", $"unknown condition \"{name}\"{(suggestion is null ? "" : $"; did you mean \"{suggestion}\"?")}; use Envoy's names: {string.Join(", ", RetryConditionNames.Keys)}, or a status code such as 503");
                     }
                 }
             }
 
-            if (r.Value("budget") is { } budgetNode)
+            if (!allowBudget)
             {
-                if (!allowBudget)
+                if (r.Raw("budget") is not null)
                 {
-                    Error(budgetNode, $"{path}.budget: the retry budget belongs to the route (spec.outbound.routes[].retries.budget), shared by its rules");
-                }
-                else if (Mapping(budgetNode, path + ".budget", out YamlMappingNode? budgetMap))
-                {
-                    Fields b = CheckFields(budgetMap, path + ".budget", s_budgetFields);
-                    double percent = OptionalPercentage(b, "percent", path + ".budget.percent") ?? budget.Percent;
-                    int minConcurrency = OptionalCap(b, "minConcurrency", path + ".budget") ?? budget.MinConcurrency;
-                    budget = new RetryBudgetSpec(percent, minConcurrency);
+                    r.Error("budget", "the retry budget belongs to the route (spec.outbound.routes[].retries.budget), shared by its rules");
                 }
             }
+            else if (r.Map("budget", "a retry budget") is { } b)
+            {
+                double percent = b.Percentage("percent") ?? budget.Percent;
+                int minConcurrency = Cap(b, "minConcurrency") ?? budget.MinConcurrency;
+                budget = new RetryBudgetSpec(percent, minConcurrency);
+                b.Finish();
+            }
 
+            r.Finish();
             return new RetryPolicySpec(attempts, perTry, conditions, codes);
         }
 
-        /// <summary>A percentage 0-100 (decimals allowed); null when absent or invalid (reported).</summary>
-        private double? OptionalPercentage(Fields f, string name, string path)
+        private IReadOnlyList<HttpRuleSpec> ReadHttpRules(YamlMap route)
         {
-            YamlNode? node = f.Value(name);
-            if (node is null || !Scalar(node, path, "a number from 0 to 100", out string? text))
+            if (route.Peek("http") is YamlSequenceNode { Children.Count: 0 })
             {
-                return null;
+                route.Error("http", "the list is empty; leave 'http' out to send everything to the route's endpoints");
             }
 
-            if (double.TryParse(text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double value) && value is >= 0 and <= 100)
-            {
-                return value;
-            }
-
-            Error(node, $"{path}: '{text}' is not a percentage; write a number from 0 to 100, e.g. 10 or 0.5");
-            return null;
-        }
-
-        private IReadOnlyList<HttpRuleSpec> ReadHttpRules(Fields route, string path)
-        {
-            if (!OptionalSequence(route, "http", path, out YamlSequenceNode? seq))
-            {
-                return [];
-            }
-
-            if (seq.Children.Count == 0)
-            {
-                Error(seq, $"{path}: the list is empty; leave 'http' out to send everything to the route's endpoints");
-            }
-
-            var rules = new List<HttpRuleSpec>(seq.Children.Count);
+            var rules = new List<HttpRuleSpec>();
             var names = new HashSet<string>(StringComparer.Ordinal);
-            for (int i = 0; i < seq.Children.Count; i++)
+            int i = -1;
+            foreach (YamlMap f in route.MapList("http", "rule"))
             {
-                string rulePath = $"{path}[{i}]";
-                if (!Mapping(seq.Children[i], rulePath, out YamlMappingNode? node))
-                {
-                    continue;
-                }
-
-                Fields f = CheckFields(node, rulePath, s_httpRuleFields);
-                string name = OptionalString(f, rulePath + ".name") ?? "rule" + i.ToString(CultureInfo.InvariantCulture);
+                i = IndexOf(f.Path);
+                string name = f.String("name", hint: "a rule name of a-z 0-9 - _") ?? "rule" + i.ToString(CultureInfo.InvariantCulture);
                 if (!IsSimpleName(name))
                 {
-                    Error(f.Value("name")!, $"{rulePath}.name: '{name}' is not a valid name; use 1-63 characters of a-z 0-9 - _ (it is a metric label)");
+                    f.Error("name", $"\"{name}\" is not a valid name; use 1-63 characters of a-z 0-9 - _ (it is a metric label)");
                 }
                 else if (!names.Add(name))
                 {
-                    Error(f.Value("name") ?? node, $"{rulePath}.name: '{name}' is already used by an earlier rule of this route");
+                    f.Error("name", $"\"{name}\" is already used by an earlier rule of this route");
                 }
 
-                IReadOnlyList<RequestMatchSpec> matches = ReadMatches(f, rulePath + ".match");
-                IReadOnlyList<DestinationSpec> destinations = ReadDestinations(f, node, rulePath + ".destinations");
-                TimeSpan? timeout = OptionalDuration(f, "timeout", rulePath + ".timeout");
-                RetryPolicySpec? retries = ReadRetries(f, rulePath + ".retries", out _, allowBudget: false);
-                FaultInjectionSpec? fault = ReadFault(f, rulePath + ".fault");
+                IReadOnlyList<RequestMatchSpec> matches = ReadMatches(f);
+                IReadOnlyList<DestinationSpec> destinations = ReadDestinations(f);
+                TimeSpan? timeout = f.Duration("timeout");
+                RetryPolicySpec? retries = ReadRetries(f, out _, allowBudget: false);
+                FaultInjectionSpec? fault = ReadFault(f);
+                f.Finish();
                 if (destinations.Count > 0)
                 {
                     rules.Add(new HttpRuleSpec(name, matches, destinations, timeout, retries, fault));
@@ -166,56 +121,53 @@ public static partial class PolicyParser
             return rules;
         }
 
-        private IReadOnlyList<RequestMatchSpec> ReadMatches(Fields rule, string path)
+        /// <summary>The index of a list item from its path (<c>…http[3]</c>).</summary>
+        private static int IndexOf(string path)
         {
-            if (!OptionalSequence(rule, "match", path, out YamlSequenceNode? seq))
-            {
-                return [];
-            }
+            int open = path.LastIndexOf('[');
+            return int.Parse(path.AsSpan(open + 1, path.Length - open - 2), NumberStyles.None, CultureInfo.InvariantCulture);
+        }
 
-            var matches = new List<RequestMatchSpec>(seq.Children.Count);
-            for (int i = 0; i < seq.Children.Count; i++)
+        private IReadOnlyList<RequestMatchSpec> ReadMatches(YamlMap rule)
+        {
+            var matches = new List<RequestMatchSpec>();
+            foreach (YamlMap f in rule.MapList("match", "request match"))
             {
-                string matchPath = $"{path}[{i}]";
-                if (!Mapping(seq.Children[i], matchPath, out YamlMappingNode? node))
-                {
-                    continue;
-                }
-
-                Fields f = CheckFields(node, matchPath, s_requestMatchFields);
-                StringMatchSpec? uri = f.Value("uri") is { } uriNode ? ReadStringMatch(uriNode, matchPath + ".uri", s_stringMatchFields) : null;
+                StringMatchSpec? uri = f.Raw("uri") is { } uriNode ? ReadStringMatch(uriNode, f.PathOf("uri"), header: false) : null;
                 if (uri is { Kind: StringMatchKind.Exact or StringMatchKind.Prefix } && (uri.Value.Length == 0 || uri.Value[0] != '/'))
                 {
-                    Error(f.Value("uri")!, $"{matchPath}.uri: '{uri.Value}' must start with '/' (the path is matched without the query string)");
+                    f.Error("uri", $"\"{uri.Value}\" must start with '/' (the path is matched without the query string)");
                 }
 
-                StringMatchSpec? method = f.Value("method") is { } methodNode ? ReadStringMatch(methodNode, matchPath + ".method", s_stringMatchFields) : null;
+                StringMatchSpec? method = f.Raw("method") is { } methodNode ? ReadStringMatch(methodNode, f.PathOf("method"), header: false) : null;
                 var headers = new List<HeaderMatchSpec>();
-                if (OptionalMapping(f, "headers", matchPath + ".headers", out YamlMappingNode? headerMap))
+                if (f.Map("headers", "header matches") is { } headerMap)
                 {
                     var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
-                    foreach (KeyValuePair<YamlNode, YamlNode> header in headerMap.Children)
+                    foreach (YamlField header in headerMap.Entries())
                     {
-                        string? headerName = (header.Key as YamlScalarNode)?.Value;
-                        if (headerName is null || !IsHeaderName(headerName))
+                        if (!IsHeaderName(header.Key))
                         {
-                            Error(header.Key, $"{matchPath}.headers: '{headerName}' is not a valid header name");
+                            ctx.Error(header.KeyNode, headerMap.Path, $"\"{header.Key}\" is not a valid header name");
                             continue;
                         }
 
-                        if (!seen.Add(headerName))
+                        if (!seen.Add(header.Key))
                         {
-                            Error(header.Key, $"{matchPath}.headers.{headerName}: duplicate header (names are case-insensitive)");
+                            ctx.Error(header.KeyNode, headerMap.PathOf(header.Key), "duplicate header (names are case-insensitive)");
                             continue;
                         }
 
-                        if (ReadStringMatch(header.Value, $"{matchPath}.headers.{headerName}", s_headerMatchFields) is { } match)
+                        if (ReadStringMatch(header.Value, headerMap.PathOf(header.Key), header: true) is { } match)
                         {
-                            headers.Add(new HeaderMatchSpec(headerName, match));
+                            headers.Add(new HeaderMatchSpec(header.Key, match));
                         }
                     }
+
+                    headerMap.Finish();
                 }
 
+                f.Finish();
                 matches.Add(new RequestMatchSpec(uri, method, headers));
             }
 
@@ -223,215 +175,154 @@ public static partial class PolicyParser
         }
 
         /// <summary><c>{ exact | prefix | regex: … }</c> (headers also <c>present: true</c>): exactly one key.</summary>
-        private StringMatchSpec? ReadStringMatch(YamlNode node, string path, string[] allowed)
+        private StringMatchSpec? ReadStringMatch(YamlNode node, string path, bool header)
         {
-            if (!Mapping(node, path, out YamlMappingNode? map))
+            if (YamlMap.From(node, path, ctx, "a string match") is not { } f)
             {
                 return null;
             }
 
-            Fields f = CheckFields(map, path, allowed);
             StringMatchSpec? result = null;
             int count = 0;
-            foreach (string key in allowed)
+            if (f.String("exact", hint: "a string") is { } exact)
             {
-                if (f.Value(key) is not { } valueNode)
-                {
-                    continue;
-                }
-
                 count++;
-                if (!Scalar(valueNode, path + "." + key, "a string", out string? value))
-                {
-                    continue;
-                }
-
-                switch (key)
-                {
-                    case "exact": result = new StringMatchSpec(StringMatchKind.Exact, value); break;
-                    case "prefix": result = new StringMatchSpec(StringMatchKind.Prefix, value); break;
-                    case "present":
-                        if (value != "true")
-                        {
-                            Error(valueNode, $"{path}.present: only 'true' is allowed (leave the header out to match without it)");
-                        }
-
-                        result = new StringMatchSpec(StringMatchKind.Present, "");
-                        break;
-                    default:
-                        if (RouteRegex.TryGet(value, out _, out string? regexError))
-                        {
-                            result = new StringMatchSpec(StringMatchKind.Regex, value);
-                        }
-                        else
-                        {
-                            Error(valueNode, $"{path}.regex: '{value}' is not a usable regular expression: {regexError}; write an RE2-style expression (no backreferences or lookarounds), matched against the whole value");
-                        }
-
-                        break;
-                }
+                result = new StringMatchSpec(StringMatchKind.Exact, exact);
             }
 
-            // an unknown key alone was reported as such already
-            if (count > 1 || (count == 0 && map.Children.Count == 0))
+            if (f.String("prefix", hint: "a string") is { } prefix)
             {
-                Error(map, $"{path}: write exactly one of {string.Join(", ", allowed)}");
-                return null;
+                count++;
+                result = new StringMatchSpec(StringMatchKind.Prefix, prefix);
             }
 
+            if (f.String("regex", hint: "a regular expression") is { } regex)
+            {
+                count++;
+                if (RouteRegex.TryGet(regex, out _, out string? regexError))
+                {
+                    result = new StringMatchSpec(StringMatchKind.Regex, regex);
+                }
+                else
+                {
+                    f.Error("regex", $"\"{regex}\" is not a usable regular expression: {regexError}; write an RE2-style expression (no backreferences or lookarounds), matched against the whole value");
+                }
+            }
+
+            if (header && f.Raw("present") is { } presentNode)
+            {
+                count++;
+                if (presentNode is not YamlScalarNode { Value: "true" })
+                {
+                    f.Error("present", "only true is allowed (leave the header out to match without it)");
+                }
+
+                result = new StringMatchSpec(StringMatchKind.Present, "");
+            }
+
+            string[] allowed = header ? ["exact", "prefix", "regex", "present"] : ["exact", "prefix", "regex"];
+            // an unknown key alone is reported as such by Finish
+            if (count > 1 || (count == 0 && f.Node.Children.Count == 0))
+            {
+                f.Error($"write exactly one of {string.Join(", ", allowed)}");
+                result = null;
+            }
+
+            f.Finish();
             return count == 1 ? result : null;
         }
 
-        private IReadOnlyList<DestinationSpec> ReadDestinations(Fields rule, YamlMappingNode ruleNode, string path)
+        private IReadOnlyList<DestinationSpec> ReadDestinations(YamlMap rule)
         {
-            YamlNode? node = rule.Value("destinations");
-            if (node is null)
+            if (rule.Raw("destinations") is null)
             {
-                Error(ruleNode, $"{path}: required field is missing; list at least one destination, e.g. [{{ subset: v1, weight: 100 }}]");
+                rule.Missing("destinations", "list at least one destination, e.g. [{ subset: v1, weight: 100 }]");
                 return [];
             }
 
-            if (!Sequence(node, path, out YamlSequenceNode? seq))
+            if (rule.Peek("destinations") is YamlSequenceNode { Children.Count: 0 })
             {
+                rule.Error("destinations", "the list is empty; list at least one destination");
                 return [];
             }
 
-            if (seq.Children.Count == 0)
-            {
-                Error(seq, $"{path}: the list is empty; list at least one destination");
-                return [];
-            }
-
-            var destinations = new List<DestinationSpec>(seq.Children.Count);
+            int count = rule.Peek("destinations") is YamlSequenceNode seq ? seq.Children.Count : 0;
+            var destinations = new List<DestinationSpec>(count);
             var subsets = new HashSet<string>(StringComparer.Ordinal);
             int total = 0;
             bool weightMissing = false;
-            for (int i = 0; i < seq.Children.Count; i++)
+            foreach (YamlMap f in rule.MapList("destinations", "destination"))
             {
-                string destinationPath = $"{path}[{i}]";
-                if (!Mapping(seq.Children[i], destinationPath, out YamlMappingNode? map))
-                {
-                    continue;
-                }
-
-                Fields f = CheckFields(map, destinationPath, s_destinationFields);
-                string? subset = OptionalString(f, destinationPath + ".subset");
+                string? subset = f.String("subset", hint: "a subset name");
                 if (subset is not null && !IsSimpleName(subset))
                 {
-                    Error(f.Value("subset")!, $"{destinationPath}.subset: '{subset}' is not a valid name; use 1-63 characters of a-z 0-9 - _");
+                    f.Error("subset", $"\"{subset}\" is not a valid name; use 1-63 characters of a-z 0-9 - _");
                 }
 
                 if (!subsets.Add(subset ?? ""))
                 {
-                    Error(f.Value("subset") ?? map, $"{destinationPath}: subset '{subset ?? "(none)"}' is already a destination of this rule");
+                    ctx.Error(f.PositionOf("subset"), f.Path, $"subset \"{subset ?? "(none)"}\" is already a destination of this rule");
                 }
 
-                int weight = seq.Children.Count == 1 ? 100 : 0;
-                YamlNode? weightNode = f.Value("weight");
-                if (weightNode is not null)
+                int weight = count == 1 ? 100 : 0;
+                if (f.Raw("weight") is not null)
                 {
-                    if (Integer(weightNode, destinationPath + ".weight", out weight) && weight is < 0 or > 100)
-                    {
-                        Error(weightNode, $"{destinationPath}.weight: {weight} is out of range; use 0 to 100");
-                        weight = 0;
-                    }
+                    weight = f.Int("weight", 0, 100, hint: "a weight") ?? 0;
                 }
-                else if (seq.Children.Count > 1)
+                else if (count > 1)
                 {
                     weightMissing = true;
-                    Error(map, $"{destinationPath}.weight: required when a rule has several destinations (weights add up to 100)");
+                    f.Error("weight", "required when a rule has several destinations (weights add up to 100)");
                 }
 
                 total += weight;
-                var endpoints = new List<EndpointAddress>();
-                if (OptionalSequence(f, "endpoints", destinationPath + ".endpoints", out YamlSequenceNode? eps))
-                {
-                    if (eps.Children.Count == 0)
-                    {
-                        Error(eps, $"{destinationPath}.endpoints: the list is empty; list at least one \"host:port\" or leave it out to use the route's endpoints");
-                    }
-
-                    for (int e = 0; e < eps.Children.Count; e++)
-                    {
-                        if (Scalar(eps.Children[e], $"{destinationPath}.endpoints[{e}]", "a \"host:port\" string", out string? ep))
-                        {
-                            if (EndpointAddress.TryParse(ep, out EndpointAddress? address))
-                            {
-                                endpoints.Add(address);
-                            }
-                            else
-                            {
-                                Error(eps.Children[e], $"{destinationPath}.endpoints[{e}]: '{ep}' is not \"host:port\" (port 1-65535), e.g. \"nawal-v2-pq.belizechain.svc.cluster.local:16443\"");
-                            }
-                        }
-                    }
-                }
-
-                string? identity = OptionalString(f, destinationPath + ".identity");
-                if (identity is not null)
-                {
-                    CheckSpiffeId(f.Value("identity")!, destinationPath + ".identity", identity);
-                }
-
-                (LoadBalancingPolicy Policy, string? HashHeader)? balancing = ReadLoadBalancing(f, destinationPath + ".loadBalancing");
-                destinations.Add(new DestinationSpec(subset, weight, endpoints, identity, balancing?.Policy, balancing?.HashHeader) { AppPort = AppPortField(f, destinationPath) });
+                List<EndpointAddress> endpoints = Endpoints(f, "nawal-v2-pq.belizechain.svc.cluster.local:16443") ?? [];
+                string? identity = SpiffeIdField(f, "identity");
+                (LoadBalancingPolicy Policy, string? HashHeader)? balancing = ReadLoadBalancing(f);
+                int? appPort = f.Int("appPort", 1, 65535, hint: "a port number (the peer's app port, one of its spec.inbound.apps)");
+                f.Finish();
+                destinations.Add(new DestinationSpec(subset, weight, endpoints, identity, balancing?.Policy, balancing?.HashHeader) { AppPort = appPort });
             }
 
-            if (seq.Children.Count > 1 && !weightMissing && total != 100)
+            if (count > 1 && !weightMissing && total != 100)
             {
-                Error(seq, $"{path}: the weights add up to {total}; they must add up to 100 (as in an Istio VirtualService)");
+                rule.Error("destinations", $"the weights add up to {total}; they must add up to 100 (as in an Istio VirtualService)");
             }
 
             return destinations;
         }
 
-        private FaultInjectionSpec? ReadFault(Fields rule, string path)
+        private static FaultInjectionSpec? ReadFault(YamlMap rule)
         {
-            if (!OptionalMapping(rule, "fault", path, out YamlMappingNode? node))
+            if (rule.Map("fault", "fault injection") is not { } f)
             {
                 return null;
             }
 
-            Fields f = CheckFields(node, path, s_faultFields);
             TimeSpan? delay = null;
             double delayPercent = 0;
             int? abortStatus = null;
             double abortPercent = 0;
-            if (OptionalMapping(f, "delay", path + ".delay", out YamlMappingNode? delayNode))
+            if (f.Map("delay", "a delay") is { } d)
             {
-                Fields d = CheckFields(delayNode, path + ".delay", s_delayFields);
-                delay = OptionalDuration(d, "fixedDelay", path + ".delay.fixedDelay");
-                if (d.Value("fixedDelay") is null)
+                delay = d.Duration("fixedDelay");
+                if (d.Raw("fixedDelay") is null)
                 {
-                    Error(delayNode, $"{path}.delay.fixedDelay: required field is missing (e.g. 2s)");
+                    d.Missing("fixedDelay", "e.g. 2s");
                 }
 
-                delayPercent = RequiredPercentage(d, delayNode, path + ".delay");
+                delayPercent = RequiredPercentage(d);
+                d.Finish();
             }
 
-            if (OptionalMapping(f, "abort", path + ".abort", out YamlMappingNode? abortNode))
+            if (f.Map("abort", "an abort") is { } a)
             {
-                Fields a = CheckFields(abortNode, path + ".abort", s_abortFields);
-                YamlNode? statusNode = a.Value("httpStatus");
-                if (statusNode is null)
-                {
-                    Error(abortNode, $"{path}.abort.httpStatus: required field is missing (e.g. 503)");
-                }
-                else if (Integer(statusNode, path + ".abort.httpStatus", out int status))
-                {
-                    if (status is < 200 or > 599)
-                    {
-                        Error(statusNode, $"{path}.abort.httpStatus: {status} is not an HTTP status to answer with; use 200 to 599");
-                    }
-                    else
-                    {
-                        abortStatus = status;
-                    }
-                }
-
-                abortPercent = RequiredPercentage(a, abortNode, path + ".abort");
+                abortStatus = a.Int("httpStatus", 200, 599, required: true, hint: "an HTTP status to answer with");
+                abortPercent = RequiredPercentage(a);
+                a.Finish();
             }
 
+            f.Finish();
             if (delay is null && abortStatus is null)
             {
                 return null;
@@ -440,15 +331,15 @@ public static partial class PolicyParser
             return new FaultInjectionSpec(delay, delayPercent, abortStatus, abortPercent);
         }
 
-        private double RequiredPercentage(Fields f, YamlNode parent, string path)
+        private static double RequiredPercentage(YamlMap f)
         {
-            if (f.Value("percentage") is null)
+            double? value = f.Percentage("percentage");
+            if (f.Raw("percentage") is null)
             {
-                Error(parent, $"{path}.percentage: required field is missing; the share of requests, 0 to 100 (e.g. 10)");
-                return 0;
+                f.Missing("percentage", "the share of requests from 0 to 100, e.g. 10");
             }
 
-            return OptionalPercentage(f, "percentage", path + ".percentage") ?? 0;
+            return value ?? 0;
         }
     }
 }

@@ -1,8 +1,6 @@
 using BelizeMesh.Configuration;
 using System.Globalization;
 using System.Net;
-using BelizeMesh.Identity;
-using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
 namespace BelizeMesh.Proxy.Configuration;
@@ -18,9 +16,10 @@ public sealed class PolicyParserOptions
 }
 
 /// <summary>
-/// Reads a <c>SidecarPolicy</c> YAML document with YamlDotNet's representation model (no reflection, so it survives
-/// native AOT) into immutable records. Like YARP's route validators it never stops at the first problem: every
-/// error is collected with its line and column, then reported together.
+/// Reads a <c>SidecarPolicy</c> YAML document into immutable records: a schema over the configuration core's binder
+/// (<see cref="YamlMap"/>, <see cref="BindContext"/>), which reads YamlDotNet's representation model (no reflection, so
+/// it survives native AOT). Like YARP's route validators it never stops at the first problem: every error is collected
+/// with its line and column, then reported together in file order.
 /// </summary>
 public static partial class PolicyParser
 {
@@ -30,21 +29,28 @@ public static partial class PolicyParser
     /// <summary>The <c>kind</c> of the document.</summary>
     public const string Kind = "SidecarPolicy";
 
+    private static readonly (string, ChannelMode)[] s_inboundModes = [("STRICT", ChannelMode.Strict), ("PERMISSIVE", ChannelMode.Permissive), ("DISABLE", ChannelMode.Disable)];
+    private static readonly (string, ChannelMode)[] s_outboundModes = [("STRICT", ChannelMode.Strict), ("DISABLE", ChannelMode.Disable)];
+    private static readonly (string, LoadBalancingPolicy)[] s_lbPolicies =
+        [("RoundRobin", LoadBalancingPolicy.RoundRobin), ("LeastRequests", LoadBalancingPolicy.LeastRequests), ("Random", LoadBalancingPolicy.Random), ("ConsistentHash", LoadBalancingPolicy.ConsistentHash)];
+
+    private static readonly string[] s_fromFields = ["principals", "notPrincipals", "requestPrincipals", "notRequestPrincipals", "namespaces", "notNamespaces"];
+
     /// <summary>Parses <paramref name="yaml"/>; <paramref name="file"/> is only used in messages.</summary>
     public static PolicyParseResult Parse(string yaml, string file, PolicyParserOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(yaml);
         ArgumentNullException.ThrowIfNull(file);
-        var reader = new Reader(file, options ?? new PolicyParserOptions());
-        SidecarPolicy? policy = reader.ReadDocument(yaml);
-        IReadOnlyList<PolicyError> errors = reader.SortedErrors();
+        var ctx = new BindContext(file) { QuotedNumbers = true, QuotedBooleans = true }; // as the policy was always read
+        SidecarPolicy? policy = new Reader(ctx, options ?? new PolicyParserOptions()).ReadDocument(yaml);
+        List<PolicyError> errors = ctx.Sorted().ConvertAll(PolicyError.From);
         return new PolicyParseResult(errors.Count == 0 ? policy : null, errors);
     }
 
     /// <summary>Reads and parses a file (following symlinks, as a ConfigMap volume needs).</summary>
     public static PolicyParseResult ParseFile(string path, PolicyParserOptions? options = null)
     {
-        if (!BelizeMesh.Configuration.YamlInputGuard.TryReadFile(path, "policy file", out string text, out string? error))
+        if (!YamlInputGuard.TryReadFile(path, "policy file", out string text, out string? error))
         {
             return new PolicyParseResult(null, [new PolicyError(path, 1, 1, error!)]);
         }
@@ -52,230 +58,186 @@ public static partial class PolicyParser
         return Parse(text, path, options);
     }
 
-    private sealed partial class Reader(string file, PolicyParserOptions options)
+    private sealed partial class Reader(BindContext ctx, PolicyParserOptions options)
     {
-        private static readonly string[] s_topFields = ["apiVersion", "kind", "metadata", "spec"];
-        private static readonly string[] s_metadataFields = ["name", "namespace", "labels", "annotations"];
-        private static readonly string[] s_specFields = ["identity", "admin", "inbound", "outbound", "accessLog", "drainTimeout"];
-        private static readonly string[] s_adminFields = ["listen"];
-        private static readonly string[] s_inboundFields = ["listen", "app", "apps", "mode", "timeout", "authorization", "rateLimits", "limits", "jwtRules"];
-        private static readonly string[] s_inboundAppFields = ["port", "app", "timeout"];
-        private static readonly string[] s_authorizationFields = ["rules", "denyRules"];
-        private static readonly string[] s_ruleFields = ["from", "to"];
-        private static readonly string[] s_fromFields = ["principals", "notPrincipals", "requestPrincipals", "notRequestPrincipals", "namespaces", "notNamespaces"];
-        private static readonly string[] s_toFields = ["methods", "notMethods", "paths", "notPaths", "ports", "notPorts"];
-        private static readonly string[] s_rateLimitFields = ["name", "match", "key", "requestsPerSecond", "burst"];
-        private static readonly string[] s_matchFields = ["paths", "methods"];
-        private static readonly string[] s_outboundFields = ["listen", "mode", "routes", "limits"];
-        private static readonly string[] s_limitsFields = ["maxConnections", "maxPendingPerSource", "handshakesPerSecondPerSource", "handshakeBurstPerSource", "sniffTimeout", "headerTimeout", "idleTimeout"];
-        private static readonly string[] s_routeFields = ["host", "pathPrefix", "endpoints", "dnsRefresh", "appPort", "identity", "timeout", "retries", "loadBalancing", "outlierDetection", "http"];
-        private static readonly string[] s_retryFields = ["attempts", "perTryTimeout", "retryOn", "budget"];
-        private static readonly string[] s_loadBalancingFields = ["policy", "header"];
-        private static readonly string[] s_outlierFields = ["consecutiveFailures", "ejectionTime"];
-
         private static readonly TimeSpan s_defaultTimeout = TimeSpan.FromSeconds(60);
         private static readonly TimeSpan s_minDnsRefresh = TimeSpan.FromSeconds(1);
 
         private static string DurationText(TimeSpan value) => value.TotalMilliseconds.ToString(CultureInfo.InvariantCulture) + "ms";
 
-        private readonly List<PolicyError> _errors = [];
         private ChannelMode _inboundMode = ChannelMode.Strict;
-
-        public IReadOnlyList<PolicyError> SortedErrors()
-        {
-            _errors.Sort(static (a, b) => a.Line != b.Line ? a.Line.CompareTo(b.Line) : a.Column.CompareTo(b.Column));
-            return _errors;
-        }
 
         public SidecarPolicy? ReadDocument(string yaml)
         {
             if (YamlDocuments.Load(yaml, out YamlLoadFailure failure) is not { } stream)
             {
-                _errors.Add(failure.Kind switch
-                {
-                    YamlLoadFailureKind.OverLimit => new PolicyError(file, failure.Line, failure.Column, $"refused before parsing: {failure.Reason}"),
-                    YamlLoadFailureKind.Rejected => new PolicyError(file, 1, 1, $"invalid YAML: {failure.Reason.TrimEnd('.')}; check the file's structure (quoting, indentation, tags)"),
-                    _ => new PolicyError(file, Math.Max(1, failure.Line), Math.Max(1, failure.Column), $"invalid YAML: {StripMark(failure.Reason)}"),
-                });
+                ctx.Errors.Add(YamlDocuments.Describe(failure, ctx.File, yaml));
                 return null;
             }
 
             if (stream.Documents.Count == 0)
             {
-                _errors.Add(new PolicyError(file, 1, 1, $"the file is empty; expected one {Kind} document (apiVersion: {ApiVersion})"));
+                ctx.Error(new SourcePosition(1, 1), "", $"the file is empty; expected one {Kind} document (apiVersion: {ApiVersion})");
                 return null;
             }
 
             if (stream.Documents.Count > 1)
             {
-                Error(stream.Documents[1].RootNode.Start, $"the file holds {stream.Documents.Count} YAML documents; expected exactly one {Kind}");
+                ctx.Error(stream.Documents[1].RootNode, "", $"the file holds {stream.Documents.Count} YAML documents; expected exactly one {Kind}");
             }
 
-            if (!Mapping(stream.Documents[0].RootNode, "the document", out YamlMappingNode? root))
+            if (YamlMap.From(stream.Documents[0].RootNode, "", ctx, $"a {Kind} document") is not { } doc)
             {
                 return null;
             }
 
-            Fields fields = CheckFields(root, "", s_topFields);
-            string? apiVersion = RequiredString(fields, root, "", "apiVersion");
+            string? apiVersion = doc.String("apiVersion", required: true, hint: ApiVersion);
             if (apiVersion is not null && apiVersion != ApiVersion)
             {
-                Error(fields.Value("apiVersion")!, $"apiVersion: unsupported '{apiVersion}'; expected '{ApiVersion}'");
+                doc.Error("apiVersion", $"unsupported apiVersion \"{apiVersion}\"; expected {ApiVersion}");
             }
 
-            string? kind = RequiredString(fields, root, "", "kind");
+            string? kind = doc.String("kind", required: true, hint: Kind);
             if (kind is not null && kind != Kind)
             {
-                Error(fields.Value("kind")!, $"kind: expected '{Kind}', got '{kind}'");
+                doc.Error("kind", $"unsupported kind \"{kind}\"; expected {Kind}");
             }
 
             string name = "", ns = "";
-            if (OptionalMapping(fields, "metadata", "metadata", out YamlMappingNode? metadata))
+            if (doc.Map("metadata", "metadata") is { } metadata)
             {
-                Fields m = CheckFields(metadata, "metadata", s_metadataFields);
-                name = OptionalString(m, "metadata.name") ?? "";
-                ns = OptionalString(m, "metadata.namespace") ?? "";
-                StringMap(m.Value("labels"), "metadata.labels");
-                StringMap(m.Value("annotations"), "metadata.annotations");
+                name = metadata.Raw("name") is { } nameNode ? metadata.ScalarText(nameNode, metadata.PathOf("name"), "the policy's name") ?? "" : "";
+                ns = metadata.Raw("namespace") is { } nsNode ? metadata.ScalarText(nsNode, metadata.PathOf("namespace"), "a namespace name") ?? "" : "";
+                StringValues(metadata, "labels");
+                StringValues(metadata, "annotations");
+                metadata.Finish();
             }
 
-            PolicySpec? spec = null;
-            if (fields.Value("spec") is null)
-            {
-                Error(root, "spec: required field is missing");
-            }
-            else if (OptionalMapping(fields, "spec", "spec", out YamlMappingNode? specNode))
-            {
-                spec = ReadSpec(specNode);
-            }
-
+            PolicySpec? spec = RequiredMap(doc, "spec", "the sidecar's settings", "the sidecar's settings: inbound, outbound, identity, …") is { } specMap
+                ? ReadSpec(specMap)
+                : null;
+            doc.Finish();
             return spec is null ? null : new SidecarPolicy(name, ns, spec);
         }
 
-        private PolicySpec? ReadSpec(YamlMappingNode node)
+        /// <summary>A mapping of strings (labels, annotations: values may be empty, as in Kubernetes); checked, not kept.</summary>
+        private static void StringValues(YamlMap parent, string key)
         {
-            Fields f = CheckFields(node, "spec", s_specFields);
-            string? identity = OptionalString(f, "spec.identity");
-            if (identity is not null)
+            if (parent.Map(key, key) is not { } map)
             {
-                CheckSpiffeId(f.Value("identity")!, "spec.identity", identity);
+                return;
             }
+
+            foreach (YamlField field in map.Entries())
+            {
+                map.ScalarText(field.Value, map.PathOf(field.Key), "a string value");
+            }
+
+            map.Finish();
+        }
+
+        /// <summary>The mapping <paramref name="key"/>, or null; a missing one is reported with <paramref name="hint"/>.</summary>
+        private static YamlMap? RequiredMap(YamlMap parent, string key, string what, string hint)
+        {
+            YamlMap? map = parent.Map(key, what);
+            if (map is null && parent.Raw(key) is null)
+            {
+                parent.Missing(key, hint);
+            }
+
+            return map;
+        }
+
+        private PolicySpec? ReadSpec(YamlMap spec)
+        {
+            string? identity = SpiffeIdField(spec, "identity");
 
             ListenAddress adminListen = new(IPAddress.Loopback, MeshNames.AdminPort);
-            if (OptionalMapping(f, "admin", "spec.admin", out YamlMappingNode? admin))
+            if (spec.Map("admin", "the admin listener") is { } admin)
             {
-                Fields a = CheckFields(admin, "spec.admin", s_adminFields);
-                adminListen = Listen(a, "spec.admin.listen") ?? adminListen;
+                adminListen = Listen(admin) ?? adminListen;
+                admin.Finish();
             }
 
-            InboundSpec? inbound = null;
-            if (f.Value("inbound") is null)
-            {
-                Error(node, "spec.inbound: required field is missing (it names the local app: inbound.app)");
-            }
-            else if (OptionalMapping(f, "inbound", "spec.inbound", out YamlMappingNode? inboundNode))
-            {
-                inbound = ReadInbound(inboundNode);
-            }
+            InboundSpec? inbound = RequiredMap(spec, "inbound", "the inbound listener", "it names the local app: inbound.app") is { } inboundMap
+                ? ReadInbound(inboundMap)
+                : null;
 
             // From the mode as written, even when another inbound field is invalid, so one mistake reports one error.
             ChannelMode defaultOutboundMode = _inboundMode == ChannelMode.Disable ? ChannelMode.Disable : ChannelMode.Strict;
             OutboundSpec outbound = new(new ListenAddress(IPAddress.Loopback, MeshNames.OutboundPort), defaultOutboundMode, []);
-            if (OptionalMapping(f, "outbound", "spec.outbound", out YamlMappingNode? outboundNode))
+            if (spec.Map("outbound", "the outbound listener") is { } outboundMap)
             {
-                outbound = ReadOutbound(outboundNode, defaultOutboundMode);
+                outbound = ReadOutbound(outboundMap, defaultOutboundMode);
             }
 
-            bool accessLog = OptionalBool(f, "accessLog", "spec.accessLog") ?? true;
-            TimeSpan drain = OptionalDuration(f, "drainTimeout", "spec.drainTimeout") ?? TimeSpan.FromSeconds(20);
-
+            bool accessLog = spec.Bool("accessLog") ?? true;
+            TimeSpan drain = spec.Duration("drainTimeout") ?? TimeSpan.FromSeconds(20);
+            spec.Finish();
             return inbound is null ? null : new PolicySpec(identity, new AdminSpec(adminListen), inbound, outbound, accessLog, drain);
         }
 
-        private InboundSpec? ReadInbound(YamlMappingNode node)
+        private InboundSpec? ReadInbound(YamlMap f)
         {
-            Fields f = CheckFields(node, "spec.inbound", s_inboundFields);
-            ListenAddress listen = Listen(f, "spec.inbound.listen") ?? new ListenAddress(IPAddress.Any, MeshNames.InboundPort);
-
-            Uri? app = null;
-            string? appText = RequiredString(f, node, "spec.inbound", "app");
-            if (appText is not null)
-            {
-                app = AppUrl(f.Value("app")!, "spec.inbound.app", appText);
-            }
+            ListenAddress listen = Listen(f) ?? new ListenAddress(IPAddress.Any, MeshNames.InboundPort);
+            string? appText = f.String("app", required: true, hint: "the local app's URL, e.g. http://127.0.0.1:8080");
+            Uri? app = appText is null ? null : AppUrl(f, "app", appText);
 
             ChannelMode mode = ChannelMode.Strict;
-            string? modeText = OptionalString(f, "spec.inbound.mode");
-            if (modeText is not null)
+            YamlNode? modeNode = f.Raw("mode");
+            if (modeNode is not null)
             {
-                YamlNode modeNode = f.Value("mode")!;
-                switch (modeText)
+                if (f.EnumValue(modeNode, f.PathOf("mode"), s_inboundModes) is { } written)
                 {
-                    case "STRICT": mode = ChannelMode.Strict; break;
-                    case "PERMISSIVE": mode = ChannelMode.Permissive; break;
-                    case "DISABLE": mode = ChannelMode.Disable; break;
-                    default:
-                        Error(modeNode, $"spec.inbound.mode: unknown mode '{modeText}'; expected STRICT, PERMISSIVE or DISABLE");
-                        break;
-                }
-
-                if (mode != ChannelMode.Disable && !options.PqChannelAvailable && modeText is "STRICT" or "PERMISSIVE")
-                {
-                    Error(modeNode, $"spec.inbound.mode: {modeText} requires the PQ channel, not available in this build; use mode: DISABLE for plaintext");
-                }
-                else if (mode == ChannelMode.Permissive && !options.PermissiveAvailable)
-                {
-                    Error(modeNode, "spec.inbound.mode: PERMISSIVE (PQ channel or plaintext on one port) is not implemented in this build; use STRICT, or DISABLE for plaintext");
+                    mode = written;
+                    if (mode != ChannelMode.Disable && !options.PqChannelAvailable)
+                    {
+                        f.Error("mode", $"{((YamlScalarNode)modeNode).Value} requires the PQ channel, not available in this build; use mode: DISABLE for plaintext");
+                    }
+                    else if (mode == ChannelMode.Permissive && !options.PermissiveAvailable)
+                    {
+                        f.Error("mode", "PERMISSIVE (PQ channel or plaintext on one port) is not implemented in this build; use STRICT, or DISABLE for plaintext");
+                    }
                 }
             }
             else if (!options.PqChannelAvailable)
             {
-                Error(node, "spec.inbound.mode: defaults to STRICT, which requires the PQ channel, not available in this build; set mode: DISABLE for plaintext");
+                f.Error("mode", "defaults to STRICT, which requires the PQ channel, not available in this build; set mode: DISABLE for plaintext");
             }
 
             _inboundMode = mode;
-            TimeSpan timeout = OptionalDuration(f, "timeout", "spec.inbound.timeout") ?? s_defaultTimeout;
+            TimeSpan timeout = f.Duration("timeout") ?? s_defaultTimeout;
             IReadOnlyList<InboundAppSpec> apps = ReadInboundApps(f, timeout);
 
-            AuthorizationSpec? authorization = null;
-            if (OptionalMapping(f, "authorization", "spec.inbound.authorization", out YamlMappingNode? authNode))
-            {
-                authorization = ReadAuthorization(authNode);
-            }
+            AuthorizationSpec? authorization = f.Map("authorization", "authorization rules") is { } auth ? ReadAuthorization(auth) : null;
 
             var rateLimits = new List<RateLimitSpec>();
-            if (OptionalSequence(f, "rateLimits", "spec.inbound.rateLimits", out YamlSequenceNode? limits))
+            var names = new HashSet<string>(StringComparer.Ordinal);
+            foreach (YamlMap item in f.MapList("rateLimits", "rate limit"))
             {
-                var names = new HashSet<string>(StringComparer.Ordinal);
-                for (int i = 0; i < limits.Children.Count; i++)
+                if (ReadRateLimit(item) is { } limit)
                 {
-                    string path = $"spec.inbound.rateLimits[{i}]";
-                    if (Mapping(limits.Children[i], path, out YamlMappingNode? limitNode))
+                    if (!names.Add(limit.Name))
                     {
-                        RateLimitSpec? limit = ReadRateLimit(limitNode, path);
-                        if (limit is not null)
-                        {
-                            if (!names.Add(limit.Name))
-                            {
-                                Error(limitNode, $"{path}.name: '{limit.Name}' is used by an earlier rate limit; names must be unique");
-                            }
-
-                            rateLimits.Add(limit);
-                        }
+                        item.Error("name", $"\"{limit.Name}\" is used by an earlier rate limit; names must be unique");
                     }
+
+                    rateLimits.Add(limit);
                 }
             }
 
-            IReadOnlyList<JwtRuleSpec> jwtRules = ReadJwtRules(f, "spec.inbound.jwtRules");
-            return app is null ? null : new InboundSpec(listen, app, mode, timeout, authorization, rateLimits) { Limits = ReadLimits(f, "spec.inbound.limits", ListenerLimitsSpec.InboundDefault, inbound: true), Apps = apps, JwtRules = jwtRules };
+            IReadOnlyList<JwtRuleSpec> jwtRules = ReadJwtRules(f);
+            ListenerLimitsSpec limits = ReadLimits(f, ListenerLimitsSpec.InboundDefault, inbound: true);
+            f.Finish();
+            return app is null ? null : new InboundSpec(listen, app, mode, timeout, authorization, rateLimits) { Limits = limits, Apps = apps, JwtRules = jwtRules };
         }
 
         /// <summary>A plain <c>http://host:port</c> URL of a local app, or null (the error is reported).</summary>
-        private Uri? AppUrl(YamlNode node, string path, string text)
+        private static Uri? AppUrl(YamlMap map, string key, string text)
         {
             if (!Uri.TryCreate(text, UriKind.Absolute, out Uri? app) || app.Scheme != Uri.UriSchemeHttp || app.AbsolutePath != "/" || app.Query.Length != 0 || !string.IsNullOrEmpty(app.UserInfo))
             {
-                Error(node, $"{path}: '{text}' is not a plain http URL of the local app; write e.g. \"http://127.0.0.1:8080\"");
+                map.Error(key, $"\"{text}\" is not a plain http URL of the local app; write e.g. \"http://127.0.0.1:8080\"");
                 return null;
             }
 
@@ -283,150 +245,121 @@ public static partial class PolicyParser
         }
 
         /// <summary><c>spec.inbound.apps</c>: more app ports, selected by the port in the request's <c>Host</c>.</summary>
-        private List<InboundAppSpec> ReadInboundApps(Fields parent, TimeSpan defaultTimeout)
+        private static List<InboundAppSpec> ReadInboundApps(YamlMap inbound, TimeSpan defaultTimeout)
         {
             var apps = new List<InboundAppSpec>();
-            if (!OptionalSequence(parent, "apps", "spec.inbound.apps", out YamlSequenceNode? seq))
-            {
-                return apps;
-            }
-
             var ports = new HashSet<int>();
-            for (int i = 0; i < seq.Children.Count; i++)
+            foreach (YamlMap item in inbound.MapList("apps", "app"))
             {
-                string path = $"spec.inbound.apps[{i}]";
-                if (!Mapping(seq.Children[i], path, out YamlMappingNode? node))
+                int? port = item.Int("port", 1, 65535, hint: "a port number");
+                if (item.Raw("port") is null)
                 {
-                    continue;
+                    item.Missing("port", "the port callers address (the port in their Host), e.g. port: 9944");
                 }
 
-                Fields f = CheckFields(node, path, s_inboundAppFields);
-                YamlNode? portNode = f.Value("port");
-                if (portNode is null)
+                Uri? app = null;
+                if (port is not null && !ports.Add(port.Value))
                 {
-                    Error(node, $"{path}.port: required field is missing; the port callers address (the port in their Host), e.g. port: 9944");
-                    continue;
+                    item.Error("port", $"{port} is listed by an earlier entry of spec.inbound.apps; each port goes to one app");
+                    port = null;
+                }
+                else if (port is not null)
+                {
+                    app = new Uri($"http://127.0.0.1:{port.Value.ToString(CultureInfo.InvariantCulture)}");
                 }
 
-                if (!Integer(portNode, path + ".port", out int port))
+                if (item.String("app", hint: "the app's URL, e.g. http://127.0.0.1:9944") is { } appText)
                 {
-                    continue;
+                    app = port is null ? null : AppUrl(item, "app", appText);
                 }
 
-                if (port is < 1 or > 65535)
+                TimeSpan timeout = item.Duration("timeout") ?? defaultTimeout;
+                item.Finish();
+                if (port is not null && app is not null)
                 {
-                    Error(portNode, $"{path}.port: {port} is not a port; use 1-65535");
-                    continue;
-                }
-
-                if (!ports.Add(port))
-                {
-                    Error(portNode, $"{path}.port: {port} is listed by an earlier entry of spec.inbound.apps; each port goes to one app");
-                    continue;
-                }
-
-                Uri? app = new($"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}");
-                if (OptionalString(f, path + ".app") is { } appText)
-                {
-                    app = AppUrl(f.Value("app")!, path + ".app", appText);
-                }
-
-                TimeSpan timeout = OptionalDuration(f, "timeout", path + ".timeout") ?? defaultTimeout;
-                if (app is not null)
-                {
-                    apps.Add(new InboundAppSpec(port, app, timeout));
+                    apps.Add(new InboundAppSpec(port.Value, app, timeout));
                 }
             }
 
             return apps;
         }
 
-        private AuthorizationSpec ReadAuthorization(YamlMappingNode node)
+        private AuthorizationSpec ReadAuthorization(YamlMap auth)
         {
-            Fields f = CheckFields(node, "spec.inbound.authorization", s_authorizationFields);
-            if (f.Value("rules") is null && f.Value("denyRules") is null)
+            if (!auth.Has("rules") && !auth.Has("denyRules"))
             {
-                Error(node, "spec.inbound.authorization.rules: required field is missing (ALLOW rules; an empty list denies every request; give denyRules alone to refuse only what they match; remove authorization to allow all)");
+                auth.Missing("rules", "ALLOW rules; an empty list denies every request; give denyRules alone to refuse only what they match; remove authorization to allow all");
             }
 
-            List<AuthorizationRuleSpec> rules = ReadRules(f, "rules", "spec.inbound.authorization.rules");
-            List<AuthorizationRuleSpec> denyRules = ReadRules(f, "denyRules", "spec.inbound.authorization.denyRules");
-            return new AuthorizationSpec(rules) { DenyRules = denyRules, HasAllowPolicy = f.Value("rules") is not null || f.Value("denyRules") is null };
+            List<AuthorizationRuleSpec> rules = ReadRules(auth, "rules");
+            List<AuthorizationRuleSpec> denyRules = ReadRules(auth, "denyRules");
+            bool hasAllowPolicy = auth.Has("rules") || !auth.Has("denyRules");
+            auth.Finish();
+            return new AuthorizationSpec(rules) { DenyRules = denyRules, HasAllowPolicy = hasAllowPolicy };
         }
 
-        private List<AuthorizationRuleSpec> ReadRules(Fields f, string name, string listPath)
+        private List<AuthorizationRuleSpec> ReadRules(YamlMap auth, string key)
         {
             var rules = new List<AuthorizationRuleSpec>();
-            if (!OptionalSequence(f, name, listPath, out YamlSequenceNode? seq))
+            foreach (YamlMap rule in auth.MapList(key, "rule"))
             {
-                return rules;
-            }
-
-            for (int i = 0; i < seq.Children.Count; i++)
-            {
-                string path = $"{listPath}[{i}]";
-                if (!Mapping(seq.Children[i], path, out YamlMappingNode? ruleNode))
-                {
-                    continue;
-                }
-
-                Fields r = CheckFields(ruleNode, path, s_ruleFields);
                 FromSpec? from = null;
-                if (OptionalMapping(r, "from", path + ".from", out YamlMappingNode? fromNode))
+                if (rule.Map("from", "the callers to match") is { } ff)
                 {
-                    Fields ff = CheckFields(fromNode, path + ".from", s_fromFields);
-                    from = new FromSpec(Patterns(ff, "principals", path + ".from.principals", PatternKind.Principal))
+                    from = new FromSpec(Patterns(ff, "principals", PatternKind.Principal))
                     {
-                        NotPrincipals = Patterns(ff, "notPrincipals", path + ".from.notPrincipals", PatternKind.Principal),
-                        RequestPrincipals = Patterns(ff, "requestPrincipals", path + ".from.requestPrincipals", PatternKind.Value),
-                        NotRequestPrincipals = Patterns(ff, "notRequestPrincipals", path + ".from.notRequestPrincipals", PatternKind.Value),
-                        Namespaces = Patterns(ff, "namespaces", path + ".from.namespaces", PatternKind.Namespace),
-                        NotNamespaces = Patterns(ff, "notNamespaces", path + ".from.notNamespaces", PatternKind.Namespace),
+                        NotPrincipals = Patterns(ff, "notPrincipals", PatternKind.Principal),
+                        RequestPrincipals = Patterns(ff, "requestPrincipals", PatternKind.Value),
+                        NotRequestPrincipals = Patterns(ff, "notRequestPrincipals", PatternKind.Value),
+                        Namespaces = Patterns(ff, "namespaces", PatternKind.Namespace),
+                        NotNamespaces = Patterns(ff, "notNamespaces", PatternKind.Namespace),
                     };
-                    if (fromNode.Children.Count == 0)
+                    if (ff.Node.Children.Count == 0)
                     {
-                        Error(fromNode, $"{path}.from: empty; name at least one of {string.Join(", ", s_fromFields)} (leave 'from' out to match any caller)");
+                        ff.Error($"empty; name at least one of {string.Join(", ", s_fromFields)} (leave 'from' out to match any caller)");
                     }
+
+                    ff.Finish();
                 }
 
                 ToSpec? to = null;
-                if (OptionalMapping(r, "to", path + ".to", out YamlMappingNode? toNode))
+                if (rule.Map("to", "the operations to match") is { } tf)
                 {
-                    Fields tf = CheckFields(toNode, path + ".to", s_toFields);
-                    to = new ToSpec(Methods(tf, "methods", path + ".to.methods"), Patterns(tf, "paths", path + ".to.paths", PatternKind.Path))
+                    to = new ToSpec(Methods(tf, "methods"), Patterns(tf, "paths", PatternKind.Path))
                     {
-                        NotMethods = Methods(tf, "notMethods", path + ".to.notMethods"),
-                        NotPaths = Patterns(tf, "notPaths", path + ".to.notPaths", PatternKind.Path),
-                        Ports = Ports(tf, "ports", path + ".to.ports"),
-                        NotPorts = Ports(tf, "notPorts", path + ".to.notPorts"),
+                        NotMethods = Methods(tf, "notMethods"),
+                        NotPaths = Patterns(tf, "notPaths", PatternKind.Path),
+                        Ports = Ports(tf, "ports"),
+                        NotPorts = Ports(tf, "notPorts"),
                     };
+                    tf.Finish();
                 }
 
+                rule.Finish();
                 rules.Add(new AuthorizationRuleSpec(from, to));
             }
 
             return rules;
         }
 
-        private RateLimitSpec? ReadRateLimit(YamlMappingNode node, string path)
+        private RateLimitSpec? ReadRateLimit(YamlMap r)
         {
-            Fields f = CheckFields(node, path, s_rateLimitFields);
-            string? name = RequiredString(f, node, path, "name");
+            string? name = r.String("name", required: true, hint: "a name of a-z, 0-9, '-' or '_'");
             if (name is not null && !IsSimpleName(name))
             {
-                Error(f.Value("name")!, $"{path}.name: '{name}' must be 1-63 characters of a-z, 0-9, '-' or '_' (it becomes a metric label)");
+                r.Error("name", $"\"{name}\" must be 1-63 characters of a-z, 0-9, '-' or '_' (it becomes a metric label)");
             }
 
             IReadOnlyList<string>? paths = null, methods = null;
-            if (OptionalMapping(f, "match", path + ".match", out YamlMappingNode? match))
+            if (r.Map("match", "a request match") is { } match)
             {
-                Fields m = CheckFields(match, path + ".match", s_matchFields);
-                paths = Patterns(m, "paths", path + ".match.paths", PatternKind.Path);
-                methods = Methods(m, path + ".match.methods");
+                paths = Patterns(match, "paths", PatternKind.Path);
+                methods = Methods(match, "methods");
+                match.Finish();
             }
 
             RateLimitKey key = new(RateLimitKeyKind.None, null);
-            string? keyText = RequiredString(f, node, path, "key");
+            string? keyText = r.String("key", required: true, hint: "sourcePrincipal, none or header:<Name>");
             if (keyText is not null)
             {
                 if (keyText == "none")
@@ -443,98 +376,87 @@ public static partial class PolicyParser
                 }
                 else
                 {
-                    Error(f.Value("key")!, $"{path}.key: unknown key '{keyText}'; expected sourcePrincipal, none or header:<Name> (e.g. header:X-Participant-ID)");
+                    r.Error("key", $"\"{keyText}\" is not a rate-limit key; expected sourcePrincipal, none or header:<Name> (e.g. header:X-Participant-ID)");
                 }
             }
 
             double rps = 0;
-            YamlNode? rpsNode = f.Value("requestsPerSecond");
+            YamlNode? rpsNode = r.Raw("requestsPerSecond");
             if (rpsNode is null)
             {
-                Error(node, $"{path}.requestsPerSecond: required field is missing");
+                r.Missing("requestsPerSecond", "a number greater than 0 and at most 1000000");
             }
-            else if (Scalar(rpsNode, path + ".requestsPerSecond", "a number", out string? rpsText))
+            else if (rpsNode is not YamlScalarNode { Value: { } rpsText }
+                || !double.TryParse(rpsText, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out rps) || rps <= 0 || rps > 1_000_000)
             {
-                if (!double.TryParse(rpsText, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out rps) || rps <= 0 || rps > 1_000_000)
-                {
-                    Error(rpsNode, $"{path}.requestsPerSecond: '{rpsText}' must be a number greater than 0 and at most 1000000");
-                }
+                r.Error("requestsPerSecond", $"expected a number greater than 0 and at most 1000000, got {BindContext.Describe(rpsNode)}");
             }
 
             int burst = 0;
-            YamlNode? burstNode = f.Value("burst");
+            YamlNode? burstNode = r.Raw("burst");
             if (burstNode is null)
             {
-                Error(node, $"{path}.burst: required field is missing");
+                r.Missing("burst", "the bucket size, at least 1");
             }
-            else if (Integer(burstNode, path + ".burst", out burst) && burst < 1)
+            else if (r.IntValue(burstNode, r.PathOf("burst"), int.MinValue, int.MaxValue, "an integer") is { } b)
             {
-                Error(burstNode, $"{path}.burst: {burst} is less than 1; the bucket must hold at least one request");
+                burst = b;
+                if (burst < 1)
+                {
+                    r.Error("burst", $"{burst} is less than 1; the bucket must hold at least one request");
+                }
             }
 
+            r.Finish();
             return name is null ? null : new RateLimitSpec(name, paths, methods, key, rps, burst);
         }
 
-        private OutboundSpec ReadOutbound(YamlMappingNode node, ChannelMode defaultMode)
+        private OutboundSpec ReadOutbound(YamlMap o, ChannelMode defaultMode)
         {
-            Fields f = CheckFields(node, "spec.outbound", s_outboundFields);
-            ListenAddress listen = Listen(f, "spec.outbound.listen") ?? new ListenAddress(IPAddress.Loopback, MeshNames.OutboundPort);
+            ListenAddress listen = Listen(o) ?? new ListenAddress(IPAddress.Loopback, MeshNames.OutboundPort);
             ChannelMode mode = defaultMode;
-            string? modeText = OptionalString(f, "spec.outbound.mode");
-            if (modeText is not null)
+            YamlNode? modeNode = o.Raw("mode");
+            if (modeNode is YamlScalarNode { Value: "PERMISSIVE" })
             {
-                switch (modeText)
+                o.Error("mode", "PERMISSIVE applies to inbound only; expected STRICT or DISABLE");
+            }
+            else if (modeNode is not null && o.EnumValue(modeNode, o.PathOf("mode"), s_outboundModes) is { } written)
+            {
+                mode = written;
+                if (mode == ChannelMode.Strict && !options.PqChannelAvailable)
                 {
-                    case "STRICT":
-                        mode = ChannelMode.Strict;
-                        if (!options.PqChannelAvailable)
-                        {
-                            Error(f.Value("mode")!, "spec.outbound.mode: STRICT requires the PQ channel, not available in this build; use mode: DISABLE for plaintext");
-                        }
-
-                        break;
-                    case "DISABLE": mode = ChannelMode.Disable; break;
-                    default:
-                        Error(f.Value("mode")!, $"spec.outbound.mode: unknown mode '{modeText}'; expected STRICT or DISABLE (PERMISSIVE applies to inbound only)");
-                        break;
+                    o.Error("mode", "STRICT requires the PQ channel, not available in this build; use mode: DISABLE for plaintext");
                 }
             }
 
             var routes = new List<OutboundRouteSpec>();
-            if (OptionalSequence(f, "routes", "spec.outbound.routes", out YamlSequenceNode? seq))
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            foreach (YamlMap item in o.MapList("routes", "route"))
             {
-                var seen = new HashSet<string>(StringComparer.Ordinal);
-                for (int i = 0; i < seq.Children.Count; i++)
+                if (ReadRoute(item, mode) is { } route)
                 {
-                    string path = $"spec.outbound.routes[{i}]";
-                    if (Mapping(seq.Children[i], path, out YamlMappingNode? routeNode))
+                    if (!seen.Add(route.Id))
                     {
-                        OutboundRouteSpec? route = ReadRoute(routeNode, path, mode);
-                        if (route is not null)
-                        {
-                            if (!seen.Add(route.Id))
-                            {
-                                Error(routeNode, $"{path}: host '{route.Host}'{(route.PathPrefix is null ? "" : $" with pathPrefix '{route.PathPrefix}'")} is already routed by an earlier route");
-                            }
-
-                            routes.Add(route);
-                        }
+                        item.Error($"host \"{route.Host}\"{(route.PathPrefix is null ? "" : $" with pathPrefix \"{route.PathPrefix}\"")} is already routed by an earlier route");
                     }
+
+                    routes.Add(route);
                 }
             }
 
-            return new OutboundSpec(listen, mode, routes) { Limits = ReadLimits(f, "spec.outbound.limits", ListenerLimitsSpec.Default, inbound: false) };
+            ListenerLimitsSpec limits = ReadLimits(o, ListenerLimitsSpec.Default, inbound: false);
+            o.Finish();
+            return new OutboundSpec(listen, mode, routes) { Limits = limits };
         }
 
-        private OutboundRouteSpec? ReadRoute(YamlMappingNode node, string path, ChannelMode mode)
+        private OutboundRouteSpec? ReadRoute(YamlMap r, ChannelMode mode)
         {
-            Fields f = CheckFields(node, path, s_routeFields);
-            string? host = RequiredString(f, node, path, "host");
+            string? host = r.String("host", required: true, hint: "the host name the app calls");
             if (host is not null)
             {
                 if (Uri.CheckHostName(host) is UriHostNameType.Unknown or UriHostNameType.Basic || host.Contains(':', StringComparison.Ordinal))
                 {
-                    Error(f.Value("host")!, $"{path}.host: '{host}' is not a host name; write the Host the app calls without scheme or port, e.g. nawal.belizechain.svc.cluster.local");
+                    r.Error("host", $"\"{host}\" is not a host name; write the Host the app calls without scheme or port, e.g. nawal.belizechain.svc.cluster.local");
                     host = null;
                 }
                 else
@@ -543,89 +465,68 @@ public static partial class PolicyParser
                 }
             }
 
-            string? prefix = OptionalString(f, path + ".pathPrefix");
-            if (prefix is not null && (prefix.Length == 0 || prefix[0] != '/' || prefix.Contains('*', StringComparison.Ordinal) || prefix.Contains('?', StringComparison.Ordinal)))
+            string? prefix = r.String("pathPrefix", hint: "a path prefix, e.g. /api/");
+            if (prefix is not null && (prefix[0] != '/' || prefix.Contains('*', StringComparison.Ordinal) || prefix.Contains('?', StringComparison.Ordinal)))
             {
-                Error(f.Value("pathPrefix")!, $"{path}.pathPrefix: '{prefix}' must start with '/' and contain no '*' or '?'");
+                r.Error("pathPrefix", $"\"{prefix}\" must start with '/' and contain no '*' or '?'");
                 prefix = null;
             }
 
-            var endpoints = new List<EndpointAddress>();
-            YamlNode? endpointsNode = f.Value("endpoints");
-            if (endpointsNode is null)
+            List<EndpointAddress> endpoints = Endpoints(r, "nawal.belizechain.svc.cluster.local:16443") ?? [];
+            if (r.Raw("endpoints") is null)
             {
-                Error(node, $"{path}.endpoints: required field is missing; list at least one \"host:port\"");
-            }
-            else if (Sequence(endpointsNode, path + ".endpoints", out YamlSequenceNode? eps))
-            {
-                if (eps.Children.Count == 0)
-                {
-                    Error(eps, $"{path}.endpoints: the list is empty; list at least one \"host:port\"");
-                }
-
-                for (int i = 0; i < eps.Children.Count; i++)
-                {
-                    if (Scalar(eps.Children[i], $"{path}.endpoints[{i}]", "a \"host:port\" string", out string? ep))
-                    {
-                        if (EndpointAddress.TryParse(ep, out EndpointAddress? address))
-                        {
-                            endpoints.Add(address);
-                        }
-                        else
-                        {
-                            Error(eps.Children[i], $"{path}.endpoints[{i}]: '{ep}' is not \"host:port\" (port 1-65535), e.g. \"nawal.belizechain.svc.cluster.local:16443\"");
-                        }
-                    }
-                }
+                r.Missing("endpoints", "list at least one \"host:port\"");
             }
 
-            TimeSpan dnsRefresh = OptionalDuration(f, "dnsRefresh", path + ".dnsRefresh") ?? OutboundRouteSpec.DefaultDnsRefresh;
+            TimeSpan dnsRefresh = r.Duration("dnsRefresh") ?? OutboundRouteSpec.DefaultDnsRefresh;
             if (dnsRefresh < s_minDnsRefresh)
             {
-                Error(f.Value("dnsRefresh")!, $"{path}.dnsRefresh: {DurationText(dnsRefresh)} is too short; re-resolving more often than once a second loads the cluster DNS for nothing (records live 5 s), use at least 1s");
+                r.Error("dnsRefresh", $"{DurationText(dnsRefresh)} is too short; re-resolving more often than once a second loads the cluster DNS for nothing (records live 5 s), use at least 1s");
                 dnsRefresh = OutboundRouteSpec.DefaultDnsRefresh;
             }
 
-            int? appPort = AppPortField(f, path);
+            int? appPort = r.Int("appPort", 1, 65535, hint: "a port number (the peer's app port, one of its spec.inbound.apps)");
 
-            string? identity = OptionalString(f, path + ".identity");
-            if (identity is not null)
+            string? identity = SpiffeIdField(r, "identity");
+            if (identity is null && r.Raw("identity") is null && mode == ChannelMode.Strict && options.PqChannelAvailable)
             {
-                CheckSpiffeId(f.Value("identity")!, path + ".identity", identity);
-            }
-            else if (mode == ChannelMode.Strict && options.PqChannelAvailable)
-            {
-                Error(node, $"{path}.identity: required with outbound mode STRICT: the SPIFFE ID the peer must prove, e.g. spiffe://cluster.local/ns/<ns>/sa/<sa>");
+                r.Error("identity", "required with outbound mode STRICT: the SPIFFE ID the peer must prove, e.g. spiffe://cluster.local/ns/<ns>/sa/<sa>");
             }
 
-            TimeSpan timeout = OptionalDuration(f, "timeout", path + ".timeout") ?? s_defaultTimeout;
-
-            RetryPolicySpec? retryPolicy = ReadRetries(f, path + ".retries", out RetryBudgetSpec budget, allowBudget: true);
+            TimeSpan timeout = r.Duration("timeout") ?? s_defaultTimeout;
+            RetryPolicySpec? retryPolicy = ReadRetries(r, out RetryBudgetSpec budget, allowBudget: true);
             int attempts = retryPolicy?.Attempts ?? 0;
 
             LoadBalancingPolicy policy = LoadBalancingPolicy.RoundRobin;
             string? hashHeader = null;
-            if (ReadLoadBalancing(f, path + ".loadBalancing") is { } balancing)
+            if (ReadLoadBalancing(r) is { } balancing)
             {
                 (policy, hashHeader) = balancing;
             }
 
             int consecutiveFailures = 5;
             TimeSpan ejectionTime = TimeSpan.FromSeconds(30);
-            if (OptionalMapping(f, "outlierDetection", path + ".outlierDetection", out YamlMappingNode? outlier))
+            if (r.Map("outlierDetection", "outlier detection") is { } outlier)
             {
-                Fields o = CheckFields(outlier, path + ".outlierDetection", s_outlierFields);
-                YamlNode? cf = o.Value("consecutiveFailures");
-                if (cf is not null && Integer(cf, path + ".outlierDetection.consecutiveFailures", out consecutiveFailures) && consecutiveFailures < 0)
+                if (outlier.Raw("consecutiveFailures") is { } cf
+                    && outlier.IntValue(cf, outlier.PathOf("consecutiveFailures"), int.MinValue, int.MaxValue, "an integer") is { } failures)
                 {
-                    Error(cf, $"{path}.outlierDetection.consecutiveFailures: {consecutiveFailures} is negative; use 0 to turn ejection off");
-                    consecutiveFailures = 5;
+                    if (failures < 0)
+                    {
+                        outlier.Error("consecutiveFailures", $"{failures} is negative; use 0 to turn ejection off");
+                    }
+                    else
+                    {
+                        consecutiveFailures = failures;
+                    }
                 }
 
-                ejectionTime = OptionalDuration(o, "ejectionTime", path + ".outlierDetection.ejectionTime") ?? ejectionTime;
+                ejectionTime = outlier.Duration("ejectionTime") ?? ejectionTime;
+                outlier.Finish();
             }
 
-            IReadOnlyList<HttpRuleSpec> http = ReadHttpRules(f, path + ".http");
+            IReadOnlyList<HttpRuleSpec> http = ReadHttpRules(r);
+            r.Finish();
             return host is null || endpoints.Count == 0
                 ? null
                 : new OutboundRouteSpec(host, prefix, endpoints, identity, timeout, attempts, policy, hashHeader, consecutiveFailures, ejectionTime)
@@ -638,59 +539,59 @@ public static partial class PolicyParser
                 };
         }
 
-        /// <summary><c>loadBalancing</c> of a route or a destination; null when absent.</summary>
-        private (LoadBalancingPolicy Policy, string? HashHeader)? ReadLoadBalancing(Fields f, string path)
+        /// <summary><c>endpoints</c> of a route or a destination: null when absent or not a list (reported).</summary>
+        private List<EndpointAddress>? Endpoints(YamlMap map, string example)
         {
-            if (!OptionalMapping(f, "loadBalancing", path, out YamlMappingNode? lb))
+            var endpoints = new List<EndpointAddress>();
+            bool present = map.ForEachItem("endpoints", "\"host:port\" string", (item, at) =>
+            {
+                if (map.ScalarText(item, at, "a \"host:port\" string") is not { } text)
+                {
+                    return;
+                }
+
+                if (EndpointAddress.TryParse(text, out EndpointAddress? address))
+                {
+                    endpoints.Add(address);
+                }
+                else
+                {
+                    ctx.Error(item, at, $"\"{text}\" is not \"host:port\" (port 1-65535), e.g. \"{example}\"");
+                }
+            });
+            if (map.Peek("endpoints") is YamlSequenceNode { Children.Count: 0 })
+            {
+                map.Error("endpoints", "the list is empty; list at least one \"host:port\"");
+            }
+
+            return present ? endpoints : null;
+        }
+
+        /// <summary><c>loadBalancing</c> of a route or a destination; null when absent.</summary>
+        private static (LoadBalancingPolicy Policy, string? HashHeader)? ReadLoadBalancing(YamlMap parent)
+        {
+            if (parent.Map("loadBalancing", "load balancing") is not { } lb)
             {
                 return null;
             }
 
-            LoadBalancingPolicy policy = LoadBalancingPolicy.RoundRobin;
-            string? hashHeader = null;
-            Fields l = CheckFields(lb, path, s_loadBalancingFields);
-            string? policyText = OptionalString(l, path + ".policy");
-            if (policyText is not null)
-            {
-                if (!Enum.TryParse(policyText, ignoreCase: false, out policy) || !Enum.IsDefined(policy) || char.IsAsciiDigit(policyText[0]))
-                {
-                    Error(l.Value("policy")!, $"{path}.policy: unknown policy '{policyText}'; expected RoundRobin, LeastRequests, Random or ConsistentHash");
-                    policy = LoadBalancingPolicy.RoundRobin;
-                }
-            }
-
-            hashHeader = OptionalString(l, path + ".header");
+            LoadBalancingPolicy policy = lb.Enum("policy", s_lbPolicies) ?? LoadBalancingPolicy.RoundRobin;
+            string? hashHeader = lb.String("header", hint: "a request header name, e.g. X-Participant-ID");
             if (hashHeader is not null && !IsHeaderName(hashHeader))
             {
-                Error(l.Value("header")!, $"{path}.header: '{hashHeader}' is not a valid header name");
+                lb.Error("header", $"\"{hashHeader}\" is not a valid header name");
             }
             else if (hashHeader is not null && policy != LoadBalancingPolicy.ConsistentHash)
             {
-                Error(l.Value("header")!, $"{path}.header: only used with policy ConsistentHash");
+                lb.Error("header", "only used with policy ConsistentHash");
             }
             else if (hashHeader is null && policy == LoadBalancingPolicy.ConsistentHash)
             {
-                Error(lb, $"{path}.header: required with policy ConsistentHash (the request header to hash, e.g. X-Participant-ID)");
+                lb.Error("header", "required with policy ConsistentHash (the request header to hash, e.g. X-Participant-ID)");
             }
 
+            lb.Finish();
             return (policy, hashHeader);
-        }
-
-        /// <summary><c>appPort</c> of a route or a destination: null when absent or invalid (the error is reported).</summary>
-        private int? AppPortField(Fields f, string path)
-        {
-            if (f.Value("appPort") is not { } node || !Integer(node, path + ".appPort", out int port))
-            {
-                return null;
-            }
-
-            if (port is < 1 or > 65535)
-            {
-                Error(node, $"{path}.appPort: {port} is not a port; use 1-65535 (the peer's app port, one of its spec.inbound.apps)");
-                return null;
-            }
-
-            return port;
         }
     }
 }

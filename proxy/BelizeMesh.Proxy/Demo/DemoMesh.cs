@@ -137,9 +137,9 @@ internal sealed class DemoMesh : IAsyncDisposable
     {
         Directory.CreateDirectory(directory);
         using IssuedCertificate issued = ca.Issue(new ServiceCertificateRequest { Service = service, Namespace = Namespace });
-        File.WriteAllText(Path.Combine(directory, "tls.crt"), issued.CertificatePem);
-        File.WriteAllText(Path.Combine(directory, "ca.crt"), ca.Certificate.ToPem());
-        string keyPath = Path.Combine(directory, "tls.key");
+        File.WriteAllText(Path.Combine(directory, MeshNames.CertificateFile), issued.CertificatePem);
+        File.WriteAllText(Path.Combine(directory, MeshNames.TrustBundleFile), ca.Certificate.ToPem());
+        string keyPath = Path.Combine(directory, MeshNames.KeyFile);
         File.WriteAllText(keyPath, "");
         if (!OperatingSystem.IsWindows())
         {

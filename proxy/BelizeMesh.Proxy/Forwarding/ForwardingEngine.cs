@@ -133,7 +133,7 @@ internal sealed partial class ForwardingEngine(IHttpForwarder forwarder, ProxyMe
                 endpoint.RequestStarted();
                 try
                 {
-                    error = await forwarder.SendAsync(context, endpoint.DestinationPrefix, target.Client, target.Config, ForwardingTransformer.Instance, perTry?.Token ?? CancellationToken.None).ConfigureAwait(false);
+                    error = await forwarder.SendAsync(context, endpoint.DestinationPrefix, target.Client, target.Config, ForwardingTransformer.For(direction, retryState is not null), perTry?.Token ?? CancellationToken.None).ConfigureAwait(false);
                 }
                 finally
                 {

@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using BelizeMesh.Channel;
 using BelizeMesh.Channel.Identity;
+using BelizeMesh.Configuration;
 using BelizeMesh.Identity;
 using BelizeMesh.Proxy.Metrics;
 using Microsoft.Extensions.Logging;
@@ -228,7 +229,7 @@ internal sealed class CertificateFiles : IDisposable
 
 /// <summary>
 /// Holds the certificate set in force for new channels and reloads it from the certificates directory (a mounted
-/// <c>kubernetes.io/tls</c> Secret), mirroring <see cref="PolicyStore"/>: a valid change is swapped in for new
+/// <c>kubernetes.io/tls</c> Secret) on the shared keep-last-good <see cref="WatchedStore{T}"/>, like <see cref="PolicyStore"/>: a valid change is swapped in for new
 /// handshakes on every face at once and counted (<c>belizemesh_certificate_reloads_total{result="success"}</c>); an
 /// invalid one is logged with the file, the reason and the fix, counted (<c>{result="failure"}</c>) once per distinct
 /// content, and the last good set stays in force.
@@ -252,26 +253,33 @@ internal sealed partial class CertificateStore : IDisposable
     private readonly ChannelSetup _channel;
     private readonly ProxyMetrics _metrics;
     private readonly ILogger _logger;
-    private readonly SemaphoreSlim _reloadGate = new(1, 1);
-    private volatile CertificateSet _current;
-    private string? _lastRejectedHash;
-    private bool _disposed;
+    private readonly WatchedStore<CertificateSet> _store;
 
     public CertificateStore(string directory, CertificateSet initial, ChannelSetup channel, ProxyMetrics metrics, ILogger<CertificateStore> logger)
     {
         _directory = directory;
         _identity = initial.Identity;
-        _current = initial;
         _channel = channel;
         _metrics = metrics;
         _logger = logger;
+        _store = new WatchedStore<CertificateSet>(initial, initial.ContentHash, Load, new WatchedStoreHooks<CertificateSet>
+        {
+            Applied = OnApplied,
+            Rejected = (current, failure) =>
+            {
+                _metrics.CertificateReloaded(success: false);
+                Log.ReloadRejected(_logger, _directory, failure.Reason, current.Identity, current.Certificate.SerialNumber, current.Certificate.NotAfter);
+            },
+            // Zeroes the key in force once no handshake holds it (at host shutdown, after the listeners stopped).
+            Released = current => current.Channel.Retire(current.Service.Dispose),
+        });
         metrics.CertificateInForce(initial.Certificate.NotAfter);
     }
 
     public string Directory => _directory;
 
     /// <summary>The set new handshakes use.</summary>
-    public CertificateSet Current => _current;
+    public CertificateSet Current => _store.Current;
 
     /// <summary>Loads the set at start-up; <paramref name="problem"/> is the reason the sidecar cannot start.</summary>
     public static bool TryLoadInitial(string directory, string? specIdentity, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out CertificateSet? set, [System.Diagnostics.CodeAnalysis.NotNullWhen(false)] out string? problem)
@@ -281,85 +289,59 @@ internal sealed partial class CertificateStore : IDisposable
     }
 
     /// <summary>Re-reads the three files (through the <c>..data</c> symlink) and swaps in a valid new set.</summary>
-    public async Task<ReloadResult> ReloadAsync(CancellationToken cancellationToken = default)
+    public Task<ReloadResult> ReloadAsync(CancellationToken cancellationToken = default)
     {
-        await _reloadGate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            if (_disposed)
-            {
-                return ReloadResult.Unchanged;
-            }
-
-            using CertificateFiles files = CertificateFiles.Read(_directory);
-            CertificateSet current = _current;
-            if (files.ContentHash == current.ContentHash || files.ContentHash == _lastRejectedHash)
-            {
-                return ReloadResult.Unchanged; // a rejected set is reported and counted once, not at every poll
-            }
-
-            if (CertificateSet.TryLoad(files, _identity, "its identity is fixed at start-up; restart the sidecar to change it", out CertificateSet? next, out string? problem)
-                && CertificateSet.ContinuityProblem(current, next) is { } continuity)
-            {
-                next.Service.Dispose();
-                (next, problem) = (null, continuity);
-            }
-
-            if (next is null)
-            {
-                // The files are read one by one; an updater that is not atomic (or a swap that landed between two
-                // reads) can show a mix of two sets. Judge only content that holds still: if it moved, its own change
-                // event (or the poll) brings the next reload.
-                using CertificateFiles again = CertificateFiles.Read(_directory);
-                if (again.ContentHash != files.ContentHash)
-                {
-                    return ReloadResult.Unchanged;
-                }
-
-                _lastRejectedHash = files.ContentHash;
-                _metrics.CertificateReloaded(success: false);
-                Log.ReloadRejected(_logger, _directory, problem!, current.Identity, current.Certificate.SerialNumber, current.Certificate.NotAfter);
-                return ReloadResult.Rejected;
-            }
-
-            _channel.UpdateCredentials(next.Channel, next.Verifier);
-            _current = next;
-            _lastRejectedHash = null;
-            _metrics.CertificateInForce(next.Certificate.NotAfter);
-            _metrics.CertificateReloaded(success: true);
-            Log.Reloaded(_logger, _directory, next.Identity, next.Certificate.SerialNumber, next.Certificate.NotAfter, next.ContentHash[..12]);
-
-            // No new handshake can take the old key any more (every face now hands out the new one); it is zeroed
-            // once the handshakes that already hold it are over.
-            current.Channel.Retire(current.Service.Dispose);
-            return ReloadResult.Applied;
-        }
-        finally
-        {
-            _reloadGate.Release();
-        }
+        cancellationToken.ThrowIfCancellationRequested();
+        return Task.FromResult(ReloadResults.From(_store.Reload()));
     }
 
-    /// <summary>Zeroes the key in force once no handshake holds it (at host shutdown, after the listeners stopped).</summary>
-    public void Dispose()
-    {
-        _reloadGate.Wait();
-        try
-        {
-            if (_disposed)
-            {
-                return;
-            }
+    /// <summary>Reloads on every change in the certificates directory (and at every poll) until the watcher is disposed.</summary>
+    public DirectoryWatcher Watch(string directory, ProxyHostOptions options, ILogger logger) => DirectoryWatchers.Watch(_store, directory, options, logger);
 
-            _disposed = true;
-            CertificateSet current = _current;
-            current.Channel.Retire(current.Service.Dispose);
-        }
-        finally
+    private WatchedLoad<CertificateSet> Load(WatchedLoadContext<CertificateSet> context)
+    {
+        using CertificateFiles files = CertificateFiles.Read(_directory);
+        if (context.IsKnown(files.ContentHash))
         {
-            _reloadGate.Release();
+            return WatchedLoad<CertificateSet>.Unchanged; // a rejected set is reported and counted once, not at every poll
         }
+
+        if (CertificateSet.TryLoad(files, _identity, "its identity is fixed at start-up; restart the sidecar to change it", out CertificateSet? next, out string? problem)
+            && CertificateSet.ContinuityProblem(context.Current, next) is { } continuity)
+        {
+            next.Service.Dispose();
+            (next, problem) = (null, continuity);
+        }
+
+        if (next is not null)
+        {
+            return WatchedLoad<CertificateSet>.Loaded(next, files.ContentHash);
+        }
+
+        // The files are read one by one; an updater that is not atomic (or a swap that landed between two reads) can
+        // show a mix of two sets. Judge only content that holds still: if it moved, its own change event (or the poll)
+        // brings the next reload.
+        using CertificateFiles again = CertificateFiles.Read(_directory);
+        return again.ContentHash != files.ContentHash
+            ? WatchedLoad<CertificateSet>.Unchanged
+            : WatchedLoad<CertificateSet>.Failed(ReloadFailure.FromReason(problem!), files.ContentHash);
     }
+
+    private void OnApplied(CertificateSet previous, CertificateSet next)
+    {
+        _channel.UpdateCredentials(next.Channel, next.Verifier);
+        _metrics.CertificateInForce(next.Certificate.NotAfter);
+        _metrics.CertificateReloaded(success: true);
+        Log.Reloaded(_logger, _directory, next.Identity, next.Certificate.SerialNumber, next.Certificate.NotAfter, next.ContentHash[..12]);
+
+        // No new handshake can take the old key any more (every face now hands out the new one); it is zeroed once the
+        // handshakes that already hold it are over.
+        previous.Channel.Retire(previous.Service.Dispose);
+    }
+
+    /// <summary>Stops reloading and zeroes the key in force once no handshake holds it (at host shutdown, after the
+    /// listeners stopped).</summary>
+    public void Dispose() => _store.Dispose();
 
     private static partial class Log
     {

@@ -4,13 +4,17 @@ using Microsoft.Extensions.Logging;
 namespace BelizeMesh.Proxy.Hosting;
 
 /// <summary>
-/// The sidecar's <see cref="DirectoryWatcher"/>s (policy and certificate directories): the host's debounce, poll and
-/// clock, and the watcher's faults logged.
+/// The sidecar's <see cref="DirectoryWatcher"/>s (policy and certificate directories, each reloading its
+/// <see cref="WatchedStore{T}"/>): the host's debounce, poll and clock, and the watcher's faults logged.
 /// </summary>
 internal static partial class DirectoryWatchers
 {
-    public static DirectoryWatcher Start(string directory, ProxyHostOptions options, Func<Task> onChange, ILogger logger) =>
-        new(directory, options.WatchDebounce, options.WatchPollInterval, onChange, options.Time, (fault, exception) =>
+    public static DirectoryWatcher Watch<T>(WatchedStore<T> store, string directory, ProxyHostOptions options, ILogger logger)
+        where T : class =>
+        store.Watch(directory, options.WatchDebounce, options.WatchPollInterval, options.Time, OnError(directory, logger));
+
+    private static Action<DirectoryWatchFault, Exception> OnError(string directory, ILogger logger) =>
+        (fault, exception) =>
         {
             if (fault == DirectoryWatchFault.Watching)
             {
@@ -20,7 +24,7 @@ internal static partial class DirectoryWatchers
             {
                 Log.CallbackFailed(logger, exception);
             }
-        });
+        };
 
     private static partial class Log
     {

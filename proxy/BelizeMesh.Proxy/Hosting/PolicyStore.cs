@@ -1,4 +1,4 @@
-using System.Security.Cryptography;
+using BelizeMesh.Configuration;
 using BelizeMesh.Proxy.Configuration;
 using BelizeMesh.Proxy.Metrics;
 using Microsoft.Extensions.Logging;
@@ -19,11 +19,23 @@ internal enum ReloadResult
     Rejected,
 }
 
+/// <summary>The sidecar's <see cref="ReloadResult"/> for the shared store's <see cref="ReloadOutcome"/>.</summary>
+internal static class ReloadResults
+{
+    public static ReloadResult From(ReloadOutcome outcome) => outcome switch
+    {
+        ReloadOutcome.Applied => ReloadResult.Applied,
+        ReloadOutcome.Rejected => ReloadResult.Rejected,
+        _ => ReloadResult.Unchanged,
+    };
+}
+
 /// <summary>
-/// Holds the policy snapshot in force. The first load must succeed (the host is not built otherwise); later loads
-/// follow YARP's <c>ConfigurationConfigProvider</c>: a bad file is logged with its location and counted
-/// (<c>belizemesh_policy_reloads_total{result="failure"}</c>), and the last good snapshot stays.
-/// Consumers read <see cref="Current"/> once per request; <see cref="GetChangeToken"/> signals swaps.
+/// Holds the policy snapshot in force, on the shared keep-last-good <see cref="WatchedStore{T}"/>. The first load must
+/// succeed (the host is not built otherwise); later loads follow YARP's <c>ConfigurationConfigProvider</c>: a bad file
+/// is logged with its location and counted (<c>belizemesh_policy_reloads_total{result="failure"}</c>) once per
+/// distinct content, and the last good snapshot stays. Consumers read <see cref="Current"/> once per request;
+/// <see cref="GetChangeToken"/> signals swaps.
 /// </summary>
 internal sealed partial class PolicyStore
 {
@@ -32,90 +44,85 @@ internal sealed partial class PolicyStore
     private readonly SnapshotBuilder _builder;
     private readonly ProxyMetrics _metrics;
     private readonly ILogger _logger;
-    private readonly SemaphoreSlim _reloadGate = new(1, 1);
-    private volatile ProxySnapshot _current;
-    private CancellationTokenSource _changeSource = new();
-    private string? _lastRejectedHash;
+    private readonly WatchedStore<ProxySnapshot> _store;
 
     public PolicyStore(string path, PolicyParserOptions parserOptions, SnapshotBuilder builder, ProxySnapshot initial, ProxyMetrics metrics, ILogger<PolicyStore> logger)
     {
         _path = path;
         _parserOptions = parserOptions;
         _builder = builder;
-        _current = initial;
         _metrics = metrics;
         _logger = logger;
+        _store = new WatchedStore<ProxySnapshot>(initial, initial.ContentHash, Load, new WatchedStoreHooks<ProxySnapshot>
+        {
+            Applied = (_, next) =>
+            {
+                _metrics.PolicyReloaded(success: true);
+                Log.Reloaded(_logger, _path, next.ContentHash[..12]);
+            },
+            Rejected = (_, failure) =>
+            {
+                _metrics.PolicyReloaded(success: false);
+                foreach (ConfigError error in failure.Errors)
+                {
+                    Log.ReloadRejected(_logger, error.File, error.Line, error.Column, error.Message);
+                }
+            },
+        });
     }
 
     public string PolicyPath => _path;
 
-    public ProxySnapshot Current => _current;
+    public ProxySnapshot Current => _store.Current;
 
-    public IChangeToken GetChangeToken() => new CancellationChangeToken(Volatile.Read(ref _changeSource).Token);
+    public IChangeToken GetChangeToken() => new CancellationChangeToken(_store.ChangeToken);
 
     /// <summary>SHA-256 of the file's bytes, hex.</summary>
-    public static string Hash(string text) => Convert.ToHexString(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)));
+    public static string Hash(string text) => WatchedStore.Fingerprint(text);
 
     /// <summary>Re-reads the file (through any symlink) and swaps in a valid new policy.</summary>
-    public async Task<ReloadResult> ReloadAsync(CancellationToken cancellationToken = default)
+    public Task<ReloadResult> ReloadAsync(CancellationToken cancellationToken = default)
     {
-        await _reloadGate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            // Bounded read (a 100 MB file is refused by its size, not read whole); the parse below bounds nesting and aliases.
-            if (!BelizeMesh.Configuration.YamlInputGuard.TryReadFile(_path, "policy file", out string text, out string? readError))
-            {
-                return Reject([new PolicyError(_path, 1, 1, readError!)]);
-            }
-
-            string hash = Hash(text);
-            ProxySnapshot current = _current;
-            // A JWKS file that changed under an unchanged policy is picked up by rebuilding the snapshot (JwksFiles).
-            if ((hash == current.ContentHash && !_builder.JwksChanged(current.Policy)) || hash == _lastRejectedHash)
-            {
-                return ReloadResult.Unchanged; // a rejected file is reported and counted once, not at every poll
-            }
-
-            PolicyParseResult parsed = PolicyParser.Parse(text, _path, _parserOptions);
-            if (!parsed.Succeeded)
-            {
-                _lastRejectedHash = hash;
-                return Reject(parsed.Errors);
-            }
-
-            string? restartReason = RequiresRestart(current.Policy.Spec, parsed.Policy!.Spec);
-            if (restartReason is not null)
-            {
-                _lastRejectedHash = hash;
-                return Reject([new PolicyError(_path, 1, 1, restartReason + "; the running sidecar keeps its last good policy")]);
-            }
-
-            ProxySnapshot next = _builder.Build(parsed.Policy, hash);
-            _current = next;
-            _lastRejectedHash = null;
-            CancellationTokenSource previous = Interlocked.Exchange(ref _changeSource, new CancellationTokenSource());
-            previous.Cancel();
-            previous.Dispose();
-            _metrics.PolicyReloaded(success: true);
-            Log.Reloaded(_logger, _path, hash[..12]);
-            return ReloadResult.Applied;
-        }
-        finally
-        {
-            _reloadGate.Release();
-        }
+        cancellationToken.ThrowIfCancellationRequested();
+        return Task.FromResult(ReloadResults.From(_store.Reload()));
     }
 
-    private ReloadResult Reject(IReadOnlyList<PolicyError> errors)
+    /// <summary>Reloads on every change in the policy file's directory (and at every poll) until the watcher is disposed.</summary>
+    public DirectoryWatcher Watch(string directory, ProxyHostOptions options, ILogger logger) => DirectoryWatchers.Watch(_store, directory, options, logger);
+
+    private WatchedLoad<ProxySnapshot> Load(WatchedLoadContext<ProxySnapshot> context)
     {
-        _metrics.PolicyReloaded(success: false);
-        foreach (PolicyError error in errors)
+        // Bounded read (a 100 MB file is refused by its size, not read whole); the parse below bounds nesting and aliases.
+        if (!YamlInputGuard.TryReadFile(_path, "policy file", out string text, out string? readError))
         {
-            Log.ReloadRejected(_logger, error.File, error.Line, error.Column, error.Message);
+            return Failed([new PolicyError(_path, 1, 1, readError!)], fingerprint: null); // reported at every look until readable
         }
 
-        return ReloadResult.Rejected;
+        string hash = Hash(text);
+        ProxySnapshot current = context.Current;
+        // A JWKS file that changed under an unchanged policy is picked up by rebuilding the snapshot (JwksFiles).
+        if ((context.IsCurrent(hash) && !_builder.JwksChanged(current.Policy)) || context.WasRejected(hash))
+        {
+            return WatchedLoad<ProxySnapshot>.Unchanged; // a rejected file is reported and counted once, not at every poll
+        }
+
+        PolicyParseResult parsed = PolicyParser.Parse(text, _path, _parserOptions);
+        if (!parsed.Succeeded)
+        {
+            return Failed(parsed.Errors, hash);
+        }
+
+        string? restartReason = RequiresRestart(current.Policy.Spec, parsed.Policy!.Spec);
+        if (restartReason is not null)
+        {
+            return Failed([new PolicyError(_path, 1, 1, restartReason + "; the running sidecar keeps its last good policy")], hash);
+        }
+
+        return WatchedLoad<ProxySnapshot>.Loaded(_builder.Build(parsed.Policy, hash), hash);
     }
+
+    private static WatchedLoad<ProxySnapshot> Failed(IReadOnlyList<ConfigError> errors, string? fingerprint) =>
+        WatchedLoad<ProxySnapshot>.Failed(ReloadFailure.FromErrors(errors), fingerprint);
 
     /// <summary>Listeners are bound once; a policy that moves them (or changes the channel mode or the identity) needs a restart.</summary>
     private static string? RequiresRestart(PolicySpec old, PolicySpec next)

@@ -68,9 +68,14 @@ internal sealed class ProxyDispatcher(
                 return;
             }
 
-            route = direction == Direction.Inbound
+            HandlerOutcome outcome = direction == Direction.Inbound
                 ? await inbound.HandleAsync(context, snapshot).ConfigureAwait(false)
                 : await outbound.HandleAsync(context, snapshot).ConfigureAwait(false);
+            route = outcome.Route;
+            if (outcome.Forwarding is { } forwarding)
+            {
+                await forwarding.ConfigureAwait(false);
+            }
         }
         finally
         {

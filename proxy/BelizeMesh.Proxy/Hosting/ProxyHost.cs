@@ -360,7 +360,7 @@ internal sealed partial class ProxyHost : IAsyncDisposable
         readiness.ListenersBound();
 
         string directory = Path.GetDirectoryName(Path.GetFullPath(options.PolicyPath))!;
-        _watcher = !options.WatchPolicy ? null : DirectoryWatchers.Start(directory, options, () => store.ReloadAsync(), logger);
+        _watcher = !options.WatchPolicy ? null : store.Watch(directory, options, logger);
 
         // The certificates directory is a Secret volume, updated by the same ..data symlink swap as the policy's
         // ConfigMap: the same watcher, debounce and poll; the store re-reads all three files and swaps them for new
@@ -370,7 +370,7 @@ internal sealed partial class ProxyHost : IAsyncDisposable
             CertificateSet current = certificates.Current;
             services.GetRequiredService<ProxyMetrics>().CertificatesInUse(current.Certificate.NotAfter);
             readiness.TrackCertificate(() => certificates.Current);
-            _certificateWatcher = !options.WatchCertificates ? null : DirectoryWatchers.Start(Path.GetFullPath(certificates.Directory), options, () => certificates.ReloadAsync(), logger);
+            _certificateWatcher = !options.WatchCertificates ? null : certificates.Watch(Path.GetFullPath(certificates.Directory), options, logger);
             Log.Certificates(logger, certificates.Directory, current.Identity, current.Certificate.SerialNumber, current.Certificate.NotAfter);
         }
 

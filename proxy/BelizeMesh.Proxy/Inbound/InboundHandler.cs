@@ -27,7 +27,7 @@ internal sealed partial class InboundHandler(
 {
     public const string RouteLabel = "inbound";
 
-    public async ValueTask<string> HandleAsync(HttpContext context, ProxySnapshot snapshot)
+    public async ValueTask<HandlerOutcome> HandleAsync(HttpContext context, ProxySnapshot snapshot)
     {
         // (1) normalize
         if (!RequestTarget.TrySplit(context, out string rawPath, out string query))
@@ -100,8 +100,7 @@ internal sealed partial class InboundHandler(
             context.Features.Set(new ForwardedIdentityFeature(peer.SpiffeId));
         }
 
-        await forwarding.ForwardAsync(context, app, Direction.Inbound).ConfigureAwait(false);
-        return RouteLabel;
+        return new HandlerOutcome(RouteLabel, forwarding.ForwardAsync(context, app, Direction.Inbound));
     }
 
     /// <summary>The port in <see cref="ProxyHeaders.AppPort"/> when it is one valid port, else the <c>Host</c>'s port (or null).</summary>

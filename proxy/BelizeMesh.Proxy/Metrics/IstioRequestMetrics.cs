@@ -123,6 +123,13 @@ internal sealed class IstioRequestMetrics
     private readonly Lock _gate = new();
     private readonly BodyCounter.Pool _bodyCounters = new();
 
+    // The last peer, service and metadata value resolved: a sidecar mostly sees one caller and one service again and
+    // again, and comparing the strings (usually the same instances) is cheaper than hashing them for the dictionaries.
+    // Each is an immutable pair swapped whole, so a reader never sees half of one.
+    private LastPeer? _lastPeer;
+    private LastService? _lastService;
+    private LastMetadata? _lastMetadata;
+
     public IstioRequestMetrics(PrometheusExporter exporter, WorkloadLabels local, string defaultNamespace, ProxyMetrics metrics)
     {
         Local = local;
@@ -277,9 +284,15 @@ internal sealed class IstioRequestMetrics
             return WorkloadLabels.None;
         }
 
+        if (Volatile.Read(ref _lastPeer) is { } last && ReferenceEquals(last.Metadata, metadata) && string.Equals(last.SpiffeId, spiffeId, StringComparison.Ordinal))
+        {
+            return last.Labels;
+        }
+
         var key = new PeerKey(spiffeId, metadata);
         if (_peers.TryGetValue(key, out WorkloadLabels? labels))
         {
+            Volatile.Write(ref _lastPeer, new LastPeer(spiffeId, metadata, labels));
             return labels;
         }
 
@@ -297,8 +310,14 @@ internal sealed class IstioRequestMetrics
     /// <summary>The parsed, interned form of a peer's metadata header value (<see cref="PeerMetadata.None"/> past the bound).</summary>
     public PeerMetadata Metadata(string value)
     {
+        if (Volatile.Read(ref _lastMetadata) is { } last && string.Equals(last.Value, value, StringComparison.Ordinal))
+        {
+            return last.Metadata;
+        }
+
         if (_metadata.TryGetValue(value, out PeerMetadata? metadata))
         {
+            Volatile.Write(ref _lastMetadata, new LastMetadata(value, metadata));
             return metadata;
         }
 
@@ -314,8 +333,14 @@ internal sealed class IstioRequestMetrics
     /// <summary>The Service an inbound request was addressed to, from its <c>Host</c> (the caller's route host).</summary>
     public ServiceLabels InboundService(string host)
     {
+        if (Volatile.Read(ref _lastService) is { } last && string.Equals(last.Host, host, StringComparison.OrdinalIgnoreCase))
+        {
+            return last.Service;
+        }
+
         if (_services.TryGetValue(host, out ServiceLabels? service))
         {
+            Volatile.Write(ref _lastService, new LastService(host, service));
             return service;
         }
 
@@ -449,6 +474,12 @@ internal sealed class IstioRequestMetrics
 
         return codes;
     }
+
+    private sealed record LastPeer(string? SpiffeId, PeerMetadata Metadata, WorkloadLabels Labels);
+
+    private sealed record LastService(string Host, ServiceLabels Service);
+
+    private sealed record LastMetadata(string Value, PeerMetadata Metadata);
 
     private readonly record struct PeerKey(string? SpiffeId, PeerMetadata Metadata)
     {

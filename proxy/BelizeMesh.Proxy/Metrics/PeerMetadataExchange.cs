@@ -12,18 +12,21 @@ namespace BelizeMesh.Proxy.Metrics;
 /// </summary>
 internal static class PeerMetadataExchange
 {
-    /// <summary>After the request headers were copied to <paramref name="proxyRequest"/>.</summary>
-    public static void OnRequest(HttpContext context, HttpRequestMessage proxyRequest)
+    /// <summary>After the request headers were copied to <paramref name="proxyRequest"/> and a copied
+    /// <see cref="PeerMetadata.Header"/> was removed (with the reserved headers, in one pass over them).</summary>
+    /// <remarks><paramref name="outbound"/> false: the request cannot carry a <see cref="DestinationTelemetry"/> (the
+    /// inbound side sets none), whose lookup is then skipped.</remarks>
+    public static void OnRequest(HttpContext context, HttpRequestMessage proxyRequest, bool outbound = true)
     {
-        proxyRequest.Headers.Remove(PeerMetadata.Header);
-        if (context.Features.Get<DestinationTelemetry>() is { Secured: true } && context.Features.Get<LocalWorkloadFeature>() is { } local)
+        if (outbound && context.Features.Get<DestinationTelemetry>() is { Secured: true } && context.Features.Get<LocalWorkloadFeature>() is { } local)
         {
             proxyRequest.Headers.TryAddWithoutValidation(PeerMetadata.Header, local.HeaderValue);
         }
     }
 
     /// <summary>After the response headers were copied to <see cref="HttpContext.Response"/>, before they are sent.</summary>
-    public static void OnResponse(HttpContext context)
+    /// <remarks><paramref name="outbound"/> false: the request cannot carry a <see cref="DestinationTelemetry"/>.</remarks>
+    public static void OnResponse(HttpContext context, bool outbound = true)
     {
         IHeaderDictionary headers = context.Response.Headers;
         StringValues peer = headers[PeerMetadata.Header];
@@ -39,7 +42,7 @@ internal static class PeerMetadataExchange
 
         local.Metrics.ResponseStarting(context); // a body without Content-Length is counted from here
 
-        if (context.Features.Get<DestinationTelemetry>() is { Secured: true })
+        if (outbound && context.Features.Get<DestinationTelemetry>() is { Secured: true })
         {
             if (peer.Count == 1)
             {

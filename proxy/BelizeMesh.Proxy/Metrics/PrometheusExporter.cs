@@ -243,6 +243,16 @@ internal sealed class PrometheusExporter : IDisposable
                 return;
             }
 
+            // The call sites pass the same string instances for a label set every time (constants, the route ids of
+            // the policy snapshot, cached status texts): their child is found by reference, without prometheus-net's
+            // lookup by label values (which hashes and compares every value under a lock).
+            int hash = ChildCache.Hash(tags, order);
+            if (binding.Children.Find(tags, order, hash) is { } cached)
+            {
+                Update(cached, value);
+                return;
+            }
+
             string[] values = ArrayPool<string>.Shared.Rent(n);
             try
             {
@@ -253,29 +263,41 @@ internal sealed class PrometheusExporter : IDisposable
                 }
 
                 ReadOnlySpan<string> labels = values.AsSpan(0, n);
-                switch (_kind)
+                object child = _kind switch
                 {
-                    case Kind.Counter when _observable:
-                        binding.Counter!.WithLabels(labels).IncTo(value);
-                        break;
-                    case Kind.Counter:
-                        binding.Counter!.WithLabels(labels).Inc(value);
-                        break;
-                    case Kind.Histogram:
-                        binding.Histogram!.WithLabels(labels).Observe(value);
-                        break;
-                    case Kind.Gauge when _observable:
-                        binding.Gauge!.WithLabels(labels).Set(value);
-                        break;
-                    default:
-                        binding.Gauge!.WithLabels(labels).Inc(value);
-                        break;
-                }
+                    Kind.Counter => binding.Counter!.WithLabels(labels),
+                    Kind.Histogram => binding.Histogram!.WithLabels(labels),
+                    _ => binding.Gauge!.WithLabels(labels),
+                };
+                binding.Children.Add(tags, order, hash, child);
+                Update(child, value);
             }
             finally
             {
                 Array.Clear(values, 0, n);
                 ArrayPool<string>.Shared.Return(values);
+            }
+        }
+
+        private void Update(object child, double value)
+        {
+            switch (_kind)
+            {
+                case Kind.Counter when _observable:
+                    ((Prometheus.Counter.Child)child).IncTo(value);
+                    break;
+                case Kind.Counter:
+                    ((Prometheus.Counter.Child)child).Inc(value);
+                    break;
+                case Kind.Histogram:
+                    ((Prometheus.Histogram.Child)child).Observe(value);
+                    break;
+                case Kind.Gauge when _observable:
+                    ((Prometheus.Gauge.Child)child).Set(value);
+                    break;
+                default:
+                    ((Prometheus.Gauge.Child)child).Inc(value);
+                    break;
             }
         }
 
@@ -342,6 +364,9 @@ internal sealed class PrometheusExporter : IDisposable
 
         public bool Exported => Counter is not null || Gauge is not null || Histogram is not null;
 
+        /// <summary>This binding's prometheus-net children by the identity of their tag values.</summary>
+        public ChildCache Children { get; } = new();
+
         public bool Matches(ReadOnlySpan<KeyValuePair<string, object?>> tags, ReadOnlySpan<int> order)
         {
             if (keys.Length != order.Length)
@@ -358,6 +383,128 @@ internal sealed class PrometheusExporter : IDisposable
             }
 
             return true;
+        }
+    }
+
+    /// <summary>
+    /// One binding's prometheus-net children, found by the tag values' object identity: a lock-free read of a small
+    /// hash table. Only label sets whose values are all strings are remembered (a boxed number is a new object each
+    /// time), at most <see cref="MaxEntries"/> (past that the table starts over: label sets that churn, such as route
+    /// ids replaced by policy reloads, cannot grow it without bound). A miss costs what recording cost without it.
+    /// </summary>
+    private sealed class ChildCache
+    {
+        internal const int MaxEntries = 256;
+
+        private readonly Lock _gate = new();
+        private Entry?[] _buckets = new Entry?[16];
+        private int _count;
+
+        public static int Hash(ReadOnlySpan<KeyValuePair<string, object?>> tags, ReadOnlySpan<int> order)
+        {
+            int hash = order.Length;
+            foreach (int i in order)
+            {
+                hash = (hash * 31) + System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(tags[i].Value);
+            }
+
+            return hash;
+        }
+
+        public object? Find(ReadOnlySpan<KeyValuePair<string, object?>> tags, ReadOnlySpan<int> order, int hash)
+        {
+            Entry?[] buckets = Volatile.Read(ref _buckets);
+            for (Entry? entry = Volatile.Read(ref buckets[hash & (buckets.Length - 1)]); entry is not null; entry = entry.Next)
+            {
+                if (entry.Hash == hash && entry.Matches(tags, order))
+                {
+                    return entry.Child;
+                }
+            }
+
+            return null;
+        }
+
+        public void Add(ReadOnlySpan<KeyValuePair<string, object?>> tags, ReadOnlySpan<int> order, int hash, object child)
+        {
+            foreach (int i in order)
+            {
+                if (tags[i].Value is not (string or null))
+                {
+                    return;
+                }
+            }
+
+            var values = new string?[order.Length];
+            for (int i = 0; i < values.Length; i++)
+            {
+                values[i] = (string?)tags[order[i]].Value;
+            }
+
+            lock (_gate)
+            {
+                if (Find(tags, order, hash) is not null)
+                {
+                    return;
+                }
+
+                Entry?[] buckets = _buckets;
+                if (_count >= MaxEntries)
+                {
+                    buckets = new Entry?[16];
+                    _count = 0;
+                }
+                else if (_count >= buckets.Length)
+                {
+                    // Grow: a new table with the same (immutable) entries relinked; readers keep the old one meanwhile.
+                    var grown = new Entry?[buckets.Length * 2];
+                    foreach (Entry? head in buckets)
+                    {
+                        for (Entry? entry = head; entry is not null; entry = entry.Next)
+                        {
+                            ref Entry? slot = ref grown[entry.Hash & (grown.Length - 1)];
+                            slot = new Entry(entry.Hash, entry.Values, entry.Child, slot);
+                        }
+                    }
+
+                    buckets = grown;
+                }
+
+                ref Entry? bucket = ref buckets[hash & (buckets.Length - 1)];
+                Volatile.Write(ref bucket, new Entry(hash, values, child, bucket));
+                _count++;
+                Volatile.Write(ref _buckets, buckets);
+            }
+        }
+
+        private sealed class Entry(int hash, string?[] values, object child, Entry? next)
+        {
+            public int Hash { get; } = hash;
+
+            public string?[] Values { get; } = values;
+
+            public object Child { get; } = child;
+
+            public Entry? Next { get; } = next;
+
+            public bool Matches(ReadOnlySpan<KeyValuePair<string, object?>> tags, ReadOnlySpan<int> order)
+            {
+                string?[] values = Values;
+                if (values.Length != order.Length)
+                {
+                    return false;
+                }
+
+                for (int i = 0; i < values.Length; i++)
+                {
+                    if (!ReferenceEquals(values[i], tags[order[i]].Value))
+                    {
+                        return false;
+                    }
+                }
+
+                return true;
+            }
         }
     }
 }

@@ -27,7 +27,12 @@ internal sealed partial class ProxyMetrics
 
     private readonly Counter<long> _requests;
     private readonly Histogram<double> _duration;
-    private readonly UpDownCounter<long> _activeRequests;
+    // Requests in flight per direction (Interlocked), read by an observable up-down counter when scraped: two
+    // measurements per request less through the listener (perf/README.md, "data path"). A direction is reported from
+    // its first request on, as an up-down counter's series appears with its first measurement.
+    private long _activeInbound;
+    private long _activeOutbound;
+    private int _directionsSeen;
     private readonly Counter<long> _authorizationDenials;
     private readonly Counter<long> _rateLimited;
     private readonly Counter<long> _policyReloads;
@@ -51,7 +56,7 @@ internal sealed partial class ProxyMetrics
         _requests = Meter.CreateCounter<long>("belizemesh.proxy.requests", "{request}", "Requests completed, by direction, route and status code.");
         _duration = Meter.CreateHistogram<double>("belizemesh.proxy.request.duration", "s", "Time from request start to the end of the response.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = s_durationBuckets });
-        _activeRequests = Meter.CreateUpDownCounter<long>("belizemesh.proxy.active_requests", "{request}", "Requests in flight.");
+        Meter.CreateObservableUpDownCounter("belizemesh.proxy.active_requests", ObserveActiveRequests, "{request}", "Requests in flight.");
         _authorizationDenials = Meter.CreateCounter<long>("belizemesh.proxy.authorization.denials", "{request}", "Inbound requests refused (403) because no authorization rule allowed them.");
         _rateLimited = Meter.CreateCounter<long>("belizemesh.proxy.rate_limited", "{request}", "Inbound requests refused (429) by a rate limit, by limit name.");
         _policyReloads = Meter.CreateCounter<long>("belizemesh.policy.reloads", "{reload}", "Policy file reloads, by result (success or failure).");
@@ -71,26 +76,50 @@ internal sealed partial class ProxyMetrics
 
     public void RequestStarted(Direction direction)
     {
-        if (_activeRequests.Enabled)
+        int seen = direction == Direction.Inbound ? 1 : 2;
+        if ((Volatile.Read(ref _directionsSeen) & seen) == 0)
         {
-            _activeRequests.Add(1, new KeyValuePair<string, object?>("direction", DirectionName(direction)));
+            Interlocked.Or(ref _directionsSeen, seen);
         }
+
+        Interlocked.Increment(ref direction == Direction.Inbound ? ref _activeInbound : ref _activeOutbound);
     }
 
     public void RequestCompleted(Direction direction, string route, int status, long startTimestamp)
     {
-        if (_activeRequests.Enabled || _requests.Enabled || _duration.Enabled)
+        Interlocked.Decrement(ref direction == Direction.Inbound ? ref _activeInbound : ref _activeOutbound);
+        if (_requests.Enabled || _duration.Enabled)
         {
             RequestCompletedCore(direction, route, status, startTimestamp);
         }
     }
 
+    private IEnumerable<Measurement<long>> ObserveActiveRequests()
+    {
+        int seen = Volatile.Read(ref _directionsSeen);
+        if (seen == 0)
+        {
+            return [];
+        }
+
+        var measurements = new List<Measurement<long>>(2);
+        if ((seen & 1) != 0)
+        {
+            measurements.Add(new Measurement<long>(Volatile.Read(ref _activeInbound), new KeyValuePair<string, object?>("direction", DirectionName(Direction.Inbound))));
+        }
+
+        if ((seen & 2) != 0)
+        {
+            measurements.Add(new Measurement<long>(Volatile.Read(ref _activeOutbound), new KeyValuePair<string, object?>("direction", DirectionName(Direction.Outbound))));
+        }
+
+        return measurements;
+    }
+
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void RequestCompletedCore(Direction direction, string route, int status, long startTimestamp)
     {
-        var directionTag = new KeyValuePair<string, object?>("direction", DirectionName(direction));
-        _activeRequests.Add(-1, directionTag);
-        var tags = new TagList { directionTag, { "route", route }, { "status", StatusText(status) } };
+        var tags = new TagList { { "direction", DirectionName(direction) }, { "route", route }, { "status", StatusText(status) } };
         _requests.Add(1, tags);
         _duration.Record(Stopwatch.GetElapsedTime(startTimestamp).TotalSeconds, tags);
     }

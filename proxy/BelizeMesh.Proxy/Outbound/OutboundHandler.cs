@@ -17,7 +17,7 @@ namespace BelizeMesh.Proxy.Outbound;
 /// </summary>
 internal sealed class OutboundHandler(ForwardingEngine forwarding, TrafficRandom random, TimeProvider time, ProxyMetrics metrics)
 {
-    public async ValueTask<string> HandleAsync(HttpContext context, ProxySnapshot snapshot)
+    public async ValueTask<HandlerOutcome> HandleAsync(HttpContext context, ProxySnapshot snapshot)
     {
         if (HttpMethods.IsConnect(context.Request.Method) && !Inbound.WebSocketRequest.IsHttp2WebSocket(context))
         {
@@ -78,8 +78,7 @@ internal sealed class OutboundHandler(ForwardingEngine forwarding, TrafficRandom
             context.Features.Set(appPort); // the peer's app port this route is for (x-belizemesh-app-port)
         }
 
-        await forwarding.ForwardAsync(context, target, Direction.Outbound).ConfigureAwait(false);
-        return label;
+        return new HandlerOutcome(label, forwarding.ForwardAsync(context, target, Direction.Outbound));
     }
 
     /// <summary>

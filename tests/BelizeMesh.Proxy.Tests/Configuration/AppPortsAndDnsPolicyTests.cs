@@ -28,7 +28,7 @@ public class AppPortsAndDnsPolicyTests
         PolicyParseResult result = PolicyParser.Parse(yaml, "policy.yaml");
         Assert.False(result.Succeeded);
         PolicyError error = Assert.Single(result.Errors);
-        Assert.Equal($"policy.yaml:{line}:{column}: error: {message}", error.ToString());
+        Assert.Equal($"policy.yaml:{line}:{column}: {message}", error.ToString());
     }
 
     [Fact]
@@ -57,12 +57,12 @@ public class AppPortsAndDnsPolicyTests
             "spec.inbound.apps[1].port: 9944 is listed by an earlier entry of spec.inbound.apps; each port goes to one app");
 
     [Theory]
-    [InlineData("port: 0", 9, 15, "spec.inbound.apps[0].port: 0 is not a port; use 1-65535")]
-    [InlineData("port: 70000", 9, 15, "spec.inbound.apps[0].port: 70000 is not a port; use 1-65535")]
-    [InlineData("port: ws", 9, 15, "spec.inbound.apps[0].port: expected an integer, got 'ws'")]
-    [InlineData("app: \"http://127.0.0.1:9944\"", 9, 9, "spec.inbound.apps[0].port: required field is missing; the port callers address (the port in their Host), e.g. port: 9944")]
-    [InlineData("{ port: 9944, app: \"https://127.0.0.1:9944\" }", 9, 28, "spec.inbound.apps[0].app: 'https://127.0.0.1:9944' is not a plain http URL of the local app; write e.g. \"http://127.0.0.1:8080\"")]
-    [InlineData("{ port: 9944, prot: 1 }", 9, 23, "spec.inbound.apps[0].prot: unknown field 'prot'; did you mean 'port'?")]
+    [InlineData("port: 0", 9, 15, "spec.inbound.apps[0].port: 0 is out of range; expected a port number from 1 to 65535")]
+    [InlineData("port: 70000", 9, 15, "spec.inbound.apps[0].port: 70000 is out of range; expected a port number from 1 to 65535")]
+    [InlineData("port: ws", 9, 15, "spec.inbound.apps[0].port: expected a port number from 1 to 65535, got \"ws\"")]
+    [InlineData("app: \"http://127.0.0.1:9944\"", 9, 9, "spec.inbound.apps[0].port: missing required field \"port\" (the port callers address (the port in their Host), e.g. port: 9944)")]
+    [InlineData("{ port: 9944, app: \"https://127.0.0.1:9944\" }", 9, 28, "spec.inbound.apps[0].app: \"https://127.0.0.1:9944\" is not a plain http URL of the local app; write e.g. \"http://127.0.0.1:8080\"")]
+    [InlineData("{ port: 9944, prot: 1 }", 9, 23, "spec.inbound.apps[0].prot: unknown field \"prot\"; did you mean \"port\"? (allowed here: app, port, timeout)")]
     public void Bad_app_entry_is_reported_where_it_is(string entry, int line, int column, string message)
         => AssertSingleError(Head + "    apps:\n      - " + entry + "\n", line, column, message);
 
@@ -104,7 +104,7 @@ public class AppPortsAndDnsPolicyTests
     [Fact]
     public void Route_app_port_out_of_range_is_refused()
         => AssertSingleError(Head + "  outbound:\n    routes:\n      - { host: a.test, endpoints: [\"a:1\"], appPort: 0 }\n", 10, 54,
-            "spec.outbound.routes[0].appPort: 0 is not a port; use 1-65535 (the peer's app port, one of its spec.inbound.apps)");
+            "spec.outbound.routes[0].appPort: 0 is out of range; expected a port number (the peer's app port, one of its spec.inbound.apps) from 1 to 65535");
 
     [Fact]
     public void Destination_app_port_is_read_and_checked()
@@ -112,6 +112,6 @@ public class AppPortsAndDnsPolicyTests
         const string routes = "  outbound:\n    routes:\n      - host: a.test\n        endpoints: [\"a:1\"]\n        http:\n          - name: r\n";
         Assert.Equal(9944, Parse(Head + routes + "            destinations: [{ appPort: 9944 }]\n").Outbound.Routes[0].Http[0].Destinations[0].AppPort);
         AssertSingleError(Head + routes + "            destinations: [{ appPort: 0 }]\n", 14, 39,
-            "spec.outbound.routes[0].http[0].destinations[0].appPort: 0 is not a port; use 1-65535 (the peer's app port, one of its spec.inbound.apps)");
+            "spec.outbound.routes[0].http[0].destinations[0].appPort: 0 is out of range; expected a port number (the peer's app port, one of its spec.inbound.apps) from 1 to 65535");
     }
 }

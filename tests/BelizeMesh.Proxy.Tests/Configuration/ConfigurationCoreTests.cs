@@ -11,13 +11,15 @@ public sealed class ConfigurationCoreTests
     [Fact]
     public void Policy_error_is_a_config_error_with_the_field_path_its_message_starts_with()
     {
-        var error = new PolicyError("p.yaml", 7, 9, "spec.outbound.routes[0].host: 'a b' is not a host name");
+        var error = new PolicyError("p.yaml", 7, 9, "spec.outbound.routes[0].host: \"a b\" is not a host name");
         ConfigError shared = error;
         Assert.Equal("spec.outbound.routes[0].host", shared.Path);
         Assert.Equal(new SourcePosition(7, 9), shared.Position);
-        Assert.Equal("p.yaml:7:9: error: spec.outbound.routes[0].host: 'a b' is not a host name", error.ToString());
+        Assert.Equal("p.yaml:7:9: spec.outbound.routes[0].host: \"a b\" is not a host name", error.ToString());
+        // Printed through the shared record's Format the path is not written twice.
+        Assert.Equal("q.yaml:7:9: spec.outbound.routes[0].host: \"a b\" is not a host name", shared.Format("q.yaml"));
 
-        Assert.Equal("", new PolicyError("p.yaml", 1, 1, "invalid YAML: while scanning a quoted scalar").Path);
+        Assert.Equal("", new PolicyError("p.yaml", 1, 1, "not valid YAML: while scanning a quoted scalar").Path);
         Assert.Equal("", new PolicyError("p.yaml", 1, 1, "the file is empty; expected one SidecarPolicy document").Path);
     }
 

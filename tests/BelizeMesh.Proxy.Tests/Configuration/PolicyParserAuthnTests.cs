@@ -82,38 +82,38 @@ public class PolicyParserAuthnTests
     {
         Assert.True(Parse("    authorization: { rules: [] }\n").Spec.Inbound.Authorization!.HasAllowPolicy);
         AssertSingleError("    authorization: {}\n", 7, 20,
-            "spec.inbound.authorization.rules: required field is missing (ALLOW rules; an empty list denies every request; give denyRules alone to refuse only what they match; remove authorization to allow all)");
+            "spec.inbound.authorization.rules: missing required field \"rules\" (ALLOW rules; an empty list denies every request; give denyRules alone to refuse only what they match; remove authorization to allow all)");
     }
 
     [Fact]
     public void Deny_rules_report_errors_at_their_position()
         => AssertSingleError("    authorization:\n      denyRules:\n        - to: { methods: [get] }\n", 9, 27,
-            "spec.inbound.authorization.denyRules[0].to.methods[0]: 'get' is not an HTTP method; methods are case-sensitive, write e.g. GET");
+            "spec.inbound.authorization.denyRules[0].to.methods[0]: \"get\" is not an HTTP method; methods are case-sensitive, write e.g. GET");
 
     [Fact]
     public void Not_principals_take_istio_principals()
         => AssertSingleError("    authorization:\n      denyRules:\n        - from: { notPrincipals: [\"spiffe://cluster.local/ns/a/sa/b\"] }\n", 9, 35,
-            "spec.inbound.authorization.denyRules[0].from.notPrincipals[0]: write principals the way Istio does, without the scheme: 'cluster.local/ns/a/sa/b'");
+            "spec.inbound.authorization.denyRules[0].from.notPrincipals[0]: write principals the way Istio does, without the scheme: \"cluster.local/ns/a/sa/b\"");
 
     [Fact]
     public void Request_principals_are_patterns()
         => AssertSingleError("    authorization:\n      rules:\n        - from: { requestPrincipals: [\"https://a/*/b\"] }\n", 9, 39,
-            "spec.inbound.authorization.rules[0].from.requestPrincipals[0]: 'https://a/*/b' is not a valid pattern; use an exact value, '*', a prefix 'x*' or a suffix '*x'");
+            "spec.inbound.authorization.rules[0].from.requestPrincipals[0]: \"https://a/*/b\" is not a valid pattern; use an exact value, '*', a prefix 'x*' or a suffix '*x'");
 
     [Fact]
     public void Not_request_principals_must_be_a_list()
         => AssertSingleError("    authorization:\n      denyRules:\n        - from: { notRequestPrincipals: \"*\" }\n", 9, 41,
-            "spec.inbound.authorization.denyRules[0].from.notRequestPrincipals: expected a list, got '*'");
+            "spec.inbound.authorization.denyRules[0].from.notRequestPrincipals: expected a list of patterns, got the string \"*\"");
 
     [Fact]
     public void Namespaces_are_names_not_principals()
         => AssertSingleError("    authorization:\n      rules:\n        - from: { namespaces: [\"cluster.local/ns/a\"] }\n", 9, 32,
-            "spec.inbound.authorization.rules[0].from.namespaces[0]: 'cluster.local/ns/a' is not a namespace name (no '/'); write e.g. belizechain, or a pattern such as 'team-*'");
+            "spec.inbound.authorization.rules[0].from.namespaces[0]: \"cluster.local/ns/a\" is not a namespace name (no '/'); write e.g. belizechain, or a pattern such as 'team-*'");
 
     [Fact]
     public void Not_namespaces_are_names_too()
         => AssertSingleError("    authorization:\n      denyRules:\n        - from: { notNamespaces: [\"a/b\"] }\n", 9, 35,
-            "spec.inbound.authorization.denyRules[0].from.notNamespaces[0]: 'a/b' is not a namespace name (no '/'); write e.g. belizechain, or a pattern such as 'team-*'");
+            "spec.inbound.authorization.denyRules[0].from.notNamespaces[0]: \"a/b\" is not a namespace name (no '/'); write e.g. belizechain, or a pattern such as 'team-*'");
 
     [Fact]
     public void Empty_from_is_an_error()
@@ -123,27 +123,27 @@ public class PolicyParserAuthnTests
     [Fact]
     public void Not_methods_are_case_sensitive_methods()
         => AssertSingleError("    authorization:\n      denyRules:\n        - to: { notMethods: [delete] }\n", 9, 30,
-            "spec.inbound.authorization.denyRules[0].to.notMethods[0]: 'delete' is not an HTTP method; methods are case-sensitive, write e.g. DELETE");
+            "spec.inbound.authorization.denyRules[0].to.notMethods[0]: \"delete\" is not an HTTP method; methods are case-sensitive, write e.g. DELETE");
 
     [Fact]
     public void Not_paths_start_with_a_slash()
         => AssertSingleError("    authorization:\n      denyRules:\n        - to: { notPaths: [\"admin\"] }\n", 9, 28,
-            "spec.inbound.authorization.denyRules[0].to.notPaths[0]: 'admin' must start with '/' (or '*' for a suffix match)");
+            "spec.inbound.authorization.denyRules[0].to.notPaths[0]: \"admin\" must start with '/' (or '*' for a suffix match)");
 
     [Fact]
     public void Unknown_from_field_suggests_the_right_one()
         => AssertSingleError("    authorization:\n      rules:\n        - from: { requestPrincipal: [\"*\"] }\n", 9, 19,
-            "spec.inbound.authorization.rules[0].from.requestPrincipal: unknown field 'requestPrincipal'; did you mean 'requestPrincipals'?");
+            "spec.inbound.authorization.rules[0].from.requestPrincipal: unknown field \"requestPrincipal\"; did you mean \"requestPrincipals\"? (allowed here: namespaces, notNamespaces, notPrincipals, notRequestPrincipals, principals, requestPrincipals)");
 
     [Fact]
     public void Jwt_rule_needs_an_issuer()
         => AssertSingleError($"    jwtRules:\n      - jwks: '{Jwks}'\n", 8, 9,
-            "spec.inbound.jwtRules[0].issuer: required field is missing");
+            "spec.inbound.jwtRules[0].issuer: missing required field \"issuer\" (the token issuer exactly as its 'iss' claim, e.g. https://auth.example.com)");
 
     [Fact]
     public void Jwt_issuer_appears_once()
         => AssertSingleError($"    jwtRules:\n      - {{ issuer: a, jwks: '{Jwks}' }}\n      - {{ issuer: a, jwks: '{Jwks}' }}\n", 9, 19,
-            "spec.inbound.jwtRules[1].issuer: 'a' already has a rule; one rule per issuer (list all its audiences in it)");
+            "spec.inbound.jwtRules[1].issuer: \"a\" already has a rule; one rule per issuer (list all its audiences in it)");
 
     [Fact]
     public void Jwt_audiences_are_non_empty_strings()
@@ -189,10 +189,10 @@ public class PolicyParserAuthnTests
     }
 
     [Theory]
-    [InlineData("ftp://a/jwks.json", "'ftp://a/jwks.json' is not an http(s) URL; write the issuer's key set URL, e.g. https://auth.example.com/.well-known/jwks.json")]
-    [InlineData("/jwks.json", "'/jwks.json' is not an http(s) URL; write the issuer's key set URL, e.g. https://auth.example.com/.well-known/jwks.json")]
-    [InlineData("https://user:pw@a/jwks.json", "'https://user:pw@a/jwks.json' has credentials (user:password@), which a key set URL does not take; remove it")]
-    [InlineData("https://a/jwks.json#k", "'https://a/jwks.json#k' has a fragment (#...), which a key set URL does not take; remove it")]
+    [InlineData("ftp://a/jwks.json", "\"ftp://a/jwks.json\" is not an http(s) URL; write the issuer's key set URL, e.g. https://auth.example.com/.well-known/jwks.json")]
+    [InlineData("/jwks.json", "\"/jwks.json\" is not an http(s) URL; write the issuer's key set URL, e.g. https://auth.example.com/.well-known/jwks.json")]
+    [InlineData("https://user:pw@a/jwks.json", "\"https://user:pw@a/jwks.json\" has credentials (user:password@), which a key set URL does not take; remove it")]
+    [InlineData("https://a/jwks.json#k", "\"https://a/jwks.json#k\" has a fragment (#...), which a key set URL does not take; remove it")]
     public void Jwks_uri_must_be_an_http_url(string uri, string message)
         => AssertSingleError($"    jwtRules:\n      - {{ issuer: a, jwksUri: \"{uri}\" }}\n", 8, 31, "spec.inbound.jwtRules[0].jwksUri: " + message);
 
@@ -213,21 +213,21 @@ public class PolicyParserAuthnTests
     }
 
     [Theory]
-    [InlineData("ports: [0]", 25, "spec.inbound.authorization.rules[0].to.ports[0]: 0 is not a port; use 1-65535 (the app port: the port of inbound.app or of an inbound.apps entry's app)")]
-    [InlineData("notPorts: [70000]", 28, "spec.inbound.authorization.rules[0].to.notPorts[0]: 70000 is not a port; use 1-65535 (the app port: the port of inbound.app or of an inbound.apps entry's app)")]
-    [InlineData("ports: [http]", 25, "spec.inbound.authorization.rules[0].to.ports[0]: expected an integer, got 'http'")]
+    [InlineData("ports: [0]", 25, "spec.inbound.authorization.rules[0].to.ports[0]: 0 is out of range; expected a port number (the app port: the port of inbound.app or of an inbound.apps entry's app) from 1 to 65535")]
+    [InlineData("notPorts: [70000]", 28, "spec.inbound.authorization.rules[0].to.notPorts[0]: 70000 is out of range; expected a port number (the app port: the port of inbound.app or of an inbound.apps entry's app) from 1 to 65535")]
+    [InlineData("ports: [http]", 25, "spec.inbound.authorization.rules[0].to.ports[0]: expected a port number (the app port: the port of inbound.app or of an inbound.apps entry's app) from 1 to 65535, got \"http\"")]
     public void Authorization_ports_must_be_port_numbers(string clause, int column, string message)
         => AssertSingleError($"    authorization:\n      rules:\n        - to: {{ {clause} }}\n", 9, column, message);
 
     [Fact]
     public void Jwks_file_must_be_absolute()
         => AssertSingleError("    jwtRules:\n      - { issuer: a, jwksFile: jwks.json }\n", 8, 32,
-            "spec.inbound.jwtRules[0].jwksFile: 'jwks.json' is not an absolute path; write where the JWKS is mounted, e.g. /etc/belizemesh/jwks/auth.json");
+            "spec.inbound.jwtRules[0].jwksFile: \"jwks.json\" is not an absolute path; write where the JWKS is mounted, e.g. /etc/belizemesh/jwks/auth.json");
 
     [Fact]
     public void From_headers_need_a_valid_name()
         => AssertSingleError("    jwtRules:\n      - { issuer: a, jwksFile: /k.json, fromHeaders: [{ name: \"x jwt\" }] }\n", 8, 63,
-            "spec.inbound.jwtRules[0].fromHeaders[0].name: 'x jwt' is not a valid header name");
+            "spec.inbound.jwtRules[0].fromHeaders[0].name: \"x jwt\" is not a valid header name");
 
     [Fact]
     public void From_params_are_non_empty()
@@ -237,10 +237,10 @@ public class PolicyParserAuthnTests
     [Fact]
     public void Forward_original_token_is_a_boolean()
         => AssertSingleError("    jwtRules:\n      - { issuer: a, jwksFile: /k.json, forwardOriginalToken: yes }\n", 8, 63,
-            "spec.inbound.jwtRules[0].forwardOriginalToken: expected true or false, got 'yes'");
+            "spec.inbound.jwtRules[0].forwardOriginalToken: expected true or false, got \"yes\"");
 
     [Fact]
     public void Unknown_jwt_rule_field_suggests_the_right_one()
         => AssertSingleError("    jwtRules:\n      - { issuer: a, jwksFile: /k.json, audience: [x] }\n", 8, 41,
-            "spec.inbound.jwtRules[0].audience: unknown field 'audience'; did you mean 'audiences'?");
+            "spec.inbound.jwtRules[0].audience: unknown field \"audience\"; did you mean \"audiences\"? (allowed here: audiences, forwardOriginalToken, fromHeaders, fromParams, issuer, jwks, jwksFile, jwksUri)");
 }

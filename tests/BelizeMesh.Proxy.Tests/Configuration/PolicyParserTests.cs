@@ -104,7 +104,7 @@ public class PolicyParserTests
         PolicyError error = Assert.Single(errors);
         Assert.Equal((10, 11), (error.Line, error.Column));
         Assert.Equal("spec.inbound.mode: STRICT requires the PQ channel, not available in this build; use mode: DISABLE for plaintext", error.Message);
-        Assert.Equal("policy.yaml:10:11: error: spec.inbound.mode: STRICT requires the PQ channel, not available in this build; use mode: DISABLE for plaintext", error.ToString());
+        Assert.Equal("policy.yaml:10:11: spec.inbound.mode: STRICT requires the PQ channel, not available in this build; use mode: DISABLE for plaintext", error.ToString());
     }
 
     [Fact]
@@ -126,22 +126,22 @@ public class PolicyParserTests
     [Fact]
     public void Unknown_field_is_reported_with_a_suggestion()
         => AssertSingleError(Minimal + "  outbound:\n    routes:\n      - host: a.b\n        endpoints: [\"a.b:1\"]\n        tiemout: 5s\n",
-            11, 9, "spec.outbound.routes[0].tiemout: unknown field 'tiemout'; did you mean 'timeout'?");
+            11, 9, "spec.outbound.routes[0].tiemout: unknown field \"tiemout\"; did you mean \"timeout\"? (allowed here: appPort, dnsRefresh, endpoints, host, http, identity, loadBalancing, outlierDetection, pathPrefix, retries, timeout)");
 
     [Fact]
     public void Unknown_field_without_a_close_match_lists_the_known_fields()
         => AssertSingleError(Minimal + "  zebra: 1\n", 7, 3,
-            "spec.zebra: unknown field 'zebra'; known fields here: identity, admin, inbound, outbound, accessLog, drainTimeout");
+            "spec.zebra: unknown field \"zebra\" (allowed here: accessLog, admin, drainTimeout, identity, inbound, outbound)");
 
     [Fact]
     public void Wrong_type_is_reported_at_the_value()
         => AssertSingleError(Minimal + "  outbound:\n    routes: { host: a }\n", 8, 13,
-            "spec.outbound.routes: expected a list, got a mapping");
+            "spec.outbound.routes: expected a list of routes, got a mapping");
 
     [Fact]
     public void Bad_duration_is_reported_with_examples()
         => AssertSingleError(Minimal + "  drainTimeout: 5 minutes\n", 7, 17,
-            "spec.drainTimeout: '5 minutes' is not a duration; write e.g. 300s, 5m, 100ms or 0 (0 = no timeout)");
+            "spec.drainTimeout: \"5 minutes\" is not a duration; expected a number with unit h, m, s or ms, e.g. 300s, 5m, 1h, 100ms (0 means none)");
 
     [Theory]
     [InlineData("300s", 300_000)]
@@ -182,7 +182,7 @@ public class PolicyParserTests
     [InlineData("127.0.0.1:http")]
     public void Bad_listen_address_is_reported(string listen)
         => AssertSingleError(Minimal + $"  admin: {{ listen: \"{listen}\" }}\n", 7, 20,
-            $"spec.admin.listen: '{listen}' is not \"ip:port\"; write an IP literal and a port 0-65535, e.g. \"127.0.0.1:16001\", \"0.0.0.0:16443\" or \"[::]:16443\"");
+            $"spec.admin.listen: \"{listen}\" is not \"ip:port\"; write an IP literal and a port 0-65535, e.g. \"127.0.0.1:16001\", \"0.0.0.0:16443\" or \"[::]:16443\"");
 
     [Fact]
     public void Ipv6_listen_address_in_brackets_is_accepted()
@@ -195,12 +195,12 @@ public class PolicyParserTests
     [Fact]
     public void Bad_mode_is_reported()
         => AssertSingleError(Minimal.Replace("mode: DISABLE", "mode: STRICTLY", StringComparison.Ordinal), 6, 11,
-            "spec.inbound.mode: unknown mode 'STRICTLY'; expected STRICT, PERMISSIVE or DISABLE");
+            "spec.inbound.mode: expected one of STRICT, PERMISSIVE, DISABLE, got \"STRICTLY\"; did you mean \"STRICT\"?");
 
     [Fact]
     public void Bad_rate_limit_key_is_reported()
         => AssertSingleError(Minimal + "    rateLimits:\n      - { name: api, key: principal, requestsPerSecond: 10, burst: 5 }\n", 8, 27,
-            "spec.inbound.rateLimits[0].key: unknown key 'principal'; expected sourcePrincipal, none or header:<Name> (e.g. header:X-Participant-ID)");
+            "spec.inbound.rateLimits[0].key: \"principal\" is not a rate-limit key; expected sourcePrincipal, none or header:<Name> (e.g. header:X-Participant-ID)");
 
     [Fact]
     public void Burst_below_one_is_reported()
@@ -232,13 +232,13 @@ public class PolicyParserTests
 
         Assert.Equal(
             [
-                "1:13 apiVersion: unsupported 'belizemesh.io/v1'; expected 'belizemesh.io/v1alpha1'",
-                "4:17 spec.drainTimeout: 'soon' is not a duration; write e.g. 300s, 5m, 100ms or 0 (0 = no timeout)",
-                "6:10 spec.inbound.app: 'ftp://x' is not a plain http URL of the local app; write e.g. \"http://127.0.0.1:8080\"",
-                "9:17 spec.inbound.rateLimits[0].name: 'API' must be 1-63 characters of a-z, 0-9, '-' or '_' (it becomes a metric label)",
-                "9:52 spec.inbound.rateLimits[0].requestsPerSecond: '-1' must be a number greater than 0 and at most 1000000",
-                "11:13 spec.outbound.listen: '127.0.0.1' is not \"ip:port\"; write an IP literal and a port 0-65535, e.g. \"127.0.0.1:16001\", \"0.0.0.0:16443\" or \"[::]:16443\"",
-                "14:21 spec.outbound.routes[0].endpoints[0]: 'a.b' is not \"host:port\" (port 1-65535), e.g. \"nawal.belizechain.svc.cluster.local:16443\"",
+                "1:13 apiVersion: unsupported apiVersion \"belizemesh.io/v1\"; expected belizemesh.io/v1alpha1",
+                "4:17 spec.drainTimeout: \"soon\" is not a duration; expected a number with unit h, m, s or ms, e.g. 300s, 5m, 1h, 100ms (0 means none)",
+                "6:10 spec.inbound.app: \"ftp://x\" is not a plain http URL of the local app; write e.g. \"http://127.0.0.1:8080\"",
+                "9:17 spec.inbound.rateLimits[0].name: \"API\" must be 1-63 characters of a-z, 0-9, '-' or '_' (it becomes a metric label)",
+                "9:52 spec.inbound.rateLimits[0].requestsPerSecond: expected a number greater than 0 and at most 1000000, got \"-1\"",
+                "11:13 spec.outbound.listen: \"127.0.0.1\" is not \"ip:port\"; write an IP literal and a port 0-65535, e.g. \"127.0.0.1:16001\", \"0.0.0.0:16443\" or \"[::]:16443\"",
+                "14:21 spec.outbound.routes[0].endpoints[0]: \"a.b\" is not \"host:port\" (port 1-65535), e.g. \"nawal.belizechain.svc.cluster.local:16443\"",
                 "15:24 spec.outbound.routes[0].loadBalancing.header: required with policy ConsistentHash (the request header to hash, e.g. X-Participant-ID)",
             ],
             errors.Select(e => $"{e.Line}:{e.Column} {e.Message}"));
@@ -248,17 +248,47 @@ public class PolicyParserTests
     public void Invalid_yaml_is_reported_with_its_position()
     {
         PolicyError error = Assert.Single(Errors("spec:\n  inbound: [\n"));
-        Assert.StartsWith("invalid YAML: ", error.Message, StringComparison.Ordinal);
+        Assert.StartsWith("not valid YAML: ", error.Message, StringComparison.Ordinal);
         Assert.Equal(3, error.Line);
     }
 
     [Fact]
     public void Patterns_with_a_star_in_the_middle_are_refused()
         => AssertSingleError(Minimal + "    authorization:\n      rules:\n        - to: { paths: [\"/api/*/x\"] }\n", 9, 25,
-            "spec.inbound.authorization.rules[0].to.paths[0]: '/api/*/x' is not a valid pattern; use an exact value, '*', a prefix 'x*' or a suffix '*x'");
+            "spec.inbound.authorization.rules[0].to.paths[0]: \"/api/*/x\" is not a valid pattern; use an exact value, '*', a prefix 'x*' or a suffix '*x'");
 
     [Fact]
     public void Lower_case_methods_are_refused_with_the_fix()
         => AssertSingleError(Minimal + "    authorization:\n      rules:\n        - to: { methods: [get] }\n", 9, 27,
-            "spec.inbound.authorization.rules[0].to.methods[0]: 'get' is not an HTTP method; methods are case-sensitive, write e.g. GET");
+            "spec.inbound.authorization.rules[0].to.methods[0]: \"get\" is not an HTTP method; methods are case-sensitive, write e.g. GET");
+
+    [Fact]
+    public void Inputs_the_policy_always_took_still_load_quoted_numbers_and_booleans_and_empty_label_values()
+    {
+        const string yaml = """
+            apiVersion: belizemesh.io/v1alpha1
+            kind: SidecarPolicy
+            metadata:
+              name: p
+              labels: { app: pakit, empty: "" }
+              annotations: { note: }
+            spec:
+              accessLog: "false"
+              inbound:
+                app: "http://127.0.0.1:8080"
+                mode: DISABLE
+              outbound:
+                routes:
+                  - host: nawal.test
+                    endpoints: ["10.0.0.7:16443"]
+                    retries: { attempts: "3", budget: { percent: "25" } }
+            """;
+
+        PolicyParseResult result = PolicyParser.Parse(yaml, "policy.yaml");
+
+        Assert.True(result.Succeeded, string.Join("\n", result.Errors));
+        Assert.False(result.Policy!.Spec.AccessLog);
+        OutboundRouteSpec route = Assert.Single(result.Policy.Spec.Outbound.Routes);
+        Assert.Equal((3, 25.0), (route.RetryAttempts, route.RetryBudget.Percent));
+    }
 }

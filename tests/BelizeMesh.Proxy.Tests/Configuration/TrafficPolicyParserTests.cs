@@ -99,63 +99,63 @@ public sealed class TrafficPolicyParserTests
 
     [Theory]
     [InlineData("        retries: { attempts: 1, retryOn: \"5xx,gateway-eror\" }", 11, 42,
-        "spec.outbound.routes[0].retries.retryOn: unknown condition 'gateway-eror' (did you mean 'gateway-error'?); use Envoy's names: 5xx, gateway-error, connect-failure, reset, retriable-4xx, refused-stream, retriable-status-codes, cancelled, deadline-exceeded, internal, resource-exhausted, unavailable, or a status code such as 503")]
+        "spec.outbound.routes[0].retries.retryOn: unknown condition \"gateway-eror\"; did you mean \"gateway-error\"?; use Envoy's names: 5xx, gateway-error, connect-failure, reset, retriable-4xx, refused-stream, retriable-status-codes, cancelled, deadline-exceeded, internal, resource-exhausted, unavailable, or a status code such as 503")]
     [InlineData("        retries: { attempts: 1, perTryTimeout: 5 }", 11, 48,
-        "spec.outbound.routes[0].retries.perTryTimeout: '5' is not a duration; write e.g. 300s, 5m, 100ms or 0 (0 = no timeout)")]
+        "spec.outbound.routes[0].retries.perTryTimeout: \"5\" is not a duration; expected a number with unit h, m, s or ms, e.g. 300s, 5m, 1h, 100ms (0 means none)")]
     [InlineData("        retries: { attempts: 1, budget: { percent: 120 } }", 11, 52,
-        "spec.outbound.routes[0].retries.budget.percent: '120' is not a percentage; write a number from 0 to 100, e.g. 10 or 0.5")]
+        "spec.outbound.routes[0].retries.budget.percent: expected a percentage from 0 to 100 (e.g. 10 or 0.5), got \"120\"")]
     [InlineData("        retries: { attempts: 1, budget: { minConcurrency: -1 } }", 11, 59,
         "spec.outbound.routes[0].retries.budget.minConcurrency: -1 is negative; use 0 for no cap")]
     [InlineData("        http: []", 11, 15,
         "spec.outbound.routes[0].http: the list is empty; leave 'http' out to send everything to the route's endpoints")]
     [InlineData("        http:\n          - name: Canary\n            destinations: [{ subset: v2 }]", 12, 19,
-        "spec.outbound.routes[0].http[0].name: 'Canary' is not a valid name; use 1-63 characters of a-z 0-9 - _ (it is a metric label)")]
+        "spec.outbound.routes[0].http[0].name: \"Canary\" is not a valid name; use 1-63 characters of a-z 0-9 - _ (it is a metric label)")]
     [InlineData("        http:\n          - name: a\n            destinations: [{ subset: v2 }]\n          - name: a\n            destinations: [{ subset: v1 }]", 14, 19,
-        "spec.outbound.routes[0].http[1].name: 'a' is already used by an earlier rule of this route")]
+        "spec.outbound.routes[0].http[1].name: \"a\" is already used by an earlier rule of this route")]
     [InlineData("        http:\n          - name: a", 12, 13,
-        "spec.outbound.routes[0].http[0].destinations: required field is missing; list at least one destination, e.g. [{ subset: v1, weight: 100 }]")]
+        "spec.outbound.routes[0].http[0].destinations: missing required field \"destinations\" (list at least one destination, e.g. [{ subset: v1, weight: 100 }])")]
     [InlineData("        http:\n          - destinations: [{ subset: v1, weight: 90 }, { subset: v2, weight: 20 }]", 12, 27,
         "spec.outbound.routes[0].http[0].destinations: the weights add up to 110; they must add up to 100 (as in an Istio VirtualService)")]
     [InlineData("        http:\n          - destinations: [{ subset: v1, weight: 90 }, { subset: v2 }]", 12, 56,
         "spec.outbound.routes[0].http[0].destinations[1].weight: required when a rule has several destinations (weights add up to 100)")]
     [InlineData("        http:\n          - destinations: [{ subset: v1, weight: 101 }]", 12, 50,
-        "spec.outbound.routes[0].http[0].destinations[0].weight: 101 is out of range; use 0 to 100")]
+        "spec.outbound.routes[0].http[0].destinations[0].weight: 101 is out of range; expected a weight from 0 to 100")]
     [InlineData("        http:\n          - destinations: [{ subset: v1, endpoints: [\"nawal-v1-pq\"] }]", 12, 54,
-        "spec.outbound.routes[0].http[0].destinations[0].endpoints[0]: 'nawal-v1-pq' is not \"host:port\" (port 1-65535), e.g. \"nawal-v2-pq.belizechain.svc.cluster.local:16443\"")]
+        "spec.outbound.routes[0].http[0].destinations[0].endpoints[0]: \"nawal-v1-pq\" is not \"host:port\" (port 1-65535), e.g. \"nawal-v2-pq.belizechain.svc.cluster.local:16443\"")]
     [InlineData("        http:\n          - destinations: [{ subset: v1, idenity: x }]", 12, 42,
-        "spec.outbound.routes[0].http[0].destinations[0].idenity: unknown field 'idenity'; did you mean 'identity'?")]
+        "spec.outbound.routes[0].http[0].destinations[0].idenity: unknown field \"idenity\"; did you mean \"identity\"? (allowed here: appPort, endpoints, identity, loadBalancing, subset, weight)")]
     [InlineData("        http:\n          - destinations: [{ subset: v1, loadBalancing: { policy: Fastest } }]", 12, 67,
-        "spec.outbound.routes[0].http[0].destinations[0].loadBalancing.policy: unknown policy 'Fastest'; expected RoundRobin, LeastRequests, Random or ConsistentHash")]
+        "spec.outbound.routes[0].http[0].destinations[0].loadBalancing.policy: expected one of RoundRobin, LeastRequests, Random, ConsistentHash, got \"Fastest\"")]
     [InlineData("        http:\n          - match: [{ uri: { prefix: /a, exact: /b } }]\n            destinations: [{ subset: v1 }]", 12, 28,
         "spec.outbound.routes[0].http[0].match[0].uri: write exactly one of exact, prefix, regex")]
     [InlineData("        http:\n          - match: [{ uri: { prefix: api } }]\n            destinations: [{ subset: v1 }]", 12, 28,
-        "spec.outbound.routes[0].http[0].match[0].uri: 'api' must start with '/' (the path is matched without the query string)")]
+        "spec.outbound.routes[0].http[0].match[0].uri: \"api\" must start with '/' (the path is matched without the query string)")]
     [InlineData("        http:\n          - match: [{ uri: { regex: \"(a)\\\\1\" } }]\n            destinations: [{ subset: v1 }]", 12, 37,
         "REGEX")]
     [InlineData("        http:\n          - match: [{ uri: { present: true } }]\n            destinations: [{ subset: v1 }]", 12, 30,
-        "spec.outbound.routes[0].http[0].match[0].uri.present: unknown field 'present'; known fields here: exact, prefix, regex")]
+        "spec.outbound.routes[0].http[0].match[0].uri.present: unknown field \"present\" (allowed here: exact, prefix, regex)")]
     [InlineData("        http:\n          - match: [{ headers: { x-debug: { present: yes } } }]\n            destinations: [{ subset: v1 }]", 12, 54,
-        "spec.outbound.routes[0].http[0].match[0].headers.x-debug.present: only 'true' is allowed (leave the header out to match without it)")]
+        "spec.outbound.routes[0].http[0].match[0].headers.x-debug.present: only true is allowed (leave the header out to match without it)")]
     [InlineData("        http:\n          - match: [{ headers: { \"x version\": { exact: v2 } } }]\n            destinations: [{ subset: v1 }]", 12, 34,
-        "spec.outbound.routes[0].http[0].match[0].headers: 'x version' is not a valid header name")]
+        "spec.outbound.routes[0].http[0].match[0].headers: \"x version\" is not a valid header name")]
     [InlineData("        http:\n          - match: [{ methd: { exact: GET } }]\n            destinations: [{ subset: v1 }]", 12, 23,
-        "spec.outbound.routes[0].http[0].match[0].methd: unknown field 'methd'; did you mean 'method'?")]
+        "spec.outbound.routes[0].http[0].match[0].methd: unknown field \"methd\"; did you mean \"method\"? (allowed here: headers, method, uri)")]
     [InlineData("        http:\n          - retries: { attempts: 1, budget: { percent: 10 } }\n            destinations: [{ subset: v1 }]", 12, 45,
         "spec.outbound.routes[0].http[0].retries.budget: the retry budget belongs to the route (spec.outbound.routes[].retries.budget), shared by its rules")]
     [InlineData("        http:\n          - fault: { abort: { httpStatus: 700, percentage: 10 } }\n            destinations: [{ subset: v1 }]", 12, 43,
-        "spec.outbound.routes[0].http[0].fault.abort.httpStatus: 700 is not an HTTP status to answer with; use 200 to 599")]
+        "spec.outbound.routes[0].http[0].fault.abort.httpStatus: 700 is out of range; expected an HTTP status to answer with from 200 to 599")]
     [InlineData("        http:\n          - fault: { abort: { httpStatus: 500 } }\n            destinations: [{ subset: v1 }]", 12, 29,
-        "spec.outbound.routes[0].http[0].fault.abort.percentage: required field is missing; the share of requests, 0 to 100 (e.g. 10)")]
+        "spec.outbound.routes[0].http[0].fault.abort.percentage: missing required field \"percentage\" (the share of requests from 0 to 100, e.g. 10)")]
     [InlineData("        http:\n          - fault: { delay: { percentage: 5 } }\n            destinations: [{ subset: v1 }]", 12, 29,
-        "spec.outbound.routes[0].http[0].fault.delay.fixedDelay: required field is missing (e.g. 2s)")]
+        "spec.outbound.routes[0].http[0].fault.delay.fixedDelay: missing required field \"fixedDelay\" (e.g. 2s)")]
     [InlineData("        http:\n          - fault: { delay: { fixedDelay: 2s, percentage: \"ten\" } }\n            destinations: [{ subset: v1 }]", 12, 59,
-        "spec.outbound.routes[0].http[0].fault.delay.percentage: 'ten' is not a percentage; write a number from 0 to 100, e.g. 10 or 0.5")]
+        "spec.outbound.routes[0].http[0].fault.delay.percentage: expected a percentage from 0 to 100 (e.g. 10 or 0.5), got the string \"ten\"")]
     public void Each_bad_traffic_field_is_one_located_error(string routeExtra, int line, int column, string message)
     {
         PolicyError error = SingleError(routeExtra);
         if (message == "REGEX")
         {
-            Assert.StartsWith("spec.outbound.routes[0].http[0].match[0].uri.regex: '(a)\\1' is not a usable regular expression: ", error.Message, StringComparison.Ordinal);
+            Assert.StartsWith("spec.outbound.routes[0].http[0].match[0].uri.regex: \"(a)\\1\" is not a usable regular expression: ", error.Message, StringComparison.Ordinal);
             Assert.EndsWith("; write an RE2-style expression (no backreferences or lookarounds), matched against the whole value", error.Message, StringComparison.Ordinal);
         }
         else
@@ -164,6 +164,6 @@ public sealed class TrafficPolicyParserTests
         }
 
         Assert.Equal((line, column), (error.Line, error.Column));
-        Assert.StartsWith($"policy.yaml:{line}:{column}: error: ", error.ToString(), StringComparison.Ordinal);
+        Assert.Equal($"policy.yaml:{line}:{column}: {error.Message}", error.ToString());
     }
 }

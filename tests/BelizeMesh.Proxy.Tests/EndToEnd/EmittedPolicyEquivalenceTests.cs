@@ -32,9 +32,9 @@ public sealed class EmittedPolicyEquivalenceTests : IAsyncLifetime
 
         string emitted = await File.ReadAllTextAsync(RepoPaths.RepoFile("tests", "BelizeMesh.Mesh.Tests", "testdata", "security", "nawal.policy.yaml"));
         string policy = Replace(emitted,
-            ("listen: \"0.0.0.0:16090\"", "listen: \"127.0.0.1:0\""),
-            ("listen: \"0.0.0.0:16443\"", "listen: \"127.0.0.1:0\""),
-            ("listen: \"127.0.0.1:16001\"", "listen: \"127.0.0.1:0\""),
+            ("listen: 0.0.0.0:16090", "listen: \"127.0.0.1:0\""),
+            ("listen: 0.0.0.0:16443", "listen: \"127.0.0.1:0\""),
+            ("listen: 127.0.0.1:16001", "listen: \"127.0.0.1:0\""),
             ("app: http://127.0.0.1:8080", "app: " + _app.Url),
             ("jwksFile: /etc/belizemesh/jwks/auth.json", "jwksFile: " + jwksFile),
             ("  admin:", "  accessLog: false\n  admin:"));

@@ -278,7 +278,7 @@ public sealed class ListenerLimitsParserTests
         Assert.Equal(2, result.Errors.Count);
         Assert.Equal("spec.inbound.limits.maxConnections: -1 is negative; use 0 for no cap", result.Errors[0].Message);
         Assert.Equal((7, 31), (result.Errors[0].Line, result.Errors[0].Column));
-        Assert.Contains("unknown field 'sniffTimout'; did you mean 'sniffTimeout'?", result.Errors[1].Message, StringComparison.Ordinal);
+        Assert.Contains("unknown field \"sniffTimout\"; did you mean \"sniffTimeout\"?", result.Errors[1].Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -68,6 +68,34 @@ public class IstioLabelTests
         => Assert.Equal(["a_bucket", "b_total"], ObservabilityAssetsTests.MetricNames("histogram_quantile(0.9, sum by (le, x) (rate(a_bucket{job=~\"$job\", y=\"z_total\"}[$__rate_interval]))) / min(b_total) - time()").ToArray());
 
     [Fact]
+    public void Alternating_callers_services_and_metadata_each_resolve_to_their_own_labels()
+    {
+        using ServiceProvider services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        IMeterFactory factory = services.GetRequiredService<IMeterFactory>();
+        using var exporter = new PrometheusExporter(factory);
+        var istio = new IstioRequestMetrics(exporter, WorkloadMetadata.Empty.ToLabels(null, "shop"), "shop", new ProxyMetrics(factory));
+        string[] metadata = ["workload=nawal-v1;app=nawal;version=v1", "workload=pakit-v2;app=pakit;version=v2"];
+        string[] callers = ["spiffe://cluster.local/ns/shop/sa/nawal", "spiffe://cluster.local/ns/prod/sa/pakit"];
+        string[] hosts = ["reviews", "ledger.prod"];
+
+        // the same values as new string instances each time, in every order: what a request's headers give
+        for (int i = 0; i < 12; i++)
+        {
+            int m = i & 1, c = (i >> 1) & 1, h = (i / 3) & 1;
+            PeerMetadata parsed = istio.Metadata(new string(metadata[m].AsSpan()));
+            Assert.Equal(m == 0 ? "nawal-v1" : "pakit-v2", parsed.Workload);
+            WorkloadLabels peer = istio.Peer(new string(callers[c].AsSpan()), parsed);
+            Assert.Equal(callers[c], peer.Principal);
+            Assert.Equal(c == 0 ? "shop" : "prod", peer.Namespace);
+            Assert.Equal(parsed.App, peer.App);
+            ServiceLabels service = istio.InboundService(h == 0 ? "Reviews" : new string(hosts[1].AsSpan()));
+            Assert.Equal(h == 0 ? "reviews.shop.svc.cluster.local" : "ledger.prod.svc.cluster.local", service.Service);
+        }
+
+        Assert.Same(istio.Peer(callers[0], istio.Metadata(metadata[0])), istio.Peer(new string(callers[0].AsSpan()), istio.Metadata(new string(metadata[0].AsSpan()))));
+    }
+
+    [Fact]
     public void Label_sets_are_bounded_and_the_overflow_is_counted()
     {
         using ServiceProvider services = new ServiceCollection().AddMetrics().BuildServiceProvider();

@@ -60,6 +60,57 @@ public class PrometheusExporterTests
     }
 
     [Fact]
+    public void A_label_set_is_one_series_whether_its_values_are_the_same_strings_or_equal_copies()
+    {
+        using var meter = new Meter("BelizeMesh.Children" + Guid.NewGuid().ToString("N"));
+        using var exporter = new PrometheusExporter(factory: null);
+        Counter<long> counter = meter.CreateCounter<long>("belizemesh.children.events");
+        Histogram<double> histogram = meter.CreateHistogram<double>("belizemesh.children.duration", "s", null,
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [1] });
+        const string route = "nawal.test";
+
+        for (int i = 0; i < 3; i++)
+        {
+            counter.Add(1, new("route", route), new("status", "200"));
+            counter.Add(1, new("route", new string(route.AsSpan())), new("status", 200)); // a copy, a boxed number
+            histogram.Record(0.5, new KeyValuePair<string, object?>("route", route));
+            histogram.Record(2, new KeyValuePair<string, object?>("route", new string(route.AsSpan())));
+        }
+
+        string text = exporter.Render();
+        Assert.Contains("\nbelizemesh_children_events_total{route=\"nawal.test\",status=\"200\"} 6\n", text, StringComparison.Ordinal);
+        Assert.Contains("\nbelizemesh_children_duration_seconds_bucket{route=\"nawal.test\",le=\"1\"} 3\n", text, StringComparison.Ordinal);
+        Assert.Contains("\nbelizemesh_children_duration_seconds_count{route=\"nawal.test\"} 6\n", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Every_label_set_counts_right_past_the_number_remembered_by_reference()
+    {
+        using var meter = new Meter("BelizeMesh.Many" + Guid.NewGuid().ToString("N"));
+        using var exporter = new PrometheusExporter(factory: null);
+        Counter<long> counter = meter.CreateCounter<long>("belizemesh.many.events");
+        string[] routes = new string[700]; // more than the remembered children: the table starts over, twice
+        for (int i = 0; i < routes.Length; i++)
+        {
+            routes[i] = "r" + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        for (int round = 0; round < 3; round++)
+        {
+            foreach (string route in routes)
+            {
+                counter.Add(1, new KeyValuePair<string, object?>("route", route));
+            }
+        }
+
+        string text = exporter.Render();
+        foreach (string route in routes)
+        {
+            Assert.Contains($"\nbelizemesh_many_events_total{{route=\"{route}\"}} 3\n", text, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public void One_instrument_recorded_with_different_tag_names_is_one_family()
     {
         using var meter = new Meter("BelizeMesh.Sets" + Guid.NewGuid().ToString("N"));

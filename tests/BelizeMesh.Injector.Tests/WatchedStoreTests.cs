@@ -1,0 +1,270 @@
+using System.Globalization;
+using BelizeMesh.Configuration;
+using BelizeMesh.Injector.Tests.Support;
+using Microsoft.Extensions.Time.Testing;
+
+namespace BelizeMesh.Injector.Tests;
+
+/// <summary>
+/// The shared keep-last-good <see cref="WatchedStore{T}"/> (the sidecar's policy and certificates, the injector's
+/// configuration, exclusion list and serving certificate), with a one-number file as its input. Timers run on a
+/// <see cref="FakeTimeProvider"/>, whose callbacks (and so the reloads) run inside <see cref="FakeTimeProvider.Advance"/>;
+/// no test waits for a real file-system event, so none depends on when one arrives.
+/// </summary>
+public sealed class WatchedStoreTests : IDisposable
+{
+    private static readonly TimeSpan Debounce = TimeSpan.FromMilliseconds(200);
+    private static readonly TimeSpan Poll = TimeSpan.FromSeconds(30);
+    private readonly string _dir = Directory.CreateTempSubdirectory("bm-store-").FullName;
+    private readonly string _path;
+    private readonly FakeTimeProvider _time = new();
+    private readonly List<string> _events = [];
+    private int _loads;
+
+    public WatchedStoreTests() => _path = Path.Combine(_dir, "value.txt");
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private sealed record Setting(int Value);
+
+    /// <summary>The store under test: the file holds one number; anything else is rejected with its position.</summary>
+    private WatchedStore<Setting> Store(int initial = 1)
+    {
+        File.WriteAllText(_path, initial.ToString(CultureInfo.InvariantCulture));
+        return new WatchedStore<Setting>(new Setting(initial), WatchedStore.Fingerprint(File.ReadAllText(_path)), Load, new WatchedStoreHooks<Setting>
+        {
+            Applied = (previous, next) => Record($"applied {previous.Value}->{next.Value}"),
+            Rejected = (current, failure) => Record($"rejected (keeping {current.Value}): {failure.Reason}"),
+            Released = current => Record($"released {current.Value}"),
+        });
+    }
+
+    private WatchedLoad<Setting> Load(WatchedLoadContext<Setting> context)
+    {
+        Interlocked.Increment(ref _loads);
+        string text;
+        try
+        {
+            text = File.ReadAllText(_path);
+        }
+        catch (IOException e)
+        {
+            return WatchedLoad<Setting>.Failed(ReloadFailure.FromReason(e.GetType().Name), fingerprint: null);
+        }
+
+        string fingerprint = WatchedStore.Fingerprint(text);
+        if (context.IsKnown(fingerprint))
+        {
+            return WatchedLoad<Setting>.Unchanged;
+        }
+
+        return int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int value)
+            ? WatchedLoad<Setting>.Loaded(new Setting(value), fingerprint)
+            : WatchedLoad<Setting>.Failed(ReloadFailure.FromErrors([new ConfigError(_path, new SourcePosition(1, 1), "", "write a number")]), fingerprint);
+    }
+
+    private void Record(string e)
+    {
+        lock (_events)
+        {
+            _events.Add(e);
+        }
+    }
+
+    private string[] Events()
+    {
+        lock (_events)
+        {
+            return [.. _events];
+        }
+    }
+
+    [Fact]
+    public void A_bad_file_keeps_the_last_good_value_and_is_reported_once()
+    {
+        using WatchedStore<Setting> store = Store(1);
+        File.WriteAllText(_path, "2");
+        Assert.Equal(ReloadOutcome.Applied, store.Reload());
+
+        File.WriteAllText(_path, "two");
+        Assert.Equal(ReloadOutcome.Rejected, store.Reload());
+        Assert.Equal(2, store.Current.Value);
+        ReloadFailure failure = Assert.IsType<ReloadFailure>(store.LastFailure);
+        Assert.Equal($"{_path}:1:1: write a number", failure.Reason);
+        Assert.Equal(new SourcePosition(1, 1), Assert.Single(failure.Errors).Position);
+
+        // the same bad content again: already judged, neither reported nor counted again
+        Assert.Equal(ReloadOutcome.Unchanged, store.Reload());
+        Assert.Equal(2, store.Current.Value);
+        Assert.Equal(["applied 1->2", $"rejected (keeping 2): {_path}:1:1: write a number"], Events());
+    }
+
+    [Fact]
+    public void A_fixed_file_is_applied_and_signalled_after_a_rejected_one()
+    {
+        using WatchedStore<Setting> store = Store(1);
+        CancellationToken token = store.ChangeToken;
+        var outcomes = new List<ReloadOutcome>();
+        store.Changed += outcomes.Add;
+
+        File.WriteAllText(_path, "x");
+        Assert.Equal(ReloadOutcome.Rejected, store.Reload());
+        Assert.False(token.IsCancellationRequested);
+        Assert.Equal(0, store.Generation);
+
+        File.WriteAllText(_path, "3");
+        Assert.Equal(ReloadOutcome.Applied, store.Reload());
+        Assert.Equal(3, store.Current.Value);
+        Assert.Null(store.LastFailure);
+        Assert.Equal(1, store.Generation);
+        Assert.True(token.IsCancellationRequested);
+        Assert.False(store.ChangeToken.IsCancellationRequested); // a fresh token for the next change
+        Assert.Equal([ReloadOutcome.Rejected, ReloadOutcome.Applied], outcomes);
+
+        // the rejected content written again after a good one is judged (and reported) again
+        File.WriteAllText(_path, "x");
+        Assert.Equal(ReloadOutcome.Rejected, store.Reload());
+        Assert.Equal(3, store.Current.Value);
+    }
+
+    [Fact]
+    public void Input_that_cannot_be_read_is_reported_at_every_look_and_keeps_the_last_good_value()
+    {
+        using WatchedStore<Setting> store = Store(5);
+        File.Delete(_path);
+        Assert.Equal(ReloadOutcome.Rejected, store.Reload());
+        Assert.Equal(ReloadOutcome.Rejected, store.Reload());
+        Assert.Equal(5, store.Current.Value);
+        Assert.Equal(2, Events().Count(e => e.StartsWith("rejected (keeping 5): FileNotFoundException", StringComparison.Ordinal)));
+
+        File.WriteAllText(_path, "5");
+        Assert.Equal(ReloadOutcome.Unchanged, store.Reload()); // back to the content in force: nothing to apply
+    }
+
+    [Fact]
+    public void A_burst_of_changes_is_loaded_once_after_it_settles_with_the_last_content()
+    {
+        using WatchedStore<Setting> store = Store(1);
+        // Watch a directory that cannot be watched (polling only), so no real file-system event arrives during the
+        // test; the burst is signalled by hand the way the watcher's events signal it.
+        DirectoryWatcher watcher = store.Watch(Path.Combine(_dir, "not-there"), Debounce, Poll, _time, (_, _) => { });
+        Assert.False(watcher.IsWatching);
+
+        for (int i = 2; i <= 4; i++)
+        {
+            File.WriteAllText(_path, i.ToString(CultureInfo.InvariantCulture));
+            watcher.Changed();
+            _time.Advance(Debounce / 2);
+        }
+
+        Assert.Equal(0, Volatile.Read(ref _loads));
+        _time.Advance(Debounce);
+        Assert.Equal(1, Volatile.Read(ref _loads));
+        Assert.Equal(4, store.Current.Value);
+        Assert.Equal(["applied 1->4"], Events());
+    }
+
+    [Fact]
+    public void The_poll_picks_up_a_change_that_raised_no_event()
+    {
+        // The watcher watches (inotify) a directory where nothing changes; the file changes elsewhere, so no event
+        // arrives for it and only the poll can see it.
+        string quiet = Directory.CreateDirectory(Path.Combine(_dir, "quiet")).FullName;
+        using WatchedStore<Setting> store = Store(1);
+        store.Watch(quiet, Debounce, Poll, _time, (_, _) => { }); // (were watching to fail, e.g. out of inotify instances, it polls all the same)
+
+        File.WriteAllText(_path, "7");
+        _time.Advance(Poll - TimeSpan.FromSeconds(1));
+        Assert.Equal(1, store.Current.Value);
+
+        _time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(7, store.Current.Value);
+        Assert.Equal(["applied 1->7"], Events());
+
+        _time.Advance(Poll); // the next poll finds nothing new
+        Assert.Equal(["applied 1->7"], Events());
+    }
+
+    [Fact]
+    public void Disposing_stops_the_watchers_and_releases_the_value_in_force()
+    {
+        WatchedStore<Setting> store = Store(1);
+        store.Watch(Path.Combine(_dir, "not-there"), Debounce, Poll, _time, (_, _) => { });
+        File.WriteAllText(_path, "2");
+        store.Dispose();
+
+        _time.Advance(Poll * 2);
+        Assert.Equal(0, Volatile.Read(ref _loads));
+        Assert.Equal(ReloadOutcome.Unchanged, store.Reload());
+        Assert.Equal(1, store.Current.Value);
+        Assert.Equal(["released 1"], Events());
+        Assert.Throws<ObjectDisposedException>(() => store.Watch(_dir, Debounce, Poll, _time, (_, _) => { }));
+        store.Dispose();
+        Assert.Equal(["released 1"], Events());
+    }
+
+    [Fact]
+    public void The_injector_reads_an_exclusion_list_whose_volume_appears_later_at_the_configuration_poll()
+    {
+        string config = Path.Combine(_dir, "config.yaml");
+        File.WriteAllText(config, "image: a:1\n");
+        string volume = Path.Combine(_dir, "exclusions-volume");
+        string exclusions = Path.Combine(volume, "exclusions.yaml");
+        using var store = new BelizeMesh.Injector.Configuration.ConfigStore(config, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, exclusionsPath: exclusions);
+        var outcomes = new List<bool>();
+        store.Reloaded += ok =>
+        {
+            lock (outcomes)
+            {
+                outcomes.Add(ok);
+            }
+        };
+        store.Watch(Debounce, Poll, _time); // the exclusions' directory does not exist: the configuration's is watched for it
+        Assert.Empty(store.Current.Config.Exclusions);
+
+        Directory.CreateDirectory(volume);
+        File.WriteAllText(exclusions, "exclude:\n  - namespace: shop\n    matchLabels: { app: db }\n");
+        _time.Advance(Poll);
+        Assert.Equal("shop", Assert.Single(store.Current.Config.Exclusions).Namespace);
+        Assert.Equal("a:1", store.Current.Config.Image);
+
+        File.WriteAllText(exclusions, "exclude:\n  - namespace: shop\n");
+        _time.Advance(Poll);
+        _time.Advance(Poll); // the same bad list is reported once
+        Assert.Equal("shop", Assert.Single(store.Current.Config.Exclusions).Namespace);
+        lock (outcomes)
+        {
+            Assert.Equal([true, false], outcomes);
+        }
+    }
+
+    [Fact]
+    public void The_serving_certificate_reports_a_broken_pair_once_and_takes_the_fixed_one()
+    {
+        using var certs = new TestCertificates();
+        using var rotated = new TestCertificates();
+        using var certificate = new BelizeMesh.Injector.Server.ServerCertificate(certs.CertPath, certs.KeyPath, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        var outcomes = new List<bool>();
+        certificate.Reloaded += ok =>
+        {
+            lock (outcomes)
+            {
+                outcomes.Add(ok);
+            }
+        };
+        certificate.Watch(Debounce, Poll, _time);
+
+        File.WriteAllText(certs.CertPath, rotated.CertPem); // the new certificate with the old key
+        _time.Advance(Poll);
+        _time.Advance(Poll); // the same broken pair at the next poll: not reported again
+        Assert.Equal(certs.Certificate.Thumbprint, certificate.Current.Thumbprint);
+
+        File.WriteAllText(certs.KeyPath, rotated.KeyPem);
+        _time.Advance(Poll);
+        Assert.Equal(rotated.Certificate.Thumbprint, certificate.Current.Thumbprint);
+        lock (outcomes)
+        {
+            Assert.Equal([false, true], outcomes);
+        }
+    }
+}

@@ -81,23 +81,7 @@ internal static class HandshakeFlood
         {
             int inbound = ManagedProcess.FreePort();
             string policy = Path.Combine(work, "policy.yaml");
-            File.WriteAllText(policy, $$"""
-                apiVersion: belizemesh.io/v1alpha1
-                kind: SidecarPolicy
-                metadata: { name: backend, namespace: {{ScenarioContext.Namespace}} }
-                spec:
-                  identity: {{BackendIdentity}}
-                  accessLog: false
-                  admin: { listen: "127.0.0.1:{{ManagedProcess.FreePort()}}" }
-                  inbound:
-                    listen: "127.0.0.1:{{inbound}}"
-                    app: "http://127.0.0.1:{{context.AppPort}}"
-                    mode: STRICT
-                    {{limits}}
-                  outbound:
-                    listen: "127.0.0.1:{{ManagedProcess.FreePort()}}"
-                    routes: []
-                """);
+            File.WriteAllText(policy, HandshakeServers.BackendPolicy(inbound, context.AppPort, limits));
             await using ManagedProcess sidecar = ManagedProcess.Start(
                 context.Proxy.FileName, [.. context.Proxy.Prefix, "run", "--policy", policy, "--certs", certs], Path.Combine(work, $"sidecar-{rows.Count}.log"));
             var endPoint = new IPEndPoint(IPAddress.Loopback, inbound);

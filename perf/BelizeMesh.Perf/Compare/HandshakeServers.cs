@@ -98,25 +98,10 @@ internal static class HandshakeServers
                 Console.WriteLine($"  {name}: {build}");
                 int inbound = ManagedProcess.FreePort();
                 string policy = Path.Combine(work, $"backend-policy-{b}.yaml");
-                File.WriteAllText(policy, $$"""
-                    apiVersion: belizemesh.io/v1alpha1
-                    kind: SidecarPolicy
-                    metadata: { name: backend, namespace: {{ScenarioContext.Namespace}} }
-                    spec:
-                      identity: {{BackendIdentity}}
-                      accessLog: false
-                      admin: { listen: "127.0.0.1:{{ManagedProcess.FreePort()}}" }
-                      inbound:
-                        listen: "127.0.0.1:{{inbound}}"
-                        app: "http://127.0.0.1:{{context.AppPort}}"
-                        mode: STRICT
-                        # one source opens every connection here: measure the handshake, not the per-source guards
-                        limits: { handshakesPerSecondPerSource: 0, maxPendingPerSource: 0 }
-                        authorization: { rules: [ { from: { principals: ["cluster.local/ns/{{ScenarioContext.Namespace}}/sa/frontend"] } } ] }
-                      outbound:
-                        listen: "127.0.0.1:{{ManagedProcess.FreePort()}}"
-                        routes: []
-                    """);
+                // one source opens every connection here: measure the handshake, not the per-source guards
+                File.WriteAllText(policy, BackendPolicy(inbound, context.AppPort,
+                    "limits: { handshakesPerSecondPerSource: 0, maxPendingPerSource: 0 }",
+                    $"authorization: {{ rules: [ {{ from: {{ principals: [\"cluster.local/ns/{ScenarioContext.Namespace}/sa/frontend\"] }} }} ] }}"));
                 ManagedProcess sidecar = ManagedProcess.Start(fileName, [.. prefix, "run", "--policy", policy, "--certs", bench.BackendCerts], Path.Combine(work, $"sidecar-{b}.log"));
                 targets.Add(new Target(name, new IPEndPoint(IPAddress.Loopback, inbound), Bm1(bench.ClientOptions, BackendIdentity), [sidecar], IsBm1: true));
             }
@@ -282,6 +267,28 @@ internal static class HandshakeServers
     };
 
     /// <summary>Until one GET through <paramref name="connect"/> answers 200 (20 s at most; a server that exits fails at once).</summary>
+    /// <summary>The measured bm1 server's policy (the backend sidecar: STRICT inbound in front of the app, no routes);
+    /// <paramref name="limits"/> and <paramref name="authorization"/> are single lines of <c>spec.inbound</c> or empty.
+    /// Shared by <c>handshake-servers</c> and <c>handshake-flood</c>.</summary>
+    internal static string BackendPolicy(int inbound, int appPort, string limits, string authorization = "") => $$"""
+        apiVersion: belizemesh.io/v1alpha1
+        kind: SidecarPolicy
+        metadata: { name: backend, namespace: {{ScenarioContext.Namespace}} }
+        spec:
+          identity: {{BackendIdentity}}
+          accessLog: false
+          admin: { listen: "127.0.0.1:{{ManagedProcess.FreePort()}}" }
+          inbound:
+            listen: "127.0.0.1:{{inbound}}"
+            app: "http://127.0.0.1:{{appPort}}"
+            mode: STRICT
+            {{limits}}
+            {{authorization}}
+          outbound:
+            listen: "127.0.0.1:{{ManagedProcess.FreePort()}}"
+            routes: []
+        """;
+
     internal static async Task WaitUntilServingAsync(IPEndPoint endPoint, Func<Socket, Task<Stream>> connect, IReadOnlyList<ManagedProcess> servers)
     {
         long deadline = Stopwatch.GetTimestamp() + (20 * Stopwatch.Frequency);

@@ -31,6 +31,8 @@ public static partial class PolicyParser
 
     private static readonly (string, ChannelMode)[] s_inboundModes = [("STRICT", ChannelMode.Strict), ("PERMISSIVE", ChannelMode.Permissive), ("DISABLE", ChannelMode.Disable)];
     private static readonly (string, ChannelMode)[] s_outboundModes = [("STRICT", ChannelMode.Strict), ("DISABLE", ChannelMode.Disable)];
+    private static readonly (string, H2UpgradePolicy)[] s_meshH2Upgrade = [("DO_NOT_UPGRADE", H2UpgradePolicy.DoNotUpgrade), ("UPGRADE", H2UpgradePolicy.Upgrade)];
+    private static readonly (string, H2UpgradePolicy)[] s_routeH2Upgrade = [("DEFAULT", H2UpgradePolicy.Default), ("DO_NOT_UPGRADE", H2UpgradePolicy.DoNotUpgrade), ("UPGRADE", H2UpgradePolicy.Upgrade)];
     private static readonly (string, LoadBalancingPolicy)[] s_lbPolicies =
         [("RoundRobin", LoadBalancingPolicy.RoundRobin), ("LeastRequests", LoadBalancingPolicy.LeastRequests), ("Random", LoadBalancingPolicy.Random), ("ConsistentHash", LoadBalancingPolicy.ConsistentHash)];
 
@@ -445,8 +447,9 @@ public static partial class PolicyParser
             }
 
             ListenerLimitsSpec limits = ReadLimits(o, ListenerLimitsSpec.Default, inbound: false);
+            H2UpgradePolicy h2Upgrade = o.Enum("h2UpgradePolicy", s_meshH2Upgrade) ?? H2UpgradePolicy.DoNotUpgrade;
             o.Finish();
-            return new OutboundSpec(listen, mode, routes) { Limits = limits };
+            return new OutboundSpec(listen, mode, routes) { Limits = limits, H2UpgradePolicy = h2Upgrade };
         }
 
         private OutboundRouteSpec? ReadRoute(YamlMap r, ChannelMode mode)
@@ -525,6 +528,13 @@ public static partial class PolicyParser
                 outlier.Finish();
             }
 
+            H2UpgradePolicy h2Upgrade = H2UpgradePolicy.Default;
+            if (r.Map("connectionPool", "connection pool settings") is { } pool)
+            {
+                h2Upgrade = pool.Enum("h2UpgradePolicy", s_routeH2Upgrade) ?? H2UpgradePolicy.Default;
+                pool.Finish();
+            }
+
             IReadOnlyList<HttpRuleSpec> http = ReadHttpRules(r);
             r.Finish();
             return host is null || endpoints.Count == 0
@@ -536,6 +546,7 @@ public static partial class PolicyParser
                     Http = http,
                     DnsRefresh = dnsRefresh,
                     AppPort = appPort,
+                    H2UpgradePolicy = h2Upgrade,
                 };
         }
 

@@ -204,6 +204,10 @@ public sealed record OutboundSpec(ListenAddress Listen, ChannelMode Mode, IReadO
 {
     /// <summary><c>spec.outbound.limits</c>.</summary>
     public ListenerLimitsSpec Limits { get; init; } = ListenerLimitsSpec.Default;
+
+    /// <summary><c>spec.outbound.h2UpgradePolicy</c>: the policy of routes that leave theirs at
+    /// <see cref="H2UpgradePolicy.Default"/> (Istio's mesh-wide setting); never <see cref="H2UpgradePolicy.Default"/>.</summary>
+    public H2UpgradePolicy H2UpgradePolicy { get; init; } = H2UpgradePolicy.DoNotUpgrade;
 }
 
 /// <summary>One outbound route, selected by <c>Host</c> and an optional path prefix.</summary>
@@ -233,6 +237,11 @@ public sealed record OutboundRouteSpec(
     /// peer's inbound forwards to that port's app whatever port <c>Host</c> names). Null: the <c>Host</c>'s port decides.
     /// </summary>
     public int? AppPort { get; init; }
+
+    /// <summary><c>connectionPool.h2UpgradePolicy</c>: whether HTTP/1.x requests cross a STRICT channel as HTTP/2
+    /// (<see cref="H2UpgradePolicy.Upgrade"/>) or as HTTP/1.1; <see cref="H2UpgradePolicy.Default"/> takes
+    /// <see cref="OutboundSpec.H2UpgradePolicy"/>.</summary>
+    public H2UpgradePolicy H2UpgradePolicy { get; init; } = H2UpgradePolicy.Default;
 
     /// <summary>The default of <see cref="DnsRefresh"/>.</summary>
     public static readonly TimeSpan DefaultDnsRefresh = TimeSpan.FromSeconds(5);

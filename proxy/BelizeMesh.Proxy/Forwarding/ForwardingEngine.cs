@@ -48,8 +48,20 @@ internal sealed class UpstreamTarget(
     /// <summary>The destination's Istio labels (outbound targets; null for the local app).</summary>
     public Metrics.DestinationTelemetry? Telemetry { get; init; }
 
+    /// <summary>The settings for an HTTP/1.x request when they differ from <see cref="Config"/>: a STRICT route that keeps
+    /// the client's protocol (<c>h2UpgradePolicy</c> not <c>UPGRADE</c>) sends HTTP/2 requests as HTTP/2 with
+    /// <see cref="Config"/> and HTTP/1.x requests as HTTP/1.1 with this, one request at a time on each pooled channel.
+    /// Null: every request uses <see cref="Config"/>.</summary>
+    public ForwarderRequestConfig? Http1Config { get; init; }
+
+    /// <summary>The settings for a request that arrived as <paramref name="protocol"/> (<c>HttpRequest.Protocol</c>).</summary>
+    public ForwarderRequestConfig ConfigFor(string protocol)
+        => Http1Config is { } http1 && !HttpProtocol.IsHttp2(protocol) && !HttpProtocol.IsHttp3(protocol) ? http1 : Config;
+
     /// <summary>YARP settings for a route: <paramref name="timeout"/> is an idle timeout, 0 = none (streams, WebSockets).
-    /// Plaintext uses HTTP/1.1 (or lower); inside the PQ channel HTTP/2 exactly, so one channel carries many requests.</summary>
+    /// <paramref name="http2"/>: HTTP/2 exactly (inside the PQ channel, one channel multiplexes many requests); else
+    /// HTTP/1.1 (or lower: plaintext, and HTTP/1.x requests inside the PQ channel when the route keeps the client's
+    /// protocol, see <see cref="Http1Config"/>).</summary>
     public static ForwarderRequestConfig CreateConfig(TimeSpan timeout, bool http2)
         => new()
         {
@@ -133,7 +145,7 @@ internal sealed partial class ForwardingEngine(IHttpForwarder forwarder, ProxyMe
                 endpoint.RequestStarted();
                 try
                 {
-                    error = await forwarder.SendAsync(context, endpoint.DestinationPrefix, target.Client, target.Config, ForwardingTransformer.For(direction, retryState is not null), perTry?.Token ?? CancellationToken.None).ConfigureAwait(false);
+                    error = await forwarder.SendAsync(context, endpoint.DestinationPrefix, target.Client, target.ConfigFor(context.Request.Protocol), ForwardingTransformer.For(direction, retryState is not null), perTry?.Token ?? CancellationToken.None).ConfigureAwait(false);
                 }
                 finally
                 {

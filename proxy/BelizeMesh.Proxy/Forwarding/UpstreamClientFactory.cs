@@ -16,11 +16,17 @@ namespace BelizeMesh.Proxy.Forwarding;
 /// <remarks>
 /// The handler's <c>ConnectCallback</c> is the single place outbound connections are made: plaintext TCP in
 /// <see cref="ChannelMode.Disable"/>; in <see cref="ChannelMode.Strict"/> TCP plus the PQ channel's client handshake,
-/// which must prove the route's expected identity before a byte of HTTP is sent. HTTP/2 then runs inside the
-/// channel (see <see cref="UpstreamTarget.CreateConfig"/>), so one channel carries many requests.
+/// which must prove the route's expected identity before a byte of HTTP is sent. Inside the channel an HTTP/2 request
+/// runs as HTTP/2 (one channel carries many), an HTTP/1.x request as HTTP/1.1 (one at a time per channel, so the pool
+/// holds as many channels per endpoint as requests were in flight at once) unless the route upgrades it (see
+/// <see cref="UpstreamTarget.Http1Config"/>). Each pooled connection is one channel and one handshake
+/// (<c>belizemesh_channel_handshakes_total{side="client"}</c>).
 /// </remarks>
 internal sealed class UpstreamClientFactory(ChannelSetup channel) : IDisposable
 {
+    /// <summary>The most HTTP/1.1 connections (channels) the pool keeps to one endpoint.</summary>
+    public const int MaxHttp1ChannelsPerEndpoint = 1024;
+
     private readonly ConcurrentDictionary<string, HttpMessageInvoker> _clients = new(StringComparer.Ordinal);
 
     public HttpMessageInvoker GetOrCreate(ChannelMode mode, string? expectedIdentity)
@@ -54,6 +60,11 @@ internal sealed class UpstreamClientFactory(ChannelSetup channel) : IDisposable
         }
         else
         {
+            // HTTP/1.1 channels to one endpoint: at most Envoy's default circuit-breaker limit (maxConnections 1024 per
+            // cluster), since each is a PQ handshake; beyond it a request waits for a channel to come free. HTTP/2
+            // connections are not counted (SocketsHttpHandler applies this limit to HTTP/1.x only). Plaintext
+            // (DISABLE, and the local app) stays unlimited as before.
+            handler.MaxConnectionsPerServer = MaxHttp1ChannelsPerEndpoint;
             PqChannelOptions options = channel.RequireOptions();
             string identity = expectedIdentity ?? throw new InvalidOperationException("a STRICT route needs the peer's expected identity");
             handler.ConnectCallback = (context, cancellationToken) => ConnectPqAsync(context, options, identity, cancellationToken);

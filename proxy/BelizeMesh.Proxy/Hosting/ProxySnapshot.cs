@@ -90,6 +90,11 @@ internal sealed class SnapshotBuilder(UpstreamClientFactory clients, RateLimiter
             var budget = new RetryBudget(route.RetryBudget.Percent, route.RetryBudget.MinConcurrency);
             Metrics.ServiceLabels service = Metrics.ServiceLabels.FromHost(route.Host, policy.Namespace);
 
+            // Inside the PQ channel HTTP/2 requests go as HTTP/2; HTTP/1.x requests keep their protocol (one request at a
+            // time per pooled channel) unless the route's h2UpgradePolicy (or the outbound default) is UPGRADE.
+            H2UpgradePolicy h2Upgrade = route.H2UpgradePolicy == H2UpgradePolicy.Default ? policy.Spec.Outbound.H2UpgradePolicy : route.H2UpgradePolicy;
+            bool keepHttp1 = mode != ChannelMode.Disable && h2Upgrade != H2UpgradePolicy.Upgrade;
+
             // One target per destination: its own endpoint list turned into an endpoint set (a DNS name → one endpoint
             // per pod, re-resolved), its own load balancer and client; all share the route's retry budget. A destination
             // without endpoints uses the route's set; one with its own (a subset's headless Service) gets its own set,
@@ -108,6 +113,7 @@ internal sealed class SnapshotBuilder(UpstreamClientFactory clients, RateLimiter
                     route.OutlierConsecutiveFailures,
                     route.OutlierEjectionTime)
                 {
+                    Http1Config = keepHttp1 ? UpstreamTarget.CreateConfig(timeout, http2: false) : null,
                     Retry = RetryPlan.From(retries),
                     Budget = budget,
                     AppPort = (appPort ?? route.AppPort) is { } port ? new ForwardedAppPortFeature(port) : null,

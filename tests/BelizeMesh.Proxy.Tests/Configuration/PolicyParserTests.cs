@@ -126,7 +126,7 @@ public class PolicyParserTests
     [Fact]
     public void Unknown_field_is_reported_with_a_suggestion()
         => AssertSingleError(Minimal + "  outbound:\n    routes:\n      - host: a.b\n        endpoints: [\"a.b:1\"]\n        tiemout: 5s\n",
-            11, 9, "spec.outbound.routes[0].tiemout: unknown field \"tiemout\"; did you mean \"timeout\"? (allowed here: appPort, dnsRefresh, endpoints, host, http, identity, loadBalancing, outlierDetection, pathPrefix, retries, timeout)");
+            11, 9, "spec.outbound.routes[0].tiemout: unknown field \"tiemout\"; did you mean \"timeout\"? (allowed here: appPort, connectionPool, dnsRefresh, endpoints, host, http, identity, loadBalancing, outlierDetection, pathPrefix, retries, timeout)");
 
     [Fact]
     public void Unknown_field_without_a_close_match_lists_the_known_fields()

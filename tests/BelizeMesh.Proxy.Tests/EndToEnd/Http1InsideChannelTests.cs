@@ -1,0 +1,341 @@
+using System.Net;
+using System.Net.Http;
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Logging;
+
+namespace BelizeMesh.Proxy.Tests.EndToEnd;
+
+/// <summary>
+/// client → outbound STRICT → inbound STRICT → app, as Istio's default <c>h2UpgradePolicy</c> (DO_NOT_UPGRADE): an
+/// HTTP/1.1 request crosses the PQ channel as HTTP/1.1 (one request at a time per pooled channel), an HTTP/2 request
+/// (gRPC) as HTTP/2 with its trailers, and a route with <c>h2UpgradePolicy: UPGRADE</c> sends HTTP/1.1 requests as
+/// HTTP/2 as before. What the inbound sidecar received is read from its access log.
+/// </summary>
+public sealed class Http1InsideChannelTests : IAsyncLifetime
+{
+    private const string Nawal = "spiffe://cluster.local/ns/belizechain/sa/nawal";
+    private const string Pakit = "spiffe://cluster.local/ns/belizechain/sa/pakit";
+    private static readonly TimeSpan s_backstop = TimeSpan.FromSeconds(30);
+
+    private readonly LineCapture _inboundLog = new();
+    private readonly WarningLogs _logs = new();
+    private readonly TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _allHeld = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _held;
+    private int _holdTarget = int.MaxValue;
+    private WebApplication _app = null!;
+    private Sidecar _nawal = null!;
+    private Sidecar _pakit = null!;
+
+    public async Task InitializeAsync()
+    {
+        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.Protocols = HttpProtocols.Http1AndHttp2));
+        _app = builder.Build();
+        _app.Run(HandleAsync);
+        await _app.StartAsync();
+
+        TestMesh mesh = TestMesh.Instance;
+        _nawal = await Sidecar.StartAsync(
+            Sidecar.Policy(_app.Urls.First())
+                .Replace("mode: DISABLE", "mode: STRICT", StringComparison.Ordinal)
+                .Replace("accessLog: false", "accessLog: true", StringComparison.Ordinal),
+            certs: mesh.NawalCerts,
+            logs: _logs,
+            accessLog: (_inboundLog, _ => { }, NullLoggerProvider.Instance));
+        _pakit = await Sidecar.StartAsync(
+            Sidecar.Policy("http://127.0.0.1:1", outboundRoutes:
+                Sidecar.Route("nawal.test", $"\"{_nawal.InboundEndpoint}\"", $"        identity: {Nawal}") +
+                Sidecar.Route("nawal-h2.test", $"\"{_nawal.InboundEndpoint}\"", $"        identity: {Nawal}\n        connectionPool: {{ h2UpgradePolicy: UPGRADE }}"))
+            .Replace("  outbound:\n", "  outbound:\n    mode: STRICT\n", StringComparison.Ordinal),
+            certs: mesh.PakitCerts,
+            logs: _logs);
+    }
+
+    public async Task DisposeAsync()
+    {
+        _release.TrySetResult();
+        await _pakit.DisposeAsync();
+        await _nawal.DisposeAsync();
+        await _app.DisposeAsync();
+    }
+
+    private async Task HandleAsync(HttpContext context)
+    {
+        string path = context.Request.Path.Value ?? "";
+        if (path.StartsWith("/hold", StringComparison.Ordinal))
+        {
+            if (Interlocked.Increment(ref _held) >= Volatile.Read(ref _holdTarget))
+            {
+                _allHeld.TrySetResult();
+            }
+
+            await _release.Task.WaitAsync(context.RequestAborted);
+            await context.Response.WriteAsync("released\n");
+            return;
+        }
+
+        if (path.StartsWith("/grpc", StringComparison.Ordinal))
+        {
+            // a gRPC "trailers-only" answer (grpc-status in the headers): the inbound reaches the app over HTTP/1.1,
+            // where the app cannot send trailers
+            context.Response.ContentType = "application/grpc";
+            context.Response.Headers["grpc-status"] = "5";
+            context.Response.Headers["grpc-message"] = context.Request.Protocol;
+            return;
+        }
+
+        await context.Response.WriteAsync(
+            $"protocol: {context.Request.Protocol}\nidentity: {context.Request.Headers[Forwarding.ProxyHeaders.PeerIdentity]}\n");
+    }
+
+    /// <summary>The protocol the inbound sidecar logged for the request to <paramref name="path"/>.</summary>
+    private async Task<string> InboundProtocolAsync(string path)
+    {
+        string line = await _inboundLog.WaitForAsync(l => l.Contains($"\"Path\":\"{path}\"", StringComparison.Ordinal), s_backstop);
+        using var json = JsonDocument.Parse(line);
+        JsonElement state = json.RootElement.GetProperty("State");
+        Assert.Equal("inbound", state.GetProperty("Direction").GetString());
+        return state.GetProperty("Protocol").GetString()!;
+    }
+
+    private async Task<int> ServerHandshakesAsync()
+    {
+        using HttpClient admin = _nawal.CreateAdminClient();
+        string metrics = await admin.GetStringAsync("/metrics");
+        System.Text.RegularExpressions.Match match = System.Text.RegularExpressions.Regex.Match(
+            metrics, "belizemesh_channel_handshakes_total\\{[^}]*result=\"success\"[^}]*side=\"server\"[^}]*\\} (\\d+)\n");
+        return match.Success ? int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : 0;
+    }
+
+    [Fact]
+    public async Task Http1_request_crosses_the_channel_as_http1_and_reaches_the_app_with_the_verified_identity()
+    {
+        using HttpClient http = _pakit.CreateOutboundClient(HttpVersion.Version11);
+
+        using HttpResponseMessage response = await http.GetAsync("http://nawal.test/echo-h1");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal($"protocol: HTTP/1.1\nidentity: {Pakit}\n", await response.Content.ReadAsStringAsync());
+        Assert.Equal("HTTP/1.1", await InboundProtocolAsync("/echo-h1"));
+    }
+
+    [Fact]
+    public async Task Http2_request_still_crosses_the_channel_as_http2()
+    {
+        using HttpClient http = _pakit.CreateOutboundClient(HttpVersion.Version20);
+
+        using HttpResponseMessage response = await http.GetAsync("http://nawal.test/echo-h2");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("HTTP/2", await InboundProtocolAsync("/echo-h2"));
+    }
+
+    [Fact]
+    public async Task Grpc_request_crosses_the_channel_as_http2_and_its_status_comes_back()
+    {
+        using HttpClient http = _pakit.CreateOutboundClient(HttpVersion.Version20);
+        using var request = new HttpRequestMessage(HttpMethod.Post, "http://nawal.test/grpc.Greeter/Hello")
+        {
+            Content = new ByteArrayContent([0, 0, 0, 0, 0]),
+            Version = HttpVersion.Version20,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+        };
+        request.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/grpc");
+        request.Headers.TE.ParseAdd("trailers");
+
+        using HttpResponseMessage response = await http.SendAsync(request);
+
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"{response.StatusCode}\n" + string.Join("\n", _logs.Entries));
+        Assert.Equal("application/grpc", response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal(["5"], response.Headers.GetValues("grpc-status"));
+        Assert.Equal(HttpVersion.Version20, response.Version);
+        Assert.Equal("HTTP/2", await InboundProtocolAsync("/grpc.Greeter/Hello"));
+    }
+
+    [Fact]
+    public async Task Route_with_h2_upgrade_policy_UPGRADE_sends_http1_requests_as_http2()
+    {
+        using HttpClient http = _pakit.CreateOutboundClient(HttpVersion.Version11);
+
+        using HttpResponseMessage response = await http.GetAsync("http://nawal-h2.test/echo-upgraded");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal($"protocol: HTTP/1.1\nidentity: {Pakit}\n", await response.Content.ReadAsStringAsync());
+        Assert.Equal("HTTP/2", await InboundProtocolAsync("/echo-upgraded"));
+    }
+
+    [Fact]
+    public async Task Concurrent_http1_requests_take_one_channel_each_and_later_requests_reuse_them()
+    {
+        const int Concurrent = 3;
+        Volatile.Write(ref _holdTarget, Concurrent);
+        using HttpClient http = _pakit.CreateOutboundClient(HttpVersion.Version11);
+
+        Task<HttpResponseMessage>[] held = new Task<HttpResponseMessage>[Concurrent];
+        for (int i = 0; i < Concurrent; i++)
+        {
+            held[i] = http.GetAsync($"http://nawal.test/hold-{i}");
+        }
+
+        // all three are in the app at once: HTTP/1.1 carries one request at a time, so each has its own channel
+        await _allHeld.Task.WaitAsync(s_backstop);
+        Assert.Equal(Concurrent, await ServerHandshakesAsync());
+
+        _release.TrySetResult();
+        foreach (Task<HttpResponseMessage> request in held)
+        {
+            using HttpResponseMessage response = await request.WaitAsync(s_backstop);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal("released\n", await response.Content.ReadAsStringAsync());
+        }
+
+        // one after another: each takes an idle pooled channel, no new handshake
+        for (int i = 0; i < 5; i++)
+        {
+            using HttpResponseMessage response = await http.GetAsync($"http://nawal.test/again-{i}");
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            await response.Content.ReadAsStringAsync();
+        }
+
+        Assert.Equal(Concurrent, await ServerHandshakesAsync());
+        Assert.Equal("HTTP/1.1", await InboundProtocolAsync("/again-4"));
+    }
+
+    /// <summary>Collects what the access log writes, line by line, and lets a test await a line.</summary>
+    private sealed class LineCapture : Stream
+    {
+        private readonly object _lock = new();
+        private readonly StringBuilder _partial = new();
+        private readonly List<string> _lines = [];
+        private readonly List<(Func<string, bool> Match, TaskCompletionSource<string> Done)> _waiters = [];
+
+        public async Task<string> WaitForAsync(Func<string, bool> match, TimeSpan timeout)
+        {
+            var done = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+            lock (_lock)
+            {
+                foreach (string line in _lines)
+                {
+                    if (match(line))
+                    {
+                        return line;
+                    }
+                }
+
+                _waiters.Add((match, done));
+            }
+
+            try
+            {
+                return await done.Task.WaitAsync(timeout);
+            }
+            catch (TimeoutException)
+            {
+                lock (_lock)
+                {
+                    throw new TimeoutException("no such access-log line; got:\n" + string.Join("\n", _lines));
+                }
+            }
+        }
+
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            lock (_lock)
+            {
+                _partial.Append(Encoding.UTF8.GetString(buffer));
+                string text = _partial.ToString();
+                int end;
+                while ((end = text.IndexOf('\n', StringComparison.Ordinal)) >= 0)
+                {
+                    string line = text[..end];
+                    text = text[(end + 1)..];
+                    _lines.Add(line);
+                    for (int i = _waiters.Count - 1; i >= 0; i--)
+                    {
+                        if (_waiters[i].Match(line))
+                        {
+                            _waiters[i].Done.TrySetResult(line);
+                            _waiters.RemoveAt(i);
+                        }
+                    }
+                }
+
+                _partial.Clear().Append(text);
+            }
+        }
+
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            Write(buffer.Span);
+            return ValueTask.CompletedTask;
+        }
+
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+        {
+            Write(buffer.AsSpan(offset, count));
+            return Task.CompletedTask;
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public override bool CanRead => false;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => true;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+    }
+
+    /// <summary>Warnings and errors of both sidecars, with their exceptions (shown when a test fails).</summary>
+    private sealed class WarningLogs : ILoggerProvider, ILogger
+    {
+        public System.Collections.Concurrent.ConcurrentQueue<string> Entries { get; } = new();
+
+        public ILogger CreateLogger(string categoryName) => this;
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Warning;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+            => Entries.Enqueue($"{logLevel}: {formatter(state, exception)} {exception}");
+
+        public void Dispose()
+        {
+        }
+    }
+
+    private sealed class NullLoggerProvider : ILoggerProvider
+    {
+        public static readonly NullLoggerProvider Instance = new();
+
+        public ILogger CreateLogger(string categoryName) => Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+
+        public void Dispose()
+        {
+        }
+    }
+}

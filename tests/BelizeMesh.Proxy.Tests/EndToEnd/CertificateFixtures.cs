@@ -242,7 +242,7 @@ internal sealed class ProbeServer : IAsyncDisposable
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, listen =>
         {
-            listen.Protocols = HttpProtocols.Http2; // the outbound sidecar speaks HTTP/2 with prior knowledge inside the channel
+            listen.Protocols = HttpProtocols.Http2; // routes to it set h2UpgradePolicy: UPGRADE, so HTTP/1.1 requests arrive as HTTP/2
             listen.UsePqChannel(options);
         }));
         WebApplication app = builder.Build();

@@ -36,7 +36,7 @@ public sealed class CertificateReloadTests : IAsyncLifetime
     private static string FrontendPolicy(string backendInbound, string probeEndpoint) =>
         Sidecar.Policy("http://127.0.0.1:1", specExtra: $"  identity: {Pakit}", outboundRoutes:
             Sidecar.Route("nawal.test", $"\"{backendInbound}\"", $"        identity: {Nawal}") +
-            Sidecar.Route("probe.test", $"\"{probeEndpoint}\"", $"        identity: {Kinich}"))
+            Sidecar.Route("probe.test", $"\"{probeEndpoint}\"", $"        identity: {Kinich}\n        connectionPool: {{ h2UpgradePolicy: UPGRADE }}")) // the probe speaks HTTP/2 only
         .Replace("  outbound:\n", "  outbound:\n    mode: STRICT\n", StringComparison.Ordinal);
 
     [Fact]

@@ -136,3 +136,58 @@ public sealed class SidecarTrafficEmitTests
         Assert.StartsWith("route \"echo\" of service \"cart\": header regex \"(a)\\1\" for x-pair cannot run", finding.Message, StringComparison.Ordinal);
     }
 }
+
+/// <summary><c>connectionPool.h2UpgradePolicy</c>: into the DestinationRule (checked against Istio's CRD) and into the
+/// callers' sidecar routes (read by the sidecar's own parser).</summary>
+public sealed class H2UpgradePolicyEmitTests
+{
+    private const string Header = "apiVersion: belizemesh.io/v1alpha1\nkind: Mesh\nmetadata:\n  name: t\nspec:\n  namespace: shop\n  services:\n";
+
+    private static string Services(string pool) => $"""
+            - name: cart
+              ports: [{"{"} name: http, number: 8080 {"}"}]
+              connectionPool: {pool}
+            - name: web
+              ports: [{"{"} name: http, number: 8080 {"}"}]
+        """;
+
+    [Fact]
+    public void Upgrade_reaches_the_destination_rule_and_the_callers_sidecar_route()
+    {
+        var parsed = MeshParser.Parse(Header + Services("{ maxConnections: 10, h2UpgradePolicy: UPGRADE }"), "mesh.yaml");
+        Assert.True(parsed.Succeeded, string.Join("\n", parsed.Errors));
+        IReadOnlyList<EmittedResource> resources = MeshEmitter.Emit(parsed.Mesh!);
+
+        JsonObject rule = Assert.Single(resources, r => r.Kind == ResourceKind.DestinationRule && r.Name == "cart").Document;
+        Assert.Equal("UPGRADE", (string?)rule["spec"]!["trafficPolicy"]!["connectionPool"]!["http"]!["h2UpgradePolicy"]);
+        Assert.Empty(IstioCrdSchemas.ValidateResource(rule));
+
+        var configMap = Assert.Single(resources, r => r.Kind == ResourceKind.ConfigMap && r.Name == "belizemesh-policy-web").Document;
+        string yaml = (string)configMap["data"]!["policy.yaml"]!;
+        var policy = BelizeMesh.Proxy.Configuration.PolicyParser.Parse(yaml, "web", new() { PqChannelAvailable = true, PermissiveAvailable = true });
+        Assert.True(policy.Succeeded, string.Join("\n", policy.Errors));
+        var route = Assert.Single(policy.Policy!.Spec.Outbound.Routes, r => r.Host == "cart.shop.svc.cluster.local");
+        Assert.Equal(BelizeMesh.Proxy.Configuration.H2UpgradePolicy.Upgrade, route.H2UpgradePolicy);
+    }
+
+    [Fact]
+    public void Without_h2_upgrade_policy_the_sidecar_route_has_no_connection_pool()
+    {
+        var parsed = MeshParser.Parse(Header + Services("{ maxConnections: 10 }"), "mesh.yaml");
+        Assert.True(parsed.Succeeded, string.Join("\n", parsed.Errors));
+        var configMap = Assert.Single(MeshEmitter.Emit(parsed.Mesh!), r => r.Kind == ResourceKind.ConfigMap && r.Name == "belizemesh-policy-web").Document;
+        var policy = YamlJson.Load((string)configMap["data"]!["policy.yaml"]!)!;
+        JsonNode route = policy["spec"]!["outbound"]!["routes"]!.AsArray().Single(r => (string?)r!["host"] == "cart.shop.svc.cluster.local")!;
+        Assert.Null(route["connectionPool"]);
+    }
+
+    [Fact]
+    public void Misspelt_h2_upgrade_policy_is_reported_with_a_suggestion()
+    {
+        var parsed = MeshParser.Parse(Header + Services("{ h2UpgradePolicy: UPGRADES }"), "mesh.yaml");
+        Assert.False(parsed.Succeeded);
+        Assert.Equal(
+            ["mesh.yaml:10:42: spec.services[0].connectionPool.h2UpgradePolicy: expected one of DEFAULT, DO_NOT_UPGRADE, UPGRADE, got \"UPGRADES\"; did you mean \"UPGRADE\"?"],
+            parsed.Errors.Select(e => e.ToString()).ToList());
+    }
+}

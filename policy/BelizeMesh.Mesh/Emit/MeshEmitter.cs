@@ -208,7 +208,8 @@ public static partial class MeshEmitter
                 var http = Obj(
                     ("http2MaxRequests", pool.Http2MaxRequests),
                     ("http1MaxPendingRequests", pool.MaxPendingRequests),
-                    ("maxRequestsPerConnection", pool.MaxRequestsPerConnection));
+                    ("maxRequestsPerConnection", pool.MaxRequestsPerConnection),
+                    ("h2UpgradePolicy", H2UpgradeText(pool.H2UpgradePolicy)));
                 if (http.Count > 0)
                 {
                     pooled["http"] = http;
@@ -690,6 +691,15 @@ public static partial class MeshEmitter
     }
 
     /// <summary>An object from (key, value) pairs, leaving out null values.</summary>
+    /// <summary>Istio's spelling of an <c>h2UpgradePolicy</c>; null when not set.</summary>
+    internal static string? H2UpgradeText(H2UpgradePolicy? policy) => policy switch
+    {
+        H2UpgradePolicy.Default => "DEFAULT",
+        H2UpgradePolicy.DoNotUpgrade => "DO_NOT_UPGRADE",
+        H2UpgradePolicy.Upgrade => "UPGRADE",
+        _ => null,
+    };
+
     internal static JsonObject Obj(params ReadOnlySpan<(string Key, JsonNode? Value)> properties)
     {
         var result = new JsonObject();

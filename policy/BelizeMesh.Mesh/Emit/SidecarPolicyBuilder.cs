@@ -102,6 +102,12 @@ internal static class SidecarPolicyBuilder
                 route["loadBalancing"] = balancing;
             }
 
+            // Istio's h2UpgradePolicy: the sidecar keeps the caller's protocol inside the channel unless UPGRADE
+            if (MeshEmitter.H2UpgradeText(callee.ConnectionPool?.H2UpgradePolicy) is { } h2Upgrade)
+            {
+                route["connectionPool"] = new JsonObject { ["h2UpgradePolicy"] = h2Upgrade };
+            }
+
             if (callee.OutlierDetection is { } outlier)
             {
                 var detection = Obj(

@@ -126,7 +126,25 @@ public sealed record SubsetSpec(string Name, IReadOnlyList<KeyValuePair<string, 
 public sealed record LoadBalancingSpec(LoadBalancingPolicy Policy, string? Header, string? Cookie, TimeSpan? CookieTtl, bool SourceIp, SourcePosition Position);
 
 /// <summary>Connection-pool limits (circuit breaking).</summary>
-public sealed record ConnectionPoolSpec(int? MaxConnections, TimeSpan? ConnectTimeout, int? Http2MaxRequests, int? MaxPendingRequests, int? MaxRequestsPerConnection, SourcePosition Position);
+public sealed record ConnectionPoolSpec(int? MaxConnections, TimeSpan? ConnectTimeout, int? Http2MaxRequests, int? MaxPendingRequests, int? MaxRequestsPerConnection, SourcePosition Position)
+{
+    /// <summary><c>h2UpgradePolicy</c>: whether callers' HTTP/1.1 requests to the service go as HTTP/2 between sidecars;
+    /// null when not set.</summary>
+    public H2UpgradePolicy? H2UpgradePolicy { get; init; }
+}
+
+/// <summary>Istio's <c>ConnectionPoolSettings.HTTPSettings.H2UpgradePolicy</c>.</summary>
+public enum H2UpgradePolicy
+{
+    /// <summary><c>DEFAULT</c>: the mesh-wide setting (Istio's default: do not upgrade).</summary>
+    Default,
+
+    /// <summary><c>DO_NOT_UPGRADE</c>.</summary>
+    DoNotUpgrade,
+
+    /// <summary><c>UPGRADE</c>.</summary>
+    Upgrade,
+}
 
 /// <summary>Outlier detection: eject hosts after consecutive errors.</summary>
 public sealed record OutlierDetectionSpec(int? Consecutive5xxErrors, int? ConsecutiveGatewayErrors, TimeSpan? Interval, TimeSpan? BaseEjectionTime, int? MaxEjectionPercent, SourcePosition Position);

@@ -594,6 +594,8 @@ public static class MeshParser
             return policy is null ? null : new LoadBalancingSpec(policy.Value, header, cookie, ttl, sourceIp, lb.Position);
         }
 
+        private static readonly (string, H2UpgradePolicy)[] s_h2UpgradePolicies = [("DEFAULT", H2UpgradePolicy.Default), ("DO_NOT_UPGRADE", H2UpgradePolicy.DoNotUpgrade), ("UPGRADE", H2UpgradePolicy.Upgrade)];
+
         private static ConnectionPoolSpec? BindConnectionPool(YamlMap item)
         {
             if (item.Map("connectionPool", "connection-pool limits") is not { } p)
@@ -607,7 +609,10 @@ public static class MeshParser
                 p.Int("http2MaxRequests", 1, int.MaxValue, hint: "a request count"),
                 p.Int("maxPendingRequests", 1, int.MaxValue, hint: "a request count"),
                 p.Int("maxRequestsPerConnection", 1, int.MaxValue, hint: "a request count"),
-                p.Position);
+                p.Position)
+            {
+                H2UpgradePolicy = p.Enum("h2UpgradePolicy", s_h2UpgradePolicies),
+            };
             p.Finish();
             return spec;
         }

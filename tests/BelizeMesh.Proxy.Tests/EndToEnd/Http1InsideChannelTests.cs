@@ -22,7 +22,7 @@ public sealed class Http1InsideChannelTests : IAsyncLifetime
     private const string Pakit = "spiffe://cluster.local/ns/belizechain/sa/pakit";
     private static readonly TimeSpan s_backstop = TimeSpan.FromSeconds(30);
 
-    private readonly LineCapture _inboundLog = new();
+    private readonly AccessLogLines _inboundLog = new();
     private readonly WarningLogs _logs = new();
     private readonly TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _allHeld = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -48,7 +48,7 @@ public sealed class Http1InsideChannelTests : IAsyncLifetime
                 .Replace("accessLog: false", "accessLog: true", StringComparison.Ordinal),
             certs: mesh.NawalCerts,
             logs: _logs,
-            accessLog: (_inboundLog, _ => { }, NullLoggerProvider.Instance));
+            accessLog: (_inboundLog, _ => { }, NoLogs.Instance));
         _pakit = await Sidecar.StartAsync(
             Sidecar.Policy("http://127.0.0.1:1", outboundRoutes:
                 Sidecar.Route("nawal.test", $"\"{_nawal.InboundEndpoint}\"", $"        identity: {Nawal}") +
@@ -207,135 +207,193 @@ public sealed class Http1InsideChannelTests : IAsyncLifetime
         Assert.Equal(Concurrent, await ServerHandshakesAsync());
         Assert.Equal("HTTP/1.1", await InboundProtocolAsync("/again-4"));
     }
+}
 
-    /// <summary>Collects what the access log writes, line by line, and lets a test await a line.</summary>
-    private sealed class LineCapture : Stream
+/// <summary><c>spec.outbound.h2UpgradePolicy: UPGRADE</c> (Istio's mesh-wide setting) upgrades the routes that leave
+/// theirs at <c>DEFAULT</c>; a route's own <c>DO_NOT_UPGRADE</c> still keeps HTTP/1.1.</summary>
+public sealed class OutboundH2UpgradeDefaultTests : IAsyncLifetime
+{
+    private const string Nawal = "spiffe://cluster.local/ns/belizechain/sa/nawal";
+
+    private readonly AccessLogLines _inboundLog = new();
+    private TestApp _app = null!;
+    private Sidecar _nawal = null!;
+    private Sidecar _pakit = null!;
+
+    public async Task InitializeAsync()
     {
-        private readonly object _lock = new();
-        private readonly StringBuilder _partial = new();
-        private readonly List<string> _lines = [];
-        private readonly List<(Func<string, bool> Match, TaskCompletionSource<string> Done)> _waiters = [];
-
-        public async Task<string> WaitForAsync(Func<string, bool> match, TimeSpan timeout)
-        {
-            var done = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-            lock (_lock)
-            {
-                foreach (string line in _lines)
-                {
-                    if (match(line))
-                    {
-                        return line;
-                    }
-                }
-
-                _waiters.Add((match, done));
-            }
-
-            try
-            {
-                return await done.Task.WaitAsync(timeout);
-            }
-            catch (TimeoutException)
-            {
-                lock (_lock)
-                {
-                    throw new TimeoutException("no such access-log line; got:\n" + string.Join("\n", _lines));
-                }
-            }
-        }
-
-        public override void Write(ReadOnlySpan<byte> buffer)
-        {
-            lock (_lock)
-            {
-                _partial.Append(Encoding.UTF8.GetString(buffer));
-                string text = _partial.ToString();
-                int end;
-                while ((end = text.IndexOf('\n', StringComparison.Ordinal)) >= 0)
-                {
-                    string line = text[..end];
-                    text = text[(end + 1)..];
-                    _lines.Add(line);
-                    for (int i = _waiters.Count - 1; i >= 0; i--)
-                    {
-                        if (_waiters[i].Match(line))
-                        {
-                            _waiters[i].Done.TrySetResult(line);
-                            _waiters.RemoveAt(i);
-                        }
-                    }
-                }
-
-                _partial.Clear().Append(text);
-            }
-        }
-
-        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
-
-        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
-        {
-            Write(buffer.Span);
-            return ValueTask.CompletedTask;
-        }
-
-        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
-        {
-            Write(buffer.AsSpan(offset, count));
-            return Task.CompletedTask;
-        }
-
-        public override void Flush()
-        {
-        }
-
-        public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-        public override bool CanRead => false;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => true;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
+        TestMesh mesh = TestMesh.Instance;
+        _app = await TestApp.StartAsync("nawal-app");
+        _nawal = await Sidecar.StartAsync(
+            Sidecar.Policy(_app.Url)
+                .Replace("mode: DISABLE", "mode: STRICT", StringComparison.Ordinal)
+                .Replace("accessLog: false", "accessLog: true", StringComparison.Ordinal),
+            certs: mesh.NawalCerts,
+            accessLog: (_inboundLog, _ => { }, NoLogs.Instance));
+        _pakit = await Sidecar.StartAsync(
+            Sidecar.Policy("http://127.0.0.1:1", outboundRoutes:
+                Sidecar.Route("nawal.test", $"\"{_nawal.InboundEndpoint}\"", $"        identity: {Nawal}") +
+                Sidecar.Route("nawal-h1.test", $"\"{_nawal.InboundEndpoint}\"", $"        identity: {Nawal}\n        connectionPool: {{ h2UpgradePolicy: DO_NOT_UPGRADE }}"))
+            .Replace("  outbound:\n", "  outbound:\n    mode: STRICT\n    h2UpgradePolicy: UPGRADE\n", StringComparison.Ordinal),
+            certs: mesh.PakitCerts);
     }
 
-    /// <summary>Warnings and errors of both sidecars, with their exceptions (shown when a test fails).</summary>
-    private sealed class WarningLogs : ILoggerProvider, ILogger
+    public async Task DisposeAsync()
     {
-        public System.Collections.Concurrent.ConcurrentQueue<string> Entries { get; } = new();
+        await _pakit.DisposeAsync();
+        await _nawal.DisposeAsync();
+        await _app.DisposeAsync();
+    }
 
-        public ILogger CreateLogger(string categoryName) => this;
+    private async Task<string> InboundProtocolAsync(string path)
+    {
+        string line = await _inboundLog.WaitForAsync(l => l.Contains($"\"Path\":\"{path}\"", StringComparison.Ordinal), TimeSpan.FromSeconds(30));
+        using var json = JsonDocument.Parse(line);
+        return json.RootElement.GetProperty("State").GetProperty("Protocol").GetString()!;
+    }
 
-        public IDisposable? BeginScope<TState>(TState state)
-            where TState : notnull => null;
+    [Fact]
+    public async Task Routes_follow_the_outbound_default_unless_they_set_their_own()
+    {
+        using HttpClient http = _pakit.CreateOutboundClient(HttpVersion.Version11);
 
-        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Warning;
+        using HttpResponseMessage upgraded = await http.GetAsync("http://nawal.test/by-default");
+        using HttpResponseMessage kept = await http.GetAsync("http://nawal-h1.test/by-route");
 
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-            => Entries.Enqueue($"{logLevel}: {formatter(state, exception)} {exception}");
+        Assert.Equal(HttpStatusCode.OK, upgraded.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, kept.StatusCode);
+        Assert.Equal("HTTP/2", await InboundProtocolAsync("/by-default"));
+        Assert.Equal("HTTP/1.1", await InboundProtocolAsync("/by-route"));
+    }
+}
 
-        public void Dispose()
+/// <summary>Collects what the access log writes, line by line, and lets a test await a line.</summary>
+internal sealed class AccessLogLines : Stream
+{
+    private readonly object _lock = new();
+    private readonly StringBuilder _partial = new();
+    private readonly List<string> _lines = [];
+    private readonly List<(Func<string, bool> Match, TaskCompletionSource<string> Done)> _waiters = [];
+
+    public async Task<string> WaitForAsync(Func<string, bool> match, TimeSpan timeout)
+    {
+        var done = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_lock)
         {
+            foreach (string line in _lines)
+            {
+                if (match(line))
+                {
+                    return line;
+                }
+            }
+
+            _waiters.Add((match, done));
+        }
+
+        try
+        {
+            return await done.Task.WaitAsync(timeout);
+        }
+        catch (TimeoutException)
+        {
+            lock (_lock)
+            {
+                throw new TimeoutException("no such access-log line; got:\n" + string.Join("\n", _lines));
+            }
         }
     }
 
-    private sealed class NullLoggerProvider : ILoggerProvider
+    public override void Write(ReadOnlySpan<byte> buffer)
     {
-        public static readonly NullLoggerProvider Instance = new();
-
-        public ILogger CreateLogger(string categoryName) => Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
-
-        public void Dispose()
+        lock (_lock)
         {
+            _partial.Append(Encoding.UTF8.GetString(buffer));
+            string text = _partial.ToString();
+            int end;
+            while ((end = text.IndexOf('\n', StringComparison.Ordinal)) >= 0)
+            {
+                string line = text[..end];
+                text = text[(end + 1)..];
+                _lines.Add(line);
+                for (int i = _waiters.Count - 1; i >= 0; i--)
+                {
+                    if (_waiters[i].Match(line))
+                    {
+                        _waiters[i].Done.TrySetResult(line);
+                        _waiters.RemoveAt(i);
+                    }
+                }
+            }
+
+            _partial.Clear().Append(text);
         }
+    }
+
+    public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        Write(buffer.Span);
+        return ValueTask.CompletedTask;
+    }
+
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+    {
+        Write(buffer.AsSpan(offset, count));
+        return Task.CompletedTask;
+    }
+
+    public override void Flush()
+    {
+    }
+
+    public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public override bool CanRead => false;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => true;
+
+    public override long Length => throw new NotSupportedException();
+
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+}
+
+/// <summary>Warnings and errors of both sidecars, with their exceptions (shown when a test fails).</summary>
+internal sealed class WarningLogs : ILoggerProvider, ILogger
+{
+    public System.Collections.Concurrent.ConcurrentQueue<string> Entries { get; } = new();
+
+    public ILogger CreateLogger(string categoryName) => this;
+
+    public IDisposable? BeginScope<TState>(TState state)
+        where TState : notnull => null;
+
+    public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Warning;
+
+    public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        => Entries.Enqueue($"{logLevel}: {formatter(state, exception)} {exception}");
+
+    public void Dispose()
+    {
+    }
+}
+
+internal sealed class NoLogs : ILoggerProvider
+{
+    public static readonly NoLogs Instance = new();
+
+    public ILogger CreateLogger(string categoryName) => Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+
+    public void Dispose()
+    {
     }
 }

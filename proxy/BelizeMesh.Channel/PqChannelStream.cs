@@ -110,6 +110,9 @@ public sealed class PqChannelStream : Stream
             deadline.CancelAfter(_options.HandshakeTimeout);
         }
 
+        // Connected by a socket continuation, this may run on an epoll thread: the key generation and everything the
+        // handshake computes runs on the thread pool instead (ThreadPoolHop).
+        await ThreadPoolHop.FromEventLoop;
         _readBuffer = ArrayPool<byte>.Shared.Rent(ReadBufferSize);
         using var machine = isClient
             ? HandshakeMachine.CreateClient(_options, expectedPeerIdentity!)
@@ -126,6 +129,7 @@ public sealed class PqChannelStream : Stream
             while (!machine.IsComplete)
             {
                 int length = await ReadRecordAsync(machine.ReceivedAnyRecord, duringHandshake: true, deadline.Token).ConfigureAwait(false);
+                await ThreadPoolHop.FromEventLoop; // decapsulation and signature checks: not on the epoll thread
                 machine.ProcessRecord(_readBuffer.AsSpan(_readStart, length), output);
                 CryptographicOperations.ZeroMemory(_readBuffer.AsSpan(_readStart, length));
                 _readStart += length;

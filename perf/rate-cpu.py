@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""CPU, context switches and latency per request of two or more sidecar builds at a fixed request rate, alternated.
+
+    python3 perf/rate-cpu.py [--rounds 5] [--rate 1000] [-d 8] [-c 32] [--warmup 20000] [--h2]
+                             [--scenario belizemesh-pq] [--access-log] [--no-perf] NAME=PROXY[:ENV=VALUE,...] ...
+
+The fixed-rate companion of ab-cpu.py (same pairs: `compare --hold SCENARIO --proxy PROXY`, one per build, all
+started at once, same NAME=PROXY[:ENV=VALUE,...] syntax). Each round sends an open-loop load (`load --rate R -d S
+-c C`) through one pair after the other (the order rotates every round) and reports per request, for that pair's
+two sidecar processes:
+
+- CPU µs: perf's task-clock when perf is usable, else utime+stime from /proc (10 ms ticks);
+- context switches: perf's context-switches, else the sum of voluntary+nonvoluntary switches over
+  /proc/PID/task/*/status (threads that exit during the round are missed: a lower bound);
+- futex calls (syscalls:sys_enter_futex; only with perf);
+- and the load generator's p50 and p99 (from each request's intended send time).
+
+A rate well below the pair's capacity measures what a request costs when the sidecar is mostly idle between requests
+(thread wake-ups, hops between threads), which a closed-loop run at saturation hides. Prints every round, then the
+median per build and the ratio of each median to the first build's.
+
+Build the harness first: dotnet build -c Release perf/BelizeMesh.Perf
+"""
+import argparse
+import glob
+import importlib.util
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import tempfile
+
+_spec = importlib.util.spec_from_file_location("ab_cpu", os.path.join(os.path.dirname(os.path.abspath(__file__)), "ab-cpu.py"))
+ab_cpu = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(ab_cpu)
+
+METRICS = ("cpu_us", "ctx", "futex", "p50", "p99")
+
+
+def context_switches(pids):
+    total = 0
+    for pid in pids:
+        for status in glob.glob(f"/proc/{pid}/task/*/status"):
+            try:
+                with open(status) as f:
+                    for line in f:
+                        if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
+                            total += int(line.split()[1])
+            except (FileNotFoundError, ProcessLookupError):
+                pass  # the thread exited between the listing and the read
+    return total
+
+
+def perf_usable():
+    if not shutil.which("perf"):
+        return False
+    probe = subprocess.run(["perf", "stat", "-x,", "-e", "context-switches,task-clock,syscalls:sys_enter_futex", "--", "true"],
+                           capture_output=True, text=True)
+    return probe.returncode == 0 and "not supported" not in probe.stderr and "<not counted>" not in probe.stderr
+
+
+def load_command(pair, args):
+    command = ["dotnet", ab_cpu.HARNESS, "load", "--target", pair.target, "--host", pair.host,
+               "-c", str(args.c), "--rate", str(args.rate), "-d", str(args.d)]
+    if args.h2:
+        command.append("--h2")
+    return command
+
+
+def measure(pair, args, use_perf):
+    """One fixed-rate run through PAIR: a dict of the per-request figures."""
+    ticks_before = ab_cpu.cpu_ticks(pair.pids)
+    ctx_before = context_switches(pair.pids)
+    counters = {}
+    if use_perf:
+        with tempfile.NamedTemporaryFile("r", suffix=".perf") as stat:
+            command = ["perf", "stat", "-x,", "-e", "context-switches,task-clock,syscalls:sys_enter_futex",
+                       "-p", ",".join(str(p) for p in pair.pids), "-o", stat.name, "--"] + load_command(pair, args)
+            run = subprocess.run(command, capture_output=True, text=True)
+            for line in stat.read().splitlines():
+                fields = line.split(",")
+                if len(fields) > 2 and fields[0] and fields[0][0].isdigit():
+                    counters[fields[2]] = float(fields[0])
+    else:
+        run = subprocess.run(load_command(pair, args), capture_output=True, text=True)
+    ticks = ab_cpu.cpu_ticks(pair.pids) - ticks_before
+    ctx = context_switches(pair.pids) - ctx_before
+    out = run.stdout + run.stderr
+    if run.returncode != 0:
+        raise SystemExit(f"{pair.name}: the load generator failed:\n{out}")
+    _, done, errors = pair.parse(out)
+    latency = re.search(r"p50 ([0-9.]+) .*p99 ([0-9.]+) ", out)
+    if not latency or done == 0:
+        raise SystemExit(f"{pair.name}: cannot read the load generator's output:\n{out}")
+    figures = {
+        "cpu_us": (counters["task-clock"] * 1000.0 if "task-clock" in counters else ticks * 1e6 / ab_cpu.TICK) / done,
+        "ctx": counters.get("context-switches", ctx) / done,
+        "futex": counters["syscalls:sys_enter_futex"] / done if "syscalls:sys_enter_futex" in counters else None,
+        "p50": float(latency.group(1)),
+        "p99": float(latency.group(2)),
+        "errors": errors,
+    }
+    return figures
+
+
+def describe(f):
+    futex = f"{f['futex']:5.1f}" if f["futex"] is not None else "    -"
+    return (f"{f['cpu_us']:6.0f} µs/req ctx {f['ctx']:5.1f} futex {futex} p50 {f['p50']:.3f} p99 {f['p99']:.3f} ms"
+            + (f" {f['errors']} errors" if f["errors"] else ""))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("builds", nargs="+", help="NAME=PATH[:ENV=VALUE,...] of a belizemesh-proxy executable")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rate", type=int, default=1000)
+    parser.add_argument("-d", type=float, default=8)
+    parser.add_argument("-c", type=int, default=32)
+    parser.add_argument("--warmup", type=int, default=20000, help="closed-loop requests through each pair before the rounds")
+    parser.add_argument("--h2", action="store_true")
+    parser.add_argument("--scenario", default="belizemesh-pq")
+    parser.add_argument("--access-log", action="store_true")
+    parser.add_argument("--no-perf", action="store_true", help="count from /proc only, even when perf is usable")
+    args = parser.parse_args()
+    if not os.path.exists(ab_cpu.HARNESS):
+        raise SystemExit(f"{ab_cpu.HARNESS} not found: dotnet build -c Release perf/BelizeMesh.Perf")
+    use_perf = not args.no_perf and perf_usable()
+
+    pairs = []
+    try:
+        for spec in args.builds:
+            name, _, rest = spec.partition("=")
+            path, _, env = rest.partition(":")
+            pairs.append(ab_cpu.Pair(name, path, [e for e in env.split(",") if e], args))
+        for pair in pairs:
+            pair.load(args.warmup, argparse.Namespace(c=64, h2=args.h2))
+        results = {p.name: [] for p in pairs}
+        with open("/proc/loadavg") as f:
+            print(f"load average at start: {f.read().split()[0]}; {args.rounds} rounds at {args.rate} req/s for {args.d:g} s, -c {args.c}"
+                  f"{' h2' if args.h2 else ''}, {args.scenario}, access log {'on' if args.access_log else 'off'}, "
+                  f"counters from {'perf stat' if use_perf else '/proc'}", flush=True)
+        for r in range(args.rounds):
+            order = pairs[r % len(pairs):] + pairs[:r % len(pairs)]
+            line = []
+            for pair in order:
+                figures = measure(pair, args, use_perf)
+                results[pair.name].append(figures)
+                line.append(f"{pair.name} {describe(figures)}")
+            print(f"round {r + 1}: " + " | ".join(line), flush=True)
+        with open("/proc/loadavg") as f:
+            print(f"load average at end: {f.read().split()[0]}")
+
+        def median(name, metric):
+            values = [f[metric] for f in results[name] if f[metric] is not None]
+            return statistics.median(values) if values else None
+
+        base = pairs[0].name
+        for pair in pairs:
+            medians = {m: median(pair.name, m) for m in METRICS}
+            ratios = ", ".join(f"{m} x{medians[m] / median(base, m):.2f}" for m in METRICS
+                               if medians[m] is not None and median(base, m))
+            print(f"{pair.name:>12}: median of {args.rounds}: {describe({**medians, 'errors': 0})}"
+                  + (f"  ({ratios} of {base})" if pair.name != base else ""))
+    finally:
+        for pair in pairs:
+            pair.stop()
+
+
+if __name__ == "__main__":
+    main()

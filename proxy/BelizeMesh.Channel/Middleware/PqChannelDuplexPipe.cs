@@ -15,7 +15,14 @@ namespace BelizeMesh.Channel.Middleware;
 /// </summary>
 internal sealed class PqChannelDuplexPipe : IAsyncDisposable
 {
+    // Both pipes run their continuations inline: decrypted bytes reach Kestrel's parser on the thread that read the
+    // record (with inline socket completions, the epoll thread), and what Kestrel flushes is sealed and sent on the
+    // thread that flushed it. With the thread pool's scheduler each direction cost a hand-off per request: a worker
+    // wake-up plus the pool waking one more worker per dequeued item — 13 of the 19 context switches per request of
+    // the pair at 1,000 req/s, HTTP/1.1 inside (perf/README.md, "data path", third session). Nothing slow runs in
+    // these continuations: record sealing/opening is AES-GCM, and the handshake hops to the pool (ThreadPoolHop).
     private static readonly PipeOptions s_pipeOptions = new(
+        readerScheduler: PipeScheduler.Inline, writerScheduler: PipeScheduler.Inline,
         pauseWriterThreshold: 256 * 1024, resumeWriterThreshold: 128 * 1024, useSynchronizationContext: false);
 
     private readonly ConnectionContext _context;

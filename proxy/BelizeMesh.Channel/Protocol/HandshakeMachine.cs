@@ -41,7 +41,8 @@ internal sealed class HandshakeMachine : IDisposable
     private readonly long _bytesPerKey;
     private readonly IncrementalHash _transcript;
     private readonly byte[] _secret = new byte[ProtocolConstants.HashLength];
-    private readonly byte[] _scratch;
+    // Rented when first needed: a server's handshake waits for the ClientHello (read straight from the record) without it.
+    private byte[]? _scratch;
     private State _state;
     private EphemeralP256? _ecdh;
     private MLKemKey? _ephemeralKem;
@@ -66,7 +67,6 @@ internal sealed class HandshakeMachine : IDisposable
         _recordsPerKey = options.RecordsPerKey;
         _bytesPerKey = options.BytesPerKey;
         _transcript = IncrementalHash.CreateHash(HashAlgorithmName.SHA384);
-        _scratch = ArrayPool<byte>.Shared.Rent(ProtocolConstants.MaxRecord);
         _state = isClient ? State.ClientStart : State.ServerWaitClientHello;
 
         // One read of the options per handshake (so a rotation swaps them for the next handshake, never in the middle
@@ -88,7 +88,6 @@ internal sealed class HandshakeMachine : IDisposable
         _bytesPerKey = other._bytesPerKey;
         _transcript = other._transcript.Clone();
         other._secret.CopyTo(_secret, 0);
-        _scratch = ArrayPool<byte>.Shared.Rent(ProtocolConstants.MaxRecord);
         _state = other._state;
         // The ephemeral keys are only read (derive, decapsulate), so a clone borrows them; the original disposes them.
         _ecdh = other._ecdh;
@@ -149,7 +148,7 @@ internal sealed class HandshakeMachine : IDisposable
         _ecdh = EphemeralP256.Generate();
         _ephemeralKem = MLKemKey.Generate(MLKemParameterSet.MLKem1024);
 
-        Span<byte> m = _scratch;
+        Span<byte> m = Scratch;
         int n = 0;
         m[n++] = (byte)HandshakeType.ClientHello;
         m[n++] = 2;
@@ -247,8 +246,13 @@ internal sealed class HandshakeMachine : IDisposable
         ReleaseCredentials();
         _transcript.Dispose();
         CryptographicOperations.ZeroMemory(_secret);
-        CryptographicOperations.ZeroMemory(_scratch);
-        ArrayPool<byte>.Shared.Return(_scratch);
+        byte[]? scratch = _scratch;
+        _scratch = null;
+        if (scratch is not null)
+        {
+            CryptographicOperations.ZeroMemory(scratch);
+            ArrayPool<byte>.Shared.Return(scratch);
+        }
         DisposeEphemerals();
         _read?.Dispose();
         _previousRead?.Dispose();
@@ -262,6 +266,8 @@ internal sealed class HandshakeMachine : IDisposable
 
         _state = State.Failed;
     }
+
+    private byte[] Scratch => _scratch ??= ArrayPool<byte>.Shared.Rent(ProtocolConstants.MaxRecord);
 
     private void ProcessRecordCore(ReadOnlySpan<byte> record, IBufferWriter<byte> output)
     {
@@ -291,7 +297,7 @@ internal sealed class HandshakeMachine : IDisposable
         else
         {
             int length = OpenHandshakeRecord(record);
-            message = _scratch.AsSpan(0, length);
+            message = Scratch.AsSpan(0, length);
         }
 
         if (message.IsEmpty)
@@ -641,11 +647,11 @@ internal sealed class HandshakeMachine : IDisposable
         try
         {
             OpenHandshakeRecord(record);
-            return _scratch[0];
+            return Scratch[0];
         }
         catch (PqChannelException) when (_previousRead is not null && TryOpenWithPrevious(record))
         {
-            return _scratch[0];
+            return Scratch[0];
         }
     }
 
@@ -653,7 +659,7 @@ internal sealed class HandshakeMachine : IDisposable
     {
         try
         {
-            _previousRead!.Open(record, _scratch);
+            _previousRead!.Open(record, Scratch);
             return true;
         }
         catch (PqChannelException)
@@ -668,7 +674,7 @@ internal sealed class HandshakeMachine : IDisposable
     {
         try
         {
-            return _read!.Open(record, _scratch);
+            return _read!.Open(record, Scratch);
         }
         catch (PqChannelException ex) when (_state is State.ClientWaitServerKemCiphertext && _read!.Sequence == 0)
         {
@@ -742,7 +748,7 @@ internal sealed class HandshakeMachine : IDisposable
     private void SendCertificate(HandshakeType type, IBufferWriter<byte> output)
     {
         ReadOnlySpan<byte> der = _credentials.CertificateDer.Span;
-        Span<byte> m = _scratch;
+        Span<byte> m = Scratch;
         m[0] = (byte)type;
         int n = 1;
         Write16(m, ref n, (ushort)der.Length);

@@ -3,13 +3,19 @@ using System.Security.Cryptography;
 
 namespace BelizeMesh.Channel.Protocol;
 
-/// <summary>A growable output buffer over <see cref="ArrayPool{T}"/>, for handshake flights. Cleared before it returns memory.</summary>
+/// <summary>A growable output buffer over <see cref="ArrayPool{T}"/>, for handshake flights. Cleared before it returns memory.
+/// Nothing is rented until the first write, so a connection that waits for its peer's first flight holds no buffer.</summary>
 internal sealed class PooledBufferWriter : IBufferWriter<byte>, IDisposable
 {
-    private byte[] _buffer;
+    private readonly int _initialCapacity;
+    private byte[] _buffer = [];
     private int _written;
 
-    public PooledBufferWriter(int initialCapacity = 16 * 1024) => _buffer = ArrayPool<byte>.Shared.Rent(initialCapacity);
+    public PooledBufferWriter(int initialCapacity = 16 * 1024)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(initialCapacity);
+        _initialCapacity = initialCapacity;
+    }
 
     public ReadOnlyMemory<byte> WrittenMemory => _buffer.AsMemory(0, _written);
 
@@ -49,7 +55,11 @@ internal sealed class PooledBufferWriter : IBufferWriter<byte>, IDisposable
     public void Dispose()
     {
         Clear();
-        ArrayPool<byte>.Shared.Return(_buffer);
+        if (_buffer.Length != 0)
+        {
+            ArrayPool<byte>.Shared.Return(_buffer);
+        }
+
         _buffer = [];
     }
 
@@ -61,10 +71,14 @@ internal sealed class PooledBufferWriter : IBufferWriter<byte>, IDisposable
             return;
         }
 
-        byte[] bigger = ArrayPool<byte>.Shared.Rent(Math.Max(_buffer.Length * 2, _written + need));
-        _buffer.AsSpan(0, _written).CopyTo(bigger);
-        CryptographicOperations.ZeroMemory(_buffer.AsSpan(0, _written));
-        ArrayPool<byte>.Shared.Return(_buffer);
+        byte[] bigger = ArrayPool<byte>.Shared.Rent(Math.Max(Math.Max(_buffer.Length * 2, _initialCapacity), _written + need));
+        if (_buffer.Length != 0)
+        {
+            _buffer.AsSpan(0, _written).CopyTo(bigger);
+            CryptographicOperations.ZeroMemory(_buffer.AsSpan(0, _written));
+            ArrayPool<byte>.Shared.Return(_buffer);
+        }
+
         _buffer = bigger;
     }
 }

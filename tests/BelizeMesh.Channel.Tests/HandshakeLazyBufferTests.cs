@@ -6,8 +6,8 @@ using BelizeMesh.Identity;
 namespace BelizeMesh.Channel.Tests;
 
 /// <summary>
-/// A server connection that has not yet received its ClientHello (a half-open handshake) holds no record scratch and
-/// no flight buffer: both are rented when first needed. The checks use the shared pool's per-thread slot: an array
+/// A handshake waiting for its peer's next flight (a half-open handshake) holds no record scratch and no flight buffer:
+/// both are rented when a record is processed or a flight written, and returned once it is sent. The checks use the shared pool's per-thread slot: an array
 /// returned on this thread is the next one rented on it at that size unless something else took it in between.
 /// </summary>
 public sealed class HandshakeLazyBufferTests
@@ -56,6 +56,32 @@ public sealed class HandshakeLazyBufferTests
         writer.GetSpan(40 * 1024)[0] = 9; // grows, keeping what was written
         writer.Advance(1);
         Assert.Equal(new byte[] { 7, 7, 7, 9 }, writer.WrittenSpan.ToArray());
+    }
+
+    [Fact]
+    public void A_flight_buffer_returns_its_buffer_to_the_pool_when_cleared_after_a_flight_is_sent()
+    {
+        using var writer = new PooledBufferWriter();
+        Span<byte> span = writer.GetSpan(100);
+        span[..100].Fill(5);
+        writer.Advance(100);
+        writer.Clear();
+        Assert.Equal(0, writer.WrittenCount);
+
+        byte[] next = ArrayPool<byte>.Shared.Rent(16 * 1024);
+        try
+        {
+            Assert.Equal(0, next[0]); // the writer zeroes what it wrote before it gives the buffer back
+            Assert.Equal(0, next[99]);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(next);
+        }
+
+        writer.GetSpan(1)[0] = 1; // writes again after a clear
+        writer.Advance(1);
+        Assert.Equal(new byte[] { 1 }, writer.WrittenSpan.ToArray());
     }
 
     [Fact]

@@ -41,7 +41,7 @@ internal sealed class HandshakeMachine : IDisposable
     private readonly long _bytesPerKey;
     private readonly IncrementalHash _transcript;
     private readonly byte[] _secret = new byte[ProtocolConstants.HashLength];
-    // Rented when first needed: a server's handshake waits for the ClientHello (read straight from the record) without it.
+    // Rented for one record (or Start) and returned after it: a handshake waiting for its peer's next flight holds none.
     private byte[]? _scratch;
     private State _state;
     private EphemeralP256? _ecdh;
@@ -166,6 +166,7 @@ internal sealed class HandshakeMachine : IDisposable
 
         SendPlain(m[..n], output);
         _state = State.ClientWaitServerHello;
+        ReleaseScratch();
     }
 
     /// <summary>Consumes one whole record (header + payload) and appends any response records to <paramref name="output"/>.</summary>
@@ -186,6 +187,11 @@ internal sealed class HandshakeMachine : IDisposable
             _state = State.Failed;
             ReleaseCredentials();
             throw;
+        }
+        finally
+        {
+            // Nothing in the scratch outlives one record: a handshake waiting for its peer's next flight holds none.
+            ReleaseScratch();
         }
 
         if (_state == State.Complete)
@@ -246,13 +252,7 @@ internal sealed class HandshakeMachine : IDisposable
         ReleaseCredentials();
         _transcript.Dispose();
         CryptographicOperations.ZeroMemory(_secret);
-        byte[]? scratch = _scratch;
-        _scratch = null;
-        if (scratch is not null)
-        {
-            CryptographicOperations.ZeroMemory(scratch);
-            ArrayPool<byte>.Shared.Return(scratch);
-        }
+        ReleaseScratch();
         DisposeEphemerals();
         _read?.Dispose();
         _previousRead?.Dispose();
@@ -268,6 +268,17 @@ internal sealed class HandshakeMachine : IDisposable
     }
 
     private byte[] Scratch => _scratch ??= ArrayPool<byte>.Shared.Rent(ProtocolConstants.MaxRecord);
+
+    private void ReleaseScratch()
+    {
+        byte[]? scratch = _scratch;
+        _scratch = null;
+        if (scratch is not null)
+        {
+            CryptographicOperations.ZeroMemory(scratch);
+            ArrayPool<byte>.Shared.Return(scratch);
+        }
+    }
 
     private void ProcessRecordCore(ReadOnlySpan<byte> record, IBufferWriter<byte> output)
     {

@@ -4,7 +4,8 @@ using System.Security.Cryptography;
 namespace BelizeMesh.Channel.Protocol;
 
 /// <summary>A growable output buffer over <see cref="ArrayPool{T}"/>, for handshake flights. Cleared before it returns memory.
-/// Nothing is rented until the first write, so a connection that waits for its peer's first flight holds no buffer.</summary>
+/// Nothing is rented until the first write and <see cref="Clear"/> returns the buffer, so a connection waiting for its
+/// peer's flight holds none.</summary>
 internal sealed class PooledBufferWriter : IBufferWriter<byte>, IDisposable
 {
     private readonly int _initialCapacity;
@@ -46,22 +47,20 @@ internal sealed class PooledBufferWriter : IBufferWriter<byte>, IDisposable
         return _buffer.AsSpan(_written);
     }
 
+    /// <summary>Forgets what was written and returns the buffer to the pool (the next write rents again): a connection
+    /// that sent its flight and waits for the peer's holds no buffer.</summary>
     public void Clear()
     {
         CryptographicOperations.ZeroMemory(_buffer.AsSpan(0, _written));
         _written = 0;
-    }
-
-    public void Dispose()
-    {
-        Clear();
         if (_buffer.Length != 0)
         {
             ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = [];
         }
-
-        _buffer = [];
     }
+
+    public void Dispose() => Clear();
 
     private void Ensure(int sizeHint)
     {

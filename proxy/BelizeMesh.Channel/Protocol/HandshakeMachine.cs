@@ -41,7 +41,8 @@ internal sealed class HandshakeMachine : IDisposable
     private readonly long _bytesPerKey;
     private readonly IncrementalHash _transcript;
     private readonly byte[] _secret = new byte[ProtocolConstants.HashLength];
-    private readonly byte[] _scratch;
+    // Rented for one record (or Start) and returned after it: a handshake waiting for its peer's next flight holds none.
+    private byte[]? _scratch;
     private State _state;
     private EphemeralP256? _ecdh;
     private MLKemKey? _ephemeralKem;
@@ -66,7 +67,6 @@ internal sealed class HandshakeMachine : IDisposable
         _recordsPerKey = options.RecordsPerKey;
         _bytesPerKey = options.BytesPerKey;
         _transcript = IncrementalHash.CreateHash(HashAlgorithmName.SHA384);
-        _scratch = ArrayPool<byte>.Shared.Rent(ProtocolConstants.MaxRecord);
         _state = isClient ? State.ClientStart : State.ServerWaitClientHello;
 
         // One read of the options per handshake (so a rotation swaps them for the next handshake, never in the middle
@@ -88,7 +88,6 @@ internal sealed class HandshakeMachine : IDisposable
         _bytesPerKey = other._bytesPerKey;
         _transcript = other._transcript.Clone();
         other._secret.CopyTo(_secret, 0);
-        _scratch = ArrayPool<byte>.Shared.Rent(ProtocolConstants.MaxRecord);
         _state = other._state;
         // The ephemeral keys are only read (derive, decapsulate), so a clone borrows them; the original disposes them.
         _ecdh = other._ecdh;
@@ -149,7 +148,7 @@ internal sealed class HandshakeMachine : IDisposable
         _ecdh = EphemeralP256.Generate();
         _ephemeralKem = MLKemKey.Generate(MLKemParameterSet.MLKem1024);
 
-        Span<byte> m = _scratch;
+        Span<byte> m = Scratch;
         int n = 0;
         m[n++] = (byte)HandshakeType.ClientHello;
         m[n++] = 2;
@@ -167,6 +166,7 @@ internal sealed class HandshakeMachine : IDisposable
 
         SendPlain(m[..n], output);
         _state = State.ClientWaitServerHello;
+        ReleaseScratch();
     }
 
     /// <summary>Consumes one whole record (header + payload) and appends any response records to <paramref name="output"/>.</summary>
@@ -187,6 +187,11 @@ internal sealed class HandshakeMachine : IDisposable
             _state = State.Failed;
             ReleaseCredentials();
             throw;
+        }
+        finally
+        {
+            // Nothing in the scratch outlives one record: a handshake waiting for its peer's next flight holds none.
+            ReleaseScratch();
         }
 
         if (_state == State.Complete)
@@ -247,8 +252,7 @@ internal sealed class HandshakeMachine : IDisposable
         ReleaseCredentials();
         _transcript.Dispose();
         CryptographicOperations.ZeroMemory(_secret);
-        CryptographicOperations.ZeroMemory(_scratch);
-        ArrayPool<byte>.Shared.Return(_scratch);
+        ReleaseScratch();
         DisposeEphemerals();
         _read?.Dispose();
         _previousRead?.Dispose();
@@ -261,6 +265,19 @@ internal sealed class HandshakeMachine : IDisposable
         }
 
         _state = State.Failed;
+    }
+
+    private byte[] Scratch => _scratch ??= ArrayPool<byte>.Shared.Rent(ProtocolConstants.MaxRecord);
+
+    private void ReleaseScratch()
+    {
+        byte[]? scratch = _scratch;
+        _scratch = null;
+        if (scratch is not null)
+        {
+            CryptographicOperations.ZeroMemory(scratch);
+            ArrayPool<byte>.Shared.Return(scratch);
+        }
     }
 
     private void ProcessRecordCore(ReadOnlySpan<byte> record, IBufferWriter<byte> output)
@@ -291,7 +308,7 @@ internal sealed class HandshakeMachine : IDisposable
         else
         {
             int length = OpenHandshakeRecord(record);
-            message = _scratch.AsSpan(0, length);
+            message = Scratch.AsSpan(0, length);
         }
 
         if (message.IsEmpty)
@@ -641,11 +658,11 @@ internal sealed class HandshakeMachine : IDisposable
         try
         {
             OpenHandshakeRecord(record);
-            return _scratch[0];
+            return Scratch[0];
         }
         catch (PqChannelException) when (_previousRead is not null && TryOpenWithPrevious(record))
         {
-            return _scratch[0];
+            return Scratch[0];
         }
     }
 
@@ -653,7 +670,7 @@ internal sealed class HandshakeMachine : IDisposable
     {
         try
         {
-            _previousRead!.Open(record, _scratch);
+            _previousRead!.Open(record, Scratch);
             return true;
         }
         catch (PqChannelException)
@@ -668,7 +685,7 @@ internal sealed class HandshakeMachine : IDisposable
     {
         try
         {
-            return _read!.Open(record, _scratch);
+            return _read!.Open(record, Scratch);
         }
         catch (PqChannelException ex) when (_state is State.ClientWaitServerKemCiphertext && _read!.Sequence == 0)
         {
@@ -742,7 +759,7 @@ internal sealed class HandshakeMachine : IDisposable
     private void SendCertificate(HandshakeType type, IBufferWriter<byte> output)
     {
         ReadOnlySpan<byte> der = _credentials.CertificateDer.Span;
-        Span<byte> m = _scratch;
+        Span<byte> m = Scratch;
         m[0] = (byte)type;
         int n = 1;
         Write16(m, ref n, (ushort)der.Length);

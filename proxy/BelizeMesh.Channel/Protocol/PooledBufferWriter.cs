@@ -3,13 +3,20 @@ using System.Security.Cryptography;
 
 namespace BelizeMesh.Channel.Protocol;
 
-/// <summary>A growable output buffer over <see cref="ArrayPool{T}"/>, for handshake flights. Cleared before it returns memory.</summary>
+/// <summary>A growable output buffer over <see cref="ArrayPool{T}"/>, for handshake flights. Cleared before it returns memory.
+/// Nothing is rented until the first write and <see cref="Clear"/> returns the buffer, so a connection waiting for its
+/// peer's flight holds none.</summary>
 internal sealed class PooledBufferWriter : IBufferWriter<byte>, IDisposable
 {
-    private byte[] _buffer;
+    private readonly int _initialCapacity;
+    private byte[] _buffer = [];
     private int _written;
 
-    public PooledBufferWriter(int initialCapacity = 16 * 1024) => _buffer = ArrayPool<byte>.Shared.Rent(initialCapacity);
+    public PooledBufferWriter(int initialCapacity = 16 * 1024)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(initialCapacity);
+        _initialCapacity = initialCapacity;
+    }
 
     public ReadOnlyMemory<byte> WrittenMemory => _buffer.AsMemory(0, _written);
 
@@ -40,18 +47,20 @@ internal sealed class PooledBufferWriter : IBufferWriter<byte>, IDisposable
         return _buffer.AsSpan(_written);
     }
 
+    /// <summary>Forgets what was written and returns the buffer to the pool (the next write rents again): a connection
+    /// that sent its flight and waits for the peer's holds no buffer.</summary>
     public void Clear()
     {
         CryptographicOperations.ZeroMemory(_buffer.AsSpan(0, _written));
         _written = 0;
+        if (_buffer.Length != 0)
+        {
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = [];
+        }
     }
 
-    public void Dispose()
-    {
-        Clear();
-        ArrayPool<byte>.Shared.Return(_buffer);
-        _buffer = [];
-    }
+    public void Dispose() => Clear();
 
     private void Ensure(int sizeHint)
     {
@@ -61,10 +70,14 @@ internal sealed class PooledBufferWriter : IBufferWriter<byte>, IDisposable
             return;
         }
 
-        byte[] bigger = ArrayPool<byte>.Shared.Rent(Math.Max(_buffer.Length * 2, _written + need));
-        _buffer.AsSpan(0, _written).CopyTo(bigger);
-        CryptographicOperations.ZeroMemory(_buffer.AsSpan(0, _written));
-        ArrayPool<byte>.Shared.Return(_buffer);
+        byte[] bigger = ArrayPool<byte>.Shared.Rent(Math.Max(Math.Max(_buffer.Length * 2, _initialCapacity), _written + need));
+        if (_buffer.Length != 0)
+        {
+            _buffer.AsSpan(0, _written).CopyTo(bigger);
+            CryptographicOperations.ZeroMemory(_buffer.AsSpan(0, _written));
+            ArrayPool<byte>.Shared.Return(_buffer);
+        }
+
         _buffer = bigger;
     }
 }

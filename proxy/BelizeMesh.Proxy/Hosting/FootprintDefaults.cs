@@ -32,10 +32,22 @@ internal static class FootprintDefaults
     /// </summary>
     internal const string InlineSocketCompletions = "1";
 
+    /// <summary>The host builder's switch for watching its configuration files (<c>hostBuilder:reloadConfigOnChange</c>).</summary>
+    internal const string ReloadConfigOnChangeVariable = "DOTNET_hostBuilder__reloadConfigOnChange";
+
+    /// <summary>
+    /// "false": the web host adds <c>appsettings.json</c> (and its environment variant) with reload-on-change, which
+    /// starts a FileSystemWatcher — its own thread and an inotify descriptor on the binary's directory — in every
+    /// sidecar. The sidecar's configuration is its policy file, which has its own watcher (docs/policy.md,
+    /// "Reloading"); an <c>appsettings.json</c> next to the binary is still read at start.
+    /// </summary>
+    internal const string ReloadConfigOnChange = "false";
+
     public static void Apply()
     {
         SetUnlessPresent(ArraysPerPartitionVariable, ArraysPerPartition);
         SetUnlessPresent(InlineSocketCompletionsVariable, InlineSocketCompletions);
+        SetUnlessPresent(ReloadConfigOnChangeVariable, ReloadConfigOnChange);
     }
 
     private static void SetUnlessPresent(string variable, string value)

@@ -450,7 +450,7 @@ public static partial class PolicyParser
             }
 
             ListenerLimitsSpec limits = ReadLimits(o, ListenerLimitsSpec.Default, inbound: false);
-            H2UpgradePolicy h2Upgrade = o.Enum("h2UpgradePolicy", s_meshH2Upgrade) ?? H2UpgradePolicy.DoNotUpgrade;
+            H2UpgradePolicy h2Upgrade = o.Enum("h2UpgradePolicy", s_meshH2Upgrade) ?? H2UpgradePolicy.Default;
             o.Finish();
             return new OutboundSpec(listen, mode, routes) { Limits = limits, H2UpgradePolicy = h2Upgrade };
         }

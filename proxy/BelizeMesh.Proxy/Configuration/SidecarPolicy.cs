@@ -214,8 +214,9 @@ public sealed record OutboundSpec(ListenAddress Listen, ChannelMode Mode, IReadO
     public ListenerLimitsSpec Limits { get; init; } = ListenerLimitsSpec.Default;
 
     /// <summary><c>spec.outbound.h2UpgradePolicy</c>: the policy of routes that leave theirs at
-    /// <see cref="H2UpgradePolicy.Default"/> (Istio's mesh-wide setting); never <see cref="H2UpgradePolicy.Default"/>.</summary>
-    public H2UpgradePolicy H2UpgradePolicy { get; init; } = H2UpgradePolicy.DoNotUpgrade;
+    /// <see cref="H2UpgradePolicy.Default"/> (Istio's mesh-wide setting). <see cref="H2UpgradePolicy.Default"/> when not
+    /// set: the sidecar chooses per request by the endpoint's requests in flight (HTTP/1.1 while few, HTTP/2 beyond).</summary>
+    public H2UpgradePolicy H2UpgradePolicy { get; init; } = H2UpgradePolicy.Default;
 }
 
 /// <summary>One outbound route, selected by <c>Host</c> and an optional path prefix.</summary>

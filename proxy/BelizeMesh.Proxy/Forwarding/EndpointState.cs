@@ -25,7 +25,8 @@ internal sealed class EndpointState(EndpointAddress address, TimeProvider time)
 
     public bool IsEjected => Volatile.Read(ref _ejectedUntil) > time.GetTimestamp();
 
-    public void RequestStarted() => Interlocked.Increment(ref _activeRequests);
+    /// <returns>The requests in flight to the endpoint, this one included.</returns>
+    public int RequestStarted() => Interlocked.Increment(ref _activeRequests);
 
     public void RequestCompleted() => Interlocked.Decrement(ref _activeRequests);
 

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http;
 using BelizeMesh.Proxy.Metrics;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 using Yarp.ReverseProxy.Forwarder;
 
@@ -54,9 +55,33 @@ internal sealed class UpstreamTarget(
     /// Null: every request uses <see cref="Config"/>.</summary>
     public ForwarderRequestConfig? Http1Config { get; init; }
 
-    /// <summary>The settings for a request that arrived as <paramref name="protocol"/> (<c>HttpRequest.Protocol</c>).</summary>
-    public ForwarderRequestConfig ConfigFor(string protocol)
-        => Http1Config is { } http1 && !HttpProtocol.IsHttp2(protocol) && !HttpProtocol.IsHttp3(protocol) ? http1 : Config;
+    /// <summary>With <see cref="Http1Config"/>: HTTP/1.x requests go as HTTP/1.1 while at most this many requests are in
+    /// flight to the endpoint (this one included), and beyond it as HTTP/2 multiplexed on the endpoint's HTTP/2
+    /// channel — unless they ask for a protocol upgrade (WebSocket), which always stays HTTP/1.1.
+    /// <see cref="int.MaxValue"/>: always HTTP/1.1 (<c>DO_NOT_UPGRADE</c>). See <see cref="AdaptiveHttp1InFlight"/>.</summary>
+    public int Http1InFlightLimit { get; init; } = int.MaxValue;
+
+    /// <summary>
+    /// The in-flight bar of the sidecar's own choice (<c>h2UpgradePolicy</c> left unset). HTTP/1.1 inside the channel
+    /// is the cheap path at ordinary rates: one request per channel, no HTTP/2 stream hand-offs between threads (at
+    /// 1,000 req/s the pair spent 0.45x the CPU and a third of the context switches of HTTP/2 inside). Under many
+    /// concurrent requests to one endpoint HTTP/2 is cheaper: its frames from many streams share records and
+    /// <c>sendto</c> calls (2.2 per request through the pair against 4 at 64 connections), and one channel replaces
+    /// dozens of handshakes. perf/README.md ("data path", third session) has the figures.
+    /// </summary>
+    public const int AdaptiveHttp1InFlight = 4;
+
+    /// <summary>The settings for a request that arrived as <paramref name="protocol"/> (<c>HttpRequest.Protocol</c>), with
+    /// <paramref name="inFlight"/> requests (this one included) in flight to its endpoint.</summary>
+    public ForwarderRequestConfig ConfigFor(HttpContext context, string protocol, int inFlight)
+    {
+        if (Http1Config is not { } http1 || HttpProtocol.IsHttp2(protocol) || HttpProtocol.IsHttp3(protocol))
+        {
+            return Config;
+        }
+
+        return inFlight <= Http1InFlightLimit || context.Features.Get<IHttpUpgradeFeature>() is { IsUpgradableRequest: true } ? http1 : Config;
+    }
 
     /// <summary>YARP settings for a route: <paramref name="timeout"/> is an idle timeout, 0 = none (streams, WebSockets).
     /// <paramref name="http2"/>: HTTP/2 exactly (inside the PQ channel, one channel multiplexes many requests); else
@@ -142,10 +167,10 @@ internal sealed partial class ForwardingEngine(IHttpForwarder forwarder, ProxyMe
                 // (2) send
                 ForwarderError error;
                 bool perTryExpired;
-                endpoint.RequestStarted();
+                int inFlight = endpoint.RequestStarted();
                 try
                 {
-                    error = await forwarder.SendAsync(context, endpoint.DestinationPrefix, target.Client, target.ConfigFor(context.Request.Protocol), ForwardingTransformer.For(direction, retryState is not null), perTry?.Token ?? CancellationToken.None).ConfigureAwait(false);
+                    error = await forwarder.SendAsync(context, endpoint.DestinationPrefix, target.Client, target.ConfigFor(context, context.Request.Protocol, inFlight), ForwardingTransformer.For(direction, retryState is not null), perTry?.Token ?? CancellationToken.None).ConfigureAwait(false);
                 }
                 finally
                 {

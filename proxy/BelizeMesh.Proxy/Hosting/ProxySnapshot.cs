@@ -91,9 +91,12 @@ internal sealed class SnapshotBuilder(UpstreamClientFactory clients, RateLimiter
             Metrics.ServiceLabels service = Metrics.ServiceLabels.FromHost(route.Host, policy.Namespace);
 
             // Inside the PQ channel HTTP/2 requests go as HTTP/2; HTTP/1.x requests keep their protocol (one request at a
-            // time per pooled channel) unless the route's h2UpgradePolicy (or the outbound default) is UPGRADE.
+            // time per pooled channel) unless the route's h2UpgradePolicy (or the outbound default) is UPGRADE. Left
+            // unset on both, the sidecar chooses per request: HTTP/1.1 while few requests are in flight to the
+            // endpoint, HTTP/2 beyond (UpstreamTarget.AdaptiveHttp1InFlight).
             H2UpgradePolicy h2Upgrade = route.H2UpgradePolicy == H2UpgradePolicy.Default ? policy.Spec.Outbound.H2UpgradePolicy : route.H2UpgradePolicy;
             bool keepHttp1 = mode != ChannelMode.Disable && h2Upgrade != H2UpgradePolicy.Upgrade;
+            int http1InFlightLimit = h2Upgrade == H2UpgradePolicy.Default ? UpstreamTarget.AdaptiveHttp1InFlight : int.MaxValue;
 
             // One target per destination: its own endpoint list turned into an endpoint set (a DNS name → one endpoint
             // per pod, re-resolved), its own load balancer and client; all share the route's retry budget. A destination
@@ -114,6 +117,7 @@ internal sealed class SnapshotBuilder(UpstreamClientFactory clients, RateLimiter
                     route.OutlierEjectionTime)
                 {
                     Http1Config = keepHttp1 ? UpstreamTarget.CreateConfig(timeout, http2: false) : null,
+                    Http1InFlightLimit = http1InFlightLimit,
                     Retry = RetryPlan.From(retries),
                     Budget = budget,
                     AppPort = (appPort ?? route.AppPort) is { } port ? new ForwardedAppPortFeature(port) : null,

@@ -39,10 +39,10 @@ public sealed class H2UpgradePolicyParserTests
     }
 
     [Fact]
-    public void Without_the_setting_routes_keep_the_clients_protocol()
+    public void Without_the_setting_the_sidecar_chooses_per_request()
     {
         OutboundSpec outbound = Outbound("");
-        Assert.Equal(H2UpgradePolicy.DoNotUpgrade, outbound.H2UpgradePolicy);
+        Assert.Equal(H2UpgradePolicy.Default, outbound.H2UpgradePolicy);
         Assert.Equal(H2UpgradePolicy.Default, Assert.Single(outbound.Routes).H2UpgradePolicy);
     }
 

@@ -52,7 +52,8 @@ public sealed class Http1InsideChannelTests : IAsyncLifetime
         _pakit = await Sidecar.StartAsync(
             Sidecar.Policy("http://127.0.0.1:1", outboundRoutes:
                 Sidecar.Route("nawal.test", $"\"{_nawal.InboundEndpoint}\"", $"        identity: {Nawal}") +
-                Sidecar.Route("nawal-h2.test", $"\"{_nawal.InboundEndpoint}\"", $"        identity: {Nawal}\n        connectionPool: {{ h2UpgradePolicy: UPGRADE }}"))
+                Sidecar.Route("nawal-h2.test", $"\"{_nawal.InboundEndpoint}\"", $"        identity: {Nawal}\n        connectionPool: {{ h2UpgradePolicy: UPGRADE }}") +
+                Sidecar.Route("nawal-h1.test", $"\"{_nawal.InboundEndpoint}\"", $"        identity: {Nawal}\n        connectionPool: {{ h2UpgradePolicy: DO_NOT_UPGRADE }}"))
             .Replace("  outbound:\n", "  outbound:\n    mode: STRICT\n", StringComparison.Ordinal),
             certs: mesh.PakitCerts,
             logs: _logs);
@@ -206,6 +207,42 @@ public sealed class Http1InsideChannelTests : IAsyncLifetime
 
         Assert.Equal(Concurrent, await ServerHandshakesAsync());
         Assert.Equal("HTTP/1.1", await InboundProtocolAsync("/again-4"));
+    }
+
+    [Theory]
+    [InlineData("nawal.test", Forwarding.UpstreamTarget.AdaptiveHttp1InFlight)] // h2UpgradePolicy unset: the sidecar chooses
+    [InlineData("nawal-h1.test", Forwarding.UpstreamTarget.AdaptiveHttp1InFlight + 2)] // DO_NOT_UPGRADE: always HTTP/1.1
+    public async Task Http1_requests_beyond_the_in_flight_bar_share_an_http2_channel_unless_the_route_says_DO_NOT_UPGRADE(string host, int expectedHttp1)
+    {
+        int concurrent = Forwarding.UpstreamTarget.AdaptiveHttp1InFlight + 2;
+        Volatile.Write(ref _holdTarget, concurrent);
+        using HttpClient http = _pakit.CreateOutboundClient(HttpVersion.Version11);
+
+        var held = new Task<HttpResponseMessage>[concurrent];
+        for (int i = 0; i < concurrent; i++)
+        {
+            held[i] = http.GetAsync($"http://{host}/hold-{host}-{i}");
+        }
+
+        await _allHeld.Task.WaitAsync(s_backstop);
+        _release.TrySetResult();
+        foreach (Task<HttpResponseMessage> request in held)
+        {
+            using HttpResponseMessage response = await request.WaitAsync(s_backstop);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal("released\n", await response.Content.ReadAsStringAsync());
+        }
+
+        // each request saw the count of requests in flight to the endpoint, itself included, at its start: 1..6 once each
+        int http1 = 0;
+        for (int i = 0; i < concurrent; i++)
+        {
+            string protocol = await InboundProtocolAsync($"/hold-{host}-{i}");
+            Assert.True(protocol is "HTTP/1.1" or "HTTP/2", protocol);
+            http1 += protocol == "HTTP/1.1" ? 1 : 0;
+        }
+
+        Assert.Equal(expectedHttp1, http1);
     }
 }
 

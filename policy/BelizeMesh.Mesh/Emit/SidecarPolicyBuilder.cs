@@ -40,7 +40,13 @@ internal static class SidecarPolicyBuilder
                 _ => "DISABLE",
             },
         };
-        if (InboundApps(service) is { } apps)
+        string appProtocol = AppProtocol(AppPortSpec(service));
+        if (appProtocol != "http")
+        {
+            inbound["appProtocol"] = appProtocol;
+        }
+
+        if (InboundApps(service, appProtocol) is { } apps)
         {
             inbound["apps"] = apps;
         }
@@ -154,7 +160,39 @@ internal static class SidecarPolicyBuilder
     /// port callers put in <c>Host</c>), so every HTTP port is reachable through the PQ path, not only the app port
     /// (the blockchain node's WebSocket 9944 next to its RPC 9933).
     /// </summary>
-    private static JsonArray? InboundApps(ServiceSpec service)
+    /// <summary>The sidecar's <c>appProtocol</c> for a Service port: HTTP/2 with prior knowledge for <c>GRPC</c> and
+    /// <c>HTTP2</c> ports, as Envoy's inbound cluster; HTTP/1.1 otherwise (<c>GRPC-WEB</c> included: gRPC-Web is made
+    /// to be served over HTTP/1.1).</summary>
+    internal static string AppProtocol(PortSpec? port) => port?.EffectiveProtocol switch
+    {
+        "GRPC" => "grpc",
+        "HTTP2" => "http2",
+        _ => "http",
+    };
+
+    /// <summary>The Service port the sidecar's <c>inbound.app</c> stands for: the port numbered as the app port, else
+    /// (a translated port, 80 → 8080) the first HTTP-family port.</summary>
+    private static PortSpec? AppPortSpec(ServiceSpec service)
+    {
+        int appPort = service.EffectiveAppPort!.Value;
+        PortSpec? firstHttp = null;
+        foreach (var port in service.Ports)
+        {
+            if (port.Number == appPort)
+            {
+                return port;
+            }
+
+            if (firstHttp is null && port.EffectiveProtocol is { } protocol && Protocols.IsHttp(protocol))
+            {
+                firstHttp = port;
+            }
+        }
+
+        return firstHttp;
+    }
+
+    private static JsonArray? InboundApps(ServiceSpec service, string defaultProtocol)
     {
         int appPort = service.EffectiveAppPort!.Value;
         JsonArray? apps = null;
@@ -177,7 +215,13 @@ internal static class SidecarPolicyBuilder
         {
             if (port.Number != appPort && port.EffectiveProtocol is { } protocol && Protocols.IsHttp(protocol))
             {
-                (apps ??= []).Push(new JsonObject { ["port"] = port.Number });
+                var entry = new JsonObject { ["port"] = port.Number };
+                if (AppProtocol(port) is var entryProtocol && entryProtocol != defaultProtocol)
+                {
+                    entry["appProtocol"] = entryProtocol;
+                }
+
+                (apps ??= []).Push(entry);
             }
         }
 
@@ -213,7 +257,7 @@ internal static class SidecarPolicyBuilder
 
         // The ports the sidecar forwards to (inbound.app and inbound.apps), which to.ports / to.notPorts are matched against.
         var appPorts = new List<int> { service.EffectiveAppPort!.Value };
-        if (InboundApps(service) is { } apps)
+        if (InboundApps(service, "http") is { } apps)
         {
             foreach (var app in apps)
             {

@@ -31,6 +31,7 @@ public static partial class PolicyParser
 
     private static readonly (string, ChannelMode)[] s_inboundModes = [("STRICT", ChannelMode.Strict), ("PERMISSIVE", ChannelMode.Permissive), ("DISABLE", ChannelMode.Disable)];
     private static readonly (string, ChannelMode)[] s_outboundModes = [("STRICT", ChannelMode.Strict), ("DISABLE", ChannelMode.Disable)];
+    private static readonly (string, AppProtocol)[] s_appProtocols = [("http", AppProtocol.Http), ("http2", AppProtocol.Http2), ("grpc", AppProtocol.Grpc), ("h2c", AppProtocol.H2c)];
     private static readonly (string, H2UpgradePolicy)[] s_meshH2Upgrade = [("DO_NOT_UPGRADE", H2UpgradePolicy.DoNotUpgrade), ("UPGRADE", H2UpgradePolicy.Upgrade)];
     private static readonly (string, H2UpgradePolicy)[] s_routeH2Upgrade = [("DEFAULT", H2UpgradePolicy.Default), ("DO_NOT_UPGRADE", H2UpgradePolicy.DoNotUpgrade), ("UPGRADE", H2UpgradePolicy.Upgrade)];
     private static readonly (string, LoadBalancingPolicy)[] s_lbPolicies =
@@ -209,7 +210,8 @@ public static partial class PolicyParser
 
             _inboundMode = mode;
             TimeSpan timeout = f.Duration("timeout") ?? s_defaultTimeout;
-            IReadOnlyList<InboundAppSpec> apps = ReadInboundApps(f, timeout);
+            AppProtocol appProtocol = f.Enum("appProtocol", s_appProtocols) ?? AppProtocol.Http;
+            IReadOnlyList<InboundAppSpec> apps = ReadInboundApps(f, timeout, appProtocol);
 
             AuthorizationSpec? authorization = f.Map("authorization", "authorization rules") is { } auth ? ReadAuthorization(auth) : null;
 
@@ -231,7 +233,7 @@ public static partial class PolicyParser
             IReadOnlyList<JwtRuleSpec> jwtRules = ReadJwtRules(f);
             ListenerLimitsSpec limits = ReadLimits(f, ListenerLimitsSpec.InboundDefault, inbound: true);
             f.Finish();
-            return app is null ? null : new InboundSpec(listen, app, mode, timeout, authorization, rateLimits) { Limits = limits, Apps = apps, JwtRules = jwtRules };
+            return app is null ? null : new InboundSpec(listen, app, mode, timeout, authorization, rateLimits) { Limits = limits, Apps = apps, JwtRules = jwtRules, AppProtocol = appProtocol };
         }
 
         /// <summary>A plain <c>http://host:port</c> URL of a local app, or null (the error is reported).</summary>
@@ -247,7 +249,7 @@ public static partial class PolicyParser
         }
 
         /// <summary><c>spec.inbound.apps</c>: more app ports, selected by the port in the request's <c>Host</c>.</summary>
-        private static List<InboundAppSpec> ReadInboundApps(YamlMap inbound, TimeSpan defaultTimeout)
+        private static List<InboundAppSpec> ReadInboundApps(YamlMap inbound, TimeSpan defaultTimeout, AppProtocol defaultProtocol)
         {
             var apps = new List<InboundAppSpec>();
             var ports = new HashSet<int>();
@@ -276,10 +278,11 @@ public static partial class PolicyParser
                 }
 
                 TimeSpan timeout = item.Duration("timeout") ?? defaultTimeout;
+                AppProtocol protocol = item.Enum("appProtocol", s_appProtocols) ?? defaultProtocol;
                 item.Finish();
                 if (port is not null && app is not null)
                 {
-                    apps.Add(new InboundAppSpec(port.Value, app, timeout));
+                    apps.Add(new InboundAppSpec(port.Value, app, timeout) { AppProtocol = protocol });
                 }
             }
 

@@ -40,10 +40,18 @@ public sealed record InboundSpec(
 
     /// <summary><c>spec.inbound.jwtRules</c>: JWT validation as an Istio <c>RequestAuthentication</c> (none = tokens ignored).</summary>
     public IReadOnlyList<JwtRuleSpec> JwtRules { get; init; } = [];
+
+    /// <summary><c>spec.inbound.appProtocol</c>: how <see cref="App"/> is spoken to (HTTP/1.1 unless HTTP/2 is named);
+    /// entries of <see cref="Apps"/> inherit it unless they set their own.</summary>
+    public AppProtocol AppProtocol { get; init; } = AppProtocol.Http;
 }
 
 /// <summary>One entry of <c>spec.inbound.apps</c>: requests for <see cref="Port"/> go to <see cref="App"/> with its own idle timeout.</summary>
-public sealed record InboundAppSpec(int Port, Uri App, TimeSpan Timeout);
+public sealed record InboundAppSpec(int Port, Uri App, TimeSpan Timeout)
+{
+    /// <summary><c>appProtocol</c> of the entry, else <c>spec.inbound.appProtocol</c>.</summary>
+    public AppProtocol AppProtocol { get; init; } = AppProtocol.Http;
+}
 
 /// <summary>
 /// <c>spec.inbound.limits</c> / <c>spec.outbound.limits</c>: deadlines and caps of one listener (docs/policy.md).

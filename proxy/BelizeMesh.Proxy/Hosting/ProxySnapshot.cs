@@ -76,11 +76,11 @@ internal sealed class SnapshotBuilder(UpstreamClientFactory clients, RateLimiter
     public ProxySnapshot Build(SidecarPolicy policy, string contentHash)
     {
         InboundSpec inbound = policy.Spec.Inbound;
-        UpstreamTarget inboundTarget = InboundTarget("inbound", inbound.App, inbound.Timeout);
+        UpstreamTarget inboundTarget = InboundTarget("inbound", inbound.App, inbound.Timeout, inbound.AppProtocol);
         Dictionary<int, UpstreamTarget>? appsByPort = null;
         foreach (InboundAppSpec app in inbound.Apps)
         {
-            (appsByPort ??= [])[app.Port] = InboundTarget("inbound:" + app.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), app.App, app.Timeout);
+            (appsByPort ??= [])[app.Port] = InboundTarget("inbound:" + app.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), app.App, app.Timeout, app.AppProtocol);
         }
 
         var routes = new List<(string, string?, OutboundRoute)>(policy.Spec.Outbound.Routes.Count);
@@ -178,14 +178,16 @@ internal sealed class SnapshotBuilder(UpstreamClientFactory clients, RateLimiter
         return snapshot;
     }
 
-    /// <summary>A local app: one fixed endpoint (the app's host is connected to as written, never resolved per pod).</summary>
-    private UpstreamTarget InboundTarget(string id, Uri app, TimeSpan timeout)
+    /// <summary>A local app: one fixed endpoint (the app's host is connected to as written, never resolved per pod),
+    /// spoken to with HTTP/1.1, or HTTP/2 with prior knowledge when its <see cref="AppProtocol"/> says so (gRPC, h2c:
+    /// every request, HTTP/1.1 ones too, goes as HTTP/2, as Envoy's inbound cluster does).</summary>
+    private UpstreamTarget InboundTarget(string id, Uri app, TimeSpan timeout, AppProtocol protocol)
         => new(
             "inbound",
             EndpointSet.Fixed(id, endpoints.Get(id, new EndpointAddress(app.Host, app.Port))),
             LoadBalancer.Create(LoadBalancingPolicy.RoundRobin, null),
             clients.GetOrCreate(ChannelMode.Disable, null),
-            UpstreamTarget.CreateConfig(timeout, http2: false),
+            UpstreamTarget.CreateConfig(timeout, http2: protocol.IsHttp2()),
             retryAttempts: 0,
             outlierThreshold: 0,
             ejectionTime: TimeSpan.Zero);

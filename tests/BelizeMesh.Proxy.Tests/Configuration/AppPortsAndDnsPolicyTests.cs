@@ -62,7 +62,7 @@ public class AppPortsAndDnsPolicyTests
     [InlineData("port: ws", 9, 15, "spec.inbound.apps[0].port: expected a port number from 1 to 65535, got \"ws\"")]
     [InlineData("app: \"http://127.0.0.1:9944\"", 9, 9, "spec.inbound.apps[0].port: missing required field \"port\" (the port callers address (the port in their Host), e.g. port: 9944)")]
     [InlineData("{ port: 9944, app: \"https://127.0.0.1:9944\" }", 9, 28, "spec.inbound.apps[0].app: \"https://127.0.0.1:9944\" is not a plain http URL of the local app; write e.g. \"http://127.0.0.1:8080\"")]
-    [InlineData("{ port: 9944, prot: 1 }", 9, 23, "spec.inbound.apps[0].prot: unknown field \"prot\"; did you mean \"port\"? (allowed here: app, port, timeout)")]
+    [InlineData("{ port: 9944, prot: 1 }", 9, 23, "spec.inbound.apps[0].prot: unknown field \"prot\"; did you mean \"port\"? (allowed here: app, appProtocol, port, timeout)")]
     public void Bad_app_entry_is_reported_where_it_is(string entry, int line, int column, string message)
         => AssertSingleError(Head + "    apps:\n      - " + entry + "\n", line, column, message);
 

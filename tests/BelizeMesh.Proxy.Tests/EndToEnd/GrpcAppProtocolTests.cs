@@ -1,0 +1,260 @@
+using System.Net;
+using System.Net.Http;
+using System.Text;
+using System.Threading.Channels;
+using BelizeMesh.Proxy.Tests.Metrics;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Logging;
+
+namespace BelizeMesh.Proxy.Tests.EndToEnd;
+
+/// <summary>
+/// An h2c-only app (Kestrel HTTP/2 on cleartext, as a gRPC server) behind an inbound with <c>appProtocol: grpc</c>:
+/// client → pakit's outbound → PQ channel (STRICT) → nawal's inbound → the app over HTTP/2 with prior knowledge. gRPC
+/// statuses in trailers, and a request/response stream, cross end to end; an HTTP/1.1 caller is forwarded to the app
+/// as HTTP/2; an <c>apps[]</c> entry inherits the top-level protocol unless it sets <c>appProtocol: http</c>.
+/// </summary>
+public sealed class GrpcAppProtocolTests : IAsyncLifetime
+{
+    private const string Nawal = "spiffe://cluster.local/ns/belizechain/sa/nawal";
+    private static readonly TimeSpan s_backstop = TimeSpan.FromSeconds(30);
+
+    private readonly WarningLogs _logs = new();
+    private WebApplication _h2cApp = null!;
+    private WebApplication _http1App = null!;
+    private Sidecar _nawal = null!;
+    private Sidecar _pakit = null!;
+
+    public async Task InitializeAsync()
+    {
+        _h2cApp = await StartAppAsync(HttpProtocols.Http2, HandleAsync);
+        _http1App = await StartAppAsync(HttpProtocols.Http1, EchoProtocolAsync);
+
+        TestMesh mesh = TestMesh.Instance;
+        _nawal = await Sidecar.StartAsync(
+            Sidecar.Policy(_h2cApp.Urls.First(), inboundExtra: $"""
+                    appProtocol: grpc
+                    apps:
+                      - port: 9944
+                        app: "{_h2cApp.Urls.First()}"
+                      - port: 9933
+                        app: "{_http1App.Urls.First()}"
+                        appProtocol: http
+                """).Replace("mode: DISABLE", "mode: STRICT", StringComparison.Ordinal),
+            certs: mesh.NawalCerts,
+            logs: _logs);
+        _pakit = await Sidecar.StartAsync(
+            Sidecar.Policy("http://127.0.0.1:1", outboundRoutes:
+                Sidecar.Route("nawal.test", $"\"{_nawal.InboundEndpoint}\"", $"        identity: {Nawal}\n        timeout: 0"))
+            .Replace("  outbound:\n", "  outbound:\n    mode: STRICT\n", StringComparison.Ordinal),
+            certs: mesh.PakitCerts,
+            logs: _logs);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _pakit.DisposeAsync();
+        await _nawal.DisposeAsync();
+        await _http1App.DisposeAsync();
+        await _h2cApp.DisposeAsync();
+    }
+
+    private static async Task<WebApplication> StartAppAsync(HttpProtocols protocols, RequestDelegate handler)
+    {
+        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.Protocols = protocols));
+        WebApplication app = builder.Build();
+        app.Run(handler);
+        await app.StartAsync();
+        return app;
+    }
+
+    private static Task EchoProtocolAsync(HttpContext context)
+        => context.Response.WriteAsync($"protocol: {context.Request.Protocol}\n");
+
+    private static async Task HandleAsync(HttpContext context)
+    {
+        string path = context.Request.Path.Value ?? "";
+        if (path == "/grpc.Greeter/Hello")
+        {
+            // unary: one length-prefixed message back, the status in trailers (not trailers-only)
+            byte[] request = await ReadAllAsync(context.Request.Body);
+            context.Response.ContentType = "application/grpc";
+            byte[] payload = Encoding.ASCII.GetBytes($"hello {request.Length} bytes over {context.Request.Protocol}");
+            await context.Response.Body.WriteAsync(Frame(payload));
+            context.Response.AppendTrailer("grpc-status", "7");
+            context.Response.AppendTrailer("grpc-message", "caller not allowed");
+            return;
+        }
+
+        if (path == "/grpc.Greeter/Chat")
+        {
+            // bidirectional stream: each chunk read is echoed at once, before the request ends
+            context.Response.ContentType = "application/grpc";
+            await context.Response.StartAsync();
+            await context.Response.Body.FlushAsync();
+            byte[] buffer = new byte[4096];
+            int read;
+            while ((read = await context.Request.Body.ReadAsync(buffer)) > 0)
+            {
+                await context.Response.Body.WriteAsync(buffer.AsMemory(0, read));
+                await context.Response.Body.FlushAsync();
+            }
+
+            context.Response.AppendTrailer("grpc-status", "0");
+            context.Response.AppendTrailer("grpc-message", "stream done");
+            return;
+        }
+
+        await EchoProtocolAsync(context);
+    }
+
+    private static byte[] Frame(byte[] payload)
+    {
+        byte[] frame = new byte[5 + payload.Length];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(frame.AsSpan(1), payload.Length);
+        payload.CopyTo(frame, 5);
+        return frame;
+    }
+
+    private static async Task<byte[]> ReadAllAsync(Stream stream)
+    {
+        using var buffer = new MemoryStream();
+        await stream.CopyToAsync(buffer);
+        return buffer.ToArray();
+    }
+
+    private static HttpRequestMessage GrpcRequest(string path, HttpContent content)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, "http://nawal.test" + path)
+        {
+            Content = content,
+            Version = HttpVersion.Version20,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+        };
+        request.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/grpc");
+        request.Headers.TE.ParseAdd("trailers");
+        return request;
+    }
+
+    [Fact]
+    public async Task Grpc_status_in_trailers_from_an_h2c_only_app_reaches_the_caller()
+    {
+        using HttpClient http = _pakit.CreateOutboundClient(HttpVersion.Version20);
+        using HttpRequestMessage request = GrpcRequest("/grpc.Greeter/Hello", new ByteArrayContent(Frame(Encoding.ASCII.GetBytes("nawal"))));
+
+        using HttpResponseMessage response = await http.SendAsync(request).WaitAsync(s_backstop);
+        byte[] body = await response.Content.ReadAsByteArrayAsync();
+
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"{response.StatusCode}\n" + string.Join("\n", _logs.Entries));
+        Assert.Equal("application/grpc", response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal(Frame(Encoding.ASCII.GetBytes("hello 10 bytes over HTTP/2")), body);
+        Assert.False(response.Headers.Contains("grpc-status"), "the status came in the headers, not in trailers");
+        Assert.Equal(["7"], response.TrailingHeaders.GetValues("grpc-status"));
+        Assert.Equal(["caller not allowed"], response.TrailingHeaders.GetValues("grpc-message"));
+    }
+
+    [Fact]
+    public async Task Grpc_status_in_trailers_is_counted_in_the_istio_request_metrics_of_both_sidecars()
+    {
+        using HttpClient http = _pakit.CreateOutboundClient(HttpVersion.Version20);
+        using HttpRequestMessage request = GrpcRequest("/grpc.Greeter/Hello", new ByteArrayContent(Frame([1, 2, 3])));
+        using HttpResponseMessage response = await http.SendAsync(request).WaitAsync(s_backstop);
+        await response.Content.ReadAsByteArrayAsync();
+        Assert.Equal(["7"], response.TrailingHeaders.GetValues("grpc-status"));
+
+        foreach ((Sidecar sidecar, string reporter) in new[] { (_nawal, "destination"), (_pakit, "source") })
+        {
+            using HttpClient admin = sidecar.CreateAdminClient();
+            IReadOnlyList<PromSample> samples = await PromText.ScrapeUntilAsync(
+                admin, s => s.Any(x => x.Name == "istio_requests_total" && x.Labels.TryGetValue("request_protocol", out string? p) && p == "grpc"));
+            PromSample series = Assert.Single(samples, s => s.Name == "istio_requests_total" && s["request_protocol"] == "grpc");
+            Assert.Equal(reporter, series["reporter"]);
+            Assert.Equal("7", series["grpc_response_status"]);
+            Assert.Equal("200", series["response_code"]);
+        }
+    }
+
+    [Fact]
+    public async Task Request_and_response_streams_cross_message_by_message()
+    {
+        using HttpClient http = _pakit.CreateOutboundClient(HttpVersion.Version20);
+        var outgoing = System.Threading.Channels.Channel.CreateUnbounded<byte[]>();
+        using HttpRequestMessage request = GrpcRequest("/grpc.Greeter/Chat", new ChannelContent(outgoing.Reader));
+        static byte[] Message(int i) => Frame(Encoding.ASCII.GetBytes($"message {i}"));
+
+        // the first message goes with the request, as gRPC clients send it (a request whose body has not started is
+        // not sent on by HttpClient's HTTP/2 duplex content: see docs/policy.md appProtocol)
+        await outgoing.Writer.WriteAsync(Message(0));
+        using HttpResponseMessage response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead).WaitAsync(s_backstop);
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"{response.StatusCode}\n" + string.Join("\n", _logs.Entries));
+        await using Stream incoming = await response.Content.ReadAsStreamAsync();
+
+        // each message comes back before the next one is sent: the request is still open while the answer streams
+        for (int i = 0; i < 3; i++)
+        {
+            byte[] message = Message(i);
+            if (i > 0)
+            {
+                await outgoing.Writer.WriteAsync(message);
+            }
+
+            byte[] echoed = new byte[message.Length];
+            await incoming.ReadExactlyAsync(echoed).AsTask().WaitAsync(s_backstop);
+            Assert.Equal(message, echoed);
+        }
+
+        outgoing.Writer.Complete();
+        Assert.Equal(0, await incoming.ReadAsync(new byte[1]).AsTask().WaitAsync(s_backstop));
+        Assert.Equal(["0"], response.TrailingHeaders.GetValues("grpc-status"));
+        Assert.Equal(["stream done"], response.TrailingHeaders.GetValues("grpc-message"));
+    }
+
+    [Theory]
+    [InlineData("http://nawal.test/echo")]
+    [InlineData("http://nawal.test:9944/echo")]
+    public async Task Http1_caller_reaches_the_h2c_only_app_as_http2(string url)
+    {
+        using HttpClient http = _pakit.CreateOutboundClient(HttpVersion.Version11);
+
+        using HttpResponseMessage response = await http.GetAsync(url).WaitAsync(s_backstop);
+
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"{response.StatusCode}\n" + string.Join("\n", _logs.Entries));
+        Assert.Equal(HttpVersion.Version11, response.Version);
+        Assert.Equal("protocol: HTTP/2\n", await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task App_entry_with_app_protocol_http_is_reached_over_http1_even_from_an_http2_caller()
+    {
+        using HttpClient http = _pakit.CreateOutboundClient(HttpVersion.Version20);
+
+        using HttpResponseMessage response = await http.GetAsync("http://nawal.test:9933/echo").WaitAsync(s_backstop);
+
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"{response.StatusCode}\n" + string.Join("\n", _logs.Entries));
+        Assert.Equal("protocol: HTTP/1.1\n", await response.Content.ReadAsStringAsync());
+    }
+
+    /// <summary>A request body written message by message, each flushed as it is taken from the channel.</summary>
+    private sealed class ChannelContent(ChannelReader<byte[]> messages) : HttpContent
+    {
+        protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context)
+        {
+            await foreach (byte[] message in messages.ReadAllAsync())
+            {
+                await stream.WriteAsync(message);
+                await stream.FlushAsync();
+            }
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = 0;
+            return false;
+        }
+    }
+}

@@ -17,7 +17,7 @@ internal sealed class PqChannelDuplexPipe : IAsyncDisposable
 {
     // Both pipes run their continuations inline: decrypted bytes reach Kestrel's parser on the thread that read the
     // record (with inline socket completions, the epoll thread), and what Kestrel flushes is sealed and sent on the
-    // thread that flushed it. With the thread pool's scheduler each direction cost a hand-off per request: a worker
+    // thread that flushed it (HTTP/2 connections excepted, see WriteLoopAsync). With the thread pool's scheduler each direction cost a hand-off per request: a worker
     // wake-up plus the pool waking one more worker per dequeued item — 13 of the 19 context switches per request of
     // the pair at 1,000 req/s, HTTP/1.1 inside (perf/README.md, "data path", third session). Nothing slow runs in
     // these continuations: record sealing/opening is AES-GCM, and the handshake hops to the pool (ThreadPoolHop).
@@ -36,6 +36,10 @@ internal sealed class PqChannelDuplexPipe : IAsyncDisposable
     private readonly Task _readLoop;
     private readonly Task _writeLoop;
     private volatile bool _failed;
+
+    // Set once the first application bytes from the peer are the HTTP/2 connection preface (RFC 9113 3.4).
+    private volatile bool _multiplexed;
+    private bool _sniffed;
     private byte[]? _readScratch;
     private byte[]? _writeScratch;
 
@@ -118,6 +122,8 @@ internal sealed class PqChannelDuplexPipe : IAsyncDisposable
         }
     }
 
+    private static ReadOnlySpan<byte> Http2Preface => "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"u8;
+
     /// <summary>Opens every complete record in <paramref name="buffer"/> into the application's input pipe.</summary>
     private SequencePosition OpenRecords(ReadOnlySequence<byte> buffer, out bool closed, out long received)
     {
@@ -147,6 +153,14 @@ internal sealed class PqChannelDuplexPipe : IAsyncDisposable
 
             if (n > 0)
             {
+                if (!_sniffed)
+                {
+                    _sniffed = true;
+                    ReadOnlySpan<byte> preface = Http2Preface;
+                    int length = Math.Min(n, preface.Length);
+                    _multiplexed = destination[..length].SequenceEqual(preface[..length]);
+                }
+
                 _input.Writer.Advance(n);
                 received += n;
             }
@@ -163,6 +177,21 @@ internal sealed class PqChannelDuplexPipe : IAsyncDisposable
             while (true)
             {
                 ReadResult result = await application.ReadAsync().ConfigureAwait(false);
+                if (_multiplexed && !result.IsCompleted && !result.IsCanceled && !result.Buffer.IsEmpty)
+                {
+                    // HTTP/2 inside: many streams write frames one after another. Continuing on the thread pool (as the
+                    // pipe's default scheduler did) lets the frames written meanwhile join this batch — one record and
+                    // one send for several responses under load, where sealing each flush at once cost the pair
+                    // ~1.2x the CPU per request at 64 connections. HTTP/1.1 (one response per flush) is sealed and
+                    // sent on the flushing thread, with no hand-off.
+                    application.AdvanceTo(result.Buffer.Start);
+                    await Task.Yield();
+                    if (!application.TryRead(out result))
+                    {
+                        continue;
+                    }
+                }
+
                 ReadOnlySequence<byte> buffer = result.Buffer;
                 long sent = buffer.Length;
                 if (!buffer.IsEmpty)

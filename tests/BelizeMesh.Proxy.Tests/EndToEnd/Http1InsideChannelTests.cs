@@ -11,10 +11,10 @@ using Microsoft.Extensions.Logging;
 namespace BelizeMesh.Proxy.Tests.EndToEnd;
 
 /// <summary>
-/// client → outbound STRICT → inbound STRICT → app, as Istio's default <c>h2UpgradePolicy</c> (DO_NOT_UPGRADE): an
-/// HTTP/1.1 request crosses the PQ channel as HTTP/1.1 (one request at a time per pooled channel), an HTTP/2 request
-/// (gRPC) as HTTP/2 with its trailers, and a route with <c>h2UpgradePolicy: UPGRADE</c> sends HTTP/1.1 requests as
-/// HTTP/2 as before. What the inbound sidecar received is read from its access log.
+/// client → outbound STRICT → inbound STRICT → app, <c>h2UpgradePolicy</c> unset: an HTTP/1.1 request crosses the PQ
+/// channel as HTTP/1.1 (one request at a time per pooled channel) while few are in flight to the endpoint, as HTTP/2
+/// beyond; an HTTP/2 request (gRPC) as HTTP/2; a route with <c>UPGRADE</c> sends HTTP/1.1 requests as HTTP/2 as before,
+/// one with <c>DO_NOT_UPGRADE</c> always as HTTP/1.1. What the inbound sidecar received is read from its access log.
 /// </summary>
 public sealed class Http1InsideChannelTests : IAsyncLifetime
 {

@@ -10,7 +10,7 @@ namespace BelizeMesh.Channel;
 /// The sidecar runs socket continuations inline on the socket engine's epoll threads
 /// (<c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1</c>, and Kestrel's <c>UnsafePreferInlineScheduling</c>): a
 /// continuation after a receive runs on the thread that waits for every other socket of that engine. Anything that
-/// computes for long — the handshake's ML-KEM, ML-DSA and X25519 work, ~0.4 ms per server handshake — must hop first,
+/// computes for long — the handshake's ML-KEM, ML-DSA and P-256 ECDH work, ~0.4 ms per server handshake — must hop first,
 /// or every connection on that epoll thread waits behind it. The epoll threads are not thread-pool threads; the pool's
 /// workers are, so the check is <see cref="Thread.IsThreadPoolThread"/>.
 /// </remarks>

@@ -162,7 +162,7 @@ internal sealed class PqChannelConnectionMiddleware
             ReadResult result = await input.ReadAsync(cancellationToken).ConfigureAwait(false);
 
             // Kestrel resumes this read on the thread that received the bytes: with inline socket completions, an epoll
-            // thread serving every other connection of its engine. The ML-KEM, ML-DSA and X25519 work (~0.4 ms per
+            // thread serving every other connection of its engine. The ML-KEM, ML-DSA and P-256 ECDH work (~0.4 ms per
             // handshake) runs on the thread pool instead.
             await ThreadPoolHop.FromEventLoop;
             ReadOnlySequence<byte> buffer = result.Buffer;

@@ -99,11 +99,9 @@ public sealed class Http1InsideChannelTests : IAsyncLifetime
     /// <summary>The protocol the inbound sidecar logged for the request to <paramref name="path"/>.</summary>
     private async Task<string> InboundProtocolAsync(string path)
     {
-        string line = await _inboundLog.WaitForAsync(l => l.Contains($"\"Path\":\"{path}\"", StringComparison.Ordinal), s_backstop);
-        using var json = JsonDocument.Parse(line);
-        JsonElement state = json.RootElement.GetProperty("State");
-        Assert.Equal("inbound", state.GetProperty("Direction").GetString());
-        return state.GetProperty("Protocol").GetString()!;
+        (string direction, string protocol) = await _inboundLog.RequestAsync(path, s_backstop);
+        Assert.Equal("inbound", direction);
+        return protocol;
     }
 
     private async Task<int> ServerHandshakesAsync()
@@ -283,11 +281,7 @@ public sealed class OutboundH2UpgradeDefaultTests : IAsyncLifetime
     }
 
     private async Task<string> InboundProtocolAsync(string path)
-    {
-        string line = await _inboundLog.WaitForAsync(l => l.Contains($"\"Path\":\"{path}\"", StringComparison.Ordinal), TimeSpan.FromSeconds(30));
-        using var json = JsonDocument.Parse(line);
-        return json.RootElement.GetProperty("State").GetProperty("Protocol").GetString()!;
-    }
+        => (await _inboundLog.RequestAsync(path, TimeSpan.FromSeconds(30))).Protocol;
 
     [Fact]
     public async Task Routes_follow_the_outbound_default_unless_they_set_their_own()
@@ -311,6 +305,15 @@ internal sealed class AccessLogLines : Stream
     private readonly StringBuilder _partial = new();
     private readonly List<string> _lines = [];
     private readonly List<(Func<string, bool> Match, TaskCompletionSource<string> Done)> _waiters = [];
+
+    /// <summary>The access log's direction and protocol of the first request to <paramref name="path"/>.</summary>
+    public async Task<(string Direction, string Protocol)> RequestAsync(string path, TimeSpan timeout)
+    {
+        string line = await WaitForAsync(l => l.Contains($"\"Path\":\"{path}\"", StringComparison.Ordinal), timeout);
+        using var json = JsonDocument.Parse(line);
+        JsonElement state = json.RootElement.GetProperty("State");
+        return (state.GetProperty("Direction").GetString()!, state.GetProperty("Protocol").GetString()!);
+    }
 
     public async Task<string> WaitForAsync(Func<string, bool> match, TimeSpan timeout)
     {

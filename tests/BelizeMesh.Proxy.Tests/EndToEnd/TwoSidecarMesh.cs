@@ -1,5 +1,10 @@
+using System.Net;
 using BelizeMesh.Identity;
 using BelizeMesh.Proxy.Metrics;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Logging;
 
 namespace BelizeMesh.Proxy.Tests.EndToEnd;
@@ -198,5 +203,20 @@ internal sealed class TestMesh
         File.WriteAllText(Path.Combine(dir, "tls.key"), issued.ExportPrivateKeyPem());
         File.WriteAllText(Path.Combine(dir, "ca.crt"), ca.Certificate.ToPem());
         return dir;
+    }
+}
+
+/// <summary>An app of the test's own: Kestrel on an ephemeral 127.0.0.1 port, every request to <c>handler</c>.</summary>
+internal static class LoopbackApp
+{
+    public static async Task<WebApplication> StartAsync(HttpProtocols protocols, RequestDelegate handler)
+    {
+        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.Protocols = protocols));
+        WebApplication app = builder.Build();
+        app.Run(handler);
+        await app.StartAsync();
+        return app;
     }
 }

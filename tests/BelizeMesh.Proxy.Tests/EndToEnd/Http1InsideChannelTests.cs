@@ -83,15 +83,6 @@ public sealed class Http1InsideChannelTests : IAsyncLifetime
         return protocol;
     }
 
-    private async Task<int> ServerHandshakesAsync()
-    {
-        using HttpClient admin = _mesh.Nawal.CreateAdminClient();
-        string metrics = await admin.GetStringAsync("/metrics");
-        System.Text.RegularExpressions.Match match = System.Text.RegularExpressions.Regex.Match(
-            metrics, "belizemesh_channel_handshakes_total\\{[^}]*result=\"success\"[^}]*side=\"server\"[^}]*\\} (\\d+)\n");
-        return match.Success ? int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : 0;
-    }
-
     [Fact]
     public async Task Http1_request_crosses_the_channel_as_http1_and_reaches_the_app_with_the_verified_identity()
     {
@@ -164,7 +155,7 @@ public sealed class Http1InsideChannelTests : IAsyncLifetime
 
         // all three are in the app at once: HTTP/1.1 carries one request at a time, so each has its own channel
         await _allHeld.Task.WaitAsync(s_backstop);
-        Assert.Equal(Concurrent, await ServerHandshakesAsync());
+        Assert.Equal(Concurrent, await _mesh.Nawal.ServerHandshakesAsync());
 
         _release.TrySetResult();
         foreach (Task<HttpResponseMessage> request in held)
@@ -182,7 +173,7 @@ public sealed class Http1InsideChannelTests : IAsyncLifetime
             await response.Content.ReadAsStringAsync();
         }
 
-        Assert.Equal(Concurrent, await ServerHandshakesAsync());
+        Assert.Equal(Concurrent, await _mesh.Nawal.ServerHandshakesAsync());
         Assert.Equal("HTTP/1.1", await InboundProtocolAsync("/again-4"));
     }
 

@@ -220,3 +220,16 @@ internal static class LoopbackApp
         return app;
     }
 }
+
+internal static class SidecarMetrics
+{
+    /// <summary>PQ channel handshakes <paramref name="sidecar"/> completed as the server, from its /metrics (0 before the first).</summary>
+    public static async Task<int> ServerHandshakesAsync(this Sidecar sidecar)
+    {
+        using HttpClient admin = sidecar.CreateAdminClient();
+        string metrics = await admin.GetStringAsync("/metrics");
+        System.Text.RegularExpressions.Match match = System.Text.RegularExpressions.Regex.Match(
+            metrics, "belizemesh_channel_handshakes_total\\{[^}]*result=\"success\"[^}]*side=\"server\"[^}]*\\} (\\d+)\n");
+        return match.Success ? int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : 0;
+    }
+}

@@ -68,7 +68,7 @@ internal sealed class TwoSidecarMesh : IAsyncDisposable
     /// <summary>What differs between the tests: nawal's inbound, pakit's routes and outbound, logging.</summary>
     public sealed class Builder
     {
-        private readonly List<(string Host, string Identity, string Extra)> _routes = [];
+        private readonly List<(string Host, string Identity, string Extra, string? Endpoint)> _routes = [];
         private string _mode = "STRICT";
         private string _inboundExtra = "";
         private string _outboundExtra = "";
@@ -90,11 +90,11 @@ internal sealed class TwoSidecarMesh : IAsyncDisposable
             return this;
         }
 
-        /// <summary>A route of pakit's to nawal's inbound listener, expecting <paramref name="identity"/>. Without any,
-        /// pakit has one route: <c>nawal.test</c>, expecting nawal.</summary>
-        public Builder Route(string host, string extra = "", string identity = NawalIdentity)
+        /// <summary>A route of pakit's to nawal's inbound listener (or to <paramref name="endpoint"/>), expecting
+        /// <paramref name="identity"/>. Without any, pakit has one route: <c>nawal.test</c>, expecting nawal.</summary>
+        public Builder Route(string host, string extra = "", string identity = NawalIdentity, string? endpoint = null)
         {
-            _routes.Add((host, identity, extra));
+            _routes.Add((host, identity, extra, endpoint));
             return this;
         }
 
@@ -150,11 +150,11 @@ internal sealed class TwoSidecarMesh : IAsyncDisposable
             {
                 Sidecar nawal = await Sidecar.StartAsync(inbound, watch: _watch, certs: mesh.NawalCerts, logs: _logs, workload: _nawalWorkload, accessLog: _nawalAccessLog);
                 started.Add(nawal);
-                List<(string Host, string Identity, string Extra)> routeList = _routes.Count == 0 ? [("nawal.test", NawalIdentity, "")] : _routes;
+                List<(string Host, string Identity, string Extra, string? Endpoint)> routeList = _routes.Count == 0 ? [("nawal.test", NawalIdentity, "", null)] : _routes;
                 string routes = "";
-                foreach ((string host, string identity, string extra) in routeList)
+                foreach ((string host, string identity, string extra, string? endpoint) in routeList)
                 {
-                    routes += PqRoute(host, nawal.InboundEndpoint, identity, extra);
+                    routes += PqRoute(host, endpoint ?? nawal.InboundEndpoint, identity, extra);
                 }
 
                 Sidecar pakit = await Sidecar.StartAsync(OutboundPolicy(routes, _outboundExtra), watch: _watch, certs: mesh.PakitCerts, logs: _logs, workload: _pakitWorkload);

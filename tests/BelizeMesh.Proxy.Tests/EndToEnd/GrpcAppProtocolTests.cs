@@ -23,6 +23,7 @@ public sealed class GrpcAppProtocolTests : IAsyncLifetime
     private static readonly TimeSpan s_backstop = TimeSpan.FromSeconds(30);
 
     private readonly WarningLogs _logs = new();
+    private readonly TaskCompletionSource _firstEvent = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private WebApplication _h2cApp = null!;
     private WebApplication _http1App = null!;
     private Sidecar _nawal = null!;
@@ -31,7 +32,7 @@ public sealed class GrpcAppProtocolTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _h2cApp = await StartAppAsync(HttpProtocols.Http2, HandleAsync);
-        _http1App = await StartAppAsync(HttpProtocols.Http1, EchoProtocolAsync);
+        _http1App = await StartAppAsync(HttpProtocols.Http1, HandleHttp1Async);
 
         TestMesh mesh = TestMesh.Instance;
         _nawal = await Sidecar.StartAsync(
@@ -71,6 +72,22 @@ public sealed class GrpcAppProtocolTests : IAsyncLifetime
         app.Run(handler);
         await app.StartAsync();
         return app;
+    }
+
+    /// <summary>The HTTP/1.1 app: <c>/events</c> announces an event stream (chunked) and sends its first event only when
+    /// the test says so; anything else echoes the protocol.</summary>
+    private async Task HandleHttp1Async(HttpContext context)
+    {
+        if (context.Request.Path.Value != "/events")
+        {
+            await EchoProtocolAsync(context);
+            return;
+        }
+
+        context.Response.ContentType = "text/event-stream";
+        await context.Response.Body.FlushAsync(); // the headers now, the body later
+        await _firstEvent.Task.WaitAsync(s_backstop, context.RequestAborted);
+        await context.Response.WriteAsync("data: first\n\n");
     }
 
     private static Task EchoProtocolAsync(HttpContext context)
@@ -214,6 +231,46 @@ public sealed class GrpcAppProtocolTests : IAsyncLifetime
         Assert.Equal(["stream done"], response.TrailingHeaders.GetValues("grpc-message"));
     }
 
+    [Fact]
+    public async Task Bidi_call_whose_client_waits_for_the_response_headers_before_sending_is_served()
+    {
+        using HttpClient http = _pakit.CreateOutboundClient(HttpVersion.Version20);
+        var outgoing = System.Threading.Channels.Channel.CreateUnbounded<byte[]>();
+        using HttpRequestMessage request = GrpcRequest("/grpc.Greeter/Chat", new ChannelContent(outgoing.Reader, flushHeadersFirst: true));
+
+        // nothing is written before the response headers arrive: the request headers alone must reach the app
+        using HttpResponseMessage response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead).WaitAsync(s_backstop);
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"{response.StatusCode}\n" + string.Join("\n", _logs.Entries));
+        await using Stream incoming = await response.Content.ReadAsStreamAsync();
+
+        byte[] message = Frame(Encoding.ASCII.GetBytes("first message after the headers"));
+        await outgoing.Writer.WriteAsync(message);
+        byte[] echoed = new byte[message.Length];
+        await incoming.ReadExactlyAsync(echoed).AsTask().WaitAsync(s_backstop);
+        Assert.Equal(message, echoed);
+
+        outgoing.Writer.Complete();
+        Assert.Equal(0, await incoming.ReadAsync(new byte[1]).AsTask().WaitAsync(s_backstop));
+        Assert.Equal(["0"], response.TrailingHeaders.GetValues("grpc-status"));
+    }
+
+    [Theory]
+    [InlineData("1.1")]
+    [InlineData("2.0")]
+    public async Task Response_headers_an_http1_app_sends_before_its_body_reach_the_caller_at_once(string version)
+    {
+        using HttpClient http = _pakit.CreateOutboundClient(Version.Parse(version));
+
+        // the app holds its first event until the caller has seen the headers: without them passed on at once, this
+        // waits until the backstop
+        using HttpResponseMessage response = await http.GetAsync("http://nawal.test:9933/events", HttpCompletionOption.ResponseHeadersRead).WaitAsync(s_backstop);
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"{response.StatusCode}\n" + string.Join("\n", _logs.Entries));
+        Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
+
+        _firstEvent.SetResult();
+        Assert.Equal("data: first\n\n", await response.Content.ReadAsStringAsync().WaitAsync(s_backstop));
+    }
+
     [Theory]
     [InlineData("http://nawal.test/echo")]
     [InlineData("http://nawal.test:9944/echo")]
@@ -240,10 +297,15 @@ public sealed class GrpcAppProtocolTests : IAsyncLifetime
     }
 
     /// <summary>A request body written message by message, each flushed as it is taken from the channel.</summary>
-    private sealed class ChannelContent(ChannelReader<byte[]> messages) : HttpContent
+    private sealed class ChannelContent(ChannelReader<byte[]> messages, bool flushHeadersFirst = false) : HttpContent
     {
         protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context)
         {
+            if (flushHeadersFirst)
+            {
+                await stream.FlushAsync(); // sends the request headers now, as gRPC clients do (grpc-dotnet's PushStreamContent)
+            }
+
             await foreach (byte[] message in messages.ReadAllAsync())
             {
                 await stream.WriteAsync(message);

@@ -24,6 +24,7 @@ public sealed class GrpcAppProtocolTests : IAsyncLifetime
 
     private readonly WarningLogs _logs = new();
     private readonly TaskCompletionSource _firstEvent = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _requestArrived = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private WebApplication _h2cApp = null!;
     private WebApplication _http1App = null!;
     private Sidecar _nawal = null!;
@@ -78,6 +79,15 @@ public sealed class GrpcAppProtocolTests : IAsyncLifetime
     /// the test says so; anything else echoes the protocol.</summary>
     private async Task HandleHttp1Async(HttpContext context)
     {
+        if (context.Request.Path.Value == "/upload")
+        {
+            // a chunked upload whose body starts only once the app has seen the request
+            _requestArrived.TrySetResult();
+            byte[] received = await ReadAllAsync(context.Request.Body);
+            await context.Response.WriteAsync($"{received.Length} bytes over {context.Request.Protocol}");
+            return;
+        }
+
         if (context.Request.Path.Value != "/events")
         {
             await EchoProtocolAsync(context);
@@ -93,7 +103,7 @@ public sealed class GrpcAppProtocolTests : IAsyncLifetime
     private static Task EchoProtocolAsync(HttpContext context)
         => context.Response.WriteAsync($"protocol: {context.Request.Protocol}\n");
 
-    private static async Task HandleAsync(HttpContext context)
+    private async Task HandleAsync(HttpContext context)
     {
         string path = context.Request.Path.Value ?? "";
         if (path == "/grpc.Greeter/Hello")
@@ -105,6 +115,19 @@ public sealed class GrpcAppProtocolTests : IAsyncLifetime
             await context.Response.Body.WriteAsync(Frame(payload));
             context.Response.AppendTrailer("grpc-status", "7");
             context.Response.AppendTrailer("grpc-message", "caller not allowed");
+            return;
+        }
+
+        if (path == "/grpc.Greeter/Late")
+        {
+            // a stream whose first message comes late: the call is seen (headers only) before any message is sent
+            _requestArrived.TrySetResult();
+            context.Response.ContentType = "application/grpc";
+            byte[] buffer = new byte[4096];
+            int read = await context.Request.Body.ReadAsync(buffer);
+            await context.Response.Body.WriteAsync(buffer.AsMemory(0, read));
+            await context.Request.Body.CopyToAsync(Stream.Null);
+            context.Response.AppendTrailer("grpc-status", "0");
             return;
         }
 
@@ -252,6 +275,53 @@ public sealed class GrpcAppProtocolTests : IAsyncLifetime
         outgoing.Writer.Complete();
         Assert.Equal(0, await incoming.ReadAsync(new byte[1]).AsTask().WaitAsync(s_backstop));
         Assert.Equal(["0"], response.TrailingHeaders.GetValues("grpc-status"));
+    }
+
+    [Fact]
+    public async Task Grpc_call_reaches_the_app_before_its_first_message_is_sent()
+    {
+        using HttpClient http = _pakit.CreateOutboundClient(HttpVersion.Version20);
+        var outgoing = System.Threading.Channels.Channel.CreateUnbounded<byte[]>();
+        using HttpRequestMessage request = GrpcRequest("/grpc.Greeter/Late", new ChannelContent(outgoing.Reader, flushHeadersFirst: true));
+        Task<HttpResponseMessage> sending = http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+
+        // the request headers alone cross both sidecars: the app sees the call while no message has been written
+        await _requestArrived.Task.WaitAsync(s_backstop);
+        byte[] message = Frame(Encoding.ASCII.GetBytes("late first message"));
+        await outgoing.Writer.WriteAsync(message);
+        using HttpResponseMessage response = await sending.WaitAsync(s_backstop);
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"{response.StatusCode}\n" + string.Join("\n", _logs.Entries));
+        await using Stream incoming = await response.Content.ReadAsStreamAsync();
+        byte[] echoed = new byte[message.Length];
+        await incoming.ReadExactlyAsync(echoed).AsTask().WaitAsync(s_backstop);
+        Assert.Equal(message, echoed);
+
+        outgoing.Writer.Complete();
+        Assert.Equal(0, await incoming.ReadAsync(new byte[1]).AsTask().WaitAsync(s_backstop));
+        Assert.Equal(["0"], response.TrailingHeaders.GetValues("grpc-status"));
+    }
+
+    [Theory]
+    [InlineData("1.1")]
+    [InlineData("2.0")]
+    public async Task Chunked_upload_reaches_an_http1_app_before_its_body_starts(string version)
+    {
+        using HttpClient http = _pakit.CreateOutboundClient(Version.Parse(version));
+        var outgoing = System.Threading.Channels.Channel.CreateUnbounded<byte[]>();
+        using var request = new HttpRequestMessage(HttpMethod.Post, "http://nawal.test:9933/upload")
+        {
+            Content = new ChannelContent(outgoing.Reader, flushHeadersFirst: true),
+        };
+        Task<HttpResponseMessage> sending = http.SendAsync(request);
+
+        await _requestArrived.Task.WaitAsync(s_backstop);
+        await outgoing.Writer.WriteAsync(new byte[100]);
+        await outgoing.Writer.WriteAsync(new byte[23]);
+        outgoing.Writer.Complete();
+        using HttpResponseMessage response = await sending.WaitAsync(s_backstop);
+
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"{response.StatusCode}\n" + string.Join("\n", _logs.Entries));
+        Assert.Equal("123 bytes over HTTP/1.1", await response.Content.ReadAsStringAsync());
     }
 
     [Theory]

@@ -56,6 +56,7 @@ internal sealed class ForwardingTransformer : HttpTransformer
         }
 
         await base.TransformRequestAsync(httpContext, proxyRequest, destinationPrefix, cancellationToken).ConfigureAwait(false);
+        RequestStreams.AllowPauses(httpContext, proxyRequest);
         bool copiedHost = RemoveReserved(proxyRequest);
         if (_inbound && httpContext.Features.Get<ForwardedIdentityFeature>() is { SpiffeId: { } identity })
         {

@@ -123,9 +123,12 @@ public sealed class GrpcAppProtocolTests : IAsyncLifetime
             // a stream whose first message comes late: the call is seen (headers only) before any message is sent
             _requestArrived.TrySetResult();
             context.Response.ContentType = "application/grpc";
-            byte[] buffer = new byte[4096];
-            int read = await context.Request.Body.ReadAsync(buffer);
-            await context.Response.Body.WriteAsync(buffer.AsMemory(0, read));
+            byte[] header = new byte[5];
+            await context.Request.Body.ReadExactlyAsync(header);
+            byte[] message = new byte[5 + System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(1))];
+            header.CopyTo(message, 0);
+            await context.Request.Body.ReadExactlyAsync(message.AsMemory(5));
+            await context.Response.Body.WriteAsync(message);
             await context.Request.Body.CopyToAsync(Stream.Null);
             context.Response.AppendTrailer("grpc-status", "0");
             return;

@@ -15,7 +15,9 @@ namespace BelizeMesh.Proxy.Tests.EndToEnd;
 /// An h2c-only app (Kestrel HTTP/2 on cleartext, as a gRPC server) behind an inbound with <c>appProtocol: grpc</c>:
 /// client → pakit's outbound → PQ channel (STRICT) → nawal's inbound → the app over HTTP/2 with prior knowledge. gRPC
 /// statuses in trailers, and a request/response stream, cross end to end; an HTTP/1.1 caller is forwarded to the app
-/// as HTTP/2; an <c>apps[]</c> entry inherits the top-level protocol unless it sets <c>appProtocol: http</c>.
+/// as HTTP/2; an <c>apps[]</c> entry inherits the top-level protocol unless it sets <c>appProtocol: http</c>. Stream
+/// headers cross at once both ways: a call reaches the app before its first message, and response headers sent before
+/// the body reach the caller while the app waits (for the caller, or for the test's signal).
 /// </summary>
 public sealed class GrpcAppProtocolTests : IAsyncLifetime
 {

@@ -161,8 +161,9 @@ internal static class SidecarPolicyBuilder
     /// (the blockchain node's WebSocket 9944 next to its RPC 9933).
     /// </summary>
     /// <summary>The sidecar's <c>appProtocol</c> for a Service port: HTTP/2 with prior knowledge for <c>GRPC</c> and
-    /// <c>HTTP2</c> ports, as Envoy's inbound cluster; HTTP/1.1 otherwise (<c>GRPC-WEB</c> included: gRPC-Web is made
-    /// to be served over HTTP/1.1).</summary>
+    /// <c>HTTP2</c> ports, as Envoy's inbound cluster; HTTP/1.1 otherwise. <c>GRPC-WEB</c> included, unlike Istio (whose
+    /// gRPC-Web filter translates to gRPC and speaks HTTP/2 to the app): the sidecar does not translate, so the app
+    /// serves gRPC-Web itself, and gRPC-Web servers take HTTP/1.1 (docs/mesh.md).</summary>
     internal static string AppProtocol(PortSpec? port) => port?.EffectiveProtocol switch
     {
         "GRPC" => "grpc",

@@ -56,6 +56,7 @@ internal sealed class ForwardingTransformer : HttpTransformer
         }
 
         await base.TransformRequestAsync(httpContext, proxyRequest, destinationPrefix, cancellationToken).ConfigureAwait(false);
+        RequestStreams.AllowPauses(httpContext, proxyRequest);
         bool copiedHost = RemoveReserved(proxyRequest);
         if (_inbound && httpContext.Features.Get<ForwardedIdentityFeature>() is { SpiffeId: { } identity })
         {
@@ -105,16 +106,26 @@ internal sealed class ForwardingTransformer : HttpTransformer
         if (copied.IsCompletedSuccessfully)
         {
             Metrics.PeerMetadataExchange.OnResponse(httpContext, _outbound);
+            if (proxyResponse is not null && copied.Result)
+            {
+                ResponseHeadersFirst.Apply(httpContext, proxyResponse);
+            }
+
             return copied;
         }
 
-        return AfterCopyAsync(httpContext, copied, _outbound);
+        return AfterCopyAsync(httpContext, proxyResponse, copied, _outbound);
     }
 
-    private static async ValueTask<bool> AfterCopyAsync(HttpContext httpContext, ValueTask<bool> copied, bool outbound)
+    private static async ValueTask<bool> AfterCopyAsync(HttpContext httpContext, HttpResponseMessage? proxyResponse, ValueTask<bool> copied, bool outbound)
     {
         bool result = await copied.ConfigureAwait(false);
         Metrics.PeerMetadataExchange.OnResponse(httpContext, outbound);
+        if (proxyResponse is not null && result)
+        {
+            ResponseHeadersFirst.Apply(httpContext, proxyResponse);
+        }
+
         return result;
     }
 

@@ -13,19 +13,23 @@ namespace BelizeMesh.Proxy.Tests.EndToEnd;
 /// An h2c-only app (Kestrel HTTP/2 on cleartext, as a gRPC server) behind an inbound with <c>appProtocol: grpc</c>:
 /// client → pakit's outbound → PQ channel (STRICT) → nawal's inbound → the app over HTTP/2 with prior knowledge. gRPC
 /// statuses in trailers, and a request/response stream, cross end to end; an HTTP/1.1 caller is forwarded to the app
-/// as HTTP/2; an <c>apps[]</c> entry inherits the top-level protocol unless it sets <c>appProtocol: http</c>.
+/// as HTTP/2; an <c>apps[]</c> entry inherits the top-level protocol unless it sets <c>appProtocol: http</c>. Stream
+/// headers cross at once both ways: a call reaches the app before its first message, and response headers sent before
+/// the body reach the caller while the app waits (for the caller, or for the test's signal).
 /// </summary>
 public sealed class GrpcAppProtocolTests : IAsyncLifetime
 {
     private static readonly TimeSpan s_backstop = TimeSpan.FromSeconds(30);
 
     private readonly WarningLogs _logs = new();
+    private readonly TaskCompletionSource _firstEvent = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _requestArrived = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private TwoSidecarMesh _mesh = null!;
 
     public async Task InitializeAsync()
     {
         WebApplication h2cApp = await LoopbackApp.StartAsync(HttpProtocols.Http2, HandleAsync);
-        WebApplication http1App = await LoopbackApp.StartAsync(HttpProtocols.Http1, EchoProtocolAsync);
+        WebApplication http1App = await LoopbackApp.StartAsync(HttpProtocols.Http1, HandleHttp1Async);
         _mesh = await TwoSidecarMesh.Create()
             .Inbound(extra: $"""
                     appProtocol: grpc
@@ -43,10 +47,35 @@ public sealed class GrpcAppProtocolTests : IAsyncLifetime
 
     public Task DisposeAsync() => _mesh.DisposeAsync().AsTask();
 
+    /// <summary>The HTTP/1.1 app: <c>/events</c> announces an event stream (chunked) and sends its first event only when
+    /// the test says so; anything else echoes the protocol.</summary>
+    private async Task HandleHttp1Async(HttpContext context)
+    {
+        if (context.Request.Path.Value == "/upload")
+        {
+            // a chunked upload whose body starts only once the app has seen the request
+            _requestArrived.TrySetResult();
+            byte[] received = await ReadAllAsync(context.Request.Body);
+            await context.Response.WriteAsync($"{received.Length} bytes over {context.Request.Protocol}");
+            return;
+        }
+
+        if (context.Request.Path.Value != "/events")
+        {
+            await EchoProtocolAsync(context);
+            return;
+        }
+
+        context.Response.ContentType = "text/event-stream";
+        await context.Response.Body.FlushAsync(); // the headers now, the body later
+        await _firstEvent.Task.WaitAsync(s_backstop, context.RequestAborted);
+        await context.Response.WriteAsync("data: first\n\n");
+    }
+
     private static Task EchoProtocolAsync(HttpContext context)
         => context.Response.WriteAsync($"protocol: {context.Request.Protocol}\n");
 
-    private static async Task HandleAsync(HttpContext context)
+    private async Task HandleAsync(HttpContext context)
     {
         string path = context.Request.Path.Value ?? "";
         if (path == "/grpc.Greeter/Hello")
@@ -58,6 +87,22 @@ public sealed class GrpcAppProtocolTests : IAsyncLifetime
             await context.Response.Body.WriteAsync(Frame(payload));
             context.Response.AppendTrailer("grpc-status", "7");
             context.Response.AppendTrailer("grpc-message", "caller not allowed");
+            return;
+        }
+
+        if (path == "/grpc.Greeter/Late")
+        {
+            // a stream whose first message comes late: the call is seen (headers only) before any message is sent
+            _requestArrived.TrySetResult();
+            context.Response.ContentType = "application/grpc";
+            byte[] header = new byte[5];
+            await context.Request.Body.ReadExactlyAsync(header);
+            byte[] message = new byte[5 + System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(1))];
+            header.CopyTo(message, 0);
+            await context.Request.Body.ReadExactlyAsync(message.AsMemory(5));
+            await context.Response.Body.WriteAsync(message);
+            await context.Request.Body.CopyToAsync(Stream.Null);
+            context.Response.AppendTrailer("grpc-status", "0");
             return;
         }
 
@@ -184,6 +229,93 @@ public sealed class GrpcAppProtocolTests : IAsyncLifetime
         Assert.Equal(["stream done"], response.TrailingHeaders.GetValues("grpc-message"));
     }
 
+    [Fact]
+    public async Task Bidi_call_whose_client_waits_for_the_response_headers_before_sending_is_served()
+    {
+        using HttpClient http = _mesh.Pakit.CreateOutboundClient(HttpVersion.Version20);
+        var outgoing = System.Threading.Channels.Channel.CreateUnbounded<byte[]>();
+        using HttpRequestMessage request = GrpcRequest("/grpc.Greeter/Chat", new ChannelContent(outgoing.Reader, flushHeadersFirst: true));
+
+        // nothing is written before the response headers arrive: the request headers alone must reach the app
+        using HttpResponseMessage response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead).WaitAsync(s_backstop);
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"{response.StatusCode}\n" + string.Join("\n", _logs.Entries));
+        await using Stream incoming = await response.Content.ReadAsStreamAsync();
+
+        byte[] message = Frame(Encoding.ASCII.GetBytes("first message after the headers"));
+        await outgoing.Writer.WriteAsync(message);
+        byte[] echoed = new byte[message.Length];
+        await incoming.ReadExactlyAsync(echoed).AsTask().WaitAsync(s_backstop);
+        Assert.Equal(message, echoed);
+
+        outgoing.Writer.Complete();
+        Assert.Equal(0, await incoming.ReadAsync(new byte[1]).AsTask().WaitAsync(s_backstop));
+        Assert.Equal(["0"], response.TrailingHeaders.GetValues("grpc-status"));
+    }
+
+    [Fact]
+    public async Task Grpc_call_reaches_the_app_before_its_first_message_is_sent()
+    {
+        using HttpClient http = _mesh.Pakit.CreateOutboundClient(HttpVersion.Version20);
+        var outgoing = System.Threading.Channels.Channel.CreateUnbounded<byte[]>();
+        using HttpRequestMessage request = GrpcRequest("/grpc.Greeter/Late", new ChannelContent(outgoing.Reader, flushHeadersFirst: true));
+        Task<HttpResponseMessage> sending = http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+
+        // the request headers alone cross both sidecars: the app sees the call while no message has been written
+        await _requestArrived.Task.WaitAsync(s_backstop);
+        byte[] message = Frame(Encoding.ASCII.GetBytes("late first message"));
+        await outgoing.Writer.WriteAsync(message);
+        using HttpResponseMessage response = await sending.WaitAsync(s_backstop);
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"{response.StatusCode}\n" + string.Join("\n", _logs.Entries));
+        await using Stream incoming = await response.Content.ReadAsStreamAsync();
+        byte[] echoed = new byte[message.Length];
+        await incoming.ReadExactlyAsync(echoed).AsTask().WaitAsync(s_backstop);
+        Assert.Equal(message, echoed);
+
+        outgoing.Writer.Complete();
+        Assert.Equal(0, await incoming.ReadAsync(new byte[1]).AsTask().WaitAsync(s_backstop));
+        Assert.Equal(["0"], response.TrailingHeaders.GetValues("grpc-status"));
+    }
+
+    [Theory]
+    [InlineData("1.1")]
+    [InlineData("2.0")]
+    public async Task Chunked_upload_reaches_an_http1_app_before_its_body_starts(string version)
+    {
+        using HttpClient http = _mesh.Pakit.CreateOutboundClient(Version.Parse(version));
+        var outgoing = System.Threading.Channels.Channel.CreateUnbounded<byte[]>();
+        using var request = new HttpRequestMessage(HttpMethod.Post, "http://nawal.test:9933/upload")
+        {
+            Content = new ChannelContent(outgoing.Reader, flushHeadersFirst: true),
+        };
+        Task<HttpResponseMessage> sending = http.SendAsync(request);
+
+        await _requestArrived.Task.WaitAsync(s_backstop);
+        await outgoing.Writer.WriteAsync(new byte[100]);
+        await outgoing.Writer.WriteAsync(new byte[23]);
+        outgoing.Writer.Complete();
+        using HttpResponseMessage response = await sending.WaitAsync(s_backstop);
+
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"{response.StatusCode}\n" + string.Join("\n", _logs.Entries));
+        Assert.Equal("123 bytes over HTTP/1.1", await response.Content.ReadAsStringAsync());
+    }
+
+    [Theory]
+    [InlineData("1.1")]
+    [InlineData("2.0")]
+    public async Task Response_headers_an_http1_app_sends_before_its_body_reach_the_caller_at_once(string version)
+    {
+        using HttpClient http = _mesh.Pakit.CreateOutboundClient(Version.Parse(version));
+
+        // the app holds its first event until the caller has seen the headers: without them passed on at once, this
+        // waits until the backstop
+        using HttpResponseMessage response = await http.GetAsync("http://nawal.test:9933/events", HttpCompletionOption.ResponseHeadersRead).WaitAsync(s_backstop);
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"{response.StatusCode}\n" + string.Join("\n", _logs.Entries));
+        Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
+
+        _firstEvent.SetResult();
+        Assert.Equal("data: first\n\n", await response.Content.ReadAsStringAsync().WaitAsync(s_backstop));
+    }
+
     [Theory]
     [InlineData("http://nawal.test/echo")]
     [InlineData("http://nawal.test:9944/echo")]
@@ -210,10 +342,15 @@ public sealed class GrpcAppProtocolTests : IAsyncLifetime
     }
 
     /// <summary>A request body written message by message, each flushed as it is taken from the channel.</summary>
-    private sealed class ChannelContent(ChannelReader<byte[]> messages) : HttpContent
+    private sealed class ChannelContent(ChannelReader<byte[]> messages, bool flushHeadersFirst = false) : HttpContent
     {
         protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context)
         {
+            if (flushHeadersFirst)
+            {
+                await stream.FlushAsync(); // sends the request headers now, as gRPC clients do (grpc-dotnet's PushStreamContent)
+            }
+
             await foreach (byte[] message in messages.ReadAllAsync())
             {
                 await stream.WriteAsync(message);

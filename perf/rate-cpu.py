@@ -5,7 +5,8 @@
                              [--scenario belizemesh-pq] [--access-log] [--no-perf] NAME=PROXY[:ENV=VALUE,...] ...
 
 The fixed-rate companion of ab-cpu.py (same pairs: `compare --hold SCENARIO --proxy PROXY`, one per build, all
-started at once, same NAME=PROXY[:ENV=VALUE,...] syntax). Each round sends an open-loop load (`load --rate R -d S
+started at once, same NAME=PROXY[:ENV=VALUE,...] syntax; the pseudo setting SCENARIO=S holds that pair in scenario S instead of --scenario, e.g.
+nginx=-:SCENARIO=nginx-tls for the nginx pair in the same run). Each round sends an open-loop load (`load --rate R -d S
 -c C`) through one pair after the other (the order rotates every round) and reports per request, for that pair's
 two sidecar processes:
 
@@ -132,7 +133,12 @@ def main():
         for spec in args.builds:
             name, _, rest = spec.partition("=")
             path, _, env = rest.partition(":")
-            pairs.append(ab_cpu.Pair(name, path, [e for e in env.split(",") if e], args))
+            settings = [e for e in env.split(",") if e]
+            # SCENARIO=S (a pseudo setting) holds this pair in scenario S instead of --scenario, so that e.g. the
+            # nginx pair is measured in the same run: nginx=-:SCENARIO=nginx-tls
+            scenarios = [e.partition("=")[2] for e in settings if e.startswith("SCENARIO=")]
+            pair_args = argparse.Namespace(**{**vars(args), "scenario": scenarios[-1]}) if scenarios else args
+            pairs.append(ab_cpu.Pair(name, path, [e for e in settings if not e.startswith("SCENARIO=")], pair_args))
         for pair in pairs:
             pair.load(args.warmup, argparse.Namespace(c=64, h2=args.h2))
         results = {p.name: [] for p in pairs}

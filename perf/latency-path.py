@@ -96,8 +96,12 @@ def record(pair, app, groups, args):
     pids = [load.pid, app] + list(groups)
     with tempfile.TemporaryDirectory() as tmp:
         data = os.path.join(tmp, "perf.data")
-        subprocess.run(["perf", "record", "-q", "-e", EVENTS, "-p", ",".join(map(str, pids)), "-o", data,
-                        "--", "sleep", str(max(1.0, args.d - 2))], capture_output=True, check=True)
+        recorded = subprocess.run(["perf", "record", "-q", "-e", EVENTS, "-p", ",".join(map(str, pids)), "-o", data,
+                                   "--", "sleep", str(max(1.0, args.d - 2))], capture_output=True, text=True)
+        if recorded.returncode != 0:
+            load.communicate()
+            return [], f"perf record failed ({recorded.returncode}): {recorded.stderr.strip()[-300:]}"
+
         script = subprocess.run(["perf", "script", "-i", data, "-F", "pid,tid,time,event,trace"],
                                 capture_output=True, text=True).stdout
     out = load.communicate()[0]

@@ -5,7 +5,8 @@
                              [--scenario belizemesh-pq] [--access-log] [--no-perf] NAME=PROXY[:ENV=VALUE,...] ...
 
 The fixed-rate companion of ab-cpu.py (same pairs: `compare --hold SCENARIO --proxy PROXY`, one per build, all
-started at once, same NAME=PROXY[:ENV=VALUE,...] syntax). Each round sends an open-loop load (`load --rate R -d S
+started at once, same NAME=PROXY[:ENV=VALUE,...] syntax; the pseudo setting SCENARIO=S holds that pair in scenario S instead of --scenario, e.g.
+nginx=-:SCENARIO=nginx-tls for the nginx pair in the same run). Each round sends an open-loop load (`load --rate R -d S
 -c C`) through one pair after the other (the order rotates every round) and reports per request, for that pair's
 two sidecar processes:
 
@@ -13,6 +14,9 @@ two sidecar processes:
 - context switches: perf's context-switches, else the sum of voluntary+nonvoluntary switches over
   /proc/PID/task/*/status (threads that exit during the round are missed: a lower bound);
 - futex calls (syscalls:sys_enter_futex; only with perf);
+- the runtime's garbage collections and their total pause per 1,000 requests, from the sidecars' /metrics
+  (`dotnet_gc_collections_total`, `dotnet_gc_pause_time_seconds_total`; found on the ports the processes listen on;
+  not for nginx);
 - and the load generator's p50 and p99 (from each request's intended send time).
 
 A rate well below the pair's capacity measures what a request costs when the sidecar is mostly idle between requests
@@ -30,12 +34,68 @@ import shutil
 import statistics
 import subprocess
 import tempfile
+import urllib.request
 
 _spec = importlib.util.spec_from_file_location("ab_cpu", os.path.join(os.path.dirname(os.path.abspath(__file__)), "ab-cpu.py"))
 ab_cpu = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(ab_cpu)
 
-METRICS = ("cpu_us", "ctx", "futex", "p50", "p99")
+METRICS = ("cpu_us", "ctx", "futex", "p50", "p99", "gcs", "gc_pause")
+RUNTIME = re.compile(r"^(dotnet_gc_collections_total|dotnet_gc_pause_time_seconds_total)(?:\{[^}]*\})? ([0-9.e+-]+)$", re.M)
+
+
+def listening_ports(pid):
+    """TCP ports PID listens on (127.0.0.1), from /proc: the sidecar's admin port is among them."""
+    inodes = set()
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    except OSError:
+        return []
+    ports = []
+    with open(f"/proc/{pid}/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # LISTEN
+                ports.append(int(fields[1].split(":")[1], 16))
+    return ports
+
+
+def metrics_urls(pids):
+    """The /metrics URL of each .NET sidecar among PIDS that exports the runtime's GC counters (none for nginx)."""
+    urls = []
+    for pid in pids:
+        for port in listening_ports(pid):
+            url = f"http://127.0.0.1:{port}/metrics"
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if b"dotnet_gc_collections_total" in response.read():
+                        urls.append(url)
+                        break
+            except (OSError, ValueError):
+                continue
+    return urls
+
+
+def gc_counters(urls):
+    """(collections, pause seconds) summed over URLS; None when there are none."""
+    if not urls:
+        return None
+    collections = pause = 0.0
+    for url in urls:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            text = response.read().decode()
+        for name, value in RUNTIME.findall(text):
+            if name == "dotnet_gc_collections_total":
+                collections += float(value)
+            else:
+                pause += float(value)
+    return collections, pause
 
 
 def context_switches(pids):
@@ -70,6 +130,9 @@ def load_command(pair, args):
 
 def measure(pair, args, use_perf):
     """One fixed-rate run through PAIR: a dict of the per-request figures."""
+    if not hasattr(pair, "metrics_urls"):
+        pair.metrics_urls = metrics_urls(pair.pids)
+    gc_before = gc_counters(pair.metrics_urls)
     ticks_before = ab_cpu.cpu_ticks(pair.pids)
     ctx_before = context_switches(pair.pids)
     counters = {}
@@ -85,6 +148,7 @@ def measure(pair, args, use_perf):
     else:
         run = subprocess.run(load_command(pair, args), capture_output=True, text=True)
     ticks = ab_cpu.cpu_ticks(pair.pids) - ticks_before
+    gc_after = gc_counters(pair.metrics_urls)
     ctx = context_switches(pair.pids) - ctx_before
     out = run.stdout + run.stderr
     if run.returncode != 0:
@@ -100,13 +164,18 @@ def measure(pair, args, use_perf):
         "p50": float(latency.group(1)),
         "p99": float(latency.group(2)),
         "errors": errors,
+        # the runtime's collections and total pause of the two sidecars per 1,000 requests (scraped from /metrics
+        # before and after; the scrape's own allocation is a few KB)
+        "gcs": (gc_after[0] - gc_before[0]) * 1000.0 / done if gc_before else None,
+        "gc_pause": (gc_after[1] - gc_before[1]) * 1e6 / done if gc_before else None,
     }
     return figures
 
 
 def describe(f):
     futex = f"{f['futex']:5.1f}" if f["futex"] is not None else "    -"
-    return (f"{f['cpu_us']:6.0f} µs/req ctx {f['ctx']:5.1f} futex {futex} p50 {f['p50']:.3f} p99 {f['p99']:.3f} ms"
+    gc = (f" gc {f['gcs']:4.2f}/1k {f['gc_pause']:5.2f} ms/1k" if f.get("gcs") is not None else "")
+    return (f"{f['cpu_us']:6.0f} µs/req ctx {f['ctx']:5.1f} futex {futex} p50 {f['p50']:.3f} p99 {f['p99']:.3f} ms{gc}"
             + (f" {f['errors']} errors" if f["errors"] else ""))
 
 
@@ -132,7 +201,12 @@ def main():
         for spec in args.builds:
             name, _, rest = spec.partition("=")
             path, _, env = rest.partition(":")
-            pairs.append(ab_cpu.Pair(name, path, [e for e in env.split(",") if e], args))
+            settings = [e for e in env.split(",") if e]
+            # SCENARIO=S (a pseudo setting) holds this pair in scenario S instead of --scenario, so that e.g. the
+            # nginx pair is measured in the same run: nginx=-:SCENARIO=nginx-tls
+            scenarios = [e.partition("=")[2] for e in settings if e.startswith("SCENARIO=")]
+            pair_args = argparse.Namespace(**{**vars(args), "scenario": scenarios[-1]}) if scenarios else args
+            pairs.append(ab_cpu.Pair(name, path, [e for e in settings if not e.startswith("SCENARIO=")], pair_args))
         for pair in pairs:
             pair.load(args.warmup, argparse.Namespace(c=64, h2=args.h2))
         results = {p.name: [] for p in pairs}

@@ -99,20 +99,16 @@ public sealed class AppPortAuthorizationTests : IAsyncLifetime
 /// </summary>
 public sealed class AppPortAuthorizationPqTests : IAsyncLifetime
 {
-    private const string Nawal = "spiffe://cluster.local/ns/belizechain/sa/nawal";
-
     private TestApp _rpc = null!;
     private TestApp _ws = null!;
-    private Sidecar _nawal = null!;
-    private Sidecar _pakit = null!;
+    private TwoSidecarMesh _mesh = null!;
 
     public async Task InitializeAsync()
     {
-        TestMesh mesh = TestMesh.Instance;
         _rpc = await TestApp.StartAsync("rpc");
         _ws = await TestApp.StartAsync("ws");
-        _nawal = await Sidecar.StartAsync(
-            Sidecar.Policy(_rpc.Url, inboundExtra: $$"""
+        _mesh = await TwoSidecarMesh.Create()
+            .Inbound(extra: $$"""
                     apps:
                       - port: 9944
                         app: "{{_ws.Url}}"
@@ -120,25 +116,14 @@ public sealed class AppPortAuthorizationPqTests : IAsyncLifetime
                       rules:
                         - from: { principals: ["cluster.local/ns/belizechain/sa/pakit"] }
                           to: { ports: [{{_rpc.Port}}] }
-                """).Replace("mode: DISABLE", "mode: STRICT", StringComparison.Ordinal),
-            watch: false,
-            certs: mesh.NawalCerts);
-        _pakit = await Sidecar.StartAsync(
-            Sidecar.Policy("http://127.0.0.1:1", outboundRoutes:
-                Sidecar.Route("nawal.test", $"\"{_nawal.InboundEndpoint}\"", $"        identity: {Nawal}") +
-                Sidecar.Route("nawal-ws.test", $"\"{_nawal.InboundEndpoint}\"", $"        identity: {Nawal}\n        appPort: 9944"))
-            .Replace("  outbound:\n", "  outbound:\n    mode: STRICT\n", StringComparison.Ordinal),
-            watch: false,
-            certs: mesh.PakitCerts);
+                """)
+            .Route("nawal.test")
+            .Route("nawal-ws.test", "appPort: 9944")
+            .WithoutPolicyWatch()
+            .StartAsync(_rpc.Url, _rpc, _ws);
     }
 
-    public async Task DisposeAsync()
-    {
-        await _pakit.DisposeAsync();
-        await _nawal.DisposeAsync();
-        await _ws.DisposeAsync();
-        await _rpc.DisposeAsync();
-    }
+    public Task DisposeAsync() => _mesh.DisposeAsync().AsTask();
 
     [Theory]
     [InlineData("http://nawal.test/echo", HttpStatusCode.OK)]          // no port: the default app (rpc), which the rule names
@@ -146,7 +131,7 @@ public sealed class AppPortAuthorizationPqTests : IAsyncLifetime
     [InlineData("http://nawal-ws.test/echo", HttpStatusCode.Forbidden)]   // the route's appPort picks the ws app
     public async Task Rule_for_the_rpc_port_admits_only_requests_forwarded_to_it(string url, HttpStatusCode expected)
     {
-        using HttpClient http = _pakit.CreateOutboundClient();
+        using HttpClient http = _mesh.Pakit.CreateOutboundClient();
 
         using HttpResponseMessage response = await http.GetAsync(url);
 

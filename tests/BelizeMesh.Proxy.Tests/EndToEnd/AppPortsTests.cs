@@ -12,20 +12,16 @@ namespace BelizeMesh.Proxy.Tests.EndToEnd;
 /// </summary>
 public sealed class AppPortsTests : IAsyncLifetime
 {
-    private const string Nawal = "spiffe://cluster.local/ns/belizechain/sa/nawal";
-
     private TestApp _rpc = null!;
     private TestApp _ws = null!;
-    private Sidecar _nawal = null!;
-    private Sidecar _pakit = null!;
+    private TwoSidecarMesh _mesh = null!;
 
     public async Task InitializeAsync()
     {
-        TestMesh mesh = TestMesh.Instance;
         _rpc = await TestApp.StartAsync("rpc");
         _ws = await TestApp.StartAsync("ws");
-        _nawal = await Sidecar.StartAsync(
-            Sidecar.Policy(_rpc.Url, inboundExtra: $"""
+        _mesh = await TwoSidecarMesh.Create()
+            .Inbound(extra: $"""
                     apps:
                       - port: 9944
                         app: "{_ws.Url}"
@@ -34,30 +30,22 @@ public sealed class AppPortsTests : IAsyncLifetime
                       rules:
                         - from: {"{"} principals: ["cluster.local/ns/belizechain/sa/pakit"] {"}"}
                           to: {"{"} methods: [GET] {"}"}
-                """).Replace("mode: DISABLE", "mode: STRICT", StringComparison.Ordinal),
-            certs: mesh.NawalCerts);
-        _pakit = await Sidecar.StartAsync(
-            Sidecar.Policy("http://127.0.0.1:1", outboundRoutes:
-                Sidecar.Route("nawal.test", $"\"{_nawal.InboundEndpoint}\"", $"        identity: {Nawal}\n        timeout: 0") +
-                Sidecar.Route("nawal-ws.test", $"\"{_nawal.InboundEndpoint}\"", $"        identity: {Nawal}\n        timeout: 0\n        appPort: 9944") +
-                Sidecar.Route("nawal-rules.test", $"\"{_nawal.InboundEndpoint}\"", $"        identity: {Nawal}\n        timeout: 0\n" +
-                    "        http:\n" +
-                    "          - name: websocket\n" +
-                    "            match: [{ headers: { upgrade: { exact: websocket } } }]\n" +
-                    "            destinations: [{ appPort: 9944 }]\n" +
-                    "          - name: rpc\n" +
-                    "            destinations: [{ appPort: 9933 }]"))
-            .Replace("  outbound:\n", "  outbound:\n    mode: STRICT\n", StringComparison.Ordinal),
-            certs: mesh.PakitCerts);
+                """)
+            .Route("nawal.test", "timeout: 0")
+            .Route("nawal-ws.test", "timeout: 0\nappPort: 9944")
+            .Route("nawal-rules.test", """
+                timeout: 0
+                http:
+                  - name: websocket
+                    match: [{ headers: { upgrade: { exact: websocket } } }]
+                    destinations: [{ appPort: 9944 }]
+                  - name: rpc
+                    destinations: [{ appPort: 9933 }]
+                """)
+            .StartAsync(_rpc.Url, _rpc, _ws);
     }
 
-    public async Task DisposeAsync()
-    {
-        await _pakit.DisposeAsync();
-        await _nawal.DisposeAsync();
-        await _ws.DisposeAsync();
-        await _rpc.DisposeAsync();
-    }
+    public Task DisposeAsync() => _mesh.DisposeAsync().AsTask();
 
     private static Dictionary<string, string> Lines(string text)
         => text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split(": ", 2)).ToDictionary(p => p[0], p => p.Length > 1 ? p[1] : "");
@@ -68,7 +56,7 @@ public sealed class AppPortsTests : IAsyncLifetime
     [InlineData("http://nawal.test/echo", "rpc", "nawal.test")]
     public async Task Port_in_the_host_selects_the_app_port_and_any_other_reaches_the_default_app(string url, string app, string host)
     {
-        using HttpClient http = _pakit.CreateOutboundClient();
+        using HttpClient http = _mesh.Pakit.CreateOutboundClient();
 
         using HttpResponseMessage response = await http.GetAsync(url);
 
@@ -82,7 +70,7 @@ public sealed class AppPortsTests : IAsyncLifetime
     [Fact]
     public async Task Route_app_port_selects_the_app_whatever_the_host_says()
     {
-        using HttpClient http = _pakit.CreateOutboundClient();
+        using HttpClient http = _mesh.Pakit.CreateOutboundClient();
 
         using HttpResponseMessage response = await http.GetAsync("http://nawal-ws.test:9933/echo");
 
@@ -97,7 +85,7 @@ public sealed class AppPortsTests : IAsyncLifetime
     [InlineData("X_BelizeMesh_App_Port")]
     public async Task App_port_header_sent_by_a_client_is_removed(string spelling)
     {
-        using HttpClient http = _pakit.CreateOutboundClient();
+        using HttpClient http = _mesh.Pakit.CreateOutboundClient();
         using var request = new HttpRequestMessage(HttpMethod.Get, "http://nawal.test/echo");
         request.Headers.TryAddWithoutValidation(spelling, "9944");
 
@@ -111,7 +99,7 @@ public sealed class AppPortsTests : IAsyncLifetime
     [Fact]
     public async Task Rule_destination_app_port_sends_plain_requests_to_the_rpc_port()
     {
-        using HttpClient http = _pakit.CreateOutboundClient();
+        using HttpClient http = _mesh.Pakit.CreateOutboundClient();
 
         using HttpResponseMessage response = await http.GetAsync("http://nawal-rules.test:9944/echo");
 
@@ -121,7 +109,7 @@ public sealed class AppPortsTests : IAsyncLifetime
     [Fact]
     public async Task Rules_apply_to_every_app_port()
     {
-        using HttpClient http = _pakit.CreateOutboundClient();
+        using HttpClient http = _mesh.Pakit.CreateOutboundClient();
 
         using HttpResponseMessage response = await http.PostAsync("http://nawal.test:9944/echo", new StringContent("x"));
 
@@ -135,7 +123,7 @@ public sealed class AppPortsTests : IAsyncLifetime
     [InlineData("ws://nawal.test:9944/ws", "2.0")] // an h2c app opens it with an extended CONNECT on the outbound too
     public async Task WebSocket_through_the_pq_path_is_authorized_as_get_and_reaches_the_app_as_an_http11_upgrade(string url, string version)
     {
-        using var invoker = new HttpMessageInvoker(_pakit.CreateOutboundHandler());
+        using var invoker = new HttpMessageInvoker(_mesh.Pakit.CreateOutboundHandler());
         using var ws = new ClientWebSocket();
         ws.Options.HttpVersion = Version.Parse(version);
         ws.Options.HttpVersionPolicy = HttpVersionPolicy.RequestVersionExact;

@@ -13,19 +13,14 @@ namespace BelizeMesh.Proxy.Tests.EndToEnd;
 /// </summary>
 public sealed class AuthnChannelTests : IAsyncLifetime
 {
-    private const string Nawal = "spiffe://cluster.local/ns/belizechain/sa/nawal";
-
     private readonly TestJwt _jwt = new();
-    private TestApp _app = null!;
-    private Sidecar _nawal = null!;
-    private Sidecar _pakit = null!;
+    private TwoSidecarMesh _mesh = null!;
 
     public async Task InitializeAsync()
     {
-        TestMesh mesh = TestMesh.Instance;
-        _app = await TestApp.StartAsync("nawal-app");
-        _nawal = await Sidecar.StartAsync(
-            Sidecar.Policy(_app.Url, inboundExtra: $$"""
+        TestApp app = await TestApp.StartAsync("nawal-app");
+        _mesh = await TwoSidecarMesh.Create()
+            .Inbound(extra: $$"""
                     authorization:
                       rules:
                         - from: { principals: ["*"] }
@@ -41,25 +36,19 @@ public sealed class AuthnChannelTests : IAsyncLifetime
                         audiences: [{{TestJwt.Audience}}]
                         jwks: '{{_jwt.Jwks()}}'
                         fromHeaders: [{ name: Authorization, prefix: "Bearer " }, { name: x-belizemesh-test-jwt }]
-                """).Replace("mode: DISABLE", "mode: STRICT", StringComparison.Ordinal),
-            certs: mesh.NawalCerts);
-        _pakit = await Sidecar.StartAsync(
-            Sidecar.Policy("http://127.0.0.1:1", outboundRoutes: Sidecar.Route("nawal.test", $"\"{_nawal.InboundEndpoint}\"", $"        identity: {Nawal}"))
-                .Replace("  outbound:\n", "  outbound:\n    mode: STRICT\n", StringComparison.Ordinal),
-            certs: mesh.PakitCerts);
+                """)
+            .StartAsync(app.Url, app);
     }
 
     public async Task DisposeAsync()
     {
-        await _pakit.DisposeAsync();
-        await _nawal.DisposeAsync();
-        await _app.DisposeAsync();
+        await _mesh.DisposeAsync();
         _jwt.Dispose();
     }
 
     private async Task<(HttpStatusCode Status, string Body, HttpResponseMessage Response)> GetAsync(string path, string? bearer = null, string? header = null)
     {
-        using HttpClient http = _pakit.CreateOutboundClient();
+        using HttpClient http = _mesh.Pakit.CreateOutboundClient();
         using var request = new HttpRequestMessage(HttpMethod.Get, "http://nawal.test" + path);
         if (bearer is not null)
         {
@@ -85,7 +74,7 @@ public sealed class AuthnChannelTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, allowed);
         Assert.Equal(HttpStatusCode.Forbidden, denied);
         Assert.Equal("belizemesh: RBAC: access denied: a DENY rule matches this request\n", body);
-        string metrics = await _nawal.CreateAdminClient().GetStringAsync("/metrics");
+        string metrics = await _mesh.Nawal.CreateAdminClient().GetStringAsync("/metrics");
         Assert.Contains("belizemesh_proxy_authorization_denials_total{reason=\"deny_rule\"} 1", metrics, StringComparison.Ordinal);
     }
 
@@ -143,7 +132,7 @@ public sealed class AuthnChannelTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.Forbidden, audience);
         Assert.Equal("belizemesh: Audiences in Jwt are not allowed\n", audienceBody);
 
-        string metrics = await _nawal.CreateAdminClient().GetStringAsync("/metrics");
+        string metrics = await _mesh.Nawal.CreateAdminClient().GetStringAsync("/metrics");
         Assert.Contains("belizemesh_proxy_jwt_failures_total{reason=\"bad_signature\"} 2", metrics, StringComparison.Ordinal);
         Assert.Contains("belizemesh_proxy_jwt_failures_total{reason=\"expired\"} 1", metrics, StringComparison.Ordinal);
         Assert.Contains("belizemesh_proxy_jwt_failures_total{reason=\"audience\"} 1", metrics, StringComparison.Ordinal);

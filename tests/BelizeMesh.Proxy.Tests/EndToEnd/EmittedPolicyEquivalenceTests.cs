@@ -16,8 +16,6 @@ namespace BelizeMesh.Proxy.Tests.EndToEnd;
 /// </summary>
 public sealed class EmittedPolicyEquivalenceTests : IAsyncLifetime
 {
-    private const string Nawal = "spiffe://cluster.local/ns/belizechain/sa/nawal";
-
     private readonly TestJwt _jwt = new();
     private readonly string _jwksDirectory = Directory.CreateTempSubdirectory("belizemesh-jwks-").FullName;
     private TestApp _app = null!;
@@ -39,10 +37,7 @@ public sealed class EmittedPolicyEquivalenceTests : IAsyncLifetime
             ("jwksFile: /etc/belizemesh/jwks/auth.json", "jwksFile: " + jwksFile),
             ("  admin:", "  accessLog: false\n  admin:"));
         _nawal = await Sidecar.StartAsync(policy, certs: TestMesh.Instance.NawalCerts);
-        _pakit = await Sidecar.StartAsync(
-            Sidecar.Policy("http://127.0.0.1:1", outboundRoutes: Sidecar.Route("nawal.test", $"\"{_nawal.InboundEndpoint}\"", $"        identity: {Nawal}"))
-                .Replace("  outbound:\n", "  outbound:\n    mode: STRICT\n", StringComparison.Ordinal),
-            certs: TestMesh.Instance.PakitCerts);
+        _pakit = await Sidecar.StartAsync(TwoSidecarMesh.OutboundPolicy(TwoSidecarMesh.PqRoute("nawal.test", _nawal.InboundEndpoint)), certs: TestMesh.Instance.PakitCerts);
     }
 
     private static string Replace(string text, params (string Old, string New)[] edits)

@@ -4,10 +4,8 @@ using System.Text;
 using System.Threading.Channels;
 using BelizeMesh.Proxy.Tests.Metrics;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
-using Microsoft.Extensions.Logging;
 
 namespace BelizeMesh.Proxy.Tests.EndToEnd;
 
@@ -21,61 +19,33 @@ namespace BelizeMesh.Proxy.Tests.EndToEnd;
 /// </summary>
 public sealed class GrpcAppProtocolTests : IAsyncLifetime
 {
-    private const string Nawal = "spiffe://cluster.local/ns/belizechain/sa/nawal";
     private static readonly TimeSpan s_backstop = TimeSpan.FromSeconds(30);
 
     private readonly WarningLogs _logs = new();
     private readonly TaskCompletionSource _firstEvent = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _requestArrived = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private WebApplication _h2cApp = null!;
-    private WebApplication _http1App = null!;
-    private Sidecar _nawal = null!;
-    private Sidecar _pakit = null!;
+    private TwoSidecarMesh _mesh = null!;
 
     public async Task InitializeAsync()
     {
-        _h2cApp = await StartAppAsync(HttpProtocols.Http2, HandleAsync);
-        _http1App = await StartAppAsync(HttpProtocols.Http1, HandleHttp1Async);
-
-        TestMesh mesh = TestMesh.Instance;
-        _nawal = await Sidecar.StartAsync(
-            Sidecar.Policy(_h2cApp.Urls.First(), inboundExtra: $"""
+        WebApplication h2cApp = await LoopbackApp.StartAsync(HttpProtocols.Http2, HandleAsync);
+        WebApplication http1App = await LoopbackApp.StartAsync(HttpProtocols.Http1, HandleHttp1Async);
+        _mesh = await TwoSidecarMesh.Create()
+            .Inbound(extra: $"""
                     appProtocol: grpc
                     apps:
                       - port: 9944
-                        app: "{_h2cApp.Urls.First()}"
+                        app: "{h2cApp.Urls.First()}"
                       - port: 9933
-                        app: "{_http1App.Urls.First()}"
+                        app: "{http1App.Urls.First()}"
                         appProtocol: http
-                """).Replace("mode: DISABLE", "mode: STRICT", StringComparison.Ordinal),
-            certs: mesh.NawalCerts,
-            logs: _logs);
-        _pakit = await Sidecar.StartAsync(
-            Sidecar.Policy("http://127.0.0.1:1", outboundRoutes:
-                Sidecar.Route("nawal.test", $"\"{_nawal.InboundEndpoint}\"", $"        identity: {Nawal}\n        timeout: 0"))
-            .Replace("  outbound:\n", "  outbound:\n    mode: STRICT\n", StringComparison.Ordinal),
-            certs: mesh.PakitCerts,
-            logs: _logs);
+                """)
+            .Logs(_logs)
+            .Route("nawal.test", "timeout: 0")
+            .StartAsync(h2cApp.Urls.First(), h2cApp, http1App);
     }
 
-    public async Task DisposeAsync()
-    {
-        await _pakit.DisposeAsync();
-        await _nawal.DisposeAsync();
-        await _http1App.DisposeAsync();
-        await _h2cApp.DisposeAsync();
-    }
-
-    private static async Task<WebApplication> StartAppAsync(HttpProtocols protocols, RequestDelegate handler)
-    {
-        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.Protocols = protocols));
-        WebApplication app = builder.Build();
-        app.Run(handler);
-        await app.StartAsync();
-        return app;
-    }
+    public Task DisposeAsync() => _mesh.DisposeAsync().AsTask();
 
     /// <summary>The HTTP/1.1 app: <c>/events</c> announces an event stream (chunked) and sends its first event only when
     /// the test says so; anything else echoes the protocol.</summary>
@@ -189,7 +159,7 @@ public sealed class GrpcAppProtocolTests : IAsyncLifetime
     [Fact]
     public async Task Grpc_status_in_trailers_from_an_h2c_only_app_reaches_the_caller()
     {
-        using HttpClient http = _pakit.CreateOutboundClient(HttpVersion.Version20);
+        using HttpClient http = _mesh.Pakit.CreateOutboundClient(HttpVersion.Version20);
         using HttpRequestMessage request = GrpcRequest("/grpc.Greeter/Hello", new ByteArrayContent(Frame(Encoding.ASCII.GetBytes("nawal"))));
 
         using HttpResponseMessage response = await http.SendAsync(request).WaitAsync(s_backstop);
@@ -206,13 +176,13 @@ public sealed class GrpcAppProtocolTests : IAsyncLifetime
     [Fact]
     public async Task Grpc_status_in_trailers_is_counted_in_the_istio_request_metrics_of_both_sidecars()
     {
-        using HttpClient http = _pakit.CreateOutboundClient(HttpVersion.Version20);
+        using HttpClient http = _mesh.Pakit.CreateOutboundClient(HttpVersion.Version20);
         using HttpRequestMessage request = GrpcRequest("/grpc.Greeter/Hello", new ByteArrayContent(Frame([1, 2, 3])));
         using HttpResponseMessage response = await http.SendAsync(request).WaitAsync(s_backstop);
         await response.Content.ReadAsByteArrayAsync();
         Assert.Equal(["7"], response.TrailingHeaders.GetValues("grpc-status"));
 
-        foreach ((Sidecar sidecar, string reporter) in new[] { (_nawal, "destination"), (_pakit, "source") })
+        foreach ((Sidecar sidecar, string reporter) in new[] { (_mesh.Nawal, "destination"), (_mesh.Pakit, "source") })
         {
             using HttpClient admin = sidecar.CreateAdminClient();
             IReadOnlyList<PromSample> samples = await PromText.ScrapeUntilAsync(
@@ -227,7 +197,7 @@ public sealed class GrpcAppProtocolTests : IAsyncLifetime
     [Fact]
     public async Task Request_and_response_streams_cross_message_by_message()
     {
-        using HttpClient http = _pakit.CreateOutboundClient(HttpVersion.Version20);
+        using HttpClient http = _mesh.Pakit.CreateOutboundClient(HttpVersion.Version20);
         var outgoing = System.Threading.Channels.Channel.CreateUnbounded<byte[]>();
         using HttpRequestMessage request = GrpcRequest("/grpc.Greeter/Chat", new ChannelContent(outgoing.Reader));
         static byte[] Message(int i) => Frame(Encoding.ASCII.GetBytes($"message {i}"));
@@ -262,7 +232,7 @@ public sealed class GrpcAppProtocolTests : IAsyncLifetime
     [Fact]
     public async Task Bidi_call_whose_client_waits_for_the_response_headers_before_sending_is_served()
     {
-        using HttpClient http = _pakit.CreateOutboundClient(HttpVersion.Version20);
+        using HttpClient http = _mesh.Pakit.CreateOutboundClient(HttpVersion.Version20);
         var outgoing = System.Threading.Channels.Channel.CreateUnbounded<byte[]>();
         using HttpRequestMessage request = GrpcRequest("/grpc.Greeter/Chat", new ChannelContent(outgoing.Reader, flushHeadersFirst: true));
 
@@ -285,7 +255,7 @@ public sealed class GrpcAppProtocolTests : IAsyncLifetime
     [Fact]
     public async Task Grpc_call_reaches_the_app_before_its_first_message_is_sent()
     {
-        using HttpClient http = _pakit.CreateOutboundClient(HttpVersion.Version20);
+        using HttpClient http = _mesh.Pakit.CreateOutboundClient(HttpVersion.Version20);
         var outgoing = System.Threading.Channels.Channel.CreateUnbounded<byte[]>();
         using HttpRequestMessage request = GrpcRequest("/grpc.Greeter/Late", new ChannelContent(outgoing.Reader, flushHeadersFirst: true));
         Task<HttpResponseMessage> sending = http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
@@ -311,7 +281,7 @@ public sealed class GrpcAppProtocolTests : IAsyncLifetime
     [InlineData("2.0")]
     public async Task Chunked_upload_reaches_an_http1_app_before_its_body_starts(string version)
     {
-        using HttpClient http = _pakit.CreateOutboundClient(Version.Parse(version));
+        using HttpClient http = _mesh.Pakit.CreateOutboundClient(Version.Parse(version));
         var outgoing = System.Threading.Channels.Channel.CreateUnbounded<byte[]>();
         using var request = new HttpRequestMessage(HttpMethod.Post, "http://nawal.test:9933/upload")
         {
@@ -334,7 +304,7 @@ public sealed class GrpcAppProtocolTests : IAsyncLifetime
     [InlineData("2.0")]
     public async Task Response_headers_an_http1_app_sends_before_its_body_reach_the_caller_at_once(string version)
     {
-        using HttpClient http = _pakit.CreateOutboundClient(Version.Parse(version));
+        using HttpClient http = _mesh.Pakit.CreateOutboundClient(Version.Parse(version));
 
         // the app holds its first event until the caller has seen the headers: without them passed on at once, this
         // waits until the backstop
@@ -351,7 +321,7 @@ public sealed class GrpcAppProtocolTests : IAsyncLifetime
     [InlineData("http://nawal.test:9944/echo")]
     public async Task Http1_caller_reaches_the_h2c_only_app_as_http2(string url)
     {
-        using HttpClient http = _pakit.CreateOutboundClient(HttpVersion.Version11);
+        using HttpClient http = _mesh.Pakit.CreateOutboundClient(HttpVersion.Version11);
 
         using HttpResponseMessage response = await http.GetAsync(url).WaitAsync(s_backstop);
 
@@ -363,7 +333,7 @@ public sealed class GrpcAppProtocolTests : IAsyncLifetime
     [Fact]
     public async Task App_entry_with_app_protocol_http_is_reached_over_http1_even_from_an_http2_caller()
     {
-        using HttpClient http = _pakit.CreateOutboundClient(HttpVersion.Version20);
+        using HttpClient http = _mesh.Pakit.CreateOutboundClient(HttpVersion.Version20);
 
         using HttpResponseMessage response = await http.GetAsync("http://nawal.test:9933/echo").WaitAsync(s_backstop);
 

@@ -3,7 +3,6 @@ using System.Net.Http;
 using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Logging;
@@ -18,7 +17,6 @@ namespace BelizeMesh.Proxy.Tests.EndToEnd;
 /// </summary>
 public sealed class Http1InsideChannelTests : IAsyncLifetime
 {
-    private const string Nawal = "spiffe://cluster.local/ns/belizechain/sa/nawal";
     private const string Pakit = "spiffe://cluster.local/ns/belizechain/sa/pakit";
     private static readonly TimeSpan s_backstop = TimeSpan.FromSeconds(30);
 
@@ -28,43 +26,24 @@ public sealed class Http1InsideChannelTests : IAsyncLifetime
     private readonly TaskCompletionSource _allHeld = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _held;
     private int _holdTarget = int.MaxValue;
-    private WebApplication _app = null!;
-    private Sidecar _nawal = null!;
-    private Sidecar _pakit = null!;
+    private TwoSidecarMesh _mesh = null!;
 
     public async Task InitializeAsync()
     {
-        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.Protocols = HttpProtocols.Http1AndHttp2));
-        _app = builder.Build();
-        _app.Run(HandleAsync);
-        await _app.StartAsync();
-
-        TestMesh mesh = TestMesh.Instance;
-        _nawal = await Sidecar.StartAsync(
-            Sidecar.Policy(_app.Urls.First())
-                .Replace("mode: DISABLE", "mode: STRICT", StringComparison.Ordinal)
-                .Replace("accessLog: false", "accessLog: true", StringComparison.Ordinal),
-            certs: mesh.NawalCerts,
-            logs: _logs,
-            accessLog: (_inboundLog, _ => { }, NoLogs.Instance));
-        _pakit = await Sidecar.StartAsync(
-            Sidecar.Policy("http://127.0.0.1:1", outboundRoutes:
-                Sidecar.Route("nawal.test", $"\"{_nawal.InboundEndpoint}\"", $"        identity: {Nawal}") +
-                Sidecar.Route("nawal-h2.test", $"\"{_nawal.InboundEndpoint}\"", $"        identity: {Nawal}\n        connectionPool: {{ h2UpgradePolicy: UPGRADE }}") +
-                Sidecar.Route("nawal-h1.test", $"\"{_nawal.InboundEndpoint}\"", $"        identity: {Nawal}\n        connectionPool: {{ h2UpgradePolicy: DO_NOT_UPGRADE }}"))
-            .Replace("  outbound:\n", "  outbound:\n    mode: STRICT\n", StringComparison.Ordinal),
-            certs: mesh.PakitCerts,
-            logs: _logs);
+        WebApplication app = await LoopbackApp.StartAsync(HttpProtocols.Http1AndHttp2, HandleAsync);
+        _mesh = await TwoSidecarMesh.Create()
+            .NawalAccessLog(_inboundLog)
+            .Logs(_logs)
+            .Route("nawal.test")
+            .Route("nawal-h2.test", "connectionPool: { h2UpgradePolicy: UPGRADE }")
+            .Route("nawal-h1.test", "connectionPool: { h2UpgradePolicy: DO_NOT_UPGRADE }")
+            .StartAsync(app.Urls.First(), app);
     }
 
     public async Task DisposeAsync()
     {
         _release.TrySetResult();
-        await _pakit.DisposeAsync();
-        await _nawal.DisposeAsync();
-        await _app.DisposeAsync();
+        await _mesh.DisposeAsync();
     }
 
     private async Task HandleAsync(HttpContext context)
@@ -104,19 +83,10 @@ public sealed class Http1InsideChannelTests : IAsyncLifetime
         return protocol;
     }
 
-    private async Task<int> ServerHandshakesAsync()
-    {
-        using HttpClient admin = _nawal.CreateAdminClient();
-        string metrics = await admin.GetStringAsync("/metrics");
-        System.Text.RegularExpressions.Match match = System.Text.RegularExpressions.Regex.Match(
-            metrics, "belizemesh_channel_handshakes_total\\{[^}]*result=\"success\"[^}]*side=\"server\"[^}]*\\} (\\d+)\n");
-        return match.Success ? int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : 0;
-    }
-
     [Fact]
     public async Task Http1_request_crosses_the_channel_as_http1_and_reaches_the_app_with_the_verified_identity()
     {
-        using HttpClient http = _pakit.CreateOutboundClient(HttpVersion.Version11);
+        using HttpClient http = _mesh.Pakit.CreateOutboundClient(HttpVersion.Version11);
 
         using HttpResponseMessage response = await http.GetAsync("http://nawal.test/echo-h1");
 
@@ -128,7 +98,7 @@ public sealed class Http1InsideChannelTests : IAsyncLifetime
     [Fact]
     public async Task Http2_request_still_crosses_the_channel_as_http2()
     {
-        using HttpClient http = _pakit.CreateOutboundClient(HttpVersion.Version20);
+        using HttpClient http = _mesh.Pakit.CreateOutboundClient(HttpVersion.Version20);
 
         using HttpResponseMessage response = await http.GetAsync("http://nawal.test/echo-h2");
 
@@ -139,7 +109,7 @@ public sealed class Http1InsideChannelTests : IAsyncLifetime
     [Fact]
     public async Task Grpc_request_crosses_the_channel_as_http2_and_its_status_comes_back()
     {
-        using HttpClient http = _pakit.CreateOutboundClient(HttpVersion.Version20);
+        using HttpClient http = _mesh.Pakit.CreateOutboundClient(HttpVersion.Version20);
         using var request = new HttpRequestMessage(HttpMethod.Post, "http://nawal.test/grpc.Greeter/Hello")
         {
             Content = new ByteArrayContent([0, 0, 0, 0, 0]),
@@ -161,7 +131,7 @@ public sealed class Http1InsideChannelTests : IAsyncLifetime
     [Fact]
     public async Task Route_with_h2_upgrade_policy_UPGRADE_sends_http1_requests_as_http2()
     {
-        using HttpClient http = _pakit.CreateOutboundClient(HttpVersion.Version11);
+        using HttpClient http = _mesh.Pakit.CreateOutboundClient(HttpVersion.Version11);
 
         using HttpResponseMessage response = await http.GetAsync("http://nawal-h2.test/echo-upgraded");
 
@@ -175,7 +145,7 @@ public sealed class Http1InsideChannelTests : IAsyncLifetime
     {
         const int Concurrent = 3;
         Volatile.Write(ref _holdTarget, Concurrent);
-        using HttpClient http = _pakit.CreateOutboundClient(HttpVersion.Version11);
+        using HttpClient http = _mesh.Pakit.CreateOutboundClient(HttpVersion.Version11);
 
         Task<HttpResponseMessage>[] held = new Task<HttpResponseMessage>[Concurrent];
         for (int i = 0; i < Concurrent; i++)
@@ -185,7 +155,7 @@ public sealed class Http1InsideChannelTests : IAsyncLifetime
 
         // all three are in the app at once: HTTP/1.1 carries one request at a time, so each has its own channel
         await _allHeld.Task.WaitAsync(s_backstop);
-        Assert.Equal(Concurrent, await ServerHandshakesAsync());
+        Assert.Equal(Concurrent, await _mesh.Nawal.ServerHandshakesAsync());
 
         _release.TrySetResult();
         foreach (Task<HttpResponseMessage> request in held)
@@ -203,7 +173,7 @@ public sealed class Http1InsideChannelTests : IAsyncLifetime
             await response.Content.ReadAsStringAsync();
         }
 
-        Assert.Equal(Concurrent, await ServerHandshakesAsync());
+        Assert.Equal(Concurrent, await _mesh.Nawal.ServerHandshakesAsync());
         Assert.Equal("HTTP/1.1", await InboundProtocolAsync("/again-4"));
     }
 
@@ -214,7 +184,7 @@ public sealed class Http1InsideChannelTests : IAsyncLifetime
     {
         int concurrent = Forwarding.UpstreamTarget.AdaptiveHttp1InFlight + 2;
         Volatile.Write(ref _holdTarget, concurrent);
-        using HttpClient http = _pakit.CreateOutboundClient(HttpVersion.Version11);
+        using HttpClient http = _mesh.Pakit.CreateOutboundClient(HttpVersion.Version11);
 
         var held = new Task<HttpResponseMessage>[concurrent];
         for (int i = 0; i < concurrent; i++)
@@ -248,37 +218,21 @@ public sealed class Http1InsideChannelTests : IAsyncLifetime
 /// theirs at <c>DEFAULT</c>; a route's own <c>DO_NOT_UPGRADE</c> still keeps HTTP/1.1.</summary>
 public sealed class OutboundH2UpgradeDefaultTests : IAsyncLifetime
 {
-    private const string Nawal = "spiffe://cluster.local/ns/belizechain/sa/nawal";
-
     private readonly AccessLogLines _inboundLog = new();
-    private TestApp _app = null!;
-    private Sidecar _nawal = null!;
-    private Sidecar _pakit = null!;
+    private TwoSidecarMesh _mesh = null!;
 
     public async Task InitializeAsync()
     {
-        TestMesh mesh = TestMesh.Instance;
-        _app = await TestApp.StartAsync("nawal-app");
-        _nawal = await Sidecar.StartAsync(
-            Sidecar.Policy(_app.Url)
-                .Replace("mode: DISABLE", "mode: STRICT", StringComparison.Ordinal)
-                .Replace("accessLog: false", "accessLog: true", StringComparison.Ordinal),
-            certs: mesh.NawalCerts,
-            accessLog: (_inboundLog, _ => { }, NoLogs.Instance));
-        _pakit = await Sidecar.StartAsync(
-            Sidecar.Policy("http://127.0.0.1:1", outboundRoutes:
-                Sidecar.Route("nawal.test", $"\"{_nawal.InboundEndpoint}\"", $"        identity: {Nawal}") +
-                Sidecar.Route("nawal-h1.test", $"\"{_nawal.InboundEndpoint}\"", $"        identity: {Nawal}\n        connectionPool: {{ h2UpgradePolicy: DO_NOT_UPGRADE }}"))
-            .Replace("  outbound:\n", "  outbound:\n    mode: STRICT\n    h2UpgradePolicy: UPGRADE\n", StringComparison.Ordinal),
-            certs: mesh.PakitCerts);
+        TestApp app = await TestApp.StartAsync("nawal-app");
+        _mesh = await TwoSidecarMesh.Create()
+            .NawalAccessLog(_inboundLog)
+            .Route("nawal.test")
+            .Route("nawal-h1.test", "connectionPool: { h2UpgradePolicy: DO_NOT_UPGRADE }")
+            .Outbound("    h2UpgradePolicy: UPGRADE\n")
+            .StartAsync(app.Url, app);
     }
 
-    public async Task DisposeAsync()
-    {
-        await _pakit.DisposeAsync();
-        await _nawal.DisposeAsync();
-        await _app.DisposeAsync();
-    }
+    public Task DisposeAsync() => _mesh.DisposeAsync().AsTask();
 
     private async Task<string> InboundProtocolAsync(string path)
         => (await _inboundLog.RequestAsync(path, TimeSpan.FromSeconds(30))).Protocol;
@@ -286,7 +240,7 @@ public sealed class OutboundH2UpgradeDefaultTests : IAsyncLifetime
     [Fact]
     public async Task Routes_follow_the_outbound_default_unless_they_set_their_own()
     {
-        using HttpClient http = _pakit.CreateOutboundClient(HttpVersion.Version11);
+        using HttpClient http = _mesh.Pakit.CreateOutboundClient(HttpVersion.Version11);
 
         using HttpResponseMessage upgraded = await http.GetAsync("http://nawal.test/by-default");
         using HttpResponseMessage kept = await http.GetAsync("http://nawal-h1.test/by-route");

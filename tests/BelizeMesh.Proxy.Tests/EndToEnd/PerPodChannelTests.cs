@@ -10,7 +10,6 @@ namespace BelizeMesh.Proxy.Tests.EndToEnd;
 /// </summary>
 public sealed class PerPodChannelTests : IAsyncLifetime
 {
-    private const string Nawal = "spiffe://cluster.local/ns/belizechain/sa/nawal";
     private const string Name = "nawal-pq.belizechain.svc.cluster.local";
 
     private readonly FakeResolver _dns = new();
@@ -21,8 +20,7 @@ public sealed class PerPodChannelTests : IAsyncLifetime
     private Sidecar _pakit = null!;
 
     private static string Pod(string appUrl, string listen)
-        => Sidecar.Policy(appUrl)
-            .Replace("mode: DISABLE", "mode: STRICT", StringComparison.Ordinal)
+        => TwoSidecarMesh.InboundPolicy(appUrl)
             .Replace("    listen: \"127.0.0.1:0\"\n    app:", $"    listen: \"{listen}\"\n    app:", StringComparison.Ordinal);
 
     public async Task InitializeAsync()
@@ -34,12 +32,7 @@ public sealed class PerPodChannelTests : IAsyncLifetime
         int port = _podA.Host.InboundEndPoint.Port;
         _podB = await Sidecar.StartAsync(Pod(_appB.Url, $"127.0.0.2:{port}"), certs: mesh.NawalCerts);
         _dns.Set(Name, IPAddress.Parse("127.0.0.2"), IPAddress.Parse("127.0.0.1"));
-        _pakit = await Sidecar.StartAsync(
-            Sidecar.Policy("http://127.0.0.1:1", outboundRoutes:
-                Sidecar.Route("nawal.test", $"\"{Name}:{port}\"", $"        identity: {Nawal}"))
-            .Replace("  outbound:\n", "  outbound:\n    mode: STRICT\n", StringComparison.Ordinal),
-            certs: mesh.PakitCerts,
-            resolver: _dns);
+        _pakit = await Sidecar.StartAsync(TwoSidecarMesh.OutboundPolicy(TwoSidecarMesh.PqRoute("nawal.test", $"{Name}:{port}")), certs: mesh.PakitCerts, resolver: _dns);
     }
 
     public async Task DisposeAsync()
@@ -49,14 +42,6 @@ public sealed class PerPodChannelTests : IAsyncLifetime
         await _podA.DisposeAsync();
         await _appB.DisposeAsync();
         await _appA.DisposeAsync();
-    }
-
-    private static async Task<int> ServerHandshakesAsync(Sidecar pod)
-    {
-        string metrics = await pod.CreateAdminClient().GetStringAsync("/metrics");
-        System.Text.RegularExpressions.Match match = System.Text.RegularExpressions.Regex.Match(
-            metrics, "belizemesh_channel_handshakes_total\\{[^}]*result=\"success\"[^}]*side=\"server\"[^}]*\\} (\\d+)\n");
-        return match.Success ? int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : 0;
     }
 
     [Fact]
@@ -77,7 +62,7 @@ public sealed class PerPodChannelTests : IAsyncLifetime
         Assert.Equal(["pod-a", "pod-b", "pod-a", "pod-b", "pod-a", "pod-b"], seen);
 
         // one channel per pod, each reused: not a handshake per request
-        Assert.InRange(await ServerHandshakesAsync(_podA), 1, 2);
-        Assert.InRange(await ServerHandshakesAsync(_podB), 1, 2);
+        Assert.InRange(await _podA.ServerHandshakesAsync(), 1, 2);
+        Assert.InRange(await _podB.ServerHandshakesAsync(), 1, 2);
     }
 }

@@ -1,83 +1,36 @@
 using System.Net;
 using System.Net.Http;
-using BelizeMesh.Identity;
 
 namespace BelizeMesh.Proxy.Tests.EndToEnd;
-
-/// <summary>Mesh certificates for two services, issued once per run and written as mounted Secrets would be.</summary>
-internal sealed class TestMesh
-{
-    private static readonly Lazy<TestMesh> s_instance = new(() => new TestMesh());
-
-    private TestMesh()
-    {
-        using CertificateAuthority ca = CertificateAuthority.CreateRoot();
-        Root = Directory.CreateTempSubdirectory("belizemesh-proxy-pki-").FullName;
-        NawalCerts = Write(ca, "nawal");
-        PakitCerts = Write(ca, "pakit");
-    }
-
-    public static TestMesh Instance => s_instance.Value;
-
-    public string Root { get; }
-
-    public string NawalCerts { get; }
-
-    public string PakitCerts { get; }
-
-    private string Write(CertificateAuthority ca, string service)
-    {
-        string dir = Path.Combine(Root, service);
-        Directory.CreateDirectory(dir);
-        using IssuedCertificate issued = ca.Issue(new ServiceCertificateRequest { Service = service, Namespace = "belizechain" });
-        File.WriteAllText(Path.Combine(dir, "tls.crt"), issued.CertificatePem);
-        File.WriteAllText(Path.Combine(dir, "tls.key"), issued.ExportPrivateKeyPem());
-        File.WriteAllText(Path.Combine(dir, "ca.crt"), ca.Certificate.ToPem());
-        return dir;
-    }
-}
 
 /// <summary>client → outbound (PQ channel, HTTP/2 inside) → inbound STRICT → app, with real ML-KEM/ML-DSA certificates.</summary>
 public sealed class StrictChannelTests : IAsyncLifetime
 {
-    private const string Nawal = "spiffe://cluster.local/ns/belizechain/sa/nawal";
     private const string Pakit = "spiffe://cluster.local/ns/belizechain/sa/pakit";
 
-    private TestApp _app = null!;
-    private Sidecar _nawal = null!;
-    private Sidecar _pakit = null!;
+    private TwoSidecarMesh _mesh = null!;
 
     public async Task InitializeAsync()
     {
-        TestMesh mesh = TestMesh.Instance;
-        _app = await TestApp.StartAsync("nawal-app");
-        _nawal = await Sidecar.StartAsync(
-            Sidecar.Policy(_app.Url, inboundExtra: """
+        TestApp app = await TestApp.StartAsync("nawal-app");
+        _mesh = await TwoSidecarMesh.Create()
+            .Inbound(extra: """
                     authorization:
                       rules:
                         - from: { principals: ["cluster.local/ns/belizechain/sa/pakit"] }
                           to: { paths: ["/echo", "/upload"] }
-                """).Replace("mode: DISABLE", "mode: STRICT", StringComparison.Ordinal),
-            certs: mesh.NawalCerts);
-        _pakit = await Sidecar.StartAsync(
-            Sidecar.Policy("http://127.0.0.1:1", outboundRoutes:
-                Sidecar.Route("nawal.test", $"\"{_nawal.InboundEndpoint}\"", $"        identity: {Nawal}") +
-                Sidecar.Route("impostor.test", $"\"{_nawal.InboundEndpoint}\"", $"        identity: {Pakit}"))
-            .Replace("  outbound:\n", "  outbound:\n    mode: STRICT\n", StringComparison.Ordinal),
-            certs: mesh.PakitCerts);
+                """)
+            .Route("nawal.test")
+            .Route("impostor.test", identity: Pakit)
+            .StartAsync(app.Url, app);
     }
 
-    public async Task DisposeAsync()
-    {
-        await _pakit.DisposeAsync();
-        await _nawal.DisposeAsync();
-        await _app.DisposeAsync();
-    }
+    public Task DisposeAsync() => _mesh.DisposeAsync().AsTask();
 
     [Fact]
     public async Task App_receives_the_verified_caller_identity_and_rules_match_its_principal()
     {
-        using HttpClient http = _pakit.CreateOutboundClient();
+        using HttpClient http = _mesh.Pakit.CreateOutboundClient();
         using var request = new HttpRequestMessage(HttpMethod.Get, "http://nawal.test/echo");
         request.Headers.Add("x-belizemesh-peer-identity", "spiffe://cluster.local/ns/belizechain/sa/admin");
 
@@ -96,7 +49,7 @@ public sealed class StrictChannelTests : IAsyncLifetime
     [Fact]
     public async Task Many_requests_share_channels_and_large_bodies_stream_through()
     {
-        using HttpClient http = _pakit.CreateOutboundClient(HttpVersion.Version20);
+        using HttpClient http = _mesh.Pakit.CreateOutboundClient(HttpVersion.Version20);
         Task<HttpResponseMessage>[] requests = Enumerable.Range(0, 20).Select(_ => http.GetAsync("http://nawal.test/echo")).ToArray();
         foreach (HttpResponseMessage response in await Task.WhenAll(requests))
         {
@@ -105,7 +58,7 @@ public sealed class StrictChannelTests : IAsyncLifetime
         }
 
         // HTTP/2 inside the channel: 20 concurrent requests did not need 20 handshakes.
-        string metrics = await _nawal.CreateAdminClient().GetStringAsync("/metrics");
+        string metrics = await _mesh.Nawal.CreateAdminClient().GetStringAsync("/metrics");
         System.Text.RegularExpressions.Match handshakes = System.Text.RegularExpressions.Regex.Match(
             metrics, "belizemesh_channel_handshakes_total\\{[^}]*result=\"success\"[^}]*side=\"server\"[^}]*\\} (\\d+)\n");
         Assert.True(handshakes.Success, metrics);
@@ -119,7 +72,7 @@ public sealed class StrictChannelTests : IAsyncLifetime
     [Fact]
     public async Task Peer_that_cannot_prove_the_expected_identity_is_refused()
     {
-        using HttpClient http = _pakit.CreateOutboundClient();
+        using HttpClient http = _mesh.Pakit.CreateOutboundClient();
 
         using HttpResponseMessage response = await http.GetAsync("http://impostor.test/echo");
 
@@ -129,18 +82,18 @@ public sealed class StrictChannelTests : IAsyncLifetime
     [BelizeMesh.TestSupport.PromtoolFact]
     public async Task Metrics_with_channel_and_certificate_series_pass_promtool_check()
     {
-        using HttpClient http = _pakit.CreateOutboundClient();
+        using HttpClient http = _mesh.Pakit.CreateOutboundClient();
         (await http.GetAsync("http://nawal.test/echo")).Dispose();
 
-        await BelizeMesh.TestSupport.Promtool.CheckAsync(await _nawal.CreateAdminClient().GetStringAsync("/metrics"));
-        await BelizeMesh.TestSupport.Promtool.CheckAsync(await _pakit.CreateAdminClient().GetStringAsync("/metrics"));
+        await BelizeMesh.TestSupport.Promtool.CheckAsync(await _mesh.Nawal.CreateAdminClient().GetStringAsync("/metrics"));
+        await BelizeMesh.TestSupport.Promtool.CheckAsync(await _mesh.Pakit.CreateAdminClient().GetStringAsync("/metrics"));
     }
 
     [Fact]
     public async Task Plaintext_caller_cannot_reach_a_strict_listener()
     {
         using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
-        await socket.ConnectAsync(_nawal.Host.InboundEndPoint);
+        await socket.ConnectAsync(_mesh.Nawal.Host.InboundEndPoint);
         await using var stream = new System.Net.Sockets.NetworkStream(socket, ownsSocket: false);
         await stream.WriteAsync("GET /echo HTTP/1.1\r\nHost: nawal\r\n\r\n"u8.ToArray());
 

@@ -14,7 +14,6 @@ namespace BelizeMesh.Proxy.Tests.EndToEnd;
 /// </summary>
 public sealed class TraceContextTests : IAsyncLifetime
 {
-    private const string Nawal = "spiffe://cluster.local/ns/belizechain/sa/nawal";
     private const string TraceId = "4bf92f3577b34da6a3ce929d0e0e4736";
     private const string TraceParent = "00-" + TraceId + "-00f067aa0ba902b7-01";
     private const string TraceState = "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE";
@@ -34,12 +33,9 @@ public sealed class TraceContextTests : IAsyncLifetime
         _plainClient = await Sidecar.StartAsync(
             WithAccessLog(Sidecar.Policy("http://127.0.0.1:1", outboundRoutes: Sidecar.Route("nawal.test", $"\"{_plainServer.InboundEndpoint}\""))),
             accessLog: _logs.For("plain-outbound"));
-        _pqServer = await Sidecar.StartAsync(
-            WithAccessLog(Sidecar.Policy(_app.Url)).Replace("mode: DISABLE", "mode: STRICT", StringComparison.Ordinal),
-            certs: mesh.NawalCerts, accessLog: _logs.For("pq-inbound"));
+        _pqServer = await Sidecar.StartAsync(WithAccessLog(TwoSidecarMesh.InboundPolicy(_app.Url)), certs: mesh.NawalCerts, accessLog: _logs.For("pq-inbound"));
         _pqClient = await Sidecar.StartAsync(
-            WithAccessLog(Sidecar.Policy("http://127.0.0.1:1", outboundRoutes: Sidecar.Route("nawal.test", $"\"{_pqServer.InboundEndpoint}\"", $"        identity: {Nawal}")))
-                .Replace("  outbound:\n", "  outbound:\n    mode: STRICT\n", StringComparison.Ordinal),
+            WithAccessLog(TwoSidecarMesh.OutboundPolicy(TwoSidecarMesh.PqRoute("nawal.test", _pqServer.InboundEndpoint))),
             certs: mesh.PakitCerts, accessLog: _logs.For("pq-outbound"));
     }
 

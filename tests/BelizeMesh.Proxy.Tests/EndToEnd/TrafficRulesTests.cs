@@ -472,10 +472,10 @@ public sealed class StrictTrafficRulesTests : IAsyncLifetime
         TestMesh mesh = TestMesh.Instance;
         _v1 = await TestApp.StartAsync("v1");
         _v2 = await TestApp.StartAsync("v2");
-        _nawalV1 = await Sidecar.StartAsync(Sidecar.Policy(_v1.Url).Replace("mode: DISABLE", "mode: STRICT", StringComparison.Ordinal), certs: mesh.NawalCerts);
-        _nawalV2 = await Sidecar.StartAsync(Sidecar.Policy(_v2.Url).Replace("mode: DISABLE", "mode: STRICT", StringComparison.Ordinal), certs: mesh.NawalCerts);
+        _nawalV1 = await Sidecar.StartAsync(TwoSidecarMesh.InboundPolicy(_v1.Url), certs: mesh.NawalCerts);
+        _nawalV2 = await Sidecar.StartAsync(TwoSidecarMesh.InboundPolicy(_v2.Url), certs: mesh.NawalCerts);
         _pakit = await Sidecar.StartAsync(
-            Sidecar.Policy("http://127.0.0.1:1", outboundRoutes: $$"""
+            TwoSidecarMesh.OutboundPolicy($$"""
                       - host: nawal.test
                         endpoints: ["{{_nawalV1.InboundEndpoint}}"]
                         identity: {{Nawal}}
@@ -490,7 +490,7 @@ public sealed class StrictTrafficRulesTests : IAsyncLifetime
                             destinations:
                               - { subset: v1, weight: 50, endpoints: ["{{_nawalV1.InboundEndpoint}}"] }
                               - { subset: v2, weight: 50, endpoints: ["{{_nawalV2.InboundEndpoint}}"] }
-                """).Replace("  outbound:\n", "  outbound:\n    mode: STRICT\n", StringComparison.Ordinal),
+                """),
             certs: mesh.PakitCerts);
     }
 

@@ -21,31 +21,20 @@ public sealed class IstioMetricsEndToEndTests : IAsyncLifetime
     private const string Pakit = "spiffe://cluster.local/ns/belizechain/sa/pakit";
     private const string Host = "nawal.belizechain.svc.cluster.local";
 
-    private TestApp _app = null!;
-    private Sidecar _nawal = null!;
-    private Sidecar _pakit = null!;
+    private TwoSidecarMesh _mesh = null!;
 
     public async Task InitializeAsync()
     {
-        TestMesh mesh = TestMesh.Instance;
-        _app = await TestApp.StartAsync("nawal-app");
-        _nawal = await Sidecar.StartAsync(
-            Sidecar.Policy(_app.Url).Replace("mode: DISABLE", "mode: STRICT", StringComparison.Ordinal),
-            certs: mesh.NawalCerts,
-            workload: new WorkloadMetadata("nawal-v1", null, "nawal", "v1", null, null, null));
-        _pakit = await Sidecar.StartAsync(
-            Sidecar.Policy("http://127.0.0.1:1", outboundRoutes: Sidecar.Route(Host, $"\"{_nawal.InboundEndpoint}\"", $"        identity: {Nawal}"))
-                .Replace("  outbound:\n", "  outbound:\n    mode: STRICT\n", StringComparison.Ordinal),
-            certs: mesh.PakitCerts,
-            workload: new WorkloadMetadata("pakit-v2", null, "pakit", "v2", "pakit", "v2", "east"));
+        TestApp app = await TestApp.StartAsync("nawal-app");
+        _mesh = await TwoSidecarMesh.Create()
+            .Route(Host)
+            .Workloads(
+                nawal: new WorkloadMetadata("nawal-v1", null, "nawal", "v1", null, null, null),
+                pakit: new WorkloadMetadata("pakit-v2", null, "pakit", "v2", "pakit", "v2", "east"))
+            .StartAsync(app.Url, app);
     }
 
-    public async Task DisposeAsync()
-    {
-        await _pakit.DisposeAsync();
-        await _nawal.DisposeAsync();
-        await _app.DisposeAsync();
-    }
+    public Task DisposeAsync() => _mesh.DisposeAsync().AsTask();
 
     private static readonly Dictionary<string, string> s_expected = new(StringComparer.Ordinal)
     {
@@ -81,15 +70,15 @@ public sealed class IstioMetricsEndToEndTests : IAsyncLifetime
     [Fact]
     public async Task Both_reporters_label_a_pq_channel_request_with_both_workloads()
     {
-        using HttpClient http = _pakit.CreateOutboundClient();
+        using HttpClient http = _mesh.Pakit.CreateOutboundClient();
         using HttpResponseMessage response = await http.PostAsync($"http://{Host}/echo", new ByteArrayContent(new byte[1234]));
         string body = await response.Content.ReadAsStringAsync();
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Contains("sidecar-headers: x-belizemesh-peer-identity\n", body, StringComparison.Ordinal); // the exchange header never reaches the app
         Assert.False(response.Headers.Contains(PeerMetadata.Header), "the peer's metadata header must not reach the calling app");
 
-        using HttpClient pakitAdmin = _pakit.CreateAdminClient();
-        using HttpClient nawalAdmin = _nawal.CreateAdminClient();
+        using HttpClient pakitAdmin = _mesh.Pakit.CreateAdminClient();
+        using HttpClient nawalAdmin = _mesh.Nawal.CreateAdminClient();
         IReadOnlyList<PromSample> source = await PromText.ScrapeUntilAsync(pakitAdmin, s => Has(s, "istio_requests_total", "source", "200"));
         IReadOnlyList<PromSample> destination = await PromText.ScrapeUntilAsync(nawalAdmin, s => Has(s, "istio_requests_total", "destination", "200"));
 
@@ -118,7 +107,7 @@ public sealed class IstioMetricsEndToEndTests : IAsyncLifetime
     public async Task Bodies_without_content_length_are_counted_on_both_sides()
     {
         const int size = 300_000;
-        using HttpClient http = _pakit.CreateOutboundClient();
+        using HttpClient http = _mesh.Pakit.CreateOutboundClient();
         var content = new StreamContent(new MemoryStream(new byte[size]));
         content.Headers.ContentLength = null; // chunked upload
         using var request = new HttpRequestMessage(HttpMethod.Post, $"http://{Host}/upload") { Content = content };
@@ -127,7 +116,7 @@ public sealed class IstioMetricsEndToEndTests : IAsyncLifetime
         string body = await response.Content.ReadAsStringAsync();
         Assert.Equal(size.ToString(System.Globalization.CultureInfo.InvariantCulture), body); // the app got every byte
 
-        foreach ((Sidecar sidecar, string reporter) in new[] { (_pakit, "source"), (_nawal, "destination") })
+        foreach ((Sidecar sidecar, string reporter) in new[] { (_mesh.Pakit, "source"), (_mesh.Nawal, "destination") })
         {
             using HttpClient admin = sidecar.CreateAdminClient();
             IReadOnlyList<PromSample> samples = await PromText.ScrapeUntilAsync(admin, s => Has(s, "istio_requests_total", reporter, "200"));
@@ -140,11 +129,11 @@ public sealed class IstioMetricsEndToEndTests : IAsyncLifetime
     [Fact]
     public async Task A_request_without_a_route_is_reported_by_the_source_with_flag_NR()
     {
-        using HttpClient http = _pakit.CreateOutboundClient();
+        using HttpClient http = _mesh.Pakit.CreateOutboundClient();
         using HttpResponseMessage response = await http.GetAsync("http://nowhere.test/");
         Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
 
-        using HttpClient admin = _pakit.CreateAdminClient();
+        using HttpClient admin = _mesh.Pakit.CreateAdminClient();
         IReadOnlyList<PromSample> samples = await PromText.ScrapeUntilAsync(admin, s => Has(s, "istio_requests_total", "source", "404"));
         PromSample series = Assert.Single(samples, s => s.Name == "istio_requests_total" && s["response_code"] == "404");
         Assert.Equal("NR", series["response_flags"]);
@@ -157,13 +146,13 @@ public sealed class IstioMetricsEndToEndTests : IAsyncLifetime
     [PromtoolFact]
     public async Task A_scrape_with_istio_and_runtime_metrics_passes_promtool()
     {
-        using HttpClient http = _pakit.CreateOutboundClient();
+        using HttpClient http = _mesh.Pakit.CreateOutboundClient();
         using (HttpResponseMessage response = await http.GetAsync($"http://{Host}/echo"))
         {
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         }
 
-        using HttpClient admin = _pakit.CreateAdminClient();
+        using HttpClient admin = _mesh.Pakit.CreateAdminClient();
         await PromText.ScrapeUntilAsync(admin, s => Has(s, "istio_requests_total", "source", "200"));
         string text = await admin.GetStringAsync("/metrics");
         Assert.Contains("\nprocess_cpu_seconds_total ", text, StringComparison.Ordinal);

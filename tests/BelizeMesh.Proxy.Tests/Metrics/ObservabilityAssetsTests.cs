@@ -22,18 +22,15 @@ public sealed class ObservabilityAssetsTests : IAsyncLifetime
         "ignoring", "group_left", "group_right", "bool", "offset",
     };
 
-    private TestApp _app = null!;
-    private Sidecar _nawal = null!;
-    private Sidecar _pakit = null!;
+    private TwoSidecarMesh _mesh = null!;
     private HashSet<string> _exported = null!;
     private readonly Dictionary<string, IReadOnlyList<PromSample>> _scrapes = new(StringComparer.Ordinal);
 
     public async Task InitializeAsync()
     {
-        TestMesh mesh = TestMesh.Instance;
-        _app = await TestApp.StartAsync("nawal-app");
-        _nawal = await Sidecar.StartAsync(
-            Sidecar.Policy(_app.Url, inboundExtra: """
+        TestApp app = await TestApp.StartAsync("nawal-app");
+        _mesh = await TwoSidecarMesh.Create()
+            .Inbound(extra: """
                     authorization:
                       rules:
                         - to: { paths: ["/echo", "/limited"] }
@@ -43,17 +40,13 @@ public sealed class ObservabilityAssetsTests : IAsyncLifetime
                         key: none
                         requestsPerSecond: 0.001
                         burst: 1
-                """).Replace("mode: DISABLE", "mode: STRICT", StringComparison.Ordinal),
-            watch: false,
-            certs: mesh.NawalCerts);
-        const string identity = "        identity: spiffe://cluster.local/ns/belizechain/sa/nawal";
-        _pakit = await Sidecar.StartAsync(
-            Sidecar.Policy("http://127.0.0.1:1", outboundRoutes: Sidecar.Route(Host, $"\"{_nawal.InboundEndpoint}\"", identity) + Sidecar.Route("dead.test", "\"127.0.0.1:1\"", identity))
-                .Replace("  outbound:\n", "  outbound:\n    mode: STRICT\n", StringComparison.Ordinal),
-            watch: false,
-            certs: mesh.PakitCerts);
+                """)
+            .Route(Host)
+            .Route("dead.test", endpoint: "127.0.0.1:1")
+            .WithoutPolicyWatch()
+            .StartAsync(app.Url, app);
 
-        using HttpClient http = _pakit.CreateOutboundClient();
+        using HttpClient http = _mesh.Pakit.CreateOutboundClient();
         // a request of each outcome the dashboard shows: allowed, denied (403), rate limited (429), upstream down (502)
         foreach ((string url, HttpStatusCode status) in new[]
         {
@@ -67,15 +60,15 @@ public sealed class ObservabilityAssetsTests : IAsyncLifetime
         }
 
         // one policy reload, so that its counter has a series
-        await File.AppendAllTextAsync(_pakit.PolicyPath, "\n# touched\n");
-        Assert.Equal(Hosting.ReloadResult.Applied, await _pakit.Host.Policy.ReloadAsync());
+        await File.AppendAllTextAsync(_mesh.Pakit.PolicyPath, "\n# touched\n");
+        Assert.Equal(Hosting.ReloadResult.Applied, await _mesh.Pakit.Host.Policy.ReloadAsync());
 
         GC.Collect(); // the runtime's last-collection gauges have a value only once a collection happened
         _exported = new HashSet<string>(StringComparer.Ordinal);
-        foreach (Sidecar sidecar in new[] { _pakit, _nawal })
+        foreach (Sidecar sidecar in new[] { _mesh.Pakit, _mesh.Nawal })
         {
             using HttpClient admin = sidecar.CreateAdminClient();
-            string reporter = sidecar == _pakit ? "source" : "destination";
+            string reporter = sidecar == _mesh.Pakit ? "source" : "destination";
             // every request of the fixture recorded: five on the caller's side, four (all but dead.test) on the callee's
             int expected = reporter == "source" ? 5 : 4;
             IReadOnlyList<PromSample> samples = await PromText.ScrapeUntilAsync(admin, s => s.Where(x => x.Name == "istio_requests_total" && x.Labels.GetValueOrDefault("reporter") == reporter).Sum(x => x.Value) == expected);
@@ -84,12 +77,7 @@ public sealed class ObservabilityAssetsTests : IAsyncLifetime
         }
     }
 
-    public async Task DisposeAsync()
-    {
-        await _pakit.DisposeAsync();
-        await _nawal.DisposeAsync();
-        await _app.DisposeAsync();
-    }
+    public Task DisposeAsync() => _mesh.DisposeAsync().AsTask();
 
     /// <summary>The metric names in a PromQL expression: identifiers outside label matchers, ranges and grouping clauses
     /// that are not PromQL functions or keywords.</summary>

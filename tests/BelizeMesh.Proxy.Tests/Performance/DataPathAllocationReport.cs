@@ -26,7 +26,6 @@ public sealed class DataPathAllocationReport(ITestOutputHelper output)
 {
     private const int Requests = 20_000;
     private const int Concurrency = 16;
-    private const string Nawal = "spiffe://cluster.local/ns/belizechain/sa/nawal";
 
     [MeasurementFact]
     public async Task Allocation_per_request_through_a_strict_pair()
@@ -153,15 +152,15 @@ public sealed class DataPathAllocationReport(ITestOutputHelper output)
         TestMesh mesh = TestMesh.Instance;
         string log = accessLog ? "true" : "false";
         SidecarProcess server = await SidecarProcess.StartAsync(
-            Sidecar.Policy(appUrl, inboundExtra: """
+            TwoSidecarMesh.InboundPolicy(appUrl, inboundExtra: """
                     authorization:
                       rules:
                         - from: { principals: ["cluster.local/ns/belizechain/sa/pakit"] }
-                """).Replace("mode: DISABLE", "mode: STRICT", StringComparison.Ordinal).Replace("accessLog: false", "accessLog: " + log, StringComparison.Ordinal),
+                """).Replace("accessLog: false", "accessLog: " + log, StringComparison.Ordinal),
             mesh.NawalCerts);
         SidecarProcess client = await SidecarProcess.StartAsync(
-            Sidecar.Policy("http://127.0.0.1:1", outboundRoutes: Sidecar.Route("nawal.test", $"\"127.0.0.1:{server.Host.InboundEndPoint.Port}\"", $"        identity: {Nawal}"))
-                .Replace("  outbound:\n", "  outbound:\n    mode: STRICT\n", StringComparison.Ordinal).Replace("accessLog: false", "accessLog: " + log, StringComparison.Ordinal),
+            TwoSidecarMesh.OutboundPolicy(TwoSidecarMesh.PqRoute("nawal.test", $"127.0.0.1:{server.Host.InboundEndPoint.Port}"))
+                .Replace("accessLog: false", "accessLog: " + log, StringComparison.Ordinal),
             mesh.PakitCerts);
         return (server, client);
     }

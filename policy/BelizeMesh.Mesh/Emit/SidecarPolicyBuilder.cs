@@ -46,6 +46,12 @@ internal static class SidecarPolicyBuilder
             inbound["appProtocol"] = appProtocol;
         }
 
+        if (appProtocol == "grpc")
+        {
+            // a gRPC app's streams may be quiet for long: no idle timeout, as Istio's inbound (stream_idle_timeout 0s)
+            inbound["timeout"] = Durations.Format(TimeSpan.Zero);
+        }
+
         if (InboundApps(service, appProtocol) is { } apps)
         {
             inbound["apps"] = apps;
@@ -97,6 +103,12 @@ internal static class SidecarPolicyBuilder
             if (callee.Timeout is { } timeout)
             {
                 route["timeout"] = Durations.Format(timeout);
+            }
+            else if (HasGrpcPort(callee))
+            {
+                // Istio's routes have no timeout unless the VirtualService sets one; the sidecar's 60 s idle default
+                // would end a gRPC stream (a watch, a subscription) quiet for a minute
+                route["timeout"] = Durations.Format(TimeSpan.Zero);
             }
 
             // Istio's retries as written (or Istio's default policy): attempts, per-try timeout, retryOn.
@@ -217,9 +229,17 @@ internal static class SidecarPolicyBuilder
             if (port.Number != appPort && port.EffectiveProtocol is { } protocol && Protocols.IsHttp(protocol))
             {
                 var entry = new JsonObject { ["port"] = port.Number };
-                if (AppProtocol(port) is var entryProtocol && entryProtocol != defaultProtocol)
+                string entryProtocol = AppProtocol(port);
+                if (entryProtocol != defaultProtocol)
                 {
                     entry["appProtocol"] = entryProtocol;
+                }
+
+                // gRPC entries have no idle timeout, the others the sidecar's default: written where the entry would
+                // otherwise inherit the other one from spec.inbound.timeout (written 0s for a gRPC app port)
+                if ((entryProtocol == "grpc") != (defaultProtocol == "grpc"))
+                {
+                    entry["timeout"] = Durations.Format(entryProtocol == "grpc" ? TimeSpan.Zero : SidecarDefaultTimeout);
                 }
 
                 (apps ??= []).Push(entry);
@@ -227,6 +247,23 @@ internal static class SidecarPolicyBuilder
         }
 
         return apps;
+    }
+
+    /// <summary>The sidecar's idle <c>timeout</c> where none is written (docs/policy.md Timeouts).</summary>
+    internal static readonly TimeSpan SidecarDefaultTimeout = TimeSpan.FromSeconds(60);
+
+    /// <summary>Whether any of the service's ports is a <c>GRPC</c> port (written or from its name).</summary>
+    private static bool HasGrpcPort(ServiceSpec service)
+    {
+        foreach (var port in service.Ports)
+        {
+            if (port.EffectiveProtocol == "GRPC")
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     internal static JsonObject? SidecarLoadBalancing(LoadBalancingSpec lb) => lb.Policy switch

@@ -13,6 +13,10 @@ public sealed class PolicyParserOptions
 
     /// <summary>True when the inbound listener can tell PQ channel and plaintext connections apart (PERMISSIVE).</summary>
     public bool PermissiveAvailable { get; init; }
+
+    /// <summary>The idle <c>timeout</c> of a route or an app entry that writes none (60 s; tests shorten it). An app
+    /// entry with <c>appProtocol: grpc</c> that writes none has no idle timeout instead (docs/policy.md Timeouts).</summary>
+    public TimeSpan DefaultTimeout { get; init; } = TimeSpan.FromSeconds(60);
 }
 
 /// <summary>
@@ -63,7 +67,6 @@ public static partial class PolicyParser
 
     private sealed partial class Reader(BindContext ctx, PolicyParserOptions options)
     {
-        private static readonly TimeSpan s_defaultTimeout = TimeSpan.FromSeconds(60);
         private static readonly TimeSpan s_minDnsRefresh = TimeSpan.FromSeconds(1);
 
         private static string DurationText(TimeSpan value) => value.TotalMilliseconds.ToString(CultureInfo.InvariantCulture) + "ms";
@@ -209,9 +212,10 @@ public static partial class PolicyParser
             }
 
             _inboundMode = mode;
-            TimeSpan timeout = f.Duration("timeout") ?? s_defaultTimeout;
+            TimeSpan? writtenTimeout = f.Duration("timeout");
             AppProtocol appProtocol = f.Enum("appProtocol", s_appProtocols) ?? AppProtocol.Http;
-            IReadOnlyList<InboundAppSpec> apps = ReadInboundApps(f, timeout, appProtocol);
+            TimeSpan timeout = writtenTimeout ?? DefaultAppTimeout(appProtocol);
+            IReadOnlyList<InboundAppSpec> apps = ReadInboundApps(f, writtenTimeout, appProtocol);
 
             AuthorizationSpec? authorization = f.Map("authorization", "authorization rules") is { } auth ? ReadAuthorization(auth) : null;
 
@@ -248,8 +252,14 @@ public static partial class PolicyParser
             return app;
         }
 
-        /// <summary><c>spec.inbound.apps</c>: more app ports, selected by the port in the request's <c>Host</c>.</summary>
-        private static List<InboundAppSpec> ReadInboundApps(YamlMap inbound, TimeSpan defaultTimeout, AppProtocol defaultProtocol)
+        /// <summary>The idle timeout of an app entry that writes none (neither it nor <c>spec.inbound</c>): none for gRPC,
+        /// whose streams (watches, server push) may be quiet for long, as Istio's inbound <c>stream_idle_timeout: 0s</c>;
+        /// <see cref="PolicyParserOptions.DefaultTimeout"/> for the others.</summary>
+        private TimeSpan DefaultAppTimeout(AppProtocol protocol) => protocol == AppProtocol.Grpc ? TimeSpan.Zero : options.DefaultTimeout;
+
+        /// <summary><c>spec.inbound.apps</c>: more app ports, selected by the port in the request's <c>Host</c>. An entry's
+        /// timeout is its own, else <c>spec.inbound.timeout</c> when written there, else its protocol's default.</summary>
+        private List<InboundAppSpec> ReadInboundApps(YamlMap inbound, TimeSpan? inboundTimeout, AppProtocol defaultProtocol)
         {
             var apps = new List<InboundAppSpec>();
             var ports = new HashSet<int>();
@@ -277,8 +287,9 @@ public static partial class PolicyParser
                     app = port is null ? null : AppUrl(item, "app", appText);
                 }
 
-                TimeSpan timeout = item.Duration("timeout") ?? defaultTimeout;
+                TimeSpan? written = item.Duration("timeout");
                 AppProtocol protocol = item.Enum("appProtocol", s_appProtocols) ?? defaultProtocol;
+                TimeSpan timeout = written ?? inboundTimeout ?? DefaultAppTimeout(protocol);
                 item.Finish();
                 if (port is not null && app is not null)
                 {
@@ -499,7 +510,7 @@ public static partial class PolicyParser
                 r.Error("identity", "required with outbound mode STRICT: the SPIFFE ID the peer must prove, e.g. spiffe://cluster.local/ns/<ns>/sa/<sa>");
             }
 
-            TimeSpan timeout = r.Duration("timeout") ?? s_defaultTimeout;
+            TimeSpan timeout = r.Duration("timeout") ?? options.DefaultTimeout;
             RetryPolicySpec? retryPolicy = ReadRetries(r, out RetryBudgetSpec budget, allowBudget: true);
             int attempts = retryPolicy?.Attempts ?? 0;
 

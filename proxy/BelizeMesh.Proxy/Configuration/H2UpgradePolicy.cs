@@ -9,7 +9,7 @@ public enum H2UpgradePolicy
 {
     /// <summary><c>DEFAULT</c>: a route takes <c>spec.outbound.h2UpgradePolicy</c>. When that is not set either, the
     /// sidecar chooses per request: HTTP/1.1 while at most <c>UpstreamTarget.AdaptiveHttp1InFlight</c> requests are in
-    /// flight to the endpoint, HTTP/2 beyond (Istio's mesh-wide default is <c>DO_NOT_UPGRADE</c>).</summary>
+    /// flight to the endpoint, HTTP/2 beyond until at most <c>UpstreamTarget.AdaptiveHttp1ResumeInFlight</c> are (Istio's mesh-wide default is <c>DO_NOT_UPGRADE</c>).</summary>
     Default,
 
     /// <summary><c>DO_NOT_UPGRADE</c>: keep the client's protocol. HTTP/1.x requests go as HTTP/1.1, one at a time per

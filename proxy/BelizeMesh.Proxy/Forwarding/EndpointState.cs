@@ -10,6 +10,7 @@ namespace BelizeMesh.Proxy.Forwarding;
 internal sealed class EndpointState(EndpointAddress address, TimeProvider time)
 {
     private int _activeRequests;
+    private int _multiplexing; // 1: HTTP/1.x requests go as HTTP/2 (UpstreamTarget.Http1InFlightLimit hysteresis)
     private int _consecutiveFailures;
     private long _ejectedUntil;
 
@@ -24,6 +25,35 @@ internal sealed class EndpointState(EndpointAddress address, TimeProvider time)
     public int ActiveRequests => Volatile.Read(ref _activeRequests);
 
     public bool IsEjected => Volatile.Read(ref _ejectedUntil) > time.GetTimestamp();
+
+    /// <summary>Whether an HTTP/1.x request that saw <paramref name="inFlight"/> requests in flight (itself included)
+    /// goes as HTTP/1.1: switches to HTTP/2 beyond <paramref name="upper"/> and back to HTTP/1.1 at or below
+    /// <paramref name="lower"/>; in between it keeps the endpoint's present choice, so a steady load does not mix the two
+    /// protocols on one endpoint.</summary>
+    public bool StaysHttp1(int inFlight, int upper, int lower)
+    {
+        if (inFlight > upper)
+        {
+            if (Volatile.Read(ref _multiplexing) == 0)
+            {
+                Volatile.Write(ref _multiplexing, 1);
+            }
+
+            return false;
+        }
+
+        if (inFlight <= lower)
+        {
+            if (Volatile.Read(ref _multiplexing) != 0)
+            {
+                Volatile.Write(ref _multiplexing, 0);
+            }
+
+            return true;
+        }
+
+        return Volatile.Read(ref _multiplexing) == 0;
+    }
 
     /// <returns>The requests in flight to the endpoint, this one included.</returns>
     public int RequestStarted() => Interlocked.Increment(ref _activeRequests);

@@ -55,9 +55,10 @@ internal sealed class UpstreamTarget(
     /// Null: every request uses <see cref="Config"/>.</summary>
     public ForwarderRequestConfig? Http1Config { get; init; }
 
-    /// <summary>With <see cref="Http1Config"/>: HTTP/1.x requests go as HTTP/1.1 while at most this many requests are in
-    /// flight to the endpoint (this one included), and beyond it as HTTP/2 multiplexed on the endpoint's HTTP/2
-    /// channel — unless they ask for a protocol upgrade (WebSocket), which always stays HTTP/1.1.
+    /// <summary>With <see cref="Http1Config"/>: HTTP/1.x requests go as HTTP/1.1 until more than this many requests are
+    /// in flight to the endpoint (this one included), then as HTTP/2 multiplexed on the endpoint's HTTP/2 channel until
+    /// the count falls back to <see cref="AdaptiveHttp1ResumeInFlight"/> (per endpoint: <see cref="EndpointState.StaysHttp1"/>)
+    /// — unless they ask for a protocol upgrade (WebSocket), which always stays HTTP/1.1.
     /// <see cref="int.MaxValue"/>: always HTTP/1.1 (<c>DO_NOT_UPGRADE</c>). See <see cref="AdaptiveHttp1InFlight"/>.</summary>
     public int Http1InFlightLimit { get; init; } = int.MaxValue;
 
@@ -67,20 +68,26 @@ internal sealed class UpstreamTarget(
     /// 1,000 req/s the pair spent 0.45x the CPU and a third of the context switches of HTTP/2 inside). Under many
     /// concurrent requests to one endpoint HTTP/2 is cheaper: its frames from many streams share records and
     /// <c>sendto</c> calls (2.2 per request through the pair against 4 at 64 connections), and one channel replaces
-    /// dozens of handshakes. perf/README.md ("data path", third session) has the figures.
+    /// dozens of handshakes. A mix of the two to one endpoint costs more than either (~10% at 16 connections with a
+    /// single bar of 4 or 8), hence two bars: HTTP/2 beyond this one, HTTP/1.1 again at or below
+    /// <see cref="AdaptiveHttp1ResumeInFlight"/>. perf/README.md ("data path", third and fourth sessions) has the figures.
     /// </summary>
-    public const int AdaptiveHttp1InFlight = 4;
+    public const int AdaptiveHttp1InFlight = 16;
+
+    /// <summary>Once an endpoint went HTTP/2 (beyond <see cref="AdaptiveHttp1InFlight"/>), HTTP/1.x requests return to
+    /// HTTP/1.1 when at most this many requests are in flight to it.</summary>
+    public const int AdaptiveHttp1ResumeInFlight = 4;
 
     /// <summary>The settings for a request that arrived as <paramref name="protocol"/> (<c>HttpRequest.Protocol</c>), with
-    /// <paramref name="inFlight"/> requests (this one included) in flight to its endpoint.</summary>
-    public ForwarderRequestConfig ConfigFor(HttpContext context, string protocol, int inFlight)
+    /// <paramref name="inFlight"/> requests (this one included) in flight to <paramref name="endpoint"/>.</summary>
+    public ForwarderRequestConfig ConfigFor(HttpContext context, string protocol, EndpointState endpoint, int inFlight)
     {
         if (Http1Config is not { } http1 || HttpProtocol.IsHttp2(protocol) || HttpProtocol.IsHttp3(protocol))
         {
             return Config;
         }
 
-        return inFlight <= Http1InFlightLimit || context.Features.Get<IHttpUpgradeFeature>() is { IsUpgradableRequest: true } ? http1 : Config;
+        return endpoint.StaysHttp1(inFlight, Http1InFlightLimit, AdaptiveHttp1ResumeInFlight) || context.Features.Get<IHttpUpgradeFeature>() is { IsUpgradableRequest: true } ? http1 : Config;
     }
 
     /// <summary>YARP settings for a route: <paramref name="timeout"/> is an idle timeout, 0 = none (streams, WebSockets).
@@ -170,7 +177,7 @@ internal sealed partial class ForwardingEngine(IHttpForwarder forwarder, ProxyMe
                 int inFlight = endpoint.RequestStarted();
                 try
                 {
-                    error = await forwarder.SendAsync(context, endpoint.DestinationPrefix, target.Client, target.ConfigFor(context, context.Request.Protocol, inFlight), ForwardingTransformer.For(direction, retryState is not null), perTry?.Token ?? CancellationToken.None).ConfigureAwait(false);
+                    error = await forwarder.SendAsync(context, endpoint.DestinationPrefix, target.Client, target.ConfigFor(context, context.Request.Protocol, endpoint, inFlight), ForwardingTransformer.For(direction, retryState is not null), perTry?.Token ?? CancellationToken.None).ConfigureAwait(false);
                 }
                 finally
                 {

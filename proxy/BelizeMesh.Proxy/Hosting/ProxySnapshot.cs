@@ -93,7 +93,7 @@ internal sealed class SnapshotBuilder(UpstreamClientFactory clients, RateLimiter
             // Inside the PQ channel HTTP/2 requests go as HTTP/2; HTTP/1.x requests keep their protocol (one request at a
             // time per pooled channel) unless the route's h2UpgradePolicy (or the outbound default) is UPGRADE. Left
             // unset on both, the sidecar chooses per request: HTTP/1.1 while few requests are in flight to the
-            // endpoint, HTTP/2 beyond (UpstreamTarget.AdaptiveHttp1InFlight).
+            // endpoint, HTTP/2 beyond (UpstreamTarget.AdaptiveHttp1InFlight, with hysteresis).
             H2UpgradePolicy h2Upgrade = route.H2UpgradePolicy == H2UpgradePolicy.Default ? policy.Spec.Outbound.H2UpgradePolicy : route.H2UpgradePolicy;
             bool keepHttp1 = mode != ChannelMode.Disable && h2Upgrade != H2UpgradePolicy.Upgrade;
             int http1InFlightLimit = h2Upgrade == H2UpgradePolicy.Default ? UpstreamTarget.AdaptiveHttp1InFlight : int.MaxValue;

@@ -24,8 +24,10 @@ public sealed class Http1InsideChannelTests : IAsyncLifetime
     private readonly WarningLogs _logs = new();
     private readonly TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _allHeld = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _firstHeld = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _held;
     private int _holdTarget = int.MaxValue;
+    private int _firstTarget = int.MaxValue;
     private TwoSidecarMesh _mesh = null!;
 
     public async Task InitializeAsync()
@@ -51,7 +53,13 @@ public sealed class Http1InsideChannelTests : IAsyncLifetime
         string path = context.Request.Path.Value ?? "";
         if (path.StartsWith("/hold", StringComparison.Ordinal))
         {
-            if (Interlocked.Increment(ref _held) >= Volatile.Read(ref _holdTarget))
+            int held = Interlocked.Increment(ref _held);
+            if (held >= Volatile.Read(ref _firstTarget))
+            {
+                _firstHeld.TrySetResult();
+            }
+
+            if (held >= Volatile.Read(ref _holdTarget))
             {
                 _allHeld.TrySetResult();
             }
@@ -182,12 +190,23 @@ public sealed class Http1InsideChannelTests : IAsyncLifetime
     [InlineData("nawal-h1.test", Forwarding.UpstreamTarget.AdaptiveHttp1InFlight + 2)] // DO_NOT_UPGRADE: always HTTP/1.1
     public async Task Http1_requests_beyond_the_in_flight_bar_share_an_http2_channel_unless_the_route_says_DO_NOT_UPGRADE(string host, int expectedHttp1)
     {
-        int concurrent = Forwarding.UpstreamTarget.AdaptiveHttp1InFlight + 2;
+        // Two waves, so that which request saw which in-flight count is certain: the first AdaptiveHttp1InFlight are all
+        // in the app (in flight 1..16: HTTP/1.1 unless the route upgrades) before the last two start (17 and 18: beyond
+        // the bar, so HTTP/2 unless the route says DO_NOT_UPGRADE).
+        int first = Forwarding.UpstreamTarget.AdaptiveHttp1InFlight;
+        int concurrent = first + 2;
+        Volatile.Write(ref _firstTarget, first);
         Volatile.Write(ref _holdTarget, concurrent);
         using HttpClient http = _mesh.Pakit.CreateOutboundClient(HttpVersion.Version11);
 
         var held = new Task<HttpResponseMessage>[concurrent];
-        for (int i = 0; i < concurrent; i++)
+        for (int i = 0; i < first; i++)
+        {
+            held[i] = http.GetAsync($"http://{host}/hold-{host}-{i}");
+        }
+
+        await _firstHeld.Task.WaitAsync(s_backstop);
+        for (int i = first; i < concurrent; i++)
         {
             held[i] = http.GetAsync($"http://{host}/hold-{host}-{i}");
         }
@@ -201,7 +220,7 @@ public sealed class Http1InsideChannelTests : IAsyncLifetime
             Assert.Equal("released\n", await response.Content.ReadAsStringAsync());
         }
 
-        // each request saw the count of requests in flight to the endpoint, itself included, at its start: 1..6 once each
+        // each request saw the count of requests in flight to the endpoint, itself included, at its start: 1..18 once each
         int http1 = 0;
         for (int i = 0; i < concurrent; i++)
         {

@@ -360,6 +360,11 @@ internal sealed partial class ProxyHost : IAsyncDisposable
         readiness.ListenersBound();
 
         string directory = Path.GetDirectoryName(Path.GetFullPath(options.PolicyPath))!;
+        if (options.WatchPolicy || (options.WatchCertificates && services.GetService<CertificateStore>() is not null))
+        {
+            IdleMemoryTrimmer.CollectBeforeLongPins();
+        }
+
         _watcher = !options.WatchPolicy ? null : store.Watch(directory, options, logger);
 
         // The certificates directory is a Secret volume, updated by the same ..data symlink swap as the policy's

@@ -59,7 +59,9 @@ public sealed record InboundAppSpec(int Port, Uri App, TimeSpan Timeout)
 /// PERMISSIVE and h2c sniffing, the channel handshake; 0 = none) are read per connection, so a reload applies to new
 /// connections. <see cref="HeaderTimeout"/> and <see cref="IdleTimeout"/> are Kestrel's
 /// <c>RequestHeadersTimeout</c>/<c>KeepAliveTimeout</c>, which Kestrel holds once for the whole server: it runs with
-/// the smaller of the inbound and outbound values, fixed at start.
+/// the smaller of the inbound and outbound values, fixed at start. On the outbound listener the sniff deadline starts at
+/// the connection's first byte; before it the connection is idle, bounded by this listener's <see cref="IdleTimeout"/>
+/// read per connection (<c>ListenerGuard</c>).
 /// </summary>
 public sealed record ListenerLimitsSpec(int MaxConnections, TimeSpan SniffTimeout, TimeSpan HeaderTimeout, TimeSpan IdleTimeout)
 {

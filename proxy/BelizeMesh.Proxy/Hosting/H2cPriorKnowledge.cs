@@ -24,7 +24,7 @@ internal static class H2cPriorKnowledge
 
     public static Func<ConnectionDelegate, ConnectionDelegate> Middleware => next => async connection =>
     {
-        if (await StartsWithPrefaceAsync(connection.Transport.Input, connection.ConnectionClosed).ConfigureAwait(false))
+        if (await StartsWithPrefaceAsync(connection.Transport.Input, connection.ConnectionClosed, connection.Features.Get<ListenerGuard.Deadline>()).ConfigureAwait(false))
         {
             var feature = new NegotiatedH2Feature();
             connection.Features.Set<ITlsApplicationProtocolFeature>(feature);
@@ -34,8 +34,10 @@ internal static class H2cPriorKnowledge
         await next(connection).ConfigureAwait(false);
     };
 
-    /// <summary>Reads until the bytes seen either diverge from the preface or contain all of it; consumes nothing.</summary>
-    internal static async ValueTask<bool> StartsWithPrefaceAsync(PipeReader input, CancellationToken cancellationToken)
+    /// <summary>Reads until the bytes seen either diverge from the preface or contain all of it; consumes nothing.
+    /// Bytes that leave it undecided start <paramref name="deadline"/>'s sniff timeout (an outbound connection that sent
+    /// nothing was only idle until then).</summary>
+    internal static async ValueTask<bool> StartsWithPrefaceAsync(PipeReader input, CancellationToken cancellationToken, ListenerGuard.Deadline? deadline = null)
     {
         while (true)
         {
@@ -55,6 +57,11 @@ internal static class H2cPriorKnowledge
             if (verdict != Verdict.NeedMore)
             {
                 return verdict == Verdict.Http2;
+            }
+
+            if (!buffer.IsEmpty)
+            {
+                deadline?.FirstByte();
             }
 
             if (result.IsCompleted || result.IsCanceled)

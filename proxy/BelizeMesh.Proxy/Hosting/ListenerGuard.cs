@@ -18,8 +18,12 @@ namespace BelizeMesh.Proxy.Hosting;
 /// timer. Both limits come from the current policy, so a reload applies to the next connection. On a listener with
 /// a handshake rate (<see cref="ListenerLimitsSpec.HandshakesPerSecondPerSource"/>) the guard is also the connection's
 /// <see cref="IHandshakeAdmission"/>: the channel middleware asks it before reading a ClientHello.
+/// With <paramref name="idleUntilFirstByte"/> (the outbound listener: the local app on loopback, whose pools and load
+/// generators open connections ahead of use) a connection that has sent no byte yet is an idle connection, bounded by
+/// <see cref="ListenerLimitsSpec.IdleTimeout"/> as Kestrel bounds a keep-alive one; the sniff deadline starts at its
+/// first byte, which the h2c preface check reports (<see cref="Deadline.FirstByte"/>) when that byte leaves it undecided.
 /// </summary>
-internal sealed partial class ListenerGuard(string listener, Func<ListenerLimitsSpec> limits, ProxyMetrics metrics, TimeProvider time, ILogger logger)
+internal sealed partial class ListenerGuard(string listener, Func<ListenerLimitsSpec> limits, ProxyMetrics metrics, TimeProvider time, ILogger logger, bool idleUntilFirstByte = false)
     : IHandshakeAdmission
 {
     /// <summary>Sources tracked for the handshake rate before full (idle) buckets are swept out.</summary>
@@ -40,6 +44,8 @@ internal sealed partial class ListenerGuard(string listener, Func<ListenerLimits
     public int TrackedHandshakeSources => _buckets.Count;
 
     public int Connections => Volatile.Read(ref _connections);
+
+    private TimeProvider Time => time;
 
     /// <summary>Connections from <paramref name="source"/> not yet past <see cref="Disarm"/> (for tests).</summary>
     public int PendingFrom(System.Net.IPAddress source) => _pending.TryGetValue(source, out StrongBox<int>? box) ? Volatile.Read(ref box.Value) : 0;
@@ -89,12 +95,15 @@ internal sealed partial class ListenerGuard(string listener, Func<ListenerLimits
                     return;
                 }
 
-                var deadline = new Deadline(this, connection, current.SniffTimeout);
+                var deadline = new Deadline(this, connection, current.SniffTimeout, idleUntilFirstByte ? current.IdleTimeout : null);
                 connection.Features.Set(deadline);
-                using (ITimer timer = time.CreateTimer(static state => ((Deadline)state!).Expire(), deadline, current.SniffTimeout, Timeout.InfiniteTimeSpan))
+                try
                 {
-                    deadline.Timer = timer;
                     await next(connection).ConfigureAwait(false);
+                }
+                finally
+                {
+                    deadline.Dispose();
                 }
             }
             finally
@@ -277,18 +286,67 @@ internal sealed partial class ListenerGuard(string listener, Func<ListenerLimits
         return next(connection);
     };
 
-    internal sealed class Deadline(ListenerGuard guard, ConnectionContext connection, TimeSpan timeout)
+    private void IdleExpired(ConnectionContext connection, TimeSpan timeout)
     {
-        private const int Armed = 0, Stopped = 1, Expired = 2;
+        // Not a refusal: the same close Kestrel makes on an idle keep-alive connection, and like it not counted.
+        Log.IdleBeforeFirstByte(logger, listener, timeout, connection.RemoteEndPoint?.ToString() ?? "");
+        connection.Abort(new ConnectionAbortedException($"{listener} listener: no byte arrived within limits.idleTimeout ({timeout})"));
+    }
+
+    /// <summary>
+    /// The connection's pre-HTTP timer. Armed at accept with the sniff timeout; or, given <c>idleTimeout</c> (the
+    /// outbound listener), idle until <see cref="FirstByte"/> — bounded by <c>idleTimeout</c> (none when 0) — and armed
+    /// with the sniff timeout from then. The pipeline calls <see cref="FirstByte"/>, <see cref="Stop"/> and
+    /// <see cref="Dispose"/> in turn on one connection; only the timer callbacks race them.
+    /// </summary>
+    internal sealed class Deadline : IDisposable
+    {
+        private const int Armed = 0, Stopped = 1, Expired = 2, Idle = 3;
+        private readonly ListenerGuard _guard;
+        private readonly ConnectionContext _connection;
+        private readonly TimeSpan _timeout;
+        private readonly TimeSpan _idleTimeout;
+        private ITimer _timer;
         private int _state;
 
-        public ITimer? Timer { get; set; }
+        public Deadline(ListenerGuard guard, ConnectionContext connection, TimeSpan timeout, TimeSpan? idleTimeout)
+        {
+            _guard = guard;
+            _connection = connection;
+            _timeout = timeout;
+            if (idleTimeout is { } idle)
+            {
+                _state = Idle;
+                _idleTimeout = idle;
+                TimeSpan due = idle > TimeSpan.Zero ? idle : Timeout.InfiniteTimeSpan;
+                _timer = guard.Time.CreateTimer(static state => ((Deadline)state!).ExpireIdle(), this, due, Timeout.InfiniteTimeSpan);
+            }
+            else
+            {
+                _timer = guard.Time.CreateTimer(static state => ((Deadline)state!).Expire(), this, timeout, Timeout.InfiniteTimeSpan);
+            }
+        }
+
+        /// <summary>The first byte arrived and did not settle the protocol: an idle connection starts its sniff deadline.
+        /// Once per connection at most; nothing when the deadline is already armed, stopped or expired.</summary>
+        public void FirstByte()
+        {
+            if (Volatile.Read(ref _state) != Idle || Interlocked.CompareExchange(ref _state, Armed, Idle) != Idle)
+            {
+                return;
+            }
+
+            ITimer idle = _timer;
+            _timer = _guard.Time.CreateTimer(static state => ((Deadline)state!).Expire(), this, _timeout, Timeout.InfiniteTimeSpan);
+            idle.Dispose();
+        }
 
         public void Stop()
         {
-            if (Interlocked.CompareExchange(ref _state, Stopped, Armed) == Armed)
+            int state = Volatile.Read(ref _state);
+            if ((state == Armed || state == Idle) && Interlocked.CompareExchange(ref _state, Stopped, state) == state)
             {
-                Timer?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+                _timer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
             }
         }
 
@@ -299,8 +357,20 @@ internal sealed partial class ListenerGuard(string listener, Func<ListenerLimits
                 return;
             }
 
-            guard.Expired(connection, timeout);
+            _guard.Expired(_connection, _timeout);
         }
+
+        private void ExpireIdle()
+        {
+            if (Interlocked.CompareExchange(ref _state, Expired, Idle) != Idle)
+            {
+                return;
+            }
+
+            _guard.IdleExpired(_connection, _idleTimeout);
+        }
+
+        public void Dispose() => _timer.Dispose();
     }
 
     private static partial class Log
@@ -316,6 +386,9 @@ internal sealed partial class ListenerGuard(string listener, Func<ListenerLimits
 
         [LoggerMessage(501, LogLevel.Information, "The {Listener} listener closed a connection from {Remote}: no HTTP request began within limits.sniffTimeout ({Timeout}).", EventName = "SniffTimeout")]
         public static partial void SniffTimeout(ILogger logger, string listener, TimeSpan timeout, string remote);
+
+        [LoggerMessage(504, LogLevel.Debug, "The {Listener} listener closed an idle connection from {Remote}: no byte arrived within limits.idleTimeout ({Timeout}).", EventName = "IdleBeforeFirstByte")]
+        public static partial void IdleBeforeFirstByte(ILogger logger, string listener, TimeSpan timeout, string remote);
     }
 }
 
@@ -324,5 +397,5 @@ internal sealed class ListenerGuards(PolicyStore store, ProxyMetrics metrics, Pr
 {
     public ListenerGuard Inbound { get; } = new("inbound", () => store.Current.Policy.Spec.Inbound.Limits, metrics, options.Time, loggers.CreateLogger<ListenerGuard>());
 
-    public ListenerGuard Outbound { get; } = new("outbound", () => store.Current.Policy.Spec.Outbound.Limits, metrics, options.Time, loggers.CreateLogger<ListenerGuard>());
+    public ListenerGuard Outbound { get; } = new("outbound", () => store.Current.Policy.Spec.Outbound.Limits, metrics, options.Time, loggers.CreateLogger<ListenerGuard>(), idleUntilFirstByte: true);
 }

@@ -23,13 +23,14 @@ public sealed class ListenerLimitsTests
             .Replace("  outbound:\n    listen: \"127.0.0.1:0\"\n", "  outbound:\n    listen: \"127.0.0.1:0\"\n" + Limits(maxConnections), StringComparison.Ordinal);
 
     [Fact]
-    public async Task Outbound_connection_that_sends_nothing_is_closed_at_the_sniff_deadline()
+    public async Task Outbound_connection_that_sends_an_ambiguous_first_byte_is_closed_at_the_sniff_deadline()
     {
         var timers = new DeadlineTimers(Sniff);
         await using TestApp app = await TestApp.StartAsync();
         await using Sidecar sidecar = await Sidecar.StartAsync(Policy(app), timers);
         using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
         await socket.ConnectAsync(sidecar.Host.OutboundEndPoint);
+        await socket.SendAsync("P"u8.ToArray()); // "PRI * HTTP/2.0" or "POST": the sniff deadline starts here
 
         await timers.FireAsync(1);
 
@@ -119,6 +120,55 @@ public sealed class ListenerLimitsTests
         await using var fourthStream = new NetworkStream(fourth);
         Assert.StartsWith("HTTP/1.1 200", await RoundTripAsync(fourthStream), StringComparison.Ordinal);
         await WaitForAsync(() => sidecar.Host.PendingFrom("inbound", System.Net.IPAddress.Loopback) == 1); // second only
+    }
+
+    private static string RealTimePolicy(TestApp app, string inboundMode, string outboundLimits)
+        => Sidecar.Policy(app.Url, inboundExtra: "    limits: { sniffTimeout: 1s }\n")
+            .Replace("mode: DISABLE", "mode: " + inboundMode, StringComparison.Ordinal)
+            .Replace("  outbound:\n    listen: \"127.0.0.1:0\"\n", "  outbound:\n    listen: \"127.0.0.1:0\"\n    limits: " + outboundLimits + "\n", StringComparison.Ordinal);
+
+    [Fact]
+    public async Task Outbound_connection_that_sends_nothing_outlives_the_sniff_timeout_and_then_serves_a_request()
+    {
+        await using TestApp app = await TestApp.StartAsync();
+        await using Sidecar sidecar = await Sidecar.StartAsync(RealTimePolicy(app, "DISABLE", "{ sniffTimeout: 1s }"));
+        using var idle = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await idle.ConnectAsync(sidecar.Host.OutboundEndPoint);
+        await WaitForAsync(() => sidecar.Host.ConnectionCount("outbound") == 1);
+
+        // Opened after the idle one and closed at its 1 s sniff deadline: the idle one has been open longer than that.
+        using var ambiguous = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await ambiguous.ConnectAsync(sidecar.Host.OutboundEndPoint);
+        await ambiguous.SendAsync("P"u8.ToArray());
+        Assert.Equal(0, await ReceiveUntilClosedAsync(ambiguous));
+
+        await using var stream = new NetworkStream(idle);
+        Assert.StartsWith("HTTP/1.1 404", await RoundTripAsync(stream), StringComparison.Ordinal);
+        Assert.Contains("belizemesh_proxy_listener_rejections_total{listener=\"outbound\",reason=\"sniff_timeout\"} 1\n", await MetricsAsync(sidecar), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Outbound_connection_that_sends_nothing_is_closed_at_the_idle_timeout_not_counted_as_a_refusal()
+    {
+        await using TestApp app = await TestApp.StartAsync();
+        await using Sidecar sidecar = await Sidecar.StartAsync(RealTimePolicy(app, "DISABLE", "{ sniffTimeout: 60s, idleTimeout: 1s }"));
+        using var idle = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await idle.ConnectAsync(sidecar.Host.OutboundEndPoint);
+
+        Assert.Equal(0, await ReceiveUntilClosedAsync(idle));
+        Assert.DoesNotContain("listener=\"outbound\",reason=\"sniff_timeout\"", await MetricsAsync(sidecar), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Permissive_inbound_connection_that_sends_nothing_is_still_closed_at_the_sniff_timeout()
+    {
+        await using TestApp app = await TestApp.StartAsync();
+        await using Sidecar sidecar = await Sidecar.StartAsync(RealTimePolicy(app, "PERMISSIVE", "{ sniffTimeout: 60s }"), certs: TestMesh.Instance.NawalCerts);
+        using var idle = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await idle.ConnectAsync(sidecar.Host.InboundEndPoint);
+
+        Assert.Equal(0, await ReceiveUntilClosedAsync(idle));
+        Assert.Contains("belizemesh_proxy_listener_rejections_total{listener=\"inbound\",reason=\"sniff_timeout\"} 1\n", await MetricsAsync(sidecar), StringComparison.Ordinal);
     }
 
     private static async Task<string> RoundTripAsync(NetworkStream stream)

@@ -111,6 +111,10 @@ public static class MeshNames
     /// <summary>The ConfigMap (in <see cref="SystemNamespace"/>) with emit's list of workloads left without a sidecar.</summary>
     public const string InjectorExclusionsConfigMap = "belizemesh-injector-exclusions";
 
+    /// <summary>The sidecar's idle <c>timeout</c> of a route or an app entry that writes none (docs/policy.md Timeouts):
+    /// the parser's default and what the mesh CLI writes where an entry must not inherit a gRPC port's 0s.</summary>
+    public static readonly TimeSpan DefaultIdleTimeout = TimeSpan.FromSeconds(60);
+
     /// <summary>Environment variables the injector sets on the sidecar container and the sidecar reads for the
     /// workload labels of Istio's request metrics (docs/observability.md).</summary>
     public static class WorkloadEnv

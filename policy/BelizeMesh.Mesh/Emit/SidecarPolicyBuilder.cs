@@ -239,7 +239,7 @@ internal static class SidecarPolicyBuilder
                 // otherwise inherit the other one from spec.inbound.timeout (written 0s for a gRPC app port)
                 if ((entryProtocol == "grpc") != (defaultProtocol == "grpc"))
                 {
-                    entry["timeout"] = Durations.Format(entryProtocol == "grpc" ? TimeSpan.Zero : SidecarDefaultTimeout);
+                    entry["timeout"] = Durations.Format(entryProtocol == "grpc" ? TimeSpan.Zero : MeshNames.DefaultIdleTimeout);
                 }
 
                 (apps ??= []).Push(entry);
@@ -248,9 +248,6 @@ internal static class SidecarPolicyBuilder
 
         return apps;
     }
-
-    /// <summary>The sidecar's idle <c>timeout</c> where none is written (docs/policy.md Timeouts).</summary>
-    internal static readonly TimeSpan SidecarDefaultTimeout = TimeSpan.FromSeconds(60);
 
     /// <summary>Whether any of the service's ports is a <c>GRPC</c> port (written or from its name).</summary>
     private static bool HasGrpcPort(ServiceSpec service)

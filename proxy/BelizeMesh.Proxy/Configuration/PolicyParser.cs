@@ -16,7 +16,7 @@ public sealed class PolicyParserOptions
 
     /// <summary>The idle <c>timeout</c> of a route or an app entry that writes none (60 s; tests shorten it). An app
     /// entry with <c>appProtocol: grpc</c> that writes none has no idle timeout instead (docs/policy.md Timeouts).</summary>
-    public TimeSpan DefaultTimeout { get; init; } = TimeSpan.FromSeconds(60);
+    public TimeSpan DefaultTimeout { get; init; } = MeshNames.DefaultIdleTimeout;
 }
 
 /// <summary>

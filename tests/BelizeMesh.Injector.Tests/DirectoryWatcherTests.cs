@@ -1,5 +1,6 @@
 using BelizeMesh.Configuration;
 using BelizeMesh.Injector.Configuration;
+using BelizeMesh.Injector.Tests.Support;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 
@@ -166,11 +167,11 @@ public sealed class DirectoryWatcherTests : IDisposable
         store.Watch(Debounce, Poll, _time);
 
         File.WriteAllText(path, "image: b:2\n");
-        _time.Advance(Poll); // the poll runs the reload inside Advance (a file event only arms the settle timer, also fake)
+        _time.AdvanceUntil(Poll, () => FakeClock.LockedCount(outcomes) >= 1); // the poll (or the file's event) reloads
         Assert.Equal("b:2", store.Current.Config.Image);
 
         File.WriteAllText(path, "image: c:3\nports: nonsense\n");
-        _time.Advance(Poll);
+        _time.AdvanceUntil(Poll, () => FakeClock.LockedCount(outcomes) >= 2);
         Assert.Equal("b:2", store.Current.Config.Image);
 
         _time.Advance(Poll); // the same bad content is not reported again

@@ -9,7 +9,8 @@ namespace BelizeMesh.Injector.Tests;
 /// The shared keep-last-good <see cref="WatchedStore{T}"/> (the sidecar's policy and certificates, the injector's
 /// configuration, exclusion list and serving certificate), with a one-number file as its input. Timers run on a
 /// <see cref="FakeTimeProvider"/>, whose callbacks (and so the reloads) run inside <see cref="FakeTimeProvider.Advance"/>;
-/// no test waits for a real file-system event, so none depends on when one arrives.
+/// no test waits for a real file-system event, so none depends on when one arrives (one can still make the due timers
+/// run on its own thread: the tests that watch a real directory wait for the reload with <see cref="FakeClock.AdvanceUntil"/>).
 /// </summary>
 public sealed class WatchedStoreTests : IDisposable
 {
@@ -224,12 +225,12 @@ public sealed class WatchedStoreTests : IDisposable
 
         Directory.CreateDirectory(volume);
         File.WriteAllText(exclusions, "exclude:\n  - namespace: shop\n    matchLabels: { app: db }\n");
-        _time.Advance(Poll);
+        _time.AdvanceUntil(Poll, () => store.Current.Config.Exclusions.Count == 1);
         Assert.Equal("shop", Assert.Single(store.Current.Config.Exclusions).Namespace);
         Assert.Equal("a:1", store.Current.Config.Image);
 
         File.WriteAllText(exclusions, "exclude:\n  - namespace: shop\n");
-        _time.Advance(Poll);
+        _time.AdvanceUntil(Poll, () => FakeClock.LockedCount(outcomes) >= 2);
         _time.Advance(Poll); // the same bad list is reported once
         Assert.Equal("shop", Assert.Single(store.Current.Config.Exclusions).Namespace);
         lock (outcomes)
@@ -255,12 +256,12 @@ public sealed class WatchedStoreTests : IDisposable
         certificate.Watch(Debounce, Poll, _time);
 
         File.WriteAllText(certs.CertPath, rotated.CertPem); // the new certificate with the old key
-        _time.Advance(Poll);
+        _time.AdvanceUntil(Poll, () => FakeClock.LockedCount(outcomes) >= 1);
         _time.Advance(Poll); // the same broken pair at the next poll: not reported again
         Assert.Equal(certs.Certificate.Thumbprint, certificate.Current.Thumbprint);
 
         File.WriteAllText(certs.KeyPath, rotated.KeyPem);
-        _time.Advance(Poll);
+        _time.AdvanceUntil(Poll, () => FakeClock.LockedCount(outcomes) >= 2);
         Assert.Equal(rotated.Certificate.Thumbprint, certificate.Current.Thumbprint);
         lock (outcomes)
         {

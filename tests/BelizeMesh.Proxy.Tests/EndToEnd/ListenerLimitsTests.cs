@@ -160,6 +160,67 @@ public sealed class ListenerLimitsTests
     }
 
     [Fact]
+    public async Task Outbound_connection_that_sends_a_partial_h2c_preface_is_closed_at_the_sniff_deadline_while_a_silent_one_stays_open()
+    {
+        var timers = new DeadlineTimers(Sniff);
+        await using TestApp app = await TestApp.StartAsync();
+        await using Sidecar sidecar = await Sidecar.StartAsync(Policy(app), timers);
+        using var silent = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await silent.ConnectAsync(sidecar.Host.OutboundEndPoint);
+        await WaitForAsync(() => sidecar.Host.ConnectionCount("outbound") == 1);
+
+        // Opened after the silent one; its first 10 preface bytes leave h2c undecided, so its sniff deadline starts. The
+        // silent one is still idle: the only deadline armed (and fired) is the partial preface's.
+        using var partial = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await partial.ConnectAsync(sidecar.Host.OutboundEndPoint);
+        await partial.SendAsync("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"u8[..10].ToArray());
+
+        await timers.FireAsync(1);
+
+        Assert.Equal(0, await ReceiveUntilClosedAsync(partial));
+        Assert.Contains("belizemesh_proxy_listener_rejections_total{listener=\"outbound\",reason=\"sniff_timeout\"} 1\n", await MetricsAsync(sidecar), StringComparison.Ordinal);
+        await using var stream = new NetworkStream(silent);
+        Assert.StartsWith("HTTP/1.1 404", await RoundTripAsync(stream), StringComparison.Ordinal);
+        Assert.Contains("belizemesh_proxy_listener_rejections_total{listener=\"outbound\",reason=\"sniff_timeout\"} 1\n", await MetricsAsync(sidecar), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Outbound_sniffTimeout_0_sets_no_deadline_for_a_silent_or_an_ambiguous_connection()
+    {
+        await using TestApp app = await TestApp.StartAsync();
+        await using Sidecar sidecar = await Sidecar.StartAsync(RealTimePolicy(app, "DISABLE", "{ sniffTimeout: 0 }"));
+        using var silent = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await silent.ConnectAsync(sidecar.Host.OutboundEndPoint);
+        using var ambiguous = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await ambiguous.ConnectAsync(sidecar.Host.OutboundEndPoint);
+        await ambiguous.SendAsync("P"u8.ToArray()); // "PRI * HTTP/2.0" or "POST": undecided, and no deadline to start
+        await WaitForAsync(() => sidecar.Host.ConnectionCount("outbound") == 2);
+
+        // Opened after both on the inbound listener (sniffTimeout 1s from accept) and closed at its deadline: both
+        // outbound connections have been open longer than that.
+        using var comparison = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await comparison.ConnectAsync(sidecar.Host.InboundEndPoint);
+        Assert.Equal(0, await ReceiveUntilClosedAsync(comparison));
+        Assert.Contains("belizemesh_proxy_listener_rejections_total{listener=\"inbound\",reason=\"sniff_timeout\"} 1\n", await MetricsAsync(sidecar), StringComparison.Ordinal);
+
+        // Still open: the ambiguous one completes its "P" into a POST, the silent one sends a request; both are served.
+        await ambiguous.SendAsync("OST /echo HTTP/1.1\r\nHost: app.test\r\nContent-Length: 0\r\n\r\n"u8.ToArray());
+        var buffer = new byte[4096];
+        var response = new StringBuilder();
+        while (response.Length < "HTTP/1.1 404".Length)
+        {
+            int read = await ambiguous.ReceiveAsync(buffer, SocketFlags.None).WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.NotEqual(0, read);
+            response.Append(Encoding.ASCII.GetString(buffer, 0, read));
+        }
+
+        Assert.StartsWith("HTTP/1.1 404", response.ToString(), StringComparison.Ordinal);
+        await using var stream = new NetworkStream(silent);
+        Assert.StartsWith("HTTP/1.1 404", await RoundTripAsync(stream), StringComparison.Ordinal);
+        Assert.DoesNotContain("listener=\"outbound\",reason=\"sniff_timeout\"", await MetricsAsync(sidecar), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Permissive_inbound_connection_that_sends_nothing_is_still_closed_at_the_sniff_timeout()
     {
         await using TestApp app = await TestApp.StartAsync();

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Buffers;
 using System.Net;
 using System.Net.Http;
@@ -168,6 +169,7 @@ internal sealed class LeanHttp1Connection
 
     internal void MarkNotReusable() => _reusable = false;
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<SendResult> SendAsync(HttpRequestMessage request, byte[] head, LeanRequestHead parsed, bool reused, CancellationToken cancellationToken)
     {
         _pendingParts = 1;
@@ -251,6 +253,7 @@ internal sealed class LeanHttp1Connection
 
     /// <summary>Reads more bytes into <see cref="ReadBuffer"/> after <see cref="ReadEnd"/> (compacting or growing it
     /// first when full); the first read after the connection was idle is its read-ahead. Returns 0 at end of stream.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     internal async ValueTask<int> FillAsync(CancellationToken cancellationToken)
     {
         if (_hasReadAhead)
@@ -286,6 +289,7 @@ internal sealed class LeanHttp1Connection
         return n;
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<HttpResponseMessage> ReadResponseHeadAsync(HttpRequestMessage request, bool isHead, CancellationToken cancellationToken)
     {
         while (true)

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Buffers;
 using System.Collections.Concurrent;
 using System.Net;
@@ -197,6 +198,7 @@ internal sealed class LeanHttp1Pool
 
     public TimeSpan IdleTimeout => _handler.IdleTimeout;
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<(LeanHttp1Connection Connection, bool Reused)> AcquireAsync(CancellationToken cancellationToken)
     {
         while (true)

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Buffers.Text;
 using System.Net.Http;
 
@@ -48,6 +49,7 @@ internal sealed class LeanHttp1ResponseStream : Stream
 
     public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         if (_done)
@@ -97,6 +99,7 @@ internal sealed class LeanHttp1ResponseStream : Stream
         return n;
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<int> ReadContentLengthAsync(Memory<byte> buffer, CancellationToken cancellationToken)
     {
         int n;
@@ -131,6 +134,7 @@ internal sealed class LeanHttp1ResponseStream : Stream
         return n;
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<int> ReadUntilCloseAsync(Memory<byte> buffer, CancellationToken cancellationToken)
     {
         if (Buffered > 0)
@@ -148,6 +152,7 @@ internal sealed class LeanHttp1ResponseStream : Stream
         return n;
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<int> ReadChunkedAsync(Memory<byte> buffer, CancellationToken cancellationToken)
     {
         while (true)
@@ -389,6 +394,7 @@ internal sealed class LeanHttp1RequestBodyStream(LeanHttp1Connection connection)
         return WriteChunkAsync(buffer, cancellationToken);
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask WriteChunkAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
     {
         byte[] scratch = _scratch ??= GC.AllocateUninitializedArray<byte>(CoalesceLimit + 32);

@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using System.Buffers;
 using System.Net;
 using System.Net.Http;
@@ -32,6 +31,7 @@ internal sealed class LeanHttp1Connection
     private volatile bool _reusable;
     private volatile Exception? _bodyError;
     private long _headBytesSeen;
+    private long _keepAliveMilliseconds = long.MaxValue;
 
     public LeanHttp1Connection(LeanHttp1Pool pool, Stream stream)
     {
@@ -52,11 +52,10 @@ internal sealed class LeanHttp1Connection
     /// <summary>Idle, and the read-ahead ended: the server closed the connection (or sent bytes nobody asked for).</summary>
     internal bool ClosedByServer => _hasReadAhead && _readAhead.IsCompleted;
 
-    internal bool IsAborted => Volatile.Read(ref _aborted) != 0;
+    /// <summary>How long the server keeps the connection open when idle (its <c>Keep-Alive: timeout</c>, less a second).</summary>
+    internal long KeepAliveMilliseconds => _keepAliveMilliseconds;
 
-    /// <summary>The outcome of <see cref="SendAsync"/>: the response, or null when the request must be sent again on
-    /// another connection (this reused one had been closed by the server; nothing of the request was consumed).</summary>
-    internal readonly record struct SendResult(HttpResponseMessage? Response);
+    internal bool IsAborted => Volatile.Read(ref _aborted) != 0;
 
     /// <summary>Called by the pool as the connection goes idle: starts the read that notices the server closing it, and
     /// that becomes the first read of the next response.</summary>
@@ -79,7 +78,7 @@ internal sealed class LeanHttp1Connection
     /// <summary>Takes the connection out of the pool for a request; false when it is no longer usable.</summary>
     internal bool TryActivate()
     {
-        if (IsAborted || Environment.TickCount64 - IdleSince >= (long)_pool.IdleTimeout.TotalMilliseconds)
+        if (IsAborted || Environment.TickCount64 - IdleSince >= Math.Min((long)_pool.IdleTimeout.TotalMilliseconds, _keepAliveMilliseconds))
         {
             return false;
         }
@@ -169,63 +168,140 @@ internal sealed class LeanHttp1Connection
 
     internal void MarkNotReusable() => _reusable = false;
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    public async ValueTask<SendResult> SendAsync(HttpRequestMessage request, byte[] head, LeanRequestHead parsed, bool reused, CancellationToken cancellationToken)
+    /// <summary>Prepares the connection for a request (before its head is written).</summary>
+    internal CancellationTokenRegistration Begin(LeanRequestHead parsed, CancellationToken cancellationToken)
     {
         _pendingParts = 1;
         _reusable = !parsed.ConnectionClose;
         _bodyError = null;
         _headBytesSeen = 0;
-        bool bodyStarted = false;
-        CancellationTokenRegistration registration = cancellationToken.CanBeCanceled ? cancellationToken.UnsafeRegister(s_abort, this) : default;
-        try
+        return cancellationToken.CanBeCanceled ? cancellationToken.UnsafeRegister(s_abort, this) : default;
+    }
+
+    /// <summary>Starts sending the request body (after the head), concurrently with reading the response.</summary>
+    internal void StartBody(HttpContent content, LeanRequestHead parsed, CancellationToken cancellationToken)
+    {
+        _pendingParts = 2;
+        _ = SendBodyAsync(content, parsed, cancellationToken);
+    }
+
+    /// <summary>True when the next read is the idle connection's read-ahead (<see cref="ReadAhead"/>, into the empty buffer).</summary>
+    internal bool HasReadAhead => _hasReadAhead;
+
+    internal ValueTask<int> ReadAhead
+    {
+        get
         {
-            await Stream.WriteAsync(head.AsMemory(0, parsed.Length), cancellationToken).ConfigureAwait(false);
-            if (request.Content is { } content)
-            {
-                bodyStarted = true;
-                _pendingParts = 2;
-                _ = SendBodyAsync(content, parsed, cancellationToken);
-            }
-
-            HttpResponseMessage response = await ReadResponseHeadAsync(request, parsed.IsHead, cancellationToken).ConfigureAwait(false);
-            return new SendResult(response);
+            _hasReadAhead = false;
+            return _readAhead;
         }
-        catch (Exception ex)
+    }
+
+    /// <summary>Makes room after <see cref="ReadEnd"/> for another read (compacting or growing the buffer).</summary>
+    internal Memory<byte> ReadSpace()
+    {
+        if (ReadStart == ReadEnd)
         {
-            bool sawResponse = _headBytesSeen > 0;
-            CompletePart(clean: false);
-            if (cancellationToken.IsCancellationRequested)
-            {
-                throw new TaskCanceledException("The request was canceled.", ex, cancellationToken);
-            }
-
-            if (ex is HttpRequestException { HttpRequestError: HttpRequestError.InvalidResponse })
-            {
-                throw;
-            }
-
-            if (reused && !sawResponse && !bodyStarted)
-            {
-                return new SendResult(null);
-            }
-
-            if (_bodyError is { } bodyError)
-            {
-                throw new HttpRequestException(HttpRequestError.Unknown, "An error occurred while sending the request body.", bodyError);
-            }
-
-            if (ex is HttpIOException { HttpRequestError: HttpRequestError.ResponseEnded })
-            {
-                throw new HttpRequestException(HttpRequestError.ResponseEnded, ex.Message, ex);
-            }
-
-            throw new HttpRequestException(HttpRequestError.Unknown, "An error occurred while sending the request: " + ex.Message, ex);
+            ReadStart = ReadEnd = 0;
         }
-        finally
+        else if (ReadEnd == ReadBuffer.Length)
         {
-            registration.Dispose();
+            if (ReadStart > 0)
+            {
+                ReadBuffer.AsSpan(ReadStart, ReadEnd - ReadStart).CopyTo(ReadBuffer);
+                ReadEnd -= ReadStart;
+                ReadStart = 0;
+            }
+            else
+            {
+                byte[] larger = GC.AllocateUninitializedArray<byte>(ReadBuffer.Length * 2);
+                ReadBuffer.AsSpan(0, ReadEnd).CopyTo(larger);
+                ReadBuffer = larger;
+            }
         }
+
+        return ReadBuffer.AsMemory(ReadEnd);
+    }
+
+    /// <summary>Records <paramref name="n"/> bytes read while waiting for the response head; throws at end of stream.</summary>
+    internal void HeadBytesRead(int n)
+    {
+        if (n == 0)
+        {
+            throw new HttpIOException(HttpRequestError.ResponseEnded, _headBytesSeen == 0
+                ? "The upstream closed the connection without sending a response."
+                : "The upstream closed the connection in the middle of the response head.");
+        }
+
+        ReadEnd += n;
+        _headBytesSeen += n;
+    }
+
+    /// <summary>The response, once its whole head is buffered (interim 1xx responses skipped); null: read more.</summary>
+    internal HttpResponseMessage? TryParseResponse(HttpRequestMessage request, bool isHead)
+    {
+        while (true)
+        {
+            int headLength = FindHeadEnd(ReadBuffer.AsSpan(ReadStart, ReadEnd - ReadStart));
+            if (headLength < 0)
+            {
+                if (ReadEnd - ReadStart >= LeanHttp1Handler.MaxHeadBytes)
+                {
+                    throw Malformed($"its head is larger than {LeanHttp1Handler.MaxHeadBytes / 1024} KiB");
+                }
+
+                return null;
+            }
+
+            if (headLength > LeanHttp1Handler.MaxHeadBytes)
+            {
+                throw Malformed($"its head is larger than {LeanHttp1Handler.MaxHeadBytes / 1024} KiB");
+            }
+
+            HttpResponseMessage? response = ParseHead(request, ReadBuffer.AsSpan(ReadStart, headLength), isHead, out LeanBodyKind kind, out long length);
+            ReadStart += headLength;
+            if (response is null)
+            {
+                continue; // an interim 1xx response: the final one follows
+            }
+
+            ((LeanHttp1ResponseContent)response.Content).Body = kind == LeanBodyKind.Empty
+                ? Stream.Null // the caller ends the response part
+                : new LeanHttp1ResponseStream(this, response, kind, length);
+            return response;
+        }
+    }
+
+    /// <summary>The request failed before its response head was complete: closes the connection and says whether
+    /// to send the request again on another connection (false: throw <paramref name="error"/>'s translation).</summary>
+    internal bool Fail(Exception error, bool reused, bool bodyStarted, CancellationToken cancellationToken, out Exception translated)
+    {
+        bool sawResponse = _headBytesSeen > 0;
+        CompletePart(clean: false);
+        if (cancellationToken.IsCancellationRequested)
+        {
+            translated = new TaskCanceledException("The request was canceled.", error, cancellationToken);
+            return false;
+        }
+
+        if (error is HttpRequestException { HttpRequestError: HttpRequestError.InvalidResponse })
+        {
+            translated = error;
+            return false;
+        }
+
+        if (reused && !sawResponse && !bodyStarted)
+        {
+            translated = error;
+            return true;
+        }
+
+        translated = _bodyError is { } bodyError
+            ? new HttpRequestException(HttpRequestError.Unknown, "An error occurred while sending the request body.", bodyError)
+            : error is HttpIOException { HttpRequestError: HttpRequestError.ResponseEnded }
+                ? new HttpRequestException(HttpRequestError.ResponseEnded, error.Message, error)
+                : new HttpRequestException(HttpRequestError.Unknown, "An error occurred while sending the request: " + error.Message, error);
+        return false;
     }
 
     private async Task SendBodyAsync(HttpContent content, LeanRequestHead parsed, CancellationToken cancellationToken)
@@ -253,91 +329,13 @@ internal sealed class LeanHttp1Connection
 
     /// <summary>Reads more bytes into <see cref="ReadBuffer"/> after <see cref="ReadEnd"/> (compacting or growing it
     /// first when full); the first read after the connection was idle is its read-ahead. Returns 0 at end of stream.</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     internal async ValueTask<int> FillAsync(CancellationToken cancellationToken)
     {
-        if (_hasReadAhead)
-        {
-            _hasReadAhead = false;
-            int first = await _readAhead.ConfigureAwait(false);
-            ReadEnd += first;
-            return first;
-        }
-
-        if (ReadStart == ReadEnd)
-        {
-            ReadStart = ReadEnd = 0;
-        }
-        else if (ReadEnd == ReadBuffer.Length)
-        {
-            if (ReadStart > 0)
-            {
-                ReadBuffer.AsSpan(ReadStart, ReadEnd - ReadStart).CopyTo(ReadBuffer);
-                ReadEnd -= ReadStart;
-                ReadStart = 0;
-            }
-            else
-            {
-                byte[] larger = GC.AllocateUninitializedArray<byte>(ReadBuffer.Length * 2);
-                ReadBuffer.AsSpan(0, ReadEnd).CopyTo(larger);
-                ReadBuffer = larger;
-            }
-        }
-
-        int n = await Stream.ReadAsync(ReadBuffer.AsMemory(ReadEnd), cancellationToken).ConfigureAwait(false);
+        int n = _hasReadAhead
+            ? await ReadAhead.ConfigureAwait(false)
+            : await Stream.ReadAsync(ReadSpace(), cancellationToken).ConfigureAwait(false);
         ReadEnd += n;
         return n;
-    }
-
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<HttpResponseMessage> ReadResponseHeadAsync(HttpRequestMessage request, bool isHead, CancellationToken cancellationToken)
-    {
-        while (true)
-        {
-            int headLength;
-            while ((headLength = FindHeadEnd(ReadBuffer.AsSpan(ReadStart, ReadEnd - ReadStart))) < 0)
-            {
-                if (ReadEnd - ReadStart >= LeanHttp1Handler.MaxHeadBytes)
-                {
-                    throw Malformed($"its head is larger than {LeanHttp1Handler.MaxHeadBytes / 1024} KiB");
-                }
-
-                int n = await FillAsync(cancellationToken).ConfigureAwait(false);
-                if (n == 0)
-                {
-                    throw new HttpIOException(HttpRequestError.ResponseEnded, _headBytesSeen == 0
-                        ? "The upstream closed the connection without sending a response."
-                        : "The upstream closed the connection in the middle of the response head.");
-                }
-
-                _headBytesSeen += n;
-            }
-
-            if (headLength > LeanHttp1Handler.MaxHeadBytes)
-            {
-                throw Malformed($"its head is larger than {LeanHttp1Handler.MaxHeadBytes / 1024} KiB");
-            }
-
-            HttpResponseMessage? response = ParseHead(request, ReadBuffer.AsSpan(ReadStart, headLength), isHead, out LeanBodyKind kind, out long length);
-            ReadStart += headLength;
-            if (response is null)
-            {
-                continue; // an interim 1xx response: the final one follows
-            }
-
-            var content = (LeanHttp1ResponseContent)response.Content;
-            if (kind == LeanBodyKind.Empty)
-            {
-                content.Body = Stream.Null;
-                CompletePart(clean: true);
-            }
-            else
-            {
-                content.Body = new LeanHttp1ResponseStream(this, response, kind, length);
-            }
-
-            return response;
-        }
     }
 
     /// <summary>Offset just past the empty line that ends the head, or -1 when it has not all arrived.</summary>
@@ -469,6 +467,10 @@ internal sealed class LeanHttp1Connection
             {
                 _reusable = false;
             }
+            else if (name.Length == 10 && System.Text.Ascii.EqualsIgnoreCase(name, "Keep-Alive"u8))
+            {
+                ProcessKeepAlive(value);
+            }
 
             AddHeader(response, index, name, value);
             index++;
@@ -501,6 +503,28 @@ internal sealed class LeanHttp1Connection
         }
 
         return response;
+    }
+
+    /// <summary><c>Keep-Alive: timeout=N</c>: the server closes the connection after N idle seconds; stop using it a
+    /// second before (SocketsHttpHandler honours it too), or at once when N is 1 or less.</summary>
+    private void ProcessKeepAlive(ReadOnlySpan<byte> value)
+    {
+        foreach (Range part in value.Split((byte)','))
+        {
+            ReadOnlySpan<byte> parameter = value[part].Trim(" \t"u8);
+            if (parameter.Length > 8 && System.Text.Ascii.EqualsIgnoreCase(parameter[..8], "timeout="u8)
+                && System.Buffers.Text.Utf8Parser.TryParse(parameter[8..], out int seconds, out int consumed) && consumed == parameter.Length - 8)
+            {
+                if (seconds <= 1)
+                {
+                    _reusable = false;
+                }
+                else
+                {
+                    _keepAliveMilliseconds = Math.Min(_keepAliveMilliseconds, (seconds - 1) * 1000L);
+                }
+            }
+        }
     }
 
     private static bool TrySplitHeader(ReadOnlySpan<byte> line, out ReadOnlySpan<byte> name, out ReadOnlySpan<byte> value)

@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using System.Buffers;
 using System.Collections.Concurrent;
 using System.Net;
@@ -129,20 +128,62 @@ internal sealed class LeanHttp1Handler : DelegatingHandler
         return base.SendAsync(request, cancellationToken);
     }
 
+    /// <summary>The whole of a lean request up to its response head, in one async method (one state machine per
+    /// request): take a connection, write the head, start the body, read and parse the response head.</summary>
     private static async Task<HttpResponseMessage> SendLeanAsync(LeanHttp1Pool pool, HttpRequestMessage request, byte[] head, LeanRequestHead parsed, CancellationToken cancellationToken)
     {
         try
         {
             while (true)
             {
-                (LeanHttp1Connection connection, bool reused) = await pool.AcquireAsync(cancellationToken).ConfigureAwait(false);
-                LeanHttp1Connection.SendResult result = await connection.SendAsync(request, head, parsed, reused, cancellationToken).ConfigureAwait(false);
-                if (result.Response is { } response)
+                ValueTask<(LeanHttp1Connection Connection, bool Reused)> acquire = pool.AcquireAsync(cancellationToken);
+                (LeanHttp1Connection connection, bool reused) = acquire.IsCompletedSuccessfully ? acquire.Result : await acquire.ConfigureAwait(false);
+                CancellationTokenRegistration registration = connection.Begin(parsed, cancellationToken);
+                bool bodyStarted = false;
+                HttpResponseMessage? response;
+                try
                 {
-                    return response;
+                    await connection.Stream.WriteAsync(head.AsMemory(0, parsed.Length), cancellationToken).ConfigureAwait(false);
+                    if (request.Content is { } content)
+                    {
+                        bodyStarted = true;
+                        connection.StartBody(content, parsed, cancellationToken);
+                    }
+
+                    while ((response = connection.TryParseResponse(request, parsed.IsHead)) is null)
+                    {
+                        int n = connection.HasReadAhead
+                            ? await connection.ReadAhead.ConfigureAwait(false)
+                            : await connection.Stream.ReadAsync(connection.ReadSpace(), cancellationToken).ConfigureAwait(false);
+                        connection.HeadBytesRead(n);
+                    }
+                }
+                catch (Exception ex)
+                {
+                    bool retry = connection.Fail(ex, reused, bodyStarted, cancellationToken, out Exception translated);
+                    registration.Dispose();
+                    if (retry)
+                    {
+                        continue; // a reused connection the server had closed: nothing of this request was consumed
+                    }
+
+                    if (ReferenceEquals(translated, ex))
+                    {
+                        throw;
+                    }
+
+                    throw translated;
                 }
 
-                // a reused connection the server had closed: nothing of this request was consumed, send it on another
+                // after the registration is gone, so that a cancellation cannot abort the connection once the pool has
+                // handed it to another request
+                registration.Dispose();
+                if (((LeanHttp1ResponseContent)response.Content).Body == Stream.Null)
+                {
+                    connection.CompletePart(clean: true); // no body: the response part is over
+                }
+
+                return response;
             }
         }
         finally
@@ -198,7 +239,6 @@ internal sealed class LeanHttp1Pool
 
     public TimeSpan IdleTimeout => _handler.IdleTimeout;
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<(LeanHttp1Connection Connection, bool Reused)> AcquireAsync(CancellationToken cancellationToken)
     {
         while (true)
@@ -373,7 +413,7 @@ internal sealed class LeanHttp1Pool
             for (int i = 0; i < _idleCount; i++)
             {
                 LeanHttp1Connection c = _idle[i];
-                if (all || now - c.IdleSince >= limit || c.ClosedByServer)
+                if (all || now - c.IdleSince >= Math.Min(limit, c.KeepAliveMilliseconds) || c.ClosedByServer)
                 {
                     expired ??= new LeanHttp1Connection[_idleCount];
                     expired[count++] = c;

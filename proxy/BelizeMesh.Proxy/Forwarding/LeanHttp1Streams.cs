@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using System.Buffers.Text;
 using System.Net.Http;
 
@@ -49,19 +48,31 @@ internal sealed class LeanHttp1ResponseStream : Stream
 
     public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        if (_done)
+        if (_done || buffer.IsEmpty)
         {
-            return 0;
+            return new ValueTask<int>(0);
         }
 
-        if (buffer.IsEmpty)
+        if (_kind == LeanBodyKind.ContentLength && Buffered > 0)
         {
-            return 0;
+            // the common case: the rest of a small body came with the head
+            int n = CopyBuffered(buffer.Span, _remaining);
+            _remaining -= n;
+            if (_remaining == 0)
+            {
+                Finish(clean: true);
+            }
+
+            return new ValueTask<int>(n);
         }
 
+        return ReadSlowAsync(buffer, cancellationToken);
+    }
+
+    private async ValueTask<int> ReadSlowAsync(Memory<byte> buffer, CancellationToken cancellationToken)
+    {
         try
         {
             int n = _kind switch
@@ -99,7 +110,6 @@ internal sealed class LeanHttp1ResponseStream : Stream
         return n;
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<int> ReadContentLengthAsync(Memory<byte> buffer, CancellationToken cancellationToken)
     {
         int n;
@@ -134,7 +144,6 @@ internal sealed class LeanHttp1ResponseStream : Stream
         return n;
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<int> ReadUntilCloseAsync(Memory<byte> buffer, CancellationToken cancellationToken)
     {
         if (Buffered > 0)
@@ -152,7 +161,6 @@ internal sealed class LeanHttp1ResponseStream : Stream
         return n;
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<int> ReadChunkedAsync(Memory<byte> buffer, CancellationToken cancellationToken)
     {
         while (true)
@@ -394,7 +402,6 @@ internal sealed class LeanHttp1RequestBodyStream(LeanHttp1Connection connection)
         return WriteChunkAsync(buffer, cancellationToken);
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask WriteChunkAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
     {
         byte[] scratch = _scratch ??= GC.AllocateUninitializedArray<byte>(CoalesceLimit + 32);

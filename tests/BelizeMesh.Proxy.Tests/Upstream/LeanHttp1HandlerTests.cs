@@ -346,6 +346,26 @@ public sealed class LeanHttp1HandlerTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task A_keep_alive_timeout_of_one_second_or_less_is_not_waited_for()
+    {
+        _server.OnConnection = async conn =>
+        {
+            while (await conn.ReadHeadAsync() is not null)
+            {
+                await conn.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nKeep-Alive: timeout=1, max=100\r\n\r\nok");
+            }
+        };
+        using HttpMessageInvoker client = Client(out _);
+        for (int i = 0; i < 2; i++)
+        {
+            using HttpResponseMessage response = await client.SendAsync(Request(HttpMethod.Get), CancellationToken.None);
+            Assert.Equal("ok", await BodyAsync(response));
+        }
+
+        Assert.Equal(2, _server.Accepted);
+    }
+
+    [Fact]
     public async Task A_connection_the_server_closed_while_idle_is_replaced()
     {
         _server.OnConnection = async conn =>

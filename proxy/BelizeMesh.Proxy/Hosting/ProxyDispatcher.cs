@@ -56,8 +56,7 @@ internal sealed class ProxyDispatcher(
         Direction direction = role == ListenerRole.Inbound ? Direction.Inbound : Direction.Outbound;
         long start = Stopwatch.GetTimestamp();
         string route = direction == Direction.Inbound ? InboundHandler.RouteLabel : "unknown";
-        var state = new RequestState(direction, istio.LocalFeature,
-            direction == Direction.Inbound && identities.TryGetPeer(context, out PeerIdentity caller) ? caller : null);
+        var state = new RequestState(direction, istio.LocalFeature, direction == Direction.Inbound ? Caller(context) : null);
         context.Features.Set(state);
         metrics.RequestStarted(direction);
         istio.BeginRequest(context, state);
@@ -93,4 +92,8 @@ internal sealed class ProxyDispatcher(
             }
         }
     }
+
+    /// <summary>The inbound caller's verified identity; null for a plaintext caller. (Not inline in
+    /// <see cref="InvokeAsync"/>, whose state machine would keep the out variable.)</summary>
+    private PeerIdentity? Caller(HttpContext context) => identities.TryGetPeer(context, out PeerIdentity peer) ? peer : null;
 }

@@ -10,9 +10,7 @@ setting ACCESS_LOG=1 turns the access log on for that pair only (--access-log: f
 Every build gets its own pair of sidecars (`compare --hold SCENARIO --proxy PROXY`, each with its own app), all
 started at once and left running. Each round sends the same closed-loop load (`load -n REQUESTS`) through one pair
 after the other (the order rotates every round) and reads utime+stime of that pair's two sidecar processes from
-/proc before and after: CPU ms per 1,000 requests, and the bytes the two sidecars allocated per request (their
-/metrics: `dotnet_gc_heap_total_allocated_bytes_total`, read before and after; the scrapes' own few KB are in it, which
-at 40,000 requests is well under 1 B/request). Only the sidecars are counted (not the load generator or the app),
+/proc before and after: CPU ms per 1,000 requests. Only the sidecars are counted (not the load generator or the app),
 so the figure survives a busy machine far better than req/s does; it still is a loaded-machine figure when the
 machine is shared. Prints every round, then the median per build and its ratio to the first build.
 
@@ -38,30 +36,6 @@ def cpu_ticks(pids):
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
         total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
-    return total
-
-
-ALLOCATED = re.compile(r"^dotnet_gc_heap_total_allocated_bytes_total(?:\{[^}]*\})? ([0-9.e+-]+)$", re.M)
-
-
-def allocated_bytes(pair):
-    """Bytes allocated so far by PAIR's sidecars (their /metrics), or None when they export no such counter."""
-    if not hasattr(pair, "metrics_urls"):
-        import importlib.util
-        spec = importlib.util.spec_from_file_location("rate_cpu", os.path.join(ROOT, "perf", "rate-cpu.py"))
-        rate_cpu = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(rate_cpu)
-        pair.metrics_urls = rate_cpu.metrics_urls(pair.pids)
-    if not pair.metrics_urls:
-        return None
-    import urllib.request
-    total = 0.0
-    for url in pair.metrics_urls:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            m = ALLOCATED.search(response.read().decode())
-        if not m:
-            return None
-        total += float(m.group(1))
     return total
 
 
@@ -160,7 +134,6 @@ def main():
         results = {p.name: [] for p in pairs}
         ratios = []
         rates = {p.name: [] for p in pairs}
-        allocs = {p.name: [] for p in pairs}
         with open("/proc/loadavg") as f:
             print(f"load average at start: {f.read().split()[0]}; {args.rounds} rounds x {args.requests} requests, -c {args.c}{' h2' if args.h2 else ''}, access log {'on' if args.access_log else 'off'}")
         for r in range(args.rounds):
@@ -179,19 +152,13 @@ def main():
                 print(f"round {r + 1}: " + " | ".join(line), flush=True)
                 continue
             for pair in order:
-                allocated = allocated_bytes(pair)
                 before = cpu_ticks(pair.pids)
                 rate, done, errors = pair.load(args.requests, args)
                 spent = cpu_ticks(pair.pids) - before
                 ms_per_1k = spent * 1000.0 / TICK / done * 1000.0
-                per_request = None
-                if allocated is not None and (after := allocated_bytes(pair)) is not None:
-                    per_request = (after - allocated) / done
-                    allocs[pair.name].append(per_request)
                 results[pair.name].append(ms_per_1k)
                 rates[pair.name].append(rate)
-                line.append(f"{pair.name} {ms_per_1k:7.1f} ms/1k {rate:8,.0f} req/s" + (f" {per_request:6,.0f} B/req" if per_request is not None else "")
-                            + (f" {errors} errors" if errors else ""))
+                line.append(f"{pair.name} {ms_per_1k:7.1f} ms/1k {rate:8,.0f} req/s" + (f" {errors} errors" if errors else ""))
             ratios.append(results[pairs[-1].name][-1] / results[pairs[0].name][-1])
             print(f"round {r + 1}: " + " | ".join(line), flush=True)
         with open("/proc/loadavg") as f:
@@ -202,9 +169,7 @@ def main():
         for pair in pairs:
             median = statistics.median(results[pair.name])
             print(f"{pair.name:>12}: CPU {median:7.1f} ms per 1,000 requests (median of {args.rounds}; range {min(results[pair.name]):.1f}-{max(results[pair.name]):.1f}), "
-                  f"x{median / base:.3f} of {pairs[0].name}; {statistics.median(rates[pair.name]):,.0f} req/s (noise); "
-                  + (f"{statistics.median(allocs[pair.name]):,.0f} B allocated per request; " if allocs[pair.name] else "")
-                  + f"RSS {rss_kib(pair.pids) / 1024:.1f} MiB (peak {rss_kib(pair.pids, 'VmHWM:') / 1024:.1f}) of the two")
+                  f"x{median / base:.3f} of {pairs[0].name}; {statistics.median(rates[pair.name]):,.0f} req/s (noise); RSS {rss_kib(pair.pids) / 1024:.1f} MiB (peak {rss_kib(pair.pids, 'VmHWM:') / 1024:.1f}) of the two")
     finally:
         for pair in pairs:
             pair.stop()

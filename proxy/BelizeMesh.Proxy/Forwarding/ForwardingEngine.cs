@@ -119,8 +119,9 @@ internal sealed class UpstreamTarget(
 /// </remarks>
 internal sealed partial class ForwardingEngine(IHttpForwarder forwarder, ProxyMetrics metrics, ILogger<ForwardingEngine> logger)
 {
-    public async Task ForwardAsync(HttpContext context, UpstreamTarget target, Direction direction)
+    public async Task ForwardAsync(HttpContext context, UpstreamTarget target, RequestState state)
     {
+        Direction direction = state.Direction;
         EndpointSet endpoints = target.Endpoints;
         if (!endpoints.Ready.IsCompleted)
         {
@@ -137,7 +138,7 @@ internal sealed partial class ForwardingEngine(IHttpForwarder forwarder, ProxyMe
         if (plan is not null && canRetry && !plan.IdempotentOnly)
         {
             retryState = new RetryAttemptFeature(plan, target.Budget);
-            context.Features.Set(retryState);
+            state.Retry = retryState;
         }
 
         RetryBudget? budget = target.Budget;
@@ -175,9 +176,10 @@ internal sealed partial class ForwardingEngine(IHttpForwarder forwarder, ProxyMe
                 ForwarderError error;
                 bool perTryExpired;
                 int inFlight = endpoint.RequestStarted();
+                state.ForwardError = null;
                 try
                 {
-                    error = await forwarder.SendAsync(context, endpoint.DestinationPrefix, target.Client, target.ConfigFor(context, context.Request.Protocol, endpoint, inFlight), ForwardingTransformer.For(direction, retryState is not null), perTry?.Token ?? CancellationToken.None).ConfigureAwait(false);
+                    error = await forwarder.SendAsync(context, endpoint.DestinationPrefix, target.Client, target.ConfigFor(context, context.Request.Protocol, endpoint, inFlight), ForwardingTransformer.Instance, perTry?.Token ?? CancellationToken.None).ConfigureAwait(false);
                 }
                 finally
                 {
@@ -228,6 +230,7 @@ internal sealed partial class ForwardingEngine(IHttpForwarder forwarder, ProxyMe
                 }
 
                 IForwarderErrorFeature? errorFeature = context.Features.Get<IForwarderErrorFeature>();
+                state.ForwardError = errorFeature;
                 AttemptFailure failure = perTryExpired ? AttemptFailure.Timeout : Classify(error, errorFeature?.Exception);
 
                 // (4) no response: count it against the endpoint's health, then retry elsewhere when the policy says so
@@ -263,6 +266,7 @@ internal sealed partial class ForwardingEngine(IHttpForwarder forwarder, ProxyMe
                     metrics.ForwardError(direction, "PerTryTimeout");
                     Log.ForwardError(logger, target.RouteId, endpoint.Address.ToString(), error, errorFeature?.Exception);
                     ResetResponse(context);
+                    state.ForwardError = null;
                     context.Response.StatusCode = StatusCodes.Status504GatewayTimeout;
                     context.Response.ContentType = "text/plain; charset=utf-8";
                     await context.Response.WriteAsync($"belizemesh: upstream {endpoint.Address} of route {target.RouteId} timed out (no response within the per-try timeout {plan!.PerTryTimeout.TotalMilliseconds}ms)\n", context.RequestAborted).ConfigureAwait(false);

@@ -3,18 +3,7 @@ using Microsoft.AspNetCore.Http.Features;
 
 namespace BelizeMesh.Proxy.Forwarding;
 
-/// <summary>
-/// The request target as it goes upstream. YARP's default builds the upstream URI from <c>Request.Path</c>, which
-/// Kestrel has already percent-decoded; re-encoding it cannot give back what the client sent (<c>%3B</c> came back
-/// as <c>;</c>, <c>%FF</c> as <c>%25FF</c>, <c>%2F</c> as <c>%252F</c>). So the handlers set the exact target here
-/// — the normalized path that was authorized (inbound) or the path as received (outbound), plus the raw query — and
-/// <see cref="ForwardingTransformer"/> sends it without canonicalization.
-/// </summary>
-internal sealed class ForwardedTargetFeature(string pathAndQuery)
-{
-    public string PathAndQuery { get; } = pathAndQuery;
-}
-
+/// <summary>The request target as sent, split for <see cref="RequestState.TargetPathAndQuery"/> (which says why).</summary>
 internal static class RequestTarget
 {
     /// <summary>

@@ -56,8 +56,10 @@ internal sealed class ProxyDispatcher(
         Direction direction = role == ListenerRole.Inbound ? Direction.Inbound : Direction.Outbound;
         long start = Stopwatch.GetTimestamp();
         string route = direction == Direction.Inbound ? InboundHandler.RouteLabel : "unknown";
+        var state = new RequestState(direction, istio.LocalFeature, direction == Direction.Inbound ? Caller(context) : null);
+        context.Features.Set(state);
         metrics.RequestStarted(direction);
-        istio.BeginRequest(context);
+        istio.BeginRequest(context, state);
         try
         {
             if (RequestMethods.NonCanonicalSpelling(context.Request.Method) is { } canonical)
@@ -69,8 +71,8 @@ internal sealed class ProxyDispatcher(
             }
 
             HandlerOutcome outcome = direction == Direction.Inbound
-                ? await inbound.HandleAsync(context, snapshot).ConfigureAwait(false)
-                : await outbound.HandleAsync(context, snapshot).ConfigureAwait(false);
+                ? await inbound.HandleAsync(context, snapshot, state).ConfigureAwait(false)
+                : await outbound.HandleAsync(context, snapshot, state).ConfigureAwait(false);
             route = outcome.Route;
             if (outcome.Forwarding is { } forwarding)
             {
@@ -81,13 +83,17 @@ internal sealed class ProxyDispatcher(
         {
             int status = context.Response.StatusCode;
             metrics.RequestCompleted(direction, route, status, start);
-            istio.RecordRequest(context, direction, status, start);
+            istio.RecordRequest(context, state, status, start);
             if (options.AccessLog ?? snapshot.AccessLog)
             {
                 accessLog.Write(direction == Direction.Inbound ? "inbound" : "outbound", context.Request.Method, context.Request.Host.Value ?? "",
                     context.Request.Path.Value ?? "", context.Request.Protocol, status, route, Stopwatch.GetElapsedTime(start).TotalMilliseconds,
-                    identities.TryGetPeer(context, out PeerIdentity peer) ? peer.SpiffeId : "", TraceContext.TraceIdSpan(context));
+                    state.Peer?.SpiffeId ?? "", TraceContext.TraceIdSpan(context));
             }
         }
     }
+
+    /// <summary>The inbound caller's verified identity; null for a plaintext caller. (Not inline in
+    /// <see cref="InvokeAsync"/>, whose state machine would keep the out variable.)</summary>
+    private PeerIdentity? Caller(HttpContext context) => identities.TryGetPeer(context, out PeerIdentity peer) ? peer : null;
 }

@@ -13,7 +13,10 @@ internal static class ProxyResponses
         if (status is 404 or 429)
         {
             // the Istio metrics' response_flags: Envoy's NR (no route) and RL (rate limited)
-            context.Features.Set(status == 404 ? Metrics.ResponseFlagFeature.NoRoute : Metrics.ResponseFlagFeature.RateLimited);
+            if (context.Features.Get<Forwarding.RequestState>() is { } state)
+            {
+                state.Flag = status == 404 ? Metrics.ResponseFlag.NoRoute : Metrics.ResponseFlag.RateLimited;
+            }
         }
 
         byte[] body = System.Text.Encoding.UTF8.GetBytes("belizemesh: " + message + "\n");

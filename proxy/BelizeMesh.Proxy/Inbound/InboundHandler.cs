@@ -17,17 +17,18 @@ namespace BelizeMesh.Proxy.Inbound;
 /// (4) rate limit; (5) forward to <c>spec.inbound.app</c> (or the <c>spec.inbound.apps</c> entry for the port in
 /// <c>Host</c>) with the verified identity in
 /// <see cref="ProxyHeaders.PeerIdentity"/> and exactly the normalized path that was authorized (plus the query as
-/// received): no decode/re-encode step in between (<see cref="ForwardedTargetFeature"/>).
+/// received): no decode/re-encode step in between (<see cref="RequestState.TargetPathAndQuery"/>).
 /// </summary>
 internal sealed partial class InboundHandler(
-    IPeerIdentityAccessor identities,
     ForwardingEngine forwarding,
     ProxyMetrics metrics,
     ILogger<InboundHandler> logger)
 {
     public const string RouteLabel = "inbound";
 
-    public async ValueTask<HandlerOutcome> HandleAsync(HttpContext context, ProxySnapshot snapshot)
+    /// <summary>Handles one request; <paramref name="state"/> carries the caller's identity (looked up by the dispatcher
+    /// through <see cref="IPeerIdentityAccessor"/>) and takes the target and identity to forward.</summary>
+    public async ValueTask<HandlerOutcome> HandleAsync(HttpContext context, ProxySnapshot snapshot, RequestState state)
     {
         // (1) normalize
         if (!RequestTarget.TrySplit(context, out string rawPath, out string query))
@@ -47,10 +48,11 @@ internal sealed partial class InboundHandler(
         }
 
         context.Request.Path = PathString.FromUriComponent(path);
-        context.Features.Set(new ForwardedTargetFeature(query.Length == 0 ? path : path + query));
+        state.TargetPathAndQuery = query.Length == 0 ? path : path + query;
 
         // (2) identity
-        string? principal = identities.TryGetPeer(context, out PeerIdentity peer) ? peer.Principal : null;
+        PeerIdentity? peer = state.Peer;
+        string? principal = peer?.Principal;
         string method = WebSocketRequest.AuthorizedMethod(context);
 
         // (2b) request authentication: JWT, as Istio's RequestAuthentication (no token = no request principal)
@@ -95,12 +97,8 @@ internal sealed partial class InboundHandler(
         }
 
         // (5) forward
-        if (principal is not null)
-        {
-            context.Features.Set(new ForwardedIdentityFeature(peer.SpiffeId));
-        }
-
-        return new HandlerOutcome(RouteLabel, forwarding.ForwardAsync(context, app, Direction.Inbound));
+        state.ForwardedIdentity = peer?.SpiffeId;
+        return new HandlerOutcome(RouteLabel, forwarding.ForwardAsync(context, app, state));
     }
 
     /// <summary>The port in <see cref="ProxyHeaders.AppPort"/> when it is one valid port, else the <c>Host</c>'s port (or null).</summary>

@@ -26,8 +26,6 @@ internal sealed class BodyCounter
 
     public long ResponseBytes => _originalResponseBody is null ? -1 : _response.Count;
 
-    public static BodyCounter? For(HttpContext context) => context.Features.Get<BodyCounter>();
-
     /// <summary>Counts the request body from now on.</summary>
     public void CountRequest(HttpContext context)
     {

@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using BelizeMesh.Channel;
+using BelizeMesh.Proxy.Forwarding;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Prometheus;
@@ -43,22 +43,8 @@ internal enum ResponseFlag : byte
     DownstreamTermination,
 }
 
-/// <summary>Set on a request by the code that decided its fate (a fault, a local 404 or 429): its response flag.</summary>
-internal sealed class ResponseFlagFeature
-{
-    public static readonly ResponseFlagFeature NoRoute = new(ResponseFlag.NoRoute);
-    public static readonly ResponseFlagFeature RateLimited = new(ResponseFlag.RateLimited);
-    public static readonly ResponseFlagFeature FaultAbort = new(ResponseFlag.FaultAbort);
-    public static readonly ResponseFlagFeature DelayInjected = new(ResponseFlag.DelayInjected);
-    public static readonly ResponseFlagFeature DelayAndAbort = new(ResponseFlag.DelayAndAbort);
-
-    private ResponseFlagFeature(ResponseFlag flag) => Flag = flag;
-
-    public ResponseFlag Flag { get; }
-}
-
-/// <summary>This sidecar's own <see cref="PeerMetadata"/> header value, set on every proxied request so the forwarding
-/// transformer can send it (one instance per sidecar).</summary>
+/// <summary>This sidecar's own <see cref="PeerMetadata"/> header value, which the forwarding transformer sends to
+/// authenticated peers (one instance per sidecar, in every request's <see cref="RequestState"/>).</summary>
 internal sealed class LocalWorkloadFeature(string headerValue, IstioRequestMetrics metrics)
 {
     public string HeaderValue { get; } = headerValue;
@@ -150,38 +136,39 @@ internal sealed class IstioRequestMetrics
     /// <summary>This sidecar's labels: <c>source_*</c> when it reports as the source, <c>destination_*</c> as the destination.</summary>
     public WorkloadLabels Local { get; }
 
-    /// <summary>Set on every proxied request: the transformer sends <see cref="LocalWorkloadFeature.HeaderValue"/> to authenticated peers.</summary>
+    /// <summary>In every proxied request's <see cref="RequestState"/>: the transformer sends <see cref="LocalWorkloadFeature.HeaderValue"/> to authenticated peers.</summary>
     public LocalWorkloadFeature LocalFeature { get; }
 
     /// <summary>Label sets in use (tests).</summary>
     internal int SeriesCount => _series.Count;
 
     /// <summary>
-    /// Called when the sidecar starts handling a request: makes this sidecar's metadata available to the forwarding
-    /// transformer and, for a request body without a <c>Content-Length</c>, starts counting it.
+    /// Called when the sidecar starts handling a request: for a request body without a <c>Content-Length</c>, starts
+    /// counting it.
     /// </summary>
-    public void BeginRequest(HttpContext context)
+    public void BeginRequest(HttpContext context, RequestState state)
     {
-        context.Features.Set(LocalFeature);
         if (context.Request.ContentLength is null && context.Features.Get<IHttpRequestBodyDetectionFeature>() is not { CanHaveBody: false })
         {
             BodyCounter counter = _bodyCounters.Rent();
             context.Features.Set(counter);
+            state.Counter = counter;
             counter.CountRequest(context);
         }
     }
 
     /// <summary>Called once the response headers are known and before its body is written: starts counting a body
     /// without a <c>Content-Length</c>.</summary>
-    public void ResponseStarting(HttpContext context)
+    public void ResponseStarting(HttpContext context, RequestState state)
     {
         if (context.Response.ContentLength is null && !NoResponseBody(context))
         {
-            BodyCounter? counter = BodyCounter.For(context);
+            BodyCounter? counter = state.Counter;
             if (counter is null)
             {
                 counter = _bodyCounters.Rent();
                 context.Features.Set(counter);
+                state.Counter = counter;
             }
 
             counter.CountResponse(context);
@@ -192,12 +179,13 @@ internal sealed class IstioRequestMetrics
         => context.Response.StatusCode is StatusCodes.Status204NoContent or StatusCodes.Status304NotModified or < 200 || HttpMethods.IsHead(context.Request.Method);
 
     /// <summary>
-    /// Records one completed request from what the request's features say: the inbound side reads the caller from the
-    /// PQ channel (and its <see cref="PeerMetadata"/> request header), the outbound side the destination the handler
-    /// chose (<see cref="DestinationTelemetry"/>) and the peer's metadata from its response.
+    /// Records one completed request from what its <see cref="RequestState"/> says: the inbound side reads the caller
+    /// from the PQ channel (and its <see cref="PeerMetadata"/> request header), the outbound side the destination the
+    /// handler chose (<see cref="DestinationTelemetry"/>) and the peer's metadata from its response.
     /// </summary>
-    public void RecordRequest(HttpContext context, Direction direction, int status, long startTimestamp)
+    public void RecordRequest(HttpContext context, RequestState state, int status, long startTimestamp)
     {
+        Direction direction = state.Direction;
         double milliseconds = Stopwatch.GetElapsedTime(startTimestamp).TotalMilliseconds;
         Reporter reporter;
         WorkloadLabels peer;
@@ -206,11 +194,11 @@ internal sealed class IstioRequestMetrics
         if (direction == Direction.Inbound)
         {
             reporter = Reporter.Destination;
-            if (context.Features.Get<IPqChannelFeature>() is { } channel)
+            if (state.Peer is { } caller)
             {
                 security = SecurityPolicy.MutualTls;
                 Microsoft.Extensions.Primitives.StringValues header = context.Request.Headers[PeerMetadata.Header];
-                peer = Peer(channel.PeerIdentity, header.Count == 1 ? Metadata(header[0]!) : PeerMetadata.None);
+                peer = Peer(caller.SpiffeId, header.Count == 1 ? Metadata(header[0]!) : PeerMetadata.None);
             }
             else
             {
@@ -223,10 +211,10 @@ internal sealed class IstioRequestMetrics
         else
         {
             reporter = Reporter.Source;
-            if (context.Features.Get<DestinationTelemetry>() is { } destination)
+            if (state.Destination is { } destination)
             {
                 security = destination.Secured ? SecurityPolicy.MutualTls : SecurityPolicy.None;
-                PeerMetadata metadata = destination.Secured ? context.Features.Get<PeerMetadata>() ?? PeerMetadata.None : PeerMetadata.None;
+                PeerMetadata metadata = destination.Secured ? state.PeerMetadata ?? PeerMetadata.None : PeerMetadata.None;
                 peer = Peer(destination.Principal, metadata);
                 service = destination.Service;
             }
@@ -238,8 +226,8 @@ internal sealed class IstioRequestMetrics
             }
         }
 
-        ResponseFlag flag = Flag(context);
-        BodyCounter? counted = BodyCounter.For(context);
+        ResponseFlag flag = Flag(context, state);
+        BodyCounter? counted = state.Counter;
         long requestBytes = context.Request.ContentLength
             ?? (context.Features.Get<IHttpRequestBodyDetectionFeature>() is { CanHaveBody: false } ? 0 : counted?.RequestBytes ?? -1);
         long responseBytes = context.Response.ContentLength ?? (NoResponseBody(context) ? 0 : counted?.ResponseBytes ?? -1);
@@ -247,6 +235,7 @@ internal sealed class IstioRequestMetrics
         Record(reporter, peer, service, status, grpc ? GrpcStatus(context) : "", flag, grpc, security, milliseconds, requestBytes, responseBytes);
         if (counted is not null)
         {
+            state.Counter = null;
             _bodyCounters.Return(counted);
         }
     }
@@ -419,14 +408,14 @@ internal sealed class IstioRequestMetrics
         _ => "-",
     };
 
-    private static ResponseFlag Flag(HttpContext context)
+    private static ResponseFlag Flag(HttpContext context, RequestState state)
     {
-        if (context.Features.Get<ResponseFlagFeature>() is { } decided)
+        if (state.Flag != ResponseFlag.None)
         {
-            return decided.Flag;
+            return state.Flag;
         }
 
-        if (context.Features.Get<IForwarderErrorFeature>() is { Error: not ForwarderError.None } error)
+        if (state.ForwardError is { Error: not ForwarderError.None } error)
         {
             return error.Error switch
             {

@@ -1,4 +1,4 @@
-using BelizeMesh.Channel;
+using BelizeMesh.Proxy.Forwarding;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Primitives;
 
@@ -14,19 +14,17 @@ internal static class PeerMetadataExchange
 {
     /// <summary>After the request headers were copied to <paramref name="proxyRequest"/> and a copied
     /// <see cref="PeerMetadata.Header"/> was removed (with the reserved headers, in one pass over them).</summary>
-    /// <remarks><paramref name="outbound"/> false: the request cannot carry a <see cref="DestinationTelemetry"/> (the
-    /// inbound side sets none), whose lookup is then skipped.</remarks>
-    public static void OnRequest(HttpContext context, HttpRequestMessage proxyRequest, bool outbound = true)
+    public static void OnRequest(RequestState state, HttpRequestMessage proxyRequest)
     {
-        if (outbound && context.Features.Get<DestinationTelemetry>() is { Secured: true } && context.Features.Get<LocalWorkloadFeature>() is { } local)
+        if (state.Destination is { Secured: true })
         {
-            proxyRequest.Headers.TryAddWithoutValidation(PeerMetadata.Header, local.HeaderValue);
+            proxyRequest.Headers.TryAddWithoutValidation(PeerMetadata.Header, state.Local.HeaderValue);
         }
     }
 
-    /// <summary>After the response headers were copied to <see cref="HttpContext.Response"/>, before they are sent.</summary>
-    /// <remarks><paramref name="outbound"/> false: the request cannot carry a <see cref="DestinationTelemetry"/>.</remarks>
-    public static void OnResponse(HttpContext context, bool outbound = true)
+    /// <summary>After the response headers were copied to <see cref="HttpContext.Response"/>, before they are sent.
+    /// <paramref name="state"/> null (a request the dispatcher did not start): the header is only removed.</summary>
+    public static void OnResponse(HttpContext context, RequestState? state)
     {
         IHeaderDictionary headers = context.Response.Headers;
         StringValues peer = headers[PeerMetadata.Header];
@@ -35,21 +33,22 @@ internal static class PeerMetadataExchange
             headers.Remove(PeerMetadata.Header);
         }
 
-        if (context.Features.Get<LocalWorkloadFeature>() is not { } local)
+        if (state is null)
         {
             return;
         }
 
-        local.Metrics.ResponseStarting(context); // a body without Content-Length is counted from here
+        LocalWorkloadFeature local = state.Local;
+        local.Metrics.ResponseStarting(context, state); // a body without Content-Length is counted from here
 
-        if (outbound && context.Features.Get<DestinationTelemetry>() is { Secured: true })
+        if (state.Destination is { Secured: true })
         {
             if (peer.Count == 1)
             {
-                context.Features.Set(local.Metrics.Metadata(peer[0]!));
+                state.PeerMetadata = local.Metrics.Metadata(peer[0]!);
             }
         }
-        else if (context.Features.Get<IPqChannelFeature>() is not null)
+        else if (state.Peer is not null)
         {
             headers[PeerMetadata.Header] = local.HeaderValue;
         }

@@ -17,7 +17,7 @@ namespace BelizeMesh.Proxy.Outbound;
 /// </summary>
 internal sealed class OutboundHandler(ForwardingEngine forwarding, TrafficRandom random, TimeProvider time, ProxyMetrics metrics)
 {
-    public async ValueTask<HandlerOutcome> HandleAsync(HttpContext context, ProxySnapshot snapshot)
+    public async ValueTask<HandlerOutcome> HandleAsync(HttpContext context, ProxySnapshot snapshot, RequestState state)
     {
         if (HttpMethods.IsConnect(context.Request.Method) && !Inbound.WebSocketRequest.IsHttp2WebSocket(context))
         {
@@ -44,11 +44,11 @@ internal sealed class OutboundHandler(ForwardingEngine forwarding, TrafficRandom
         string path = "/";
         if (RequestTarget.TrySplit(context, out path, out string query))
         {
-            context.Features.Set(new ForwardedTargetFeature(query.Length == 0 ? path : path + query));
+            state.TargetPathAndQuery = query.Length == 0 ? path : path + query;
         }
 
         UpstreamTarget target = route.Target;
-        context.Features.Set(target.Telemetry); // the Istio metrics' destination, also for a 404 or a fault below
+        state.Destination = target.Telemetry; // the Istio metrics' destination, also for a 404 or a fault below
         string label = route.Id;
         if (route.Rules.Length > 0)
         {
@@ -64,34 +64,30 @@ internal sealed class OutboundHandler(ForwardingEngine forwarding, TrafficRandom
             }
 
             label = rule.Label;
-            if (rule.Fault is { } fault && await InjectFaultAsync(context, rule, fault).ConfigureAwait(false))
+            if (rule.Fault is { } fault && await InjectFaultAsync(context, state, rule, fault).ConfigureAwait(false))
             {
                 return label;
             }
 
             target = rule.PickDestination(random);
-            context.Features.Set(target.Telemetry);
+            state.Destination = target.Telemetry;
         }
 
-        if (target.AppPort is { } appPort)
-        {
-            context.Features.Set(appPort); // the peer's app port this route is for (x-belizemesh-app-port)
-        }
-
-        return new HandlerOutcome(label, forwarding.ForwardAsync(context, target, Direction.Outbound));
+        state.AppPort = target.AppPort; // the peer's app port this route is for (x-belizemesh-app-port)
+        return new HandlerOutcome(label, forwarding.ForwardAsync(context, target, state));
     }
 
     /// <summary>
     /// Istio's HTTPFaultInjection, as Envoy's fault filter applies it: the delay first (its own draw), then the abort
     /// (its own draw). True when the request was aborted (answered here, never forwarded).
     /// </summary>
-    private async ValueTask<bool> InjectFaultAsync(HttpContext context, RouteRule rule, FaultInjectionSpec fault)
+    private async ValueTask<bool> InjectFaultAsync(HttpContext context, RequestState state, RouteRule rule, FaultInjectionSpec fault)
     {
         bool delayed = false;
         if (fault.FixedDelay is { } delay && random.Chance(fault.DelayPercent))
         {
             delayed = true;
-            context.Features.Set(ResponseFlagFeature.DelayInjected);
+            state.Flag = ResponseFlag.DelayInjected;
             metrics.FaultInjected(rule.Label, "delay");
             await Task.Delay(delay, time, context.RequestAborted).ConfigureAwait(false);
         }
@@ -99,7 +95,7 @@ internal sealed class OutboundHandler(ForwardingEngine forwarding, TrafficRandom
         if (fault.AbortStatus is { } status && random.Chance(fault.AbortPercent))
         {
             metrics.FaultInjected(rule.Label, "abort");
-            context.Features.Set(delayed ? ResponseFlagFeature.DelayAndAbort : ResponseFlagFeature.FaultAbort);
+            state.Flag = delayed ? ResponseFlag.DelayAndAbort : ResponseFlag.FaultAbort;
             context.Response.StatusCode = status;
             context.Response.ContentType = "text/plain";
             await context.Response.WriteAsync("fault filter abort", context.RequestAborted).ConfigureAwait(false);

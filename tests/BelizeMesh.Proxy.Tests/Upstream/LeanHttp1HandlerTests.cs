@@ -92,6 +92,24 @@ public sealed class LeanHttp1HandlerTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task An_ipv6_endpoint_gets_a_bracketed_host_header()
+    {
+        await using var server = new RawServer(IPAddress.IPv6Loopback);
+        string? head = null;
+        server.OnConnection = async conn =>
+        {
+            head = await conn.ReadHeadAsync();
+            await conn.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nv6");
+        };
+        using HttpMessageInvoker client = Client(out LeanHttp1Handler handler);
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"http://[::1]:{server.Port}/six") { Version = HttpVersion.Version11 };
+        using HttpResponseMessage response = await client.SendAsync(request, CancellationToken.None);
+        Assert.Equal("v6", await BodyAsync(response));
+        Assert.Contains($"\r\nHost: [::1]:{server.Port}\r\n", head, StringComparison.Ordinal);
+        Assert.Equal(1, handler.LeanRequests);
+    }
+
+    [Fact]
     public async Task A_body_of_unknown_length_goes_chunked_and_a_chunked_response_gives_its_trailers()
     {
         var bodies = new List<string>();
@@ -614,14 +632,15 @@ public sealed class LeanHttp1HandlerTests : IAsyncDisposable
 /// <summary>A TCP server on 127.0.0.1 that hands each accepted connection to <see cref="OnConnection"/>.</summary>
 internal sealed class RawServer : IAsyncDisposable
 {
-    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+    private readonly TcpListener _listener;
     private readonly CancellationTokenSource _stop = new();
     private readonly List<Task> _connections = [];
     private readonly Task _accepting;
     private int _accepted;
 
-    public RawServer()
+    public RawServer(IPAddress? address = null)
     {
+        _listener = new TcpListener(address ?? IPAddress.Loopback, 0);
         _listener.Start();
         Port = ((IPEndPoint)_listener.LocalEndpoint).Port;
         _accepting = AcceptAsync();

@@ -27,7 +27,13 @@ internal sealed class UpstreamClientFactory(ChannelSetup channel) : IDisposable
     /// <summary>The most HTTP/1.1 connections (channels) the pool keeps to one endpoint.</summary>
     public const int MaxHttp1ChannelsPerEndpoint = 1024;
 
+    private static readonly TimeSpan s_connectTimeout = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan s_idleTimeout = TimeSpan.FromMinutes(1);
+
     private readonly ConcurrentDictionary<string, HttpMessageInvoker> _clients = new(StringComparer.Ordinal);
+
+    /// <summary>The lean HTTP/1.1 client is on unless the environment says <c>BELIZEMESH_LEAN_HTTP1=0</c>.</summary>
+    internal static bool LeanHttp1Enabled { get; } = Environment.GetEnvironmentVariable("BELIZEMESH_LEAN_HTTP1") != "0";
 
     public HttpMessageInvoker GetOrCreate(ChannelMode mode, string? expectedIdentity)
         => _clients.GetOrAdd(mode + " " + expectedIdentity, static (_, arg) => arg.self.Create(arg.mode, arg.expectedIdentity), (self: this, mode, expectedIdentity));
@@ -43,8 +49,8 @@ internal sealed class UpstreamClientFactory(ChannelSetup channel) : IDisposable
             UseCookies = false,
             EnableMultipleHttp2Connections = true,
             ActivityHeadersPropagator = null, // YARP would put its own span id in traceparent: ours pass it on as received (TraceContext)
-            ConnectTimeout = TimeSpan.FromSeconds(10),
-            PooledConnectionIdleTimeout = TimeSpan.FromMinutes(1),
+            ConnectTimeout = s_connectTimeout,
+            PooledConnectionIdleTimeout = s_idleTimeout,
 
             // HTTP/2 inside the PQ channel: the receive window of each response stream. The default 64 KiB, on a
             // loopback-short round trip where dynamic window sizing barely grows it, held a 500 MB download through
@@ -54,9 +60,13 @@ internal sealed class UpstreamClientFactory(ChannelSetup channel) : IDisposable
             InitialHttp2StreamWindowSize = 4 * 1024 * 1024,
         };
 
+        LeanConnectCallback connect;
+        int leanLimit;
         if (mode == ChannelMode.Disable)
         {
             handler.ConnectCallback = ConnectPlaintextAsync;
+            connect = static (endPoint, cancellationToken) => ConnectPlaintextAsync(endPoint, cancellationToken);
+            leanLimit = int.MaxValue;
         }
         else
         {
@@ -67,19 +77,30 @@ internal sealed class UpstreamClientFactory(ChannelSetup channel) : IDisposable
             handler.MaxConnectionsPerServer = MaxHttp1ChannelsPerEndpoint;
             PqChannelOptions options = channel.RequireOptions();
             string identity = expectedIdentity ?? throw new InvalidOperationException("a STRICT route needs the peer's expected identity");
-            handler.ConnectCallback = (context, cancellationToken) => ConnectPqAsync(context, options, identity, cancellationToken);
+            handler.ConnectCallback = (context, cancellationToken) => ConnectPqAsync(context.DnsEndPoint, options, identity, cancellationToken);
+            connect = (endPoint, cancellationToken) => ConnectPqAsync(endPoint, options, identity, cancellationToken);
+            leanLimit = MaxHttp1ChannelsPerEndpoint;
         }
 
-        return new HttpMessageInvoker(handler, disposeHandler: true);
+        if (!LeanHttp1Enabled)
+        {
+            return new HttpMessageInvoker(handler, disposeHandler: true);
+        }
+
+        return new HttpMessageInvoker(new LeanHttp1Handler(handler, connect, leanLimit, s_connectTimeout, s_idleTimeout), disposeHandler: true);
     }
 
     /// <summary>Plaintext TCP to the endpoint (mode DISABLE).</summary>
-    internal static async ValueTask<Stream> ConnectPlaintextAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
+    internal static ValueTask<Stream> ConnectPlaintextAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
+        => ConnectPlaintextAsync(context.DnsEndPoint, cancellationToken);
+
+    /// <summary>Plaintext TCP to <paramref name="endPoint"/>.</summary>
+    internal static async ValueTask<Stream> ConnectPlaintextAsync(DnsEndPoint endPoint, CancellationToken cancellationToken)
     {
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {
-            await socket.ConnectAsync(context.DnsEndPoint, cancellationToken).ConfigureAwait(false);
+            await socket.ConnectAsync(endPoint, cancellationToken).ConfigureAwait(false);
             return new NetworkStream(socket, ownsSocket: true);
         }
         catch
@@ -90,9 +111,9 @@ internal sealed class UpstreamClientFactory(ChannelSetup channel) : IDisposable
     }
 
     /// <summary>TCP, then the PQ channel's client handshake expecting <paramref name="expectedIdentity"/> (mode STRICT).</summary>
-    internal static async ValueTask<Stream> ConnectPqAsync(SocketsHttpConnectionContext context, PqChannelOptions options, string expectedIdentity, CancellationToken cancellationToken)
+    internal static async ValueTask<Stream> ConnectPqAsync(DnsEndPoint endPoint, PqChannelOptions options, string expectedIdentity, CancellationToken cancellationToken)
     {
-        Stream tcp = await ConnectPlaintextAsync(context, cancellationToken).ConfigureAwait(false);
+        Stream tcp = await ConnectPlaintextAsync(endPoint, cancellationToken).ConfigureAwait(false);
         var channel = new PqChannelStream(tcp, options);
         try
         {

@@ -14,6 +14,7 @@ public static class Program
     public static int Main(string[] args)
     {
         FootprintDefaults.Apply();
+        _ = DehydratedDataRelease.Release();
         return BuildCommand(Console.Error).Parse(args).Invoke();
     }
 

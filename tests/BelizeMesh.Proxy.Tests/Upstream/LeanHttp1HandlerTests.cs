@@ -343,34 +343,16 @@ public sealed class LeanHttp1HandlerTests : IAsyncDisposable
         Assert.Equal(0, handler.OpenConnections($"127.0.0.1:{_server.Port}"));
     }
 
-    [Fact]
-    public async Task A_response_saying_connection_close_is_not_reused()
+    [Theory]
+    [InlineData("Connection: close")] // the server closes after this response
+    [InlineData("Keep-Alive: timeout=1, max=100")] // one second or less: not worth waiting for
+    public async Task A_response_that_ends_keep_alive_is_not_reused(string header)
     {
         _server.OnConnection = async conn =>
         {
             while (await conn.ReadHeadAsync() is not null)
             {
-                await conn.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
-            }
-        };
-        using HttpMessageInvoker client = Client(out _);
-        for (int i = 0; i < 2; i++)
-        {
-            using HttpResponseMessage response = await client.SendAsync(Request(HttpMethod.Get), CancellationToken.None);
-            Assert.Equal("ok", await BodyAsync(response));
-        }
-
-        Assert.Equal(2, _server.Accepted);
-    }
-
-    [Fact]
-    public async Task A_keep_alive_timeout_of_one_second_or_less_is_not_waited_for()
-    {
-        _server.OnConnection = async conn =>
-        {
-            while (await conn.ReadHeadAsync() is not null)
-            {
-                await conn.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nKeep-Alive: timeout=1, max=100\r\n\r\nok");
+                await conn.WriteAsync($"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n{header}\r\n\r\nok");
             }
         };
         using HttpMessageInvoker client = Client(out _);

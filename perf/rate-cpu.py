@@ -138,7 +138,8 @@ def measure(pair, args, use_perf):
     counters = {}
     if use_perf:
         with tempfile.NamedTemporaryFile("r", suffix=".perf") as stat:
-            command = ["perf", "stat", "-x,", "-e", "context-switches,task-clock,syscalls:sys_enter_futex",
+            events = "context-switches,task-clock,syscalls:sys_enter_futex" + "".join("," + e for e in args.events)
+            command = ["perf", "stat", "-x,", "-e", events,
                        "-p", ",".join(str(p) for p in pair.pids), "-o", stat.name, "--"] + load_command(pair, args)
             run = subprocess.run(command, capture_output=True, text=True)
             for line in stat.read().splitlines():
@@ -169,13 +170,21 @@ def measure(pair, args, use_perf):
         "gcs": (gc_after[0] - gc_before[0]) * 1000.0 / done if gc_before else None,
         "gc_pause": (gc_after[1] - gc_before[1]) * 1e6 / done if gc_before else None,
     }
+    # --events: each extra perf event per request, under its short name (syscalls:sys_enter_recvfrom -> recvfrom)
+    for event in args.events:
+        figures[short_event(event)] = counters[event] / done if event in counters else None
     return figures
+
+
+def short_event(event):
+    return event.split(":")[-1].removeprefix("sys_enter_")
 
 
 def describe(f):
     futex = f"{f['futex']:5.1f}" if f["futex"] is not None else "    -"
     gc = (f" gc {f['gcs']:4.2f}/1k {f['gc_pause']:5.2f} ms/1k" if f.get("gcs") is not None else "")
     return (f"{f['cpu_us']:6.0f} µs/req ctx {f['ctx']:5.1f} futex {futex} p50 {f['p50']:.3f} p99 {f['p99']:.3f} ms{gc}"
+            + "".join(f" {k} {f[k]:.2f}" for k in f.get("extra", ()) if f.get(k) is not None)
             + (f" {f['errors']} errors" if f["errors"] else ""))
 
 
@@ -191,7 +200,11 @@ def main():
     parser.add_argument("--scenario", default="belizemesh-pq")
     parser.add_argument("--access-log", action="store_true")
     parser.add_argument("--no-perf", action="store_true", help="count from /proc only, even when perf is usable")
+    parser.add_argument("--events", default="", help="further perf events to count per request, comma-separated "
+                        "(e.g. syscalls:sys_enter_recvfrom,syscalls:sys_enter_sendto,raw_syscalls:sys_enter)")
     args = parser.parse_args()
+    args.events = [e for e in args.events.split(",") if e]
+    extra = tuple(short_event(e) for e in args.events)
     if not os.path.exists(ab_cpu.HARNESS):
         raise SystemExit(f"{ab_cpu.HARNESS} not found: dotnet build -c Release perf/BelizeMesh.Perf")
     use_perf = not args.no_perf and perf_usable()
@@ -219,6 +232,7 @@ def main():
             line = []
             for pair in order:
                 figures = measure(pair, args, use_perf)
+                figures["extra"] = extra
                 results[pair.name].append(figures)
                 line.append(f"{pair.name} {describe(figures)}")
             print(f"round {r + 1}: " + " | ".join(line), flush=True)
@@ -231,10 +245,10 @@ def main():
 
         base = pairs[0].name
         for pair in pairs:
-            medians = {m: median(pair.name, m) for m in METRICS}
+            medians = {m: median(pair.name, m) for m in METRICS + extra}
             ratios = ", ".join(f"{m} x{medians[m] / median(base, m):.2f}" for m in METRICS
                                if medians[m] is not None and median(base, m))
-            print(f"{pair.name:>12}: median of {args.rounds}: {describe({**medians, 'errors': 0})}"
+            print(f"{pair.name:>12}: median of {args.rounds}: {describe({**medians, 'errors': 0, 'extra': extra})}"
                   + (f"  ({ratios} of {base})" if pair.name != base else ""))
     finally:
         for pair in pairs:

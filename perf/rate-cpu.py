@@ -2,11 +2,13 @@
 """CPU, context switches and latency per request of two or more sidecar builds at a fixed request rate, alternated.
 
     python3 perf/rate-cpu.py [--rounds 5] [--rate 1000] [-d 8] [-c 32] [--warmup 20000] [--h2]
-                             [--scenario belizemesh-pq] [--access-log] [--no-perf] NAME=PROXY[:ENV=VALUE,...] ...
+                             [--scenario belizemesh-pq] [--access-log] [--no-perf] [--events EVENT,...]
+                             NAME=PROXY[:ENV=VALUE,...] ...
 
 The fixed-rate companion of ab-cpu.py (same pairs: `compare --hold SCENARIO --proxy PROXY`, one per build, all
 started at once, same NAME=PROXY[:ENV=VALUE,...] syntax; the pseudo setting SCENARIO=S holds that pair in scenario S instead of --scenario, e.g.
-nginx=-:SCENARIO=nginx-tls for the nginx pair in the same run). Each round sends an open-loop load (`load --rate R -d S
+nginx=/tmp/new/belizemesh-proxy:SCENARIO=nginx-tls for the nginx pair in the same run; the harness wants an existing
+proxy path even there). Each round sends an open-loop load (`load --rate R -d S
 -c C`) through one pair after the other (the order rotates every round) and reports per request, for that pair's
 two sidecar processes:
 
@@ -17,7 +19,9 @@ two sidecar processes:
 - the runtime's garbage collections and their total pause per 1,000 requests, from the sidecars' /metrics
   (`dotnet_gc_collections_total`, `dotnet_gc_pause_time_seconds_total`; found on the ports the processes listen on;
   not for nginx);
-- and the load generator's p50 and p99 (from each request's intended send time).
+- the load generator's p50 and p99 (from each request's intended send time);
+- and, with --events (perf only), each further perf event per request, e.g. system calls:
+  --events raw_syscalls:sys_enter,syscalls:sys_enter_recvfrom,syscalls:sys_enter_sendto
 
 A rate well below the pair's capacity measures what a request costs when the sidecar is mostly idle between requests
 (thread wake-ups, hops between threads), which a closed-loop run at saturation hides. Prints every round, then the

@@ -115,7 +115,8 @@ internal sealed class UpstreamTarget(
 /// not do, and consistent hashing by header, which it does not offer. With the forwarder we keep YARP's proven part —
 /// header and body copying, upgrades, streaming without buffering, error classification — and own the routing.
 /// <para>Steps: (1) pick an endpoint, (2) send, (3) on success record health from the status, (4) on a connect failure
-/// eject/retry, (5) otherwise report the error.</para>
+/// eject/retry, (5) otherwise report the error; and as it ends, whatever the outcome, record the request
+/// (<see cref="RequestState.Recorder"/>: the dispatcher hands this task to Kestrel instead of awaiting it).</para>
 /// </remarks>
 internal sealed partial class ForwardingEngine(IHttpForwarder forwarder, ProxyMetrics metrics, ILogger<ForwardingEngine> logger)
 {

@@ -2,11 +2,13 @@
 """CPU, context switches and latency per request of two or more sidecar builds at a fixed request rate, alternated.
 
     python3 perf/rate-cpu.py [--rounds 5] [--rate 1000] [-d 8] [-c 32] [--warmup 20000] [--h2]
-                             [--scenario belizemesh-pq] [--access-log] [--no-perf] NAME=PROXY[:ENV=VALUE,...] ...
+                             [--scenario belizemesh-pq] [--access-log] [--no-perf] [--events EVENT,...]
+                             NAME=PROXY[:ENV=VALUE,...] ...
 
 The fixed-rate companion of ab-cpu.py (same pairs: `compare --hold SCENARIO --proxy PROXY`, one per build, all
 started at once, same NAME=PROXY[:ENV=VALUE,...] syntax; the pseudo setting SCENARIO=S holds that pair in scenario S instead of --scenario, e.g.
-nginx=-:SCENARIO=nginx-tls for the nginx pair in the same run). Each round sends an open-loop load (`load --rate R -d S
+nginx=/tmp/new/belizemesh-proxy:SCENARIO=nginx-tls for the nginx pair in the same run; the harness wants an existing
+proxy path even there). Each round sends an open-loop load (`load --rate R -d S
 -c C`) through one pair after the other (the order rotates every round) and reports per request, for that pair's
 two sidecar processes:
 
@@ -17,7 +19,9 @@ two sidecar processes:
 - the runtime's garbage collections and their total pause per 1,000 requests, from the sidecars' /metrics
   (`dotnet_gc_collections_total`, `dotnet_gc_pause_time_seconds_total`; found on the ports the processes listen on;
   not for nginx);
-- and the load generator's p50 and p99 (from each request's intended send time).
+- the load generator's p50 and p99 (from each request's intended send time);
+- and, with --events (perf only), each further perf event per request, e.g. system calls:
+  --events raw_syscalls:sys_enter,syscalls:sys_enter_recvfrom,syscalls:sys_enter_sendto
 
 A rate well below the pair's capacity measures what a request costs when the sidecar is mostly idle between requests
 (thread wake-ups, hops between threads), which a closed-loop run at saturation hides. Prints every round, then the
@@ -138,7 +142,8 @@ def measure(pair, args, use_perf):
     counters = {}
     if use_perf:
         with tempfile.NamedTemporaryFile("r", suffix=".perf") as stat:
-            command = ["perf", "stat", "-x,", "-e", "context-switches,task-clock,syscalls:sys_enter_futex",
+            events = "context-switches,task-clock,syscalls:sys_enter_futex" + "".join("," + e for e in args.events)
+            command = ["perf", "stat", "-x,", "-e", events,
                        "-p", ",".join(str(p) for p in pair.pids), "-o", stat.name, "--"] + load_command(pair, args)
             run = subprocess.run(command, capture_output=True, text=True)
             for line in stat.read().splitlines():
@@ -169,13 +174,21 @@ def measure(pair, args, use_perf):
         "gcs": (gc_after[0] - gc_before[0]) * 1000.0 / done if gc_before else None,
         "gc_pause": (gc_after[1] - gc_before[1]) * 1e6 / done if gc_before else None,
     }
+    # --events: each extra perf event per request, under its short name (syscalls:sys_enter_recvfrom -> recvfrom)
+    for event in args.events:
+        figures[short_event(event)] = counters[event] / done if event in counters else None
     return figures
+
+
+def short_event(event):
+    return event.split(":")[-1].removeprefix("sys_enter_")
 
 
 def describe(f):
     futex = f"{f['futex']:5.1f}" if f["futex"] is not None else "    -"
     gc = (f" gc {f['gcs']:4.2f}/1k {f['gc_pause']:5.2f} ms/1k" if f.get("gcs") is not None else "")
     return (f"{f['cpu_us']:6.0f} µs/req ctx {f['ctx']:5.1f} futex {futex} p50 {f['p50']:.3f} p99 {f['p99']:.3f} ms{gc}"
+            + "".join(f" {k} {f[k]:.2f}" for k in f.get("extra", ()) if f.get(k) is not None)
             + (f" {f['errors']} errors" if f["errors"] else ""))
 
 
@@ -191,7 +204,11 @@ def main():
     parser.add_argument("--scenario", default="belizemesh-pq")
     parser.add_argument("--access-log", action="store_true")
     parser.add_argument("--no-perf", action="store_true", help="count from /proc only, even when perf is usable")
+    parser.add_argument("--events", default="", help="further perf events to count per request, comma-separated "
+                        "(e.g. syscalls:sys_enter_recvfrom,syscalls:sys_enter_sendto,raw_syscalls:sys_enter)")
     args = parser.parse_args()
+    args.events = [e for e in args.events.split(",") if e]
+    extra = tuple(short_event(e) for e in args.events)
     if not os.path.exists(ab_cpu.HARNESS):
         raise SystemExit(f"{ab_cpu.HARNESS} not found: dotnet build -c Release perf/BelizeMesh.Perf")
     use_perf = not args.no_perf and perf_usable()
@@ -219,6 +236,7 @@ def main():
             line = []
             for pair in order:
                 figures = measure(pair, args, use_perf)
+                figures["extra"] = extra
                 results[pair.name].append(figures)
                 line.append(f"{pair.name} {describe(figures)}")
             print(f"round {r + 1}: " + " | ".join(line), flush=True)
@@ -231,10 +249,10 @@ def main():
 
         base = pairs[0].name
         for pair in pairs:
-            medians = {m: median(pair.name, m) for m in METRICS}
+            medians = {m: median(pair.name, m) for m in METRICS + extra}
             ratios = ", ".join(f"{m} x{medians[m] / median(base, m):.2f}" for m in METRICS
                                if medians[m] is not None and median(base, m))
-            print(f"{pair.name:>12}: median of {args.rounds}: {describe({**medians, 'errors': 0})}"
+            print(f"{pair.name:>12}: median of {args.rounds}: {describe({**medians, 'errors': 0, 'extra': extra})}"
                   + (f"  ({ratios} of {base})" if pair.name != base else ""))
     finally:
         for pair in pairs:

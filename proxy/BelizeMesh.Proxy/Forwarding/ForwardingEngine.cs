@@ -115,176 +115,188 @@ internal sealed class UpstreamTarget(
 /// not do, and consistent hashing by header, which it does not offer. With the forwarder we keep YARP's proven part —
 /// header and body copying, upgrades, streaming without buffering, error classification — and own the routing.
 /// <para>Steps: (1) pick an endpoint, (2) send, (3) on success record health from the status, (4) on a connect failure
-/// eject/retry, (5) otherwise report the error.</para>
+/// eject/retry, (5) otherwise report the error; and as it ends, whatever the outcome, record the request
+/// (<see cref="RequestState.Recorder"/>: the dispatcher hands this task to Kestrel instead of awaiting it).</para>
 /// </remarks>
 internal sealed partial class ForwardingEngine(IHttpForwarder forwarder, ProxyMetrics metrics, ILogger<ForwardingEngine> logger)
 {
-    public async Task ForwardAsync(HttpContext context, UpstreamTarget target, RequestState state)
+    /// <summary>Forwards the request; labelled <paramref name="route"/> in its metrics, which are recorded as it ends
+    /// (<see cref="RequestState.Recorder"/>), whatever the outcome.</summary>
+    public async Task ForwardAsync(HttpContext context, UpstreamTarget target, RequestState state, string route)
     {
-        Direction direction = state.Direction;
-        EndpointSet endpoints = target.Endpoints;
-        if (!endpoints.Ready.IsCompleted)
-        {
-            // a DNS endpoint's first resolution is under way (just after start or a reload): pick among its pods
-            await endpoints.Ready.WaitAsync(context.RequestAborted).ConfigureAwait(false);
-        }
-
-        RetryPlan? plan = target.Retry;
-        int attempts = plan?.Attempts ?? target.RetryAttempts;
-        bool canRetry = attempts > 0 && ((plan is null || plan.IdempotentOnly)
-            ? IsIdempotent(context.Request.Method)
-            : await RequestReplay.PrepareAsync(context).ConfigureAwait(false));
-        RetryAttemptFeature? retryState = null;
-        if (plan is not null && canRetry && !plan.IdempotentOnly)
-        {
-            retryState = new RetryAttemptFeature(plan, target.Budget);
-            state.Retry = retryState;
-        }
-
-        RetryBudget? budget = target.Budget;
-        budget?.RequestStarted();
-        bool holdingRetry = false;
+        state.Route = route;
         try
         {
-            EndpointState? failed = null;
-            for (int attempt = 0; ; attempt++)
+            Direction direction = state.Direction;
+            EndpointSet endpoints = target.Endpoints;
+            if (!endpoints.Ready.IsCompleted)
             {
-                // (1) pick
-                EndpointState endpoint = target.Balancer.Pick(context, endpoints.Current, failed);
-                bool mayRetry = canRetry && attempt < attempts;
-                CancellationTokenSource? perTry = null;
-                if (retryState is not null)
-                {
-                    retryState.Attempt = attempt + 1;
-                    retryState.MayRetry = mayRetry;
-                    retryState.ResponseArrived = false;
-                    retryState.RetriedStatus = 0;
-                    retryState.BudgetExhausted = false;
-                    if (plan!.PerTryTimeout > TimeSpan.Zero)
-                    {
-                        perTry = new CancellationTokenSource(plan.PerTryTimeout);
-                        retryState.PerTry = perTry;
-                    }
+                // a DNS endpoint's first resolution is under way (just after start or a reload): pick among its pods
+                await endpoints.Ready.WaitAsync(context.RequestAborted).ConfigureAwait(false);
+            }
 
-                    if (attempt > 0 && context.Request.Body.CanSeek)
-                    {
-                        context.Request.Body.Position = 0;
-                    }
-                }
+            RetryPlan? plan = target.Retry;
+            int attempts = plan?.Attempts ?? target.RetryAttempts;
+            bool canRetry = attempts > 0 && ((plan is null || plan.IdempotentOnly)
+                ? IsIdempotent(context.Request.Method)
+                : await RequestReplay.PrepareAsync(context).ConfigureAwait(false));
+            RetryAttemptFeature? retryState = null;
+            if (plan is not null && canRetry && !plan.IdempotentOnly)
+            {
+                retryState = new RetryAttemptFeature(plan, target.Budget);
+                state.Retry = retryState;
+            }
 
-                // (2) send
-                ForwarderError error;
-                bool perTryExpired;
-                int inFlight = endpoint.RequestStarted();
-                state.ForwardError = null;
-                try
+            RetryBudget? budget = target.Budget;
+            budget?.RequestStarted();
+            bool holdingRetry = false;
+            try
+            {
+                EndpointState? failed = null;
+                for (int attempt = 0; ; attempt++)
                 {
-                    error = await forwarder.SendAsync(context, endpoint.DestinationPrefix, target.Client, target.ConfigFor(context, context.Request.Protocol, endpoint, inFlight), ForwardingTransformer.Instance, perTry?.Token ?? CancellationToken.None).ConfigureAwait(false);
-                }
-                finally
-                {
-                    endpoint.RequestCompleted();
-                    perTryExpired = perTry is not null && perTry.IsCancellationRequested && retryState is { ResponseArrived: false } && !context.RequestAborted.IsCancellationRequested;
-                    perTry?.Dispose();
+                    // (1) pick
+                    EndpointState endpoint = target.Balancer.Pick(context, endpoints.Current, failed);
+                    bool mayRetry = canRetry && attempt < attempts;
+                    CancellationTokenSource? perTry = null;
                     if (retryState is not null)
                     {
-                        retryState.PerTry = null;
+                        retryState.Attempt = attempt + 1;
+                        retryState.MayRetry = mayRetry;
+                        retryState.ResponseArrived = false;
+                        retryState.RetriedStatus = 0;
+                        retryState.BudgetExhausted = false;
+                        if (plan!.PerTryTimeout > TimeSpan.Zero)
+                        {
+                            perTry = new CancellationTokenSource(plan.PerTryTimeout);
+                            retryState.PerTry = perTry;
+                        }
+
+                        if (attempt > 0 && context.Request.Body.CanSeek)
+                        {
+                            context.Request.Body.Position = 0;
+                        }
                     }
 
-                    if (holdingRetry)
+                    // (2) send
+                    ForwarderError error;
+                    bool perTryExpired;
+                    int inFlight = endpoint.RequestStarted();
+                    state.ForwardError = null;
+                    try
                     {
-                        budget!.RetryCompleted();
-                        holdingRetry = false;
+                        error = await forwarder.SendAsync(context, endpoint.DestinationPrefix, target.Client, target.ConfigFor(context, context.Request.Protocol, endpoint, inFlight), ForwardingTransformer.Instance, perTry?.Token ?? CancellationToken.None).ConfigureAwait(false);
                     }
-                }
+                    finally
+                    {
+                        endpoint.RequestCompleted();
+                        perTryExpired = perTry is not null && perTry.IsCancellationRequested && retryState is { ResponseArrived: false } && !context.RequestAborted.IsCancellationRequested;
+                        perTry?.Dispose();
+                        if (retryState is not null)
+                        {
+                            retryState.PerTry = null;
+                        }
 
-                // (3) a response: the transformer held back a retriable one (and claimed a budget slot) or passed it on
-                if (error == ForwarderError.None)
-                {
-                    int status = retryState is { RetriedStatus: > 0 } ? retryState.RetriedStatus : context.Response.StatusCode;
-                    if (status is StatusCodes.Status502BadGateway or StatusCodes.Status503ServiceUnavailable or StatusCodes.Status504GatewayTimeout)
+                        if (holdingRetry)
+                        {
+                            budget!.RetryCompleted();
+                            holdingRetry = false;
+                        }
+                    }
+
+                    // (3) a response: the transformer held back a retriable one (and claimed a budget slot) or passed it on
+                    if (error == ForwarderError.None)
+                    {
+                        int status = retryState is { RetriedStatus: > 0 } ? retryState.RetriedStatus : context.Response.StatusCode;
+                        if (status is StatusCodes.Status502BadGateway or StatusCodes.Status503ServiceUnavailable or StatusCodes.Status504GatewayTimeout)
+                        {
+                            ReportFailure(target, endpoint);
+                        }
+                        else
+                        {
+                            endpoint.ReportSuccess();
+                        }
+
+                        if (retryState is { BudgetExhausted: true })
+                        {
+                            metrics.RetryBudgetExhausted(target.RouteId);
+                        }
+
+                        if (retryState is { RetriedStatus: > 0 })
+                        {
+                            Log.RetryingResponse(logger, target.RouteId, endpoint.Address.ToString(), status, attempt + 1, attempts);
+                            metrics.Retried(target.RouteId);
+                            holdingRetry = budget is not null;
+                            ResetResponse(context);
+                            failed = endpoint;
+                            continue;
+                        }
+
+                        return;
+                    }
+
+                    IForwarderErrorFeature? errorFeature = context.Features.Get<IForwarderErrorFeature>();
+                    state.ForwardError = errorFeature;
+                    AttemptFailure failure = perTryExpired ? AttemptFailure.Timeout : Classify(error, errorFeature?.Exception);
+
+                    // (4) no response: count it against the endpoint's health, then retry elsewhere when the policy says so
+                    if (failure is AttemptFailure.ConnectFailure or AttemptFailure.Timeout or AttemptFailure.RouteTimeout)
                     {
                         ReportFailure(target, endpoint);
                     }
-                    else
+
+                    if (failure == AttemptFailure.ConnectFailure)
                     {
-                        endpoint.ReportSuccess();
+                        endpoints.RefreshSoon(); // the pod may be gone: look again (at most once a second)
                     }
 
-                    if (retryState is { BudgetExhausted: true })
+                    bool retriable = plan is null || plan.IdempotentOnly ? failure == AttemptFailure.ConnectFailure : plan.RetriesFailure(failure);
+                    if (retriable && mayRetry && !context.Response.HasStarted && !context.RequestAborted.IsCancellationRequested)
                     {
+                        if (budget is null || budget.TryStartRetry())
+                        {
+                            Log.Retrying(logger, target.RouteId, endpoint.Address.ToString(), failure, attempt + 1, attempts);
+                            metrics.Retried(target.RouteId);
+                            holdingRetry = budget is not null;
+                            ResetResponse(context);
+                            failed = endpoint;
+                            continue;
+                        }
+
                         metrics.RetryBudgetExhausted(target.RouteId);
                     }
 
-                    if (retryState is { RetriedStatus: > 0 })
+                    // (5) report
+                    if (perTryExpired && !context.Response.HasStarted)
                     {
-                        Log.RetryingResponse(logger, target.RouteId, endpoint.Address.ToString(), status, attempt + 1, attempts);
-                        metrics.Retried(target.RouteId);
-                        holdingRetry = budget is not null;
+                        metrics.ForwardError(direction, "PerTryTimeout");
+                        Log.ForwardError(logger, target.RouteId, endpoint.Address.ToString(), error, errorFeature?.Exception);
                         ResetResponse(context);
-                        failed = endpoint;
-                        continue;
+                        state.ForwardError = null;
+                        context.Response.StatusCode = StatusCodes.Status504GatewayTimeout;
+                        context.Response.ContentType = "text/plain; charset=utf-8";
+                        await context.Response.WriteAsync($"belizemesh: upstream {endpoint.Address} of route {target.RouteId} timed out (no response within the per-try timeout {plan!.PerTryTimeout.TotalMilliseconds}ms)\n", context.RequestAborted).ConfigureAwait(false);
+                        return;
                     }
 
+                    await ReportErrorAsync(context, target, endpoint, error, errorFeature?.Exception, direction).ConfigureAwait(false);
                     return;
                 }
-
-                IForwarderErrorFeature? errorFeature = context.Features.Get<IForwarderErrorFeature>();
-                state.ForwardError = errorFeature;
-                AttemptFailure failure = perTryExpired ? AttemptFailure.Timeout : Classify(error, errorFeature?.Exception);
-
-                // (4) no response: count it against the endpoint's health, then retry elsewhere when the policy says so
-                if (failure is AttemptFailure.ConnectFailure or AttemptFailure.Timeout or AttemptFailure.RouteTimeout)
+            }
+            finally
+            {
+                if (holdingRetry)
                 {
-                    ReportFailure(target, endpoint);
+                    budget!.RetryCompleted();
                 }
 
-                if (failure == AttemptFailure.ConnectFailure)
-                {
-                    endpoints.RefreshSoon(); // the pod may be gone: look again (at most once a second)
-                }
-
-                bool retriable = plan is null || plan.IdempotentOnly ? failure == AttemptFailure.ConnectFailure : plan.RetriesFailure(failure);
-                if (retriable && mayRetry && !context.Response.HasStarted && !context.RequestAborted.IsCancellationRequested)
-                {
-                    if (budget is null || budget.TryStartRetry())
-                    {
-                        Log.Retrying(logger, target.RouteId, endpoint.Address.ToString(), failure, attempt + 1, attempts);
-                        metrics.Retried(target.RouteId);
-                        holdingRetry = budget is not null;
-                        ResetResponse(context);
-                        failed = endpoint;
-                        continue;
-                    }
-
-                    metrics.RetryBudgetExhausted(target.RouteId);
-                }
-
-                // (5) report
-                if (perTryExpired && !context.Response.HasStarted)
-                {
-                    metrics.ForwardError(direction, "PerTryTimeout");
-                    Log.ForwardError(logger, target.RouteId, endpoint.Address.ToString(), error, errorFeature?.Exception);
-                    ResetResponse(context);
-                    state.ForwardError = null;
-                    context.Response.StatusCode = StatusCodes.Status504GatewayTimeout;
-                    context.Response.ContentType = "text/plain; charset=utf-8";
-                    await context.Response.WriteAsync($"belizemesh: upstream {endpoint.Address} of route {target.RouteId} timed out (no response within the per-try timeout {plan!.PerTryTimeout.TotalMilliseconds}ms)\n", context.RequestAborted).ConfigureAwait(false);
-                    return;
-                }
-
-                await ReportErrorAsync(context, target, endpoint, error, errorFeature?.Exception, direction).ConfigureAwait(false);
-                return;
+                budget?.RequestCompleted();
             }
         }
         finally
         {
-            if (holdingRetry)
-            {
-                budget!.RetryCompleted();
-            }
-
-            budget?.RequestCompleted();
+            // the request ends here: the dispatcher returned this task to Kestrel instead of awaiting it
+            state.Recorder?.Record(context, state);
         }
     }
 

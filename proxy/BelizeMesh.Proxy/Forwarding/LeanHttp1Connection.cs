@@ -265,7 +265,9 @@ internal sealed class LeanHttp1Connection
                 continue; // an interim 1xx response: the final one follows
             }
 
-            ((LeanHttp1ResponseContent)response.Content).Body = kind == LeanBodyKind.Empty
+            var content = (LeanHttp1ResponseContent)response.Content;
+            content.DeclaredLength = length;
+            content.Body = kind == LeanBodyKind.Empty
                 ? Stream.Null // the caller ends the response part
                 : new LeanHttp1ResponseStream(this, response, kind, length);
             return response;
@@ -671,6 +673,11 @@ internal sealed class LeanHttp1ResponseContent : HttpContent
 {
     /// <summary>Set once the head is parsed (the content exists earlier, to receive the content headers).</summary>
     public Stream Body { get; set; } = Stream.Null;
+
+    /// <summary>The response's <c>Content-Length</c> as the head parser validated it; -1 when the head had none. Read
+    /// instead of <c>Headers.ContentLength</c>, which would parse the header's text once more (and make YARP's copy of
+    /// the headers format the parsed number back into a new string).</summary>
+    public long DeclaredLength { get; set; } = -1;
 
     protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) => Body.CopyToAsync(stream);
 

@@ -20,6 +20,24 @@ namespace BelizeMesh.Proxy.Forwarding;
 /// </remarks>
 internal sealed class RequestState(Direction direction, LocalWorkloadFeature local, PeerIdentity? peer)
 {
+    /// <summary>When the request started (<see cref="System.Diagnostics.Stopwatch.GetTimestamp"/>), for its duration.</summary>
+    public long Start { get; init; }
+
+    /// <summary>The route label the request's metrics and access-log line carry; set by the dispatcher, and by
+    /// <see cref="ForwardingEngine.ForwardAsync"/> for a request it forwards.</summary>
+    public string Route { get; set; } = "";
+
+    /// <summary>Records the request (metrics, access log) once it ended, exactly once: the dispatcher for a request a
+    /// handler answered itself, <see cref="ForwardingEngine.ForwardAsync"/> as it ends for a forwarded one (so the
+    /// dispatcher need not wait for the forwarding in an async method of its own). Null: nobody records it (tests).</summary>
+    public IRequestRecorder? Recorder { get; init; }
+
+    /// <summary>Whether the request's access-log line is written (decided from the snapshot it started with).</summary>
+    public bool AccessLog { get; init; }
+
+    /// <summary>Whether <see cref="Recorder"/> ran (it runs at most once per request).</summary>
+    public bool Recorded { get; set; }
+
     public Direction Direction { get; } = direction;
 
     /// <summary>This sidecar's peer metadata (sent to authenticated peers) and where a peer's is interned.</summary>
@@ -64,4 +82,11 @@ internal sealed class RequestState(Direction direction, LocalWorkloadFeature loc
     /// <summary>YARP's error of the last forwarding attempt (<see cref="IForwarderErrorFeature"/>); null when it
     /// succeeded or nothing was forwarded.</summary>
     public IForwarderErrorFeature? ForwardError { get; set; }
+}
+
+/// <summary>Records a request that ended (<see cref="RequestState.Recorder"/>).</summary>
+internal interface IRequestRecorder
+{
+    /// <summary>Records the request's metrics and access-log line; called once, after its response ended.</summary>
+    void Record(Microsoft.AspNetCore.Http.HttpContext context, RequestState state);
 }

@@ -30,7 +30,7 @@ internal static class ResponseHeadersFirst
         HttpContent? content = upstream.Content;
         if (content is null
             || upstream.StatusCode == HttpStatusCode.SwitchingProtocols
-            || content.Headers.ContentLength is not null
+            || HasContentLength(content)
             || context.Response.HasStarted
             || ReferenceEquals(upstream.RequestMessage?.Method, HttpMethod.Connect)
             || HttpMethods.IsHead(context.Request.Method))
@@ -40,6 +40,10 @@ internal static class ResponseHeadersFirst
 
         upstream.Content = new Content(content, context.Response);
     }
+
+    /// <summary>Whether the response declared its length; the lean client's content says so without parsing the header.</summary>
+    private static bool HasContentLength(HttpContent content)
+        => content is LeanHttp1ResponseContent lean ? lean.DeclaredLength >= 0 : content.Headers.ContentLength is not null;
 
     /// <summary>The upstream's content; its stream is <see cref="HeadersFirstStream"/>. Disposes the upstream's content.</summary>
     private sealed class Content(HttpContent inner, HttpResponse response) : HttpContent

@@ -2,7 +2,7 @@ namespace BelizeMesh.Proxy.Hosting;
 
 /// <summary>
 /// What an inbound or outbound handler decided: the request's route label and, when it forwards, the forwarding still
-/// under way, which <see cref="ProxyDispatcher"/> awaits. Handing the forwarding back instead of awaiting it inside the
+/// under way, which <see cref="ProxyDispatcher"/> hands to Kestrel (the engine records the request as it ends). Handing the forwarding back instead of awaiting it inside the
 /// handler means a handler that answers or forwards without waiting completes synchronously, so its state machine is
 /// never boxed: one async layer less per request (perf/README.md, "data path").
 /// </summary>

@@ -98,7 +98,7 @@ internal sealed partial class InboundHandler(
 
         // (5) forward
         state.ForwardedIdentity = peer?.SpiffeId;
-        return new HandlerOutcome(RouteLabel, forwarding.ForwardAsync(context, app, state));
+        return new HandlerOutcome(RouteLabel, forwarding.ForwardAsync(context, app, state, RouteLabel));
     }
 
     /// <summary>The port in <see cref="ProxyHeaders.AppPort"/> when it is one valid port, else the <c>Host</c>'s port (or null).</summary>

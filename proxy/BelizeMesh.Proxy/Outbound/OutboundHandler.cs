@@ -74,7 +74,7 @@ internal sealed class OutboundHandler(ForwardingEngine forwarding, TrafficRandom
         }
 
         state.AppPort = target.AppPort; // the peer's app port this route is for (x-belizemesh-app-port)
-        return new HandlerOutcome(label, forwarding.ForwardAsync(context, target, state));
+        return new HandlerOutcome(label, forwarding.ForwardAsync(context, target, state, label));
     }
 
     /// <summary>

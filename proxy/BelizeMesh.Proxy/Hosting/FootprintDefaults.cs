@@ -36,10 +36,11 @@ internal static class FootprintDefaults
     internal const string ReloadConfigOnChangeVariable = "DOTNET_hostBuilder__reloadConfigOnChange";
 
     /// <summary>
-    /// "false": the web host adds <c>appsettings.json</c> (and its environment variant) with reload-on-change, which
-    /// starts a FileSystemWatcher — its own thread and an inotify descriptor on the binary's directory — in every
-    /// sidecar. The sidecar's configuration is its policy file, which has its own watcher (docs/policy.md,
-    /// "Reloading"); an <c>appsettings.json</c> next to the binary is still read at start.
+    /// "false": a slim or default web host adds <c>appsettings.json</c> (and its environment variant) with
+    /// reload-on-change, which starts a FileSystemWatcher — its own thread and an inotify descriptor on the binary's
+    /// directory. The sidecar's own host reads no configuration file (<see cref="ProxyHost.CreateBuilder"/>); the
+    /// switch still spares <c>demo</c>'s in-process app host that watcher. The sidecar's configuration is its policy
+    /// file, which has its own watcher (docs/policy.md, "Reloading").
     /// </summary>
     internal const string ReloadConfigOnChange = "false";
 

@@ -5,7 +5,10 @@
                            [--scenario belizemesh-pq] [--access-log] NAME=PROXY[:ENV=VALUE,...] NAME=PROXY ...
 
 ENV=VALUE pairs are the sidecars' environment (e.g. DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=70); the pseudo
-setting ACCESS_LOG=1 turns the access log on for that pair only (--access-log: for every pair).
+setting ACCESS_LOG=1 turns the access log on for that pair only (--access-log: for every pair), and SCENARIO=S holds
+that pair in scenario S instead of --scenario (e.g. plain=PROXY:SCENARIO=belizemesh-plain, or nginx=PROXY:SCENARIO=nginx-tls,
+whose CPU is then nginx's processes'; the harness wants an existing proxy path even there), so pairs of different
+scenarios alternate in one run.
 
 Every build gets its own pair of sidecars (`compare --hold SCENARIO --proxy PROXY`, each with its own app), all
 started at once and left running. Each round sends the same closed-loop load (`load -n REQUESTS`) through one pair
@@ -128,7 +131,10 @@ def main():
         for spec in args.builds:
             name, _, rest = spec.partition("=")
             path, _, env = rest.partition(":")
-            pairs.append(Pair(name, path, [e for e in env.split(",") if e], args))
+            settings = [e for e in env.split(",") if e]
+            scenarios = [e.partition("=")[2] for e in settings if e.startswith("SCENARIO=")]
+            pair_args = argparse.Namespace(**{**vars(args), "scenario": scenarios[-1]}) if scenarios else args
+            pairs.append(Pair(name, path, [e for e in settings if not e.startswith("SCENARIO=")], pair_args))
         for pair in pairs:
             pair.load(args.warmup, args)
         results = {p.name: [] for p in pairs}

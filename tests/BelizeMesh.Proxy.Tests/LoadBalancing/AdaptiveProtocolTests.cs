@@ -45,4 +45,44 @@ public sealed class AdaptiveProtocolTests
         Assert.True(endpoint.StaysHttp1(100_000, int.MaxValue, Lower));
         Assert.True(endpoint.StaysHttp1(Lower + 1, int.MaxValue, Lower));
     }
+
+    [Fact]
+    public void Under_any_load_at_most_the_upper_bar_of_requests_are_http1_at_once_so_the_channel_pool_stays_that_small()
+    {
+        // A seeded random walk of 200,000 request starts and ends through the engine's own counting (RequestStarted,
+        // then the choice with the count it returned, then RequestCompleted), reaching 1,000 in flight: the HTTP/1.1
+        // requests in flight at once — the HTTP/1.1 channels the pool must hold — never exceed the upper bar, and past
+        // it requests do go HTTP/2.
+        EndpointState endpoint = Endpoint();
+        var random = new Random(11);
+        var inFlight = new List<bool>(); // per request in flight: went as HTTP/1.1
+        int http1InFlight = 0, mostHttp1 = 0, mostInFlight = 0, http2 = 0;
+        for (int step = 0; step < 200_000; step++)
+        {
+            int target = step % 50_000 < 25_000 ? 1_000 : 0; // ramp up to 1,000 in flight, then drain, twice
+            bool start = inFlight.Count == 0 || (inFlight.Count < target ? random.Next(10) < 7 : random.Next(10) < 3);
+            if (start)
+            {
+                bool http1 = endpoint.StaysHttp1(endpoint.RequestStarted(), Upper, Lower);
+                inFlight.Add(http1);
+                http1InFlight += http1 ? 1 : 0;
+                http2 += http1 ? 0 : 1;
+            }
+            else
+            {
+                int index = random.Next(inFlight.Count);
+                http1InFlight -= inFlight[index] ? 1 : 0;
+                inFlight[index] = inFlight[^1];
+                inFlight.RemoveAt(inFlight.Count - 1);
+                endpoint.RequestCompleted();
+            }
+
+            mostHttp1 = Math.Max(mostHttp1, http1InFlight);
+            mostInFlight = Math.Max(mostInFlight, inFlight.Count);
+        }
+
+        Assert.True(mostInFlight >= 1_000, $"the walk reached only {mostInFlight} in flight");
+        Assert.True(http2 > 0);
+        Assert.InRange(mostHttp1, Lower + 1, Upper);
+    }
 }

@@ -71,8 +71,8 @@ internal sealed class UpstreamTarget(
     /// dozens of handshakes. A mix of the two to one endpoint costs more than either (~10% at 16 connections with a
     /// single bar of 4 or 8), hence two bars: HTTP/2 beyond this one, HTTP/1.1 again at or below
     /// <see cref="AdaptiveHttp1ResumeInFlight"/>. Re-measured with the lean HTTP/1.1 client (seventh session): HTTP/1.1
-    /// for every request cost 1.17x / 1.14x / 0.97x the CPU of these bars at 64 connections and less throughput in both
-    /// compare runs (0.81x / 0.74x nginx against 0.87x / 0.82x); HTTP/2 for every request 2.5x at 1,000 req/s. The bar
+    /// for every request cost 1.17x / 1.14x / 0.97x the CPU of these bars at 64 connections and less throughput in all three
+    /// compare runs (0.81x / 0.74x / 0.65x nginx against 0.87x / 0.82x / 0.77x); HTTP/2 for every request 2.5x at 1,000 req/s. The bar
     /// also bounds the HTTP/1.1 pool: at most this many HTTP/1.1 requests, hence channels, to one endpoint at once.
     /// perf/README.md ("data path", third, fourth and seventh sessions) has the figures.
     /// </summary>

@@ -1,0 +1,9 @@
+#!/bin/bash
+cd /work/main
+P="dotnet perf/BelizeMesh.Perf/bin/Release/net10.0/BelizeMesh.Perf.dll"
+N=/tmp/final11/belizemesh-proxy
+sampler() { while true; do ts=$(date +%s); for p in $(pgrep -x belizemesh-prox); do for t in /proc/$p/task/*; do echo "$ts $p $(cat $t/stat 2>/dev/null)"; done; done; sleep 2; done; }
+run() { sampler > /tmp/hc/t4-$1.txt & S=$!; flock /work/perf.lock $P compare --scenarios $2 --proxy $N --no-cross-check --out /tmp/hc/res4 > /tmp/hc/r4-$1.txt 2>&1; kill $S; }
+run a belizemesh-pq,nginx-tls
+run b belizemesh-pq
+run c belizemesh-pq,nginx-tls

@@ -265,45 +265,105 @@ internal static class CompareCommand
                 .StartAsync(async progress =>
                 {
                     var tasks = scenarios.ToDictionary(s => s.Id, s => progress.AddTask(Markup.Escape(s.Name), autoStart: false, maxValue: 1));
-                    foreach (Scenario scenario in scenarios)
+                    // Every scenario is started first and kept running; then the throughput repeats are interleaved —
+                    // round r of each scenario (in turn, the order reversed every other round), then round r + 1 —,
+                    // so a machine that drifts over the minutes of a run shifts every scenario alike instead of
+                    // whichever ran last. The other phases follow, scenario by scenario.
+                    var runs = new List<ScenarioRun>();
+                    try
                     {
-                        // Leave whatever thread the last await completed on (possibly the epoll thread, see RunWrk).
-                        await Task.Yield();
-                        ProgressTask task = tasks[scenario.Id];
-                        task.StartTask();
-                        string? unavailable = scenario.Unavailable(context);
-                        if (unavailable is not null)
+                        foreach (Scenario scenario in scenarios)
                         {
-                            skipped.Add(new SkippedScenario(scenario.Id, scenario.Name, unavailable));
-                            task.Description = Markup.Escape($"{scenario.Name}: skipped ({unavailable})");
-                            task.Value = 1;
-                            task.StopTask();
-                            continue;
+                            // Leave whatever thread the last await completed on (possibly the epoll thread, see RunWrk).
+                            await Task.Yield();
+                            ProgressTask task = tasks[scenario.Id];
+                            task.StartTask();
+                            string? unavailable = scenario.Unavailable(context);
+                            if (unavailable is not null)
+                            {
+                                skipped.Add(new SkippedScenario(scenario.Id, scenario.Name, unavailable));
+                                task.Description = Markup.Escape($"{scenario.Name}: skipped ({unavailable})");
+                                task.Value = 1;
+                                task.StopTask();
+                                continue;
+                            }
+
+                            var run = new ScenarioRun(scenario, task);
+                            try
+                            {
+                                await run.StartAsync(context, options, cancellationToken).ConfigureAwait(false);
+                                runs.Add(run);
+                            }
+                            catch (Exception ex) when (ex is InvalidOperationException or TimeoutException or IOException)
+                            {
+                                // A scenario that cannot start is reported, with its logs, and the run goes on.
+                                await run.DisposeAsync().ConfigureAwait(false);
+                                Fail(run, ex);
+                            }
                         }
 
-                        void Phase(string phase, double fraction)
+                        for (int r = 0; r < options.Repeats; r++)
                         {
-                            task.Description = Markup.Escape($"{scenario.Name}: {phase}");
-                            task.Value = fraction;
+                            for (int i = 0; i < runs.Count; i++)
+                            {
+                                ScenarioRun run = runs[r % 2 == 0 ? i : runs.Count - 1 - i];
+                                if (run.Failed)
+                                {
+                                    continue;
+                                }
+
+                                await Task.Yield();
+                                try
+                                {
+                                    await run.ThroughputRoundAsync(options, r, rewarm: r > 0 && runs.Count > 1, cancellationToken).ConfigureAwait(false);
+                                }
+                                catch (Exception ex) when (ex is InvalidOperationException or TimeoutException or IOException)
+                                {
+                                    Fail(run, ex);
+                                }
+                            }
                         }
 
-                        ScenarioResult result;
-                        try
+                        IReadOnlyList<double>? baseline = null;
+                        foreach (ScenarioRun run in runs)
                         {
-                            result = await MeasureAsync(scenario, context, options, tools, crossChecks, Phase, cancellationToken).ConfigureAwait(false);
-                        }
-                        catch (Exception ex) when (ex is InvalidOperationException or TimeoutException or IOException)
-                        {
-                            // A scenario that cannot start is reported, with its logs, and the run goes on.
-                            skipped.Add(new SkippedScenario(scenario.Id, scenario.Name, "failed: " + ex.Message));
-                            Phase("failed (see the report)", 1);
-                            task.StopTask();
-                            continue;
-                        }
+                            if (run.Failed)
+                            {
+                                continue;
+                            }
 
-                        results.Add(result);
-                        Phase($"{result.Throughput.MedianRps:N0} req/s, {result.Errors} errors", 1);
-                        task.StopTask();
+                            await Task.Yield();
+                            ScenarioResult result;
+                            try
+                            {
+                                result = await run.FinishAsync(options, tools, crossChecks, baseline, cancellationToken).ConfigureAwait(false);
+                            }
+                            catch (Exception ex) when (ex is InvalidOperationException or TimeoutException or IOException)
+                            {
+                                Fail(run, ex);
+                                continue;
+                            }
+
+                            baseline ??= result.Throughput.Repeats;
+                            results.Add(result);
+                            run.Phase($"{result.Throughput.MedianRps:N0} req/s, {result.Errors} errors", 1);
+                            run.Task.StopTask();
+                        }
+                    }
+                    finally
+                    {
+                        foreach (ScenarioRun run in runs)
+                        {
+                            await run.DisposeAsync().ConfigureAwait(false);
+                        }
+                    }
+
+                    void Fail(ScenarioRun run, Exception ex)
+                    {
+                        run.Failed = true;
+                        skipped.Add(new SkippedScenario(run.Scenario.Id, run.Scenario.Name, "failed: " + ex.Message));
+                        run.Phase("failed (see the report)", 1);
+                        run.Task.StopTask();
                     }
                 }).ConfigureAwait(false);
         }
@@ -340,116 +400,189 @@ internal static class CompareCommand
         return (report, directory);
     }
 
-    private static async Task<ScenarioResult> MeasureAsync(
-        Scenario scenario,
-        ScenarioContext context,
-        CompareOptions options,
-        IReadOnlyDictionary<string, (string Path, string Version)> tools,
-        List<CrossCheck> crossChecks,
-        Action<string, double> phase,
-        CancellationToken cancellationToken)
+    /// <summary>The median over rounds of <paramref name="repeats"/>[r] / <paramref name="baseline"/>[r]: each round's
+    /// figure is paired with the baseline's of the same round (they ran minutes apart at most seconds). Null when the
+    /// counts differ, there are none, or a baseline round is 0.</summary>
+    internal static double? MedianRoundRatio(IReadOnlyList<double> repeats, IReadOnlyList<double> baseline)
     {
-        phase("starting", 0);
-        await using RunningScenario running = await scenario.StartAsync(context, cancellationToken).ConfigureAwait(false);
-        bool hasProxies = running.Proxies.Count > 0;
-
-        // Let start-up work (JIT, first connections) settle before the idle figure.
-        await Task.Delay(TimeSpan.FromSeconds(options.Quick ? 0.5 : 2), cancellationToken).ConfigureAwait(false);
-        List<int> tree = running.ProcessTree();
-        double? idleRss = hasProxies ? ProcStats.MemoryMiB(tree, "VmRSS") : null;
-
-        int steps = 2 + options.Repeats + options.Rates.Count;
-        int step = 0;
-        phase("warm-up", (double)step / steps);
-        LoadResult warmup = await LoadGenerator.ClosedLoopAsync(running.Target, options.Concurrency, TimeSpan.FromSeconds(options.WarmupSeconds), cancellationToken).ConfigureAwait(false);
-        long errors = warmup.Errors;
-        step++;
-
-        // Workers may have been forked lazily: take the tree again now that traffic has flowed.
-        tree = running.ProcessTree();
-        var repeats = new List<double>();
-        var closedLatency = new LatencyHistogram();
-        long closedRequests = 0, closedErrors = 0;
-        double cpuSeconds = 0;
-        for (int r = 0; r < options.Repeats; r++)
+        if (repeats.Count == 0 || repeats.Count != baseline.Count)
         {
-            phase($"throughput {r + 1}/{options.Repeats}", (double)step / steps);
-            double cpuBefore = ProcStats.CpuSeconds(tree);
+            return null;
+        }
+
+        var ratios = new List<double>(repeats.Count);
+        for (int r = 0; r < repeats.Count; r++)
+        {
+            if (baseline[r] <= 0)
+            {
+                return null;
+            }
+
+            ratios.Add(repeats[r] / baseline[r]);
+        }
+
+        return Median(ratios);
+    }
+
+    /// <summary>One scenario of a run, kept running from its start to its last phase: start-up, idle RSS and warm-up
+    /// (<see cref="StartAsync"/>), one throughput repeat per round (<see cref="ThroughputRoundAsync"/>), then the
+    /// open-loop latency, bulk, cross-check and peak RSS (<see cref="FinishAsync"/>).</summary>
+    private sealed class ScenarioRun(Scenario scenario, ProgressTask task) : IAsyncDisposable
+    {
+        private RunningScenario? _running;
+        private bool _hasProxies;
+        private double? _idleRss;
+        private List<int> _tree = [];
+        private long _errors;
+        private readonly List<double> _repeats = [];
+        private readonly LatencyHistogram _closedLatency = new();
+        private long _closedRequests, _closedErrors;
+        private double _cpuSeconds;
+        private int _step, _steps = 1;
+
+        public Scenario Scenario { get; } = scenario;
+
+        public ProgressTask Task { get; } = task;
+
+        public bool Failed { get; set; }
+
+        private RunningScenario Running => _running ?? throw new InvalidOperationException($"{Scenario.Id} is not running");
+
+        public void Phase(string phase, double fraction)
+        {
+            Task.Description = Markup.Escape($"{Scenario.Name}: {phase}");
+            Task.Value = fraction;
+        }
+
+        public async Task StartAsync(ScenarioContext context, CompareOptions options, CancellationToken cancellationToken)
+        {
+            Phase("starting", 0);
+            _running = await Scenario.StartAsync(context, cancellationToken).ConfigureAwait(false);
+            _hasProxies = _running.Proxies.Count > 0;
+
+            // Let start-up work (JIT, first connections) settle before the idle figure.
+            await System.Threading.Tasks.Task.Delay(TimeSpan.FromSeconds(options.Quick ? 0.5 : 2), cancellationToken).ConfigureAwait(false);
+            _tree = _running.ProcessTree();
+            _idleRss = _hasProxies ? ProcStats.MemoryMiB(_tree, "VmRSS") : null;
+
+            _steps = 2 + options.Repeats + options.Rates.Count;
+            Phase("warm-up", (double)_step / _steps);
+            LoadResult warmup = await LoadGenerator.ClosedLoopAsync(_running.Target, options.Concurrency, TimeSpan.FromSeconds(options.WarmupSeconds), cancellationToken).ConfigureAwait(false);
+            _errors = warmup.Errors;
+            _step++;
+
+            // Workers may have been forked lazily: take the tree again now that traffic has flowed.
+            _tree = _running.ProcessTree();
+        }
+
+        /// <param name="rewarm">Other scenarios ran since this one's last repeat: one more second of load first (not
+        /// counted), so the repeat does not start from an idle process (idle trims, cold caches).</param>
+        public async Task ThroughputRoundAsync(CompareOptions options, int round, bool rewarm, CancellationToken cancellationToken)
+        {
+            RunningScenario running = Running;
+            Phase($"throughput {round + 1}/{options.Repeats}", (double)_step / _steps);
+            if (rewarm)
+            {
+                LoadResult again = await LoadGenerator.ClosedLoopAsync(running.Target, options.Concurrency, TimeSpan.FromSeconds(Math.Min(1, options.WarmupSeconds)), cancellationToken).ConfigureAwait(false);
+                _errors += again.Errors;
+            }
+
+            double cpuBefore = ProcStats.CpuSeconds(_tree);
             LoadResult result = await LoadGenerator.ClosedLoopAsync(running.Target, options.Concurrency, TimeSpan.FromSeconds(options.ThroughputSeconds), cancellationToken).ConfigureAwait(false);
-            cpuSeconds += ProcStats.CpuSeconds(tree) - cpuBefore;
-            repeats.Add(result.RequestsPerSecond);
-            closedLatency.Add(result.Latency);
-            closedRequests += result.Requests;
-            closedErrors += result.Errors;
-            step++;
+            _cpuSeconds += ProcStats.CpuSeconds(_tree) - cpuBefore;
+            _repeats.Add(result.RequestsPerSecond);
+            _closedLatency.Add(result.Latency);
+            _closedRequests += result.Requests;
+            _closedErrors += result.Errors;
+            _step++;
         }
 
-        var latency = new List<LatencyResult>();
-        foreach (int rate in options.Rates)
+        public async Task<ScenarioResult> FinishAsync(
+            CompareOptions options,
+            IReadOnlyDictionary<string, (string Path, string Version)> tools,
+            List<CrossCheck> crossChecks,
+            IReadOnlyList<double>? baseline,
+            CancellationToken cancellationToken)
         {
-            phase($"latency at {rate:N0} req/s", (double)step / steps);
-            LoadResult result = await LoadGenerator.OpenLoopAsync(
-                running.Target, rate, options.OpenLoopConnections, TimeSpan.FromSeconds(options.LatencySeconds), TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
-            latency.Add(new LatencyResult
+            RunningScenario running = Running;
+            var latency = new List<LatencyResult>();
+            foreach (int rate in options.Rates)
             {
-                TargetRps = rate,
-                AchievedRps = (result.Requests - result.Errors) / result.Elapsed.TotalSeconds,
-                Requests = result.Requests,
-                Errors = result.Errors,
-                Percentiles = Percentiles(result.Latency),
-                Curve = CurvePercentiles.Select(p => new PercentilePoint(p, result.Latency.PercentileMilliseconds(p))).ToArray(),
-            });
-            errors += result.Errors;
-            step++;
-        }
+                Phase($"latency at {rate:N0} req/s", (double)_step / _steps);
+                LoadResult result = await LoadGenerator.OpenLoopAsync(
+                    running.Target, rate, options.OpenLoopConnections, TimeSpan.FromSeconds(options.LatencySeconds), TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
+                latency.Add(new LatencyResult
+                {
+                    TargetRps = rate,
+                    AchievedRps = (result.Requests - result.Errors) / result.Elapsed.TotalSeconds,
+                    Requests = result.Requests,
+                    Errors = result.Errors,
+                    Percentiles = Percentiles(result.Latency),
+                    Curve = CurvePercentiles.Select(p => new PercentilePoint(p, result.Latency.PercentileMilliseconds(p))).ToArray(),
+                });
+                _errors += result.Errors;
+                _step++;
+            }
 
-        BulkResult? bulk = null;
-        if (options.BulkMegabytes > 0)
-        {
-            phase($"bulk {options.BulkMegabytes} MB", (double)step / steps);
-            (bulk, long bulkErrors) = await MeasureBulkAsync(running.Target, options.BulkMegabytes * 1_000_000L, cancellationToken).ConfigureAwait(false);
-            errors += bulkErrors;
-        }
-
-        double medianRps = Median(repeats);
-        if (options.CrossCheck && tools.TryGetValue("wrk", out var wrk))
-        {
-            phase("cross-check with wrk", 0.99);
-            // Off the current thread: with inline socket completions this continuation may be running on the
-            // socket engine's epoll thread, and waiting there for wrk's output (a pipe served by that same thread)
-            // would deadlock.
-            CrossCheck? check = await Task.Run(() => RunWrk(wrk.Path, running.Target, options, scenario.Id, medianRps), cancellationToken).ConfigureAwait(false);
-            if (check is not null)
+            BulkResult? bulk = null;
+            if (options.BulkMegabytes > 0)
             {
-                crossChecks.Add(check);
+                Phase($"bulk {options.BulkMegabytes} MB", (double)_step / _steps);
+                (bulk, long bulkErrors) = await MeasureBulkAsync(running.Target, options.BulkMegabytes * 1_000_000L, cancellationToken).ConfigureAwait(false);
+                _errors += bulkErrors;
+            }
+
+            double medianRps = Median(_repeats);
+            if (options.CrossCheck && tools.TryGetValue("wrk", out var wrk))
+            {
+                Phase("cross-check with wrk", 0.99);
+                // Off the current thread: with inline socket completions this continuation may be running on the
+                // socket engine's epoll thread, and waiting there for wrk's output (a pipe served by that same thread)
+                // would deadlock.
+                string id = Scenario.Id;
+                CrossCheck? check = await System.Threading.Tasks.Task.Run(() => RunWrk(wrk.Path, running.Target, options, id, medianRps), cancellationToken).ConfigureAwait(false);
+                if (check is not null)
+                {
+                    crossChecks.Add(check);
+                }
+            }
+
+            double? peakRss = _hasProxies ? ProcStats.MemoryMiB(running.ProcessTree(), "VmHWM") : null;
+            long errors = _errors + _closedErrors;
+            return new ScenarioResult
+            {
+                Id = Scenario.Id,
+                Name = Scenario.Name,
+                Description = Scenario.Description,
+                Throughput = new ThroughputResult
+                {
+                    Repeats = _repeats,
+                    MedianRps = medianRps,
+                    MinRps = _repeats.Min(),
+                    MaxRps = _repeats.Max(),
+                    Requests = _closedRequests,
+                    Errors = _closedErrors,
+                    Percentiles = Percentiles(_closedLatency),
+                    MedianRoundRatio = baseline is null ? null : MedianRoundRatio(_repeats, baseline),
+                },
+                Latency = latency,
+                CpuSecondsPer1000Requests = _hasProxies && _closedRequests > 0 ? _cpuSeconds / _closedRequests * 1000 : null,
+                PeakRssMiB = peakRss,
+                IdleRssMiB = _idleRss,
+                ProxyProcesses = _hasProxies ? _tree.Count : 0,
+                Errors = errors,
+                Bulk = bulk,
+            };
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (_running is { } running)
+            {
+                _running = null;
+                await running.DisposeAsync().ConfigureAwait(false);
             }
         }
-
-        double? peakRss = hasProxies ? ProcStats.MemoryMiB(running.ProcessTree(), "VmHWM") : null;
-        errors += closedErrors;
-        return new ScenarioResult
-        {
-            Id = scenario.Id,
-            Name = scenario.Name,
-            Description = scenario.Description,
-            Throughput = new ThroughputResult
-            {
-                Repeats = repeats,
-                MedianRps = medianRps,
-                MinRps = repeats.Min(),
-                MaxRps = repeats.Max(),
-                Requests = closedRequests,
-                Errors = closedErrors,
-                Percentiles = Percentiles(closedLatency),
-            },
-            Latency = latency,
-            CpuSecondsPer1000Requests = hasProxies && closedRequests > 0 ? cpuSeconds / closedRequests * 1000 : null,
-            PeakRssMiB = peakRss,
-            IdleRssMiB = idleRss,
-            ProxyProcesses = hasProxies ? tree.Count : 0,
-            Errors = errors,
-            Bulk = bulk,
-        };
     }
 
     /// <summary>Three downloads of <paramref name="bytes"/> on one keep-alive connection; MB/s of each. A failed

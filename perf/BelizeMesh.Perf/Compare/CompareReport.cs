@@ -142,6 +142,11 @@ internal sealed record ThroughputResult
 
     /// <summary>Latency percentiles of the closed-loop run (milliseconds): these include queueing at saturation.</summary>
     public required LatencyPercentiles Percentiles { get; init; }
+
+    /// <summary>The repeats run interleaved with the other scenarios' (round r of every scenario, then round r + 1):
+    /// the median over rounds of this scenario's requests/s divided by the first measured scenario's in the same
+    /// round. Null for that first scenario, and when rounds are missing.</summary>
+    public double? MedianRoundRatio { get; init; }
 }
 
 internal sealed record LatencyResult

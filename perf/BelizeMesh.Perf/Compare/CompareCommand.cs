@@ -401,7 +401,7 @@ internal static class CompareCommand
     }
 
     /// <summary>The median over rounds of <paramref name="repeats"/>[r] / <paramref name="baseline"/>[r]: each round's
-    /// figure is paired with the baseline's of the same round (they ran minutes apart at most seconds). Null when the
+    /// figure is paired with the baseline's of the same round (seconds apart, where whole scenarios are minutes apart). Null when the
     /// counts differ, there are none, or a baseline round is 0.</summary>
     internal static double? MedianRoundRatio(IReadOnlyList<double> repeats, IReadOnlyList<double> baseline)
     {

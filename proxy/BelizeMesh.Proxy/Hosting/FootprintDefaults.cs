@@ -7,16 +7,12 @@ namespace BelizeMesh.Proxy.Hosting;
 /// </summary>
 internal static class FootprintDefaults
 {
-    /// <summary>How many arrays of each size each per-core partition of <c>ArrayPool&lt;byte&gt;.Shared</c> keeps.</summary>
-    internal const string ArraysPerPartitionVariable = "DOTNET_SYSTEM_BUFFERS_SHAREDARRAYPOOL_MAXARRAYSPERPARTITION";
-
-    /// <summary>
-    /// 4 instead of the runtime's 32: a burst of handshakes rents one 32 KiB record buffer each, and returned buffers
-    /// stay in the pool (trimmed only after minutes of gen2 collections) — 32 per size per core was ~3 MiB that never
-    /// left an idle sidecar after 4,000 half-open handshakes (perf/README.md, "footprint": 38.4 → 34.6 MiB 60 s after the
-    /// burst, idle 28.3).
-    /// </summary>
-    internal const string ArraysPerPartition = "4";
+    // Not set any more: DOTNET_SYSTEM_BUFFERS_SHAREDARRAYPOOL_MAXARRAYSPERPARTITION (was 4, against the runtime's 32, so a
+    // burst of handshakes would not leave ~3 MiB of pooled record buffers behind). The idle trimmer's collections now
+    // return those either way (footprint, session 13: 60 s after the burst 21.5 MiB with 32 against 21.7 with 4), while
+    // 4 starved HTTP/2 inside the channel: its client rents a 16 KiB response buffer per stream, 64 streams at once
+    // missed the pool, and the outbound sidecar allocated 33 KiB per request instead of 3.5 (perf/README.md, "data
+    // path, eighth session: the shared array pool"). An operator can still set it in the pod spec.
 
     /// <summary>
     /// Socket continuations run on the socket engine's epoll thread instead of being queued to the thread pool. Read
@@ -46,7 +42,6 @@ internal static class FootprintDefaults
 
     public static void Apply()
     {
-        SetUnlessPresent(ArraysPerPartitionVariable, ArraysPerPartition);
         SetUnlessPresent(InlineSocketCompletionsVariable, InlineSocketCompletions);
         SetUnlessPresent(ReloadConfigOnChangeVariable, ReloadConfigOnChange);
     }

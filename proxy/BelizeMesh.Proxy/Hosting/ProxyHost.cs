@@ -83,6 +83,9 @@ internal sealed partial class ProxyHost : IAsyncDisposable
     private BelizeMesh.Configuration.DirectoryWatcher? _watcher;
     private BelizeMesh.Configuration.DirectoryWatcher? _certificateWatcher;
     private IdleMemoryTrimmer? _trimmer;
+    private readonly Lock _watchersGate = new();
+    private bool _stopping;
+    private Task _watchersStarted = Task.CompletedTask;
 
     private ProxyHost(WebApplication app, ListenOptions[] listeners)
     {
@@ -375,24 +378,24 @@ internal sealed partial class ProxyHost : IAsyncDisposable
         await _app.StartAsync(cancellationToken).ConfigureAwait(false);
         readiness.ListenersBound();
 
-        string directory = Path.GetDirectoryName(Path.GetFullPath(options.PolicyPath))!;
-        if (options.WatchPolicy || (options.WatchCertificates && services.GetService<CertificateStore>() is not null))
-        {
-            IdleMemoryTrimmer.CollectBeforeLongPins();
-        }
-
-        _watcher = !options.WatchPolicy ? null : store.Watch(directory, options, logger);
-
         // The certificates directory is a Secret volume, updated by the same ..data symlink swap as the policy's
         // ConfigMap: the same watcher, debounce and poll; the store re-reads all three files and swaps them for new
         // handshakes only when the whole set is valid.
-        if (services.GetService<CertificateStore>() is { } certificates)
+        CertificateStore? certificates = services.GetService<CertificateStore>();
+        if (certificates is not null)
         {
             CertificateSet current = certificates.Current;
             services.GetRequiredService<ProxyMetrics>().CertificatesInUse(current.Certificate.NotAfter);
             readiness.TrackCertificate(() => certificates.Current);
-            _certificateWatcher = !options.WatchCertificates ? null : certificates.Watch(Path.GetFullPath(certificates.Directory), options, logger);
             Log.Certificates(logger, certificates.Directory, current.Identity, current.Certificate.SerialNumber, current.Certificate.NotAfter);
+        }
+
+        // Ready from here. The watchers start a little later, off the start-up path (StartWatchersAsync).
+        bool watchPolicy = options.WatchPolicy;
+        bool watchCertificates = options.WatchCertificates && certificates is not null;
+        if (watchPolicy || watchCertificates)
+        {
+            _watchersStarted = StartWatchersAsync(store, watchPolicy, watchCertificates ? certificates : null, options, logger);
         }
 
         var pools = services.GetService<Microsoft.AspNetCore.Connections.IMemoryPoolFactory<byte>>() as BelizeMesh.Channel.Middleware.RecordSizedMemoryPoolFactory;
@@ -412,9 +415,92 @@ internal sealed partial class ProxyHost : IAsyncDisposable
     public Task StopAsync(CancellationToken cancellationToken = default)
     {
         _trimmer?.Dispose();
-        _watcher?.Dispose();
-        _certificateWatcher?.Dispose();
+        StopWatching();
         return _app.StopAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Completes when the policy and certificate watchers run (at once when nothing is watched); a change made before
+    /// then is not missed, since starting them looks at the files once.
+    /// </summary>
+    internal Task WatchersStarted => _watchersStarted;
+
+    /// <summary>True while a policy or certificate watcher runs.</summary>
+    internal bool IsWatching
+    {
+        get
+        {
+            lock (_watchersGate)
+            {
+                return _watcher is not null || _certificateWatcher is not null;
+            }
+        }
+    }
+
+    /// <summary>How long after start-up the watchers start (<see cref="StartWatchersAsync"/>).</summary>
+    internal static readonly TimeSpan WatchersStartDelay = TimeSpan.FromMilliseconds(300);
+
+    /// <summary>
+    /// Starts the policy and certificate watchers <see cref="WatchersStartDelay"/> after the sidecar became ready, then
+    /// looks at the watched files once, so a change made since they were loaded is applied as if the watcher had seen
+    /// it. Off the start-up path because of the collection that precedes them
+    /// (<see cref="IdleMemoryTrimmer.CollectBeforeLongPins"/>: a compacting gen0 collection of start-up's garbage, which
+    /// stopped every thread for ~10 ms between binding the listeners and the first ready answer; perf/README.md,
+    /// "footprint, round 8"). Runs on the real clock: the watchers' own debounce and poll use the host's.
+    /// </summary>
+    private async Task StartWatchersAsync(PolicyStore policy, bool watchPolicy, CertificateStore? certificates, ProxyHostOptions options, ILogger logger)
+    {
+        try
+        {
+            await Task.Delay(WatchersStartDelay).ConfigureAwait(false);
+            lock (_watchersGate)
+            {
+                if (_stopping)
+                {
+                    return;
+                }
+
+                IdleMemoryTrimmer.CollectBeforeLongPins();
+                if (watchPolicy)
+                {
+                    _watcher = policy.Watch(Path.GetDirectoryName(Path.GetFullPath(options.PolicyPath))!, options, logger);
+                }
+
+                if (certificates is not null)
+                {
+                    _certificateWatcher = certificates.Watch(Path.GetFullPath(certificates.Directory), options, logger);
+                }
+            }
+
+            if (watchPolicy)
+            {
+                await policy.ReloadAsync().ConfigureAwait(false);
+            }
+
+            if (certificates is not null)
+            {
+                await certificates.ReloadAsync().ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // Stopped meanwhile (a disposed store), or the directory is gone: the sidecar keeps serving what it loaded.
+            Log.WatchersFailed(logger, ex);
+        }
+    }
+
+    private void StopWatching()
+    {
+        BelizeMesh.Configuration.DirectoryWatcher? policy, certificates;
+        lock (_watchersGate)
+        {
+            _stopping = true;
+            (policy, _watcher) = (_watcher, null);
+            (certificates, _certificateWatcher) = (_certificateWatcher, null);
+        }
+
+        policy?.Dispose();
+        certificates?.Dispose();
     }
 
     /// <summary>Runs until SIGTERM/SIGINT (the generic host's console lifetime), then drains.</summary>
@@ -423,15 +509,13 @@ internal sealed partial class ProxyHost : IAsyncDisposable
         await StartAsync().ConfigureAwait(false);
         await _app.WaitForShutdownAsync().ConfigureAwait(false);
         _trimmer?.Dispose();
-        _watcher?.Dispose();
-        _certificateWatcher?.Dispose();
+        StopWatching();
     }
 
     public async ValueTask DisposeAsync()
     {
         _trimmer?.Dispose();
-        _watcher?.Dispose();
-        _certificateWatcher?.Dispose();
+        StopWatching();
         await _app.DisposeAsync().ConfigureAwait(false); // disposes the singletons: clients, limiters, exporter
     }
 
@@ -442,6 +526,9 @@ internal sealed partial class ProxyHost : IAsyncDisposable
 
         [LoggerMessage(3, LogLevel.Information, "PQ channel certificates from {Directory}: {Identity}, serial {Serial}, valid until {NotAfter:u}; the directory is watched and a valid new set replaces them without a restart.", EventName = "Certificates")]
         public static partial void Certificates(ILogger logger, string directory, string identity, string serial, DateTimeOffset notAfter);
+
+        [LoggerMessage(4, LogLevel.Error, "Starting the policy and certificate watchers failed; the sidecar keeps the policy and certificates it loaded, and changes to them need a restart.", EventName = "WatchersFailed")]
+        public static partial void WatchersFailed(ILogger logger, Exception exception);
 
         [LoggerMessage(2, LogLevel.Warning, "Inbound mode DISABLE: plaintext, callers are unauthenticated and rules with principals never match; certificates in {Certs} are not used.", EventName = "Plaintext")]
         public static partial void Plaintext(ILogger logger, string certs);

@@ -72,6 +72,7 @@ public sealed partial class LifecycleTests : IAsyncLifetime
     public async Task Valid_change_is_applied_by_the_watcher_through_a_configmap_style_symlink_swap()
     {
         await using Sidecar sidecar = await Sidecar.StartAsync(Sidecar.Policy(_app.Url));
+        await sidecar.Host.WatchersStarted; // this test is about the watcher's events, not its first look
         // Lay the file out as a ConfigMap volume does: policy.yaml -> ..data/policy.yaml, ..data -> ..v1
         string dir = sidecar.Directory;
         string v1 = Path.Combine(dir, "..v1"), v2 = Path.Combine(dir, "..v2");
@@ -98,6 +99,36 @@ public sealed partial class LifecycleTests : IAsyncLifetime
 
         await changed.Task.WaitAsync(TimeSpan.FromSeconds(20));
         Assert.Equal(HttpStatusCode.Forbidden, (await http.GetAsync(url)).StatusCode);
+    }
+
+    [Fact]
+    public async Task Ready_before_the_watchers_start_and_a_change_made_meanwhile_is_applied_when_they_start()
+    {
+        await using Sidecar sidecar = await Sidecar.StartAsync(Sidecar.Policy(_app.Url));
+        using HttpClient admin = sidecar.CreateAdminClient();
+        using HttpClient http = new();
+        string url = $"http://{sidecar.InboundEndpoint}/echo";
+
+        Assert.False(sidecar.Host.WatchersStarted.IsCompleted, "the watchers start after the sidecar is ready");
+        Assert.Equal(HttpStatusCode.OK, (await admin.GetAsync("/healthz/ready")).StatusCode);
+        await File.WriteAllTextAsync(sidecar.PolicyPath, Sidecar.Policy(_app.Url, inboundExtra: DenyAll));
+        Assert.False(sidecar.Host.WatchersStarted.IsCompleted, "written before the watcher existed");
+
+        await sidecar.Host.WatchersStarted.WaitAsync(TimeSpan.FromSeconds(20));
+
+        Assert.Equal(HttpStatusCode.Forbidden, (await http.GetAsync(url)).StatusCode);
+        Assert.Contains("belizemesh_policy_reloads_total{result=\"success\"} 1\n", await admin.GetStringAsync("/metrics"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Stopping_before_the_watchers_start_leaves_none_running()
+    {
+        Sidecar sidecar = await Sidecar.StartAsync(Sidecar.Policy(_app.Url));
+        await sidecar.DisposeAsync();
+
+        await sidecar.Host.WatchersStarted.WaitAsync(TimeSpan.FromSeconds(20));
+
+        Assert.False(sidecar.Host.IsWatching, "a watcher started after the host stopped");
     }
 
     [Fact]

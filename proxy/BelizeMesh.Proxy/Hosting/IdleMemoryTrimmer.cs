@@ -56,7 +56,7 @@ internal sealed partial class IdleMemoryTrimmer : IDisposable
     private readonly ITimer? _timer;
     private readonly ITimer? _startupTimer;
     private readonly Lock _gate = new();
-    private readonly int _gen0AtStart;
+    private int _gen0AtStart;
     private int _lastGen0 = -1;
     private long _baseline;
     private int _peakConnections;
@@ -87,6 +87,21 @@ internal sealed partial class IdleMemoryTrimmer : IDisposable
         {
             _timer = time.CreateTimer(static state => ((IdleMemoryTrimmer)state!).Tick(), this, Interval, Interval);
             _startupTimer = time.CreateTimer(static state => ((IdleMemoryTrimmer)state!).TrimStartupGarbage(), this, AfterStart, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="collect"/> (a collection the sidecar makes on its own, such as
+    /// <see cref="CollectBeforeLongPins"/> before the watchers start) without it counting as the traffic that makes the
+    /// start-up trim stand down: the collections it made are added to the start's count.
+    /// </summary>
+    internal void RunOwnCollection(Action collect)
+    {
+        lock (_gate)
+        {
+            int before = _gen0Collections();
+            collect();
+            _gen0AtStart += _gen0Collections() - before;
         }
     }
 

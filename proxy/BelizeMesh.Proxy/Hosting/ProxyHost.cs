@@ -460,7 +460,16 @@ internal sealed partial class ProxyHost : IAsyncDisposable
                     return;
                 }
 
-                IdleMemoryTrimmer.CollectBeforeLongPins();
+                // Made before the trimmer's start-up trim (1 s after start), which must not take it for traffic.
+                if (_trimmer is { } trimmer)
+                {
+                    trimmer.RunOwnCollection(IdleMemoryTrimmer.CollectBeforeLongPins);
+                }
+                else
+                {
+                    IdleMemoryTrimmer.CollectBeforeLongPins();
+                }
+
                 if (watchPolicy)
                 {
                     _watcher = policy.Watch(Path.GetDirectoryName(Path.GetFullPath(options.PolicyPath))!, options, logger);

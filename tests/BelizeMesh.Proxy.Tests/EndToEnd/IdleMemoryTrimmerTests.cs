@@ -146,6 +146,31 @@ public sealed class IdleMemoryTrimmerTests
     }
 
     [Fact]
+    public void The_sidecars_own_collection_before_the_watchers_does_not_stop_the_start_up_trim()
+    {
+        var probe = new Probe { Committed = 12 * MiB, AfterTrim = 4 * MiB };
+        using IdleMemoryTrimmer trimmer = probe.Create();
+
+        trimmer.RunOwnCollection(() => probe.Gen0 += 1); // the gen0 collection made before the watchers start
+
+        Assert.True(trimmer.TrimStartupGarbage());
+        Assert.Equal(1, probe.Trims);
+    }
+
+    [Fact]
+    public void Traffic_after_the_sidecars_own_collection_still_stops_the_start_up_trim()
+    {
+        var probe = new Probe { Committed = 12 * MiB, AfterTrim = 4 * MiB };
+        using IdleMemoryTrimmer trimmer = probe.Create();
+
+        trimmer.RunOwnCollection(() => probe.Gen0 += 1);
+        probe.Gen0 += 2;
+
+        Assert.False(trimmer.TrimStartupGarbage());
+        Assert.Equal(0, probe.Trims);
+    }
+
+    [Fact]
     public void The_start_up_trim_is_not_followed_up()
     {
         var probe = new Probe { Committed = 12 * MiB, AfterTrim = 4 * MiB };

@@ -256,6 +256,7 @@ internal static class CompareCommand
         var results = new List<ScenarioResult>();
         var skipped = new List<SkippedScenario>();
         var crossChecks = new List<CrossCheck>();
+        var cpuProbes = new List<CpuProbe> { CpuSpeed.Measure("start") };
         try
         {
             await using ManagedProcess app = StartApp(context, options.ResponseBytes);
@@ -304,6 +305,7 @@ internal static class CompareCommand
 
                         for (int r = 0; r < options.Repeats; r++)
                         {
+                            cpuProbes.Add(CpuSpeed.Measure($"round {r + 1}"));
                             for (int i = 0; i < runs.Count; i++)
                             {
                                 ScenarioRun run = runs[r % 2 == 0 ? i : runs.Count - 1 - i];
@@ -372,6 +374,7 @@ internal static class CompareCommand
             TryDelete(work);
         }
 
+        cpuProbes.Add(CpuSpeed.Measure("end"));
         var report = new CompareReport
         {
             StartedAt = startedAt,
@@ -395,6 +398,7 @@ internal static class CompareCommand
             Scenarios = results,
             Skipped = skipped,
             CrossChecks = crossChecks,
+            CpuProbes = cpuProbes,
         };
         string directory = ReportWriter.WriteAll(report, options.ResultsRoot ?? DefaultResultsRoot());
         return (report, directory);

@@ -28,6 +28,11 @@ internal sealed record CompareReport
 
     /// <summary>Figures from external load generators (wrk, h2load) run against the same scenarios, to cross-check ours.</summary>
     public required IReadOnlyList<CrossCheck> CrossChecks { get; init; }
+
+    /// <summary>The per-CPU speed probe before the scenarios, before each throughput round and at the end
+    /// (<see cref="CpuSpeed"/>); empty in reports written before it existed (the source-generated reader passes null
+    /// for a missing property instead of keeping the initialiser).</summary>
+    public IReadOnlyList<CpuProbe> CpuProbes { get; init => field = value ?? []; } = [];
 }
 
 internal sealed record MachineInfo

@@ -44,6 +44,19 @@ internal static class ConsoleReport
             console.Write(Table(report, crossChecks, Enumerable.Range(0, crossChecks.Columns.Count).ToList(),
                 "Cross-checks (external load generators)", null, highlightErrors: false));
         }
+
+        if (report.CpuProbes.Count > 0)
+        {
+            bool uneven = report.CpuProbes.Any(p => p.Uneven);
+            console.Write(new Text("vCPU speed probe (ms per fixed loop):" + (uneven ? " UNEVEN during this run: one vCPU was slowed by the host, figures taken then are not comparable (perf/README.md, \"the vCPUs\")" : " even"),
+                new Style(uneven ? Color.Yellow : Color.Default)));
+            console.WriteLine();
+            foreach (CpuProbe probe in report.CpuProbes)
+            {
+                console.Write(new Text("  " + probe));
+                console.WriteLine();
+            }
+        }
     }
 
     /// <summary>

@@ -71,6 +71,8 @@ internal static class Footprint
         var tools = CompareCommand.FindTools();
         ScenarioContext context = CompareCommand.CreateContext(work, tools, proxyPath);
         Console.WriteLine($"footprint: sidecar build {context.Proxy.Build}; {starts} starts, {channels:N0} idle channels, a burst of {burst:N0} half-open handshakes; {Environment.ProcessorCount} cores");
+        CpuProbe startProbe = CpuSpeed.Measure("vCPU probe, start");
+        Console.WriteLine(startProbe);
         await using ManagedProcess app = CompareCommand.StartApp(context, 128);
         using var pki = new BenchPki(Path.Combine(work, "certs"));
         string certs = pki.BackendCerts;
@@ -147,6 +149,12 @@ internal static class Footprint
         }
 
         Console.WriteLine("targets (issue 11): ready ≤ 50 ms, idle ≤ 25 MB, ≤ 64 KB per idle channel, back within 20% of idle within a minute");
+        CpuProbe endProbe = CpuSpeed.Measure("vCPU probe, end");
+        Console.WriteLine(endProbe);
+        if (startProbe.Uneven || endProbe.Uneven)
+        {
+            Console.WriteLine("the vCPUs were uneven (one slowed by the host): exec-to-ready and the timed figures are not comparable with an even run (perf/README.md, \"the vCPUs\")");
+        }
         return 0;
     }
 

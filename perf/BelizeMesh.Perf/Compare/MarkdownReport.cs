@@ -48,6 +48,21 @@ internal static class MarkdownReport
         Table(md, new ReportTable([new("", "", false), new("", "", false)], machineRows));
         Line(md);
 
+        if (report.CpuProbes.Count > 0)
+        {
+            bool uneven = report.CpuProbes.Any(p => p.Uneven);
+            Line(md, uneven
+                ? $"**The vCPUs were uneven during this run** (slowest over fastest above {ReportFormat.Fixed(CpuSpeed.UnevenSpread, 2)}: the host slowed one of them; perf/README.md, \"the vCPUs\"): figures taken then are not comparable with a run where they were even. Per-CPU speed probe, ms per fixed loop:"
+                : "Per-CPU speed probe, ms per fixed loop (even throughout):");
+            Line(md);
+            foreach (CpuProbe probe in report.CpuProbes)
+            {
+                Line(md, "- " + probe);
+            }
+
+            Line(md);
+        }
+
         Line(md, "## Command");
         Line(md);
         var fence = Fence(report.Command, '`', 3);

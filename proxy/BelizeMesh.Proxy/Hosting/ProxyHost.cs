@@ -172,13 +172,7 @@ internal sealed partial class ProxyHost : IAsyncDisposable
         }
         else
         {
-            builder.Logging.AddJsonConsole(o => o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ");
-
-            // ASP.NET Core's and YARP's own per-request Information lines ("Request starting", "Proxying to",
-            // "Received HTTP/2.0 response") duplicate the access log and cost more than the forwarding itself: two
-            // sidecars writing four JSON lines per request cut throughput to a third. Warnings and errors still show.
-            builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
-            builder.Logging.AddFilter("Yarp", LogLevel.Warning);
+            AddDefaultLogging(builder.Logging);
         }
 
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = policy.Spec.DrainTimeout);
@@ -346,12 +340,25 @@ internal sealed partial class ProxyHost : IAsyncDisposable
         return new ProxyHost(app, listeners);
     }
 
+    /// <summary>The sidecar's own logging (no <see cref="ProxyHostOptions.ConfigureLogging"/>): one JSON object per line
+    /// on stdout.</summary>
+    internal static void AddDefaultLogging(ILoggingBuilder logging)
+    {
+        logging.AddJsonConsole(o => o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ");
+
+        // ASP.NET Core's and YARP's own per-request Information lines ("Request starting", "Proxying to",
+        // "Received HTTP/2.0 response") duplicate the access log and cost more than the forwarding itself: two
+        // sidecars writing four JSON lines per request cut throughput to a third. Warnings and errors still show.
+        logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        logging.AddFilter("Yarp", LogLevel.Warning);
+    }
+
     /// <summary>
     /// The web application builder with only what the sidecar uses (perf/README.md, "footprint, round 6"): Kestrel with
     /// its socket transport, the host's lifetime (SIGTERM/SIGINT drain), logging, and environment variables as the one
     /// configuration source (docs/policy.md, "Logs": <c>Logging__LogLevel__…</c>). The slim builder's extras are left
     /// out: <c>appsettings.json</c> files, user secrets, the <c>Kestrel</c> configuration section, routing, and its
-    /// console logger (the JSON console below replaces it).
+    /// console logger (<see cref="AddDefaultLogging"/>'s JSON console replaces it).
     /// </summary>
     internal static WebApplicationBuilder CreateBuilder()
     {

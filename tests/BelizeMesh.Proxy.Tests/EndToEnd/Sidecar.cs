@@ -48,7 +48,7 @@ internal sealed class Sidecar : IAsyncDisposable
         $"      - host: {host}\n        endpoints: [{endpoints}]\n" + (extra.Length == 0 ? "" : extra + "\n");
 
     public static async Task<Sidecar> StartAsync(string policy, TimeProvider? time = null, bool watch = true, string? certs = null, ILoggerProvider? logs = null, Random? trafficRandom = null, Forwarding.IEndpointResolver? resolver = null, BelizeMesh.Proxy.Configuration.ListenAddress? statusListen = null, global::BelizeMesh.Proxy.Policy.Authentication.RemoteJwksOptions? remoteJwks = null, global::BelizeMesh.Proxy.Metrics.WorkloadMetadata? workload = null,
-        (Stream Output, Action<string> Observer, ILoggerProvider Logging)? accessLog = null)
+        (Stream Output, Action<string> Observer, ILoggerProvider Logging)? accessLog = null, bool productionLogging = false)
     {
         string directory = System.IO.Directory.CreateTempSubdirectory("belizemesh-proxy-test-").FullName;
         string path = Path.Combine(directory, "policy.yaml");
@@ -68,7 +68,7 @@ internal sealed class Sidecar : IAsyncDisposable
                 Workload = workload ?? global::BelizeMesh.Proxy.Metrics.WorkloadMetadata.Empty,
                 AccessLogOutput = accessLog?.Output ?? Stream.Null, // written only when spec.accessLog is true
                 AccessLogObserver = accessLog?.Observer,
-                ConfigureLogging = logging =>
+                ConfigureLogging = productionLogging ? ProxyHost.AddDefaultLogging : logging =>
                 {
                     logging.SetMinimumLevel(LogLevel.Warning);
                     if (logs is not null)

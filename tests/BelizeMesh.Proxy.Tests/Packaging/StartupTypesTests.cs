@@ -16,12 +16,20 @@ namespace BelizeMesh.Proxy.Tests.Packaging;
 public sealed partial class StartupTypesTests
 {
     private const string DependencyInjectionSource = "Microsoft-Extensions-DependencyInjection";
+    private const string Identity = "spiffe://cluster.local/ns/belizechain/sa/startup";
 
     [Fact]
     public async Task Startup_rd_xml_lists_every_closed_generic_type_the_sidecar_host_makes_while_starting()
     {
+        // As it ships: the PQ channel on both sides (certificates, their store's logger) and the sidecar's own JSON
+        // console logging (its options and formatter types); a test logger would hide those (they were missed once).
+        string policy = Sidecar.Policy("http://127.0.0.1:9", specExtra: $"  identity: {Identity}", outboundRoutes:
+                Sidecar.Route("peer.test", "\"127.0.0.1:9\"", "        identity: spiffe://cluster.local/ns/belizechain/sa/peer"))
+            .Replace("mode: DISABLE", "mode: STRICT", StringComparison.Ordinal)
+            .Replace("  outbound:\n", "  outbound:\n    mode: STRICT\n", StringComparison.Ordinal);
+        using SecretVolume certs = SecretVolume.Create(RotationPki.Instance.Issue(RotationPki.Instance.RootA, "startup"), RotationPki.Bundle(RotationPki.Instance.RootA));
         using var listener = new CallSiteListener();
-        await using Sidecar sidecar = await Sidecar.StartAsync(Sidecar.Policy("http://127.0.0.1:9"), watch: false);
+        await using Sidecar sidecar = await Sidecar.StartAsync(policy, watch: false, certs: certs.Path, productionLogging: true);
         int provider = sidecar.Host.Services.GetHashCode();
 
         HashSet<string> made = listener.ClosedGenericImplementations(provider);
@@ -29,6 +37,8 @@ public sealed partial class StartupTypesTests
 
         Assert.NotEmpty(made); // the trace works: the host resolves IOptions<>/ILogger<> through open generics
         Assert.Contains("Microsoft.Extensions.Options.UnnamedOptionsManager`1[Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions]", made);
+        Assert.Contains("Microsoft.Extensions.Options.OptionsFactory`1[Microsoft.Extensions.Logging.Console.JsonConsoleFormatterOptions]", made);
+        Assert.Contains("Microsoft.Extensions.Logging.Logger`1[BelizeMesh.Proxy.Hosting.CertificateStore]", made);
         string[] missing = [.. made.Where(type => !listed.Contains(type)).Order(StringComparer.Ordinal)];
         Assert.True(missing.Length == 0, "add to proxy/BelizeMesh.Proxy/startup.rd.xml (as Name=\"Outer`1[[Argument,Assembly]]\"):\n" + string.Join("\n", missing));
     }
@@ -38,11 +48,24 @@ public sealed partial class StartupTypesTests
     {
         XDocument document = XDocument.Load(RepoPaths.RepoFile("proxy", "BelizeMesh.Proxy", "startup.rd.xml"));
         return document.Descendants().Where(e => e.Name.LocalName == "Type")
-            .Select(e => AssemblyQualifiedArgument().Replace((string)e.Attribute("Name")!, "[$1]"))
+            .Select(e => TraceForm((string)e.Attribute("Name")!))
             .ToHashSet(StringComparer.Ordinal);
     }
 
-    [GeneratedRegex(@"\[\[([^,\]]+),[^\]]+\]\]")]
+    /// <summary><c>Outer`2[[A,AssemblyA],[B,AssemblyB]]</c> → <c>Outer`2[A,B]</c>.</summary>
+    private static string TraceForm(string name)
+    {
+        int open = name.IndexOf("[[", StringComparison.Ordinal);
+        if (open < 0)
+        {
+            return name;
+        }
+
+        string[] arguments = [.. AssemblyQualifiedArgument().Matches(name[open..]).Select(match => match.Groups[1].Value)];
+        return name[..open] + "[" + string.Join(",", arguments) + "]";
+    }
+
+    [GeneratedRegex(@"\[([^,\[\]]+),[^\[\]]+\]")]
     private static partial Regex AssemblyQualifiedArgument();
 
     [GeneratedRegex("\"implementationType\": \"([^\"]*`[0-9]+\\[[^\"]*\\])\"")]

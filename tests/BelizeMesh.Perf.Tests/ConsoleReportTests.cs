@@ -5,7 +5,8 @@ namespace BelizeMesh.Perf.Tests;
 
 public sealed class ConsoleReportTests
 {
-    private static string Print(CompareReport report)
+    /// <summary>The end-of-run summary as a 240-column, colourless console prints it.</summary>
+    internal static string Print(CompareReport report)
     {
         var output = new StringWriter();
         var console = AnsiConsole.Create(new AnsiConsoleSettings

@@ -249,20 +249,23 @@ public sealed class CertificateValidator
     private CertificateValidationResult CheckTime(CacheEntry entry)
     {
         DateTimeOffset now = _time.GetUtcNow();
-        var result = CheckWindow(entry.Leaf, "the certificate", now, entry.Leaf) ?? CheckWindow(entry.Issuer, $"the issuing root '{entry.Issuer.Subject}'", now, entry.Leaf);
+        var result = CheckWindow(entry.Leaf, isRoot: false, now, entry.Leaf) ?? CheckWindow(entry.Issuer, isRoot: true, now, entry.Leaf);
         return result ?? entry.Success;
     }
 
-    private CertificateValidationResult? CheckWindow(MeshCertificate certificate, string what, DateTimeOffset now, MeshCertificate leaf)
+    /// <summary>The validity window of the leaf or of its root; the message (which formats the root's subject) is made
+    /// only for a certificate outside it.</summary>
+    private CertificateValidationResult? CheckWindow(MeshCertificate certificate, bool isRoot, DateTimeOffset now, MeshCertificate leaf)
     {
+        string What() => isRoot ? $"the issuing root '{certificate.Subject}'" : "the certificate";
         if (now + _skew < certificate.NotBefore)
         {
-            return Fail(CertificateRejection.NotYetValid, $"{what} is valid from {certificate.NotBefore:u}; it is now {now:u} (clock skew allowed: {_skew})", leaf);
+            return Fail(CertificateRejection.NotYetValid, $"{What()} is valid from {certificate.NotBefore:u}; it is now {now:u} (clock skew allowed: {_skew})", leaf);
         }
 
         if (now - _skew > certificate.NotAfter)
         {
-            return Fail(CertificateRejection.Expired, $"{what} expired at {certificate.NotAfter:u}; it is now {now:u} (clock skew allowed: {_skew})", leaf);
+            return Fail(CertificateRejection.Expired, $"{What()} expired at {certificate.NotAfter:u}; it is now {now:u} (clock skew allowed: {_skew})", leaf);
         }
 
         return null;
@@ -379,26 +382,27 @@ public sealed class CertificateValidator
 
         public static Anchor Create(MeshCertificate root)
         {
-            string name = $"root '{root.Subject}' (serial {root.SerialNumber})";
+            // Formatting the subject is left to the messages that need it (MeshCertificate.Subject).
+            string Name() => $"root '{root.Subject}' (serial {root.SerialNumber})";
             if (root.PublicKeyAlgorithmOid != MeshOids.MLDsa87 || root.PublicKeyAlgorithmHasParameters)
             {
-                return new(root, null, CertificateRejection.WrongAlgorithm, $"the issuing {name} cannot sign mesh certificates: {DescribeAlgorithm("public key algorithm", root.PublicKeyAlgorithmOid, root.PublicKeyAlgorithmHasParameters, MeshOids.MLDsa87)}");
+                return new(root, null, CertificateRejection.WrongAlgorithm, $"the issuing {Name()} cannot sign mesh certificates: {DescribeAlgorithm("public key algorithm", root.PublicKeyAlgorithmOid, root.PublicKeyAlgorithmHasParameters, MeshOids.MLDsa87)}");
             }
 
             if (!root.IsCertificateAuthority)
             {
-                return new(root, null, CertificateRejection.NotACertificateAuthority, $"the issuing {name} is not a CA (basicConstraints cA:TRUE is missing)");
+                return new(root, null, CertificateRejection.NotACertificateAuthority, $"the issuing {Name()} is not a CA (basicConstraints cA:TRUE is missing)");
             }
 
             if (root.KeyUsage is not { } usage || (usage & X509KeyUsageFlags.KeyCertSign) == 0)
             {
-                return new(root, null, CertificateRejection.NotACertificateAuthority, $"the issuing {name} may not sign certificates (keyUsage is {Describe(root.KeyUsage)}, keyCertSign is required)");
+                return new(root, null, CertificateRejection.NotACertificateAuthority, $"the issuing {Name()} may not sign certificates (keyUsage is {Describe(root.KeyUsage)}, keyCertSign is required)");
             }
 
             int expected = MLDsaParameterSet.MLDsa87.PublicKeySizeInBytes;
             if (root.PublicKey.Length != expected)
             {
-                return new(root, null, CertificateRejection.Malformed, $"the issuing {name} has a {root.PublicKey.Length}-byte ML-DSA-87 public key, expected {expected} bytes");
+                return new(root, null, CertificateRejection.Malformed, $"the issuing {Name()} has a {root.PublicKey.Length}-byte ML-DSA-87 public key, expected {expected} bytes");
             }
 
             MLDsaKey key;
@@ -408,14 +412,14 @@ public sealed class CertificateValidator
             }
             catch (CryptographicException e)
             {
-                return new(root, null, CertificateRejection.Malformed, $"the issuing {name} has a malformed ML-DSA-87 public key: {e.Message}");
+                return new(root, null, CertificateRejection.Malformed, $"the issuing {Name()} has a malformed ML-DSA-87 public key: {e.Message}");
             }
 
             if (root.SubjectName.Span.SequenceEqual(root.IssuerName.Span) &&
                 (root.SignatureAlgorithmOid != MeshOids.MLDsa87 || !key.VerifyData(root.TbsCertificate.Span, root.Signature.Span)))
             {
                 key.Dispose();
-                return new(root, null, CertificateRejection.BadSignature, $"the self-signature of the issuing {name} does not verify");
+                return new(root, null, CertificateRejection.BadSignature, $"the self-signature of the issuing {Name()} does not verify");
             }
 
             return new(root, key, CertificateRejection.None, "");

@@ -1,6 +1,7 @@
 using System.Formats.Asn1;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using BelizeMesh.Configuration;
 
 namespace BelizeMesh.Identity;
 
@@ -20,6 +21,9 @@ public sealed class MeshCertificate
     private static readonly Asn1Tag s_extensionsTag = new(TagClass.ContextSpecific, 3, isConstructed: true);
     private static readonly Asn1Tag s_dnsNameTag = new(TagClass.ContextSpecific, 2);
     private static readonly Asn1Tag s_uriTag = new(TagClass.ContextSpecific, 6);
+    private static readonly Asn1Tag s_keyIdentifierTag = new(TagClass.ContextSpecific, 0);
+    private static readonly Asn1Tag s_authorityCertIssuerTag = new(TagClass.ContextSpecific, 1, isConstructed: true);
+    private static readonly Asn1Tag s_authorityCertSerialTag = new(TagClass.ContextSpecific, 2);
 
     private MeshCertificate()
     {
@@ -37,11 +41,14 @@ public sealed class MeshCertificate
     /// <summary>The serial number, upper-case hex, as it is encoded (big-endian two's complement).</summary>
     public string SerialNumber { get; private init; } = "";
 
-    /// <summary>The subject distinguished name, e.g. <c>CN=BelizeMesh Root CA, O=BelizeMesh</c>.</summary>
-    public string Subject { get; private init; } = "";
+    /// <summary>The subject distinguished name, e.g. <c>CN=BelizeMesh Root CA, O=BelizeMesh</c>; formatted on first use (its
+    /// encoding was checked when the certificate was parsed). .NET's <see cref="X500DistinguishedName"/> looks the
+    /// attribute OIDs up through OpenSSL: the names only appear in messages, so a sidecar's start does not format them
+    /// (perf/README.md, "footprint, round 11").</summary>
+    public string Subject => _subject ??= FormatName(SubjectName);
 
-    /// <summary>The issuer distinguished name.</summary>
-    public string Issuer { get; private init; } = "";
+    /// <summary>The issuer distinguished name; formatted on first use, as <see cref="Subject"/>.</summary>
+    public string Issuer => _issuer ??= FormatName(IssuerName);
 
     /// <summary>The SPIFFE ID from the URI SAN when there is exactly one well-formed <c>spiffe://</c> URI, otherwise null.</summary>
     public SpiffeId? SpiffeId { get; private init; }
@@ -113,6 +120,8 @@ public sealed class MeshCertificate
     internal PublicKey GetPublicKeyInfo() => System.Security.Cryptography.X509Certificates.PublicKey.CreateFromSubjectPublicKeyInfo(_spki.Span, out _);
 
     private ReadOnlyMemory<byte> _spki;
+    private string? _subject;
+    private string? _issuer;
 
     /// <summary>Parses a DER certificate. The bytes are copied.</summary>
     /// <exception cref="CertificateFormatException">The bytes are not a DER X.509 certificate; the message says which field is wrong.</exception>
@@ -184,11 +193,13 @@ public sealed class MeshCertificate
         ReadOnlyMemory<byte> innerAlgorithm = tbs.PeekEncodedValue();
         ReadAlgorithmIdentifier(tbs, "signature");
         ReadOnlyMemory<byte> issuer = tbs.ReadEncodedValue();
+        CheckName(issuer, "issuer");
         var validity = tbs.ReadSequence();
         DateTimeOffset notBefore = ReadTime(validity);
         DateTimeOffset notAfter = ReadTime(validity);
         validity.ThrowIfNotEmpty();
         ReadOnlyMemory<byte> subject = tbs.ReadEncodedValue();
+        CheckName(subject, "subject");
         ReadOnlyMemory<byte> spki = tbs.PeekEncodedValue();
         var spkiReader = tbs.ReadSequence();
         var (keyOid, keyHasParameters) = ReadAlgorithmIdentifier(spkiReader, "subjectPublicKeyInfo algorithm");
@@ -235,13 +246,11 @@ public sealed class MeshCertificate
             TbsCertificate = tbsBytes,
             Version = version,
             SerialNumber = Convert.ToHexString(serial.Span),
-            Subject = FormatName(subject),
-            Issuer = FormatName(issuer),
             SubjectName = subject,
             IssuerName = issuer,
             NotBefore = notBefore,
             NotAfter = notAfter,
-            Sha256Fingerprint = SHA256.HashData(der),
+            Sha256Fingerprint = Sha256.HashData(der),
             PublicKeyAlgorithmOid = keyOid,
             PublicKeyAlgorithmHasParameters = keyHasParameters,
             PublicKey = publicKey,
@@ -295,8 +304,51 @@ public sealed class MeshCertificate
 
     private static string FormatName(ReadOnlyMemory<byte> name)
     {
-        // X500DistinguishedName decodes with the managed decoder and throws CryptographicException on bad DER.
-        return new X500DistinguishedName(name.Span).Name;
+        try
+        {
+            return new X500DistinguishedName(name.Span).Name;
+        }
+        catch (CryptographicException)
+        {
+            // CheckName accepted it at parse time; should .NET's decoder still refuse it, show the bytes.
+            return "#" + Convert.ToHexString(name.Span);
+        }
+    }
+
+    /// <summary>RFC 5280 section 4.1.2.4: <c>Name ::= SEQUENCE OF RelativeDistinguishedName</c>, each a <c>SET SIZE (1..MAX) OF
+    /// SEQUENCE { type OID, value ANY }</c>, with the directory string types decoded as .NET's name decoder would.</summary>
+    private static void CheckName(ReadOnlyMemory<byte> name, string field)
+    {
+        var outer = new AsnReader(name, AsnEncodingRules.DER);
+        var rdns = outer.ReadSequence();
+        outer.ThrowIfNotEmpty();
+        while (rdns.HasData)
+        {
+            var rdn = rdns.ReadSetOf();
+            if (!rdn.HasData)
+            {
+                throw new CertificateFormatException($"not a DER X.509 certificate: the {field} name has an empty relative distinguished name");
+            }
+
+            while (rdn.HasData)
+            {
+                var attribute = rdn.ReadSequence();
+                attribute.ReadObjectIdentifier();
+                Asn1Tag tag = attribute.PeekTag();
+                if (tag.TagClass == TagClass.Universal && (UniversalTagNumber)tag.TagValue is UniversalTagNumber.BMPString or
+                    UniversalTagNumber.IA5String or UniversalTagNumber.NumericString or UniversalTagNumber.PrintableString or
+                    UniversalTagNumber.UTF8String)
+                {
+                    attribute.ReadCharacterString((UniversalTagNumber)tag.TagValue);
+                }
+                else
+                {
+                    attribute.ReadEncodedValue();
+                }
+
+                attribute.ThrowIfNotEmpty();
+            }
+        }
     }
 
     private sealed class Extensions
@@ -334,25 +386,19 @@ public sealed class MeshCertificate
             switch (oid)
             {
                 case MeshOids.BasicConstraints:
-                    result.IsCertificateAuthority = new X509BasicConstraintsExtension(new AsnEncodedData(oid, value), critical).CertificateAuthority;
+                    result.IsCertificateAuthority = ReadBasicConstraints(value);
                     break;
                 case MeshOids.KeyUsage:
-                    result.KeyUsage = new X509KeyUsageExtension(new AsnEncodedData(oid, value), critical).KeyUsages;
+                    result.KeyUsage = ReadKeyUsage(value);
                     break;
                 case MeshOids.ExtendedKeyUsage:
-                    var usages = new List<string>();
-                    foreach (var usage in new X509EnhancedKeyUsageExtension(new AsnEncodedData(oid, value), critical).EnhancedKeyUsages)
-                    {
-                        usages.Add(usage.Value!);
-                    }
-
-                    result.ExtendedKeyUsages = usages;
+                    result.ExtendedKeyUsages = ReadExtendedKeyUsage(value);
                     break;
                 case MeshOids.SubjectKeyIdentifier:
-                    result.SubjectKeyIdentifier = new X509SubjectKeyIdentifierExtension(new AsnEncodedData(oid, value), critical).SubjectKeyIdentifierBytes.ToArray();
+                    result.SubjectKeyIdentifier = ReadSubjectKeyIdentifier(value);
                     break;
                 case MeshOids.AuthorityKeyIdentifier:
-                    result.AuthorityKeyIdentifier = new X509AuthorityKeyIdentifierExtension(value, critical).KeyIdentifier?.ToArray() ?? default;
+                    result.AuthorityKeyIdentifier = ReadAuthorityKeyIdentifier(value);
                     break;
                 case MeshOids.SubjectAltName:
                     ReadSubjectAltName(value, result);
@@ -366,6 +412,105 @@ public sealed class MeshCertificate
                     break;
             }
         }
+    }
+
+    // The extensions below are read with AsnReader (DER, as the certificate around them) rather than .NET's
+    // X509*Extension classes: those look their OIDs' friendly names up through OpenSSL, which loaded libcrypto on the
+    // sidecar's start path before it was ready (perf/README.md, "footprint, round 11"). The same values, and nothing
+    // accepted that the .NET classes reject; they read BER, these DER like the rest of the certificate, so a non-DER
+    // encoding is refused here alone (MeshCertificateExtensionTests compares the two).
+
+    /// <summary>RFC 5280 section 4.2.1.9: <c>SEQUENCE { cA BOOLEAN DEFAULT FALSE, pathLenConstraint INTEGER (0..MAX) OPTIONAL }</c>.</summary>
+    internal static bool ReadBasicConstraints(byte[] value)
+    {
+        var outer = new AsnReader(value, AsnEncodingRules.DER);
+        var sequence = outer.ReadSequence();
+        outer.ThrowIfNotEmpty();
+        bool ca = false;
+        if (sequence.HasData && sequence.PeekTag().HasSameClassAndValue(Asn1Tag.Boolean))
+        {
+            ca = sequence.ReadBoolean();
+        }
+
+        if (sequence.HasData && !sequence.TryReadInt32(out _))
+        {
+            throw new CertificateFormatException("not a valid X.509 certificate: basicConstraints has a pathLenConstraint that is not a 32-bit integer (RFC 5280 section 4.2.1.9)");
+        }
+
+        sequence.ThrowIfNotEmpty();
+        return ca;
+    }
+
+    /// <summary>RFC 5280 section 4.2.1.3: a BIT STRING of 9 named bits, as <see cref="X509KeyUsageFlags"/> numbers them (the first
+    /// byte as it is, decipherOnly from the second).</summary>
+    internal static X509KeyUsageFlags ReadKeyUsage(byte[] value)
+    {
+        var outer = new AsnReader(value, AsnEncodingRules.DER);
+        byte[] bits = outer.ReadBitString(out _);
+        outer.ThrowIfNotEmpty();
+        if (bits.Length > 2)
+        {
+            throw new CertificateFormatException("not a valid X.509 certificate: keyUsage has more than the 9 bits RFC 5280 section 4.2.1.3 defines");
+        }
+
+        int flags = bits.Length > 0 ? bits[0] : 0;
+        if (bits.Length > 1)
+        {
+            flags |= bits[1] << 8;
+        }
+
+        return (X509KeyUsageFlags)flags;
+    }
+
+    /// <summary>RFC 5280 section 4.2.1.12: <c>SEQUENCE SIZE (1..MAX) OF KeyPurposeId</c>, the OIDs in order.</summary>
+    internal static List<string> ReadExtendedKeyUsage(byte[] value)
+    {
+        var outer = new AsnReader(value, AsnEncodingRules.DER);
+        var sequence = outer.ReadSequence();
+        outer.ThrowIfNotEmpty();
+        var usages = new List<string>();
+        while (sequence.HasData)
+        {
+            usages.Add(sequence.ReadObjectIdentifier());
+        }
+
+        return usages;
+    }
+
+    /// <summary>RFC 5280 section 4.2.1.2: <c>OCTET STRING</c>.</summary>
+    internal static byte[] ReadSubjectKeyIdentifier(byte[] value)
+    {
+        var outer = new AsnReader(value, AsnEncodingRules.DER);
+        byte[] identifier = outer.ReadOctetString();
+        outer.ThrowIfNotEmpty();
+        return identifier;
+    }
+
+    /// <summary>RFC 5280 section 4.2.1.1: <c>SEQUENCE { keyIdentifier [0] IMPLICIT OCTET STRING OPTIONAL, authorityCertIssuer [1]
+    /// GeneralNames OPTIONAL, authorityCertSerialNumber [2] INTEGER OPTIONAL }</c>; the key identifier, or empty.</summary>
+    internal static ReadOnlyMemory<byte> ReadAuthorityKeyIdentifier(byte[] value)
+    {
+        var outer = new AsnReader(value, AsnEncodingRules.DER);
+        var sequence = outer.ReadSequence();
+        outer.ThrowIfNotEmpty();
+        ReadOnlyMemory<byte> identifier = default;
+        if (sequence.HasData && sequence.PeekTag().HasSameClassAndValue(s_keyIdentifierTag))
+        {
+            identifier = sequence.ReadOctetString(s_keyIdentifierTag);
+        }
+
+        if (sequence.HasData && sequence.PeekTag().HasSameClassAndValue(s_authorityCertIssuerTag))
+        {
+            sequence.ReadEncodedValue();
+        }
+
+        if (sequence.HasData && sequence.PeekTag().HasSameClassAndValue(s_authorityCertSerialTag))
+        {
+            sequence.ReadInteger(s_authorityCertSerialTag);
+        }
+
+        sequence.ThrowIfNotEmpty();
+        return identifier;
     }
 
     private static void ReadSubjectAltName(byte[] value, Extensions result)

@@ -173,7 +173,7 @@ internal sealed class CertificateFiles : IDisposable
 
     public static CertificateFiles Read(string directory)
     {
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        using var hash = new Sha256();
         string? readError = null;
         byte[]? certificate = ReadOne(directory, ServiceCredentials.CertificateFileName, hash, ref readError);
         byte[]? key = ReadOne(directory, ServiceCredentials.KeyFileName, hash, ref readError);
@@ -203,21 +203,21 @@ internal sealed class CertificateFiles : IDisposable
         }
     }
 
-    private static byte[]? ReadOne(string directory, string name, IncrementalHash hash, ref string? readError)
+    private static byte[]? ReadOne(string directory, string name, Sha256 hash, ref string? readError)
     {
         Span<byte> length = stackalloc byte[4];
         try
         {
             byte[] bytes = CredentialFiles.ReadBytes(Path.Combine(directory, name));
             System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(length, bytes.Length);
-            hash.AppendData(length);
-            hash.AppendData(bytes);
+            hash.Append(length);
+            hash.Append(bytes);
             return bytes;
         }
         catch (CredentialsException ex)
         {
             System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(length, -1);
-            hash.AppendData(length);
+            hash.Append(length);
 
             // "DIR/tls.key: file not found" → "tls.key: file not found": the log line names the directory already.
             string path = Path.Combine(directory, name);

@@ -405,6 +405,9 @@ internal sealed partial class ProxyHost : IAsyncDisposable
             _watchersStarted = StartWatchersAsync(store, watchPolicy, watchCertificates ? certificates : null, options, logger);
         }
 
+        // OpenSSL loads a little after ready (CryptoWarmUp): nothing before this point needs it.
+        _ = CryptoWarmUp.RunAfterDelayAsync(lifetime.ApplicationStopping);
+
         var pools = services.GetService<Microsoft.AspNetCore.Connections.IMemoryPoolFactory<byte>>() as BelizeMesh.Channel.Middleware.RecordSizedMemoryPoolFactory;
         ListenerGuards guards = services.GetRequiredService<ListenerGuards>();
         _trimmer = new IdleMemoryTrimmer(options.Time, services.GetRequiredService<ILoggerFactory>().CreateLogger<IdleMemoryTrimmer>(), pools is null ? null : pools.ReleaseRetainedBlocks,

@@ -1,0 +1,51 @@
+using System.Security.Cryptography;
+
+namespace BelizeMesh.Proxy.Hosting;
+
+/// <summary>
+/// Loads OpenSSL (libssl, libcrypto) and the algorithms of the PQ channel's handshake and records a little after the
+/// sidecar is ready, so that its first connection does not pay for it. Nothing before <c>/healthz/ready</c> uses OpenSSL
+/// any more (the start-up hashes are <see cref="BelizeMesh.Configuration.Sha256"/>, certificate extensions and names are
+/// read without .NET's OID lookups): loading and initialising it took ~8 ms of a ~55 ms start on a paravirtualised VM
+/// (perf/README.md, "footprint, round 11"). The idle footprint is unchanged: the libraries are mapped either way.
+/// </summary>
+internal static class CryptoWarmUp
+{
+    /// <summary>How long after ready the libraries load: past the readiness answer, before traffic normally arrives.</summary>
+    internal static readonly TimeSpan Delay = TimeSpan.FromMilliseconds(300);
+
+    internal static async Task RunAfterDelayAsync(CancellationToken stopping)
+    {
+        try
+        {
+            await Task.Delay(Delay, stopping).ConfigureAwait(false);
+            Run();
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        catch (CryptographicException)
+        {
+            // OpenSSL is missing or broken: the first handshake reports it, with the connection it failed.
+        }
+    }
+
+    /// <summary>The handshake's primitives once each: SHA-384 (transcript, HKDF), AES-256-GCM (records), ECDH P-256.</summary>
+    internal static void Run()
+    {
+        Span<byte> digest = stackalloc byte[SHA384.HashSizeInBytes];
+        SHA384.HashData(ReadOnlySpan<byte>.Empty, digest);
+        Span<byte> key = stackalloc byte[32];
+        Span<byte> nonce = stackalloc byte[12];
+        Span<byte> tag = stackalloc byte[16];
+        key.Clear();
+        nonce.Clear();
+        using (var aes = new AesGcm(key, tag.Length))
+        {
+            aes.Encrypt(nonce, ReadOnlySpan<byte>.Empty, Span<byte>.Empty, tag);
+        }
+
+        using var ecdh = ECDiffieHellman.Create(ECCurve.NamedCurves.nistP256);
+        _ = ecdh.PublicKey.ExportSubjectPublicKeyInfo();
+    }
+}

@@ -100,6 +100,7 @@ internal static class Footprint
                 }
 
                 // The last start also carries the channel and burst measurements.
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"   exec to ready, each start (ms): {string.Join(" ", readies.Select(r => r.ToString("0", CultureInfo.InvariantCulture)))}"));
                 var endPoint = new IPEndPoint(IPAddress.Loopback, inbound);
                 double idle = Median(idles);
                 List<Stream> open = await OpenChannelsAsync(endPoint, options, channels).ConfigureAwait(false);

@@ -129,10 +129,10 @@ public sealed class WatchedStoreHooks<T>
 public static class WatchedStore
 {
     /// <summary>SHA-256 of <paramref name="text"/>'s UTF-8 bytes, upper-case hex: the usual fingerprint of a text file.</summary>
-    public static string Fingerprint(string text) => Convert.ToHexString(Sha256.HashData(Encoding.UTF8.GetBytes(text)));
+    public static string Fingerprint(string text) => Convert.ToHexString(BelizeMesh.Quantum.Sha256.HashData(Encoding.UTF8.GetBytes(text)));
 
     /// <summary>SHA-256 of <paramref name="bytes"/>, upper-case hex.</summary>
-    public static string Fingerprint(ReadOnlySpan<byte> bytes) => Convert.ToHexString(Sha256.HashData(bytes));
+    public static string Fingerprint(ReadOnlySpan<byte> bytes) => Convert.ToHexString(BelizeMesh.Quantum.Sha256.HashData(bytes));
 }
 
 /// <summary>

@@ -10,8 +10,9 @@ namespace BelizeMesh.Quantum.Acvp;
 /// SHA3-224 (FIPS 202). One-shot, for pre-hashing public messages only (not constant-time, no secrets go in).
 /// </summary>
 /// <remarks>
-/// The SHA-2 constants are derived, not typed in: K are the first 32/64 bits of the fractional parts of the cube roots
-/// of the first 64/80 primes (FIPS 180-4, sections 4.2.2 and 4.2.3), the SHA-224 initial value is the second 32 bits of
+/// SHA-224 runs SHA-256's compression function (<see cref="Sha256"/>, the sidecar's, section 6.3) from its own initial
+/// value. The SHA-512 constants are derived, not typed in: K are the first 64 bits of the fractional parts of the cube
+/// roots of the first 80 primes (FIPS 180-4, section 4.2.3), the SHA-224 initial value is the second 32 bits of
 /// the fractional parts of the square roots of the 9th to 16th primes (section 5.3.2), and the SHA-512/t initial values
 /// come from the IV generation function of section 5.3.6.1. Tests check the compression functions against .NET's
 /// SHA-256 and SHA-512 and the results against known answers.
@@ -19,7 +20,6 @@ namespace BelizeMesh.Quantum.Acvp;
 internal static class MLDsaExtraHashes
 {
     private static readonly ulong[] s_k512 = PrimeRoots(80, cube: true, skip: 0);
-    private static readonly uint[] s_k256 = Array.ConvertAll(s_k512[..64], k => (uint)(k >> 32));
     private static readonly uint[] s_sha224Iv = Array.ConvertAll(PrimeRoots(8, cube: false, skip: 8), h => (uint)h);
     private static readonly ulong[] s_sha512Iv = PrimeRoots(8, cube: false, skip: 0);
     private static readonly ulong[] s_sha512_224Iv = Sha512TIv(224);
@@ -173,7 +173,7 @@ internal static class MLDsaExtraHashes
         long bitLength = (long)data.Length * 8;
         while (data.Length >= 64)
         {
-            Sha256Block(h, data[..64]);
+            Sha256.Compress(h, data[..64]);
             data = data[64..];
         }
 
@@ -185,48 +185,8 @@ internal static class MLDsaExtraHashes
         BinaryPrimitives.WriteInt64BigEndian(tail[(tailLength - 8)..], bitLength);
         for (int i = 0; i < tailLength; i += 64)
         {
-            Sha256Block(h, tail.Slice(i, 64));
+            Sha256.Compress(h, tail.Slice(i, 64));
         }
-    }
-
-    private static void Sha256Block(Span<uint> h, ReadOnlySpan<byte> block)
-    {
-        Span<uint> w = stackalloc uint[64];
-        for (int t = 0; t < 16; t++)
-        {
-            w[t] = BinaryPrimitives.ReadUInt32BigEndian(block[(4 * t)..]);
-        }
-
-        for (int t = 16; t < 64; t++)
-        {
-            uint s0 = uint.RotateRight(w[t - 15], 7) ^ uint.RotateRight(w[t - 15], 18) ^ (w[t - 15] >> 3);
-            uint s1 = uint.RotateRight(w[t - 2], 17) ^ uint.RotateRight(w[t - 2], 19) ^ (w[t - 2] >> 10);
-            w[t] = s1 + w[t - 7] + s0 + w[t - 16];
-        }
-
-        uint a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
-        for (int t = 0; t < 64; t++)
-        {
-            uint t1 = hh + (uint.RotateRight(e, 6) ^ uint.RotateRight(e, 11) ^ uint.RotateRight(e, 25)) + ((e & f) ^ (~e & g)) + s_k256[t] + w[t];
-            uint t2 = (uint.RotateRight(a, 2) ^ uint.RotateRight(a, 13) ^ uint.RotateRight(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
-            hh = g;
-            g = f;
-            f = e;
-            e = d + t1;
-            d = c;
-            c = b;
-            b = a;
-            a = t1 + t2;
-        }
-
-        h[0] += a;
-        h[1] += b;
-        h[2] += c;
-        h[3] += d;
-        h[4] += e;
-        h[5] += f;
-        h[6] += g;
-        h[7] += hh;
     }
 
     private static void Sha512Hash(Span<ulong> h, ReadOnlySpan<byte> data)

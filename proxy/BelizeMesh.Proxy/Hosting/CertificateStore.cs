@@ -5,6 +5,7 @@ using BelizeMesh.Channel.Identity;
 using BelizeMesh.Configuration;
 using BelizeMesh.Identity;
 using BelizeMesh.Proxy.Metrics;
+using BelizeMesh.Quantum;
 using Microsoft.Extensions.Logging;
 
 namespace BelizeMesh.Proxy.Hosting;

@@ -5,7 +5,7 @@ namespace BelizeMesh.Proxy.Hosting;
 /// <summary>
 /// Loads OpenSSL (libssl, libcrypto) and the algorithms of the PQ channel's handshake and records a little after the
 /// sidecar is ready, so that its first connection does not pay for it. Nothing before <c>/healthz/ready</c> uses OpenSSL
-/// any more (the start-up hashes are <see cref="BelizeMesh.Configuration.Sha256"/>, certificate extensions and names are
+/// any more (the start-up hashes are <see cref="BelizeMesh.Quantum.Sha256"/>, certificate extensions and names are
 /// read without .NET's OID lookups): loading and initialising it took ~8 ms of a ~55 ms start on a paravirtualised VM
 /// (perf/README.md, "footprint, round 11"). The idle footprint is unchanged: the libraries are mapped either way.
 /// </summary>

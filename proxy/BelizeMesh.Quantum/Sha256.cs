@@ -2,11 +2,11 @@ using System.Buffers.Binary;
 using System.Numerics;
 using System.Security.Cryptography;
 
-namespace BelizeMesh.Configuration;
+namespace BelizeMesh.Quantum;
 
 /// <summary>
 /// SHA-256 (FIPS 180-4, section 6.2) in managed code, for the fingerprints and content hashes the sidecar computes while it
-/// starts: the policy text (<see cref="WatchedStore.Fingerprint(string)"/>), the certificate files and each certificate's
+/// starts: the policy text (<c>WatchedStore.Fingerprint</c>), the certificate files and each certificate's
 /// fingerprint. .NET's <see cref="SHA256"/> goes through OpenSSL, whose first use loads and initialises libssl and
 /// libcrypto (~8 ms of a ~55 ms start on a paravirtualised VM, perf/README.md "footprint, round 11"); with these hashes
 /// managed, nothing before <c>/healthz/ready</c> needs OpenSSL and it loads after. The output is SHA-256's, byte for byte
@@ -15,7 +15,7 @@ namespace BelizeMesh.Configuration;
 /// <remarks>
 /// The compression function has no data-dependent branches or table lookups (the round constants are indexed by the
 /// round number only), and <see cref="Dispose"/> zeroes the state and the buffered input: one of the inputs is the
-/// private key's file.
+/// private key's file. The ACVP runner's SHA-224 (<c>MLDsaExtraHashes</c>) uses the same compression function.
 /// </remarks>
 public sealed class Sha256 : IDisposable
 {
@@ -132,8 +132,8 @@ public sealed class Sha256 : IDisposable
         _length = 0;
     }
 
-    /// <summary>FIPS 180-4 section 6.2.2: one 512-bit block into the state.</summary>
-    private static void Compress(Span<uint> state, ReadOnlySpan<byte> block)
+    /// <summary>FIPS 180-4 section 6.2.2: one 512-bit block into the state (SHA-224 shares it, section 6.3).</summary>
+    internal static void Compress(Span<uint> state, ReadOnlySpan<byte> block)
     {
         Span<uint> w = stackalloc uint[64];
         for (int t = 0; t < 16; t++)

@@ -64,8 +64,9 @@ public sealed class MeshCertificate
     /// <summary>End of the validity window (inclusive, RFC 5280 section 4.1.2.5).</summary>
     public DateTimeOffset NotAfter { get; private init; }
 
-    /// <summary>SHA-256 of <see cref="RawData"/>.</summary>
-    public ReadOnlyMemory<byte> Sha256Fingerprint { get; private init; }
+    /// <summary>SHA-256 of <see cref="RawData"/>; computed on first use (the CLI and the injector read it, a sidecar's
+    /// start and handshakes do not).</summary>
+    public ReadOnlyMemory<byte> Sha256Fingerprint => _sha256Fingerprint ??= Sha256.HashData(RawData.Span);
 
     /// <summary>The subjectPublicKeyInfo algorithm OID (ML-KEM-1024 for a service, ML-DSA-87 for the CA).</summary>
     public string PublicKeyAlgorithmOid { get; private init; } = "";
@@ -121,6 +122,7 @@ public sealed class MeshCertificate
     private ReadOnlyMemory<byte> _spki;
     private string? _subject;
     private string? _issuer;
+    private byte[]? _sha256Fingerprint;
 
     /// <summary>Parses a DER certificate. The bytes are copied.</summary>
     /// <exception cref="CertificateFormatException">The bytes are not a DER X.509 certificate; the message says which field is wrong.</exception>
@@ -249,7 +251,6 @@ public sealed class MeshCertificate
             IssuerName = issuer,
             NotBefore = notBefore,
             NotAfter = notAfter,
-            Sha256Fingerprint = Sha256.HashData(der),
             PublicKeyAlgorithmOid = keyOid,
             PublicKeyAlgorithmHasParameters = keyHasParameters,
             PublicKey = publicKey,

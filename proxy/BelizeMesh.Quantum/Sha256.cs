@@ -6,8 +6,8 @@ namespace BelizeMesh.Quantum;
 
 /// <summary>
 /// SHA-256 (FIPS 180-4, section 6.2) in managed code, for the fingerprints and content hashes the sidecar computes while it
-/// starts: the policy text (<c>WatchedStore.Fingerprint</c>), the certificate files and each certificate's
-/// fingerprint. .NET's <see cref="SHA256"/> goes through OpenSSL, whose first use loads and initialises libssl and
+/// starts: the policy text (<c>WatchedStore.Fingerprint</c>) and the certificate files (and, when asked for, a
+/// certificate's fingerprint). .NET's <see cref="SHA256"/> goes through OpenSSL, whose first use loads and initialises libssl and
 /// libcrypto (~8 ms of a ~55 ms start on a paravirtualised VM, perf/README.md "footprint, round 11"); with these hashes
 /// managed, nothing before <c>/healthz/ready</c> needs OpenSSL and it loads after. The output is SHA-256's, byte for byte
 /// (Sha256Tests compares it with .NET's and with FIPS 180-4's examples).

@@ -11,8 +11,20 @@ namespace BelizeMesh.Proxy.Hosting;
 /// </summary>
 internal static class CryptoWarmUp
 {
-    /// <summary>How long after ready the libraries load: past the readiness answer, before traffic normally arrives.</summary>
-    internal static readonly TimeSpan Delay = TimeSpan.FromMilliseconds(300);
+    /// <summary>The environment variable that sets <see cref="Delay"/> in milliseconds (0 to 60,000; anything else keeps 300).</summary>
+    internal const string DelayVariable = "BELIZEMESH_CRYPTO_WARMUP_MS";
+
+    /// <summary>
+    /// How long after ready the libraries load: past the readiness answer, before traffic normally arrives. 300 ms unless
+    /// <see cref="DelayVariable"/> says otherwise (NativeStartupTests sets seconds, so a stalled test machine cannot
+    /// mistake the warm-up for a load before ready).
+    /// </summary>
+    internal static TimeSpan Delay { get; } = ReadDelay(Environment.GetEnvironmentVariable(DelayVariable));
+
+    internal static TimeSpan ReadDelay(string? value) =>
+        int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int ms) && ms <= 60_000
+            ? TimeSpan.FromMilliseconds(ms)
+            : TimeSpan.FromMilliseconds(300);
 
     internal static async Task RunAfterDelayAsync(CancellationToken stopping)
     {

@@ -7,6 +7,9 @@ namespace BelizeMesh.Channel.Protocol;
 /// One direction of record protection (docs/protocol.md, 2.1–2.2): AES-256-GCM with key and IV from a traffic
 /// secret, nonce = IV xor the implicit 64-bit sequence number, the 5-byte header as associated data, and the
 /// key-update ratchet. Allocation-free per record; the traffic secret is zeroed on update and dispose.
+/// Records up to <see cref="IntrinsicsLimit"/> bytes go through <see cref="AesGcmIntrinsics"/> (AES-NI and PCLMULQDQ,
+/// no interop), larger ones through .NET's <see cref="AesGcm"/> (OpenSSL's wide-vector code), created on the first
+/// such record; where the CPU lacks AES-NI every record goes through <see cref="AesGcm"/>.
 /// Not thread-safe: one reader or one writer owns it.
 /// </summary>
 internal sealed class RecordProtector : IDisposable
@@ -16,7 +19,8 @@ internal sealed class RecordProtector : IDisposable
     private readonly byte[] _key = new byte[ProtocolConstants.KeyLength];
     private readonly long _recordsPerKey;
     private readonly long _bytesPerKey;
-    private AesGcm _aead;
+    private AesGcmIntrinsics? _intrinsics;
+    private AesGcm? _platform;
     private ulong _sequence;
     private long _bytes;
 
@@ -25,8 +29,14 @@ internal sealed class RecordProtector : IDisposable
         trafficSecret.CopyTo(_secret);
         _recordsPerKey = recordsPerKey;
         _bytesPerKey = bytesPerKey;
-        _aead = CreateAead();
+        CreateAead();
     }
+
+    /// <summary>
+    /// The largest plaintext sealed and opened by <see cref="AesGcmIntrinsics"/>: below it the interop calls of .NET's
+    /// AesGcm cost more than OpenSSL's faster bulk loop saves (perf/README.md, "data path: the record cipher").
+    /// </summary>
+    internal const int IntrinsicsLimit = 4096;
 
     private RecordProtector(RecordProtector other)
     {
@@ -38,7 +48,7 @@ internal sealed class RecordProtector : IDisposable
         _sequence = other._sequence;
         _bytes = other._bytes;
         Generation = other.Generation;
-        _aead = new AesGcm(_key, ProtocolConstants.TagLength);
+        _intrinsics = AesGcmIntrinsics.IsSupported ? new AesGcmIntrinsics(_key) : null;
     }
 
     /// <summary>Sequence number of the next record under the current key.</summary>
@@ -76,10 +86,17 @@ internal sealed class RecordProtector : IDisposable
         new RecordHeader(type, plaintext.Length + ProtocolConstants.TagLength).Write(record);
         Span<byte> nonce = stackalloc byte[ProtocolConstants.IvLength];
         ComputeNonce(nonce);
-        _aead.Encrypt(nonce, plaintext,
-            record.Slice(ProtocolConstants.HeaderLength, plaintext.Length),
-            record.Slice(ProtocolConstants.HeaderLength + plaintext.Length, ProtocolConstants.TagLength),
-            record[..ProtocolConstants.HeaderLength]);
+        Span<byte> ciphertext = record.Slice(ProtocolConstants.HeaderLength, plaintext.Length);
+        Span<byte> tag = record.Slice(ProtocolConstants.HeaderLength + plaintext.Length, ProtocolConstants.TagLength);
+        if (_intrinsics is { } intrinsics && plaintext.Length <= IntrinsicsLimit)
+        {
+            intrinsics.Encrypt(nonce, plaintext, ciphertext, tag, record[..ProtocolConstants.HeaderLength]);
+        }
+        else
+        {
+            Platform().Encrypt(nonce, plaintext, ciphertext, tag, record[..ProtocolConstants.HeaderLength]);
+        }
+
         _sequence++;
         _bytes += plaintext.Length;
         return total;
@@ -104,11 +121,16 @@ internal sealed class RecordProtector : IDisposable
         ComputeNonce(nonce);
         try
         {
-            _aead.Decrypt(nonce,
-                record.Slice(ProtocolConstants.HeaderLength, length),
-                record.Slice(ProtocolConstants.HeaderLength + length, ProtocolConstants.TagLength),
-                plaintext[..length],
-                record[..ProtocolConstants.HeaderLength]);
+            ReadOnlySpan<byte> ciphertext = record.Slice(ProtocolConstants.HeaderLength, length);
+            ReadOnlySpan<byte> tag = record.Slice(ProtocolConstants.HeaderLength + length, ProtocolConstants.TagLength);
+            if (_intrinsics is { } intrinsics && length <= IntrinsicsLimit)
+            {
+                intrinsics.Decrypt(nonce, ciphertext, tag, plaintext[..length], record[..ProtocolConstants.HeaderLength]);
+            }
+            else
+            {
+                Platform().Decrypt(nonce, ciphertext, tag, plaintext[..length], record[..ProtocolConstants.HeaderLength]);
+            }
         }
         catch (AuthenticationTagMismatchException ex)
         {
@@ -132,8 +154,8 @@ internal sealed class RecordProtector : IDisposable
         KeySchedule.ExpandLabel(_secret, KeySchedule.TrafficUpdate, [], next);
         next.CopyTo(_secret);
         CryptographicOperations.ZeroMemory(next);
-        _aead.Dispose();
-        _aead = CreateAead();
+        DisposeAead();
+        CreateAead();
         _sequence = 0;
         _bytes = 0;
         Generation++;
@@ -144,17 +166,28 @@ internal sealed class RecordProtector : IDisposable
 
     public void Dispose()
     {
-        _aead.Dispose();
+        DisposeAead();
         CryptographicOperations.ZeroMemory(_secret);
         CryptographicOperations.ZeroMemory(_iv);
         CryptographicOperations.ZeroMemory(_key);
     }
 
-    private AesGcm CreateAead()
+    private void CreateAead()
     {
         KeySchedule.ExpandLabel(_secret, KeySchedule.Key, [], _key);
         KeySchedule.ExpandLabel(_secret, KeySchedule.Iv, [], _iv);
-        return new AesGcm(_key, ProtocolConstants.TagLength);
+        _intrinsics = AesGcmIntrinsics.IsSupported ? new AesGcmIntrinsics(_key) : null;
+    }
+
+    /// <summary>OpenSSL's AES-GCM under the current key, made on first use (records above <see cref="IntrinsicsLimit"/>).</summary>
+    private AesGcm Platform() => _platform ??= new AesGcm(_key, ProtocolConstants.TagLength);
+
+    private void DisposeAead()
+    {
+        _intrinsics?.Dispose();
+        _intrinsics = null;
+        _platform?.Dispose();
+        _platform = null;
     }
 
     private void ComputeNonce(Span<byte> nonce)

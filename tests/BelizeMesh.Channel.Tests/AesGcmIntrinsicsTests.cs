@@ -187,7 +187,7 @@ public sealed class AesGcmIntrinsicsTests
     }
 
     [IntrinsicsFact]
-    public void Dispose_zeroes_the_round_keys_and_the_powers_of_h()
+    public void Dispose_zeroes_the_round_keys_and_the_powers_of_h_and_refuses_further_use()
     {
         var gcm = new AesGcmIntrinsics(RandomNumberGenerator.GetBytes(32));
         var roundKeys = (System.Runtime.Intrinsics.Vector128<byte>[])typeof(AesGcmIntrinsics).GetField("_roundKeys", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!.GetValue(gcm)!;
@@ -197,6 +197,8 @@ public sealed class AesGcmIntrinsicsTests
         gcm.Dispose();
         Assert.All(roundKeys, k => Assert.Equal(default, k));
         Assert.All(powers, h => Assert.Equal(default, h));
+        Assert.Throws<ObjectDisposedException>(() => gcm.Encrypt(new byte[12], new byte[4], new byte[4], new byte[16], []));
+        Assert.Throws<ObjectDisposedException>(() => gcm.Decrypt(new byte[12], new byte[4], new byte[16], new byte[4], []));
     }
 
     private static (byte[] Key, byte[] Nonce, byte[] Plaintext, byte[] Aad) RandomCase(Random random, int length, int aadLength)

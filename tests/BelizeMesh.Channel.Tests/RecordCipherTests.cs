@@ -73,4 +73,17 @@ public sealed class RecordCipherTests
         PqChannelException failure = Assert.Throws<PqChannelException>(() => receiver.Open(record, plaintext));
         Assert.Equal(ChannelFailure.BadRecordMac, failure.Reason);
     }
+
+    [Theory]
+    [InlineData(100)]
+    [InlineData(ProtocolConstants.MaxPlaintext)]
+    public void A_disposed_protector_refuses_to_seal_or_open_rather_than_use_its_zeroed_key(int length)
+    {
+        var protector = new RecordProtector(s_secret);
+        byte[] record = new byte[RecordProtector.SealedLength(length)];
+        protector.Seal(ContentType.ApplicationData, new byte[length], record);
+        protector.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => protector.Seal(ContentType.ApplicationData, new byte[length], new byte[record.Length]));
+        Assert.Throws<ObjectDisposedException>(() => protector.Open(record, new byte[length]));
+    }
 }

@@ -10,8 +10,8 @@ namespace BelizeMesh.Channel.Protocol;
 /// <summary>
 /// AES-256-GCM (NIST SP 800-38D) with a 96-bit nonce and a 128-bit tag, on the CPU's AES-NI and PCLMULQDQ instructions,
 /// for the channel's small records. .NET's <see cref="AesGcm"/> goes through OpenSSL's EVP interface: five to six
-/// interop calls per record, ~1.5–2.5 µs for a 300-byte record where this takes ~0.3 µs (perf/README.md, "data path:
-/// the record cipher"); OpenSSL's stitched wide-vector code is faster from a few KiB up, so <see cref="RecordProtector"/>
+/// interop calls per record, ~1.5–2.5 µs for a 300-byte record where this takes ~0.3 µs (perf/README.md, "data path,
+/// eleventh session"); OpenSSL's stitched wide-vector code is faster from a few KiB up, so <see cref="RecordProtector"/>
 /// hands larger records to it.
 /// <para>
 /// Constant time: AES rounds are <c>AESENC</c>/<c>AESENCLAST</c> (no tables), GHASH multiplies with <c>PCLMULQDQ</c>;
@@ -39,6 +39,7 @@ internal sealed class AesGcmIntrinsics : IDisposable
 
     private readonly Vector128<byte>[] _roundKeys = new Vector128<byte>[Rounds + 1];
     private readonly Vector128<ulong>[] _hPowers = new Vector128<ulong>[4]; // H, H^2, H^3, H^4, byte-reversed
+    private bool _disposed;
 
     /// <summary>True where the CPU has AES-NI, PCLMULQDQ and SSSE3 (every x86-64-v3 processor the sidecar ships for).</summary>
     public static bool IsSupported => X86Aes.IsSupported && Pclmulqdq.IsSupported && Ssse3.IsSupported;
@@ -69,6 +70,7 @@ internal sealed class AesGcmIntrinsics : IDisposable
 
     public void Dispose()
     {
+        _disposed = true;
         CryptographicOperations.ZeroMemory(MemoryMarshal.AsBytes(_roundKeys.AsSpan()));
         CryptographicOperations.ZeroMemory(MemoryMarshal.AsBytes(_hPowers.AsSpan()));
     }
@@ -98,8 +100,10 @@ internal sealed class AesGcmIntrinsics : IDisposable
         }
     }
 
-    private static void CheckArguments(ReadOnlySpan<byte> nonce, int inputLength, int outputLength, int tagLength)
+    private void CheckArguments(ReadOnlySpan<byte> nonce, int inputLength, int outputLength, int tagLength)
     {
+        // After Dispose the round keys are zero: refuse rather than encrypt under a known key.
+        ObjectDisposedException.ThrowIf(_disposed, this);
         if (nonce.Length != NonceLength)
         {
             throw new ArgumentException($"the nonce is {NonceLength} bytes, not {nonce.Length}", nameof(nonce));

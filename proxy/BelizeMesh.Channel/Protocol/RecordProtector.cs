@@ -21,6 +21,7 @@ internal sealed class RecordProtector : IDisposable
     private readonly long _bytesPerKey;
     private AesGcmIntrinsics? _intrinsics;
     private AesGcm? _platform;
+    private bool _disposed;
     private ulong _sequence;
     private long _bytes;
 
@@ -34,7 +35,7 @@ internal sealed class RecordProtector : IDisposable
 
     /// <summary>
     /// The largest plaintext sealed and opened by <see cref="AesGcmIntrinsics"/>: below it the interop calls of .NET's
-    /// AesGcm cost more than OpenSSL's faster bulk loop saves (perf/README.md, "data path: the record cipher").
+    /// AesGcm cost more than OpenSSL's faster bulk loop saves (perf/README.md, "data path, eleventh session").
     /// </summary>
     internal const int IntrinsicsLimit = 4096;
 
@@ -48,7 +49,7 @@ internal sealed class RecordProtector : IDisposable
         _sequence = other._sequence;
         _bytes = other._bytes;
         Generation = other.Generation;
-        _intrinsics = AesGcmIntrinsics.IsSupported ? new AesGcmIntrinsics(_key) : null;
+        _intrinsics = NewIntrinsics(_key);
     }
 
     /// <summary>Sequence number of the next record under the current key.</summary>
@@ -166,6 +167,7 @@ internal sealed class RecordProtector : IDisposable
 
     public void Dispose()
     {
+        _disposed = true;
         DisposeAead();
         CryptographicOperations.ZeroMemory(_secret);
         CryptographicOperations.ZeroMemory(_iv);
@@ -176,11 +178,20 @@ internal sealed class RecordProtector : IDisposable
     {
         KeySchedule.ExpandLabel(_secret, KeySchedule.Key, [], _key);
         KeySchedule.ExpandLabel(_secret, KeySchedule.Iv, [], _iv);
-        _intrinsics = AesGcmIntrinsics.IsSupported ? new AesGcmIntrinsics(_key) : null;
+        _intrinsics = NewIntrinsics(_key);
     }
 
-    /// <summary>OpenSSL's AES-GCM under the current key, made on first use (records above <see cref="IntrinsicsLimit"/>).</summary>
-    private AesGcm Platform() => _platform ??= new AesGcm(_key, ProtocolConstants.TagLength);
+    private static AesGcmIntrinsics? NewIntrinsics(byte[] key) => AesGcmIntrinsics.IsSupported ? new AesGcmIntrinsics(key) : null;
+
+    /// <summary>
+    /// OpenSSL's AES-GCM under the current key, made on first use (records above <see cref="IntrinsicsLimit"/>). After
+    /// <see cref="Dispose"/> every record lands here (no intrinsics instance) and is refused: the key is zero by then.
+    /// </summary>
+    private AesGcm Platform()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        return _platform ??= new AesGcm(_key, ProtocolConstants.TagLength);
+    }
 
     private void DisposeAead()
     {

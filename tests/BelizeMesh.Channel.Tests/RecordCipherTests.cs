@@ -18,9 +18,17 @@ public sealed class RecordCipherTests
     [Theory]
     [MemberData(nameof(Lengths))]
     public void Records_of_every_size_are_standard_aes_256_gcm_under_the_derived_key_and_nonce(int length)
+        => SealsAndOpensLikeTheReference(() => new RecordProtector(s_secret), length);
+
+    [Theory]
+    [MemberData(nameof(Lengths))]
+    public void Handshake_records_of_every_size_are_standard_aes_256_gcm_too(int length)
+        => SealsAndOpensLikeTheReference(() => RecordProtector.ForHandshake(s_secret), length);
+
+    private static void SealsAndOpensLikeTheReference(Func<RecordProtector> create, int length)
     {
-        using var sender = new RecordProtector(s_secret);
-        using var receiver = new RecordProtector(s_secret);
+        using RecordProtector sender = create();
+        using RecordProtector receiver = create();
         byte[] secret = (byte[])s_secret.Clone();
         var random = new Random(length);
         for (int generation = 0; generation < 2; generation++)

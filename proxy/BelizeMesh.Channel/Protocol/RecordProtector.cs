@@ -9,7 +9,9 @@ namespace BelizeMesh.Channel.Protocol;
 /// key-update ratchet. Allocation-free per record; the traffic secret is zeroed on update and dispose.
 /// Records up to <see cref="IntrinsicsLimit"/> bytes go through <see cref="AesGcmIntrinsics"/> (AES-NI and PCLMULQDQ,
 /// no interop), larger ones through .NET's <see cref="AesGcm"/> (OpenSSL's wide-vector code), created on the first
-/// such record; where the CPU lacks AES-NI every record goes through <see cref="AesGcm"/>.
+/// such record; a handshake's protectors (<see cref="ForHandshake"/>) keep every record on the intrinsics, since a
+/// handful of records never repays making an OpenSSL context. Where the CPU lacks AES-NI every record goes through
+/// <see cref="AesGcm"/>.
 /// Not thread-safe: one reader or one writer owns it.
 /// </summary>
 internal sealed class RecordProtector : IDisposable
@@ -19,6 +21,7 @@ internal sealed class RecordProtector : IDisposable
     private readonly byte[] _key = new byte[ProtocolConstants.KeyLength];
     private readonly long _recordsPerKey;
     private readonly long _bytesPerKey;
+    private readonly int _intrinsicsLimit;
     private AesGcmIntrinsics? _intrinsics;
     private AesGcm? _platform;
     private bool _disposed;
@@ -26,12 +29,25 @@ internal sealed class RecordProtector : IDisposable
     private long _bytes;
 
     public RecordProtector(ReadOnlySpan<byte> trafficSecret, long recordsPerKey = ProtocolConstants.MaxRecordsPerKey, long bytesPerKey = ProtocolConstants.MaxBytesPerKey)
+        : this(trafficSecret, recordsPerKey, bytesPerKey, IntrinsicsLimit)
+    {
+    }
+
+    private RecordProtector(ReadOnlySpan<byte> trafficSecret, long recordsPerKey, long bytesPerKey, int intrinsicsLimit)
     {
         trafficSecret.CopyTo(_secret);
         _recordsPerKey = recordsPerKey;
         _bytesPerKey = bytesPerKey;
+        _intrinsicsLimit = intrinsicsLimit;
         CreateAead();
     }
+
+    /// <summary>
+    /// A protector for the handshake's few records (the certificates among them, ~6.7 KB each): all of them on
+    /// <see cref="AesGcmIntrinsics"/> where the CPU has it.
+    /// </summary>
+    public static RecordProtector ForHandshake(ReadOnlySpan<byte> trafficSecret) =>
+        new(trafficSecret, ProtocolConstants.MaxRecordsPerKey, ProtocolConstants.MaxBytesPerKey, ProtocolConstants.MaxPlaintext);
 
     /// <summary>
     /// The largest plaintext sealed and opened by <see cref="AesGcmIntrinsics"/>: below it the interop calls of .NET's
@@ -46,6 +62,7 @@ internal sealed class RecordProtector : IDisposable
         other._key.CopyTo(_key, 0);
         _recordsPerKey = other._recordsPerKey;
         _bytesPerKey = other._bytesPerKey;
+        _intrinsicsLimit = other._intrinsicsLimit;
         _sequence = other._sequence;
         _bytes = other._bytes;
         Generation = other.Generation;
@@ -89,7 +106,7 @@ internal sealed class RecordProtector : IDisposable
         ComputeNonce(nonce);
         Span<byte> ciphertext = record.Slice(ProtocolConstants.HeaderLength, plaintext.Length);
         Span<byte> tag = record.Slice(ProtocolConstants.HeaderLength + plaintext.Length, ProtocolConstants.TagLength);
-        if (_intrinsics is { } intrinsics && plaintext.Length <= IntrinsicsLimit)
+        if (_intrinsics is { } intrinsics && plaintext.Length <= _intrinsicsLimit)
         {
             intrinsics.Encrypt(nonce, plaintext, ciphertext, tag, record[..ProtocolConstants.HeaderLength]);
         }
@@ -124,7 +141,7 @@ internal sealed class RecordProtector : IDisposable
         {
             ReadOnlySpan<byte> ciphertext = record.Slice(ProtocolConstants.HeaderLength, length);
             ReadOnlySpan<byte> tag = record.Slice(ProtocolConstants.HeaderLength + length, ProtocolConstants.TagLength);
-            if (_intrinsics is { } intrinsics && length <= IntrinsicsLimit)
+            if (_intrinsics is { } intrinsics && length <= _intrinsicsLimit)
             {
                 intrinsics.Decrypt(nonce, ciphertext, tag, plaintext[..length], record[..ProtocolConstants.HeaderLength]);
             }

@@ -10,7 +10,7 @@ namespace BelizeMesh.Channel.Protocol;
 /// <summary>
 /// AES-256-GCM (NIST SP 800-38D) with a 96-bit nonce and a 128-bit tag, on the CPU's AES-NI and PCLMULQDQ instructions,
 /// for the channel's small records. .NET's <see cref="AesGcm"/> goes through OpenSSL's EVP interface: five to six
-/// interop calls per record, ~1.5–2.5 µs for a 300-byte record where this takes ~0.3 µs (perf/README.md, "data path,
+/// interop calls per record, ~1.3 µs for a 300-byte record where this takes ~0.3 µs (perf/README.md, "data path,
 /// eleventh session"); OpenSSL's stitched wide-vector code is faster from a few KiB up, so <see cref="RecordProtector"/>
 /// hands larger records to it.
 /// <para>
@@ -25,7 +25,7 @@ namespace BelizeMesh.Channel.Protocol;
 /// 128-bit integer, the carry-less product is shifted left by one bit and reduced modulo x^128 + x^7 + x^2 + x + 1.
 /// Both steps are linear, so four products (by H^4, H^3, H^2, H) are summed before one shift and reduction.
 /// </para>
-/// No mutable state after construction: calls may run concurrently until <see cref="Dispose"/>.
+/// Nothing changes after construction but <see cref="Dispose"/>: encrypt and decrypt calls may run concurrently.
 /// </summary>
 internal sealed class AesGcmIntrinsics : IDisposable
 {

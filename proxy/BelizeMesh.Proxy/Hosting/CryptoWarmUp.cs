@@ -3,7 +3,7 @@ using System.Security.Cryptography;
 namespace BelizeMesh.Proxy.Hosting;
 
 /// <summary>
-/// Loads OpenSSL (libssl, libcrypto) and the algorithms of the PQ channel's handshake and records a little after the
+/// Loads OpenSSL (libssl, libcrypto) and the algorithms the PQ channel takes from it a little after the
 /// sidecar is ready, so that its first connection does not pay for it. Nothing before <c>/healthz/ready</c> uses OpenSSL
 /// any more (the start-up hashes are <see cref="BelizeMesh.Quantum.Sha256"/>, certificate extensions and names are
 /// read without .NET's OID lookups): loading and initialising it took ~8 ms of a ~55 ms start on a paravirtualised VM
@@ -42,7 +42,11 @@ internal static class CryptoWarmUp
         }
     }
 
-    /// <summary>The handshake's primitives once each: SHA-384 (transcript, HKDF), AES-256-GCM (records), ECDH P-256.</summary>
+    /// <summary>
+    /// The OpenSSL primitives of the channel once each: SHA-384 (handshake transcript, HKDF), ECDH P-256 (handshake),
+    /// AES-256-GCM (only records above 4 KiB, or every record where the CPU lacks AES-NI: the rest use
+    /// <c>AesGcmIntrinsics</c>).
+    /// </summary>
     internal static void Run()
     {
         Span<byte> digest = stackalloc byte[SHA384.HashSizeInBytes];

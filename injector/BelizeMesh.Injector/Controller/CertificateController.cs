@@ -418,13 +418,13 @@ internal sealed partial class CertificateController : IDisposable
             {
                 var options = new V1DeleteOptions { Preconditions = new V1Preconditions { Uid = secret.Metadata.Uid, ResourceVersion = secret.Metadata.ResourceVersion } };
                 await _client.CoreV1.DeleteNamespacedSecretAsync(secret.Metadata.Name, ns, body: options, cancellationToken: leading).ConfigureAwait(false);
-                Secrets.Remove(key);
+                Secrets.Remove(key, secret.Metadata.ResourceVersion);
                 Metrics.RecordDeleted();
                 LogDeleted(_logger, key, owner.Name);
             }
             catch (HttpOperationException e) when (ApiErrors.IsNotFound(e))
             {
-                Secrets.Remove(key);
+                Secrets.Remove(key, secret.Metadata.ResourceVersion);
             }
             catch (HttpOperationException e) when (ApiErrors.IsConflict(e))
             {

@@ -12,10 +12,19 @@ namespace BelizeMesh.Injector.Controller;
 /// A list-then-watch cache of one resource (client-go's reflector + store): lists with the collection's
 /// resourceVersion, watches from it with bookmarks, resumes a dropped or timed-out watch from the last resourceVersion
 /// it saw (an event's or a bookmark's), and relists only when the server answers 410 Gone (the version was compacted).
+/// The controller records its own writes here as soon as the server answers them (<see cref="Upsert"/>), ahead of the
+/// watch; the cache then keeps whichever copy is newer by resourceVersion, so neither a late watch event older than an
+/// own write nor an own write older than a change the watch has already delivered can put a stale copy back.
 /// </summary>
 internal sealed partial class Reflector<T> where T : class, IKubernetesObject<V1ObjectMeta>
 {
+    private const int MaxTombstones = 4096;
+
     private readonly ConcurrentDictionary<string, T> _items = new(StringComparer.Ordinal);
+    // Serialises every change to _items (the watch and the controller's own writes); readers need no lock.
+    private readonly Lock _gate = new();
+    // resourceVersions of deletions the watch delivered, so an own write older than a deletion does not resurrect it.
+    private readonly Dictionary<string, string> _tombstones = new(StringComparer.Ordinal);
     private readonly TaskCompletionSource _synced = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly ControllerKubernetes _client;
     private readonly WatchedResource _resource;
@@ -55,11 +64,127 @@ internal sealed partial class Reflector<T> where T : class, IKubernetesObject<V1
 
     public static string Key(string? ns, string name) => string.IsNullOrEmpty(ns) ? name : ns + "/" + name;
 
-    /// <summary>Records an object the controller itself just wrote, so the next pass does not act on a stale copy.</summary>
-    public void Upsert(T item) => _items[Key(item.Metadata)] = item;
+    /// <summary>
+    /// Records an object the controller itself just wrote, so the next pass does not act on a stale copy — unless the
+    /// watch has already delivered a later version of it (or its later deletion): then the watch's copy stands and this
+    /// returns false. Without comparable resourceVersions the written copy is recorded as before.
+    /// </summary>
+    public bool Upsert(T written)
+    {
+        string key = Key(written.Metadata);
+        string? version = written.Metadata.ResourceVersion;
+        lock (_gate)
+        {
+            if (_items.TryGetValue(key, out T? cached))
+            {
+                if (CompareVersions(cached.Metadata.ResourceVersion, version) >= 0)
+                {
+                    return false;
+                }
+            }
+            else if (_tombstones.TryGetValue(key, out string? deleted) && CompareVersions(deleted, version) > 0)
+            {
+                return false;
+            }
 
-    /// <summary>Forgets an object the controller itself just deleted.</summary>
-    public void Remove(string key) => _items.TryRemove(key, out _);
+            _items[key] = written;
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// Forgets an object the controller itself just deleted at <paramref name="deletedVersion"/>, unless the watch has
+    /// already delivered a later object under that key (it was created again meanwhile).
+    /// </summary>
+    public void Remove(string key, string? deletedVersion)
+    {
+        lock (_gate)
+        {
+            if (_items.TryGetValue(key, out T? cached) && CompareVersions(cached.Metadata.ResourceVersion, deletedVersion) > 0)
+            {
+                return;
+            }
+
+            _items.TryRemove(key, out _);
+        }
+    }
+
+    /// <summary>
+    /// Orders two resourceVersions as Kubernetes 1.35 defines them for objects of one resource (KEP-5504, "comparable
+    /// resource versions"): decimal integers without leading zeros, the longer one newer, equal lengths compared digit
+    /// by digit. Answers null when either is not of that form (an older or aggregated server): the caller then does
+    /// what it did before versions were comparable.
+    /// </summary>
+    public static int? CompareVersions(string? a, string? b)
+    {
+        if (!IsComparable(a) || !IsComparable(b))
+        {
+            return null;
+        }
+
+        if (a!.Length != b!.Length)
+        {
+            return a.Length < b.Length ? -1 : 1;
+        }
+
+        return Math.Sign(string.CompareOrdinal(a, b));
+    }
+
+    private static bool IsComparable(string? version)
+    {
+        if (string.IsNullOrEmpty(version) || version[0] == '0')
+        {
+            return false;
+        }
+
+        foreach (char c in version)
+        {
+            if (c is < '0' or > '9')
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>Stores a listed or watched object unless the cache already holds a newer version (an own write).</summary>
+    private void Store(string key, T item)
+    {
+        lock (_gate)
+        {
+            if (_items.TryGetValue(key, out T? cached) && CompareVersions(cached.Metadata.ResourceVersion, item.Metadata.ResourceVersion) > 0)
+            {
+                return;
+            }
+
+            _items[key] = item;
+            _tombstones.Remove(key);
+        }
+    }
+
+    /// <summary>Applies a watched deletion unless the cache holds a newer object under that key (an own create after it).</summary>
+    private void Delete(string key, string? version)
+    {
+        lock (_gate)
+        {
+            if (_items.TryGetValue(key, out T? cached) && CompareVersions(cached.Metadata.ResourceVersion, version) > 0)
+            {
+                return;
+            }
+
+            _items.TryRemove(key, out _);
+            if (_tombstones.Count >= MaxTombstones)
+            {
+                _tombstones.Clear();
+            }
+
+            if (version is not null)
+            {
+                _tombstones[key] = version;
+            }
+        }
+    }
 
     public async Task RunAsync(CancellationToken cancellationToken)
     {
@@ -134,15 +259,21 @@ internal sealed partial class Reflector<T> where T : class, IKubernetesObject<V1
         {
             string key = Key(item.Metadata);
             seen.Add(key);
-            _items[key] = item;
+            Store(key, item);
         }
 
-        foreach (string key in _items.Keys)
+        lock (_gate)
         {
-            if (!seen.Contains(key))
+            foreach ((string key, T cached) in _items)
             {
-                _items.TryRemove(key, out _);
+                // Not listed: gone, unless it is an own write newer than the list.
+                if (!seen.Contains(key) && CompareVersions(cached.Metadata.ResourceVersion, resourceVersion) is not > 0)
+                {
+                    _items.TryRemove(key, out _);
+                }
             }
+
+            _tombstones.Clear();
         }
 
         ResourceVersion = resourceVersion;
@@ -180,7 +311,7 @@ internal sealed partial class Reflector<T> where T : class, IKubernetesObject<V1
                 case "MODIFIED":
                 {
                     T item = KubernetesJson.Deserialize<T>(obj);
-                    _items[Key(item.Metadata)] = item;
+                    Store(Key(item.Metadata), item);
                     ResourceVersion = item.Metadata.ResourceVersion;
                     _changed();
                     break;
@@ -189,7 +320,7 @@ internal sealed partial class Reflector<T> where T : class, IKubernetesObject<V1
                 case "DELETED":
                 {
                     T item = KubernetesJson.Deserialize<T>(obj);
-                    _items.TryRemove(Key(item.Metadata), out _);
+                    Delete(Key(item.Metadata), item.Metadata.ResourceVersion);
                     ResourceVersion = item.Metadata.ResourceVersion;
                     _changed();
                     break;

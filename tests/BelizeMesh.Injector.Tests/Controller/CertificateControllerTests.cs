@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using BelizeMesh.Identity;
 using BelizeMesh.Injector.Controller;
+using k8s.Models;
 using Microsoft.Extensions.Time.Testing;
 
 namespace BelizeMesh.Injector.Tests.Controller;
@@ -182,6 +183,37 @@ public sealed class CertificateControllerTests
         using var credentials = ServiceCredentials.FromPem(data["tls.crt"], data["tls.key"], data["ca.crt"]);
         await h.Api.WaitForAsync(() => a.Metrics.Renewed(RenewalReason.Invalid) == 1, "counted as invalid");
         AssertNoKeyMaterialLogged(h, otherKey);
+    }
+
+    [Fact]
+    public async Task A_change_the_watch_delivers_before_the_controllers_own_write_is_answered_is_not_hidden_by_it()
+    {
+        // The race behind a once-flaky run of the test above: the controller's create is stored, someone breaks the
+        // Secret, and the watch delivers that change before the controller reads its create's answer. Recording the
+        // (older) written copy then must not put it back over the broken one, or nothing reissues it.
+        await using var h = await ControllerHarness.StartAsync();
+        h.Api.AddNamespace(Ns, optedIn: true);
+        h.Api.AddServiceAccount(Ns, "cart");
+        RunningController? a = null;
+        string? broken = null;
+        int raced = 0;
+        h.Api.AfterWrite = async (method, resource, ns, name, status) =>
+        {
+            if (method == "POST" && resource == "secrets" && name == "belizemesh-certs-cart" && status == 201 && Interlocked.Exchange(ref raced, 1) == 0)
+            {
+                JsonObject changed = h.Api.Mutate("secrets", ns, name, o => o["data"]!["tls.key"] = Convert.ToBase64String("not the certificate's key"u8.ToArray()));
+                broken = changed["metadata"]!["resourceVersion"]!.GetValue<string>();
+                await h.Api.WaitForAsync(
+                    () => a is not null && a.Controller.Secrets.Items.TryGetValue(Ns + "/" + name, out V1Secret? cached) && cached.Metadata.ResourceVersion == broken,
+                    "the watch delivered the change before the create is answered");
+            }
+        };
+        a = h.Start("a");
+
+        await h.Api.WaitForAsync(() => a.Metrics.Renewed(RenewalReason.Invalid) == 1, "the broken Secret reissued");
+        Dictionary<string, string> data = h.SecretData(Ns, "belizemesh-certs-cart")!;
+        using var credentials = ServiceCredentials.FromPem(data["tls.crt"], data["tls.key"], data["ca.crt"]);
+        Assert.NotEqual(broken, h.Api.Get("secrets", Ns, "belizemesh-certs-cart")!["metadata"]!["resourceVersion"]!.GetValue<string>());
     }
 
     [Fact]

@@ -24,8 +24,8 @@ internal sealed record ApiRequest(string Client, string Method, string Resource,
 /// with label and field selectors (an object leaving a label selector arrives as DELETED), BOOKMARKs on demand, and
 /// an ERROR event with 410 Gone when the version was compacted; creates answer 409 AlreadyExists, updates 409 Conflict
 /// on a stale resourceVersion, deletes honour preconditions. Tests drive it through KubernetesClient and steer it with
-/// <see cref="BreakWatches"/>, <see cref="Compact"/>, <see cref="SendBookmarks"/>, <see cref="BeforeWrite"/> and
-/// <see cref="Partition"/>.
+/// <see cref="BreakWatches"/>, <see cref="Compact"/>, <see cref="SendBookmarks"/>, <see cref="BeforeWrite"/>,
+/// <see cref="AfterWrite"/> and <see cref="Partition"/>.
 /// </summary>
 internal sealed class FakeApiServer : IAsyncDisposable
 {
@@ -59,6 +59,12 @@ internal sealed class FakeApiServer : IAsyncDisposable
 
     /// <summary>Called before a create, update or delete is applied (method, resource, namespace, name); tests use it to race the controller.</summary>
     public Func<string, string, string?, string?, Task>? BeforeWrite { get; set; }
+
+    /// <summary>
+    /// Called after a create, update or delete was applied and before it is answered (method, resource, namespace,
+    /// name, status); tests use it to let other changes and their watch events overtake the writer's answer.
+    /// </summary>
+    public Func<string, string, string?, string?, int, Task>? AfterWrite { get; set; }
 
     public Uri Uri { get; private set; } = null!;
 
@@ -399,6 +405,11 @@ internal sealed class FakeApiServer : IAsyncDisposable
                 "DELETE" when name is not null => DeleteRequest(resource, ns, name, body),
                 _ => (405, StatusObject(405, "MethodNotAllowed", $"{method} is not supported here")),
             };
+            if (method is "POST" or "PUT" or "DELETE" && AfterWrite is { } after)
+            {
+                await after(method, resource, ns, name ?? body?["metadata"]?["name"]?.GetValue<string>(), status);
+            }
+
             context.Response.StatusCode = status;
             context.Response.ContentType = "application/json";
             await context.Response.WriteAsync(answer.ToJsonString());

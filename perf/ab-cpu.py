@@ -5,7 +5,8 @@
                            [--scenario belizemesh-pq] [--access-log] NAME=PROXY[:ENV=VALUE,...] NAME=PROXY ...
 
 ENV=VALUE pairs are the sidecars' environment (e.g. DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=70); the pseudo
-setting ACCESS_LOG=1 turns the access log on for that pair only (--access-log: for every pair), and SCENARIO=S holds
+setting ACCESS_LOG=1 turns the access log on for that pair only (--access-log: for every pair), H2_UPGRADE=P sets the
+frontend's spec.outbound.h2UpgradePolicy to P (DO_NOT_UPGRADE or UPGRADE) for that pair, and SCENARIO=S holds
 that pair in scenario S instead of --scenario (e.g. plain=PROXY:SCENARIO=belizemesh-plain, or nginx=PROXY:SCENARIO=nginx-tls,
 whose CPU is then nginx's processes'; the harness wants an existing proxy path even there), so pairs of different
 scenarios alternate in one run.
@@ -58,7 +59,9 @@ class Pair:
         command = ["dotnet", HARNESS, "compare", "--hold", args.scenario, "--proxy", proxy]
         if args.access_log or "ACCESS_LOG=1" in env:
             command.append("--access-log")
-        for setting in (e for e in env if e != "ACCESS_LOG=1"):
+        for setting in (e for e in env if e.startswith("H2_UPGRADE=")):
+            command += ["--h2-upgrade", setting.partition("=")[2]]
+        for setting in (e for e in env if e != "ACCESS_LOG=1" and not e.startswith("H2_UPGRADE=")):
             command += ["--proxy-env", setting]
         # SIGINT stops the harness cleanly (it stops the app and the sidecars); a shell's background job inherits it
         # ignored, so reset it for the child.

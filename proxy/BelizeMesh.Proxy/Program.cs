@@ -14,6 +14,10 @@ public static class Program
     public static int Main(string[] args)
     {
         FootprintDefaults.Apply();
+        if (SchedulingPolicy.Apply() is { } schedulingProblem)
+        {
+            Console.Error.WriteLine(schedulingProblem);
+        }
         _ = DehydratedDataRelease.Release();
         return BuildCommand(Console.Error).Parse(args).Invoke();
     }

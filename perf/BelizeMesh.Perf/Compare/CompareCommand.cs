@@ -48,6 +48,9 @@ internal sealed record CompareOptions
     /// peers run without theirs).</summary>
     public bool AccessLog { get; init; }
 
+    /// <summary><c>--h2-upgrade</c>: the frontend sidecar's <c>spec.outbound.h2UpgradePolicy</c> (null: not set, the adaptive default).</summary>
+    public string? H2Upgrade { get; init; }
+
     /// <summary>Extra environment for the sidecar processes (<c>--proxy-env NAME=VALUE</c>, repeatable): GC settings.</summary>
     public IReadOnlyDictionary<string, string> ProxyEnvironment { get; init; } = new Dictionary<string, string>();
 
@@ -71,6 +74,7 @@ internal sealed record CompareOptions
                        [--concurrency 64] [--duration 10] [--repeats 3] [--rates 1000,5000] [--latency-duration 15]
                        [--warmup 10] [--open-connections 32] [--bytes 128] [--bulk-mb 256] [--no-cross-check]
                        [--out perf/results] [--proxy PATH] [--access-log] [--proxy-env NAME=VALUE]…
+                       [--h2-upgrade DO_NOT_UPGRADE|UPGRADE]
                compare --hold SCENARIO      start one scenario and keep it running until Ctrl+C (no measurement)
         """;
 
@@ -98,6 +102,7 @@ internal sealed record CompareOptions
                 "--out" => options with { ResultsRoot = Value() },
                 "--proxy" => options with { ProxyPath = Value() },
                 "--access-log" => options with { AccessLog = true },
+                "--h2-upgrade" => options with { H2Upgrade = Value() is "DO_NOT_UPGRADE" or "UPGRADE" ? args[i] : throw new ArgumentException($"--h2-upgrade {args[i]}: expected DO_NOT_UPGRADE or UPGRADE\n{Usage}") },
                 "--proxy-env" => options with { ProxyEnvironment = WithSetting(options.ProxyEnvironment, Value()) },
                 "--hold" => options with { Hold = Value(), Scenarios = [args[i]] },
                 _ => throw new ArgumentException($"unknown option '{args[i]}'\n{Usage}"),
@@ -198,6 +203,7 @@ internal static class CompareCommand
     internal static ScenarioContext CreateContext(string work, IReadOnlyDictionary<string, (string Path, string Version)> tools, string? proxyPath, CompareOptions? options = null) => new()
     {
         ProxyAccessLog = options?.AccessLog ?? false,
+        H2Upgrade = options?.H2Upgrade,
         ProxyEnvironment = options?.ProxyEnvironment,
         Directory = work,
         AppPort = ManagedProcess.FreePort(),

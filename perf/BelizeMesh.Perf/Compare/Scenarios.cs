@@ -21,6 +21,9 @@ internal sealed class ScenarioContext
     /// <summary>The sidecars' access log (<c>--access-log</c>); off unless the run asks for it.</summary>
     public bool ProxyAccessLog { get; init; }
 
+    /// <summary>The frontend sidecar's <c>spec.outbound.h2UpgradePolicy</c> (<c>--h2-upgrade</c>); null leaves it unset.</summary>
+    public string? H2Upgrade { get; init; }
+
     /// <summary>Extra environment for the sidecar processes (GC settings), or null.</summary>
     public IReadOnlyDictionary<string, string>? ProxyEnvironment { get; init; }
 
@@ -219,7 +222,7 @@ internal sealed class BelizeMeshScenario(bool pq) : Scenario(
                 mode: {{mode}}
               outbound:
                 listen: "127.0.0.1:{{frontendOutbound}}"
-                mode: {{mode}}
+                mode: {{mode}}{{(context.H2Upgrade is { } upgrade ? "\n    h2UpgradePolicy: " + upgrade : "")}}
                 routes:
                   - host: {{ScenarioContext.BackendHost}}
                     endpoints: ["127.0.0.1:{{backendInbound}}"]{{identity}}

@@ -11,7 +11,8 @@ namespace BelizeMesh.Proxy.Tests.EndToEnd;
 /// runtime's socket engine reads the variable, and the PQ channel works with them. This has to run in a process of its
 /// own: the test host created its sockets long ago. It runs <c>belizemesh-proxy demo</c> (two sidecars with the PQ
 /// channel between them, one process) and reads the runtime's own evidence: with inline completions the socket engine
-/// starts one epoll thread (".NET Sockets") per core, without them one for up to 30 cores.
+/// starts one epoll thread (".NET Sockets") per core, without them one for up to 30 cores. The same process checks
+/// the other setting <c>Main</c> makes for the whole process, the threads' scheduling policy (<see cref="SchedulingPolicy"/>).
 /// </summary>
 public sealed class InlineSocketCompletionsTests
 {
@@ -41,6 +42,51 @@ public sealed class InlineSocketCompletionsTests
         }
     }
 
+    [Fact]
+    public async Task Every_thread_of_the_sidecar_runs_sched_batch_by_default()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        await using var demo = await DemoProcess.StartAsync(inlineCompletions: null);
+
+        await demo.AssertRequestsCrossThePqChannelAsync();
+        IReadOnlyList<(string Name, int Policy)> threads = demo.ThreadPolicies();
+        Assert.Contains(threads, t => t.Name == ".NET Sockets");
+        Assert.All(threads, t => Assert.True(t.Policy == 3, $"thread '{t.Name}' runs policy {t.Policy}, not SCHED_BATCH (3)"));
+    }
+
+    [Fact]
+    public async Task Operator_can_keep_the_kernels_default_scheduling_policy()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        await using var demo = await DemoProcess.StartAsync(inlineCompletions: null, schedulingPolicy: "other");
+
+        await demo.AssertRequestsCrossThePqChannelAsync();
+        Assert.All(demo.ThreadPolicies(), t => Assert.True(t.Policy == 0, $"thread '{t.Name}' runs policy {t.Policy}, not SCHED_OTHER (0)"));
+    }
+
+    [Fact]
+    public async Task A_misspelt_scheduling_policy_is_reported_and_the_sidecar_still_serves()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        await using var demo = await DemoProcess.StartAsync(inlineCompletions: null, schedulingPolicy: "bacth");
+
+        await demo.AssertRequestsCrossThePqChannelAsync();
+        Assert.Contains("BELIZEMESH_SCHED_POLICY=bacth is not a scheduling policy: set it to 'batch'", demo.Output(), StringComparison.Ordinal);
+        Assert.All(demo.ThreadPolicies(), t => Assert.Equal(0, t.Policy));
+    }
+
     private sealed class DemoProcess : IAsyncDisposable
     {
         private readonly Process _process;
@@ -50,7 +96,7 @@ public sealed class InlineSocketCompletionsTests
 
         private string Outbound { get; set; } = "";
 
-        public static async Task<DemoProcess> StartAsync(string? inlineCompletions)
+        public static async Task<DemoProcess> StartAsync(string? inlineCompletions, string? schedulingPolicy = null)
         {
             string proxy = Path.Combine(AppContext.BaseDirectory, "belizemesh-proxy.dll");
             Assert.True(File.Exists(proxy), $"{proxy} not found: the test project references the proxy project, whose build output lands beside the tests");
@@ -65,6 +111,12 @@ public sealed class InlineSocketCompletionsTests
             if (inlineCompletions is not null)
             {
                 start.Environment[FootprintDefaults.InlineSocketCompletionsVariable] = inlineCompletions;
+            }
+
+            start.Environment.Remove(SchedulingPolicy.Variable);
+            if (schedulingPolicy is not null)
+            {
+                start.Environment[SchedulingPolicy.Variable] = schedulingPolicy;
             }
 
             var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -116,7 +168,7 @@ public sealed class InlineSocketCompletionsTests
             return demo;
         }
 
-        private string Output()
+        public string Output()
         {
             lock (_output)
             {
@@ -160,6 +212,28 @@ public sealed class InlineSocketCompletionsTests
             }
 
             return count;
+        }
+
+        /// <summary>Each thread's name and scheduling policy (field 41 of <c>/proc/PID/task/TID/stat</c>).</summary>
+        public IReadOnlyList<(string Name, int Policy)> ThreadPolicies()
+        {
+            var threads = new List<(string, int)>();
+            foreach (string task in Directory.GetDirectories($"/proc/{_process.Id}/task"))
+            {
+                try
+                {
+                    string stat = File.ReadAllText(Path.Combine(task, "stat"));
+                    // Fields after the parenthesised name start at field 3 (state); the policy is field 41.
+                    string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                    threads.Add((File.ReadAllText(Path.Combine(task, "comm")).Trim(), int.Parse(fields[41 - 3], System.Globalization.CultureInfo.InvariantCulture)));
+                }
+                catch (IOException)
+                {
+                    // the thread exited between the listing and the read
+                }
+            }
+
+            return threads;
         }
 
         public async ValueTask DisposeAsync()

@@ -61,6 +61,17 @@ public sealed class AesGcmIntrinsicsTests
 
     [IntrinsicsFact]
     public void Agrees_with_openssl_for_every_length_up_to_1100_bytes_and_random_longer_ones()
+        => AgreesWithOpenSsl(wideMultiply: true);
+
+    [IntrinsicsFact]
+    public void Agrees_with_openssl_with_ghash_on_128_bit_carry_less_multiplies_too()
+    {
+        // Where the CPU has VPCLMULQDQ the test above checks the two-blocks-per-instruction GHASH; this one the
+        // PCLMULQDQ path that CPUs without it take, on the same CPU.
+        AgreesWithOpenSsl(wideMultiply: false);
+    }
+
+    private static void AgreesWithOpenSsl(bool wideMultiply)
     {
         var random = new Random(20261205);
         for (int trial = 0; trial < 1600; trial++)
@@ -73,7 +84,7 @@ public sealed class AesGcmIntrinsicsTests
                 platform.Encrypt(nonce, plaintext, expectedCiphertext, expectedTag, aad);
             }
 
-            using var gcm = new AesGcmIntrinsics(key);
+            using var gcm = new AesGcmIntrinsics(key, wideMultiply);
             byte[] ciphertext = new byte[length], tag = new byte[16];
             gcm.Encrypt(nonce, plaintext, ciphertext, tag, aad);
             Assert.True(expectedCiphertext.AsSpan().SequenceEqual(ciphertext), $"ciphertext differs from OpenSSL's: {length} bytes, {aad.Length} bytes of AAD");
@@ -192,11 +203,14 @@ public sealed class AesGcmIntrinsicsTests
         var gcm = new AesGcmIntrinsics(RandomNumberGenerator.GetBytes(32));
         var roundKeys = (System.Runtime.Intrinsics.Vector128<byte>[])typeof(AesGcmIntrinsics).GetField("_roundKeys", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!.GetValue(gcm)!;
         var powers = (System.Runtime.Intrinsics.Vector128<ulong>[])typeof(AesGcmIntrinsics).GetField("_hPowers", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!.GetValue(gcm)!;
+        var pairs = (System.Runtime.Intrinsics.Vector256<ulong>[])typeof(AesGcmIntrinsics).GetField("_hPowerPairs", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!.GetValue(gcm)!;
         Assert.Contains(roundKeys, k => k != default);
-        Assert.Contains(powers, h => h != default);
+        Assert.All(powers, h => Assert.NotEqual(default, h));
+        Assert.All(pairs, h => Assert.NotEqual(default, h));
         gcm.Dispose();
         Assert.All(roundKeys, k => Assert.Equal(default, k));
         Assert.All(powers, h => Assert.Equal(default, h));
+        Assert.All(pairs, h => Assert.Equal(default, h));
         Assert.Throws<ObjectDisposedException>(() => gcm.Encrypt(new byte[12], new byte[4], new byte[4], new byte[16], []));
         Assert.Throws<ObjectDisposedException>(() => gcm.Decrypt(new byte[12], new byte[4], new byte[16], new byte[4], []));
     }

@@ -738,8 +738,8 @@ internal sealed class HandshakeMachine : IDisposable
         _previousRead?.Dispose();
         _previousRead = _read;
         _write?.Dispose();
-        _read = RecordProtector.ForHandshake(IsClient ? server : client);
-        _write = RecordProtector.ForHandshake(IsClient ? client : server);
+        _read = new RecordProtector(IsClient ? server : client);
+        _write = new RecordProtector(IsClient ? client : server);
         CryptographicOperations.ZeroMemory(client);
         CryptographicOperations.ZeroMemory(server);
     }

@@ -7,11 +7,10 @@ namespace BelizeMesh.Channel.Protocol;
 /// One direction of record protection (docs/protocol.md, 2.1–2.2): AES-256-GCM with key and IV from a traffic
 /// secret, nonce = IV xor the implicit 64-bit sequence number, the 5-byte header as associated data, and the
 /// key-update ratchet. Allocation-free per record; the traffic secret is zeroed on update and dispose.
-/// Records up to <see cref="IntrinsicsLimit"/> bytes go through <see cref="AesGcmIntrinsics"/> (AES-NI and PCLMULQDQ,
-/// no interop), larger ones through .NET's <see cref="AesGcm"/> (OpenSSL's wide-vector code), created on the first
-/// such record; a handshake's protectors (<see cref="ForHandshake"/>) keep every record on the intrinsics, since a
-/// handful of records never repays making an OpenSSL context. Where the CPU lacks AES-NI every record goes through
-/// <see cref="AesGcm"/>.
+/// Every record goes through <see cref="AesGcmIntrinsics"/> (AES-NI and PCLMULQDQ, no interop), faster than .NET's
+/// <see cref="AesGcm"/> (OpenSSL) at every record size since it takes eight blocks per step (perf/README.md, "data
+/// path, twelfth session"); where the CPU lacks AES-NI every record goes through <see cref="AesGcm"/>, created on the
+/// first record.
 /// Not thread-safe: one reader or one writer owns it.
 /// </summary>
 internal sealed class RecordProtector : IDisposable
@@ -21,7 +20,6 @@ internal sealed class RecordProtector : IDisposable
     private readonly byte[] _key = new byte[ProtocolConstants.KeyLength];
     private readonly long _recordsPerKey;
     private readonly long _bytesPerKey;
-    private readonly int _intrinsicsLimit;
     private AesGcmIntrinsics? _intrinsics;
     private AesGcm? _platform;
     private bool _disposed;
@@ -29,31 +27,12 @@ internal sealed class RecordProtector : IDisposable
     private long _bytes;
 
     public RecordProtector(ReadOnlySpan<byte> trafficSecret, long recordsPerKey = ProtocolConstants.MaxRecordsPerKey, long bytesPerKey = ProtocolConstants.MaxBytesPerKey)
-        : this(trafficSecret, recordsPerKey, bytesPerKey, IntrinsicsLimit)
-    {
-    }
-
-    private RecordProtector(ReadOnlySpan<byte> trafficSecret, long recordsPerKey, long bytesPerKey, int intrinsicsLimit)
     {
         trafficSecret.CopyTo(_secret);
         _recordsPerKey = recordsPerKey;
         _bytesPerKey = bytesPerKey;
-        _intrinsicsLimit = intrinsicsLimit;
         CreateAead();
     }
-
-    /// <summary>
-    /// A protector for the handshake's few records (the certificates among them, ~6.7 KB each): all of them on
-    /// <see cref="AesGcmIntrinsics"/> where the CPU has it.
-    /// </summary>
-    public static RecordProtector ForHandshake(ReadOnlySpan<byte> trafficSecret) =>
-        new(trafficSecret, ProtocolConstants.MaxRecordsPerKey, ProtocolConstants.MaxBytesPerKey, ProtocolConstants.MaxPlaintext);
-
-    /// <summary>
-    /// The largest plaintext sealed and opened by <see cref="AesGcmIntrinsics"/>: below it the interop calls of .NET's
-    /// AesGcm cost more than OpenSSL's faster bulk loop saves (perf/README.md, "data path, eleventh session").
-    /// </summary>
-    internal const int IntrinsicsLimit = 4096;
 
     private RecordProtector(RecordProtector other)
     {
@@ -62,7 +41,6 @@ internal sealed class RecordProtector : IDisposable
         other._key.CopyTo(_key, 0);
         _recordsPerKey = other._recordsPerKey;
         _bytesPerKey = other._bytesPerKey;
-        _intrinsicsLimit = other._intrinsicsLimit;
         _sequence = other._sequence;
         _bytes = other._bytes;
         Generation = other.Generation;
@@ -106,7 +84,7 @@ internal sealed class RecordProtector : IDisposable
         ComputeNonce(nonce);
         Span<byte> ciphertext = record.Slice(ProtocolConstants.HeaderLength, plaintext.Length);
         Span<byte> tag = record.Slice(ProtocolConstants.HeaderLength + plaintext.Length, ProtocolConstants.TagLength);
-        if (_intrinsics is { } intrinsics && plaintext.Length <= _intrinsicsLimit)
+        if (_intrinsics is { } intrinsics)
         {
             intrinsics.Encrypt(nonce, plaintext, ciphertext, tag, record[..ProtocolConstants.HeaderLength]);
         }
@@ -141,7 +119,7 @@ internal sealed class RecordProtector : IDisposable
         {
             ReadOnlySpan<byte> ciphertext = record.Slice(ProtocolConstants.HeaderLength, length);
             ReadOnlySpan<byte> tag = record.Slice(ProtocolConstants.HeaderLength + length, ProtocolConstants.TagLength);
-            if (_intrinsics is { } intrinsics && length <= _intrinsicsLimit)
+            if (_intrinsics is { } intrinsics)
             {
                 intrinsics.Decrypt(nonce, ciphertext, tag, plaintext[..length], record[..ProtocolConstants.HeaderLength]);
             }
@@ -201,8 +179,8 @@ internal sealed class RecordProtector : IDisposable
     private static AesGcmIntrinsics? NewIntrinsics(byte[] key) => AesGcmIntrinsics.IsSupported ? new AesGcmIntrinsics(key) : null;
 
     /// <summary>
-    /// OpenSSL's AES-GCM under the current key, made on first use (records above <see cref="IntrinsicsLimit"/>). After
-    /// <see cref="Dispose"/> every record lands here (no intrinsics instance) and is refused: the key is zero by then.
+    /// OpenSSL's AES-GCM under the current key, made on first use (CPUs without AES-NI). After <see cref="Dispose"/>
+    /// every record lands here (no intrinsics instance) and is refused: the key is zero by then.
     /// </summary>
     private AesGcm Platform()
     {

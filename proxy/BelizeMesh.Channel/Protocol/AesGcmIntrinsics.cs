@@ -75,7 +75,6 @@ internal sealed class AesGcmIntrinsics : IDisposable
 
         // SP 800-38D §6.4 (Algorithm 4, step 1): H = CIPH_K(0^128).
         Vector128<ulong> h = Reflect(EncryptBlock(Vector128<byte>.Zero));
-        Vector128<ulong> h2 = Multiply(h, h);
         _hPowers[0] = h;
         for (int p = 1; p < _hPowers.Length; p++)
         {

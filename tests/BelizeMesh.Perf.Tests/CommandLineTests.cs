@@ -18,3 +18,21 @@ public sealed class CommandLineTests
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"{command} --help took {clock.Elapsed}: it ran the measurement");
     }
 }
+
+/// <summary><c>compare</c>'s option parsing.</summary>
+public sealed class CompareOptionTests
+{
+    [Theory]
+    [InlineData("DO_NOT_UPGRADE")]
+    [InlineData("UPGRADE")]
+    public void H2_upgrade_takes_the_frontends_h2_upgrade_policy(string policy) =>
+        Assert.Equal(policy, BelizeMesh.Perf.Compare.CompareOptions.Parse(["--h2-upgrade", policy]).H2Upgrade);
+
+    [Fact]
+    public void H2_upgrade_is_unset_by_default_and_refuses_other_values()
+    {
+        Assert.Null(BelizeMesh.Perf.Compare.CompareOptions.Parse([]).H2Upgrade);
+        var e = Assert.Throws<ArgumentException>(() => BelizeMesh.Perf.Compare.CompareOptions.Parse(["--h2-upgrade", "DEFAULT"]));
+        Assert.Contains("--h2-upgrade DEFAULT: expected DO_NOT_UPGRADE or UPGRADE", e.Message, StringComparison.Ordinal);
+    }
+}

@@ -102,7 +102,14 @@ internal sealed record CompareOptions
                 "--out" => options with { ResultsRoot = Value() },
                 "--proxy" => options with { ProxyPath = Value() },
                 "--access-log" => options with { AccessLog = true },
-                "--h2-upgrade" => options with { H2Upgrade = Value() is "DO_NOT_UPGRADE" or "UPGRADE" ? args[i] : throw new ArgumentException($"--h2-upgrade {args[i]}: expected DO_NOT_UPGRADE or UPGRADE\n{Usage}") },
+                "--h2-upgrade" => options with
+                {
+                    H2Upgrade = Value() switch
+                    {
+                        ("DO_NOT_UPGRADE" or "UPGRADE") and var policy => policy,
+                        var other => throw new ArgumentException($"--h2-upgrade {other}: expected DO_NOT_UPGRADE or UPGRADE\n{Usage}"),
+                    },
+                },
                 "--proxy-env" => options with { ProxyEnvironment = WithSetting(options.ProxyEnvironment, Value()) },
                 "--hold" => options with { Hold = Value(), Scenarios = [args[i]] },
                 _ => throw new ArgumentException($"unknown option '{args[i]}'\n{Usage}"),

@@ -66,10 +66,10 @@ internal sealed partial class Reflector<T> where T : class, IKubernetesObject<V1
 
     /// <summary>
     /// Records an object the controller itself just wrote, so the next pass does not act on a stale copy — unless the
-    /// watch has already delivered a later version of it (or its later deletion): then the watch's copy stands and this
-    /// returns false. Without comparable resourceVersions the written copy is recorded as before.
+    /// watch has already delivered a later version of it (or its later deletion): then the watch's copy stands.
+    /// Without comparable resourceVersions the written copy is recorded as before.
     /// </summary>
-    public bool Upsert(T written)
+    public void Upsert(T written)
     {
         string key = Key(written.Metadata);
         string? version = written.Metadata.ResourceVersion;
@@ -79,16 +79,15 @@ internal sealed partial class Reflector<T> where T : class, IKubernetesObject<V1
             {
                 if (CompareVersions(cached.Metadata.ResourceVersion, version) >= 0)
                 {
-                    return false;
+                    return;
                 }
             }
             else if (_tombstones.TryGetValue(key, out string? deleted) && CompareVersions(deleted, version) > 0)
             {
-                return false;
+                return;
             }
 
             _items[key] = written;
-            return true;
         }
     }
 

@@ -42,7 +42,8 @@ internal sealed class AesGcmIntrinsics : IDisposable
 
     private readonly Vector128<byte>[] _roundKeys = new Vector128<byte>[Rounds + 1];
     private readonly Vector128<ulong>[] _hPowers = new Vector128<ulong>[8]; // H, H^2, …, H^8, byte-reversed
-    private readonly Vector256<ulong>[] _hPowerPairs = new Vector256<ulong>[4]; // (H^2, H), (H^4, H^3), (H^6, H^5), (H^8, H^7)
+    // (H^2, H), (H^4, H^3), (H^6, H^5), (H^8, H^7) for VPCLMULQDQ; empty where it is not available (the AOT build).
+    private readonly Vector256<ulong>[] _hPowerPairs = Pclmulqdq.V256.IsSupported ? new Vector256<ulong>[4] : [];
     private readonly bool _wideMultiply;
     private bool _disposed;
 

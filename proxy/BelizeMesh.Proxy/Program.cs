@@ -14,6 +14,7 @@ public static class Program
     public static int Main(string[] args)
     {
         FootprintDefaults.Apply();
+        _ = YoungGenerationPrefault.Apply(); // before start-up allocates: it prepares the memory start-up allocates into
         if (SchedulingPolicy.Apply() is { } schedulingProblem)
         {
             Console.Error.WriteLine(schedulingProblem);

@@ -67,49 +67,25 @@ public sealed partial class NativeStartupTests : IDisposable
         // before the warm-up could have run, whenever the sidecar became ready. Output goes to a file the messages show.
         for (int attempt = 0; ; attempt++)
         {
-            (string policy, int admin) = WritePolicy();
-            string log = Path.Combine(_dir, "sidecar.log");
-            var start = new ProcessStartInfo("/bin/sh")
+            await using ReadySidecar sidecar = await StartReadySidecarAsync(certs, WarmUpVariable, WarmUpMilliseconds.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            bool loadedAtReady = MapsLibcrypto(sidecar.Process.Id);
+            TimeSpan readAfter = sidecar.SinceExec.Elapsed;
+            if (readAfter >= TimeSpan.FromMilliseconds(WarmUpMilliseconds))
             {
-                // exec: the shell becomes the sidecar, so process.Id is the sidecar's.
-                ArgumentList = { "-c", "exec \"$0\" run --policy \"$1\" --certs \"$2\" >\"$3\" 2>&1", Binary!, policy, certs, log },
-                Environment = { [WarmUpVariable] = WarmUpMilliseconds.ToString(System.Globalization.CultureInfo.InvariantCulture) },
-            };
-            var sinceExec = Stopwatch.StartNew();
-            using Process process = Process.Start(start)!;
-            try
-            {
-                while (!await IsReadyAsync(admin))
-                {
-                    Assert.False(process.HasExited || sinceExec.Elapsed > TimeSpan.FromSeconds(30), $"the sidecar did not become ready:\n{ReadLog(log)}");
-                    await Task.Delay(2);
-                }
-
-                TimeSpan readyAfter = sinceExec.Elapsed;
-                bool loadedAtReady = MapsLibcrypto(process.Id);
-                TimeSpan readAfter = sinceExec.Elapsed;
-                if (readAfter >= TimeSpan.FromMilliseconds(WarmUpMilliseconds))
-                {
-                    // Read too late to prove anything either way (a very slow machine): start again, three times at most.
-                    Assert.True(attempt < 3, $"the test read the sidecar's maps {readAfter.TotalMilliseconds:0} ms after exec, past the {WarmUpMilliseconds} ms warm-up, in 4 starts: this machine is too slow for the check");
-                    continue;
-                }
-
-                Assert.False(loadedAtReady, $"libcrypto was mapped when the sidecar answered ready ({readyAfter.TotalMilliseconds:0} ms after exec, maps read at {readAfter.TotalMilliseconds:0} ms; the warm-up waits {WarmUpMilliseconds} ms after ready): something on the start path loads OpenSSL (find it with gdb: perf/results/20261205-session16/gdbssl)\n{ReadLog(log)}");
-                while (!MapsLibcrypto(process.Id))
-                {
-                    Assert.True(sinceExec.Elapsed < TimeSpan.FromMilliseconds(WarmUpMilliseconds) + TimeSpan.FromSeconds(15), $"libcrypto was still not loaded 15 s after the warm-up was due: it did not run\n{ReadLog(log)}");
-                    await Task.Delay(20);
-                }
-
-                Assert.True(sinceExec.Elapsed >= TimeSpan.FromMilliseconds(WarmUpMilliseconds), $"libcrypto was loaded {sinceExec.Elapsed.TotalMilliseconds:0} ms after exec, before the {WarmUpMilliseconds} ms warm-up was due");
-                return;
+                // Read too late to prove anything either way (a very slow machine): start again, three times at most.
+                Assert.True(attempt < 3, $"the test read the sidecar's maps {readAfter.TotalMilliseconds:0} ms after exec, past the {WarmUpMilliseconds} ms warm-up, in 4 starts: this machine is too slow for the check");
+                continue;
             }
-            finally
+
+            Assert.False(loadedAtReady, $"libcrypto was mapped when the sidecar answered ready ({sidecar.ReadyAfter.TotalMilliseconds:0} ms after exec, maps read at {readAfter.TotalMilliseconds:0} ms; the warm-up waits {WarmUpMilliseconds} ms after ready): something on the start path loads OpenSSL (find it with gdb: perf/results/20261205-session16/gdbssl)\n{sidecar.Log()}");
+            while (!MapsLibcrypto(sidecar.Process.Id))
             {
-                process.Kill(entireProcessTree: true);
-                await process.WaitForExitAsync();
+                Assert.True(sidecar.SinceExec.Elapsed < TimeSpan.FromMilliseconds(WarmUpMilliseconds) + TimeSpan.FromSeconds(15), $"libcrypto was still not loaded 15 s after the warm-up was due: it did not run\n{sidecar.Log()}");
+                await Task.Delay(20);
             }
+
+            Assert.True(sidecar.SinceExec.Elapsed >= TimeSpan.FromMilliseconds(WarmUpMilliseconds), $"libcrypto was loaded {sidecar.SinceExec.Elapsed.TotalMilliseconds:0} ms after exec, before the {WarmUpMilliseconds} ms warm-up was due");
+            return;
         }
     }
 
@@ -125,46 +101,89 @@ public sealed partial class NativeStartupTests : IDisposable
         string certs = WriteCertificates();
         for (int attempt = 0; ; attempt++)
         {
-            (string policy, int admin) = WritePolicy();
-            string log = Path.Combine(_dir, "sidecar.log");
-            var start = new ProcessStartInfo("/bin/sh")
+            await using ReadySidecar sidecar = await StartReadySidecarAsync(certs);
+            string metrics = await GetAsync(sidecar.Admin, "/metrics");
+            if (sidecar.SinceExec.Elapsed - sidecar.ReadyAfter >= TimeSpan.FromMilliseconds(250))
             {
-                ArgumentList = { "-c", "exec \"$0\" run --policy \"$1\" --certs \"$2\" >\"$3\" 2>&1", Binary!, policy, certs, log },
-            };
-            var sinceExec = Stopwatch.StartNew();
-            using Process process = Process.Start(start)!;
-            try
-            {
-                while (!await IsReadyAsync(admin))
-                {
-                    Assert.False(process.HasExited || sinceExec.Elapsed > TimeSpan.FromSeconds(30), $"the sidecar did not become ready:\n{ReadLog(log)}");
-                    await Task.Delay(2);
-                }
-
-                TimeSpan readyAfter = sinceExec.Elapsed;
-                string metrics = await GetAsync(admin, "/metrics");
-                TimeSpan readAfter = sinceExec.Elapsed;
-                if (readAfter - readyAfter >= TimeSpan.FromMilliseconds(250))
-                {
-                    // Read after the watchers' collection may have run (300 ms after ready): start again, three times at most.
-                    Assert.True(attempt < 3, $"the test read /metrics {(readAfter - readyAfter).TotalMilliseconds:0} ms after ready in 4 starts: this machine is too slow for the check");
-                    continue;
-                }
-
-                Match collections = Gen0Collections().Match(metrics);
-                Match allocated = AllocatedBytes().Match(metrics);
-                Assert.True(collections.Success && allocated.Success, $"no GC counters in /metrics:\n{metrics}");
-                Assert.True(collections.Groups[1].Value == "0",
-                    $"{collections.Groups[1].Value} garbage collection(s) before the first ready answer ({readyAfter.TotalMilliseconds:0} ms after exec), {allocated.Groups[1].Value} bytes allocated: "
-                    + "start-up outgrew the young generation's budget (GCgen0size in proxy/BelizeMesh.Proxy/BelizeMesh.Proxy.csproj) or something on the start path collects");
-                return;
+                // Read after the watchers' collection may have run (300 ms after ready): start again, three times at most.
+                Assert.True(attempt < 3, $"the test read /metrics {(sidecar.SinceExec.Elapsed - sidecar.ReadyAfter).TotalMilliseconds:0} ms after ready in 4 starts: this machine is too slow for the check");
+                continue;
             }
-            finally
+
+            Match collections = Gen0Collections().Match(metrics);
+            Match allocated = AllocatedBytes().Match(metrics);
+            Assert.True(collections.Success && allocated.Success, $"no GC counters in /metrics:\n{metrics}");
+            Assert.True(collections.Groups[1].Value == "0",
+                $"{collections.Groups[1].Value} garbage collection(s) before the first ready answer ({sidecar.ReadyAfter.TotalMilliseconds:0} ms after exec), {allocated.Groups[1].Value} bytes allocated: "
+                + "start-up outgrew the young generation's budget (GCgen0size in proxy/BelizeMesh.Proxy/BelizeMesh.Proxy.csproj) or something on the start path collects");
+            return;
+        }
+    }
+
+    /// <summary>A <c>run</c> sidecar (the STRICT policy of <see cref="WritePolicy"/>) that has answered ready once;
+    /// disposing it kills it.</summary>
+    private sealed class ReadySidecar(Process process, int admin, string log, Stopwatch sinceExec, TimeSpan readyAfter) : IAsyncDisposable
+    {
+        public Process Process { get; } = process;
+
+        public int Admin { get; } = admin;
+
+        /// <summary>Running since the process was started.</summary>
+        public Stopwatch SinceExec { get; } = sinceExec;
+
+        /// <summary>When the first ready answer arrived, counted from the start.</summary>
+        public TimeSpan ReadyAfter { get; } = readyAfter;
+
+        public string Log() => ReadLog(log);
+
+        public async ValueTask DisposeAsync()
+        {
+            Process.Kill(entireProcessTree: true);
+            await Process.WaitForExitAsync();
+            Process.Dispose();
+        }
+    }
+
+    /// <summary>Starts <c>belizemesh-proxy run</c> with a fresh policy and waits for its first ready answer; its output
+    /// goes to a file the messages show. <paramref name="variable"/> is set to <paramref name="value"/> in its
+    /// environment (removed when the value is null).</summary>
+    private async Task<ReadySidecar> StartReadySidecarAsync(string certs, string? variable = null, string? value = null)
+    {
+        (string policy, int admin) = WritePolicy();
+        string log = Path.Combine(_dir, "sidecar.log");
+        var start = new ProcessStartInfo("/bin/sh")
+        {
+            // exec: the shell becomes the sidecar, so process.Id is the sidecar's.
+            ArgumentList = { "-c", "exec \"$0\" run --policy \"$1\" --certs \"$2\" >\"$3\" 2>&1", Binary!, policy, certs, log },
+        };
+        if (variable is not null && value is not null)
+        {
+            start.Environment[variable] = value;
+        }
+        else if (variable is not null)
+        {
+            start.Environment.Remove(variable);
+        }
+
+        var sinceExec = Stopwatch.StartNew();
+        Process process = Process.Start(start)!;
+        try
+        {
+            while (!await IsReadyAsync(admin))
             {
-                process.Kill(entireProcessTree: true);
-                await process.WaitForExitAsync();
+                Assert.False(process.HasExited || sinceExec.Elapsed > TimeSpan.FromSeconds(30), $"the sidecar did not become ready:\n{ReadLog(log)}");
+                await Task.Delay(2);
             }
         }
+        catch
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+            process.Dispose();
+            throw;
+        }
+
+        return new ReadySidecar(process, admin, log, sinceExec, sinceExec.Elapsed);
     }
 
     private string WriteCertificates()
@@ -257,48 +276,17 @@ public sealed partial class NativeStartupTests : IDisposable
     {
         for (int attempt = 0; ; attempt++)
         {
-            (string policy, int admin) = WritePolicy();
-            string log = Path.Combine(_dir, "sidecar.log");
-            var start = new ProcessStartInfo("/bin/sh")
+            await using ReadySidecar sidecar = await StartReadySidecarAsync(certs, "BELIZEMESH_PREFAULT", setting);
+            string rollup = await File.ReadAllTextAsync($"/proc/{sidecar.Process.Id}/smaps_rollup");
+            if (sidecar.SinceExec.Elapsed - sidecar.ReadyAfter >= TimeSpan.FromMilliseconds(250))
             {
-                ArgumentList = { "-c", "exec \"$0\" run --policy \"$1\" --certs \"$2\" >\"$3\" 2>&1", Binary!, policy, certs, log },
-            };
-            if (setting is null)
-            {
-                start.Environment.Remove("BELIZEMESH_PREFAULT");
-            }
-            else
-            {
-                start.Environment["BELIZEMESH_PREFAULT"] = setting;
+                Assert.True(attempt < 3, "the test read the sidecar's memory more than 250 ms after ready in 4 starts: this machine is too slow for the check");
+                continue;
             }
 
-            var sinceExec = Stopwatch.StartNew();
-            using Process process = Process.Start(start)!;
-            try
-            {
-                while (!await IsReadyAsync(admin))
-                {
-                    Assert.False(process.HasExited || sinceExec.Elapsed > TimeSpan.FromSeconds(30), $"the sidecar did not become ready:\n{ReadLog(log)}");
-                    await Task.Delay(2);
-                }
-
-                TimeSpan readyAfter = sinceExec.Elapsed;
-                string rollup = await File.ReadAllTextAsync($"/proc/{process.Id}/smaps_rollup");
-                if (sinceExec.Elapsed - readyAfter >= TimeSpan.FromMilliseconds(250))
-                {
-                    Assert.True(attempt < 3, "the test read the sidecar's memory more than 250 ms after ready in 4 starts: this machine is too slow for the check");
-                    continue;
-                }
-
-                Match huge = AnonHugePages().Match(rollup);
-                Assert.True(huge.Success, $"no AnonHugePages line in smaps_rollup:\n{rollup}");
-                return long.Parse(huge.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
-            }
-            finally
-            {
-                process.Kill(entireProcessTree: true);
-                await process.WaitForExitAsync();
-            }
+            Match huge = AnonHugePages().Match(rollup);
+            Assert.True(huge.Success, $"no AnonHugePages line in smaps_rollup:\n{rollup}");
+            return long.Parse(huge.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
         }
     }
 

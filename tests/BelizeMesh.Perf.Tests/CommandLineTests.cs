@@ -29,6 +29,16 @@ public sealed class CompareOptionTests
         Assert.Equal(policy, BelizeMesh.Perf.Compare.CompareOptions.Parse(["--h2-upgrade", policy]).H2Upgrade);
 
     [Fact]
+    public void Latency_rounds_default_to_three_one_in_quick_mode_and_must_be_positive()
+    {
+        Assert.Equal(3, BelizeMesh.Perf.Compare.CompareOptions.Parse([]).LatencyRounds);
+        Assert.Equal(1, BelizeMesh.Perf.Compare.CompareOptions.Parse(["--quick"]).LatencyRounds);
+        Assert.Equal(5, BelizeMesh.Perf.Compare.CompareOptions.Parse(["--latency-rounds", "5"]).LatencyRounds);
+        var e = Assert.Throws<ArgumentException>(() => BelizeMesh.Perf.Compare.CompareOptions.Parse(["--latency-rounds", "0"]));
+        Assert.Contains("rounds", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void H2_upgrade_is_unset_by_default_and_refuses_other_values()
     {
         Assert.Null(BelizeMesh.Perf.Compare.CompareOptions.Parse([]).H2Upgrade);

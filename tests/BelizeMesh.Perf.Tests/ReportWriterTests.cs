@@ -132,6 +132,30 @@ public sealed class ReportWriterTests : IDisposable
     }
 
     [Fact]
+    public void Latency_detail_shows_each_rounds_p99_and_the_per_round_ratio_to_nginx()
+    {
+        var report = SampleReports.FiveScenarios();
+        ReportWriter.WriteAll(report, _root);
+        var md = Read(SampleReports.RunDirectoryName, "report.md");
+
+        var rows = TableRows(Section(md, "## Latency detail"));
+        Assert.EndsWith("| p99 per round (ms) | p99 vs nginx-tls, per-round median |", rows[0], StringComparison.Ordinal);
+        var pq = report.Scenarios.Single(s => s.Id == "belizemesh-pq");
+        var nginx = report.Scenarios.Single(s => s.Id == "nginx-tls");
+        var open = Cells(rows.Single(r => r.StartsWith("| BelizeMesh, 2 hops, PQ channel | open loop, 1,000 req/s |", StringComparison.Ordinal)));
+        var rounds = ReportFormat.LatencyAt(pq, 1000)!.RoundP99Ms;
+        Assert.Equal(string.Join(" / ", rounds.Select(p => ReportFormat.Sig3(p))), open[^2]);
+        // every round's p99 is the same multiple of the scenario's p50 in the sample: the ratio is the p50s'
+        double expected = ReportFormat.LatencyAt(pq, 1000)!.Percentiles.P50 / ReportFormat.LatencyAt(nginx, 1000)!.Percentiles.P50;
+        Assert.Equal(ReportFormat.Ratio(expected), open[^1]);
+
+        var own = Cells(rows.Single(r => r.StartsWith("| nginx, 2 hops, TLS 1.3 | open loop, 1,000 req/s |", StringComparison.Ordinal)));
+        Assert.Equal("—", own[^1]);
+        var closed = Cells(rows.Single(r => r.StartsWith("| BelizeMesh, 2 hops, PQ channel | closed loop", StringComparison.Ordinal)));
+        Assert.Equal(new[] { "—", "—" }, closed.TakeLast(2));
+    }
+
+    [Fact]
     public void Markdown_lists_the_skipped_scenario_the_cross_checks_the_machine_and_embeds_the_charts()
     {
         ReportWriter.WriteAll(SampleReports.FiveScenarios(), _root);
@@ -145,7 +169,7 @@ public sealed class ReportWriterTests : IDisposable
         Assert.Contains("| Memory | 7.8 GiB |", md, StringComparison.Ordinal);
         Assert.Contains("| nginx | nginx version: nginx/1.26.3 |", md, StringComparison.Ordinal);
         Assert.Contains("dotnet run -c Release --project perf/BelizeMesh.Perf -- compare --rates 1000,5000\n", md, StringComparison.Ordinal);
-        Assert.Contains("| Open-loop latency | 1,000 req/s, 5,000 req/s; 10 s each |", md, StringComparison.Ordinal);
+        Assert.Contains("| Open-loop latency | 1,000 req/s, 5,000 req/s; 10 s each, in 3 rounds of 3.333 s interleaved with the other scenarios |", md, StringComparison.Ordinal);
         Assert.Contains("![throughput](throughput.svg)", md, StringComparison.Ordinal);
         Assert.Contains("![latency at 1,000 req/s](latency-1000.svg)", md, StringComparison.Ordinal);
         Assert.Contains("![latency at 5,000 req/s](latency-5000.svg)", md, StringComparison.Ordinal);

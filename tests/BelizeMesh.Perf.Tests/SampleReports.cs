@@ -41,6 +41,7 @@ internal static class SampleReports
             ThroughputSeconds = 10,
             Rates = [1000, 5000],
             LatencySeconds = 10,
+            LatencyRounds = 3,
             Repeats = 3,
             WarmupSeconds = 3,
             ResponseBytes = 1024,
@@ -112,6 +113,7 @@ internal static class SampleReports
         Requests = rate * 10,
         Errors = errors,
         Percentiles = new LatencyPercentiles(p50, p50 * 1.6, p50 * 3.1, p50 * 5.7, p50 * 12.4, p50 * 1.2),
+        RoundP99Ms = [p50 * 2.9, p50 * 3.1, p50 * 3.4],
         Curve =
         [
             new(50, p50), new(75, p50 * 1.3), new(90, p50 * 1.6), new(95, p50 * 2.0), new(99, p50 * 3.1),

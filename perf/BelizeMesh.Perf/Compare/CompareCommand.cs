@@ -25,7 +25,13 @@ internal sealed record CompareOptions
 
     public IReadOnlyList<int> Rates { get; init; } = [1000, 5000];
 
+    /// <summary>Open-loop time per scenario and rate, over all <see cref="LatencyRounds"/>.</summary>
     public double LatencySeconds { get; init; } = 15;
+
+    /// <summary>The open-loop time is split into this many rounds, interleaved with the other scenarios' like the
+    /// throughput repeats: a single run per scenario, minutes apart from its peers', made the p99 at 1,000 req/s a coin
+    /// toss on this kind of machine (perf/README.md, "p99 at 1,000 req/s, alternated").</summary>
+    public int LatencyRounds { get; init; } = 3;
 
     /// <summary>Closed-loop load before measuring: the JIT's tiering (tier 0 → instrumented → tier 1 with PGO) of
     /// the .NET sidecars takes several seconds of traffic on 2 cores; measured before that, they run at half speed.</summary>
@@ -65,6 +71,7 @@ internal sealed record CompareOptions
         Repeats = 1,
         Rates = [1000],
         LatencySeconds = 2,
+        LatencyRounds = 1,
         WarmupSeconds = 3,
         BulkMegabytes = 32,
     };
@@ -72,6 +79,7 @@ internal sealed record CompareOptions
     public static string Usage => """
         usage: compare [--quick] [--scenarios direct,belizemesh-pq,belizemesh-plain,nginx-tls,haproxy-tls]
                        [--concurrency 64] [--duration 10] [--repeats 3] [--rates 1000,5000] [--latency-duration 15]
+                       [--latency-rounds 3]
                        [--warmup 10] [--open-connections 32] [--bytes 128] [--bulk-mb 256] [--no-cross-check]
                        [--out perf/results] [--proxy PATH] [--access-log] [--proxy-env NAME=VALUE]…
                        [--h2-upgrade DO_NOT_UPGRADE|UPGRADE]
@@ -95,6 +103,7 @@ internal sealed record CompareOptions
                 "--repeats" => options with { Repeats = (int)Number() },
                 "--rates" => options with { Rates = Value().Split(',').Select(r => int.Parse(r, CultureInfo.InvariantCulture)).ToArray() },
                 "--latency-duration" => options with { LatencySeconds = Number() },
+                "--latency-rounds" => options with { LatencyRounds = (int)Number() },
                 "--warmup" => options with { WarmupSeconds = Number() },
                 "--bytes" => options with { ResponseBytes = (int)Number() },
                 "--bulk-mb" => options with { BulkMegabytes = (int)Number() },
@@ -124,9 +133,9 @@ internal sealed record CompareOptions
             }
         }
 
-        if (options.Concurrency < 1 || options.Repeats < 1 || options.ThroughputSeconds <= 0 || options.LatencySeconds <= 0 || options.Rates.Any(r => r < 1) || options.OpenLoopConnections < 1 || options.BulkMegabytes < 0)
+        if (options.Concurrency < 1 || options.Repeats < 1 || options.ThroughputSeconds <= 0 || options.LatencySeconds <= 0 || options.LatencyRounds < 1 || options.Rates.Any(r => r < 1) || options.OpenLoopConnections < 1 || options.BulkMegabytes < 0)
         {
-            throw new ArgumentException($"concurrency, repeats, durations, rates and connections must be positive\n{Usage}");
+            throw new ArgumentException($"concurrency, repeats, rounds, durations, rates and connections must be positive\n{Usage}");
         }
 
         return options;
@@ -282,7 +291,8 @@ internal static class CompareCommand
                     // Every scenario is started first and kept running; then the throughput repeats are interleaved —
                     // round r of each scenario (in turn, the order reversed every other round), then round r + 1 —,
                     // so a machine that drifts over the minutes of a run shifts every scenario alike instead of
-                    // whichever ran last. The other phases follow, scenario by scenario.
+                    // whichever ran last. The open-loop latency rounds are interleaved the same way; the other phases
+                    // follow, scenario by scenario.
                     var runs = new List<ScenarioRun>();
                     try
                     {
@@ -335,6 +345,32 @@ internal static class CompareCommand
                                 catch (Exception ex) when (ex is InvalidOperationException or TimeoutException or IOException)
                                 {
                                     Fail(run, ex);
+                                }
+                            }
+                        }
+
+                        // The open-loop latency likewise: round r of every rate and scenario, alternating the order.
+                        for (int r = 0; r < options.LatencyRounds; r++)
+                        {
+                            foreach (int rate in options.Rates)
+                            {
+                                for (int i = 0; i < runs.Count; i++)
+                                {
+                                    ScenarioRun run = runs[r % 2 == 0 ? i : runs.Count - 1 - i];
+                                    if (run.Failed)
+                                    {
+                                        continue;
+                                    }
+
+                                    await Task.Yield();
+                                    try
+                                    {
+                                        await run.LatencyRoundAsync(options, rate, r, rewarm: runs.Count > 1, cancellationToken).ConfigureAwait(false);
+                                    }
+                                    catch (Exception ex) when (ex is InvalidOperationException or TimeoutException or IOException)
+                                    {
+                                        Fail(run, ex);
+                                    }
                                 }
                             }
                         }
@@ -402,6 +438,7 @@ internal static class CompareCommand
                 ThroughputSeconds = options.ThroughputSeconds,
                 Rates = options.Rates,
                 LatencySeconds = options.LatencySeconds,
+                LatencyRounds = options.LatencyRounds,
                 Repeats = options.Repeats,
                 WarmupSeconds = options.WarmupSeconds,
                 ResponseBytes = options.ResponseBytes,
@@ -442,8 +479,9 @@ internal static class CompareCommand
     }
 
     /// <summary>One scenario of a run, kept running from its start to its last phase: start-up, idle RSS and warm-up
-    /// (<see cref="StartAsync"/>), one throughput repeat per round (<see cref="ThroughputRoundAsync"/>), then the
-    /// open-loop latency, bulk, cross-check and peak RSS (<see cref="FinishAsync"/>).</summary>
+    /// (<see cref="StartAsync"/>), one throughput repeat per round (<see cref="ThroughputRoundAsync"/>), one open-loop
+    /// round per rate and round (<see cref="LatencyRoundAsync"/>), then bulk, cross-check and peak RSS and the pooled
+    /// figures (<see cref="FinishAsync"/>).</summary>
     private sealed class ScenarioRun(Scenario scenario, ProgressTask task) : IAsyncDisposable
     {
         private RunningScenario? _running;
@@ -456,6 +494,21 @@ internal static class CompareCommand
         private long _closedRequests, _closedErrors;
         private double _cpuSeconds;
         private int _step, _steps = 1;
+        private readonly Dictionary<int, OpenLoopRounds> _openLoop = [];
+
+        /// <summary>One target rate's open-loop rounds, pooled.</summary>
+        private sealed class OpenLoopRounds
+        {
+            public LatencyHistogram Latency { get; } = new();
+
+            public List<double> RoundP99 { get; } = [];
+
+            public long Requests { get; set; }
+
+            public long Errors { get; set; }
+
+            public double Seconds { get; set; }
+        }
 
         public Scenario Scenario { get; } = scenario;
 
@@ -482,7 +535,7 @@ internal static class CompareCommand
             _tree = _running.ProcessTree();
             _idleRss = _hasProxies ? ProcStats.MemoryMiB(_tree, "VmRSS") : null;
 
-            _steps = 2 + options.Repeats + options.Rates.Count;
+            _steps = 2 + options.Repeats + (options.Rates.Count * options.LatencyRounds);
             Phase("warm-up", (double)_step / _steps);
             LoadResult warmup = await LoadGenerator.ClosedLoopAsync(_running.Target, options.Concurrency, TimeSpan.FromSeconds(options.WarmupSeconds), cancellationToken).ConfigureAwait(false);
             _errors = warmup.Errors;
@@ -514,6 +567,38 @@ internal static class CompareCommand
             _step++;
         }
 
+        /// <summary>Round <paramref name="round"/> of the open loop at <paramref name="rate"/>: a share
+        /// (<see cref="CompareOptions.LatencySeconds"/> / <see cref="CompareOptions.LatencyRounds"/>) of the scenario's
+        /// time at that rate, pooled with its other rounds.</summary>
+        /// <param name="rewarm">Other scenarios ran since this one's last phase: one second at the same rate first (not
+        /// counted), as for the throughput repeats.</param>
+        public async Task LatencyRoundAsync(CompareOptions options, int rate, int round, bool rewarm, CancellationToken cancellationToken)
+        {
+            RunningScenario running = Running;
+            Phase(options.LatencyRounds == 1 ? $"latency at {rate:N0} req/s" : $"latency at {rate:N0} req/s, round {round + 1}/{options.LatencyRounds}", (double)_step / _steps);
+            if (rewarm)
+            {
+                LoadResult again = await LoadGenerator.OpenLoopAsync(
+                    running.Target, rate, options.OpenLoopConnections, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
+                _errors += again.Errors;
+            }
+
+            LoadResult result = await LoadGenerator.OpenLoopAsync(
+                running.Target, rate, options.OpenLoopConnections, TimeSpan.FromSeconds(options.LatencySeconds / options.LatencyRounds), TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
+            if (!_openLoop.TryGetValue(rate, out OpenLoopRounds? rounds))
+            {
+                _openLoop[rate] = rounds = new OpenLoopRounds();
+            }
+
+            rounds.Latency.Add(result.Latency);
+            rounds.RoundP99.Add(result.Latency.PercentileMilliseconds(99));
+            rounds.Requests += result.Requests;
+            rounds.Errors += result.Errors;
+            rounds.Seconds += result.Elapsed.TotalSeconds;
+            _errors += result.Errors;
+            _step++;
+        }
+
         public async Task<ScenarioResult> FinishAsync(
             CompareOptions options,
             IReadOnlyDictionary<string, (string Path, string Version)> tools,
@@ -525,20 +610,21 @@ internal static class CompareCommand
             var latency = new List<LatencyResult>();
             foreach (int rate in options.Rates)
             {
-                Phase($"latency at {rate:N0} req/s", (double)_step / _steps);
-                LoadResult result = await LoadGenerator.OpenLoopAsync(
-                    running.Target, rate, options.OpenLoopConnections, TimeSpan.FromSeconds(options.LatencySeconds), TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
+                if (!_openLoop.TryGetValue(rate, out OpenLoopRounds? rounds))
+                {
+                    continue;
+                }
+
                 latency.Add(new LatencyResult
                 {
                     TargetRps = rate,
-                    AchievedRps = (result.Requests - result.Errors) / result.Elapsed.TotalSeconds,
-                    Requests = result.Requests,
-                    Errors = result.Errors,
-                    Percentiles = Percentiles(result.Latency),
-                    Curve = CurvePercentiles.Select(p => new PercentilePoint(p, result.Latency.PercentileMilliseconds(p))).ToArray(),
+                    AchievedRps = (rounds.Requests - rounds.Errors) / rounds.Seconds,
+                    Requests = rounds.Requests,
+                    Errors = rounds.Errors,
+                    Percentiles = Percentiles(rounds.Latency),
+                    Curve = CurvePercentiles.Select(p => new PercentilePoint(p, rounds.Latency.PercentileMilliseconds(p))).ToArray(),
+                    RoundP99Ms = rounds.RoundP99,
                 });
-                _errors += result.Errors;
-                _step++;
             }
 
             BulkResult? bulk = null;

@@ -66,7 +66,12 @@ internal sealed record CompareSettings
     /// <summary>Target arrival rates (requests/s) of the open-loop latency tests.</summary>
     public required IReadOnlyList<int> Rates { get; init; }
 
+    /// <summary>Open-loop seconds per scenario and rate, over all <see cref="LatencyRounds"/>.</summary>
     public required double LatencySeconds { get; init; }
+
+    /// <summary>Rounds the open-loop time was split into, interleaved with the other scenarios' (1 in reports from
+    /// before the rounds).</summary>
+    public int LatencyRounds { get; init; } = 1;
 
     /// <summary>How many times each closed-loop measurement was repeated (the median is reported).</summary>
     public required int Repeats { get; init; }
@@ -166,6 +171,10 @@ internal sealed record LatencyResult
 
     /// <summary>Measured from each request's intended send time (no coordinated omission).</summary>
     public required LatencyPercentiles Percentiles { get; init; }
+
+    /// <summary>Each round's own p99 (ms), in round order; <see cref="Percentiles"/> are over all rounds' requests.
+    /// Empty in reports from before the rounds.</summary>
+    public IReadOnlyList<double> RoundP99Ms { get; init; } = [];
 
     /// <summary>The percentile curve for the chart: (percentile in [0, 100), milliseconds), ascending, log-spaced
     /// toward the tail (50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, max as 100).</summary>

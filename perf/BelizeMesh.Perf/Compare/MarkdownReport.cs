@@ -81,7 +81,8 @@ internal static class MarkdownReport
                 ["Protocol (load generator → first hop)", settings.Protocol],
                 ["Closed-loop throughput", $"{ReportFormat.Integer(settings.Concurrency)} connections, {ReportFormat.Integer(settings.Repeats)} × {ReportFormat.Plain(settings.ThroughputSeconds)} s, median reported"],
                 ["Warm-up", ReportFormat.Plain(settings.WarmupSeconds) + " s"],
-                ["Open-loop latency", rates.Length == 0 ? "none" : rates + $"; {ReportFormat.Plain(settings.LatencySeconds)} s each"],
+                ["Open-loop latency", rates.Length == 0 ? "none" : rates + $"; {ReportFormat.Plain(settings.LatencySeconds)} s each"
+                    + (settings.LatencyRounds > 1 ? $", in {ReportFormat.Integer(settings.LatencyRounds)} rounds of {ReportFormat.Plain(settings.LatencySeconds / settings.LatencyRounds)} s interleaved with the other scenarios" : "")],
                 ["Response body", ReportFormat.Integer(settings.ResponseBytes) + " bytes"],
                 ["Bulk download", settings.BulkBytes == 0 ? "not run" : $"{ReportFormat.Integer((int)(settings.BulkBytes / 1_000_000))} MB on one connection, median of 3"],
             ]));
@@ -94,7 +95,11 @@ internal static class MarkdownReport
         Line(md, $"- Throughput: closed loop, {ReportFormat.Integer(settings.Concurrency)} connections; median and min–max of "
             + $"{ReportFormat.Integer(settings.Repeats)} runs"
             + (ReportFormat.Baseline(report) is null ? "." : $"; \"vs nginx-tls\" is the median divided by nginx-tls's median."));
-        Line(md, "- Latency: open loop at each target rate, measured from each request's intended send time (no coordinated omission).");
+        Line(md, "- Latency: open loop at each target rate, measured from each request's intended send time (no coordinated omission)"
+            + (settings.LatencyRounds > 1
+                ? $"; {ReportFormat.Integer(settings.LatencyRounds)} rounds per scenario and rate, run in turn with the other scenarios' (order reversed every other round), percentiles over all rounds' requests; each round's p99"
+                    + (ReportFormat.Baseline(report) is null ? " is" : " and the median per-round p99 ratio to nginx-tls are") + " in the latency detail."
+                : "."));
         Line(md, "- CPU and memory: the proxy processes of the scenario together (user + system CPU seconds during the closed-loop "
             + "runs; RSS summed over the processes); the direct scenario has no proxy.");
         Line(md, "- Errors: every failed request of the scenario (connect errors, non-2xx, timeouts), all phases.");

@@ -100,7 +100,13 @@ internal static class ReportTables
             new("p99.9 (ms)", "p99.9", Numeric: true),
             new("max (ms)", "max", Numeric: true),
             new("mean (ms)", "mean", Numeric: true),
+            new("p99 per round (ms)", "p99 by round", Numeric: true),
         };
+        var nginx = report.Scenarios.FirstOrDefault(s => s.Id == ReportFormat.BaselineId);
+        if (nginx is not null)
+        {
+            columns.Add(new("p99 vs nginx-tls, per-round median", "p99 vs nginx\nper round", Numeric: true));
+        }
 
         var rates = ReportFormat.Rates(report);
         var rows = new List<IReadOnlyList<string>>();
@@ -108,24 +114,37 @@ internal static class ReportTables
         {
             var t = s.Throughput;
             rows.Add(Row(s.Name, $"closed loop, {ReportFormat.Integer(report.Settings.Concurrency)} connections",
-                t.MedianRps, t.Requests, t.Errors, t.Percentiles));
+                t.MedianRps, t.Requests, t.Errors, t.Percentiles, ReportFormat.Missing, ReportFormat.Missing));
             foreach (var rate in rates)
             {
                 if (ReportFormat.LatencyAt(s, rate) is { } l)
                 {
-                    rows.Add(Row(s.Name, $"open loop, {ReportFormat.Integer(rate)} req/s", l.AchievedRps, l.Requests, l.Errors, l.Percentiles));
+                    var rounds = l.RoundP99Ms.Count == 0 ? ReportFormat.Missing : string.Join(" / ", l.RoundP99Ms.Select(p => ReportFormat.Sig3(p)));
+                    var theirs = nginx is null || ReferenceEquals(nginx, s) ? null : ReportFormat.LatencyAt(nginx, rate)?.RoundP99Ms;
+                    var ratio = theirs is null ? null : CompareCommand.MedianRoundRatio(l.RoundP99Ms, theirs);
+                    rows.Add(Row(s.Name, $"open loop, {ReportFormat.Integer(rate)} req/s", l.AchievedRps, l.Requests, l.Errors, l.Percentiles,
+                        rounds, ReportFormat.Ratio(ratio)));
                 }
             }
         }
 
         return new ReportTable(columns, rows);
 
-        static IReadOnlyList<string> Row(string name, string load, double rps, long requests, long errors, LatencyPercentiles? p) =>
-        [
-            name, load, ReportFormat.Rps(rps), ReportFormat.Count(requests), ReportFormat.Count(errors),
-            ReportFormat.Sig3(p?.P50), ReportFormat.Sig3(p?.P90), ReportFormat.Sig3(p?.P99), ReportFormat.Sig3(p?.P999),
-            ReportFormat.Sig3(p?.Max), ReportFormat.Sig3(p?.Mean),
-        ];
+        IReadOnlyList<string> Row(string name, string load, double rps, long requests, long errors, LatencyPercentiles? p, string rounds, string ratio)
+        {
+            var row = new List<string>
+            {
+                name, load, ReportFormat.Rps(rps), ReportFormat.Count(requests), ReportFormat.Count(errors),
+                ReportFormat.Sig3(p?.P50), ReportFormat.Sig3(p?.P90), ReportFormat.Sig3(p?.P99), ReportFormat.Sig3(p?.P999),
+                ReportFormat.Sig3(p?.Max), ReportFormat.Sig3(p?.Mean), rounds,
+            };
+            if (nginx is not null)
+            {
+                row.Add(ratio);
+            }
+
+            return row;
+        }
     }
 
     /// <summary>External load generators' figures beside ours: tool, command, their req/s, ours, theirs / ours.</summary>

@@ -329,49 +329,17 @@ internal static class CompareCommand
                         for (int r = 0; r < options.Repeats; r++)
                         {
                             cpuProbes.Add(CpuSpeed.Measure($"round {r + 1}"));
-                            for (int i = 0; i < runs.Count; i++)
-                            {
-                                ScenarioRun run = runs[r % 2 == 0 ? i : runs.Count - 1 - i];
-                                if (run.Failed)
-                                {
-                                    continue;
-                                }
-
-                                await Task.Yield();
-                                try
-                                {
-                                    await run.ThroughputRoundAsync(options, r, rewarm: r > 0 && runs.Count > 1, cancellationToken).ConfigureAwait(false);
-                                }
-                                catch (Exception ex) when (ex is InvalidOperationException or TimeoutException or IOException)
-                                {
-                                    Fail(run, ex);
-                                }
-                            }
+                            int round = r;
+                            await InterleavedAsync(round, run => run.ThroughputRoundAsync(options, round, rewarm: round > 0 && runs.Count > 1, cancellationToken)).ConfigureAwait(false);
                         }
 
-                        // The open-loop latency likewise: round r of every rate and scenario, alternating the order.
+                        // The open-loop latency likewise: round r of every rate and scenario.
                         for (int r = 0; r < options.LatencyRounds; r++)
                         {
                             foreach (int rate in options.Rates)
                             {
-                                for (int i = 0; i < runs.Count; i++)
-                                {
-                                    ScenarioRun run = runs[r % 2 == 0 ? i : runs.Count - 1 - i];
-                                    if (run.Failed)
-                                    {
-                                        continue;
-                                    }
-
-                                    await Task.Yield();
-                                    try
-                                    {
-                                        await run.LatencyRoundAsync(options, rate, r, rewarm: runs.Count > 1, cancellationToken).ConfigureAwait(false);
-                                    }
-                                    catch (Exception ex) when (ex is InvalidOperationException or TimeoutException or IOException)
-                                    {
-                                        Fail(run, ex);
-                                    }
-                                }
+                                int round = r;
+                                await InterleavedAsync(round, run => run.LatencyRoundAsync(options, rate, round, rewarm: runs.Count > 1, cancellationToken)).ConfigureAwait(false);
                             }
                         }
 
@@ -406,6 +374,30 @@ internal static class CompareCommand
                         foreach (ScenarioRun run in runs)
                         {
                             await run.DisposeAsync().ConfigureAwait(false);
+                        }
+                    }
+
+                    // One step of every scenario still running, in turn: in their order on even rounds, reversed on odd.
+                    async Task InterleavedAsync(int round, Func<ScenarioRun, Task> step)
+                    {
+                        for (int i = 0; i < runs.Count; i++)
+                        {
+                            ScenarioRun run = runs[round % 2 == 0 ? i : runs.Count - 1 - i];
+                            if (run.Failed)
+                            {
+                                continue;
+                            }
+
+                            // Leave whatever thread the last await completed on (possibly the epoll thread, see RunWrk).
+                            await Task.Yield();
+                            try
+                            {
+                                await step(run).ConfigureAwait(false);
+                            }
+                            catch (Exception ex) when (ex is InvalidOperationException or TimeoutException or IOException)
+                            {
+                                Fail(run, ex);
+                            }
                         }
                     }
 

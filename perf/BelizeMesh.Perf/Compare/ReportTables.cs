@@ -102,7 +102,7 @@ internal static class ReportTables
             new("mean (ms)", "mean", Numeric: true),
             new("p99 per round (ms)", "p99 by round", Numeric: true),
         };
-        var nginx = report.Scenarios.FirstOrDefault(s => s.Id == ReportFormat.BaselineId);
+        var nginx = ReportFormat.Baseline(report);
         if (nginx is not null)
         {
             columns.Add(new("p99 vs nginx-tls, per-round median", "p99 vs nginx\nper round", Numeric: true));

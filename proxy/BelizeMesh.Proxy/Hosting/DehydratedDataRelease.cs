@@ -89,23 +89,10 @@ internal static partial class DehydratedDataRelease
         foreach (string line in lines)
         {
             // 5617fd6da000-5617fd6f5000 r--p 00000000 fe:00 247270    /path/to/exe
-            string[] parts = line.Split(' ', 6, StringSplitOptions.RemoveEmptyEntries);
-            if (parts.Length < 6 || parts[5].Trim() != path)
+            if (ProcMapsLine.TryParse(line, out ProcMapsLine mapping) && mapping.Path.SequenceEqual(path))
             {
-                continue;
+                result.Add(new Mapping(mapping.Start, mapping.End, mapping.Permissions.ToString(), mapping.Offset));
             }
-
-            int dash = parts[0].IndexOf('-', StringComparison.Ordinal);
-            if (dash <= 0)
-            {
-                continue;
-            }
-
-            result.Add(new Mapping(
-                ulong.Parse(parts[0].AsSpan(0, dash), NumberStyles.HexNumber, CultureInfo.InvariantCulture),
-                ulong.Parse(parts[0].AsSpan(dash + 1), NumberStyles.HexNumber, CultureInfo.InvariantCulture),
-                parts[1],
-                ulong.Parse(parts[2], NumberStyles.HexNumber, CultureInfo.InvariantCulture)));
         }
 
         return result;

@@ -116,75 +116,33 @@ internal static partial class YoungGenerationPrefault
         ulong committed = 0;
         foreach (string line in mapsLines)
         {
-            if (!TryParse(line, out ulong from, out ulong to, out ReadOnlySpan<char> permissions, out bool anonymous))
+            if (!ProcMapsLine.TryParse(line, out ProcMapsLine mapping))
             {
                 return null;
             }
 
             if (committed == 0)
             {
-                if (probe >= from && probe < to)
+                if (probe >= mapping.Start && probe < mapping.End)
                 {
-                    if (!permissions.StartsWith("rw") || !anonymous || from % RegionSize != 0 || to - from >= RegionSize)
+                    if (!mapping.Permissions.StartsWith("rw") || !mapping.Anonymous || mapping.Start % RegionSize != 0 || mapping.End - mapping.Start >= RegionSize)
                     {
                         return null;
                     }
 
-                    start = from;
-                    committed = to;
+                    start = mapping.Start;
+                    committed = mapping.End;
                 }
 
                 continue;
             }
 
-            return from == committed && permissions.SequenceEqual("---p") && anonymous && to >= start + RegionSize
+            return mapping.Start == committed && mapping.Permissions.SequenceEqual("---p") && mapping.Anonymous && mapping.End >= start + RegionSize
                 ? new Plan(start, committed, start + RegionSize)
                 : null;
         }
 
         return null;
-    }
-
-    /// <summary>Reads <c>START-END PERMS OFFSET DEV INODE [PATH]</c>; anonymous when inode 0 and no path.</summary>
-    private static bool TryParse(string line, out ulong from, out ulong to, out ReadOnlySpan<char> permissions, out bool anonymous)
-    {
-        from = to = 0;
-        permissions = default;
-        anonymous = false;
-        ReadOnlySpan<char> rest = line;
-        int dash = rest.IndexOf('-');
-        int space = rest.IndexOf(' ');
-        if (dash <= 0 || space <= dash
-            || !ulong.TryParse(rest[..dash], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out from)
-            || !ulong.TryParse(rest[(dash + 1)..space], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out to))
-        {
-            return false;
-        }
-
-        rest = rest[(space + 1)..];
-        if (rest.Length < 4)
-        {
-            return false;
-        }
-
-        permissions = rest[..4];
-        // offset, device, inode, then the path (absent for anonymous memory).
-        rest = rest[4..].TrimStart();
-        for (int field = 0; field < 2; field++)
-        {
-            int next = rest.IndexOf(' ');
-            if (next < 0)
-            {
-                return false;
-            }
-
-            rest = rest[(next + 1)..].TrimStart();
-        }
-
-        int inodeEnd = rest.IndexOf(' ');
-        ReadOnlySpan<char> inode = inodeEnd < 0 ? rest : rest[..inodeEnd];
-        anonymous = inode.SequenceEqual("0") && (inodeEnd < 0 || rest[inodeEnd..].IsWhiteSpace());
-        return true;
     }
 
     /// <summary>Where a new small object lands: the young generation's current region.</summary>

@@ -15,14 +15,12 @@ namespace BelizeMesh.Proxy.Forwarding;
 internal sealed class LeanHttp1Connection
 {
     private const int InitialBufferSize = 4096;
-    private const int HeaderCacheSize = 32;
 
     private static readonly SearchValues<byte> s_tokenBytes = SearchValues.Create("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"u8);
     private static readonly Action<object?> s_abort = static state => ((LeanHttp1Connection)state!).Abort();
 
     private readonly LeanHttp1Pool _pool;
-    private readonly string?[] _cachedNames = new string?[HeaderCacheSize];
-    private readonly string?[] _cachedValues = new string?[HeaderCacheSize];
+    private readonly LeanResponseHeaderCache _headerCache = new();
     private LeanHttp1RequestBodyStream? _body;
     private ValueTask<int> _readAhead;
     private bool _hasReadAhead;
@@ -265,7 +263,7 @@ internal sealed class LeanHttp1Connection
                 continue; // an interim 1xx response: the final one follows
             }
 
-            var content = (LeanHttp1ResponseContent)response.Content;
+            var content = (LeanResponseContent)response.Content;
             content.DeclaredLength = length;
             content.Body = kind == LeanBodyKind.Empty
                 ? Stream.Null // the caller ends the response part
@@ -416,7 +414,7 @@ internal sealed class LeanHttp1Connection
         {
             Version = http10 ? HttpVersion.Version10 : HttpVersion.Version11,
             RequestMessage = request,
-            Content = new LeanHttp1ResponseContent(),
+            Content = new LeanResponseContent(),
         };
         if (line.Length > 13)
         {
@@ -474,7 +472,7 @@ internal sealed class LeanHttp1Connection
                 ProcessKeepAlive(value);
             }
 
-            AddHeader(response, index, name, value);
+            _headerCache.Add(response, index, name, value);
             index++;
         }
 
@@ -556,7 +554,7 @@ internal sealed class LeanHttp1Connection
         return false;
     }
 
-    private static bool TryParseLength(ReadOnlySpan<byte> value, out long length)
+    internal static bool TryParseLength(ReadOnlySpan<byte> value, out long length)
     {
         length = 0;
         if (value.IsEmpty || value.Length > 18)
@@ -577,36 +575,7 @@ internal sealed class LeanHttp1Connection
         return true;
     }
 
-    private void AddHeader(HttpResponseMessage response, int index, ReadOnlySpan<byte> nameBytes, ReadOnlySpan<byte> valueBytes)
-    {
-        string name;
-        string value;
-        bool isContent;
-        if (index < HeaderCacheSize && _cachedNames[index] is { } cachedName && System.Text.Ascii.Equals(nameBytes, cachedName))
-        {
-            name = cachedName;
-            value = _cachedValues[index] is { } cachedValue && System.Text.Ascii.Equals(valueBytes, cachedValue) ? cachedValue : Latin1(valueBytes);
-            isContent = LeanHttp1HeaderNames.IsContentHeader(name);
-        }
-        else
-        {
-            name = LeanHttp1HeaderNames.Get(nameBytes, out isContent);
-            value = Latin1(valueBytes);
-        }
-
-        if (index < HeaderCacheSize)
-        {
-            _cachedNames[index] = name;
-            _cachedValues[index] = value;
-        }
-
-        if (isContent || !response.Headers.TryAddWithoutValidation(name, value))
-        {
-            response.Content.Headers.TryAddWithoutValidation(name, value);
-        }
-    }
-
-    private static string Latin1(ReadOnlySpan<byte> bytes) => bytes.IsEmpty ? string.Empty : Encoding.Latin1.GetString(bytes);
+    private static string Latin1(ReadOnlySpan<byte> bytes) => LeanResponseHeaderCache.Latin1(bytes);
 
     internal static HttpRequestException Malformed(string what)
         => new(HttpRequestError.InvalidResponse, $"The upstream sent a malformed HTTP/1.1 response: {what}.");
@@ -668,8 +637,9 @@ internal enum LeanBodyKind : byte
     UntilClose,
 }
 
-/// <summary>A response's content: the body stream of a <see cref="LeanHttp1Connection"/>.</summary>
-internal sealed class LeanHttp1ResponseContent : HttpContent
+/// <summary>A response's content from a lean client: the body stream of a <see cref="LeanHttp1Connection"/> or of an HTTP/2
+/// stream (<see cref="Http2.LeanHttp2Stream"/>).</summary>
+internal sealed class LeanResponseContent : HttpContent
 {
     /// <summary>Set once the head is parsed (the content exists earlier, to receive the content headers).</summary>
     public Stream Body { get; set; } = Stream.Null;

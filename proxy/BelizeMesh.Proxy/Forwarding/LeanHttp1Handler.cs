@@ -8,6 +8,33 @@ namespace BelizeMesh.Proxy.Forwarding;
 /// <summary>Opens one connection to an endpoint: plaintext TCP, or TCP plus the PQ channel's client handshake.</summary>
 internal delegate ValueTask<Stream> LeanConnectCallback(DnsEndPoint endPoint, CancellationToken cancellationToken);
 
+/// <summary>The connect step of the lean clients: the callback within the connect timeout, failures as
+/// <see cref="HttpRequestError.ConnectionError"/> (what the forwarder reports as a connect failure, and retries).</summary>
+internal static class LeanConnect
+{
+    public static async Task<Stream> OpenAsync(LeanConnectCallback connect, DnsEndPoint endPoint, TimeSpan connectTimeout, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(connectTimeout);
+        try
+        {
+            return await connect(endPoint, timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (OperationCanceledException ex)
+        {
+            throw new HttpRequestException(HttpRequestError.ConnectionError, $"Connection to {endPoint.Host}:{endPoint.Port} timed out after {connectTimeout.TotalSeconds:0.###} s.", ex);
+        }
+        catch (Exception ex) when (ex is not HttpRequestException)
+        {
+            throw new HttpRequestException(HttpRequestError.ConnectionError, $"{ex.Message} ({endPoint.Host}:{endPoint.Port})", ex);
+        }
+    }
+}
+
 /// <summary>
 /// A lean HTTP/1.1 client for the forwarder's pooled connections (PQ channels to the peer sidecar, plaintext TCP to
 /// the local app and DISABLE routes): it writes the request head from the headers YARP copied straight into a pooled
@@ -109,7 +136,7 @@ internal sealed class LeanHttp1Handler : DelegatingHandler
         return SendLeanAsync(pool, request, head, parsed, cancellationToken);
     }
 
-    private static ReadOnlySpan<char> AuthorityOf(string uri)
+    internal static ReadOnlySpan<char> AuthorityOf(string uri)
     {
         int start = uri.IndexOf("://", StringComparison.Ordinal);
         if (start < 0)
@@ -178,7 +205,7 @@ internal sealed class LeanHttp1Handler : DelegatingHandler
                 // after the registration is gone, so that a cancellation cannot abort the connection once the pool has
                 // handed it to another request
                 registration.Dispose();
-                if (((LeanHttp1ResponseContent)response.Content).Body == Stream.Null)
+                if (((LeanResponseContent)response.Content).Body == Stream.Null)
                 {
                     connection.CompletePart(clean: true); // no body: the response part is over
                 }
@@ -327,26 +354,7 @@ internal sealed class LeanHttp1Pool
 
     private async Task<LeanHttp1Connection> ConnectAsync(CancellationToken cancellationToken)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(_handler.ConnectTimeout);
-        Stream stream;
-        try
-        {
-            stream = await _handler.Connect(_endPoint, timeout.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            throw;
-        }
-        catch (OperationCanceledException ex)
-        {
-            throw new HttpRequestException(HttpRequestError.ConnectionError, $"Connection to {_endPoint.Host}:{_endPoint.Port} timed out after {_handler.ConnectTimeout.TotalSeconds:0.###} s.", ex);
-        }
-        catch (Exception ex) when (ex is not HttpRequestException)
-        {
-            throw new HttpRequestException(HttpRequestError.ConnectionError, $"{ex.Message} ({_endPoint.Host}:{_endPoint.Port})", ex);
-        }
-
+        Stream stream = await LeanConnect.OpenAsync(_handler.Connect, _endPoint, _handler.ConnectTimeout, cancellationToken).ConfigureAwait(false);
         return new LeanHttp1Connection(this, stream);
     }
 

@@ -43,7 +43,7 @@ internal static class ResponseHeadersFirst
 
     /// <summary>Whether the response declared its length; the lean client's content says so without parsing the header.</summary>
     private static bool HasContentLength(HttpContent content)
-        => content is LeanHttp1ResponseContent lean ? lean.DeclaredLength >= 0 : content.Headers.ContentLength is not null;
+        => content is LeanResponseContent lean ? lean.DeclaredLength >= 0 : content.Headers.ContentLength is not null;
 
     /// <summary>The upstream's content; its stream is <see cref="HeadersFirstStream"/>. Disposes the upstream's content.</summary>
     private sealed class Content(HttpContent inner, HttpResponse response) : HttpContent

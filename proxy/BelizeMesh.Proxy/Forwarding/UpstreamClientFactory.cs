@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using BelizeMesh.Channel;
 using BelizeMesh.Proxy.Configuration;
+using BelizeMesh.Proxy.Forwarding.Http2;
 using BelizeMesh.Proxy.Hosting;
 
 namespace BelizeMesh.Proxy.Forwarding;
@@ -34,6 +35,9 @@ internal sealed class UpstreamClientFactory(ChannelSetup channel) : IDisposable
 
     /// <summary>The lean HTTP/1.1 client is on unless the environment says <c>BELIZEMESH_LEAN_HTTP1=0</c>.</summary>
     internal static bool LeanHttp1Enabled { get; } = Environment.GetEnvironmentVariable("BELIZEMESH_LEAN_HTTP1") != "0";
+
+    /// <summary>The lean HTTP/2 client (inside the PQ channel) is on unless the environment says <c>BELIZEMESH_LEAN_HTTP2=0</c>.</summary>
+    internal static bool LeanHttp2Enabled { get; } = Environment.GetEnvironmentVariable("BELIZEMESH_LEAN_HTTP2") != "0";
 
     public HttpMessageInvoker GetOrCreate(ChannelMode mode, string? expectedIdentity)
         => _clients.GetOrAdd(mode + " " + expectedIdentity, static (_, arg) => arg.self.Create(arg.mode, arg.expectedIdentity), (self: this, mode, expectedIdentity));
@@ -82,12 +86,17 @@ internal sealed class UpstreamClientFactory(ChannelSetup channel) : IDisposable
             leanLimit = MaxHttp1ChannelsPerEndpoint;
         }
 
+        // HTTP/2 inside the PQ channel: the lean HTTP/2 client (plaintext HTTP/2 — h2c to a local app, DISABLE routes —
+        // stays with SocketsHttpHandler, which meets servers of every kind there)
+        HttpMessageHandler http2 = mode != ChannelMode.Disable && LeanHttp2Enabled
+            ? new LeanHttp2Handler(handler, connect, s_connectTimeout, s_idleTimeout)
+            : handler;
         if (!LeanHttp1Enabled)
         {
-            return new HttpMessageInvoker(handler, disposeHandler: true);
+            return new HttpMessageInvoker(http2, disposeHandler: true);
         }
 
-        return new HttpMessageInvoker(new LeanHttp1Handler(handler, connect, leanLimit, s_connectTimeout, s_idleTimeout), disposeHandler: true);
+        return new HttpMessageInvoker(new LeanHttp1Handler(http2, connect, leanLimit, s_connectTimeout, s_idleTimeout), disposeHandler: true);
     }
 
     /// <summary>Plaintext TCP to the endpoint (mode DISABLE).</summary>

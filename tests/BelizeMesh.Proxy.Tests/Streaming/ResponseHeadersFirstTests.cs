@@ -131,12 +131,12 @@ public sealed class ResponseHeadersFirstTests
     [Fact]
     public void A_lean_client_response_is_wrapped_only_when_its_head_declared_no_length()
     {
-        var declared = new LeanHttp1ResponseContent { Body = new NonSeekable(), DeclaredLength = 4 };
+        var declared = new LeanResponseContent { Body = new NonSeekable(), DeclaredLength = 4 };
         using HttpResponseMessage withLength = Upstream(declared);
         ResponseHeadersFirst.Apply(Client().Context, withLength);
         Assert.Same(declared, withLength.Content);
 
-        var undeclared = new LeanHttp1ResponseContent { Body = new NonSeekable() };
+        var undeclared = new LeanResponseContent { Body = new NonSeekable() };
         using HttpResponseMessage chunked = Upstream(undeclared);
         ResponseHeadersFirst.Apply(Client().Context, chunked);
         Assert.NotSame(undeclared, chunked.Content);

@@ -227,14 +227,14 @@ public sealed class LeanHttp1HandlerTests : IAsyncDisposable
         {
             Assert.Equal("", await BodyAsync(head));
             Assert.Equal(100, head.Content.Headers.ContentLength);
-            Assert.Equal(100, ((LeanHttp1ResponseContent)head.Content).DeclaredLength); // as the head said, body or not
+            Assert.Equal(100, ((LeanResponseContent)head.Content).DeclaredLength); // as the head said, body or not
         }
 
         using (HttpResponseMessage noContent = await client.SendAsync(Request(HttpMethod.Get), CancellationToken.None))
         {
             Assert.Equal(HttpStatusCode.NoContent, noContent.StatusCode);
             Assert.Equal("", await BodyAsync(noContent));
-            Assert.Equal(-1, ((LeanHttp1ResponseContent)noContent.Content).DeclaredLength); // no Content-Length
+            Assert.Equal(-1, ((LeanResponseContent)noContent.Content).DeclaredLength); // no Content-Length
         }
 
         using (HttpResponseMessage notModified = await client.SendAsync(Request(HttpMethod.Get), CancellationToken.None))

@@ -1,0 +1,1155 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.Http;
+
+namespace BelizeMesh.Proxy.Forwarding.Http2;
+
+/// <summary>
+/// One HTTP/2 connection (RFC 9113) of the lean client: inside a PQ channel to a peer sidecar. Many requests share it,
+/// each as one <see cref="LeanHttp2Stream"/>.
+/// </summary>
+/// <remarks>
+/// <para>Writing: frames are appended to one output buffer under the connection's lock, and one write at a time takes
+/// the whole buffer to the channel, looping until it is empty; everyone appending meanwhile returns at once. A request
+/// alone on the connection writes at once on its own thread (no hand-off); with other streams open the write is queued
+/// to the thread pool, so that under load the frames of many requests leave in one channel record and one
+/// <c>send</c>.</para>
+/// <para>Reading: one loop reads the channel and handles each frame as it is parsed: response headers are decoded at
+/// once (HPACK's dynamic table is per connection, in order) and the response handed to its request; DATA is copied
+/// into its stream's buffer. Flow control (§5.2): the peer may send <see cref="StreamReceiveWindow"/> per stream and
+/// <see cref="ConnectionReceiveWindow"/> in all before the application has read them, so a slow reader holds the
+/// upstream back instead of growing memory; WINDOW_UPDATEs go out as the application reads.</para>
+/// <para>Errors: a protocol violation by the peer ends the connection (GOAWAY with the error, every open stream fails
+/// with <see cref="HttpProtocolException"/>); a stream error resets only its stream. A request the peer refused
+/// (REFUSED_STREAM, or above the last stream of its GOAWAY) was not processed: the handler sends it again when it has
+/// no body.</para>
+/// </remarks>
+internal sealed class LeanHttp2Connection : IHPackHeaderSink
+{
+    /// <summary>The receive window of each stream (SETTINGS_INITIAL_WINDOW_SIZE): a credit, not an allocation. 4 MiB let
+    /// a 500 MB download through two sidecars run CPU-bound (see <see cref="UpstreamClientFactory"/>).</summary>
+    public const int StreamReceiveWindow = 4 * 1024 * 1024;
+
+    /// <summary>The receive window of the connection: the most response bytes buffered unread over all its streams.</summary>
+    public const int ConnectionReceiveWindow = 16 * 1024 * 1024;
+
+    /// <summary>The most header bytes (RFC 9113 §6.5.2's measure) a response or trailer section may take.</summary>
+    public const int MaxHeaderListSize = LeanHttp1Handler.MaxHeadBytes;
+
+    /// <summary>Streams allowed when the peer's SETTINGS do not say (RFC 9113 says unlimited; Kestrel's default is 100).</summary>
+    private const int InitialPeerMaxStreams = 100;
+
+    private const int ReadBufferSize = 32 * 1024;
+    private const int OutputKeptSize = 64 * 1024;
+
+    private readonly object _lock = new();
+    private readonly LeanHttp2Pool _pool;
+    private readonly Stream _stream;
+    private readonly HPackDecoder _decoder = new(4096, MaxHeaderListSize);
+    private readonly Dictionary<int, LeanHttp2Stream> _streams = [];
+    private readonly CancellationTokenSource _aborted = new();
+    private readonly LeanResponseHeaderCache _headerCache = new();
+    private readonly TaskCompletionSource _settingsReceived = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    // Output and connection state: guarded by _lock.
+    private byte[] _output = ArrayPool<byte>.Shared.Rent(4096);
+    private int _outputLength;
+    private byte[]? _spare;
+    private bool _flushing;
+    private int _nextStreamId = 1;
+    private int _active;
+    private int _peerMaxStreams = InitialPeerMaxStreams;
+    private int _peerInitialWindow = Http2Frame.DefaultWindow;
+    private int _peerMaxFrame = Http2Frame.DefaultMaxFrameSize;
+    private long _sendWindow = Http2Frame.DefaultWindow;
+    private long _receiveWindow = ConnectionReceiveWindow;
+    private int _receiveUnacked;
+    private bool _goingAway;
+    private Exception? _failure;
+    private long _idleSince = Environment.TickCount64;
+    private List<LeanHttp2Stream>? _windowWaiters;
+
+    // Read loop only.
+    private byte[] _headerBlock = [];
+    private int _headerBlockLength;
+    private int _headerBlockStream;
+    private bool _headerBlockEndStream;
+    private HttpResponseMessage? _sinkResponse;
+    private bool _sinkTrailers;
+    private int _sinkStatus;
+    private int _sinkField;
+    private string? _sinkMalformed;
+    private long _sinkContentLength;
+
+    public LeanHttp2Connection(LeanHttp2Pool pool, Stream stream)
+    {
+        _pool = pool;
+        _stream = stream;
+    }
+
+    /// <summary>The stream the read loop ended with; the pool awaits it when closing (tests).</summary>
+    internal Task? ReadLoop { get; private set; }
+
+    /// <summary>Why the connection ended; null while it is up.</summary>
+    internal Exception? Failure
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _failure;
+            }
+        }
+    }
+
+    /// <summary>Open streams (tests).</summary>
+    internal int ActiveStreams
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _active;
+            }
+        }
+    }
+
+    /// <summary>Sends the preface and SETTINGS, starts reading, and waits for the peer's first SETTINGS (within
+    /// <paramref name="timeout"/>): RFC 9113 lets a client send requests before they arrive (§3.4), but until then it
+    /// cannot know the peer's SETTINGS_MAX_CONCURRENT_STREAMS, and a burst above it on a new connection is refused.
+    /// One round trip per connection, after the channel's handshake.</summary>
+    public async Task StartAsync(TimeSpan timeout)
+    {
+        lock (_lock)
+        {
+            Span<byte> head = Reserve(Http2Frame.ClientPreface.Length + Http2Frame.HeaderLength + 18 + Http2Frame.HeaderLength + 4);
+            Http2Frame.ClientPreface.CopyTo(head);
+            Span<byte> settings = head[Http2Frame.ClientPreface.Length..];
+            Http2Frame.WriteHeader(settings, 18, Http2FrameType.Settings, 0, 0);
+            WriteSetting(settings[9..], Http2Frame.SettingEnablePush, 0);
+            WriteSetting(settings[15..], Http2Frame.SettingInitialWindowSize, StreamReceiveWindow);
+            WriteSetting(settings[21..], Http2Frame.SettingMaxHeaderListSize, MaxHeaderListSize);
+            Span<byte> update = settings[27..];
+            Http2Frame.WriteHeader(update, 4, Http2FrameType.WindowUpdate, 0, 0);
+            BinaryPrimitives.WriteInt32BigEndian(update[9..], ConnectionReceiveWindow - Http2Frame.DefaultWindow);
+            _outputLength += head.Length;
+        }
+
+        ReadLoop = Task.Run(ReadLoopAsync);
+        await FlushAsync().ConfigureAwait(false);
+        try
+        {
+            await _settingsReceived.Task.WaitAsync(timeout).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            Abort(new HttpRequestException(HttpRequestError.ConnectionError, $"The upstream sent no HTTP/2 SETTINGS within {timeout.TotalSeconds:0.###} s."));
+        }
+
+        static void WriteSetting(Span<byte> destination, ushort id, int value)
+        {
+            BinaryPrimitives.WriteUInt16BigEndian(destination, id);
+            BinaryPrimitives.WriteInt32BigEndian(destination[2..], value);
+        }
+    }
+
+    /// <summary>Takes a stream slot if the connection can open one more stream now.</summary>
+    public bool TryReserve()
+    {
+        lock (_lock)
+        {
+            if (_failure is not null || _goingAway || _active >= _peerMaxStreams || _nextStreamId > int.MaxValue - 2)
+            {
+                return false;
+            }
+
+            _active++;
+            return true;
+        }
+    }
+
+    /// <summary>Closes the connection if it has had no stream for <paramref name="idleMilliseconds"/> (or at all when
+    /// <paramref name="all"/>); true when it did.</summary>
+    public bool TryCloseIdle(long now, long idleMilliseconds, bool all)
+    {
+        lock (_lock)
+        {
+            if (_failure is null && !all && (_active > 0 || now - _idleSince < idleMilliseconds))
+            {
+                return false;
+            }
+
+            _goingAway = true;
+            if (_failure is null && _active == 0)
+            {
+                AppendGoAway(Http2ErrorCode.NoError);
+            }
+        }
+
+        _ = CloseAfterFlushAsync();
+        return true;
+    }
+
+    private async Task CloseAfterFlushAsync()
+    {
+        await FlushAsync().ConfigureAwait(false);
+        Abort(new HttpRequestException(HttpRequestError.Unknown, "The HTTP/2 connection to the upstream was closed."));
+    }
+
+    /// <summary>Opens a stream in a slot <see cref="TryReserve"/> took: its HEADERS (and CONTINUATIONs) go into the output
+    /// in stream order. Call <see cref="FlushAsync"/> after.</summary>
+    public LeanHttp2Stream Open(HttpRequestMessage request, ReadOnlySpan<byte> headerBlock, bool endStream)
+    {
+        lock (_lock)
+        {
+            if (_failure is not null || _goingAway)
+            {
+                _active--;
+                throw LeanHttp2Stream.Refused("the connection closed before the request was sent");
+            }
+
+            int id = _nextStreamId;
+            _nextStreamId += 2;
+            var stream = new LeanHttp2Stream(this, id, request, _peerInitialWindow, endStream);
+            _streams.Add(id, stream);
+
+            int maxFrame = _peerMaxFrame;
+            Http2FrameType type = Http2FrameType.Headers;
+            byte flags = endStream ? Http2Frame.FlagEndStream : (byte)0;
+            do
+            {
+                int length = Math.Min(headerBlock.Length, maxFrame);
+                bool last = length == headerBlock.Length;
+                Span<byte> frame = Reserve(Http2Frame.HeaderLength + length);
+                Http2Frame.WriteHeader(frame, length, type, (byte)(flags | (last ? Http2Frame.FlagEndHeaders : 0)), id);
+                headerBlock[..length].CopyTo(frame[Http2Frame.HeaderLength..]);
+                _outputLength += frame.Length;
+                headerBlock = headerBlock[length..];
+                type = Http2FrameType.Continuation;
+                flags = 0;
+            }
+            while (!headerBlock.IsEmpty);
+
+            return stream;
+        }
+    }
+
+    /// <summary>Writes what has been appended, unless a write is already under way (it will take these frames too); alone
+    /// on the connection, at once on the caller's thread, else from the thread pool (see below).</summary>
+    public Task FlushAsync()
+    {
+        lock (_lock)
+        {
+            if (_flushing || _outputLength == 0)
+            {
+                return Task.CompletedTask;
+            }
+
+            _flushing = true;
+            if (_active > 1)
+            {
+                // Other streams are open: let their frames join these. The write runs as a work item at the end of the
+                // thread pool's queue, after the work already queued (other requests appending their frames).
+                // Measured at -c 64 (ab-cpu, session 21): writing at once cost ~7% more CPU per request than this
+                // (one channel record and one send per request), about what SocketsHttpHandler cost.
+                ThreadPool.UnsafeQueueUserWorkItem(s_flushLoop, this, preferLocal: false);
+                return Task.CompletedTask;
+            }
+        }
+
+        return FlushLoopAsync();
+    }
+
+    private static readonly Action<LeanHttp2Connection> s_flushLoop = static self => _ = self.FlushLoopAsync();
+
+    private async Task FlushLoopAsync()
+    {
+        while (true)
+        {
+            byte[] buffer;
+            int length;
+            lock (_lock)
+            {
+                if (_outputLength == 0 || _failure is not null)
+                {
+                    _flushing = false;
+                    return;
+                }
+
+                buffer = _output;
+                length = _outputLength;
+                _output = _spare ?? ArrayPool<byte>.Shared.Rent(4096);
+                _spare = null;
+                _outputLength = 0;
+            }
+
+            try
+            {
+                await _stream.WriteAsync(buffer.AsMemory(0, length), _aborted.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                lock (_lock)
+                {
+                    _flushing = false;
+                }
+
+                ArrayPool<byte>.Shared.Return(buffer);
+                Abort(new HttpIOException(HttpRequestError.Unknown, "Writing to the HTTP/2 connection to the upstream failed: " + ex.Message, ex));
+                return;
+            }
+
+            lock (_lock)
+            {
+                if (_spare is null && buffer.Length <= OutputKeptSize && _failure is null)
+                {
+                    _spare = buffer;
+                    buffer = null!;
+                }
+            }
+
+            if (buffer is not null)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+    }
+
+    /// <summary>Room for <paramref name="count"/> more bytes at the end of the output. Caller holds the lock and adds
+    /// what it wrote to <see cref="_outputLength"/>.</summary>
+    private Span<byte> Reserve(int count)
+    {
+        if (_output.Length - _outputLength < count)
+        {
+            byte[] larger = ArrayPool<byte>.Shared.Rent(Math.Max(_output.Length * 2, _outputLength + count));
+            _output.AsSpan(0, _outputLength).CopyTo(larger);
+            if (_output.Length > 0)
+            {
+                ArrayPool<byte>.Shared.Return(_output);
+            }
+
+            _output = larger;
+        }
+
+        return _output.AsSpan(_outputLength, count);
+    }
+
+    /// <summary>Appends a DATA frame (caller holds the lock and has taken the flow-control credit).</summary>
+    internal void AppendData(int streamId, ReadOnlySpan<byte> data, bool endStream)
+    {
+        Span<byte> frame = Reserve(Http2Frame.HeaderLength + data.Length);
+        Http2Frame.WriteHeader(frame, data.Length, Http2FrameType.Data, endStream ? Http2Frame.FlagEndStream : (byte)0, streamId);
+        data.CopyTo(frame[Http2Frame.HeaderLength..]);
+        _outputLength += frame.Length;
+    }
+
+    /// <summary>Appends RST_STREAM (caller holds the lock).</summary>
+    internal void AppendReset(int streamId, Http2ErrorCode code)
+    {
+        if (_failure is not null)
+        {
+            return;
+        }
+
+        Span<byte> frame = Reserve(Http2Frame.HeaderLength + 4);
+        Http2Frame.WriteHeader(frame, 4, Http2FrameType.RstStream, 0, streamId);
+        BinaryPrimitives.WriteUInt32BigEndian(frame[Http2Frame.HeaderLength..], (uint)code);
+        _outputLength += frame.Length;
+    }
+
+    private void AppendWindowUpdate(int streamId, int increment)
+    {
+        Span<byte> frame = Reserve(Http2Frame.HeaderLength + 4);
+        Http2Frame.WriteHeader(frame, 4, Http2FrameType.WindowUpdate, 0, streamId);
+        BinaryPrimitives.WriteInt32BigEndian(frame[Http2Frame.HeaderLength..], increment);
+        _outputLength += frame.Length;
+    }
+
+    private void AppendGoAway(Http2ErrorCode code)
+    {
+        Span<byte> frame = Reserve(Http2Frame.HeaderLength + 8);
+        Http2Frame.WriteHeader(frame, 8, Http2FrameType.GoAway, 0, 0);
+        BinaryPrimitives.WriteInt32BigEndian(frame[Http2Frame.HeaderLength..], 0); // the peer opens no streams
+        BinaryPrimitives.WriteUInt32BigEndian(frame[(Http2Frame.HeaderLength + 4)..], (uint)code);
+        _outputLength += frame.Length;
+    }
+
+    // ---- flow control (caller holds the lock) ----
+
+    /// <summary>The connection's send credit for a stream's DATA: at most <paramref name="wanted"/>, at most a frame; 0
+    /// when the connection's window is empty (the stream is then woken by the next WINDOW_UPDATE on stream 0).</summary>
+    internal int TakeSendCredit(LeanHttp2Stream stream, int wanted)
+    {
+        int credit = (int)Math.Min(Math.Min(wanted, _sendWindow), _peerMaxFrame);
+        if (credit <= 0)
+        {
+            (_windowWaiters ??= []).Add(stream);
+            return 0;
+        }
+
+        _sendWindow -= credit;
+        return credit;
+    }
+
+    /// <summary>The application read <paramref name="count"/> bytes of a stream (or they were discarded): returns the
+    /// credit to the peer once enough has accumulated.</summary>
+    internal void Consumed(int streamId, int count, ref int streamUnacked, bool streamOpen)
+    {
+        if (_failure is not null)
+        {
+            return;
+        }
+
+        _receiveUnacked += count;
+        if (_receiveUnacked >= ConnectionReceiveWindow / 4)
+        {
+            AppendWindowUpdate(0, _receiveUnacked);
+            _receiveWindow += _receiveUnacked;
+            _receiveUnacked = 0;
+        }
+
+        if (streamOpen)
+        {
+            streamUnacked += count;
+            if (streamUnacked >= StreamReceiveWindow / 4)
+            {
+                AppendWindowUpdate(streamId, streamUnacked);
+                streamUnacked = 0;
+            }
+        }
+    }
+
+    /// <summary>A stream is over in both directions, or reset: it no longer counts against the peer's limit.</summary>
+    internal void Closed(LeanHttp2Stream stream)
+    {
+        if (!_streams.Remove(stream.Id))
+        {
+            return;
+        }
+
+        _active--;
+        if (_active == 0)
+        {
+            _idleSince = Environment.TickCount64;
+            if (_goingAway && _failure is null)
+            {
+                _ = Task.Run(CloseAfterFlushAsync); // not under the lock: closing takes the pool's lock
+            }
+        }
+    }
+
+    internal object SyncRoot => _lock;
+
+    // ---- reading ----
+
+    private async Task ReadLoopAsync()
+    {
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(ReadBufferSize);
+        int start = 0;
+        int end = 0;
+        try
+        {
+            while (true)
+            {
+                while (end - start >= Http2Frame.HeaderLength)
+                {
+                    Http2Frame.ReadHeader(buffer.AsSpan(start), out int length, out Http2FrameType type, out byte flags, out int streamId);
+                    if (length > Http2Frame.DefaultMaxFrameSize)
+                    {
+                        throw new Http2ConnectionException(Http2ErrorCode.FrameSizeError, $"a {type} frame of {length} bytes, above SETTINGS_MAX_FRAME_SIZE {Http2Frame.DefaultMaxFrameSize}");
+                    }
+
+                    if (end - start < Http2Frame.HeaderLength + length)
+                    {
+                        break;
+                    }
+
+                    ProcessFrame(type, flags, streamId, buffer.AsSpan(start + Http2Frame.HeaderLength, length));
+                    start += Http2Frame.HeaderLength + length;
+                }
+
+                if (start == end)
+                {
+                    start = end = 0;
+                }
+                else if (buffer.Length - start < Http2Frame.HeaderLength + Http2Frame.DefaultMaxFrameSize)
+                {
+                    Buffer.BlockCopy(buffer, start, buffer, 0, end - start);
+                    end -= start;
+                    start = 0;
+                }
+
+                int read = await _stream.ReadAsync(buffer.AsMemory(end), _aborted.Token).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    bool clean;
+                    lock (_lock)
+                    {
+                        clean = _active == 0;
+                    }
+
+                    Abort(clean
+                        ? new HttpRequestException(HttpRequestError.Unknown, "The upstream closed the HTTP/2 connection.")
+                        : new HttpIOException(HttpRequestError.ResponseEnded, "The upstream closed the HTTP/2 connection with requests in flight."));
+                    return;
+                }
+
+                end += read;
+            }
+        }
+        catch (Http2ConnectionException ex)
+        {
+            lock (_lock)
+            {
+                if (_failure is null)
+                {
+                    AppendGoAway(ex.Code);
+                }
+            }
+
+            await FlushAsync().ConfigureAwait(false);
+            Abort(new HttpProtocolException((long)ex.Code, "The upstream broke the HTTP/2 protocol: " + ex.Message + ".", null));
+        }
+        catch (Exception ex)
+        {
+            Abort(ex is HttpIOException or OperationCanceledException
+                ? ex
+                : new HttpIOException(HttpRequestError.Unknown, "Reading the HTTP/2 connection to the upstream failed: " + ex.Message, ex));
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private void ProcessFrame(Http2FrameType type, byte flags, int streamId, ReadOnlySpan<byte> payload)
+    {
+        if (_headerBlockStream != 0 && type != Http2FrameType.Continuation)
+        {
+            throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, $"a {type} frame inside the header block of stream {_headerBlockStream}");
+        }
+
+        switch (type)
+        {
+            case Http2FrameType.Data:
+                OnData(flags, streamId, payload);
+                break;
+            case Http2FrameType.Headers:
+                OnHeaders(flags, streamId, payload);
+                break;
+            case Http2FrameType.Continuation:
+                OnContinuation(flags, streamId, payload);
+                break;
+            case Http2FrameType.RstStream:
+                OnReset(streamId, payload);
+                break;
+            case Http2FrameType.Settings:
+                OnSettings(flags, streamId, payload);
+                break;
+            case Http2FrameType.Ping:
+                OnPing(flags, streamId, payload);
+                break;
+            case Http2FrameType.GoAway:
+                OnGoAway(streamId, payload);
+                break;
+            case Http2FrameType.WindowUpdate:
+                OnWindowUpdate(streamId, payload);
+                break;
+            case Http2FrameType.PushPromise:
+                throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, "PUSH_PROMISE although this client sent SETTINGS_ENABLE_PUSH 0");
+            case Http2FrameType.Priority:
+                if (payload.Length != 5)
+                {
+                    throw new Http2ConnectionException(Http2ErrorCode.FrameSizeError, "a PRIORITY frame not 5 bytes long");
+                }
+
+                break;
+            default:
+                break; // unknown frame types are ignored (§4.1)
+        }
+    }
+
+    private static ReadOnlySpan<byte> Unpad(byte flags, ReadOnlySpan<byte> payload, int prefix, Http2FrameType type)
+    {
+        int padding = 0;
+        int offset = prefix;
+        if ((flags & Http2Frame.FlagPadded) != 0)
+        {
+            if (payload.IsEmpty)
+            {
+                throw new Http2ConnectionException(Http2ErrorCode.FrameSizeError, $"a padded {type} frame without its pad length");
+            }
+
+            padding = payload[0];
+            offset++;
+        }
+
+        if (offset + padding > payload.Length)
+        {
+            throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, $"a {type} frame whose padding is longer than the frame");
+        }
+
+        return payload[offset..(payload.Length - padding)];
+    }
+
+    private void OnData(byte flags, int streamId, ReadOnlySpan<byte> payload)
+    {
+        if (streamId == 0)
+        {
+            throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, "DATA on stream 0");
+        }
+
+        ReadOnlySpan<byte> data = Unpad(flags, payload, 0, Http2FrameType.Data);
+        bool endStream = (flags & Http2Frame.FlagEndStream) != 0;
+        bool flush = false;
+        lock (_lock)
+        {
+            _receiveWindow -= payload.Length;
+            if (_receiveWindow < 0)
+            {
+                throw new Http2ConnectionException(Http2ErrorCode.FlowControlError, "DATA beyond the connection's receive window");
+            }
+
+            if (!_streams.TryGetValue(streamId, out LeanHttp2Stream? stream))
+            {
+                if (streamId >= _nextStreamId)
+                {
+                    throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, $"DATA on stream {streamId}, which was never opened");
+                }
+
+                int unused = 0;
+                Consumed(streamId, payload.Length, ref unused, streamOpen: false); // a stream already closed: credit back at once
+                flush = _outputLength > 0;
+            }
+            else
+            {
+                stream.OnData(data, payload.Length - data.Length, endStream);
+                flush = _outputLength > 0;
+            }
+        }
+
+        if (flush)
+        {
+            _ = FlushAsync();
+        }
+    }
+
+    private void OnHeaders(byte flags, int streamId, ReadOnlySpan<byte> payload)
+    {
+        if (streamId == 0)
+        {
+            throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, "HEADERS on stream 0");
+        }
+
+        // pad length (PADDED), then the priority fields (PRIORITY: 5 bytes), then the fragment, then the padding
+        ReadOnlySpan<byte> fragment = Unpad(flags, payload, (flags & Http2Frame.FlagPriority) != 0 ? 5 : 0, Http2FrameType.Headers);
+
+        bool endStream = (flags & Http2Frame.FlagEndStream) != 0;
+        if ((flags & Http2Frame.FlagEndHeaders) != 0)
+        {
+            DecodeHeaderBlock(streamId, endStream, fragment);
+            return;
+        }
+
+        _headerBlockStream = streamId;
+        _headerBlockEndStream = endStream;
+        _headerBlockLength = 0;
+        AppendToHeaderBlock(fragment);
+    }
+
+    private void OnContinuation(byte flags, int streamId, ReadOnlySpan<byte> payload)
+    {
+        if (_headerBlockStream == 0 || streamId != _headerBlockStream)
+        {
+            throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, $"CONTINUATION on stream {streamId} without a header block open on it");
+        }
+
+        AppendToHeaderBlock(payload);
+        if ((flags & Http2Frame.FlagEndHeaders) != 0)
+        {
+            int id = _headerBlockStream;
+            _headerBlockStream = 0;
+            DecodeHeaderBlock(id, _headerBlockEndStream, _headerBlock.AsSpan(0, _headerBlockLength));
+        }
+    }
+
+    private void AppendToHeaderBlock(ReadOnlySpan<byte> fragment)
+    {
+        if (_headerBlockLength + fragment.Length > 2 * MaxHeaderListSize)
+        {
+            throw new Http2ConnectionException(Http2ErrorCode.EnhanceYourCalm, $"a header block over {2 * MaxHeaderListSize} bytes");
+        }
+
+        if (_headerBlock.Length - _headerBlockLength < fragment.Length)
+        {
+            Array.Resize(ref _headerBlock, Math.Max(_headerBlock.Length * 2, _headerBlockLength + fragment.Length));
+        }
+
+        fragment.CopyTo(_headerBlock.AsSpan(_headerBlockLength));
+        _headerBlockLength += fragment.Length;
+    }
+
+    private void DecodeHeaderBlock(int streamId, bool endStream, ReadOnlySpan<byte> block)
+    {
+        LeanHttp2Stream? stream;
+        bool trailers = false;
+        lock (_lock)
+        {
+            if (_streams.TryGetValue(streamId, out stream))
+            {
+                trailers = stream.HasResponse;
+            }
+            else if (streamId >= _nextStreamId || (streamId & 1) == 0)
+            {
+                throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, $"HEADERS on stream {streamId}, which this client never opened");
+            }
+        }
+
+        // A stream already gone (cancelled, reset) still has its block decoded: the dynamic table is the connection's.
+        _sinkResponse = stream is null ? null : trailers ? stream.Response : new HttpResponseMessage { RequestMessage = stream.Request, Version = HttpVersion.Version20, Content = new LeanResponseContent() };
+        _sinkTrailers = trailers;
+        _sinkStatus = 0;
+        _sinkField = 0;
+        _sinkMalformed = null;
+        _sinkContentLength = -1;
+        try
+        {
+            _decoder.Decode(block, this);
+        }
+        catch (HPackDecodingException ex)
+        {
+            throw new Http2ConnectionException(Http2ErrorCode.CompressionError, ex.Message);
+        }
+
+        HttpResponseMessage? response = _sinkResponse;
+        _sinkResponse = null;
+        if (stream is null || response is null)
+        {
+            return;
+        }
+
+        string? malformed = _sinkMalformed;
+        if (malformed is null && !trailers)
+        {
+            if (_sinkStatus == 0)
+            {
+                malformed = "response headers without :status";
+            }
+            else if (_sinkStatus is >= 100 and < 200)
+            {
+                if (_sinkStatus == 101 || endStream)
+                {
+                    malformed = $"an informational {_sinkStatus} response that " + (endStream ? "ends the stream" : "switches protocols");
+                }
+                else
+                {
+                    response.Dispose();
+                    return; // 1xx: the final response follows
+                }
+            }
+        }
+        else if (malformed is null && !endStream)
+        {
+            malformed = "trailers that do not end the stream";
+        }
+
+        bool flush;
+        lock (_lock)
+        {
+            if (!_streams.TryGetValue(streamId, out LeanHttp2Stream? current) || !ReferenceEquals(current, stream))
+            {
+                // reset or cancelled while its block was decoded
+                if (!trailers)
+                {
+                    response.Dispose();
+                }
+
+                return;
+            }
+
+            if (malformed is not null)
+            {
+                stream.ResetFromPeerError(Http2ErrorCode.ProtocolError, "The upstream sent a malformed HTTP/2 response: " + malformed + ".");
+            }
+            else if (trailers)
+            {
+                stream.OnTrailers();
+            }
+            else
+            {
+                response.StatusCode = (HttpStatusCode)_sinkStatus;
+                ((LeanResponseContent)response.Content).DeclaredLength = _sinkContentLength;
+                stream.OnResponse(response, endStream);
+            }
+
+            flush = _outputLength > 0;
+        }
+
+        if (malformed is not null && !trailers)
+        {
+            response.Dispose();
+        }
+
+        if (flush)
+        {
+            _ = FlushAsync();
+        }
+    }
+
+    /// <summary>One decoded field of the block being read (<see cref="IHPackHeaderSink"/>).</summary>
+    void IHPackHeaderSink.OnHeader(int staticIndex, ReadOnlySpan<byte> name, ReadOnlySpan<byte> value)
+    {
+        HttpResponseMessage? response = _sinkResponse;
+        if (response is null || _sinkMalformed is not null)
+        {
+            return;
+        }
+
+        if (!name.IsEmpty && name[0] == (byte)':')
+        {
+            if (_sinkTrailers || _sinkField > 0 || _sinkStatus != 0 || !name.SequenceEqual(":status"u8)
+                || value.Length != 3 || !char.IsAsciiDigit((char)value[0]) || !char.IsAsciiDigit((char)value[1]) || !char.IsAsciiDigit((char)value[2]))
+            {
+                _sinkMalformed = "the pseudo-header " + LeanResponseHeaderCache.Latin1(name) + (_sinkField > 0 ? " after a regular header" : "");
+                return;
+            }
+
+            _sinkStatus = ((value[0] - '0') * 100) + ((value[1] - '0') * 10) + (value[2] - '0');
+            return;
+        }
+
+        if (name.IsEmpty || name.IndexOfAnyInRange((byte)'A', (byte)'Z') >= 0 || IsConnectionSpecific(name))
+        {
+            _sinkMalformed = "the header name '" + LeanResponseHeaderCache.Latin1(name) + "' (upper case, empty or connection-specific)";
+            return;
+        }
+
+        if (_sinkTrailers)
+        {
+            response.TrailingHeaders.TryAddWithoutValidation(LeanHttp1HeaderNames.Get(name, out _), LeanResponseHeaderCache.Latin1(value));
+            return;
+        }
+
+        if (name.Length == 14 && name.SequenceEqual("content-length"u8))
+        {
+            if (_sinkContentLength >= 0 || !LeanHttp1Connection.TryParseLength(value, out _sinkContentLength))
+            {
+                _sinkMalformed = "a content-length that is not one number";
+                return;
+            }
+        }
+
+        _headerCache.Add(response, _sinkField++, name, value);
+    }
+
+    private static bool IsConnectionSpecific(ReadOnlySpan<byte> name)
+        => name.Length switch
+        {
+            7 => name.SequenceEqual("upgrade"u8),
+            10 => name.SequenceEqual("connection"u8) || name.SequenceEqual("keep-alive"u8),
+            16 => name.SequenceEqual("proxy-connection"u8),
+            17 => name.SequenceEqual("transfer-encoding"u8),
+            _ => false,
+        };
+
+    private void OnReset(int streamId, ReadOnlySpan<byte> payload)
+    {
+        if (payload.Length != 4)
+        {
+            throw new Http2ConnectionException(Http2ErrorCode.FrameSizeError, "a RST_STREAM frame not 4 bytes long");
+        }
+
+        if (streamId == 0)
+        {
+            throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, "RST_STREAM on stream 0");
+        }
+
+        var code = (Http2ErrorCode)BinaryPrimitives.ReadUInt32BigEndian(payload);
+        lock (_lock)
+        {
+            if (_streams.TryGetValue(streamId, out LeanHttp2Stream? stream))
+            {
+                stream.OnPeerReset(code);
+            }
+            else if (streamId >= _nextStreamId)
+            {
+                throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, $"RST_STREAM on stream {streamId}, which was never opened");
+            }
+        }
+    }
+
+    private void OnSettings(byte flags, int streamId, ReadOnlySpan<byte> payload)
+    {
+        if (streamId != 0)
+        {
+            throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, "SETTINGS on a stream");
+        }
+
+        if ((flags & Http2Frame.FlagAck) != 0)
+        {
+            if (!payload.IsEmpty)
+            {
+                throw new Http2ConnectionException(Http2ErrorCode.FrameSizeError, "a SETTINGS acknowledgement with a payload");
+            }
+
+            return;
+        }
+
+        if (payload.Length % 6 != 0)
+        {
+            throw new Http2ConnectionException(Http2ErrorCode.FrameSizeError, "a SETTINGS frame whose length is not a multiple of 6");
+        }
+
+        List<LeanHttp2Stream>? woken = null;
+        lock (_lock)
+        {
+            for (; !payload.IsEmpty; payload = payload[6..])
+            {
+                ushort id = BinaryPrimitives.ReadUInt16BigEndian(payload);
+                uint value = BinaryPrimitives.ReadUInt32BigEndian(payload[2..]);
+                switch (id)
+                {
+                    case Http2Frame.SettingEnablePush when value > 1:
+                        throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, $"SETTINGS_ENABLE_PUSH {value}");
+                    case Http2Frame.SettingMaxConcurrentStreams:
+                        _peerMaxStreams = (int)Math.Min(value, int.MaxValue);
+                        break;
+                    case Http2Frame.SettingInitialWindowSize:
+                        if (value > Http2Frame.MaxWindow)
+                        {
+                            throw new Http2ConnectionException(Http2ErrorCode.FlowControlError, $"SETTINGS_INITIAL_WINDOW_SIZE {value}");
+                        }
+
+                        int delta = (int)value - _peerInitialWindow;
+                        _peerInitialWindow = (int)value;
+                        foreach (LeanHttp2Stream stream in _streams.Values)
+                        {
+                            if (!stream.AddSendWindow(delta))
+                            {
+                                throw new Http2ConnectionException(Http2ErrorCode.FlowControlError, "SETTINGS_INITIAL_WINDOW_SIZE overflows a stream's window");
+                            }
+
+                            if (delta > 0)
+                            {
+                                (woken ??= []).Add(stream);
+                            }
+                        }
+
+                        break;
+                    case Http2Frame.SettingMaxFrameSize:
+                        if (value is < Http2Frame.DefaultMaxFrameSize or > 16_777_215)
+                        {
+                            throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, $"SETTINGS_MAX_FRAME_SIZE {value}");
+                        }
+
+                        _peerMaxFrame = (int)value;
+                        break;
+                    default:
+                        break; // HEADER_TABLE_SIZE: this client's encoder uses no dynamic table; others are advisory or unknown
+                }
+            }
+
+            _settingsReceived.TrySetResult();
+            Span<byte> ack = Reserve(Http2Frame.HeaderLength);
+            Http2Frame.WriteHeader(ack, 0, Http2FrameType.Settings, Http2Frame.FlagAck, 0);
+            _outputLength += ack.Length;
+        }
+
+        if (woken is not null)
+        {
+            foreach (LeanHttp2Stream stream in woken)
+            {
+                stream.WakeWriter();
+            }
+        }
+
+        _ = FlushAsync();
+    }
+
+    private void OnPing(byte flags, int streamId, ReadOnlySpan<byte> payload)
+    {
+        if (payload.Length != 8)
+        {
+            throw new Http2ConnectionException(Http2ErrorCode.FrameSizeError, "a PING frame not 8 bytes long");
+        }
+
+        if (streamId != 0)
+        {
+            throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, "PING on a stream");
+        }
+
+        if ((flags & Http2Frame.FlagAck) != 0)
+        {
+            return; // this client sends no PING
+        }
+
+        lock (_lock)
+        {
+            Span<byte> frame = Reserve(Http2Frame.HeaderLength + 8);
+            Http2Frame.WriteHeader(frame, 8, Http2FrameType.Ping, Http2Frame.FlagAck, 0);
+            payload.CopyTo(frame[Http2Frame.HeaderLength..]);
+            _outputLength += frame.Length;
+        }
+
+        _ = FlushAsync();
+    }
+
+    private void OnGoAway(int streamId, ReadOnlySpan<byte> payload)
+    {
+        if (streamId != 0)
+        {
+            throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, "GOAWAY on a stream");
+        }
+
+        if (payload.Length < 8)
+        {
+            throw new Http2ConnectionException(Http2ErrorCode.FrameSizeError, "a GOAWAY frame shorter than 8 bytes");
+        }
+
+        int lastStream = BinaryPrimitives.ReadInt32BigEndian(payload) & int.MaxValue;
+        var code = (Http2ErrorCode)BinaryPrimitives.ReadUInt32BigEndian(payload[4..]);
+        List<LeanHttp2Stream>? refused = null;
+        lock (_lock)
+        {
+            _goingAway = true;
+            foreach (LeanHttp2Stream stream in _streams.Values)
+            {
+                if (stream.Id > lastStream)
+                {
+                    (refused ??= []).Add(stream);
+                }
+            }
+
+            if (refused is not null)
+            {
+                foreach (LeanHttp2Stream stream in refused)
+                {
+                    stream.OnRefusedByGoAway(code);
+                }
+            }
+
+            if (_active == 0 && _failure is null)
+            {
+                _ = Task.Run(CloseAfterFlushAsync); // not under the lock: closing takes the pool's lock
+            }
+        }
+
+        _pool.Remove(this);
+    }
+
+    private void OnWindowUpdate(int streamId, ReadOnlySpan<byte> payload)
+    {
+        if (payload.Length != 4)
+        {
+            throw new Http2ConnectionException(Http2ErrorCode.FrameSizeError, "a WINDOW_UPDATE frame not 4 bytes long");
+        }
+
+        int increment = BinaryPrimitives.ReadInt32BigEndian(payload) & int.MaxValue;
+        List<LeanHttp2Stream>? woken = null;
+        LeanHttp2Stream? single = null;
+        lock (_lock)
+        {
+            if (streamId == 0)
+            {
+                if (increment == 0)
+                {
+                    throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, "a WINDOW_UPDATE of 0 on the connection");
+                }
+
+                _sendWindow += increment;
+                if (_sendWindow > Http2Frame.MaxWindow)
+                {
+                    throw new Http2ConnectionException(Http2ErrorCode.FlowControlError, "WINDOW_UPDATEs took the connection's window beyond 2^31-1");
+                }
+
+                woken = _windowWaiters;
+                _windowWaiters = null;
+            }
+            else if (_streams.TryGetValue(streamId, out LeanHttp2Stream? stream))
+            {
+                if (increment == 0)
+                {
+                    stream.ResetFromPeerError(Http2ErrorCode.ProtocolError, "The upstream sent a WINDOW_UPDATE of 0 on a stream.");
+                }
+                else if (!stream.AddSendWindow(increment))
+                {
+                    stream.ResetFromPeerError(Http2ErrorCode.FlowControlError, "The upstream's WINDOW_UPDATEs took a stream's window beyond 2^31-1.");
+                }
+                else
+                {
+                    single = stream;
+                }
+            }
+        }
+
+        single?.WakeWriter();
+        if (woken is not null)
+        {
+            foreach (LeanHttp2Stream stream in woken)
+            {
+                stream.WakeWriter();
+            }
+        }
+
+        _ = FlushAsync();
+    }
+
+    /// <summary>Ends the connection: every open stream fails with <paramref name="error"/>, the channel is closed.</summary>
+    public void Abort(Exception error)
+    {
+        LeanHttp2Stream[] streams;
+        lock (_lock)
+        {
+            if (_failure is not null)
+            {
+                return;
+            }
+
+            _failure = error;
+            streams = [.. _streams.Values];
+            _streams.Clear();
+            _active = 0;
+            if (!_flushing)
+            {
+                ArrayPool<byte>.Shared.Return(_output);
+                _output = [];
+                _outputLength = 0;
+            }
+
+            if (_spare is not null)
+            {
+                ArrayPool<byte>.Shared.Return(_spare);
+                _spare = null;
+            }
+
+            foreach (LeanHttp2Stream stream in streams)
+            {
+                stream.OnConnectionFailed(error);
+            }
+        }
+
+        _settingsReceived.TrySetResult(); // StartAsync then sees the failure
+        _pool.Remove(this);
+        _aborted.Cancel();
+        _ = DisposeStreamAsync();
+    }
+
+    private async Task DisposeStreamAsync()
+    {
+        try
+        {
+            await _stream.DisposeAsync().ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // the connection is already failed; nothing more to tell anyone
+        }
+    }
+}
+
+/// <summary>A connection error (RFC 9113 §5.4.1): the read loop sends GOAWAY with <see cref="Code"/> and ends.</summary>
+internal sealed class Http2ConnectionException(Http2ErrorCode code, string message) : Exception(message)
+{
+    public Http2ErrorCode Code { get; } = code;
+}

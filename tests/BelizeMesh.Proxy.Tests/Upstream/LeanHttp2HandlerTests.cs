@@ -993,6 +993,55 @@ public sealed class LeanHttp2HandlerTests : IAsyncDisposable
         Assert.Equal(1, handler.OpenConnections(server.Authority));
     }
 
+    [Theory]
+    [InlineData("longer")]
+    [InlineData("shorter")]
+    [InlineData("headers-only")]
+    public async Task A_body_that_disagrees_with_its_content_length_resets_the_stream_with_protocol_error(string mismatch)
+    {
+        var reset = new TaskCompletionSource<Http2ErrorCode>(TaskCreationOptions.RunContinuationsAsynchronously);
+        FrameServer server = Frames(async (conn, _) =>
+        {
+            H2Request request = await conn.ReadRequestAsync();
+            byte[] block = new HeaderBlock().Status(200).Field("content-length", "5").ToArray();
+            await conn.WriteHeadersAsync(request.StreamId, block, endStream: mismatch == "headers-only");
+            if (mismatch != "headers-only")
+            {
+                await conn.WriteDataAsync(request.StreamId, mismatch == "longer" ? "hello world" : "hey", endStream: true);
+            }
+
+            RawFrame rst = await conn.NextFrameAsync(f => f.Type == Http2FrameType.RstStream, "the client's RST_STREAM");
+            reset.TrySetResult((Http2ErrorCode)BinaryPrimitives.ReadUInt32BigEndian(rst.Payload));
+            await conn.WaitClosedAsync();
+        });
+        using HttpMessageInvoker client = Client(out _);
+        Exception error = await Record.ExceptionAsync(async () =>
+        {
+            using HttpResponseMessage response = await client.SendAsync(Request(HttpMethod.Get, server.Port, "/length"), CancellationToken.None).WaitAsync(s_backstop);
+            await BodyAsync(response).WaitAsync(s_backstop);
+        });
+        HttpProtocolException protocol = Assert.IsType<HttpProtocolException>(error);
+        Assert.Equal((long)Http2ErrorCode.ProtocolError, protocol.ErrorCode);
+        Assert.Contains("content-length", protocol.Message, StringComparison.Ordinal);
+        Assert.Equal(Http2ErrorCode.ProtocolError, await reset.Task.WaitAsync(s_backstop));
+    }
+
+    [Fact]
+    public async Task A_head_response_may_declare_a_content_length_without_a_body()
+    {
+        FrameServer server = Frames(async (conn, _) =>
+        {
+            H2Request request = await conn.ReadRequestAsync();
+            await conn.WriteHeadersAsync(request.StreamId, new HeaderBlock().Status(200).Field("content-length", "1234").ToArray(), endStream: true);
+            await conn.WaitClosedAsync();
+        });
+        using HttpMessageInvoker client = Client(out _);
+        using HttpResponseMessage response = await client.SendAsync(Request(HttpMethod.Head, server.Port, "/head"), CancellationToken.None).WaitAsync(s_backstop);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(1234, response.Content.Headers.ContentLength);
+        Assert.Equal(string.Empty, await BodyAsync(response));
+    }
+
     [Fact]
     public async Task A_request_header_block_larger_than_a_frame_goes_out_as_headers_and_continuation_frames()
     {

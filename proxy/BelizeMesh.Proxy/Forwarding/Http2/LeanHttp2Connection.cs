@@ -393,20 +393,22 @@ internal sealed class LeanHttp2Connection : IHPackHeaderSink
     }
 
     /// <summary>The application read <paramref name="count"/> bytes of a stream (or they were discarded): returns the
-    /// credit to the peer once enough has accumulated.</summary>
-    internal void Consumed(int streamId, int count, ref int streamUnacked, bool streamOpen)
+    /// credit to the peer once enough has accumulated. True when that appended a WINDOW_UPDATE (to flush).</summary>
+    internal bool Consumed(int streamId, int count, ref int streamUnacked, bool streamOpen)
     {
         if (_failure is not null)
         {
-            return;
+            return false;
         }
 
+        bool appended = false;
         _receiveUnacked += count;
         if (_receiveUnacked >= ConnectionReceiveWindow / 4)
         {
             AppendWindowUpdate(0, _receiveUnacked);
             _receiveWindow += _receiveUnacked;
             _receiveUnacked = 0;
+            appended = true;
         }
 
         if (streamOpen)
@@ -416,8 +418,11 @@ internal sealed class LeanHttp2Connection : IHPackHeaderSink
             {
                 AppendWindowUpdate(streamId, streamUnacked);
                 streamUnacked = 0;
+                appended = true;
             }
         }
+
+        return appended;
     }
 
     /// <summary>A stream is over in both directions, or reset: it no longer counts against the peer's limit.</summary>
@@ -619,7 +624,7 @@ internal sealed class LeanHttp2Connection : IHPackHeaderSink
                 }
 
                 int unused = 0;
-                Consumed(streamId, payload.Length, ref unused, streamOpen: false); // a stream already closed: credit back at once
+                _ = Consumed(streamId, payload.Length, ref unused, streamOpen: false); // a stream already closed: credit back at once
                 flush = _outputLength > 0;
             }
             else

@@ -29,6 +29,8 @@ internal sealed class LeanHttp2Stream : IValueTaskSource<HttpResponseMessage>, I
     private int _receiveWindow = LeanHttp2Connection.StreamReceiveWindow;
     private int _receiveUnacked;
     private long _sendWindow;
+    private long _expectedLength = -1;
+    private long _receivedLength;
     private bool _endReceived;
     private bool _endSent;
     private bool _closed;
@@ -67,6 +69,16 @@ internal sealed class LeanHttp2Stream : IValueTaskSource<HttpResponseMessage>, I
     public void OnResponse(HttpResponseMessage response, bool endStream)
     {
         Response = response;
+        long declared = ((LeanResponseContent)response.Content).DeclaredLength;
+        bool bodiless = response.StatusCode is System.Net.HttpStatusCode.NoContent or System.Net.HttpStatusCode.NotModified
+            || ReferenceEquals(Request.Method, HttpMethod.Head) || Request.Method.Method.Equals("HEAD", StringComparison.OrdinalIgnoreCase);
+        _expectedLength = bodiless ? -1 : declared;
+        if (endStream && _expectedLength > 0)
+        {
+            ResetFromPeerError(Http2ErrorCode.ProtocolError, $"The upstream's HTTP/2 response ended with its headers although its content-length is {_expectedLength}.");
+            return;
+        }
+
         ((LeanResponseContent)response.Content).Body = endStream ? Stream.Null : new LeanHttp2ResponseStream(this);
         if (endStream)
         {
@@ -80,7 +92,16 @@ internal sealed class LeanHttp2Stream : IValueTaskSource<HttpResponseMessage>, I
         }
     }
 
-    public void OnTrailers() => EndReceived();
+    public void OnTrailers()
+    {
+        if (_expectedLength >= 0 && _receivedLength != _expectedLength)
+        {
+            ResetFromPeerError(Http2ErrorCode.ProtocolError, $"The upstream's HTTP/2 response body ({_receivedLength} bytes) does not match its content-length ({_expectedLength}).");
+            return;
+        }
+
+        EndReceived();
+    }
 
     public void OnData(ReadOnlySpan<byte> data, int padding, bool endStream)
     {
@@ -88,7 +109,7 @@ internal sealed class LeanHttp2Stream : IValueTaskSource<HttpResponseMessage>, I
         if (!HasResponse || _endReceived)
         {
             int unused = 0;
-            _connection.Consumed(Id, frameLength, ref unused, streamOpen: false);
+            _ = _connection.Consumed(Id, frameLength, ref unused, streamOpen: false);
             ResetFromPeerError(_endReceived ? Http2ErrorCode.StreamClosed : Http2ErrorCode.ProtocolError,
                 _endReceived ? "The upstream sent DATA after ending the stream." : "The upstream sent DATA before the response headers.");
             return;
@@ -98,14 +119,23 @@ internal sealed class LeanHttp2Stream : IValueTaskSource<HttpResponseMessage>, I
         if (_receiveWindow < 0)
         {
             int unused = 0;
-            _connection.Consumed(Id, frameLength, ref unused, streamOpen: false);
+            _ = _connection.Consumed(Id, frameLength, ref unused, streamOpen: false);
             ResetFromPeerError(Http2ErrorCode.FlowControlError, "The upstream sent DATA beyond the stream's receive window.");
+            return;
+        }
+
+        _receivedLength += data.Length;
+        if (_expectedLength >= 0 && (_receivedLength > _expectedLength || (endStream && _receivedLength != _expectedLength)))
+        {
+            // RFC 9113 §8.1.1: DATA that disagrees with content-length makes the response malformed
+            _ = _connection.Consumed(Id, frameLength, ref _receiveUnacked, streamOpen: false);
+            ResetFromPeerError(Http2ErrorCode.ProtocolError, $"The upstream's HTTP/2 response body ({_receivedLength}{(endStream ? "" : "+")} bytes) does not match its content-length ({_expectedLength}).");
             return;
         }
 
         if (padding > 0)
         {
-            _connection.Consumed(Id, padding, ref _receiveUnacked, streamOpen: !endStream);
+            _ = _connection.Consumed(Id, padding, ref _receiveUnacked, streamOpen: !endStream);
             _receiveWindow += padding;
         }
 
@@ -261,7 +291,7 @@ internal sealed class LeanHttp2Stream : IValueTaskSource<HttpResponseMessage>, I
         if (buffered > 0)
         {
             int unused = 0;
-            _connection.Consumed(Id, buffered, ref unused, streamOpen: false);
+            _ = _connection.Consumed(Id, buffered, ref unused, streamOpen: false);
         }
 
         ReturnData();
@@ -396,9 +426,10 @@ internal sealed class LeanHttp2Stream : IValueTaskSource<HttpResponseMessage>, I
         }
 
         int read;
+        bool flush;
         lock (Sync)
         {
-            read = TryRead(destination.Span);
+            read = TryRead(destination.Span, out flush);
             if (read < 0)
             {
                 if (_readerWaiting)
@@ -413,7 +444,11 @@ internal sealed class LeanHttp2Stream : IValueTaskSource<HttpResponseMessage>, I
 
         if (read >= 0)
         {
-            _ = read > 0 ? _connection.FlushAsync() : Task.CompletedTask;
+            if (flush)
+            {
+                _ = _connection.FlushAsync(); // a WINDOW_UPDATE for what was read
+            }
+
             return new ValueTask<int>(read);
         }
 
@@ -443,8 +478,9 @@ internal sealed class LeanHttp2Stream : IValueTaskSource<HttpResponseMessage>, I
     }
 
     /// <summary>Copies buffered bytes (caller holds the lock): the count, 0 at the end, -1 when the reader must wait.</summary>
-    private int TryRead(Span<byte> destination)
+    private int TryRead(Span<byte> destination, out bool flush)
     {
+        flush = false;
         int buffered = _dataEnd - _dataStart;
         if (buffered > 0)
         {
@@ -461,7 +497,7 @@ internal sealed class LeanHttp2Stream : IValueTaskSource<HttpResponseMessage>, I
             }
 
             _receiveWindow += n;
-            _connection.Consumed(Id, n, ref _receiveUnacked, streamOpen: !_endReceived && !_closed);
+            flush = _connection.Consumed(Id, n, ref _receiveUnacked, streamOpen: !_endReceived && !_closed);
             return n;
         }
 

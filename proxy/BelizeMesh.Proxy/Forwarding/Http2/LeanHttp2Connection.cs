@@ -57,6 +57,7 @@ internal sealed class LeanHttp2Connection : IHPackHeaderSink
     private int _outputLength;
     private byte[]? _spare;
     private bool _flushing;
+    private TaskCompletionSource? _flushIdle;
     private int _nextStreamId = 1;
     private int _active;
     private int _peerMaxStreams = InitialPeerMaxStreams;
@@ -193,7 +194,7 @@ internal sealed class LeanHttp2Connection : IHPackHeaderSink
 
     private async Task CloseAfterFlushAsync()
     {
-        await FlushAsync().ConfigureAwait(false);
+        await FlushNowAsync().ConfigureAwait(false);
         Abort(new HttpRequestException(HttpRequestError.Unknown, "The HTTP/2 connection to the upstream was closed."));
     }
 
@@ -261,27 +262,72 @@ internal sealed class LeanHttp2Connection : IHPackHeaderSink
         return FlushLoopAsync();
     }
 
+    /// <summary>Writes what has been appended now, or waits for the write under way (or queued) to have taken it: for
+    /// GOAWAY before the connection closes.</summary>
+    private Task FlushNowAsync()
+    {
+        lock (_lock)
+        {
+            if (_flushing)
+            {
+                return (_flushIdle ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+            }
+
+            if (_outputLength == 0)
+            {
+                return Task.CompletedTask;
+            }
+
+            _flushing = true;
+        }
+
+        return FlushLoopAsync();
+    }
+
     private static readonly Action<LeanHttp2Connection> s_flushLoop = static self => _ = self.FlushLoopAsync();
 
     private async Task FlushLoopAsync()
     {
+        byte[]? written = null;
         while (true)
         {
-            byte[] buffer;
-            int length;
+            TaskCompletionSource? idle = null;
+            byte[]? buffer = null;
+            int length = 0;
             lock (_lock)
             {
+                if (written is not null && _spare is null && written.Length <= OutputKeptSize && _failure is null)
+                {
+                    _spare = written; // the next swap takes it instead of renting
+                    written = null;
+                }
+
                 if (_outputLength == 0 || _failure is not null)
                 {
                     _flushing = false;
-                    return;
+                    idle = _flushIdle;
+                    _flushIdle = null;
                 }
+                else
+                {
+                    buffer = _output;
+                    length = _outputLength;
+                    _output = _spare ?? ArrayPool<byte>.Shared.Rent(4096);
+                    _spare = null;
+                    _outputLength = 0;
+                }
+            }
 
-                buffer = _output;
-                length = _outputLength;
-                _output = _spare ?? ArrayPool<byte>.Shared.Rent(4096);
-                _spare = null;
-                _outputLength = 0;
+            if (written is not null)
+            {
+                ArrayPool<byte>.Shared.Return(written);
+                written = null;
+            }
+
+            if (buffer is null)
+            {
+                idle?.TrySetResult();
+                return;
             }
 
             try
@@ -293,26 +339,17 @@ internal sealed class LeanHttp2Connection : IHPackHeaderSink
                 lock (_lock)
                 {
                     _flushing = false;
+                    idle = _flushIdle;
+                    _flushIdle = null;
                 }
 
+                idle?.TrySetResult();
                 ArrayPool<byte>.Shared.Return(buffer);
                 Abort(new HttpIOException(HttpRequestError.Unknown, "Writing to the HTTP/2 connection to the upstream failed: " + ex.Message, ex));
                 return;
             }
 
-            lock (_lock)
-            {
-                if (_spare is null && buffer.Length <= OutputKeptSize && _failure is null)
-                {
-                    _spare = buffer;
-                    buffer = null!;
-                }
-            }
-
-            if (buffer is not null)
-            {
-                ArrayPool<byte>.Shared.Return(buffer);
-            }
+            written = buffer;
         }
     }
 
@@ -513,7 +550,7 @@ internal sealed class LeanHttp2Connection : IHPackHeaderSink
                 }
             }
 
-            await FlushAsync().ConfigureAwait(false);
+            await FlushNowAsync().ConfigureAwait(false);
             Abort(new HttpProtocolException((long)ex.Code, "The upstream broke the HTTP/2 protocol: " + ex.Message + ".", null));
         }
         catch (Exception ex)

@@ -514,7 +514,17 @@ internal sealed class LeanHttp2Stream : IValueTaskSource<HttpResponseMessage>, I
     {
         lock (Sync)
         {
-            if (!_closed)
+            if (!_closed && _endReceived && _error is null)
+            {
+                // the response is complete, the request body still going: end the exchange without error (as a server
+                // does with RST_STREAM NO_ERROR, RFC 9113 §8.1); the body's writer stops quietly
+                _connection.AppendReset(Id, Http2ErrorCode.NoError);
+                _endSent = true;
+                Close();
+                Discard();
+                WakeWriter();
+            }
+            else if (!_closed)
             {
                 ResetLocally(Http2ErrorCode.Cancel, new ObjectDisposedException(nameof(LeanHttp2ResponseStream), "The response body was disposed."));
             }

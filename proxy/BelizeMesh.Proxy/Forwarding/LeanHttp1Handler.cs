@@ -52,70 +52,32 @@ internal static class LeanConnect
 /// before its body was started is sent again on a new connection (the server may have closed the idle connection as
 /// it was taken), as SocketsHttpHandler does.
 /// </remarks>
-internal sealed class LeanHttp1Handler : DelegatingHandler
+internal sealed class LeanHttp1Handler : LeanHandler<LeanHttp1Pool>
 {
     /// <summary>The most bytes a response head (status line and headers) or trailer section may take (Kestrel's default).</summary>
     public const int MaxHeadBytes = 64 * 1024;
 
-    private readonly ConcurrentDictionary<string, LeanHttp1Pool> _pools = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, LeanHttp1Pool>.AlternateLookup<ReadOnlySpan<char>> _poolsBySpan;
-    private readonly Timer _scavenger;
-    private volatile bool _disposed;
-
     public LeanHttp1Handler(HttpMessageHandler inner, LeanConnectCallback connect, int maxConnectionsPerEndpoint, TimeSpan connectTimeout, TimeSpan idleTimeout)
-        : base(inner)
+        : base(inner, connect, connectTimeout, idleTimeout)
     {
-        _poolsBySpan = _pools.GetAlternateLookup<ReadOnlySpan<char>>();
-        Connect = connect;
         MaxConnectionsPerEndpoint = maxConnectionsPerEndpoint;
-        ConnectTimeout = connectTimeout;
-        IdleTimeout = idleTimeout;
-        TimeSpan period = TimeSpan.FromTicks(Math.Clamp(idleTimeout.Ticks / 4, TimeSpan.FromMilliseconds(50).Ticks, TimeSpan.FromSeconds(15).Ticks));
-        _scavenger = new Timer(static state => ((LeanHttp1Handler)state!).Scavenge(), this, period, period);
     }
-
-    internal LeanConnectCallback Connect { get; }
 
     internal int MaxConnectionsPerEndpoint { get; }
 
-    internal TimeSpan ConnectTimeout { get; }
-
-    internal TimeSpan IdleTimeout { get; }
-
-    internal bool IsDisposed => _disposed;
-
-    /// <summary>How many requests this handler sent itself (tests).</summary>
-    internal long LeanRequests;
-
-    /// <summary>How many requests went to the inner handler (tests).</summary>
-    internal long DelegatedRequests;
-
-    /// <summary>Connections open or being opened to an endpoint (tests).</summary>
-    internal int OpenConnections(string authority) => _pools.TryGetValue(authority, out LeanHttp1Pool? pool) ? pool.Open : 0;
+    protected override LeanHttp1Pool CreatePool(string authority, Uri uri) => new(this, uri.IdnHost, uri.Port);
 
     protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
         Uri? uri = request.RequestUri;
-        if (_disposed || uri is null || !uri.IsAbsoluteUri || !string.Equals(uri.Scheme, Uri.UriSchemeHttp, StringComparison.Ordinal)
+        if (IsDisposed || uri is null || !uri.IsAbsoluteUri || !string.Equals(uri.Scheme, Uri.UriSchemeHttp, StringComparison.Ordinal)
             || request.Version != HttpVersion.Version11 || request.VersionPolicy == HttpVersionPolicy.RequestVersionOrHigher
-            || ReferenceEquals(request.Method, HttpMethod.Connect) || request.Method.Method.Equals("CONNECT", StringComparison.OrdinalIgnoreCase))
+            || IsConnect(request))
         {
             return Delegate(request, cancellationToken);
         }
 
-        // The pool key is the authority as written in the URI YARP built from the destination prefix (http://host:port),
-        // read without allocating; a URI with user info falls back to the parsed authority.
-        ReadOnlySpan<char> authority = AuthorityOf(uri.OriginalString);
-        if (authority.IsEmpty || authority.Contains('@'))
-        {
-            authority = uri.Authority;
-        }
-
-        if (!_poolsBySpan.TryGetValue(authority, out LeanHttp1Pool? pool))
-        {
-            pool = _pools.GetOrAdd(authority.ToString(), static (_, arg) => new LeanHttp1Pool(arg.self, arg.uri.IdnHost, arg.uri.Port), (self: this, uri));
-        }
-
+        LeanHttp1Pool pool = PoolFor(uri);
         byte[] head = ArrayPool<byte>.Shared.Rent(4096);
         LeanRequestHead parsed;
         try
@@ -134,25 +96,6 @@ internal sealed class LeanHttp1Handler : DelegatingHandler
 
         Interlocked.Increment(ref LeanRequests);
         return SendLeanAsync(pool, request, head, parsed, cancellationToken);
-    }
-
-    internal static ReadOnlySpan<char> AuthorityOf(string uri)
-    {
-        int start = uri.IndexOf("://", StringComparison.Ordinal);
-        if (start < 0)
-        {
-            return default;
-        }
-
-        ReadOnlySpan<char> rest = uri.AsSpan(start + 3);
-        int end = rest.IndexOfAny('/', '?', '#');
-        return end < 0 ? rest : rest[..end];
-    }
-
-    private Task<HttpResponseMessage> Delegate(HttpRequestMessage request, CancellationToken cancellationToken)
-    {
-        Interlocked.Increment(ref DelegatedRequests);
-        return base.SendAsync(request, cancellationToken);
     }
 
     /// <summary>The whole of a lean request up to its response head, in one async method (one state machine per
@@ -218,30 +161,10 @@ internal sealed class LeanHttp1Handler : DelegatingHandler
             ArrayPool<byte>.Shared.Return(head);
         }
     }
-
-    private void Scavenge()
-    {
-        foreach (LeanHttp1Pool pool in _pools.Values)
-        {
-            pool.CloseIdle(all: _disposed);
-        }
-    }
-
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing && !_disposed)
-        {
-            _disposed = true;
-            _scavenger.Dispose();
-            Scavenge();
-        }
-
-        base.Dispose(disposing);
-    }
 }
 
 /// <summary>The connections of one endpoint: idle ones (most recently used first), the open count and the waiters.</summary>
-internal sealed class LeanHttp1Pool
+internal sealed class LeanHttp1Pool : ILeanPool
 {
     private readonly LeanHttp1Handler _handler;
     private readonly DnsEndPoint _endPoint;

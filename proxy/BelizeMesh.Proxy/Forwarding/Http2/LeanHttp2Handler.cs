@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Http;
 
@@ -21,64 +20,29 @@ namespace BelizeMesh.Proxy.Forwarding.Http2;
 /// (REFUSED_STREAM, GOAWAY) is sent again on another connection when it has no body, up to <see cref="MaxAttempts"/>
 /// times in all.
 /// </remarks>
-internal sealed class LeanHttp2Handler : DelegatingHandler
+internal sealed class LeanHttp2Handler : LeanHandler<LeanHttp2Pool>
 {
     /// <summary>How many times a request without a body is sent when the peer refuses it unprocessed.</summary>
     public const int MaxAttempts = 3;
 
-    private readonly ConcurrentDictionary<string, LeanHttp2Pool> _pools = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, LeanHttp2Pool>.AlternateLookup<ReadOnlySpan<char>> _poolsBySpan;
-    private readonly Timer _scavenger;
-    private volatile bool _disposed;
-
     public LeanHttp2Handler(HttpMessageHandler inner, LeanConnectCallback connect, TimeSpan connectTimeout, TimeSpan idleTimeout)
-        : base(inner)
+        : base(inner, connect, connectTimeout, idleTimeout)
     {
-        _poolsBySpan = _pools.GetAlternateLookup<ReadOnlySpan<char>>();
-        Connect = connect;
-        ConnectTimeout = connectTimeout;
-        IdleTimeout = idleTimeout;
-        TimeSpan period = TimeSpan.FromTicks(Math.Clamp(idleTimeout.Ticks / 4, TimeSpan.FromMilliseconds(50).Ticks, TimeSpan.FromSeconds(15).Ticks));
-        _scavenger = new Timer(static state => ((LeanHttp2Handler)state!).Scavenge(), this, period, period);
     }
 
-    internal LeanConnectCallback Connect { get; }
-
-    internal TimeSpan ConnectTimeout { get; }
-
-    internal TimeSpan IdleTimeout { get; }
-
-    /// <summary>How many requests this handler sent itself (tests).</summary>
-    internal long LeanRequests;
-
-    /// <summary>How many requests went to the inner handler (tests).</summary>
-    internal long DelegatedRequests;
-
-    /// <summary>Open connections to an endpoint (tests).</summary>
-    internal int OpenConnections(string authority) => _pools.TryGetValue(authority, out LeanHttp2Pool? pool) ? pool.Count : 0;
+    protected override LeanHttp2Pool CreatePool(string authority, Uri uri) => new(this, new DnsEndPoint(uri.IdnHost, uri.Port), authority);
 
     protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
         Uri? uri = request.RequestUri;
-        if (_disposed || uri is null || !uri.IsAbsoluteUri || !string.Equals(uri.Scheme, Uri.UriSchemeHttp, StringComparison.Ordinal)
+        if (IsDisposed || uri is null || !uri.IsAbsoluteUri || !string.Equals(uri.Scheme, Uri.UriSchemeHttp, StringComparison.Ordinal)
             || request.Version != HttpVersion.Version20 || request.VersionPolicy == HttpVersionPolicy.RequestVersionOrLower
-            || request.Headers.Protocol is not null
-            || ReferenceEquals(request.Method, HttpMethod.Connect) || request.Method.Method.Equals("CONNECT", StringComparison.OrdinalIgnoreCase))
+            || request.Headers.Protocol is not null || IsConnect(request))
         {
             return Delegate(request, cancellationToken);
         }
 
-        ReadOnlySpan<char> authority = LeanHttp1Handler.AuthorityOf(uri.OriginalString);
-        if (authority.IsEmpty || authority.Contains('@'))
-        {
-            authority = uri.Authority;
-        }
-
-        if (!_poolsBySpan.TryGetValue(authority, out LeanHttp2Pool? pool))
-        {
-            pool = _pools.GetOrAdd(authority.ToString(), static (key, arg) => new LeanHttp2Pool(arg.self, new DnsEndPoint(arg.uri.IdnHost, arg.uri.Port), key), (self: this, uri));
-        }
-
+        LeanHttp2Pool pool = PoolFor(uri);
         byte[] block = ArrayPool<byte>.Shared.Rent(1024);
         int length;
         try
@@ -97,12 +61,6 @@ internal sealed class LeanHttp2Handler : DelegatingHandler
 
         Interlocked.Increment(ref LeanRequests);
         return SendLeanAsync(pool, request, block, length, cancellationToken);
-    }
-
-    private Task<HttpResponseMessage> Delegate(HttpRequestMessage request, CancellationToken cancellationToken)
-    {
-        Interlocked.Increment(ref DelegatedRequests);
-        return base.SendAsync(request, cancellationToken);
     }
 
     /// <summary>Takes a stream on a connection with room, sends the header block (and starts the body), and waits for
@@ -156,30 +114,10 @@ internal sealed class LeanHttp2Handler : DelegatingHandler
             ArrayPool<byte>.Shared.Return(block);
         }
     }
-
-    private void Scavenge()
-    {
-        foreach (LeanHttp2Pool pool in _pools.Values)
-        {
-            pool.CloseIdle(all: _disposed);
-        }
-    }
-
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing && !_disposed)
-        {
-            _disposed = true;
-            _scavenger.Dispose();
-            Scavenge();
-        }
-
-        base.Dispose(disposing);
-    }
 }
 
 /// <summary>The HTTP/2 connections of one endpoint.</summary>
-internal sealed class LeanHttp2Pool(LeanHttp2Handler handler, DnsEndPoint endPoint, string authority)
+internal sealed class LeanHttp2Pool(LeanHttp2Handler handler, DnsEndPoint endPoint, string authority) : ILeanPool
 {
     private readonly object _lock = new();
     private LeanHttp2Connection[] _connections = [];
@@ -188,7 +126,7 @@ internal sealed class LeanHttp2Pool(LeanHttp2Handler handler, DnsEndPoint endPoi
     /// <summary>The endpoint's authority (<c>host:port</c>), the <c>:authority</c> of a request without a Host.</summary>
     public string Authority { get; } = authority;
 
-    public int Count => Volatile.Read(ref _connections).Length;
+    public int Open => Volatile.Read(ref _connections).Length;
 
     /// <summary>A connection with a stream slot taken for the caller; opens one when none has room.</summary>
     public ValueTask<LeanHttp2Connection> AcquireAsync(CancellationToken cancellationToken)

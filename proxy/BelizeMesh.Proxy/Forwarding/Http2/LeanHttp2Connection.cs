@@ -89,9 +89,6 @@ internal sealed class LeanHttp2Connection : IHPackHeaderSink
         _stream = stream;
     }
 
-    /// <summary>The stream the read loop ended with; the pool awaits it when closing (tests).</summary>
-    internal Task? ReadLoop { get; private set; }
-
     /// <summary>Why the connection ended; null while it is up.</summary>
     internal Exception? Failure
     {
@@ -100,18 +97,6 @@ internal sealed class LeanHttp2Connection : IHPackHeaderSink
             lock (_lock)
             {
                 return _failure;
-            }
-        }
-    }
-
-    /// <summary>Open streams (tests).</summary>
-    internal int ActiveStreams
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _active;
             }
         }
     }
@@ -137,7 +122,7 @@ internal sealed class LeanHttp2Connection : IHPackHeaderSink
             _outputLength += head.Length;
         }
 
-        ReadLoop = Task.Run(ReadLoopAsync);
+        _ = Task.Run(ReadLoopAsync); // it ends with the connection, having failed what was open
         await FlushAsync().ConfigureAwait(false);
         try
         {

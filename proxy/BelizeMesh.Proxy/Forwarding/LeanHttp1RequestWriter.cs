@@ -23,7 +23,8 @@ internal readonly record struct LeanRequestHead(int Length, LeanBodyFraming Fram
 /// </summary>
 internal static class LeanHttp1RequestWriter
 {
-    private static readonly SearchValues<char> s_tokenChars = SearchValues.Create("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
+    /// <summary>The characters of an HTTP token (RFC 9110 §5.6.2): method and field names. Shared with the HTTP/2 writer.</summary>
+    internal static readonly SearchValues<char> TokenChars = SearchValues.Create("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
 
     /// <summary>Writes the head into <paramref name="buffer"/> (rented from <see cref="ArrayPool{T}.Shared"/>; replaced by a
     /// larger rented one when it does not fit). False: the request is not one the lean client takes (nothing to undo).</summary>
@@ -33,7 +34,7 @@ internal static class LeanHttp1RequestWriter
         int pos = 0;
         string method = request.Method.Method;
         string pathAndQuery = request.RequestUri!.PathAndQuery;
-        if (pathAndQuery.Length == 0 || pathAndQuery.AsSpan().ContainsAnyExceptInRange('!', '~') || method.AsSpan().ContainsAnyExcept(s_tokenChars))
+        if (pathAndQuery.Length == 0 || pathAndQuery.AsSpan().ContainsAnyExceptInRange('!', '~') || method.AsSpan().ContainsAnyExcept(TokenChars))
         {
             return false;
         }
@@ -203,7 +204,7 @@ internal static class LeanHttp1RequestWriter
 
     private static bool WriteHeader(ref byte[] buffer, ref int pos, string name, HeaderStringValues values)
     {
-        if (name.Length == 0 || name.AsSpan().ContainsAnyExcept(s_tokenChars))
+        if (name.Length == 0 || name.AsSpan().ContainsAnyExcept(TokenChars))
         {
             return false;
         }
@@ -253,7 +254,10 @@ internal static class LeanHttp1RequestWriter
         buffer[pos++] = value;
     }
 
-    private static void Reserve(ref byte[] buffer, int pos, int count)
+    /// <summary>Makes room for <paramref name="count"/> bytes after the first <paramref name="pos"/> of a buffer rented from
+    /// <see cref="ArrayPool{T}.Shared"/>: a larger rented one replaces it (the old one returned) when it does not fit.
+    /// Shared with the HTTP/2 writer and connection.</summary>
+    internal static void Reserve(ref byte[] buffer, int pos, int count)
     {
         if (buffer.Length - pos >= count)
         {
@@ -262,7 +266,11 @@ internal static class LeanHttp1RequestWriter
 
         byte[] larger = ArrayPool<byte>.Shared.Rent(Math.Max(buffer.Length * 2, pos + count));
         buffer.AsSpan(0, pos).CopyTo(larger);
-        ArrayPool<byte>.Shared.Return(buffer);
+        if (buffer.Length > 0)
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+
         buffer = larger;
     }
 }

@@ -25,7 +25,7 @@ namespace BelizeMesh.Proxy.Forwarding.Http2;
 /// (REFUSED_STREAM, or above the last stream of its GOAWAY) was not processed: the handler sends it again when it has
 /// no body.</para>
 /// </remarks>
-internal sealed class LeanHttp2Connection : IHPackHeaderSink
+internal sealed class LeanHttp2Connection : IHPackHeaderSink, IThreadPoolWorkItem
 {
     /// <summary>The receive window of each stream (SETTINGS_INITIAL_WINDOW_SIZE): a credit, not an allocation. 4 MiB let
     /// a 500 MB download through two sidecars run CPU-bound (see <see cref="UpstreamClientFactory"/>).</summary>
@@ -239,7 +239,7 @@ internal sealed class LeanHttp2Connection : IHPackHeaderSink
                 // thread pool's queue, after the work already queued (other requests appending their frames).
                 // Measured at -c 64 (ab-cpu, session 21): writing at once cost ~7% more CPU per request than this
                 // (one channel record and one send per request), about what SocketsHttpHandler cost.
-                ThreadPool.UnsafeQueueUserWorkItem(s_flushLoop, this, preferLocal: false);
+                ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false); // at most one queued: _flushing
                 return Task.CompletedTask;
             }
         }
@@ -269,7 +269,8 @@ internal sealed class LeanHttp2Connection : IHPackHeaderSink
         return FlushLoopAsync();
     }
 
-    private static readonly Action<LeanHttp2Connection> s_flushLoop = static self => _ = self.FlushLoopAsync();
+    /// <summary>The queued write (see <see cref="FlushAsync"/>).</summary>
+    void IThreadPoolWorkItem.Execute() => _ = FlushLoopAsync();
 
     private async Task FlushLoopAsync()
     {
@@ -342,18 +343,7 @@ internal sealed class LeanHttp2Connection : IHPackHeaderSink
     /// what it wrote to <see cref="_outputLength"/>.</summary>
     private Span<byte> Reserve(int count)
     {
-        if (_output.Length - _outputLength < count)
-        {
-            byte[] larger = ArrayPool<byte>.Shared.Rent(Math.Max(_output.Length * 2, _outputLength + count));
-            _output.AsSpan(0, _outputLength).CopyTo(larger);
-            if (_output.Length > 0)
-            {
-                ArrayPool<byte>.Shared.Return(_output);
-            }
-
-            _output = larger;
-        }
-
+        LeanHttp1RequestWriter.Reserve(ref _output, _outputLength, count);
         return _output.AsSpan(_outputLength, count);
     }
 

@@ -20,8 +20,6 @@ internal static class LeanHttp2RequestWriter
 {
     private const int MaxNameLength = 256;
 
-    private static readonly SearchValues<char> s_tokenChars = SearchValues.Create("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
-
     /// <summary>Writes the block into <paramref name="buffer"/> (rented from <see cref="ArrayPool{T}.Shared"/>; replaced by
     /// a larger rented one when it does not fit). False: the request is not one the lean client takes.</summary>
     public static bool TryWrite(HttpRequestMessage request, string defaultAuthority, ref byte[] buffer, out int length)
@@ -30,7 +28,7 @@ internal static class LeanHttp2RequestWriter
         int pos = 0;
         HttpMethod method = request.Method;
         string pathAndQuery = request.RequestUri!.PathAndQuery;
-        if (pathAndQuery.Length == 0 || pathAndQuery.AsSpan().ContainsAnyExceptInRange('!', '~') || method.Method.AsSpan().ContainsAnyExcept(s_tokenChars))
+        if (pathAndQuery.Length == 0 || pathAndQuery.AsSpan().ContainsAnyExceptInRange('!', '~') || method.Method.AsSpan().ContainsAnyExcept(LeanHttp1RequestWriter.TokenChars))
         {
             return false;
         }
@@ -130,7 +128,7 @@ internal static class LeanHttp2RequestWriter
     /// <summary>One field per value; the name lower-cased, by static index when the table has it.</summary>
     private static bool WriteField(ref byte[] buffer, ref int pos, string name, HeaderStringValues values)
     {
-        if (name.Length == 0 || name.Length > MaxNameLength || name.AsSpan().ContainsAnyExcept(s_tokenChars))
+        if (name.Length == 0 || name.Length > MaxNameLength || name.AsSpan().ContainsAnyExcept(LeanHttp1RequestWriter.TokenChars))
         {
             return false;
         }
@@ -158,14 +156,7 @@ internal static class LeanHttp2RequestWriter
     /// <summary>The buffer from <paramref name="pos"/> with at least <paramref name="count"/> bytes.</summary>
     private static Span<byte> Reserve(ref byte[] buffer, int pos, int count)
     {
-        if (buffer.Length - pos < count)
-        {
-            byte[] larger = ArrayPool<byte>.Shared.Rent(Math.Max(buffer.Length * 2, pos + count));
-            buffer.AsSpan(0, pos).CopyTo(larger);
-            ArrayPool<byte>.Shared.Return(buffer);
-            buffer = larger;
-        }
-
+        LeanHttp1RequestWriter.Reserve(ref buffer, pos, count);
         return buffer.AsSpan(pos);
     }
 }

@@ -622,6 +622,7 @@ internal sealed class LeanHttp2Connection : IHPackHeaderSink, IThreadPoolWorkIte
         bool flush = false;
         lock (_lock)
         {
+            int before = _outputLength; // flush only what handling this frame appended (a reset, a WINDOW_UPDATE)
             _receiveWindow -= payload.Length;
             if (_receiveWindow < 0)
             {
@@ -637,12 +638,12 @@ internal sealed class LeanHttp2Connection : IHPackHeaderSink, IThreadPoolWorkIte
 
                 int unused = 0;
                 _ = Consumed(streamId, payload.Length, ref unused, streamOpen: false); // a stream already closed: credit back at once
-                flush = _outputLength > 0;
+                flush = _outputLength > before;
             }
             else
             {
                 stream.OnData(data, payload.Length - data.Length, endStream);
-                flush = _outputLength > 0;
+                flush = _outputLength > before;
             }
         }
 
@@ -774,6 +775,7 @@ internal sealed class LeanHttp2Connection : IHPackHeaderSink, IThreadPoolWorkIte
         bool flush;
         lock (_lock)
         {
+            int before = _outputLength; // flush only what handling this frame appended (a reset, a WINDOW_UPDATE)
             if (!_streams.TryGetValue(streamId, out LeanHttp2Stream? current) || !ReferenceEquals(current, stream))
             {
                 // reset or cancelled while its block was decoded
@@ -800,7 +802,7 @@ internal sealed class LeanHttp2Connection : IHPackHeaderSink, IThreadPoolWorkIte
                 stream.OnResponse(response, endStream);
             }
 
-            flush = _outputLength > 0;
+            flush = _outputLength > before;
         }
 
         if (malformed is not null && !trailers)

@@ -50,7 +50,7 @@ internal static class LoadCommand
         }
         catch (Exception ex) when (ex is ArgumentException or FormatException)
         {
-            Console.Error.WriteLine($"load: {ex.Message}\nusage: load --target 127.0.0.1:8080 [--host H] [--path /] [-c 64] [-d 10] [-n N] [--rate R] [--h2]\n  -c: connections (HTTP/1.1) or concurrent streams (--h2: h2c with prior knowledge)\n  -n: closed loop: stop after N requests (or -d seconds, whichever comes first)");
+            Console.Error.WriteLine($"load: {ex.Message}\nusage: load --target 127.0.0.1:8080 [--host H] [--path /] [-c 64] [-d 10] [-n N] [--rate R] [--h2]\n  -c: connections (HTTP/1.1) or concurrent streams (--h2: h2c with prior knowledge)\n  -n: closed loop: stop after N requests (or -d seconds, whichever comes first)\n  BELIZEMESH_LOAD_DUMP=FILE: open loop (HTTP/1.1): append every request's due, sent and done times (µs) to FILE (perf/stall-clusters.py reads it)");
             return 64;
         }
 

@@ -152,7 +152,9 @@ internal static partial class LoadGenerator
         }
 
         TimeSpan elapsed = Stopwatch.GetElapsedTime(start);
-        return run.Finish(count, elapsed);
+        LoadResult finished = run.Finish(count, elapsed);
+        RequestDump.Write();
+        return finished;
     }
 
     /// <summary>Lets this thread's timed sleeps wake within microseconds instead of the default 50 µs slack.</summary>
@@ -303,6 +305,7 @@ internal static partial class LoadGenerator
         private readonly CancellationTokenSource _stop = new();
         private Http1Connection? _connection;
         private long _due;
+        private long _sent;
         private volatile bool _busy;
 
         public LatencyHistogram Latency { get; } = new();
@@ -323,6 +326,7 @@ internal static partial class LoadGenerator
         public void Start(long due)
         {
             Volatile.Write(ref _due, due);
+            _sent = Stopwatch.GetTimestamp();
             _busy = true;
             try
             {
@@ -349,6 +353,7 @@ internal static partial class LoadGenerator
                 {
                     int status = await _connection!.ReadResponseAsync(_stop.Token).ConfigureAwait(false);
                     Latency.RecordSince(Volatile.Read(ref _due));
+                    RequestDump.Add(Volatile.Read(ref _due), _sent, Stopwatch.GetTimestamp());
                     _busy = false;
                     Requests++;
                     if (status is < 200 or >= 400)

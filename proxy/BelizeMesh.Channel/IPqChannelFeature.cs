@@ -32,3 +32,17 @@ internal sealed class PqChannelFeature(string peerIdentity, int protocolVersion,
     internal static string ToPrincipal(string spiffeId) =>
         spiffeId.StartsWith("spiffe://", StringComparison.Ordinal) ? spiffeId["spiffe://".Length..] : spiffeId;
 }
+
+/// <summary>
+/// Published with <see cref="IPqChannelFeature"/> on a server connection: how the channel turns what the application
+/// flushes into records.
+/// </summary>
+public interface IPqChannelWriteFeature
+{
+    /// <summary>
+    /// The application batches its own writes (one flush carries the frames of every request written meanwhile): seal and
+    /// send each flush on the thread that flushed. Without it, an HTTP/2 connection's flushes are first handed to the
+    /// thread pool so that the frames Kestrel's HTTP/2 server writes one response at a time leave together.
+    /// </summary>
+    void SealOnFlush();
+}

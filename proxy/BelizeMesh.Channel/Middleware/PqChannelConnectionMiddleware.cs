@@ -111,6 +111,7 @@ internal sealed class PqChannelConnectionMiddleware
         output.Dispose();
         machine.Dispose();
         var channel = new PqChannelDuplexPipe(context, transport, read, write, _options.Metrics, _logger);
+        context.Features.Set<IPqChannelWriteFeature>(channel);
         _options.Metrics?.ChannelOpened(isClient: false);
         try
         {

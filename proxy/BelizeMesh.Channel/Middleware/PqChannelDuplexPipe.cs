@@ -13,7 +13,7 @@ namespace BelizeMesh.Channel.Middleware;
 /// close_notify (half-close); the peer's close_notify completes the application's input; a transport EOF without it
 /// completes the input with <see cref="ChannelFailure.Truncated"/>. Any record failure aborts the connection.
 /// </summary>
-internal sealed class PqChannelDuplexPipe : IAsyncDisposable
+internal sealed class PqChannelDuplexPipe : IAsyncDisposable, IPqChannelWriteFeature
 {
     // Both pipes run their continuations inline: decrypted bytes reach Kestrel's parser on the thread that read the
     // record (with inline socket completions, the epoll thread), and what Kestrel flushes is sealed and sent on the
@@ -39,6 +39,9 @@ internal sealed class PqChannelDuplexPipe : IAsyncDisposable
 
     // Set once the first application bytes from the peer are the HTTP/2 connection preface (RFC 9113 3.4).
     private volatile bool _multiplexed;
+
+    // Set by an application that batches its own writes (IPqChannelWriteFeature.SealOnFlush).
+    private volatile bool _sealOnFlush;
     private bool _sniffed;
     private byte[]? _readScratch;
     private byte[]? _writeScratch;
@@ -58,6 +61,9 @@ internal sealed class PqChannelDuplexPipe : IAsyncDisposable
 
     /// <summary>The decrypted side, handed to the rest of the connection pipeline.</summary>
     public IDuplexPipe Application { get; }
+
+    /// <inheritdoc/>
+    public void SealOnFlush() => _sealOnFlush = true;
 
     private async Task ReadLoopAsync()
     {
@@ -177,7 +183,7 @@ internal sealed class PqChannelDuplexPipe : IAsyncDisposable
             while (true)
             {
                 ReadResult result = await application.ReadAsync().ConfigureAwait(false);
-                if (_multiplexed && !result.IsCompleted && !result.IsCanceled && !result.Buffer.IsEmpty)
+                if (_multiplexed && !_sealOnFlush && !result.IsCompleted && !result.IsCanceled && !result.Buffer.IsEmpty)
                 {
                     // HTTP/2 inside: many streams write frames one after another. Continuing on the thread pool (as the
                     // pipe's default scheduler did) lets the frames written meanwhile join this batch — one record and

@@ -8,6 +8,7 @@ using BelizeMesh.Proxy.Metrics;
 using BelizeMesh.Proxy.Outbound;
 using BelizeMesh.Proxy.Policy.RateLimiting;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
@@ -70,6 +71,11 @@ internal sealed class ProxyHostOptions
     /// <summary>The workload's name, app, version, ... for the Istio metrics' labels; null = from the environment
     /// variables the injector sets (<see cref="WorkloadMetadata.FromEnvironment"/>).</summary>
     public WorkloadMetadata? Workload { get; init; }
+
+    /// <summary>Serve HTTP/2 that arrives through the PQ channel on the inbound listener with the sidecar's own server
+    /// (<see cref="Inbound.Http2Server.LeanHttp2Server"/>) instead of Kestrel's HTTP/2 layer; null = the environment: on
+    /// unless <c>BELIZEMESH_LEAN_H2_SERVER=0</c>.</summary>
+    public bool? LeanHttp2Server { get; init; }
 }
 
 /// <summary>
@@ -236,6 +242,37 @@ internal sealed partial class ProxyHost : IAsyncDisposable
                     connection.Features.Set(ListenerRoleFeature.Inbound);
                     return next(connection);
                 });
+                if (policy.Spec.Inbound.Mode is ChannelMode.Strict or ChannelMode.Permissive
+                    && (options.LeanHttp2Server ?? Environment.GetEnvironmentVariable("BELIZEMESH_LEAN_H2_SERVER") != "0"))
+                {
+                    // HTTP/2 inside the PQ channel is served by the sidecar's own server (Inbound/Http2Server): Kestrel's
+                    // HTTP/2 layer hands every stream to the thread pool and writes through its own frame-writer loop.
+                    // Plaintext (PERMISSIVE) connections and HTTP/1.1 inside the channel stay with Kestrel.
+                    var leanOptions = new Inbound.Http2Server.LeanHttp2ServerOptions
+                    {
+                        KeepAliveTimeout = KestrelTimeout(policy.Spec.Inbound.Limits.IdleTimeout, policy.Spec.Outbound.Limits.IdleTimeout),
+                        RequestHeadersTimeout = KestrelTimeout(policy.Spec.Inbound.Limits.HeaderTimeout, policy.Spec.Outbound.Limits.HeaderTimeout),
+                        EnableExtendedConnect = true, // WebSockets cross the channel as extended CONNECTs (Inbound/WebSocketRequest.cs)
+                    };
+                    listen.Use(next =>
+                    {
+                        ConnectionDelegate? lean = null; // built on the first channel connection: the dispatcher is resolved then
+                        return connection =>
+                        {
+                            if (connection.Features.Get<IPqChannelFeature>() is null)
+                            {
+                                return next(connection);
+                            }
+
+                            lean ??= Inbound.Http2Server.LeanHttp2Server.Middleware(
+                                listen.ApplicationServices.GetRequiredService<ProxyDispatcher>().InvokeAsync,
+                                leanOptions,
+                                listen.ApplicationServices.GetService<ILoggerFactory>())(next);
+                            return lean(connection);
+                        };
+                    });
+                }
+
                 listeners[1] = listen;
             });
             kestrel.Listen(policy.Spec.Outbound.Listen.ToEndPoint(), listen =>

@@ -1880,6 +1880,129 @@ public sealed class LeanHttp2ServerTests(ITestOutputHelper output) : IAsyncDispo
     }
 
     // ---------------------------------------------------------------------------------------------------------------
+    // Review regressions
+    // ---------------------------------------------------------------------------------------------------------------
+
+    [Fact]
+    public async Task Request_bytes_the_application_never_read_give_the_connection_window_back_when_the_stream_ends()
+    {
+        // the connection window is 65,535: two 40,000-byte bodies that are never read fit in it only if the first
+        // one's credit comes back once its request is over
+        TaskCompletionSource release = Gate();
+        LeanServer server = await StartAsync(
+            async ctx =>
+            {
+                if (ctx.Request.Path == "/held")
+                {
+                    await release.Task.WaitAsync(s_backstop);
+                }
+
+                await ctx.Response.WriteAsync("ignored the body");
+            },
+            new LeanHttp2ServerOptions { InitialStreamWindowSize = 65_535, InitialConnectionWindowSize = 65_535 });
+        (RawHttp2Client client, _) = await HandshakeAsync(server);
+
+        await client.SendHeadersAsync(1, RequestHeaderBlock.Request("POST", "/held").ToArray(), endStream: false);
+        await client.SendBodyAsync(1, Pattern(40_000), endStream: true);
+        await client.SendPingAsync([1, 2, 3, 4, 5, 6, 7, 8]);
+        await client.NextAsync(f => f.Type == Http2FrameType.Ping && f.IsAck, "the PING ACK (the whole body is buffered)");
+        release.TrySetResult();
+        H2Response first = await client.ReadResponseAsync(1);
+        Assert.Equal(200, first.Status);
+
+        await client.NextAsync(f => f.Type == Http2FrameType.WindowUpdate && f.StreamId == 0, "a connection WINDOW_UPDATE for the unread body");
+        await client.SendHeadersAsync(3, RequestHeaderBlock.Request("POST", "/second").ToArray(), endStream: false);
+        await client.SendBodyAsync(3, Pattern(40_000), endStream: true);
+        H2Response second = await client.ReadResponseAsync(3);
+        Assert.True(second.Status == 200 && second.ResetCode is null, $"{second.ResetCode}; {client.History}");
+    }
+
+    [Fact]
+    public async Task The_reset_that_discards_an_unread_body_after_the_application_finished_does_not_abort_the_request()
+    {
+        var abortedAfterwards = Signal<bool>();
+        LeanServer server = await StartAsync(async ctx =>
+        {
+            CancellationToken aborted = ctx.RequestAborted;
+            ctx.Response.OnCompleted(async () =>
+            {
+                await Task.Delay(200);
+                abortedAfterwards.TrySetResult(aborted.IsCancellationRequested);
+            });
+            await ctx.Response.WriteAsync("done before the body");
+        });
+        (RawHttp2Client client, _) = await HandshakeAsync(server);
+        await client.SendHeadersAsync(1, RequestHeaderBlock.Request("POST", "/early").ToArray(), endStream: false);
+        H2Response response = await client.ReadResponseAsync(1);
+        Assert.Equal("done before the body", response.BodyText);
+        await client.NextAsync(f => f.Type == Http2FrameType.RstStream && f.StreamId == 1 && f.ErrorCode == Http2ErrorCode.NoError, "RST_STREAM NO_ERROR for the unread body");
+        Assert.False(await abortedAfterwards.Task.WaitAsync(s_backstop), "RequestAborted fired for a request that completed normally");
+    }
+
+    [Fact]
+    public async Task Data_sent_on_our_settings_before_the_client_acknowledged_them_is_accepted()
+    {
+        LeanServer server = await StartAsync(async ctx =>
+        {
+            long read = await DrainAsync(ctx.Request.Body);
+            await ctx.Response.WriteAsync($"read {read}");
+        });
+
+        // the client applies our SETTINGS_INITIAL_WINDOW_SIZE (768 KiB) at once and acknowledges it only later (§6.5.3)
+        RawHttp2Client client = await RawAsync(server, preface: true, settings: false);
+        await client.SendSettingsAsync();
+        Dictionary<ushort, uint> settings = await client.ReadServerSettingsAsync();
+        Assert.True(settings[Http2Frame.SettingInitialWindowSize] > 100_000);
+        await client.SendHeadersAsync(1, RequestHeaderBlock.Request("POST", "/early-window").ToArray(), endStream: false);
+        await client.SendBodyAsync(1, Pattern(100_000), endStream: true);
+        H2Response response = await client.ReadResponseAsync(1);
+        Assert.True(response.ResetCode is null, $"{response.ResetCode}; {client.History}");
+        Assert.Equal("read 100000", response.BodyText);
+    }
+
+    [Fact]
+    public async Task A_declared_body_never_written_before_the_response_started_becomes_a_500()
+    {
+        LeanServer server = await StartAsync(ctx =>
+        {
+            ctx.Response.ContentLength = 10;
+            return Task.CompletedTask;
+        });
+        (RawHttp2Client client, _) = await HandshakeAsync(server);
+        await client.SendGetAsync(1, "/declared");
+        H2Response response = await client.ReadResponseAsync(1);
+        Assert.Equal(500, response.Status);
+        Assert.Empty(response.Body);
+        Assert.True(response.ResetCode is null, $"{response.ResetCode}; {client.History}");
+    }
+
+    [Fact]
+    public async Task A_goaway_after_the_graceful_one_never_raises_the_last_stream_id()
+    {
+        TaskCompletionSource release = Gate();
+        var started = Signal<bool>();
+        LeanServer server = await StartAsync(async ctx =>
+        {
+            started.TrySetResult(true);
+            await release.Task.WaitAsync(s_backstop);
+        });
+        (RawHttp2Client client, _) = await HandshakeAsync(server);
+        await client.SendGetAsync(1, "/in-flight");
+        await started.Task.WaitAsync(s_backstop);
+        Task stopping = server.StopAsync();
+        H2Frame graceful = await client.NextAsync(f => f.Type == Http2FrameType.GoAway, "GOAWAY on shutdown");
+        Assert.Equal(1, graceful.LastStreamId);
+
+        await client.SendGetAsync(3, "/late"); // refused
+        await client.SendFrameAsync(Http2FrameType.PushPromise, 0, 1, new byte[4]); // a connection error
+        H2Frame error = await client.NextAsync(f => f.Type == Http2FrameType.GoAway, "GOAWAY PROTOCOL_ERROR");
+        Assert.Equal(Http2ErrorCode.ProtocolError, error.ErrorCode);
+        Assert.Equal(1, error.LastStreamId);
+        release.TrySetResult();
+        await stopping.WaitAsync(s_backstop);
+    }
+
+    // ---------------------------------------------------------------------------------------------------------------
     // Helpers
     // ---------------------------------------------------------------------------------------------------------------
 

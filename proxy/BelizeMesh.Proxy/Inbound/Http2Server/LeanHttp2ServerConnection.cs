@@ -80,6 +80,7 @@ internal sealed class LeanHttp2ServerConnection : IHPackHeaderSink, IThreadPoolW
     private int _receiveUnacked;
     private bool _settingsAcked;
     private bool _goAwaySent;
+    private int _goAwayLastStreamId;
     private bool _peerGoingAway;
     private volatile bool _stopReading;
     private string? _closeReason;
@@ -617,7 +618,12 @@ internal sealed class LeanHttp2ServerConnection : IHPackHeaderSink, IThreadPoolW
             return;
         }
 
-        _goAwaySent = true;
+        if (!_goAwaySent)
+        {
+            _goAwaySent = true;
+            _goAwayLastStreamId = _highestStreamId; // streams opened later are refused: a later GOAWAY must not raise it (§6.8)
+        }
+
         if (!CanWrite)
         {
             return;
@@ -628,7 +634,7 @@ internal sealed class LeanHttp2ServerConnection : IHPackHeaderSink, IThreadPoolW
         int debug = Math.Min(reason.Length, 256);
         Span<byte> frame = Reserve(Http2Frame.HeaderLength + 8 + debug);
         Http2Frame.WriteHeader(frame, 8 + debug, Http2FrameType.GoAway, 0, 0);
-        BinaryPrimitives.WriteInt32BigEndian(frame[Http2Frame.HeaderLength..], _highestStreamId);
+        BinaryPrimitives.WriteInt32BigEndian(frame[Http2Frame.HeaderLength..], _goAwayLastStreamId);
         BinaryPrimitives.WriteUInt32BigEndian(frame[(Http2Frame.HeaderLength + 4)..], (uint)code);
         System.Text.Ascii.FromUtf16(reason.AsSpan(0, debug), frame[(Http2Frame.HeaderLength + 8)..], out _);
         _outputLength += frame.Length;
@@ -646,7 +652,12 @@ internal sealed class LeanHttp2ServerConnection : IHPackHeaderSink, IThreadPoolW
         int credit = (int)Math.Min(wanted, _sendWindow);
         if (credit <= 0)
         {
-            (_windowWaiters ??= []).Add(stream);
+            List<LeanHttp2ServerStream> waiters = _windowWaiters ??= [];
+            if (!waiters.Contains(stream))
+            {
+                waiters.Add(stream); // once: a writer woken by its stream's WINDOW_UPDATEs would otherwise add itself again and again
+            }
+
             return 0;
         }
 
@@ -687,9 +698,11 @@ internal sealed class LeanHttp2ServerConnection : IHPackHeaderSink, IThreadPoolW
         return appended;
     }
 
-    /// <summary>The stream's receive window before our SETTINGS are acknowledged is the protocol's initial 65,535; the
-    /// acknowledgement moves every open stream to <see cref="LeanHttp2ServerOptions.InitialStreamWindowSize"/>.</summary>
-    internal int InitialReceiveWindow => _settingsAcked ? _options.InitialStreamWindowSize : Http2Frame.DefaultWindow;
+    /// <summary>The stream's receive window before our SETTINGS are acknowledged covers the protocol's initial 65,535; the
+    /// acknowledgement moves every open stream to <see cref="LeanHttp2ServerOptions.InitialStreamWindowSize"/>.
+    /// The client may apply our SETTINGS before its acknowledgement reaches us, so until then a stream accepts the larger of
+    /// the two.</summary>
+    internal int InitialReceiveWindow => _settingsAcked ? _options.InitialStreamWindowSize : Math.Max(Http2Frame.DefaultWindow, _options.InitialStreamWindowSize);
 
     /// <summary>A stream is over in both directions, or reset: frames for it are no longer expected.</summary>
     internal void Remove(LeanHttp2ServerStream stream)
@@ -723,6 +736,7 @@ internal sealed class LeanHttp2ServerConnection : IHPackHeaderSink, IThreadPoolW
         {
             Remove(stream);
             _active--;
+            flush = stream.DiscardUnreadBody(); // bytes the application never read: the connection's credit back
             if (_failure is null && _pool.Count < MaxPooledStreams)
             {
                 stream.ResetForReuse();
@@ -744,7 +758,7 @@ internal sealed class LeanHttp2ServerConnection : IHPackHeaderSink, IThreadPoolW
                 {
                     bool before = _stopReading;
                     StopIfDrained();
-                    flush = !before && _stopReading;
+                    flush |= !before && _stopReading;
                 }
             }
         }
@@ -1542,7 +1556,7 @@ internal sealed class LeanHttp2ServerConnection : IHPackHeaderSink, IThreadPoolW
                 {
                     // our SETTINGS_INITIAL_WINDOW_SIZE applies from now on (§6.9.2)
                     _settingsAcked = true;
-                    int delta = _options.InitialStreamWindowSize - Http2Frame.DefaultWindow;
+                    int delta = _options.InitialStreamWindowSize - Math.Max(Http2Frame.DefaultWindow, _options.InitialStreamWindowSize);
                     foreach (LeanHttp2ServerStream stream in _streams.Values)
                     {
                         stream.AddReceiveWindow(delta);

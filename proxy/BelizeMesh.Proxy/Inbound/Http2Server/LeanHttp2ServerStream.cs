@@ -211,6 +211,8 @@ internal sealed partial class LeanHttp2ServerStream : IDisposable
                 if (!_reset && !_requestEnded)
                 {
                     // §8.1: the response is complete and the application is done: the rest of the request body is not wanted
+                    // (as Kestrel, this does not signal RequestAborted: the application finished, it was not aborted)
+                    _appRunning = false;
                     ResetLocal(Http2ErrorCode.NoError);
                     flush = true;
                 }
@@ -344,6 +346,16 @@ internal sealed partial class LeanHttp2ServerStream : IDisposable
         _requestEnded = true;
         CheckClosed();
         _readable.Set();
+    }
+
+    /// <summary>Request bytes still buffered when the stream is released (the application did not read them): their
+    /// connection credit goes back (caller holds the lock). True when a WINDOW_UPDATE was appended.</summary>
+    public bool DiscardUnreadBody()
+    {
+        int buffered = _dataEnd - _dataStart;
+        _dataStart = _dataEnd = 0;
+        int unused = 0;
+        return buffered > 0 && _connection.Consumed(Id, buffered, ref unused, streamOpen: false);
     }
 
     /// <summary>Our SETTINGS were acknowledged: the receive window moves by <paramref name="delta"/>.</summary>
@@ -767,20 +779,24 @@ internal sealed partial class LeanHttp2ServerStream : IDisposable
             else if (!_hasStarted)
             {
                 bool trailers = _responseTrailersCurrent is { Count: > 0 };
-                CommitHeaders(endStream: !trailers);
-                if (!_bodiless && _declaredLength > 0)
+                long declared = _responseHeadersCurrent.ContentLength ?? -1;
+                if (declared > 0 && !_bodiless && _statusCode is not (StatusCodes.Status204NoContent or StatusCodes.Status304NotModified))
                 {
-                    // a declared body never written: as Kestrel, the response becomes a 500 instead
-                    LeanHttp2ServerLog.ResponseLengthMismatch(_connection.Logger, _connection.Context.ConnectionId, Id, _declaredLength, 0);
-                    ResetLocal(Http2ErrorCode.InternalError);
-                }
-                else if (trailers)
-                {
-                    AppendTrailers();
+                    // a declared body never written: as Kestrel, the response becomes a 500 instead (headers not sent yet)
+                    LeanHttp2ServerLog.ResponseLengthMismatch(_connection.Logger, _connection.Context.ConnectionId, Id, declared, 0);
+                    RespondServerError();
                 }
                 else
                 {
-                    _responseEnded = true;
+                    CommitHeaders(endStream: !trailers);
+                    if (trailers)
+                    {
+                        AppendTrailers();
+                    }
+                    else
+                    {
+                        _responseEnded = true;
+                    }
                 }
             }
             else if (!_bodiless && _declaredLength >= 0 && _bytesWritten != _declaredLength)
@@ -808,6 +824,7 @@ internal sealed partial class LeanHttp2ServerStream : IDisposable
     private void RespondServerError()
     {
         _hasStarted = true;
+        _statusCode = StatusCodes.Status500InternalServerError; // what OnCompleted and the logs see, as Kestrel
         int length = EncodeHeaders(StatusCodes.Status500InternalServerError, null, contentLengthZero: true);
         _connection.AppendHeaders(Id, _headerScratch.AsSpan(0, length), endStream: true);
         _responseEnded = true;

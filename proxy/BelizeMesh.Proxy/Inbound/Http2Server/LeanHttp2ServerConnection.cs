@@ -34,7 +34,14 @@ internal sealed class LeanHttp2ServerConnection : IHPackHeaderSink, IThreadPoolW
 
     /// <summary>Output bytes beyond which a response writer waits for the write under way (the pipe's own limit bounds the
     /// rest): flow-control windows let a client ask for megabytes it does not read.</summary>
-    private const int OutputHighWater = 256 * 1024;
+    internal const int OutputHighWater = 256 * 1024;
+
+    // Above this much unwritten output after a read the connection is closed (ENHANCE_YOUR_CALM): response writers stop
+    // at OutputHighWater, so only a peer that keeps provoking control frames without reading gets here.
+    private const int OutputHardLimit = 16 * OutputHighWater;
+
+    /// <summary>Bytes appended and not yet taken by a write (read without the lock: a hint for writers to wait).</summary>
+    internal int PendingOutput => Volatile.Read(ref _outputLength);
 
     private const int MaxPooledStreams = 32;
     private const int RecentResetSlots = 64;
@@ -826,6 +833,14 @@ internal sealed class LeanHttp2ServerConnection : IHPackHeaderSink, IThreadPoolW
 
                 lock (_lock)
                 {
+                    // Response writers wait at OutputHighWater; what the read loop itself answers (resets, SETTINGS and
+                    // PING acknowledgements) does not. A peer that provokes those and never reads would grow the output
+                    // without bound: past OutputHardLimit it is cut off.
+                    if (_outputLength > OutputHardLimit && !_stopReading)
+                    {
+                        CloseWithError(Http2ErrorCode.EnhanceYourCalm, "the peer does not read what it asks for");
+                    }
+
                     stop = _stopReading;
                 }
             }

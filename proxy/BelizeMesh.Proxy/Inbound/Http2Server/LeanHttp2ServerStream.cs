@@ -698,6 +698,11 @@ internal sealed partial class LeanHttp2ServerStream : IDisposable
             }
 
             data = data[sent..];
+            if (!data.IsEmpty && _connection.PendingOutput > LeanHttp2ServerConnection.OutputHighWater)
+            {
+                // a large write to a peer with large windows: wait for the output to drain instead of copying all of it
+                await _connection.FlushAsync().ConfigureAwait(false);
+            }
         }
 
         await _connection.FlushAsync().ConfigureAwait(false);

@@ -18,9 +18,10 @@ namespace BelizeMesh.Proxy.Inbound.Http2Server;
 /// flow control both ways, response trailers, SETTINGS, PING, GOAWAY both ways and graceful shutdown
 /// (<see cref="Microsoft.AspNetCore.Connections.Features.IConnectionLifetimeNotificationFeature"/>), RST_STREAM both
 /// ways, abuse limits (rapid reset, SETTINGS/PING floods, CONTINUATION floods, empty DATA floods), keep-alive and header
-/// timeouts. Not supported: server push (never sent), extended CONNECT (<c>:protocol</c> is refused; SETTINGS_ENABLE_CONNECT_PROTOCOL
-/// is not advertised), plain CONNECT (answered 501), the dynamic table on the encoding side (responses are encoded
-/// without indexing), and a dynamic table size other than 4,096 on the decoding side.
+/// timeouts, extended CONNECT (RFC 8441, WebSockets over HTTP/2) when <see cref="LeanHttp2ServerOptions.EnableExtendedConnect"/>
+/// is set (the sidecar sets it; otherwise <c>:protocol</c> is refused and SETTINGS_ENABLE_CONNECT_PROTOCOL not
+/// advertised). Not supported: server push (never sent), plain CONNECT (answered 501), the dynamic table on the encoding
+/// side (responses are encoded without indexing), and a dynamic table size other than 4,096 on the decoding side.
 /// </remarks>
 internal static class LeanHttp2Server
 {

@@ -1418,7 +1418,7 @@ internal sealed class LeanHttp2ServerConnection : IHPackHeaderSink, IThreadPoolW
                 _sinkMalformed = "a connection-specific header";
                 return;
             case 14 when name.SequenceEqual("content-length"u8) && !_sinkTrailers:
-                if (!TryParseLength(value, out long length) || (_sinkContentLength >= 0 && _sinkContentLength != length))
+                if (!Forwarding.LeanHttp1Connection.TryParseLength(value, out long length) || (_sinkContentLength >= 0 && _sinkContentLength != length))
                 {
                     _sinkMalformed = "a content-length that is not one number";
                     return;
@@ -1495,27 +1495,6 @@ internal sealed class LeanHttp2ServerConnection : IHPackHeaderSink, IThreadPoolW
                 _sinkPath = _strings.Path(value);
                 break;
         }
-    }
-
-    internal static bool TryParseLength(ReadOnlySpan<byte> value, out long length)
-    {
-        length = 0;
-        if (value.IsEmpty || value.Length > 18)
-        {
-            return false;
-        }
-
-        foreach (byte b in value)
-        {
-            if (b is < (byte)'0' or > (byte)'9')
-            {
-                return false;
-            }
-
-            length = (length * 10) + (b - '0');
-        }
-
-        return true;
     }
 
     private void OnReset(int streamId, ReadOnlySpan<byte> payload)

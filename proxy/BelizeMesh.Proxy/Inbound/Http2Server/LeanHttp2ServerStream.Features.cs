@@ -12,8 +12,8 @@ namespace BelizeMesh.Proxy.Inbound.Http2Server;
 /// The request's feature collection is the stream itself: the features below are fields (returned without a lookup, and
 /// replaceable with <see cref="Set{TFeature}"/>, as <c>Metrics/BodyCounter</c> replaces the response body), any other
 /// type set during the request goes to a small list, and a type never set falls back to the connection's features (the
-/// PQ channel's peer, the listener's role). <see cref="IHttpUpgradeFeature"/> and <see cref="IHttpExtendedConnectFeature"/>
-/// are not offered: no upgrade in HTTP/2, and extended CONNECT is refused.
+/// PQ channel's peer, the listener's role). <see cref="IHttpUpgradeFeature"/> is not offered (no upgrade in HTTP/2);
+/// <see cref="IHttpExtendedConnectFeature"/> only on an extended CONNECT request, when the options allow them.
 /// </summary>
 internal sealed partial class LeanHttp2ServerStream
     : IFeatureCollection,

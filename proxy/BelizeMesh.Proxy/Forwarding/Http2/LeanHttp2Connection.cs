@@ -10,11 +10,8 @@ namespace BelizeMesh.Proxy.Forwarding.Http2;
 /// each as one <see cref="LeanHttp2Stream"/>.
 /// </summary>
 /// <remarks>
-/// <para>Writing: frames are appended to one output buffer under the connection's lock, and one write at a time takes
-/// the whole buffer to the channel, looping until it is empty; everyone appending meanwhile returns at once. A request
-/// alone on the connection writes at once on its own thread (no hand-off); with other streams open the write is queued
-/// to the thread pool, so that under load the frames of many requests leave in one channel record and one
-/// <c>send</c>.</para>
+/// <para>Writing: see <see cref="LeanHttp2Endpoint"/>; the output goes to the channel, and a failed write ends the
+/// connection.</para>
 /// <para>Reading: one loop reads the channel and handles each frame as it is parsed: response headers are decoded at
 /// once (HPACK's dynamic table is per connection, in order) and the response handed to its request; DATA is copied
 /// into its stream's buffer. Flow control (§5.2): the peer may send <see cref="StreamReceiveWindow"/> per stream and
@@ -25,7 +22,7 @@ namespace BelizeMesh.Proxy.Forwarding.Http2;
 /// (REFUSED_STREAM, or above the last stream of its GOAWAY) was not processed: the handler sends it again when it has
 /// no body.</para>
 /// </remarks>
-internal sealed class LeanHttp2Connection : IHPackHeaderSink, IThreadPoolWorkItem
+internal sealed class LeanHttp2Connection : LeanHttp2Endpoint, IHPackHeaderSink
 {
     /// <summary>The receive window of each stream (SETTINGS_INITIAL_WINDOW_SIZE): a credit, not an allocation. 4 MiB let
     /// a 500 MB download through two sidecars run CPU-bound (see <see cref="UpstreamClientFactory"/>).</summary>
@@ -41,9 +38,7 @@ internal sealed class LeanHttp2Connection : IHPackHeaderSink, IThreadPoolWorkIte
     private const int InitialPeerMaxStreams = 100;
 
     private const int ReadBufferSize = 32 * 1024;
-    private const int OutputKeptSize = 64 * 1024;
 
-    private readonly object _lock = new();
     private readonly LeanHttp2Pool _pool;
     private readonly Stream _stream;
     private readonly HPackDecoder _decoder = new(4096, MaxHeaderListSize);
@@ -52,14 +47,8 @@ internal sealed class LeanHttp2Connection : IHPackHeaderSink, IThreadPoolWorkIte
     private readonly LeanResponseHeaderCache _headerCache = new();
     private readonly TaskCompletionSource _settingsReceived = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    // Output and connection state: guarded by _lock.
-    private byte[] _output = ArrayPool<byte>.Shared.Rent(4096);
-    private int _outputLength;
-    private byte[]? _spare;
-    private bool _flushing;
-    private TaskCompletionSource? _flushIdle;
+    // Connection state: guarded by _lock (the output, _active and _failure are LeanHttp2Endpoint's).
     private int _nextStreamId = 1;
-    private int _active;
     private int _peerMaxStreams = InitialPeerMaxStreams;
     private int _peerInitialWindow = Http2Frame.DefaultWindow;
     private int _peerMaxFrame = Http2Frame.DefaultMaxFrameSize;
@@ -67,7 +56,6 @@ internal sealed class LeanHttp2Connection : IHPackHeaderSink, IThreadPoolWorkIte
     private long _receiveWindow = ConnectionReceiveWindow;
     private int _receiveUnacked;
     private bool _goingAway;
-    private Exception? _failure;
     private long _idleSince = Environment.TickCount64;
     private List<LeanHttp2Stream>? _windowWaiters;
 
@@ -84,6 +72,7 @@ internal sealed class LeanHttp2Connection : IHPackHeaderSink, IThreadPoolWorkIte
     private long _sinkContentLength;
 
     public LeanHttp2Connection(LeanHttp2Pool pool, Stream stream)
+        : base(outputHighWater: int.MaxValue) // writers never wait: a request's body waits for flow-control credit
     {
         _pool = pool;
         _stream = stream;
@@ -184,7 +173,7 @@ internal sealed class LeanHttp2Connection : IHPackHeaderSink, IThreadPoolWorkIte
     }
 
     /// <summary>Opens a stream in a slot <see cref="TryReserve"/> took: its HEADERS (and CONTINUATIONs) go into the output
-    /// in stream order. Call <see cref="FlushAsync"/> after.</summary>
+    /// in stream order. Call <see cref="LeanHttp2Endpoint.FlushAsync"/> after.</summary>
     public LeanHttp2Stream Open(HttpRequestMessage request, ReadOnlySpan<byte> headerBlock, bool endStream)
     {
         lock (_lock)
@@ -200,133 +189,27 @@ internal sealed class LeanHttp2Connection : IHPackHeaderSink, IThreadPoolWorkIte
             var stream = new LeanHttp2Stream(this, id, request, _peerInitialWindow, endStream);
             _streams.Add(id, stream);
 
-            int maxFrame = _peerMaxFrame;
-            Http2FrameType type = Http2FrameType.Headers;
-            byte flags = endStream ? Http2Frame.FlagEndStream : (byte)0;
-            do
-            {
-                int length = Math.Min(headerBlock.Length, maxFrame);
-                bool last = length == headerBlock.Length;
-                Span<byte> frame = Reserve(Http2Frame.HeaderLength + length);
-                Http2Frame.WriteHeader(frame, length, type, (byte)(flags | (last ? Http2Frame.FlagEndHeaders : 0)), id);
-                headerBlock[..length].CopyTo(frame[Http2Frame.HeaderLength..]);
-                _outputLength += frame.Length;
-                headerBlock = headerBlock[length..];
-                type = Http2FrameType.Continuation;
-                flags = 0;
-            }
-            while (!headerBlock.IsEmpty);
-
+            AppendHeaderFrames(id, headerBlock, endStream, _peerMaxFrame);
             return stream;
         }
     }
 
-    /// <summary>Writes what has been appended, unless a write is already under way (it will take these frames too); alone
-    /// on the connection, at once on the caller's thread, else from the thread pool (see below).</summary>
-    public Task FlushAsync()
-    {
-        lock (_lock)
-        {
-            if (_flushing || _outputLength == 0)
-            {
-                return Task.CompletedTask;
-            }
-
-            _flushing = true;
-            if (_active > 1)
-            {
-                // Other streams are open: let their frames join these. The write runs as a work item at the end of the
-                // thread pool's queue, after the work already queued (other requests appending their frames).
-                // Measured at -c 64 (ab-cpu, session 21): writing at once cost ~7% more CPU per request than this
-                // (one channel record and one send per request), about what SocketsHttpHandler cost.
-                ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false); // at most one queued: _flushing
-                return Task.CompletedTask;
-            }
-        }
-
-        return FlushLoopAsync();
-    }
-
-    /// <summary>Writes what has been appended now, or waits for the write under way (or queued) to have taken it: for
-    /// GOAWAY before the connection closes.</summary>
-    private Task FlushNowAsync()
-    {
-        lock (_lock)
-        {
-            if (_flushing)
-            {
-                return (_flushIdle ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
-            }
-
-            if (_outputLength == 0)
-            {
-                return Task.CompletedTask;
-            }
-
-            _flushing = true;
-        }
-
-        return FlushLoopAsync();
-    }
-
-    /// <summary>The queued write (see <see cref="FlushAsync"/>).</summary>
-    void IThreadPoolWorkItem.Execute() => _ = FlushLoopAsync();
-
-    private async Task FlushLoopAsync()
+    /// <summary>The write (see <see cref="LeanHttp2Endpoint"/>): to the channel; a failed write ends the connection.</summary>
+    private protected override async Task FlushLoopAsync()
     {
         byte[]? written = null;
-        while (true)
+        while (TakeOutput(ref written, out byte[]? buffer, out int length))
         {
-            TaskCompletionSource? idle = null;
-            byte[]? buffer = null;
-            int length = 0;
-            lock (_lock)
-            {
-                if (written is not null && _spare is null && written.Length <= OutputKeptSize && _failure is null)
-                {
-                    _spare = written; // the next swap takes it instead of renting
-                    written = null;
-                }
-
-                if (_outputLength == 0 || _failure is not null)
-                {
-                    _flushing = false;
-                    idle = _flushIdle;
-                    _flushIdle = null;
-                }
-                else
-                {
-                    buffer = _output;
-                    length = _outputLength;
-                    _output = _spare ?? ArrayPool<byte>.Shared.Rent(4096);
-                    _spare = null;
-                    _outputLength = 0;
-                }
-            }
-
-            if (written is not null)
-            {
-                ArrayPool<byte>.Shared.Return(written);
-                written = null;
-            }
-
-            if (buffer is null)
-            {
-                idle?.TrySetResult();
-                return;
-            }
-
             try
             {
                 await _stream.WriteAsync(buffer.AsMemory(0, length), _aborted.Token).ConfigureAwait(false);
             }
             catch (Exception ex)
             {
+                TaskCompletionSource? idle;
                 lock (_lock)
                 {
-                    _flushing = false;
-                    idle = _flushIdle;
-                    _flushIdle = null;
+                    idle = EndFlushing();
                 }
 
                 idle?.TrySetResult();
@@ -339,23 +222,6 @@ internal sealed class LeanHttp2Connection : IHPackHeaderSink, IThreadPoolWorkIte
         }
     }
 
-    /// <summary>Room for <paramref name="count"/> more bytes at the end of the output. Caller holds the lock and adds
-    /// what it wrote to <see cref="_outputLength"/>.</summary>
-    private Span<byte> Reserve(int count)
-    {
-        LeanHttp1RequestWriter.Reserve(ref _output, _outputLength, count);
-        return _output.AsSpan(_outputLength, count);
-    }
-
-    /// <summary>Appends a DATA frame (caller holds the lock and has taken the flow-control credit).</summary>
-    internal void AppendData(int streamId, ReadOnlySpan<byte> data, bool endStream)
-    {
-        Span<byte> frame = Reserve(Http2Frame.HeaderLength + data.Length);
-        Http2Frame.WriteHeader(frame, data.Length, Http2FrameType.Data, endStream ? Http2Frame.FlagEndStream : (byte)0, streamId);
-        data.CopyTo(frame[Http2Frame.HeaderLength..]);
-        _outputLength += frame.Length;
-    }
-
     /// <summary>Appends RST_STREAM (caller holds the lock).</summary>
     internal void AppendReset(int streamId, Http2ErrorCode code)
     {
@@ -364,28 +230,10 @@ internal sealed class LeanHttp2Connection : IHPackHeaderSink, IThreadPoolWorkIte
             return;
         }
 
-        Span<byte> frame = Reserve(Http2Frame.HeaderLength + 4);
-        Http2Frame.WriteHeader(frame, 4, Http2FrameType.RstStream, 0, streamId);
-        BinaryPrimitives.WriteUInt32BigEndian(frame[Http2Frame.HeaderLength..], (uint)code);
-        _outputLength += frame.Length;
+        AppendResetFrame(streamId, code);
     }
 
-    private void AppendWindowUpdate(int streamId, int increment)
-    {
-        Span<byte> frame = Reserve(Http2Frame.HeaderLength + 4);
-        Http2Frame.WriteHeader(frame, 4, Http2FrameType.WindowUpdate, 0, streamId);
-        BinaryPrimitives.WriteInt32BigEndian(frame[Http2Frame.HeaderLength..], increment);
-        _outputLength += frame.Length;
-    }
-
-    private void AppendGoAway(Http2ErrorCode code)
-    {
-        Span<byte> frame = Reserve(Http2Frame.HeaderLength + 8);
-        Http2Frame.WriteHeader(frame, 8, Http2FrameType.GoAway, 0, 0);
-        BinaryPrimitives.WriteInt32BigEndian(frame[Http2Frame.HeaderLength..], 0); // the peer opens no streams
-        BinaryPrimitives.WriteUInt32BigEndian(frame[(Http2Frame.HeaderLength + 4)..], (uint)code);
-        _outputLength += frame.Length;
-    }
+    private void AppendGoAway(Http2ErrorCode code) => AppendGoAwayFrame(0, code, default); // the peer opens no streams
 
     // ---- flow control (caller holds the lock) ----
 
@@ -417,7 +265,7 @@ internal sealed class LeanHttp2Connection : IHPackHeaderSink, IThreadPoolWorkIte
         _receiveUnacked += count;
         if (_receiveUnacked >= ConnectionReceiveWindow / 4)
         {
-            AppendWindowUpdate(0, _receiveUnacked);
+            AppendWindowUpdateFrame(0, _receiveUnacked);
             _receiveWindow += _receiveUnacked;
             _receiveUnacked = 0;
             appended = true;
@@ -428,7 +276,7 @@ internal sealed class LeanHttp2Connection : IHPackHeaderSink, IThreadPoolWorkIte
             streamUnacked += count;
             if (streamUnacked >= StreamReceiveWindow / 4)
             {
-                AppendWindowUpdate(streamId, streamUnacked);
+                AppendWindowUpdateFrame(streamId, streamUnacked);
                 streamUnacked = 0;
                 appended = true;
             }
@@ -455,8 +303,6 @@ internal sealed class LeanHttp2Connection : IHPackHeaderSink, IThreadPoolWorkIte
             }
         }
     }
-
-    internal object SyncRoot => _lock;
 
     // ---- reading ----
 
@@ -585,29 +431,6 @@ internal sealed class LeanHttp2Connection : IHPackHeaderSink, IThreadPoolWorkIte
             default:
                 break; // unknown frame types are ignored (§4.1)
         }
-    }
-
-    private static ReadOnlySpan<byte> Unpad(byte flags, ReadOnlySpan<byte> payload, int prefix, Http2FrameType type)
-    {
-        int padding = 0;
-        int offset = prefix;
-        if ((flags & Http2Frame.FlagPadded) != 0)
-        {
-            if (payload.IsEmpty)
-            {
-                throw new Http2ConnectionException(Http2ErrorCode.FrameSizeError, $"a padded {type} frame without its pad length");
-            }
-
-            padding = payload[0];
-            offset++;
-        }
-
-        if (offset + padding > payload.Length)
-        {
-            throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, $"a {type} frame whose padding is longer than the frame");
-        }
-
-        return payload[offset..(payload.Length - padding)];
     }
 
     private void OnData(byte flags, int streamId, ReadOnlySpan<byte> payload)
@@ -900,24 +723,9 @@ internal sealed class LeanHttp2Connection : IHPackHeaderSink, IThreadPoolWorkIte
 
     private void OnSettings(byte flags, int streamId, ReadOnlySpan<byte> payload)
     {
-        if (streamId != 0)
+        if (IsSettingsAck(flags, streamId, payload))
         {
-            throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, "SETTINGS on a stream");
-        }
-
-        if ((flags & Http2Frame.FlagAck) != 0)
-        {
-            if (!payload.IsEmpty)
-            {
-                throw new Http2ConnectionException(Http2ErrorCode.FrameSizeError, "a SETTINGS acknowledgement with a payload");
-            }
-
             return;
-        }
-
-        if (payload.Length % 6 != 0)
-        {
-            throw new Http2ConnectionException(Http2ErrorCode.FrameSizeError, "a SETTINGS frame whose length is not a multiple of 6");
         }
 
         List<LeanHttp2Stream>? woken = null;
@@ -970,9 +778,7 @@ internal sealed class LeanHttp2Connection : IHPackHeaderSink, IThreadPoolWorkIte
             }
 
             _settingsReceived.TrySetResult();
-            Span<byte> ack = Reserve(Http2Frame.HeaderLength);
-            Http2Frame.WriteHeader(ack, 0, Http2FrameType.Settings, Http2Frame.FlagAck, 0);
-            _outputLength += ack.Length;
+            AppendSettingsAck();
         }
 
         if (woken is not null)
@@ -1005,10 +811,7 @@ internal sealed class LeanHttp2Connection : IHPackHeaderSink, IThreadPoolWorkIte
 
         lock (_lock)
         {
-            Span<byte> frame = Reserve(Http2Frame.HeaderLength + 8);
-            Http2Frame.WriteHeader(frame, 8, Http2FrameType.Ping, Http2Frame.FlagAck, 0);
-            payload.CopyTo(frame[Http2Frame.HeaderLength..]);
-            _outputLength += frame.Length;
+            AppendPingAck(payload);
         }
 
         _ = FlushAsync();
@@ -1126,6 +929,7 @@ internal sealed class LeanHttp2Connection : IHPackHeaderSink, IThreadPoolWorkIte
             }
 
             _failure = error;
+            _outputClosed = true;
             streams = [.. _streams.Values];
             _streams.Clear();
             _active = 0;

@@ -340,7 +340,7 @@ internal sealed class LeanHttp2Stream : IValueTaskSource<HttpResponseMessage>, I
                     return;
                 }
 
-                _connection.AppendData(Id, [], endStream: true);
+                _connection.AppendDataFrame(Id, [], endStream: true);
                 _endSent = true;
                 if (_endReceived)
                 {
@@ -393,7 +393,7 @@ internal sealed class LeanHttp2Stream : IValueTaskSource<HttpResponseMessage>, I
 
                 if (sent > 0)
                 {
-                    _connection.AppendData(Id, data.Span[..sent], endStream: false);
+                    _connection.AppendDataFrame(Id, data.Span[..sent], endStream: false);
                     _sendWindow -= sent;
                 }
                 else

@@ -20,18 +20,14 @@ namespace BelizeMesh.Proxy.Inbound.Http2Server;
 /// <para>2. Reading: one loop parses frames straight from the input pipe (a frame split across segments is copied to a
 /// scratch buffer) and handles each as it is parsed. A complete request header block is decoded into a pooled stream
 /// and its application runs at once, inline, up to its first await. DATA is copied into its stream's buffer.</para>
-/// <para>3. Writing: frames of every stream are appended to one output buffer under the connection's lock; one write at a
-/// time moves the whole buffer to the output pipe and flushes it, looping until it is empty. A request alone on the
-/// connection writes at once on its own thread; with other streams open the write is queued to the thread pool so the
-/// frames written meanwhile join it (the lean client's policy, <see cref="LeanHttp2Connection.FlushAsync"/>).</para>
+/// <para>3. Writing: the lean client's policy (<see cref="LeanHttp2Endpoint"/>); each write moves the whole buffer to the
+/// output pipe and flushes it. Response writers wait at <see cref="OutputHighWater"/>.</para>
 /// <para>4. Ending: a connection error sends GOAWAY with its code and ends at once, failing every stream; a graceful end
 /// (the host stopping, the client's GOAWAY) sends GOAWAY NO_ERROR with the last stream processed, lets open streams
 /// finish, then closes. The connection returns only once every application has finished.</para>
 /// </remarks>
-internal sealed class LeanHttp2ServerConnection : IHPackHeaderSink, IThreadPoolWorkItem
+internal sealed class LeanHttp2ServerConnection : LeanHttp2Endpoint, IHPackHeaderSink
 {
-    private const int OutputKeptSize = 64 * 1024;
-
     /// <summary>Output bytes beyond which a response writer waits for the write under way (the pipe's own limit bounds the
     /// rest): flow-control windows let a client ask for megabytes it does not read.</summary>
     internal const int OutputHighWater = 256 * 1024;
@@ -57,7 +53,6 @@ internal sealed class LeanHttp2ServerConnection : IHPackHeaderSink, IThreadPoolW
     private static readonly Action<object?> s_closed = static state => ((LeanHttp2ServerConnection)state!).OnTransportClosed();
     private static readonly Action<PipeReader> s_cancelRead = static input => input.CancelPendingRead();
 
-    private readonly object _lock = new();
     private readonly ConnectionContext _context;
     private readonly PipeReader _input;
     private readonly PipeWriter _outputPipe;
@@ -72,13 +67,7 @@ internal sealed class LeanHttp2ServerConnection : IHPackHeaderSink, IThreadPoolW
     private readonly int[] _recentClosed = new int[RecentResetSlots];
     private readonly TaskCompletionSource _streamsDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    // Output and connection state: guarded by _lock.
-    private byte[] _output = ArrayPool<byte>.Shared.Rent(4096);
-    private int _outputLength;
-    private byte[]? _spare;
-    private bool _flushing;
-    private TaskCompletionSource? _flushIdle;
-    private int _active;
+    // Connection state: guarded by _lock (the output, _active and _failure are LeanHttp2Endpoint's).
     private int _highestStreamId;
     private int _peerInitialWindow = Http2Frame.DefaultWindow;
     private int _peerMaxFrame = Http2Frame.DefaultMaxFrameSize;
@@ -91,7 +80,6 @@ internal sealed class LeanHttp2ServerConnection : IHPackHeaderSink, IThreadPoolW
     private bool _peerGoingAway;
     private volatile bool _stopReading;
     private string? _closeReason;
-    private Exception? _failure;
     private long _idleSince = Environment.TickCount64;
     private List<LeanHttp2ServerStream>? _windowWaiters;
     private int _recentResetNext;
@@ -130,6 +118,7 @@ internal sealed class LeanHttp2ServerConnection : IHPackHeaderSink, IThreadPoolW
     private long _sinkContentLength;
 
     public LeanHttp2ServerConnection(ConnectionContext context, RequestDelegate application, LeanHttp2ServerOptions options, ILogger logger)
+        : base(OutputHighWater)
     {
         _context = context;
         _input = context.Transport.Input;
@@ -143,8 +132,6 @@ internal sealed class LeanHttp2ServerConnection : IHPackHeaderSink, IThreadPoolW
         // checked field by field below, so a request over it can still be answered 431.
         _decoder = new HPackDecoder(4096, Math.Min(4 * options.MaxHeaderListSize, int.MaxValue / 2));
     }
-
-    internal object SyncRoot => _lock;
 
     internal ConnectionContext Context => _context;
 
@@ -241,6 +228,7 @@ internal sealed class LeanHttp2ServerConnection : IHPackHeaderSink, IThreadPoolW
                 ArrayPool<byte>.Shared.Return(_output);
                 _output = [];
                 _outputLength = 0;
+                _outputClosed = true;
                 if (_spare is not null)
                 {
                     ArrayPool<byte>.Shared.Return(_spare);
@@ -388,107 +376,13 @@ internal sealed class LeanHttp2ServerConnection : IHPackHeaderSink, IThreadPoolW
 
     // ---- writing ----
 
-    /// <summary>Writes what has been appended, unless a write is already under way (it takes these frames too): alone on
-    /// the connection at once on the caller's thread, else from the thread pool so concurrent responses share a write.
-    /// When the output has grown past <see cref="OutputHighWater"/> the returned task waits for the write under way.</summary>
-    internal Task FlushAsync()
-    {
-        lock (_lock)
-        {
-            if (_flushing || _outputLength == 0)
-            {
-                return _flushing && _outputLength > OutputHighWater && _failure is null
-                    ? (_flushIdle ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task
-                    : Task.CompletedTask;
-            }
-
-            _flushing = true;
-            if (_active > 1)
-            {
-                ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false); // at most one queued: _flushing
-                return Task.CompletedTask;
-            }
-        }
-
-        return FlushLoopAsync();
-    }
-
-    /// <summary>Writes what has been appended now, or waits for the write under way (or queued) to have taken it.</summary>
-    private Task FlushNowAsync()
-    {
-        lock (_lock)
-        {
-            if (_flushing)
-            {
-                return (_flushIdle ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
-            }
-
-            if (_outputLength == 0)
-            {
-                return Task.CompletedTask;
-            }
-
-            _flushing = true;
-        }
-
-        return FlushLoopAsync();
-    }
-
-    private Task WaitFlushIdleAsync()
-    {
-        lock (_lock)
-        {
-            return _flushing ? (_flushIdle ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task : Task.CompletedTask;
-        }
-    }
-
-    /// <summary>The queued write (see <see cref="FlushAsync"/>).</summary>
-    void IThreadPoolWorkItem.Execute() => _ = FlushLoopAsync();
-
-    private async Task FlushLoopAsync()
+    /// <summary>The write (see <see cref="LeanHttp2Endpoint"/>): to the output pipe, flushed; when it fails the client is
+    /// gone, and the read loop stops.</summary>
+    private protected override async Task FlushLoopAsync()
     {
         byte[]? written = null;
-        while (true)
+        while (TakeOutput(ref written, out byte[]? buffer, out int length))
         {
-            TaskCompletionSource? idle = null;
-            byte[]? buffer = null;
-            int length = 0;
-            lock (_lock)
-            {
-                if (written is not null && _spare is null && written.Length <= OutputKeptSize && _output.Length > 0)
-                {
-                    _spare = written;
-                    written = null;
-                }
-
-                if (_outputLength == 0 || _output.Length == 0)
-                {
-                    _flushing = false;
-                    idle = _flushIdle;
-                    _flushIdle = null;
-                }
-                else
-                {
-                    buffer = _output;
-                    length = _outputLength;
-                    _output = _spare ?? ArrayPool<byte>.Shared.Rent(4096);
-                    _spare = null;
-                    _outputLength = 0;
-                }
-            }
-
-            if (written is not null)
-            {
-                ArrayPool<byte>.Shared.Return(written);
-                written = null;
-            }
-
-            if (buffer is null)
-            {
-                idle?.TrySetResult();
-                return;
-            }
-
             bool failed = false;
             try
             {
@@ -505,11 +399,10 @@ internal sealed class LeanHttp2ServerConnection : IHPackHeaderSink, IThreadPoolW
             if (failed)
             {
                 ArrayPool<byte>.Shared.Return(buffer);
+                TaskCompletionSource? idle;
                 lock (_lock)
                 {
-                    _flushing = false;
-                    idle = _flushIdle;
-                    _flushIdle = null;
+                    idle = EndFlushing();
                     _outputLength = 0; // the client is gone: nothing more can be written
                     _closeReason ??= "writing to the transport failed";
                     _stopReading = true;
@@ -524,25 +417,6 @@ internal sealed class LeanHttp2ServerConnection : IHPackHeaderSink, IThreadPoolW
         }
     }
 
-    /// <summary>Room for <paramref name="count"/> more bytes at the end of the output (caller holds the lock and adds what
-    /// it wrote to <see cref="_outputLength"/>).</summary>
-    private Span<byte> Reserve(int count)
-    {
-        if (_output.Length - _outputLength < count)
-        {
-            byte[] larger = ArrayPool<byte>.Shared.Rent(Math.Max(_output.Length * 2, _outputLength + count));
-            _output.AsSpan(0, _outputLength).CopyTo(larger);
-            if (_output.Length > 0)
-            {
-                ArrayPool<byte>.Shared.Return(_output);
-            }
-
-            _output = larger;
-        }
-
-        return _output.AsSpan(_outputLength, count);
-    }
-
     /// <summary>Whether frames may still be appended (caller holds the lock): not once the connection failed.</summary>
     internal bool CanWrite => _failure is null && _output.Length > 0;
 
@@ -554,21 +428,7 @@ internal sealed class LeanHttp2ServerConnection : IHPackHeaderSink, IThreadPoolW
             return;
         }
 
-        Http2FrameType type = Http2FrameType.Headers;
-        byte flags = endStream ? Http2Frame.FlagEndStream : (byte)0;
-        do
-        {
-            int length = Math.Min(block.Length, _peerMaxFrame);
-            bool last = length == block.Length;
-            Span<byte> frame = Reserve(Http2Frame.HeaderLength + length);
-            Http2Frame.WriteHeader(frame, length, type, (byte)(flags | (last ? Http2Frame.FlagEndHeaders : 0)), streamId);
-            block[..length].CopyTo(frame[Http2Frame.HeaderLength..]);
-            _outputLength += frame.Length;
-            block = block[length..];
-            type = Http2FrameType.Continuation;
-            flags = 0;
-        }
-        while (!block.IsEmpty);
+        AppendHeaderFrames(streamId, block, endStream, _peerMaxFrame);
     }
 
     /// <summary>Appends a DATA frame; the caller holds the lock and has taken the flow-control credit.</summary>
@@ -579,10 +439,7 @@ internal sealed class LeanHttp2ServerConnection : IHPackHeaderSink, IThreadPoolW
             return;
         }
 
-        Span<byte> frame = Reserve(Http2Frame.HeaderLength + data.Length);
-        Http2Frame.WriteHeader(frame, data.Length, Http2FrameType.Data, endStream ? Http2Frame.FlagEndStream : (byte)0, streamId);
-        data.CopyTo(frame[Http2Frame.HeaderLength..]);
-        _outputLength += frame.Length;
+        AppendDataFrame(streamId, data, endStream);
     }
 
     /// <summary>Appends RST_STREAM and remembers the stream, whose frames in flight are then ignored (caller holds the lock).</summary>
@@ -595,10 +452,7 @@ internal sealed class LeanHttp2ServerConnection : IHPackHeaderSink, IThreadPoolW
             return;
         }
 
-        Span<byte> frame = Reserve(Http2Frame.HeaderLength + 4);
-        Http2Frame.WriteHeader(frame, 4, Http2FrameType.RstStream, 0, streamId);
-        BinaryPrimitives.WriteUInt32BigEndian(frame[Http2Frame.HeaderLength..], (uint)code);
-        _outputLength += frame.Length;
+        AppendResetFrame(streamId, code);
     }
 
     private bool RecentlyReset(int streamId) => Array.IndexOf(_recentResets, streamId) >= 0;
@@ -610,10 +464,7 @@ internal sealed class LeanHttp2ServerConnection : IHPackHeaderSink, IThreadPoolW
             return;
         }
 
-        Span<byte> frame = Reserve(Http2Frame.HeaderLength + 4);
-        Http2Frame.WriteHeader(frame, 4, Http2FrameType.WindowUpdate, 0, streamId);
-        BinaryPrimitives.WriteInt32BigEndian(frame[Http2Frame.HeaderLength..], increment);
-        _outputLength += frame.Length;
+        AppendWindowUpdateFrame(streamId, increment);
     }
 
     /// <summary>GOAWAY with the last stream processed (caller holds the lock). A later GOAWAY may only lower the last
@@ -638,13 +489,7 @@ internal sealed class LeanHttp2ServerConnection : IHPackHeaderSink, IThreadPoolW
 
         // the debug data says why (RFC 9113 §6.8), in ASCII, for the peer's logs
         string reason = code == Http2ErrorCode.NoError ? "" : _closeReason ?? "";
-        int debug = Math.Min(reason.Length, 256);
-        Span<byte> frame = Reserve(Http2Frame.HeaderLength + 8 + debug);
-        Http2Frame.WriteHeader(frame, 8 + debug, Http2FrameType.GoAway, 0, 0);
-        BinaryPrimitives.WriteInt32BigEndian(frame[Http2Frame.HeaderLength..], _goAwayLastStreamId);
-        BinaryPrimitives.WriteUInt32BigEndian(frame[(Http2Frame.HeaderLength + 4)..], (uint)code);
-        System.Text.Ascii.FromUtf16(reason.AsSpan(0, debug), frame[(Http2Frame.HeaderLength + 8)..], out _);
-        _outputLength += frame.Length;
+        AppendGoAwayFrame(_goAwayLastStreamId, code, reason.AsSpan(0, Math.Min(reason.Length, 256)));
     }
 
     // ---- flow control and stream bookkeeping (caller holds the lock) ----
@@ -995,29 +840,6 @@ internal sealed class LeanHttp2ServerConnection : IHPackHeaderSink, IThreadPoolW
             default:
                 break; // unknown frame types are ignored (§4.1)
         }
-    }
-
-    private static ReadOnlySpan<byte> Unpad(byte flags, ReadOnlySpan<byte> payload, int prefix, Http2FrameType type)
-    {
-        int padding = 0;
-        int offset = prefix;
-        if ((flags & Http2Frame.FlagPadded) != 0)
-        {
-            if (payload.IsEmpty)
-            {
-                throw new Http2ConnectionException(Http2ErrorCode.FrameSizeError, $"a padded {type} frame without its pad length");
-            }
-
-            padding = payload[0];
-            offset++;
-        }
-
-        if (offset + padding > payload.Length)
-        {
-            throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, $"a {type} frame whose padding is longer than the frame");
-        }
-
-        return payload[offset..(payload.Length - padding)];
     }
 
     /// <summary>SETTINGS and PING (not acknowledgements) above <see cref="ControlFramesPerSecond"/> end the connection.</summary>
@@ -1532,18 +1354,8 @@ internal sealed class LeanHttp2ServerConnection : IHPackHeaderSink, IThreadPoolW
 
     private void OnSettings(byte flags, int streamId, ReadOnlySpan<byte> payload)
     {
-        if (streamId != 0)
+        if (IsSettingsAck(flags, streamId, payload))
         {
-            throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, "SETTINGS on a stream");
-        }
-
-        if ((flags & Http2Frame.FlagAck) != 0)
-        {
-            if (!payload.IsEmpty)
-            {
-                throw new Http2ConnectionException(Http2ErrorCode.FrameSizeError, "a SETTINGS acknowledgement with a payload");
-            }
-
             lock (_lock)
             {
                 if (!_settingsAcked)
@@ -1559,11 +1371,6 @@ internal sealed class LeanHttp2ServerConnection : IHPackHeaderSink, IThreadPoolW
             }
 
             return;
-        }
-
-        if (payload.Length % 6 != 0)
-        {
-            throw new Http2ConnectionException(Http2ErrorCode.FrameSizeError, "a SETTINGS frame whose length is not a multiple of 6");
         }
 
         CountControlFrame();
@@ -1616,9 +1423,7 @@ internal sealed class LeanHttp2ServerConnection : IHPackHeaderSink, IThreadPoolW
                 }
             }
 
-            Span<byte> ack = Reserve(Http2Frame.HeaderLength);
-            Http2Frame.WriteHeader(ack, 0, Http2FrameType.Settings, Http2Frame.FlagAck, 0);
-            _outputLength += ack.Length;
+            AppendSettingsAck();
             if (wake)
             {
                 foreach (LeanHttp2ServerStream stream in _streams.Values)
@@ -1653,10 +1458,7 @@ internal sealed class LeanHttp2ServerConnection : IHPackHeaderSink, IThreadPoolW
         {
             if (CanWrite)
             {
-                Span<byte> frame = Reserve(Http2Frame.HeaderLength + 8);
-                Http2Frame.WriteHeader(frame, 8, Http2FrameType.Ping, Http2Frame.FlagAck, 0);
-                payload.CopyTo(frame[Http2Frame.HeaderLength..]);
-                _outputLength += frame.Length;
+                AppendPingAck(payload);
             }
         }
 

@@ -21,6 +21,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Primitives;
+using static BelizeMesh.Proxy.Tests.Upstream.BodyPattern;
 
 namespace BelizeMesh.Proxy.Tests.Upstream;
 
@@ -96,21 +97,6 @@ public sealed class LeanHttp2HandlerTests : IAsyncDisposable
         }
 
         return value;
-    }
-
-    private static void FillPattern(Span<byte> destination, long offset, int seed = 0)
-    {
-        for (int i = 0; i < destination.Length; i++)
-        {
-            destination[i] = (byte)((offset + i + (seed * 7)) % 251);
-        }
-    }
-
-    private static byte[] Pattern(int length, int seed = 0)
-    {
-        byte[] bytes = new byte[length];
-        FillPattern(bytes, 0, seed);
-        return bytes;
     }
 
     // ---------------------------------------------------------------------------------------------------------------

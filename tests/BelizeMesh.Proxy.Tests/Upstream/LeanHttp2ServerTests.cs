@@ -20,6 +20,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Primitives;
 using Xunit.Abstractions;
+using static BelizeMesh.Proxy.Tests.Upstream.BodyPattern;
 
 namespace BelizeMesh.Proxy.Tests.Upstream;
 
@@ -146,21 +147,6 @@ public sealed class LeanHttp2ServerTests(ITestOutputHelper output) : IAsyncDispo
     }
 
     private static TaskCompletionSource<T> Signal<T>() => new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-    private static void FillPattern(Span<byte> destination, long offset, int seed = 0)
-    {
-        for (int i = 0; i < destination.Length; i++)
-        {
-            destination[i] = (byte)((offset + i + (seed * 7)) % 251);
-        }
-    }
-
-    private static byte[] Pattern(int length, int seed = 0)
-    {
-        byte[] bytes = new byte[length];
-        FillPattern(bytes, 0, seed);
-        return bytes;
-    }
 
     private static async Task<long> DrainAsync(Stream body)
     {

@@ -13,6 +13,8 @@ import collections
 import re
 import sys
 
+from perf_stacks import stacks
+
 # (category, pattern on a frame's symbol); first match over the whole stack wins, in this order.
 CATEGORIES = [
     ("thread pool: idle spin/wait", r"LowLevelSpinWaiter|LowLevelLifoSemaphore|Thread__Yield|Thread__SpinWait|PortableThreadPool_GateThread"),
@@ -38,25 +40,11 @@ DISPATCH = re.compile(r"ThreadPoolWorkQueue__Dispatch|SocketAsyncEngine__EventLo
 COMPILED = [(name, re.compile(p)) for name, p in CATEGORIES]
 
 
-def frames(block):
-    for line in block.split("\n")[1:]:
-        line = line.strip()
-        if not line or " " not in line:
-            continue
-        symbol = line.split(" ", 1)[1].rsplit(" (", 1)[0]
-        yield re.sub(r"\+0x[0-9a-f]+$", "", symbol)
-
-
 def main():
     for path in sys.argv[1:]:
         counts = collections.Counter()
         total = 0
-        with open(path) as f:
-            text = f.read()
-        for block in text.split("\n\n"):
-            stack = list(frames(block))
-            if not stack:
-                continue
+        for stack in stacks(path):
             total += 1
             working = any(DISPATCH.search(s) for s in stack)
             charged = None

@@ -16,27 +16,15 @@ import argparse
 import collections
 import re
 
+from perf_stacks import stacks
+
 COMPONENT = re.compile(r"(belizemesh_proxy_|BelizeMesh_|Microsoft_AspNetCore|Yarp_|System_Net_|System_IO_Pipelines)")
-
-
-def frames(block):
-    for line in block.split("\n")[1:]:
-        line = line.strip()
-        if not line or " " not in line:
-            continue
-        symbol = line.split(" ", 1)[1].rsplit(" (", 1)[0]
-        yield re.sub(r"\+0x[0-9a-f]+$", "", symbol)
 
 
 def load(path):
     counts = collections.Counter()
     total = 0
-    with open(path) as f:
-        text = f.read()
-    for block in text.split("\n\n"):
-        stack = list(frames(block))
-        if not stack:
-            continue
+    for stack in stacks(path):
         total += 1
         for symbol in stack:
             if COMPONENT.match(symbol):

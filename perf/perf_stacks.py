@@ -1,0 +1,22 @@
+"""The samples of a `perf script` text file (from `perf record -g`), each as its list of symbols, leaf first; shared by
+profile-breakdown.py and profile-diff.py."""
+import re
+
+
+def frames(block):
+    for line in block.split("\n")[1:]:
+        line = line.strip()
+        if not line or " " not in line:
+            continue
+        symbol = line.split(" ", 1)[1].rsplit(" (", 1)[0]
+        yield re.sub(r"\+0x[0-9a-f]+$", "", symbol)
+
+
+def stacks(path):
+    """Every sample with at least one frame, in file order."""
+    with open(path) as f:
+        text = f.read()
+    for block in text.split("\n\n"):
+        stack = list(frames(block))
+        if stack:
+            yield stack

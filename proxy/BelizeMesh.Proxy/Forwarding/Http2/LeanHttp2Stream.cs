@@ -7,7 +7,8 @@ namespace BelizeMesh.Proxy.Forwarding.Http2;
 /// <summary>
 /// One request on a <see cref="LeanHttp2Connection"/> (RFC 9113 §5.1): its response as it arrives, its buffered response
 /// body, and its request body's flow control. Every field is guarded by the connection's lock; completions run their
-/// continuations on the thread pool, never under the lock or on the connection's read loop.
+/// continuations on the thread pool, never under the lock — except the response's, which the read loop delivers outside
+/// the lock and may run inline (<see cref="CompleteResponse"/>).
 /// </summary>
 /// <remarks>
 /// The stream leaves the connection's count when both directions have ended (END_STREAM sent and received) or it was
@@ -88,8 +89,18 @@ internal sealed class LeanHttp2Stream : IValueTaskSource<HttpResponseMessage>, I
         if (!_responseDone)
         {
             _responseDone = true;
-            _responseSource.SetResult(response);
+            _connection.DeferResponse(this); // completed by the read loop once this read's frames are handled (CompleteResponse)
         }
+    }
+
+    /// <summary>Delivers the response decoded by <see cref="OnResponse"/>: called by the connection's read loop outside
+    /// the lock, after the frames of the read that carried it (its first DATA included) were handled. <paramref name="inline"/>:
+    /// the request's continuation (YARP copying the response on) runs on the read loop now, up to its first wait; else it
+    /// is queued to the thread pool.</summary>
+    public void CompleteResponse(bool inline)
+    {
+        _responseSource.RunContinuationsAsynchronously = !inline;
+        _responseSource.SetResult(Response!);
     }
 
     public void OnTrailers()

@@ -868,6 +868,35 @@ public sealed class LeanHttp2HandlerTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task A_response_decoded_in_the_same_read_as_a_protocol_violation_is_delivered_and_its_body_fails()
+    {
+        // The read loop delivers a decoded response only after the frames of its read: a violation later in that read
+        // must not leave the request waiting for ever.
+        FrameServer server = Frames(async (conn, _) =>
+        {
+            H2Request request = await conn.ReadRequestAsync();
+            byte[] headers = FrameServer.Frame(Http2FrameType.Headers, Http2Frame.FlagEndHeaders, request.StreamId, new HeaderBlock().Status(200).ToArray());
+            byte[] data = FrameServer.Frame(Http2FrameType.Data, 0, request.StreamId, "partial"u8.ToArray());
+            byte[] violation = FrameServer.Frame(Http2FrameType.Data, 0, 0, "x"u8.ToArray());
+            await conn.WriteAsync([.. headers, .. data, .. violation]); // one write: one read on the client's side
+            await conn.NextFrameAsync(f => f.Type == Http2FrameType.GoAway, "the client's GOAWAY");
+            await conn.WaitClosedAsync();
+        });
+        using HttpMessageInvoker client = Client(out _);
+        using HttpResponseMessage response = await client.SendAsync(Request(HttpMethod.Get, server.Port), CancellationToken.None).WaitAsync(s_backstop);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        using Stream body = await response.Content.ReadAsStreamAsync();
+        HttpProtocolException error = await Assert.ThrowsAsync<HttpProtocolException>(async () =>
+        {
+            byte[] buffer = new byte[1024];
+            while (await body.ReadAsync(buffer).AsTask().WaitAsync(s_backstop) > 0)
+            {
+            }
+        });
+        Assert.Equal((long)Http2ErrorCode.ProtocolError, error.ErrorCode);
+    }
+
+    [Fact]
     public async Task A_ping_from_the_server_is_answered_with_an_ack_carrying_the_same_bytes()
     {
         byte[] opaque = [1, 2, 3, 4, 250, 251, 252, 253];

@@ -48,8 +48,7 @@ internal sealed class LeanHttp2Connection : LeanHttp2Endpoint, IHPackHeaderSink
     private readonly TaskCompletionSource _settingsReceived = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     // Connection state: guarded by _lock (the output, _active and _failure are LeanHttp2Endpoint's).
-    private List<LeanHttp2Stream> _decodedResponses = []; // guarded by _lock; swapped with the next by the read loop
-    private List<LeanHttp2Stream> _deliveringResponses = []; // the read loop's only
+    private readonly List<LeanHttp2Stream> _decodedResponses = []; // the read loop's only (OnResponse runs there)
     private int _nextStreamId = 1;
     private int _peerMaxStreams = InitialPeerMaxStreams;
     private int _peerInitialWindow = Http2Frame.DefaultWindow;
@@ -391,7 +390,7 @@ internal sealed class LeanHttp2Connection : LeanHttp2Endpoint, IHPackHeaderSink
         }
     }
 
-    /// <summary>Under the lock: a response decoded on the read loop, to deliver once this read's frames are handled.</summary>
+    /// <summary>On the read loop: a response decoded from this read, delivered once the read's frames are handled.</summary>
     internal void DeferResponse(LeanHttp2Stream stream) => _decodedResponses.Add(stream);
 
     /// <summary>Delivers the responses decoded from the last read, outside the lock. The response of a connection's only
@@ -402,26 +401,24 @@ internal sealed class LeanHttp2Connection : LeanHttp2Endpoint, IHPackHeaderSink
     /// and cost ×1.03 at 64 connections (perf/README.md, "data path, session 23").</summary>
     private void CompleteResponses()
     {
-        List<LeanHttp2Stream> ready;
+        List<LeanHttp2Stream> ready = _decodedResponses;
+        if (ready.Count == 0)
+        {
+            return;
+        }
+
         bool alone;
         lock (_lock)
         {
-            if (_decodedResponses.Count == 0)
-            {
-                return;
-            }
-
-            ready = _decodedResponses;
-            _decodedResponses = _deliveringResponses;
-            _deliveringResponses = ready;
             alone = ready.Count == 1 && _active <= 1;
         }
 
         try
         {
-            for (int i = 0; i < ready.Count; i++)
+            // an inline continuation cannot add to the list: only this loop decodes responses, and it is here
+            foreach (LeanHttp2Stream stream in ready)
             {
-                ready[i].CompleteResponse(inline: alone);
+                stream.CompleteResponse(inline: alone);
             }
         }
         finally

@@ -48,7 +48,6 @@ internal sealed class LeanHttp2Connection : LeanHttp2Endpoint, IHPackHeaderSink
     private readonly TaskCompletionSource _settingsReceived = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     // Connection state: guarded by _lock (the output, _active and _failure are LeanHttp2Endpoint's).
-    private readonly List<LeanHttp2Stream> _decodedResponses = []; // the read loop's only (OnResponse runs there)
     private int _nextStreamId = 1;
     private int _peerMaxStreams = InitialPeerMaxStreams;
     private int _peerInitialWindow = Http2Frame.DefaultWindow;
@@ -61,6 +60,7 @@ internal sealed class LeanHttp2Connection : LeanHttp2Endpoint, IHPackHeaderSink
     private List<LeanHttp2Stream>? _windowWaiters;
 
     // Read loop only.
+    private readonly List<LeanHttp2Stream> _decodedResponses = []; // responses decoded from the current read (OnResponse)
     private byte[] _headerBlock = [];
     private int _headerBlockLength;
     private int _headerBlockStream;

@@ -7,7 +7,7 @@ namespace BelizeMesh.Channel;
 /// <summary>
 /// The channel's instruments, on one <see cref="Meter"/> named <see cref="MeterName"/> (the proxy's Prometheus
 /// exporter listens to it): handshakes by side, result and reason; handshake duration; open channels; application
-/// bytes per direction. Each call checks <c>Enabled</c> before building tags.
+/// bytes per direction (running totals, observed at collection). Each call checks <c>Enabled</c> before building tags.
 /// </summary>
 public sealed class ChannelMetrics : IDisposable
 {
@@ -19,7 +19,8 @@ public sealed class ChannelMetrics : IDisposable
     private readonly Counter<long> _handshakes;
     private readonly Histogram<double> _handshakeDuration;
     private readonly UpDownCounter<long> _active;
-    private readonly Counter<long> _bytes;
+    private long _bytesSent;
+    private long _bytesReceived;
 
     /// <summary>Creates the instruments on a meter from <paramref name="meterFactory"/>, or on an owned meter when null.</summary>
     public ChannelMetrics(IMeterFactory? meterFactory = null)
@@ -43,8 +44,10 @@ public sealed class ChannelMetrics : IDisposable
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] });
         _active = _meter.CreateUpDownCounter<long>(
             "belizemesh.channel.active", unit: "{channel}", description: "Channels past their handshake and not yet closed, by side.");
-        _bytes = _meter.CreateCounter<long>(
-            "belizemesh.channel.bytes", unit: "By", description: "Application bytes carried by channels, by direction (sent|received).");
+        // Observed at collection from two running totals: counting a record's bytes is one interlocked add on the
+        // data path, not a measurement through every listener (at 1,000 req/s the measurements were ~1% of the pair's CPU).
+        _meter.CreateObservableCounter(
+            "belizemesh.channel.bytes", ObserveBytes, unit: "By", description: "Application bytes carried by channels, by direction (sent|received).");
     }
 
     /// <summary>The meter the instruments live on.</summary>
@@ -93,19 +96,25 @@ public sealed class ChannelMetrics : IDisposable
 
     internal void BytesSent(long count)
     {
-        if (_bytes.Enabled && count > 0)
+        if (count > 0)
         {
-            _bytes.Add(count, new KeyValuePair<string, object?>("direction", "sent"));
+            Interlocked.Add(ref _bytesSent, count);
         }
     }
 
     internal void BytesReceived(long count)
     {
-        if (_bytes.Enabled && count > 0)
+        if (count > 0)
         {
-            _bytes.Add(count, new KeyValuePair<string, object?>("direction", "received"));
+            Interlocked.Add(ref _bytesReceived, count);
         }
     }
+
+    private Measurement<long>[] ObserveBytes() =>
+    [
+        new(Interlocked.Read(ref _bytesSent), new KeyValuePair<string, object?>("direction", "sent")),
+        new(Interlocked.Read(ref _bytesReceived), new KeyValuePair<string, object?>("direction", "received")),
+    ];
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void HandshakeCore(bool isClient, string result, string reason, TimeSpan duration)

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Cryptography;
 using System.Text;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -47,6 +48,34 @@ public sealed class KestrelIntegrationTests
         }
 
         Assert.Equal(["server/success/none"], recorder.Handshakes.ToArray());
+    }
+
+    [Fact]
+    public async Task Channel_bytes_count_the_application_bytes_each_way_on_both_sides()
+    {
+        using var serverMetrics = new ChannelMetrics();
+        using var clientMetrics = new ChannelMetrics();
+        using var server = new MetricsRecorder(serverMetrics);
+        using var client = new MetricsRecorder(clientMetrics);
+        await using var host = await KestrelHost.StartAsync(TestPki.Instance.ServerOptions(metrics: serverMetrics), KestrelHost.EchoAsync);
+        byte[] message = RandomNumberGenerator.GetBytes(100_000);
+        await using (PqChannelStream channel = await host.ConnectChannelAsync(TestPki.Instance.ClientOptions(metrics: clientMetrics)))
+        {
+            Assert.Equal((0L, 0L), client.Bytes());
+            await channel.WriteAsync(message);
+            byte[] echoed = new byte[message.Length];
+            await channel.ReadExactlyAsync(echoed);
+            Assert.Equal(message, echoed);
+        }
+
+        Assert.Equal((message.Length, message.Length), client.Bytes());
+        // the server counts what it sends before the flush that delivers it, and what it receives once it opened it
+        for (int i = 0; i < 100 && server.Bytes() != (message.Length, message.Length); i++)
+        {
+            await Task.Delay(20);
+        }
+
+        Assert.Equal((message.Length, message.Length), server.Bytes());
     }
 
     [Fact]

@@ -3,7 +3,8 @@ using System.Diagnostics.Metrics;
 
 namespace BelizeMesh.Channel.Tests;
 
-/// <summary>Collects the handshake counter of one <see cref="ChannelMetrics"/> instance as "side/result/reason" strings.</summary>
+/// <summary>Collects the handshake counter of one <see cref="ChannelMetrics"/> instance as "side/result/reason" strings,
+/// and reads its byte totals.</summary>
 internal sealed class MetricsRecorder : IDisposable
 {
     private readonly MeterListener _listener = new();
@@ -31,17 +32,29 @@ internal sealed class MetricsRecorder : IDisposable
             }
             else if (instrument.Name == "belizemesh.channel.bytes")
             {
-                Interlocked.Add(ref _bytes, value);
+                // an observable counter: each observation is the running total of its direction
+                foreach (var tag in tags)
+                {
+                    if (tag.Key == "direction")
+                    {
+                        _bytes[(string)tag.Value!] = value;
+                    }
+                }
             }
         });
         _listener.Start();
     }
 
-    private long _bytes;
+    private readonly ConcurrentDictionary<string, long> _bytes = new();
 
     public ConcurrentQueue<string> Handshakes { get; } = new();
 
-    public long Bytes => Interlocked.Read(ref _bytes);
+    /// <summary>The application bytes counted so far: (sent, received), as a collection would read them.</summary>
+    public (long Sent, long Received) Bytes()
+    {
+        _listener.RecordObservableInstruments();
+        return (_bytes.GetValueOrDefault("sent"), _bytes.GetValueOrDefault("received"));
+    }
 
     public void Dispose() => _listener.Dispose();
 }

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Runtime.CompilerServices;
@@ -25,8 +26,11 @@ internal sealed partial class ProxyMetrics
     // Request durations in seconds: 1 ms … 5 min, roughly doubling, plus the slow tail long-lived streams produce.
     private static readonly double[] s_durationBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 
-    private readonly Counter<long> _requests;
     private readonly Histogram<double> _duration;
+    // Requests completed per (direction, route, status), read by an observable counter when scraped: one dictionary
+    // lookup and an interlocked increment per request instead of a measurement through the listener (perf/README.md,
+    // "data path, session 24"). The label sets are bounded as before: the policy's routes and the status codes seen.
+    private readonly ConcurrentDictionary<RequestSeries, StrongBox<long>> _requestCounts = new();
     // Requests in flight per direction (Interlocked), read by an observable up-down counter when scraped: two
     // measurements per request less through the listener (perf/README.md, "data path"). A direction is reported from
     // its first request on, as an up-down counter's series appears with its first measurement.
@@ -53,7 +57,7 @@ internal sealed partial class ProxyMetrics
     public ProxyMetrics(IMeterFactory meterFactory)
     {
         Meter = meterFactory.Create(MeterName);
-        _requests = Meter.CreateCounter<long>("belizemesh.proxy.requests", "{request}", "Requests completed, by direction, route and status code.");
+        Meter.CreateObservableCounter("belizemesh.proxy.requests", ObserveRequests, "{request}", "Requests completed, by direction, route and status code.");
         _duration = Meter.CreateHistogram<double>("belizemesh.proxy.request.duration", "s", "Time from request start to the end of the response.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = s_durationBuckets });
         Meter.CreateObservableUpDownCounter("belizemesh.proxy.active_requests", ObserveActiveRequests, "{request}", "Requests in flight.");
@@ -88,11 +92,36 @@ internal sealed partial class ProxyMetrics
     public void RequestCompleted(Direction direction, string route, int status, long startTimestamp)
     {
         Interlocked.Decrement(ref direction == Direction.Inbound ? ref _activeInbound : ref _activeOutbound);
-        if (_requests.Enabled || _duration.Enabled)
+        if (_duration.Enabled)
         {
-            RequestCompletedCore(direction, route, status, startTimestamp);
+            RecordDuration(direction, route, status, startTimestamp);
         }
+
+        // counted after the duration: a scrape that sees the request counted sees its duration too
+        var series = new RequestSeries(direction, route, status);
+        if (!_requestCounts.TryGetValue(series, out StrongBox<long>? count))
+        {
+            count = _requestCounts.GetOrAdd(series, static _ => new StrongBox<long>());
+        }
+
+        Interlocked.Increment(ref count.Value);
     }
+
+    private List<Measurement<long>> ObserveRequests()
+    {
+        var measurements = new List<Measurement<long>>(_requestCounts.Count);
+        foreach (KeyValuePair<RequestSeries, StrongBox<long>> entry in _requestCounts)
+        {
+            measurements.Add(new Measurement<long>(Interlocked.Read(ref entry.Value.Value),
+                new KeyValuePair<string, object?>("direction", DirectionName(entry.Key.Direction)),
+                new KeyValuePair<string, object?>("route", entry.Key.Route),
+                new KeyValuePair<string, object?>("status", StatusText(entry.Key.Status))));
+        }
+
+        return measurements;
+    }
+
+    private readonly record struct RequestSeries(Direction Direction, string Route, int Status);
 
     private IEnumerable<Measurement<long>> ObserveActiveRequests()
     {
@@ -117,10 +146,9 @@ internal sealed partial class ProxyMetrics
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private void RequestCompletedCore(Direction direction, string route, int status, long startTimestamp)
+    private void RecordDuration(Direction direction, string route, int status, long startTimestamp)
     {
         var tags = new TagList { { "direction", DirectionName(direction) }, { "route", route }, { "status", StatusText(status) } };
-        _requests.Add(1, tags);
         _duration.Record(Stopwatch.GetElapsedTime(startTimestamp).TotalSeconds, tags);
     }
 

@@ -254,6 +254,10 @@ def main():
                                if medians[m] is not None and median(base, m))
             print(f"{pair.name:>12}: median of {args.rounds}: {describe({**medians, 'errors': 0, 'extra': extra})}"
                   + (f"  ({ratios} of {base})" if pair.name != base else ""))
+        for pair in pairs[1:]:
+            for metric in ("cpu_us", "p99"):
+                print(f"{pair.name}/{base} {metric}: "
+                      + ab_cpu.round_ratios([f[metric] for f in results[pair.name]], [f[metric] for f in results[base]]))
     finally:
         for pair in pairs:
             pair.stop()

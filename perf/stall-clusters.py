@@ -25,7 +25,7 @@ def read(path):
     with open(path) as f:
         for line in f:
             parts = line.split()
-            if len(parts) == 3:
+            if len(parts) == 3 and not line.startswith("#"):
                 rows.append(tuple(int(p) for p in parts))
     return rows
 

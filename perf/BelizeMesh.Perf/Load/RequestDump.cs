@@ -7,8 +7,10 @@ namespace BelizeMesh.Perf.Load;
 /// <summary>
 /// Every open-loop request's times, when <c>BELIZEMESH_LOAD_DUMP=FILE</c> is set: one line per request,
 /// <c>due sent done</c> in microseconds from the first request's due time (due: the intended send time; sent: when the
-/// generator wrote it; done: when the response was read). For finding whether slow requests cluster in time (a stall
-/// that delays every request in flight) or come one by one, and whether the generator sent them late.
+/// generator wrote it; done: when the response was read), after a line <c># origin NS</c>: the first due time on the
+/// machine's monotonic clock, which lines up the dumps of two generators run at once (perf/stall-pairs.py). For finding
+/// whether slow requests cluster in time (a stall that delays every request in flight) or come one by one, and whether
+/// the generator sent them late.
 /// </summary>
 internal static class RequestDump
 {
@@ -37,6 +39,8 @@ internal static class RequestDump
         long origin = entries[0].Due;
         double us = 1e6 / Stopwatch.Frequency;
         using var writer = new StreamWriter(s_path, append: true);
+        // the first request's due time on the machine's monotonic clock (ns): lines up two generators' dumps
+        writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"# origin {origin * (1e9 / Stopwatch.Frequency):0}"));
         foreach ((long due, long sent, long done) in entries)
         {
             writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{(due - origin) * us:0} {(sent - origin) * us:0} {(done - origin) * us:0}"));

@@ -16,7 +16,9 @@ started at once and left running. Each round sends the same closed-loop load (`l
 after the other (the order rotates every round) and reads utime+stime of that pair's two sidecar processes from
 /proc before and after: CPU ms per 1,000 requests. Only the sidecars are counted (not the load generator or the app),
 so the figure survives a busy machine far better than req/s does; it still is a loaded-machine figure when the
-machine is shared. Prints every round, then the median per build and its ratio to the first build.
+machine is shared. Prints every round, then each build against the first round by round (round_ratios: the median
+per-round ratio, rounds lower, sign-test p, 90% bootstrap interval), then the median per build and its ratio to the
+first build.
 
 Build the harness first: dotnet build -c Release perf/BelizeMesh.Perf
 """

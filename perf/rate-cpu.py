@@ -25,7 +25,8 @@ two sidecar processes:
 
 A rate well below the pair's capacity measures what a request costs when the sidecar is mostly idle between requests
 (thread wake-ups, hops between threads), which a closed-loop run at saturation hides. Prints every round, then the
-median per build and the ratio of each median to the first build's.
+median per build and the ratio of each median to the first build's, then each build's CPU and p99 against the first
+round by round (ab-cpu.py's round_ratios: rounds lower, sign-test p, 90% bootstrap interval of the median ratio).
 
 Build the harness first: dotnet build -c Release perf/BelizeMesh.Perf
 """

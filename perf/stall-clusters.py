@@ -19,26 +19,7 @@ every ~512 ms (perf/README.md, "p99 at 1,000 req/s: the machine's periodic stall
 import argparse
 import statistics
 
-
-def read(path):
-    rows = []
-    with open(path) as f:
-        for line in f:
-            parts = line.split()
-            if len(parts) == 3 and not line.startswith("#"):
-                rows.append(tuple(int(p) for p in parts))
-    return rows
-
-
-def clusters(rows, slow_us, gap_us):
-    slow = sorted((r for r in rows if r[2] - r[0] >= slow_us), key=lambda r: r[0])
-    groups = []
-    for r in slow:
-        if groups and r[0] - groups[-1][-1][0] < gap_us:
-            groups[-1].append(r)
-        else:
-            groups.append([r])
-    return groups
+from load_dump import clusters, read
 
 
 def describe(groups):
@@ -58,7 +39,7 @@ def main():
     args = parser.parse_args()
     period = int(args.period_ms * 1000)
     for path in args.dumps:
-        rows = read(path)
+        _, rows = read(path)
         if not rows:
             print(f"{path}: empty")
             continue

@@ -17,31 +17,20 @@ ratio of the two runs' worst latencies.
 import argparse
 import statistics
 
+import load_dump
+
 
 def read(path):
-    origin, rows = None, []
-    with open(path) as f:
-        for line in f:
-            parts = line.split()
-            if line.startswith("# origin"):
-                origin = int(parts[2]) // 1000
-            elif len(parts) == 3:
-                rows.append(tuple(int(p) for p in parts))
+    """(due, sent, done) of every request on the shared time line (µs of the monotonic clock)."""
+    origin, rows = load_dump.read(path)
     if origin is None:
         raise SystemExit(f"{path}: no '# origin' line (a dump from before session 24?)")
-    return [(origin + due, origin + done) for due, _, done in rows]
+    return [(origin + due, origin + sent, origin + done) for due, sent, done in rows]
 
 
 def clusters(rows, slow_us, gap_us):
     """Clusters of slow requests: (start, end, slow requests, worst latency µs), start/end on the shared time line."""
-    slow = sorted((r for r in rows if r[1] - r[0] >= slow_us), key=lambda r: r[0])
-    groups = []
-    for r in slow:
-        if groups and r[0] - groups[-1][-1][0] < gap_us:
-            groups[-1].append(r)
-        else:
-            groups.append([r])
-    return [(g[0][0], max(x[1] for x in g), len(g), max(x[1] - x[0] for x in g)) for g in groups]
+    return [(g[0][0], max(r[2] for r in g), len(g), max(r[2] - r[0] for r in g)) for g in load_dump.clusters(rows, slow_us, gap_us)]
 
 
 def percentile(values, p):
@@ -73,7 +62,7 @@ def main():
             (shared if match else own).append(c)
             if match and i == 0:
                 shared_pairs.append((c, max(match, key=lambda o: o[3])))
-        latencies = [r[1] - r[0] for r in runs[name]]
+        latencies = [r[2] - r[0] for r in runs[name]]
         print(f"{name}: {len(latencies)} requests, p50 {percentile(latencies, 0.5) / 1000:.3f} ms, "
               f"p99 {percentile(latencies, 0.99) / 1000:.3f} ms, p99.9 {percentile(latencies, 0.999) / 1000:.3f} ms")
         for label, group in (("shared", shared), ("own", own)):

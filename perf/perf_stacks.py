@@ -1,5 +1,5 @@
 """The samples of a `perf script` text file (from `perf record -g`), each as its list of symbols, leaf first; shared by
-profile-breakdown.py and profile-diff.py."""
+profile-breakdown.py, profile-diff.py and profile-leaf.py."""
 import re
 
 
@@ -12,11 +12,16 @@ def frames(block):
         yield re.sub(r"\+0x[0-9a-f]+$", "", symbol)
 
 
+def blocks(path):
+    """Every sample's text (its header line, then one line per frame, leaf first), in file order."""
+    with open(path, errors="replace") as f:
+        text = f.read()
+    yield from text.split("\n\n")
+
+
 def stacks(path):
     """Every sample with at least one frame, in file order."""
-    with open(path) as f:
-        text = f.read()
-    for block in text.split("\n\n"):
+    for block in blocks(path):
         stack = list(frames(block))
         if stack:
             yield stack

@@ -14,16 +14,14 @@ import collections
 import os
 import re
 
-from perf_stacks import frames
+from perf_stacks import blocks, frames
 
 LEAF = re.compile(r"^\s*[0-9a-f]+\s+(.*?)\s+\((.*)\)$")
 
 
 def leaves(path):
     """(binary, function) of every sample's leaf frame."""
-    with open(path, errors="replace") as f:
-        text = f.read()
-    for block in text.split("\n\n"):
+    for block in blocks(path):
         lines = block.split("\n")
         if len(lines) < 2:
             continue

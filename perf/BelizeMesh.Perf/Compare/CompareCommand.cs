@@ -44,6 +44,11 @@ internal sealed record CompareOptions
 
     public bool CrossCheck { get; init; } = true;
 
+    /// <summary>Rounds of the <c>wrk</c> cross-check, interleaved with the other scenarios' like the throughput repeats
+    /// (one <see cref="ThroughputSeconds"/> run per scenario and round). A single run per scenario, one after the other
+    /// at the end, put minutes between the pairs it compared (perf/README.md, "data path, session 25").</summary>
+    public int WrkRounds { get; init; } = 3;
+
     /// <summary>Where <c>&lt;timestamp&gt;/</c> is created; default <c>perf/results</c> of the repository.</summary>
     public string? ResultsRoot { get; init; }
 
@@ -74,13 +79,14 @@ internal sealed record CompareOptions
         LatencyRounds = 1,
         WarmupSeconds = 3,
         BulkMegabytes = 32,
+        WrkRounds = 1,
     };
 
     public static string Usage => """
         usage: compare [--quick] [--scenarios direct,belizemesh-pq,belizemesh-plain,nginx-tls,haproxy-tls]
                        [--concurrency 64] [--duration 10] [--repeats 3] [--rates 1000,5000] [--latency-duration 15]
                        [--latency-rounds 3]
-                       [--warmup 10] [--open-connections 32] [--bytes 128] [--bulk-mb 256] [--no-cross-check]
+                       [--warmup 10] [--open-connections 32] [--bytes 128] [--bulk-mb 256] [--no-cross-check] [--wrk-rounds 3]
                        [--out perf/results] [--proxy PATH] [--access-log] [--proxy-env NAME=VALUE]…
                        [--h2-upgrade DO_NOT_UPGRADE|UPGRADE]
                compare --hold SCENARIO      start one scenario and keep it running until Ctrl+C (no measurement)
@@ -108,6 +114,7 @@ internal sealed record CompareOptions
                 "--bytes" => options with { ResponseBytes = (int)Number() },
                 "--bulk-mb" => options with { BulkMegabytes = (int)Number() },
                 "--no-cross-check" => options with { CrossCheck = false },
+                "--wrk-rounds" => options with { WrkRounds = (int)Number() },
                 "--out" => options with { ResultsRoot = Value() },
                 "--proxy" => options with { ProxyPath = Value() },
                 "--access-log" => options with { AccessLog = true },
@@ -133,7 +140,7 @@ internal sealed record CompareOptions
             }
         }
 
-        if (options.Concurrency < 1 || options.Repeats < 1 || options.ThroughputSeconds <= 0 || options.LatencySeconds <= 0 || options.LatencyRounds < 1 || options.Rates.Any(r => r < 1) || options.OpenLoopConnections < 1 || options.BulkMegabytes < 0)
+        if (options.Concurrency < 1 || options.Repeats < 1 || options.ThroughputSeconds <= 0 || options.LatencySeconds <= 0 || options.LatencyRounds < 1 || options.WrkRounds < 1 || options.Rates.Any(r => r < 1) || options.OpenLoopConnections < 1 || options.BulkMegabytes < 0)
         {
             throw new ArgumentException($"concurrency, repeats, rounds, durations, rates and connections must be positive\n{Usage}");
         }
@@ -343,6 +350,16 @@ internal static class CompareCommand
                             }
                         }
 
+                        // The wrk cross-check likewise: round r of every scenario, in turn.
+                        if (options.CrossCheck && tools.TryGetValue("wrk", out var wrkTool))
+                        {
+                            for (int r = 0; r < options.WrkRounds; r++)
+                            {
+                                int round = r;
+                                await InterleavedAsync(round, run => run.WrkRoundAsync(options, wrkTool.Path, round, rewarm: runs.Count > 1, cancellationToken)).ConfigureAwait(false);
+                            }
+                        }
+
                         IReadOnlyList<double>? baseline = null;
                         foreach (ScenarioRun run in runs)
                         {
@@ -355,7 +372,7 @@ internal static class CompareCommand
                             ScenarioResult result;
                             try
                             {
-                                result = await run.FinishAsync(options, tools, crossChecks, baseline, cancellationToken).ConfigureAwait(false);
+                                result = await run.FinishAsync(options, crossChecks, baseline, cancellationToken).ConfigureAwait(false);
                             }
                             catch (Exception ex) when (ex is InvalidOperationException or TimeoutException or IOException)
                             {
@@ -487,6 +504,7 @@ internal static class CompareCommand
         private double _cpuSeconds;
         private int _step, _steps = 1;
         private readonly Dictionary<int, OpenLoopRounds> _openLoop = [];
+        private readonly List<WrkRun> _wrkRounds = [];
 
         /// <summary>One target rate's open-loop rounds, pooled.</summary>
         private sealed class OpenLoopRounds
@@ -527,7 +545,7 @@ internal static class CompareCommand
             _tree = _running.ProcessTree();
             _idleRss = _hasProxies ? ProcStats.MemoryMiB(_tree, "VmRSS") : null;
 
-            _steps = 2 + options.Repeats + (options.Rates.Count * options.LatencyRounds);
+            _steps = 2 + options.Repeats + (options.Rates.Count * options.LatencyRounds) + (options.CrossCheck ? options.WrkRounds : 0);
             Phase("warm-up", (double)_step / _steps);
             LoadResult warmup = await LoadGenerator.ClosedLoopAsync(_running.Target, options.Concurrency, TimeSpan.FromSeconds(options.WarmupSeconds), cancellationToken).ConfigureAwait(false);
             _errors = warmup.Errors;
@@ -591,9 +609,33 @@ internal static class CompareCommand
             _step++;
         }
 
+        /// <summary>Round <paramref name="round"/> of the <c>wrk</c> cross-check (<see cref="CompareOptions.WrkRounds"/>).</summary>
+        /// <param name="rewarm">Other scenarios ran since this one's last phase: one second of closed-loop load first
+        /// (not counted), as for the throughput repeats.</param>
+        public async Task WrkRoundAsync(CompareOptions options, string wrk, int round, bool rewarm, CancellationToken cancellationToken)
+        {
+            RunningScenario running = Running;
+            Phase(options.WrkRounds == 1 ? "cross-check with wrk" : $"cross-check with wrk, round {round + 1}/{options.WrkRounds}", (double)_step / _steps);
+            if (rewarm)
+            {
+                LoadResult again = await LoadGenerator.ClosedLoopAsync(running.Target, options.Concurrency, TimeSpan.FromSeconds(Math.Min(1, options.WarmupSeconds)), cancellationToken).ConfigureAwait(false);
+                _errors += again.Errors;
+            }
+
+            // Off the current thread: with inline socket completions this continuation may be running on the
+            // socket engine's epoll thread, and waiting there for wrk's output (a pipe served by that same thread)
+            // would deadlock.
+            WrkRun? result = await System.Threading.Tasks.Task.Run(() => RunWrk(wrk, running.Target, options), cancellationToken).ConfigureAwait(false);
+            if (result is not null)
+            {
+                _wrkRounds.Add(result);
+            }
+
+            _step++;
+        }
+
         public async Task<ScenarioResult> FinishAsync(
             CompareOptions options,
-            IReadOnlyDictionary<string, (string Path, string Version)> tools,
             List<CrossCheck> crossChecks,
             IReadOnlyList<double>? baseline,
             CancellationToken cancellationToken)
@@ -628,18 +670,20 @@ internal static class CompareCommand
             }
 
             double medianRps = Median(_repeats);
-            if (options.CrossCheck && tools.TryGetValue("wrk", out var wrk))
+            if (_wrkRounds.Count > 0)
             {
-                Phase("cross-check with wrk", 0.99);
-                // Off the current thread: with inline socket completions this continuation may be running on the
-                // socket engine's epoll thread, and waiting there for wrk's output (a pipe served by that same thread)
-                // would deadlock.
-                string id = Scenario.Id;
-                CrossCheck? check = await System.Threading.Tasks.Task.Run(() => RunWrk(wrk.Path, running.Target, options, id, medianRps), cancellationToken).ConfigureAwait(false);
-                if (check is not null)
+                var rounds = _wrkRounds.Select(w => w.Rps).ToList();
+                var p99s = _wrkRounds.Where(w => w.P99Ms is not null).Select(w => w.P99Ms!.Value).ToList();
+                crossChecks.Add(new CrossCheck
                 {
-                    crossChecks.Add(check);
-                }
+                    ScenarioId = Scenario.Id,
+                    Tool = "wrk",
+                    CommandLine = _wrkRounds[0].CommandLine,
+                    Rps = Median(rounds),
+                    RoundRps = rounds,
+                    OursRps = medianRps,
+                    P99Ms = p99s.Count > 0 ? Median(p99s) : null,
+                });
             }
 
             double? peakRss = _hasProxies ? ProcStats.MemoryMiB(running.ProcessTree(), "VmHWM") : null;
@@ -722,8 +766,11 @@ internal static class CompareCommand
         return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
     }
 
+    /// <summary>One <c>wrk</c> run: its req/s, its p99 and the command line.</summary>
+    private sealed record WrkRun(double Rps, double? P99Ms, string CommandLine);
+
     /// <summary><c>wrk -t2 -c&lt;concurrency&gt;</c> against the same target, for the same time as one repeat.</summary>
-    private static CrossCheck? RunWrk(string wrk, LoadTarget target, CompareOptions options, string scenarioId, double oursRps)
+    private static WrkRun? RunWrk(string wrk, LoadTarget target, CompareOptions options)
     {
         int seconds = Math.Max(1, (int)Math.Round(options.ThroughputSeconds));
         string[] arguments = ["-t2", $"-c{options.Concurrency}", $"-d{seconds}s", "--latency", "-H", $"Host: {target.Host}", $"http://127.0.0.1:{target.EndPoint.Port}/"];
@@ -747,15 +794,8 @@ internal static class CompareCommand
             p99Ms = p99.Groups[2].Value switch { "us" => value / 1000, "ms" => value, _ => value * 1000 };
         }
 
-        return new CrossCheck
-        {
-            ScenarioId = scenarioId,
-            Tool = "wrk",
-            CommandLine = "wrk " + string.Join(' ', arguments.Select(a => a.Contains(' ') ? $"'{a}'" : a)),
-            Rps = double.Parse(rps.Groups[1].Value, CultureInfo.InvariantCulture),
-            OursRps = oursRps,
-            P99Ms = p99Ms,
-        };
+        return new WrkRun(double.Parse(rps.Groups[1].Value, CultureInfo.InvariantCulture), p99Ms,
+            "wrk " + string.Join(' ', arguments.Select(a => a.Contains(' ') ? $"'{a}'" : a)));
     }
 
     internal static ManagedProcess StartApp(ScenarioContext context, int bytes)

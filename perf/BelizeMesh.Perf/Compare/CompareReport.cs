@@ -197,10 +197,16 @@ internal sealed record CrossCheck
 
     public required string CommandLine { get; init; }
 
+    /// <summary>The median of <see cref="RoundRps"/>.</summary>
     public required double Rps { get; init; }
+
+    /// <summary>Each round's req/s, in round order; the rounds are interleaved with the other scenarios' (round r of
+    /// every scenario, then round r + 1), so round r of two scenarios ran seconds apart.</summary>
+    public IReadOnlyList<double> RoundRps { get; init; } = [];
 
     /// <summary>Our closed-loop median for the same scenario, for the ratio.</summary>
     public required double OursRps { get; init; }
 
+    /// <summary>The median of the rounds' p99.</summary>
     public double? P99Ms { get; init; }
 }

@@ -158,7 +158,7 @@ internal static class MarkdownReport
         {
             Table(md, ReportTables.CrossChecks(report), codeColumn: 2);
             Line(md);
-            Line(md, "The same scenario and settings driven by an external load generator; \"theirs / ours\" near 1 means our load generator is not the bottleneck.");
+            Line(md, "The same scenario and settings driven by an external load generator, in rounds interleaved with the other scenarios' (round r of every scenario, then round r + 1; order reversed every other round); \"theirs / ours\" near 1 means our load generator is not the bottleneck, and \"vs nginx\" pairs each round with nginx-tls's round of the same number.");
         }
 
         return md.ToString();

@@ -147,7 +147,9 @@ internal static class ReportTables
         }
     }
 
-    /// <summary>External load generators' figures beside ours: tool, command, their req/s, ours, theirs / ours.</summary>
+    /// <summary>External load generators' figures beside ours: tool, command, their req/s (median of the rounds, and
+    /// each round), ours, theirs / ours, and — when the tool also ran nginx-tls — each scenario against nginx-tls under
+    /// that tool, as the median of the per-round ratios (round r of both ran seconds apart).</summary>
     public static ReportTable CrossChecks(CompareReport report)
     {
         var columns = new List<ReportColumn>
@@ -155,23 +157,44 @@ internal static class ReportTables
             new("Scenario", "Scenario", Numeric: false),
             new("Tool", "Tool", Numeric: false),
             new("Command", "Command", Numeric: false),
-            new("Their req/s", "Their\nreq/s", Numeric: true),
+            new("Their req/s (median)", "Their\nreq/s", Numeric: true),
+            new("per round", "per\nround", Numeric: true),
             new("Our req/s", "Our\nreq/s", Numeric: true),
             new("Theirs / ours", "Theirs\n/ ours", Numeric: true),
-            new("Their p99 (ms)", "Their\np99 ms", Numeric: true),
         };
 
+        // The column only when some other scenario ran under a tool that also ran nginx-tls.
+        bool anyNginx = report.CrossChecks.Any(c => c.ScenarioId != "nginx-tls" && NginxUnder(report, c.Tool) is not null);
+
+        if (anyNginx)
+        {
+            columns.Add(new("vs nginx-tls under the same tool, per-round median", "vs nginx\nper round", Numeric: true));
+        }
+
+        columns.Add(new("Their p99 (ms)", "Their\np99 ms", Numeric: true));
         var rows = new List<IReadOnlyList<string>>();
         foreach (var c in report.CrossChecks)
         {
             double? ratio = c.OursRps > 0 ? c.Rps / c.OursRps : null;
-            rows.Add(
-            [
-                ReportFormat.NameOf(report, c.ScenarioId), c.Tool, c.CommandLine, ReportFormat.Rps(c.Rps), ReportFormat.Rps(c.OursRps),
-                ReportFormat.Ratio(ratio), ReportFormat.Sig3(c.P99Ms),
-            ]);
+            var row = new List<string>
+            {
+                ReportFormat.NameOf(report, c.ScenarioId), c.Tool, c.CommandLine, ReportFormat.Rps(c.Rps),
+                c.RoundRps.Count > 1 ? string.Join(" / ", c.RoundRps.Select(r => ReportFormat.Rps(r))) : "—",
+                ReportFormat.Rps(c.OursRps), ReportFormat.Ratio(ratio),
+            };
+            if (anyNginx)
+            {
+                CrossCheck? nginx = NginxUnder(report, c.Tool);
+                row.Add(ReportFormat.Ratio(nginx is null || c.ScenarioId == "nginx-tls" ? null : CompareCommand.MedianRoundRatio(c.RoundRps, nginx.RoundRps)));
+            }
+
+            row.Add(ReportFormat.Sig3(c.P99Ms));
+            rows.Add(row);
         }
 
         return new ReportTable(columns, rows);
     }
+
+    private static CrossCheck? NginxUnder(CompareReport report, string tool) =>
+        report.CrossChecks.FirstOrDefault(n => n.ScenarioId == "nginx-tls" && n.Tool == tool);
 }

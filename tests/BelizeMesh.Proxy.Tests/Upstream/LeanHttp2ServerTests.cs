@@ -1073,6 +1073,8 @@ public sealed class LeanHttp2ServerTests(ITestOutputHelper output) : IAsyncDispo
     [InlineData("data-on-an-idle-stream", nameof(Http2ErrorCode.ProtocolError))]
     [InlineData("rst-stream-on-an-idle-stream", nameof(Http2ErrorCode.ProtocolError))]
     [InlineData("window-update-on-an-idle-stream", nameof(Http2ErrorCode.ProtocolError))]
+    [InlineData("rst-stream-on-an-even-stream-below-the-last-opened", nameof(Http2ErrorCode.ProtocolError))]
+    [InlineData("window-update-on-an-even-stream-below-the-last-opened", nameof(Http2ErrorCode.ProtocolError))]
     [InlineData("headers-on-stream-0", nameof(Http2ErrorCode.ProtocolError))]
     [InlineData("push-promise-from-the-client", nameof(Http2ErrorCode.ProtocolError))]
     [InlineData("window-update-overflowing-the-connection-window", nameof(Http2ErrorCode.FlowControlError))]
@@ -1137,6 +1139,17 @@ public sealed class LeanHttp2ServerTests(ITestOutputHelper output) : IAsyncDispo
                 break;
             case "window-update-on-an-idle-stream":
                 await client.SendWindowUpdateAsync(1, 100);
+                break;
+            case "rst-stream-on-an-even-stream-below-the-last-opened":
+                // even streams are the server's, which opens none (no push): stream 2 stays idle even below stream 3 (§5.1)
+                await client.SendGetAsync(3);
+                Assert.Equal("ok", (await client.ReadResponseAsync(3)).BodyText);
+                await client.SendResetAsync(2, Http2ErrorCode.Cancel);
+                break;
+            case "window-update-on-an-even-stream-below-the-last-opened":
+                await client.SendGetAsync(3);
+                Assert.Equal("ok", (await client.ReadResponseAsync(3)).BodyText);
+                await client.SendWindowUpdateAsync(2, 100);
                 break;
             case "headers-on-stream-0":
                 await client.SendHeadersAsync(0, get, endStream: true);

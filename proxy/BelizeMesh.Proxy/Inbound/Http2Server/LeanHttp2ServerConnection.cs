@@ -865,7 +865,7 @@ internal sealed class LeanHttp2ServerConnection : LeanHttp2Endpoint, IHPackHeade
             throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, "DATA on stream 0");
         }
 
-        if (streamId > _highestStreamId || (streamId & 1) == 0)
+        if (IsIdle(streamId))
         {
             throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, $"DATA on stream {streamId}, which is idle");
         }
@@ -916,6 +916,10 @@ internal sealed class LeanHttp2ServerConnection : LeanHttp2Endpoint, IHPackHeade
             _ = FlushAsync();
         }
     }
+
+    /// <summary>A stream the client has not opened (RFC 9113 §5.1: only HEADERS and PRIORITY may name it): an odd id above
+    /// every stream opened so far, or an even id, since even streams are the server's and it opens none (no push).</summary>
+    private bool IsIdle(int streamId) => streamId > _highestStreamId || (streamId & 1) == 0;
 
     private void OnHeaders(byte flags, int streamId, ReadOnlySpan<byte> payload)
     {
@@ -1331,7 +1335,7 @@ internal sealed class LeanHttp2ServerConnection : LeanHttp2Endpoint, IHPackHeade
             throw new Http2ConnectionException(Http2ErrorCode.FrameSizeError, "a RST_STREAM frame not 4 bytes long");
         }
 
-        if (streamId > _highestStreamId)
+        if (IsIdle(streamId))
         {
             throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, $"RST_STREAM on stream {streamId}, which is idle");
         }
@@ -1512,7 +1516,7 @@ internal sealed class LeanHttp2ServerConnection : LeanHttp2Endpoint, IHPackHeade
 
                 WakeWindowWaiters();
             }
-            else if (streamId > _highestStreamId)
+            else if (IsIdle(streamId))
             {
                 throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, $"WINDOW_UPDATE on stream {streamId}, which is idle");
             }

@@ -1089,6 +1089,7 @@ public sealed class LeanHttp2ServerTests(ITestOutputHelper output) : IAsyncDispo
     [InlineData("ping-of-7-bytes", nameof(Http2ErrorCode.FrameSizeError))]
     [InlineData("ping-on-a-stream", nameof(Http2ErrorCode.ProtocolError))]
     [InlineData("headers-larger-than-max-frame-size", nameof(Http2ErrorCode.FrameSizeError))]
+    [InlineData("headers-with-the-priority-flag-shorter-than-its-priority-fields", nameof(Http2ErrorCode.FrameSizeError))]
     [InlineData("hpack-index-0", nameof(Http2ErrorCode.CompressionError))]
     [InlineData("hpack-index-beyond-the-tables", nameof(Http2ErrorCode.CompressionError))]
     [InlineData("hpack-truncated-literal", nameof(Http2ErrorCode.CompressionError))]
@@ -1198,6 +1199,10 @@ public sealed class LeanHttp2ServerTests(ITestOutputHelper output) : IAsyncDispo
                 int max = (int)settings.GetValueOrDefault(Http2Frame.SettingMaxFrameSize, (uint)Http2Frame.DefaultMaxFrameSize);
                 byte[] big = RequestHeaderBlock.Get().Field("x-pad", new string('p', max)).ToArray();
                 await client.SendHeadersAsync(1, big, endStream: true);
+                break;
+            case "headers-with-the-priority-flag-shorter-than-its-priority-fields":
+                // too small for its mandatory 5 bytes of stream dependency and weight (§4.2, §6.2)
+                await client.SendFrameAsync(Http2FrameType.Headers, Http2Frame.FlagEndHeaders | Http2Frame.FlagEndStream | Http2Frame.FlagPriority, 1, [0, 0, 0]);
                 break;
             case "hpack-index-0":
                 await client.SendHeadersAsync(1, [0x80], endStream: true);

@@ -2006,6 +2006,46 @@ public sealed class LeanHttp2ServerTests(ITestOutputHelper output) : IAsyncDispo
         await stopping.WaitAsync(s_backstop);
     }
 
+    [Theory]
+    [InlineData("abort")]
+    [InlineData("reset")]
+    public async Task Aborting_a_request_after_its_response_completed_sends_nothing_on_the_closed_stream(string how)
+    {
+        var aborted = Signal<bool>();
+        LeanServer server = await StartAsync(async ctx =>
+        {
+            if (ctx.Request.Path == "/next")
+            {
+                await ctx.Response.WriteAsync("next");
+                return;
+            }
+
+            await ctx.Response.WriteAsync("done");
+            await ctx.Response.CompleteAsync(); // END_STREAM sent: with the request's, the stream is closed
+            if (how == "abort")
+            {
+                ctx.Abort();
+            }
+            else
+            {
+                ctx.Features.Get<IHttpResetFeature>()!.Reset((int)Http2ErrorCode.Cancel);
+            }
+
+            aborted.TrySetResult(true);
+        });
+        (RawHttp2Client client, _) = await HandshakeAsync(server);
+        await client.SendGetAsync(1, "/complete-then-abort");
+        H2Response response = await client.ReadResponseAsync(1);
+        Assert.Equal("done", response.BodyText);
+        Assert.True(response.ResetCode is null, $"{response.ResetCode}; {client.History}");
+        await aborted.Task.WaitAsync(s_backstop);
+
+        // whatever the abort sent went out before this response: a closed stream gets no more frames (RFC 9113 §5.1)
+        await client.SendGetAsync(3, "/next");
+        Assert.Equal("next", (await client.ReadResponseAsync(3)).BodyText);
+        Assert.False(await client.SeesAsync(f => f.StreamId == 1, TimeSpan.FromMilliseconds(100)), client.History);
+    }
+
     // ---------------------------------------------------------------------------------------------------------------
     // Helpers
     // ---------------------------------------------------------------------------------------------------------------

@@ -506,7 +506,9 @@ internal sealed partial class LeanHttp2ServerStream : IDisposable
         MarkReset(new IOException("The HTTP/2 request stream was reset (" + code + "): " + reason + "."));
     }
 
-    /// <summary>The application or the server resets the stream (Reset, Abort, an incomplete response).</summary>
+    /// <summary>The application or the server resets the stream (Reset, Abort, an incomplete response). On a stream already
+    /// closed both ways (the response completed, the request ended) nothing is sent (RFC 9113 §5.1); the request is still
+    /// aborted.</summary>
     private void ResetLocal(Http2ErrorCode code)
     {
         if (_reset)
@@ -514,7 +516,11 @@ internal sealed partial class LeanHttp2ServerStream : IDisposable
             return;
         }
 
-        _connection.AppendReset(Id, code);
+        if (!(_requestEnded && _responseEnded))
+        {
+            _connection.AppendReset(Id, code);
+        }
+
         MarkReset(new IOException($"The HTTP/2 stream was reset ({code})."));
     }
 

@@ -2046,6 +2046,23 @@ public sealed class LeanHttp2ServerTests(ITestOutputHelper output) : IAsyncDispo
         Assert.False(await client.SeesAsync(f => f.StreamId == 1, TimeSpan.FromMilliseconds(100)), client.History);
     }
 
+    [Fact]
+    public async Task A_client_lowering_SETTINGS_HEADER_TABLE_SIZE_gets_a_dynamic_table_size_update_at_the_start_of_the_next_header_block()
+    {
+        LeanServer server = await StartAsync(ctx => ctx.Response.WriteAsync("ok"));
+        (RawHttp2Client client, _) = await HandshakeAsync(server, (Http2Frame.SettingHeaderTableSize, 0));
+        await client.SendGetAsync(1);
+        H2Response first = await client.ReadResponseAsync(1);
+        Assert.Equal("ok", first.BodyText);
+
+        // RFC 7541 §4.2: a decoder that lowered the table's limit expects the update first (nghttp2 fails the block without it)
+        Assert.Equal(0x20, first.Headers!.Payload[0]); // 001 + size 0
+        await client.SendGetAsync(3);
+        H2Response second = await client.ReadResponseAsync(3);
+        Assert.Equal("ok", second.BodyText);
+        Assert.NotEqual(0x20, second.Headers!.Payload[0] & 0xE0); // once only
+    }
+
     // ---------------------------------------------------------------------------------------------------------------
     // Helpers
     // ---------------------------------------------------------------------------------------------------------------

@@ -71,6 +71,8 @@ internal sealed class LeanHttp2ServerConnection : LeanHttp2Endpoint, IHPackHeade
     private int _highestStreamId;
     private int _peerInitialWindow = Http2Frame.DefaultWindow;
     private int _peerMaxFrame = Http2Frame.DefaultMaxFrameSize;
+    private int _encoderTableSize = 4096; // the dynamic table size our response blocks are encoded for (never used: no indexing)
+    private bool _tableSizeUpdatePending;
     private long _sendWindow = Http2Frame.DefaultWindow;
     private long _receiveWindow;
     private int _receiveUnacked;
@@ -420,11 +422,24 @@ internal sealed class LeanHttp2ServerConnection : LeanHttp2Endpoint, IHPackHeade
     /// <summary>Whether frames may still be appended (caller holds the lock): not once the connection failed.</summary>
     internal bool CanWrite => _failure is null && _output.Length > 0;
 
-    /// <summary>Appends a header block as HEADERS and CONTINUATIONs within the client's frame size (caller holds the lock).</summary>
+    /// <summary>Appends a header block as HEADERS and CONTINUATIONs within the client's frame size (caller holds the lock).
+    /// After the client lowered SETTINGS_HEADER_TABLE_SIZE, the first block starts with a dynamic table size update to the
+    /// new size (RFC 7541 §4.2; a decoder such as nghttp2's fails the block without it).</summary>
     internal void AppendHeaders(int streamId, ReadOnlySpan<byte> block, bool endStream)
     {
         if (!CanWrite)
         {
+            return;
+        }
+
+        if (_tableSizeUpdatePending)
+        {
+            _tableSizeUpdatePending = false;
+            byte[] prefixed = ArrayPool<byte>.Shared.Rent(block.Length + 8);
+            int length = HPackEncoder.WriteInteger(_encoderTableSize, 5, 0x20, prefixed);
+            block.CopyTo(prefixed.AsSpan(length));
+            AppendHeaderFrames(streamId, prefixed.AsSpan(0, length + block.Length), endStream, _peerMaxFrame);
+            ArrayPool<byte>.Shared.Return(prefixed);
             return;
         }
 
@@ -1422,8 +1437,18 @@ internal sealed class LeanHttp2ServerConnection : LeanHttp2Endpoint, IHPackHeade
 
                         _peerMaxFrame = (int)value;
                         break;
+                    case Http2Frame.SettingHeaderTableSize:
+                        // our encoder does not index, but a lower limit must still be signalled in the next block (RFC 7541 §4.2);
+                        // a higher one need not be (an encoder may use less than allowed)
+                        if (value < (uint)_encoderTableSize)
+                        {
+                            _encoderTableSize = (int)value;
+                            _tableSizeUpdatePending = true;
+                        }
+
+                        break;
                     default:
-                        break; // HEADER_TABLE_SIZE: our encoder does not index; MAX_CONCURRENT_STREAMS: no push; others advisory or unknown
+                        break; // MAX_CONCURRENT_STREAMS: no push; others advisory or unknown
                 }
             }
 

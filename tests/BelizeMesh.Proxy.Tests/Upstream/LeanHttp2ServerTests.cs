@@ -2063,6 +2063,38 @@ public sealed class LeanHttp2ServerTests(ITestOutputHelper output) : IAsyncDispo
         Assert.NotEqual(0x20, second.Headers!.Payload[0] & 0xE0); // once only
     }
 
+    [Fact]
+    public async Task Request_trailers_over_the_header_list_limit_reset_the_stream_instead_of_reaching_the_application_cut_short()
+    {
+        var outcome = Signal<string>();
+        LeanServer server = await StartAsync(async ctx =>
+        {
+            try
+            {
+                await DrainAsync(ctx.Request.Body);
+                outcome.TrySetResult($"read to the end, trailers x-a {ctx.Request.GetTrailer("x-a").Count}, x-b {ctx.Request.GetTrailer("x-b").Count}, x-c {ctx.Request.GetTrailer("x-c").Count}");
+                await ctx.Response.WriteAsync("ok");
+            }
+            catch (IOException)
+            {
+                outcome.TrySetResult("body read failed");
+            }
+        });
+        (RawHttp2Client client, Dictionary<ushort, uint> settings) = await HandshakeAsync(server);
+        Assert.Equal(32u * 1024, settings[Http2Frame.SettingMaxHeaderListSize]);
+        await client.SendHeadersAsync(1, RequestHeaderBlock.Request("POST", "/trailers").ToArray(), endStream: false);
+        await client.SendDataAsync(1, "x"u8, endStream: false);
+
+        // three fields of 12,000 bytes: 36,096 by the §6.5.2 rule, over the 32 KiB advertised (and under the block limit)
+        byte[] block = new RequestHeaderBlock().Field("x-a", new string('a', 12_000)).Field("x-b", new string('b', 12_000)).Field("x-c", new string('c', 12_000)).ToArray();
+        int third = block.Length / 3;
+        await client.SendHeadersAsync(1, block[..third], endStream: true, endHeaders: false);
+        await client.SendContinuationAsync(1, block[third..(2 * third)], endHeaders: false);
+        await client.SendContinuationAsync(1, block[(2 * third)..], endHeaders: true);
+        await client.ExpectResetAsync(1, Http2ErrorCode.ProtocolError);
+        Assert.Equal("body read failed", await outcome.Task.WaitAsync(s_backstop));
+    }
+
     // ---------------------------------------------------------------------------------------------------------------
     // Helpers
     // ---------------------------------------------------------------------------------------------------------------

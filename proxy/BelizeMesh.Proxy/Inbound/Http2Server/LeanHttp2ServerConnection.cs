@@ -1104,6 +1104,12 @@ internal sealed class LeanHttp2ServerConnection : LeanHttp2Endpoint, IHPackHeade
                 {
                     stream.ResetFromProtocol(Http2ErrorCode.ProtocolError, "malformed request trailers: " + _sinkMalformed);
                 }
+                else if (_sinkSize > _options.MaxHeaderListSize)
+                {
+                    // the fields past the limit were not kept: the application must not see the trailers cut short (and the
+                    // response may have started, so no 431)
+                    stream.ResetFromProtocol(Http2ErrorCode.ProtocolError, $"request trailers over SETTINGS_MAX_HEADER_LIST_SIZE {_options.MaxHeaderListSize}");
+                }
                 else
                 {
                     stream.OnTrailersEnd();

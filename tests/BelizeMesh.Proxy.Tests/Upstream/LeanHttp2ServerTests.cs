@@ -2095,6 +2095,26 @@ public sealed class LeanHttp2ServerTests(ITestOutputHelper output) : IAsyncDispo
         Assert.Equal("body read failed", await outcome.Task.WaitAsync(s_backstop));
     }
 
+    [Fact]
+    public async Task A_request_expecting_100_continue_gets_100_when_the_application_reads_its_body()
+    {
+        LeanServer server = await StartAsync(async ctx =>
+        {
+            using var reader = new StreamReader(ctx.Request.Body, Encoding.Latin1);
+            await ctx.Response.WriteAsync("got " + await reader.ReadToEndAsync());
+        });
+        (RawHttp2Client client, _) = await HandshakeAsync(server);
+        await client.SendHeadersAsync(1, RequestHeaderBlock.Request("POST", "/upload").Field("expect", "100-continue").ToArray(), endStream: false);
+
+        // RFC 9110 §10.1.1: the client holds the content back until 100 (Continue) or a final status
+        H2Frame interim = await client.NextAsync(f => f.StreamId == 1, "HEADERS 100 on stream 1");
+        Assert.True(interim.Type == Http2FrameType.Headers && interim.Field(":status") == "100" && !interim.EndStream, $"{interim}; {client.History}");
+        await client.SendDataAsync(1, "body"u8, endStream: true);
+        H2Response response = await client.ReadResponseAsync(1);
+        Assert.Equal(200, response.Status);
+        Assert.Equal("got body", response.BodyText);
+    }
+
     // ---------------------------------------------------------------------------------------------------------------
     // Helpers
     // ---------------------------------------------------------------------------------------------------------------

@@ -77,6 +77,7 @@ internal sealed partial class LeanHttp2ServerStream : IDisposable
     private long _bytesWritten;
     private long _declaredLength = -1;
     private bool _bodiless;
+    private bool _expectContinue;
     private PipeWriter? _writer;
     private List<KeyValuePair<Func<object, Task>, object>>? _onStarting;
     private List<KeyValuePair<Func<object, Task>, object>>? _onCompleted;
@@ -157,6 +158,8 @@ internal sealed partial class LeanHttp2ServerStream : IDisposable
 
         _canHaveBody = !_requestEnded && connectProtocol is null; // an extended CONNECT's DATA is a tunnel, not a body (as Kestrel)
         _bodiless = ReferenceEquals(method, HttpMethods.Head);
+        _expectContinue = !_requestEnded && _requestHeaders.TryGetValue("expect", out StringValues expect)
+            && string.Equals(expect.ToString(), "100-continue", StringComparison.OrdinalIgnoreCase);
         if (_connection.Context.RemoteEndPoint is IPEndPoint remote)
         {
             _remoteIp = remote.Address;
@@ -401,6 +404,11 @@ internal sealed partial class LeanHttp2ServerStream : IDisposable
     /// <summary>Reads buffered request body bytes, waiting for DATA when there are none (the request body stream).</summary>
     public async ValueTask<int> ReadBodyAsync(Memory<byte> destination, CancellationToken cancellationToken)
     {
+        if (_expectContinue)
+        {
+            SendContinue();
+        }
+
         while (true)
         {
             int count = 0;
@@ -452,6 +460,26 @@ internal sealed partial class LeanHttp2ServerStream : IDisposable
 
             await WaitAsync(_readable, cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>The request has <c>expect: 100-continue</c> and its client holds the body back: the first read sends 100
+    /// (Continue), unless the response or the request is already over (RFC 9110 §10.1.1; Kestrel does the same).</summary>
+    private void SendContinue()
+    {
+        lock (Sync)
+        {
+            _expectContinue = false;
+            if (_hasStarted || _reset || _requestEnded)
+            {
+                return;
+            }
+
+            Span<byte> block = stackalloc byte[8];
+            int length = HPackEncoder.WriteLiteralWithoutIndexing(HPackStaticTable.Status200, "100"u8, block);
+            _connection.AppendHeaders(Id, block[..length], endStream: false);
+        }
+
+        _ = _connection.FlushAsync();
     }
 
     private async ValueTask WaitAsync(Signal signal, CancellationToken cancellationToken)
@@ -1009,6 +1037,7 @@ internal sealed partial class LeanHttp2ServerStream : IDisposable
         _bytesWritten = 0;
         _declaredLength = -1;
         _bodiless = false;
+        _expectContinue = false;
         _writer = null;
         _onStarting = null;
         _onCompleted = null;

@@ -2115,6 +2115,36 @@ public sealed class LeanHttp2ServerTests(ITestOutputHelper output) : IAsyncDispo
         Assert.Equal("got body", response.BodyText);
     }
 
+    [Fact]
+    public async Task A_response_write_cancelled_midway_counts_only_what_was_sent_so_a_declared_length_left_short_resets_the_stream()
+    {
+        using var cancel = new CancellationTokenSource();
+        var outcome = Signal<string>();
+        LeanServer server = await StartAsync(async ctx =>
+        {
+            ctx.Response.ContentLength = 100_000;
+            try
+            {
+                await ctx.Response.Body.WriteAsync(new byte[100_000], cancel.Token);
+                outcome.TrySetResult("written");
+            }
+            catch (OperationCanceledException)
+            {
+                outcome.TrySetResult("cancelled"); // and the application ends normally
+            }
+        });
+        (RawHttp2Client client, _) = await HandshakeAsync(server, (Http2Frame.SettingInitialWindowSize, 1000));
+        client.AutoWindowUpdate = false; // the stream's window stays at 1,000 bytes
+        await client.SendGetAsync(1);
+        await client.NextAsync(f => f.StreamId == 1 && f.Type == Http2FrameType.Data, "the first 1,000 bytes");
+        cancel.Cancel(); // the write waits for window
+        Assert.Equal("cancelled", await outcome.Task.WaitAsync(s_backstop));
+
+        // 1,000 of the 100,000 bytes declared went out: the response must not end as if complete (RFC 9113 §8.1.1)
+        H2Frame end = await client.NextAsync(f => f.StreamId == 1 && (f.Type == Http2FrameType.RstStream || f.EndStream), "RST_STREAM or END_STREAM on stream 1");
+        Assert.True(end.Type == Http2FrameType.RstStream && end.ErrorCode == Http2ErrorCode.InternalError, $"{end}; {client.History}");
+    }
+
     // ---------------------------------------------------------------------------------------------------------------
     // Helpers
     // ---------------------------------------------------------------------------------------------------------------

@@ -691,9 +691,11 @@ internal sealed partial class LeanHttp2ServerStream : IDisposable
             return;
         }
 
-        _bytesWritten += data.Length;
-        if (_declaredLength >= 0 && _bytesWritten > _declaredLength)
+        // counted as it goes out: a write cancelled (or failed) midway must leave a declared length short, so that the
+        // response then ends with a reset, never with END_STREAM as if complete
+        if (_declaredLength >= 0 && _bytesWritten + data.Length > _declaredLength)
         {
+            _bytesWritten += data.Length;
             throw new InvalidOperationException($"Response Content-Length mismatch: too many bytes written ({_bytesWritten} of {_declaredLength}).");
         }
 
@@ -731,6 +733,7 @@ internal sealed partial class LeanHttp2ServerStream : IDisposable
                 continue;
             }
 
+            _bytesWritten += sent;
             data = data[sent..];
             if (!data.IsEmpty && _connection.PendingOutput > LeanHttp2ServerConnection.OutputHighWater)
             {

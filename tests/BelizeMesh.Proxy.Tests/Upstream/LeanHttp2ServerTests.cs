@@ -1244,6 +1244,9 @@ public sealed class LeanHttp2ServerTests(ITestOutputHelper output) : IAsyncDispo
     [InlineData("protocol-pseudo-header")]
     [InlineData("pseudo-header-in-trailers")]
     [InlineData("content-length-on-a-request-without-data")]
+    [InlineData("two-host-fields-without-authority")]
+    [InlineData("host-that-is-not-host-and-port")]
+    [InlineData("authority-with-userinfo")]
     public async Task Malformed_requests_reset_only_their_stream_with_PROTOCOL_ERROR(string malformation)
     {
         var served = new ConcurrentQueue<string>();
@@ -1276,6 +1279,9 @@ public sealed class LeanHttp2ServerTests(ITestOutputHelper output) : IAsyncDispo
             "protocol-pseudo-header" => RequestHeaderBlock.Request("CONNECT", "/bad").Field(":protocol", "websocket"),
             "pseudo-header-in-trailers" => RequestHeaderBlock.Request("POST", "/bad"),
             "content-length-on-a-request-without-data" => RequestHeaderBlock.Request("POST", "/bad").Field("content-length", "5"),
+            "two-host-fields-without-authority" => new RequestHeaderBlock().Field(":method", "GET").Field(":scheme", "http").Field(":path", "/bad").Field("host", "a.example").Field("host", "b.example"),
+            "host-that-is-not-host-and-port" => new RequestHeaderBlock().Field(":method", "GET").Field(":scheme", "http").Field(":path", "/bad").Field("host", "a.example/x y"),
+            "authority-with-userinfo" => RequestHeaderBlock.Get("/bad", "user@localhost"),
             _ => throw new ArgumentOutOfRangeException(nameof(malformation), malformation, null),
         };
         if (malformation == "pseudo-header-in-trailers")

@@ -52,6 +52,8 @@ internal sealed class LeanHttp2ServerConnection : LeanHttp2Endpoint, IHPackHeade
     private static readonly Action<object?> s_closeRequested = static state => ((LeanHttp2ServerConnection)state!).BeginGracefulClose();
     private static readonly Action<object?> s_closed = static state => ((LeanHttp2ServerConnection)state!).OnTransportClosed();
     private static readonly Action<PipeReader> s_cancelRead = static input => input.CancelPendingRead();
+    private static readonly SearchValues<char> s_regNameChars = SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=%");
+    private static readonly SearchValues<char> s_ipLiteralChars = SearchValues.Create("0123456789ABCDEFabcdef:.");
 
     private readonly ConnectionContext _context;
     private readonly PipeReader _input;
@@ -116,6 +118,7 @@ internal sealed class LeanHttp2ServerConnection : LeanHttp2Endpoint, IHPackHeade
     private string? _sinkAuthority;
     private string? _sinkPath;
     private string? _sinkHost;
+    private int _sinkHostFields;
     private string? _sinkProtocol;
     private long _sinkContentLength;
 
@@ -1053,6 +1056,7 @@ internal sealed class LeanHttp2ServerConnection : LeanHttp2Endpoint, IHPackHeade
         _sinkRegular = false;
         _sinkMalformed = null;
         _sinkMethod = _sinkScheme = _sinkAuthority = _sinkPath = _sinkHost = _sinkProtocol = null;
+        _sinkHostFields = 0;
         _sinkContentLength = -1;
         try
         {
@@ -1173,6 +1177,20 @@ internal sealed class LeanHttp2ServerConnection : LeanHttp2Endpoint, IHPackHeade
             }
         }
 
+        if (malformed is null && localStatus == 0)
+        {
+            // RFC 9110 §7.2: more than one Host, or one that is not host[:port], is a bad request (Kestrel resets the stream
+            // too); the forwarding copies Host as it came. :authority, which replaces Host, must not carry userinfo (§8.3.1).
+            if (_sinkAuthority is null && _sinkHostFields > 1)
+            {
+                malformed = "more than one host field";
+            }
+            else if (!IsValidHost(_sinkAuthority ?? _sinkHost))
+            {
+                malformed = "an :authority or host that is not host[:port]";
+            }
+        }
+
         if (malformed is not null)
         {
             lock (_lock)
@@ -1200,6 +1218,38 @@ internal sealed class LeanHttp2ServerConnection : LeanHttp2Endpoint, IHPackHeade
         }
 
         stream.Execute();
+    }
+
+    /// <summary>Empty, or host [":" port] (RFC 3986 §3.2.2, §3.2.3): the host an IP literal in brackets, or a reg-name or
+    /// IPv4 address (unreserved, sub-delims and percent-encoding characters); no userinfo, path or white space.</summary>
+    internal static bool IsValidHost(string? value)
+    {
+        if (string.IsNullOrEmpty(value))
+        {
+            return true;
+        }
+
+        int end;
+        if (value[0] == '[')
+        {
+            int close = value.IndexOf(']');
+            if (close < 2 || value.AsSpan(1, close - 1).ContainsAnyExcept(s_ipLiteralChars))
+            {
+                return false;
+            }
+
+            end = close + 1;
+        }
+        else
+        {
+            end = value.AsSpan().IndexOfAnyExcept(s_regNameChars);
+            if (end < 0)
+            {
+                return true;
+            }
+        }
+
+        return end == value.Length || (value[end] == ':' && !value.AsSpan(end + 1).ContainsAnyExceptInRange('0', '9'));
     }
 
     /// <summary>One decoded field of the block being read (<see cref="IHPackHeaderSink"/>).</summary>
@@ -1257,6 +1307,7 @@ internal sealed class LeanHttp2ServerConnection : LeanHttp2Endpoint, IHPackHeade
                 break;
             case 4 when name.SequenceEqual("host"u8):
                 _sinkHost = _strings.Value(field, value);
+                _sinkHostFields++;
                 break;
             case 7 when name.SequenceEqual("upgrade"u8):
             case 10 when name.SequenceEqual("connection"u8) || name.SequenceEqual("keep-alive"u8):

@@ -2151,6 +2151,32 @@ public sealed class LeanHttp2ServerTests(ITestOutputHelper output) : IAsyncDispo
         Assert.True(end.Type == Http2FrameType.RstStream && end.ErrorCode == Http2ErrorCode.InternalError, $"{end}; {client.History}");
     }
 
+    [Fact]
+    public async Task A_response_header_that_cannot_be_sent_fails_the_write_without_starting_the_response_which_becomes_a_500()
+    {
+        var outcome = Signal<string>();
+        LeanServer server = await StartAsync(async ctx =>
+        {
+            ctx.Response.Headers["x-bad"] = "a\nb";
+            try
+            {
+                await ctx.Response.WriteAsync("body");
+                outcome.TrySetResult("written");
+            }
+            catch (InvalidOperationException)
+            {
+                outcome.TrySetResult($"write refused, started {ctx.Response.HasStarted}");
+                throw;
+            }
+        });
+        (RawHttp2Client client, _) = await HandshakeAsync(server);
+        await client.SendGetAsync(1);
+        H2Response response = await client.ReadResponseAsync(1);
+        Assert.Equal("write refused, started False", await outcome.Task.WaitAsync(s_backstop)); // nothing went out
+        Assert.True(response.Status == 500 && response.ResetCode is null, $"{response.Status} {response.ResetCode}; {client.History}");
+        Assert.Empty(response.Body);
+    }
+
     // ---------------------------------------------------------------------------------------------------------------
     // Helpers
     // ---------------------------------------------------------------------------------------------------------------

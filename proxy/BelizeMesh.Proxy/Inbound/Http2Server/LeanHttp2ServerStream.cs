@@ -619,16 +619,18 @@ internal sealed partial class LeanHttp2ServerStream : IDisposable
     /// <summary>Marks the response started and appends its headers (caller holds the lock).</summary>
     private void CommitHeaders(bool endStream)
     {
+        // encoded first: headers that cannot be sent (a control character in a value, a bad name or status) throw with the
+        // response not started, so that a failing application still gets its 500
+        int status = _statusCode;
+        int length = EncodeHeaders(status, _responseHeadersCurrent, contentLengthZero: false);
         _hasStarted = true;
         if (_responseHeadersCurrent is HeaderDictionary headers)
         {
             headers.IsReadOnly = true;
         }
 
-        int status = _statusCode;
         _bodiless |= status is StatusCodes.Status204NoContent or StatusCodes.Status304NotModified;
         _declaredLength = _responseHeadersCurrent.ContentLength ?? -1;
-        int length = EncodeHeaders(status, _responseHeadersCurrent, contentLengthZero: false);
         if (!_reset)
         {
             _connection.AppendHeaders(Id, _headerScratch.AsSpan(0, length), endStream);

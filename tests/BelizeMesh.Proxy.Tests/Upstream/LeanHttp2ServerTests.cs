@@ -1073,6 +1073,8 @@ public sealed class LeanHttp2ServerTests(ITestOutputHelper output) : IAsyncDispo
     [InlineData("data-on-an-idle-stream", nameof(Http2ErrorCode.ProtocolError))]
     [InlineData("rst-stream-on-an-idle-stream", nameof(Http2ErrorCode.ProtocolError))]
     [InlineData("window-update-on-an-idle-stream", nameof(Http2ErrorCode.ProtocolError))]
+    [InlineData("rst-stream-on-an-even-stream-below-the-last-opened", nameof(Http2ErrorCode.ProtocolError))]
+    [InlineData("window-update-on-an-even-stream-below-the-last-opened", nameof(Http2ErrorCode.ProtocolError))]
     [InlineData("headers-on-stream-0", nameof(Http2ErrorCode.ProtocolError))]
     [InlineData("push-promise-from-the-client", nameof(Http2ErrorCode.ProtocolError))]
     [InlineData("window-update-overflowing-the-connection-window", nameof(Http2ErrorCode.FlowControlError))]
@@ -1087,6 +1089,7 @@ public sealed class LeanHttp2ServerTests(ITestOutputHelper output) : IAsyncDispo
     [InlineData("ping-of-7-bytes", nameof(Http2ErrorCode.FrameSizeError))]
     [InlineData("ping-on-a-stream", nameof(Http2ErrorCode.ProtocolError))]
     [InlineData("headers-larger-than-max-frame-size", nameof(Http2ErrorCode.FrameSizeError))]
+    [InlineData("headers-with-the-priority-flag-shorter-than-its-priority-fields", nameof(Http2ErrorCode.FrameSizeError))]
     [InlineData("hpack-index-0", nameof(Http2ErrorCode.CompressionError))]
     [InlineData("hpack-index-beyond-the-tables", nameof(Http2ErrorCode.CompressionError))]
     [InlineData("hpack-truncated-literal", nameof(Http2ErrorCode.CompressionError))]
@@ -1138,6 +1141,17 @@ public sealed class LeanHttp2ServerTests(ITestOutputHelper output) : IAsyncDispo
             case "window-update-on-an-idle-stream":
                 await client.SendWindowUpdateAsync(1, 100);
                 break;
+            case "rst-stream-on-an-even-stream-below-the-last-opened":
+                // even streams are the server's, which opens none (no push): stream 2 stays idle even below stream 3 (§5.1)
+                await client.SendGetAsync(3);
+                Assert.Equal("ok", (await client.ReadResponseAsync(3)).BodyText);
+                await client.SendResetAsync(2, Http2ErrorCode.Cancel);
+                break;
+            case "window-update-on-an-even-stream-below-the-last-opened":
+                await client.SendGetAsync(3);
+                Assert.Equal("ok", (await client.ReadResponseAsync(3)).BodyText);
+                await client.SendWindowUpdateAsync(2, 100);
+                break;
             case "headers-on-stream-0":
                 await client.SendHeadersAsync(0, get, endStream: true);
                 break;
@@ -1186,6 +1200,10 @@ public sealed class LeanHttp2ServerTests(ITestOutputHelper output) : IAsyncDispo
                 byte[] big = RequestHeaderBlock.Get().Field("x-pad", new string('p', max)).ToArray();
                 await client.SendHeadersAsync(1, big, endStream: true);
                 break;
+            case "headers-with-the-priority-flag-shorter-than-its-priority-fields":
+                // too small for its mandatory 5 bytes of stream dependency and weight (§4.2, §6.2)
+                await client.SendFrameAsync(Http2FrameType.Headers, Http2Frame.FlagEndHeaders | Http2Frame.FlagEndStream | Http2Frame.FlagPriority, 1, [0, 0, 0]);
+                break;
             case "hpack-index-0":
                 await client.SendHeadersAsync(1, [0x80], endStream: true);
                 break;
@@ -1226,6 +1244,9 @@ public sealed class LeanHttp2ServerTests(ITestOutputHelper output) : IAsyncDispo
     [InlineData("protocol-pseudo-header")]
     [InlineData("pseudo-header-in-trailers")]
     [InlineData("content-length-on-a-request-without-data")]
+    [InlineData("two-host-fields-without-authority")]
+    [InlineData("host-that-is-not-host-and-port")]
+    [InlineData("authority-with-userinfo")]
     public async Task Malformed_requests_reset_only_their_stream_with_PROTOCOL_ERROR(string malformation)
     {
         var served = new ConcurrentQueue<string>();
@@ -1258,6 +1279,9 @@ public sealed class LeanHttp2ServerTests(ITestOutputHelper output) : IAsyncDispo
             "protocol-pseudo-header" => RequestHeaderBlock.Request("CONNECT", "/bad").Field(":protocol", "websocket"),
             "pseudo-header-in-trailers" => RequestHeaderBlock.Request("POST", "/bad"),
             "content-length-on-a-request-without-data" => RequestHeaderBlock.Request("POST", "/bad").Field("content-length", "5"),
+            "two-host-fields-without-authority" => new RequestHeaderBlock().Field(":method", "GET").Field(":scheme", "http").Field(":path", "/bad").Field("host", "a.example").Field("host", "b.example"),
+            "host-that-is-not-host-and-port" => new RequestHeaderBlock().Field(":method", "GET").Field(":scheme", "http").Field(":path", "/bad").Field("host", "a.example/x y"),
+            "authority-with-userinfo" => RequestHeaderBlock.Get("/bad", "user@localhost"),
             _ => throw new ArgumentOutOfRangeException(nameof(malformation), malformation, null),
         };
         if (malformation == "pseudo-header-in-trailers")
@@ -1986,6 +2010,171 @@ public sealed class LeanHttp2ServerTests(ITestOutputHelper output) : IAsyncDispo
         Assert.Equal(1, error.LastStreamId);
         release.TrySetResult();
         await stopping.WaitAsync(s_backstop);
+    }
+
+    [Theory]
+    [InlineData("abort")]
+    [InlineData("reset")]
+    public async Task Aborting_a_request_after_its_response_completed_sends_nothing_on_the_closed_stream(string how)
+    {
+        var aborted = Signal<bool>();
+        LeanServer server = await StartAsync(async ctx =>
+        {
+            if (ctx.Request.Path == "/next")
+            {
+                await ctx.Response.WriteAsync("next");
+                return;
+            }
+
+            await ctx.Response.WriteAsync("done");
+            await ctx.Response.CompleteAsync(); // END_STREAM sent: with the request's, the stream is closed
+            if (how == "abort")
+            {
+                ctx.Abort();
+            }
+            else
+            {
+                ctx.Features.Get<IHttpResetFeature>()!.Reset((int)Http2ErrorCode.Cancel);
+            }
+
+            aborted.TrySetResult(true);
+        });
+        (RawHttp2Client client, _) = await HandshakeAsync(server);
+        await client.SendGetAsync(1, "/complete-then-abort");
+        H2Response response = await client.ReadResponseAsync(1);
+        Assert.Equal("done", response.BodyText);
+        Assert.True(response.ResetCode is null, $"{response.ResetCode}; {client.History}");
+        await aborted.Task.WaitAsync(s_backstop);
+
+        // whatever the abort sent went out before this response: a closed stream gets no more frames (RFC 9113 §5.1)
+        await client.SendGetAsync(3, "/next");
+        Assert.Equal("next", (await client.ReadResponseAsync(3)).BodyText);
+        Assert.False(await client.SeesAsync(f => f.StreamId == 1, TimeSpan.FromMilliseconds(100)), client.History);
+    }
+
+    [Fact]
+    public async Task A_client_lowering_SETTINGS_HEADER_TABLE_SIZE_gets_a_dynamic_table_size_update_at_the_start_of_the_next_header_block()
+    {
+        LeanServer server = await StartAsync(ctx => ctx.Response.WriteAsync("ok"));
+        (RawHttp2Client client, _) = await HandshakeAsync(server, (Http2Frame.SettingHeaderTableSize, 0));
+        await client.SendGetAsync(1);
+        H2Response first = await client.ReadResponseAsync(1);
+        Assert.Equal("ok", first.BodyText);
+
+        // RFC 7541 §4.2: a decoder that lowered the table's limit expects the update first (nghttp2 fails the block without it)
+        Assert.Equal(0x20, first.Headers!.Payload[0]); // 001 + size 0
+        await client.SendGetAsync(3);
+        H2Response second = await client.ReadResponseAsync(3);
+        Assert.Equal("ok", second.BodyText);
+        Assert.NotEqual(0x20, second.Headers!.Payload[0] & 0xE0); // once only
+    }
+
+    [Fact]
+    public async Task Request_trailers_over_the_header_list_limit_reset_the_stream_instead_of_reaching_the_application_cut_short()
+    {
+        var outcome = Signal<string>();
+        LeanServer server = await StartAsync(async ctx =>
+        {
+            try
+            {
+                await DrainAsync(ctx.Request.Body);
+                outcome.TrySetResult($"read to the end, trailers x-a {ctx.Request.GetTrailer("x-a").Count}, x-b {ctx.Request.GetTrailer("x-b").Count}, x-c {ctx.Request.GetTrailer("x-c").Count}");
+                await ctx.Response.WriteAsync("ok");
+            }
+            catch (IOException)
+            {
+                outcome.TrySetResult("body read failed");
+            }
+        });
+        (RawHttp2Client client, Dictionary<ushort, uint> settings) = await HandshakeAsync(server);
+        Assert.Equal(32u * 1024, settings[Http2Frame.SettingMaxHeaderListSize]);
+        await client.SendHeadersAsync(1, RequestHeaderBlock.Request("POST", "/trailers").ToArray(), endStream: false);
+        await client.SendDataAsync(1, "x"u8, endStream: false);
+
+        // three fields of 12,000 bytes: 36,096 by the §6.5.2 rule, over the 32 KiB advertised (and under the block limit)
+        byte[] block = new RequestHeaderBlock().Field("x-a", new string('a', 12_000)).Field("x-b", new string('b', 12_000)).Field("x-c", new string('c', 12_000)).ToArray();
+        int third = block.Length / 3;
+        await client.SendHeadersAsync(1, block[..third], endStream: true, endHeaders: false);
+        await client.SendContinuationAsync(1, block[third..(2 * third)], endHeaders: false);
+        await client.SendContinuationAsync(1, block[(2 * third)..], endHeaders: true);
+        await client.ExpectResetAsync(1, Http2ErrorCode.ProtocolError);
+        Assert.Equal("body read failed", await outcome.Task.WaitAsync(s_backstop));
+    }
+
+    [Fact]
+    public async Task A_request_expecting_100_continue_gets_100_when_the_application_reads_its_body()
+    {
+        LeanServer server = await StartAsync(async ctx =>
+        {
+            using var reader = new StreamReader(ctx.Request.Body, Encoding.Latin1);
+            await ctx.Response.WriteAsync("got " + await reader.ReadToEndAsync());
+        });
+        (RawHttp2Client client, _) = await HandshakeAsync(server);
+        await client.SendHeadersAsync(1, RequestHeaderBlock.Request("POST", "/upload").Field("expect", "100-continue").ToArray(), endStream: false);
+
+        // RFC 9110 §10.1.1: the client holds the content back until 100 (Continue) or a final status
+        H2Frame interim = await client.NextAsync(f => f.StreamId == 1, "HEADERS 100 on stream 1");
+        Assert.True(interim.Type == Http2FrameType.Headers && interim.Field(":status") == "100" && !interim.EndStream, $"{interim}; {client.History}");
+        await client.SendDataAsync(1, "body"u8, endStream: true);
+        H2Response response = await client.ReadResponseAsync(1);
+        Assert.Equal(200, response.Status);
+        Assert.Equal("got body", response.BodyText);
+    }
+
+    [Fact]
+    public async Task A_response_write_cancelled_midway_counts_only_what_was_sent_so_a_declared_length_left_short_resets_the_stream()
+    {
+        using var cancel = new CancellationTokenSource();
+        var outcome = Signal<string>();
+        LeanServer server = await StartAsync(async ctx =>
+        {
+            ctx.Response.ContentLength = 100_000;
+            try
+            {
+                await ctx.Response.Body.WriteAsync(new byte[100_000], cancel.Token);
+                outcome.TrySetResult("written");
+            }
+            catch (OperationCanceledException)
+            {
+                outcome.TrySetResult("cancelled"); // and the application ends normally
+            }
+        });
+        (RawHttp2Client client, _) = await HandshakeAsync(server, (Http2Frame.SettingInitialWindowSize, 1000));
+        client.AutoWindowUpdate = false; // the stream's window stays at 1,000 bytes
+        await client.SendGetAsync(1);
+        await client.NextAsync(f => f.StreamId == 1 && f.Type == Http2FrameType.Data, "the first 1,000 bytes");
+        cancel.Cancel(); // the write waits for window
+        Assert.Equal("cancelled", await outcome.Task.WaitAsync(s_backstop));
+
+        // 1,000 of the 100,000 bytes declared went out: the response must not end as if complete (RFC 9113 §8.1.1)
+        H2Frame end = await client.NextAsync(f => f.StreamId == 1 && (f.Type == Http2FrameType.RstStream || f.EndStream), "RST_STREAM or END_STREAM on stream 1");
+        Assert.True(end.Type == Http2FrameType.RstStream && end.ErrorCode == Http2ErrorCode.InternalError, $"{end}; {client.History}");
+    }
+
+    [Fact]
+    public async Task A_response_header_that_cannot_be_sent_fails_the_write_without_starting_the_response_which_becomes_a_500()
+    {
+        var outcome = Signal<string>();
+        LeanServer server = await StartAsync(async ctx =>
+        {
+            ctx.Response.Headers["x-bad"] = "a\nb";
+            try
+            {
+                await ctx.Response.WriteAsync("body");
+                outcome.TrySetResult("written");
+            }
+            catch (InvalidOperationException)
+            {
+                outcome.TrySetResult($"write refused, started {ctx.Response.HasStarted}");
+                throw;
+            }
+        });
+        (RawHttp2Client client, _) = await HandshakeAsync(server);
+        await client.SendGetAsync(1);
+        H2Response response = await client.ReadResponseAsync(1);
+        Assert.Equal("write refused, started False", await outcome.Task.WaitAsync(s_backstop)); // nothing went out
+        Assert.True(response.Status == 500 && response.ResetCode is null, $"{response.Status} {response.ResetCode}; {client.History}");
+        Assert.Empty(response.Body);
     }
 
     // ---------------------------------------------------------------------------------------------------------------

@@ -277,6 +277,12 @@ internal abstract class LeanHttp2Endpoint : IThreadPoolWorkItem
             offset++;
         }
 
+        if (offset > payload.Length)
+        {
+            // too small for its mandatory fields (RFC 9113 §4.2): HEADERS' priority fields
+            throw new Http2ConnectionException(Http2ErrorCode.FrameSizeError, $"a {type} frame of {payload.Length} bytes, too short for its priority fields");
+        }
+
         if (offset + padding > payload.Length)
         {
             throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, $"a {type} frame whose padding is longer than the frame");

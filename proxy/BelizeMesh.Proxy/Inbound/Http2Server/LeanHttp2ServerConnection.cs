@@ -52,6 +52,8 @@ internal sealed class LeanHttp2ServerConnection : LeanHttp2Endpoint, IHPackHeade
     private static readonly Action<object?> s_closeRequested = static state => ((LeanHttp2ServerConnection)state!).BeginGracefulClose();
     private static readonly Action<object?> s_closed = static state => ((LeanHttp2ServerConnection)state!).OnTransportClosed();
     private static readonly Action<PipeReader> s_cancelRead = static input => input.CancelPendingRead();
+    private static readonly SearchValues<char> s_regNameChars = SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=%");
+    private static readonly SearchValues<char> s_ipLiteralChars = SearchValues.Create("0123456789ABCDEFabcdef:.");
 
     private readonly ConnectionContext _context;
     private readonly PipeReader _input;
@@ -71,6 +73,8 @@ internal sealed class LeanHttp2ServerConnection : LeanHttp2Endpoint, IHPackHeade
     private int _highestStreamId;
     private int _peerInitialWindow = Http2Frame.DefaultWindow;
     private int _peerMaxFrame = Http2Frame.DefaultMaxFrameSize;
+    private int _encoderTableSize = 4096; // the dynamic table size our response blocks are encoded for (never used: no indexing)
+    private bool _tableSizeUpdatePending;
     private long _sendWindow = Http2Frame.DefaultWindow;
     private long _receiveWindow;
     private int _receiveUnacked;
@@ -114,6 +118,7 @@ internal sealed class LeanHttp2ServerConnection : LeanHttp2Endpoint, IHPackHeade
     private string? _sinkAuthority;
     private string? _sinkPath;
     private string? _sinkHost;
+    private int _sinkHostFields;
     private string? _sinkProtocol;
     private long _sinkContentLength;
 
@@ -420,11 +425,24 @@ internal sealed class LeanHttp2ServerConnection : LeanHttp2Endpoint, IHPackHeade
     /// <summary>Whether frames may still be appended (caller holds the lock): not once the connection failed.</summary>
     internal bool CanWrite => _failure is null && _output.Length > 0;
 
-    /// <summary>Appends a header block as HEADERS and CONTINUATIONs within the client's frame size (caller holds the lock).</summary>
+    /// <summary>Appends a header block as HEADERS and CONTINUATIONs within the client's frame size (caller holds the lock).
+    /// After the client lowered SETTINGS_HEADER_TABLE_SIZE, the first block starts with a dynamic table size update to the
+    /// new size (RFC 7541 §4.2; a decoder such as nghttp2's fails the block without it).</summary>
     internal void AppendHeaders(int streamId, ReadOnlySpan<byte> block, bool endStream)
     {
         if (!CanWrite)
         {
+            return;
+        }
+
+        if (_tableSizeUpdatePending)
+        {
+            _tableSizeUpdatePending = false;
+            byte[] prefixed = ArrayPool<byte>.Shared.Rent(block.Length + 8);
+            int length = HPackEncoder.WriteInteger(_encoderTableSize, 5, 0x20, prefixed);
+            block.CopyTo(prefixed.AsSpan(length));
+            AppendHeaderFrames(streamId, prefixed.AsSpan(0, length + block.Length), endStream, _peerMaxFrame);
+            ArrayPool<byte>.Shared.Return(prefixed);
             return;
         }
 
@@ -865,7 +883,7 @@ internal sealed class LeanHttp2ServerConnection : LeanHttp2Endpoint, IHPackHeade
             throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, "DATA on stream 0");
         }
 
-        if (streamId > _highestStreamId || (streamId & 1) == 0)
+        if (IsIdle(streamId))
         {
             throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, $"DATA on stream {streamId}, which is idle");
         }
@@ -916,6 +934,10 @@ internal sealed class LeanHttp2ServerConnection : LeanHttp2Endpoint, IHPackHeade
             _ = FlushAsync();
         }
     }
+
+    /// <summary>A stream the client has not opened (RFC 9113 §5.1: only HEADERS and PRIORITY may name it): an odd id above
+    /// every stream opened so far, or an even id, since even streams are the server's and it opens none (no push).</summary>
+    private bool IsIdle(int streamId) => streamId > _highestStreamId || (streamId & 1) == 0;
 
     private void OnHeaders(byte flags, int streamId, ReadOnlySpan<byte> payload)
     {
@@ -1034,6 +1056,7 @@ internal sealed class LeanHttp2ServerConnection : LeanHttp2Endpoint, IHPackHeade
         _sinkRegular = false;
         _sinkMalformed = null;
         _sinkMethod = _sinkScheme = _sinkAuthority = _sinkPath = _sinkHost = _sinkProtocol = null;
+        _sinkHostFields = 0;
         _sinkContentLength = -1;
         try
         {
@@ -1084,6 +1107,12 @@ internal sealed class LeanHttp2ServerConnection : LeanHttp2Endpoint, IHPackHeade
                 else if (_sinkMalformed is not null)
                 {
                     stream.ResetFromProtocol(Http2ErrorCode.ProtocolError, "malformed request trailers: " + _sinkMalformed);
+                }
+                else if (_sinkSize > _options.MaxHeaderListSize)
+                {
+                    // the fields past the limit were not kept: the application must not see the trailers cut short (and the
+                    // response may have started, so no 431)
+                    stream.ResetFromProtocol(Http2ErrorCode.ProtocolError, $"request trailers over SETTINGS_MAX_HEADER_LIST_SIZE {_options.MaxHeaderListSize}");
                 }
                 else
                 {
@@ -1148,6 +1177,20 @@ internal sealed class LeanHttp2ServerConnection : LeanHttp2Endpoint, IHPackHeade
             }
         }
 
+        if (malformed is null && localStatus == 0)
+        {
+            // RFC 9110 §7.2: more than one Host, or one that is not host[:port], is a bad request (Kestrel resets the stream
+            // too); the forwarding copies Host as it came. :authority, which replaces Host, must not carry userinfo (§8.3.1).
+            if (_sinkAuthority is null && _sinkHostFields > 1)
+            {
+                malformed = "more than one host field";
+            }
+            else if (!IsValidHost(_sinkAuthority ?? _sinkHost))
+            {
+                malformed = "an :authority or host that is not host[:port]";
+            }
+        }
+
         if (malformed is not null)
         {
             lock (_lock)
@@ -1175,6 +1218,38 @@ internal sealed class LeanHttp2ServerConnection : LeanHttp2Endpoint, IHPackHeade
         }
 
         stream.Execute();
+    }
+
+    /// <summary>Empty, or host [":" port] (RFC 3986 §3.2.2, §3.2.3): the host an IP literal in brackets, or a reg-name or
+    /// IPv4 address (unreserved, sub-delims and percent-encoding characters); no userinfo, path or white space.</summary>
+    internal static bool IsValidHost(string? value)
+    {
+        if (string.IsNullOrEmpty(value))
+        {
+            return true;
+        }
+
+        int end;
+        if (value[0] == '[')
+        {
+            int close = value.IndexOf(']');
+            if (close < 2 || value.AsSpan(1, close - 1).ContainsAnyExcept(s_ipLiteralChars))
+            {
+                return false;
+            }
+
+            end = close + 1;
+        }
+        else
+        {
+            end = value.AsSpan().IndexOfAnyExcept(s_regNameChars);
+            if (end < 0)
+            {
+                return true;
+            }
+        }
+
+        return end == value.Length || (value[end] == ':' && !value.AsSpan(end + 1).ContainsAnyExceptInRange('0', '9'));
     }
 
     /// <summary>One decoded field of the block being read (<see cref="IHPackHeaderSink"/>).</summary>
@@ -1232,6 +1307,7 @@ internal sealed class LeanHttp2ServerConnection : LeanHttp2Endpoint, IHPackHeade
                 break;
             case 4 when name.SequenceEqual("host"u8):
                 _sinkHost = _strings.Value(field, value);
+                _sinkHostFields++;
                 break;
             case 7 when name.SequenceEqual("upgrade"u8):
             case 10 when name.SequenceEqual("connection"u8) || name.SequenceEqual("keep-alive"u8):
@@ -1331,7 +1407,7 @@ internal sealed class LeanHttp2ServerConnection : LeanHttp2Endpoint, IHPackHeade
             throw new Http2ConnectionException(Http2ErrorCode.FrameSizeError, "a RST_STREAM frame not 4 bytes long");
         }
 
-        if (streamId > _highestStreamId)
+        if (IsIdle(streamId))
         {
             throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, $"RST_STREAM on stream {streamId}, which is idle");
         }
@@ -1418,8 +1494,18 @@ internal sealed class LeanHttp2ServerConnection : LeanHttp2Endpoint, IHPackHeade
 
                         _peerMaxFrame = (int)value;
                         break;
+                    case Http2Frame.SettingHeaderTableSize:
+                        // our encoder does not index, but a lower limit must still be signalled in the next block (RFC 7541 §4.2);
+                        // a higher one need not be (an encoder may use less than allowed)
+                        if (value < (uint)_encoderTableSize)
+                        {
+                            _encoderTableSize = (int)value;
+                            _tableSizeUpdatePending = true;
+                        }
+
+                        break;
                     default:
-                        break; // HEADER_TABLE_SIZE: our encoder does not index; MAX_CONCURRENT_STREAMS: no push; others advisory or unknown
+                        break; // MAX_CONCURRENT_STREAMS: no push; others advisory or unknown
                 }
             }
 
@@ -1512,7 +1598,7 @@ internal sealed class LeanHttp2ServerConnection : LeanHttp2Endpoint, IHPackHeade
 
                 WakeWindowWaiters();
             }
-            else if (streamId > _highestStreamId)
+            else if (IsIdle(streamId))
             {
                 throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, $"WINDOW_UPDATE on stream {streamId}, which is idle");
             }

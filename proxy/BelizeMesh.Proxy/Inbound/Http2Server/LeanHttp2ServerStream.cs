@@ -77,6 +77,7 @@ internal sealed partial class LeanHttp2ServerStream : IDisposable
     private long _bytesWritten;
     private long _declaredLength = -1;
     private bool _bodiless;
+    private bool _expectContinue;
     private PipeWriter? _writer;
     private List<KeyValuePair<Func<object, Task>, object>>? _onStarting;
     private List<KeyValuePair<Func<object, Task>, object>>? _onCompleted;
@@ -157,6 +158,8 @@ internal sealed partial class LeanHttp2ServerStream : IDisposable
 
         _canHaveBody = !_requestEnded && connectProtocol is null; // an extended CONNECT's DATA is a tunnel, not a body (as Kestrel)
         _bodiless = ReferenceEquals(method, HttpMethods.Head);
+        _expectContinue = !_requestEnded && _requestHeaders.TryGetValue("expect", out StringValues expect)
+            && string.Equals(expect.ToString(), "100-continue", StringComparison.OrdinalIgnoreCase);
         if (_connection.Context.RemoteEndPoint is IPEndPoint remote)
         {
             _remoteIp = remote.Address;
@@ -401,6 +404,11 @@ internal sealed partial class LeanHttp2ServerStream : IDisposable
     /// <summary>Reads buffered request body bytes, waiting for DATA when there are none (the request body stream).</summary>
     public async ValueTask<int> ReadBodyAsync(Memory<byte> destination, CancellationToken cancellationToken)
     {
+        if (_expectContinue)
+        {
+            SendContinue();
+        }
+
         while (true)
         {
             int count = 0;
@@ -452,6 +460,26 @@ internal sealed partial class LeanHttp2ServerStream : IDisposable
 
             await WaitAsync(_readable, cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>The request has <c>expect: 100-continue</c> and its client holds the body back: the first read sends 100
+    /// (Continue), unless the response or the request is already over (RFC 9110 §10.1.1; Kestrel does the same).</summary>
+    private void SendContinue()
+    {
+        lock (Sync)
+        {
+            _expectContinue = false;
+            if (_hasStarted || _reset || _requestEnded)
+            {
+                return;
+            }
+
+            Span<byte> block = stackalloc byte[8];
+            int length = HPackEncoder.WriteLiteralWithoutIndexing(HPackStaticTable.Status200, "100"u8, block);
+            _connection.AppendHeaders(Id, block[..length], endStream: false);
+        }
+
+        _ = _connection.FlushAsync();
     }
 
     private async ValueTask WaitAsync(Signal signal, CancellationToken cancellationToken)
@@ -506,7 +534,9 @@ internal sealed partial class LeanHttp2ServerStream : IDisposable
         MarkReset(new IOException("The HTTP/2 request stream was reset (" + code + "): " + reason + "."));
     }
 
-    /// <summary>The application or the server resets the stream (Reset, Abort, an incomplete response).</summary>
+    /// <summary>The application or the server resets the stream (Reset, Abort, an incomplete response). On a stream already
+    /// closed both ways (the response completed, the request ended) nothing is sent (RFC 9113 §5.1); the request is still
+    /// aborted.</summary>
     private void ResetLocal(Http2ErrorCode code)
     {
         if (_reset)
@@ -514,7 +544,11 @@ internal sealed partial class LeanHttp2ServerStream : IDisposable
             return;
         }
 
-        _connection.AppendReset(Id, code);
+        if (!(_requestEnded && _responseEnded))
+        {
+            _connection.AppendReset(Id, code);
+        }
+
         MarkReset(new IOException($"The HTTP/2 stream was reset ({code})."));
     }
 
@@ -585,16 +619,18 @@ internal sealed partial class LeanHttp2ServerStream : IDisposable
     /// <summary>Marks the response started and appends its headers (caller holds the lock).</summary>
     private void CommitHeaders(bool endStream)
     {
+        // encoded first: headers that cannot be sent (a control character in a value, a bad name or status) throw with the
+        // response not started, so that a failing application still gets its 500
+        int status = _statusCode;
+        int length = EncodeHeaders(status, _responseHeadersCurrent, contentLengthZero: false);
         _hasStarted = true;
         if (_responseHeadersCurrent is HeaderDictionary headers)
         {
             headers.IsReadOnly = true;
         }
 
-        int status = _statusCode;
         _bodiless |= status is StatusCodes.Status204NoContent or StatusCodes.Status304NotModified;
         _declaredLength = _responseHeadersCurrent.ContentLength ?? -1;
-        int length = EncodeHeaders(status, _responseHeadersCurrent, contentLengthZero: false);
         if (!_reset)
         {
             _connection.AppendHeaders(Id, _headerScratch.AsSpan(0, length), endStream);
@@ -657,9 +693,11 @@ internal sealed partial class LeanHttp2ServerStream : IDisposable
             return;
         }
 
-        _bytesWritten += data.Length;
-        if (_declaredLength >= 0 && _bytesWritten > _declaredLength)
+        // counted as it goes out: a write cancelled (or failed) midway must leave a declared length short, so that the
+        // response then ends with a reset, never with END_STREAM as if complete
+        if (_declaredLength >= 0 && _bytesWritten + data.Length > _declaredLength)
         {
+            _bytesWritten += data.Length;
             throw new InvalidOperationException($"Response Content-Length mismatch: too many bytes written ({_bytesWritten} of {_declaredLength}).");
         }
 
@@ -697,6 +735,7 @@ internal sealed partial class LeanHttp2ServerStream : IDisposable
                 continue;
             }
 
+            _bytesWritten += sent;
             data = data[sent..];
             if (!data.IsEmpty && _connection.PendingOutput > LeanHttp2ServerConnection.OutputHighWater)
             {
@@ -1003,6 +1042,7 @@ internal sealed partial class LeanHttp2ServerStream : IDisposable
         _bytesWritten = 0;
         _declaredLength = -1;
         _bodiless = false;
+        _expectContinue = false;
         _writer = null;
         _onStarting = null;
         _onCompleted = null;

@@ -62,9 +62,9 @@ public sealed class LeanHttp2HandlerTests : IAsyncDisposable
         return kestrel;
     }
 
-    private FrameServer Frames(Func<FrameConnection, int, Task> onConnection)
+    private FrameServer Frames(Func<FrameConnection, int, Task> onConnection, params (ushort Id, int Value)[] settings)
     {
-        var server = new FrameServer { OnConnection = onConnection };
+        var server = new FrameServer { OnConnection = onConnection, Settings = settings };
         _servers.Add(server);
         return server;
     }
@@ -1146,6 +1146,17 @@ public sealed class LeanHttp2HandlerTests : IAsyncDisposable
         Assert.Equal(1, handler.OpenConnections(server.Authority));
     }
 
+    [Fact]
+    public async Task A_server_whose_settings_allow_no_streams_fails_the_request_instead_of_opening_connection_after_connection()
+    {
+        FrameServer server = Frames(static (conn, _) => conn.WaitClosedAsync(), (Http2Frame.SettingMaxConcurrentStreams, 0));
+        using HttpMessageInvoker client = Client(out LeanHttp2Handler handler);
+        HttpRequestException error = await Assert.ThrowsAsync<HttpRequestException>(() => client.SendAsync(Request(HttpMethod.Get, server.Port), CancellationToken.None).WaitAsync(s_backstop));
+        Assert.Contains("SETTINGS_MAX_CONCURRENT_STREAMS", error.Message, StringComparison.Ordinal);
+        Assert.Equal(1, server.Accepted);
+        Assert.Equal(0, handler.OpenConnections(server.Authority));
+    }
+
     // ---------------------------------------------------------------------------------------------------------------
     // Helpers
     // ---------------------------------------------------------------------------------------------------------------
@@ -1369,8 +1380,8 @@ public sealed class LeanHttp2HandlerTests : IAsyncDisposable
             => Fields.Add((Encoding.Latin1.GetString(name), Encoding.Latin1.GetString(value)));
     }
 
-    /// <summary>An HTTP/2 server on 127.0.0.1 that speaks in hand-made frames: each connection gets an empty SETTINGS,
-    /// then <see cref="OnConnection"/> (with the connection's index, 0 for the first).</summary>
+    /// <summary>An HTTP/2 server on 127.0.0.1 that speaks in hand-made frames: each connection gets a SETTINGS with
+    /// <see cref="Settings"/>, then <see cref="OnConnection"/> (with the connection's index, 0 for the first).</summary>
     private sealed class FrameServer : IAsyncDisposable
     {
         private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
@@ -1394,6 +1405,9 @@ public sealed class LeanHttp2HandlerTests : IAsyncDisposable
         public int Accepted => Volatile.Read(ref _accepted);
 
         public Func<FrameConnection, int, Task> OnConnection { get; init; } = (_, _) => Task.CompletedTask;
+
+        /// <summary>What each connection's first SETTINGS carries (empty unless set).</summary>
+        public (ushort Id, int Value)[] Settings { get; init; } = [];
 
         public static byte[] Frame(Http2FrameType type, byte flags, int streamId, ReadOnlySpan<byte> payload)
         {
@@ -1426,7 +1440,7 @@ public sealed class LeanHttp2HandlerTests : IAsyncDisposable
                     {
                         try
                         {
-                            await connection.WriteSettingsAsync();
+                            await connection.WriteSettingsAsync(Settings);
                             await OnConnection(connection, index);
                         }
                         finally

@@ -130,6 +130,18 @@ internal sealed class LeanHttp2Connection : LeanHttp2Endpoint, IHPackHeaderSink
         }
     }
 
+    /// <summary>False when the peer's SETTINGS_MAX_CONCURRENT_STREAMS is 0: no stream can open on the connection.</summary>
+    public bool AllowsStreams
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _peerMaxStreams > 0;
+            }
+        }
+    }
+
     /// <summary>Takes a stream slot if the connection can open one more stream now.</summary>
     public bool TryReserve()
     {

@@ -1157,6 +1157,34 @@ public sealed class LeanHttp2HandlerTests : IAsyncDisposable
         Assert.Equal(0, handler.OpenConnections(server.Authority));
     }
 
+    [Theory]
+    [InlineData("HEAD", 200)]
+    [InlineData("GET", 204)]
+    [InlineData("GET", 304)]
+    public async Task Data_in_a_response_that_has_no_content_resets_the_stream_with_protocol_error(string method, int status)
+    {
+        var reset = new TaskCompletionSource<Http2ErrorCode>(TaskCreationOptions.RunContinuationsAsynchronously);
+        FrameServer server = Frames(async (conn, _) =>
+        {
+            H2Request request = await conn.ReadRequestAsync();
+            await conn.WriteHeadersAsync(request.StreamId, new HeaderBlock().Status(status).Field("content-length", "7").ToArray(), endStream: false);
+            await conn.WriteDataAsync(request.StreamId, "content", endStream: true);
+            RawFrame rst = await conn.NextFrameAsync(f => f.Type == Http2FrameType.RstStream, "the client's RST_STREAM");
+            reset.TrySetResult((Http2ErrorCode)BinaryPrimitives.ReadUInt32BigEndian(rst.Payload));
+            await conn.WaitClosedAsync();
+        });
+        using HttpMessageInvoker client = Client(out _);
+        Exception? error = await Record.ExceptionAsync(async () =>
+        {
+            using HttpResponseMessage response = await client.SendAsync(Request(method == "HEAD" ? HttpMethod.Head : HttpMethod.Get, server.Port, "/no-content"), CancellationToken.None).WaitAsync(s_backstop);
+            Assert.Equal(status, (int)response.StatusCode);
+            await BodyAsync(response).WaitAsync(s_backstop);
+        });
+        HttpProtocolException protocol = Assert.IsType<HttpProtocolException>(error);
+        Assert.Equal((long)Http2ErrorCode.ProtocolError, protocol.ErrorCode);
+        Assert.Equal(Http2ErrorCode.ProtocolError, await reset.Task.WaitAsync(s_backstop));
+    }
+
     // ---------------------------------------------------------------------------------------------------------------
     // Helpers
     // ---------------------------------------------------------------------------------------------------------------

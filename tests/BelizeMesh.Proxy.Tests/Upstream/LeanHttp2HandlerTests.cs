@@ -831,6 +831,7 @@ public sealed class LeanHttp2HandlerTests : IAsyncDisposable
     [InlineData("continuation-without-headers", (int)Http2ErrorCode.ProtocolError)]
     [InlineData("window-update-of-0-on-the-connection", (int)Http2ErrorCode.ProtocolError)]
     [InlineData("frame-above-max-frame-size", (int)Http2ErrorCode.FrameSizeError)]
+    [InlineData("settings-enable-push-1-from-the-server", (int)Http2ErrorCode.ProtocolError)]
     public async Task A_protocol_violation_ends_the_connection_with_goaway_and_fails_the_request(string violation, int expectedCode)
     {
         var expected = (Http2ErrorCode)expectedCode;
@@ -845,6 +846,7 @@ public sealed class LeanHttp2HandlerTests : IAsyncDisposable
                 "headers-on-a-stream-never-opened" => FrameServer.Frame(Http2FrameType.Headers, Http2Frame.FlagEndHeaders, request.StreamId + 2, new HeaderBlock().Status(200).ToArray()),
                 "continuation-without-headers" => FrameServer.Frame(Http2FrameType.Continuation, Http2Frame.FlagEndHeaders, request.StreamId, new HeaderBlock().Status(200).ToArray()),
                 "window-update-of-0-on-the-connection" => FrameServer.Frame(Http2FrameType.WindowUpdate, 0, 0, [0, 0, 0, 0]),
+                "settings-enable-push-1-from-the-server" => FrameServer.Frame(Http2FrameType.Settings, 0, 0, [0, (byte)Http2Frame.SettingEnablePush, 0, 0, 0, 1]),
                 _ => FrameServer.Frame(Http2FrameType.Data, 0, request.StreamId, new byte[Http2Frame.DefaultMaxFrameSize + 1]),
             };
             await conn.WriteAsync(frame);

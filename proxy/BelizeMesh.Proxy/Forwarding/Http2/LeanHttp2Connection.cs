@@ -790,8 +790,8 @@ internal sealed class LeanHttp2Connection : LeanHttp2Endpoint, IHPackHeaderSink
                 uint value = BinaryPrimitives.ReadUInt32BigEndian(payload[2..]);
                 switch (id)
                 {
-                    case Http2Frame.SettingEnablePush when value > 1:
-                        throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, $"SETTINGS_ENABLE_PUSH {value}");
+                    case Http2Frame.SettingEnablePush when value != 0: // a server may only send 0 (§6.5.2)
+                        throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, $"SETTINGS_ENABLE_PUSH {value} from a server");
                     case Http2Frame.SettingMaxConcurrentStreams:
                         _peerMaxStreams = (int)Math.Min(value, int.MaxValue);
                         break;

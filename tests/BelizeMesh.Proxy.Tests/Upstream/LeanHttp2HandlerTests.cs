@@ -831,6 +831,9 @@ public sealed class LeanHttp2HandlerTests : IAsyncDisposable
     [InlineData("continuation-without-headers", (int)Http2ErrorCode.ProtocolError)]
     [InlineData("window-update-of-0-on-the-connection", (int)Http2ErrorCode.ProtocolError)]
     [InlineData("frame-above-max-frame-size", (int)Http2ErrorCode.FrameSizeError)]
+    [InlineData("window-update-on-a-stream-never-opened", (int)Http2ErrorCode.ProtocolError)]
+    [InlineData("data-on-a-server-numbered-stream", (int)Http2ErrorCode.ProtocolError)]
+    [InlineData("rst-stream-on-a-server-numbered-stream", (int)Http2ErrorCode.ProtocolError)]
     [InlineData("settings-enable-push-1-from-the-server", (int)Http2ErrorCode.ProtocolError)]
     public async Task A_protocol_violation_ends_the_connection_with_goaway_and_fails_the_request(string violation, int expectedCode)
     {
@@ -847,6 +850,9 @@ public sealed class LeanHttp2HandlerTests : IAsyncDisposable
                 "continuation-without-headers" => FrameServer.Frame(Http2FrameType.Continuation, Http2Frame.FlagEndHeaders, request.StreamId, new HeaderBlock().Status(200).ToArray()),
                 "window-update-of-0-on-the-connection" => FrameServer.Frame(Http2FrameType.WindowUpdate, 0, 0, [0, 0, 0, 0]),
                 "settings-enable-push-1-from-the-server" => FrameServer.Frame(Http2FrameType.Settings, 0, 0, [0, (byte)Http2Frame.SettingEnablePush, 0, 0, 0, 1]),
+                "window-update-on-a-stream-never-opened" => FrameServer.Frame(Http2FrameType.WindowUpdate, 0, request.StreamId + 2, [0, 0, 0, 1]),
+                "data-on-a-server-numbered-stream" => FrameServer.Frame(Http2FrameType.Data, 0, request.StreamId + 1, "x"u8.ToArray()), // even: idle for ever (no push)
+                "rst-stream-on-a-server-numbered-stream" => FrameServer.Frame(Http2FrameType.RstStream, 0, request.StreamId + 1, [0, 0, 0, (byte)Http2ErrorCode.Cancel]),
                 _ => FrameServer.Frame(Http2FrameType.Data, 0, request.StreamId, new byte[Http2Frame.DefaultMaxFrameSize + 1]),
             };
             await conn.WriteAsync(frame);

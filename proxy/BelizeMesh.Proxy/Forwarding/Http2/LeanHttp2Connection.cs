@@ -486,6 +486,11 @@ internal sealed class LeanHttp2Connection : LeanHttp2Endpoint, IHPackHeaderSink
         }
     }
 
+    /// <summary>True for a stream in the idle state (§5.1): one this client has not opened yet, or an even one (the server
+    /// opens none: push is off). A frame other than PRIORITY on such a stream is a connection error (PROTOCOL_ERROR).
+    /// Caller holds the lock.</summary>
+    private bool NeverOpened(int streamId) => streamId >= _nextStreamId || (streamId & 1) == 0;
+
     private void OnData(byte flags, int streamId, ReadOnlySpan<byte> payload)
     {
         if (streamId == 0)
@@ -507,7 +512,7 @@ internal sealed class LeanHttp2Connection : LeanHttp2Endpoint, IHPackHeaderSink
 
             if (!_streams.TryGetValue(streamId, out LeanHttp2Stream? stream))
             {
-                if (streamId >= _nextStreamId)
+                if (NeverOpened(streamId))
                 {
                     throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, $"DATA on stream {streamId}, which was never opened");
                 }
@@ -594,7 +599,7 @@ internal sealed class LeanHttp2Connection : LeanHttp2Endpoint, IHPackHeaderSink
             {
                 trailers = stream.HasResponse;
             }
-            else if (streamId >= _nextStreamId || (streamId & 1) == 0)
+            else if (NeverOpened(streamId))
             {
                 throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, $"HEADERS on stream {streamId}, which this client never opened");
             }
@@ -767,7 +772,7 @@ internal sealed class LeanHttp2Connection : LeanHttp2Endpoint, IHPackHeaderSink
             {
                 stream.OnPeerReset(code);
             }
-            else if (streamId >= _nextStreamId)
+            else if (NeverOpened(streamId))
             {
                 throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, $"RST_STREAM on stream {streamId}, which was never opened");
             }
@@ -955,6 +960,10 @@ internal sealed class LeanHttp2Connection : LeanHttp2Endpoint, IHPackHeaderSink
                 {
                     single = stream;
                 }
+            }
+            else if (NeverOpened(streamId))
+            {
+                throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, $"WINDOW_UPDATE on stream {streamId}, which was never opened");
             }
         }
 

@@ -973,6 +973,10 @@ public sealed class LeanHttp2HandlerTests : IAsyncDisposable
     [InlineData("no-status")]
     [InlineData("connection-specific-header")]
     [InlineData("pseudo-header-after-a-regular-one")]
+    [InlineData("line-feed-in-a-value")]
+    [InlineData("nul-in-a-value")]
+    [InlineData("leading-space-in-a-value")]
+    [InlineData("space-in-a-name")]
     public async Task A_malformed_response_resets_only_its_stream_and_another_stream_on_the_connection_succeeds(string malformation)
     {
         var reset = new TaskCompletionSource<Http2ErrorCode>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -986,6 +990,10 @@ public sealed class LeanHttp2HandlerTests : IAsyncDisposable
                 "upper-case-name" => new HeaderBlock().Status(200).Field("X-Upper", "1").ToArray(),
                 "no-status" => new HeaderBlock().Field("x-only", "1").ToArray(),
                 "connection-specific-header" => new HeaderBlock().Status(200).Field("connection", "close").ToArray(),
+                "line-feed-in-a-value" => new HeaderBlock().Status(200).Field("x-split", "a\r\nx-injected: 1").ToArray(),
+                "nul-in-a-value" => new HeaderBlock().Status(200).Field("x-nul", "a\0b").ToArray(),
+                "leading-space-in-a-value" => new HeaderBlock().Status(200).Field("x-padded", " 1").ToArray(),
+                "space-in-a-name" => new HeaderBlock().Status(200).Field("x bad", "1").ToArray(),
                 _ => new HeaderBlock().Field("x-first", "1").Status(200).ToArray(),
             };
             await conn.WriteHeadersAsync(bad.StreamId, block, endStream: true);

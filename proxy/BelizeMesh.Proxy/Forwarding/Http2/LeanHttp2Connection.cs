@@ -39,6 +39,9 @@ internal sealed class LeanHttp2Connection : LeanHttp2Endpoint, IHPackHeaderSink
 
     private const int ReadBufferSize = 32 * 1024;
 
+    /// <summary>What a regular field name may hold (§8.2.1): visible ASCII but upper case and the colon.</summary>
+    private static readonly SearchValues<byte> s_fieldNameBytes = SearchValues.Create("!\"#$%&'()*+,-./0123456789;<=>?@[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~"u8);
+
     private readonly LeanHttp2Pool _pool;
     private readonly Stream _stream;
     private readonly HPackDecoder _decoder = new(4096, MaxHeaderListSize);
@@ -719,9 +722,16 @@ internal sealed class LeanHttp2Connection : LeanHttp2Endpoint, IHPackHeaderSink
             return;
         }
 
-        if (name.IsEmpty || name.IndexOfAnyInRange((byte)'A', (byte)'Z') >= 0 || IsConnectionSpecific(name))
+        if (name.IsEmpty || name.IndexOfAnyExcept(s_fieldNameBytes) >= 0 || IsConnectionSpecific(name))
         {
-            _sinkMalformed = "the header name '" + LeanResponseHeaderCache.Latin1(name) + "' (upper case, empty or connection-specific)";
+            _sinkMalformed = "the header name '" + LeanResponseHeaderCache.Latin1(name) + "' (upper case, empty, with a character a name cannot have, or connection-specific)";
+            return;
+        }
+
+        if (value.IndexOfAny((byte)'\0', (byte)'\r', (byte)'\n') >= 0
+            || (!value.IsEmpty && (value[0] is (byte)' ' or (byte)'\t' || value[^1] is (byte)' ' or (byte)'\t')))
+        {
+            _sinkMalformed = "a value of '" + LeanResponseHeaderCache.Latin1(name) + "' with NUL, CR or LF, or with whitespace around it";
             return;
         }
 

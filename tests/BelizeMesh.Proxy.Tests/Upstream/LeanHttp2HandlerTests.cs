@@ -1201,6 +1201,38 @@ public sealed class LeanHttp2HandlerTests : IAsyncDisposable
         Assert.Equal(Http2ErrorCode.ProtocolError, await reset.Task.WaitAsync(s_backstop));
     }
 
+    [Fact]
+    public async Task A_request_refused_on_opening_after_a_goaway_leaves_no_slot_and_the_connection_closes()
+    {
+        var sendGoAway = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var goAwaySeen = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        FrameServer server = Frames(async (conn, _) =>
+        {
+            await sendGoAway.Task.WaitAsync(s_backstop);
+            await conn.GoAwayAsync(0, Http2ErrorCode.NoError);
+            await conn.WriteAsync(FrameServer.Frame(Http2FrameType.Ping, 0, 0, new byte[8]));
+            await conn.NextFrameAsync(f => f.Type == Http2FrameType.Ping && (f.Flags & Http2Frame.FlagAck) != 0, "the PING ACK after the GOAWAY");
+            goAwaySeen.TrySetResult();
+            await conn.WaitClosedAsync();
+            closed.TrySetResult();
+        });
+        using HttpMessageInvoker client = Client(out LeanHttp2Handler handler);
+        var pool = new LeanHttp2Pool(handler, new DnsEndPoint("127.0.0.1", server.Port), server.Authority);
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync(IPAddress.Loopback, server.Port);
+        var connection = new LeanHttp2Connection(pool, tcp.GetStream());
+        await connection.StartAsync(s_backstop);
+
+        Assert.True(connection.TryReserve()); // a request takes the connection's slot...
+        sendGoAway.SetResult();
+        await goAwaySeen.Task.WaitAsync(s_backstop); // ...the GOAWAY is handled before it opens its stream...
+        using HttpRequestMessage request = Request(HttpMethod.Get, server.Port);
+        HttpProtocolException refused = Assert.Throws<HttpProtocolException>(() => connection.Open(request, new HeaderBlock().Status(200).ToArray(), endStream: true));
+        Assert.Equal((long)Http2ErrorCode.RefusedStream, refused.ErrorCode);
+        await closed.Task.WaitAsync(s_backstop); // ...and giving the slot back leaves nothing open: the connection closes
+    }
+
     // ---------------------------------------------------------------------------------------------------------------
     // Helpers
     // ---------------------------------------------------------------------------------------------------------------

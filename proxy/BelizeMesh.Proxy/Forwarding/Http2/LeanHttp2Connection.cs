@@ -196,7 +196,7 @@ internal sealed class LeanHttp2Connection : LeanHttp2Endpoint, IHPackHeaderSink
         {
             if (_failure is not null || _goingAway)
             {
-                _active--;
+                SlotFreed(); // the last slot of a connection going away: it closes now
                 throw LeanHttp2Stream.Refused("the connection closed before the request was sent");
             }
 
@@ -304,11 +304,16 @@ internal sealed class LeanHttp2Connection : LeanHttp2Endpoint, IHPackHeaderSink
     /// <summary>A stream is over in both directions, or reset: it no longer counts against the peer's limit.</summary>
     internal void Closed(LeanHttp2Stream stream)
     {
-        if (!_streams.Remove(stream.Id))
+        if (_streams.Remove(stream.Id))
         {
-            return;
+            SlotFreed();
         }
+    }
 
+    /// <summary>A slot <see cref="TryReserve"/> took is free again (caller holds the lock): the last one of a connection
+    /// going away closes it (no one else will: it has left the pool).</summary>
+    private void SlotFreed()
+    {
         _active--;
         if (_active == 0)
         {

@@ -831,6 +831,7 @@ public sealed class LeanHttp2HandlerTests : IAsyncDisposable
     [InlineData("continuation-without-headers", (int)Http2ErrorCode.ProtocolError)]
     [InlineData("window-update-of-0-on-the-connection", (int)Http2ErrorCode.ProtocolError)]
     [InlineData("frame-above-max-frame-size", (int)Http2ErrorCode.FrameSizeError)]
+    [InlineData("priority-on-stream-0", (int)Http2ErrorCode.ProtocolError)]
     [InlineData("window-update-on-a-stream-never-opened", (int)Http2ErrorCode.ProtocolError)]
     [InlineData("data-on-a-server-numbered-stream", (int)Http2ErrorCode.ProtocolError)]
     [InlineData("rst-stream-on-a-server-numbered-stream", (int)Http2ErrorCode.ProtocolError)]
@@ -853,6 +854,7 @@ public sealed class LeanHttp2HandlerTests : IAsyncDisposable
                 "window-update-on-a-stream-never-opened" => FrameServer.Frame(Http2FrameType.WindowUpdate, 0, request.StreamId + 2, [0, 0, 0, 1]),
                 "data-on-a-server-numbered-stream" => FrameServer.Frame(Http2FrameType.Data, 0, request.StreamId + 1, "x"u8.ToArray()), // even: idle for ever (no push)
                 "rst-stream-on-a-server-numbered-stream" => FrameServer.Frame(Http2FrameType.RstStream, 0, request.StreamId + 1, [0, 0, 0, (byte)Http2ErrorCode.Cancel]),
+                "priority-on-stream-0" => FrameServer.Frame(Http2FrameType.Priority, 0, 0, [0, 0, 0, 1, 15]),
                 _ => FrameServer.Frame(Http2FrameType.Data, 0, request.StreamId, new byte[Http2Frame.DefaultMaxFrameSize + 1]),
             };
             await conn.WriteAsync(frame);

@@ -483,6 +483,11 @@ internal sealed class LeanHttp2Connection : LeanHttp2Endpoint, IHPackHeaderSink
             case Http2FrameType.PushPromise:
                 throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, "PUSH_PROMISE although this client sent SETTINGS_ENABLE_PUSH 0");
             case Http2FrameType.Priority:
+                if (streamId == 0)
+                {
+                    throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, "PRIORITY on stream 0");
+                }
+
                 if (payload.Length != 5)
                 {
                     throw new Http2ConnectionException(Http2ErrorCode.FrameSizeError, "a PRIORITY frame not 5 bytes long");

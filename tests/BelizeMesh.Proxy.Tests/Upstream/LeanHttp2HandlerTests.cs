@@ -1235,6 +1235,42 @@ public sealed class LeanHttp2HandlerTests : IAsyncDisposable
         await closed.Task.WaitAsync(s_backstop); // ...and giving the slot back leaves nothing open: the connection closes
     }
 
+    [Fact]
+    public async Task Headers_after_the_response_ended_reset_the_stream_with_stream_closed_and_add_no_trailers()
+    {
+        var bodyRead = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var reset = new TaskCompletionSource<Http2ErrorCode>(TaskCreationOptions.RunContinuationsAsynchronously);
+        FrameServer server = Frames(async (conn, _) =>
+        {
+            H2Request post = await conn.ReadRequestAsync();
+            await conn.NextFrameAsync(f => f.Type == Http2FrameType.Data, "the first part of the body"); // the rest waits
+            await conn.WriteHeadersAsync(post.StreamId, new HeaderBlock().Status(200).ToArray(), endStream: false);
+            await conn.WriteDataAsync(post.StreamId, "done", endStream: true);
+            await bodyRead.Task.WaitAsync(s_backstop);
+
+            // the stream is half-closed (remote): HEADERS on it now are a stream error (RFC 9113 §5.1)
+            await conn.WriteHeadersAsync(post.StreamId, new HeaderBlock().Field("x-late", "1").ToArray(), endStream: true);
+            RawFrame rst = await conn.NextFrameAsync(f => f.Type == Http2FrameType.RstStream, "the client's RST_STREAM");
+            Assert.Equal(post.StreamId, rst.StreamId);
+            reset.TrySetResult((Http2ErrorCode)BinaryPrimitives.ReadUInt32BigEndian(rst.Payload));
+            await conn.WaitClosedAsync();
+        });
+        using HttpMessageInvoker client = Client(out _);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var content = new GatedContent(release.Task, "first part", "second part");
+        using HttpResponseMessage response = await client.SendAsync(Request(HttpMethod.Post, server.Port, "/late", content), CancellationToken.None).WaitAsync(s_backstop);
+        using (var reader = new StreamReader(await response.Content.ReadAsStreamAsync(), Encoding.Latin1, false, 1024, leaveOpen: true))
+        {
+            Assert.Equal("done", await reader.ReadToEndAsync().WaitAsync(s_backstop)); // to its end, the body not disposed
+        }
+
+        bodyRead.SetResult();
+        Assert.Equal(Http2ErrorCode.StreamClosed, await reset.Task.WaitAsync(s_backstop));
+        Assert.False(response.TrailingHeaders.Contains("x-late"));
+        release.SetResult();
+        await Assert.ThrowsAnyAsync<IOException>(() => content.Done.WaitAsync(s_backstop)); // the reset ends the request body
+    }
+
     // ---------------------------------------------------------------------------------------------------------------
     // Helpers
     // ---------------------------------------------------------------------------------------------------------------

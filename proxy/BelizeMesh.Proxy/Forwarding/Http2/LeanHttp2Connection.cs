@@ -606,11 +606,13 @@ internal sealed class LeanHttp2Connection : LeanHttp2Endpoint, IHPackHeaderSink
     {
         LeanHttp2Stream? stream;
         bool trailers = false;
+        bool afterEnd = false;
         lock (_lock)
         {
             if (_streams.TryGetValue(streamId, out stream))
             {
                 trailers = stream.HasResponse;
+                afterEnd = stream.RemoteEnded; // half-closed (remote), open only for the request body (§5.1)
             }
             else if (NeverOpened(streamId))
             {
@@ -619,7 +621,7 @@ internal sealed class LeanHttp2Connection : LeanHttp2Endpoint, IHPackHeaderSink
         }
 
         // A stream already gone (cancelled, reset) still has its block decoded: the dynamic table is the connection's.
-        _sinkResponse = stream is null ? null : trailers ? stream.Response : new HttpResponseMessage { RequestMessage = stream.Request, Version = HttpVersion.Version20, Content = new LeanResponseContent() };
+        _sinkResponse = stream is null || afterEnd ? null : trailers ? stream.Response : new HttpResponseMessage { RequestMessage = stream.Request, Version = HttpVersion.Version20, Content = new LeanResponseContent() };
         _sinkTrailers = trailers;
         _sinkStatus = 0;
         _sinkField = 0;
@@ -636,6 +638,26 @@ internal sealed class LeanHttp2Connection : LeanHttp2Endpoint, IHPackHeaderSink
 
         HttpResponseMessage? response = _sinkResponse;
         _sinkResponse = null;
+        if (afterEnd)
+        {
+            bool reset;
+            lock (_lock)
+            {
+                reset = _streams.TryGetValue(streamId, out LeanHttp2Stream? current) && ReferenceEquals(current, stream);
+                if (reset)
+                {
+                    stream!.ResetFromPeerError(Http2ErrorCode.StreamClosed, "The upstream sent HEADERS after ending the stream.");
+                }
+            }
+
+            if (reset)
+            {
+                _ = FlushAsync();
+            }
+
+            return;
+        }
+
         if (stream is null || response is null)
         {
             return;

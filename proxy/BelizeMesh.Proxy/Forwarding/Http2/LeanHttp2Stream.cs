@@ -57,6 +57,9 @@ internal sealed class LeanHttp2Stream : IValueTaskSource<HttpResponseMessage>, I
 
     public bool HasResponse => Response is not null;
 
+    /// <summary>The peer ended its side of the stream (END_STREAM received). Read under the lock.</summary>
+    public bool RemoteEnded => _endReceived;
+
     /// <summary>The response, when its headers arrive; fails when the stream is reset or the connection fails first.</summary>
     public ValueTask<HttpResponseMessage> ResponseAsync => new(this, _responseSource.Version);
 

@@ -979,6 +979,7 @@ public sealed class LeanHttp2HandlerTests : IAsyncDisposable
     [InlineData("nul-in-a-value")]
     [InlineData("leading-space-in-a-value")]
     [InlineData("space-in-a-name")]
+    [InlineData("status-below-100")]
     public async Task A_malformed_response_resets_only_its_stream_and_another_stream_on_the_connection_succeeds(string malformation)
     {
         var reset = new TaskCompletionSource<Http2ErrorCode>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -996,6 +997,7 @@ public sealed class LeanHttp2HandlerTests : IAsyncDisposable
                 "nul-in-a-value" => new HeaderBlock().Status(200).Field("x-nul", "a\0b").ToArray(),
                 "leading-space-in-a-value" => new HeaderBlock().Status(200).Field("x-padded", " 1").ToArray(),
                 "space-in-a-name" => new HeaderBlock().Status(200).Field("x bad", "1").ToArray(),
+                "status-below-100" => new HeaderBlock().Field(":status", "099").ToArray(),
                 _ => new HeaderBlock().Field("x-first", "1").Status(200).ToArray(),
             };
             await conn.WriteHeadersAsync(bad.StreamId, block, endStream: true);

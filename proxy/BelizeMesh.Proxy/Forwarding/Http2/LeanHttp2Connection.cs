@@ -744,12 +744,13 @@ internal sealed class LeanHttp2Connection : LeanHttp2Endpoint, IHPackHeaderSink
         if (!name.IsEmpty && name[0] == (byte)':')
         {
             if (_sinkTrailers || _sinkField > 0 || _sinkStatus != 0 || !name.SequenceEqual(":status"u8)
-                || value.Length != 3 || !char.IsAsciiDigit((char)value[0]) || !char.IsAsciiDigit((char)value[1]) || !char.IsAsciiDigit((char)value[2]))
+                || value.Length != 3 || value[0] is < (byte)'1' or > (byte)'9' || !char.IsAsciiDigit((char)value[1]) || !char.IsAsciiDigit((char)value[2]))
             {
                 _sinkMalformed = "the pseudo-header " + LeanResponseHeaderCache.Latin1(name) + (_sinkField > 0 ? " after a regular header" : "");
                 return;
             }
 
+            // three digits, 100 at least (RFC 9110 §15: below is no status; "000" would also pass for no :status at all)
             _sinkStatus = ((value[0] - '0') * 100) + ((value[1] - '0') * 10) + (value[2] - '0');
             return;
         }

@@ -62,7 +62,7 @@ public sealed class LeanHttp2HandlerTests : IAsyncDisposable
         return kestrel;
     }
 
-    private FrameServer Frames(Func<FrameConnection, int, Task> onConnection, params (ushort Id, int Value)[] settings)
+    private FrameServer Frames(Func<FrameConnection, int, Task> onConnection, params (ushort Id, int Value)[]? settings)
     {
         var server = new FrameServer { OnConnection = onConnection, Settings = settings };
         _servers.Add(server);
@@ -1273,6 +1273,37 @@ public sealed class LeanHttp2HandlerTests : IAsyncDisposable
         await Assert.ThrowsAnyAsync<IOException>(() => content.Done.WaitAsync(s_backstop)); // the reset ends the request body
     }
 
+    [Fact]
+    public async Task A_server_whose_first_frame_is_not_settings_fails_the_connection_with_protocol_error()
+    {
+        var goAway = new TaskCompletionSource<Http2ErrorCode>(TaskCreationOptions.RunContinuationsAsynchronously);
+        FrameServer server = Frames(async (conn, _) =>
+        {
+            await conn.WriteAsync(FrameServer.Frame(Http2FrameType.Ping, 0, 0, new byte[8])); // not the server preface (RFC 9113 §3.4)
+            await conn.WriteSettingsAsync();
+            RawFrame frame = await conn.NextFrameAsync(f => f.Type is Http2FrameType.GoAway or Http2FrameType.Headers, "the client's GOAWAY");
+            if (frame.Type == Http2FrameType.Headers)
+            {
+                await conn.RespondAsync(frame.StreamId, 200, "answered");
+                goAway.TrySetResult(Http2ErrorCode.NoError);
+            }
+            else
+            {
+                goAway.TrySetResult((Http2ErrorCode)BinaryPrimitives.ReadUInt32BigEndian(frame.Payload.AsSpan(4)));
+            }
+
+            await conn.WaitClosedAsync();
+        }, null);
+        using HttpMessageInvoker client = Client(out LeanHttp2Handler handler);
+        Exception? error = await Record.ExceptionAsync(async () =>
+        {
+            using HttpResponseMessage response = await client.SendAsync(Request(HttpMethod.Get, server.Port), CancellationToken.None).WaitAsync(s_backstop);
+        });
+        Assert.IsType<HttpRequestException>(error);
+        Assert.Equal(Http2ErrorCode.ProtocolError, await goAway.Task.WaitAsync(s_backstop));
+        Assert.Equal(0, handler.OpenConnections(server.Authority));
+    }
+
     // ---------------------------------------------------------------------------------------------------------------
     // Helpers
     // ---------------------------------------------------------------------------------------------------------------
@@ -1522,8 +1553,8 @@ public sealed class LeanHttp2HandlerTests : IAsyncDisposable
 
         public Func<FrameConnection, int, Task> OnConnection { get; init; } = (_, _) => Task.CompletedTask;
 
-        /// <summary>What each connection's first SETTINGS carries (empty unless set).</summary>
-        public (ushort Id, int Value)[] Settings { get; init; } = [];
+        /// <summary>What each connection's first SETTINGS carries (empty unless set); null: no SETTINGS is written first.</summary>
+        public (ushort Id, int Value)[]? Settings { get; init; } = [];
 
         public static byte[] Frame(Http2FrameType type, byte flags, int streamId, ReadOnlySpan<byte> payload)
         {
@@ -1556,7 +1587,11 @@ public sealed class LeanHttp2HandlerTests : IAsyncDisposable
                     {
                         try
                         {
-                            await connection.WriteSettingsAsync(Settings);
+                            if (Settings is not null)
+                            {
+                                await connection.WriteSettingsAsync(Settings);
+                            }
+
                             await OnConnection(connection, index);
                         }
                         finally

@@ -449,6 +449,11 @@ internal sealed class LeanHttp2Connection : LeanHttp2Endpoint, IHPackHeaderSink
 
     private void ProcessFrame(Http2FrameType type, byte flags, int streamId, ReadOnlySpan<byte> payload)
     {
+        if (type != Http2FrameType.Settings && !_settingsReceived.Task.IsCompleted)
+        {
+            throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, $"a {type} frame before the server's SETTINGS, which must come first (§3.4)");
+        }
+
         if (_headerBlockStream != 0 && type != Http2FrameType.Continuation)
         {
             throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, $"a {type} frame inside the header block of stream {_headerBlockStream}");

@@ -62,9 +62,9 @@ public sealed class LeanHttp2HandlerTests : IAsyncDisposable
         return kestrel;
     }
 
-    private FrameServer Frames(Func<FrameConnection, int, Task> onConnection)
+    private FrameServer Frames(Func<FrameConnection, int, Task> onConnection, params (ushort Id, int Value)[]? settings)
     {
-        var server = new FrameServer { OnConnection = onConnection };
+        var server = new FrameServer { OnConnection = onConnection, Settings = settings };
         _servers.Add(server);
         return server;
     }
@@ -831,6 +831,11 @@ public sealed class LeanHttp2HandlerTests : IAsyncDisposable
     [InlineData("continuation-without-headers", (int)Http2ErrorCode.ProtocolError)]
     [InlineData("window-update-of-0-on-the-connection", (int)Http2ErrorCode.ProtocolError)]
     [InlineData("frame-above-max-frame-size", (int)Http2ErrorCode.FrameSizeError)]
+    [InlineData("priority-on-stream-0", (int)Http2ErrorCode.ProtocolError)]
+    [InlineData("window-update-on-a-stream-never-opened", (int)Http2ErrorCode.ProtocolError)]
+    [InlineData("data-on-a-server-numbered-stream", (int)Http2ErrorCode.ProtocolError)]
+    [InlineData("rst-stream-on-a-server-numbered-stream", (int)Http2ErrorCode.ProtocolError)]
+    [InlineData("settings-enable-push-1-from-the-server", (int)Http2ErrorCode.ProtocolError)]
     public async Task A_protocol_violation_ends_the_connection_with_goaway_and_fails_the_request(string violation, int expectedCode)
     {
         var expected = (Http2ErrorCode)expectedCode;
@@ -845,6 +850,11 @@ public sealed class LeanHttp2HandlerTests : IAsyncDisposable
                 "headers-on-a-stream-never-opened" => FrameServer.Frame(Http2FrameType.Headers, Http2Frame.FlagEndHeaders, request.StreamId + 2, new HeaderBlock().Status(200).ToArray()),
                 "continuation-without-headers" => FrameServer.Frame(Http2FrameType.Continuation, Http2Frame.FlagEndHeaders, request.StreamId, new HeaderBlock().Status(200).ToArray()),
                 "window-update-of-0-on-the-connection" => FrameServer.Frame(Http2FrameType.WindowUpdate, 0, 0, [0, 0, 0, 0]),
+                "settings-enable-push-1-from-the-server" => FrameServer.Frame(Http2FrameType.Settings, 0, 0, [0, (byte)Http2Frame.SettingEnablePush, 0, 0, 0, 1]),
+                "window-update-on-a-stream-never-opened" => FrameServer.Frame(Http2FrameType.WindowUpdate, 0, request.StreamId + 2, [0, 0, 0, 1]),
+                "data-on-a-server-numbered-stream" => FrameServer.Frame(Http2FrameType.Data, 0, request.StreamId + 1, "x"u8.ToArray()), // even: idle for ever (no push)
+                "rst-stream-on-a-server-numbered-stream" => FrameServer.Frame(Http2FrameType.RstStream, 0, request.StreamId + 1, [0, 0, 0, (byte)Http2ErrorCode.Cancel]),
+                "priority-on-stream-0" => FrameServer.Frame(Http2FrameType.Priority, 0, 0, [0, 0, 0, 1, 15]),
                 _ => FrameServer.Frame(Http2FrameType.Data, 0, request.StreamId, new byte[Http2Frame.DefaultMaxFrameSize + 1]),
             };
             await conn.WriteAsync(frame);
@@ -965,6 +975,11 @@ public sealed class LeanHttp2HandlerTests : IAsyncDisposable
     [InlineData("no-status")]
     [InlineData("connection-specific-header")]
     [InlineData("pseudo-header-after-a-regular-one")]
+    [InlineData("line-feed-in-a-value")]
+    [InlineData("nul-in-a-value")]
+    [InlineData("leading-space-in-a-value")]
+    [InlineData("space-in-a-name")]
+    [InlineData("status-below-100")]
     public async Task A_malformed_response_resets_only_its_stream_and_another_stream_on_the_connection_succeeds(string malformation)
     {
         var reset = new TaskCompletionSource<Http2ErrorCode>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -978,6 +993,11 @@ public sealed class LeanHttp2HandlerTests : IAsyncDisposable
                 "upper-case-name" => new HeaderBlock().Status(200).Field("X-Upper", "1").ToArray(),
                 "no-status" => new HeaderBlock().Field("x-only", "1").ToArray(),
                 "connection-specific-header" => new HeaderBlock().Status(200).Field("connection", "close").ToArray(),
+                "line-feed-in-a-value" => new HeaderBlock().Status(200).Field("x-split", "a\r\nx-injected: 1").ToArray(),
+                "nul-in-a-value" => new HeaderBlock().Status(200).Field("x-nul", "a\0b").ToArray(),
+                "leading-space-in-a-value" => new HeaderBlock().Status(200).Field("x-padded", " 1").ToArray(),
+                "space-in-a-name" => new HeaderBlock().Status(200).Field("x bad", "1").ToArray(),
+                "status-below-100" => new HeaderBlock().Field(":status", "099").ToArray(),
                 _ => new HeaderBlock().Field("x-first", "1").Status(200).ToArray(),
             };
             await conn.WriteHeadersAsync(bad.StreamId, block, endStream: true);
@@ -1144,6 +1164,144 @@ public sealed class LeanHttp2HandlerTests : IAsyncDisposable
         Assert.Equal("next on stream 3", await afterReset.Task.WaitAsync(s_backstop));
         Assert.Equal(1, server.Accepted);
         Assert.Equal(1, handler.OpenConnections(server.Authority));
+    }
+
+    [Fact]
+    public async Task A_server_whose_settings_allow_no_streams_fails_the_request_instead_of_opening_connection_after_connection()
+    {
+        FrameServer server = Frames(static (conn, _) => conn.WaitClosedAsync(), (Http2Frame.SettingMaxConcurrentStreams, 0));
+        using HttpMessageInvoker client = Client(out LeanHttp2Handler handler);
+        HttpRequestException error = await Assert.ThrowsAsync<HttpRequestException>(() => client.SendAsync(Request(HttpMethod.Get, server.Port), CancellationToken.None).WaitAsync(s_backstop));
+        Assert.Contains("SETTINGS_MAX_CONCURRENT_STREAMS", error.Message, StringComparison.Ordinal);
+        Assert.Equal(1, server.Accepted);
+        Assert.Equal(0, handler.OpenConnections(server.Authority));
+    }
+
+    [Theory]
+    [InlineData("HEAD", 200)]
+    [InlineData("GET", 204)]
+    [InlineData("GET", 304)]
+    public async Task Data_in_a_response_that_has_no_content_resets_the_stream_with_protocol_error(string method, int status)
+    {
+        var reset = new TaskCompletionSource<Http2ErrorCode>(TaskCreationOptions.RunContinuationsAsynchronously);
+        FrameServer server = Frames(async (conn, _) =>
+        {
+            H2Request request = await conn.ReadRequestAsync();
+            await conn.WriteHeadersAsync(request.StreamId, new HeaderBlock().Status(status).Field("content-length", "7").ToArray(), endStream: false);
+            await conn.WriteDataAsync(request.StreamId, "content", endStream: true);
+            RawFrame rst = await conn.NextFrameAsync(f => f.Type == Http2FrameType.RstStream, "the client's RST_STREAM");
+            reset.TrySetResult((Http2ErrorCode)BinaryPrimitives.ReadUInt32BigEndian(rst.Payload));
+            await conn.WaitClosedAsync();
+        });
+        using HttpMessageInvoker client = Client(out _);
+        Exception? error = await Record.ExceptionAsync(async () =>
+        {
+            using HttpResponseMessage response = await client.SendAsync(Request(method == "HEAD" ? HttpMethod.Head : HttpMethod.Get, server.Port, "/no-content"), CancellationToken.None).WaitAsync(s_backstop);
+            Assert.Equal(status, (int)response.StatusCode);
+            await BodyAsync(response).WaitAsync(s_backstop);
+        });
+        HttpProtocolException protocol = Assert.IsType<HttpProtocolException>(error);
+        Assert.Equal((long)Http2ErrorCode.ProtocolError, protocol.ErrorCode);
+        Assert.Equal(Http2ErrorCode.ProtocolError, await reset.Task.WaitAsync(s_backstop));
+    }
+
+    [Fact]
+    public async Task A_request_refused_on_opening_after_a_goaway_leaves_no_slot_and_the_connection_closes()
+    {
+        var sendGoAway = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var goAwaySeen = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        FrameServer server = Frames(async (conn, _) =>
+        {
+            await sendGoAway.Task.WaitAsync(s_backstop);
+            await conn.GoAwayAsync(0, Http2ErrorCode.NoError);
+            await conn.WriteAsync(FrameServer.Frame(Http2FrameType.Ping, 0, 0, new byte[8]));
+            await conn.NextFrameAsync(f => f.Type == Http2FrameType.Ping && (f.Flags & Http2Frame.FlagAck) != 0, "the PING ACK after the GOAWAY");
+            goAwaySeen.TrySetResult();
+            await conn.WaitClosedAsync();
+            closed.TrySetResult();
+        });
+        using HttpMessageInvoker client = Client(out LeanHttp2Handler handler);
+        var pool = new LeanHttp2Pool(handler, new DnsEndPoint("127.0.0.1", server.Port), server.Authority);
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync(IPAddress.Loopback, server.Port);
+        var connection = new LeanHttp2Connection(pool, tcp.GetStream());
+        await connection.StartAsync(s_backstop);
+
+        Assert.True(connection.TryReserve()); // a request takes the connection's slot...
+        sendGoAway.SetResult();
+        await goAwaySeen.Task.WaitAsync(s_backstop); // ...the GOAWAY is handled before it opens its stream...
+        using HttpRequestMessage request = Request(HttpMethod.Get, server.Port);
+        HttpProtocolException refused = Assert.Throws<HttpProtocolException>(() => connection.Open(request, new HeaderBlock().Status(200).ToArray(), endStream: true));
+        Assert.Equal((long)Http2ErrorCode.RefusedStream, refused.ErrorCode);
+        await closed.Task.WaitAsync(s_backstop); // ...and giving the slot back leaves nothing open: the connection closes
+    }
+
+    [Fact]
+    public async Task Headers_after_the_response_ended_reset_the_stream_with_stream_closed_and_add_no_trailers()
+    {
+        var bodyRead = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var reset = new TaskCompletionSource<Http2ErrorCode>(TaskCreationOptions.RunContinuationsAsynchronously);
+        FrameServer server = Frames(async (conn, _) =>
+        {
+            H2Request post = await conn.ReadRequestAsync();
+            await conn.NextFrameAsync(f => f.Type == Http2FrameType.Data, "the first part of the body"); // the rest waits
+            await conn.WriteHeadersAsync(post.StreamId, new HeaderBlock().Status(200).ToArray(), endStream: false);
+            await conn.WriteDataAsync(post.StreamId, "done", endStream: true);
+            await bodyRead.Task.WaitAsync(s_backstop);
+
+            // the stream is half-closed (remote): HEADERS on it now are a stream error (RFC 9113 §5.1)
+            await conn.WriteHeadersAsync(post.StreamId, new HeaderBlock().Field("x-late", "1").ToArray(), endStream: true);
+            RawFrame rst = await conn.NextFrameAsync(f => f.Type == Http2FrameType.RstStream, "the client's RST_STREAM");
+            Assert.Equal(post.StreamId, rst.StreamId);
+            reset.TrySetResult((Http2ErrorCode)BinaryPrimitives.ReadUInt32BigEndian(rst.Payload));
+            await conn.WaitClosedAsync();
+        });
+        using HttpMessageInvoker client = Client(out _);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var content = new GatedContent(release.Task, "first part", "second part");
+        using HttpResponseMessage response = await client.SendAsync(Request(HttpMethod.Post, server.Port, "/late", content), CancellationToken.None).WaitAsync(s_backstop);
+        using (var reader = new StreamReader(await response.Content.ReadAsStreamAsync(), Encoding.Latin1, false, 1024, leaveOpen: true))
+        {
+            Assert.Equal("done", await reader.ReadToEndAsync().WaitAsync(s_backstop)); // to its end, the body not disposed
+        }
+
+        bodyRead.SetResult();
+        Assert.Equal(Http2ErrorCode.StreamClosed, await reset.Task.WaitAsync(s_backstop));
+        Assert.False(response.TrailingHeaders.Contains("x-late"));
+        release.SetResult();
+        await Assert.ThrowsAnyAsync<IOException>(() => content.Done.WaitAsync(s_backstop)); // the reset ends the request body
+    }
+
+    [Fact]
+    public async Task A_server_whose_first_frame_is_not_settings_fails_the_connection_with_protocol_error()
+    {
+        var goAway = new TaskCompletionSource<Http2ErrorCode>(TaskCreationOptions.RunContinuationsAsynchronously);
+        FrameServer server = Frames(async (conn, _) =>
+        {
+            await conn.WriteAsync(FrameServer.Frame(Http2FrameType.Ping, 0, 0, new byte[8])); // not the server preface (RFC 9113 §3.4)
+            await conn.WriteSettingsAsync();
+            RawFrame frame = await conn.NextFrameAsync(f => f.Type is Http2FrameType.GoAway or Http2FrameType.Headers, "the client's GOAWAY");
+            if (frame.Type == Http2FrameType.Headers)
+            {
+                await conn.RespondAsync(frame.StreamId, 200, "answered");
+                goAway.TrySetResult(Http2ErrorCode.NoError);
+            }
+            else
+            {
+                goAway.TrySetResult((Http2ErrorCode)BinaryPrimitives.ReadUInt32BigEndian(frame.Payload.AsSpan(4)));
+            }
+
+            await conn.WaitClosedAsync();
+        }, null);
+        using HttpMessageInvoker client = Client(out LeanHttp2Handler handler);
+        Exception? error = await Record.ExceptionAsync(async () =>
+        {
+            using HttpResponseMessage response = await client.SendAsync(Request(HttpMethod.Get, server.Port), CancellationToken.None).WaitAsync(s_backstop);
+        });
+        Assert.IsType<HttpRequestException>(error);
+        Assert.Equal(Http2ErrorCode.ProtocolError, await goAway.Task.WaitAsync(s_backstop));
+        Assert.Equal(0, handler.OpenConnections(server.Authority));
     }
 
     // ---------------------------------------------------------------------------------------------------------------
@@ -1369,8 +1527,8 @@ public sealed class LeanHttp2HandlerTests : IAsyncDisposable
             => Fields.Add((Encoding.Latin1.GetString(name), Encoding.Latin1.GetString(value)));
     }
 
-    /// <summary>An HTTP/2 server on 127.0.0.1 that speaks in hand-made frames: each connection gets an empty SETTINGS,
-    /// then <see cref="OnConnection"/> (with the connection's index, 0 for the first).</summary>
+    /// <summary>An HTTP/2 server on 127.0.0.1 that speaks in hand-made frames: each connection gets a SETTINGS with
+    /// <see cref="Settings"/>, then <see cref="OnConnection"/> (with the connection's index, 0 for the first).</summary>
     private sealed class FrameServer : IAsyncDisposable
     {
         private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
@@ -1394,6 +1552,9 @@ public sealed class LeanHttp2HandlerTests : IAsyncDisposable
         public int Accepted => Volatile.Read(ref _accepted);
 
         public Func<FrameConnection, int, Task> OnConnection { get; init; } = (_, _) => Task.CompletedTask;
+
+        /// <summary>What each connection's first SETTINGS carries (empty unless set); null: no SETTINGS is written first.</summary>
+        public (ushort Id, int Value)[]? Settings { get; init; } = [];
 
         public static byte[] Frame(Http2FrameType type, byte flags, int streamId, ReadOnlySpan<byte> payload)
         {
@@ -1426,7 +1587,11 @@ public sealed class LeanHttp2HandlerTests : IAsyncDisposable
                     {
                         try
                         {
-                            await connection.WriteSettingsAsync();
+                            if (Settings is not null)
+                            {
+                                await connection.WriteSettingsAsync(Settings);
+                            }
+
                             await OnConnection(connection, index);
                         }
                         finally

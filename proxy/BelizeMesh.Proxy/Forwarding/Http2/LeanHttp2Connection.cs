@@ -39,6 +39,9 @@ internal sealed class LeanHttp2Connection : LeanHttp2Endpoint, IHPackHeaderSink
 
     private const int ReadBufferSize = 32 * 1024;
 
+    /// <summary>What a regular field name may hold (§8.2.1): visible ASCII but upper case and the colon.</summary>
+    private static readonly SearchValues<byte> s_fieldNameBytes = SearchValues.Create("!\"#$%&'()*+,-./0123456789;<=>?@[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~"u8);
+
     private readonly LeanHttp2Pool _pool;
     private readonly Stream _stream;
     private readonly HPackDecoder _decoder = new(4096, MaxHeaderListSize);
@@ -130,6 +133,18 @@ internal sealed class LeanHttp2Connection : LeanHttp2Endpoint, IHPackHeaderSink
         }
     }
 
+    /// <summary>False when the peer's SETTINGS_MAX_CONCURRENT_STREAMS is 0: no stream can open on the connection.</summary>
+    public bool AllowsStreams
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _peerMaxStreams > 0;
+            }
+        }
+    }
+
     /// <summary>Takes a stream slot if the connection can open one more stream now.</summary>
     public bool TryReserve()
     {
@@ -181,7 +196,7 @@ internal sealed class LeanHttp2Connection : LeanHttp2Endpoint, IHPackHeaderSink
         {
             if (_failure is not null || _goingAway)
             {
-                _active--;
+                SlotFreed(); // the last slot of a connection going away: it closes now
                 throw LeanHttp2Stream.Refused("the connection closed before the request was sent");
             }
 
@@ -289,11 +304,16 @@ internal sealed class LeanHttp2Connection : LeanHttp2Endpoint, IHPackHeaderSink
     /// <summary>A stream is over in both directions, or reset: it no longer counts against the peer's limit.</summary>
     internal void Closed(LeanHttp2Stream stream)
     {
-        if (!_streams.Remove(stream.Id))
+        if (_streams.Remove(stream.Id))
         {
-            return;
+            SlotFreed();
         }
+    }
 
+    /// <summary>A slot <see cref="TryReserve"/> took is free again (caller holds the lock): the last one of a connection
+    /// going away closes it (no one else will: it has left the pool).</summary>
+    private void SlotFreed()
+    {
         _active--;
         if (_active == 0)
         {
@@ -429,6 +449,11 @@ internal sealed class LeanHttp2Connection : LeanHttp2Endpoint, IHPackHeaderSink
 
     private void ProcessFrame(Http2FrameType type, byte flags, int streamId, ReadOnlySpan<byte> payload)
     {
+        if (type != Http2FrameType.Settings && !_settingsReceived.Task.IsCompleted)
+        {
+            throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, $"a {type} frame before the server's SETTINGS, which must come first (§3.4)");
+        }
+
         if (_headerBlockStream != 0 && type != Http2FrameType.Continuation)
         {
             throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, $"a {type} frame inside the header block of stream {_headerBlockStream}");
@@ -463,6 +488,11 @@ internal sealed class LeanHttp2Connection : LeanHttp2Endpoint, IHPackHeaderSink
             case Http2FrameType.PushPromise:
                 throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, "PUSH_PROMISE although this client sent SETTINGS_ENABLE_PUSH 0");
             case Http2FrameType.Priority:
+                if (streamId == 0)
+                {
+                    throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, "PRIORITY on stream 0");
+                }
+
                 if (payload.Length != 5)
                 {
                     throw new Http2ConnectionException(Http2ErrorCode.FrameSizeError, "a PRIORITY frame not 5 bytes long");
@@ -473,6 +503,11 @@ internal sealed class LeanHttp2Connection : LeanHttp2Endpoint, IHPackHeaderSink
                 break; // unknown frame types are ignored (§4.1)
         }
     }
+
+    /// <summary>True for a stream in the idle state (§5.1): one this client has not opened yet, or an even one (the server
+    /// opens none: push is off). A frame other than PRIORITY on such a stream is a connection error (PROTOCOL_ERROR).
+    /// Caller holds the lock.</summary>
+    private bool NeverOpened(int streamId) => streamId >= _nextStreamId || (streamId & 1) == 0;
 
     private void OnData(byte flags, int streamId, ReadOnlySpan<byte> payload)
     {
@@ -495,7 +530,7 @@ internal sealed class LeanHttp2Connection : LeanHttp2Endpoint, IHPackHeaderSink
 
             if (!_streams.TryGetValue(streamId, out LeanHttp2Stream? stream))
             {
-                if (streamId >= _nextStreamId)
+                if (NeverOpened(streamId))
                 {
                     throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, $"DATA on stream {streamId}, which was never opened");
                 }
@@ -576,20 +611,22 @@ internal sealed class LeanHttp2Connection : LeanHttp2Endpoint, IHPackHeaderSink
     {
         LeanHttp2Stream? stream;
         bool trailers = false;
+        bool afterEnd = false;
         lock (_lock)
         {
             if (_streams.TryGetValue(streamId, out stream))
             {
                 trailers = stream.HasResponse;
+                afterEnd = stream.RemoteEnded; // half-closed (remote), open only for the request body (§5.1)
             }
-            else if (streamId >= _nextStreamId || (streamId & 1) == 0)
+            else if (NeverOpened(streamId))
             {
                 throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, $"HEADERS on stream {streamId}, which this client never opened");
             }
         }
 
         // A stream already gone (cancelled, reset) still has its block decoded: the dynamic table is the connection's.
-        _sinkResponse = stream is null ? null : trailers ? stream.Response : new HttpResponseMessage { RequestMessage = stream.Request, Version = HttpVersion.Version20, Content = new LeanResponseContent() };
+        _sinkResponse = stream is null || afterEnd ? null : trailers ? stream.Response : new HttpResponseMessage { RequestMessage = stream.Request, Version = HttpVersion.Version20, Content = new LeanResponseContent() };
         _sinkTrailers = trailers;
         _sinkStatus = 0;
         _sinkField = 0;
@@ -606,6 +643,26 @@ internal sealed class LeanHttp2Connection : LeanHttp2Endpoint, IHPackHeaderSink
 
         HttpResponseMessage? response = _sinkResponse;
         _sinkResponse = null;
+        if (afterEnd)
+        {
+            bool reset;
+            lock (_lock)
+            {
+                reset = _streams.TryGetValue(streamId, out LeanHttp2Stream? current) && ReferenceEquals(current, stream);
+                if (reset)
+                {
+                    stream!.ResetFromPeerError(Http2ErrorCode.StreamClosed, "The upstream sent HEADERS after ending the stream.");
+                }
+            }
+
+            if (reset)
+            {
+                _ = FlushAsync();
+            }
+
+            return;
+        }
+
         if (stream is null || response is null)
         {
             return;
@@ -692,19 +749,27 @@ internal sealed class LeanHttp2Connection : LeanHttp2Endpoint, IHPackHeaderSink
         if (!name.IsEmpty && name[0] == (byte)':')
         {
             if (_sinkTrailers || _sinkField > 0 || _sinkStatus != 0 || !name.SequenceEqual(":status"u8)
-                || value.Length != 3 || !char.IsAsciiDigit((char)value[0]) || !char.IsAsciiDigit((char)value[1]) || !char.IsAsciiDigit((char)value[2]))
+                || value.Length != 3 || value[0] is < (byte)'1' or > (byte)'9' || !char.IsAsciiDigit((char)value[1]) || !char.IsAsciiDigit((char)value[2]))
             {
                 _sinkMalformed = "the pseudo-header " + LeanResponseHeaderCache.Latin1(name) + (_sinkField > 0 ? " after a regular header" : "");
                 return;
             }
 
+            // three digits, 100 at least (RFC 9110 §15: below is no status; "000" would also pass for no :status at all)
             _sinkStatus = ((value[0] - '0') * 100) + ((value[1] - '0') * 10) + (value[2] - '0');
             return;
         }
 
-        if (name.IsEmpty || name.IndexOfAnyInRange((byte)'A', (byte)'Z') >= 0 || IsConnectionSpecific(name))
+        if (name.IsEmpty || name.IndexOfAnyExcept(s_fieldNameBytes) >= 0 || IsConnectionSpecific(name))
         {
-            _sinkMalformed = "the header name '" + LeanResponseHeaderCache.Latin1(name) + "' (upper case, empty or connection-specific)";
+            _sinkMalformed = "the header name '" + LeanResponseHeaderCache.Latin1(name) + "' (upper case, empty, with a character a name cannot have, or connection-specific)";
+            return;
+        }
+
+        if (value.IndexOfAny((byte)'\0', (byte)'\r', (byte)'\n') >= 0
+            || (!value.IsEmpty && (value[0] is (byte)' ' or (byte)'\t' || value[^1] is (byte)' ' or (byte)'\t')))
+        {
+            _sinkMalformed = "a value of '" + LeanResponseHeaderCache.Latin1(name) + "' with NUL, CR or LF, or with whitespace around it";
             return;
         }
 
@@ -755,7 +820,7 @@ internal sealed class LeanHttp2Connection : LeanHttp2Endpoint, IHPackHeaderSink
             {
                 stream.OnPeerReset(code);
             }
-            else if (streamId >= _nextStreamId)
+            else if (NeverOpened(streamId))
             {
                 throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, $"RST_STREAM on stream {streamId}, which was never opened");
             }
@@ -778,8 +843,8 @@ internal sealed class LeanHttp2Connection : LeanHttp2Endpoint, IHPackHeaderSink
                 uint value = BinaryPrimitives.ReadUInt32BigEndian(payload[2..]);
                 switch (id)
                 {
-                    case Http2Frame.SettingEnablePush when value > 1:
-                        throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, $"SETTINGS_ENABLE_PUSH {value}");
+                    case Http2Frame.SettingEnablePush when value != 0: // a server may only send 0 (§6.5.2)
+                        throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, $"SETTINGS_ENABLE_PUSH {value} from a server");
                     case Http2Frame.SettingMaxConcurrentStreams:
                         _peerMaxStreams = (int)Math.Min(value, int.MaxValue);
                         break;
@@ -943,6 +1008,10 @@ internal sealed class LeanHttp2Connection : LeanHttp2Endpoint, IHPackHeaderSink
                 {
                     single = stream;
                 }
+            }
+            else if (NeverOpened(streamId))
+            {
+                throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, $"WINDOW_UPDATE on stream {streamId}, which was never opened");
             }
         }
 

@@ -15,7 +15,8 @@ namespace BelizeMesh.Proxy.Forwarding.Http2;
 /// not CONNECT (nor extended CONNECT: WebSockets over HTTP/2), no <c>Expect</c>, header values in Latin-1 without control
 /// characters (<see cref="LeanHttp2RequestWriter"/>); everything else goes to the inner handler unchanged. Connections
 /// per endpoint: as many as the peer's SETTINGS_MAX_CONCURRENT_STREAMS requires (a new one opens when every open one is
-/// full, like <c>EnableMultipleHttp2Connections</c>); each is one connect step (the PQ handshake proving the route's
+/// full, like <c>EnableMultipleHttp2Connections</c>; a new one whose SETTINGS allow no stream fails the requests waiting
+/// for it instead); each is one connect step (the PQ handshake proving the route's
 /// identity) and closes after <c>idleTimeout</c> without a stream. A request the peer refused unprocessed
 /// (REFUSED_STREAM, GOAWAY) is sent again on another connection when it has no body, up to <see cref="MaxAttempts"/>
 /// times in all.
@@ -176,6 +177,14 @@ internal sealed class LeanHttp2Pool(LeanHttp2Handler handler, DnsEndPoint endPoi
             if (connection.Failure is { } failure)
             {
                 throw new HttpRequestException(HttpRequestError.ConnectionError, $"The HTTP/2 connection to {endPoint.Host}:{endPoint.Port} failed as it started: {failure.Message}", failure);
+            }
+
+            if (!connection.AllowsStreams)
+            {
+                // A new connection that takes no stream: the next would likely say the same, and the waiting requests
+                // would open connection after connection (a handshake each) for as long as they wait.
+                connection.TryCloseIdle(0, 0, all: true);
+                throw new HttpRequestException(HttpRequestError.ConnectionError, $"The upstream at {endPoint.Host}:{endPoint.Port} allows no HTTP/2 stream on a new connection (SETTINGS_MAX_CONCURRENT_STREAMS 0).");
             }
 
             lock (_lock)

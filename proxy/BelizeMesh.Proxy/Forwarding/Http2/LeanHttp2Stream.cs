@@ -31,6 +31,7 @@ internal sealed class LeanHttp2Stream : IValueTaskSource<HttpResponseMessage>, I
     private int _receiveUnacked;
     private long _sendWindow;
     private long _expectedLength = -1;
+    private bool _noContent;
     private long _receivedLength;
     private bool _endReceived;
     private bool _endSent;
@@ -56,6 +57,9 @@ internal sealed class LeanHttp2Stream : IValueTaskSource<HttpResponseMessage>, I
 
     public bool HasResponse => Response is not null;
 
+    /// <summary>The peer ended its side of the stream (END_STREAM received). Read under the lock.</summary>
+    public bool RemoteEnded => _endReceived;
+
     /// <summary>The response, when its headers arrive; fails when the stream is reset or the connection fails first.</summary>
     public ValueTask<HttpResponseMessage> ResponseAsync => new(this, _responseSource.Version);
 
@@ -73,7 +77,9 @@ internal sealed class LeanHttp2Stream : IValueTaskSource<HttpResponseMessage>, I
         long declared = ((LeanResponseContent)response.Content).DeclaredLength;
         bool bodiless = response.StatusCode is System.Net.HttpStatusCode.NoContent or System.Net.HttpStatusCode.NotModified
             || ReferenceEquals(Request.Method, HttpMethod.Head) || Request.Method.Method.Equals("HEAD", StringComparison.OrdinalIgnoreCase);
-        _expectedLength = bodiless ? -1 : declared;
+        // RFC 9110 §6.4.1: these responses have no content, whatever their content-length says (RFC 9113 §8.1.1)
+        _noContent = bodiless;
+        _expectedLength = bodiless ? 0 : declared;
         if (endStream && _expectedLength > 0)
         {
             ResetFromPeerError(Http2ErrorCode.ProtocolError, $"The upstream's HTTP/2 response ended with its headers although its content-length is {_expectedLength}.");
@@ -138,9 +144,12 @@ internal sealed class LeanHttp2Stream : IValueTaskSource<HttpResponseMessage>, I
         _receivedLength += data.Length;
         if (_expectedLength >= 0 && (_receivedLength > _expectedLength || (endStream && _receivedLength != _expectedLength)))
         {
-            // RFC 9113 §8.1.1: DATA that disagrees with content-length makes the response malformed
+            // RFC 9113 §8.1.1: DATA that disagrees with content-length makes the response malformed; so does content in
+            // a response that has none (a response to HEAD, a 204 or 304)
             _ = _connection.Consumed(Id, frameLength, ref _receiveUnacked, streamOpen: false);
-            ResetFromPeerError(Http2ErrorCode.ProtocolError, $"The upstream's HTTP/2 response body ({_receivedLength}{(endStream ? "" : "+")} bytes) does not match its content-length ({_expectedLength}).");
+            ResetFromPeerError(Http2ErrorCode.ProtocolError, _noContent
+                ? $"The upstream's HTTP/2 response ({(int)Response!.StatusCode} to {Request.Method}) carries content, which it cannot have."
+                : $"The upstream's HTTP/2 response body ({_receivedLength}{(endStream ? "" : "+")} bytes) does not match its content-length ({_expectedLength}).");
             return;
         }
 

@@ -73,7 +73,7 @@ internal sealed class LeanHttp2ServerConnection : LeanHttp2Endpoint, IHPackHeade
     private int _highestStreamId;
     private int _peerInitialWindow = Http2Frame.DefaultWindow;
     private int _peerMaxFrame = Http2Frame.DefaultMaxFrameSize;
-    private int _encoderTableSize = 4096; // the dynamic table size our response blocks are encoded for (never used: no indexing)
+    private int _encoderTableSize = 4096; // the dynamic table size announced to the client (our encoder indexes nothing: only the size updates use it)
     private bool _tableSizeUpdatePending;
     private long _sendWindow = Http2Frame.DefaultWindow;
     private long _receiveWindow;

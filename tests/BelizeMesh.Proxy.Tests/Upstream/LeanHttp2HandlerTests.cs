@@ -1092,6 +1092,38 @@ public sealed class LeanHttp2HandlerTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task Client_sends_table_size_update_after_server_lowers_header_table_size()
+    {
+        var blocks = new TaskCompletionSource<byte[][]>(TaskCreationOptions.RunContinuationsAsynchronously);
+        FrameServer server = Frames(async (conn, _) =>
+        {
+            H2Request first = await conn.ReadRequestAsync();
+            await conn.WriteSettingsAsync((Http2Frame.SettingHeaderTableSize, 100), (Http2Frame.SettingHeaderTableSize, 0));
+            await conn.NextFrameAsync(f => f.Type == Http2FrameType.Settings && (f.Flags & Http2Frame.FlagAck) != 0, "the client's SETTINGS ACK");
+            await conn.RespondAsync(first.StreamId, 200, "first");
+            H2Request second = await conn.ReadRequestAsync();
+            await conn.RespondAsync(second.StreamId, 200, "second");
+            H2Request third = await conn.ReadRequestAsync();
+            await conn.RespondAsync(third.StreamId, 200, "third");
+            blocks.TrySetResult([first.Block, second.Block, third.Block]);
+            await conn.WaitClosedAsync();
+        });
+        using HttpMessageInvoker client = Client(out _);
+        foreach (string path in (string[])["/first", "/second", "/third"])
+        {
+            using HttpResponseMessage response = await client.SendAsync(Request(HttpMethod.Get, server.Port, path), CancellationToken.None).WaitAsync(s_backstop);
+            Assert.Equal(path[1..], await BodyAsync(response));
+        }
+
+        byte[][] sent = await blocks.Task.WaitAsync(s_backstop);
+        Assert.NotEqual(0x20, sent[0][0] & 0xE0); // nothing lowered yet: no update
+        Assert.Equal(0x20, sent[1][0]); // RFC 7541 §6.3: 001, then the smallest size set since the last block (0)
+        Assert.NotEqual(0x20, sent[1][1] & 0xE0); // one update: a field follows
+        Assert.NotEqual(0x20, sent[2][0] & 0xE0); // announced once
+        Assert.Equal(1, server.Accepted);
+    }
+
+    [Fact]
     public async Task A_response_to_a_stream_the_client_reset_still_updates_the_dynamic_table()
     {
         var cancelled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -1503,7 +1535,7 @@ public sealed class LeanHttp2HandlerTests : IAsyncDisposable
 
     private sealed record RawFrame(Http2FrameType Type, byte Flags, int StreamId, byte[] Payload);
 
-    private sealed record H2Request(int StreamId, bool EndStream, List<(string Name, string Value)> Fields, int FrameCount)
+    private sealed record H2Request(int StreamId, bool EndStream, List<(string Name, string Value)> Fields, int FrameCount, byte[] Block)
     {
         public string? Value(string name)
         {
@@ -1780,7 +1812,7 @@ public sealed class LeanHttp2HandlerTests : IAsyncDisposable
 
             var fields = new FieldList();
             _decoder.Decode(block, fields);
-            return new H2Request(headers.StreamId, (headers.Flags & Http2Frame.FlagEndStream) != 0, fields.Fields, frameCount);
+            return new H2Request(headers.StreamId, (headers.Flags & Http2Frame.FlagEndStream) != 0, fields.Fields, frameCount, block);
         }
 
         public async Task WriteAsync(params byte[][] frames)

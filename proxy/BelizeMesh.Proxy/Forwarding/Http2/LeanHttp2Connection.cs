@@ -878,8 +878,11 @@ internal sealed class LeanHttp2Connection : LeanHttp2Endpoint, IHPackHeaderSink
 
                         _peerMaxFrame = (int)value;
                         break;
+                    case Http2Frame.SettingHeaderTableSize:
+                        OnPeerHeaderTableSize(value); // this client's encoder indexes nothing, but a lower limit is still signalled
+                        break;
                     default:
-                        break; // HEADER_TABLE_SIZE: this client's encoder uses no dynamic table; others are advisory or unknown
+                        break; // others are advisory or unknown
                 }
             }
 

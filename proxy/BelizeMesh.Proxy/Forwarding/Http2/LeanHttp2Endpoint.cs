@@ -46,6 +46,12 @@ internal abstract class LeanHttp2Endpoint : IThreadPoolWorkItem
     /// <summary>Why the connection ended; null while it is up.</summary>
     private protected Exception? _failure;
 
+    // The HPACK encoder's side of the peer's SETTINGS_HEADER_TABLE_SIZE, guarded by _lock: the dynamic table size last
+    // announced (neither encoder indexes anything, so only the size updates use it), and whether the next header block
+    // must start with an update to it.
+    private int _encoderTableSize = 4096;
+    private bool _tableSizeUpdatePending;
+
     /// <param name="outputHighWater">Output bytes beyond which <see cref="FlushAsync"/> returns a task that waits for the
     /// write under way; <see cref="int.MaxValue"/> when writers never wait.</param>
     private protected LeanHttp2Endpoint(int outputHighWater)
@@ -187,22 +193,50 @@ internal abstract class LeanHttp2Endpoint : IThreadPoolWorkItem
 
     // ---- frames (caller holds the lock, and has checked that the connection may still write) ----
 
-    /// <summary>Appends a header block as HEADERS and CONTINUATIONs of at most <paramref name="maxFrame"/> bytes each.</summary>
+    /// <summary>The peer's SETTINGS_HEADER_TABLE_SIZE (caller holds the lock). A value below the size last announced must be
+    /// signalled at the start of the next header block (RFC 7541 §4.2, RFC 9113 §6.5.2: a strict decoder such as
+    /// nghttp2's fails the block without it); a higher one need not be, since an encoder may use less than allowed. Only
+    /// lowering keeps the smallest of several changes between two blocks, which §4.2 requires to be signalled.</summary>
+    private protected void OnPeerHeaderTableSize(uint value)
+    {
+        if (value < (uint)_encoderTableSize)
+        {
+            _encoderTableSize = (int)value;
+            _tableSizeUpdatePending = true;
+        }
+    }
+
+    /// <summary>Appends a header block as HEADERS and CONTINUATIONs of at most <paramref name="maxFrame"/> bytes each. After
+    /// the peer lowered SETTINGS_HEADER_TABLE_SIZE, the first block appended starts with a dynamic table size update to the
+    /// new size (<see cref="OnPeerHeaderTableSize"/>), written into the HEADERS frame ahead of the block.</summary>
     private protected void AppendHeaderFrames(int streamId, ReadOnlySpan<byte> block, bool endStream, int maxFrame)
     {
         Http2FrameType type = Http2FrameType.Headers;
         byte flags = endStream ? Http2Frame.FlagEndStream : (byte)0;
+        int prefix = 0;
+        if (_tableSizeUpdatePending)
+        {
+            _tableSizeUpdatePending = false;
+            prefix = HPackEncoder.GetIntegerLength(_encoderTableSize, 5); // at most 6 bytes: far below any frame size
+        }
+
         do
         {
-            int length = Math.Min(block.Length, maxFrame);
+            int length = Math.Min(block.Length, maxFrame - prefix);
             bool last = length == block.Length;
-            Span<byte> frame = Reserve(Http2Frame.HeaderLength + length);
-            Http2Frame.WriteHeader(frame, length, type, (byte)(flags | (last ? Http2Frame.FlagEndHeaders : 0)), streamId);
-            block[..length].CopyTo(frame[Http2Frame.HeaderLength..]);
+            Span<byte> frame = Reserve(Http2Frame.HeaderLength + prefix + length);
+            Http2Frame.WriteHeader(frame, prefix + length, type, (byte)(flags | (last ? Http2Frame.FlagEndHeaders : 0)), streamId);
+            if (prefix > 0)
+            {
+                HPackEncoder.WriteInteger(_encoderTableSize, 5, 0x20, frame[Http2Frame.HeaderLength..]); // §6.3: 001 and the size
+            }
+
+            block[..length].CopyTo(frame[(Http2Frame.HeaderLength + prefix)..]);
             _outputLength += frame.Length;
             block = block[length..];
             type = Http2FrameType.Continuation;
             flags = 0;
+            prefix = 0;
         }
         while (!block.IsEmpty);
     }

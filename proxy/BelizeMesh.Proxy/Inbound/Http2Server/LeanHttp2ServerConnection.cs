@@ -73,8 +73,6 @@ internal sealed class LeanHttp2ServerConnection : LeanHttp2Endpoint, IHPackHeade
     private int _highestStreamId;
     private int _peerInitialWindow = Http2Frame.DefaultWindow;
     private int _peerMaxFrame = Http2Frame.DefaultMaxFrameSize;
-    private int _encoderTableSize = 4096; // the dynamic table size announced to the client (our encoder indexes nothing: only the size updates use it)
-    private bool _tableSizeUpdatePending;
     private long _sendWindow = Http2Frame.DefaultWindow;
     private long _receiveWindow;
     private int _receiveUnacked;
@@ -427,22 +425,11 @@ internal sealed class LeanHttp2ServerConnection : LeanHttp2Endpoint, IHPackHeade
 
     /// <summary>Appends a header block as HEADERS and CONTINUATIONs within the client's frame size (caller holds the lock).
     /// After the client lowered SETTINGS_HEADER_TABLE_SIZE, the first block starts with a dynamic table size update to the
-    /// new size (RFC 7541 §4.2; a decoder such as nghttp2's fails the block without it).</summary>
+    /// new size (see <see cref="LeanHttp2Endpoint.AppendHeaderFrames"/>).</summary>
     internal void AppendHeaders(int streamId, ReadOnlySpan<byte> block, bool endStream)
     {
         if (!CanWrite)
         {
-            return;
-        }
-
-        if (_tableSizeUpdatePending)
-        {
-            _tableSizeUpdatePending = false;
-            byte[] prefixed = ArrayPool<byte>.Shared.Rent(block.Length + 8);
-            int length = HPackEncoder.WriteInteger(_encoderTableSize, 5, 0x20, prefixed);
-            block.CopyTo(prefixed.AsSpan(length));
-            AppendHeaderFrames(streamId, prefixed.AsSpan(0, length + block.Length), endStream, _peerMaxFrame);
-            ArrayPool<byte>.Shared.Return(prefixed);
             return;
         }
 
@@ -1495,14 +1482,7 @@ internal sealed class LeanHttp2ServerConnection : LeanHttp2Endpoint, IHPackHeade
                         _peerMaxFrame = (int)value;
                         break;
                     case Http2Frame.SettingHeaderTableSize:
-                        // our encoder does not index, but a lower limit must still be signalled in the next block (RFC 7541 §4.2);
-                        // a higher one need not be (an encoder may use less than allowed)
-                        if (value < (uint)_encoderTableSize)
-                        {
-                            _encoderTableSize = (int)value;
-                            _tableSizeUpdatePending = true;
-                        }
-
+                        OnPeerHeaderTableSize(value); // our encoder does not index, but a lower limit is still signalled
                         break;
                     default:
                         break; // MAX_CONCURRENT_STREAMS: no push; others advisory or unknown

@@ -800,6 +800,34 @@ public sealed class HPackTests
     }
 
     [Fact]
+    public void Decoding_within_the_limit_reads_the_whole_block_past_the_limit_and_keeps_the_dynamic_table_in_step()
+    {
+        var decoder = new HPackDecoder(maxDynamicTableSize: 256, maxHeaderListSize: 100);
+        byte[] huffman = HuffmanEncode(new string('0', 300)); // longer than the limit and the table: checked, not kept
+        var block = new List<byte> { 0x40, 5 };
+        block.AddRange("x-old"u8.ToArray());
+        block.AddRange([1, (byte)'1']); // x-old: 1 with incremental indexing (38 bytes)
+        AppendInteger(block, 4, 6, 0x40); // :path with incremental indexing, a Huffman value of 300 bytes: over the limit
+        AppendInteger(block, huffman.Length, 7, 0x80);
+        block.AddRange(huffman);
+        block.AddRange([0x40, 5, .. "x-new"u8.ToArray(), 1, (byte)'2']); // added to the table after the limit
+        block.Add(0x82);
+
+        var fields = new Fields();
+        Assert.False(decoder.DecodeWithinLimit(block.ToArray(), fields));
+        Assert.Equal([(0, "x-old", "1")], fields.List); // nothing from the field that went over the limit on
+        AssertTable(decoder, 38, ("x-new", "2")); // the long entry emptied the table (larger than it), then x-new entered
+
+        fields = new Fields();
+        Assert.True(decoder.DecodeWithinLimit(Hex("be 82"), fields));
+        Assert.Equal([(0, "x-new", "2"), (HPackStaticTable.MethodGet, ":method", "GET")], fields.List);
+
+        // invalid Huffman past the limit is still a decoding error
+        byte[] eos = [0x04, 0x85, 0x07, 0xff, 0xff, 0xff, 0xff]; // "0", then EOS
+        Assert.Throws<HPackDecodingException>(() => new HPackDecoder(maxDynamicTableSize: 0, maxHeaderListSize: 0).DecodeWithinLimit(eos, new Fields()));
+    }
+
+    [Fact]
     public void Decoder_allocates_nothing_per_block_once_warm()
     {
         var sink = new CountingSink();

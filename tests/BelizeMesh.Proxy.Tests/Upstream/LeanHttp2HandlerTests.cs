@@ -1124,6 +1124,61 @@ public sealed class LeanHttp2HandlerTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task A_response_header_list_over_the_clients_limit_fails_only_its_stream_and_keeps_the_dynamic_table_in_step()
+    {
+        var reset = new TaskCompletionSource<Http2ErrorCode>(TaskCreationOptions.RunContinuationsAsynchronously);
+        FrameServer server = Frames(async (conn, _) =>
+        {
+            H2Request a = await conn.ReadRequestAsync();
+            H2Request b = await conn.ReadRequestAsync();
+            (H2Request big, H2Request next) = a.Value(":path") == "/big" ? (a, b) : (b, a);
+
+            // Over LeanHttp2Connection.MaxHeaderListSize (64 KiB) in a block under twice that: a Huffman value longer than
+            // the limit alone, a raw one, then an entry added to the dynamic table after the limit was passed.
+            byte[] block = new HeaderBlock()
+                .Status(200)
+                .Huffman("x-huge", new string('a', 70_000), huffmanName: false)
+                .Field("x-more", new string('b', 1_000))
+                .Indexing("x-dyn", "added after the limit")
+                .ToArray();
+            Assert.InRange(block.Length, 40_000, 2 * LeanHttp2Connection.MaxHeaderListSize);
+            var frames = new List<byte[]>();
+            for (int offset = 0; offset < block.Length; offset += Http2Frame.DefaultMaxFrameSize)
+            {
+                int length = Math.Min(Http2Frame.DefaultMaxFrameSize, block.Length - offset);
+                bool last = offset + length == block.Length;
+                frames.Add(FrameServer.Frame(
+                    offset == 0 ? Http2FrameType.Headers : Http2FrameType.Continuation,
+                    (byte)((offset == 0 ? Http2Frame.FlagEndStream : 0) | (last ? Http2Frame.FlagEndHeaders : 0)),
+                    big.StreamId,
+                    block.AsSpan(offset, length)));
+            }
+
+            await conn.WriteAsync([.. frames]);
+            RawFrame rst = await conn.NextFrameAsync(f => f.Type == Http2FrameType.RstStream, "the client's RST_STREAM");
+            Assert.Equal(big.StreamId, rst.StreamId);
+            reset.TrySetResult((Http2ErrorCode)BinaryPrimitives.ReadUInt32BigEndian(rst.Payload));
+
+            // the entry the oversized block added is the newest in the client's table too
+            await conn.WriteHeadersAsync(next.StreamId, new HeaderBlock().Status(200).Indexed(62).ToArray(), endStream: false);
+            await conn.WriteDataAsync(next.StreamId, "next", endStream: true);
+            await conn.WaitClosedAsync();
+        });
+        using HttpMessageInvoker client = Client(out LeanHttp2Handler handler);
+        Task<HttpResponseMessage> big = client.SendAsync(Request(HttpMethod.Get, server.Port, "/big"), CancellationToken.None);
+        Task<HttpResponseMessage> next = client.SendAsync(Request(HttpMethod.Get, server.Port, "/next"), CancellationToken.None);
+        HttpRequestException error = await Assert.ThrowsAsync<HttpRequestException>(() => big.WaitAsync(s_backstop));
+        Assert.Equal(HttpRequestError.ConfigurationLimitExceeded, error.HttpRequestError);
+        Assert.Contains("larger than the limit", error.Message, StringComparison.Ordinal);
+        Assert.Equal(Http2ErrorCode.ProtocolError, await reset.Task.WaitAsync(s_backstop));
+        using HttpResponseMessage response = await next.WaitAsync(s_backstop);
+        Assert.Equal("added after the limit", Assert.Single(response.Headers.GetValues("x-dyn")));
+        Assert.Equal("next", await BodyAsync(response));
+        Assert.Equal(1, server.Accepted);
+        Assert.Equal(1, handler.OpenConnections(server.Authority));
+    }
+
+    [Fact]
     public async Task A_response_to_a_stream_the_client_reset_still_updates_the_dynamic_table()
     {
         var cancelled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -1462,7 +1517,7 @@ public sealed class LeanHttp2HandlerTests : IAsyncDisposable
     /// <summary>Builds a response header block by hand: every HPACK representation a server may choose.</summary>
     private sealed class HeaderBlock
     {
-        private readonly byte[] _bytes = new byte[8192];
+        private readonly byte[] _bytes = new byte[160 * 1024];
         private int _length;
 
         private Span<byte> Rest => _bytes.AsSpan(_length);

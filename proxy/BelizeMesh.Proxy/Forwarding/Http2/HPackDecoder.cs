@@ -66,6 +66,12 @@ internal sealed class HPackDecoder
     /// <summary>Huffman-decoded strings, and a name copied out of the table when its entry may be evicted.</summary>
     private byte[] _scratch = [];
 
+    // The block being decoded by DecodeWithinLimit: the header list went over the limit (fields are no longer passed on),
+    // and the field being read has a string too long to keep (it is skipped, and cannot enter the table).
+    private bool _continuePastLimit;
+    private bool _overLimit;
+    private bool _fieldTooLong;
+
     /// <summary>Creates a decoder.</summary>
     /// <param name="maxDynamicTableSize">The SETTINGS_HEADER_TABLE_SIZE this endpoint advertised: the table starts with this
     /// maximum, and a dynamic table size update above it is an error.</param>
@@ -97,6 +103,38 @@ internal sealed class HPackDecoder
     public void Decode(ReadOnlySpan<byte> headerBlock, IHPackHeaderSink sink)
     {
         ArgumentNullException.ThrowIfNull(sink);
+        _continuePastLimit = false;
+        _overLimit = false;
+        _fieldTooLong = false;
+        DecodeBlock(headerBlock, sink);
+    }
+
+    /// <summary>
+    /// <see cref="Decode"/>, except that a header list over the limit is not an error: the whole block is still decoded, so
+    /// the dynamic table stays in step with the encoder's (the connection and its other streams go on), but from the field
+    /// that goes over the limit on nothing more is passed to <paramref name="sink"/>. False when that happened: the caller
+    /// fails only this block's stream. Invalid HPACK still throws.
+    /// </summary>
+    /// <exception cref="HPackDecodingException">The block is not valid HPACK or ends in the middle of a representation.</exception>
+    public bool DecodeWithinLimit(ReadOnlySpan<byte> headerBlock, IHPackHeaderSink sink)
+    {
+        ArgumentNullException.ThrowIfNull(sink);
+        _continuePastLimit = true;
+        _overLimit = false;
+        _fieldTooLong = false;
+        try
+        {
+            DecodeBlock(headerBlock, sink);
+            return !_overLimit;
+        }
+        finally
+        {
+            _continuePastLimit = false;
+        }
+    }
+
+    private void DecodeBlock(ReadOnlySpan<byte> headerBlock, IHPackHeaderSink sink)
+    {
         int pos = 0;
         int listSize = 0;
         bool fieldSeen = false;
@@ -128,8 +166,10 @@ internal sealed class HPackDecoder
                     value = _bytes.AsSpan(entry.Offset + entry.NameLength, entry.ValueLength);
                 }
 
-                AddToListSize(ref listSize, name.Length, value.Length);
-                sink.OnHeader(staticIndex, name, value);
+                if (AddToListSize(ref listSize, name.Length, value.Length))
+                {
+                    sink.OnHeader(staticIndex, name, value);
+                }
             }
             else if ((first & 0x40) != 0)
             {
@@ -195,13 +235,29 @@ internal sealed class HPackDecoder
         }
 
         ReadOnlySpan<byte> value = ReadString(block, ref pos, ref scratchUsed);
-        AddToListSize(ref listSize, name.Length, value.Length);
+        if (_fieldTooLong)
+        {
+            // DecodeWithinLimit: a string longer than both the limit and the table was checked but not kept; the list is
+            // over the limit, and the entry (larger than the table) empties the table instead of entering it (§4.4)
+            _fieldTooLong = false;
+            if (addToTable)
+            {
+                EvictToFit(_tableMaxSize + 1);
+            }
+
+            return;
+        }
+
+        bool withinLimit = AddToListSize(ref listSize, name.Length, value.Length);
         if (addToTable)
         {
             Insert(name, value);
         }
 
-        sink.OnHeader(staticIndex, name, value);
+        if (withinLimit)
+        {
+            sink.OnHeader(staticIndex, name, value);
+        }
     }
 
     /// <summary>Reads a string literal (RFC 7541 §5.2): raw, as a slice of the block, or Huffman-decoded into the scratch
@@ -227,13 +283,27 @@ internal sealed class HPackDecoder
             return raw;
         }
 
-        // One field's name and value never exceed the header list limit, which bounds the scratch buffer.
+        // One field's name and value never exceed the header list limit, which bounds the scratch buffer. Past the limit
+        // (DecodeWithinLimit) a string is kept while it could still enter the table; a longer one is only checked.
         int room = Math.Max(0, _maxHeaderListSize - scratchUsed);
+        if (_continuePastLimit)
+        {
+            room = Math.Max(room, _maxDynamicTableSize);
+        }
+
         int capacity = Math.Min(HPackHuffman.GetMaxDecodedLength(length), room);
         EnsureScratch(scratchUsed + capacity);
         if (!HPackHuffman.TryDecode(raw, _scratch.AsSpan(scratchUsed, capacity), out int written))
         {
-            throw ListTooLarge();
+            if (!_continuePastLimit)
+            {
+                throw ListTooLarge();
+            }
+
+            _ = HPackHuffman.GetDecodedLength(raw); // still valid Huffman, or the block is not valid HPACK
+            _overLimit = true;
+            _fieldTooLong = true;
+            return default;
         }
 
         ReadOnlySpan<byte> decoded = _scratch.AsSpan(scratchUsed, written);
@@ -291,16 +361,30 @@ internal sealed class HPackDecoder
         }
     }
 
-    private void AddToListSize(ref int listSize, int nameLength, int valueLength)
+    /// <summary>Adds a field to the header list's size; false once the list is over the limit (only in
+    /// <see cref="DecodeWithinLimit"/>: <see cref="Decode"/> throws).</summary>
+    private bool AddToListSize(ref int listSize, int nameLength, int valueLength)
     {
+        if (_overLimit)
+        {
+            return false;
+        }
+
         // Each term is bounded by the block or scratch sizes and the running total by the limit, so long avoids overflow.
         long total = (long)listSize + nameLength + valueLength + EntryOverhead;
         if (total > _maxHeaderListSize)
         {
-            throw ListTooLarge();
+            if (!_continuePastLimit)
+            {
+                throw ListTooLarge();
+            }
+
+            _overLimit = true;
+            return false;
         }
 
         listSize = (int)total;
+        return true;
     }
 
     /// <summary>The dynamic table entry of absolute index <paramref name="index"/> (above the static table; the newest entry

@@ -134,6 +134,19 @@ internal static class HPackHuffman
     /// it bounded the destination and says so); a malformed string still throws.
     /// </summary>
     public static bool TryDecode(ReadOnlySpan<byte> source, Span<byte> destination, out int written)
+        => DecodeCore(source, destination, countPastEnd: false, out written);
+
+    /// <summary>The length <paramref name="source"/> decodes to, checking it as <see cref="Decode"/> does but keeping
+    /// nothing: for a string too long to be kept that must still be valid.</summary>
+    public static int GetDecodedLength(ReadOnlySpan<byte> source)
+    {
+        DecodeCore(source, default, countPastEnd: true, out int length);
+        return length;
+    }
+
+    /// <summary>Decodes into <paramref name="destination"/>; when it is full, returns false at once, or with
+    /// <paramref name="countPastEnd"/> goes on checking and counting (<paramref name="written"/> is then the whole length).</summary>
+    private static bool DecodeCore(ReadOnlySpan<byte> source, Span<byte> destination, bool countPastEnd, out int written)
     {
         CanonicalCode code = s_code;
         ulong[] limits = code.Limits;
@@ -178,12 +191,16 @@ internal static class HPackHuffman
                 throw new HPackDecodingException("HPACK: a Huffman-coded string contains the EOS symbol (RFC 7541 §5.2).");
             }
 
-            if (written == destination.Length)
+            if (written < destination.Length)
+            {
+                destination[written] = (byte)symbol;
+            }
+            else if (!countPastEnd)
             {
                 return false;
             }
 
-            destination[written++] = (byte)symbol;
+            written++;
             bitCount -= length;
         }
 
@@ -199,7 +216,7 @@ internal static class HPackHuffman
             throw new HPackDecodingException("HPACK: a Huffman-coded string's padding is not the most significant bits of EOS (all ones, RFC 7541 §5.2).");
         }
 
-        return true;
+        return written <= destination.Length;
     }
 
     /// <summary>

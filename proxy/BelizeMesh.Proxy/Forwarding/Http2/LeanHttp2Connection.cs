@@ -632,9 +632,12 @@ internal sealed class LeanHttp2Connection : LeanHttp2Endpoint, IHPackHeaderSink
         _sinkField = 0;
         _sinkMalformed = null;
         _sinkContentLength = -1;
+        bool withinLimit;
         try
         {
-            _decoder.Decode(block, this);
+            // past MaxHeaderListSize the block is still decoded to its end (the table is the connection's), and then
+            // only its stream fails
+            withinLimit = _decoder.DecodeWithinLimit(block, this);
         }
         catch (HPackDecodingException ex)
         {
@@ -669,7 +672,11 @@ internal sealed class LeanHttp2Connection : LeanHttp2Endpoint, IHPackHeaderSink
         }
 
         string? malformed = _sinkMalformed;
-        if (malformed is null && !trailers)
+        if (!withinLimit)
+        {
+            malformed = null; // what was decoded is cut short: the limit is the error
+        }
+        else if (malformed is null && !trailers)
         {
             if (_sinkStatus == 0)
             {
@@ -708,7 +715,11 @@ internal sealed class LeanHttp2Connection : LeanHttp2Endpoint, IHPackHeaderSink
                 return;
             }
 
-            if (malformed is not null)
+            if (!withinLimit)
+            {
+                stream.ResetOverHeaderLimit($"The upstream's HTTP/2 response {(trailers ? "trailers are" : "headers are")} larger than the limit of {MaxHeaderListSize} bytes (name + value + 32 per field, RFC 9113 §6.5.2).");
+            }
+            else if (malformed is not null)
             {
                 stream.ResetFromPeerError(Http2ErrorCode.ProtocolError, "The upstream sent a malformed HTTP/2 response: " + malformed + ".");
             }
@@ -726,7 +737,7 @@ internal sealed class LeanHttp2Connection : LeanHttp2Endpoint, IHPackHeaderSink
             flush = _outputLength > before;
         }
 
-        if (malformed is not null && !trailers)
+        if ((malformed is not null || !withinLimit) && !trailers)
         {
             response.Dispose();
         }

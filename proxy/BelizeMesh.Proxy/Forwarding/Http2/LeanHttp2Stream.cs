@@ -241,6 +241,11 @@ internal sealed class LeanHttp2Stream : IValueTaskSource<HttpResponseMessage>, I
     /// <summary>The peer broke the protocol on this stream only (§5.4.2): reset it and fail the request.</summary>
     public void ResetFromPeerError(Http2ErrorCode code, string message) => ResetLocally(code, new HttpProtocolException((long)code, message, null));
 
+    /// <summary>The peer's header section is larger than this client takes: the stream is reset (PROTOCOL_ERROR, as for
+    /// a response it cannot process) and the request or its body read fails with a limit error.</summary>
+    public void ResetOverHeaderLimit(string message)
+        => ResetLocally(Http2ErrorCode.ProtocolError, new HttpRequestException(HttpRequestError.ConfigurationLimitExceeded, message));
+
     public void OnConnectionFailed(Exception error)
     {
         _closed = true;

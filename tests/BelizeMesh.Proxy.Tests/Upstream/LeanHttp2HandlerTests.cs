@@ -917,6 +917,41 @@ public sealed class LeanHttp2HandlerTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task A_server_flooding_pings_without_reading_the_acks_gets_enhance_your_calm_and_the_request_fails()
+    {
+        FrameServer server = Frames(async (conn, _) =>
+        {
+            await conn.ReadRequestAsync();
+            conn.PauseReading(); // the acknowledgements pile up in the socket buffers, then in the client's output
+            byte[] ping = FrameServer.Frame(Http2FrameType.Ping, 0, 0, new byte[8]);
+            byte[] batch = new byte[1000 * ping.Length];
+            for (int i = 0; i < 1000; i++)
+            {
+                ping.CopyTo(batch, i * ping.Length);
+            }
+
+            try
+            {
+                for (long sent = 0; sent < 64L * 1024 * 1024; sent += batch.Length)
+                {
+                    await conn.WriteAsync(batch);
+                }
+            }
+            catch (IOException)
+            {
+                // the client closed the connection
+            }
+
+            conn.ResumeReading();
+            await conn.WaitClosedAsync();
+        });
+        using HttpMessageInvoker client = Client(out LeanHttp2Handler handler);
+        HttpProtocolException error = await Assert.ThrowsAsync<HttpProtocolException>(() => client.SendAsync(Request(HttpMethod.Get, server.Port), CancellationToken.None).WaitAsync(s_backstop));
+        Assert.Equal((long)Http2ErrorCode.EnhanceYourCalm, error.ErrorCode);
+        Assert.Equal(0, handler.OpenConnections(server.Authority));
+    }
+
+    [Fact]
     public async Task A_zero_initial_window_holds_the_request_body_until_window_updates_open_it()
     {
         const int Size = 100_000; // above the connection's 65,535-byte send window as well
@@ -1735,6 +1770,7 @@ public sealed class LeanHttp2HandlerTests : IAsyncDisposable
         private readonly SemaphoreSlim _writeLock = new(1, 1);
         private readonly HPackDecoder _decoder = new();
         private readonly Task _pump;
+        private volatile TaskCompletionSource? _paused;
 
         public FrameConnection(Socket socket)
         {
@@ -1759,6 +1795,11 @@ public sealed class LeanHttp2HandlerTests : IAsyncDisposable
                 byte[] header = new byte[Http2Frame.HeaderLength];
                 while (true)
                 {
+                    if (_paused is { } paused)
+                    {
+                        await paused.Task;
+                    }
+
                     await _stream.ReadExactlyAsync(header);
                     Http2Frame.ReadHeader(header, out int length, out Http2FrameType type, out byte flags, out int streamId);
                     byte[] payload = new byte[length];
@@ -1775,6 +1816,12 @@ public sealed class LeanHttp2HandlerTests : IAsyncDisposable
                 _frames.Writer.TryComplete();
             }
         }
+
+        /// <summary>Stops reading from the socket (after the frame being read, if any): what the client writes then fills
+        /// the socket buffers until <see cref="ResumeReading"/>.</summary>
+        public void PauseReading() => _paused = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void ResumeReading() => Interlocked.Exchange(ref _paused, null)?.TrySetResult();
 
         /// <summary>The next frame, null when the client closed; throws <see cref="TimeoutException"/> after <paramref name="within"/>.</summary>
         public async Task<RawFrame?> TryNextFrameAsync(TimeSpan? within = null)
@@ -1942,6 +1989,7 @@ public sealed class LeanHttp2HandlerTests : IAsyncDisposable
         public async ValueTask DisposeAsync()
         {
             await _stream.DisposeAsync();
+            ResumeReading();
             await _pump;
         }
     }

@@ -39,6 +39,10 @@ internal sealed class LeanHttp2Connection : LeanHttp2Endpoint, IHPackHeaderSink
 
     private const int ReadBufferSize = 32 * 1024;
 
+    /// <summary>How long a connection error waits for its GOAWAY to be written before the connection closes anyway: a
+    /// peer that does not read would otherwise hold the connection, and its requests, for ever.</summary>
+    private static readonly TimeSpan s_goAwayFlushTimeout = TimeSpan.FromSeconds(2);
+
     /// <summary>What a regular field name may hold (§8.2.1): visible ASCII but upper case and the colon.</summary>
     private static readonly SearchValues<byte> s_fieldNameBytes = SearchValues.Create("!\"#$%&'()*+,-./0123456789;<=>?@[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~"u8);
 
@@ -394,7 +398,7 @@ internal sealed class LeanHttp2Connection : LeanHttp2Endpoint, IHPackHeaderSink
                 }
             }
 
-            await FlushNowAsync().ConfigureAwait(false);
+            await FlushNowAsync().WaitAsync(s_goAwayFlushTimeout).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             Abort(new HttpProtocolException((long)ex.Code, "The upstream broke the HTTP/2 protocol: " + ex.Message + ".", null));
         }
         catch (Exception ex)

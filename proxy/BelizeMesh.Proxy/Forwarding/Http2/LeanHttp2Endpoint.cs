@@ -25,6 +25,11 @@ internal abstract class LeanHttp2Endpoint : IThreadPoolWorkItem
     /// <summary>The largest written buffer kept as the spare for the next swap; larger ones go back to the pool.</summary>
     private protected const int OutputKeptSize = 64 * 1024;
 
+    /// <summary>The most SETTINGS and PING acknowledgements that may wait in the output for the next write (nghttp2 allows
+    /// 1000 outstanding): a peer that keeps asking for them without reading what it is sent would grow the output without
+    /// bound, so beyond this the connection ends with ENHANCE_YOUR_CALM.</summary>
+    internal const int MaxQueuedAcks = 1000;
+
     private protected readonly object _lock = new();
 
     // Beyond this much unwritten output, FlushAsync makes the writer wait for the write under way (int.MaxValue: never).
@@ -51,6 +56,9 @@ internal abstract class LeanHttp2Endpoint : IThreadPoolWorkItem
     // must start with an update to it.
     private int _encoderTableSize = 4096;
     private bool _tableSizeUpdatePending;
+
+    /// <summary>SETTINGS and PING acknowledgements appended since the last write took the output (guarded by _lock).</summary>
+    private int _queuedAcks;
 
     /// <param name="outputHighWater">Output bytes beyond which <see cref="FlushAsync"/> returns a task that waits for the
     /// write under way; <see cref="int.MaxValue"/> when writers never wait.</param>
@@ -156,6 +164,7 @@ internal abstract class LeanHttp2Endpoint : IThreadPoolWorkItem
                 _output = _spare ?? ArrayPool<byte>.Shared.Rent(4096);
                 _spare = null;
                 _outputLength = 0;
+                _queuedAcks = 0;
             }
         }
 
@@ -277,8 +286,22 @@ internal abstract class LeanHttp2Endpoint : IThreadPoolWorkItem
         _outputLength += frame.Length;
     }
 
+    /// <summary>Appends an acknowledgement of a SETTINGS or PING frame (caller holds the lock) unless
+    /// <see cref="MaxQueuedAcks"/> already wait for the write under way: then the peer is not reading what it asks for,
+    /// a connection error (ENHANCE_YOUR_CALM).</summary>
+    private void CountQueuedAck()
+    {
+        if (_queuedAcks >= MaxQueuedAcks)
+        {
+            throw new Http2ConnectionException(Http2ErrorCode.EnhanceYourCalm, $"more than {MaxQueuedAcks} SETTINGS and PING acknowledgements wait to be written: the peer does not read what it asks for");
+        }
+
+        _queuedAcks++;
+    }
+
     private protected void AppendSettingsAck()
     {
+        CountQueuedAck();
         Span<byte> ack = Reserve(Http2Frame.HeaderLength);
         Http2Frame.WriteHeader(ack, 0, Http2FrameType.Settings, Http2Frame.FlagAck, 0);
         _outputLength += ack.Length;
@@ -286,6 +309,7 @@ internal abstract class LeanHttp2Endpoint : IThreadPoolWorkItem
 
     private protected void AppendPingAck(ReadOnlySpan<byte> payload)
     {
+        CountQueuedAck();
         Span<byte> frame = Reserve(Http2Frame.HeaderLength + 8);
         Http2Frame.WriteHeader(frame, 8, Http2FrameType.Ping, Http2Frame.FlagAck, 0);
         payload.CopyTo(frame[Http2Frame.HeaderLength..]);

@@ -2177,6 +2177,33 @@ public sealed class LeanHttp2ServerTests(ITestOutputHelper output) : IAsyncDispo
         Assert.Empty(response.Body);
     }
 
+    [Theory]
+    [InlineData(101, false)]
+    [InlineData(101, true)]
+    [InlineData(103, false)]
+    [InlineData(103, true)]
+    [InlineData(100, false)]
+    public async Task An_informational_or_101_final_status_from_the_application_becomes_a_500_instead_of_being_sent(int status, bool writesBody)
+    {
+        LeanServer server = await StartAsync(async ctx =>
+        {
+            ctx.Response.StatusCode = status;
+            if (writesBody)
+            {
+                await ctx.Response.WriteAsync("body"); // refused: the headers cannot be sent, the response is not started
+            }
+        });
+        (RawHttp2Client client, _) = await HandshakeAsync(server);
+        await client.SendGetAsync(1);
+        H2Response response = await client.ReadResponseAsync(1);
+        Assert.True(response.Status == 500 && response.ResetCode is null, $"{response.Status} {response.ResetCode}; {client.History}");
+        Assert.Empty(response.Body);
+
+        // the connection goes on
+        await client.SendGetAsync(3);
+        Assert.Equal(500, (await client.ReadResponseAsync(3)).Status);
+    }
+
     // ---------------------------------------------------------------------------------------------------------------
     // Helpers
     // ---------------------------------------------------------------------------------------------------------------

@@ -830,9 +830,12 @@ internal sealed partial class LeanHttp2ServerStream : IDisposable
                     LeanHttp2ServerLog.ResponseLengthMismatch(_connection.Logger, _connection.Context.ConnectionId, Id, declared, 0);
                     RespondServerError();
                 }
+                else if (!TryCommitHeaders(endStream: !trailers))
+                {
+                    RespondServerError(); // headers that cannot be sent (a 1xx final status, a bad value): as for a failure
+                }
                 else
                 {
-                    CommitHeaders(endStream: !trailers);
                     if (trailers)
                     {
                         AppendTrailers();
@@ -862,6 +865,22 @@ internal sealed partial class LeanHttp2ServerStream : IDisposable
         }
 
         await _connection.FlushAsync().ConfigureAwait(false);
+    }
+
+    /// <summary><see cref="CommitHeaders"/> when the application has returned (caller holds the lock): false, with the
+    /// response not started and the reason logged, when its headers cannot be sent.</summary>
+    private bool TryCommitHeaders(bool endStream)
+    {
+        try
+        {
+            CommitHeaders(endStream);
+            return true;
+        }
+        catch (InvalidOperationException ex) when (!_hasStarted)
+        {
+            LeanHttp2ServerLog.ApplicationError(_connection.Logger, _connection.Context.ConnectionId, Id, ex);
+            return false;
+        }
     }
 
     /// <summary>500 with an empty body for an application that failed before its response started (caller holds the lock).</summary>
@@ -910,6 +929,12 @@ internal sealed partial class LeanHttp2ServerStream : IDisposable
             if (status is < 100 or > 999)
             {
                 throw new InvalidOperationException($"The status code {status} is not three digits.");
+            }
+
+            if (status < 200)
+            {
+                // RFC 9113 §8.1: 1xx are interim only (100 Continue is sent by the server itself), and §8.6: no 101
+                throw new InvalidOperationException($"The status code {status} cannot be the final status of an HTTP/2 response: 1xx responses are informational and 101 (Switching Protocols) does not exist in HTTP/2.");
             }
 
             digits[0] = (byte)('0' + (status / 100));

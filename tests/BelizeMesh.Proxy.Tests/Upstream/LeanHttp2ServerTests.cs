@@ -2204,6 +2204,33 @@ public sealed class LeanHttp2ServerTests(ITestOutputHelper output) : IAsyncDispo
         Assert.Equal(500, (await client.ReadResponseAsync(3)).Status);
     }
 
+    [Fact]
+    public async Task A_stream_made_to_depend_on_itself_by_priority_or_trailers_is_reset_with_PROTOCOL_ERROR_and_the_connection_goes_on()
+    {
+        LeanServer server = await StartAsync(async ctx =>
+        {
+            using var reader = new StreamReader(ctx.Request.Body, Encoding.Latin1);
+            string body = await reader.ReadToEndAsync();
+            await ctx.Response.WriteAsync("ok" + body);
+        });
+        (RawHttp2Client client, _) = await HandshakeAsync(server);
+
+        // RFC 9113 §5.3.1: a PRIORITY frame on an open stream naming the stream itself
+        await client.SendHeadersAsync(1, RequestHeaderBlock.Request("POST", "/priority").ToArray(), endStream: false);
+        await client.SendFrameAsync(Http2FrameType.Priority, 0, 1, [0, 0, 0, 1, 16]);
+        await client.ExpectResetAsync(1, Http2ErrorCode.ProtocolError);
+
+        // trailers (HEADERS with the PRIORITY flag) doing the same
+        await client.SendHeadersAsync(3, RequestHeaderBlock.Request("POST", "/trailers").ToArray(), endStream: false);
+        byte[] trailers = new RequestHeaderBlock().Field("x-trailer", "1").ToArray();
+        await client.SendFrameAsync(Http2FrameType.Headers, Http2Frame.FlagEndHeaders | Http2Frame.FlagEndStream | Http2Frame.FlagPriority, 3, [0, 0, 0, 3, 16, .. trailers]);
+        await client.ExpectResetAsync(3, Http2ErrorCode.ProtocolError);
+
+        await client.SendGetAsync(5);
+        Assert.Equal("ok", (await client.ReadResponseAsync(5)).BodyText);
+        Assert.False(await client.SeesAsync(f => f.Type == Http2FrameType.GoAway, TimeSpan.FromMilliseconds(100)), client.History);
+    }
+
     // ---------------------------------------------------------------------------------------------------------------
     // Helpers
     // ---------------------------------------------------------------------------------------------------------------

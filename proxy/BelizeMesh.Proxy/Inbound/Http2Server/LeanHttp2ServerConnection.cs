@@ -841,10 +841,40 @@ internal sealed class LeanHttp2ServerConnection : LeanHttp2Endpoint, IHPackHeade
                     throw new Http2ConnectionException(Http2ErrorCode.FrameSizeError, "a PRIORITY frame not 5 bytes long");
                 }
 
+                if ((BinaryPrimitives.ReadInt32BigEndian(payload) & int.MaxValue) == streamId)
+                {
+                    OnSelfDependentPriority(streamId);
+                }
+
                 break; // priorities are not used (RFC 9113 §5.3.2 deprecates them)
             default:
                 break; // unknown frame types are ignored (§4.1)
         }
+    }
+
+    /// <summary>A PRIORITY frame making its stream depend on itself: a stream error PROTOCOL_ERROR (RFC 9113 §5.3.1). An
+    /// idle stream cannot be reset (§6.4: the client would take RST_STREAM on it as a connection error), so there the
+    /// error is the connection's.</summary>
+    private void OnSelfDependentPriority(int streamId)
+    {
+        if (IsIdle(streamId))
+        {
+            throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, $"PRIORITY making idle stream {streamId} depend on itself");
+        }
+
+        lock (_lock)
+        {
+            if (_streams.TryGetValue(streamId, out LeanHttp2ServerStream? stream))
+            {
+                stream.ResetFromProtocol(Http2ErrorCode.ProtocolError, "a PRIORITY frame made the stream depend on itself");
+            }
+            else if (!RecentlyReset(streamId))
+            {
+                AppendReset(streamId, Http2ErrorCode.ProtocolError); // closed: the reset only says why its frame was refused
+            }
+        }
+
+        _ = FlushAsync();
     }
 
     /// <summary>SETTINGS and PING (not acknowledgements) above <see cref="ControlFramesPerSecond"/> end the connection.</summary>
@@ -1087,7 +1117,11 @@ internal sealed class LeanHttp2ServerConnection : LeanHttp2Endpoint, IHPackHeade
             lock (_lock)
             {
                 int before = _outputLength;
-                if (!endStream)
+                if (dependsOnItself)
+                {
+                    stream.ResetFromProtocol(Http2ErrorCode.ProtocolError, "request trailers whose priority makes the stream depend on itself");
+                }
+                else if (!endStream)
                 {
                     stream.ResetFromProtocol(Http2ErrorCode.ProtocolError, "request trailers that do not end the stream");
                 }

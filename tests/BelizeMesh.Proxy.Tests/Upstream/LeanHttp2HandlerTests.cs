@@ -1214,6 +1214,43 @@ public sealed class LeanHttp2HandlerTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task A_stream_the_server_makes_depend_on_itself_is_reset_with_protocol_error_and_the_connection_goes_on()
+    {
+        var resets = new ConcurrentQueue<(int Stream, Http2ErrorCode Code)>();
+        FrameServer server = Frames(async (conn, _) =>
+        {
+            // RFC 9113 §5.3.1: a PRIORITY frame naming its own stream
+            H2Request first = await conn.ReadRequestAsync();
+            await conn.WriteAsync(FrameServer.Frame(Http2FrameType.Priority, 0, first.StreamId, [0, 0, 0, (byte)first.StreamId, 16]));
+            RawFrame rst = await conn.NextFrameAsync(f => f.Type == Http2FrameType.RstStream, "the client's RST_STREAM");
+            resets.Enqueue((rst.StreamId, (Http2ErrorCode)BinaryPrimitives.ReadUInt32BigEndian(rst.Payload)));
+
+            // response HEADERS whose priority fields do the same
+            H2Request second = await conn.ReadRequestAsync();
+            await conn.WriteAsync(FrameServer.Frame(Http2FrameType.Headers, Http2Frame.FlagEndHeaders | Http2Frame.FlagEndStream | Http2Frame.FlagPriority, second.StreamId, [0, 0, 0, (byte)second.StreamId, 16, .. new HeaderBlock().Status(200).ToArray()]));
+            rst = await conn.NextFrameAsync(f => f.Type == Http2FrameType.RstStream, "the client's RST_STREAM");
+            resets.Enqueue((rst.StreamId, (Http2ErrorCode)BinaryPrimitives.ReadUInt32BigEndian(rst.Payload)));
+
+            H2Request third = await conn.ReadRequestAsync();
+            await conn.RespondAsync(third.StreamId, 200, "third");
+            await conn.WaitClosedAsync();
+        });
+        using HttpMessageInvoker client = Client(out LeanHttp2Handler handler);
+        foreach (string path in (string[])["/priority", "/headers"])
+        {
+            HttpProtocolException error = await Assert.ThrowsAsync<HttpProtocolException>(() => client.SendAsync(Request(HttpMethod.Get, server.Port, path), CancellationToken.None).WaitAsync(s_backstop));
+            Assert.Equal((long)Http2ErrorCode.ProtocolError, error.ErrorCode);
+            Assert.Contains("depend on itself", error.Message, StringComparison.Ordinal);
+        }
+
+        using HttpResponseMessage response = await client.SendAsync(Request(HttpMethod.Get, server.Port, "/third"), CancellationToken.None).WaitAsync(s_backstop);
+        Assert.Equal("third", await BodyAsync(response));
+        Assert.Equal([(1, Http2ErrorCode.ProtocolError), (3, Http2ErrorCode.ProtocolError)], resets);
+        Assert.Equal(1, server.Accepted);
+        Assert.Equal(1, handler.OpenConnections(server.Authority));
+    }
+
+    [Fact]
     public async Task A_response_to_a_stream_the_client_reset_still_updates_the_dynamic_table()
     {
         var cancelled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);

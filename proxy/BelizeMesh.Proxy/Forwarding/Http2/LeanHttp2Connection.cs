@@ -72,6 +72,7 @@ internal sealed class LeanHttp2Connection : LeanHttp2Endpoint, IHPackHeaderSink
     private int _headerBlockLength;
     private int _headerBlockStream;
     private bool _headerBlockEndStream;
+    private bool _headerBlockSelfDependent;
     private HttpResponseMessage? _sinkResponse;
     private bool _sinkTrailers;
     private int _sinkStatus;
@@ -502,9 +503,42 @@ internal sealed class LeanHttp2Connection : LeanHttp2Endpoint, IHPackHeaderSink
                     throw new Http2ConnectionException(Http2ErrorCode.FrameSizeError, "a PRIORITY frame not 5 bytes long");
                 }
 
-                break;
+                if ((BinaryPrimitives.ReadInt32BigEndian(payload) & int.MaxValue) == streamId)
+                {
+                    OnSelfDependentPriority(streamId);
+                }
+
+                break; // priorities are not used (RFC 9113 §5.3.2 deprecates them)
             default:
                 break; // unknown frame types are ignored (§4.1)
+        }
+    }
+
+    /// <summary>A PRIORITY frame making its stream depend on itself: a stream error PROTOCOL_ERROR (RFC 9113 §5.3.1) on an
+    /// open stream; nothing to reset on a closed one; on an idle one, which RST_STREAM cannot name (§6.4), a connection
+    /// error.</summary>
+    private void OnSelfDependentPriority(int streamId)
+    {
+        bool flush;
+        lock (_lock)
+        {
+            if (NeverOpened(streamId))
+            {
+                throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, $"PRIORITY making idle stream {streamId} depend on itself");
+            }
+
+            int before = _outputLength;
+            if (_streams.TryGetValue(streamId, out LeanHttp2Stream? stream))
+            {
+                stream.ResetFromPeerError(Http2ErrorCode.ProtocolError, "The upstream sent a PRIORITY frame making the stream depend on itself.");
+            }
+
+            flush = _outputLength > before;
+        }
+
+        if (flush)
+        {
+            _ = FlushAsync();
         }
     }
 
@@ -564,17 +598,20 @@ internal sealed class LeanHttp2Connection : LeanHttp2Endpoint, IHPackHeaderSink
         }
 
         // pad length (PADDED), then the priority fields (PRIORITY: 5 bytes), then the fragment, then the padding
-        ReadOnlySpan<byte> fragment = Unpad(flags, payload, (flags & Http2Frame.FlagPriority) != 0 ? 5 : 0, Http2FrameType.Headers);
+        bool priority = (flags & Http2Frame.FlagPriority) != 0;
+        ReadOnlySpan<byte> fragment = Unpad(flags, payload, priority ? 5 : 0, Http2FrameType.Headers);
+        bool dependsOnItself = priority && (BinaryPrimitives.ReadInt32BigEndian(payload[((flags & Http2Frame.FlagPadded) != 0 ? 1 : 0)..]) & int.MaxValue) == streamId;
 
         bool endStream = (flags & Http2Frame.FlagEndStream) != 0;
         if ((flags & Http2Frame.FlagEndHeaders) != 0)
         {
-            DecodeHeaderBlock(streamId, endStream, fragment);
+            DecodeHeaderBlock(streamId, endStream, dependsOnItself, fragment);
             return;
         }
 
         _headerBlockStream = streamId;
         _headerBlockEndStream = endStream;
+        _headerBlockSelfDependent = dependsOnItself;
         _headerBlockLength = 0;
         AppendToHeaderBlock(fragment);
     }
@@ -591,7 +628,7 @@ internal sealed class LeanHttp2Connection : LeanHttp2Endpoint, IHPackHeaderSink
         {
             int id = _headerBlockStream;
             _headerBlockStream = 0;
-            DecodeHeaderBlock(id, _headerBlockEndStream, _headerBlock.AsSpan(0, _headerBlockLength));
+            DecodeHeaderBlock(id, _headerBlockEndStream, _headerBlockSelfDependent, _headerBlock.AsSpan(0, _headerBlockLength));
         }
     }
 
@@ -611,7 +648,7 @@ internal sealed class LeanHttp2Connection : LeanHttp2Endpoint, IHPackHeaderSink
         _headerBlockLength += fragment.Length;
     }
 
-    private void DecodeHeaderBlock(int streamId, bool endStream, ReadOnlySpan<byte> block)
+    private void DecodeHeaderBlock(int streamId, bool endStream, bool dependsOnItself, ReadOnlySpan<byte> block)
     {
         LeanHttp2Stream? stream;
         bool trailers = false;
@@ -675,7 +712,8 @@ internal sealed class LeanHttp2Connection : LeanHttp2Endpoint, IHPackHeaderSink
             return;
         }
 
-        string? malformed = _sinkMalformed;
+        // RFC 9113 §5.3.1: a stream depending on itself is a stream error PROTOCOL_ERROR, like a malformed response
+        string? malformed = dependsOnItself ? "HEADERS whose priority makes the stream depend on itself" : _sinkMalformed;
         if (!withinLimit)
         {
             malformed = null; // what was decoded is cut short: the limit is the error

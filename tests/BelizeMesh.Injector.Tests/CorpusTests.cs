@@ -42,7 +42,7 @@ public sealed class CorpusTests
         string[] names = InputNames();
         Assert.True(names.Length >= 12, $"only {names.Length} corpus inputs");
         string all = string.Concat(names.Select(n => File.ReadAllText(Path.Combine(CorpusDir, n + ".yaml"))));
-        foreach (string needle in new[] { "kind: Deployment", "kind: CronJob", "hostNetwork: true", "istio-proxy", "istio-init", "belizemesh.io/status", "initContainers:", "volumes:" })
+        foreach (string needle in new[] { "kind: Deployment", "kind: CronJob", "hostNetwork: true", "istio-proxy", "istio-init", "belizemesh.io/status", "initContainers:", "volumes:", "belizemesh.io/scheduling-policy" })
         {
             Assert.Contains(needle, all, StringComparison.Ordinal);
         }

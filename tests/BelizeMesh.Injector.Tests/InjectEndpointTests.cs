@@ -236,6 +236,27 @@ public sealed class InjectEndpointTests(ServerFixture fixture) : IClassFixture<S
     }
 
     [Fact]
+    public async Task Scheduling_policy_annotation_reaches_the_sidecar_through_the_webhook()
+    {
+        var (_, _, response) = await ServerFixture.PostAsync(_client, Reviews.Review(Reviews.Pod(annotations: new JsonObject { ["belizemesh.io/scheduling-policy"] = "OTHER" })));
+        Assert.Null(response!["warnings"]);
+        JsonNode sidecar = ServerFixture.Patch(response)!.Single(op => (string?)op!["path"] == "/spec/containers/-")!["value"]!;
+        Assert.Equal("belizemesh-proxy", (string?)sidecar["name"]);
+        JsonArray env = sidecar["env"]!.AsArray();
+        Assert.Contains(env, e => (string?)e!["name"] == "BELIZEMESH_SCHED_POLICY" && (string?)e["value"] == "other");
+    }
+
+    [Fact]
+    public async Task Unknown_scheduling_policy_is_injected_with_a_warning()
+    {
+        var (_, _, response) = await ServerFixture.PostAsync(_client, Reviews.Review(Reviews.Pod(annotations: new JsonObject { ["belizemesh.io/scheduling-policy"] = "fast" })));
+        Assert.True(response!["allowed"]!.GetValue<bool>());
+        Assert.NotNull(ServerFixture.Patch(response));
+        Assert.Equal("belizemesh.io/scheduling-policy has the value 'fast', which is neither \"batch\" nor \"other\"; it was ignored",
+            Assert.Single(response["warnings"]!.AsArray())!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task Generate_name_pod_without_name_is_named_in_denial()
     {
         JsonObject pod = Reviews.Pod(spec: new JsonObject { ["containers"] = "not-a-list" });

@@ -129,24 +129,34 @@ internal static class SidecarInjector
             return InjectionResult.Skip(InjectionReason.InvalidPod, noProxyProblem);
         }
 
+        string? schedulingPolicy = SidecarSchedulingPolicy.Read(annotations, out string? schedulingWarning);
+
         // 4. The patch. The environment goes last: it addresses the app containers by index, which appending ours
         // (at "-") leaves unchanged.
         var patch = new List<PatchOperation>(16);
-        AddContainer(patch, template, metadata, containers, initContainers);
+        AddContainer(patch, template, metadata, containers, initContainers, schedulingPolicy);
         AddVolumes(patch, volumes, serviceAccount);
         AddAnnotations(patch, metadata, annotations, template);
         if (httpProxy)
         {
             ProxyEnvironment.AddTo(patch, containers, template.Config.Ports.Outbound, ProxyEnvironment.NoProxyValue(template.Config.NoProxy, annotations));
         }
-        string? warning = invalidOptIn is null ? proxyWarning : proxyWarning is null ? invalidOptIn : invalidOptIn + "; " + proxyWarning;
+
+        string? warning = JoinWarnings(JoinWarnings(invalidOptIn, proxyWarning), schedulingWarning);
         return new InjectionResult(InjectionReason.Injected, patch, warning);
     }
 
-    private static void AddContainer(List<PatchOperation> patch, SidecarTemplate template, JsonObject? metadata, JsonArray? containers, JsonArray? initContainers)
+    /// <summary>The annotation warnings of one pod, in one message separated by "; ".</summary>
+    private static string? JoinWarnings(string? first, string? second) =>
+        first is null ? second : second is null ? first : first + "; " + second;
+
+    private static void AddContainer(List<PatchOperation> patch, SidecarTemplate template, JsonObject? metadata, JsonArray? containers, JsonArray? initContainers,
+        string? schedulingPolicy)
     {
         JsonObject container = (JsonObject)template.Container.DeepClone();
-        container["env"] = WorkloadEnvironment.Build(metadata, template.Config.ClusterName); // the Istio metrics' workload labels
+        JsonArray env = WorkloadEnvironment.Build(metadata, template.Config.ClusterName); // the Istio metrics' workload labels
+        SidecarSchedulingPolicy.AddTo(env, schedulingPolicy);
+        container["env"] = env;
         if (!template.Config.NativeSidecar)
         {
             patch.Add(containers is null

@@ -9,8 +9,11 @@ namespace BelizeMesh.Proxy.Hosting;
 /// does not preempt the thread running on its CPU (the scheduler's wake-up preemption skips it): it takes an idle CPU,
 /// or runs when the current thread blocks or its slice ends. Under load the sidecar's socket and pool threads then stop
 /// preempting each other at every wake-up — 1.11 → ~0.75 context switches per request through the pair at <c>-c 64</c>,
-/// CPU per request 0.93× there and 0.86–0.92× at 1,000 req/s with p99 level, also beside a CPU-bound neighbour
-/// (perf/README.md, "data path, twelfth session"). Applied at the top of <c>Main</c> to every thread the process has
+/// CPU per request 0.93× there and 0.86–0.92× at 1,000 req/s with p99 level, also beside a CPU-bound neighbour that
+/// leaves a CPU idle (perf/README.md, "data path, twelfth session"). When every CPU is busy a waking thread waits for
+/// the running one's slice instead, which raised the pair's p50 at 1,000 req/s from 0.47 to 0.85 ms beside two
+/// neighbours (session 26): the injector's <c>belizemesh.io/scheduling-policy: other</c> annotation is for
+/// latency-critical workloads on such nodes. Applied at the top of <c>Main</c> to every thread the process has
 /// then (those on <c>SCHED_OTHER</c> or <c>SCHED_BATCH</c>: a real-time or idle start is left as it is); threads made
 /// later inherit it from their creator. Switching between the two needs no privilege or capability.
 /// </summary>

@@ -476,6 +476,15 @@ internal sealed class LeanHttp1Connection
             index++;
         }
 
+        if ((chunked || otherCoding) && length >= 0)
+        {
+            // Transfer-Encoding overrides Content-Length, which must not be forwarded (it does not frame the decoded
+            // body), and the connection is not trusted for another request (RFC 9112 6.3)
+            response.Content.Headers.Remove("Content-Length");
+            length = -1;
+            _reusable = false;
+        }
+
         if (isHead || status is 204 or 304)
         {
             kind = LeanBodyKind.Empty;
@@ -483,9 +492,9 @@ internal sealed class LeanHttp1Connection
         else if (chunked || otherCoding)
         {
             kind = chunked ? LeanBodyKind.Chunked : LeanBodyKind.UntilClose;
-            if (otherCoding || length >= 0)
+            if (otherCoding)
             {
-                _reusable = false; // Transfer-Encoding with Content-Length: not trusted for another request (RFC 9112 6.3)
+                _reusable = false; // read until the server closes
             }
         }
         else if (length > 0)

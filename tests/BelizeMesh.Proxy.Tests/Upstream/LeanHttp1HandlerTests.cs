@@ -315,6 +315,31 @@ public sealed class LeanHttp1HandlerTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task A_response_with_both_transfer_encoding_and_content_length_is_read_chunked_without_its_content_length_and_not_reused()
+    {
+        _server.OnConnection = async conn =>
+        {
+            while (await conn.ReadHeadAsync() is not null)
+            {
+                await conn.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+            }
+        };
+        using HttpMessageInvoker client = Client(out _);
+        for (int i = 0; i < 2; i++)
+        {
+            using HttpResponseMessage response = await client.SendAsync(Request(HttpMethod.Get), CancellationToken.None);
+            Assert.Equal("hello", await BodyAsync(response));
+
+            // Transfer-Encoding overrides Content-Length, which must not be forwarded (RFC 9112 6.3)
+            Assert.Null(response.Content.Headers.ContentLength);
+            Assert.False(response.Content.Headers.Contains("Content-Length"));
+            Assert.Equal(-1, ((LeanResponseContent)response.Content).DeclaredLength);
+        }
+
+        Assert.Equal(2, _server.Accepted);
+    }
+
+    [Fact]
     public async Task A_response_head_larger_than_64_KiB_is_refused()
     {
         _server.OnConnection = async conn =>

@@ -393,6 +393,11 @@ internal sealed class LeanHttp1Connection
             throw Malformed("its status line is not HTTP/1.x");
         }
 
+        if (line.IndexOfAny((byte)'\r', (byte)0) >= 0)
+        {
+            throw Malformed("its reason phrase contains a NUL or a bare CR"); // RFC 9112 2.2, RFC 9110 5.5
+        }
+
         bool http10 = line[7] == '0';
         int status = ((line[9] - '0') * 100) + ((line[10] - '0') * 10) + (line[11] - '0');
         if (status < 100)
@@ -443,7 +448,7 @@ internal sealed class LeanHttp1Connection
 
             if (!TrySplitHeader(line, out ReadOnlySpan<byte> name, out ReadOnlySpan<byte> value))
             {
-                throw Malformed($"header line {index + 1} is not 'name: value'");
+                throw Malformed($"header line {index + 1} is not 'name: value' (or its value has a NUL or a bare CR)");
             }
 
             if (name.Length == 14 && System.Text.Ascii.EqualsIgnoreCase(name, "Content-Length"u8))
@@ -547,7 +552,9 @@ internal sealed class LeanHttp1Connection
 
         name = line[..colon];
         value = line[(colon + 1)..].Trim(" \t"u8);
-        return !name.ContainsAnyExcept(s_tokenBytes);
+
+        // a NUL or a bare CR in a field value makes the message invalid (RFC 9110 5.5, RFC 9112 2.2)
+        return !name.ContainsAnyExcept(s_tokenBytes) && value.IndexOfAny((byte)'\r', (byte)0) < 0;
     }
 
     private static bool ContainsToken(ReadOnlySpan<byte> value, ReadOnlySpan<byte> token)
@@ -626,7 +633,7 @@ internal sealed class LeanHttp1Connection
 
                 if (!TrySplitHeader(line, out ReadOnlySpan<byte> name, out ReadOnlySpan<byte> value))
                 {
-                    throw new HttpIOException(HttpRequestError.InvalidResponse, "The upstream sent a malformed HTTP/1.1 response: a trailer line is not 'name: value'.");
+                    throw new HttpIOException(HttpRequestError.InvalidResponse, "The upstream sent a malformed HTTP/1.1 response: a trailer line is not 'name: value' (or its value has a NUL or a bare CR).");
                 }
 
                 response.TrailingHeaders.TryAddWithoutValidation(LeanHttp1HeaderNames.Get(name, out _), Latin1(value));

@@ -339,6 +339,40 @@ public sealed class LeanHttp1HandlerTests : IAsyncDisposable
         Assert.Equal(2, _server.Accepted);
     }
 
+    [Theory]
+    [InlineData("HTTP/1.1 200 OK\r\nX-Bad: a\0b\r\nContent-Length: 0\r\n\r\n")]
+    [InlineData("HTTP/1.1 200 OK\r\nX-Bad: a\rSet-Cookie: injected=1\r\nContent-Length: 0\r\n\r\n")]
+    [InlineData("HTTP/1.1 200 O\rK\r\nContent-Length: 0\r\n\r\n")]
+    public async Task A_response_head_with_a_nul_or_a_bare_cr_in_a_field_value_or_reason_fails_with_an_invalid_response_error(string reply)
+    {
+        _server.OnConnection = async conn =>
+        {
+            await conn.ReadHeadAsync();
+            await conn.WriteAsync(reply);
+            await conn.DrainUntilClosedAsync();
+        };
+        using HttpMessageInvoker client = Client(out LeanHttp1Handler handler);
+        HttpRequestException error = await Assert.ThrowsAsync<HttpRequestException>(() => client.SendAsync(Request(HttpMethod.Get), CancellationToken.None));
+        Assert.Equal(HttpRequestError.InvalidResponse, error.HttpRequestError);
+        Assert.Equal(0, handler.OpenConnections($"127.0.0.1:{_server.Port}"));
+    }
+
+    [Fact]
+    public async Task A_trailer_with_a_nul_in_its_value_fails_the_body_read()
+    {
+        _server.OnConnection = async conn =>
+        {
+            await conn.ReadHeadAsync();
+            await conn.WriteAsync("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-Trailer: a\0b\r\n\r\n");
+            await conn.DrainUntilClosedAsync();
+        };
+        using HttpMessageInvoker client = Client(out LeanHttp1Handler handler);
+        using HttpResponseMessage response = await client.SendAsync(Request(HttpMethod.Get), CancellationToken.None);
+        HttpIOException error = await Assert.ThrowsAsync<HttpIOException>(() => BodyAsync(response));
+        Assert.Equal(HttpRequestError.InvalidResponse, error.HttpRequestError);
+        Assert.Equal(0, handler.OpenConnections($"127.0.0.1:{_server.Port}"));
+    }
+
     [Fact]
     public async Task A_response_head_larger_than_64_KiB_is_refused()
     {

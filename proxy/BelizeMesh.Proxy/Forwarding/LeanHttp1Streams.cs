@@ -19,6 +19,7 @@ internal sealed class LeanHttp1ResponseStream : Stream
     private long _remaining; // Content-Length: bytes left; chunked: bytes left in the current chunk
     private ChunkState _chunkState;
     private bool _done;
+    private bool _failed;
     private long _trailerBytes;
 
     public LeanHttp1ResponseStream(LeanHttp1Connection connection, HttpResponseMessage response, LeanBodyKind kind, long length)
@@ -50,7 +51,13 @@ internal sealed class LeanHttp1ResponseStream : Stream
 
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        if (_done || buffer.IsEmpty)
+        if (_done)
+        {
+            // after a failed or cancelled read (or a dispose before the end) the rest of the body is lost: not a clean end
+            return _failed ? ValueTask.FromException<int>(Unusable()) : new ValueTask<int>(0);
+        }
+
+        if (buffer.IsEmpty)
         {
             return new ValueTask<int>(0);
         }
@@ -316,11 +323,15 @@ internal sealed class LeanHttp1ResponseStream : Stream
         }
 
         _done = true;
+        _failed = !clean;
         _connection.CompletePart(clean);
     }
 
     private static HttpIOException Ended()
         => new(HttpRequestError.ResponseEnded, "The upstream closed the connection before the end of the response body.");
+
+    private static HttpIOException Unusable()
+        => new(HttpRequestError.ResponseEnded, "The upstream's response body is incomplete: an earlier read failed or was canceled, or the body was disposed before its end.");
 
     private static HttpIOException Malformed(string what)
         => new(HttpRequestError.InvalidResponse, $"The upstream sent a malformed HTTP/1.1 response body: {what}.");

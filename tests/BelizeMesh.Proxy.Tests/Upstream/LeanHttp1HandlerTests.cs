@@ -480,12 +480,40 @@ public sealed class LeanHttp1HandlerTests : IAsyncDisposable
             cts.Cancel();
             await Assert.ThrowsAnyAsync<OperationCanceledException>(() => blocked);
             Assert.Equal(0, handler.OpenConnections($"127.0.0.1:{_server.Port}"));
+            await Assert.ThrowsAsync<HttpIOException>(() => body.ReadAsync(buffer.AsMemory(read)).AsTask()); // not a clean end
         }
 
         await closed.Task.WaitAsync(s_backstop);
         using HttpResponseMessage next = await client.SendAsync(Request(HttpMethod.Get), CancellationToken.None);
         Assert.Equal("ok", await BodyAsync(next));
         Assert.Equal(2, _server.Accepted);
+    }
+
+    [Fact]
+    public async Task A_body_the_upstream_cut_short_keeps_failing_when_read_again_instead_of_ending_as_complete()
+    {
+        _server.OnConnection = async conn =>
+        {
+            await conn.ReadHeadAsync();
+            await conn.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhel");
+            conn.Close();
+        };
+        using HttpMessageInvoker client = Client(out LeanHttp1Handler handler);
+        using HttpResponseMessage response = await client.SendAsync(Request(HttpMethod.Get), CancellationToken.None);
+        Stream body = await response.Content.ReadAsStreamAsync();
+        byte[] buffer = new byte[100];
+        HttpIOException error = await Assert.ThrowsAsync<HttpIOException>(async () =>
+        {
+            while (await body.ReadAsync(buffer) > 0)
+            {
+            }
+        });
+        Assert.Equal(HttpRequestError.ResponseEnded, error.HttpRequestError);
+
+        // 7 bytes were still due: a second read must not report a clean end of the body
+        HttpIOException again = await Assert.ThrowsAsync<HttpIOException>(() => body.ReadAsync(buffer).AsTask());
+        Assert.Equal(HttpRequestError.ResponseEnded, again.HttpRequestError);
+        Assert.Equal(0, handler.OpenConnections($"127.0.0.1:{_server.Port}"));
     }
 
     [Fact]

@@ -299,6 +299,9 @@ public sealed class LeanHttp1HandlerTests : IAsyncDisposable
     [InlineData("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n")]
     [InlineData("HTTP/1.1 200 OK\r\n folded: header\r\n\r\n")]
     [InlineData("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n")]
+    [InlineData("HTTP/1.1 200 OK\r\nX-Bad: a\0b\r\nContent-Length: 0\r\n\r\n")] // a NUL or a bare CR in a field value or the reason phrase (RFC 9110 5.5)
+    [InlineData("HTTP/1.1 200 OK\r\nX-Bad: a\rSet-Cookie: injected=1\r\nContent-Length: 0\r\n\r\n")]
+    [InlineData("HTTP/1.1 200 O\rK\r\nContent-Length: 0\r\n\r\n")]
     public async Task A_malformed_response_head_fails_with_an_invalid_response_error(string reply)
     {
         _server.OnConnection = async conn =>
@@ -337,24 +340,6 @@ public sealed class LeanHttp1HandlerTests : IAsyncDisposable
         }
 
         Assert.Equal(2, _server.Accepted);
-    }
-
-    [Theory]
-    [InlineData("HTTP/1.1 200 OK\r\nX-Bad: a\0b\r\nContent-Length: 0\r\n\r\n")]
-    [InlineData("HTTP/1.1 200 OK\r\nX-Bad: a\rSet-Cookie: injected=1\r\nContent-Length: 0\r\n\r\n")]
-    [InlineData("HTTP/1.1 200 O\rK\r\nContent-Length: 0\r\n\r\n")]
-    public async Task A_response_head_with_a_nul_or_a_bare_cr_in_a_field_value_or_reason_fails_with_an_invalid_response_error(string reply)
-    {
-        _server.OnConnection = async conn =>
-        {
-            await conn.ReadHeadAsync();
-            await conn.WriteAsync(reply);
-            await conn.DrainUntilClosedAsync();
-        };
-        using HttpMessageInvoker client = Client(out LeanHttp1Handler handler);
-        HttpRequestException error = await Assert.ThrowsAsync<HttpRequestException>(() => client.SendAsync(Request(HttpMethod.Get), CancellationToken.None));
-        Assert.Equal(HttpRequestError.InvalidResponse, error.HttpRequestError);
-        Assert.Equal(0, handler.OpenConnections($"127.0.0.1:{_server.Port}"));
     }
 
     [Fact]

@@ -343,22 +343,6 @@ public sealed class LeanHttp1HandlerTests : IAsyncDisposable
     }
 
     [Fact]
-    public async Task A_trailer_with_a_nul_in_its_value_fails_the_body_read()
-    {
-        _server.OnConnection = async conn =>
-        {
-            await conn.ReadHeadAsync();
-            await conn.WriteAsync("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-Trailer: a\0b\r\n\r\n");
-            await conn.DrainUntilClosedAsync();
-        };
-        using HttpMessageInvoker client = Client(out LeanHttp1Handler handler);
-        using HttpResponseMessage response = await client.SendAsync(Request(HttpMethod.Get), CancellationToken.None);
-        HttpIOException error = await Assert.ThrowsAsync<HttpIOException>(() => BodyAsync(response));
-        Assert.Equal(HttpRequestError.InvalidResponse, error.HttpRequestError);
-        Assert.Equal(0, handler.OpenConnections($"127.0.0.1:{_server.Port}"));
-    }
-
-    [Fact]
     public async Task A_response_head_larger_than_64_KiB_is_refused()
     {
         _server.OnConnection = async conn =>
@@ -373,13 +357,15 @@ public sealed class LeanHttp1HandlerTests : IAsyncDisposable
         Assert.Contains("64 KiB", error.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public async Task A_malformed_chunk_fails_the_body_read()
+    [Theory]
+    [InlineData("3\r\nfoo\r\nzz\r\n")] // a chunk size that is not hexadecimal
+    [InlineData("2\r\nok\r\n0\r\nX-Trailer: a\0b\r\n\r\n")] // a NUL in a trailer's value (RFC 9110 5.5)
+    public async Task A_malformed_chunked_body_fails_the_body_read(string body)
     {
         _server.OnConnection = async conn =>
         {
             await conn.ReadHeadAsync();
-            await conn.WriteAsync("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nfoo\r\nzz\r\n");
+            await conn.WriteAsync("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + body);
             await conn.DrainUntilClosedAsync();
         };
         using HttpMessageInvoker client = Client(out LeanHttp1Handler handler);

@@ -12,14 +12,7 @@ public sealed class ProxyEnvironmentTests
 
     private const string BaseNoProxy = "localhost,127.0.0.1,::1,$(BELIZEMESH_POD_NAME),$(BELIZEMESH_POD_IP)";
 
-    private static JsonObject Injected(JsonObject pod, SidecarTemplate? template = null)
-    {
-        InjectionResult result = SidecarInjector.Inject(pod, "shop", template ?? Default);
-        Assert.Equal(InjectionReason.Injected, result.Reason);
-        JsonPatch.Apply(pod, result.Patch);
-        Assert.Empty(KubeSchemas.ValidatePod(pod));
-        return pod;
-    }
+    private static JsonObject Injected(JsonObject pod, SidecarTemplate? template = null) => Reviews.Injected(pod, template ?? Default);
 
     private static Dictionary<string, JsonNode?> Env(JsonObject pod, int container) =>
         (pod["spec"]!["containers"]![container]!["env"] as JsonArray ?? [])

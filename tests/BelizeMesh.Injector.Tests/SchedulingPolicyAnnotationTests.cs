@@ -16,14 +16,7 @@ public sealed class SchedulingPolicyAnnotationTests
 
     private static JsonObject Annotated(string value) => new() { ["belizemesh.io/scheduling-policy"] = value };
 
-    private static JsonObject Injected(JsonObject pod, SidecarTemplate? template = null)
-    {
-        InjectionResult result = SidecarInjector.Inject(pod, "shop", template ?? Default);
-        Assert.Equal(InjectionReason.Injected, result.Reason);
-        JsonPatch.Apply(pod, result.Patch);
-        Assert.Empty(KubeSchemas.ValidatePod(pod));
-        return pod;
-    }
+    private static JsonObject Injected(JsonObject pod, SidecarTemplate? template = null) => Reviews.Injected(pod, template ?? Default);
 
     private static JsonObject Sidecar(JsonObject pod, bool native = false) =>
         pod["spec"]![native ? "initContainers" : "containers"]!.AsArray()

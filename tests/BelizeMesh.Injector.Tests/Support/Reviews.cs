@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json.Nodes;
+using BelizeMesh.Injector.Injection;
 
 namespace BelizeMesh.Injector.Tests.Support;
 
@@ -62,4 +63,15 @@ internal static class Reviews
     }
 
     public static byte[] Bytes(JsonNode node) => Encoding.UTF8.GetBytes(node.ToJsonString());
+
+    /// <summary>Injects <paramref name="pod"/> (namespace <c>shop</c>) in place: asserts it was injected and that the
+    /// patched pod is still a valid Pod.</summary>
+    public static JsonObject Injected(JsonObject pod, SidecarTemplate template)
+    {
+        InjectionResult result = SidecarInjector.Inject(pod, "shop", template);
+        Assert.Equal(InjectionReason.Injected, result.Reason);
+        JsonPatch.Apply(pod, result.Patch);
+        Assert.Empty(KubeSchemas.ValidatePod(pod));
+        return pod;
+    }
 }

@@ -17,7 +17,7 @@ internal sealed class LeanHttp1Connection
     private const int InitialBufferSize = 4096;
 
     private static readonly SearchValues<byte> s_tokenBytes = SearchValues.Create("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"u8);
-    private static readonly Action<object?> s_abort = static state => ((LeanHttp1Connection)state!).Abort();
+    private static readonly Action<object?> s_abort = static state => ((LeanHttp1Connection)state!).AbortForCancellation();
 
     private readonly LeanHttp1Pool _pool;
     private readonly LeanResponseHeaderCache _headerCache = new();
@@ -27,6 +27,7 @@ internal sealed class LeanHttp1Connection
     private int _aborted;
     private int _pendingParts;
     private volatile bool _reusable;
+    private volatile bool _abortedByCancellation;
     private volatile Exception? _bodyError;
     private long _headBytesSeen;
     private long _keepAliveMilliseconds = long.MaxValue;
@@ -54,6 +55,10 @@ internal sealed class LeanHttp1Connection
     internal long KeepAliveMilliseconds => _keepAliveMilliseconds;
 
     internal bool IsAborted => Volatile.Read(ref _aborted) != 0;
+
+    /// <summary>The current request's token was cancelled while it was registered (<see cref="Begin"/>): its callback
+    /// aborted the connection. Read after the registration is disposed, which waits for a running callback.</summary>
+    internal bool AbortedByCancellation => _abortedByCancellation;
 
     /// <summary>Called by the pool as the connection goes idle: starts the read that notices the server closing it, and
     /// that becomes the first read of the next response.</summary>
@@ -117,6 +122,12 @@ internal sealed class LeanHttp1Connection
         }
     }
 
+    private void AbortForCancellation()
+    {
+        _abortedByCancellation = true;
+        Abort();
+    }
+
     /// <summary>Closes an idle (or never used) connection, observing its read-ahead.</summary>
     internal void Close()
     {
@@ -173,6 +184,7 @@ internal sealed class LeanHttp1Connection
         _reusable = !parsed.ConnectionClose;
         _bodyError = null;
         _headBytesSeen = 0;
+        _abortedByCancellation = false;
         return cancellationToken.CanBeCanceled ? cancellationToken.UnsafeRegister(s_abort, this) : default;
     }
 

@@ -19,9 +19,13 @@ public sealed class LeanHttp1HandlerTests : IAsyncDisposable
 
     public async ValueTask DisposeAsync() => await _server.DisposeAsync();
 
-    private HttpMessageInvoker Client(out LeanHttp1Handler handler, int maxConnections = int.MaxValue)
+    /// <param name="wrap">Wraps each connection's stream (to watch or steer what the client reads).</param>
+    private HttpMessageInvoker Client(out LeanHttp1Handler handler, int maxConnections = int.MaxValue, Func<Stream, Stream>? wrap = null)
     {
-        handler = new LeanHttp1Handler(_inner, static (endPoint, ct) => UpstreamClientFactory.ConnectPlaintextAsync(endPoint, ct), maxConnections, TimeSpan.FromSeconds(10), TimeSpan.FromMinutes(1));
+        LeanConnectCallback connect = wrap is null
+            ? static (endPoint, ct) => UpstreamClientFactory.ConnectPlaintextAsync(endPoint, ct)
+            : async (endPoint, ct) => wrap(await UpstreamClientFactory.ConnectPlaintextAsync(endPoint, ct));
+        handler = new LeanHttp1Handler(_inner, connect, maxConnections, TimeSpan.FromSeconds(10), TimeSpan.FromMinutes(1));
         return new HttpMessageInvoker(handler, disposeHandler: true);
     }
 
@@ -526,6 +530,38 @@ public sealed class LeanHttp1HandlerTests : IAsyncDisposable
         await closed.Task.WaitAsync(s_backstop);
     }
 
+    [Theory]
+    [InlineData("HTTP/1.1 204 No Content\r\n\r\n", "")]
+    [InlineData("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", "hello")]
+    [InlineData("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", "hello")]
+    public async Task Cancelling_after_the_response_head_arrived_throws_TaskCanceledException_and_frees_the_connection_slot(string reply, string body)
+    {
+        _server.OnConnection = async conn =>
+        {
+            while (await conn.ReadHeadAsync() is not null)
+            {
+                await conn.WriteAsync(reply);
+            }
+        };
+
+        // the token is cancelled inside the read that completes the response head: the cancellation aborts the
+        // connection after the head was received and before the send gives up its registration
+        using var cts = new CancellationTokenSource();
+        using HttpMessageInvoker client = Client(out LeanHttp1Handler handler, maxConnections: 1, wrap: inner => new ResponseHeadHookStream(inner, cts.Cancel));
+        TaskCanceledException error = await Assert.ThrowsAsync<TaskCanceledException>(() => client.SendAsync(Request(HttpMethod.Get), cts.Token).WaitAsync(s_backstop));
+        Assert.Equal(cts.Token, error.CancellationToken);
+        Assert.Equal(0, handler.OpenConnections($"127.0.0.1:{_server.Port}")); // closed, its slot freed once
+
+        // the only slot is free again: the next request gets a new connection
+        using (HttpResponseMessage next = await client.SendAsync(Request(HttpMethod.Get), CancellationToken.None).WaitAsync(s_backstop))
+        {
+            Assert.Equal(body, await BodyAsync(next));
+        }
+
+        Assert.Equal(2, _server.Accepted);
+        Assert.Equal(1, handler.OpenConnections($"127.0.0.1:{_server.Port}"));
+    }
+
     [Fact]
     public async Task At_the_per_endpoint_limit_a_request_waits_for_a_connection_to_come_free()
     {
@@ -668,6 +704,72 @@ public sealed class LeanHttp1HandlerTests : IAsyncDisposable
             length = -1;
             return false;
         }
+    }
+}
+
+/// <summary>A connection's stream that calls a hook inside the read that completes the first response head (the
+/// first CRLFCRLF), before that read returns its bytes.</summary>
+internal sealed class ResponseHeadHookStream(Stream inner, Action onHead) : Stream
+{
+    private readonly MemoryStream _seen = new();
+    private bool _fired;
+
+    public override bool CanRead => true;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => true;
+
+    public override long Length => throw new NotSupportedException();
+
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        int n = await inner.ReadAsync(buffer, cancellationToken);
+        if (!_fired)
+        {
+            _seen.Write(buffer.Span[..n]);
+            if (_seen.GetBuffer().AsSpan(0, (int)_seen.Length).IndexOf("\r\n\r\n"u8) >= 0)
+            {
+                _fired = true;
+                onHead();
+            }
+        }
+
+        return n;
+    }
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+        => ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        => inner.WriteAsync(buffer, cancellationToken);
+
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+        => inner.WriteAsync(buffer, offset, count, cancellationToken);
+
+    public override void Write(byte[] buffer, int offset, int count) => inner.Write(buffer, offset, count);
+
+    public override void Flush() => inner.Flush();
+
+    public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            inner.Dispose();
+            _seen.Dispose();
+        }
+
+        base.Dispose(disposing);
     }
 }
 

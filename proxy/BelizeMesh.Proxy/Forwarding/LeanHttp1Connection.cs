@@ -30,6 +30,7 @@ internal sealed class LeanHttp1Connection
     private volatile bool _abortedByCancellation;
     private volatile Exception? _bodyError;
     private long _headBytesSeen;
+    private int _headScanFrom; // where the search for the end of the head resumes, relative to ReadStart
     private long _keepAliveMilliseconds = long.MaxValue;
 
     public LeanHttp1Connection(LeanHttp1Pool pool, Stream stream)
@@ -45,6 +46,9 @@ internal sealed class LeanHttp1Connection
     internal byte[] ReadBuffer;
     internal int ReadStart;
     internal int ReadEnd;
+
+    /// <summary>The bytes the searches for the end of a response head or trailer section examined (tests).</summary>
+    internal long HeadBytesScanned;
 
     internal long IdleSince { get; private set; }
 
@@ -184,6 +188,7 @@ internal sealed class LeanHttp1Connection
         _reusable = !parsed.ConnectionClose;
         _bodyError = null;
         _headBytesSeen = 0;
+        _headScanFrom = 0;
         _abortedByCancellation = false;
         return cancellationToken.CanBeCanceled ? cancellationToken.UnsafeRegister(s_abort, this) : default;
     }
@@ -252,7 +257,10 @@ internal sealed class LeanHttp1Connection
     {
         while (true)
         {
-            int headLength = FindHeadEnd(ReadBuffer.AsSpan(ReadStart, ReadEnd - ReadStart));
+            // compacting or growing the buffer keeps the bytes after ReadStart where they were relative to it
+            ReadOnlySpan<byte> buffered = ReadBuffer.AsSpan(ReadStart, ReadEnd - ReadStart);
+            HeadBytesScanned += buffered.Length - _headScanFrom;
+            int headLength = FindHeadEnd(buffered, ref _headScanFrom);
             if (headLength < 0)
             {
                 if (ReadEnd - ReadStart >= LeanHttp1Handler.MaxHeadBytes)
@@ -270,6 +278,7 @@ internal sealed class LeanHttp1Connection
 
             HttpResponseMessage? response = ParseHead(request, ReadBuffer.AsSpan(ReadStart, headLength), isHead, out LeanBodyKind kind, out long length);
             ReadStart += headLength;
+            _headScanFrom = 0; // a head that follows an interim one starts at the new ReadStart
             if (response is null)
             {
                 continue; // an interim 1xx response: the final one follows
@@ -351,14 +360,20 @@ internal sealed class LeanHttp1Connection
     }
 
     /// <summary>Offset just past the empty line that ends the head, or -1 when it has not all arrived.</summary>
-    private static int FindHeadEnd(ReadOnlySpan<byte> data)
+    /// <param name="data">The head's bytes so far.</param>
+    /// <param name="from">Where the search starts: 0 for a new head, else what the last call on a shorter prefix of the
+    /// same data left (so that a head arriving in many reads is searched once, not once per read). On -1 it is set two
+    /// bytes before the end: every LF before that was already followed by two more bytes, which decided whether it began
+    /// the empty line; an LF in the last two bytes may begin one that the next read completes.</param>
+    private static int FindHeadEnd(ReadOnlySpan<byte> data, ref int from)
     {
-        int i = 0;
+        int i = from;
         while (true)
         {
             int lf = data[i..].IndexOf((byte)'\n');
             if (lf < 0)
             {
+                from = Math.Max(from, data.Length - 2);
                 return -1;
             }
 
@@ -375,6 +390,7 @@ internal sealed class LeanHttp1Connection
 
             if (next >= data.Length || (data[next] == '\r' && next + 1 >= data.Length))
             {
+                from = Math.Max(from, data.Length - 2);
                 return -1;
             }
 
@@ -609,8 +625,9 @@ internal sealed class LeanHttp1Connection
         => new(HttpRequestError.InvalidResponse, $"The upstream sent a malformed HTTP/1.1 response: {what}.");
 
     /// <summary>Parses a trailer section (after the last chunk) from <paramref name="data"/> into the response's trailing
-    /// headers; returns the bytes consumed, or -1 when it has not all arrived.</summary>
-    internal static int TryParseTrailers(ReadOnlySpan<byte> data, HttpResponseMessage response)
+    /// headers; returns the bytes consumed, or -1 when it has not all arrived. The search for the section's end resumes
+    /// at <c>from</c> (0 for a new section) and on -1 leaves where the next call resumes, as for a head.</summary>
+    internal static int TryParseTrailers(ReadOnlySpan<byte> data, HttpResponseMessage response, ref int from)
     {
         // the section is empty (CRLF alone) or header lines ending with an empty line
         int end;
@@ -628,7 +645,7 @@ internal sealed class LeanHttp1Connection
         }
         else
         {
-            end = FindHeadEnd(data);
+            end = FindHeadEnd(data, ref from);
             if (end < 0)
             {
                 return -1;

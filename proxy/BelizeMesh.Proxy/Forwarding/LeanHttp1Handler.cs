@@ -342,6 +342,22 @@ internal sealed class LeanHttp1Pool : ILeanPool
         }
     }
 
+    /// <summary>The bytes the idle connections' searches for the end of a response head or trailer section examined
+    /// over their lifetimes (tests).</summary>
+    internal long IdleHeadBytesScanned()
+    {
+        long total = 0;
+        lock (_lock)
+        {
+            for (int i = 0; i < _idleCount; i++)
+            {
+                total += _idle[i].HeadBytesScanned;
+            }
+        }
+
+        return total;
+    }
+
     /// <summary>Closes idle connections unused for the idle timeout (all of them when <paramref name="all"/>).</summary>
     public void CloseIdle(bool all)
     {

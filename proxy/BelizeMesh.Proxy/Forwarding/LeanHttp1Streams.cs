@@ -21,6 +21,7 @@ internal sealed class LeanHttp1ResponseStream : Stream
     private bool _done;
     private bool _failed;
     private long _trailerBytes;
+    private int _trailerScanFrom; // where the search for the trailer section's end resumes, relative to ReadStart
 
     public LeanHttp1ResponseStream(LeanHttp1Connection connection, HttpResponseMessage response, LeanBodyKind kind, long length)
     {
@@ -286,6 +287,7 @@ internal sealed class LeanHttp1ResponseStream : Stream
                     if (chunkSize == 0)
                     {
                         _chunkState = ChunkState.Trailers;
+                        _trailerScanFrom = 0;
                     }
                     else
                     {
@@ -296,7 +298,8 @@ internal sealed class LeanHttp1ResponseStream : Stream
                     break;
 
                 case ChunkState.Trailers:
-                    int used = LeanHttp1Connection.TryParseTrailers(data, _response);
+                    _connection.HeadBytesScanned += data.Length - _trailerScanFrom;
+                    int used = LeanHttp1Connection.TryParseTrailers(data, _response, ref _trailerScanFrom);
                     if (used < 0)
                     {
                         _trailerBytes = data.Length;

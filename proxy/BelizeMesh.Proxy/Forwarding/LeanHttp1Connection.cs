@@ -47,8 +47,8 @@ internal sealed class LeanHttp1Connection
     internal int ReadStart;
     internal int ReadEnd;
 
-    /// <summary>The bytes the searches for the end of a response head or trailer section examined (tests).</summary>
-    internal long HeadBytesScanned;
+    /// <summary>The bytes the searches for the end of a response head, a chunk-size line or a trailer section examined (tests).</summary>
+    internal long FramingBytesScanned;
 
     internal long IdleSince { get; private set; }
 
@@ -259,7 +259,7 @@ internal sealed class LeanHttp1Connection
         {
             // compacting or growing the buffer keeps the bytes after ReadStart where they were relative to it
             ReadOnlySpan<byte> buffered = ReadBuffer.AsSpan(ReadStart, ReadEnd - ReadStart);
-            HeadBytesScanned += buffered.Length - _headScanFrom;
+            FramingBytesScanned += buffered.Length - _headScanFrom;
             int headLength = FindHeadEnd(buffered, ref _headScanFrom);
             if (headLength < 0)
             {

@@ -342,16 +342,16 @@ internal sealed class LeanHttp1Pool : ILeanPool
         }
     }
 
-    /// <summary>The bytes the idle connections' searches for the end of a response head or trailer section examined
+    /// <summary>The bytes the idle connections' searches for the end of a response head, chunk-size line or trailer section examined
     /// over their lifetimes (tests).</summary>
-    internal long IdleHeadBytesScanned()
+    internal long IdleFramingBytesScanned()
     {
         long total = 0;
         lock (_lock)
         {
             for (int i = 0; i < _idleCount; i++)
             {
-                total += _idle[i].HeadBytesScanned;
+                total += _idle[i].FramingBytesScanned;
             }
         }
 

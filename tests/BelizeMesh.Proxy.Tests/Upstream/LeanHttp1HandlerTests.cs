@@ -393,17 +393,24 @@ public sealed class LeanHttp1HandlerTests : IAsyncDisposable
     }
 
     [Fact]
-    public async Task A_head_and_trailers_trickled_one_byte_per_read_are_each_scanned_a_bounded_number_of_times()
+    public async Task A_head_chunk_lines_and_trailers_trickled_one_byte_per_read_are_each_scanned_a_bounded_number_of_times()
     {
-        // near 64 KiB of short lines in the head and in the trailers: searching the whole buffer again at each read
-        // would examine some 3.5 GB in all; resuming where the last search stopped examines each byte a few times
+        // near 64 KiB of short lines in the head and in the trailers, and chunk-size lines near their 4 KiB limit:
+        // searching the whole buffer again at each read would examine some 3.5 GB in all; resuming where the last
+        // search stopped examines each byte a few times
         var reply = new StringBuilder("HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n");
         for (int i = 0; i < 6000; i++)
         {
             reply.Append(CultureInfo.InvariantCulture, $"H{i}: v\r\n");
         }
 
-        reply.Append("\r\n2\r\nok\r\n0\r\n");
+        reply.Append("\r\n");
+        for (int i = 0; i < 4; i++)
+        {
+            reply.Append("1;ext=").Append('x', 4000).Append("\r\nk\r\n");
+        }
+
+        reply.Append("2\r\nok\r\n0\r\n");
         for (int i = 0; i < 6000; i++)
         {
             reply.Append(CultureInfo.InvariantCulture, $"T{i}: v\r\n");
@@ -420,13 +427,13 @@ public sealed class LeanHttp1HandlerTests : IAsyncDisposable
         using (HttpResponseMessage response = await client.SendAsync(Request(HttpMethod.Get), CancellationToken.None))
         {
             Assert.Equal("v", Assert.Single(response.Headers.GetValues("H5999")));
-            Assert.Equal("ok", await BodyAsync(response));
+            Assert.Equal("kkkkok", await BodyAsync(response));
             Assert.Equal(6000, response.TrailingHeaders.Count());
             Assert.Equal("v", Assert.Single(response.TrailingHeaders.GetValues("T5999")));
         }
 
         // the body's end returned the connection to the pool: its count covers the whole exchange
-        long scanned = handler.PoolOf($"127.0.0.1:{_server.Port}")!.IdleHeadBytesScanned();
+        long scanned = handler.PoolOf($"127.0.0.1:{_server.Port}")!.IdleFramingBytesScanned();
         Assert.InRange(scanned, reply.Length / 2, 3L * reply.Length);
     }
 

@@ -51,7 +51,10 @@ internal abstract class LeanHandler<TPool> : DelegatingHandler
     internal long DelegatedRequests;
 
     /// <summary>Connections open or being opened to an endpoint (tests).</summary>
-    internal int OpenConnections(string authority) => _pools.TryGetValue(authority, out TPool? pool) ? pool.Open : 0;
+    internal int OpenConnections(string authority) => PoolOf(authority)?.Open ?? 0;
+
+    /// <summary>The pool of an endpoint, if one was created (tests).</summary>
+    internal TPool? PoolOf(string authority) => _pools.TryGetValue(authority, out TPool? pool) ? pool : null;
 
     /// <summary>The pool of <paramref name="uri"/>'s endpoint. The key is the authority as written in the URI YARP built
     /// from the destination prefix (http://host:port), read without allocating; a URI with user info falls back to the

@@ -17,7 +17,7 @@ internal sealed class LeanHttp1Connection
     private const int InitialBufferSize = 4096;
 
     private static readonly SearchValues<byte> s_tokenBytes = SearchValues.Create("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"u8);
-    private static readonly Action<object?> s_abort = static state => ((LeanHttp1Connection)state!).Abort();
+    private static readonly Action<object?> s_abort = static state => ((LeanHttp1Connection)state!).AbortForCancellation();
 
     private readonly LeanHttp1Pool _pool;
     private readonly LeanResponseHeaderCache _headerCache = new();
@@ -27,8 +27,10 @@ internal sealed class LeanHttp1Connection
     private int _aborted;
     private int _pendingParts;
     private volatile bool _reusable;
+    private volatile bool _abortedByCancellation;
     private volatile Exception? _bodyError;
     private long _headBytesSeen;
+    private int _headScanFrom; // where the search for the end of the head resumes, relative to ReadStart
     private long _keepAliveMilliseconds = long.MaxValue;
 
     public LeanHttp1Connection(LeanHttp1Pool pool, Stream stream)
@@ -45,6 +47,9 @@ internal sealed class LeanHttp1Connection
     internal int ReadStart;
     internal int ReadEnd;
 
+    /// <summary>The bytes the searches for the end of a response head, a chunk-size line or a trailer section examined (tests).</summary>
+    internal long FramingBytesScanned;
+
     internal long IdleSince { get; private set; }
 
     /// <summary>Idle, and the read-ahead ended: the server closed the connection (or sent bytes nobody asked for).</summary>
@@ -54,6 +59,10 @@ internal sealed class LeanHttp1Connection
     internal long KeepAliveMilliseconds => _keepAliveMilliseconds;
 
     internal bool IsAborted => Volatile.Read(ref _aborted) != 0;
+
+    /// <summary>The current request's token was cancelled while it was registered (<see cref="Begin"/>): its callback
+    /// aborted the connection. Read after the registration is disposed, which waits for a running callback.</summary>
+    internal bool AbortedByCancellation => _abortedByCancellation;
 
     /// <summary>Called by the pool as the connection goes idle: starts the read that notices the server closing it, and
     /// that becomes the first read of the next response.</summary>
@@ -117,6 +126,12 @@ internal sealed class LeanHttp1Connection
         }
     }
 
+    private void AbortForCancellation()
+    {
+        _abortedByCancellation = true;
+        Abort();
+    }
+
     /// <summary>Closes an idle (or never used) connection, observing its read-ahead.</summary>
     internal void Close()
     {
@@ -173,6 +188,8 @@ internal sealed class LeanHttp1Connection
         _reusable = !parsed.ConnectionClose;
         _bodyError = null;
         _headBytesSeen = 0;
+        _headScanFrom = 0;
+        _abortedByCancellation = false;
         return cancellationToken.CanBeCanceled ? cancellationToken.UnsafeRegister(s_abort, this) : default;
     }
 
@@ -240,7 +257,10 @@ internal sealed class LeanHttp1Connection
     {
         while (true)
         {
-            int headLength = FindHeadEnd(ReadBuffer.AsSpan(ReadStart, ReadEnd - ReadStart));
+            // compacting or growing the buffer keeps the bytes after ReadStart where they were relative to it
+            ReadOnlySpan<byte> buffered = ReadBuffer.AsSpan(ReadStart, ReadEnd - ReadStart);
+            FramingBytesScanned += buffered.Length - _headScanFrom;
+            int headLength = FindHeadEnd(buffered, ref _headScanFrom);
             if (headLength < 0)
             {
                 if (ReadEnd - ReadStart >= LeanHttp1Handler.MaxHeadBytes)
@@ -258,6 +278,7 @@ internal sealed class LeanHttp1Connection
 
             HttpResponseMessage? response = ParseHead(request, ReadBuffer.AsSpan(ReadStart, headLength), isHead, out LeanBodyKind kind, out long length);
             ReadStart += headLength;
+            _headScanFrom = 0; // a head that follows an interim one starts at the new ReadStart
             if (response is null)
             {
                 continue; // an interim 1xx response: the final one follows
@@ -339,14 +360,20 @@ internal sealed class LeanHttp1Connection
     }
 
     /// <summary>Offset just past the empty line that ends the head, or -1 when it has not all arrived.</summary>
-    private static int FindHeadEnd(ReadOnlySpan<byte> data)
+    /// <param name="data">The head's bytes so far.</param>
+    /// <param name="from">Where the search starts: 0 for a new head, else what the last call on a shorter prefix of the
+    /// same data left (so that a head arriving in many reads is searched once, not once per read). On -1 it is set two
+    /// bytes before the end: every LF before that was already followed by two more bytes, which decided whether it began
+    /// the empty line; an LF in the last two bytes may begin one that the next read completes.</param>
+    private static int FindHeadEnd(ReadOnlySpan<byte> data, ref int from)
     {
-        int i = 0;
+        int i = from;
         while (true)
         {
             int lf = data[i..].IndexOf((byte)'\n');
             if (lf < 0)
             {
+                from = Math.Max(from, data.Length - 2);
                 return -1;
             }
 
@@ -363,6 +390,7 @@ internal sealed class LeanHttp1Connection
 
             if (next >= data.Length || (data[next] == '\r' && next + 1 >= data.Length))
             {
+                from = Math.Max(from, data.Length - 2);
                 return -1;
             }
 
@@ -597,8 +625,9 @@ internal sealed class LeanHttp1Connection
         => new(HttpRequestError.InvalidResponse, $"The upstream sent a malformed HTTP/1.1 response: {what}.");
 
     /// <summary>Parses a trailer section (after the last chunk) from <paramref name="data"/> into the response's trailing
-    /// headers; returns the bytes consumed, or -1 when it has not all arrived.</summary>
-    internal static int TryParseTrailers(ReadOnlySpan<byte> data, HttpResponseMessage response)
+    /// headers; returns the bytes consumed, or -1 when it has not all arrived. The search for the section's end resumes
+    /// at <c>from</c> (0 for a new section) and on -1 leaves where the next call resumes, as for a head.</summary>
+    internal static int TryParseTrailers(ReadOnlySpan<byte> data, HttpResponseMessage response, ref int from)
     {
         // the section is empty (CRLF alone) or header lines ending with an empty line
         int end;
@@ -616,7 +645,7 @@ internal sealed class LeanHttp1Connection
         }
         else
         {
-            end = FindHeadEnd(data);
+            end = FindHeadEnd(data, ref from);
             if (end < 0)
             {
                 return -1;

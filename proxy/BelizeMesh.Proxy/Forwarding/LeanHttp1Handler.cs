@@ -148,6 +148,17 @@ internal sealed class LeanHttp1Handler : LeanHandler<LeanHttp1Pool>
                 // after the registration is gone, so that a cancellation cannot abort the connection once the pool has
                 // handed it to another request
                 registration.Dispose();
+                if (connection.AbortedByCancellation)
+                {
+                    // cancelled after the head arrived but while still registered: the cancellation aborted the
+                    // connection, so the request was cancelled (as SocketsHttpHandler reports it), not answered. The
+                    // response part ends here (Fail), not when the discarded response is disposed.
+                    ((LeanResponseContent)response.Content).Body = Stream.Null;
+                    response.Dispose();
+                    connection.Fail(new OperationCanceledException(cancellationToken), reused, bodyStarted, cancellationToken, out Exception canceled);
+                    throw canceled;
+                }
+
                 if (((LeanResponseContent)response.Content).Body == Stream.Null)
                 {
                     connection.CompletePart(clean: true); // no body: the response part is over
@@ -329,6 +340,22 @@ internal sealed class LeanHttp1Pool : ILeanPool
 
             _open--;
         }
+    }
+
+    /// <summary>The bytes the idle connections' searches for the end of a response head, chunk-size line or trailer section examined
+    /// over their lifetimes (tests).</summary>
+    internal long IdleFramingBytesScanned()
+    {
+        long total = 0;
+        lock (_lock)
+        {
+            for (int i = 0; i < _idleCount; i++)
+            {
+                total += _idle[i].FramingBytesScanned;
+            }
+        }
+
+        return total;
     }
 
     /// <summary>Closes idle connections unused for the idle timeout (all of them when <paramref name="all"/>).</summary>

@@ -21,6 +21,8 @@ internal sealed class LeanHttp1ResponseStream : Stream
     private bool _done;
     private bool _failed;
     private long _trailerBytes;
+    private int _trailerScanFrom; // where the search for the trailer section's end resumes, relative to ReadStart
+    private int _chunkLineScanned; // the bytes of a chunk-size line already searched for its LF, relative to ReadStart
 
     public LeanHttp1ResponseStream(LeanHttp1Connection connection, HttpResponseMessage response, LeanBodyKind kind, long length)
     {
@@ -258,7 +260,9 @@ internal sealed class LeanHttp1ResponseStream : Stream
                     break;
 
                 case ChunkState.Header:
-                    int lf = data.IndexOf((byte)'\n');
+                    // the bytes before _chunkLineScanned were searched by an earlier call and hold no LF
+                    _connection.FramingBytesScanned += data.Length - _chunkLineScanned;
+                    int lf = data[_chunkLineScanned..].IndexOf((byte)'\n');
                     if (lf < 0)
                     {
                         if (data.Length > MaxChunkLine)
@@ -266,8 +270,12 @@ internal sealed class LeanHttp1ResponseStream : Stream
                             throw Malformed($"a chunk-size line is longer than {MaxChunkLine} bytes");
                         }
 
+                        _chunkLineScanned = data.Length;
                         return;
                     }
+
+                    lf += _chunkLineScanned;
+                    _chunkLineScanned = 0;
 
                     ReadOnlySpan<byte> line = data[..lf];
                     if (line.Length > 0 && line[^1] == '\r')
@@ -286,6 +294,7 @@ internal sealed class LeanHttp1ResponseStream : Stream
                     if (chunkSize == 0)
                     {
                         _chunkState = ChunkState.Trailers;
+                        _trailerScanFrom = 0;
                     }
                     else
                     {
@@ -296,7 +305,8 @@ internal sealed class LeanHttp1ResponseStream : Stream
                     break;
 
                 case ChunkState.Trailers:
-                    int used = LeanHttp1Connection.TryParseTrailers(data, _response);
+                    _connection.FramingBytesScanned += data.Length - _trailerScanFrom;
+                    int used = LeanHttp1Connection.TryParseTrailers(data, _response, ref _trailerScanFrom);
                     if (used < 0)
                     {
                         _trailerBytes = data.Length;

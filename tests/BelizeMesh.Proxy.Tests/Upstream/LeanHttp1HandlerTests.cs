@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using System.Net.Http;
 using System.Net.Sockets;
@@ -19,9 +20,13 @@ public sealed class LeanHttp1HandlerTests : IAsyncDisposable
 
     public async ValueTask DisposeAsync() => await _server.DisposeAsync();
 
-    private HttpMessageInvoker Client(out LeanHttp1Handler handler, int maxConnections = int.MaxValue)
+    /// <param name="wrap">Wraps each connection's stream (to watch or steer what the client reads).</param>
+    private HttpMessageInvoker Client(out LeanHttp1Handler handler, int maxConnections = int.MaxValue, Func<Stream, Stream>? wrap = null)
     {
-        handler = new LeanHttp1Handler(_inner, static (endPoint, ct) => UpstreamClientFactory.ConnectPlaintextAsync(endPoint, ct), maxConnections, TimeSpan.FromSeconds(10), TimeSpan.FromMinutes(1));
+        LeanConnectCallback connect = wrap is null
+            ? static (endPoint, ct) => UpstreamClientFactory.ConnectPlaintextAsync(endPoint, ct)
+            : async (endPoint, ct) => wrap(await UpstreamClientFactory.ConnectPlaintextAsync(endPoint, ct));
+        handler = new LeanHttp1Handler(_inner, connect, maxConnections, TimeSpan.FromSeconds(10), TimeSpan.FromMinutes(1));
         return new HttpMessageInvoker(handler, disposeHandler: true);
     }
 
@@ -358,6 +363,81 @@ public sealed class LeanHttp1HandlerTests : IAsyncDisposable
     }
 
     [Theory]
+    [InlineData("\r\n")]
+    [InlineData("\n")] // bare LF line ends (RFC 9112 2.2 lets a recipient accept them)
+    public async Task A_response_delivered_one_byte_per_read_is_parsed_after_its_interim_heads(string eol)
+    {
+        // one byte per read: every boundary of the heads, the trailers and their empty lines falls between two reads
+        string reply = $"HTTP/1.1 100 Continue{eol}{eol}HTTP/1.1 103 Early Hints{eol}Link: </a>{eol}{eol}"
+            + $"HTTP/1.1 200 OK{eol}X-Reply: one{eol}Transfer-Encoding: chunked{eol}{eol}"
+            + $"5{eol}hello{eol}0{eol}X-Trailer: t1{eol}{eol}";
+        _server.OnConnection = async conn =>
+        {
+            while (await conn.ReadHeadAsync() is not null)
+            {
+                await conn.WriteAsync(reply);
+            }
+        };
+        using HttpMessageInvoker client = Client(out _, wrap: inner => new SteeredStream(inner, maxRead: 1));
+        for (int i = 0; i < 2; i++)
+        {
+            using HttpResponseMessage response = await client.SendAsync(Request(HttpMethod.Get), CancellationToken.None);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal("one", Assert.Single(response.Headers.GetValues("X-Reply")));
+            Assert.False(response.Headers.Contains("Link")); // the interim head's, not the final one's
+            Assert.Equal("hello", await BodyAsync(response));
+            Assert.Equal("t1", Assert.Single(response.TrailingHeaders.GetValues("X-Trailer")));
+        }
+
+        Assert.Equal(1, _server.Accepted);
+    }
+
+    [Fact]
+    public async Task A_head_chunk_lines_and_trailers_trickled_one_byte_per_read_are_each_scanned_a_bounded_number_of_times()
+    {
+        // near 64 KiB of short lines in the head and in the trailers, and chunk-size lines near their 4 KiB limit:
+        // searching the whole buffer again at each read would examine some 3.5 GB in all; resuming where the last
+        // search stopped examines each byte a few times
+        var reply = new StringBuilder("HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n");
+        for (int i = 0; i < 6000; i++)
+        {
+            reply.Append(CultureInfo.InvariantCulture, $"H{i}: v\r\n");
+        }
+
+        reply.Append("\r\n");
+        for (int i = 0; i < 4; i++)
+        {
+            reply.Append("1;ext=").Append('x', 4000).Append("\r\nk\r\n");
+        }
+
+        reply.Append("2\r\nok\r\n0\r\n");
+        for (int i = 0; i < 6000; i++)
+        {
+            reply.Append(CultureInfo.InvariantCulture, $"T{i}: v\r\n");
+        }
+
+        reply.Append("\r\n");
+        _server.OnConnection = async conn =>
+        {
+            await conn.ReadHeadAsync();
+            await conn.WriteAsync(reply.ToString());
+            await conn.DrainUntilClosedAsync();
+        };
+        using HttpMessageInvoker client = Client(out LeanHttp1Handler handler, wrap: inner => new SteeredStream(inner, maxRead: 1));
+        using (HttpResponseMessage response = await client.SendAsync(Request(HttpMethod.Get), CancellationToken.None))
+        {
+            Assert.Equal("v", Assert.Single(response.Headers.GetValues("H5999")));
+            Assert.Equal("kkkkok", await BodyAsync(response));
+            Assert.Equal(6000, response.TrailingHeaders.Count());
+            Assert.Equal("v", Assert.Single(response.TrailingHeaders.GetValues("T5999")));
+        }
+
+        // the body's end returned the connection to the pool: its count covers the whole exchange
+        long scanned = handler.PoolOf($"127.0.0.1:{_server.Port}")!.IdleFramingBytesScanned();
+        Assert.InRange(scanned, reply.Length / 2, 3L * reply.Length);
+    }
+
+    [Theory]
     [InlineData("3\r\nfoo\r\nzz\r\n")] // a chunk size that is not hexadecimal
     [InlineData("2\r\nok\r\n0\r\nX-Trailer: a\0b\r\n\r\n")] // a NUL in a trailer's value (RFC 9110 5.5)
     public async Task A_malformed_chunked_body_fails_the_body_read(string body)
@@ -526,6 +606,38 @@ public sealed class LeanHttp1HandlerTests : IAsyncDisposable
         await closed.Task.WaitAsync(s_backstop);
     }
 
+    [Theory]
+    [InlineData("HTTP/1.1 204 No Content\r\n\r\n", "")]
+    [InlineData("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", "hello")]
+    [InlineData("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", "hello")]
+    public async Task Cancelling_after_the_response_head_arrived_throws_TaskCanceledException_and_frees_the_connection_slot(string reply, string body)
+    {
+        _server.OnConnection = async conn =>
+        {
+            while (await conn.ReadHeadAsync() is not null)
+            {
+                await conn.WriteAsync(reply);
+            }
+        };
+
+        // the token is cancelled inside the read that completes the response head: the cancellation aborts the
+        // connection after the head was received and before the send gives up its registration
+        using var cts = new CancellationTokenSource();
+        using HttpMessageInvoker client = Client(out LeanHttp1Handler handler, maxConnections: 1, wrap: inner => new SteeredStream(inner, onHead: cts.Cancel));
+        TaskCanceledException error = await Assert.ThrowsAsync<TaskCanceledException>(() => client.SendAsync(Request(HttpMethod.Get), cts.Token).WaitAsync(s_backstop));
+        Assert.Equal(cts.Token, error.CancellationToken);
+        Assert.Equal(0, handler.OpenConnections($"127.0.0.1:{_server.Port}")); // closed, its slot freed once
+
+        // the only slot is free again: the next request gets a new connection
+        using (HttpResponseMessage next = await client.SendAsync(Request(HttpMethod.Get), CancellationToken.None).WaitAsync(s_backstop))
+        {
+            Assert.Equal(body, await BodyAsync(next));
+        }
+
+        Assert.Equal(2, _server.Accepted);
+        Assert.Equal(1, handler.OpenConnections($"127.0.0.1:{_server.Port}"));
+    }
+
     [Fact]
     public async Task At_the_per_endpoint_limit_a_request_waits_for_a_connection_to_come_free()
     {
@@ -668,6 +780,73 @@ public sealed class LeanHttp1HandlerTests : IAsyncDisposable
             length = -1;
             return false;
         }
+    }
+}
+
+/// <summary>A connection's stream that steers the client's reads: each returns at most <paramref name="maxRead"/> bytes,
+/// and <paramref name="onHead"/> is called inside the read that completes the first response head (the first CRLFCRLF),
+/// before that read returns its bytes.</summary>
+internal sealed class SteeredStream(Stream inner, int maxRead = int.MaxValue, Action? onHead = null) : Stream
+{
+    private readonly MemoryStream _seen = new();
+    private bool _fired = onHead is null;
+
+    public override bool CanRead => true;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => true;
+
+    public override long Length => throw new NotSupportedException();
+
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        int n = await inner.ReadAsync(buffer[..Math.Min(buffer.Length, maxRead)], cancellationToken);
+        if (!_fired)
+        {
+            _seen.Write(buffer.Span[..n]);
+            if (_seen.GetBuffer().AsSpan(0, (int)_seen.Length).IndexOf("\r\n\r\n"u8) >= 0)
+            {
+                _fired = true;
+                onHead!();
+            }
+        }
+
+        return n;
+    }
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+        => ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        => inner.WriteAsync(buffer, cancellationToken);
+
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+        => inner.WriteAsync(buffer, offset, count, cancellationToken);
+
+    public override void Write(byte[] buffer, int offset, int count) => inner.Write(buffer, offset, count);
+
+    public override void Flush() => inner.Flush();
+
+    public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            inner.Dispose();
+            _seen.Dispose();
+        }
+
+        base.Dispose(disposing);
     }
 }
 

@@ -362,6 +362,73 @@ public sealed class LeanHttp2ServerTests(ITestOutputHelper output) : IAsyncDispo
         Assert.Equal("held /after", (await client.ReadResponseAsync(23)).BodyText);
     }
 
+    [Fact]
+    public async Task A_stream_closed_on_the_wire_stops_counting_against_the_concurrency_limit_while_its_OnCompleted_callback_runs()
+    {
+        TaskCompletionSource release = Gate();
+        var completing = Signal<bool>();
+        LeanServer server = await StartAsync(
+            async ctx =>
+            {
+                if (ctx.Request.Path == "/first")
+                {
+                    ctx.Response.OnCompleted(async () =>
+                    {
+                        completing.TrySetResult(true);
+                        await release.Task;
+                    });
+                }
+
+                await ctx.Response.WriteAsync("done " + ctx.Request.Path.Value);
+            },
+            new LeanHttp2ServerOptions { MaxConcurrentStreams = 1 });
+        (RawHttp2Client client, _) = await HandshakeAsync(server);
+        await client.SendGetAsync(1, "/first");
+        Assert.Equal("done /first", (await client.ReadResponseAsync(1)).BodyText);
+        await completing.Task.WaitAsync(s_backstop); // stream 1's OnCompleted is running, held
+
+        // both END_STREAMs of stream 1 are done: it is closed and no longer counts (RFC 9113 §5.1.2)
+        await client.SendGetAsync(3, "/second");
+        H2Response second = await client.ReadResponseAsync(3);
+        Assert.True(second.ResetCode is null && second.Status == 200, $"stream 3: {second.ResetCode}; {client.History}");
+        Assert.Equal("done /second", second.BodyText);
+        Assert.False(release.Task.IsCompleted);
+    }
+
+    [Fact]
+    public async Task Closed_streams_whose_OnCompleted_callbacks_still_run_are_bounded_by_refusing_new_streams_beyond_twice_the_limit()
+    {
+        TaskCompletionSource release = Gate();
+        int completing = 0;
+        var twoCompleting = Signal<bool>();
+        LeanServer server = await StartAsync(
+            async ctx =>
+            {
+                ctx.Response.OnCompleted(async () =>
+                {
+                    if (Interlocked.Increment(ref completing) == 2)
+                    {
+                        twoCompleting.TrySetResult(true);
+                    }
+
+                    await release.Task;
+                });
+                await ctx.Response.WriteAsync("done " + ctx.Request.Path.Value);
+            },
+            new LeanHttp2ServerOptions { MaxConcurrentStreams = 1 });
+        (RawHttp2Client client, _) = await HandshakeAsync(server);
+        await client.SendGetAsync(1, "/first");
+        Assert.Equal("done /first", (await client.ReadResponseAsync(1)).BodyText);
+        await client.SendGetAsync(3, "/second");
+        Assert.Equal("done /second", (await client.ReadResponseAsync(3)).BodyText);
+        await twoCompleting.Task.WaitAsync(s_backstop);
+
+        // each closed stream still holds its request until its OnCompleted finishes: at twice the limit, new streams
+        // are refused (the client may retry them) instead of piling up
+        await client.SendGetAsync(5, "/third");
+        await client.ExpectResetAsync(5, Http2ErrorCode.RefusedStream);
+    }
+
     // ---------------------------------------------------------------------------------------------------------------
     // Request bodies
     // ---------------------------------------------------------------------------------------------------------------

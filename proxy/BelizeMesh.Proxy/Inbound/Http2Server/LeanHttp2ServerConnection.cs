@@ -69,7 +69,8 @@ internal sealed class LeanHttp2ServerConnection : LeanHttp2Endpoint, IHPackHeade
     private readonly int[] _recentClosed = new int[RecentResetSlots];
     private readonly TaskCompletionSource _streamsDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    // Connection state: guarded by _lock (the output, _active and _failure are LeanHttp2Endpoint's).
+    // Connection state: guarded by _lock (the output, _active and _failure are LeanHttp2Endpoint's; here _active counts
+    // the streams not yet released, open or closed, and _streams holds the open ones).
     private int _highestStreamId;
     private int _peerInitialWindow = Http2Frame.DefaultWindow;
     private int _peerMaxFrame = Http2Frame.DefaultMaxFrameSize;
@@ -572,6 +573,14 @@ internal sealed class LeanHttp2ServerConnection : LeanHttp2Endpoint, IHPackHeade
         }
     }
 
+    /// <summary>Whether a new stream must be refused for concurrency (caller holds the lock). Only open and half-closed
+    /// streams — those in the table — count against SETTINGS_MAX_CONCURRENT_STREAMS (RFC 9113 §5.1.2): a stream closed
+    /// on the wire (both END_STREAMs, or reset) does not, though its application or OnCompleted callbacks may still run
+    /// and it is released only then. Those streams (<see cref="LeanHttp2Endpoint._active"/> counts every stream not yet
+    /// released) are bounded at twice the limit, so that a client cannot pile up requests still finishing.</summary>
+    private bool OverConcurrencyLimit()
+        => _streams.Count >= _options.MaxConcurrentStreams || _active - _options.MaxConcurrentStreams >= _options.MaxConcurrentStreams;
+
     /// <summary>A stream reset by the client while its application ran: counted against rapid reset (CVE-2023-44487).</summary>
     private bool CountRapidReset()
     {
@@ -1048,7 +1057,7 @@ internal sealed class LeanHttp2ServerConnection : LeanHttp2Endpoint, IHPackHeade
             else
             {
                 _highestStreamId = streamId;
-                if (_goAwaySent || _peerGoingAway || _failure is not null || _active >= _options.MaxConcurrentStreams)
+                if (_goAwaySent || _peerGoingAway || _failure is not null || OverConcurrencyLimit())
                 {
                     refuse = Http2ErrorCode.RefusedStream;
                 }

@@ -283,7 +283,16 @@ internal sealed partial class CertificateController : IDisposable
                 // again; the write is never repeated blindly over a version we have not seen.
                 Metrics.RecordConflict();
                 LogConflict(_logger, key, ApiErrors.Describe(e), attempt);
-                current = await ReadSecretAsync(ns, name, leading).ConfigureAwait(false);
+                try
+                {
+                    current = await ReadSecretAsync(ns, name, leading).ConfigureAwait(false);
+                }
+                catch (Exception r) when (r is HttpOperationException or HttpRequestException or IOException
+                                          || (r is OperationCanceledException && !leading.IsCancellationRequested))
+                {
+                    // A failed re-read is this Secret's failure (retried after the backoff), never the whole pass's.
+                    return await FailAsync(account, key, $"re-reading it after a conflict: {ApiErrors.Describe(r)}", leading).ConfigureAwait(false);
+                }
             }
             catch (Exception e) when (e is HttpOperationException or HttpRequestException or IOException or ArgumentException or CredentialsException
                                       || (e is OperationCanceledException && !leading.IsCancellationRequested))

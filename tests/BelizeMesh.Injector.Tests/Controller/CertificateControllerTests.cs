@@ -165,6 +165,34 @@ public sealed class CertificateControllerTests
     }
 
     [Fact]
+    public async Task A_reread_that_fails_after_a_conflict_fails_that_secret_only_and_the_leader_keeps_working()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var h = await ControllerHarness.StartAsync(clock);
+        h.Api.AddNamespace(Ns, optedIn: true);
+        h.Api.AddServiceAccount(Ns, "cart");
+        // The create loses a race (409), and the read that follows it meets a failing API server (500).
+        int conflicted = 0, failedRead = 0;
+        h.Api.Intercept = (method, resource, ns, name) =>
+            resource != "secrets" || name != "belizemesh-certs-cart" ? null
+            : method == "POST" && Interlocked.Exchange(ref conflicted, 1) == 0 ? 409
+            : method == "GET" && Interlocked.Exchange(ref failedRead, 1) == 0 ? 500
+            : null;
+        var a = h.Start("a", new ControllerOptions { FailureBackoff = TimeSpan.FromSeconds(1) });
+
+        await h.Api.WaitForAsync(() => h.Api.Requests.Any(r => r.Method == "GET" && r.Name == "belizemesh-certs-cart" && r.Status == 500), "the re-read failed");
+        h.Api.AddServiceAccount(Ns, "orders");
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "orders") is not null, "another ServiceAccount still issued");
+        Assert.False(a.Task.IsCompleted);
+        Assert.True(a.IsLeader);
+        Assert.Equal(1, a.Metrics.Failed);
+
+        // The failed one is retried after the failure backoff.
+        clock.Advance(TimeSpan.FromSeconds(1));
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "cart") is not null, "the failed Secret issued on retry");
+    }
+
+    [Fact]
     public async Task A_key_that_does_not_match_its_certificate_is_reissued_at_once()
     {
         await using var h = await ControllerHarness.StartAsync();

@@ -66,6 +66,13 @@ internal sealed class FakeApiServer : IAsyncDisposable
     /// </summary>
     public Func<string, string, string?, string?, int, Task>? AfterWrite { get; set; }
 
+    /// <summary>
+    /// Consulted for every request (method, resource, namespace, name; a create's name is the body's) before it is
+    /// handled: a status code answers it with that code and a Status object as the real API server sends one (a 5xx,
+    /// a 403, a 409 …), null handles it as usual.
+    /// </summary>
+    public Func<string, string, string?, string?, int?>? Intercept { get; set; }
+
     public Uri Uri { get; private set; } = null!;
 
     public static async Task<FakeApiServer> StartAsync()
@@ -375,6 +382,13 @@ internal sealed class FakeApiServer : IAsyncDisposable
             string method = context.Request.Method;
             if (method == "GET" && name is null && watch)
             {
+                if (Intercept?.Invoke(method, resource, ns, null) is { } refused)
+                {
+                    Record(new ApiRequest(client, method, resource, ns, name, true, rv, refused));
+                    await StatusAsync(context, refused, ReasonOf(refused), $"injected by the test: {refused}");
+                    return;
+                }
+
                 Record(new ApiRequest(client, method, resource, ns, name, true, rv, 200));
                 await WatchAsync(context, resource, ns, query);
                 return;
@@ -389,6 +403,13 @@ internal sealed class FakeApiServer : IAsyncDisposable
                 {
                     body = JsonNode.Parse(text) as JsonObject;
                 }
+            }
+
+            if (Intercept?.Invoke(method, resource, ns, name ?? body?["metadata"]?["name"]?.GetValue<string>()) is { } injected)
+            {
+                status = injected;
+                await StatusAsync(context, injected, ReasonOf(injected), $"injected by the test: {injected}");
+                return;
             }
 
             if (method is "POST" or "PUT" or "DELETE" && BeforeWrite is { } hook)
@@ -791,6 +812,19 @@ internal sealed class FakeApiServer : IAsyncDisposable
         ["message"] = message,
         ["reason"] = reason,
         ["code"] = code,
+    };
+
+    private static string ReasonOf(int code) => code switch
+    {
+        403 => "Forbidden",
+        404 => "NotFound",
+        409 => "Conflict",
+        410 => "Expired",
+        429 => "TooManyRequests",
+        500 => "InternalError",
+        503 => "ServiceUnavailable",
+        504 => "Timeout",
+        _ => "Unknown",
     };
 
     private static async Task StatusAsync(HttpContext context, int code, string reason, string message)

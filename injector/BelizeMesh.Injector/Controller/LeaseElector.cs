@@ -9,8 +9,9 @@ namespace BelizeMesh.Injector.Controller;
 /// Leader election on a <c>coordination.k8s.io/v1</c> Lease, with the semantics of KubernetesClient's (and
 /// client-go's) <c>LeaderElector</c>, which the AOT flavour of the library does not ship:
 /// <list type="bullet">
-/// <item>A candidate takes the Lease when it is free, or when its record has not changed for <c>leaseDuration</c> as
-/// measured on the candidate's own clock from when it first saw that record (no trust in other nodes' clocks).</item>
+/// <item>A candidate takes the Lease when it is free, or when its record has not changed for the record's
+/// <c>leaseDurationSeconds</c> (the holder's, which may differ from this replica's own) as measured on the candidate's
+/// own clock from when it first saw that record (no trust in other nodes' clocks).</item>
 /// <item>The leader renews every <c>retryPeriod</c>; when it has not renewed for <c>renewDeadline</c> (shorter than the
 /// lease duration) it stops leading before anyone else can take over, so two replicas never lead at once.</item>
 /// <item>Every write carries the Lease's resourceVersion: of two candidates racing, one gets 409 Conflict and loses.</item>
@@ -205,9 +206,9 @@ internal sealed partial class LeaseElector
             Observe(lease, now);
             V1LeaseSpec spec = lease.Spec ??= new V1LeaseSpec();
             bool ours = spec.HolderIdentity == _options.Identity;
-            if (!ours && !string.IsNullOrEmpty(spec.HolderIdentity) && _observedAt + _options.LeaseDuration > now)
+            if (!ours && !string.IsNullOrEmpty(spec.HolderIdentity) && _observedAt + HolderLeaseDuration(spec) > now)
             {
-                return false; // held by another replica whose record changed less than a lease duration ago
+                return false; // held by another replica whose record changed less than its lease duration ago
             }
 
             if (!ours)
@@ -238,6 +239,14 @@ internal sealed partial class LeaseElector
             return false;
         }
     }
+
+    /// <summary>
+    /// How long the holder's record stands: the duration the holder wrote into it (its renew deadline is shorter than
+    /// that, not than this replica's <c>--lease-duration</c>, which may differ during a rollout), or this replica's
+    /// own when the record carries none.
+    /// </summary>
+    private TimeSpan HolderLeaseDuration(V1LeaseSpec spec) =>
+        spec.LeaseDurationSeconds is int seconds && seconds > 0 ? TimeSpan.FromSeconds(seconds) : _options.LeaseDuration;
 
     private void Observe(V1Lease lease, DateTimeOffset now)
     {

@@ -13,7 +13,7 @@ namespace BelizeMesh.Injector.Controller;
 /// <c>leaseDurationSeconds</c> (the holder's, which may differ from this replica's own) as measured on the candidate's
 /// own clock from when it first saw that record (no trust in other nodes' clocks).</item>
 /// <item>The leader renews every <c>retryPeriod</c>; when it has not renewed for <c>renewDeadline</c> (shorter than the
-/// lease duration) it stops leading before anyone else can take over, so two replicas never lead at once.</item>
+/// lease duration; measured on the monotonic clock) it stops leading before anyone else can take over, so two replicas never lead at once.</item>
 /// <item>Every write carries the Lease's resourceVersion: of two candidates racing, one gets 409 Conflict and loses.</item>
 /// <item>On shutdown the leader releases the Lease (empty holder) so a successor need not wait out the duration.</item>
 /// </list>
@@ -27,7 +27,8 @@ internal sealed partial class LeaseElector
     private string? _observedHolder;
     private DateTime? _observedRenewTime;
     private string? _observedResourceVersion;
-    private DateTimeOffset _observedAt;
+    // When this replica first saw the current record, on the monotonic clock (a wall-clock step must not move it).
+    private long _observedAt;
 
     public LeaseElector(IKubernetes client, ControllerOptions options, TimeProvider time, ILogger logger)
     {
@@ -60,7 +61,8 @@ internal sealed partial class LeaseElector
                 }
             }
 
-            DateTimeOffset lastRenew = _time.GetUtcNow();
+            // The renew deadline is this replica's own: measured on the monotonic clock, which NTP does not step.
+            long lastRenew = _time.GetTimestamp();
             SetLeader(true);
             using var leading = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             Task work = Task.Run(() => lead(leading.Token), CancellationToken.None);
@@ -80,7 +82,7 @@ internal sealed partial class LeaseElector
 
                     // The attempt may not outlast the renew deadline: a request hanging on a partitioned network
                     // must not keep this replica leading after the point where another may take over.
-                    TimeSpan left = _options.RenewDeadline - (_time.GetUtcNow() - lastRenew);
+                    TimeSpan left = _options.RenewDeadline - _time.GetElapsedTime(lastRenew);
                     bool renewed = false;
                     if (left > TimeSpan.Zero)
                     {
@@ -96,9 +98,9 @@ internal sealed partial class LeaseElector
 
                     if (renewed)
                     {
-                        lastRenew = _time.GetUtcNow();
+                        lastRenew = _time.GetTimestamp();
                     }
-                    else if (_time.GetUtcNow() - lastRenew >= _options.RenewDeadline || !OwnsObservedRecord)
+                    else if (_time.GetElapsedTime(lastRenew) >= _options.RenewDeadline || !OwnsObservedRecord)
                     {
                         LogLost(_logger, _options.Identity, _options.LeaseNamespace, _options.LeaseName);
                         break;
@@ -160,7 +162,9 @@ internal sealed partial class LeaseElector
     /// <summary>One attempt: create the Lease, take it over when free or expired, or renew it when ours.</summary>
     internal async Task<bool> TryAcquireOrRenewAsync(CancellationToken cancellationToken)
     {
+        // Wall time only for what is written into the Lease; every duration is measured on the monotonic clock.
         DateTimeOffset now = _time.GetUtcNow();
+        long stamp = _time.GetTimestamp();
         V1Lease? lease;
         try
         {
@@ -199,14 +203,14 @@ internal sealed partial class LeaseElector
                     },
                 };
                 created = await _client.CoordinationV1.CreateNamespacedLeaseAsync(created, _options.LeaseNamespace, cancellationToken: cancellationToken).ConfigureAwait(false);
-                Observe(created, now);
+                Observe(created, stamp);
                 return true;
             }
 
-            Observe(lease, now);
+            Observe(lease, stamp);
             V1LeaseSpec spec = lease.Spec ??= new V1LeaseSpec();
             bool ours = spec.HolderIdentity == _options.Identity;
-            if (!ours && !string.IsNullOrEmpty(spec.HolderIdentity) && _observedAt + HolderLeaseDuration(spec) > now)
+            if (!ours && !string.IsNullOrEmpty(spec.HolderIdentity) && _time.GetElapsedTime(_observedAt, stamp) < HolderLeaseDuration(spec))
             {
                 return false; // held by another replica whose record changed less than its lease duration ago
             }
@@ -222,7 +226,7 @@ internal sealed partial class LeaseElector
             spec.LeaseDurationSeconds = (int)Math.Ceiling(_options.LeaseDuration.TotalSeconds);
             // ReplaceNamespacedLease sends the resourceVersion read above: a concurrent writer makes this a 409.
             V1Lease replaced = await _client.CoordinationV1.ReplaceNamespacedLeaseAsync(lease, _options.LeaseName, _options.LeaseNamespace, cancellationToken: cancellationToken).ConfigureAwait(false);
-            Observe(replaced, now);
+            Observe(replaced, stamp);
             return true;
         }
         catch (HttpOperationException e) when (ApiErrors.IsConflict(e))
@@ -248,13 +252,13 @@ internal sealed partial class LeaseElector
     private TimeSpan HolderLeaseDuration(V1LeaseSpec spec) =>
         spec.LeaseDurationSeconds is int seconds && seconds > 0 ? TimeSpan.FromSeconds(seconds) : _options.LeaseDuration;
 
-    private void Observe(V1Lease lease, DateTimeOffset now)
+    private void Observe(V1Lease lease, long stamp)
     {
         string? holder = lease.Spec?.HolderIdentity;
         DateTime? renew = lease.Spec?.RenewTime;
         if (holder != _observedHolder || renew != _observedRenewTime || _observedResourceVersion is null)
         {
-            _observedAt = now;
+            _observedAt = stamp;
         }
 
         _observedHolder = holder;

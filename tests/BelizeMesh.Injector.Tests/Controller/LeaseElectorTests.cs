@@ -33,6 +33,83 @@ public sealed class LeaseElectorTests
         Assert.Equal("b", HolderOf(h));
     }
 
+    [Fact]
+    public async Task A_wall_clock_step_forward_does_not_expire_a_lease_the_candidate_just_saw()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var wall = new SteppingWallClock(clock);
+        await using var h = await ControllerHarness.StartAsync(wall);
+        h.PutLease("old", leaseDurationSeconds: 15, clock.GetUtcNow());
+        LeaseElector b = h.Elector("b", Lease);
+        Assert.False(await b.TryAcquireOrRenewAsync(CancellationToken.None));
+
+        // NTP steps the wall clock an hour ahead: no time has passed, the holder's lease still stands.
+        wall.Step(TimeSpan.FromHours(1));
+        Assert.False(await b.TryAcquireOrRenewAsync(CancellationToken.None));
+        Assert.Equal("old", HolderOf(h));
+
+        clock.Advance(TimeSpan.FromSeconds(15));
+        Assert.True(await b.TryAcquireOrRenewAsync(CancellationToken.None));
+        Assert.Equal("b", HolderOf(h));
+    }
+
+    [Fact]
+    public async Task A_leader_whose_wall_clock_steps_back_still_stops_leading_at_its_renew_deadline()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var wall = new SteppingWallClock(clock);
+        await using var h = await ControllerHarness.StartAsync(wall);
+        LeaseElector a = h.Elector("a", Lease);
+        using var stop = new CancellationTokenSource();
+        Task run = a.RunAsync(ct => Task.Delay(Timeout.Infinite, ct), stop.Token);
+        await h.Api.WaitForAsync(() => a.IsLeader && wall.TimersCreated >= 1, "a leads and waits to renew");
+
+        // From now on no renewal gets through, and NTP steps the wall clock an hour back.
+        h.Api.Intercept = (method, resource, ns, name) => resource == "leases" ? 503 : null;
+        wall.Step(TimeSpan.FromHours(-1));
+        // One retry period at a time, each time until the elector has tried and waits again (a delay and the
+        // attempt's deadline: two timers) or has stopped leading.
+        for (int step = 0; step < 10 && a.IsLeader; step++)
+        {
+            int timers = wall.TimersCreated;
+            clock.Advance(Lease.RetryPeriod);
+            await h.Api.WaitForAsync(() => !a.IsLeader || wall.TimersCreated >= timers + 2, "the next renewal attempt");
+        }
+
+        Assert.False(a.IsLeader);
+        await stop.CancelAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(20));
+    }
+
     private static string? HolderOf(ControllerHarness h) =>
         h.Api.Get("leases", ControllerHarness.SystemNamespace, "belizemesh-cert-controller")!["spec"]!["holderIdentity"]?.GetValue<string>();
+}
+
+/// <summary>
+/// A clock whose wall time (<see cref="GetUtcNow"/>) can be stepped as NTP or an operator steps a node's clock, while
+/// its monotonic time (<see cref="GetTimestamp"/>) and its timers follow <paramref name="monotonic"/> only; counts the
+/// timers created on it.
+/// </summary>
+internal sealed class SteppingWallClock(FakeTimeProvider monotonic) : TimeProvider
+{
+    private long _stepTicks;
+    private int _timers;
+
+    public int TimersCreated => Volatile.Read(ref _timers);
+
+    public override long TimestampFrequency => monotonic.TimestampFrequency;
+
+    public override TimeZoneInfo LocalTimeZone => monotonic.LocalTimeZone;
+
+    public void Step(TimeSpan by) => Interlocked.Add(ref _stepTicks, by.Ticks);
+
+    public override DateTimeOffset GetUtcNow() => monotonic.GetUtcNow() + TimeSpan.FromTicks(Interlocked.Read(ref _stepTicks));
+
+    public override long GetTimestamp() => monotonic.GetTimestamp();
+
+    public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
+    {
+        Interlocked.Increment(ref _timers);
+        return monotonic.CreateTimer(callback, state, dueTime, period);
+    }
 }

@@ -70,7 +70,10 @@ internal sealed partial class LeaseElector
             {
                 while (true)
                 {
-                    if (!await DelayAsync(_options.RetryPeriod, cancellationToken).ConfigureAwait(false))
+                    // Wake at the renew deadline when it comes before the next retry: leading may not outlast it.
+                    TimeSpan untilDeadline = _options.RenewDeadline - _time.GetElapsedTime(lastRenew);
+                    TimeSpan wait = untilDeadline < _options.RetryPeriod ? untilDeadline : _options.RetryPeriod;
+                    if (!await DelayAsync(wait > TimeSpan.Zero ? wait : TimeSpan.Zero, cancellationToken).ConfigureAwait(false))
                     {
                         break;
                     }

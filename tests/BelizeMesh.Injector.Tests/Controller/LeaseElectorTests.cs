@@ -81,6 +81,40 @@ public sealed class LeaseElectorTests
         await run.WaitAsync(TimeSpan.FromSeconds(20));
     }
 
+    [Fact]
+    public async Task A_leader_stops_leading_at_its_renew_deadline_when_that_falls_between_two_retries()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var wall = new SteppingWallClock(clock);
+        await using var h = await ControllerHarness.StartAsync(wall);
+        // Valid timings whose renew deadline (14 s) is no multiple of the retry period (6 s).
+        var lease = new ControllerOptions { LeaseDuration = TimeSpan.FromSeconds(15), RenewDeadline = TimeSpan.FromSeconds(14), RetryPeriod = TimeSpan.FromSeconds(6) };
+        Assert.Empty(lease.Validate());
+        LeaseElector a = h.Elector("a", lease);
+        using var stop = new CancellationTokenSource();
+        Task run = a.RunAsync(ct => Task.Delay(Timeout.Infinite, ct), stop.Token);
+        await h.Api.WaitForAsync(() => a.IsLeader && wall.TimersCreated >= 1, "a leads and waits to renew");
+
+        // No renewal gets through any more. Move the clock to each wait's end, one wait at a time.
+        h.Api.Intercept = (method, resource, ns, name) => resource == "leases" ? 503 : null;
+        TimeSpan elapsed = TimeSpan.Zero;
+        while (a.IsLeader && elapsed < lease.LeaseDuration)
+        {
+            int timers = wall.TimersCreated;
+            TimeSpan wait = wall.LastDueTime;
+            clock.Advance(wait);
+            elapsed += wait;
+            await h.Api.WaitForAsync(() => !a.IsLeader || wall.TimersCreated >= timers + 2, "the next renewal attempt");
+        }
+
+        // Stopped at the renew deadline, not at the first retry after it (which is past the lease duration here,
+        // when another replica may already lead).
+        Assert.False(a.IsLeader);
+        Assert.Equal(lease.RenewDeadline, elapsed);
+        await stop.CancelAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(20));
+    }
+
     private static string? HolderOf(ControllerHarness h) =>
         h.Api.Get("leases", ControllerHarness.SystemNamespace, "belizemesh-cert-controller")!["spec"]!["holderIdentity"]?.GetValue<string>();
 }
@@ -88,14 +122,18 @@ public sealed class LeaseElectorTests
 /// <summary>
 /// A clock whose wall time (<see cref="GetUtcNow"/>) can be stepped as NTP or an operator steps a node's clock, while
 /// its monotonic time (<see cref="GetTimestamp"/>) and its timers follow <paramref name="monotonic"/> only; counts the
-/// timers created on it.
+/// timers created on it and remembers the last one's due time.
 /// </summary>
 internal sealed class SteppingWallClock(FakeTimeProvider monotonic) : TimeProvider
 {
     private long _stepTicks;
     private int _timers;
+    private long _lastDueTicks;
 
     public int TimersCreated => Volatile.Read(ref _timers);
+
+    /// <summary>The due time of the timer created last.</summary>
+    public TimeSpan LastDueTime => TimeSpan.FromTicks(Interlocked.Read(ref _lastDueTicks));
 
     public override long TimestampFrequency => monotonic.TimestampFrequency;
 
@@ -109,6 +147,7 @@ internal sealed class SteppingWallClock(FakeTimeProvider monotonic) : TimeProvid
 
     public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
     {
+        Interlocked.Exchange(ref _lastDueTicks, dueTime.Ticks);
         Interlocked.Increment(ref _timers);
         return monotonic.CreateTimer(callback, state, dueTime, period);
     }

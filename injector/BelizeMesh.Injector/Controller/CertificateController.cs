@@ -35,8 +35,11 @@ internal sealed partial class CertificateController : IDisposable
     private RootAuthority? _root;
     private string? _rootProblem;
 
-    public CertificateController(ControllerKubernetes client, ControllerOptions options, TimeProvider time, ILogger logger, ControllerMetrics? metrics = null)
+    /// <summary>A controller on <paramref name="client"/>; its watches' retries are paced by <paramref name="retryClock"/>
+    /// (the real clock unless given; tests pass a fake one), every certificate and Lease decision by <paramref name="time"/>.</summary>
+    public CertificateController(ControllerKubernetes client, ControllerOptions options, TimeProvider time, ILogger logger, ControllerMetrics? metrics = null, TimeProvider? retryClock = null)
     {
+        retryClock ??= TimeProvider.System;
         _client = client;
         _options = options;
         _time = time;
@@ -52,16 +55,16 @@ internal sealed partial class CertificateController : IDisposable
         string rootField = Uri.EscapeDataString($"metadata.name={options.RootSecretName}");
         Namespaces = new Reflector<V1Namespace>(client, WatchedResource.Namespaces,
             async ct => { var l = await client.CoreV1.ListNamespaceAsync(labelSelector: options.NamespaceSelector, cancellationToken: ct).ConfigureAwait(false); return (l.Items, l.Metadata.ResourceVersion); },
-            $"api/v1/namespaces?labelSelector={selector}", Wake, Metrics, options.WatchTimeout, logger);
+            $"api/v1/namespaces?labelSelector={selector}", Wake, Metrics, options.WatchTimeout, retryClock, logger);
         ServiceAccounts = new Reflector<V1ServiceAccount>(client, WatchedResource.ServiceAccounts,
             async ct => { var l = await client.CoreV1.ListServiceAccountForAllNamespacesAsync(cancellationToken: ct).ConfigureAwait(false); return (l.Items, l.Metadata.ResourceVersion); },
-            "api/v1/serviceaccounts", Wake, Metrics, options.WatchTimeout, logger);
+            "api/v1/serviceaccounts", Wake, Metrics, options.WatchTimeout, retryClock, logger);
         Secrets = new Reflector<V1Secret>(client, WatchedResource.Secrets,
             async ct => { var l = await client.CoreV1.ListSecretForAllNamespacesAsync(labelSelector: $"{ServiceCertificateSecret.ManagedByLabel}={ServiceCertificateSecret.ManagedByValue}", cancellationToken: ct).ConfigureAwait(false); return (l.Items, l.Metadata.ResourceVersion); },
-            $"api/v1/secrets?labelSelector={managed}", Wake, Metrics, options.WatchTimeout, logger);
+            $"api/v1/secrets?labelSelector={managed}", Wake, Metrics, options.WatchTimeout, retryClock, logger);
         RootSecret = new Reflector<V1Secret>(client, WatchedResource.RootSecret,
             async ct => { var l = await client.CoreV1.ListNamespacedSecretAsync(options.RootSecretNamespace, fieldSelector: $"metadata.name={options.RootSecretName}", cancellationToken: ct).ConfigureAwait(false); return (l.Items, l.Metadata.ResourceVersion); },
-            $"api/v1/namespaces/{options.RootSecretNamespace}/secrets?fieldSelector={rootField}", Wake, Metrics, options.WatchTimeout, logger);
+            $"api/v1/namespaces/{options.RootSecretNamespace}/secrets?fieldSelector={rootField}", Wake, Metrics, options.WatchTimeout, retryClock, logger);
         Elector = new LeaseElector(client, options, time, logger);
         Elector.LeadershipChanged += Metrics.SetLeader;
     }

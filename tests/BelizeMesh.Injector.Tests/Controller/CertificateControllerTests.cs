@@ -268,6 +268,37 @@ public sealed class CertificateControllerTests
     }
 
     [Fact]
+    public async Task A_watch_the_server_ends_at_once_without_an_event_is_retried_with_backoff_not_in_a_hot_loop()
+    {
+        var retryClock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var h = await ControllerHarness.StartAsync();
+        h.Api.AddNamespace(Ns, optedIn: true);
+        var a = h.Start("a", retryClock: retryClock);
+        await h.Api.WaitForAsync(() => a.Controller.Synced.IsCompleted && h.Api.OpenWatches("serviceaccounts") == 1, "listed and watching");
+        int watches = WatchRequests(h, "serviceaccounts").Count;
+
+        // From now on every watch ends as soon as it starts, with a clean end and no event.
+        h.Api.EndWatchesAtOnce = true;
+        h.Api.EndWatches();
+        await h.Api.WaitForAsync(() => BackoffsLogged(h, "serviceaccounts") == 1, "a backoff after the empty watch");
+        Assert.Equal(watches, WatchRequests(h, "serviceaccounts").Count);
+
+        // Each further empty watch waits longer before the next (the retry clock only moves when the test moves it).
+        retryClock.Advance(TimeSpan.FromMilliseconds(100));
+        await h.Api.WaitForAsync(() => BackoffsLogged(h, "serviceaccounts") == 2, "a longer backoff after the next empty watch");
+        Assert.Equal(watches + 1, WatchRequests(h, "serviceaccounts").Count);
+        Assert.Contains(h.Logs, l => l.Contains("serviceaccounts", StringComparison.Ordinal) && l.Contains("retrying in 200 ms", StringComparison.Ordinal));
+
+        // Once watches stay open again, events flow from the resumed watch.
+        h.Api.EndWatchesAtOnce = false;
+        retryClock.Advance(TimeSpan.FromMilliseconds(200));
+        await h.Api.WaitForAsync(() => h.Api.OpenWatches("serviceaccounts") == 1, "the watch stays open again");
+        Assert.All(WatchRequests(h, "serviceaccounts").Skip(watches), r => Assert.Equal(a.Controller.ServiceAccounts.ResourceVersion, r.ResourceVersion));
+        h.Api.AddServiceAccount(Ns, "orders");
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "orders") is not null, "issued from the resumed watch");
+    }
+
+    [Fact]
     public async Task A_410_gone_forces_a_relist_that_catches_what_happened_meanwhile()
     {
         await using var h = await ControllerHarness.StartAsync();
@@ -486,6 +517,9 @@ public sealed class CertificateControllerTests
 
     private static List<ApiRequest> WatchRequests(ControllerHarness h, string resource) =>
         [.. h.Api.Requests.Where(r => r.Resource == resource && r.Watch)];
+
+    private static int BackoffsLogged(ControllerHarness h, string resource) =>
+        h.Logs.Count(l => l.Contains($"Watch of {resource} ended", StringComparison.Ordinal) && l.Contains("retrying in", StringComparison.Ordinal));
 
     private static List<ApiRequest> SecretWrites(ControllerHarness h) =>
         [.. h.Api.Requests.Where(r => r.Resource == "secrets" && r.Method is "POST" or "PUT" or "DELETE")];

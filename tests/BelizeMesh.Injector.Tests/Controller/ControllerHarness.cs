@@ -71,12 +71,13 @@ internal sealed class ControllerHarness : IAsyncDisposable
         }
     }
 
-    public RunningController Start(string identity, ControllerOptions? options = null)
+    /// <summary>Starts a controller; <paramref name="retryClock"/> paces its watch retries (the real clock unless given).</summary>
+    public RunningController Start(string identity, ControllerOptions? options = null, TimeProvider? retryClock = null)
     {
         options = OptionsFor(identity, options);
         var client = Client(identity);
         var logger = new ListLogger(identity, Logs);
-        var controller = new CertificateController(client, options, Time, logger);
+        var controller = new CertificateController(client, options, Time, logger, retryClock: retryClock);
         var running = new RunningController(identity, controller, client);
         _controllers.Add(running);
         return running;

@@ -73,6 +73,12 @@ internal sealed class FakeApiServer : IAsyncDisposable
     /// </summary>
     public Func<string, string, string?, string?, int?>? Intercept { get; set; }
 
+    /// <summary>
+    /// When set, a new watch sends what it has to send from its resourceVersion and then ends at once with a clean
+    /// end of the response (a server or proxy that closes every watch straight away).
+    /// </summary>
+    public bool EndWatchesAtOnce { get; set; }
+
     public Uri Uri { get; private set; } = null!;
 
     public static async Task<FakeApiServer> StartAsync()
@@ -244,6 +250,15 @@ internal sealed class FakeApiServer : IAsyncDisposable
         foreach (Watch watch in Snapshot())
         {
             Abort(watch);
+        }
+    }
+
+    /// <summary>Ends every open watch normally, as the server does when a watch's timeoutSeconds has passed.</summary>
+    public void EndWatches()
+    {
+        foreach (Watch watch in Snapshot())
+        {
+            watch.Lines.Writer.TryComplete();
         }
     }
 
@@ -625,6 +640,10 @@ internal sealed class FakeApiServer : IAsyncDisposable
             }
 
             _watches.Add(watch);
+            if (EndWatchesAtOnce)
+            {
+                watch.Lines.Writer.TryComplete();
+            }
         }
 
         Pulse();

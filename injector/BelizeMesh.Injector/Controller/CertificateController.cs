@@ -342,7 +342,13 @@ internal sealed partial class CertificateController : IDisposable
         meta.Annotations ??= new Dictionary<string, string>();
         var owner = new V1OwnerReference { ApiVersion = "v1", Kind = "ServiceAccount", Name = sa, Uid = account.Metadata.Uid };
         meta.OwnerReferences = [owner];
-        secret.Type = ServiceCertificateSecret.Type;
+        // A Secret's type is immutable: a new one is kubernetes.io/tls, an existing one (made Opaque by hand, say)
+        // keeps its type, or the API server would refuse every repair with 422 and the Secret stay broken.
+        if (current is null || string.IsNullOrEmpty(current.Type))
+        {
+            secret.Type = ServiceCertificateSecret.Type;
+        }
+
         var data = new Dictionary<string, byte[]>(StringComparer.Ordinal);
         if (secret.Data is { } existing)
         {

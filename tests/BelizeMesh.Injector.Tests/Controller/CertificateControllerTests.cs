@@ -193,6 +193,29 @@ public sealed class CertificateControllerTests
     }
 
     [Fact]
+    public async Task A_broken_managed_secret_of_another_type_is_repaired_keeping_its_immutable_type()
+    {
+        await using var h = await ControllerHarness.StartAsync();
+        h.Api.AddNamespace(Ns, optedIn: true);
+        h.Api.AddServiceAccount(Ns, "cart");
+        // Recreated by hand as an Opaque Secret, with the managed-by label and a certificate that does not parse.
+        h.Api.AddSecret(Ns, "belizemesh-certs-cart", new() { ["tls.crt"] = "junk", ["tls.key"] = "junk", ["ca.crt"] = "junk" },
+            new() { ["app.kubernetes.io/managed-by"] = "belizemesh" });
+        var a = h.Start("a");
+
+        await h.Api.WaitForAsync(() => a.Metrics.Renewed(RenewalReason.Invalid) == 1 || a.Metrics.Failed > 0, "repaired (or failed)");
+        Assert.Equal(0, a.Metrics.Failed);
+        Assert.DoesNotContain(h.Api.Requests, r => r.Resource == "secrets" && r.Status == 422);
+        Dictionary<string, string> data = h.SecretData(Ns, "belizemesh-certs-cart")!;
+        using (var credentials = ServiceCredentials.FromPem(data["tls.crt"], data["tls.key"], data["ca.crt"]))
+        {
+            Assert.Equal("spiffe://cluster.local/ns/shop/sa/cart", credentials.SpiffeId.ToString());
+        }
+
+        Assert.Equal("Opaque", h.Api.Get("secrets", Ns, "belizemesh-certs-cart")!["type"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task A_key_that_does_not_match_its_certificate_is_reissued_at_once()
     {
         await using var h = await ControllerHarness.StartAsync();

@@ -23,7 +23,7 @@ internal sealed record ApiRequest(string Client, string Method, string Resource,
 /// the collection resourceVersion; watches (<c>?watch=true</c>) stream newline-delimited events from a resourceVersion
 /// with label and field selectors (an object leaving a label selector arrives as DELETED), BOOKMARKs on demand, and
 /// an ERROR event with 410 Gone when the version was compacted; creates answer 409 AlreadyExists, updates 409 Conflict
-/// on a stale resourceVersion, deletes honour preconditions. Tests drive it through KubernetesClient and steer it with
+/// on a stale resourceVersion (and 422 Invalid when they change a Secret's immutable type), deletes honour preconditions. Tests drive it through KubernetesClient and steer it with
 /// <see cref="BreakWatches"/>, <see cref="Compact"/>, <see cref="SendBookmarks"/>, <see cref="BeforeWrite"/>,
 /// <see cref="AfterWrite"/> and <see cref="Partition"/>.
 /// </summary>
@@ -559,6 +559,16 @@ internal sealed class FakeApiServer : IAsyncDisposable
             if (sent is null || sent != stored)
             {
                 return (409, StatusObject(409, "Conflict", $"Operation cannot be fulfilled on {resource} \"{name}\": the object has been modified; please apply your changes to the latest version and try again"));
+            }
+
+            // A Secret's type is immutable: the real API server refuses to change it with 422 Invalid.
+            string typeNow = current["type"]?.GetValue<string>() ?? "Opaque";
+            string typeSent = body["type"]?.GetValue<string>() ?? "Opaque";
+            if (resource == "secrets" && typeSent != typeNow)
+            {
+                var invalid = StatusObject(422, "Invalid", $"Secret \"{name}\" is invalid: type: Invalid value: \"{typeSent}\": field is immutable");
+                invalid["details"] = new JsonObject { ["name"] = name, ["kind"] = "Secret", ["causes"] = new JsonArray(new JsonObject { ["reason"] = "FieldValueInvalid", ["message"] = $"Invalid value: \"{typeSent}\": field is immutable", ["field"] = "type" }) };
+                return (422, invalid);
             }
 
             body["metadata"]!["uid"] = current["metadata"]!["uid"]!.DeepClone();

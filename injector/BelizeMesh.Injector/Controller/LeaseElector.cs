@@ -165,9 +165,6 @@ internal sealed partial class LeaseElector
     /// <summary>One attempt: create the Lease, take it over when free or expired, or renew it when ours.</summary>
     internal async Task<bool> TryAcquireOrRenewAsync(CancellationToken cancellationToken)
     {
-        // Wall time only for what is written into the Lease; every duration is measured on the monotonic clock.
-        DateTimeOffset now = _time.GetUtcNow();
-        long stamp = _time.GetTimestamp();
         V1Lease? lease;
         try
         {
@@ -187,6 +184,11 @@ internal sealed partial class LeaseElector
             return false;
         }
 
+        // Taken once the answer is in: a record counts as seen when it arrived, not when it was asked for (the holder
+        // may have renewed while a slow read was under way). Wall time only for what is written into the Lease; every
+        // duration is measured on the monotonic clock.
+        DateTimeOffset now = _time.GetUtcNow();
+        long stamp = _time.GetTimestamp();
         try
         {
             if (lease is null)

@@ -34,6 +34,35 @@ public sealed class LeaseElectorTests
     }
 
     [Fact]
+    public async Task A_holders_lease_counts_from_when_its_record_arrived_not_from_when_it_was_asked_for()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var h = await ControllerHarness.StartAsync(clock);
+        h.PutLease("old", leaseDurationSeconds: 15, clock.GetUtcNow());
+        LeaseElector b = h.Elector("b", Lease);
+        // The first read is slow: 10 s pass between asking and the answer (the holder may have renewed just before it).
+        int slow = 0;
+        h.Api.Intercept = (method, resource, ns, name) =>
+        {
+            if (method == "GET" && resource == "leases" && Interlocked.Exchange(ref slow, 1) == 0)
+            {
+                clock.Advance(TimeSpan.FromSeconds(10));
+            }
+
+            return null;
+        };
+        Assert.False(await b.TryAcquireOrRenewAsync(CancellationToken.None));
+
+        // 16 s after asking, but only 6 s after the record arrived: still the holder's.
+        clock.Advance(TimeSpan.FromSeconds(6));
+        Assert.False(await b.TryAcquireOrRenewAsync(CancellationToken.None));
+        Assert.Equal("old", HolderOf(h));
+
+        clock.Advance(TimeSpan.FromSeconds(9));
+        Assert.True(await b.TryAcquireOrRenewAsync(CancellationToken.None));
+    }
+
+    [Fact]
     public async Task A_wall_clock_step_forward_does_not_expire_a_lease_the_candidate_just_saw()
     {
         var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);

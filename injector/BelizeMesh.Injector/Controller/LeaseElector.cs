@@ -52,17 +52,20 @@ internal sealed partial class LeaseElector
     {
         while (!cancellationToken.IsCancellationRequested)
         {
-            // Follower: try now, then every retry period.
+            // Follower: try now, then every retry period. The renew deadline is this replica's own, measured on the
+            // monotonic clock (which NTP does not step) from when the successful write was sent: the server may have
+            // applied it, and a follower seen it, long before a slow answer arrives.
+            long lastRenew = _time.GetTimestamp();
             while (!await TryAcquireOrRenewAsync(cancellationToken).ConfigureAwait(false))
             {
                 if (!await DelayAsync(_options.RetryPeriod, cancellationToken).ConfigureAwait(false))
                 {
                     return;
                 }
+
+                lastRenew = _time.GetTimestamp();
             }
 
-            // The renew deadline is this replica's own: measured on the monotonic clock, which NTP does not step.
-            long lastRenew = _time.GetTimestamp();
             SetLeader(true);
             using var leading = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             Task work = Task.Run(() => lead(leading.Token), CancellationToken.None);
@@ -87,6 +90,7 @@ internal sealed partial class LeaseElector
                     // must not keep this replica leading after the point where another may take over.
                     TimeSpan left = _options.RenewDeadline - _time.GetElapsedTime(lastRenew);
                     bool renewed = false;
+                    long sent = _time.GetTimestamp();
                     if (left > TimeSpan.Zero)
                     {
                         using var attempt = new CancellationTokenSource(left, _time);
@@ -101,7 +105,7 @@ internal sealed partial class LeaseElector
 
                     if (renewed)
                     {
-                        lastRenew = _time.GetTimestamp();
+                        lastRenew = sent;
                     }
                     else if (_time.GetElapsedTime(lastRenew) >= _options.RenewDeadline || !OwnsObservedRecord)
                     {

@@ -144,6 +144,46 @@ public sealed class LeaseElectorTests
         await run.WaitAsync(TimeSpan.FromSeconds(20));
     }
 
+    [Fact]
+    public async Task A_leaders_renew_deadline_counts_from_when_its_renewal_was_sent_not_from_when_it_was_answered()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var wall = new SteppingWallClock(clock);
+        await using var h = await ControllerHarness.StartAsync(wall);
+        LeaseElector a = h.Elector("a", Lease);
+        using var stop = new CancellationTokenSource();
+        Task run = a.RunAsync(ct => Task.Delay(Timeout.Infinite, ct), stop.Token);
+        await h.Api.WaitForAsync(() => a.IsLeader && wall.TimersCreated >= 1, "a leads and waits to renew");
+
+        // The next renewal is applied at once (a follower may see it now) but its answer takes 7 s to arrive; after
+        // it no renewal gets through.
+        DateTimeOffset applied = default;
+        int slow = 0;
+        h.Api.AfterWrite = (method, resource, ns, name, status) =>
+        {
+            if (method == "PUT" && resource == "leases" && Interlocked.Exchange(ref slow, 1) == 0)
+            {
+                applied = clock.GetUtcNow();
+                clock.Advance(TimeSpan.FromSeconds(7));
+                h.Api.Intercept = (m, r, n, o) => r == "leases" ? 503 : null;
+            }
+
+            return Task.CompletedTask;
+        };
+        for (int step = 0; step < 20 && a.IsLeader; step++)
+        {
+            int timers = wall.TimersCreated;
+            clock.Advance(wall.LastDueTime);
+            await h.Api.WaitForAsync(() => !a.IsLeader || wall.TimersCreated >= timers + 2, "the next renewal attempt");
+        }
+
+        // It stopped by the renew deadline counted from the renewal the follower saw, before that one's lease ran out.
+        Assert.False(a.IsLeader);
+        Assert.True(clock.GetUtcNow() - applied <= Lease.RenewDeadline, $"led {clock.GetUtcNow() - applied} after its last applied renewal");
+        await stop.CancelAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(20));
+    }
+
     private static string? HolderOf(ControllerHarness h) =>
         h.Api.Get("leases", ControllerHarness.SystemNamespace, "belizemesh-cert-controller")!["spec"]!["holderIdentity"]?.GetValue<string>();
 }

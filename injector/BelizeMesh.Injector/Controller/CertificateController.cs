@@ -1,3 +1,4 @@
+using System.Net;
 using System.Security.Cryptography;
 using System.Text;
 using System.Threading.Channels;
@@ -33,6 +34,8 @@ internal sealed partial class CertificateController : IDisposable
     private readonly string _namespaceLabel;
     private readonly string _namespaceLabelValue;
     private RootAuthority? _root;
+    // Until when the API server asked (429 Too Many Requests) for no more writes: the pass stops writing until then.
+    private DateTimeOffset _throttledUntil = DateTimeOffset.MinValue;
     private string? _rootProblem;
 
     /// <summary>A controller on <paramref name="client"/>; its watches' retries are paced by <paramref name="retryClock"/>
@@ -162,6 +165,12 @@ internal sealed partial class CertificateController : IDisposable
                 continue;
             }
 
+            if (_throttledUntil > _time.GetUtcNow())
+            {
+                next = Min(next, _throttledUntil);
+                continue;
+            }
+
             leading.ThrowIfCancellationRequested();
             (DateTimeOffset? due, DateTimeOffset? notAfter) = await ReconcileAsync(account, root, leading).ConfigureAwait(false);
             next = Min(next, due);
@@ -172,7 +181,15 @@ internal sealed partial class CertificateController : IDisposable
             }
         }
 
-        await DeleteOrphansAsync(leading).ConfigureAwait(false);
+        if (_throttledUntil <= _time.GetUtcNow())
+        {
+            await DeleteOrphansAsync(leading).ConfigureAwait(false);
+        }
+        else
+        {
+            next = Min(next, _throttledUntil);
+        }
+
         Metrics.SetManaged(managed, earliest);
         return next;
     }
@@ -296,6 +313,17 @@ internal sealed partial class CertificateController : IDisposable
                     // A failed re-read is this Secret's failure (retried after the backoff), never the whole pass's.
                     return await FailAsync(account, key, $"re-reading it after a conflict: {ApiErrors.Describe(r)}", leading).ConfigureAwait(false);
                 }
+            }
+            catch (HttpOperationException e) when (ApiErrors.IsStatus(e, HttpStatusCode.TooManyRequests))
+            {
+                // The API server is overloaded: no more writes at all (nor a Warning Event, one more write) until
+                // the time it asked for; this Secret and the rest of the pass wait for it.
+                Metrics.RecordFailed();
+                TimeSpan wait = ApiErrors.RetryAfter(e, _options.FailureBackoff);
+                _throttledUntil = _time.GetUtcNow() + wait;
+                _retryAt[key] = _throttledUntil;
+                LogThrottled(_logger, key, wait.TotalSeconds);
+                return (_throttledUntil, null);
             }
             catch (Exception e) when (e is HttpOperationException or HttpRequestException or IOException or ArgumentException or CredentialsException
                                       || (e is OperationCanceledException && !leading.IsCancellationRequested))
@@ -539,6 +567,9 @@ internal sealed partial class CertificateController : IDisposable
 
     [LoggerMessage(EventId = 9, Level = LogLevel.Warning, Message = "Left {Secret} alone: {Detail}")]
     private static partial void LogForeign(ILogger logger, string secret, string detail);
+
+    [LoggerMessage(EventId = 11, Level = LogLevel.Warning, Message = "Writing {Secret} was refused with 429 Too Many Requests: no writes for {RetrySeconds} s")]
+    private static partial void LogThrottled(ILogger logger, string secret, double retrySeconds);
 
     [LoggerMessage(EventId = 10, Level = LogLevel.Debug, Message = "Could not record Event {Reason} in {Namespace}: {Error}")]
     private static partial void LogEventFailed(ILogger logger, string reason, string @namespace, string error);

@@ -193,6 +193,31 @@ public sealed class CertificateControllerTests
     }
 
     [Fact]
+    public async Task A_429_pauses_every_write_until_its_retry_after_and_posts_no_event()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var h = await ControllerHarness.StartAsync(clock);
+        h.Api.AddNamespace(Ns, optedIn: true);
+        h.Api.AddServiceAccount(Ns, "cart");
+        h.Api.AddServiceAccount(Ns, "orders");
+        h.Api.AddServiceAccount(Ns, "payments");
+        // The API server is overloaded: the first Secret write is refused with 429 and Retry-After: 5.
+        h.Api.RetryAfterSeconds = 5;
+        int throttled = 0;
+        h.Api.Intercept = (method, resource, ns, name) =>
+            method == "POST" && resource == "secrets" && Interlocked.Exchange(ref throttled, 1) == 0 ? 429 : null;
+        var a = h.Start("a");
+
+        await h.Api.WaitForAsync(() => h.Api.Requests.Any(r => r.Status == 429) && a.Passes >= 1, "a pass that met the 429");
+        // Nothing more was written in that pass: neither the other Secrets nor a Warning Event.
+        Assert.Single(h.Api.Requests, r => r.Method is "POST" or "PUT" && r.Resource is "secrets" or "events");
+
+        clock.Advance(TimeSpan.FromSeconds(5));
+        await h.Api.WaitForAsync(() => new[] { "cart", "orders", "payments" }.All(sa => h.Serial(Ns, sa) is not null), "all issued after the Retry-After");
+        Assert.Empty(h.Events(Ns, "CertificateFailed"));
+    }
+
+    [Fact]
     public async Task A_broken_managed_secret_of_another_type_is_repaired_keeping_its_immutable_type()
     {
         await using var h = await ControllerHarness.StartAsync();

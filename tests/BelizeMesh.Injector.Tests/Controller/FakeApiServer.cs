@@ -73,6 +73,9 @@ internal sealed class FakeApiServer : IAsyncDisposable
     /// </summary>
     public Func<string, string, string?, string?, int?>? Intercept { get; set; }
 
+    /// <summary>The Retry-After (header, and the Status's details.retryAfterSeconds) of an intercepted 429, as API Priority and Fairness sends it.</summary>
+    public int RetryAfterSeconds { get; set; } = 1;
+
     /// <summary>
     /// When set, a new watch sends what it has to send from its resourceVersion and then ends at once with a clean
     /// end of the response (a server or proxy that closes every watch straight away).
@@ -423,6 +426,12 @@ internal sealed class FakeApiServer : IAsyncDisposable
             if (Intercept?.Invoke(method, resource, ns, name ?? body?["metadata"]?["name"]?.GetValue<string>()) is { } injected)
             {
                 status = injected;
+                if (injected == 429)
+                {
+                    await TooManyRequestsAsync(context, RetryAfterSeconds);
+                    return;
+                }
+
                 await StatusAsync(context, injected, ReasonOf(injected), $"injected by the test: {injected}");
                 return;
             }
@@ -855,6 +864,16 @@ internal sealed class FakeApiServer : IAsyncDisposable
         504 => "Timeout",
         _ => "Unknown",
     };
+
+    private static async Task TooManyRequestsAsync(HttpContext context, int retryAfterSeconds)
+    {
+        JsonObject status = StatusObject(429, "TooManyRequests", "Too many requests, please try again later.");
+        status["details"] = new JsonObject { ["retryAfterSeconds"] = retryAfterSeconds };
+        context.Response.StatusCode = 429;
+        context.Response.Headers["Retry-After"] = retryAfterSeconds.ToString(CultureInfo.InvariantCulture);
+        context.Response.ContentType = "application/json";
+        await context.Response.WriteAsync(status.ToJsonString());
+    }
 
     private static async Task StatusAsync(HttpContext context, int code, string reason, string message)
     {

@@ -345,6 +345,22 @@ internal sealed partial class CertificateController : IDisposable
         return (retry, null);
     }
 
+    /// <summary>The ServiceAccount as the API server holds it now, or null; a field-selected list, so the controller's
+    /// RBAC stays <c>list</c>/<c>watch</c> on ServiceAccounts.</summary>
+    private async Task<V1ServiceAccount?> ReadServiceAccountAsync(string ns, string name, CancellationToken leading)
+    {
+        V1ServiceAccountList list = await _client.CoreV1.ListNamespacedServiceAccountAsync(ns, fieldSelector: $"metadata.name={name}", cancellationToken: leading).ConfigureAwait(false);
+        foreach (V1ServiceAccount account in list.Items)
+        {
+            if (account.Metadata.Name == name)
+            {
+                return account;
+            }
+        }
+
+        return null;
+    }
+
     private async Task<V1Secret?> ReadSecretAsync(string ns, string name, CancellationToken leading)
     {
         try
@@ -462,6 +478,14 @@ internal sealed partial class CertificateController : IDisposable
             leading.ThrowIfCancellationRequested();
             try
             {
+                // The two caches come from two watches: the ServiceAccount one may not have caught up with a Secret
+                // written for a ServiceAccount created just now. Deleting is not undone by the next pass, so the
+                // owner's absence is confirmed with the API server first.
+                if (await ReadServiceAccountAsync(ns, owner.Name, leading).ConfigureAwait(false) is { } live && live.Metadata.Uid == owner.Uid)
+                {
+                    continue;
+                }
+
                 var options = new V1DeleteOptions { Preconditions = new V1Preconditions { Uid = secret.Metadata.Uid, ResourceVersion = secret.Metadata.ResourceVersion } };
                 await _client.CoreV1.DeleteNamespacedSecretAsync(secret.Metadata.Name, ns, body: options, cancellationToken: leading).ConfigureAwait(false);
                 Secrets.Remove(key, secret.Metadata.ResourceVersion);

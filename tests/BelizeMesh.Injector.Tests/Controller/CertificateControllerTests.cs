@@ -428,6 +428,39 @@ public sealed class CertificateControllerTests
     }
 
     [Fact]
+    public async Task A_secret_whose_service_account_the_lagging_cache_has_not_seen_yet_is_not_deleted()
+    {
+        await using var h = await ControllerHarness.StartAsync();
+        h.Api.AddNamespace(Ns, optedIn: true);
+        var a = h.Start("a");
+        await h.Api.WaitForAsync(() => a.IsLeader && a.Passes >= 1 && h.Api.OpenWatches("serviceaccounts") == 1, "leading and watching");
+        // The ServiceAccount watch drops and cannot be reopened: that cache lags, while the Secret watch delivers.
+        h.Api.Intercept = (method, resource, ns, name) => method == "GET" && resource == "serviceaccounts" && ns is null ? 500 : null;
+        h.Api.BreakWatches("serviceaccounts");
+        await h.Api.WaitForAsync(() => h.Api.Requests.Any(r => r.Resource == "serviceaccounts" && r.Watch && r.Status == 500), "the ServiceAccount watch failing");
+
+        // Another writer (the previous leader, still finishing) creates a ServiceAccount and its Secret.
+        JsonObject x = h.Api.AddServiceAccount(Ns, "x");
+        h.Api.Create("secrets", Ns, new JsonObject
+        {
+            ["metadata"] = new JsonObject
+            {
+                ["name"] = "belizemesh-certs-x",
+                ["labels"] = new JsonObject { ["app.kubernetes.io/managed-by"] = "belizemesh" },
+                ["ownerReferences"] = new JsonArray(new JsonObject { ["apiVersion"] = "v1", ["kind"] = "ServiceAccount", ["name"] = "x", ["uid"] = x["metadata"]!["uid"]!.DeepClone() }),
+            },
+            ["type"] = "kubernetes.io/tls",
+            ["data"] = new JsonObject { ["tls.crt"] = "", ["tls.key"] = "", ["ca.crt"] = "" },
+        });
+
+        await h.Api.WaitForAsync(
+            () => h.Api.Requests.Any(r => r.Resource == "serviceaccounts" && r.Namespace == Ns && r.Status == 200) || h.Api.Requests.Any(r => r.Method == "DELETE"),
+            "the controller deciding on the Secret");
+        Assert.DoesNotContain(h.Api.Requests, r => r.Method == "DELETE");
+        Assert.NotNull(h.Api.Get("secrets", Ns, "belizemesh-certs-x"));
+    }
+
+    [Fact]
     public async Task Two_controllers_share_one_lease_only_the_leader_writes_and_the_other_takes_over_when_it_expires()
     {
         await using var h = await ControllerHarness.StartAsync();

@@ -247,12 +247,15 @@ internal sealed class FakeApiServer : IAsyncDisposable
         }
     }
 
-    /// <summary>Drops every open watch connection (the TCP connection is aborted mid-stream).</summary>
-    public void BreakWatches()
+    /// <summary>Drops every open watch connection, or those of <paramref name="resource"/> (the TCP connection is aborted mid-stream).</summary>
+    public void BreakWatches(string? resource = null)
     {
         foreach (Watch watch in Snapshot())
         {
-            Abort(watch);
+            if (resource is null || watch.Resource == resource)
+            {
+                Abort(watch);
+            }
         }
     }
 

@@ -23,6 +23,12 @@ internal sealed partial class Reflector<T> where T : class, IKubernetesObject<V1
     /// <summary>A watch that ends sooner than this without delivering an event counts as failed (backoff before the next).</summary>
     private static readonly TimeSpan MinimumQuietWatch = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// How long past its timeoutSeconds a watch may stay open before the client gives up on it: the server ends every
+    /// watch at its timeout, so one still open then is on a connection that died silently (no reset ever came).
+    /// </summary>
+    private static readonly TimeSpan WatchGrace = TimeSpan.FromSeconds(30);
+
     private readonly ConcurrentDictionary<string, T> _items = new(StringComparer.Ordinal);
     // Serialises every change to _items (the watch and the controller's own writes); readers need no lock.
     private readonly Lock _gate = new();
@@ -301,6 +307,21 @@ internal sealed partial class Reflector<T> where T : class, IKubernetesObject<V1
 
     /// <summary>One watch until it ends; says how, and whether it delivered any event (a bookmark included).</summary>
     private async Task<(WatchEnd End, bool SawEvent)> WatchAsync(CancellationToken cancellationToken)
+    {
+        TimeSpan deadline = _watchTimeout + WatchGrace;
+        using var dead = new CancellationTokenSource(deadline, _retryClock);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, dead.Token);
+        try
+        {
+            return await ReadWatchAsync(linked.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (dead.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw new IOException($"the watch was still open {deadline.TotalSeconds} s after it started, past its timeout: its connection is presumed dead");
+        }
+    }
+
+    private async Task<(WatchEnd End, bool SawEvent)> ReadWatchAsync(CancellationToken cancellationToken)
     {
         bool sawEvent = false;
         char separator = _watchPath.Contains('?', StringComparison.Ordinal) ? '&' : '?';

@@ -347,6 +347,34 @@ public sealed class CertificateControllerTests
     }
 
     [Fact]
+    public async Task A_watch_that_goes_silent_past_its_timeout_is_abandoned_and_resumed()
+    {
+        var retryClock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var h = await ControllerHarness.StartAsync();
+        h.Api.AddNamespace(Ns, optedIn: true);
+        var options = new ControllerOptions { WatchTimeout = TimeSpan.FromMinutes(5) };
+        var a = h.Start("a", options, retryClock);
+        await h.Api.WaitForAsync(() => a.Controller.Synced.IsCompleted && h.Api.OpenWatches("serviceaccounts") == 1, "listed and watching");
+
+        // The ServiceAccount watch drops; the one that replaces it goes silent (no event, no end at its timeout).
+        h.Api.SilenceNewWatches = true;
+        int watches = WatchRequests(h, "serviceaccounts").Count;
+        h.Api.BreakWatches("serviceaccounts");
+        await h.Api.WaitForAsync(() => h.Logs.Any(l => l.Contains("watch of serviceaccounts failed", StringComparison.OrdinalIgnoreCase)), "the dropped watch noticed");
+        retryClock.Advance(TimeSpan.FromMilliseconds(100));
+        await h.Api.WaitForAsync(() => WatchRequests(h, "serviceaccounts").Count == watches + 1 && h.Api.OpenWatches("serviceaccounts") == 1, "the silent watch open");
+        h.Api.SilenceNewWatches = false;
+        h.Api.AddServiceAccount(Ns, "orders");
+
+        // Past the watch's timeout (and a grace for the server to end it), the client gives up on it and resumes.
+        retryClock.Advance(options.WatchTimeout + TimeSpan.FromMinutes(1));
+        await h.Api.WaitForAsync(() => h.Logs.Count(l => l.Contains("watch of serviceaccounts failed", StringComparison.OrdinalIgnoreCase)) == 2, "the silent watch abandoned");
+        retryClock.Advance(TimeSpan.FromSeconds(10));
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "orders") is not null, "issued from the resumed watch");
+        Assert.Equal(0, a.Metrics.Relisted(WatchedResource.ServiceAccounts));
+    }
+
+    [Fact]
     public async Task A_410_gone_forces_a_relist_that_catches_what_happened_meanwhile()
     {
         await using var h = await ControllerHarness.StartAsync();

@@ -82,6 +82,12 @@ internal sealed class FakeApiServer : IAsyncDisposable
     /// </summary>
     public bool EndWatchesAtOnce { get; set; }
 
+    /// <summary>
+    /// When set, a new watch answers its headers and then nothing, ever, not even its end at timeoutSeconds: the
+    /// connection went silent (a NAT or load balancer dropped it without a reset) and only the client can notice.
+    /// </summary>
+    public bool SilenceNewWatches { get; set; }
+
     public Uri Uri { get; private set; } = null!;
 
     public static async Task<FakeApiServer> StartAsync()
@@ -670,11 +676,17 @@ internal sealed class FakeApiServer : IAsyncDisposable
 
         Pulse();
         int timeoutSeconds = int.TryParse(query["timeoutSeconds"], out int t) ? t : 300;
+        bool silent = SilenceNewWatches;
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
         timeout.CancelAfter(TimeSpan.FromSeconds(timeoutSeconds));
         try
         {
             await context.Response.StartAsync(timeout.Token);
+            if (silent)
+            {
+                await Task.Delay(Timeout.Infinite, context.RequestAborted);
+            }
+
             await foreach (string line in watch.Lines.Reader.ReadAllAsync(timeout.Token))
             {
                 await context.Response.WriteAsync(line + "\n", timeout.Token);

@@ -396,6 +396,28 @@ public sealed class CertificateControllerTests
     }
 
     [Fact]
+    public async Task A_relist_after_410_drops_what_was_deleted_while_disconnected()
+    {
+        await using var h = await ControllerHarness.StartAsync();
+        h.Api.AddNamespace(Ns, optedIn: true);
+        h.Api.AddServiceAccount(Ns, "cart");
+        h.Api.AddServiceAccount(Ns, "orders");
+        var a = h.Start("a");
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "cart") is not null && h.Serial(Ns, "orders") is not null && h.Api.OpenWatches("serviceaccounts") == 1, "issued and watching");
+
+        // While the controller is cut off, 'orders' is deleted and the history compacted: no watch can tell it.
+        h.Api.Partition("a");
+        h.Api.Delete("serviceaccounts", Ns, "orders");
+        h.Api.Compact();
+        h.Api.Partition("a", partitioned: false);
+
+        await h.Api.WaitForAsync(() => h.Api.Get("secrets", Ns, "belizemesh-certs-orders") is null, "the orphaned Secret deleted after the relist");
+        Assert.False(a.Controller.ServiceAccounts.Items.ContainsKey(Ns + "/orders"));
+        Assert.True(a.Metrics.Relisted(WatchedResource.ServiceAccounts) >= 1);
+        Assert.NotNull(h.Api.Get("secrets", Ns, "belizemesh-certs-cart"));
+    }
+
+    [Fact]
     public async Task A_bookmark_lets_a_watch_resume_after_compaction_without_relisting()
     {
         await using var h = await ControllerHarness.StartAsync();

@@ -240,6 +240,63 @@ public sealed class CertificateControllerTests
         Assert.Equal("Opaque", h.Api.Get("secrets", Ns, "belizemesh-certs-cart")!["type"]!.GetValue<string>());
     }
 
+    [Theory]
+    [InlineData("another ServiceAccount's certificate and key")]
+    [InlineData("no tls.key")]
+    [InlineData("a ca.crt that is not the trust bundle")]
+    public async Task A_secret_a_user_edited_is_repaired_not_trusted(string edit)
+    {
+        await using var h = await ControllerHarness.StartAsync();
+        h.Api.AddNamespace(Ns, optedIn: true);
+        h.Api.AddServiceAccount(Ns, "cart");
+        h.Api.AddServiceAccount(Ns, "orders");
+        var a = h.Start("a");
+        await h.Api.WaitForAsync(() => LoadsAs(h, "cart") && LoadsAs(h, "orders"), "both issued");
+
+        JsonNode orders = h.Api.Get("secrets", Ns, "belizemesh-certs-orders")!["data"]!;
+        h.Api.Mutate("secrets", Ns, "belizemesh-certs-cart", o =>
+        {
+            JsonObject data = o["data"]!.AsObject();
+            switch (edit)
+            {
+                case "no tls.key":
+                    data.Remove("tls.key");
+                    break;
+                case "a ca.crt that is not the trust bundle":
+                    data["ca.crt"] = Convert.ToBase64String("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"u8.ToArray());
+                    break;
+                default:
+                    data["tls.crt"] = orders["tls.crt"]!.DeepClone();
+                    data["tls.key"] = orders["tls.key"]!.DeepClone();
+                    break;
+            }
+        });
+
+        await h.Api.WaitForAsync(() => LoadsAs(h, "cart"), "the Secret repaired");
+        Assert.True(LoadsAs(h, "orders"));
+        Assert.False(a.Task.IsCompleted);
+    }
+
+    /// <summary>The Secret loads as the sidecar loads it, for that ServiceAccount's identity, with the trust bundle.</summary>
+    private static bool LoadsAs(ControllerHarness h, string sa)
+    {
+        if (h.SecretData(Ns, ServiceCertificateSecret.NameFor(sa)) is not { } data
+            || !data.TryGetValue("tls.crt", out string? crt) || !data.TryGetValue("tls.key", out string? key) || !data.TryGetValue("ca.crt", out string? bundle))
+        {
+            return false;
+        }
+
+        try
+        {
+            using var credentials = ServiceCredentials.FromPem(crt, key, bundle);
+            return credentials.SpiffeId.ToString() == $"spiffe://cluster.local/ns/{Ns}/sa/{sa}" && bundle == h.Root.Certificate.ToPem();
+        }
+        catch (CredentialsException)
+        {
+            return false;
+        }
+    }
+
     [Fact]
     public async Task A_key_that_does_not_match_its_certificate_is_reissued_at_once()
     {

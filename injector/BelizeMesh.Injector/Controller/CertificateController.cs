@@ -30,6 +30,8 @@ internal sealed partial class CertificateController : IDisposable
     private readonly ILogger _logger;
     private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
     private readonly Dictionary<string, DateTimeOffset> _retryAt = new(StringComparer.Ordinal);
+    // Failures in a row per Secret: each doubles the wait before the next attempt (and its Warning Event).
+    private readonly Dictionary<string, int> _failures = new(StringComparer.Ordinal);
     private readonly HashSet<string> _reportedForeign = new(StringComparer.Ordinal);
     private readonly string _namespaceLabel;
     private readonly string _namespaceLabelValue;
@@ -257,6 +259,7 @@ internal sealed partial class CertificateController : IDisposable
             {
                 case SecretAction.UpToDate:
                     _retryAt.Remove(key);
+                    _failures.Remove(key);
                     return (verdict.NotAfter - _options.RenewBefore, verdict.NotAfter);
                 case SecretAction.Foreign:
                     if (_reportedForeign.Add(key))
@@ -273,6 +276,7 @@ internal sealed partial class CertificateController : IDisposable
                 (V1Secret written, DateTimeOffset notAfter) = await WriteAsync(account, current, verdict, root, leading).ConfigureAwait(false);
                 Secrets.Upsert(written);
                 _retryAt.Remove(key);
+                _failures.Remove(key);
                 _reportedForeign.Remove(key);
                 string serial = "";
                 switch (verdict.Action)
@@ -338,10 +342,15 @@ internal sealed partial class CertificateController : IDisposable
     private async Task<(DateTimeOffset?, DateTimeOffset?)> FailAsync(V1ServiceAccount account, string key, string error, CancellationToken leading)
     {
         Metrics.RecordFailed();
-        DateTimeOffset retry = _time.GetUtcNow() + _options.FailureBackoff;
+        // The failure backoff (30 s) after the first failure, doubling with each further one in a row up to 16 times that:
+        // a Secret that cannot be written (a webhook, a quota, RBAC) does not cost a write and an Event every 30 s.
+        int failures = _failures.TryGetValue(key, out int before) ? Math.Min(before + 1, 5) : 1;
+        _failures[key] = failures;
+        TimeSpan backoff = _options.FailureBackoff * (1 << (failures - 1));
+        DateTimeOffset retry = _time.GetUtcNow() + backoff;
         _retryAt[key] = retry;
-        LogFailed(_logger, key, error, _options.FailureBackoff.TotalSeconds);
-        await EventAsync(account, "Warning", "CertificateFailed", $"Could not write {ServiceCertificateSecret.NameFor(account.Metadata.Name)}: {error}; retrying in {ControllerOptions.FormatDuration(_options.FailureBackoff)}", leading).ConfigureAwait(false);
+        LogFailed(_logger, key, error, backoff.TotalSeconds);
+        await EventAsync(account, "Warning", "CertificateFailed", $"Could not write {ServiceCertificateSecret.NameFor(account.Metadata.Name)}: {error}; retrying in {ControllerOptions.FormatDuration(backoff)}", leading).ConfigureAwait(false);
         return (retry, null);
     }
 

@@ -193,6 +193,39 @@ public sealed class CertificateControllerTests
     }
 
     [Fact]
+    public async Task A_secret_that_keeps_failing_is_retried_with_a_growing_backoff()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var h = await ControllerHarness.StartAsync(clock);
+        h.Api.AddNamespace(Ns, optedIn: true);
+        h.Api.AddServiceAccount(Ns, "cart");
+        // Every write of this one Secret is refused (an admission webhook, a quota): 500 each time.
+        h.Api.Intercept = (method, resource, ns, name) => method == "POST" && resource == "secrets" && name == "belizemesh-certs-cart" ? 500 : null;
+        var options = new ControllerOptions { FailureBackoff = TimeSpan.FromSeconds(1) };
+        var a = h.Start("a", options);
+        await h.Api.WaitForAsync(() => Attempts(h) == 1 && a.Passes >= 1, "the first attempt failed");
+
+        // Retried after 1 s, then after 2 s, then after 4 s: each wait twice the one before.
+        int passes = a.Passes;
+        clock.Advance(TimeSpan.FromSeconds(1));
+        await h.Api.WaitForAsync(() => Attempts(h) == 2 && a.Passes > passes, "the pass of the second attempt, 1 s later");
+        passes = a.Passes;
+        clock.Advance(TimeSpan.FromSeconds(1));
+        h.Api.AddServiceAccount(Ns, "orders"); // wakes a pass 1 s after the second attempt: too early for the third
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "orders") is not null && a.Passes > passes, "a pass for another ServiceAccount");
+        Assert.Equal(2, Attempts(h));
+        clock.Advance(TimeSpan.FromSeconds(1));
+        await h.Api.WaitForAsync(() => Attempts(h) == 3 && a.Metrics.Failed == 3, "the third attempt, 2 s after the second");
+
+        // Once it succeeds the backoff starts over.
+        h.Api.Intercept = null;
+        clock.Advance(TimeSpan.FromSeconds(4));
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "cart") is not null, "issued once writes get through");
+
+        static int Attempts(ControllerHarness h) => h.Api.Requests.Count(r => r.Method == "POST" && r.Resource == "secrets" && r.Status == 500);
+    }
+
+    [Fact]
     public async Task A_429_pauses_every_write_until_its_retry_after_and_posts_no_event()
     {
         var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);

@@ -40,8 +40,10 @@ internal sealed partial class CertificateController : IDisposable
     private DateTimeOffset _throttledUntil = DateTimeOffset.MinValue;
     private string? _rootProblem;
 
-    /// <summary>A controller on <paramref name="client"/>; its watches' retries are paced by <paramref name="retryClock"/>
-    /// (the real clock unless given; tests pass a fake one), every certificate and Lease decision by <paramref name="time"/>.</summary>
+    /// <summary>
+    /// A controller on <paramref name="client"/>; its watches' retries are paced by <paramref name="retryClock"/> (the
+    /// real clock unless given; tests pass a fake one), every certificate and Lease decision by <paramref name="time"/>.
+    /// </summary>
     public CertificateController(ControllerKubernetes client, ControllerOptions options, TimeProvider time, ILogger logger, ControllerMetrics? metrics = null, TimeProvider? retryClock = null)
     {
         retryClock ??= TimeProvider.System;
@@ -342,8 +344,8 @@ internal sealed partial class CertificateController : IDisposable
     private async Task<(DateTimeOffset?, DateTimeOffset?)> FailAsync(V1ServiceAccount account, string key, string error, CancellationToken leading)
     {
         Metrics.RecordFailed();
-        // The failure backoff (30 s) after the first failure, doubling with each further one in a row up to 16 times that:
-        // a Secret that cannot be written (a webhook, a quota, RBAC) does not cost a write and an Event every 30 s.
+        // The failure backoff (30 s) after the first failure, doubling with each further one in a row up to 16 times
+        // that: a Secret that cannot be written (a webhook, a quota, RBAC) does not cost a write and an Event every 30 s.
         int failures = _failures.TryGetValue(key, out int before) ? Math.Min(before + 1, 5) : 1;
         _failures[key] = failures;
         TimeSpan backoff = _options.FailureBackoff * (1 << (failures - 1));

@@ -11,9 +11,10 @@ namespace BelizeMesh.Injector.Controller;
 /// <list type="bullet">
 /// <item>A candidate takes the Lease when it is free, or when its record has not changed for the record's
 /// <c>leaseDurationSeconds</c> (the holder's, which may differ from this replica's own) as measured on the candidate's
-/// own clock from when it first saw that record (no trust in other nodes' clocks).</item>
+/// own monotonic clock from when that record arrived (no trust in other nodes' clocks, nor in its own wall clock).</item>
 /// <item>The leader renews every <c>retryPeriod</c>; when it has not renewed for <c>renewDeadline</c> (shorter than the
-/// lease duration; measured on the monotonic clock) it stops leading before anyone else can take over, so two replicas never lead at once.</item>
+/// lease duration; measured on the monotonic clock from when its last successful renewal was sent) it stops leading,
+/// at that deadline, before anyone else can take over, so two replicas never lead at once.</item>
 /// <item>Every write carries the Lease's resourceVersion: of two candidates racing, one gets 409 Conflict and loses.</item>
 /// <item>On shutdown the leader releases the Lease (empty holder) so a successor need not wait out the duration.</item>
 /// </list>

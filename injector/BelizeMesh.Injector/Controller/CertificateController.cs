@@ -270,7 +270,12 @@ internal sealed partial class CertificateController : IDisposable
                         await EventAsync(account, "Warning", "CertificateFailed", $"Secret {name} exists and was not written by BelizeMesh ({verdict.Detail}); delete it to let the controller issue one", leading).ConfigureAwait(false);
                     }
 
-                    return (null, null);
+                    // Such a Secret is not in the watched set (no managed-by label): no event tells when its owner
+                    // deletes it. Check again after the failure backoff, not at every pass (a refused create and a
+                    // read each time) nor only at the hourly pass.
+                    DateTimeOffset recheck = _time.GetUtcNow() + _options.FailureBackoff;
+                    _retryAt[key] = recheck;
+                    return (recheck, null);
             }
 
             try

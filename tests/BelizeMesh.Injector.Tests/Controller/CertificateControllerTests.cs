@@ -601,6 +601,39 @@ public sealed class CertificateControllerTests
     }
 
     [Fact]
+    public async Task A_foreign_secret_is_rechecked_after_the_backoff_not_rewritten_every_pass_and_replaced_once_deleted()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var h = await ControllerHarness.StartAsync(clock);
+        h.Api.AddNamespace(Ns, optedIn: true);
+        h.Api.AddServiceAccount(Ns, "cart");
+        // Someone else's Secret under the controller's name (no managed-by label, so not in the controller's cache).
+        h.Api.AddSecret(Ns, "belizemesh-certs-cart", new() { ["tls.crt"] = "mine" });
+        var a = h.Start("a", new ControllerOptions { FailureBackoff = TimeSpan.FromSeconds(30) });
+        await h.Api.WaitForAsync(() => h.Events(Ns, "CertificateFailed").Count == 1 && a.Passes >= 1, "the foreign Secret reported");
+        int refused = RefusedCreates(h);
+
+        // Other changes bring more passes: none of them tries the foreign Secret again before the backoff.
+        foreach (string sa in new[] { "orders", "payments" })
+        {
+            int passes = a.Passes;
+            h.Api.AddServiceAccount(Ns, sa);
+            await h.Api.WaitForAsync(() => h.Serial(Ns, sa) is not null && a.Passes > passes, $"a pass that issued {sa}");
+        }
+
+        Assert.Equal(refused, RefusedCreates(h));
+        Assert.Equal("mine", h.SecretData(Ns, "belizemesh-certs-cart")!["tls.crt"]);
+
+        // Its owner deletes it, as the Warning Event says to: the controller issues one at the next check, without
+        // any watch event (the foreign Secret was never watched).
+        h.Api.Delete("secrets", Ns, "belizemesh-certs-cart");
+        clock.Advance(TimeSpan.FromSeconds(30));
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "cart") is not null, "issued after the foreign Secret was deleted");
+
+        static int RefusedCreates(ControllerHarness h) => h.Api.Requests.Count(r => r.Method == "POST" && r.Resource == "secrets" && r.Status == 409);
+    }
+
+    [Fact]
     public async Task Two_controllers_share_one_lease_only_the_leader_writes_and_the_other_takes_over_when_it_expires()
     {
         await using var h = await ControllerHarness.StartAsync();

@@ -1,3 +1,4 @@
+using System.Net;
 using System.Security.Cryptography;
 using System.Text;
 using System.Threading.Channels;
@@ -29,14 +30,23 @@ internal sealed partial class CertificateController : IDisposable
     private readonly ILogger _logger;
     private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
     private readonly Dictionary<string, DateTimeOffset> _retryAt = new(StringComparer.Ordinal);
+    // Failures in a row per Secret: each doubles the wait before the next attempt (and its Warning Event).
+    private readonly Dictionary<string, int> _failures = new(StringComparer.Ordinal);
     private readonly HashSet<string> _reportedForeign = new(StringComparer.Ordinal);
     private readonly string _namespaceLabel;
     private readonly string _namespaceLabelValue;
     private RootAuthority? _root;
+    // Until when the API server asked (429 Too Many Requests) for no more writes: the pass stops writing until then.
+    private DateTimeOffset _throttledUntil = DateTimeOffset.MinValue;
     private string? _rootProblem;
 
-    public CertificateController(ControllerKubernetes client, ControllerOptions options, TimeProvider time, ILogger logger, ControllerMetrics? metrics = null)
+    /// <summary>
+    /// A controller on <paramref name="client"/>; its watches' retries are paced by <paramref name="retryClock"/> (the
+    /// real clock unless given; tests pass a fake one), every certificate and Lease decision by <paramref name="time"/>.
+    /// </summary>
+    public CertificateController(ControllerKubernetes client, ControllerOptions options, TimeProvider time, ILogger logger, ControllerMetrics? metrics = null, TimeProvider? retryClock = null)
     {
+        retryClock ??= TimeProvider.System;
         _client = client;
         _options = options;
         _time = time;
@@ -52,16 +62,16 @@ internal sealed partial class CertificateController : IDisposable
         string rootField = Uri.EscapeDataString($"metadata.name={options.RootSecretName}");
         Namespaces = new Reflector<V1Namespace>(client, WatchedResource.Namespaces,
             async ct => { var l = await client.CoreV1.ListNamespaceAsync(labelSelector: options.NamespaceSelector, cancellationToken: ct).ConfigureAwait(false); return (l.Items, l.Metadata.ResourceVersion); },
-            $"api/v1/namespaces?labelSelector={selector}", Wake, Metrics, options.WatchTimeout, logger);
+            $"api/v1/namespaces?labelSelector={selector}", Wake, Metrics, options.WatchTimeout, retryClock, logger);
         ServiceAccounts = new Reflector<V1ServiceAccount>(client, WatchedResource.ServiceAccounts,
             async ct => { var l = await client.CoreV1.ListServiceAccountForAllNamespacesAsync(cancellationToken: ct).ConfigureAwait(false); return (l.Items, l.Metadata.ResourceVersion); },
-            "api/v1/serviceaccounts", Wake, Metrics, options.WatchTimeout, logger);
+            "api/v1/serviceaccounts", Wake, Metrics, options.WatchTimeout, retryClock, logger);
         Secrets = new Reflector<V1Secret>(client, WatchedResource.Secrets,
             async ct => { var l = await client.CoreV1.ListSecretForAllNamespacesAsync(labelSelector: $"{ServiceCertificateSecret.ManagedByLabel}={ServiceCertificateSecret.ManagedByValue}", cancellationToken: ct).ConfigureAwait(false); return (l.Items, l.Metadata.ResourceVersion); },
-            $"api/v1/secrets?labelSelector={managed}", Wake, Metrics, options.WatchTimeout, logger);
+            $"api/v1/secrets?labelSelector={managed}", Wake, Metrics, options.WatchTimeout, retryClock, logger);
         RootSecret = new Reflector<V1Secret>(client, WatchedResource.RootSecret,
             async ct => { var l = await client.CoreV1.ListNamespacedSecretAsync(options.RootSecretNamespace, fieldSelector: $"metadata.name={options.RootSecretName}", cancellationToken: ct).ConfigureAwait(false); return (l.Items, l.Metadata.ResourceVersion); },
-            $"api/v1/namespaces/{options.RootSecretNamespace}/secrets?fieldSelector={rootField}", Wake, Metrics, options.WatchTimeout, logger);
+            $"api/v1/namespaces/{options.RootSecretNamespace}/secrets?fieldSelector={rootField}", Wake, Metrics, options.WatchTimeout, retryClock, logger);
         Elector = new LeaseElector(client, options, time, logger);
         Elector.LeadershipChanged += Metrics.SetLeader;
     }
@@ -159,6 +169,12 @@ internal sealed partial class CertificateController : IDisposable
                 continue;
             }
 
+            if (_throttledUntil > _time.GetUtcNow())
+            {
+                next = Min(next, _throttledUntil);
+                continue;
+            }
+
             leading.ThrowIfCancellationRequested();
             (DateTimeOffset? due, DateTimeOffset? notAfter) = await ReconcileAsync(account, root, leading).ConfigureAwait(false);
             next = Min(next, due);
@@ -169,7 +185,15 @@ internal sealed partial class CertificateController : IDisposable
             }
         }
 
-        await DeleteOrphansAsync(leading).ConfigureAwait(false);
+        if (_throttledUntil <= _time.GetUtcNow())
+        {
+            await DeleteOrphansAsync(leading).ConfigureAwait(false);
+        }
+        else
+        {
+            next = Min(next, _throttledUntil);
+        }
+
         Metrics.SetManaged(managed, earliest);
         return next;
     }
@@ -237,6 +261,7 @@ internal sealed partial class CertificateController : IDisposable
             {
                 case SecretAction.UpToDate:
                     _retryAt.Remove(key);
+                    _failures.Remove(key);
                     return (verdict.NotAfter - _options.RenewBefore, verdict.NotAfter);
                 case SecretAction.Foreign:
                     if (_reportedForeign.Add(key))
@@ -245,7 +270,12 @@ internal sealed partial class CertificateController : IDisposable
                         await EventAsync(account, "Warning", "CertificateFailed", $"Secret {name} exists and was not written by BelizeMesh ({verdict.Detail}); delete it to let the controller issue one", leading).ConfigureAwait(false);
                     }
 
-                    return (null, null);
+                    // Such a Secret is not in the watched set (no managed-by label): no event tells when its owner
+                    // deletes it. Check again after the failure backoff, not at every pass (a refused create and a
+                    // read each time) nor only at the hourly pass.
+                    DateTimeOffset recheck = _time.GetUtcNow() + _options.FailureBackoff;
+                    _retryAt[key] = recheck;
+                    return (recheck, null);
             }
 
             try
@@ -253,6 +283,7 @@ internal sealed partial class CertificateController : IDisposable
                 (V1Secret written, DateTimeOffset notAfter) = await WriteAsync(account, current, verdict, root, leading).ConfigureAwait(false);
                 Secrets.Upsert(written);
                 _retryAt.Remove(key);
+                _failures.Remove(key);
                 _reportedForeign.Remove(key);
                 string serial = "";
                 switch (verdict.Action)
@@ -283,7 +314,27 @@ internal sealed partial class CertificateController : IDisposable
                 // again; the write is never repeated blindly over a version we have not seen.
                 Metrics.RecordConflict();
                 LogConflict(_logger, key, ApiErrors.Describe(e), attempt);
-                current = await ReadSecretAsync(ns, name, leading).ConfigureAwait(false);
+                try
+                {
+                    current = await ReadSecretAsync(ns, name, leading).ConfigureAwait(false);
+                }
+                catch (Exception r) when (r is HttpOperationException or HttpRequestException or IOException
+                                          || (r is OperationCanceledException && !leading.IsCancellationRequested))
+                {
+                    // A failed re-read is this Secret's failure (retried after the backoff), never the whole pass's.
+                    return await FailAsync(account, key, $"re-reading it after a conflict: {ApiErrors.Describe(r)}", leading).ConfigureAwait(false);
+                }
+            }
+            catch (HttpOperationException e) when (ApiErrors.IsStatus(e, HttpStatusCode.TooManyRequests))
+            {
+                // The API server is overloaded: no more writes at all (nor a Warning Event, one more write) until
+                // the time it asked for; this Secret and the rest of the pass wait for it.
+                Metrics.RecordFailed();
+                TimeSpan wait = ApiErrors.RetryAfter(e, _options.FailureBackoff);
+                _throttledUntil = _time.GetUtcNow() + wait;
+                _retryAt[key] = _throttledUntil;
+                LogThrottled(_logger, key, wait.TotalSeconds);
+                return (_throttledUntil, null);
             }
             catch (Exception e) when (e is HttpOperationException or HttpRequestException or IOException or ArgumentException or CredentialsException
                                       || (e is OperationCanceledException && !leading.IsCancellationRequested))
@@ -298,11 +349,32 @@ internal sealed partial class CertificateController : IDisposable
     private async Task<(DateTimeOffset?, DateTimeOffset?)> FailAsync(V1ServiceAccount account, string key, string error, CancellationToken leading)
     {
         Metrics.RecordFailed();
-        DateTimeOffset retry = _time.GetUtcNow() + _options.FailureBackoff;
+        // The failure backoff (30 s) after the first failure, doubling with each further one in a row up to 16 times
+        // that: a Secret that cannot be written (a webhook, a quota, RBAC) does not cost a write and an Event every 30 s.
+        int failures = _failures.TryGetValue(key, out int before) ? Math.Min(before + 1, 5) : 1;
+        _failures[key] = failures;
+        TimeSpan backoff = _options.FailureBackoff * (1 << (failures - 1));
+        DateTimeOffset retry = _time.GetUtcNow() + backoff;
         _retryAt[key] = retry;
-        LogFailed(_logger, key, error, _options.FailureBackoff.TotalSeconds);
-        await EventAsync(account, "Warning", "CertificateFailed", $"Could not write {ServiceCertificateSecret.NameFor(account.Metadata.Name)}: {error}; retrying in {ControllerOptions.FormatDuration(_options.FailureBackoff)}", leading).ConfigureAwait(false);
+        LogFailed(_logger, key, error, backoff.TotalSeconds);
+        await EventAsync(account, "Warning", "CertificateFailed", $"Could not write {ServiceCertificateSecret.NameFor(account.Metadata.Name)}: {error}; retrying in {ControllerOptions.FormatDuration(backoff)}", leading).ConfigureAwait(false);
         return (retry, null);
+    }
+
+    /// <summary>The ServiceAccount as the API server holds it now, or null; a field-selected list, so the controller's
+    /// RBAC stays <c>list</c>/<c>watch</c> on ServiceAccounts.</summary>
+    private async Task<V1ServiceAccount?> ReadServiceAccountAsync(string ns, string name, CancellationToken leading)
+    {
+        V1ServiceAccountList list = await _client.CoreV1.ListNamespacedServiceAccountAsync(ns, fieldSelector: $"metadata.name={name}", cancellationToken: leading).ConfigureAwait(false);
+        foreach (V1ServiceAccount account in list.Items)
+        {
+            if (account.Metadata.Name == name)
+            {
+                return account;
+            }
+        }
+
+        return null;
     }
 
     private async Task<V1Secret?> ReadSecretAsync(string ns, string name, CancellationToken leading)
@@ -330,7 +402,13 @@ internal sealed partial class CertificateController : IDisposable
         meta.Annotations ??= new Dictionary<string, string>();
         var owner = new V1OwnerReference { ApiVersion = "v1", Kind = "ServiceAccount", Name = sa, Uid = account.Metadata.Uid };
         meta.OwnerReferences = [owner];
-        secret.Type = ServiceCertificateSecret.Type;
+        // A Secret's type is immutable: a new one is kubernetes.io/tls, an existing one (made Opaque by hand, say)
+        // keeps its type, or the API server would refuse every repair with 422 and the Secret stay broken.
+        if (current is null || string.IsNullOrEmpty(current.Type))
+        {
+            secret.Type = ServiceCertificateSecret.Type;
+        }
+
         var data = new Dictionary<string, byte[]>(StringComparer.Ordinal);
         if (secret.Data is { } existing)
         {
@@ -416,6 +494,14 @@ internal sealed partial class CertificateController : IDisposable
             leading.ThrowIfCancellationRequested();
             try
             {
+                // The two caches come from two watches: the ServiceAccount one may not have caught up with a Secret
+                // written for a ServiceAccount created just now. Deleting is not undone by the next pass, so the
+                // owner's absence is confirmed with the API server first.
+                if (await ReadServiceAccountAsync(ns, owner.Name, leading).ConfigureAwait(false) is { } live && live.Metadata.Uid == owner.Uid)
+                {
+                    continue;
+                }
+
                 var options = new V1DeleteOptions { Preconditions = new V1Preconditions { Uid = secret.Metadata.Uid, ResourceVersion = secret.Metadata.ResourceVersion } };
                 await _client.CoreV1.DeleteNamespacedSecretAsync(secret.Metadata.Name, ns, body: options, cancellationToken: leading).ConfigureAwait(false);
                 Secrets.Remove(key, secret.Metadata.ResourceVersion);
@@ -521,6 +607,9 @@ internal sealed partial class CertificateController : IDisposable
 
     [LoggerMessage(EventId = 9, Level = LogLevel.Warning, Message = "Left {Secret} alone: {Detail}")]
     private static partial void LogForeign(ILogger logger, string secret, string detail);
+
+    [LoggerMessage(EventId = 11, Level = LogLevel.Warning, Message = "Writing {Secret} was refused with 429 Too Many Requests: no writes for {RetrySeconds} s")]
+    private static partial void LogThrottled(ILogger logger, string secret, double retrySeconds);
 
     [LoggerMessage(EventId = 10, Level = LogLevel.Debug, Message = "Could not record Event {Reason} in {Namespace}: {Error}")]
     private static partial void LogEventFailed(ILogger logger, string reason, string @namespace, string error);

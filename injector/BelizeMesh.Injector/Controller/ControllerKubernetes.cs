@@ -35,6 +35,46 @@ internal static class ApiErrors
 
     public static bool IsConflict(Exception e) => IsStatus(e, HttpStatusCode.Conflict);
 
+    /// <summary>
+    /// The wait a 429 Too Many Requests asks for: the Status's <c>details.retryAfterSeconds</c>, else the
+    /// <c>Retry-After</c> header (whole seconds), else <paramref name="fallback"/>; never less than a second.
+    /// </summary>
+    public static TimeSpan RetryAfter(HttpOperationException e, TimeSpan fallback)
+    {
+        int? seconds = null;
+        if (!string.IsNullOrEmpty(e.Response?.Content))
+        {
+            try
+            {
+                using var doc = System.Text.Json.JsonDocument.Parse(e.Response.Content);
+                if (doc.RootElement.ValueKind == System.Text.Json.JsonValueKind.Object
+                    && doc.RootElement.TryGetProperty("details", out var details) && details.ValueKind == System.Text.Json.JsonValueKind.Object
+                    && details.TryGetProperty("retryAfterSeconds", out var value) && value.TryGetInt32(out int s))
+                {
+                    seconds = s;
+                }
+            }
+            catch (System.Text.Json.JsonException)
+            {
+            }
+        }
+
+        if (seconds is null && e.Response?.Headers is { } headers && headers.TryGetValue("Retry-After", out var values))
+        {
+            foreach (string v in values)
+            {
+                if (int.TryParse(v, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int s))
+                {
+                    seconds = s;
+                    break;
+                }
+            }
+        }
+
+        TimeSpan wait = seconds is { } n ? TimeSpan.FromSeconds(n) : fallback;
+        return wait < TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : wait;
+    }
+
     /// <summary>A short description of an API failure for logs: status and the Status message, never a request body.</summary>
     public static string Describe(Exception e) => e switch
     {

@@ -9,10 +9,12 @@ namespace BelizeMesh.Injector.Controller;
 /// Leader election on a <c>coordination.k8s.io/v1</c> Lease, with the semantics of KubernetesClient's (and
 /// client-go's) <c>LeaderElector</c>, which the AOT flavour of the library does not ship:
 /// <list type="bullet">
-/// <item>A candidate takes the Lease when it is free, or when its record has not changed for <c>leaseDuration</c> as
-/// measured on the candidate's own clock from when it first saw that record (no trust in other nodes' clocks).</item>
+/// <item>A candidate takes the Lease when it is free, or when its record has not changed for the record's
+/// <c>leaseDurationSeconds</c> (the holder's, which may differ from this replica's own) as measured on the candidate's
+/// own monotonic clock from when that record arrived (no trust in other nodes' clocks, nor in its own wall clock).</item>
 /// <item>The leader renews every <c>retryPeriod</c>; when it has not renewed for <c>renewDeadline</c> (shorter than the
-/// lease duration) it stops leading before anyone else can take over, so two replicas never lead at once.</item>
+/// lease duration; measured on the monotonic clock from when its last successful renewal was sent) it stops leading,
+/// at that deadline, before anyone else can take over, so two replicas never lead at once.</item>
 /// <item>Every write carries the Lease's resourceVersion: of two candidates racing, one gets 409 Conflict and loses.</item>
 /// <item>On shutdown the leader releases the Lease (empty holder) so a successor need not wait out the duration.</item>
 /// </list>
@@ -26,7 +28,8 @@ internal sealed partial class LeaseElector
     private string? _observedHolder;
     private DateTime? _observedRenewTime;
     private string? _observedResourceVersion;
-    private DateTimeOffset _observedAt;
+    // When this replica first saw the current record, on the monotonic clock (a wall-clock step must not move it).
+    private long _observedAt;
 
     public LeaseElector(IKubernetes client, ControllerOptions options, TimeProvider time, ILogger logger)
     {
@@ -50,16 +53,20 @@ internal sealed partial class LeaseElector
     {
         while (!cancellationToken.IsCancellationRequested)
         {
-            // Follower: try now, then every retry period.
+            // Follower: try now, then every retry period. The renew deadline is this replica's own, measured on the
+            // monotonic clock (which NTP does not step) from when the successful write was sent: the server may have
+            // applied it, and a follower seen it, long before a slow answer arrives.
+            long lastRenew = _time.GetTimestamp();
             while (!await TryAcquireOrRenewAsync(cancellationToken).ConfigureAwait(false))
             {
                 if (!await DelayAsync(_options.RetryPeriod, cancellationToken).ConfigureAwait(false))
                 {
                     return;
                 }
+
+                lastRenew = _time.GetTimestamp();
             }
 
-            DateTimeOffset lastRenew = _time.GetUtcNow();
             SetLeader(true);
             using var leading = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             Task work = Task.Run(() => lead(leading.Token), CancellationToken.None);
@@ -67,7 +74,10 @@ internal sealed partial class LeaseElector
             {
                 while (true)
                 {
-                    if (!await DelayAsync(_options.RetryPeriod, cancellationToken).ConfigureAwait(false))
+                    // Wake at the renew deadline when it comes before the next retry: leading may not outlast it.
+                    TimeSpan untilDeadline = _options.RenewDeadline - _time.GetElapsedTime(lastRenew);
+                    TimeSpan wait = untilDeadline < _options.RetryPeriod ? untilDeadline : _options.RetryPeriod;
+                    if (!await DelayAsync(wait > TimeSpan.Zero ? wait : TimeSpan.Zero, cancellationToken).ConfigureAwait(false))
                     {
                         break;
                     }
@@ -79,8 +89,9 @@ internal sealed partial class LeaseElector
 
                     // The attempt may not outlast the renew deadline: a request hanging on a partitioned network
                     // must not keep this replica leading after the point where another may take over.
-                    TimeSpan left = _options.RenewDeadline - (_time.GetUtcNow() - lastRenew);
+                    TimeSpan left = _options.RenewDeadline - _time.GetElapsedTime(lastRenew);
                     bool renewed = false;
+                    long sent = _time.GetTimestamp();
                     if (left > TimeSpan.Zero)
                     {
                         using var attempt = new CancellationTokenSource(left, _time);
@@ -95,9 +106,9 @@ internal sealed partial class LeaseElector
 
                     if (renewed)
                     {
-                        lastRenew = _time.GetUtcNow();
+                        lastRenew = sent;
                     }
-                    else if (_time.GetUtcNow() - lastRenew >= _options.RenewDeadline || !OwnsObservedRecord)
+                    else if (_time.GetElapsedTime(lastRenew) >= _options.RenewDeadline || !OwnsObservedRecord)
                     {
                         LogLost(_logger, _options.Identity, _options.LeaseNamespace, _options.LeaseName);
                         break;
@@ -159,7 +170,6 @@ internal sealed partial class LeaseElector
     /// <summary>One attempt: create the Lease, take it over when free or expired, or renew it when ours.</summary>
     internal async Task<bool> TryAcquireOrRenewAsync(CancellationToken cancellationToken)
     {
-        DateTimeOffset now = _time.GetUtcNow();
         V1Lease? lease;
         try
         {
@@ -179,6 +189,11 @@ internal sealed partial class LeaseElector
             return false;
         }
 
+        // Taken once the answer is in: a record counts as seen when it arrived, not when it was asked for (the holder
+        // may have renewed while a slow read was under way). Wall time only for what is written into the Lease; every
+        // duration is measured on the monotonic clock.
+        DateTimeOffset now = _time.GetUtcNow();
+        long stamp = _time.GetTimestamp();
         try
         {
             if (lease is null)
@@ -198,16 +213,16 @@ internal sealed partial class LeaseElector
                     },
                 };
                 created = await _client.CoordinationV1.CreateNamespacedLeaseAsync(created, _options.LeaseNamespace, cancellationToken: cancellationToken).ConfigureAwait(false);
-                Observe(created, now);
+                Observe(created, stamp);
                 return true;
             }
 
-            Observe(lease, now);
+            Observe(lease, stamp);
             V1LeaseSpec spec = lease.Spec ??= new V1LeaseSpec();
             bool ours = spec.HolderIdentity == _options.Identity;
-            if (!ours && !string.IsNullOrEmpty(spec.HolderIdentity) && _observedAt + _options.LeaseDuration > now)
+            if (!ours && !string.IsNullOrEmpty(spec.HolderIdentity) && _time.GetElapsedTime(_observedAt, stamp) < HolderLeaseDuration(spec))
             {
-                return false; // held by another replica whose record changed less than a lease duration ago
+                return false; // held by another replica whose record changed less than its lease duration ago
             }
 
             if (!ours)
@@ -221,7 +236,7 @@ internal sealed partial class LeaseElector
             spec.LeaseDurationSeconds = (int)Math.Ceiling(_options.LeaseDuration.TotalSeconds);
             // ReplaceNamespacedLease sends the resourceVersion read above: a concurrent writer makes this a 409.
             V1Lease replaced = await _client.CoordinationV1.ReplaceNamespacedLeaseAsync(lease, _options.LeaseName, _options.LeaseNamespace, cancellationToken: cancellationToken).ConfigureAwait(false);
-            Observe(replaced, now);
+            Observe(replaced, stamp);
             return true;
         }
         catch (HttpOperationException e) when (ApiErrors.IsConflict(e))
@@ -239,13 +254,21 @@ internal sealed partial class LeaseElector
         }
     }
 
-    private void Observe(V1Lease lease, DateTimeOffset now)
+    /// <summary>
+    /// How long the holder's record stands: the duration the holder wrote into it (its renew deadline is shorter than
+    /// that, not than this replica's <c>--lease-duration</c>, which may differ during a rollout), or this replica's
+    /// own when the record carries none.
+    /// </summary>
+    private TimeSpan HolderLeaseDuration(V1LeaseSpec spec) =>
+        spec.LeaseDurationSeconds is int seconds && seconds > 0 ? TimeSpan.FromSeconds(seconds) : _options.LeaseDuration;
+
+    private void Observe(V1Lease lease, long stamp)
     {
         string? holder = lease.Spec?.HolderIdentity;
         DateTime? renew = lease.Spec?.RenewTime;
         if (holder != _observedHolder || renew != _observedRenewTime || _observedResourceVersion is null)
         {
-            _observedAt = now;
+            _observedAt = stamp;
         }
 
         _observedHolder = holder;

@@ -20,6 +20,15 @@ internal sealed partial class Reflector<T> where T : class, IKubernetesObject<V1
 {
     private const int MaxTombstones = 4096;
 
+    /// <summary>A watch that ends sooner than this without delivering an event counts as failed (backoff before the next).</summary>
+    private static readonly TimeSpan MinimumQuietWatch = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// How long past its timeoutSeconds a watch may stay open before the client gives up on it: the server ends every
+    /// watch at its timeout, so one still open then is on a connection that died silently (no reset ever came).
+    /// </summary>
+    private static readonly TimeSpan WatchGrace = TimeSpan.FromSeconds(30);
+
     private readonly ConcurrentDictionary<string, T> _items = new(StringComparer.Ordinal);
     // Serialises every change to _items (the watch and the controller's own writes); readers need no lock.
     private readonly Lock _gate = new();
@@ -33,12 +42,13 @@ internal sealed partial class Reflector<T> where T : class, IKubernetesObject<V1
     private readonly Action _changed;
     private readonly ControllerMetrics _metrics;
     private readonly TimeSpan _watchTimeout;
+    private readonly TimeProvider _retryClock;
     private readonly ILogger _logger;
 
     /// <summary>A cache whose list is <paramref name="list"/> and whose watch is on <paramref name="watchPath"/> (the collection's
     /// path relative to the API root with its selectors, e.g. <c>api/v1/secrets?labelSelector=…</c>).</summary>
     public Reflector(ControllerKubernetes client, WatchedResource resource, Func<CancellationToken, Task<(IList<T> Items, string ResourceVersion)>> list,
-        string watchPath, Action changed, ControllerMetrics metrics, TimeSpan watchTimeout, ILogger logger)
+        string watchPath, Action changed, ControllerMetrics metrics, TimeSpan watchTimeout, TimeProvider retryClock, ILogger logger)
     {
         _client = client;
         _resource = resource;
@@ -47,6 +57,7 @@ internal sealed partial class Reflector<T> where T : class, IKubernetesObject<V1
         _changed = changed;
         _metrics = metrics;
         _watchTimeout = watchTimeout;
+        _retryClock = retryClock;
         _logger = logger;
     }
 
@@ -187,8 +198,8 @@ internal sealed partial class Reflector<T> where T : class, IKubernetesObject<V1
 
     public async Task RunAsync(CancellationToken cancellationToken)
     {
-        // Backoff between failed attempts uses the real clock on purpose: it paces network retries, it is not a
-        // certificate or lease decision (those use the injected TimeProvider).
+        // Backoff between failed attempts uses the retry clock (the real one in production) on purpose: it paces
+        // network retries, it is not a certificate or lease decision (those use the injected TimeProvider).
         var backoff = TimeSpan.FromMilliseconds(100);
         bool mustList = true;
         while (!cancellationToken.IsCancellationRequested)
@@ -201,20 +212,28 @@ internal sealed partial class Reflector<T> where T : class, IKubernetesObject<V1
                     mustList = false;
                 }
 
-                WatchEnd end = await WatchAsync(cancellationToken).ConfigureAwait(false);
-                backoff = TimeSpan.FromMilliseconds(100);
+                long started = _retryClock.GetTimestamp();
+                (WatchEnd end, bool sawEvent) = await WatchAsync(cancellationToken).ConfigureAwait(false);
                 if (end == WatchEnd.Gone)
                 {
+                    backoff = TimeSpan.FromMilliseconds(100);
                     _metrics.RecordRelisted(_resource);
                     LogRelist(_logger, ControllerMetrics.Label(_resource), ResourceVersion);
                     mustList = true;
-                }
-                else
-                {
-                    _metrics.RecordResumed(_resource);
+                    continue;
                 }
 
-                continue;
+                _metrics.RecordResumed(_resource);
+                TimeSpan lasted = _retryClock.GetElapsedTime(started);
+                if (sawEvent || lasted >= MinimumQuietWatch)
+                {
+                    backoff = TimeSpan.FromMilliseconds(100);
+                    continue;
+                }
+
+                // Ended at once without a single event (a server shutting down, a proxy closing every stream): a
+                // failure like any other, retried with backoff rather than in a loop as fast as the server answers.
+                LogWatchEndedAtOnce(_logger, ControllerMetrics.Label(_resource), ResourceVersion, lasted.TotalMilliseconds, backoff.TotalMilliseconds);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
@@ -239,7 +258,7 @@ internal sealed partial class Reflector<T> where T : class, IKubernetesObject<V1
 
             try
             {
-                await Task.Delay(backoff, TimeProvider.System, cancellationToken).ConfigureAwait(false);
+                await Task.Delay(backoff, _retryClock, cancellationToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
@@ -286,8 +305,25 @@ internal sealed partial class Reflector<T> where T : class, IKubernetesObject<V1
         Gone,
     }
 
-    private async Task<WatchEnd> WatchAsync(CancellationToken cancellationToken)
+    /// <summary>One watch until it ends; says how, and whether it delivered any event (a bookmark included).</summary>
+    private async Task<(WatchEnd End, bool SawEvent)> WatchAsync(CancellationToken cancellationToken)
     {
+        TimeSpan deadline = _watchTimeout + WatchGrace;
+        using var dead = new CancellationTokenSource(deadline, _retryClock);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, dead.Token);
+        try
+        {
+            return await ReadWatchAsync(linked.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (dead.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw new IOException($"the watch was still open {deadline.TotalSeconds} s after it started, past its timeout: its connection is presumed dead");
+        }
+    }
+
+    private async Task<(WatchEnd End, bool SawEvent)> ReadWatchAsync(CancellationToken cancellationToken)
+    {
+        bool sawEvent = false;
         char separator = _watchPath.Contains('?', StringComparison.Ordinal) ? '&' : '?';
         string uri = $"{_watchPath}{separator}watch=true&allowWatchBookmarks=true&resourceVersion={Uri.EscapeDataString(ResourceVersion)}&timeoutSeconds={(int)_watchTimeout.TotalSeconds}";
         using HttpResponseMessage response = await _client.GetStreamingAsync(uri, cancellationToken).ConfigureAwait(false);
@@ -304,6 +340,7 @@ internal sealed partial class Reflector<T> where T : class, IKubernetesObject<V1
             JsonElement root = doc.RootElement;
             string type = root.GetProperty("type").GetString() ?? "";
             JsonElement obj = root.GetProperty("object");
+            sawEvent |= type is "ADDED" or "MODIFIED" or "DELETED" or "BOOKMARK";
             switch (type)
             {
                 case "ADDED":
@@ -339,7 +376,7 @@ internal sealed partial class Reflector<T> where T : class, IKubernetesObject<V1
                     string message = obj.TryGetProperty("message", out JsonElement m) ? m.GetString() ?? "" : "";
                     if (code == (int)HttpStatusCode.Gone)
                     {
-                        return WatchEnd.Gone;
+                        return (WatchEnd.Gone, sawEvent);
                     }
 
                     throw new IOException($"watch error {code}: {message}");
@@ -347,11 +384,14 @@ internal sealed partial class Reflector<T> where T : class, IKubernetesObject<V1
             }
         }
 
-        return WatchEnd.Closed;
+        return (WatchEnd.Closed, sawEvent);
     }
 
     [LoggerMessage(EventId = 20, Level = LogLevel.Information, Message = "Watch of {Resource} expired (410 Gone at resourceVersion {ResourceVersion}): relisting")]
     private static partial void LogRelist(ILogger logger, string resource, string resourceVersion);
+
+    [LoggerMessage(EventId = 22, Level = LogLevel.Warning, Message = "Watch of {Resource} ended after {LastedMs} ms without an event at resourceVersion {ResourceVersion}; retrying in {DelayMs} ms")]
+    private static partial void LogWatchEndedAtOnce(ILogger logger, string resource, string resourceVersion, double lastedMs, double delayMs);
 
     [LoggerMessage(EventId = 21, Level = LogLevel.Warning, Message = "List or watch of {Resource} failed at resourceVersion {ResourceVersion}: {Error}; retrying in {DelayMs} ms")]
     private static partial void LogWatchFailed(ILogger logger, string resource, string resourceVersion, string error, double delayMs);

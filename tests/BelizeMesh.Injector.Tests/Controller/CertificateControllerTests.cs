@@ -165,6 +165,172 @@ public sealed class CertificateControllerTests
     }
 
     [Fact]
+    public async Task A_reread_that_fails_after_a_conflict_fails_that_secret_only_and_the_leader_keeps_working()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var h = await ControllerHarness.StartAsync(clock);
+        h.Api.AddNamespace(Ns, optedIn: true);
+        h.Api.AddServiceAccount(Ns, "cart");
+        // The create loses a race (409), and the read that follows it meets a failing API server (500).
+        int conflicted = 0, failedRead = 0;
+        h.Api.Intercept = (method, resource, ns, name) =>
+            resource != "secrets" || name != "belizemesh-certs-cart" ? null
+            : method == "POST" && Interlocked.Exchange(ref conflicted, 1) == 0 ? 409
+            : method == "GET" && Interlocked.Exchange(ref failedRead, 1) == 0 ? 500
+            : null;
+        var a = h.Start("a", new ControllerOptions { FailureBackoff = TimeSpan.FromSeconds(1) });
+
+        await h.Api.WaitForAsync(() => h.Api.Requests.Any(r => r.Method == "GET" && r.Name == "belizemesh-certs-cart" && r.Status == 500), "the re-read failed");
+        h.Api.AddServiceAccount(Ns, "orders");
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "orders") is not null, "another ServiceAccount still issued");
+        Assert.False(a.Task.IsCompleted);
+        Assert.True(a.IsLeader);
+        Assert.Equal(1, a.Metrics.Failed);
+
+        // The failed one is retried after the failure backoff.
+        clock.Advance(TimeSpan.FromSeconds(1));
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "cart") is not null, "the failed Secret issued on retry");
+    }
+
+    [Fact]
+    public async Task A_secret_that_keeps_failing_is_retried_with_a_growing_backoff()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var h = await ControllerHarness.StartAsync(clock);
+        h.Api.AddNamespace(Ns, optedIn: true);
+        h.Api.AddServiceAccount(Ns, "cart");
+        // Every write of this one Secret is refused (an admission webhook, a quota): 500 each time.
+        h.Api.Intercept = (method, resource, ns, name) => method == "POST" && resource == "secrets" && name == "belizemesh-certs-cart" ? 500 : null;
+        var options = new ControllerOptions { FailureBackoff = TimeSpan.FromSeconds(1) };
+        var a = h.Start("a", options);
+        await h.Api.WaitForAsync(() => Attempts(h) == 1 && a.Passes >= 1, "the first attempt failed");
+
+        // Retried after 1 s, then after 2 s, then after 4 s: each wait twice the one before.
+        int passes = a.Passes;
+        clock.Advance(TimeSpan.FromSeconds(1));
+        await h.Api.WaitForAsync(() => Attempts(h) == 2 && a.Passes > passes, "the pass of the second attempt, 1 s later");
+        passes = a.Passes;
+        clock.Advance(TimeSpan.FromSeconds(1));
+        h.Api.AddServiceAccount(Ns, "orders"); // wakes a pass 1 s after the second attempt: too early for the third
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "orders") is not null && a.Passes > passes, "a pass for another ServiceAccount");
+        Assert.Equal(2, Attempts(h));
+        clock.Advance(TimeSpan.FromSeconds(1));
+        await h.Api.WaitForAsync(() => Attempts(h) == 3 && a.Metrics.Failed == 3, "the third attempt, 2 s after the second");
+
+        // Once it succeeds the backoff starts over.
+        h.Api.Intercept = null;
+        clock.Advance(TimeSpan.FromSeconds(4));
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "cart") is not null, "issued once writes get through");
+
+        static int Attempts(ControllerHarness h) => h.Api.Requests.Count(r => r.Method == "POST" && r.Resource == "secrets" && r.Status == 500);
+    }
+
+    [Fact]
+    public async Task A_429_pauses_every_write_until_its_retry_after_and_posts_no_event()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var h = await ControllerHarness.StartAsync(clock);
+        h.Api.AddNamespace(Ns, optedIn: true);
+        h.Api.AddServiceAccount(Ns, "cart");
+        h.Api.AddServiceAccount(Ns, "orders");
+        h.Api.AddServiceAccount(Ns, "payments");
+        // The API server is overloaded: the first Secret write is refused with 429 and Retry-After: 5.
+        h.Api.RetryAfterSeconds = 5;
+        int throttled = 0;
+        h.Api.Intercept = (method, resource, ns, name) =>
+            method == "POST" && resource == "secrets" && Interlocked.Exchange(ref throttled, 1) == 0 ? 429 : null;
+        var a = h.Start("a");
+
+        await h.Api.WaitForAsync(() => h.Api.Requests.Any(r => r.Status == 429) && a.Passes >= 1, "a pass that met the 429");
+        // Nothing more was written in that pass: neither the other Secrets nor a Warning Event.
+        Assert.Single(h.Api.Requests, r => r.Method is "POST" or "PUT" && r.Resource is "secrets" or "events");
+
+        clock.Advance(TimeSpan.FromSeconds(5));
+        await h.Api.WaitForAsync(() => new[] { "cart", "orders", "payments" }.All(sa => h.Serial(Ns, sa) is not null), "all issued after the Retry-After");
+        Assert.Empty(h.Events(Ns, "CertificateFailed"));
+    }
+
+    [Fact]
+    public async Task A_broken_managed_secret_of_another_type_is_repaired_keeping_its_immutable_type()
+    {
+        await using var h = await ControllerHarness.StartAsync();
+        h.Api.AddNamespace(Ns, optedIn: true);
+        h.Api.AddServiceAccount(Ns, "cart");
+        // Recreated by hand as an Opaque Secret, with the managed-by label and a certificate that does not parse.
+        h.Api.AddSecret(Ns, "belizemesh-certs-cart", new() { ["tls.crt"] = "junk", ["tls.key"] = "junk", ["ca.crt"] = "junk" },
+            new() { ["app.kubernetes.io/managed-by"] = "belizemesh" });
+        var a = h.Start("a");
+
+        await h.Api.WaitForAsync(() => a.Metrics.Renewed(RenewalReason.Invalid) == 1 || a.Metrics.Failed > 0, "repaired (or failed)");
+        Assert.Equal(0, a.Metrics.Failed);
+        Assert.DoesNotContain(h.Api.Requests, r => r.Resource == "secrets" && r.Status == 422);
+        Dictionary<string, string> data = h.SecretData(Ns, "belizemesh-certs-cart")!;
+        using (var credentials = ServiceCredentials.FromPem(data["tls.crt"], data["tls.key"], data["ca.crt"]))
+        {
+            Assert.Equal("spiffe://cluster.local/ns/shop/sa/cart", credentials.SpiffeId.ToString());
+        }
+
+        Assert.Equal("Opaque", h.Api.Get("secrets", Ns, "belizemesh-certs-cart")!["type"]!.GetValue<string>());
+    }
+
+    [Theory]
+    [InlineData("another ServiceAccount's certificate and key")]
+    [InlineData("no tls.key")]
+    [InlineData("a ca.crt that is not the trust bundle")]
+    public async Task A_secret_a_user_edited_is_repaired_not_trusted(string edit)
+    {
+        await using var h = await ControllerHarness.StartAsync();
+        h.Api.AddNamespace(Ns, optedIn: true);
+        h.Api.AddServiceAccount(Ns, "cart");
+        h.Api.AddServiceAccount(Ns, "orders");
+        var a = h.Start("a");
+        await h.Api.WaitForAsync(() => LoadsAs(h, "cart") && LoadsAs(h, "orders"), "both issued");
+
+        JsonNode orders = h.Api.Get("secrets", Ns, "belizemesh-certs-orders")!["data"]!;
+        h.Api.Mutate("secrets", Ns, "belizemesh-certs-cart", o =>
+        {
+            JsonObject data = o["data"]!.AsObject();
+            switch (edit)
+            {
+                case "no tls.key":
+                    data.Remove("tls.key");
+                    break;
+                case "a ca.crt that is not the trust bundle":
+                    data["ca.crt"] = Convert.ToBase64String("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"u8.ToArray());
+                    break;
+                default:
+                    data["tls.crt"] = orders["tls.crt"]!.DeepClone();
+                    data["tls.key"] = orders["tls.key"]!.DeepClone();
+                    break;
+            }
+        });
+
+        await h.Api.WaitForAsync(() => LoadsAs(h, "cart"), "the Secret repaired");
+        Assert.True(LoadsAs(h, "orders"));
+        Assert.False(a.Task.IsCompleted);
+    }
+
+    /// <summary>The Secret loads as the sidecar loads it, for that ServiceAccount's identity, with the trust bundle.</summary>
+    private static bool LoadsAs(ControllerHarness h, string sa)
+    {
+        if (h.SecretData(Ns, ServiceCertificateSecret.NameFor(sa)) is not { } data
+            || !data.TryGetValue("tls.crt", out string? crt) || !data.TryGetValue("tls.key", out string? key) || !data.TryGetValue("ca.crt", out string? bundle))
+        {
+            return false;
+        }
+
+        try
+        {
+            using var credentials = ServiceCredentials.FromPem(crt, key, bundle);
+            return credentials.SpiffeId.ToString() == $"spiffe://cluster.local/ns/{Ns}/sa/{sa}" && bundle == h.Root.Certificate.ToPem();
+        }
+        catch (CredentialsException)
+        {
+            return false;
+        }
+    }
+
+    [Fact]
     public async Task A_key_that_does_not_match_its_certificate_is_reissued_at_once()
     {
         await using var h = await ControllerHarness.StartAsync();
@@ -240,6 +406,65 @@ public sealed class CertificateControllerTests
     }
 
     [Fact]
+    public async Task A_watch_the_server_ends_at_once_without_an_event_is_retried_with_backoff_not_in_a_hot_loop()
+    {
+        var retryClock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var h = await ControllerHarness.StartAsync();
+        h.Api.AddNamespace(Ns, optedIn: true);
+        var a = h.Start("a", retryClock: retryClock);
+        await h.Api.WaitForAsync(() => a.Controller.Synced.IsCompleted && h.Api.OpenWatches("serviceaccounts") == 1, "listed and watching");
+        int watches = WatchRequests(h, "serviceaccounts").Count;
+
+        // From now on every watch ends as soon as it starts, with a clean end and no event.
+        h.Api.EndWatchesAtOnce = true;
+        h.Api.EndWatches();
+        await h.Api.WaitForAsync(() => BackoffsLogged(h, "serviceaccounts") == 1, "a backoff after the empty watch");
+        Assert.Equal(watches, WatchRequests(h, "serviceaccounts").Count);
+
+        // Each further empty watch waits longer before the next (the retry clock only moves when the test moves it).
+        retryClock.Advance(TimeSpan.FromMilliseconds(100));
+        await h.Api.WaitForAsync(() => BackoffsLogged(h, "serviceaccounts") == 2, "a longer backoff after the next empty watch");
+        Assert.Equal(watches + 1, WatchRequests(h, "serviceaccounts").Count);
+        Assert.Contains(h.Logs, l => l.Contains("serviceaccounts", StringComparison.Ordinal) && l.Contains("retrying in 200 ms", StringComparison.Ordinal));
+
+        // Once watches stay open again, events flow from the resumed watch.
+        h.Api.EndWatchesAtOnce = false;
+        retryClock.Advance(TimeSpan.FromMilliseconds(200));
+        await h.Api.WaitForAsync(() => h.Api.OpenWatches("serviceaccounts") == 1, "the watch stays open again");
+        Assert.All(WatchRequests(h, "serviceaccounts").Skip(watches), r => Assert.Equal(a.Controller.ServiceAccounts.ResourceVersion, r.ResourceVersion));
+        h.Api.AddServiceAccount(Ns, "orders");
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "orders") is not null, "issued from the resumed watch");
+    }
+
+    [Fact]
+    public async Task A_watch_that_goes_silent_past_its_timeout_is_abandoned_and_resumed()
+    {
+        var retryClock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var h = await ControllerHarness.StartAsync();
+        h.Api.AddNamespace(Ns, optedIn: true);
+        var options = new ControllerOptions { WatchTimeout = TimeSpan.FromMinutes(5) };
+        var a = h.Start("a", options, retryClock);
+        await h.Api.WaitForAsync(() => a.Controller.Synced.IsCompleted && h.Api.OpenWatches("serviceaccounts") == 1, "listed and watching");
+
+        // The ServiceAccount watch drops; the one that replaces it goes silent (no event, no end at its timeout).
+        h.Api.SilenceNewWatches = true;
+        int watches = WatchRequests(h, "serviceaccounts").Count;
+        h.Api.BreakWatches("serviceaccounts");
+        await h.Api.WaitForAsync(() => h.Logs.Any(l => l.Contains("watch of serviceaccounts failed", StringComparison.OrdinalIgnoreCase)), "the dropped watch noticed");
+        retryClock.Advance(TimeSpan.FromMilliseconds(100));
+        await h.Api.WaitForAsync(() => WatchRequests(h, "serviceaccounts").Count == watches + 1 && h.Api.OpenWatches("serviceaccounts") == 1, "the silent watch open");
+        h.Api.SilenceNewWatches = false;
+        h.Api.AddServiceAccount(Ns, "orders");
+
+        // Past the watch's timeout (and a grace for the server to end it), the client gives up on it and resumes.
+        retryClock.Advance(options.WatchTimeout + TimeSpan.FromMinutes(1));
+        await h.Api.WaitForAsync(() => h.Logs.Count(l => l.Contains("watch of serviceaccounts failed", StringComparison.OrdinalIgnoreCase)) == 2, "the silent watch abandoned");
+        retryClock.Advance(TimeSpan.FromSeconds(10));
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "orders") is not null, "issued from the resumed watch");
+        Assert.Equal(0, a.Metrics.Relisted(WatchedResource.ServiceAccounts));
+    }
+
+    [Fact]
     public async Task A_410_gone_forces_a_relist_that_catches_what_happened_meanwhile()
     {
         await using var h = await ControllerHarness.StartAsync();
@@ -258,6 +483,28 @@ public sealed class CertificateControllerTests
         await h.Api.WaitForAsync(() => h.Serial(Ns, "orders") is not null, "issued after the relist");
         Assert.True(ListRequests(h, "serviceaccounts") > lists);
         Assert.True(a.Metrics.Relisted(WatchedResource.ServiceAccounts) >= 1);
+    }
+
+    [Fact]
+    public async Task A_relist_after_410_drops_what_was_deleted_while_disconnected()
+    {
+        await using var h = await ControllerHarness.StartAsync();
+        h.Api.AddNamespace(Ns, optedIn: true);
+        h.Api.AddServiceAccount(Ns, "cart");
+        h.Api.AddServiceAccount(Ns, "orders");
+        var a = h.Start("a");
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "cart") is not null && h.Serial(Ns, "orders") is not null && h.Api.OpenWatches("serviceaccounts") == 1, "issued and watching");
+
+        // While the controller is cut off, 'orders' is deleted and the history compacted: no watch can tell it.
+        h.Api.Partition("a");
+        h.Api.Delete("serviceaccounts", Ns, "orders");
+        h.Api.Compact();
+        h.Api.Partition("a", partitioned: false);
+
+        await h.Api.WaitForAsync(() => h.Api.Get("secrets", Ns, "belizemesh-certs-orders") is null, "the orphaned Secret deleted after the relist");
+        Assert.False(a.Controller.ServiceAccounts.Items.ContainsKey(Ns + "/orders"));
+        Assert.True(a.Metrics.Relisted(WatchedResource.ServiceAccounts) >= 1);
+        Assert.NotNull(h.Api.Get("secrets", Ns, "belizemesh-certs-cart"));
     }
 
     [Fact]
@@ -318,6 +565,72 @@ public sealed class CertificateControllerTests
         // is refused with 409, which is what keeps 'legacy' safe then.)
         ApiRequest deleted = Assert.Single(h.Api.Requests, r => r.Method == "DELETE" && r.Status == 200);
         Assert.Equal("belizemesh-certs-cart", deleted.Name);
+    }
+
+    [Fact]
+    public async Task A_secret_whose_service_account_the_lagging_cache_has_not_seen_yet_is_not_deleted()
+    {
+        await using var h = await ControllerHarness.StartAsync();
+        h.Api.AddNamespace(Ns, optedIn: true);
+        var a = h.Start("a");
+        await h.Api.WaitForAsync(() => a.IsLeader && a.Passes >= 1 && h.Api.OpenWatches("serviceaccounts") == 1, "leading and watching");
+        // The ServiceAccount watch drops and cannot be reopened: that cache lags, while the Secret watch delivers.
+        h.Api.Intercept = (method, resource, ns, name) => method == "GET" && resource == "serviceaccounts" && ns is null ? 500 : null;
+        h.Api.BreakWatches("serviceaccounts");
+        await h.Api.WaitForAsync(() => h.Api.Requests.Any(r => r.Resource == "serviceaccounts" && r.Watch && r.Status == 500), "the ServiceAccount watch failing");
+
+        // Another writer (the previous leader, still finishing) creates a ServiceAccount and its Secret.
+        JsonObject x = h.Api.AddServiceAccount(Ns, "x");
+        h.Api.Create("secrets", Ns, new JsonObject
+        {
+            ["metadata"] = new JsonObject
+            {
+                ["name"] = "belizemesh-certs-x",
+                ["labels"] = new JsonObject { ["app.kubernetes.io/managed-by"] = "belizemesh" },
+                ["ownerReferences"] = new JsonArray(new JsonObject { ["apiVersion"] = "v1", ["kind"] = "ServiceAccount", ["name"] = "x", ["uid"] = x["metadata"]!["uid"]!.DeepClone() }),
+            },
+            ["type"] = "kubernetes.io/tls",
+            ["data"] = new JsonObject { ["tls.crt"] = "", ["tls.key"] = "", ["ca.crt"] = "" },
+        });
+
+        await h.Api.WaitForAsync(
+            () => h.Api.Requests.Any(r => r.Resource == "serviceaccounts" && r.Namespace == Ns && r.Status == 200) || h.Api.Requests.Any(r => r.Method == "DELETE"),
+            "the controller deciding on the Secret");
+        Assert.DoesNotContain(h.Api.Requests, r => r.Method == "DELETE");
+        Assert.NotNull(h.Api.Get("secrets", Ns, "belizemesh-certs-x"));
+    }
+
+    [Fact]
+    public async Task A_foreign_secret_is_rechecked_after_the_backoff_not_rewritten_every_pass_and_replaced_once_deleted()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var h = await ControllerHarness.StartAsync(clock);
+        h.Api.AddNamespace(Ns, optedIn: true);
+        h.Api.AddServiceAccount(Ns, "cart");
+        // Someone else's Secret under the controller's name (no managed-by label, so not in the controller's cache).
+        h.Api.AddSecret(Ns, "belizemesh-certs-cart", new() { ["tls.crt"] = "mine" });
+        var a = h.Start("a", new ControllerOptions { FailureBackoff = TimeSpan.FromSeconds(30) });
+        await h.Api.WaitForAsync(() => h.Events(Ns, "CertificateFailed").Count == 1 && a.Passes >= 1, "the foreign Secret reported");
+        int refused = RefusedCreates(h);
+
+        // Other changes bring more passes: none of them tries the foreign Secret again before the backoff.
+        foreach (string sa in new[] { "orders", "payments" })
+        {
+            int passes = a.Passes;
+            h.Api.AddServiceAccount(Ns, sa);
+            await h.Api.WaitForAsync(() => h.Serial(Ns, sa) is not null && a.Passes > passes, $"a pass that issued {sa}");
+        }
+
+        Assert.Equal(refused, RefusedCreates(h));
+        Assert.Equal("mine", h.SecretData(Ns, "belizemesh-certs-cart")!["tls.crt"]);
+
+        // Its owner deletes it, as the Warning Event says to: the controller issues one at the next check, without
+        // any watch event (the foreign Secret was never watched).
+        h.Api.Delete("secrets", Ns, "belizemesh-certs-cart");
+        clock.Advance(TimeSpan.FromSeconds(30));
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "cart") is not null, "issued after the foreign Secret was deleted");
+
+        static int RefusedCreates(ControllerHarness h) => h.Api.Requests.Count(r => r.Method == "POST" && r.Resource == "secrets" && r.Status == 409);
     }
 
     [Fact]
@@ -458,6 +771,9 @@ public sealed class CertificateControllerTests
 
     private static List<ApiRequest> WatchRequests(ControllerHarness h, string resource) =>
         [.. h.Api.Requests.Where(r => r.Resource == resource && r.Watch)];
+
+    private static int BackoffsLogged(ControllerHarness h, string resource) =>
+        h.Logs.Count(l => l.Contains($"Watch of {resource} ended", StringComparison.Ordinal) && l.Contains("retrying in", StringComparison.Ordinal));
 
     private static List<ApiRequest> SecretWrites(ControllerHarness h) =>
         [.. h.Api.Requests.Where(r => r.Resource == "secrets" && r.Method is "POST" or "PUT" or "DELETE")];

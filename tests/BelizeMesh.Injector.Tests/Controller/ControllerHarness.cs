@@ -14,6 +14,7 @@ internal sealed class ControllerHarness : IAsyncDisposable
     public const string SystemNamespace = "belizemesh-system";
 
     private readonly List<RunningController> _controllers = [];
+    private readonly List<ControllerKubernetes> _clients = [];
 
     private ControllerHarness(FakeApiServer api, TimeProvider time, CertificateAuthority root)
     {
@@ -70,21 +71,54 @@ internal sealed class ControllerHarness : IAsyncDisposable
         }
     }
 
-    public RunningController Start(string identity, ControllerOptions? options = null)
+    /// <summary>Starts a controller; <paramref name="retryClock"/> paces its watch retries (the real clock unless given).</summary>
+    public RunningController Start(string identity, ControllerOptions? options = null, TimeProvider? retryClock = null)
     {
-        options = (options ?? new ControllerOptions()) with
+        options = OptionsFor(identity, options);
+        var client = Client(identity);
+        var logger = new ListLogger(identity, Logs);
+        var controller = new CertificateController(client, options, Time, logger, retryClock: retryClock);
+        var running = new RunningController(identity, controller, client);
+        _controllers.Add(running);
+        return running;
+    }
+
+    /// <summary>A lease elector alone (no controller around it) against the fake API server, on the harness's clock.</summary>
+    public LeaseElector Elector(string identity, ControllerOptions? options = null)
+    {
+        ControllerKubernetes client = Client(identity);
+        _clients.Add(client);
+        return new LeaseElector(client, OptionsFor(identity, options), Time, new ListLogger(identity, Logs));
+    }
+
+    /// <summary>A Lease as another replica (or kubectl) wrote it.</summary>
+    public JsonObject PutLease(string? holder, int leaseDurationSeconds, DateTimeOffset renewTime, string name = "belizemesh-cert-controller")
+    {
+        string micro = renewTime.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", System.Globalization.CultureInfo.InvariantCulture);
+        var spec = new JsonObject { ["leaseDurationSeconds"] = leaseDurationSeconds, ["acquireTime"] = micro, ["renewTime"] = micro, ["leaseTransitions"] = 0 };
+        if (holder is not null)
+        {
+            spec["holderIdentity"] = holder;
+        }
+
+        if (Api.Get("leases", SystemNamespace, name) is null)
+        {
+            return Api.Create("leases", SystemNamespace, new JsonObject { ["metadata"] = new JsonObject { ["name"] = name }, ["spec"] = spec });
+        }
+
+        return Api.Mutate("leases", SystemNamespace, name, o => o["spec"] = spec);
+    }
+
+    private static ControllerOptions OptionsFor(string identity, ControllerOptions? options) =>
+        (options ?? new ControllerOptions()) with
         {
             Identity = identity,
             RootSecretNamespace = SystemNamespace,
             LeaseNamespace = SystemNamespace,
         };
-        var client = new ControllerKubernetes(new KubernetesClientConfiguration { Host = Api.Uri.ToString() }, new ClientHeaderHandler(identity));
-        var logger = new ListLogger(identity, Logs);
-        var controller = new CertificateController(client, options, Time, logger);
-        var running = new RunningController(identity, controller, client);
-        _controllers.Add(running);
-        return running;
-    }
+
+    private ControllerKubernetes Client(string identity) =>
+        new(new KubernetesClientConfiguration { Host = Api.Uri.ToString() }, new ClientHeaderHandler(identity));
 
     /// <summary>The Secret's data, decoded.</summary>
     public Dictionary<string, string>? SecretData(string ns, string name)
@@ -109,6 +143,11 @@ internal sealed class ControllerHarness : IAsyncDisposable
         foreach (RunningController controller in _controllers)
         {
             await controller.DisposeAsync();
+        }
+
+        foreach (ControllerKubernetes client in _clients)
+        {
+            client.Dispose();
         }
 
         await Api.DisposeAsync();

@@ -23,7 +23,7 @@ internal sealed record ApiRequest(string Client, string Method, string Resource,
 /// the collection resourceVersion; watches (<c>?watch=true</c>) stream newline-delimited events from a resourceVersion
 /// with label and field selectors (an object leaving a label selector arrives as DELETED), BOOKMARKs on demand, and
 /// an ERROR event with 410 Gone when the version was compacted; creates answer 409 AlreadyExists, updates 409 Conflict
-/// on a stale resourceVersion, deletes honour preconditions. Tests drive it through KubernetesClient and steer it with
+/// on a stale resourceVersion (and 422 Invalid when they change a Secret's immutable type), deletes honour preconditions. Tests drive it through KubernetesClient and steer it with
 /// <see cref="BreakWatches"/>, <see cref="Compact"/>, <see cref="SendBookmarks"/>, <see cref="BeforeWrite"/>,
 /// <see cref="AfterWrite"/> and <see cref="Partition"/>.
 /// </summary>
@@ -65,6 +65,28 @@ internal sealed class FakeApiServer : IAsyncDisposable
     /// name, status); tests use it to let other changes and their watch events overtake the writer's answer.
     /// </summary>
     public Func<string, string, string?, string?, int, Task>? AfterWrite { get; set; }
+
+    /// <summary>
+    /// Consulted for every request (method, resource, namespace, name; a create's name is the body's) before it is
+    /// handled: a status code answers it with that code and a Status object as the real API server sends one (a 5xx,
+    /// a 403, a 409 …), null handles it as usual.
+    /// </summary>
+    public Func<string, string, string?, string?, int?>? Intercept { get; set; }
+
+    /// <summary>The Retry-After (header, and the Status's details.retryAfterSeconds) of an intercepted 429, as API Priority and Fairness sends it.</summary>
+    public int RetryAfterSeconds { get; set; } = 1;
+
+    /// <summary>
+    /// When set, a new watch sends what it has to send from its resourceVersion and then ends at once with a clean
+    /// end of the response (a server or proxy that closes every watch straight away).
+    /// </summary>
+    public bool EndWatchesAtOnce { get; set; }
+
+    /// <summary>
+    /// When set, a new watch answers its headers and then nothing, ever, not even its end at timeoutSeconds: the
+    /// connection went silent (a NAT or load balancer dropped it without a reset) and only the client can notice.
+    /// </summary>
+    public bool SilenceNewWatches { get; set; }
 
     public Uri Uri { get; private set; } = null!;
 
@@ -231,12 +253,24 @@ internal sealed class FakeApiServer : IAsyncDisposable
         }
     }
 
-    /// <summary>Drops every open watch connection (the TCP connection is aborted mid-stream).</summary>
-    public void BreakWatches()
+    /// <summary>Drops every open watch connection, or those of <paramref name="resource"/> (the TCP connection is aborted mid-stream).</summary>
+    public void BreakWatches(string? resource = null)
     {
         foreach (Watch watch in Snapshot())
         {
-            Abort(watch);
+            if (resource is null || watch.Resource == resource)
+            {
+                Abort(watch);
+            }
+        }
+    }
+
+    /// <summary>Ends every open watch normally, as the server does when a watch's timeoutSeconds has passed.</summary>
+    public void EndWatches()
+    {
+        foreach (Watch watch in Snapshot())
+        {
+            watch.Lines.Writer.TryComplete();
         }
     }
 
@@ -375,6 +409,13 @@ internal sealed class FakeApiServer : IAsyncDisposable
             string method = context.Request.Method;
             if (method == "GET" && name is null && watch)
             {
+                if (Intercept?.Invoke(method, resource, ns, null) is { } refused)
+                {
+                    Record(new ApiRequest(client, method, resource, ns, name, true, rv, refused));
+                    await StatusAsync(context, refused, ReasonOf(refused), $"injected by the test: {refused}");
+                    return;
+                }
+
                 Record(new ApiRequest(client, method, resource, ns, name, true, rv, 200));
                 await WatchAsync(context, resource, ns, query);
                 return;
@@ -389,6 +430,19 @@ internal sealed class FakeApiServer : IAsyncDisposable
                 {
                     body = JsonNode.Parse(text) as JsonObject;
                 }
+            }
+
+            if (Intercept?.Invoke(method, resource, ns, name ?? body?["metadata"]?["name"]?.GetValue<string>()) is { } injected)
+            {
+                status = injected;
+                if (injected == 429)
+                {
+                    await TooManyRequestsAsync(context, RetryAfterSeconds);
+                    return;
+                }
+
+                await StatusAsync(context, injected, ReasonOf(injected), $"injected by the test: {injected}");
+                return;
             }
 
             if (method is "POST" or "PUT" or "DELETE" && BeforeWrite is { } hook)
@@ -525,6 +579,16 @@ internal sealed class FakeApiServer : IAsyncDisposable
                 return (409, StatusObject(409, "Conflict", $"Operation cannot be fulfilled on {resource} \"{name}\": the object has been modified; please apply your changes to the latest version and try again"));
             }
 
+            // A Secret's type is immutable: the real API server refuses to change it with 422 Invalid.
+            string typeNow = current["type"]?.GetValue<string>() ?? "Opaque";
+            string typeSent = body["type"]?.GetValue<string>() ?? "Opaque";
+            if (resource == "secrets" && typeSent != typeNow)
+            {
+                var invalid = StatusObject(422, "Invalid", $"Secret \"{name}\" is invalid: type: Invalid value: \"{typeSent}\": field is immutable");
+                invalid["details"] = new JsonObject { ["name"] = name, ["kind"] = "Secret", ["causes"] = new JsonArray(new JsonObject { ["reason"] = "FieldValueInvalid", ["message"] = $"Invalid value: \"{typeSent}\": field is immutable", ["field"] = "type" }) };
+                return (422, invalid);
+            }
+
             body["metadata"]!["uid"] = current["metadata"]!["uid"]!.DeepClone();
             body["metadata"]!["creationTimestamp"] = current["metadata"]!["creationTimestamp"]!.DeepClone();
             return (200, StoreLocked(resource, ns, body, current, "MODIFIED").DeepClone());
@@ -604,15 +668,25 @@ internal sealed class FakeApiServer : IAsyncDisposable
             }
 
             _watches.Add(watch);
+            if (EndWatchesAtOnce)
+            {
+                watch.Lines.Writer.TryComplete();
+            }
         }
 
         Pulse();
         int timeoutSeconds = int.TryParse(query["timeoutSeconds"], out int t) ? t : 300;
+        bool silent = SilenceNewWatches;
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
         timeout.CancelAfter(TimeSpan.FromSeconds(timeoutSeconds));
         try
         {
             await context.Response.StartAsync(timeout.Token);
+            if (silent)
+            {
+                await Task.Delay(Timeout.Infinite, context.RequestAborted);
+            }
+
             await foreach (string line in watch.Lines.Reader.ReadAllAsync(timeout.Token))
             {
                 await context.Response.WriteAsync(line + "\n", timeout.Token);
@@ -792,6 +866,29 @@ internal sealed class FakeApiServer : IAsyncDisposable
         ["reason"] = reason,
         ["code"] = code,
     };
+
+    private static string ReasonOf(int code) => code switch
+    {
+        403 => "Forbidden",
+        404 => "NotFound",
+        409 => "Conflict",
+        410 => "Expired",
+        429 => "TooManyRequests",
+        500 => "InternalError",
+        503 => "ServiceUnavailable",
+        504 => "Timeout",
+        _ => "Unknown",
+    };
+
+    private static async Task TooManyRequestsAsync(HttpContext context, int retryAfterSeconds)
+    {
+        JsonObject status = StatusObject(429, "TooManyRequests", "Too many requests, please try again later.");
+        status["details"] = new JsonObject { ["retryAfterSeconds"] = retryAfterSeconds };
+        context.Response.StatusCode = 429;
+        context.Response.Headers["Retry-After"] = retryAfterSeconds.ToString(CultureInfo.InvariantCulture);
+        context.Response.ContentType = "application/json";
+        await context.Response.WriteAsync(status.ToJsonString());
+    }
 
     private static async Task StatusAsync(HttpContext context, int code, string reason, string message)
     {

@@ -214,9 +214,15 @@ public sealed class WatchedStore<T> : IDisposable
                 case ReloadOutcome.Applied:
                     T next = load.Value!;
                     _current = next;
-                    _currentFingerprint = load.Fingerprint;
-                    _rejectedFingerprint = null;
-                    _lastFailure = null;
+                    if (!string.Equals(load.Fingerprint, _currentFingerprint, StringComparison.Ordinal))
+                    {
+                        // New input is in force. (The same input loaded again, e.g. for a file it refers to, leaves a
+                        // rejected newer input rejected: it is still there and was reported already.)
+                        _currentFingerprint = load.Fingerprint;
+                        _rejectedFingerprint = null;
+                        _lastFailure = null;
+                    }
+
                     Interlocked.Increment(ref _generation);
                     try
                     {

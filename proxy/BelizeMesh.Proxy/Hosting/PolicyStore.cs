@@ -93,17 +93,21 @@ internal sealed partial class PolicyStore
     private WatchedLoad<ProxySnapshot> Load(WatchedLoadContext<ProxySnapshot> context)
     {
         // Bounded read (a 100 MB file is refused by its size, not read whole); the parse below bounds nesting and aliases.
+        ProxySnapshot current = context.Current;
         if (!YamlInputGuard.TryReadFile(_path, "policy file", out string text, out string? readError))
         {
-            return Failed([new PolicyError(_path, 1, 1, readError!)], fingerprint: null); // reported at every look until readable
+            // reported at every look until readable; meanwhile the policy in force still follows its JWKS files
+            return _builder.JwksChanged(current.Policy)
+                ? Rebuilt(current)
+                : Failed([new PolicyError(_path, 1, 1, readError!)], fingerprint: null);
         }
 
         string hash = Hash(text);
-        ProxySnapshot current = context.Current;
-        // A JWKS file that changed under an unchanged policy is picked up by rebuilding the snapshot (JwksFiles).
-        if ((context.IsCurrent(hash) && !_builder.JwksChanged(current.Policy)) || context.WasRejected(hash))
+        if (context.IsCurrent(hash) || context.WasRejected(hash))
         {
-            return WatchedLoad<ProxySnapshot>.Unchanged; // a rejected file is reported and counted once, not at every poll
+            // A JWKS file that changed under the policy in force is picked up by rebuilding its snapshot (JwksFiles),
+            // also while a rejected edit sits in the file (that stays rejected: reported and counted once).
+            return _builder.JwksChanged(current.Policy) ? Rebuilt(current) : WatchedLoad<ProxySnapshot>.Unchanged;
         }
 
         PolicyParseResult parsed = PolicyParser.Parse(text, _path, _parserOptions);
@@ -120,6 +124,10 @@ internal sealed partial class PolicyStore
 
         return WatchedLoad<ProxySnapshot>.Loaded(_builder.Build(parsed.Policy, hash), hash);
     }
+
+    /// <summary>The policy in force rebuilt (its JWKS files re-read), from the same input.</summary>
+    private WatchedLoad<ProxySnapshot> Rebuilt(ProxySnapshot current) =>
+        WatchedLoad<ProxySnapshot>.Loaded(_builder.Build(current.Policy, current.ContentHash), current.ContentHash);
 
     private static WatchedLoad<ProxySnapshot> Failed(IReadOnlyList<ConfigError> errors, string? fingerprint) =>
         WatchedLoad<ProxySnapshot>.Failed(ReloadFailure.FromErrors(errors), fingerprint);

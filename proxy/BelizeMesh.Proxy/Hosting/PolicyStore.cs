@@ -73,6 +73,9 @@ internal sealed partial class PolicyStore
 
     public string PolicyPath => _path;
 
+    /// <summary>Tests: runs in a reload right after the policy file was read (a writer still at work would act here).</summary>
+    internal Action? AfterRead { get; set; }
+
     public ProxySnapshot Current => _store.Current;
 
     public IChangeToken GetChangeToken() => new CancellationChangeToken(_store.ChangeToken);
@@ -102,6 +105,7 @@ internal sealed partial class PolicyStore
                 : Failed([new PolicyError(_path, 1, 1, readError!)], fingerprint: null);
         }
 
+        AfterRead?.Invoke();
         string hash = Hash(text);
         if (context.IsCurrent(hash) || context.WasRejected(hash))
         {
@@ -111,6 +115,14 @@ internal sealed partial class PolicyStore
         }
 
         PolicyParseResult parsed = PolicyParser.Parse(text, _path, _parserOptions);
+        if (Moved(hash))
+        {
+            // Read while a writer was still at work (truncate, then write in pieces): a prefix of a policy can parse
+            // into a smaller valid one that silently lacks what follows. Judge only content that holds still; the
+            // writer's own change event (or the poll) brings the next reload.
+            return WatchedLoad<ProxySnapshot>.Unchanged;
+        }
+
         if (!parsed.Succeeded)
         {
             return Failed(parsed.Errors, hash);
@@ -124,6 +136,10 @@ internal sealed partial class PolicyStore
 
         return WatchedLoad<ProxySnapshot>.Loaded(_builder.Build(parsed.Policy, hash), hash);
     }
+
+    /// <summary>Whether the file no longer holds the content with <paramref name="hash"/> (or cannot be read now).</summary>
+    private bool Moved(string hash) =>
+        !YamlInputGuard.TryReadFile(_path, "policy file", out string again, out _) || !string.Equals(Hash(again), hash, StringComparison.Ordinal);
 
     /// <summary>The policy in force rebuilt (its JWKS files re-read), from the same input.</summary>
     private WatchedLoad<ProxySnapshot> Rebuilt(ProxySnapshot current) =>

@@ -132,6 +132,33 @@ public sealed partial class LifecycleTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_policy_file_caught_half_written_is_not_applied_and_the_finished_file_is()
+    {
+        await using Sidecar sidecar = await Sidecar.StartAsync(Sidecar.Policy(_app.Url), watch: false);
+        string first = Sidecar.Route("a.test", $"\"{sidecar.InboundEndpoint}\"");
+        string full = Sidecar.Policy(_app.Url, outboundRoutes: first + Sidecar.Route("b.test", $"\"{sidecar.InboundEndpoint}\""));
+        // The writer (truncate, then write in pieces) has written up to the end of the first route: on its own a valid,
+        // smaller policy that silently lacks b.test. It writes the rest while the reload is at work.
+        string prefix = full[..(full.IndexOf(first, StringComparison.Ordinal) + first.Length)];
+        Assert.True(BelizeMesh.Proxy.Configuration.PolicyParser.Parse(prefix, "prefix").Succeeded);
+        await File.WriteAllTextAsync(sidecar.PolicyPath, prefix);
+        int reads = 0;
+        sidecar.Host.Policy.AfterRead = () =>
+        {
+            if (++reads == 1)
+            {
+                File.WriteAllText(sidecar.PolicyPath, full);
+            }
+        };
+
+        Assert.Equal(ReloadResult.Unchanged, await sidecar.Host.Policy.ReloadAsync()); // the file moved under the read: its own change event follows
+        Assert.Empty(sidecar.Host.Policy.Current.Policy.Spec.Outbound.Routes);
+
+        Assert.Equal(ReloadResult.Applied, await sidecar.Host.Policy.ReloadAsync());
+        Assert.Equal(["a.test", "b.test"], sidecar.Host.Policy.Current.Policy.Spec.Outbound.Routes.Select(r => r.Host));
+    }
+
+    [Fact]
     public async Task Invalid_change_keeps_the_last_good_policy_and_is_counted()
     {
         await using Sidecar sidecar = await Sidecar.StartAsync(Sidecar.Policy(_app.Url), watch: false);

@@ -128,7 +128,7 @@ internal sealed partial class PolicyStore
             return Failed(parsed.Errors, hash);
         }
 
-        string? restartReason = RequiresRestart(current.Policy.Spec, parsed.Policy!.Spec);
+        string? restartReason = RequiresRestart(current.Policy.Spec, parsed.Policy!.Spec, _builder.ChannelConfigured);
         if (restartReason is not null)
         {
             return Failed([new PolicyError(_path, 1, 1, restartReason + "; the running sidecar keeps its last good policy")], hash);
@@ -148,8 +148,9 @@ internal sealed partial class PolicyStore
     private static WatchedLoad<ProxySnapshot> Failed(IReadOnlyList<ConfigError> errors, string? fingerprint) =>
         WatchedLoad<ProxySnapshot>.Failed(ReloadFailure.FromErrors(errors), fingerprint);
 
-    /// <summary>Listeners are bound once; a policy that moves them (or changes the channel mode or the identity) needs a restart.</summary>
-    private static string? RequiresRestart(PolicySpec old, PolicySpec next)
+    /// <summary>Listeners are bound once; a policy that moves them (or changes the channel mode or the identity, or
+    /// needs the channel a sidecar started without) needs a restart.</summary>
+    private static string? RequiresRestart(PolicySpec old, PolicySpec next, bool channelConfigured)
     {
         if (!old.Admin.Listen.Equals(next.Admin.Listen))
         {
@@ -174,6 +175,12 @@ internal sealed partial class PolicyStore
         if (old.Inbound.Mode != next.Inbound.Mode)
         {
             return $"spec.inbound.mode changed from {old.Inbound.Mode} to {next.Inbound.Mode}: the listener's channel is set up at start-up, restart the sidecar to change it";
+        }
+
+        if (next.Outbound.Mode != ChannelMode.Disable && !channelConfigured)
+        {
+            return $"spec.outbound.mode changed from {old.Outbound.Mode} to {next.Outbound.Mode}: this sidecar started with every mode DISABLE, so without the PQ channel and without certificates; " +
+                "restart the sidecar, with tls.crt, tls.key and ca.crt in its certificates directory (--certs), to use it";
         }
 
         return null;

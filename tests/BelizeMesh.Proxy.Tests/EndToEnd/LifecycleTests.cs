@@ -159,6 +159,28 @@ public sealed partial class LifecycleTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Turning_on_outbound_strict_in_a_sidecar_started_without_the_channel_is_rejected_with_the_fix()
+    {
+        var logs = new CapturedLogs();
+        await using Sidecar sidecar = await Sidecar.StartAsync(Sidecar.Policy(_app.Url), watch: false, logs: logs);
+        using HttpClient admin = sidecar.CreateAdminClient();
+
+        // Every mode was DISABLE at start-up, so no certificates were loaded: there is nothing to open a PQ channel with.
+        string strict = Sidecar.Policy(_app.Url, outboundRoutes: Sidecar.Route("nawal.test", "\"127.0.0.1:1\"", "        identity: spiffe://cluster.local/ns/belizechain/sa/nawal"))
+            .Replace("  outbound:\n", "  outbound:\n    mode: STRICT\n", StringComparison.Ordinal);
+        await File.WriteAllTextAsync(sidecar.PolicyPath, strict);
+        Assert.Equal(ReloadResult.Rejected, await sidecar.Host.Policy.ReloadAsync());
+        Assert.Equal(ReloadResult.Unchanged, await sidecar.Host.Policy.ReloadAsync()); // reported once, not at every poll
+
+        Assert.Empty(sidecar.Host.Policy.Current.Policy.Spec.Outbound.Routes);
+        Assert.Contains("belizemesh_policy_reloads_total{result=\"failure\"} 1\n", await admin.GetStringAsync("/metrics"), StringComparison.Ordinal);
+        string error = Assert.Single(logs.Entries, e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Error).Message;
+        Assert.Contains($"{sidecar.PolicyPath}:", error, StringComparison.Ordinal);
+        Assert.Contains("spec.outbound.mode changed from Disable to Strict", error, StringComparison.Ordinal);
+        Assert.Contains("restart the sidecar", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Invalid_change_keeps_the_last_good_policy_and_is_counted()
     {
         await using Sidecar sidecar = await Sidecar.StartAsync(Sidecar.Policy(_app.Url), watch: false);

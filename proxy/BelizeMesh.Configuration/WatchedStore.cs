@@ -56,7 +56,8 @@ public readonly struct WatchedLoad<T>
     }
 
     /// <summary>Bad input. With a <paramref name="fingerprint"/>, the same input is reported once (later looks at it are
-    /// <see cref="ReloadOutcome.Unchanged"/>); without one (the input could not be read at all) every look reports it.</summary>
+    /// <see cref="ReloadOutcome.Unchanged"/>); without one (the input could not be read at all) every look reports it,
+    /// and the input readable again is judged afresh.</summary>
     public static WatchedLoad<T> Failed(ReloadFailure failure, string? fingerprint)
     {
         ArgumentNullException.ThrowIfNull(failure);
@@ -239,10 +240,9 @@ public sealed class WatchedStore<T> : IDisposable
                     break;
 
                 case ReloadOutcome.Rejected:
-                    if (load.Fingerprint is not null)
-                    {
-                        _rejectedFingerprint = load.Fingerprint;
-                    }
+                    // Input that could not be read (no fingerprint) is the last thing reported: the bad input judged
+                    // before it, back again, is news to whoever read that report, so it is judged and reported again.
+                    _rejectedFingerprint = load.Fingerprint;
 
                     _lastFailure = load.Failure;
                     _hooks.Rejected?.Invoke(current, load.Failure!);

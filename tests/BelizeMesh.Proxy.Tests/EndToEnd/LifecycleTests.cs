@@ -181,6 +181,27 @@ public sealed partial class LifecycleTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_rejected_policy_file_deleted_and_written_again_is_reported_again()
+    {
+        var logs = new CapturedLogs();
+        await using Sidecar sidecar = await Sidecar.StartAsync(Sidecar.Policy(_app.Url), watch: false, logs: logs);
+        string bad = Sidecar.Policy(_app.Url).Replace("mode: DISABLE", "mode: SOMETIMES", StringComparison.Ordinal);
+
+        await File.WriteAllTextAsync(sidecar.PolicyPath, bad);
+        Assert.Equal(ReloadResult.Rejected, await sidecar.Host.Policy.ReloadAsync());
+        File.Delete(sidecar.PolicyPath); // an editor that deletes, then creates
+        Assert.Equal(ReloadResult.Rejected, await sidecar.Host.Policy.ReloadAsync());
+
+        // The last thing reported was "cannot read the policy file": the same bad content back is news again.
+        await File.WriteAllTextAsync(sidecar.PolicyPath, bad);
+        Assert.Equal(ReloadResult.Rejected, await sidecar.Host.Policy.ReloadAsync());
+        Assert.Equal(ReloadResult.Unchanged, await sidecar.Host.Policy.ReloadAsync());
+        string[] errors = [.. logs.Entries.Where(e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Error).Select(e => e.Message)];
+        Assert.Equal(3, errors.Length);
+        Assert.Contains("spec.inbound.mode", errors[2], StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Invalid_change_keeps_the_last_good_policy_and_is_counted()
     {
         await using Sidecar sidecar = await Sidecar.StartAsync(Sidecar.Policy(_app.Url), watch: false);

@@ -3,8 +3,8 @@ namespace BelizeMesh.Configuration;
 /// <summary>What went wrong in a <see cref="DirectoryWatcher"/>, for its error handler.</summary>
 public enum DirectoryWatchFault
 {
-    /// <summary>The file-system watcher could not start or lost events; changes are picked up by polling only until
-    /// the next poll re-reads the directory.</summary>
+    /// <summary>The file-system watcher could not start, stopped, or lost events; changes are picked up by polling
+    /// until a poll watches the directory again (each poll starts a new watch).</summary>
     Watching,
 
     /// <summary>The change callback threw; the watcher keeps running and calls it again on the next change or poll.</summary>
@@ -22,13 +22,15 @@ public enum DirectoryWatchFault
 /// </summary>
 public sealed class DirectoryWatcher : IDisposable
 {
-    private readonly FileSystemWatcher? _watcher;
+    private readonly string _directory;
+    private readonly Lock _watcherLock = new();
     private readonly ITimer _debounce;
     private readonly ITimer _poll;
     private readonly TimeSpan _delay;
     private readonly Func<Task> _onChange;
     private readonly Action<DirectoryWatchFault, Exception> _onError;
     private readonly SemaphoreSlim _gate = new(1, 1);
+    private FileSystemWatcher? _watcher;
     private int _disposed;
 
     /// <summary>Starts watching <paramref name="directory"/>.</summary>
@@ -44,31 +46,18 @@ public sealed class DirectoryWatcher : IDisposable
         ArgumentNullException.ThrowIfNull(onChange);
         ArgumentNullException.ThrowIfNull(time);
         ArgumentNullException.ThrowIfNull(onError);
+        _directory = directory;
         _delay = debounce;
         _onChange = onChange;
         _onError = onError;
         _debounce = time.CreateTimer(static s => ((DirectoryWatcher)s!).Fire(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-        _poll = time.CreateTimer(static s => ((DirectoryWatcher)s!).Fire(), this, pollInterval, pollInterval);
-        try
+        _watcher = StartWatching(out Exception? error);
+        if (error is not null)
         {
-            _watcher = new FileSystemWatcher(directory)
-            {
-                IncludeSubdirectories = false,
-                NotifyFilter = NotifyFilters.FileName | NotifyFilters.DirectoryName | NotifyFilters.LastWrite | NotifyFilters.Size | NotifyFilters.CreationTime,
-            };
-            _watcher.Changed += OnEvent;
-            _watcher.Created += OnEvent;
-            _watcher.Deleted += OnEvent;
-            _watcher.Renamed += OnEvent;
-            _watcher.Error += (_, e) => Report(DirectoryWatchFault.Watching, e.GetException());
-            _watcher.EnableRaisingEvents = true;
+            Report(DirectoryWatchFault.Watching, error);
         }
-        catch (Exception ex) when (ex is IOException or ArgumentException or PlatformNotSupportedException)
-        {
-            _watcher?.Dispose();
-            _watcher = null;
-            Report(DirectoryWatchFault.Watching, ex);
-        }
+
+        _poll = time.CreateTimer(static s => ((DirectoryWatcher)s!).Poll(), this, pollInterval, pollInterval);
     }
 
     /// <summary>Creates a watcher for the directory that holds <paramref name="filePath"/>.</summary>
@@ -76,9 +65,73 @@ public sealed class DirectoryWatcher : IDisposable
         new(Path.GetDirectoryName(Path.GetFullPath(filePath))!, debounce, pollInterval, onChange, time, onError);
 
     /// <summary>True when file-system events are being received (false: polling only).</summary>
-    public bool IsWatching => _watcher is not null;
+    public bool IsWatching => Volatile.Read(ref _watcher) is not null;
 
     private void OnEvent(object sender, FileSystemEventArgs e) => Changed();
+
+    private FileSystemWatcher? StartWatching(out Exception? error)
+    {
+        FileSystemWatcher? watcher = null;
+        try
+        {
+            watcher = new FileSystemWatcher(_directory)
+            {
+                IncludeSubdirectories = false,
+                NotifyFilter = NotifyFilters.FileName | NotifyFilters.DirectoryName | NotifyFilters.LastWrite | NotifyFilters.Size | NotifyFilters.CreationTime,
+            };
+            watcher.Changed += OnEvent;
+            watcher.Created += OnEvent;
+            watcher.Deleted += OnEvent;
+            watcher.Renamed += OnEvent;
+            watcher.Error += (_, e) => Report(DirectoryWatchFault.Watching, e.GetException());
+            watcher.EnableRaisingEvents = true;
+            error = null;
+            return watcher;
+        }
+        catch (Exception ex) when (ex is IOException or ArgumentException or PlatformNotSupportedException)
+        {
+            watcher?.Dispose();
+            error = ex;
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// The poll: watches the directory afresh, then calls back. A directory deleted and created again (or renamed
+    /// away and replaced) is a new directory the old watch never hears from, and on Linux the runtime does not say so
+    /// (no Error event up to .NET 10); so each poll starts a new watch before dropping the old one, and a directory
+    /// that could not be watched is watched as soon as it can be. The callback that follows reads whatever changed
+    /// while no watch was listening.
+    /// </summary>
+    private void Poll()
+    {
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            return;
+        }
+
+        FileSystemWatcher? fresh = StartWatching(out Exception? error);
+        FileSystemWatcher? old;
+        lock (_watcherLock)
+        {
+            if (Volatile.Read(ref _disposed) != 0)
+            {
+                fresh?.Dispose();
+                return;
+            }
+
+            old = _watcher;
+            Volatile.Write(ref _watcher, fresh);
+        }
+
+        old?.Dispose();
+        if (error is not null && old is not null)
+        {
+            Report(DirectoryWatchFault.Watching, error); // reported when watching stops, not again at every poll
+        }
+
+        Fire();
+    }
 
     /// <summary>Something in the directory changed: (re)starts the debounce delay.</summary>
     internal void Changed()
@@ -140,8 +193,15 @@ public sealed class DirectoryWatcher : IDisposable
             return;
         }
 
-        _watcher?.Dispose();
-        _debounce.Dispose();
         _poll.Dispose();
+        FileSystemWatcher? watcher;
+        lock (_watcherLock)
+        {
+            watcher = _watcher;
+            _watcher = null;
+        }
+
+        watcher?.Dispose();
+        _debounce.Dispose();
     }
 }

@@ -56,7 +56,8 @@ public readonly struct WatchedLoad<T>
     }
 
     /// <summary>Bad input. With a <paramref name="fingerprint"/>, the same input is reported once (later looks at it are
-    /// <see cref="ReloadOutcome.Unchanged"/>); without one (the input could not be read at all) every look reports it.</summary>
+    /// <see cref="ReloadOutcome.Unchanged"/>); without one (the input could not be read at all) every look reports it,
+    /// and the input readable again is judged afresh.</summary>
     public static WatchedLoad<T> Failed(ReloadFailure failure, string? fingerprint)
     {
         ArgumentNullException.ThrowIfNull(failure);
@@ -214,9 +215,15 @@ public sealed class WatchedStore<T> : IDisposable
                 case ReloadOutcome.Applied:
                     T next = load.Value!;
                     _current = next;
-                    _currentFingerprint = load.Fingerprint;
-                    _rejectedFingerprint = null;
-                    _lastFailure = null;
+                    if (!string.Equals(load.Fingerprint, _currentFingerprint, StringComparison.Ordinal))
+                    {
+                        // New input is in force. (The same input loaded again, e.g. for a file it refers to, leaves a
+                        // rejected newer input rejected: it is still there and was reported already.)
+                        _currentFingerprint = load.Fingerprint;
+                        _rejectedFingerprint = null;
+                        _lastFailure = null;
+                    }
+
                     Interlocked.Increment(ref _generation);
                     try
                     {
@@ -233,10 +240,9 @@ public sealed class WatchedStore<T> : IDisposable
                     break;
 
                 case ReloadOutcome.Rejected:
-                    if (load.Fingerprint is not null)
-                    {
-                        _rejectedFingerprint = load.Fingerprint;
-                    }
+                    // Input that could not be read (no fingerprint) is the last thing reported: the bad input judged
+                    // before it, back again, is news to whoever read that report, so it is judged and reported again.
+                    _rejectedFingerprint = load.Fingerprint;
 
                     _lastFailure = load.Failure;
                     _hooks.Rejected?.Invoke(current, load.Failure!);

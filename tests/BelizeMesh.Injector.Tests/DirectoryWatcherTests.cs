@@ -151,6 +151,35 @@ public sealed class DirectoryWatcherTests : IDisposable
     }
 
     [Fact]
+    public async Task A_watched_directory_deleted_and_created_again_is_watched_again_from_the_next_poll()
+    {
+        string dir = Path.Combine(_dir, "certs");
+        Directory.CreateDirectory(dir);
+        string marker = Path.Combine(dir, "tls.crt");
+        var sawMarker = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var watcher = new DirectoryWatcher(dir, TimeSpan.Zero, Poll, () =>
+        {
+            if (File.Exists(marker))
+            {
+                sawMarker.TrySetResult();
+            }
+
+            return Task.CompletedTask;
+        }, _time, OnError);
+        Assert.True(watcher.IsWatching);
+
+        // Replaced wholesale (a volume re-created, a directory restored from a backup): a new directory at the path.
+        Directory.Delete(dir, recursive: true);
+        Directory.CreateDirectory(dir);
+        _time.Advance(Poll); // the poll looks (nothing there yet) and watches the new directory
+
+        // A change after it arrives as an event, without waiting for another poll (the fake clock stays put).
+        await File.WriteAllTextAsync(marker, "certificate");
+        await sawMarker.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Empty(_faults);
+    }
+
+    [Fact]
     public void The_injector_configuration_store_is_re_read_by_the_poll_and_keeps_the_last_good_file()
     {
         string path = Path.Combine(_dir, "config.yaml");

@@ -39,6 +39,9 @@ internal sealed class UpstreamClientFactory(ChannelSetup channel) : IDisposable
     /// <summary>The lean HTTP/2 client (inside the PQ channel) is on unless the environment says <c>BELIZEMESH_LEAN_HTTP2=0</c>.</summary>
     internal static bool LeanHttp2Enabled { get; } = Environment.GetEnvironmentVariable("BELIZEMESH_LEAN_HTTP2") != "0";
 
+    /// <summary>Whether the PQ channel was set up at start-up (some mode was not DISABLE); without it no route can be STRICT.</summary>
+    public bool ChannelConfigured => channel.Options is not null;
+
     public HttpMessageInvoker GetOrCreate(ChannelMode mode, string? expectedIdentity)
         => _clients.GetOrAdd(mode + " " + expectedIdentity, static (_, arg) => arg.self.Create(arg.mode, arg.expectedIdentity), (self: this, mode, expectedIdentity));
 

@@ -43,9 +43,13 @@ internal sealed class CertificateSet
     /// and valid now, the key is its private half, and — when <paramref name="expectedIdentity"/> is given — it names
     /// that SPIFFE ID (<paramref name="identitySource"/> says where that comes from). Never throws for bad files: <paramref name="problem"/> says what is wrong and how to fix it.
     /// </summary>
-    public static bool TryLoad(CertificateFiles files, string? expectedIdentity, string identitySource, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out CertificateSet? set, [System.Diagnostics.CodeAnalysis.NotNullWhen(false)] out string? problem)
+    /// <remarks>Validity is judged, and peers are later verified, on the clock <paramref name="time"/> (the host's).
+    /// <paramref name="notYetValid"/> is true when what is wrong is a validity window that has not started yet: the
+    /// same files become good with time alone.</remarks>
+    public static bool TryLoad(CertificateFiles files, string? expectedIdentity, string identitySource, TimeProvider time, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out CertificateSet? set, [System.Diagnostics.CodeAnalysis.NotNullWhen(false)] out string? problem, out bool notYetValid)
     {
         set = null;
+        notYetValid = false;
         if (files.ReadError is { } readError)
         {
             problem = readError + "; the Secret must hold tls.crt, tls.key and ca.crt";
@@ -57,7 +61,7 @@ internal sealed class CertificateSet
         {
             // Peers are checked against this sidecar's trust domain: the one of spec.identity, else the certificate's
             // own (a mesh issued with --trust-domain example.org works like one on cluster.local).
-            service = ServiceCredentials.FromPem(files.Certificate!, files.Key, files.TrustBundle!, new CertificateValidatorOptions { TrustDomain = TrustDomainOf(expectedIdentity, files.Certificate!) });
+            service = ServiceCredentials.FromPem(files.Certificate!, files.Key, files.TrustBundle!, new CertificateValidatorOptions { TrustDomain = TrustDomainOf(expectedIdentity, files.Certificate!), Time = time });
             var verifier = new MeshCertificateVerifier(service.Validator);
             ChannelCredentials channel = ChannelCredentials.Create(service.Certificate.RawData, service.PrivateKey, verifier);
             if (expectedIdentity is not null && !string.Equals(channel.Identity, expectedIdentity, StringComparison.Ordinal))
@@ -75,6 +79,7 @@ internal sealed class CertificateSet
         catch (CredentialsException ex)
         {
             problem = ex.Message + Fix(ex.Reason);
+            notYetValid = ex.Reason == CertificateRejection.NotYetValid;
         }
         catch (PqChannelException ex)
         {
@@ -134,7 +139,7 @@ internal sealed class CertificateSet
         CertificateRejection.UnknownIssuer or CertificateRejection.BadSignature or CertificateRejection.WrongTrustDomain or CertificateRejection.NotACertificateAuthority =>
             "; tls.crt must be issued by a root in ca.crt: to rotate the root, first publish ca.crt with the old and the new root, then reissue tls.crt from the new root",
         CertificateRejection.Expired => "; reissue the certificate (belizemesh certs issue) and update the Secret",
-        CertificateRejection.NotYetValid => "; its validity starts in the future: check the clock of the machine that issued it",
+        CertificateRejection.NotYetValid => "; its validity starts in the future (check the clock of the machine that issued it): a running sidecar takes these files once it starts, at its next poll, while a restart before then does not start",
         CertificateRejection.None => "",
         _ => "; issue service certificates with 'belizemesh certs issue'",
     };
@@ -255,10 +260,17 @@ internal sealed partial class CertificateStore : IDisposable
     private readonly ProxyMetrics _metrics;
     private readonly ILogger _logger;
     private readonly WatchedStore<CertificateSet> _store;
+    private readonly TimeProvider _time;
 
-    public CertificateStore(string directory, CertificateSet initial, ChannelSetup channel, ProxyMetrics metrics, ILogger<CertificateStore> logger)
+    // The content hash of the rejected set when its only fault was a validity that had not started: time alone makes
+    // the same files good, so each look judges them again (quietly) instead of treating them as known-bad.
+    private string? _notYetValid;
+
+    /// <summary>Creates the store; validity is judged on <paramref name="time"/> (the host's clock).</summary>
+    public CertificateStore(string directory, CertificateSet initial, ChannelSetup channel, ProxyMetrics metrics, ILogger<CertificateStore> logger, TimeProvider time)
     {
         _directory = directory;
+        _time = time;
         _identity = initial.Identity;
         _channel = channel;
         _metrics = metrics;
@@ -283,10 +295,10 @@ internal sealed partial class CertificateStore : IDisposable
     public CertificateSet Current => _store.Current;
 
     /// <summary>Loads the set at start-up; <paramref name="problem"/> is the reason the sidecar cannot start.</summary>
-    public static bool TryLoadInitial(string directory, string? specIdentity, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out CertificateSet? set, [System.Diagnostics.CodeAnalysis.NotNullWhen(false)] out string? problem)
+    public static bool TryLoadInitial(string directory, string? specIdentity, TimeProvider time, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out CertificateSet? set, [System.Diagnostics.CodeAnalysis.NotNullWhen(false)] out string? problem)
     {
         using CertificateFiles files = CertificateFiles.Read(directory);
-        return CertificateSet.TryLoad(files, specIdentity, "spec.identity in the policy", out set, out problem);
+        return CertificateSet.TryLoad(files, specIdentity, "spec.identity in the policy", time, out set, out problem, out _);
     }
 
     /// <summary>Re-reads the three files (through the <c>..data</c> symlink) and swaps in a valid new set.</summary>
@@ -302,12 +314,13 @@ internal sealed partial class CertificateStore : IDisposable
     private WatchedLoad<CertificateSet> Load(WatchedLoadContext<CertificateSet> context)
     {
         using CertificateFiles files = CertificateFiles.Read(_directory);
-        if (context.IsKnown(files.ContentHash))
+        bool waiting = context.WasRejected(files.ContentHash) && string.Equals(files.ContentHash, _notYetValid, StringComparison.Ordinal);
+        if (context.IsKnown(files.ContentHash) && !waiting)
         {
             return WatchedLoad<CertificateSet>.Unchanged; // a rejected set is reported and counted once, not at every poll
         }
 
-        if (CertificateSet.TryLoad(files, _identity, "its identity is fixed at start-up; restart the sidecar to change it", out CertificateSet? next, out string? problem)
+        if (CertificateSet.TryLoad(files, _identity, "its identity is fixed at start-up; restart the sidecar to change it", _time, out CertificateSet? next, out string? problem, out bool notYetValid)
             && CertificateSet.ContinuityProblem(context.Current, next) is { } continuity)
         {
             next.Service.Dispose();
@@ -316,16 +329,26 @@ internal sealed partial class CertificateStore : IDisposable
 
         if (next is not null)
         {
+            _notYetValid = null;
             return WatchedLoad<CertificateSet>.Loaded(next, files.ContentHash);
+        }
+
+        if (waiting && notYetValid)
+        {
+            return WatchedLoad<CertificateSet>.Unchanged; // still not valid: reported and counted once already
         }
 
         // The files are read one by one; an updater that is not atomic (or a swap that landed between two reads) can
         // show a mix of two sets. Judge only content that holds still: if it moved, its own change event (or the poll)
         // brings the next reload.
         using CertificateFiles again = CertificateFiles.Read(_directory);
-        return again.ContentHash != files.ContentHash
-            ? WatchedLoad<CertificateSet>.Unchanged
-            : WatchedLoad<CertificateSet>.Failed(ReloadFailure.FromReason(problem!), files.ContentHash);
+        if (again.ContentHash != files.ContentHash)
+        {
+            return WatchedLoad<CertificateSet>.Unchanged;
+        }
+
+        _notYetValid = notYetValid ? files.ContentHash : null;
+        return WatchedLoad<CertificateSet>.Failed(ReloadFailure.FromReason(problem!), files.ContentHash);
     }
 
     private void OnApplied(CertificateSet previous, CertificateSet next)

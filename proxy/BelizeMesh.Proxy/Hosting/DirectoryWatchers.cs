@@ -28,7 +28,7 @@ internal static partial class DirectoryWatchers
 
     private static partial class Log
     {
-        [LoggerMessage(50, LogLevel.Warning, "Watching {Directory} failed; changes are picked up by polling only.", EventName = "WatcherError")]
+        [LoggerMessage(50, LogLevel.Warning, "Watching {Directory} failed; changes are picked up by polling only, and each poll tries to watch it again.", EventName = "WatcherError")]
         public static partial void WatcherError(ILogger logger, string directory, Exception? exception);
 
         [LoggerMessage(51, LogLevel.Error, "Handling a change in a watched directory failed.", EventName = "WatchCallbackFailed")]

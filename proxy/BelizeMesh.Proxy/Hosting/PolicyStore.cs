@@ -73,6 +73,9 @@ internal sealed partial class PolicyStore
 
     public string PolicyPath => _path;
 
+    /// <summary>Tests: runs in a reload right after the policy file was read (a writer still at work would act here).</summary>
+    internal Action? AfterRead { get; set; }
+
     public ProxySnapshot Current => _store.Current;
 
     public IChangeToken GetChangeToken() => new CancellationChangeToken(_store.ChangeToken);
@@ -93,26 +96,39 @@ internal sealed partial class PolicyStore
     private WatchedLoad<ProxySnapshot> Load(WatchedLoadContext<ProxySnapshot> context)
     {
         // Bounded read (a 100 MB file is refused by its size, not read whole); the parse below bounds nesting and aliases.
+        ProxySnapshot current = context.Current;
         if (!YamlInputGuard.TryReadFile(_path, "policy file", out string text, out string? readError))
         {
-            return Failed([new PolicyError(_path, 1, 1, readError!)], fingerprint: null); // reported at every look until readable
+            // reported at every look until readable; meanwhile the policy in force still follows its JWKS files
+            return _builder.JwksChanged(current.Policy)
+                ? Rebuilt(current)
+                : Failed([new PolicyError(_path, 1, 1, readError!)], fingerprint: null);
         }
 
+        AfterRead?.Invoke();
         string hash = Hash(text);
-        ProxySnapshot current = context.Current;
-        // A JWKS file that changed under an unchanged policy is picked up by rebuilding the snapshot (JwksFiles).
-        if ((context.IsCurrent(hash) && !_builder.JwksChanged(current.Policy)) || context.WasRejected(hash))
+        if (context.IsCurrent(hash) || context.WasRejected(hash))
         {
-            return WatchedLoad<ProxySnapshot>.Unchanged; // a rejected file is reported and counted once, not at every poll
+            // A JWKS file that changed under the policy in force is picked up by rebuilding its snapshot (JwksFiles),
+            // also while a rejected edit sits in the file (that stays rejected: reported and counted once).
+            return _builder.JwksChanged(current.Policy) ? Rebuilt(current) : WatchedLoad<ProxySnapshot>.Unchanged;
         }
 
         PolicyParseResult parsed = PolicyParser.Parse(text, _path, _parserOptions);
+        if (Moved(hash))
+        {
+            // Read while a writer was still at work (truncate, then write in pieces): a prefix of a policy can parse
+            // into a smaller valid one that silently lacks what follows. Judge only content that holds still; the
+            // writer's own change event (or the poll) brings the next reload.
+            return WatchedLoad<ProxySnapshot>.Unchanged;
+        }
+
         if (!parsed.Succeeded)
         {
             return Failed(parsed.Errors, hash);
         }
 
-        string? restartReason = RequiresRestart(current.Policy.Spec, parsed.Policy!.Spec);
+        string? restartReason = RequiresRestart(current.Policy.Spec, parsed.Policy!.Spec, _builder.ChannelConfigured);
         if (restartReason is not null)
         {
             return Failed([new PolicyError(_path, 1, 1, restartReason + "; the running sidecar keeps its last good policy")], hash);
@@ -121,11 +137,20 @@ internal sealed partial class PolicyStore
         return WatchedLoad<ProxySnapshot>.Loaded(_builder.Build(parsed.Policy, hash), hash);
     }
 
+    /// <summary>Whether the file no longer holds the content with <paramref name="hash"/> (or cannot be read now).</summary>
+    private bool Moved(string hash) =>
+        !YamlInputGuard.TryReadFile(_path, "policy file", out string again, out _) || !string.Equals(Hash(again), hash, StringComparison.Ordinal);
+
+    /// <summary>The policy in force rebuilt (its JWKS files re-read), from the same input.</summary>
+    private WatchedLoad<ProxySnapshot> Rebuilt(ProxySnapshot current) =>
+        WatchedLoad<ProxySnapshot>.Loaded(_builder.Build(current.Policy, current.ContentHash), current.ContentHash);
+
     private static WatchedLoad<ProxySnapshot> Failed(IReadOnlyList<ConfigError> errors, string? fingerprint) =>
         WatchedLoad<ProxySnapshot>.Failed(ReloadFailure.FromErrors(errors), fingerprint);
 
-    /// <summary>Listeners are bound once; a policy that moves them (or changes the channel mode or the identity) needs a restart.</summary>
-    private static string? RequiresRestart(PolicySpec old, PolicySpec next)
+    /// <summary>Listeners are bound once; a policy that moves them (or changes the channel mode or the identity, or
+    /// needs the channel a sidecar started without) needs a restart.</summary>
+    private static string? RequiresRestart(PolicySpec old, PolicySpec next, bool channelConfigured)
     {
         if (!old.Admin.Listen.Equals(next.Admin.Listen))
         {
@@ -150,6 +175,12 @@ internal sealed partial class PolicyStore
         if (old.Inbound.Mode != next.Inbound.Mode)
         {
             return $"spec.inbound.mode changed from {old.Inbound.Mode} to {next.Inbound.Mode}: the listener's channel is set up at start-up, restart the sidecar to change it";
+        }
+
+        if (next.Outbound.Mode != ChannelMode.Disable && !channelConfigured)
+        {
+            return $"spec.outbound.mode changed from {old.Outbound.Mode} to {next.Outbound.Mode}: this sidecar started with every mode DISABLE, so without the PQ channel and without certificates; " +
+                "restart the sidecar, with tls.crt, tls.key and ca.crt in its certificates directory (--certs), to use it";
         }
 
         return null;

@@ -159,7 +159,7 @@ internal sealed partial class ProxyHost : IAsyncDisposable
 
         bool usesChannel = policy.Spec.Inbound.Mode != ChannelMode.Disable || policy.Spec.Outbound.Mode != ChannelMode.Disable;
         CertificateSet? certificates = null;
-        if (usesChannel && !CertificateStore.TryLoadInitial(options.CertsPath, policy.Spec.Identity, out certificates, out string? certificatesProblem))
+        if (usesChannel && !CertificateStore.TryLoadInitial(options.CertsPath, policy.Spec.Identity, options.Time, out certificates, out string? certificatesProblem))
         {
             errors = [new PolicyError(options.CertsPath, 0, 0, $"cannot load the certificates (tls.crt, tls.key, ca.crt) the PQ channel needs: {certificatesProblem}")];
             return null;
@@ -345,7 +345,8 @@ internal sealed partial class ProxyHost : IAsyncDisposable
                 certificates,
                 sp.GetRequiredService<ChannelSetup>(),
                 sp.GetRequiredService<ProxyMetrics>(),
-                sp.GetRequiredService<ILogger<CertificateStore>>()));
+                sp.GetRequiredService<ILogger<CertificateStore>>(),
+                options.Time));
         }
 
         builder.Services.AddSingleton(new TrafficRandom(options.TrafficRandom));

@@ -73,6 +73,9 @@ internal sealed class SnapshotBuilder(UpstreamClientFactory clients, RateLimiter
     /// <summary>Whether a <c>jwksFile</c> of <paramref name="policy"/> changed since it was last read (a rebuild picks it up).</summary>
     public bool JwksChanged(SidecarPolicy policy) => jwksFiles.Changed(policy);
 
+    /// <summary>Whether outbound routes can use the PQ channel (it is set up at start-up only).</summary>
+    public bool ChannelConfigured => clients.ChannelConfigured;
+
     public ProxySnapshot Build(SidecarPolicy policy, string contentHash)
     {
         InboundSpec inbound = policy.Spec.Inbound;

@@ -16,7 +16,7 @@ public sealed class CertificateFilesTests
         var files = CertificateFiles.Read(certs.Path);
         Assert.True(files.HasKey);
         Assert.Equal(issued.Key, new string(files.Key));
-        Assert.True(CertificateSet.TryLoad(files, null, "test", out CertificateSet? set, out string? problem), problem);
+        Assert.True(CertificateSet.TryLoad(files, null, "test", TimeProvider.System, out CertificateSet? set, out string? problem, out _), problem);
         set.Service.Dispose();
 
         files.Dispose();

@@ -303,6 +303,38 @@ public sealed class CertificateReloadTests : IAsyncLifetime
         }
     }
 
+    [Fact]
+    public async Task A_certificate_published_before_its_validity_starts_is_taken_once_it_starts()
+    {
+        // An issuer whose clock runs ahead (or a renewal pre-staged) publishes a set that is fine but for its start.
+        string bundle = RotationPki.Bundle(Pki.RootA);
+        IssuedPem good = Pki.Issue(Pki.RootA, "nawal");
+        IssuedPem early = Pki.Issue(Pki.RootA, "nawal", age: -TimeSpan.FromHours(1));
+        using SecretVolume certs = SecretVolume.Create(good, bundle);
+        var clock = new ShiftedClock();
+        var logs = new CapturedLogs();
+        await using Sidecar backend = await Sidecar.StartAsync(BackendPolicy(_app.Url), time: clock, certs: certs.Path, logs: logs);
+
+        certs.Publish(early, bundle);
+        await WaitForMetricAsync(backend, "belizemesh_certificate_reloads_total{result=\"failure\"} 1\n");
+        Assert.Equal(good.Fingerprint, Convert.ToHexString(backend.Host.Certificates!.Current.Certificate.Sha256Fingerprint.Span));
+        string error = Assert.Single(logs.Entries.Where(e => e.Level >= LogLevel.Error).Select(e => e.Message));
+        Assert.Contains("tls.crt: rejected (NotYetValid)", error, StringComparison.Ordinal);
+        Assert.Contains("a running sidecar takes these files once it starts", error, StringComparison.Ordinal);
+
+        // Still too early: looked at again, quietly (reported and counted once).
+        Assert.Equal(ReloadResult.Unchanged, await backend.Host.Certificates.ReloadAsync());
+
+        // Its validity has started: the same files, untouched, are now taken at the next look.
+        clock.Shift = TimeSpan.FromHours(2);
+        await backend.Host.Certificates.ReloadAsync(); // the look a poll makes (a watcher's own may come first)
+        Assert.Equal(early.Fingerprint, Convert.ToHexString(backend.Host.Certificates.Current.Certificate.Sha256Fingerprint.Span));
+        string metrics = await MetricsAsync(backend);
+        Assert.Contains("belizemesh_certificate_reloads_total{result=\"success\"} 1\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("belizemesh_certificate_reloads_total{result=\"failure\"} 1\n", metrics, StringComparison.Ordinal);
+        Assert.Single(logs.Entries, e => e.Level >= LogLevel.Error);
+    }
+
     /// <summary>The system clock moved by <see cref="Shift"/> for wall time only; timestamps (timers, debounce) stay real.</summary>
     private sealed class ShiftedClock : TimeProvider
     {

@@ -85,4 +85,45 @@ public sealed class JwksFileReloadTests
             Directory.Delete(directory, recursive: true);
         }
     }
+
+    [Fact]
+    public async Task A_rotated_jwks_file_is_picked_up_while_a_rejected_policy_edit_sits_in_the_policy_file()
+    {
+        using var oldKeys = new TestJwt();
+        using var newKeys = new TestJwt();
+        string directory = Directory.CreateTempSubdirectory("belizemesh-jwks-").FullName;
+        string jwksFile = Path.Combine(directory, "jwks.json");
+        await File.WriteAllTextAsync(jwksFile, oldKeys.Jwks());
+        await using TestApp app = await TestApp.StartAsync();
+        string policy = Policy(app.Url, jwksFile);
+        await using Sidecar sidecar = await Sidecar.StartAsync(policy, watch: false);
+        try
+        {
+            // A bad edit: rejected, the last good policy (and its keys) stay.
+            await File.WriteAllTextAsync(sidecar.Host.Policy.PolicyPath, policy.Replace("mode: DISABLE", "mode: SOMETIMES", StringComparison.Ordinal));
+            Assert.Equal(ReloadResult.Rejected, await sidecar.Host.Policy.ReloadAsync());
+
+            // The identity provider rotates its keys meanwhile: the policy in force takes them all the same.
+            await File.WriteAllTextAsync(jwksFile, newKeys.Jwks());
+            Assert.Equal(ReloadResult.Applied, await sidecar.Host.Policy.ReloadAsync());
+            Assert.Equal(200, (await sidecar.RawInboundAsync("/x", $"Authorization: Bearer {newKeys.Es256()}\r\n")).Status);
+            Assert.Equal(401, (await sidecar.RawInboundAsync("/x", $"Authorization: Bearer {oldKeys.Es256()}\r\n")).Status);
+
+            // The bad edit is still there, still rejected, and not reported a second time.
+            Assert.Equal(ReloadResult.Unchanged, await sidecar.Host.Policy.ReloadAsync());
+            string metrics = await sidecar.CreateAdminClient().GetStringAsync("/metrics");
+            Assert.Contains("belizemesh_policy_reloads_total{result=\"failure\"} 1", metrics, StringComparison.Ordinal);
+
+            // The policy file goes missing: the policy in force still follows its key set.
+            File.Delete(sidecar.Host.Policy.PolicyPath);
+            await File.WriteAllTextAsync(jwksFile, oldKeys.Jwks());
+            Assert.Equal(ReloadResult.Applied, await sidecar.Host.Policy.ReloadAsync());
+            Assert.Equal(200, (await sidecar.RawInboundAsync("/x", $"Authorization: Bearer {oldKeys.Es256()}\r\n")).Status);
+            Assert.Equal(ReloadResult.Rejected, await sidecar.Host.Policy.ReloadAsync());
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
 }

@@ -132,6 +132,76 @@ public sealed partial class LifecycleTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_policy_file_caught_half_written_is_not_applied_and_the_finished_file_is()
+    {
+        await using Sidecar sidecar = await Sidecar.StartAsync(Sidecar.Policy(_app.Url), watch: false);
+        string first = Sidecar.Route("a.test", $"\"{sidecar.InboundEndpoint}\"");
+        string full = Sidecar.Policy(_app.Url, outboundRoutes: first + Sidecar.Route("b.test", $"\"{sidecar.InboundEndpoint}\""));
+        // The writer (truncate, then write in pieces) has written up to the end of the first route: on its own a valid,
+        // smaller policy that silently lacks b.test. It writes the rest while the reload is at work.
+        string prefix = full[..(full.IndexOf(first, StringComparison.Ordinal) + first.Length)];
+        Assert.True(BelizeMesh.Proxy.Configuration.PolicyParser.Parse(prefix, "prefix").Succeeded);
+        await File.WriteAllTextAsync(sidecar.PolicyPath, prefix);
+        int reads = 0;
+        sidecar.Host.Policy.AfterRead = () =>
+        {
+            if (++reads == 1)
+            {
+                File.WriteAllText(sidecar.PolicyPath, full);
+            }
+        };
+
+        Assert.Equal(ReloadResult.Unchanged, await sidecar.Host.Policy.ReloadAsync()); // the file moved under the read: its own change event follows
+        Assert.Empty(sidecar.Host.Policy.Current.Policy.Spec.Outbound.Routes);
+
+        Assert.Equal(ReloadResult.Applied, await sidecar.Host.Policy.ReloadAsync());
+        Assert.Equal(["a.test", "b.test"], sidecar.Host.Policy.Current.Policy.Spec.Outbound.Routes.Select(r => r.Host));
+    }
+
+    [Fact]
+    public async Task Turning_on_outbound_strict_in_a_sidecar_started_without_the_channel_is_rejected_with_the_fix()
+    {
+        var logs = new CapturedLogs();
+        await using Sidecar sidecar = await Sidecar.StartAsync(Sidecar.Policy(_app.Url), watch: false, logs: logs);
+        using HttpClient admin = sidecar.CreateAdminClient();
+
+        // Every mode was DISABLE at start-up, so no certificates were loaded: there is nothing to open a PQ channel with.
+        string strict = Sidecar.Policy(_app.Url, outboundRoutes: Sidecar.Route("nawal.test", "\"127.0.0.1:1\"", "        identity: spiffe://cluster.local/ns/belizechain/sa/nawal"))
+            .Replace("  outbound:\n", "  outbound:\n    mode: STRICT\n", StringComparison.Ordinal);
+        await File.WriteAllTextAsync(sidecar.PolicyPath, strict);
+        Assert.Equal(ReloadResult.Rejected, await sidecar.Host.Policy.ReloadAsync());
+        Assert.Equal(ReloadResult.Unchanged, await sidecar.Host.Policy.ReloadAsync()); // reported once, not at every poll
+
+        Assert.Empty(sidecar.Host.Policy.Current.Policy.Spec.Outbound.Routes);
+        Assert.Contains("belizemesh_policy_reloads_total{result=\"failure\"} 1\n", await admin.GetStringAsync("/metrics"), StringComparison.Ordinal);
+        string error = Assert.Single(logs.Entries, e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Error).Message;
+        Assert.Contains($"{sidecar.PolicyPath}:", error, StringComparison.Ordinal);
+        Assert.Contains("spec.outbound.mode changed from Disable to Strict", error, StringComparison.Ordinal);
+        Assert.Contains("restart the sidecar", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_rejected_policy_file_deleted_and_written_again_is_reported_again()
+    {
+        var logs = new CapturedLogs();
+        await using Sidecar sidecar = await Sidecar.StartAsync(Sidecar.Policy(_app.Url), watch: false, logs: logs);
+        string bad = Sidecar.Policy(_app.Url).Replace("mode: DISABLE", "mode: SOMETIMES", StringComparison.Ordinal);
+
+        await File.WriteAllTextAsync(sidecar.PolicyPath, bad);
+        Assert.Equal(ReloadResult.Rejected, await sidecar.Host.Policy.ReloadAsync());
+        File.Delete(sidecar.PolicyPath); // an editor that deletes, then creates
+        Assert.Equal(ReloadResult.Rejected, await sidecar.Host.Policy.ReloadAsync());
+
+        // The last thing reported was "cannot read the policy file": the same bad content back is news again.
+        await File.WriteAllTextAsync(sidecar.PolicyPath, bad);
+        Assert.Equal(ReloadResult.Rejected, await sidecar.Host.Policy.ReloadAsync());
+        Assert.Equal(ReloadResult.Unchanged, await sidecar.Host.Policy.ReloadAsync());
+        string[] errors = [.. logs.Entries.Where(e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Error).Select(e => e.Message)];
+        Assert.Equal(3, errors.Length);
+        Assert.Contains("spec.inbound.mode", errors[2], StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Invalid_change_keeps_the_last_good_policy_and_is_counted()
     {
         await using Sidecar sidecar = await Sidecar.StartAsync(Sidecar.Policy(_app.Url), watch: false);

@@ -53,15 +53,22 @@ internal sealed partial class PolicyStore
         _builder = builder;
         _metrics = metrics;
         _logger = logger;
+        metrics.PolicyFileInForce(true);
         _store = new WatchedStore<ProxySnapshot>(initial, initial.ContentHash, Load, new WatchedStoreHooks<ProxySnapshot>
         {
-            Applied = (_, next) =>
+            Applied = (previous, next) =>
             {
+                if (next.ContentHash != previous.ContentHash)
+                {
+                    _metrics.PolicyFileInForce(true); // (the same content rebuilt for its JWKS files says nothing of the file)
+                }
+
                 _metrics.PolicyReloaded(success: true);
                 Log.Reloaded(_logger, _path, next.ContentHash[..12]);
             },
             Rejected = (_, failure) =>
             {
+                _metrics.PolicyFileInForce(false);
                 _metrics.PolicyReloaded(success: false);
                 foreach (ConfigError error in failure.Errors)
                 {
@@ -107,6 +114,11 @@ internal sealed partial class PolicyStore
 
         AfterRead?.Invoke();
         string hash = Hash(text);
+        if (context.IsCurrent(hash))
+        {
+            _metrics.PolicyFileInForce(true); // e.g. a rejected edit undone: the file holds the policy in force again
+        }
+
         if (context.IsCurrent(hash) || context.WasRejected(hash))
         {
             // A JWKS file that changed under the policy in force is picked up by rebuilding its snapshot (JwksFiles),

@@ -256,7 +256,9 @@ public sealed class CertificateReloadTests : IAsyncLifetime
 
         // One clear error, reported once: another look at the same files neither logs nor counts again.
         Assert.Equal(ReloadResult.Unchanged, await backend.Host.Certificates.ReloadAsync());
-        Assert.Contains("belizemesh_certificate_reloads_total{result=\"failure\"} 1\n", await MetricsAsync(backend), StringComparison.Ordinal);
+        string after = await MetricsAsync(backend);
+        Assert.Contains("belizemesh_certificate_reloads_total{result=\"failure\"} 1\n", after, StringComparison.Ordinal);
+        Assert.Contains("belizemesh_certificate_last_reload_successful 0\n", after, StringComparison.Ordinal); // for as long as the files stay so
         string[] errors = [.. logs.Entries.Where(e => e.Level >= LogLevel.Error).Select(e => e.Message)];
         string error = Assert.Single(errors);
         Assert.Contains($"Certificate reload rejected, keeping the certificate in force ({Nawal}, serial {good.Parsed.SerialNumber}", error, StringComparison.Ordinal);
@@ -266,7 +268,9 @@ public sealed class CertificateReloadTests : IAsyncLifetime
         // A valid set afterwards is taken as usual.
         certs.Publish(next, bundle);
         await WaitForCertificateAsync(backend, next);
-        Assert.Contains("belizemesh_certificate_reloads_total{result=\"success\"} 1\n", await MetricsAsync(backend), StringComparison.Ordinal);
+        string taken = await MetricsAsync(backend);
+        Assert.Contains("belizemesh_certificate_reloads_total{result=\"success\"} 1\n", taken, StringComparison.Ordinal);
+        Assert.Contains("belizemesh_certificate_last_reload_successful 1\n", taken, StringComparison.Ordinal);
         Assert.Equal(next.Fingerprint, (await ChannelClient.GetAsync(backend.Host.InboundEndPoint, caller, RotationPki.Trusting(Pki.RootA), Nawal)).ServerFingerprint);
     }
 

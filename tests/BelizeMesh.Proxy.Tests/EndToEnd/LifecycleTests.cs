@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http;
+using System.Text.RegularExpressions;
 using BelizeMesh.TestSupport;
 using BelizeMesh.Proxy.Admin;
 using BelizeMesh.Proxy.Hosting;
@@ -225,6 +226,33 @@ public sealed partial class LifecycleTests : IAsyncLifetime
         Assert.Equal(ReloadResult.Applied, await sidecar.Host.Policy.ReloadAsync());
         Assert.Equal(HttpStatusCode.Forbidden, (await http.GetAsync(url)).StatusCode);
         Assert.Contains("belizemesh_policy_reloads_total{result=\"success\"} 1\n", await admin.GetStringAsync("/metrics"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Last_reload_successful_reads_0_for_as_long_as_the_policy_file_holds_what_was_rejected()
+    {
+        await using Sidecar sidecar = await Sidecar.StartAsync(Sidecar.Policy(_app.Url), watch: false);
+        using HttpClient admin = sidecar.CreateAdminClient();
+        async Task<string> Gauge() => Regex.Match(await admin.GetStringAsync("/metrics"), @"(?m)^belizemesh_policy_last_reload_successful (\S+)$").Groups[1].Value;
+        string good = await File.ReadAllTextAsync(sidecar.PolicyPath);
+
+        Assert.Equal("1", await Gauge());
+        await File.WriteAllTextAsync(sidecar.PolicyPath, good + "  bogus: 1\n");
+        Assert.Equal(ReloadResult.Rejected, await sidecar.Host.Policy.ReloadAsync());
+        Assert.Equal(ReloadResult.Unchanged, await sidecar.Host.Policy.ReloadAsync()); // counted once...
+        Assert.Equal("0", await Gauge()); // ...but still not in force
+
+        await File.WriteAllTextAsync(sidecar.PolicyPath, good); // the edit undone: the file holds the policy in force
+        Assert.Equal(ReloadResult.Unchanged, await sidecar.Host.Policy.ReloadAsync());
+        Assert.Equal("1", await Gauge());
+
+        File.Delete(sidecar.PolicyPath);
+        Assert.Equal(ReloadResult.Rejected, await sidecar.Host.Policy.ReloadAsync());
+        Assert.Equal("0", await Gauge());
+
+        await File.WriteAllTextAsync(sidecar.PolicyPath, Sidecar.Policy(_app.Url, inboundExtra: DenyAll));
+        Assert.Equal(ReloadResult.Applied, await sidecar.Host.Policy.ReloadAsync());
+        Assert.Equal("1", await Gauge());
     }
 
     [Fact]

@@ -105,26 +105,45 @@ internal sealed class RequestAuthenticator
         for (int i = 0; i < _locations.Length; i++)
         {
             Location location = _locations[i];
-            ReadOnlySpan<char> token = location.IsHeader ? FromHeader(request, location) : FromQuery(request, location.Name);
-            if (token.IsEmpty)
+            if (!location.IsHeader)
             {
+                ReadOnlySpan<char> token = FromQuery(request, location.Name);
+                if (!token.IsEmpty)
+                {
+                    found = true;
+                    JwtStatus status = Check(token, location, now, ref principal, out _);
+                    if (status != JwtStatus.Ok)
+                    {
+                        return new JwtResult(status, null);
+                    }
+                }
+
                 continue;
             }
 
-            found = true;
-            JwtStatus status = JwtValidator.Validate(token, _providers, now, out int provider, out string? tokenPrincipal);
-            if (status == JwtStatus.Ok && !location.Providers[provider])
+            // Every line of a repeated header is read (a client may send Authorization twice): a token in any of them
+            // must be valid, so none reaches the app unchecked behind a first line that is Basic, or valid.
+            StringValues values = request.Headers[location.Name];
+            bool remove = false;
+            for (int v = 0; v < values.Count; v++)
             {
-                status = JwtStatus.UnknownIssuer; // the issuer does not take its tokens from here (Envoy: isIssuerAllowed)
+                ReadOnlySpan<char> token = TokenIn(values[v], location.Prefix);
+                if (token.IsEmpty)
+                {
+                    continue;
+                }
+
+                found = true;
+                JwtStatus status = Check(token, location, now, ref principal, out int provider);
+                if (status != JwtStatus.Ok)
+                {
+                    return new JwtResult(status, null);
+                }
+
+                remove |= !_providers[provider].ForwardOriginalToken;
             }
 
-            if (status != JwtStatus.Ok)
-            {
-                return new JwtResult(status, null);
-            }
-
-            principal ??= tokenPrincipal;
-            if (location.IsHeader && !_providers[provider].ForwardOriginalToken)
+            if (remove)
             {
                 request.Headers.Remove(location.Name);
             }
@@ -133,20 +152,33 @@ internal sealed class RequestAuthenticator
         return found ? new JwtResult(JwtStatus.Ok, principal) : new JwtResult(JwtStatus.Missing, null);
     }
 
-    private static ReadOnlySpan<char> FromHeader(HttpRequest request, Location location)
+    /// <summary>Validates one token found at <paramref name="location"/>; the first valid token gives the request principal.</summary>
+    private JwtStatus Check(ReadOnlySpan<char> token, Location location, long now, ref string? principal, out int provider)
     {
-        if (!request.Headers.TryGetValue(location.Name, out StringValues values) || values.Count == 0 || values[0] is not { } value)
+        JwtStatus status = JwtValidator.Validate(token, _providers, now, out provider, out string? tokenPrincipal);
+        if (status == JwtStatus.Ok && !location.Providers[provider])
         {
-            return default;
+            return JwtStatus.UnknownIssuer; // the issuer does not take its tokens from here (Envoy: isIssuerAllowed)
         }
 
+        if (status == JwtStatus.Ok)
+        {
+            principal ??= tokenPrincipal;
+        }
+
+        return status;
+    }
+
+    /// <summary>The token in one header line: what follows the prefix (empty when the line does not start with it).</summary>
+    private static ReadOnlySpan<char> TokenIn(string? value, string prefix)
+    {
         ReadOnlySpan<char> text = value.AsSpan().TrimStart();
-        if (!text.StartsWith(location.Prefix, StringComparison.OrdinalIgnoreCase))
+        if (!text.StartsWith(prefix, StringComparison.OrdinalIgnoreCase))
         {
             return default; // e.g. "Authorization: Basic …" is not a Bearer token: nothing here
         }
 
-        return text[location.Prefix.Length..].Trim();
+        return text[prefix.Length..].Trim();
     }
 
     /// <summary>The first value of the query parameter, without allocating (token characters need no percent-decoding).</summary>

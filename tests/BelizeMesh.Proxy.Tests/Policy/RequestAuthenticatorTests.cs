@@ -106,4 +106,16 @@ public sealed class RequestAuthenticatorTests : IDisposable
         bothValid.Headers.Authorization = new StringValues(["Basic dXNlcjpwYXNz", "Bearer " + _jwt.Es256()]);
         Assert.Equal((JwtStatus.Ok, "https://auth.example.com/user-1"), (authn.Authenticate(bothValid).Status, authn.Authenticate(bothValid).RequestPrincipal));
     }
+
+    [Fact]
+    public void Every_occurrence_of_a_token_parameter_must_be_valid_whatever_its_spelling()
+    {
+        // Frameworks that read the last value, or decode parameter names, must not see a token that was never checked.
+        RequestAuthenticator authn = Create(Rule());
+        Assert.Equal(JwtStatus.BadFormat, authn.Authenticate(Request(query: "?access_token=" + _jwt.Es256() + "&access_token=garbage")).Status);
+        Assert.Equal(JwtStatus.BadFormat, authn.Authenticate(Request(query: "?access%5Ftoken=garbage")).Status);
+        Assert.Equal(JwtStatus.BadFormat, authn.Authenticate(Request(query: "?%61ccess_token=garbage")).Status);
+        Assert.Equal(JwtStatus.Ok, authn.Authenticate(Request(query: "?access%5ftoken=" + _jwt.Es256() + "&access_token=" + _jwt.Rs256())).Status);
+        Assert.Equal(JwtStatus.Missing, authn.Authenticate(Request(query: "?access_tokens=garbage&xaccess_token=garbage&access%5F=x")).Status);
+    }
 }

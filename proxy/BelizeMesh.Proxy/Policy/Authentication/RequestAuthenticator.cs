@@ -107,9 +107,16 @@ internal sealed class RequestAuthenticator
             Location location = _locations[i];
             if (!location.IsHeader)
             {
-                ReadOnlySpan<char> token = FromQuery(request, location.Name);
-                if (!token.IsEmpty)
+                // Every occurrence of the parameter, its name compared once percent-decoded: an app that reads the
+                // last value, or decodes "access%5Ftoken", must not be handed a token that was never checked.
+                ReadOnlySpan<char> query = request.QueryString.HasValue ? request.QueryString.Value.AsSpan(1) : default;
+                while (NextParameter(ref query, location.Name, out ReadOnlySpan<char> token))
                 {
+                    if (token.IsEmpty)
+                    {
+                        continue;
+                    }
+
                     found = true;
                     JwtStatus status = Check(token, location, now, ref principal, out _);
                     if (status != JwtStatus.Ok)
@@ -181,23 +188,57 @@ internal sealed class RequestAuthenticator
         return text[prefix.Length..].Trim();
     }
 
-    /// <summary>The first value of the query parameter, without allocating (token characters need no percent-decoding).</summary>
-    private static ReadOnlySpan<char> FromQuery(HttpRequest request, string name)
+    /// <summary>
+    /// Moves <paramref name="query"/> past the next <c>name=value</c> pair whose name, percent-decoded, is
+    /// <paramref name="name"/>, and gives its value as sent (token characters need no decoding; an encoded token fails
+    /// validation). False when there is none left. Allocates nothing.
+    /// </summary>
+    private static bool NextParameter(ref ReadOnlySpan<char> query, string name, out ReadOnlySpan<char> value)
     {
-        ReadOnlySpan<char> query = request.QueryString.HasValue ? request.QueryString.Value.AsSpan(1) : default;
         while (!query.IsEmpty)
         {
             int amp = query.IndexOf('&');
             ReadOnlySpan<char> pair = amp < 0 ? query : query[..amp];
             query = amp < 0 ? default : query[(amp + 1)..];
-            if (pair.Length > name.Length && pair[name.Length] == '=' && pair.StartsWith(name, StringComparison.Ordinal))
+            int eq = pair.IndexOf('=');
+            if (eq > 0 && DecodedNameIs(pair[..eq], name))
             {
-                return pair[(name.Length + 1)..];
+                value = pair[(eq + 1)..];
+                return true;
             }
         }
 
-        return default;
+        value = default;
+        return false;
     }
+
+    /// <summary>Whether the query-string name <paramref name="raw"/>, once <c>%XX</c> and <c>+</c> are decoded, is <paramref name="name"/>.</summary>
+    private static bool DecodedNameIs(ReadOnlySpan<char> raw, string name)
+    {
+        int j = 0;
+        for (int i = 0; i < raw.Length; i++, j++)
+        {
+            char c = raw[i];
+            if (c == '%' && i + 2 < raw.Length && char.IsAsciiHexDigit(raw[i + 1]) && char.IsAsciiHexDigit(raw[i + 2]))
+            {
+                c = (char)((HexValue(raw[i + 1]) << 4) | HexValue(raw[i + 2]));
+                i += 2;
+            }
+            else if (c == '+')
+            {
+                c = ' ';
+            }
+
+            if (j >= name.Length || name[j] != c)
+            {
+                return false;
+            }
+        }
+
+        return j == name.Length;
+    }
+
+    private static int HexValue(char c) => c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
 
     private sealed record Location(string Name, string Prefix, bool IsHeader)
     {

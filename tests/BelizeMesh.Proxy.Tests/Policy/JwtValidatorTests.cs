@@ -30,6 +30,16 @@ public sealed class JwtValidatorTests : IDisposable
     }
 
     [Fact]
+    public void Valid_token_without_sub_gives_no_request_principal()
+    {
+        // As Istio: the request principal is iss/sub only when both are there, so a sub-less token matches neither
+        // requestPrincipals ["*"] nor "iss/*" (and does not escape a DENY rule's notRequestPrincipals).
+        string claims = $$"""{"iss":"{{TestJwt.Issuer}}","aud":"{{TestJwt.Audience}}","exp":{{TestJwt.Now + 600}}}""";
+        Assert.Equal(JwtStatus.Ok, Validate(_jwt.Es256(claims), out string? principal));
+        Assert.Null(principal);
+    }
+
+    [Fact]
     public void Valid_RS256_token_is_accepted()
     {
         Assert.Equal(JwtStatus.Ok, Validate(_jwt.Rs256(), out string? principal));

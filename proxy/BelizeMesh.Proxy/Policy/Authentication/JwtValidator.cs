@@ -81,7 +81,7 @@ internal sealed class JwtProvider
 /// <c>jwt_authn</c> filter: format (three strict base64url parts), header (<c>alg</c> supported — never <c>none</c>,
 /// no <c>crit</c>), issuer configured, <c>nbf</c>/<c>exp</c> with clock skew, audiences, then the signature with the keys
 /// whose <c>kid</c> (when both sides have one), type and <c>alg</c> fit. Claims read are refused when duplicated. Decoding
-/// uses pooled buffers; a success allocates the request principal <c>iss/sub</c> only.
+/// uses pooled buffers; a success allocates the request principal <c>iss/sub</c> only (none without <c>sub</c>).
 /// </summary>
 internal static class JwtValidator
 {
@@ -224,7 +224,8 @@ internal static class JwtValidator
                 tried = true;
                 if (key.Verify(alg, signingInput, signature))
                 {
-                    principal = string.Concat(provider.Issuer, "/", claims.Subject);
+                    // As Istio: a request principal only when the token has both iss and sub.
+                    principal = claims.Subject is null ? null : string.Concat(provider.Issuer, "/", claims.Subject);
                     return JwtStatus.Ok;
                 }
             }

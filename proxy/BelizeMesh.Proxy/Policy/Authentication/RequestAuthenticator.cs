@@ -6,7 +6,7 @@ namespace BelizeMesh.Proxy.Policy.Authentication;
 
 /// <summary>The JWT outcome of one request.</summary>
 /// <param name="Status"><see cref="JwtStatus.Ok"/>, <see cref="JwtStatus.Missing"/> (both let the request on) or the failure.</param>
-/// <param name="RequestPrincipal"><c>iss/sub</c> of the valid token, else null.</param>
+/// <param name="RequestPrincipal"><c>iss/sub</c> of the valid token, else null (also for a valid token without <c>sub</c>).</param>
 internal readonly record struct JwtResult(JwtStatus Status, string? RequestPrincipal)
 {
     public bool Refused => Status is not (JwtStatus.Ok or JwtStatus.Missing);

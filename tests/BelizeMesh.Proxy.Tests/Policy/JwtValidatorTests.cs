@@ -216,6 +216,21 @@ public sealed class JwtValidatorTests : IDisposable
         Assert.Null(JsonWebKeySet.TryParse(Encoding.UTF8.GetBytes($$"""{"keys":[{"kty":"RSA","n":"{{TestJwt.B64(p.Modulus!)}}","e":"{{TestJwt.B64(p.Exponent!)}}"}]}"""), out error));
         Assert.Contains("at least 2048", error, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("AQ")]      // e = 1: every "signature" is its own plaintext, so anyone can sign
+    [InlineData("AAE")]     // 1 again, with a leading zero byte
+    [InlineData("Ag")]      // even: not an RSA public exponent
+    [InlineData("AA")]      // 0
+    public void Rsa_key_with_a_degenerate_exponent_is_refused(string e)
+    {
+        // Pinned: the platform's RSA import (OpenSSL) refuses these, reported as an invalid key.
+        using var rsa = RSA.Create(2048);
+        string n = TestJwt.B64(rsa.ExportParameters(false).Modulus!);
+        Assert.Null(JsonWebKeySet.TryParse(Encoding.UTF8.GetBytes($$"""{"keys":[{"kty":"RSA","n":"{{n}}","e":"{{e}}"}]}"""), out string? error));
+        Assert.Contains("not a valid public key", error, StringComparison.Ordinal);
+        Assert.NotNull(JsonWebKeySet.TryParse(Encoding.UTF8.GetBytes($$"""{"keys":[{"kty":"RSA","n":"{{n}}","e":"AQAB"}]}"""), out _));
+    }
 }
 
 /// <summary>Hostile tokens: seeded random mutations of valid ones never throw and are never accepted.</summary>

@@ -151,6 +151,30 @@ public sealed class JwtValidatorTests : IDisposable
         => Assert.Equal(JwtStatus.BadHeader, Validate(_jwt.Es256(header: """{"alg":"ES256","kid":"ec-1","crit":["exp"]}""")));
 
     [Fact]
+    public void Es256_signature_in_der_form_is_refused()
+    {
+        // JWS (RFC 7518 3.4) signs with the fixed-width R || S; the DER form of the same signature is not accepted.
+        string signingInput = TestJwt.B64($$"""{"alg":"ES256","kid":"ec-1"}""") + "." + TestJwt.B64(TestJwt.Claims());
+        byte[] der = _jwt.Ec.SignData(Encoding.ASCII.GetBytes(signingInput), HashAlgorithmName.SHA256, DSASignatureFormat.Rfc3279DerSequence);
+        Assert.Equal(JwtStatus.BadSignature, Validate(signingInput + "." + TestJwt.B64(der)));
+    }
+
+    [Theory]
+    [InlineData("\"exp\":\"9999999999\"")]
+    [InlineData("\"nbf\":\"0\"")]
+    [InlineData("\"exp\":null")]
+    [InlineData("\"sub\":[\"a\"]")]
+    public void Claims_of_the_wrong_type_are_refused(string claim)
+    {
+        string claims = $$"""{"iss":"{{TestJwt.Issuer}}","aud":"{{TestJwt.Audience}}",{{claim}}}""";
+        Assert.Equal(JwtStatus.BadPayload, Validate(_jwt.Es256(claims)));
+    }
+
+    [Fact]
+    public void Issuer_as_an_array_is_refused()
+        => Assert.Equal(JwtStatus.BadPayload, Validate(_jwt.Es256($$"""{"iss":["{{TestJwt.Issuer}}"],"sub":"s","aud":"{{TestJwt.Audience}}"}""")));
+
+    [Fact]
     public void Duplicate_claims_are_refused()
     {
         string claims = $$"""{"iss":"https://other.example.com","iss":"{{TestJwt.Issuer}}","sub":"s","aud":"{{TestJwt.Audience}}"}""";

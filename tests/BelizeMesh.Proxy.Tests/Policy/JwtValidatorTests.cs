@@ -170,6 +170,16 @@ public sealed class JwtValidatorTests : IDisposable
         Assert.Equal(JwtStatus.BadPayload, Validate(_jwt.Es256(claims)));
     }
 
+    [Theory]
+    [InlineData("\"exp\":1e999")]
+    [InlineData("\"nbf\":-1e999")]
+    public void Exp_or_nbf_out_of_range_is_refused_not_read_as_never_expiring(string claim)
+    {
+        // 1e999 reads as +infinity: such a token would never expire. Envoy refuses it as a payload that does not parse.
+        string claims = $$"""{"iss":"{{TestJwt.Issuer}}","sub":"s","aud":"{{TestJwt.Audience}}",{{claim}}}""";
+        Assert.Equal(JwtStatus.BadPayload, Validate(_jwt.Es256(claims)));
+    }
+
     [Fact]
     public void Issuer_as_an_array_is_refused()
         => Assert.Equal(JwtStatus.BadPayload, Validate(_jwt.Es256($$"""{"iss":["{{TestJwt.Issuer}}"],"sub":"s","aud":"{{TestJwt.Audience}}"}""")));

@@ -246,6 +246,8 @@ internal static class JwtValidator
             : JwtAlgorithm.Unsupported;
     }
 
+    /// <summary>The claims read; <c>exp</c>/<c>nbf</c> are finite (a number too large for a double, read as infinity,
+    /// is refused: it would make a token that never expires or is valid since forever).</summary>
     private struct Claims
     {
         public bool HasExp;
@@ -370,7 +372,7 @@ internal static class JwtValidator
                 }
                 else if (reader.ValueTextEquals("exp"u8))
                 {
-                    if (claims.HasExp || !reader.Read() || reader.TokenType != JsonTokenType.Number || !reader.TryGetDouble(out claims.Exp))
+                    if (claims.HasExp || !reader.Read() || reader.TokenType != JsonTokenType.Number || !reader.TryGetDouble(out claims.Exp) || !double.IsFinite(claims.Exp))
                     {
                         return false;
                     }
@@ -379,7 +381,7 @@ internal static class JwtValidator
                 }
                 else if (reader.ValueTextEquals("nbf"u8))
                 {
-                    if (claims.HasNbf || !reader.Read() || reader.TokenType != JsonTokenType.Number || !reader.TryGetDouble(out claims.Nbf))
+                    if (claims.HasNbf || !reader.Read() || reader.TokenType != JsonTokenType.Number || !reader.TryGetDouble(out claims.Nbf) || !double.IsFinite(claims.Nbf))
                     {
                         return false;
                     }

@@ -112,7 +112,7 @@ public static partial class PolicyParser
                     ports.Add(port);
                 }
             });
-            return present ? ports : null;
+            return present && !ReportEmptyList(f, key) ? ports : null;
         }
 
         private List<string>? Methods(YamlMap f, string key)
@@ -133,7 +133,7 @@ public static partial class PolicyParser
 
                 methods.Add(method);
             });
-            return present ? methods : null;
+            return present && !ReportEmptyList(f, key) ? methods : null;
         }
 
         private enum PatternKind
@@ -162,7 +162,23 @@ public static partial class PolicyParser
 
                 patterns.Add(pattern);
             });
-            return present ? patterns : null;
+            return present && !ReportEmptyList(f, key) ? patterns : null;
+        }
+
+        /// <summary>
+        /// Reports a match list written empty (<c>paths: []</c>). Istio cannot tell an empty list from an absent field
+        /// and matches anything; compiled as written it would match nothing, so a DENY rule would silently refuse
+        /// nothing. Neither reading is safe to guess, so the policy is refused. True when reported.
+        /// </summary>
+        private static bool ReportEmptyList(YamlMap f, string key)
+        {
+            if (f.Peek(key) is not YamlSequenceNode { Children.Count: 0 })
+            {
+                return false;
+            }
+
+            f.Error(key, "the list is empty; Istio reads an empty list as an absent field (it matches anything) — leave the field out, or list at least one value");
+            return true;
         }
 
         private static string? PatternProblem(string pattern, PatternKind kind)

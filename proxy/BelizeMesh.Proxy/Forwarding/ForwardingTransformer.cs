@@ -8,7 +8,8 @@ namespace BelizeMesh.Proxy.Forwarding;
 /// YARP's default header copying plus the proxy's rules: the request target is the one the handler fixed
 /// (<see cref="RequestState.TargetPathAndQuery"/>, sent without URI canonicalization), the original <c>Host</c> is kept
 /// (as Envoy does, so the app sees the name it was called by), and every spelling of
-/// <see cref="ProxyHeaders.PeerIdentity"/> and <see cref="ProxyHeaders.AppPort"/> is removed, then they are set from
+/// <see cref="ProxyHeaders.PeerIdentity"/>, <see cref="ProxyHeaders.AppPort"/> and
+/// <see cref="ProxyHeaders.ForwardedClientCert"/> is removed, then they are set from
 /// the verified identity and the route's app port when there are ones.
 /// </summary>
 /// <remarks>
@@ -141,6 +142,7 @@ internal sealed class ForwardingTransformer : HttpTransformer
                 host = true;
             }
             else if (ProxyHeaders.IsSpellingOf(header.Key, ProxyHeaders.PeerIdentity) || ProxyHeaders.IsSpellingOf(header.Key, ProxyHeaders.AppPort)
+                || ProxyHeaders.IsSpellingOf(header.Key, ProxyHeaders.ForwardedClientCert)
                 || string.Equals(header.Key, Metrics.PeerMetadata.Header, StringComparison.OrdinalIgnoreCase))
             {
                 if (first is null)

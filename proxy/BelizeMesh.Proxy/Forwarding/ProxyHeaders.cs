@@ -22,6 +22,14 @@ public static class ProxyHeaders
     public const string AppPort = MeshNames.AppPortHeader;
 
     /// <summary>
+    /// <c>x-forwarded-client-cert</c> (XFCC): where Istio's sidecars hand the app the caller's verified certificate
+    /// (sanitized outbound, the peer appended inbound), so apps moved from Istio may read the caller from it. The
+    /// sidecar does not produce it (the verified caller is <see cref="PeerIdentity"/>), so any copy came from a client
+    /// and is removed, inbound and outbound, in every spelling, as <see cref="PeerIdentity"/> is.
+    /// </summary>
+    public const string ForwardedClientCert = "x-forwarded-client-cert";
+
+    /// <summary>
     /// True when <paramref name="name"/> is a spelling of the reserved request header <paramref name="reserved"/>
     /// (lower-case, <c>-</c>-separated): equal after ASCII case folding and mapping <c>_</c> to <c>-</c>.
     /// </summary>

@@ -41,9 +41,12 @@ internal sealed partial class InboundHandler(
         if (rejection != PathRejection.None)
         {
             Log.PathRejected(logger, rawPath, rejection);
-            await ProxyResponses.WriteAsync(context, StatusCodes.Status400BadRequest, rejection == PathRejection.EncodedSlash
-                ? "encoded '/' or '\\' (%2F, %5C) is not allowed in the path"
-                : "the path is malformed (raw '\\', control character or bad percent-escape)").ConfigureAwait(false);
+            await ProxyResponses.WriteAsync(context, StatusCodes.Status400BadRequest, rejection switch
+            {
+                PathRejection.EncodedSlash => "encoded '/' or '\\' (%2F, %5C) is not allowed in the path",
+                PathRejection.DotSegmentParameters => "a '.' or '..' path segment with ';' parameters is not allowed",
+                _ => "the path is malformed (raw '\\', control character or bad percent-escape)",
+            }).ConfigureAwait(false);
             return RouteLabel;
         }
 

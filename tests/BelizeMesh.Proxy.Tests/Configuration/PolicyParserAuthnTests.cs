@@ -120,6 +120,22 @@ public class PolicyParserAuthnTests
         => AssertSingleError("    authorization:\n      rules:\n        - from: {}\n", 9, 17,
             "spec.inbound.authorization.rules[0].from: empty; name at least one of principals, notPrincipals, requestPrincipals, notRequestPrincipals, namespaces, notNamespaces (leave 'from' out to match any caller)");
 
+    [Theory]
+    [InlineData("denyRules", "to: { paths: [] }", 24, "to.paths")]
+    [InlineData("denyRules", "to: { methods: [] }", 26, "to.methods")]
+    [InlineData("denyRules", "to: { ports: [] }", 24, "to.ports")]
+    [InlineData("denyRules", "from: { namespaces: [] }", 31, "from.namespaces")]
+    [InlineData("rules", "to: { notPaths: [] }", 27, "to.notPaths")]
+    [InlineData("rules", "from: { notPrincipals: [] }", 34, "from.notPrincipals")]
+    public void Empty_match_list_is_an_error_not_a_rule_that_never_matches(string list, string rule, int column, string field)
+        => AssertSingleError($"    authorization:\n      {list}:\n        - {rule}\n", 9, column,
+            $"spec.inbound.authorization.{list}[0].{field}: the list is empty; Istio reads an empty list as an absent field (it matches anything) — leave the field out, or list at least one value");
+
+    [Fact]
+    public void Empty_rate_limit_match_list_is_an_error()
+        => AssertSingleError("    rateLimits:\n      - { name: a, key: none, requestsPerSecond: 1, burst: 1, match: { paths: [] } }\n", 8, 79,
+            "spec.inbound.rateLimits[0].match.paths: the list is empty; Istio reads an empty list as an absent field (it matches anything) — leave the field out, or list at least one value");
+
     [Fact]
     public void Not_methods_are_case_sensitive_methods()
         => AssertSingleError("    authorization:\n      denyRules:\n        - to: { notMethods: [delete] }\n", 9, 30,

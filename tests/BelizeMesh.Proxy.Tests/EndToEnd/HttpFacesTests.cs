@@ -53,6 +53,25 @@ public sealed class HttpFacesTests : IAsyncLifetime
         Assert.Contains("sidecar-headers: \n", outboundText, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("X-Forwarded-Client-Cert")]
+    [InlineData("x_forwarded_client_cert")]
+    public async Task A_client_sent_forwarded_client_cert_never_reaches_the_app(string name)
+    {
+        // Istio's sidecars sanitize it outbound and append the verified peer inbound, so apps read the caller from it:
+        // passed through, a caller could name any identity there.
+        string forged = $"{name}: By=spiffe://cluster.local/ns/a/sa/app;URI=spiffe://cluster.local/ns/a/sa/admin\r\n";
+        (int inbound, string inboundText) = await _sidecar.RawInboundAsync("/public/client-cert", forged);
+        (int outbound, string outboundText) = await _sidecar.RawOutboundAsync("nawal.test", "/public/client-cert", forged);
+
+        Assert.Equal(200, inbound);
+        Assert.Contains("\nend\n", inboundText, StringComparison.Ordinal);
+        Assert.DoesNotContain("client-cert:", inboundText, StringComparison.Ordinal);
+        Assert.Equal(200, outbound);
+        Assert.Contains("\nend\n", outboundText, StringComparison.Ordinal);
+        Assert.DoesNotContain("client-cert:", outboundText, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Unrelated_headers_with_underscores_are_forwarded()
     {

@@ -120,6 +120,15 @@ internal sealed class TestApp : IAsyncDisposable
             return;
         }
 
+        if (path.EndsWith("/client-cert", StringComparison.Ordinal))
+        {
+            // Every header whose name a CGI-style stack reads as X-Forwarded-Client-Cert, one line each.
+            await context.Response.WriteAsync(string.Concat(context.Request.Headers
+                .Where(h => string.Equals(h.Key.Replace('_', '-'), "x-forwarded-client-cert", StringComparison.OrdinalIgnoreCase))
+                .Select(h => $"client-cert: {h.Value}\n")) + "end\n");
+            return;
+        }
+
         if (path == "/status/503")
         {
             context.Response.StatusCode = 503;

@@ -30,6 +30,16 @@ public sealed class JwtValidatorTests : IDisposable
     }
 
     [Fact]
+    public void Valid_token_without_sub_gives_no_request_principal()
+    {
+        // As Istio: the request principal is iss/sub only when both are there, so a sub-less token matches neither
+        // requestPrincipals ["*"] nor "iss/*" (and does not escape a DENY rule's notRequestPrincipals).
+        string claims = $$"""{"iss":"{{TestJwt.Issuer}}","aud":"{{TestJwt.Audience}}","exp":{{TestJwt.Now + 600}}}""";
+        Assert.Equal(JwtStatus.Ok, Validate(_jwt.Es256(claims), out string? principal));
+        Assert.Null(principal);
+    }
+
+    [Fact]
     public void Valid_RS256_token_is_accepted()
     {
         Assert.Equal(JwtStatus.Ok, Validate(_jwt.Rs256(), out string? principal));
@@ -141,6 +151,40 @@ public sealed class JwtValidatorTests : IDisposable
         => Assert.Equal(JwtStatus.BadHeader, Validate(_jwt.Es256(header: """{"alg":"ES256","kid":"ec-1","crit":["exp"]}""")));
 
     [Fact]
+    public void Es256_signature_in_der_form_is_refused()
+    {
+        // JWS (RFC 7518 3.4) signs with the fixed-width R || S; the DER form of the same signature is not accepted.
+        string signingInput = TestJwt.B64($$"""{"alg":"ES256","kid":"ec-1"}""") + "." + TestJwt.B64(TestJwt.Claims());
+        byte[] der = _jwt.Ec.SignData(Encoding.ASCII.GetBytes(signingInput), HashAlgorithmName.SHA256, DSASignatureFormat.Rfc3279DerSequence);
+        Assert.Equal(JwtStatus.BadSignature, Validate(signingInput + "." + TestJwt.B64(der)));
+    }
+
+    [Theory]
+    [InlineData("\"exp\":\"9999999999\"")]
+    [InlineData("\"nbf\":\"0\"")]
+    [InlineData("\"exp\":null")]
+    [InlineData("\"sub\":[\"a\"]")]
+    public void Claims_of_the_wrong_type_are_refused(string claim)
+    {
+        string claims = $$"""{"iss":"{{TestJwt.Issuer}}","aud":"{{TestJwt.Audience}}",{{claim}}}""";
+        Assert.Equal(JwtStatus.BadPayload, Validate(_jwt.Es256(claims)));
+    }
+
+    [Theory]
+    [InlineData("\"exp\":1e999")]
+    [InlineData("\"nbf\":-1e999")]
+    public void Exp_or_nbf_out_of_range_is_refused_not_read_as_never_expiring(string claim)
+    {
+        // 1e999 reads as +infinity: such a token would never expire. Envoy refuses it as a payload that does not parse.
+        string claims = $$"""{"iss":"{{TestJwt.Issuer}}","sub":"s","aud":"{{TestJwt.Audience}}",{{claim}}}""";
+        Assert.Equal(JwtStatus.BadPayload, Validate(_jwt.Es256(claims)));
+    }
+
+    [Fact]
+    public void Issuer_as_an_array_is_refused()
+        => Assert.Equal(JwtStatus.BadPayload, Validate(_jwt.Es256($$"""{"iss":["{{TestJwt.Issuer}}"],"sub":"s","aud":"{{TestJwt.Audience}}"}""")));
+
+    [Fact]
     public void Duplicate_claims_are_refused()
     {
         string claims = $$"""{"iss":"https://other.example.com","iss":"{{TestJwt.Issuer}}","sub":"s","aud":"{{TestJwt.Audience}}"}""";
@@ -205,6 +249,21 @@ public sealed class JwtValidatorTests : IDisposable
         RSAParameters p = small.ExportParameters(false);
         Assert.Null(JsonWebKeySet.TryParse(Encoding.UTF8.GetBytes($$"""{"keys":[{"kty":"RSA","n":"{{TestJwt.B64(p.Modulus!)}}","e":"{{TestJwt.B64(p.Exponent!)}}"}]}"""), out error));
         Assert.Contains("at least 2048", error, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("AQ")]      // e = 1: every "signature" is its own plaintext, so anyone can sign
+    [InlineData("AAE")]     // 1 again, with a leading zero byte
+    [InlineData("Ag")]      // even: not an RSA public exponent
+    [InlineData("AA")]      // 0
+    public void Rsa_key_with_a_degenerate_exponent_is_refused(string e)
+    {
+        // Pinned: the platform's RSA import (OpenSSL) refuses these, reported as an invalid key.
+        using var rsa = RSA.Create(2048);
+        string n = TestJwt.B64(rsa.ExportParameters(false).Modulus!);
+        Assert.Null(JsonWebKeySet.TryParse(Encoding.UTF8.GetBytes($$"""{"keys":[{"kty":"RSA","n":"{{n}}","e":"{{e}}"}]}"""), out string? error));
+        Assert.Contains("not a valid public key", error, StringComparison.Ordinal);
+        Assert.NotNull(JsonWebKeySet.TryParse(Encoding.UTF8.GetBytes($$"""{"keys":[{"kty":"RSA","n":"{{n}}","e":"AQAB"}]}"""), out _));
     }
 }
 

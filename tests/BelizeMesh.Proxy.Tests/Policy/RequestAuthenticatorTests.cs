@@ -2,6 +2,7 @@ using System.Text;
 using BelizeMesh.Proxy.Configuration;
 using BelizeMesh.Proxy.Policy.Authentication;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Primitives;
 
 namespace BelizeMesh.Proxy.Tests.Policy;
 
@@ -86,5 +87,35 @@ public sealed class RequestAuthenticatorTests : IDisposable
         RequestAuthenticator authn = Create(Rule());
         HttpRequest request = Request("Bearer " + _jwt.Es256(), query: "?access_token=" + _jwt.Es256(TestJwt.Claims(exp: TestJwt.Now - 3600)));
         Assert.Equal(JwtStatus.Expired, authn.Authenticate(request).Status);
+    }
+
+    [Fact]
+    public void Every_value_of_a_repeated_token_header_must_be_valid()
+    {
+        // A second Authorization header must not reach the app unchecked behind a first one that is Basic or valid.
+        RequestAuthenticator authn = Create(Rule(forward: true));
+        HttpRequest behindBasic = Request();
+        behindBasic.Headers.Authorization = new StringValues(["Basic dXNlcjpwYXNz", "Bearer garbage"]);
+        Assert.Equal(JwtStatus.BadFormat, authn.Authenticate(behindBasic).Status);
+
+        HttpRequest behindValid = Request();
+        behindValid.Headers.Authorization = new StringValues(["Bearer " + _jwt.Es256(), "Bearer " + _jwt.Es256(TestJwt.Claims(exp: TestJwt.Now - 3600))]);
+        Assert.Equal(JwtStatus.Expired, authn.Authenticate(behindValid).Status);
+
+        HttpRequest bothValid = Request();
+        bothValid.Headers.Authorization = new StringValues(["Basic dXNlcjpwYXNz", "Bearer " + _jwt.Es256()]);
+        Assert.Equal((JwtStatus.Ok, "https://auth.example.com/user-1"), (authn.Authenticate(bothValid).Status, authn.Authenticate(bothValid).RequestPrincipal));
+    }
+
+    [Fact]
+    public void Every_occurrence_of_a_token_parameter_must_be_valid_whatever_its_spelling()
+    {
+        // Frameworks that read the last value, or decode parameter names, must not see a token that was never checked.
+        RequestAuthenticator authn = Create(Rule());
+        Assert.Equal(JwtStatus.BadFormat, authn.Authenticate(Request(query: "?access_token=" + _jwt.Es256() + "&access_token=garbage")).Status);
+        Assert.Equal(JwtStatus.BadFormat, authn.Authenticate(Request(query: "?access%5Ftoken=garbage")).Status);
+        Assert.Equal(JwtStatus.BadFormat, authn.Authenticate(Request(query: "?%61ccess_token=garbage")).Status);
+        Assert.Equal(JwtStatus.Ok, authn.Authenticate(Request(query: "?access%5ftoken=" + _jwt.Es256() + "&access_token=" + _jwt.Rs256())).Status);
+        Assert.Equal(JwtStatus.Missing, authn.Authenticate(Request(query: "?access_tokens=garbage&xaccess_token=garbage&access%5F=x")).Status);
     }
 }

@@ -81,7 +81,7 @@ internal sealed class JwtProvider
 /// <c>jwt_authn</c> filter: format (three strict base64url parts), header (<c>alg</c> supported — never <c>none</c>,
 /// no <c>crit</c>), issuer configured, <c>nbf</c>/<c>exp</c> with clock skew, audiences, then the signature with the keys
 /// whose <c>kid</c> (when both sides have one), type and <c>alg</c> fit. Claims read are refused when duplicated. Decoding
-/// uses pooled buffers; a success allocates the request principal <c>iss/sub</c> only.
+/// uses pooled buffers; a success allocates the request principal <c>iss/sub</c> only (none without <c>sub</c>).
 /// </summary>
 internal static class JwtValidator
 {
@@ -224,7 +224,8 @@ internal static class JwtValidator
                 tried = true;
                 if (key.Verify(alg, signingInput, signature))
                 {
-                    principal = string.Concat(provider.Issuer, "/", claims.Subject);
+                    // As Istio: a request principal only when the token has both iss and sub.
+                    principal = claims.Subject is null ? null : string.Concat(provider.Issuer, "/", claims.Subject);
                     return JwtStatus.Ok;
                 }
             }
@@ -245,6 +246,8 @@ internal static class JwtValidator
             : JwtAlgorithm.Unsupported;
     }
 
+    /// <summary>The claims read; <c>exp</c>/<c>nbf</c> are finite (a number too large for a double, read as infinity,
+    /// is refused: it would make a token that never expires or is valid since forever).</summary>
     private struct Claims
     {
         public bool HasExp;
@@ -369,7 +372,7 @@ internal static class JwtValidator
                 }
                 else if (reader.ValueTextEquals("exp"u8))
                 {
-                    if (claims.HasExp || !reader.Read() || reader.TokenType != JsonTokenType.Number || !reader.TryGetDouble(out claims.Exp))
+                    if (claims.HasExp || !reader.Read() || reader.TokenType != JsonTokenType.Number || !reader.TryGetDouble(out claims.Exp) || !double.IsFinite(claims.Exp))
                     {
                         return false;
                     }
@@ -378,7 +381,7 @@ internal static class JwtValidator
                 }
                 else if (reader.ValueTextEquals("nbf"u8))
                 {
-                    if (claims.HasNbf || !reader.Read() || reader.TokenType != JsonTokenType.Number || !reader.TryGetDouble(out claims.Nbf))
+                    if (claims.HasNbf || !reader.Read() || reader.TokenType != JsonTokenType.Number || !reader.TryGetDouble(out claims.Nbf) || !double.IsFinite(claims.Nbf))
                     {
                         return false;
                     }

@@ -6,7 +6,7 @@ namespace BelizeMesh.Proxy.Policy.Authentication;
 
 /// <summary>The JWT outcome of one request.</summary>
 /// <param name="Status"><see cref="JwtStatus.Ok"/>, <see cref="JwtStatus.Missing"/> (both let the request on) or the failure.</param>
-/// <param name="RequestPrincipal"><c>iss/sub</c> of the valid token, else null.</param>
+/// <param name="RequestPrincipal"><c>iss/sub</c> of the valid token, else null (also for a valid token without <c>sub</c>).</param>
 internal readonly record struct JwtResult(JwtStatus Status, string? RequestPrincipal)
 {
     public bool Refused => Status is not (JwtStatus.Ok or JwtStatus.Missing);
@@ -105,26 +105,52 @@ internal sealed class RequestAuthenticator
         for (int i = 0; i < _locations.Length; i++)
         {
             Location location = _locations[i];
-            ReadOnlySpan<char> token = location.IsHeader ? FromHeader(request, location) : FromQuery(request, location.Name);
-            if (token.IsEmpty)
+            if (!location.IsHeader)
             {
+                // Every occurrence of the parameter, its name compared once percent-decoded: an app that reads the
+                // last value, or decodes "access%5Ftoken", must not be handed a token that was never checked.
+                ReadOnlySpan<char> query = request.QueryString.HasValue ? request.QueryString.Value.AsSpan(1) : default;
+                while (NextParameter(ref query, location.Name, out ReadOnlySpan<char> token))
+                {
+                    if (token.IsEmpty)
+                    {
+                        continue;
+                    }
+
+                    found = true;
+                    JwtStatus status = Check(token, location, now, ref principal, out _);
+                    if (status != JwtStatus.Ok)
+                    {
+                        return new JwtResult(status, null);
+                    }
+                }
+
                 continue;
             }
 
-            found = true;
-            JwtStatus status = JwtValidator.Validate(token, _providers, now, out int provider, out string? tokenPrincipal);
-            if (status == JwtStatus.Ok && !location.Providers[provider])
+            // Every line of a repeated header is read (a client may send Authorization twice): a token in any of them
+            // must be valid, so none reaches the app unchecked behind a first line that is Basic, or valid.
+            StringValues values = request.Headers[location.Name];
+            bool remove = false;
+            for (int v = 0; v < values.Count; v++)
             {
-                status = JwtStatus.UnknownIssuer; // the issuer does not take its tokens from here (Envoy: isIssuerAllowed)
+                ReadOnlySpan<char> token = TokenIn(values[v], location.Prefix);
+                if (token.IsEmpty)
+                {
+                    continue;
+                }
+
+                found = true;
+                JwtStatus status = Check(token, location, now, ref principal, out int provider);
+                if (status != JwtStatus.Ok)
+                {
+                    return new JwtResult(status, null);
+                }
+
+                remove |= !_providers[provider].ForwardOriginalToken;
             }
 
-            if (status != JwtStatus.Ok)
-            {
-                return new JwtResult(status, null);
-            }
-
-            principal ??= tokenPrincipal;
-            if (location.IsHeader && !_providers[provider].ForwardOriginalToken)
+            if (remove)
             {
                 request.Headers.Remove(location.Name);
             }
@@ -133,39 +159,86 @@ internal sealed class RequestAuthenticator
         return found ? new JwtResult(JwtStatus.Ok, principal) : new JwtResult(JwtStatus.Missing, null);
     }
 
-    private static ReadOnlySpan<char> FromHeader(HttpRequest request, Location location)
+    /// <summary>Validates one token found at <paramref name="location"/>; the first valid token gives the request principal.</summary>
+    private JwtStatus Check(ReadOnlySpan<char> token, Location location, long now, ref string? principal, out int provider)
     {
-        if (!request.Headers.TryGetValue(location.Name, out StringValues values) || values.Count == 0 || values[0] is not { } value)
+        JwtStatus status = JwtValidator.Validate(token, _providers, now, out provider, out string? tokenPrincipal);
+        if (status == JwtStatus.Ok && !location.Providers[provider])
         {
-            return default;
+            return JwtStatus.UnknownIssuer; // the issuer does not take its tokens from here (Envoy: isIssuerAllowed)
         }
 
+        if (status == JwtStatus.Ok)
+        {
+            principal ??= tokenPrincipal;
+        }
+
+        return status;
+    }
+
+    /// <summary>The token in one header line: what follows the prefix (empty when the line does not start with it).</summary>
+    private static ReadOnlySpan<char> TokenIn(string? value, string prefix)
+    {
         ReadOnlySpan<char> text = value.AsSpan().TrimStart();
-        if (!text.StartsWith(location.Prefix, StringComparison.OrdinalIgnoreCase))
+        if (!text.StartsWith(prefix, StringComparison.OrdinalIgnoreCase))
         {
             return default; // e.g. "Authorization: Basic …" is not a Bearer token: nothing here
         }
 
-        return text[location.Prefix.Length..].Trim();
+        return text[prefix.Length..].Trim();
     }
 
-    /// <summary>The first value of the query parameter, without allocating (token characters need no percent-decoding).</summary>
-    private static ReadOnlySpan<char> FromQuery(HttpRequest request, string name)
+    /// <summary>
+    /// Moves <paramref name="query"/> past the next <c>name=value</c> pair whose name, percent-decoded, is
+    /// <paramref name="name"/>, and gives its value as sent (token characters need no decoding; an encoded token fails
+    /// validation). False when there is none left. Allocates nothing.
+    /// </summary>
+    private static bool NextParameter(ref ReadOnlySpan<char> query, string name, out ReadOnlySpan<char> value)
     {
-        ReadOnlySpan<char> query = request.QueryString.HasValue ? request.QueryString.Value.AsSpan(1) : default;
         while (!query.IsEmpty)
         {
             int amp = query.IndexOf('&');
             ReadOnlySpan<char> pair = amp < 0 ? query : query[..amp];
             query = amp < 0 ? default : query[(amp + 1)..];
-            if (pair.Length > name.Length && pair[name.Length] == '=' && pair.StartsWith(name, StringComparison.Ordinal))
+            int eq = pair.IndexOf('=');
+            if (eq > 0 && DecodedNameIs(pair[..eq], name))
             {
-                return pair[(name.Length + 1)..];
+                value = pair[(eq + 1)..];
+                return true;
             }
         }
 
-        return default;
+        value = default;
+        return false;
     }
+
+    /// <summary>Whether the query-string name <paramref name="raw"/>, once <c>%XX</c> and <c>+</c> are decoded, is <paramref name="name"/>.</summary>
+    private static bool DecodedNameIs(ReadOnlySpan<char> raw, string name)
+    {
+        int j = 0;
+        for (int i = 0; i < raw.Length; i++, j++)
+        {
+            char c = raw[i];
+            if (c == '%' && i + 2 < raw.Length && char.IsAsciiHexDigit(raw[i + 1]) && char.IsAsciiHexDigit(raw[i + 2]))
+            {
+                c = (char)((HexValue(raw[i + 1]) << 4) | HexValue(raw[i + 2]));
+                i += 2;
+            }
+            else if (c == '+')
+            {
+                c = ' ';
+            }
+
+            if (j >= name.Length || name[j] != c)
+            {
+                return false;
+            }
+        }
+
+        return j == name.Length;
+    }
+
+    private static int HexValue(char c) => c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
 
     private sealed record Location(string Name, string Prefix, bool IsHeader)
     {

@@ -10,13 +10,18 @@ internal enum PathRejection
 
     /// <summary>The path contains a raw backslash, a control character, or a malformed percent escape.</summary>
     Malformed,
+
+    /// <summary>A <c>.</c> or <c>..</c> segment carries <c>;</c> parameters (<c>/a/..;/b</c>), which servlet containers
+    /// resolve as the dot segment while authorization would see a name.</summary>
+    DotSegmentParameters,
 }
 
 /// <summary>
 /// Normalizes a request path before authorization, as Envoy does with <c>normalize_path</c> and
 /// <c>merge_slashes</c> (and Envoy's default of rejecting escaped slashes):
 /// <list type="number">
-/// <item>reject <c>%2F</c>, <c>%5C</c> (any case), raw <c>\</c>, control characters and malformed escapes;</item>
+/// <item>reject <c>%2F</c>, <c>%5C</c> (any case), raw <c>\</c>, control characters and malformed escapes, and a
+/// <c>.</c>/<c>..</c> segment with <c>;</c> parameters (<c>/a/..;/b</c>: <c>/b</c> to a servlet container);</item>
 /// <item>decode percent-escapes of unreserved characters (RFC 3986 2.3: ALPHA DIGIT - . _ ~), keep the others
 /// escaped with upper-case hex (RFC 3986 6.2.2.1);</item>
 /// <item>merge runs of <c>/</c>;</item>
@@ -87,6 +92,11 @@ internal static class PathNormalizer
             }
 
             string segment = text[start..end];
+            if (segment.StartsWith(".;", StringComparison.Ordinal) || segment.StartsWith("..;", StringComparison.Ordinal))
+            {
+                return PathRejection.DotSegmentParameters;
+            }
+
             if (segment == "..")
             {
                 if (output.Count > 0)
@@ -155,6 +165,12 @@ internal static class PathNormalizer
 
                 i += 2;
                 continue;
+            }
+
+            if (c == ';' && (path.AsSpan(0, i).EndsWith("/.") || path.AsSpan(0, i).EndsWith("/..")))
+            {
+                rejection = PathRejection.DotSegmentParameters;
+                return false;
             }
 
             if (c == '/' && i + 1 < path.Length && path[i + 1] == '/')

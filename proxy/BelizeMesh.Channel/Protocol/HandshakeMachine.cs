@@ -118,6 +118,9 @@ internal sealed class HandshakeMachine : IDisposable
 
     public bool IsClient { get; }
 
+    /// <summary>Tests only: true while the machine holds a key-schedule stage secret (HS, AHS or MS).</summary>
+    internal bool HoldsStageSecretForTest => _secret.AsSpan().ContainsAnyExcept((byte)0);
+
     public bool IsComplete => _state == State.Complete;
 
     /// <summary>True once a record has been accepted; before that, foreign bytes mean <see cref="ChannelFailure.NotPqChannel"/>.</summary>
@@ -486,6 +489,10 @@ internal sealed class HandshakeMachine : IDisposable
         _expectedClientFinished = new byte[ProtocolConstants.HashLength];
         KeySchedule.ComputeFinished(_secret, KeySchedule.ClientFinished, hash, _expectedClientFinished);
         EnterApplicationSecrets(hash);
+
+        // MS has nothing left to derive on this side (docs/protocol.md section 4: zeroed as soon as the next stage no
+        // longer needs it); flight 5 is checked against _expectedClientFinished.
+        CryptographicOperations.ZeroMemory(_secret);
         _state = State.ServerWaitClientFinished;
     }
 

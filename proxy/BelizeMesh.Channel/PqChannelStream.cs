@@ -423,6 +423,12 @@ public sealed class PqChannelStream : Stream
 
         try
         {
+            if (_fault is not null)
+            {
+                // docs/protocol.md 2.3: a failed channel never sends close_notify; the peer must see a truncation.
+                throw _fault;
+            }
+
             byte[] record = new byte[RecordProtector.SealedLength(1)];
             int n = RecordLayer.SealCloseNotify(_write!, record);
             _writeClosed = true;

@@ -284,4 +284,29 @@ public sealed class HandshakeFailureTests
         Assert.Equal(ChannelFailure.BadCertificate, Identity.MeshCertificateVerifier.Map(CertificateRejection.BadSignature));
         Assert.Equal(ChannelFailure.BadCertificate, Identity.MeshCertificateVerifier.Map(CertificateRejection.Malformed));
     }
+
+    [Fact]
+    public void Server_rejects_an_invalid_client_kem_key_before_any_p256_work()
+    {
+        // docs/protocol.md 7.1: an unauthenticated ClientHello costs a parse and the ML-KEM key check (FIPS 203 section
+        // 7.2) before the server generates a P-256 key or computes an ECDH secret for it. A ClientHello whose kem_ek fails
+        // the check and whose P-256 share is off the curve must be refused for its kem_ek.
+        using var handshake = new RecordedHandshake();
+        RecordedHandshake.Step hello = handshake.Steps[0];
+        byte[] message = (byte[])hello.Message.Clone();
+        const int share = 1 + 3 + 3 + 32 + 2;                   // type, versions, suites, random, ecdh_share_length
+        const int ek = share + 65 + 2;                          // ecdh_share, kem_ek_length
+        message[share + 64] ^= 0x01;                            // last byte of Y: the point leaves the curve
+        message[ek] = message[ek + 1] = message[ek + 2] = 0xFF; // first two coefficients 4095 >= q = 3329
+        byte[] record = new byte[Protocol.ProtocolConstants.HeaderLength + message.Length];
+        new Protocol.RecordHeader(Protocol.ContentType.Hello, message.Length).Write(record);
+        message.CopyTo(record, Protocol.ProtocolConstants.HeaderLength);
+
+        using Protocol.HandshakeMachine server = hello.Receiver.Clone();
+        using var output = new Protocol.PooledBufferWriter();
+        var ex = Assert.Throws<PqChannelException>(() => server.ProcessRecord(record, output));
+        Assert.Equal(ChannelFailure.ProtocolViolation, ex.Reason);
+        Assert.Contains("kem_ek", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(0, output.WrittenCount);
+    }
 }

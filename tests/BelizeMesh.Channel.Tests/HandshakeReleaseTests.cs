@@ -43,4 +43,19 @@ public sealed class HandshakeReleaseTests
             ArrayPool<byte>.Shared.Return(second);
         }
     }
+
+    [Fact]
+    public void A_server_waiting_for_client_finished_holds_no_master_secret()
+    {
+        // docs/protocol.md section 4: every secret is zeroed as soon as the next stage no longer needs it. Once the server
+        // has sent ServerFinished it has ClientFinished's expected value and both application secrets, so MS must go then,
+        // not when flight 5 arrives (up to the handshake deadline later, or never).
+        using var handshake = new RecordedHandshake();
+        RecordedHandshake.Step clientFinished = handshake.Steps.Single(s => s.Name == "ClientFinished");
+        RecordedHandshake.Step serverFinished = handshake.Steps.Single(s => s.Name == "ServerFinished");
+
+        Assert.False(clientFinished.Receiver.IsClient);
+        Assert.False(clientFinished.Receiver.HoldsStageSecretForTest);
+        Assert.True(serverFinished.Receiver.HoldsStageSecretForTest); // the client still needs MS to check ServerFinished
+    }
 }

@@ -77,4 +77,25 @@ public sealed class StreamDataTests
             Assert.Equal(TestPki.ClientId, server.PeerIdentity);
         }
     }
+
+    [Fact]
+    public async Task A_stream_left_open_whose_read_failed_sends_no_close_notify_on_shutdown()
+    {
+        // docs/protocol.md 2.3: a side whose channel has failed never sends close_notify afterwards, so the peer sees the
+        // failure as truncation, not as a clean end. With leaveInnerStreamOpen the transport stays writable after the failure.
+        var (c, s) = await Loopback.ConnectAsync();
+        await using var client = new PqChannelStream(c, TestPki.Instance.ClientOptions(), leaveInnerStreamOpen: true);
+        await using var server = new PqChannelStream(s, TestPki.Instance.ServerOptions());
+        await Task.WhenAll(client.AuthenticateAsClientAsync(TestPki.ServerId), server.AuthenticateAsServerAsync());
+
+        byte[] forged = [0x04, 0x42, 0x4D, 0x00, 0x20, .. new byte[0x20]]; // application_data that does not authenticate
+        await s.WriteAsync(forged);
+        var readFailure = await Assert.ThrowsAsync<PqChannelException>(async () => _ = await client.ReadAsync(new byte[64]));
+        Assert.Equal(ChannelFailure.BadRecordMac, readFailure.Reason);
+
+        await Assert.ThrowsAsync<PqChannelException>(() => client.ShutdownWriteAsync());
+        await c.DisposeAsync();
+        var seen = await Assert.ThrowsAsync<PqChannelException>(async () => _ = await server.ReadAsync(new byte[64]));
+        Assert.Equal(ChannelFailure.Truncated, seen.Reason);
+    }
 }

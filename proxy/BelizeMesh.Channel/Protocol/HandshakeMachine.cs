@@ -118,6 +118,9 @@ internal sealed class HandshakeMachine : IDisposable
 
     public bool IsClient { get; }
 
+    /// <summary>Tests only: true while the machine holds a key-schedule stage secret (HS, AHS or MS).</summary>
+    internal bool HoldsStageSecretForTest => _secret.AsSpan().ContainsAnyExcept((byte)0);
+
     public bool IsComplete => _state == State.Complete;
 
     /// <summary>True once a record has been accepted; before that, foreign bytes mean <see cref="ChannelFailure.NotPqChannel"/>.</summary>
@@ -365,29 +368,35 @@ internal sealed class HandshakeMachine : IDisposable
         r.ExpectEnd();
         _transcript.AppendData(message);
 
+        // The ML-KEM key check (FIPS 203 section 7.2) comes first: a ClientHello that fails it costs the server no P-256
+        // key generation and no ECDH (docs/protocol.md 7.1). The secrets are zeroed on every path, failures included.
+        using MLKemKey peerEphemeral = ImportPeerKey(ephemeralEk, ChannelFailure.ProtocolViolation, "ClientHello.kem_ek");
         Span<byte> ikm = stackalloc byte[ProtocolConstants.EcdhSecretLength + ProtocolConstants.KemSharedSecretLength];
-        using var ecdh = EphemeralP256.Generate();
-        DeriveEcdh(ecdh, peerShare, ikm[..ProtocolConstants.EcdhSecretLength]);
-
-        Span<byte> reply = stackalloc byte[1 + 2 + 2 + ProtocolConstants.RandomLength + 2 + ProtocolConstants.EcdhShareLength + 2 + ProtocolConstants.KemCiphertextLength];
-        int n = 0;
-        reply[n++] = (byte)HandshakeType.ServerHello;
-        Write16(reply, ref n, ProtocolConstants.Version1);
-        Write16(reply, ref n, ProtocolConstants.SuiteP256MlKem1024Aes256GcmSha384);
-        RandomNumberGenerator.Fill(reply.Slice(n, ProtocolConstants.RandomLength));
-        n += ProtocolConstants.RandomLength;
-        Write16(reply, ref n, ProtocolConstants.EcdhShareLength);
-        ecdh.ExportShare(reply.Slice(n, ProtocolConstants.EcdhShareLength));
-        n += ProtocolConstants.EcdhShareLength;
-        Write16(reply, ref n, ProtocolConstants.KemCiphertextLength);
-        using (MLKemKey peerEphemeral = ImportPeerKey(ephemeralEk, ChannelFailure.ProtocolViolation, "ClientHello.kem_ek"))
+        try
         {
-            peerEphemeral.Encapsulate(reply.Slice(n, ProtocolConstants.KemCiphertextLength), ikm[ProtocolConstants.EcdhSecretLength..]);
-        }
+            using var ecdh = EphemeralP256.Generate();
+            DeriveEcdh(ecdh, peerShare, ikm[..ProtocolConstants.EcdhSecretLength]);
 
-        n += ProtocolConstants.KemCiphertextLength;
-        SendPlain(reply[..n], output);
-        EnterHandshakeSecret(ikm);
+            Span<byte> reply = stackalloc byte[1 + 2 + 2 + ProtocolConstants.RandomLength + 2 + ProtocolConstants.EcdhShareLength + 2 + ProtocolConstants.KemCiphertextLength];
+            int n = 0;
+            reply[n++] = (byte)HandshakeType.ServerHello;
+            Write16(reply, ref n, ProtocolConstants.Version1);
+            Write16(reply, ref n, ProtocolConstants.SuiteP256MlKem1024Aes256GcmSha384);
+            RandomNumberGenerator.Fill(reply.Slice(n, ProtocolConstants.RandomLength));
+            n += ProtocolConstants.RandomLength;
+            Write16(reply, ref n, ProtocolConstants.EcdhShareLength);
+            ecdh.ExportShare(reply.Slice(n, ProtocolConstants.EcdhShareLength));
+            n += ProtocolConstants.EcdhShareLength;
+            Write16(reply, ref n, ProtocolConstants.KemCiphertextLength);
+            peerEphemeral.Encapsulate(reply.Slice(n, ProtocolConstants.KemCiphertextLength), ikm[ProtocolConstants.EcdhSecretLength..]);
+            n += ProtocolConstants.KemCiphertextLength;
+            SendPlain(reply[..n], output);
+            EnterHandshakeSecret(ikm);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(ikm);
+        }
 
         SendCertificate(HandshakeType.ServerCertificate, output);
         _state = State.ServerWaitClientKemCiphertext;
@@ -486,6 +495,10 @@ internal sealed class HandshakeMachine : IDisposable
         _expectedClientFinished = new byte[ProtocolConstants.HashLength];
         KeySchedule.ComputeFinished(_secret, KeySchedule.ClientFinished, hash, _expectedClientFinished);
         EnterApplicationSecrets(hash);
+
+        // MS has nothing left to derive on this side (docs/protocol.md section 4: zeroed as soon as the next stage no
+        // longer needs it); flight 5 is checked against _expectedClientFinished.
+        CryptographicOperations.ZeroMemory(_secret);
         _state = State.ServerWaitClientFinished;
     }
 

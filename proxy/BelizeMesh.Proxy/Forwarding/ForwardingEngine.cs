@@ -156,11 +156,13 @@ internal sealed partial class ForwardingEngine(IHttpForwarder forwarder, ProxyMe
             bool holdingRetry = false;
             try
             {
-                EndpointState? failed = null;
+                // the endpoints earlier attempts failed on (allocated on a first retry only): retries avoid them all
+                EndpointState[]? failed = null;
+                int failedCount = 0;
                 for (int attempt = 0; ; attempt++)
                 {
                     // (1) pick
-                    EndpointState endpoint = target.Balancer.Pick(context, endpoints.Current, failed);
+                    EndpointState endpoint = target.Balancer.PickExcept(context, endpoints.Current, failed.AsSpan(0, failedCount));
                     bool mayRetry = canRetry && attempt < attempts;
                     CancellationTokenSource? perTry = null;
                     if (retryState is not null)
@@ -232,7 +234,8 @@ internal sealed partial class ForwardingEngine(IHttpForwarder forwarder, ProxyMe
                             metrics.Retried(target.RouteId);
                             holdingRetry = budget is not null;
                             ResetResponse(context);
-                            failed = endpoint;
+                            failed ??= new EndpointState[attempts];
+                            failed[failedCount++] = endpoint;
                             continue;
                         }
 
@@ -263,7 +266,8 @@ internal sealed partial class ForwardingEngine(IHttpForwarder forwarder, ProxyMe
                             metrics.Retried(target.RouteId);
                             holdingRetry = budget is not null;
                             ResetResponse(context);
-                            failed = endpoint;
+                            failed ??= new EndpointState[attempts];
+                            failed[failedCount++] = endpoint;
                             continue;
                         }
 

@@ -25,6 +25,11 @@ internal abstract class LoadBalancer
 
     /// <summary>Picks an endpoint, skipping <paramref name="exclude"/> (a retry's failed endpoint) when possible.</summary>
     public EndpointState Pick(HttpContext context, EndpointState[] endpoints, EndpointState? exclude)
+        => exclude is null ? PickExcept(context, endpoints, ReadOnlySpan<EndpointState>.Empty) : PickExcept(context, endpoints, new ReadOnlySpan<EndpointState>(in exclude));
+
+    /// <summary>Picks an endpoint, skipping every one of <paramref name="exclude"/> (the endpoints a request's earlier
+    /// attempts failed on, as Istio's <c>previous_hosts</c> retry predicate) when another healthy one exists.</summary>
+    public EndpointState PickExcept(HttpContext context, EndpointState[] endpoints, ReadOnlySpan<EndpointState> exclude)
     {
         if (endpoints.Length == 1)
         {
@@ -40,7 +45,7 @@ internal abstract class LoadBalancer
         bool any = false;
         for (int i = 0; i < count; i++)
         {
-            if (!endpoints[i].IsEjected && endpoints[i] != exclude)
+            if (!endpoints[i].IsEjected && !Contains(exclude, endpoints[i]))
             {
                 bits[i >> 6] |= 1UL << (i & 63);
                 any = true;
@@ -49,11 +54,24 @@ internal abstract class LoadBalancer
 
         if (!any)
         {
-            // every endpoint is ejected (or the one left is the excluded): panic mode, all are candidates
+            // every endpoint is ejected (or the ones left were tried): panic mode, all are candidates
             bits.Fill(ulong.MaxValue);
         }
 
         return Choose(context, endpoints, new Candidates(bits), count);
+    }
+
+    private static bool Contains(ReadOnlySpan<EndpointState> endpoints, EndpointState endpoint)
+    {
+        foreach (EndpointState e in endpoints)
+        {
+            if (ReferenceEquals(e, endpoint))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     protected abstract EndpointState Choose(HttpContext context, EndpointState[] endpoints, Candidates candidates, int count);

@@ -27,6 +27,9 @@ internal static class RouteRegex
 
         try
         {
+            // Parsed on its own first: a pattern such as "a)|(b" is invalid, yet wrapped it would parse as
+            // "\A(?:a)|(b)\z" and match any value that starts with "a" (the anchors escaped).
+            _ = new Regex(pattern, RegexOptions.NonBacktracking | RegexOptions.CultureInvariant);
             regex = new Regex(@"\A(?:" + pattern + @")\z", RegexOptions.NonBacktracking | RegexOptions.CultureInvariant);
         }
         catch (ArgumentException e)

@@ -196,6 +196,33 @@ public sealed class TrafficRulesTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_second_retry_goes_to_an_untried_endpoint_rather_than_back_to_the_first_that_failed()
+    {
+        static Task<ScriptedApp> Failing() => ScriptedApp.StartAsync(async (context, _) =>
+        {
+            context.Response.StatusCode = 503;
+            await context.Response.WriteAsync("overloaded");
+        });
+        await using ScriptedApp first = await Failing();
+        await using ScriptedApp second = await Failing();
+
+        // LeastRequests with nothing in flight picks the first candidate in order: the first try goes to `first`, the
+        // retry (avoiding it) to `second`; the next retry must avoid both, as Istio's previous_hosts predicate does.
+        await using Sidecar caller = await Sidecar.StartAsync(Sidecar.Policy(_v1.Url, outboundRoutes: $$"""
+                  - host: nawal.test
+                    endpoints: ["127.0.0.1:{{first.Port}}", "127.0.0.1:{{second.Port}}", "{{_calleeV1.InboundEndpoint}}"]
+                    retries: { attempts: 2, retryOn: "5xx" }
+                    loadBalancing: { policy: LeastRequests }
+                    outlierDetection: { consecutiveFailures: 0 }
+            """));
+        using HttpClient http = caller.CreateOutboundClient();
+
+        Assert.Equal("v1", await AppOf(http, "http://nawal.test/echo"));
+        Assert.Equal(1, first.Hits);
+        Assert.Equal(1, second.Hits);
+    }
+
+    [Fact]
     public async Task Body_too_large_to_buffer_is_not_retried_and_a_small_one_is()
     {
         await using ScriptedApp failing = await ScriptedApp.StartAsync(async (context, _) =>

@@ -59,6 +59,17 @@ public sealed class RouteMatchTests
         Assert.False(matcher.Matches(Request("GET", ("x-tag", "a")), "/"));
     }
 
+    [Theory]
+    [InlineData("/a)|(/b")]
+    [InlineData("x)|(?:y")]
+    [InlineData("/api)(?:.*")]
+    public void A_regex_with_unbalanced_parentheses_is_refused_rather_than_escaping_the_full_match(string pattern)
+    {
+        // Wrapped as \A(?:…)\z these would compile and match a prefix or a suffix only; RE2 refuses them as written.
+        Assert.False(RouteRegex.TryGet(pattern, out _, out string? error));
+        Assert.NotNull(error);
+    }
+
     [Fact]
     public void Regexes_are_compiled_once_and_refused_when_they_need_backtracking()
     {

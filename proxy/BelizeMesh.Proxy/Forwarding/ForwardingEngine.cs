@@ -162,7 +162,7 @@ internal sealed partial class ForwardingEngine(IHttpForwarder forwarder, ProxyMe
                 for (int attempt = 0; ; attempt++)
                 {
                     // (1) pick
-                    EndpointState endpoint = target.Balancer.PickExcept(context, endpoints.Current, failed.AsSpan(0, failedCount));
+                    EndpointState endpoint = target.Balancer.Pick(context, endpoints.Current, failed.AsSpan(0, failedCount));
                     bool mayRetry = canRetry && attempt < attempts;
                     CancellationTokenSource? perTry = null;
                     if (retryState is not null)

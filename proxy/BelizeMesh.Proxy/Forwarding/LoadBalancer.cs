@@ -23,13 +23,9 @@ internal abstract class LoadBalancer
         _ => new RoundRobinBalancer(),
     };
 
-    /// <summary>Picks an endpoint, skipping <paramref name="exclude"/> (a retry's failed endpoint) when possible.</summary>
-    public EndpointState Pick(HttpContext context, EndpointState[] endpoints, EndpointState? exclude)
-        => exclude is null ? PickExcept(context, endpoints, ReadOnlySpan<EndpointState>.Empty) : PickExcept(context, endpoints, new ReadOnlySpan<EndpointState>(in exclude));
-
     /// <summary>Picks an endpoint, skipping every one of <paramref name="exclude"/> (the endpoints a request's earlier
     /// attempts failed on, as Istio's <c>previous_hosts</c> retry predicate) when another healthy one exists.</summary>
-    public EndpointState PickExcept(HttpContext context, EndpointState[] endpoints, ReadOnlySpan<EndpointState> exclude)
+    public EndpointState Pick(HttpContext context, EndpointState[] endpoints, ReadOnlySpan<EndpointState> exclude)
     {
         if (endpoints.Length == 1)
         {

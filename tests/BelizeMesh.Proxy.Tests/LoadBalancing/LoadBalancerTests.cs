@@ -24,7 +24,7 @@ public class LoadBalancerTests
         {
             var context = new DefaultHttpContext();
             context.Request.Headers["X-Participant-ID"] = "p" + i;
-            EndpointState picked = balancer.Pick(context, endpoints, null);
+            EndpointState picked = balancer.Pick(context, endpoints, []);
             seen.Add(picked);
             if (policy == LoadBalancingPolicy.LeastRequests)
             {
@@ -51,7 +51,7 @@ public class LoadBalancerTests
         LoadBalancer balancer = LoadBalancer.Create(LoadBalancingPolicy.RoundRobin, null);
         for (int i = 0; i < 10; i++)
         {
-            Assert.Same(endpoints[90], balancer.Pick(new DefaultHttpContext(), endpoints, null));
+            Assert.Same(endpoints[90], balancer.Pick(new DefaultHttpContext(), endpoints, []));
         }
 
         // and when every endpoint is ejected, all are used again (panic mode)
@@ -59,7 +59,7 @@ public class LoadBalancerTests
         var seen = new HashSet<EndpointState>();
         for (int i = 0; i < 100; i++)
         {
-            seen.Add(balancer.Pick(new DefaultHttpContext(), endpoints, null));
+            seen.Add(balancer.Pick(new DefaultHttpContext(), endpoints, []));
         }
 
         Assert.Equal(100, seen.Count);

@@ -46,21 +46,25 @@ internal static class MLDsaCore
         Debug.Assert(xi.Length == 32 && pk.Length == p.PublicKeySizeInBytes && sk.Length == p.PrivateKeySizeInBytes);
         int k = p.K, l = p.L;
 
-        // (ρ, ρ′, K) ← H(ξ ‖ IntegerToBytes(k, 1) ‖ IntegerToBytes(l, 1), 128)
+        // Everything secret is derived inside the try, so the finally zeroes it on every path, an exception included
+        // (before, ρ′ and K were derived, and the pool rented, ahead of the try).
         Span<byte> seeds = stackalloc byte[128];
-        var h = KeccakSponge.CreateShake256();
-        h.Absorb(xi);
-        Span<byte> kl = [(byte)k, (byte)l];
-        h.Absorb(kl);
-        h.Squeeze(seeds);
-        h.Clear();
-        ReadOnlySpan<byte> rho = seeds[..32];
-        ReadOnlySpan<byte> rhoPrime = seeds.Slice(32, 64);
-        ReadOnlySpan<byte> key = seeds.Slice(96, 32);
-
-        int[] rented = ArrayPool<int>.Shared.Rent(((2 * l) + (2 * k)) * N);
+        int scratchLength = ((2 * l) + (2 * k)) * N;
+        int[]? rented = null;
         try
         {
+            // (ρ, ρ′, K) ← H(ξ ‖ IntegerToBytes(k, 1) ‖ IntegerToBytes(l, 1), 128) (Algorithm 6, line 1)
+            var h = KeccakSponge.CreateShake256();
+            h.Absorb(xi);
+            Span<byte> kl = [(byte)k, (byte)l];
+            h.Absorb(kl);
+            h.Squeeze(seeds);
+            h.Clear();
+            ReadOnlySpan<byte> rho = seeds[..32];
+            ReadOnlySpan<byte> rhoPrime = seeds.Slice(32, 64);
+            ReadOnlySpan<byte> key = seeds.Slice(96, 32);
+
+            rented = ArrayPool<int>.Shared.Rent(scratchLength);
             Span<int> s1 = rented.AsSpan(0, l * N);
             Span<int> s2 = rented.AsSpan(l * N, k * N);
             Span<int> s1Hat = rented.AsSpan((l + k) * N, l * N);
@@ -105,8 +109,12 @@ internal static class MLDsaCore
         }
         finally
         {
-            CryptographicOperations.ZeroMemory(MemoryMarshal.AsBytes(rented.AsSpan(0, ((2 * l) + (2 * k)) * N)));
-            ArrayPool<int>.Shared.Return(rented);
+            if (rented is not null)
+            {
+                CryptographicOperations.ZeroMemory(MemoryMarshal.AsBytes(rented.AsSpan(0, scratchLength)));
+                ArrayPool<int>.Shared.Return(rented);
+            }
+
             CryptographicOperations.ZeroMemory(seeds);
         }
     }
@@ -173,15 +181,7 @@ internal static class MLDsaCore
         int gamma1 = 1 << p.Gamma1Bits;
         int beta = p.Beta;
 
-        // ρ″ ← H(K ‖ rnd ‖ µ, 64)
         Span<byte> rhoPrimePrime = stackalloc byte[64];
-        var h = KeccakSponge.CreateShake256();
-        h.Absorb(key);
-        h.Absorb(rnd);
-        h.Absorb(mu);
-        h.Squeeze(rhoPrimePrime);
-        h.Clear();
-
         Span<byte> cTilde = stackalloc byte[64];
         cTilde = cTilde[..p.CTildeSize];
         Span<byte> w1Encoded = stackalloc byte[8 * 32 * 6];
@@ -189,9 +189,21 @@ internal static class MLDsaCore
 
         // Scratch: y, ŷ, z (l each); w, w1, cs2, ct0, hint (k each); c, ĉ.
         int total = ((3 * l) + (5 * k) + 2) * N;
-        int[] rented = ArrayPool<int>.Shared.Rent(total);
+        int[]? rented = null;
+
+        // ρ″ is derived and the pool rented inside the try, so the finally zeroes ρ″ on every path, an exception
+        // included (before, both happened ahead of the try).
         try
         {
+            // ρ″ ← H(K ‖ rnd ‖ µ, 64) (Algorithm 7, line 7)
+            var h = KeccakSponge.CreateShake256();
+            h.Absorb(key);
+            h.Absorb(rnd);
+            h.Absorb(mu);
+            h.Squeeze(rhoPrimePrime);
+            h.Clear();
+
+            rented = ArrayPool<int>.Shared.Rent(total);
             Span<int> all = rented.AsSpan(0, total);
             Span<int> y = all[..(l * N)];
             Span<int> yHat = all.Slice(l * N, l * N);
@@ -316,8 +328,12 @@ internal static class MLDsaCore
         }
         finally
         {
-            CryptographicOperations.ZeroMemory(MemoryMarshal.AsBytes(rented.AsSpan(0, total)));
-            ArrayPool<int>.Shared.Return(rented);
+            if (rented is not null)
+            {
+                CryptographicOperations.ZeroMemory(MemoryMarshal.AsBytes(rented.AsSpan(0, total)));
+                ArrayPool<int>.Shared.Return(rented);
+            }
+
             CryptographicOperations.ZeroMemory(rhoPrimePrime);
 
             // Rejected candidates' w1 and c̃ are not part of any output; do not leave them behind either.

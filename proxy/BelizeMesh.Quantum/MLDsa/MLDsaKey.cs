@@ -85,17 +85,24 @@ public sealed class MLDsaKey : IDisposable
 
         // Â is public and only scratch here: the key expands its own copy on first use, so key generation allocates
         // nothing but the key's encodings.
+        // sk is zeroed if anything fails before the key owns it (its Dispose zeroes it after that).
         int[] aHat = ArrayPool<int>.Shared.Rent(algorithm.K * algorithm.L * N);
+        bool owned = false;
         try
         {
             MLDsaCore.KeyGenInternal(algorithm, seed, pk, sk, aHat.AsSpan(0, algorithm.K * algorithm.L * N));
+            var key = new MLDsaKey(algorithm, pk, sk.AsSpan(64, 64).ToArray(), sk, seed.ToArray(), aHat: null);
+            owned = true;
+            return key;
         }
         finally
         {
             ArrayPool<int>.Shared.Return(aHat);
+            if (!owned)
+            {
+                CryptographicOperations.ZeroMemory(sk);
+            }
         }
-
-        return new MLDsaKey(algorithm, pk, sk.AsSpan(64, 64).ToArray(), sk, seed.ToArray(), aHat: null);
     }
 
     /// <summary>

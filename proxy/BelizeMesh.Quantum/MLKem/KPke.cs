@@ -39,42 +39,47 @@ internal static class KPke
         // (ρ, σ) ← G(d‖k)  (line 1; the domain-separating byte k was added in the final standard)
         Span<byte> gInput = stackalloc byte[33];
         Span<byte> g = stackalloc byte[64];
-        d.CopyTo(gInput);
-        gInput[32] = (byte)k;
-        Sha3.Sha3_512(gInput, g);
-        g[..32].CopyTo(rho);
-        ReadOnlySpan<byte> sigma = g[32..];
-
-        ExpandA(rho, k, aHat);
-
-        // s[i] ← SamplePolyCBD_η1(PRF_η1(σ, N)), then e[i] likewise (lines 8–15): the 2k PRF outputs N = 0..2k−1
-        // are sampled as one batch (four at a time) into s‖e, then s is copied out.
         Span<ushort> se = stackalloc ushort[2 * MaxK * N];
         se = se[..(2 * k * N)];
-        SamplePolyCbdMany(sigma, 0, p.Eta1, se);
-        se[..(k * N)].CopyTo(sHat);
-        Span<ushort> eHat = se[(k * N)..];
-
-        // ŝ ← NTT(s), ê ← NTT(e), t̂ ← Â∘ŝ + ê (lines 16–18).
-        for (int i = 0; i < k; i++)
-        {
-            Ntt(sHat.Slice(i * N, N));
-            Ntt(eHat.Slice(i * N, N));
-        }
-
         Span<ushort> sPrepared = stackalloc ushort[MaxK * PreparedPolySize];
         sPrepared = sPrepared[..(k * PreparedPolySize)];
-        PrepareMultiplicand(sHat, sPrepared);
-        for (int i = 0; i < k; i++)
+        try
         {
-            // Row i of Â: Â[i, 0..k−1] are consecutive, stride 1.
-            MultiplyAccumulatePrepared(aHat.Slice(i * k * N, k * N), 1, sPrepared, k, eHat.Slice(i * N, N), tHat.Slice(i * N, N));
-        }
+            d.CopyTo(gInput);
+            gInput[32] = (byte)k;
+            Sha3.Sha3_512(gInput, g);
+            g[..32].CopyTo(rho);
+            ReadOnlySpan<byte> sigma = g[32..];
 
-        CryptographicOperations.ZeroMemory(System.Runtime.InteropServices.MemoryMarshal.AsBytes(sPrepared));
-        CryptographicOperations.ZeroMemory(System.Runtime.InteropServices.MemoryMarshal.AsBytes(se));
-        CryptographicOperations.ZeroMemory(g);
-        CryptographicOperations.ZeroMemory(gInput);
+            ExpandA(rho, k, aHat);
+
+            // s[i] ← SamplePolyCBD_η1(PRF_η1(σ, N)), then e[i] likewise (lines 8–15): the 2k PRF outputs N = 0..2k−1
+            // are sampled as one batch (four at a time) into s‖e, then s is copied out.
+            SamplePolyCbdMany(sigma, 0, p.Eta1, se);
+            se[..(k * N)].CopyTo(sHat);
+            Span<ushort> eHat = se[(k * N)..];
+
+            // ŝ ← NTT(s), ê ← NTT(e), t̂ ← Â∘ŝ + ê (lines 16–18).
+            for (int i = 0; i < k; i++)
+            {
+                Ntt(sHat.Slice(i * N, N));
+                Ntt(eHat.Slice(i * N, N));
+            }
+
+            PrepareMultiplicand(sHat, sPrepared);
+            for (int i = 0; i < k; i++)
+            {
+                // Row i of Â: Â[i, 0..k−1] are consecutive, stride 1.
+                MultiplyAccumulatePrepared(aHat.Slice(i * k * N, k * N), 1, sPrepared, k, eHat.Slice(i * N, N), tHat.Slice(i * N, N));
+            }
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(System.Runtime.InteropServices.MemoryMarshal.AsBytes(sPrepared));
+            CryptographicOperations.ZeroMemory(System.Runtime.InteropServices.MemoryMarshal.AsBytes(se));
+            CryptographicOperations.ZeroMemory(g);
+            CryptographicOperations.ZeroMemory(gInput);
+        }
     }
 
     /// <summary>
@@ -92,61 +97,66 @@ internal static class KPke
         Span<ushort> u = stackalloc ushort[MaxK * N];
         Span<ushort> v = stackalloc ushort[N];
         Span<ushort> mu = stackalloc ushort[N];
+        Span<ushort> yPrepared = stackalloc ushort[MaxK * PreparedPolySize];
+        yPrepared = yPrepared[..(k * PreparedPolySize)];
         noise = noise[..(((2 * k) + 1) * N)];
         u = u[..(k * N)];
         Span<ushort> yHat = noise[..(k * N)];
         Span<ushort> e1 = noise.Slice(k * N, k * N);
         Span<ushort> e2 = noise.Slice(2 * k * N, N);
-        if (p.Eta1 == 2)
+        try
         {
-            SamplePolyCbdMany(r, 0, 2, noise);
+            if (p.Eta1 == 2)
+            {
+                SamplePolyCbdMany(r, 0, 2, noise);
+            }
+            else
+            {
+                SamplePolyCbdMany(r, 0, p.Eta1, yHat);
+                SamplePolyCbdMany(r, (byte)k, 2, noise[(k * N)..]);
+            }
+
+            // ŷ ← NTT(y) (lines 9–12, 18).
+            for (int i = 0; i < k; i++)
+            {
+                Ntt(yHat.Slice(i * N, N));
+            }
+
+            PrepareMultiplicand(yHat, yPrepared);
+
+            // u ← NTT^-1(Â^T∘ŷ) + e1 (lines 13–16, 19): u[i] = Σ_j Â[j, i]∘ŷ[j], so column i of Â, stride k.
+            for (int i = 0; i < k; i++)
+            {
+                Span<ushort> ui = u.Slice(i * N, N);
+                MultiplyAccumulatePrepared(aHat[(i * N)..], k, yPrepared, k, default, ui);
+                InverseNtt(ui);
+                Add(ui, e1.Slice(i * N, N));
+            }
+
+            // μ ← Decompress_1(ByteDecode_1(m)) (line 20); v ← NTT^-1(t̂^T∘ŷ) + e2 + μ (line 21).
+            DecodeAndDecompress(m, 1, mu);
+            MultiplyAccumulatePrepared(tHat, 1, yPrepared, k, default, v);
+            InverseNtt(v);
+            Add(v, e2);
+            Add(v, mu);
+
+            // c1 ← ByteEncode_du(Compress_du(u)), c2 ← ByteEncode_dv(Compress_dv(v)) (lines 22–23).
+            int du = p.Du, dv = p.Dv;
+            for (int i = 0; i < k; i++)
+            {
+                CompressAndEncode(u.Slice(i * N, N), du, c.Slice(i * 32 * du, 32 * du));
+            }
+
+            CompressAndEncode(v, dv, c.Slice(k * 32 * du, 32 * dv));
         }
-        else
+        finally
         {
-            SamplePolyCbdMany(r, 0, p.Eta1, yHat);
-            SamplePolyCbdMany(r, (byte)k, 2, noise[(k * N)..]);
+            CryptographicOperations.ZeroMemory(System.Runtime.InteropServices.MemoryMarshal.AsBytes(u));
+            CryptographicOperations.ZeroMemory(System.Runtime.InteropServices.MemoryMarshal.AsBytes(noise));
+            CryptographicOperations.ZeroMemory(System.Runtime.InteropServices.MemoryMarshal.AsBytes(yPrepared));
+            CryptographicOperations.ZeroMemory(System.Runtime.InteropServices.MemoryMarshal.AsBytes(v));
+            CryptographicOperations.ZeroMemory(System.Runtime.InteropServices.MemoryMarshal.AsBytes(mu));
         }
-
-        // ŷ ← NTT(y) (lines 9–12, 18).
-        for (int i = 0; i < k; i++)
-        {
-            Ntt(yHat.Slice(i * N, N));
-        }
-
-        Span<ushort> yPrepared = stackalloc ushort[MaxK * PreparedPolySize];
-        yPrepared = yPrepared[..(k * PreparedPolySize)];
-        PrepareMultiplicand(yHat, yPrepared);
-
-        // u ← NTT^-1(Â^T∘ŷ) + e1 (lines 13–16, 19): u[i] = Σ_j Â[j, i]∘ŷ[j], so column i of Â, stride k.
-        for (int i = 0; i < k; i++)
-        {
-            Span<ushort> ui = u.Slice(i * N, N);
-            MultiplyAccumulatePrepared(aHat[(i * N)..], k, yPrepared, k, default, ui);
-            InverseNtt(ui);
-            Add(ui, e1.Slice(i * N, N));
-        }
-
-        // μ ← Decompress_1(ByteDecode_1(m)) (line 20); v ← NTT^-1(t̂^T∘ŷ) + e2 + μ (line 21).
-        DecodeAndDecompress(m, 1, mu);
-        MultiplyAccumulatePrepared(tHat, 1, yPrepared, k, default, v);
-        InverseNtt(v);
-        Add(v, e2);
-        Add(v, mu);
-
-        // c1 ← ByteEncode_du(Compress_du(u)), c2 ← ByteEncode_dv(Compress_dv(v)) (lines 22–23).
-        int du = p.Du, dv = p.Dv;
-        for (int i = 0; i < k; i++)
-        {
-            CompressAndEncode(u.Slice(i * N, N), du, c.Slice(i * 32 * du, 32 * du));
-        }
-
-        CompressAndEncode(v, dv, c.Slice(k * 32 * du, 32 * dv));
-
-        CryptographicOperations.ZeroMemory(System.Runtime.InteropServices.MemoryMarshal.AsBytes(u));
-        CryptographicOperations.ZeroMemory(System.Runtime.InteropServices.MemoryMarshal.AsBytes(noise));
-        CryptographicOperations.ZeroMemory(System.Runtime.InteropServices.MemoryMarshal.AsBytes(yPrepared));
-        CryptographicOperations.ZeroMemory(System.Runtime.InteropServices.MemoryMarshal.AsBytes(v));
-        CryptographicOperations.ZeroMemory(System.Runtime.InteropServices.MemoryMarshal.AsBytes(mu));
     }
 
     /// <summary>K-PKE.Decrypt (FIPS 203, Algorithm 15) of c with the decoded secret ŝ: writes the 32-byte m.</summary>
@@ -161,28 +171,33 @@ internal static class KPke
         Span<ushort> w = stackalloc ushort[N];
         Span<ushort> v = stackalloc ushort[N];
         uHat = uHat[..(k * N)];
-
-        // u′ ← Decompress_du(ByteDecode_du(c1)), v′ ← Decompress_dv(ByteDecode_dv(c2)) (lines 3–4).
-        for (int i = 0; i < k; i++)
-        {
-            Span<ushort> ui = uHat.Slice(i * N, N);
-            DecodeAndDecompress(c.Slice(i * 32 * du, 32 * du), du, ui);
-            Ntt(ui);
-        }
-
-        DecodeAndDecompress(c.Slice(k * 32 * du, 32 * dv), dv, v);
-
-        // w ← v′ − NTT^-1(ŝ^T∘NTT(u′)) (line 6); m ← ByteEncode_1(Compress_1(w)) (line 7).
         Span<ushort> sPrepared = stackalloc ushort[MaxK * PreparedPolySize];
         sPrepared = sPrepared[..(k * PreparedPolySize)];
-        PrepareMultiplicand(sHat, sPrepared);
-        MultiplyAccumulatePrepared(uHat, 1, sPrepared, k, default, w);
-        CryptographicOperations.ZeroMemory(System.Runtime.InteropServices.MemoryMarshal.AsBytes(sPrepared));
-        InverseNtt(w);
-        SubtractFrom(v, w);
-        CompressAndEncode(w, 1, m);
 
-        CryptographicOperations.ZeroMemory(System.Runtime.InteropServices.MemoryMarshal.AsBytes(w));
-        CryptographicOperations.ZeroMemory(System.Runtime.InteropServices.MemoryMarshal.AsBytes(uHat));
+        try
+        {
+            // u′ ← Decompress_du(ByteDecode_du(c1)), v′ ← Decompress_dv(ByteDecode_dv(c2)) (lines 3–4).
+            for (int i = 0; i < k; i++)
+            {
+                Span<ushort> ui = uHat.Slice(i * N, N);
+                DecodeAndDecompress(c.Slice(i * 32 * du, 32 * du), du, ui);
+                Ntt(ui);
+            }
+
+            DecodeAndDecompress(c.Slice(k * 32 * du, 32 * dv), dv, v);
+
+            // w ← v′ − NTT^-1(ŝ^T∘NTT(u′)) (line 6); m ← ByteEncode_1(Compress_1(w)) (line 7).
+            PrepareMultiplicand(sHat, sPrepared);
+            MultiplyAccumulatePrepared(uHat, 1, sPrepared, k, default, w);
+            InverseNtt(w);
+            SubtractFrom(v, w);
+            CompressAndEncode(w, 1, m);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(System.Runtime.InteropServices.MemoryMarshal.AsBytes(sPrepared));
+            CryptographicOperations.ZeroMemory(System.Runtime.InteropServices.MemoryMarshal.AsBytes(w));
+            CryptographicOperations.ZeroMemory(System.Runtime.InteropServices.MemoryMarshal.AsBytes(uHat));
+        }
     }
 }

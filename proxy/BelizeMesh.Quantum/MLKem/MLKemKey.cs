@@ -92,8 +92,16 @@ public sealed class MLKemKey : IDisposable
         }
 
         var key = new MLKemKey(algorithm, seed.ToArray());
-        key.KeyGenInternal(seed[..32], seed[32..]);
-        return key;
+        try
+        {
+            key.KeyGenInternal(seed[..32], seed[32..]);
+            return key;
+        }
+        catch
+        {
+            key.Dispose(); // zeroes the copied seed and whatever was derived from it
+            throw;
+        }
     }
 
     /// <summary>ML-KEM.KeyGen_internal (FIPS 203, Algorithm 16) into this key's buffers.</summary>
@@ -276,13 +284,19 @@ public sealed class MLKemKey : IDisposable
         // (K, r) ← G(m‖H(ek)) (line 1); c ← K-PKE.Encrypt(ek, m, r) (line 2).
         Span<byte> gInput = stackalloc byte[64];
         Span<byte> kr = stackalloc byte[64];
-        m.CopyTo(gInput);
-        _encapsulationKeyHash.CopyTo(gInput[32..]);
-        Sha3.Sha3_512(gInput, kr);
-        KPke.Encrypt(Algorithm, _aHat, _tHat, m, kr[32..], ciphertext);
-        kr[..32].CopyTo(sharedSecret);
-        CryptographicOperations.ZeroMemory(gInput);
-        CryptographicOperations.ZeroMemory(kr);
+        try
+        {
+            m.CopyTo(gInput);
+            _encapsulationKeyHash.CopyTo(gInput[32..]);
+            Sha3.Sha3_512(gInput, kr);
+            KPke.Encrypt(Algorithm, _aHat, _tHat, m, kr[32..], ciphertext);
+            kr[..32].CopyTo(sharedSecret);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(gInput);
+            CryptographicOperations.ZeroMemory(kr);
+        }
     }
 
     /// <summary>Decapsulates with implicit rejection (FIPS 203, Algorithms 21 and 18).</summary>
@@ -311,27 +325,33 @@ public sealed class MLKemKey : IDisposable
         Span<byte> reencrypted = stackalloc byte[MLKemParameterSet.MLKem1024.CiphertextSizeInBytes];
         reencrypted = reencrypted[..ciphertext.Length];
 
-        // m′ ← K-PKE.Decrypt(dk_PKE, c) (line 5); (K′, r′) ← G(m′‖h) (line 6).
-        KPke.Decrypt(Algorithm, _sHat, ciphertext, gInput[..32]);
-        _encapsulationKeyHash.CopyTo(gInput[32..]);
-        Sha3.Sha3_512(gInput, kr);
+        try
+        {
+            // m′ ← K-PKE.Decrypt(dk_PKE, c) (line 5); (K′, r′) ← G(m′‖h) (line 6).
+            KPke.Decrypt(Algorithm, _sHat, ciphertext, gInput[..32]);
+            _encapsulationKeyHash.CopyTo(gInput[32..]);
+            Sha3.Sha3_512(gInput, kr);
 
-        // K̄ ← J(z‖c) (line 7): SHAKE256 absorbed in two parts, so z‖c is never copied.
-        var j = KeccakSponge.CreateShake256();
-        j.Absorb(_z);
-        j.Absorb(ciphertext);
-        j.Squeeze(kBar);
-        j.Clear();
+            // K̄ ← J(z‖c) (line 7): SHAKE256 absorbed in two parts, so z‖c is never copied.
+            var j = KeccakSponge.CreateShake256();
+            j.Absorb(_z);
+            j.Absorb(ciphertext);
+            j.Squeeze(kBar);
+            j.Clear();
 
-        // c′ ← K-PKE.Encrypt(ek_PKE, m′, r′) (line 8); if c ≠ c′ then K′ ← K̄ (lines 9–11), in constant time.
-        KPke.Encrypt(Algorithm, _aHat, _tHat, gInput[..32], kr[32..], reencrypted);
-        int equal = EqualMask(ciphertext, reencrypted);
-        Select(equal, kr[..32], kBar, sharedSecret);
-
-        CryptographicOperations.ZeroMemory(gInput);
-        CryptographicOperations.ZeroMemory(kr);
-        CryptographicOperations.ZeroMemory(kBar);
-        CryptographicOperations.ZeroMemory(reencrypted);
+            // c′ ← K-PKE.Encrypt(ek_PKE, m′, r′) (line 8); if c ≠ c′ then K′ ← K̄ (lines 9–11), in constant time:
+            // EqualMask reads every byte and Select copies through the mask, with no branch on either.
+            KPke.Encrypt(Algorithm, _aHat, _tHat, gInput[..32], kr[32..], reencrypted);
+            int equal = EqualMask(ciphertext, reencrypted);
+            Select(equal, kr[..32], kBar, sharedSecret);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(gInput);
+            CryptographicOperations.ZeroMemory(kr);
+            CryptographicOperations.ZeroMemory(kBar);
+            CryptographicOperations.ZeroMemory(reencrypted);
+        }
     }
 
     /// <summary>Zeroes every buffer the key owns. Later calls throw <see cref="ObjectDisposedException"/>.</summary>

@@ -319,10 +319,11 @@ internal sealed partial class CertificateStore : IDisposable
         if (context.IsCurrent(files.ContentHash))
         {
             _metrics.CertificateFilesInForce(true); // e.g. a rejected change undone: the files hold the set in force again
+            return WatchedLoad<CertificateSet>.InForce;
         }
 
         bool waiting = context.WasRejected(files.ContentHash) && string.Equals(files.ContentHash, _notYetValid, StringComparison.Ordinal);
-        if (context.IsKnown(files.ContentHash) && !waiting)
+        if (context.WasRejected(files.ContentHash) && !waiting)
         {
             return WatchedLoad<CertificateSet>.Unchanged; // a rejected set is reported and counted once, not at every poll
         }

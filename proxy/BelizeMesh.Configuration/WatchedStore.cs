@@ -215,6 +215,15 @@ public sealed class WatchedStore<T> : IDisposable
     /// content in force after a rejected change was undone).</summary>
     public ReloadFailure? LastFailure => _lastFailure;
 
+    /// <summary>
+    /// Whether the input is the one in force: true after it was applied, or once it holds the content in force again
+    /// (a rejected change undone); false while it holds what was rejected, or cannot be read, and the last good value
+    /// stays in force. True at start (the first value came from the input). A value rebuilt from the one in force
+    /// (<see cref="WatchedLoad{T}.Rebuilt"/>) does not change it. The same as <see cref="LastFailure"/> being null,
+    /// and what the sidecar's <c>belizemesh_*_last_reload_successful</c> gauges report.
+    /// </summary>
+    public bool InputInForce => _lastFailure is null;
+
     /// <summary>Cancelled when a new value is applied (then replaced: read it again after each change).</summary>
     public CancellationToken ChangeToken => Volatile.Read(ref _changeSource).Token;
 

@@ -169,6 +169,31 @@ public sealed class WatchedStoreTests : IDisposable
     }
 
     [Fact]
+    public void InputInForce_says_whether_the_input_holds_what_is_in_force()
+    {
+        using WatchedStore<Setting> store = Store(1);
+        Assert.True(store.InputInForce);
+
+        File.WriteAllText(_path, "one");
+        Assert.Equal(ReloadOutcome.Rejected, store.Reload());
+        Assert.False(store.InputInForce);
+        Assert.Equal(ReloadOutcome.Unchanged, store.Reload()); // reported once, but still not in force
+        Assert.False(store.InputInForce);
+
+        File.WriteAllText(_path, "1"); // undone
+        Assert.Equal(ReloadOutcome.Unchanged, store.Reload());
+        Assert.True(store.InputInForce);
+
+        File.Delete(_path);
+        Assert.Equal(ReloadOutcome.Rejected, store.Reload());
+        Assert.False(store.InputInForce);
+
+        File.WriteAllText(_path, "2");
+        Assert.Equal(ReloadOutcome.Applied, store.Reload());
+        Assert.True(store.InputInForce);
+    }
+
+    [Fact]
     public void A_value_rebuilt_from_what_it_refers_to_leaves_a_rejected_input_rejected()
     {
         // The sidecar's policy in force is rebuilt when a key file it names changes, also while a rejected edit sits
@@ -195,11 +220,13 @@ public sealed class WatchedStoreTests : IDisposable
         Assert.Equal(2, store.Current.Value);
         Assert.Equal(1, store.Generation);
         Assert.Equal("bad edit", store.LastFailure?.Reason); // the edit is still there, still rejected...
+        Assert.False(store.InputInForce);
         Assert.Equal(ReloadOutcome.Unchanged, store.Reload()); // ...and not reported again
 
         input = "good";
         Assert.Equal(ReloadOutcome.Unchanged, store.Reload());
         Assert.Null(store.LastFailure);
+        Assert.True(store.InputInForce);
         Assert.Equal(2, store.Current.Value);
     }
 

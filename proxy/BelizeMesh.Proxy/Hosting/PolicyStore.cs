@@ -53,22 +53,15 @@ internal sealed partial class PolicyStore
         _builder = builder;
         _metrics = metrics;
         _logger = logger;
-        metrics.PolicyFileInForce(true);
         _store = new WatchedStore<ProxySnapshot>(initial, initial.ContentHash, Load, new WatchedStoreHooks<ProxySnapshot>
         {
-            Applied = (previous, next) =>
+            Applied = (_, next) =>
             {
-                if (next.ContentHash != previous.ContentHash)
-                {
-                    _metrics.PolicyFileInForce(true); // (the same content rebuilt for its JWKS files says nothing of the file)
-                }
-
                 _metrics.PolicyReloaded(success: true);
                 Log.Reloaded(_logger, _path, next.ContentHash[..12]);
             },
             Rejected = (_, failure) =>
             {
-                _metrics.PolicyFileInForce(false);
                 _metrics.PolicyReloaded(success: false);
                 foreach (ConfigError error in failure.Errors)
                 {
@@ -76,6 +69,7 @@ internal sealed partial class PolicyStore
                 }
             },
         });
+        metrics.ObservePolicyFileInForce(() => _store.InputInForce);
     }
 
     public string PolicyPath => _path;
@@ -119,7 +113,6 @@ internal sealed partial class PolicyStore
         if (context.IsCurrent(hash))
         {
             // The file holds the policy in force (e.g. a rejected edit undone).
-            _metrics.PolicyFileInForce(true);
             return _builder.JwksChanged(current.Policy)
                 ? WatchedLoad<ProxySnapshot>.Loaded(_builder.Build(current.Policy, current.ContentHash), hash)
                 : WatchedLoad<ProxySnapshot>.InForce;

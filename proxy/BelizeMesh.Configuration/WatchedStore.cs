@@ -36,23 +36,40 @@ public sealed record ReloadFailure(string Reason, IReadOnlyList<ConfigError> Err
 public readonly struct WatchedLoad<T>
     where T : class
 {
-    private WatchedLoad(ReloadOutcome outcome, T? value, ReloadFailure? failure, string? fingerprint)
+    private WatchedLoad(ReloadOutcome outcome, T? value, ReloadFailure? failure, string? fingerprint, bool inForce)
     {
         Outcome = outcome;
         Value = value;
         Failure = failure;
         Fingerprint = fingerprint;
+        IsInputInForce = inForce;
     }
 
-    /// <summary>Nothing to judge (see <see cref="WatchedLoadContext{T}.IsKnown"/>, or input caught mid-update).</summary>
+    /// <summary>Nothing to judge: the input last rejected (see <see cref="WatchedLoadContext{T}.WasRejected"/>), or input
+    /// caught mid-update. A rejected input stays rejected.</summary>
     public static WatchedLoad<T> Unchanged => default;
 
-    /// <summary>A good new value read from input with this fingerprint.</summary>
+    /// <summary>The input is the one the value in force came from (see <see cref="WatchedLoadContext{T}.IsCurrent"/>):
+    /// nothing to apply, and a rejection of other input is over (e.g. a rejected edit undone). The store clears
+    /// <see cref="WatchedStore{T}.LastFailure"/> and will judge the rejected input afresh should it come back.</summary>
+    public static WatchedLoad<T> InForce => new(ReloadOutcome.Unchanged, null, null, null, inForce: true);
+
+    /// <summary>A good new value read from input with this fingerprint: that input is in force from now on (also when
+    /// its fingerprint is the one in force, e.g. the same input built again for a file it refers to).</summary>
     public static WatchedLoad<T> Loaded(T value, string fingerprint)
     {
         ArgumentNullException.ThrowIfNull(value);
         ArgumentNullException.ThrowIfNull(fingerprint);
-        return new(ReloadOutcome.Applied, value, null, fingerprint);
+        return new(ReloadOutcome.Applied, value, null, fingerprint, inForce: true);
+    }
+
+    /// <summary>A new value rebuilt from the value in force, not from the input (e.g. the same policy re-read for a key
+    /// file it names while its own file is rejected or unreadable): applied, but it says nothing of the input, so a
+    /// rejected input stays rejected (<see cref="WatchedStore{T}.LastFailure"/> is kept, and not reported again).</summary>
+    public static WatchedLoad<T> Rebuilt(T value)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        return new(ReloadOutcome.Applied, value, null, null, inForce: false);
     }
 
     /// <summary>Bad input. With a <paramref name="fingerprint"/>, the same input is reported once (later looks at it are
@@ -61,7 +78,7 @@ public readonly struct WatchedLoad<T>
     public static WatchedLoad<T> Failed(ReloadFailure failure, string? fingerprint)
     {
         ArgumentNullException.ThrowIfNull(failure);
-        return new(ReloadOutcome.Rejected, null, failure, fingerprint);
+        return new(ReloadOutcome.Rejected, null, failure, fingerprint, inForce: false);
     }
 
     /// <summary>What the loader found.</summary>
@@ -75,6 +92,9 @@ public readonly struct WatchedLoad<T>
 
     /// <summary>The input's fingerprint, when it has one.</summary>
     public string? Fingerprint { get; }
+
+    /// <summary>True when the loader found the input in force: <see cref="Loaded"/> or <see cref="InForce"/>.</summary>
+    public bool IsInputInForce { get; }
 }
 
 /// <summary>What a loader may consult: the value in force and the fingerprints the store already judged.</summary>
@@ -100,8 +120,9 @@ public readonly struct WatchedLoadContext<T>
     /// <summary>True when <paramref name="fingerprint"/> is the input last rejected (already reported and counted).</summary>
     public bool WasRejected(string fingerprint) => string.Equals(fingerprint, _rejectedFingerprint, StringComparison.Ordinal);
 
-    /// <summary>True when the store already judged this input: in force, or last rejected. A loader returns
-    /// <see cref="WatchedLoad{T}.Unchanged"/> for it without parsing.</summary>
+    /// <summary>True when the store already judged this input: in force, or last rejected. A loader does not parse it
+    /// again: it returns <see cref="WatchedLoad{T}.InForce"/> for the input in force (a rejected edit may just have
+    /// been undone) and <see cref="WatchedLoad{T}.Unchanged"/> for the one rejected.</summary>
     public bool IsKnown(string fingerprint) => IsCurrent(fingerprint) || WasRejected(fingerprint);
 }
 
@@ -141,8 +162,10 @@ public static class WatchedStore
 /// injector's configuration, exclusion list or serving certificate). It holds the value in force, its generation, and
 /// the last failure; a reload runs the component's loader and either swaps in the new value (and signals
 /// <see cref="ChangeToken"/> and <see cref="Changed"/>) or keeps the value in force and records why. Input is judged
-/// once per content: a loader returns <see cref="WatchedLoad{T}.Unchanged"/> for an input the store already judged
-/// (<see cref="WatchedLoadContext{T}.IsKnown"/>), so a bad file is logged and counted once, not at every poll.
+/// once per content: a loader returns <see cref="WatchedLoad{T}.Unchanged"/> for the input last rejected and
+/// <see cref="WatchedLoad{T}.InForce"/> for the input in force (<see cref="WatchedLoadContext{T}.IsKnown"/>), so a bad
+/// file is logged and counted once, not at every poll, and a rejected change that is undone is no longer reported as
+/// rejected (made again, it is judged and reported again).
 /// </summary>
 /// <remarks>
 /// <para>Reloads never overlap (one lock); <see cref="Current"/> is read without it. The first value comes from the
@@ -188,8 +211,18 @@ public sealed class WatchedStore<T> : IDisposable
     /// <summary>How many values were applied after the first (0 until a reload applies one).</summary>
     public long Generation => Interlocked.Read(ref _generation);
 
-    /// <summary>Why the input was last rejected, or null when the last judged input was applied.</summary>
+    /// <summary>Why the input was last rejected, or null while the input is the one in force (applied, or back to the
+    /// content in force after a rejected change was undone).</summary>
     public ReloadFailure? LastFailure => _lastFailure;
+
+    /// <summary>
+    /// Whether the input is the one in force: true after it was applied, or once it holds the content in force again
+    /// (a rejected change undone); false while it holds what was rejected, or cannot be read, and the last good value
+    /// stays in force. True at start (the first value came from the input). A value rebuilt from the one in force
+    /// (<see cref="WatchedLoad{T}.Rebuilt"/>) does not change it. The same as <see cref="LastFailure"/> being null,
+    /// and what the sidecar's <c>belizemesh_*_last_reload_successful</c> gauges report.
+    /// </summary>
+    public bool InputInForce => _lastFailure is null;
 
     /// <summary>Cancelled when a new value is applied (then replaced: read it again after each change).</summary>
     public CancellationToken ChangeToken => Volatile.Read(ref _changeSource).Token;
@@ -210,20 +243,25 @@ public sealed class WatchedStore<T> : IDisposable
 
             T current = _current;
             WatchedLoad<T> load = _loader(new WatchedLoadContext<T>(current, _currentFingerprint, _rejectedFingerprint));
+            if (load.IsInputInForce)
+            {
+                // The input is the value in force's (new, or the one in force seen again, e.g. a rejected edit
+                // undone): nothing is rejected any more, and the input last rejected, back again, is news.
+                // (A value rebuilt from the one in force says nothing of the input: a rejected input stays so.)
+                if (load.Fingerprint is not null)
+                {
+                    _currentFingerprint = load.Fingerprint;
+                }
+
+                _rejectedFingerprint = null;
+                _lastFailure = null;
+            }
+
             switch (load.Outcome)
             {
                 case ReloadOutcome.Applied:
                     T next = load.Value!;
                     _current = next;
-                    if (!string.Equals(load.Fingerprint, _currentFingerprint, StringComparison.Ordinal))
-                    {
-                        // New input is in force. (The same input loaded again, e.g. for a file it refers to, leaves a
-                        // rejected newer input rejected: it is still there and was reported already.)
-                        _currentFingerprint = load.Fingerprint;
-                        _rejectedFingerprint = null;
-                        _lastFailure = null;
-                    }
-
                     Interlocked.Increment(ref _generation);
                     try
                     {

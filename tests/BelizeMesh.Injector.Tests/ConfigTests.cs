@@ -166,6 +166,42 @@ public sealed class ConfigTests
     }
 
     [Fact]
+    public void Store_reports_a_rejected_edit_again_when_it_is_made_again_after_being_undone()
+    {
+        string dir = Directory.CreateTempSubdirectory("bm-config-").FullName;
+        try
+        {
+            string path = Path.Combine(dir, "config.yaml");
+            string exclusions = Path.Combine(dir, "exclusions.yaml");
+            const string Good = "image: a:1\n", Bad = "image: a:1\nports: nonsense\n";
+            const string GoodList = "exclude:\n  - namespace: shop\n    matchLabels: { app: db }\n", BadList = "exclude:\n  - namespace: shop\n";
+            File.WriteAllText(path, Good);
+            File.WriteAllText(exclusions, GoodList);
+            using var store = new ConfigStore(path, NullLogger.Instance, exclusionsPath: exclusions);
+            var events = new List<bool>();
+            store.Reloaded += events.Add;
+
+            foreach ((string file, string good, string bad) in new[] { (path, Good, Bad), (exclusions, GoodList, BadList) })
+            {
+                File.WriteAllText(file, bad);
+                Assert.False(store.Reload());
+                File.WriteAllText(file, good); // undone: the file holds what is in force, nothing to reload
+                Assert.False(store.Reload());
+                File.WriteAllText(file, bad); // the same edit again is reported (and counted) again
+                Assert.False(store.Reload());
+            }
+
+            Assert.Equal([false, false, false, false], events);
+            Assert.Equal("a:1", store.Current.Config.Image);
+            Assert.Equal("shop", Assert.Single(store.Current.Config.Exclusions).Namespace);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public void Store_without_file_uses_defaults_and_never_reloads()
     {
         using var store = new ConfigStore(null, NullLogger.Instance);

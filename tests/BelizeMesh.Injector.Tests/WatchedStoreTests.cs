@@ -54,7 +54,12 @@ public sealed class WatchedStoreTests : IDisposable
         }
 
         string fingerprint = WatchedStore.Fingerprint(text);
-        if (context.IsKnown(fingerprint))
+        if (context.IsCurrent(fingerprint))
+        {
+            return WatchedLoad<Setting>.InForce; // e.g. a rejected edit undone
+        }
+
+        if (context.WasRejected(fingerprint))
         {
             return WatchedLoad<Setting>.Unchanged;
         }
@@ -126,6 +131,103 @@ public sealed class WatchedStoreTests : IDisposable
         File.WriteAllText(_path, "x");
         Assert.Equal(ReloadOutcome.Rejected, store.Reload());
         Assert.Equal(3, store.Current.Value);
+    }
+
+    [Fact]
+    public void A_rejected_edit_undone_clears_the_failure_and_the_same_edit_made_again_is_reported_again()
+    {
+        using WatchedStore<Setting> store = Store(1);
+        var outcomes = new List<ReloadOutcome>();
+        store.Changed += outcomes.Add;
+        CancellationToken token = store.ChangeToken;
+
+        File.WriteAllText(_path, "one");
+        Assert.Equal(ReloadOutcome.Rejected, store.Reload());
+        Assert.NotNull(store.LastFailure);
+
+        // The file holds the content in force again: nothing to apply, but nothing rejected any more either.
+        File.WriteAllText(_path, "1");
+        Assert.Equal(ReloadOutcome.Unchanged, store.Reload());
+        Assert.Null(store.LastFailure);
+        Assert.Equal(0, store.Generation);
+        Assert.False(token.IsCancellationRequested);
+
+        // The same bad edit made again is news to whoever read that it was undone: judged and reported again.
+        File.WriteAllText(_path, "one");
+        Assert.Equal(ReloadOutcome.Rejected, store.Reload());
+        Assert.NotNull(store.LastFailure);
+        Assert.Equal(1, store.Current.Value);
+        Assert.Equal([ReloadOutcome.Rejected, ReloadOutcome.Rejected], outcomes);
+        Assert.Equal(2, Events().Count(e => e.StartsWith("rejected (keeping 1): ", StringComparison.Ordinal)));
+
+        // Unreadable input undone the same way.
+        File.Delete(_path);
+        Assert.Equal(ReloadOutcome.Rejected, store.Reload());
+        File.WriteAllText(_path, "1");
+        Assert.Equal(ReloadOutcome.Unchanged, store.Reload());
+        Assert.Null(store.LastFailure);
+    }
+
+    [Fact]
+    public void InputInForce_says_whether_the_input_holds_what_is_in_force()
+    {
+        using WatchedStore<Setting> store = Store(1);
+        Assert.True(store.InputInForce);
+
+        File.WriteAllText(_path, "one");
+        Assert.Equal(ReloadOutcome.Rejected, store.Reload());
+        Assert.False(store.InputInForce);
+        Assert.Equal(ReloadOutcome.Unchanged, store.Reload()); // reported once, but still not in force
+        Assert.False(store.InputInForce);
+
+        File.WriteAllText(_path, "1"); // undone
+        Assert.Equal(ReloadOutcome.Unchanged, store.Reload());
+        Assert.True(store.InputInForce);
+
+        File.Delete(_path);
+        Assert.Equal(ReloadOutcome.Rejected, store.Reload());
+        Assert.False(store.InputInForce);
+
+        File.WriteAllText(_path, "2");
+        Assert.Equal(ReloadOutcome.Applied, store.Reload());
+        Assert.True(store.InputInForce);
+    }
+
+    [Fact]
+    public void A_value_rebuilt_from_what_it_refers_to_leaves_a_rejected_input_rejected()
+    {
+        // The sidecar's policy in force is rebuilt when a key file it names changes, also while a rejected edit sits
+        // in the policy file: that applies a new value but says nothing of the file.
+        string input = "good";
+        bool keysChanged = false;
+        using var store = new WatchedStore<Setting>(new Setting(1), "good", context =>
+        {
+            if (keysChanged)
+            {
+                keysChanged = false;
+                return WatchedLoad<Setting>.Rebuilt(new Setting(context.Current.Value + 1));
+            }
+
+            return context.IsCurrent(input) ? WatchedLoad<Setting>.InForce
+                : context.WasRejected(input) ? WatchedLoad<Setting>.Unchanged
+                : WatchedLoad<Setting>.Failed(ReloadFailure.FromReason("bad " + input), input);
+        });
+
+        input = "edit";
+        Assert.Equal(ReloadOutcome.Rejected, store.Reload());
+        keysChanged = true;
+        Assert.Equal(ReloadOutcome.Applied, store.Reload());
+        Assert.Equal(2, store.Current.Value);
+        Assert.Equal(1, store.Generation);
+        Assert.Equal("bad edit", store.LastFailure?.Reason); // the edit is still there, still rejected...
+        Assert.False(store.InputInForce);
+        Assert.Equal(ReloadOutcome.Unchanged, store.Reload()); // ...and not reported again
+
+        input = "good";
+        Assert.Equal(ReloadOutcome.Unchanged, store.Reload());
+        Assert.Null(store.LastFailure);
+        Assert.True(store.InputInForce);
+        Assert.Equal(2, store.Current.Value);
     }
 
     [Fact]
@@ -267,5 +369,25 @@ public sealed class WatchedStoreTests : IDisposable
         {
             Assert.Equal([false, true], outcomes);
         }
+    }
+
+    [Fact]
+    public void The_serving_certificate_reports_a_broken_pair_again_when_it_comes_back_after_being_undone()
+    {
+        using var certs = new TestCertificates();
+        using var rotated = new TestCertificates();
+        using var certificate = new BelizeMesh.Injector.Server.ServerCertificate(certs.CertPath, certs.KeyPath, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        var outcomes = new List<bool>();
+        certificate.Reloaded += outcomes.Add;
+
+        File.WriteAllText(certs.CertPath, rotated.CertPem); // the new certificate with the old key
+        Assert.False(certificate.Reload());
+        File.WriteAllText(certs.CertPath, certs.CertPem); // undone: the pair in force, nothing to load
+        Assert.False(certificate.Reload());
+        File.WriteAllText(certs.CertPath, rotated.CertPem); // the same broken pair again: news again
+        Assert.False(certificate.Reload());
+
+        Assert.Equal([false, false], outcomes);
+        Assert.Equal(certs.Certificate.Thumbprint, certificate.Current.Thumbprint);
     }
 }

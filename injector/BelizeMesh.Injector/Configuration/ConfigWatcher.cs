@@ -131,9 +131,14 @@ internal sealed partial class ConfigStore : IDisposable
         }
 
         string fingerprint = WatchedStore.Fingerprint(text);
-        if (context.IsKnown(fingerprint))
+        if (context.IsCurrent(fingerprint))
         {
-            return WatchedLoad<InjectorConfig>.Unchanged; // an event for another file in the directory, or the same content
+            return WatchedLoad<InjectorConfig>.InForce; // an event for another file in the directory, or a rejected edit undone
+        }
+
+        if (context.WasRejected(fingerprint))
+        {
+            return WatchedLoad<InjectorConfig>.Unchanged; // reported once already
         }
 
         try
@@ -157,7 +162,12 @@ internal sealed partial class ConfigStore : IDisposable
         }
 
         string fingerprint = WatchedStore.Fingerprint(text);
-        if (context.IsKnown(fingerprint))
+        if (context.IsCurrent(fingerprint))
+        {
+            return WatchedLoad<IReadOnlyList<WorkloadExclusion>>.InForce;
+        }
+
+        if (context.WasRejected(fingerprint))
         {
             return WatchedLoad<IReadOnlyList<WorkloadExclusion>>.Unchanged;
         }

@@ -62,6 +62,10 @@ internal sealed partial class ServerCertificate : IDisposable
         }
     }
 
+    /// <summary>Re-reads the pair now (the watcher does this at every change and poll); returns true when a new
+    /// certificate took effect.</summary>
+    internal bool Reload() => _store.Reload() == ReloadOutcome.Applied;
+
     /// <summary>Reads and loads the PEM certificate and its private key (PKCS#8, RSA or EC).</summary>
     private WatchedLoad<X509Certificate2> Load(WatchedLoadContext<X509Certificate2> context)
     {
@@ -71,9 +75,14 @@ internal sealed partial class ServerCertificate : IDisposable
         }
 
         string fingerprint = Fingerprint(cert, key);
-        if (context.IsKnown(fingerprint))
+        if (context.IsCurrent(fingerprint))
         {
-            return WatchedLoad<X509Certificate2>.Unchanged;
+            return WatchedLoad<X509Certificate2>.InForce; // e.g. a broken pair undone
+        }
+
+        if (context.WasRejected(fingerprint))
+        {
+            return WatchedLoad<X509Certificate2>.Unchanged; // reported once already
         }
 
         return TryCreate(cert, key, out X509Certificate2? next, out error)

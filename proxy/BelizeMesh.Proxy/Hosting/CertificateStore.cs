@@ -280,7 +280,6 @@ internal sealed partial class CertificateStore : IDisposable
             Applied = OnApplied,
             Rejected = (current, failure) =>
             {
-                _metrics.CertificateFilesInForce(false);
                 _metrics.CertificateReloaded(success: false);
                 Log.ReloadRejected(_logger, _directory, failure.Reason, current.Identity, current.Certificate.SerialNumber, current.Certificate.NotAfter);
             },
@@ -288,7 +287,7 @@ internal sealed partial class CertificateStore : IDisposable
             Released = current => current.Channel.Retire(current.Service.Dispose),
         });
         metrics.CertificateInForce(initial.Certificate.NotAfter);
-        metrics.CertificateFilesInForce(true);
+        metrics.ObserveCertificateFilesInForce(() => _store.InputInForce);
     }
 
     public string Directory => _directory;
@@ -318,11 +317,11 @@ internal sealed partial class CertificateStore : IDisposable
         using CertificateFiles files = CertificateFiles.Read(_directory);
         if (context.IsCurrent(files.ContentHash))
         {
-            _metrics.CertificateFilesInForce(true); // e.g. a rejected change undone: the files hold the set in force again
+            return WatchedLoad<CertificateSet>.InForce; // e.g. a rejected change undone: the files hold the set in force again
         }
 
         bool waiting = context.WasRejected(files.ContentHash) && string.Equals(files.ContentHash, _notYetValid, StringComparison.Ordinal);
-        if (context.IsKnown(files.ContentHash) && !waiting)
+        if (context.WasRejected(files.ContentHash) && !waiting)
         {
             return WatchedLoad<CertificateSet>.Unchanged; // a rejected set is reported and counted once, not at every poll
         }
@@ -362,7 +361,6 @@ internal sealed partial class CertificateStore : IDisposable
     {
         _channel.UpdateCredentials(next.Channel, next.Verifier);
         _metrics.CertificateInForce(next.Certificate.NotAfter);
-        _metrics.CertificateFilesInForce(true);
         _metrics.CertificateReloaded(success: true);
         Log.Reloaded(_logger, _directory, next.Identity, next.Certificate.SerialNumber, next.Certificate.NotAfter, next.ContentHash[..12]);
 

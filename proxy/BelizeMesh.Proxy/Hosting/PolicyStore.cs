@@ -53,22 +53,15 @@ internal sealed partial class PolicyStore
         _builder = builder;
         _metrics = metrics;
         _logger = logger;
-        metrics.PolicyFileInForce(true);
         _store = new WatchedStore<ProxySnapshot>(initial, initial.ContentHash, Load, new WatchedStoreHooks<ProxySnapshot>
         {
-            Applied = (previous, next) =>
+            Applied = (_, next) =>
             {
-                if (next.ContentHash != previous.ContentHash)
-                {
-                    _metrics.PolicyFileInForce(true); // (the same content rebuilt for its JWKS files says nothing of the file)
-                }
-
                 _metrics.PolicyReloaded(success: true);
                 Log.Reloaded(_logger, _path, next.ContentHash[..12]);
             },
             Rejected = (_, failure) =>
             {
-                _metrics.PolicyFileInForce(false);
                 _metrics.PolicyReloaded(success: false);
                 foreach (ConfigError error in failure.Errors)
                 {
@@ -76,6 +69,7 @@ internal sealed partial class PolicyStore
                 }
             },
         });
+        metrics.ObservePolicyFileInForce(() => _store.InputInForce);
     }
 
     public string PolicyPath => _path;
@@ -114,15 +108,19 @@ internal sealed partial class PolicyStore
 
         AfterRead?.Invoke();
         string hash = Hash(text);
+
+        // A JWKS file that changed under the policy in force is picked up by rebuilding its snapshot (JwksFiles).
         if (context.IsCurrent(hash))
         {
-            _metrics.PolicyFileInForce(true); // e.g. a rejected edit undone: the file holds the policy in force again
+            // The file holds the policy in force (e.g. a rejected edit undone).
+            return _builder.JwksChanged(current.Policy)
+                ? WatchedLoad<ProxySnapshot>.Loaded(_builder.Build(current.Policy, current.ContentHash), hash)
+                : WatchedLoad<ProxySnapshot>.InForce;
         }
 
-        if (context.IsCurrent(hash) || context.WasRejected(hash))
+        if (context.WasRejected(hash))
         {
-            // A JWKS file that changed under the policy in force is picked up by rebuilding its snapshot (JwksFiles),
-            // also while a rejected edit sits in the file (that stays rejected: reported and counted once).
+            // A rejected edit sits in the file: it stays rejected (reported and counted once), the keys are taken.
             return _builder.JwksChanged(current.Policy) ? Rebuilt(current) : WatchedLoad<ProxySnapshot>.Unchanged;
         }
 
@@ -153,9 +151,10 @@ internal sealed partial class PolicyStore
     private bool Moved(string hash) =>
         !YamlInputGuard.TryReadFile(_path, "policy file", out string again, out _) || !string.Equals(Hash(again), hash, StringComparison.Ordinal);
 
-    /// <summary>The policy in force rebuilt (its JWKS files re-read), from the same input.</summary>
+    /// <summary>The policy in force rebuilt (its JWKS files re-read) while the file holds something else: says nothing
+    /// of the file.</summary>
     private WatchedLoad<ProxySnapshot> Rebuilt(ProxySnapshot current) =>
-        WatchedLoad<ProxySnapshot>.Loaded(_builder.Build(current.Policy, current.ContentHash), current.ContentHash);
+        WatchedLoad<ProxySnapshot>.Rebuilt(_builder.Build(current.Policy, current.ContentHash));
 
     private static WatchedLoad<ProxySnapshot> Failed(IReadOnlyList<ConfigError> errors, string? fingerprint) =>
         WatchedLoad<ProxySnapshot>.Failed(ReloadFailure.FromErrors(errors), fingerprint);

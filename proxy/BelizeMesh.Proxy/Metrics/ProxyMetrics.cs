@@ -54,10 +54,10 @@ internal sealed partial class ProxyMetrics
     // everywhere), when the gauge reports nothing rather than a misleading 0.
     private long _certificateNotAfter = long.MinValue;
 
-    // Whether the policy file's content (and the certificates directory's files) are what is in force: 1, or 0 while
-    // they hold something rejected or unreadable and the last good one stays; -1 until a store reports (no gauge).
-    private int _policyFileInForce = -1;
-    private int _certificateFilesInForce = -1;
+    // Whether the policy file's content (and the certificates directory's files) are what is in force, as the store
+    // that watches them knows it (WatchedStore.InputInForce); null until a store is created (no gauge sample).
+    private Func<bool>? _policyFileInForce;
+    private Func<bool>? _certificateFilesInForce;
 
     public ProxyMetrics(IMeterFactory meterFactory)
     {
@@ -79,8 +79,8 @@ internal sealed partial class ProxyMetrics
         _dnsResolutions = Meter.CreateCounter<long>("belizemesh.proxy.dns.resolutions", "{resolution}", "Resolutions of outbound endpoint DNS names, by route and result (success or failure; a failure keeps the last good addresses).");
         Meter.CreateObservableGauge("belizemesh.proxy.endpoints", ObserveEndpointCounts, "{endpoint}", "Endpoints an outbound route balances across now (one per resolved address of a DNS endpoint), by route.");
         Meter.CreateObservableGauge("belizemesh.certificate.expiry_timestamp", ObserveCertificateExpiry, "s", "Expiry (notAfter) of the certificate in force for new channels, as Unix time in seconds.");
-        Meter.CreateObservableGauge("belizemesh.policy.last_reload_successful", () => ObserveInForce(ref _policyFileInForce), description: "1 when the policy file's content is the policy in force; 0 while the file holds a policy the sidecar rejected, or cannot be read, and the last good policy stays in force.");
-        Meter.CreateObservableGauge("belizemesh.certificate.last_reload_successful", () => ObserveInForce(ref _certificateFilesInForce), description: "1 when the certificates directory's files are the set in force; 0 while they are rejected (invalid, not yet valid, mismatched) and the last good set stays in force.");
+        Meter.CreateObservableGauge("belizemesh.policy.last_reload_successful", () => ObserveInForce(Volatile.Read(ref _policyFileInForce)), description: "1 when the policy file's content is the policy in force; 0 while the file holds a policy the sidecar rejected, or cannot be read, and the last good policy stays in force.");
+        Meter.CreateObservableGauge("belizemesh.certificate.last_reload_successful", () => ObserveInForce(Volatile.Read(ref _certificateFilesInForce)), description: "1 when the certificates directory's files are the set in force; 0 while they are rejected (invalid, not yet valid, mismatched) and the last good set stays in force.");
     }
 
     public Meter Meter { get; }
@@ -220,17 +220,16 @@ internal sealed partial class ProxyMetrics
         }
     }
 
-    /// <summary>Whether the policy file's content is in force (see <c>belizemesh.policy.last_reload_successful</c>).</summary>
-    public void PolicyFileInForce(bool inForce) => Volatile.Write(ref _policyFileInForce, inForce ? 1 : 0);
+    /// <summary>Where <c>belizemesh.policy.last_reload_successful</c> reads whether the policy file's content is in force
+    /// (the policy store's <c>InputInForce</c>), at every scrape.</summary>
+    public void ObservePolicyFileInForce(Func<bool> inForce) => Volatile.Write(ref _policyFileInForce, inForce);
 
-    /// <summary>Whether the certificates directory's files are in force (<c>belizemesh.certificate.last_reload_successful</c>).</summary>
-    public void CertificateFilesInForce(bool inForce) => Volatile.Write(ref _certificateFilesInForce, inForce ? 1 : 0);
+    /// <summary>Where <c>belizemesh.certificate.last_reload_successful</c> reads whether the certificates directory's
+    /// files are in force (the certificate store's <c>InputInForce</c>); never called when no certificate is used.</summary>
+    public void ObserveCertificateFilesInForce(Func<bool> inForce) => Volatile.Write(ref _certificateFilesInForce, inForce);
 
-    private static IEnumerable<Measurement<int>> ObserveInForce(ref int state)
-    {
-        int value = Volatile.Read(ref state);
-        return value < 0 ? [] : [new Measurement<int>(value)];
-    }
+    private static IEnumerable<Measurement<int>> ObserveInForce(Func<bool>? inForce) =>
+        inForce is null ? [] : [new Measurement<int>(inForce() ? 1 : 0)];
 
     private IEnumerable<Measurement<long>> ObserveCertificateExpiry()
     {

@@ -275,6 +275,31 @@ public sealed class CertificateReloadTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_rejected_certificate_change_undone_and_made_again_is_reported_again()
+    {
+        string bundle = RotationPki.Bundle(Pki.RootA);
+        IssuedPem good = Pki.Issue(Pki.RootA, "nawal"), next = Pki.Issue(Pki.RootA, "nawal");
+        using SecretVolume certs = SecretVolume.Create(good, bundle);
+        var logs = new CapturedLogs();
+        await using Sidecar backend = await Sidecar.StartAsync(BackendPolicy(_app.Url), certs: certs.Path, logs: logs);
+
+        certs.Publish(next.Certificate, good.Key, bundle); // a key that does not match
+        await WaitForMetricAsync(backend, "belizemesh_certificate_last_reload_successful 0\n");
+        certs.Publish(good, bundle); // undone: the files hold the set in force again
+        await WaitForMetricAsync(backend, "belizemesh_certificate_last_reload_successful 1\n");
+
+        // The same change again: rejected, reported and counted again, and the gauge follows.
+        certs.Publish(next.Certificate, good.Key, bundle);
+        string metrics = await WaitForMetricAsync(backend, "belizemesh_certificate_reloads_total{result=\"failure\"} 2\n");
+        Assert.Contains("belizemesh_certificate_last_reload_successful 0\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("belizemesh_certificate_reloads_total{result=\"success\"} 0\n", metrics, StringComparison.Ordinal);
+        Assert.Equal(good.Fingerprint, Convert.ToHexString(backend.Host.Certificates!.Current.Certificate.Sha256Fingerprint.Span));
+        string[] errors = [.. logs.Entries.Where(e => e.Level >= LogLevel.Error).Select(e => e.Message)];
+        Assert.Equal(2, errors.Length);
+        Assert.All(errors, e => Assert.Contains("tls.key: the private key does not match the certificate in tls.crt", e, StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Sidecar_is_not_ready_while_its_certificate_is_expired_and_ready_again_after_a_renewal()
     {
         string bundle = RotationPki.Bundle(Pki.RootA);

@@ -256,6 +256,32 @@ public sealed partial class LifecycleTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_rejected_policy_edit_undone_and_made_again_is_reported_again()
+    {
+        var logs = new CapturedLogs();
+        await using Sidecar sidecar = await Sidecar.StartAsync(Sidecar.Policy(_app.Url), watch: false, logs: logs);
+        using HttpClient admin = sidecar.CreateAdminClient();
+        async Task<string> Gauge() => Regex.Match(await admin.GetStringAsync("/metrics"), @"(?m)^belizemesh_policy_last_reload_successful (\S+)$").Groups[1].Value;
+        string good = await File.ReadAllTextAsync(sidecar.PolicyPath);
+        string bad = good.Replace("mode: DISABLE", "mode: SOMETIMES", StringComparison.Ordinal);
+
+        await File.WriteAllTextAsync(sidecar.PolicyPath, bad);
+        Assert.Equal(ReloadResult.Rejected, await sidecar.Host.Policy.ReloadAsync());
+        await File.WriteAllTextAsync(sidecar.PolicyPath, good); // undone
+        Assert.Equal(ReloadResult.Unchanged, await sidecar.Host.Policy.ReloadAsync());
+        Assert.Equal("1", await Gauge());
+
+        // The same edit again: the file no longer holds the policy in force, and that is reported and counted again.
+        await File.WriteAllTextAsync(sidecar.PolicyPath, bad);
+        Assert.Equal(ReloadResult.Rejected, await sidecar.Host.Policy.ReloadAsync());
+        Assert.Equal("0", await Gauge());
+        Assert.Contains("belizemesh_policy_reloads_total{result=\"failure\"} 2\n", await admin.GetStringAsync("/metrics"), StringComparison.Ordinal);
+        string[] errors = [.. logs.Entries.Where(e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Error).Select(e => e.Message)];
+        Assert.Equal(2, errors.Length);
+        Assert.All(errors, e => Assert.Contains("spec.inbound.mode", e, StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Reloads_while_requests_flow_fail_no_request()
     {
         await using Sidecar server = await Sidecar.StartAsync(Sidecar.Policy(_app.Url), watch: false);

@@ -35,7 +35,8 @@ internal sealed class RetryPlan(int attempts, TimeSpan perTryTimeout, RetryCondi
     /// <summary>The original rule of policies without <c>retryOn</c>: connect failures of idempotent methods only.</summary>
     public bool IdempotentOnly { get; } = idempotentOnly;
 
-    /// <summary>The base interval of the back-off before each retry (<see cref="RetryBackoff"/>).</summary>
+    /// <summary>The base interval of the back-off before each retry (<see cref="RetryBackoff"/>): <c>retries.backoff</c>,
+    /// else 25 ms.</summary>
     public TimeSpan BackoffBase { get; init; } = RetryBackoff.DefaultBase;
 
     /// <summary>A plan from a policy; <c>retryOn</c> absent keeps the original behaviour (connect failures, idempotent methods).</summary>
@@ -46,9 +47,10 @@ internal sealed class RetryPlan(int attempts, TimeSpan perTryTimeout, RetryCondi
             return null;
         }
 
+        TimeSpan backoff = spec.Backoff ?? RetryBackoff.DefaultBase;
         return spec.Conditions is { } conditions
-            ? new RetryPlan(spec.Attempts, spec.PerTryTimeout ?? TimeSpan.Zero, conditions, [.. spec.StatusCodes], idempotentOnly: false)
-            : new RetryPlan(spec.Attempts, spec.PerTryTimeout ?? TimeSpan.Zero, RetryConditions.ConnectFailure, [], idempotentOnly: true);
+            ? new RetryPlan(spec.Attempts, spec.PerTryTimeout ?? TimeSpan.Zero, conditions, [.. spec.StatusCodes], idempotentOnly: false) { BackoffBase = backoff }
+            : new RetryPlan(spec.Attempts, spec.PerTryTimeout ?? TimeSpan.Zero, RetryConditions.ConnectFailure, [], idempotentOnly: true) { BackoffBase = backoff };
     }
 
     /// <summary>Whether a response with this status (and headers) is retried.</summary>

@@ -93,6 +93,56 @@ public sealed class SidecarTrafficEmitTests
     }
 
     [Fact]
+    public void Retry_backoff_reaches_the_virtual_service_and_the_callers_sidecar_route_and_rules()
+    {
+        var mesh = Parse("""
+                - name: cart
+                  ports: [{ name: http, number: 8080 }]
+                  retries: { attempts: 2, backoff: 100ms, retryOn: 5xx }
+                  routes:
+                    - name: slow
+                      match: { paths: ["/slow/*"] }
+                      retries: { attempts: 1, backoff: 2s }
+                      destinations: [{ service: cart }]
+                    - name: rest
+                      destinations: [{ service: cart }]
+                - name: web
+                  ports: [{ name: http, number: 8080 }]
+            """);
+        var resources = MeshEmitter.Emit(mesh);
+
+        // Istio: each route's retries, the service's inherited by the route that sets none; valid against the CRD
+        var vs = Assert.Single(resources, r => r.Kind == ResourceKind.VirtualService && r.Name == "cart");
+        Assert.Empty(IstioCrdSchemas.ValidateResource(vs.Document));
+        JsonArray http = vs.Document["spec"]!["http"]!.AsArray();
+        AssertJson("""{"attempts":1,"backoff":"2s"}""", http[0]!["retries"]);
+        AssertJson("""{"attempts":2,"backoff":"0.1s","retryOn":"5xx"}""", http[1]!["retries"]);
+
+        // the callers' sidecar: the route's retries and the rule that sets its own (Istio's default conditions filled in)
+        JsonObject route = RouteTo(mesh, "web", "cart.shop.svc.cluster.local");
+        AssertJson("""{"attempts":2,"backoff":"0.1s","retryOn":"5xx"}""", route["retries"]);
+        AssertJson("""{"attempts":1,"backoff":"2s","retryOn":"connect-failure,refused-stream,unavailable,cancelled,503"}""", route["http"]![0]!["retries"]);
+
+        // and the sidecar reads them back as the base intervals
+        var configMap = Assert.Single(resources, r => r.Kind == ResourceKind.ConfigMap && r.Name == "belizemesh-policy-web");
+        var policy = BelizeMesh.Proxy.Configuration.PolicyParser.Parse((string)configMap.Document["data"]!["policy.yaml"]!, "policy.yaml", new() { PqChannelAvailable = true, PermissiveAvailable = true });
+        Assert.True(policy.Succeeded, string.Join("\n", policy.Errors));
+        var parsed = policy.Policy!.Spec.Outbound.Routes.Single(r => r.Host == "cart.shop.svc.cluster.local");
+        Assert.Equal(TimeSpan.FromMilliseconds(100), parsed.Retries!.Backoff);
+        Assert.Equal(TimeSpan.FromSeconds(2), parsed.Http[0].Retries!.Backoff);
+    }
+
+    [Theory]
+    [InlineData("0s", "mesh.yaml:10:40: spec.services[0].retries.backoff: 0s is too short; Istio requires at least 1ms between retries (leave 'backoff' out for Envoy's 25ms)")]
+    [InlineData("soon", "mesh.yaml:10:40: spec.services[0].retries.backoff: \"soon\" is not a duration; expected a number with unit h, m, s or ms, e.g. 300s, 5m, 1h, 100ms (0 means none)")]
+    public void Retry_backoff_below_a_millisecond_or_not_a_duration_is_a_located_error(string backoff, string expected)
+    {
+        var result = MeshParser.Parse(Header + $"    - name: cart\n      ports: [{{ name: http, number: 80 }}]\n      retries: {{ attempts: 2, backoff: {backoff} }}\n", "mesh.yaml");
+        Assert.False(result.Succeeded);
+        Assert.Equal([expected], result.Errors.Select(e => e.ToString()));
+    }
+
+    [Fact]
     public void Destinations_the_sidecar_cannot_reach_are_left_out_and_reported()
     {
         var mesh = Parse("""

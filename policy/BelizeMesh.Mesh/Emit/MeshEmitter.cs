@@ -374,6 +374,7 @@ public static partial class MeshEmitter
                 http["retries"] = Obj(
                     ("attempts", retries.Attempts),
                     ("perTryTimeout", Duration(retries.PerTryTimeout)),
+                    ("backoff", Duration(retries.Backoff)),
                     ("retryOn", retries.RetryOn));
             }
 

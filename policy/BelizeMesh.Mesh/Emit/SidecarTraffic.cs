@@ -64,7 +64,7 @@ internal static class SidecarTraffic
             retryOn = string.Join(',', kept);
         }
 
-        return Obj(("attempts", attempts), ("perTryTimeout", Duration(spec?.PerTryTimeout)), ("retryOn", retryOn));
+        return Obj(("attempts", attempts), ("perTryTimeout", Duration(spec?.PerTryTimeout)), ("backoff", Duration(spec?.Backoff)), ("retryOn", retryOn));
     }
 
     /// <summary>The service a destination reaches over the PQ path, or null (an external host, a service without the sidecar).</summary>

@@ -117,7 +117,12 @@ public static class Protocols
 }
 
 /// <summary>Retry policy: attempts, per-try timeout, Envoy retry-on conditions.</summary>
-public sealed record RetrySpec(int Attempts, TimeSpan? PerTryTimeout, string? RetryOn, SourcePosition Position);
+public sealed record RetrySpec(int Attempts, TimeSpan? PerTryTimeout, string? RetryOn, SourcePosition Position)
+{
+    /// <summary>Istio's <c>backoff</c>: the base interval of the jittered back-off between retries (at least 1 ms);
+    /// null = Envoy's default, 25 ms.</summary>
+    public TimeSpan? Backoff { get; init; }
+}
 
 /// <summary>A named subset of a service's pods, selected by labels.</summary>
 public sealed record SubsetSpec(string Name, IReadOnlyList<KeyValuePair<string, string>> Labels, SourcePosition Position);

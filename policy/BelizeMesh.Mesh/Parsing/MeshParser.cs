@@ -396,9 +396,16 @@ public static class MeshParser
 
             var attempts = r.Int("attempts", 0, 100, required: true, hint: "a number of attempts");
             var perTry = r.Duration("perTryTimeout");
+            var backoff = r.Duration("backoff");
+            if (backoff < TimeSpan.FromMilliseconds(1))
+            {
+                r.Error("backoff", $"{Durations.Format(backoff.Value)} is too short; Istio requires at least 1ms between retries (leave 'backoff' out for Envoy's 25ms)");
+                backoff = null;
+            }
+
             var retryOn = r.String("retryOn", hint: "Envoy retry conditions, e.g. 5xx,reset,connect-failure");
             r.Finish();
-            return attempts is null ? null : new RetrySpec(attempts.Value, perTry, retryOn, r.Position);
+            return attempts is null ? null : new RetrySpec(attempts.Value, perTry, retryOn, r.Position) { Backoff = backoff };
         }
 
         private RouteSpec? BindRoute(YamlMap r, string serviceName, string ns)

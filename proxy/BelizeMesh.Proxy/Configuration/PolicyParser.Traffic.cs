@@ -28,6 +28,8 @@ public static partial class PolicyParser
 
     private sealed partial class Reader
     {
+        private static readonly TimeSpan s_minBackoff = TimeSpan.FromMilliseconds(1);
+
         /// <summary><c>retries</c> of a route or a rule; null when absent. The budget only exists on routes.</summary>
         private RetryPolicySpec? ReadRetries(YamlMap parent, out RetryBudgetSpec budget, bool allowBudget)
         {
@@ -39,6 +41,13 @@ public static partial class PolicyParser
 
             int attempts = r.Int("attempts", 0, 10, hint: "a number of attempts") ?? 0;
             TimeSpan? perTry = r.Duration("perTryTimeout");
+            TimeSpan? backoff = r.Duration("backoff");
+            if (backoff < s_minBackoff)
+            {
+                r.Error("backoff", $"{DurationText(backoff.Value)} is too short; the base interval between retries must be at least 1ms (leave 'backoff' out for Envoy's 25ms)");
+                backoff = null;
+            }
+
             RetryConditions? conditions = null;
             var codes = new List<int>();
             if (r.String("retryOn", hint: "a comma-separated list of conditions, e.g. 5xx,reset") is { } retryOn)
@@ -80,7 +89,7 @@ public static partial class PolicyParser
             }
 
             r.Finish();
-            return new RetryPolicySpec(attempts, perTry, conditions, codes);
+            return new RetryPolicySpec(attempts, perTry, conditions, codes) { Backoff = backoff };
         }
 
         private IReadOnlyList<HttpRuleSpec> ReadHttpRules(YamlMap route)

@@ -109,7 +109,12 @@ public enum RetryConditions
 /// idempotent methods only. With conditions (Envoy's names), any method is retried as Envoy does, provided the request
 /// body can be replayed (no body, or a Content-Length up to 64 KiB, buffered before the first try).
 /// </summary>
-public sealed record RetryPolicySpec(int Attempts, TimeSpan? PerTryTimeout, RetryConditions? Conditions, IReadOnlyList<int> StatusCodes);
+public sealed record RetryPolicySpec(int Attempts, TimeSpan? PerTryTimeout, RetryConditions? Conditions, IReadOnlyList<int> StatusCodes)
+{
+    /// <summary>The base interval of the jittered exponential back-off before each retry (Istio's <c>retries.backoff</c>,
+    /// Envoy's <c>base_interval</c>; the max interval is 10 times it); null = Envoy's default, 25 ms.</summary>
+    public TimeSpan? Backoff { get; init; }
+}
 
 /// <summary>
 /// The retry budget of a route: retries in flight may be at most <see cref="Percent"/> of the route's requests in

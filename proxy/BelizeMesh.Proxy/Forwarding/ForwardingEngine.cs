@@ -120,10 +120,15 @@ internal sealed class UpstreamTarget(
 /// header and body copying, upgrades, streaming without buffering, error classification — and own the routing.
 /// <para>Steps: (1) pick an endpoint, (2) send, (3) on success record health from the status, (4) on a connect failure
 /// eject/retry, (5) otherwise report the error; and as it ends, whatever the outcome, record the request
-/// (<see cref="RequestState.Recorder"/>: the dispatcher hands this task to Kestrel instead of awaiting it).</para>
+/// (<see cref="RequestState.Recorder"/>: the dispatcher hands this task to Kestrel instead of awaiting it). Before each
+/// retry it waits a back-off (<see cref="RetryBackoff"/>) drawn from <c>random</c> (null = <see cref="Random.Shared"/>) on
+/// the clock <c>time</c> (null = <see cref="TimeProvider.System"/>), which also runs the per-try timer.</para>
 /// </remarks>
-internal sealed partial class ForwardingEngine(IHttpForwarder forwarder, ProxyMetrics metrics, ILogger<ForwardingEngine> logger)
+internal sealed partial class ForwardingEngine(IHttpForwarder forwarder, ProxyMetrics metrics, ILogger<ForwardingEngine> logger, TrafficRandom? random = null, TimeProvider? time = null)
 {
+    private readonly TrafficRandom _random = random ?? new TrafficRandom();
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+
     /// <summary>Forwards the request; labelled <paramref name="route"/> in its metrics, which are recorded as it ends
     /// (<see cref="RequestState.Recorder"/>), whatever the outcome.</summary>
     public async Task ForwardAsync(HttpContext context, UpstreamTarget target, RequestState state, string route)
@@ -161,6 +166,27 @@ internal sealed partial class ForwardingEngine(IHttpForwarder forwarder, ProxyMe
                 int failedCount = 0;
                 for (int attempt = 0; ; attempt++)
                 {
+                    // (0) a retry waits first, as Envoy's: a fully jittered exponential back-off. Its budget slot is
+                    // held meanwhile (an active retry), the per-try timer starts after it, and a client that goes away
+                    // meanwhile ends the request without another attempt.
+                    if (attempt > 0)
+                    {
+                        TimeSpan wait = RetryBackoff.Interval(plan?.BackoffBase ?? RetryBackoff.DefaultBase, attempt, _random.NextDouble());
+                        if (wait > TimeSpan.Zero)
+                        {
+                            await Task.Delay(wait, _time, context.RequestAborted).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                        }
+
+                        if (context.RequestAborted.IsCancellationRequested)
+                        {
+                            Log.RetryAbandoned(logger, target.RouteId, attempt, attempts);
+                            state.Flag = ResponseFlag.DownstreamTermination;
+                            return;
+                        }
+
+                        ResetResponse(context);
+                    }
+
                     // (1) pick
                     EndpointState endpoint = target.Balancer.Pick(context, endpoints.Current, failed.AsSpan(0, failedCount));
                     bool mayRetry = canRetry && attempt < attempts;
@@ -174,7 +200,7 @@ internal sealed partial class ForwardingEngine(IHttpForwarder forwarder, ProxyMe
                         retryState.BudgetExhausted = false;
                         if (plan!.PerTryTimeout > TimeSpan.Zero)
                         {
-                            perTry = new CancellationTokenSource(plan.PerTryTimeout);
+                            perTry = new CancellationTokenSource(plan.PerTryTimeout, _time);
                             retryState.PerTry = perTry;
                         }
 
@@ -233,7 +259,6 @@ internal sealed partial class ForwardingEngine(IHttpForwarder forwarder, ProxyMe
                             Log.RetryingResponse(logger, target.RouteId, endpoint.Address.ToString(), status, attempt + 1, attempts);
                             metrics.Retried(target.RouteId);
                             holdingRetry = budget is not null;
-                            ResetResponse(context);
                             failed ??= new EndpointState[attempts];
                             failed[failedCount++] = endpoint;
                             continue;
@@ -265,7 +290,6 @@ internal sealed partial class ForwardingEngine(IHttpForwarder forwarder, ProxyMe
                             Log.Retrying(logger, target.RouteId, endpoint.Address.ToString(), failure, attempt + 1, attempts);
                             metrics.Retried(target.RouteId);
                             holdingRetry = budget is not null;
-                            ResetResponse(context);
                             failed ??= new EndpointState[attempts];
                             failed[failedCount++] = endpoint;
                             continue;
@@ -398,6 +422,9 @@ internal sealed partial class ForwardingEngine(IHttpForwarder forwarder, ProxyMe
 
         [LoggerMessage(104, LogLevel.Information, "Retrying route {Route}: {Endpoint} answered {Status} (retry {Attempt} of {Attempts}).", EventName = "RetryingResponse")]
         public static partial void RetryingResponse(ILogger logger, string route, string endpoint, int status, int attempt, int attempts);
+
+        [LoggerMessage(105, LogLevel.Debug, "Retry {Attempt} of {Attempts} on route {Route} not made: the client went away during the back-off.", EventName = "RetryAbandoned")]
+        public static partial void RetryAbandoned(ILogger logger, string route, int attempt, int attempts);
 
         [LoggerMessage(101, LogLevel.Warning, "Ejected endpoint {Endpoint} of route {Route} after {Failures} consecutive failures, for {EjectionTime}.", EventName = "EndpointEjected")]
         public static partial void EndpointEjected(ILogger logger, string route, string endpoint, int failures, TimeSpan ejectionTime);

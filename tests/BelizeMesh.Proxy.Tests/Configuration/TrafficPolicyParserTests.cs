@@ -1,4 +1,5 @@
 using BelizeMesh.Proxy.Configuration;
+using BelizeMesh.Proxy.Forwarding;
 
 namespace BelizeMesh.Proxy.Tests.Configuration;
 
@@ -97,7 +98,34 @@ public sealed class TrafficPolicyParserTests
         Assert.Empty(route.Http);
     }
 
+    [Fact]
+    public void Retries_backoff_sets_the_base_interval_of_the_wait_between_retries()
+    {
+        OutboundRouteSpec route = Route("""
+                    retries: { attempts: 2, retryOn: 5xx, backoff: 100ms }
+                    http:
+                      - name: slow
+                        destinations: [{ subset: v1 }]
+                        retries: { attempts: 1, backoff: 2s }
+                      - name: default
+                        destinations: [{ subset: v1 }]
+                        retries: { attempts: 1 }
+            """);
+
+        Assert.Equal(TimeSpan.FromMilliseconds(100), route.Retries!.Backoff);
+        Assert.Equal(TimeSpan.FromMilliseconds(100), RetryPlan.From(route.Retries)!.BackoffBase);
+        Assert.Equal(TimeSpan.FromSeconds(2), RetryPlan.From(route.Http[0].Retries)!.BackoffBase);
+        Assert.Null(route.Http[1].Retries!.Backoff);
+        Assert.Equal(TimeSpan.FromMilliseconds(25), RetryPlan.From(route.Http[1].Retries)!.BackoffBase); // Envoy's default
+    }
+
     [Theory]
+    [InlineData("        retries: { attempts: 1, backoff: 0s }", 11, 42,
+        "spec.outbound.routes[0].retries.backoff: 0ms is too short; the base interval between retries must be at least 1ms (leave 'backoff' out for Envoy's 25ms)")]
+    [InlineData("        http:\n          - retries: { attempts: 1, backoff: 0 }\n            destinations: [{ subset: v1 }]", 12, 46,
+        "spec.outbound.routes[0].http[0].retries.backoff: 0ms is too short; the base interval between retries must be at least 1ms (leave 'backoff' out for Envoy's 25ms)")]
+    [InlineData("        retries: { attempts: 1, backoff: soon }", 11, 42,
+        "spec.outbound.routes[0].retries.backoff: \"soon\" is not a duration; expected a number with unit h, m, s or ms, e.g. 300s, 5m, 1h, 100ms (0 means none)")]
     [InlineData("        retries: { attempts: 1, retryOn: \"5xx,gateway-eror\" }", 11, 42,
         "spec.outbound.routes[0].retries.retryOn: unknown condition \"gateway-eror\"; did you mean \"gateway-error\"?; use Envoy's names: 5xx, gateway-error, connect-failure, reset, retriable-4xx, refused-stream, retriable-status-codes, cancelled, deadline-exceeded, internal, resource-exhausted, unavailable, or a status code such as 503")]
     [InlineData("        retries: { attempts: 1, perTryTimeout: 5 }", 11, 48,

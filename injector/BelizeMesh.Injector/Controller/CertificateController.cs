@@ -35,6 +35,7 @@ internal sealed partial class CertificateController : IDisposable
     private readonly HashSet<string> _reportedForeign = new(StringComparer.Ordinal);
     private readonly string _namespaceLabel;
     private readonly string _namespaceLabelValue;
+    private readonly RenewalSchedule _schedule;
     private RootAuthority? _root;
     // Until when the API server asked (429 Too Many Requests) for no more writes: the pass stops writing until then.
     private DateTimeOffset _throttledUntil = DateTimeOffset.MinValue;
@@ -42,15 +43,18 @@ internal sealed partial class CertificateController : IDisposable
 
     /// <summary>
     /// A controller on <paramref name="client"/>; its watches' retries are paced by <paramref name="retryClock"/> (the
-    /// real clock unless given; tests pass a fake one), every certificate and Lease decision by <paramref name="time"/>.
+    /// real clock unless given; tests pass a fake one), every certificate and Lease decision by <paramref name="time"/>;
+    /// <paramref name="renewalDraw"/> places each certificate's renewal in the jitter span (<see cref="RenewalSchedule"/>;
+    /// its fingerprint unless given).
     /// </summary>
-    public CertificateController(ControllerKubernetes client, ControllerOptions options, TimeProvider time, ILogger logger, ControllerMetrics? metrics = null, TimeProvider? retryClock = null)
+    public CertificateController(ControllerKubernetes client, ControllerOptions options, TimeProvider time, ILogger logger, ControllerMetrics? metrics = null, TimeProvider? retryClock = null, Func<MeshCertificate, double>? renewalDraw = null)
     {
         retryClock ??= TimeProvider.System;
         _client = client;
         _options = options;
         _time = time;
         _logger = logger;
+        _schedule = new RenewalSchedule(options.RenewBefore, renewalDraw);
         Metrics = metrics ?? new ControllerMetrics();
         if (!ControllerOptions.TryParseSelector(options.NamespaceSelector, out _namespaceLabel, out _namespaceLabelValue))
         {
@@ -256,13 +260,13 @@ internal sealed partial class CertificateController : IDisposable
         for (int attempt = 1; attempt <= attempts; attempt++)
         {
             DateTimeOffset now = _time.GetUtcNow();
-            SecretAssessment verdict = SecretAssessment.Assess(current, id, root, now, _options.RenewBefore, _time);
+            SecretAssessment verdict = SecretAssessment.Assess(current, id, root, now, _schedule, _time);
             switch (verdict.Action)
             {
                 case SecretAction.UpToDate:
                     _retryAt.Remove(key);
                     _failures.Remove(key);
-                    return (verdict.NotAfter - _options.RenewBefore, verdict.NotAfter);
+                    return (verdict.RenewAt, verdict.NotAfter);
                 case SecretAction.Foreign:
                     if (_reportedForeign.Add(key))
                     {
@@ -280,7 +284,7 @@ internal sealed partial class CertificateController : IDisposable
 
             try
             {
-                (V1Secret written, DateTimeOffset notAfter) = await WriteAsync(account, current, verdict, root, leading).ConfigureAwait(false);
+                (V1Secret written, DateTimeOffset notAfter, DateTimeOffset renewAt) = await WriteAsync(account, current, verdict, root, leading).ConfigureAwait(false);
                 Secrets.Upsert(written);
                 _retryAt.Remove(key);
                 _failures.Remove(key);
@@ -306,7 +310,7 @@ internal sealed partial class CertificateController : IDisposable
                         break;
                 }
 
-                return (notAfter - _options.RenewBefore, notAfter);
+                return (renewAt, notAfter);
             }
             catch (HttpOperationException e) when (ApiErrors.IsConflict(e) || ApiErrors.IsNotFound(e))
             {
@@ -389,8 +393,9 @@ internal sealed partial class CertificateController : IDisposable
         }
     }
 
-    /// <summary>Creates or replaces (with the resourceVersion of <paramref name="current"/>) the Secret.</summary>
-    private async Task<(V1Secret, DateTimeOffset)> WriteAsync(V1ServiceAccount account, V1Secret? current, SecretAssessment verdict, RootAuthority root, CancellationToken leading)
+    /// <summary>Creates or replaces (with the resourceVersion of <paramref name="current"/>) the Secret; returns it with
+    /// its certificate's NotAfter and renewal time.</summary>
+    private async Task<(V1Secret, DateTimeOffset, DateTimeOffset)> WriteAsync(V1ServiceAccount account, V1Secret? current, SecretAssessment verdict, RootAuthority root, CancellationToken leading)
     {
         string ns = account.Metadata.NamespaceProperty;
         string sa = account.Metadata.Name;
@@ -420,11 +425,13 @@ internal sealed partial class CertificateController : IDisposable
 
         byte[]? keyBytes = null;
         DateTimeOffset notAfter;
+        DateTimeOffset renewAt;
         try
         {
             if (verdict.Action == SecretAction.UpdateBundle)
             {
                 notAfter = verdict.NotAfter!.Value;
+                renewAt = verdict.RenewAt!.Value;
             }
             else
             {
@@ -441,6 +448,7 @@ internal sealed partial class CertificateController : IDisposable
                 data[ServiceCredentials.CertificateFileName] = Encoding.UTF8.GetBytes(issued.CertificatePem);
                 data[ServiceCredentials.KeyFileName] = keyBytes;
                 notAfter = issued.Certificate.NotAfter;
+                renewAt = _schedule.RenewAt(issued.Certificate);
                 meta.Annotations[ServiceCertificateSecret.SpiffeIdAnnotation] = request.SpiffeId.ToString();
                 meta.Annotations[ServiceCertificateSecret.NotAfterAnnotation] = ServiceCertificateSecret.FormatNotAfter(notAfter);
             }
@@ -450,7 +458,7 @@ internal sealed partial class CertificateController : IDisposable
             V1Secret written = current is null
                 ? await _client.CoreV1.CreateNamespacedSecretAsync(secret, ns, cancellationToken: leading).ConfigureAwait(false)
                 : await _client.CoreV1.ReplaceNamespacedSecretAsync(secret, meta.Name, ns, cancellationToken: leading).ConfigureAwait(false);
-            return (written, notAfter);
+            return (written, notAfter, renewAt);
         }
         finally
         {

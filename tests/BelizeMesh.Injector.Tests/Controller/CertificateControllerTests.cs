@@ -72,14 +72,14 @@ public sealed class CertificateControllerTests
     [Theory]
     [InlineData(90 * 24 * 60, 30 * 24 * 60)] // the default: 90-day certificates renewed 30 days before expiry
     [InlineData(60, 20)]                     // short-lived: 1 h renewed 20 min before expiry
-    public async Task Renews_at_the_threshold_and_not_before(int validityMinutes, int renewBeforeMinutes)
+    public async Task Renews_at_the_threshold_and_not_before_when_the_draw_is_the_latest(int validityMinutes, int renewBeforeMinutes)
     {
         var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
         await using var h = await ControllerHarness.StartAsync(clock);
         h.Api.AddNamespace(Ns, optedIn: true);
         h.Api.AddServiceAccount(Ns, "cart");
         var options = new ControllerOptions { CertificateValidity = TimeSpan.FromMinutes(validityMinutes), RenewBefore = TimeSpan.FromMinutes(renewBeforeMinutes) };
-        var a = h.Start("a", options);
+        var a = h.Start("a", options, renewalDraw: _ => 0);
         await h.Api.WaitForAsync(() => h.Serial(Ns, "cart") is not null, "first issuance");
         string first = h.Serial(Ns, "cart")!;
         DateTimeOffset notAfter = MeshCertificate.ParsePem(h.SecretData(Ns, "belizemesh-certs-cart")!["tls.crt"]).NotAfter;
@@ -99,6 +99,41 @@ public sealed class CertificateControllerTests
         await h.Api.WaitForAsync(() => a.Metrics.Renewed(RenewalReason.Expiring) == 1, "the renewal counted");
         await h.Api.WaitForAsync(() => h.Events(Ns, "CertificateRenewed").Count == 1, "a CertificateRenewed event");
         await h.Api.WaitForAsync(() => a.Metrics.EarliestExpiryUnixSeconds == credentials.Certificate.NotAfter.ToUnixTimeSeconds(), "the expiry gauge updated");
+    }
+
+    [Fact]
+    public async Task Certificates_issued_together_are_renewed_at_their_own_point_of_the_jitter_span()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var h = await ControllerHarness.StartAsync(clock);
+        h.Api.AddNamespace(Ns, optedIn: true);
+        h.Api.AddServiceAccount(Ns, "cart");
+        h.Api.AddServiceAccount(Ns, "orders");
+        // The test's random source: cart draws the start of the span, orders its end (the --renew-before threshold).
+        var a = h.Start("a", renewalDraw: c => c.SpiffeId!.ServiceAccount == "cart" ? 1 : 0);
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "cart") is not null && h.Serial(Ns, "orders") is not null, "both issued in one burst");
+        string cart = h.Serial(Ns, "cart")!, orders = h.Serial(Ns, "orders")!;
+        MeshCertificate issued = MeshCertificate.ParsePem(h.SecretData(Ns, "belizemesh-certs-cart")!["tls.crt"]);
+        DateTimeOffset threshold = issued.NotAfter - TimeSpan.FromDays(30);
+        DateTimeOffset spanStart = threshold - TimeSpan.FromDays(9); // a tenth of the 90-day lifetime
+
+        await AdvanceAndWaitForPassAsync(h, a, clock, spanStart - TimeSpan.FromMinutes(1) - clock.GetUtcNow());
+        Assert.Equal(cart, h.Serial(Ns, "cart"));
+
+        clock.Advance(TimeSpan.FromMinutes(2));
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "cart") is { } s && s != cart, "cart renewed at the start of the span");
+        Assert.Equal(orders, h.Serial(Ns, "orders"));
+
+        await AdvanceAndWaitForPassAsync(h, a, clock, threshold - TimeSpan.FromMinutes(1) - clock.GetUtcNow());
+        Assert.Equal(orders, h.Serial(Ns, "orders"));
+        clock.Advance(TimeSpan.FromMinutes(2));
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "orders") is { } s && s != orders, "orders renewed at the threshold");
+
+        // Renewed nine days apart, so their next renewals are nine days apart too (the metric is not asserted: a
+        // 51-day jump of the fake clock can expire the Lease while a write is in flight, which then goes uncounted).
+        DateTimeOffset cartNotAfter = MeshCertificate.ParsePem(h.SecretData(Ns, "belizemesh-certs-cart")!["tls.crt"]).NotAfter;
+        DateTimeOffset ordersNotAfter = MeshCertificate.ParsePem(h.SecretData(Ns, "belizemesh-certs-orders")!["tls.crt"]).NotAfter;
+        Assert.InRange(ordersNotAfter - cartNotAfter, TimeSpan.FromDays(9) - TimeSpan.FromMinutes(5), TimeSpan.FromDays(9) + TimeSpan.FromMinutes(5));
     }
 
     [Fact]

@@ -40,6 +40,8 @@ internal sealed partial class CertificateController : IDisposable
     // Until when the API server asked (429 Too Many Requests) for no more writes: the pass stops writing until then.
     private DateTimeOffset _throttledUntil = DateTimeOffset.MinValue;
     private string? _rootProblem;
+    // The signing root (its Secret's resourceVersion) for which capped lifetimes were reported: once per root, not per certificate.
+    private string? _reportedCap;
 
     /// <summary>
     /// A controller on <paramref name="client"/>; its watches' retries are paced by <paramref name="retryClock"/> (the
@@ -284,7 +286,7 @@ internal sealed partial class CertificateController : IDisposable
 
             try
             {
-                (V1Secret written, DateTimeOffset notAfter, DateTimeOffset renewAt) = await WriteAsync(account, current, verdict, root, leading).ConfigureAwait(false);
+                (V1Secret written, DateTimeOffset notAfter, DateTimeOffset? renewAt) = await WriteAsync(account, current, verdict, root, leading).ConfigureAwait(false);
                 Secrets.Upsert(written);
                 _retryAt.Remove(key);
                 _failures.Remove(key);
@@ -308,6 +310,11 @@ internal sealed partial class CertificateController : IDisposable
                         Metrics.RecordBundleUpdate();
                         LogBundleUpdated(_logger, key, root.Bundle.Roots.Count);
                         break;
+                }
+
+                if (verdict.Action != SecretAction.UpdateBundle && renewAt is null)
+                {
+                    await ReportCappedAsync(root, notAfter, leading).ConfigureAwait(false);
                 }
 
                 return (renewAt, notAfter);
@@ -393,9 +400,32 @@ internal sealed partial class CertificateController : IDisposable
         }
     }
 
+    /// <summary>
+    /// Once per signing root: a Warning (log and Event on the root Secret) that certificates are being capped at the
+    /// root's NotAfter, so the operator rotates the root before workloads run out of certificates.
+    /// </summary>
+    private async Task ReportCappedAsync(RootAuthority root, DateTimeOffset notAfter, CancellationToken leading)
+    {
+        if (_reportedCap == root.Version)
+        {
+            return;
+        }
+
+        _reportedCap = root.Version;
+        MeshCertificate ca = root.Authority.Certificate;
+        string message = $"The signing root (serial {ca.SerialNumber}) expires at {ServiceCertificateSecret.FormatNotAfter(ca.NotAfter)}, within --cert-validity {ControllerOptions.FormatDuration(_options.CertificateValidity)}: certificates are issued only until then (the first until {ServiceCertificateSecret.FormatNotAfter(notAfter)}); rotate the root (docs/injector.md, Root rotation)";
+        LogCapped(_logger, message);
+        string key = Reflector<V1Secret>.Key(_options.RootSecretNamespace, _options.RootSecretName);
+        if (RootSecret.Items.TryGetValue(key, out V1Secret? secret))
+        {
+            var involved = new V1ObjectReference { ApiVersion = "v1", Kind = "Secret", Name = secret.Metadata.Name, NamespaceProperty = secret.Metadata.NamespaceProperty, Uid = secret.Metadata.Uid, ResourceVersion = secret.Metadata.ResourceVersion };
+            await EventAsync(involved, "Warning", "RootExpiresSoon", message, leading).ConfigureAwait(false);
+        }
+    }
+
     /// <summary>Creates or replaces (with the resourceVersion of <paramref name="current"/>) the Secret; returns it with
-    /// its certificate's NotAfter and renewal time.</summary>
-    private async Task<(V1Secret, DateTimeOffset, DateTimeOffset)> WriteAsync(V1ServiceAccount account, V1Secret? current, SecretAssessment verdict, RootAuthority root, CancellationToken leading)
+    /// its certificate's NotAfter and renewal time (null: no renewal for expiry, it lasts as long as the root).</summary>
+    private async Task<(V1Secret, DateTimeOffset, DateTimeOffset?)> WriteAsync(V1ServiceAccount account, V1Secret? current, SecretAssessment verdict, RootAuthority root, CancellationToken leading)
     {
         string ns = account.Metadata.NamespaceProperty;
         string sa = account.Metadata.Name;
@@ -425,13 +455,13 @@ internal sealed partial class CertificateController : IDisposable
 
         byte[]? keyBytes = null;
         DateTimeOffset notAfter;
-        DateTimeOffset renewAt;
+        DateTimeOffset? renewAt;
         try
         {
             if (verdict.Action == SecretAction.UpdateBundle)
             {
                 notAfter = verdict.NotAfter!.Value;
-                renewAt = verdict.RenewAt!.Value;
+                renewAt = verdict.RenewAt;
             }
             else
             {
@@ -441,14 +471,14 @@ internal sealed partial class CertificateController : IDisposable
                     Namespace = ns,
                     ServiceAccount = sa,
                     TrustDomain = _options.TrustDomain,
-                    Validity = _options.CertificateValidity,
+                    Validity = CappedValidity(root),
                 };
                 using IssuedCertificate issued = root.Authority.Issue(request);
                 keyBytes = Encoding.UTF8.GetBytes(issued.ExportPrivateKeyPem());
                 data[ServiceCredentials.CertificateFileName] = Encoding.UTF8.GetBytes(issued.CertificatePem);
                 data[ServiceCredentials.KeyFileName] = keyBytes;
                 notAfter = issued.Certificate.NotAfter;
-                renewAt = _schedule.RenewAt(issued.Certificate);
+                renewAt = issued.Certificate.NotAfter >= root.Authority.Certificate.NotAfter - RootAuthority.CapSlack ? null : _schedule.RenewAt(issued.Certificate);
                 meta.Annotations[ServiceCertificateSecret.SpiffeIdAnnotation] = request.SpiffeId.ToString();
                 meta.Annotations[ServiceCertificateSecret.NotAfterAnnotation] = ServiceCertificateSecret.FormatNotAfter(notAfter);
             }
@@ -467,6 +497,19 @@ internal sealed partial class CertificateController : IDisposable
                 CryptographicOperations.ZeroMemory(keyBytes);
             }
         }
+    }
+
+    /// <summary>
+    /// <c>--cert-validity</c>, or less when the signing root expires sooner: the certificate then ends with the root
+    /// (as Istio's CA caps a workload certificate at its signing certificate's NotAfter) instead of failing to issue.
+    /// A root already expired is not capped: issuing then fails with the CA's own message (create a new root).
+    /// </summary>
+    private TimeSpan CappedValidity(RootAuthority root)
+    {
+        DateTimeOffset now = _time.GetUtcNow();
+        DateTimeOffset issuedAt = new(now.UtcTicks - (now.UtcTicks % TimeSpan.TicksPerSecond), TimeSpan.Zero);
+        TimeSpan left = root.Authority.Certificate.NotAfter - issuedAt - RootAuthority.CapSlack;
+        return left > TimeSpan.Zero && left < _options.CertificateValidity ? left : _options.CertificateValidity;
     }
 
     /// <summary>Deletes the Secrets this controller owns whose ServiceAccount is gone (or was recreated with another uid).</summary>
@@ -531,16 +574,19 @@ internal sealed partial class CertificateController : IDisposable
         }
     }
 
-    private async Task EventAsync(V1ServiceAccount account, string type, string reason, string message, CancellationToken leading)
+    private Task EventAsync(V1ServiceAccount account, string type, string reason, string message, CancellationToken leading) =>
+        EventAsync(new V1ObjectReference { ApiVersion = "v1", Kind = "ServiceAccount", Name = account.Metadata.Name, NamespaceProperty = account.Metadata.NamespaceProperty, Uid = account.Metadata.Uid, ResourceVersion = account.Metadata.ResourceVersion }, type, reason, message, leading);
+
+    private async Task EventAsync(V1ObjectReference involved, string type, string reason, string message, CancellationToken leading)
     {
         DateTime now = _time.GetUtcNow().UtcDateTime;
-        string ns = account.Metadata.NamespaceProperty;
+        string ns = involved.NamespaceProperty;
         var e = new Corev1Event
         {
             ApiVersion = "v1",
             Kind = "Event",
-            Metadata = new V1ObjectMeta { Name = $"{account.Metadata.Name}.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8))}", NamespaceProperty = ns },
-            InvolvedObject = new V1ObjectReference { ApiVersion = "v1", Kind = "ServiceAccount", Name = account.Metadata.Name, NamespaceProperty = ns, Uid = account.Metadata.Uid, ResourceVersion = account.Metadata.ResourceVersion },
+            Metadata = new V1ObjectMeta { Name = $"{involved.Name}.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8))}", NamespaceProperty = ns },
+            InvolvedObject = involved,
             Reason = reason,
             Message = message,
             Type = type,
@@ -618,6 +664,9 @@ internal sealed partial class CertificateController : IDisposable
 
     [LoggerMessage(EventId = 11, Level = LogLevel.Warning, Message = "Writing {Secret} was refused with 429 Too Many Requests: no writes for {RetrySeconds} s")]
     private static partial void LogThrottled(ILogger logger, string secret, double retrySeconds);
+
+    [LoggerMessage(EventId = 12, Level = LogLevel.Warning, Message = "{Message}")]
+    private static partial void LogCapped(ILogger logger, string message);
 
     [LoggerMessage(EventId = 10, Level = LogLevel.Debug, Message = "Could not record Event {Reason} in {Namespace}: {Error}")]
     private static partial void LogEventFailed(ILogger logger, string reason, string @namespace, string error);

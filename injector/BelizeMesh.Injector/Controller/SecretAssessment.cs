@@ -79,8 +79,14 @@ internal readonly record struct SecretAssessment(SecretAction Action, RenewalRea
                 return new(SecretAction.Renew, RenewalReason.RootRotated, certificate.NotAfter, $"signed by '{certificate.Issuer}', not by the signing root (serial {root.Authority.Certificate.SerialNumber})");
             }
 
-            DateTimeOffset renewAt = schedule.RenewAt(certificate);
-            if (now >= renewAt)
+            DateTimeOffset? renewAt = schedule.RenewAt(certificate);
+            if (certificate.NotAfter >= root.Authority.Certificate.NotAfter - RootAuthority.CapSlack)
+            {
+                // Already lasts as long as the signing root (capped at issuance): a renewal by the same root could not
+                // extend it. It is renewed when the root is rotated (the check above), not at every pass.
+                renewAt = null;
+            }
+            else if (now >= renewAt)
             {
                 return new(SecretAction.Renew, RenewalReason.Expiring, certificate.NotAfter, $"expires at {certificate.NotAfter:u}, renewal due at {renewAt:u}");
             }
@@ -115,6 +121,12 @@ internal readonly record struct SecretAssessment(SecretAction Action, RenewalRea
 /// <summary>The signing root loaded from the root Secret, and the trust bundle every <c>ca.crt</c> carries.</summary>
 internal sealed class RootAuthority : IDisposable
 {
+    /// <summary>
+    /// A certificate capped at the signing root's NotAfter ends at most this much earlier (issuance truncates its
+    /// NotBefore to the second, read again from the clock, so the cap leaves one second to stay within the root).
+    /// </summary>
+    public static readonly TimeSpan CapSlack = TimeSpan.FromSeconds(1);
+
     private RootAuthority(CertificateAuthority authority, TrustBundle bundle, string version)
     {
         Authority = authority;

@@ -137,6 +137,69 @@ public sealed class CertificateControllerTests
     }
 
     [Fact]
+    public async Task A_root_expiring_within_the_validity_caps_certificates_at_its_expiry_warns_once_and_does_not_churn()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var h = await ControllerHarness.StartAsync(clock);
+        using var shortRoot = CertificateAuthority.CreateRoot(new RootCertificateOptions { Time = clock, Subject = "CN=Short Root,O=BelizeMesh", Validity = TimeSpan.FromDays(40) });
+        h.PutRootSecret(shortRoot);
+        h.Api.AddNamespace(Ns, optedIn: true);
+        h.Api.AddServiceAccount(Ns, "cart");
+        h.Api.AddServiceAccount(Ns, "orders");
+        var a = h.Start("a");
+
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "cart") is not null && h.Serial(Ns, "orders") is not null, "both issued despite the 40 days left on the root");
+        foreach (string sa in new[] { "cart", "orders" })
+        {
+            Dictionary<string, string> data = h.SecretData(Ns, ServiceCertificateSecret.NameFor(sa))!;
+            using var credentials = ServiceCredentials.FromPem(data["tls.crt"], data["tls.key"], data["ca.crt"], new CertificateValidatorOptions { Time = clock });
+            Assert.InRange(credentials.Certificate.NotAfter, shortRoot.Certificate.NotAfter - TimeSpan.FromSeconds(1), shortRoot.Certificate.NotAfter);
+        }
+
+        h.Api.AddServiceAccount(Ns, "payments");
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "payments") is not null, "a later issuance capped too");
+        await h.Api.WaitForAsync(() => h.Events(ControllerHarness.SystemNamespace, "RootExpiresSoon").Count > 0, "a Warning Event on the root Secret");
+        JsonObject warning = Assert.Single(h.Events(ControllerHarness.SystemNamespace, "RootExpiresSoon"));
+        Assert.Equal("Warning", warning["type"]!.GetValue<string>());
+        Assert.Equal("belizemesh-root-ca", warning["involvedObject"]!["name"]!.GetValue<string>());
+        Assert.Contains("rotate the root", warning["message"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Single(h.Logs, l => l.Contains("Warning: The signing root", StringComparison.Ordinal));
+        Assert.Empty(h.Events(Ns, "CertificateFailed"));
+
+        // Well inside the renew-before window, but a renewal by this root could not extend them: nothing is rewritten.
+        string cart = h.Serial(Ns, "cart")!;
+        int writes = SecretWrites(h).Count;
+        await AdvanceAndWaitForPassAsync(h, a, clock, TimeSpan.FromDays(20));
+        await AdvanceAndWaitForPassAsync(h, a, clock, TimeSpan.FromHours(1));
+        Assert.Equal(cart, h.Serial(Ns, "cart"));
+        Assert.Equal(writes, SecretWrites(h).Count);
+
+        // Rotating the root renews them with the full --cert-validity.
+        h.PutRootSecret(h.Root);
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "cart") is { } s && s != cart, "renewed by the new root");
+        MeshCertificate renewed = MeshCertificate.ParsePem(h.SecretData(Ns, "belizemesh-certs-cart")!["tls.crt"]);
+        Assert.Equal(TimeSpan.FromDays(90), renewed.NotAfter - renewed.NotBefore);
+    }
+
+    [Fact]
+    public async Task A_root_already_expired_still_fails_with_a_message_that_says_so()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var h = await ControllerHarness.StartAsync(clock);
+        using var oldRoot = CertificateAuthority.CreateRoot(new RootCertificateOptions { Time = clock, Subject = "CN=Old Root,O=BelizeMesh", Validity = TimeSpan.FromDays(1) });
+        h.PutRootSecret(oldRoot);
+        clock.Advance(TimeSpan.FromDays(2));
+        h.Api.AddNamespace(Ns, optedIn: true);
+        h.Api.AddServiceAccount(Ns, "cart");
+        var a = h.Start("a");
+
+        await h.Api.WaitForAsync(() => h.Events(Ns, "CertificateFailed").Count > 0, "a CertificateFailed Event");
+        Assert.Contains("expired", h.Events(Ns, "CertificateFailed")[0]["message"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Null(h.Serial(Ns, "cart"));
+        Assert.Empty(h.Events(ControllerHarness.SystemNamespace, "RootExpiresSoon"));
+    }
+
+    [Fact]
     public async Task A_conflict_during_renewal_rereads_the_secret_and_keeps_the_other_writers_change()
     {
         var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);

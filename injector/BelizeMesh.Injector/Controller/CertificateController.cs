@@ -156,13 +156,17 @@ internal sealed partial class CertificateController : IDisposable
         foreach (V1ServiceAccount account in ServiceAccounts.Items.Values)
         {
             string ns = account.Metadata.NamespaceProperty;
-            if (!Namespaces.Items.TryGetValue(ns, out V1Namespace? space) || !OptsIn(space))
+            string sa = account.Metadata.Name;
+            string key = Reflector<V1Secret>.Key(ns, ServiceCertificateSecret.NameFor(sa));
+            // A namespace that stopped opting in still runs the pods injected before and mounts their Secrets: the
+            // Secrets the controller issued there stay valid (renewed, new bundles), but no new one is issued. (Secrets
+            // written by hand with 'belizemesh certs secret', without the ownerReference, stay the operator's there.)
+            bool optedIn = Namespaces.Items.TryGetValue(ns, out V1Namespace? space) && OptsIn(space);
+            if (!optedIn && !(Secrets.Items.TryGetValue(key, out V1Secret? issued) && OwnedBy(issued, account)))
             {
                 continue;
             }
 
-            string sa = account.Metadata.Name;
-            string key = Reflector<V1Secret>.Key(ns, ServiceCertificateSecret.NameFor(sa));
             wanted.Add(key);
             if (root is null)
             {
@@ -182,7 +186,7 @@ internal sealed partial class CertificateController : IDisposable
             }
 
             leading.ThrowIfCancellationRequested();
-            (DateTimeOffset? due, DateTimeOffset? notAfter) = await ReconcileAsync(account, root, leading).ConfigureAwait(false);
+            (DateTimeOffset? due, DateTimeOffset? notAfter) = await ReconcileAsync(account, root, optedIn, leading).ConfigureAwait(false);
             next = Min(next, due);
             if (notAfter is { } expiry)
             {
@@ -202,6 +206,19 @@ internal sealed partial class CertificateController : IDisposable
 
         Metrics.SetManaged(managed, earliest);
         return next;
+    }
+
+    private static bool OwnedBy(V1Secret secret, V1ServiceAccount account)
+    {
+        foreach (V1OwnerReference reference in secret.Metadata.OwnerReferences ?? [])
+        {
+            if (reference.Kind == "ServiceAccount" && reference.ApiVersion == "v1" && reference.Name == account.Metadata.Name && reference.Uid == account.Metadata.Uid)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private bool OptsIn(V1Namespace space) =>
@@ -249,8 +266,9 @@ internal sealed partial class CertificateController : IDisposable
         }
     }
 
-    /// <summary>Brings one ServiceAccount's Secret up to date; returns when it next needs attention and its NotAfter.</summary>
-    private async Task<(DateTimeOffset? Due, DateTimeOffset? NotAfter)> ReconcileAsync(V1ServiceAccount account, RootAuthority root, CancellationToken leading)
+    /// <summary>Brings one ServiceAccount's Secret up to date (creating it only when <paramref name="mayIssue"/>); returns
+    /// when it next needs attention and its NotAfter.</summary>
+    private async Task<(DateTimeOffset? Due, DateTimeOffset? NotAfter)> ReconcileAsync(V1ServiceAccount account, RootAuthority root, bool mayIssue, CancellationToken leading)
     {
         string ns = account.Metadata.NamespaceProperty;
         string sa = account.Metadata.Name;
@@ -265,6 +283,8 @@ internal sealed partial class CertificateController : IDisposable
             SecretAssessment verdict = SecretAssessment.Assess(current, id, root, now, _schedule, _time);
             switch (verdict.Action)
             {
+                case SecretAction.Issue when !mayIssue:
+                    return (null, null); // deleted meanwhile in a namespace that no longer opts in: stays deleted
                 case SecretAction.UpToDate:
                     _retryAt.Remove(key);
                     _failures.Remove(key);

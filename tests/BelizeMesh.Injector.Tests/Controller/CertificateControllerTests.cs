@@ -69,6 +69,31 @@ public sealed class CertificateControllerTests
         await h.Api.WaitForAsync(() => h.Serial(Ns, "orders") is not null, "issued for a new service account");
     }
 
+    [Fact]
+    public async Task A_namespace_that_stops_opting_in_keeps_its_secrets_renewed_but_gets_no_new_ones()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var h = await ControllerHarness.StartAsync(clock);
+        h.Api.AddNamespace(Ns, optedIn: true);
+        h.Api.AddServiceAccount(Ns, "cart");
+        var a = h.Start("a", renewalDraw: _ => 0);
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "cart") is not null, "issued while opted in");
+        string first = h.Serial(Ns, "cart")!;
+
+        h.Api.Mutate("namespaces", null, Ns, o => o["metadata"]!["labels"] = new JsonObject());
+        await h.Api.WaitForAsync(() => !a.Controller.Namespaces.Items.ContainsKey(Ns), "the namespace left the opted-in set");
+        h.Api.AddServiceAccount(Ns, "orders");
+        await h.Api.WaitForAsync(() => a.Controller.ServiceAccounts.Items.ContainsKey($"{Ns}/orders"), "the new ServiceAccount seen");
+        await AdvanceAndWaitForPassAsync(h, a, clock, TimeSpan.FromMinutes(1));
+        Assert.Null(h.Serial(Ns, "orders"));
+
+        // Pods injected before still mount belizemesh-certs-cart: it is renewed at its threshold as before.
+        await AdvanceAndWaitForPassAsync(h, a, clock, TimeSpan.FromDays(60) + TimeSpan.FromMinutes(1));
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "cart") is { } s && s != first, "renewed after the opt-out");
+        Assert.Null(h.Serial(Ns, "orders"));
+        Assert.NotNull(h.Api.Get("secrets", Ns, "belizemesh-certs-cart"));
+    }
+
     [Theory]
     [InlineData(90 * 24 * 60, 30 * 24 * 60)] // the default: 90-day certificates renewed 30 days before expiry
     [InlineData(60, 20)]                     // short-lived: 1 h renewed 20 min before expiry

@@ -29,10 +29,10 @@ internal sealed partial class CertificateController : IDisposable
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
-    private readonly Dictionary<string, DateTimeOffset> _retryAt = new(StringComparer.Ordinal);
-    // Failures in a row per Secret: each doubles the wait before the next attempt (and its Warning Event).
-    private readonly Dictionary<string, int> _failures = new(StringComparer.Ordinal);
-    private readonly HashSet<string> _reportedForeign = new(StringComparer.Ordinal);
+    // One record per Secret that is waiting: until when, after how many failures in a row, whether a foreign Secret of
+    // that name was reported. Dropped on success, and at every pass for Secrets no longer wanted (ServiceAccount gone,
+    // namespace no longer opted in), so it never outgrows the Secrets in play.
+    private readonly Dictionary<string, PendingSecret> _pending = new(StringComparer.Ordinal);
     private readonly string _namespaceLabel;
     private readonly string _namespaceLabelValue;
     private readonly RenewalSchedule _schedule;
@@ -173,9 +173,9 @@ internal sealed partial class CertificateController : IDisposable
                 continue;
             }
 
-            if (_retryAt.TryGetValue(key, out DateTimeOffset retry) && retry > now)
+            if (_pending.TryGetValue(key, out PendingSecret pending) && pending.RetryAt > now)
             {
-                next = Min(next, retry);
+                next = Min(next, pending.RetryAt);
                 continue;
             }
 
@@ -195,6 +195,7 @@ internal sealed partial class CertificateController : IDisposable
             }
         }
 
+        PrunePending(wanted);
         if (_throttledUntil <= _time.GetUtcNow())
         {
             await DeleteOrphansAsync(leading).ConfigureAwait(false);
@@ -207,6 +208,27 @@ internal sealed partial class CertificateController : IDisposable
         Metrics.SetManaged(managed, earliest);
         return next;
     }
+
+    /// <summary>Forgets the retries of Secrets no longer wanted.</summary>
+    private void PrunePending(HashSet<string> wanted)
+    {
+        List<string>? gone = null;
+        foreach (string key in _pending.Keys)
+        {
+            if (!wanted.Contains(key))
+            {
+                (gone ??= []).Add(key);
+            }
+        }
+
+        foreach (string key in gone ?? [])
+        {
+            _pending.Remove(key);
+        }
+    }
+
+    /// <summary>Secrets waiting for a retry (tests check that it shrinks).</summary>
+    internal int PendingCount => _pending.Count;
 
     private static bool OwnedBy(V1Secret secret, V1ServiceAccount account)
     {
@@ -286,11 +308,11 @@ internal sealed partial class CertificateController : IDisposable
                 case SecretAction.Issue when !mayIssue:
                     return (null, null); // deleted meanwhile in a namespace that no longer opts in: stays deleted
                 case SecretAction.UpToDate:
-                    _retryAt.Remove(key);
-                    _failures.Remove(key);
+                    _pending.Remove(key);
                     return (verdict.RenewAt, verdict.NotAfter);
                 case SecretAction.Foreign:
-                    if (_reportedForeign.Add(key))
+                    _pending.TryGetValue(key, out PendingSecret before);
+                    if (!before.ForeignReported)
                     {
                         LogForeign(_logger, key, verdict.Detail);
                         await EventAsync(account, "Warning", "CertificateFailed", $"Secret {name} exists and was not written by BelizeMesh ({verdict.Detail}); delete it to let the controller issue one", leading).ConfigureAwait(false);
@@ -300,7 +322,7 @@ internal sealed partial class CertificateController : IDisposable
                     // deletes it. Check again after the failure backoff, not at every pass (a refused create and a
                     // read each time) nor only at the hourly pass.
                     DateTimeOffset recheck = _time.GetUtcNow() + _options.FailureBackoff;
-                    _retryAt[key] = recheck;
+                    _pending[key] = before with { RetryAt = recheck, ForeignReported = true };
                     return (recheck, null);
             }
 
@@ -308,9 +330,7 @@ internal sealed partial class CertificateController : IDisposable
             {
                 (V1Secret written, DateTimeOffset notAfter, DateTimeOffset? renewAt) = await WriteAsync(account, current, verdict, root, leading).ConfigureAwait(false);
                 Secrets.Upsert(written);
-                _retryAt.Remove(key);
-                _failures.Remove(key);
-                _reportedForeign.Remove(key);
+                _pending.Remove(key);
                 string serial = "";
                 switch (verdict.Action)
                 {
@@ -363,7 +383,7 @@ internal sealed partial class CertificateController : IDisposable
                 Metrics.RecordFailed();
                 TimeSpan wait = ApiErrors.RetryAfter(e, _options.FailureBackoff);
                 _throttledUntil = _time.GetUtcNow() + wait;
-                _retryAt[key] = _throttledUntil;
+                _pending[key] = (_pending.TryGetValue(key, out PendingSecret throttled) ? throttled : default) with { RetryAt = _throttledUntil };
                 LogThrottled(_logger, key, wait.TotalSeconds);
                 return (_throttledUntil, null);
             }
@@ -382,11 +402,11 @@ internal sealed partial class CertificateController : IDisposable
         Metrics.RecordFailed();
         // The failure backoff (30 s) after the first failure, doubling with each further one in a row up to 16 times
         // that: a Secret that cannot be written (a webhook, a quota, RBAC) does not cost a write and an Event every 30 s.
-        int failures = _failures.TryGetValue(key, out int before) ? Math.Min(before + 1, 5) : 1;
-        _failures[key] = failures;
+        _pending.TryGetValue(key, out PendingSecret before);
+        int failures = Math.Min(before.Failures + 1, 5);
         TimeSpan backoff = _options.FailureBackoff * (1 << (failures - 1));
         DateTimeOffset retry = _time.GetUtcNow() + backoff;
-        _retryAt[key] = retry;
+        _pending[key] = before with { RetryAt = retry, Failures = failures };
         LogFailed(_logger, key, error, backoff.TotalSeconds);
         await EventAsync(account, "Warning", "CertificateFailed", $"Could not write {ServiceCertificateSecret.NameFor(account.Metadata.Name)}: {error}; retrying in {ControllerOptions.FormatDuration(backoff)}", leading).ConfigureAwait(false);
         return (retry, null);
@@ -650,6 +670,10 @@ internal sealed partial class CertificateController : IDisposable
             return "?";
         }
     }
+
+    /// <summary>A Secret waiting: not before <see cref="RetryAt"/>; <see cref="Failures"/> in a row (each doubles the wait
+    /// before the next attempt and its Warning Event); whether the foreign Secret of that name was reported.</summary>
+    private readonly record struct PendingSecret(DateTimeOffset RetryAt, int Failures, bool ForeignReported);
 
     private static DateTimeOffset? Min(DateTimeOffset? a, DateTimeOffset? b) => a is null ? b : b is null ? a : a < b ? a : b;
 

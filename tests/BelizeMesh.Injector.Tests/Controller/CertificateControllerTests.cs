@@ -225,6 +225,27 @@ public sealed class CertificateControllerTests
     }
 
     [Fact]
+    public async Task Retries_of_secrets_are_forgotten_when_their_service_account_goes()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var h = await ControllerHarness.StartAsync(clock);
+        h.Api.AddNamespace(Ns, optedIn: true);
+        // cart's Secret cannot be written (an admission webhook refuses it); orders' name is taken by someone else's Secret.
+        h.Api.Intercept = (method, resource, ns, name) => method == "POST" && resource == "secrets" && name == "belizemesh-certs-cart" ? 403 : null;
+        h.Api.Create("secrets", Ns, new JsonObject { ["metadata"] = new JsonObject { ["name"] = "belizemesh-certs-orders" }, ["type"] = "Opaque", ["data"] = new JsonObject() });
+        h.Api.AddServiceAccount(Ns, "cart");
+        h.Api.AddServiceAccount(Ns, "orders");
+        h.Api.AddServiceAccount(Ns, "default");
+        var a = h.Start("a");
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "default") is not null && a.Controller.PendingCount == 2, "cart failing and orders foreign, both waiting to retry");
+
+        h.Api.Delete("serviceaccounts", Ns, "cart");
+        h.Api.Delete("serviceaccounts", Ns, "orders");
+        await h.Api.WaitForAsync(() => a.Controller.PendingCount == 0, "their retries forgotten");
+        Assert.NotNull(h.Serial(Ns, "default"));
+    }
+
+    [Fact]
     public async Task A_conflict_during_renewal_rereads_the_secret_and_keeps_the_other_writers_change()
     {
         var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);

@@ -29,28 +29,34 @@ internal sealed partial class CertificateController : IDisposable
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
-    private readonly Dictionary<string, DateTimeOffset> _retryAt = new(StringComparer.Ordinal);
-    // Failures in a row per Secret: each doubles the wait before the next attempt (and its Warning Event).
-    private readonly Dictionary<string, int> _failures = new(StringComparer.Ordinal);
-    private readonly HashSet<string> _reportedForeign = new(StringComparer.Ordinal);
+    // One record per Secret that is waiting: until when, after how many failures in a row, whether a foreign Secret of
+    // that name was reported. Dropped on success, and at every pass for Secrets no longer wanted (ServiceAccount gone,
+    // namespace no longer opted in), so it never outgrows the Secrets in play.
+    private readonly Dictionary<string, PendingSecret> _pending = new(StringComparer.Ordinal);
     private readonly string _namespaceLabel;
     private readonly string _namespaceLabelValue;
+    private readonly RenewalSchedule _schedule;
     private RootAuthority? _root;
     // Until when the API server asked (429 Too Many Requests) for no more writes: the pass stops writing until then.
     private DateTimeOffset _throttledUntil = DateTimeOffset.MinValue;
     private string? _rootProblem;
+    // The signing root (its Secret's resourceVersion) for which capped lifetimes were reported: once per root, not per certificate.
+    private string? _reportedCap;
 
     /// <summary>
     /// A controller on <paramref name="client"/>; its watches' retries are paced by <paramref name="retryClock"/> (the
-    /// real clock unless given; tests pass a fake one), every certificate and Lease decision by <paramref name="time"/>.
+    /// real clock unless given; tests pass a fake one), every certificate and Lease decision by <paramref name="time"/>;
+    /// <paramref name="renewalDraw"/> places each certificate's renewal in the jitter span (<see cref="RenewalSchedule"/>;
+    /// its fingerprint unless given).
     /// </summary>
-    public CertificateController(ControllerKubernetes client, ControllerOptions options, TimeProvider time, ILogger logger, ControllerMetrics? metrics = null, TimeProvider? retryClock = null)
+    public CertificateController(ControllerKubernetes client, ControllerOptions options, TimeProvider time, ILogger logger, ControllerMetrics? metrics = null, TimeProvider? retryClock = null, Func<MeshCertificate, double>? renewalDraw = null)
     {
         retryClock ??= TimeProvider.System;
         _client = client;
         _options = options;
         _time = time;
         _logger = logger;
+        _schedule = new RenewalSchedule(options.RenewBefore, renewalDraw);
         Metrics = metrics ?? new ControllerMetrics();
         if (!ControllerOptions.TryParseSelector(options.NamespaceSelector, out _namespaceLabel, out _namespaceLabelValue))
         {
@@ -150,22 +156,26 @@ internal sealed partial class CertificateController : IDisposable
         foreach (V1ServiceAccount account in ServiceAccounts.Items.Values)
         {
             string ns = account.Metadata.NamespaceProperty;
-            if (!Namespaces.Items.TryGetValue(ns, out V1Namespace? space) || !OptsIn(space))
+            string sa = account.Metadata.Name;
+            string key = Reflector<V1Secret>.Key(ns, ServiceCertificateSecret.NameFor(sa));
+            // A namespace that stopped opting in still runs the pods injected before and mounts their Secrets: the
+            // Secrets the controller issued there stay valid (renewed, new bundles), but no new one is issued. (Secrets
+            // written by hand with 'belizemesh certs secret', without the ownerReference, stay the operator's there.)
+            bool optedIn = Namespaces.Items.TryGetValue(ns, out V1Namespace? space) && OptsIn(space);
+            if (!optedIn && !(Secrets.Items.TryGetValue(key, out V1Secret? issued) && OwnedBy(issued, account)))
             {
                 continue;
             }
 
-            string sa = account.Metadata.Name;
-            string key = Reflector<V1Secret>.Key(ns, ServiceCertificateSecret.NameFor(sa));
             wanted.Add(key);
             if (root is null)
             {
                 continue;
             }
 
-            if (_retryAt.TryGetValue(key, out DateTimeOffset retry) && retry > now)
+            if (_pending.TryGetValue(key, out PendingSecret pending) && pending.RetryAt > now)
             {
-                next = Min(next, retry);
+                next = Min(next, pending.RetryAt);
                 continue;
             }
 
@@ -176,7 +186,7 @@ internal sealed partial class CertificateController : IDisposable
             }
 
             leading.ThrowIfCancellationRequested();
-            (DateTimeOffset? due, DateTimeOffset? notAfter) = await ReconcileAsync(account, root, leading).ConfigureAwait(false);
+            (DateTimeOffset? due, DateTimeOffset? notAfter) = await ReconcileAsync(account, root, optedIn, leading).ConfigureAwait(false);
             next = Min(next, due);
             if (notAfter is { } expiry)
             {
@@ -185,6 +195,7 @@ internal sealed partial class CertificateController : IDisposable
             }
         }
 
+        PrunePending(wanted);
         if (_throttledUntil <= _time.GetUtcNow())
         {
             await DeleteOrphansAsync(leading).ConfigureAwait(false);
@@ -196,6 +207,40 @@ internal sealed partial class CertificateController : IDisposable
 
         Metrics.SetManaged(managed, earliest);
         return next;
+    }
+
+    /// <summary>Forgets the retries of Secrets no longer wanted.</summary>
+    private void PrunePending(HashSet<string> wanted)
+    {
+        List<string>? gone = null;
+        foreach (string key in _pending.Keys)
+        {
+            if (!wanted.Contains(key))
+            {
+                (gone ??= []).Add(key);
+            }
+        }
+
+        foreach (string key in gone ?? [])
+        {
+            _pending.Remove(key);
+        }
+    }
+
+    /// <summary>Secrets waiting for a retry (tests check that it shrinks).</summary>
+    internal int PendingCount => _pending.Count;
+
+    private static bool OwnedBy(V1Secret secret, V1ServiceAccount account)
+    {
+        foreach (V1OwnerReference reference in secret.Metadata.OwnerReferences ?? [])
+        {
+            if (reference.Kind == "ServiceAccount" && reference.ApiVersion == "v1" && reference.Name == account.Metadata.Name && reference.Uid == account.Metadata.Uid)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private bool OptsIn(V1Namespace space) =>
@@ -243,8 +288,9 @@ internal sealed partial class CertificateController : IDisposable
         }
     }
 
-    /// <summary>Brings one ServiceAccount's Secret up to date; returns when it next needs attention and its NotAfter.</summary>
-    private async Task<(DateTimeOffset? Due, DateTimeOffset? NotAfter)> ReconcileAsync(V1ServiceAccount account, RootAuthority root, CancellationToken leading)
+    /// <summary>Brings one ServiceAccount's Secret up to date (creating it only when <paramref name="mayIssue"/>); returns
+    /// when it next needs attention and its NotAfter.</summary>
+    private async Task<(DateTimeOffset? Due, DateTimeOffset? NotAfter)> ReconcileAsync(V1ServiceAccount account, RootAuthority root, bool mayIssue, CancellationToken leading)
     {
         string ns = account.Metadata.NamespaceProperty;
         string sa = account.Metadata.Name;
@@ -256,15 +302,17 @@ internal sealed partial class CertificateController : IDisposable
         for (int attempt = 1; attempt <= attempts; attempt++)
         {
             DateTimeOffset now = _time.GetUtcNow();
-            SecretAssessment verdict = SecretAssessment.Assess(current, id, root, now, _options.RenewBefore, _time);
+            SecretAssessment verdict = SecretAssessment.Assess(current, id, root, now, _schedule, _time);
             switch (verdict.Action)
             {
+                case SecretAction.Issue when !mayIssue:
+                    return (null, null); // deleted meanwhile in a namespace that no longer opts in: stays deleted
                 case SecretAction.UpToDate:
-                    _retryAt.Remove(key);
-                    _failures.Remove(key);
-                    return (verdict.NotAfter - _options.RenewBefore, verdict.NotAfter);
+                    _pending.Remove(key);
+                    return (verdict.RenewAt, verdict.NotAfter);
                 case SecretAction.Foreign:
-                    if (_reportedForeign.Add(key))
+                    _pending.TryGetValue(key, out PendingSecret before);
+                    if (!before.ForeignReported)
                     {
                         LogForeign(_logger, key, verdict.Detail);
                         await EventAsync(account, "Warning", "CertificateFailed", $"Secret {name} exists and was not written by BelizeMesh ({verdict.Detail}); delete it to let the controller issue one", leading).ConfigureAwait(false);
@@ -274,17 +322,15 @@ internal sealed partial class CertificateController : IDisposable
                     // deletes it. Check again after the failure backoff, not at every pass (a refused create and a
                     // read each time) nor only at the hourly pass.
                     DateTimeOffset recheck = _time.GetUtcNow() + _options.FailureBackoff;
-                    _retryAt[key] = recheck;
+                    _pending[key] = before with { RetryAt = recheck, ForeignReported = true };
                     return (recheck, null);
             }
 
             try
             {
-                (V1Secret written, DateTimeOffset notAfter) = await WriteAsync(account, current, verdict, root, leading).ConfigureAwait(false);
+                (V1Secret written, DateTimeOffset notAfter, DateTimeOffset? renewAt) = await WriteAsync(account, current, verdict, root, leading).ConfigureAwait(false);
                 Secrets.Upsert(written);
-                _retryAt.Remove(key);
-                _failures.Remove(key);
-                _reportedForeign.Remove(key);
+                _pending.Remove(key);
                 string serial = "";
                 switch (verdict.Action)
                 {
@@ -306,7 +352,12 @@ internal sealed partial class CertificateController : IDisposable
                         break;
                 }
 
-                return (notAfter - _options.RenewBefore, notAfter);
+                if (verdict.Action != SecretAction.UpdateBundle && renewAt is null)
+                {
+                    await ReportCappedAsync(root, notAfter, leading).ConfigureAwait(false);
+                }
+
+                return (renewAt, notAfter);
             }
             catch (HttpOperationException e) when (ApiErrors.IsConflict(e) || ApiErrors.IsNotFound(e))
             {
@@ -332,7 +383,7 @@ internal sealed partial class CertificateController : IDisposable
                 Metrics.RecordFailed();
                 TimeSpan wait = ApiErrors.RetryAfter(e, _options.FailureBackoff);
                 _throttledUntil = _time.GetUtcNow() + wait;
-                _retryAt[key] = _throttledUntil;
+                _pending[key] = (_pending.TryGetValue(key, out PendingSecret throttled) ? throttled : default) with { RetryAt = _throttledUntil };
                 LogThrottled(_logger, key, wait.TotalSeconds);
                 return (_throttledUntil, null);
             }
@@ -351,11 +402,11 @@ internal sealed partial class CertificateController : IDisposable
         Metrics.RecordFailed();
         // The failure backoff (30 s) after the first failure, doubling with each further one in a row up to 16 times
         // that: a Secret that cannot be written (a webhook, a quota, RBAC) does not cost a write and an Event every 30 s.
-        int failures = _failures.TryGetValue(key, out int before) ? Math.Min(before + 1, 5) : 1;
-        _failures[key] = failures;
+        _pending.TryGetValue(key, out PendingSecret before);
+        int failures = Math.Min(before.Failures + 1, 5);
         TimeSpan backoff = _options.FailureBackoff * (1 << (failures - 1));
         DateTimeOffset retry = _time.GetUtcNow() + backoff;
-        _retryAt[key] = retry;
+        _pending[key] = before with { RetryAt = retry, Failures = failures };
         LogFailed(_logger, key, error, backoff.TotalSeconds);
         await EventAsync(account, "Warning", "CertificateFailed", $"Could not write {ServiceCertificateSecret.NameFor(account.Metadata.Name)}: {error}; retrying in {ControllerOptions.FormatDuration(backoff)}", leading).ConfigureAwait(false);
         return (retry, null);
@@ -389,8 +440,32 @@ internal sealed partial class CertificateController : IDisposable
         }
     }
 
-    /// <summary>Creates or replaces (with the resourceVersion of <paramref name="current"/>) the Secret.</summary>
-    private async Task<(V1Secret, DateTimeOffset)> WriteAsync(V1ServiceAccount account, V1Secret? current, SecretAssessment verdict, RootAuthority root, CancellationToken leading)
+    /// <summary>
+    /// Once per signing root: a Warning (log and Event on the root Secret) that certificates are being capped at the
+    /// root's NotAfter, so the operator rotates the root before workloads run out of certificates.
+    /// </summary>
+    private async Task ReportCappedAsync(RootAuthority root, DateTimeOffset notAfter, CancellationToken leading)
+    {
+        if (_reportedCap == root.Version)
+        {
+            return;
+        }
+
+        _reportedCap = root.Version;
+        MeshCertificate ca = root.Authority.Certificate;
+        string message = $"The signing root (serial {ca.SerialNumber}) expires at {ServiceCertificateSecret.FormatNotAfter(ca.NotAfter)}, within --cert-validity {ControllerOptions.FormatDuration(_options.CertificateValidity)}: certificates are issued only until then (the first until {ServiceCertificateSecret.FormatNotAfter(notAfter)}); rotate the root (docs/injector.md, Root rotation)";
+        LogCapped(_logger, message);
+        string key = Reflector<V1Secret>.Key(_options.RootSecretNamespace, _options.RootSecretName);
+        if (RootSecret.Items.TryGetValue(key, out V1Secret? secret))
+        {
+            var involved = new V1ObjectReference { ApiVersion = "v1", Kind = "Secret", Name = secret.Metadata.Name, NamespaceProperty = secret.Metadata.NamespaceProperty, Uid = secret.Metadata.Uid, ResourceVersion = secret.Metadata.ResourceVersion };
+            await EventAsync(involved, "Warning", "RootExpiresSoon", message, leading).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Creates or replaces (with the resourceVersion of <paramref name="current"/>) the Secret; returns it with
+    /// its certificate's NotAfter and renewal time (null: no renewal for expiry, it lasts as long as the root).</summary>
+    private async Task<(V1Secret, DateTimeOffset, DateTimeOffset?)> WriteAsync(V1ServiceAccount account, V1Secret? current, SecretAssessment verdict, RootAuthority root, CancellationToken leading)
     {
         string ns = account.Metadata.NamespaceProperty;
         string sa = account.Metadata.Name;
@@ -420,11 +495,13 @@ internal sealed partial class CertificateController : IDisposable
 
         byte[]? keyBytes = null;
         DateTimeOffset notAfter;
+        DateTimeOffset? renewAt;
         try
         {
             if (verdict.Action == SecretAction.UpdateBundle)
             {
                 notAfter = verdict.NotAfter!.Value;
+                renewAt = verdict.RenewAt;
             }
             else
             {
@@ -434,13 +511,14 @@ internal sealed partial class CertificateController : IDisposable
                     Namespace = ns,
                     ServiceAccount = sa,
                     TrustDomain = _options.TrustDomain,
-                    Validity = _options.CertificateValidity,
+                    Validity = CappedValidity(root),
                 };
                 using IssuedCertificate issued = root.Authority.Issue(request);
                 keyBytes = Encoding.UTF8.GetBytes(issued.ExportPrivateKeyPem());
                 data[ServiceCredentials.CertificateFileName] = Encoding.UTF8.GetBytes(issued.CertificatePem);
                 data[ServiceCredentials.KeyFileName] = keyBytes;
                 notAfter = issued.Certificate.NotAfter;
+                renewAt = issued.Certificate.NotAfter >= root.Authority.Certificate.NotAfter - RootAuthority.CapSlack ? null : _schedule.RenewAt(issued.Certificate);
                 meta.Annotations[ServiceCertificateSecret.SpiffeIdAnnotation] = request.SpiffeId.ToString();
                 meta.Annotations[ServiceCertificateSecret.NotAfterAnnotation] = ServiceCertificateSecret.FormatNotAfter(notAfter);
             }
@@ -450,7 +528,7 @@ internal sealed partial class CertificateController : IDisposable
             V1Secret written = current is null
                 ? await _client.CoreV1.CreateNamespacedSecretAsync(secret, ns, cancellationToken: leading).ConfigureAwait(false)
                 : await _client.CoreV1.ReplaceNamespacedSecretAsync(secret, meta.Name, ns, cancellationToken: leading).ConfigureAwait(false);
-            return (written, notAfter);
+            return (written, notAfter, renewAt);
         }
         finally
         {
@@ -459,6 +537,19 @@ internal sealed partial class CertificateController : IDisposable
                 CryptographicOperations.ZeroMemory(keyBytes);
             }
         }
+    }
+
+    /// <summary>
+    /// <c>--cert-validity</c>, or less when the signing root expires sooner: the certificate then ends with the root
+    /// (as Istio's CA caps a workload certificate at its signing certificate's NotAfter) instead of failing to issue.
+    /// A root already expired is not capped: issuing then fails with the CA's own message (create a new root).
+    /// </summary>
+    private TimeSpan CappedValidity(RootAuthority root)
+    {
+        DateTimeOffset now = _time.GetUtcNow();
+        DateTimeOffset issuedAt = new(now.UtcTicks - (now.UtcTicks % TimeSpan.TicksPerSecond), TimeSpan.Zero);
+        TimeSpan left = root.Authority.Certificate.NotAfter - issuedAt - RootAuthority.CapSlack;
+        return left > TimeSpan.Zero && left < _options.CertificateValidity ? left : _options.CertificateValidity;
     }
 
     /// <summary>Deletes the Secrets this controller owns whose ServiceAccount is gone (or was recreated with another uid).</summary>
@@ -523,16 +614,19 @@ internal sealed partial class CertificateController : IDisposable
         }
     }
 
-    private async Task EventAsync(V1ServiceAccount account, string type, string reason, string message, CancellationToken leading)
+    private Task EventAsync(V1ServiceAccount account, string type, string reason, string message, CancellationToken leading) =>
+        EventAsync(new V1ObjectReference { ApiVersion = "v1", Kind = "ServiceAccount", Name = account.Metadata.Name, NamespaceProperty = account.Metadata.NamespaceProperty, Uid = account.Metadata.Uid, ResourceVersion = account.Metadata.ResourceVersion }, type, reason, message, leading);
+
+    private async Task EventAsync(V1ObjectReference involved, string type, string reason, string message, CancellationToken leading)
     {
         DateTime now = _time.GetUtcNow().UtcDateTime;
-        string ns = account.Metadata.NamespaceProperty;
+        string ns = involved.NamespaceProperty;
         var e = new Corev1Event
         {
             ApiVersion = "v1",
             Kind = "Event",
-            Metadata = new V1ObjectMeta { Name = $"{account.Metadata.Name}.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8))}", NamespaceProperty = ns },
-            InvolvedObject = new V1ObjectReference { ApiVersion = "v1", Kind = "ServiceAccount", Name = account.Metadata.Name, NamespaceProperty = ns, Uid = account.Metadata.Uid, ResourceVersion = account.Metadata.ResourceVersion },
+            Metadata = new V1ObjectMeta { Name = $"{involved.Name}.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8))}", NamespaceProperty = ns },
+            InvolvedObject = involved,
             Reason = reason,
             Message = message,
             Type = type,
@@ -577,6 +671,10 @@ internal sealed partial class CertificateController : IDisposable
         }
     }
 
+    /// <summary>A Secret waiting: not before <see cref="RetryAt"/>; <see cref="Failures"/> in a row (each doubles the wait
+    /// before the next attempt and its Warning Event); whether the foreign Secret of that name was reported.</summary>
+    private readonly record struct PendingSecret(DateTimeOffset RetryAt, int Failures, bool ForeignReported);
+
     private static DateTimeOffset? Min(DateTimeOffset? a, DateTimeOffset? b) => a is null ? b : b is null ? a : a < b ? a : b;
 
     public void Dispose() => _root?.Dispose();
@@ -610,6 +708,9 @@ internal sealed partial class CertificateController : IDisposable
 
     [LoggerMessage(EventId = 11, Level = LogLevel.Warning, Message = "Writing {Secret} was refused with 429 Too Many Requests: no writes for {RetrySeconds} s")]
     private static partial void LogThrottled(ILogger logger, string secret, double retrySeconds);
+
+    [LoggerMessage(EventId = 12, Level = LogLevel.Warning, Message = "{Message}")]
+    private static partial void LogCapped(ILogger logger, string message);
 
     [LoggerMessage(EventId = 10, Level = LogLevel.Debug, Message = "Could not record Event {Reason} in {Namespace}: {Error}")]
     private static partial void LogEventFailed(ILogger logger, string reason, string @namespace, string error);

@@ -68,6 +68,7 @@ internal sealed partial class LeaseElector
             }
 
             SetLeader(true);
+            bool leadFailed = false;
             using var leading = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             Task work = Task.Run(() => lead(leading.Token), CancellationToken.None);
             try
@@ -126,9 +127,22 @@ internal sealed partial class LeaseElector
                 catch (OperationCanceledException)
                 {
                 }
+                catch (Exception e)
+                {
+                    // The leader's work failed: it stopped writing; campaign again after a retry period (not at
+                    // once: the same failure would repeat as fast as it throws).
+                    LogLeadFailed(_logger, _options.Identity, e);
+                    leadFailed = true;
+                }
             }
 
             if (cancellationToken.IsCancellationRequested)
+            {
+                await ReleaseAsync().ConfigureAwait(false);
+                return;
+            }
+
+            if (leadFailed && !await DelayAsync(_options.RetryPeriod, cancellationToken).ConfigureAwait(false))
             {
                 await ReleaseAsync().ConfigureAwait(false);
                 return;
@@ -179,8 +193,10 @@ internal sealed partial class LeaseElector
         {
             lease = null;
         }
-        catch (Exception e) when (e is HttpOperationException or HttpRequestException or IOException || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
+            // Any failure (the network, the server, or an unexpected one: a client library exception, a malformed
+            // field) is a failed attempt, retried after the retry period; the campaign never ends on one.
             LogLeaseError(_logger, _options.LeaseNamespace, _options.LeaseName, ApiErrors.Describe(e));
             return false;
         }
@@ -243,8 +259,10 @@ internal sealed partial class LeaseElector
         {
             return false; // another replica wrote first; observe its record on the next attempt
         }
-        catch (Exception e) when (e is HttpOperationException or HttpRequestException or IOException || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
+            // Any failure (the network, the server, or an unexpected one: a client library exception, a malformed
+            // field) is a failed attempt, retried after the retry period; the campaign never ends on one.
             LogLeaseError(_logger, _options.LeaseNamespace, _options.LeaseName, ApiErrors.Describe(e));
             return false;
         }
@@ -294,7 +312,7 @@ internal sealed partial class LeaseElector
             await _client.CoordinationV1.ReplaceNamespacedLeaseAsync(lease, _options.LeaseName, _options.LeaseNamespace, cancellationToken: timeout.Token).ConfigureAwait(false);
             LogReleased(_logger, _options.Identity, _options.LeaseNamespace, _options.LeaseName);
         }
-        catch (Exception e) when (e is HttpOperationException or HttpRequestException or IOException or OperationCanceledException)
+        catch (Exception e)
         {
             LogLeaseError(_logger, _options.LeaseNamespace, _options.LeaseName, ApiErrors.Describe(e));
         }
@@ -308,6 +326,9 @@ internal sealed partial class LeaseElector
 
     [LoggerMessage(EventId = 32, Level = LogLevel.Information, Message = "{Identity} released the Lease {Namespace}/{Name}")]
     private static partial void LogReleased(ILogger logger, string identity, string @namespace, string name);
+
+    [LoggerMessage(EventId = 34, Level = LogLevel.Error, Message = "{Identity} stopped leading: its work failed; campaigning again after the retry period")]
+    private static partial void LogLeadFailed(ILogger logger, string identity, Exception exception);
 
     [LoggerMessage(EventId = 33, Level = LogLevel.Warning, Message = "Lease {Namespace}/{Name}: {Error}")]
     private static partial void LogLeaseError(ILogger logger, string @namespace, string name, string error);

@@ -246,14 +246,24 @@ internal sealed partial class Reflector<T> where T : class, IKubernetesObject<V1
                 mustList = true;
                 continue;
             }
-            catch (Exception e) when (e is HttpOperationException or HttpRequestException or IOException or JsonException or OperationCanceledException)
+            catch (Exception e)
             {
+                // Anything else, expected (the network, the server, a bad payload) or not (a client library exception,
+                // a FormatException from a malformed field, a cancellation that is not ours), is a failed attempt: the
+                // cache keeps what it has and retries with backoff, for as long as the controller runs.
                 if (!mustList)
                 {
                     _metrics.RecordResumed(_resource);
                 }
 
-                LogWatchFailed(_logger, ControllerMetrics.Label(_resource), ResourceVersion, ApiErrors.Describe(e), backoff.TotalMilliseconds);
+                if (e is HttpOperationException or HttpRequestException or IOException or JsonException or OperationCanceledException)
+                {
+                    LogWatchFailed(_logger, ControllerMetrics.Label(_resource), ResourceVersion, ApiErrors.Describe(e), backoff.TotalMilliseconds);
+                }
+                else
+                {
+                    LogWatchFailedUnexpectedly(_logger, ControllerMetrics.Label(_resource), ResourceVersion, backoff.TotalMilliseconds, e);
+                }
             }
 
             try
@@ -392,6 +402,9 @@ internal sealed partial class Reflector<T> where T : class, IKubernetesObject<V1
 
     [LoggerMessage(EventId = 22, Level = LogLevel.Warning, Message = "Watch of {Resource} ended after {LastedMs} ms without an event at resourceVersion {ResourceVersion}; retrying in {DelayMs} ms")]
     private static partial void LogWatchEndedAtOnce(ILogger logger, string resource, string resourceVersion, double lastedMs, double delayMs);
+
+    [LoggerMessage(EventId = 23, Level = LogLevel.Error, Message = "List or watch of {Resource} failed unexpectedly at resourceVersion {ResourceVersion}; retrying in {DelayMs} ms")]
+    private static partial void LogWatchFailedUnexpectedly(ILogger logger, string resource, string resourceVersion, double delayMs, Exception exception);
 
     [LoggerMessage(EventId = 21, Level = LogLevel.Warning, Message = "List or watch of {Resource} failed at resourceVersion {ResourceVersion}: {Error}; retrying in {DelayMs} ms")]
     private static partial void LogWatchFailed(ILogger logger, string resource, string resourceVersion, string error, double delayMs);

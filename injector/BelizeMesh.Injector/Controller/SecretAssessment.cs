@@ -28,12 +28,16 @@ internal enum SecretAction
 /// <summary>The verdict on one Secret.</summary>
 internal readonly record struct SecretAssessment(SecretAction Action, RenewalReason Reason, DateTimeOffset? NotAfter, string Detail)
 {
+    /// <summary>When the certificate is due for renewal (<see cref="RenewalSchedule.RenewAt"/>), if it loaded.</summary>
+    public DateTimeOffset? RenewAt { get; init; }
+
     /// <summary>
     /// Checks a Secret as the sidecar will load it (<see cref="ServiceCredentials.FromPem(string, ReadOnlySpan{char}, string, CertificateValidatorOptions?)"/>:
     /// the key matches the certificate, the certificate validates against the bundle), then that it carries the
-    /// expected SPIFFE ID, was signed by the signing root, is outside the renewal window, and ships the current bundle.
+    /// expected SPIFFE ID, was signed by the signing root, has not reached its renewal time (<paramref name="schedule"/>),
+    /// and ships the current bundle.
     /// </summary>
-    public static SecretAssessment Assess(V1Secret? secret, SpiffeId expected, RootAuthority root, DateTimeOffset now, TimeSpan renewBefore, TimeProvider time)
+    public static SecretAssessment Assess(V1Secret? secret, SpiffeId expected, RootAuthority root, DateTimeOffset now, RenewalSchedule schedule, TimeProvider time)
     {
         if (secret is null)
         {
@@ -75,17 +79,24 @@ internal readonly record struct SecretAssessment(SecretAction Action, RenewalRea
                 return new(SecretAction.Renew, RenewalReason.RootRotated, certificate.NotAfter, $"signed by '{certificate.Issuer}', not by the signing root (serial {root.Authority.Certificate.SerialNumber})");
             }
 
-            if (now >= certificate.NotAfter - renewBefore)
+            DateTimeOffset? renewAt = schedule.RenewAt(certificate);
+            if (certificate.NotAfter >= root.Authority.Certificate.NotAfter - RootAuthority.CapSlack)
             {
-                return new(SecretAction.Renew, RenewalReason.Expiring, certificate.NotAfter, $"expires at {certificate.NotAfter:u}");
+                // Already lasts as long as the signing root (capped at issuance): a renewal by the same root could not
+                // extend it. It is renewed when the root is rotated (the check above), not at every pass.
+                renewAt = null;
+            }
+            else if (now >= renewAt)
+            {
+                return new(SecretAction.Renew, RenewalReason.Expiring, certificate.NotAfter, $"expires at {certificate.NotAfter:u}, renewal due at {renewAt:u}");
             }
 
             if (!bundleBytes.AsSpan().SequenceEqual(root.BundleBytes))
             {
-                return new(SecretAction.UpdateBundle, default, certificate.NotAfter, "ca.crt differs from the trust bundle");
+                return new(SecretAction.UpdateBundle, default, certificate.NotAfter, "ca.crt differs from the trust bundle") { RenewAt = renewAt };
             }
 
-            return new(SecretAction.UpToDate, default, certificate.NotAfter, "");
+            return new(SecretAction.UpToDate, default, certificate.NotAfter, "") { RenewAt = renewAt };
         }
         catch (CredentialsException e)
         {
@@ -110,6 +121,12 @@ internal readonly record struct SecretAssessment(SecretAction Action, RenewalRea
 /// <summary>The signing root loaded from the root Secret, and the trust bundle every <c>ca.crt</c> carries.</summary>
 internal sealed class RootAuthority : IDisposable
 {
+    /// <summary>
+    /// A certificate capped at the signing root's NotAfter ends at most this much earlier (issuance truncates its
+    /// NotBefore to the second, read again from the clock, so the cap leaves one second to stay within the root).
+    /// </summary>
+    public static readonly TimeSpan CapSlack = TimeSpan.FromSeconds(1);
+
     private RootAuthority(CertificateAuthority authority, TrustBundle bundle, string version)
     {
         Authority = authority;

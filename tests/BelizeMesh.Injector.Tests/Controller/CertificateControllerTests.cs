@@ -69,17 +69,42 @@ public sealed class CertificateControllerTests
         await h.Api.WaitForAsync(() => h.Serial(Ns, "orders") is not null, "issued for a new service account");
     }
 
+    [Fact]
+    public async Task A_namespace_that_stops_opting_in_keeps_its_secrets_renewed_but_gets_no_new_ones()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var h = await ControllerHarness.StartAsync(clock);
+        h.Api.AddNamespace(Ns, optedIn: true);
+        h.Api.AddServiceAccount(Ns, "cart");
+        var a = h.Start("a", renewalDraw: _ => 0);
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "cart") is not null, "issued while opted in");
+        string first = h.Serial(Ns, "cart")!;
+
+        h.Api.Mutate("namespaces", null, Ns, o => o["metadata"]!["labels"] = new JsonObject());
+        await h.Api.WaitForAsync(() => !a.Controller.Namespaces.Items.ContainsKey(Ns), "the namespace left the opted-in set");
+        h.Api.AddServiceAccount(Ns, "orders");
+        await h.Api.WaitForAsync(() => a.Controller.ServiceAccounts.Items.ContainsKey($"{Ns}/orders"), "the new ServiceAccount seen");
+        await AdvanceAndWaitForPassAsync(h, a, clock, TimeSpan.FromMinutes(1));
+        Assert.Null(h.Serial(Ns, "orders"));
+
+        // Pods injected before still mount belizemesh-certs-cart: it is renewed at its threshold as before.
+        await AdvanceAndWaitForPassAsync(h, a, clock, TimeSpan.FromDays(60) + TimeSpan.FromMinutes(1));
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "cart") is { } s && s != first, "renewed after the opt-out");
+        Assert.Null(h.Serial(Ns, "orders"));
+        Assert.NotNull(h.Api.Get("secrets", Ns, "belizemesh-certs-cart"));
+    }
+
     [Theory]
     [InlineData(90 * 24 * 60, 30 * 24 * 60)] // the default: 90-day certificates renewed 30 days before expiry
     [InlineData(60, 20)]                     // short-lived: 1 h renewed 20 min before expiry
-    public async Task Renews_at_the_threshold_and_not_before(int validityMinutes, int renewBeforeMinutes)
+    public async Task Renews_at_the_threshold_and_not_before_when_the_draw_is_the_latest(int validityMinutes, int renewBeforeMinutes)
     {
         var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
         await using var h = await ControllerHarness.StartAsync(clock);
         h.Api.AddNamespace(Ns, optedIn: true);
         h.Api.AddServiceAccount(Ns, "cart");
         var options = new ControllerOptions { CertificateValidity = TimeSpan.FromMinutes(validityMinutes), RenewBefore = TimeSpan.FromMinutes(renewBeforeMinutes) };
-        var a = h.Start("a", options);
+        var a = h.Start("a", options, renewalDraw: _ => 0);
         await h.Api.WaitForAsync(() => h.Serial(Ns, "cart") is not null, "first issuance");
         string first = h.Serial(Ns, "cart")!;
         DateTimeOffset notAfter = MeshCertificate.ParsePem(h.SecretData(Ns, "belizemesh-certs-cart")!["tls.crt"]).NotAfter;
@@ -99,6 +124,125 @@ public sealed class CertificateControllerTests
         await h.Api.WaitForAsync(() => a.Metrics.Renewed(RenewalReason.Expiring) == 1, "the renewal counted");
         await h.Api.WaitForAsync(() => h.Events(Ns, "CertificateRenewed").Count == 1, "a CertificateRenewed event");
         await h.Api.WaitForAsync(() => a.Metrics.EarliestExpiryUnixSeconds == credentials.Certificate.NotAfter.ToUnixTimeSeconds(), "the expiry gauge updated");
+    }
+
+    [Fact]
+    public async Task Certificates_issued_together_are_renewed_at_their_own_point_of_the_jitter_span()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var h = await ControllerHarness.StartAsync(clock);
+        h.Api.AddNamespace(Ns, optedIn: true);
+        h.Api.AddServiceAccount(Ns, "cart");
+        h.Api.AddServiceAccount(Ns, "orders");
+        // The test's random source: cart draws the start of the span, orders its end (the --renew-before threshold).
+        var a = h.Start("a", renewalDraw: c => c.SpiffeId!.ServiceAccount == "cart" ? 1 : 0);
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "cart") is not null && h.Serial(Ns, "orders") is not null, "both issued in one burst");
+        string cart = h.Serial(Ns, "cart")!, orders = h.Serial(Ns, "orders")!;
+        MeshCertificate issued = MeshCertificate.ParsePem(h.SecretData(Ns, "belizemesh-certs-cart")!["tls.crt"]);
+        DateTimeOffset threshold = issued.NotAfter - TimeSpan.FromDays(30);
+        DateTimeOffset spanStart = threshold - TimeSpan.FromDays(9); // a tenth of the 90-day lifetime
+
+        await AdvanceAndWaitForPassAsync(h, a, clock, spanStart - TimeSpan.FromMinutes(1) - clock.GetUtcNow());
+        Assert.Equal(cart, h.Serial(Ns, "cart"));
+
+        clock.Advance(TimeSpan.FromMinutes(2));
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "cart") is { } s && s != cart, "cart renewed at the start of the span");
+        Assert.Equal(orders, h.Serial(Ns, "orders"));
+
+        await AdvanceAndWaitForPassAsync(h, a, clock, threshold - TimeSpan.FromMinutes(1) - clock.GetUtcNow());
+        Assert.Equal(orders, h.Serial(Ns, "orders"));
+        clock.Advance(TimeSpan.FromMinutes(2));
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "orders") is { } s && s != orders, "orders renewed at the threshold");
+
+        // Renewed nine days apart, so their next renewals are nine days apart too (the metric is not asserted: a
+        // 51-day jump of the fake clock can expire the Lease while a write is in flight, which then goes uncounted).
+        DateTimeOffset cartNotAfter = MeshCertificate.ParsePem(h.SecretData(Ns, "belizemesh-certs-cart")!["tls.crt"]).NotAfter;
+        DateTimeOffset ordersNotAfter = MeshCertificate.ParsePem(h.SecretData(Ns, "belizemesh-certs-orders")!["tls.crt"]).NotAfter;
+        Assert.InRange(ordersNotAfter - cartNotAfter, TimeSpan.FromDays(9) - TimeSpan.FromMinutes(5), TimeSpan.FromDays(9) + TimeSpan.FromMinutes(5));
+    }
+
+    [Fact]
+    public async Task A_root_expiring_within_the_validity_caps_certificates_at_its_expiry_warns_once_and_does_not_churn()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var h = await ControllerHarness.StartAsync(clock);
+        using var shortRoot = CertificateAuthority.CreateRoot(new RootCertificateOptions { Time = clock, Subject = "CN=Short Root,O=BelizeMesh", Validity = TimeSpan.FromDays(40) });
+        h.PutRootSecret(shortRoot);
+        h.Api.AddNamespace(Ns, optedIn: true);
+        h.Api.AddServiceAccount(Ns, "cart");
+        h.Api.AddServiceAccount(Ns, "orders");
+        var a = h.Start("a");
+
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "cart") is not null && h.Serial(Ns, "orders") is not null, "both issued despite the 40 days left on the root");
+        foreach (string sa in new[] { "cart", "orders" })
+        {
+            Dictionary<string, string> data = h.SecretData(Ns, ServiceCertificateSecret.NameFor(sa))!;
+            using var credentials = ServiceCredentials.FromPem(data["tls.crt"], data["tls.key"], data["ca.crt"], new CertificateValidatorOptions { Time = clock });
+            Assert.InRange(credentials.Certificate.NotAfter, shortRoot.Certificate.NotAfter - TimeSpan.FromSeconds(1), shortRoot.Certificate.NotAfter);
+        }
+
+        h.Api.AddServiceAccount(Ns, "payments");
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "payments") is not null, "a later issuance capped too");
+        await h.Api.WaitForAsync(() => h.Events(ControllerHarness.SystemNamespace, "RootExpiresSoon").Count > 0, "a Warning Event on the root Secret");
+        JsonObject warning = Assert.Single(h.Events(ControllerHarness.SystemNamespace, "RootExpiresSoon"));
+        Assert.Equal("Warning", warning["type"]!.GetValue<string>());
+        Assert.Equal("belizemesh-root-ca", warning["involvedObject"]!["name"]!.GetValue<string>());
+        Assert.Contains("rotate the root", warning["message"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Single(h.Logs, l => l.Contains("Warning: The signing root", StringComparison.Ordinal));
+        Assert.Empty(h.Events(Ns, "CertificateFailed"));
+
+        // Well inside the renew-before window, but a renewal by this root could not extend them: nothing is rewritten.
+        string cart = h.Serial(Ns, "cart")!;
+        int writes = SecretWrites(h).Count;
+        await AdvanceAndWaitForPassAsync(h, a, clock, TimeSpan.FromDays(20));
+        await AdvanceAndWaitForPassAsync(h, a, clock, TimeSpan.FromHours(1));
+        Assert.Equal(cart, h.Serial(Ns, "cart"));
+        Assert.Equal(writes, SecretWrites(h).Count);
+
+        // Rotating the root renews them with the full --cert-validity.
+        h.PutRootSecret(h.Root);
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "cart") is { } s && s != cart, "renewed by the new root");
+        MeshCertificate renewed = MeshCertificate.ParsePem(h.SecretData(Ns, "belizemesh-certs-cart")!["tls.crt"]);
+        Assert.Equal(TimeSpan.FromDays(90), renewed.NotAfter - renewed.NotBefore);
+    }
+
+    [Fact]
+    public async Task A_root_already_expired_still_fails_with_a_message_that_says_so()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var h = await ControllerHarness.StartAsync(clock);
+        using var oldRoot = CertificateAuthority.CreateRoot(new RootCertificateOptions { Time = clock, Subject = "CN=Old Root,O=BelizeMesh", Validity = TimeSpan.FromDays(1) });
+        h.PutRootSecret(oldRoot);
+        clock.Advance(TimeSpan.FromDays(2));
+        h.Api.AddNamespace(Ns, optedIn: true);
+        h.Api.AddServiceAccount(Ns, "cart");
+        var a = h.Start("a");
+
+        await h.Api.WaitForAsync(() => h.Events(Ns, "CertificateFailed").Count > 0, "a CertificateFailed Event");
+        Assert.Contains("expired", h.Events(Ns, "CertificateFailed")[0]["message"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Null(h.Serial(Ns, "cart"));
+        Assert.Empty(h.Events(ControllerHarness.SystemNamespace, "RootExpiresSoon"));
+    }
+
+    [Fact]
+    public async Task Retries_of_secrets_are_forgotten_when_their_service_account_goes()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var h = await ControllerHarness.StartAsync(clock);
+        h.Api.AddNamespace(Ns, optedIn: true);
+        // cart's Secret cannot be written (an admission webhook refuses it); orders' name is taken by someone else's Secret.
+        h.Api.Intercept = (method, resource, ns, name) => method == "POST" && resource == "secrets" && name == "belizemesh-certs-cart" ? 403 : null;
+        h.Api.Create("secrets", Ns, new JsonObject { ["metadata"] = new JsonObject { ["name"] = "belizemesh-certs-orders" }, ["type"] = "Opaque", ["data"] = new JsonObject() });
+        h.Api.AddServiceAccount(Ns, "cart");
+        h.Api.AddServiceAccount(Ns, "orders");
+        h.Api.AddServiceAccount(Ns, "default");
+        var a = h.Start("a");
+        await h.Api.WaitForAsync(() => h.Serial(Ns, "default") is not null && a.Controller.PendingCount == 2, "cart failing and orders foreign, both waiting to retry");
+
+        h.Api.Delete("serviceaccounts", Ns, "cart");
+        h.Api.Delete("serviceaccounts", Ns, "orders");
+        await h.Api.WaitForAsync(() => a.Controller.PendingCount == 0, "their retries forgotten");
+        Assert.NotNull(h.Serial(Ns, "default"));
     }
 
     [Fact]

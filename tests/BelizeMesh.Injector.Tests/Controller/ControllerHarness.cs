@@ -71,13 +71,14 @@ internal sealed class ControllerHarness : IAsyncDisposable
         }
     }
 
-    /// <summary>Starts a controller; <paramref name="retryClock"/> paces its watch retries (the real clock unless given).</summary>
-    public RunningController Start(string identity, ControllerOptions? options = null, TimeProvider? retryClock = null)
+    /// <summary>Starts a controller; <paramref name="retryClock"/> paces its watch retries (the real clock unless given),
+    /// <paramref name="renewalDraw"/> places renewals in the jitter span (the certificate's fingerprint unless given).</summary>
+    public RunningController Start(string identity, ControllerOptions? options = null, TimeProvider? retryClock = null, Func<MeshCertificate, double>? renewalDraw = null)
     {
         options = OptionsFor(identity, options);
         var client = Client(identity);
         var logger = new ListLogger(identity, Logs);
-        var controller = new CertificateController(client, options, Time, logger, retryClock: retryClock);
+        var controller = new CertificateController(client, options, Time, logger, retryClock: retryClock, renewalDraw: renewalDraw);
         var running = new RunningController(identity, controller, client);
         _controllers.Add(running);
         return running;

@@ -726,14 +726,14 @@ public static class MeshParser
 
                     from = new RuleSource(
                         accounts,
-                        f.StringList("namespaces", "namespace"),
-                        f.StringList("notNamespaces", "namespace"),
-                        f.StringList("principals", "principal"),
-                        f.StringList("requestPrincipals", "request principal"),
+                        SourcePatterns(f, "namespaces", "namespace", SourcePattern.Namespace),
+                        SourcePatterns(f, "notNamespaces", "namespace", SourcePattern.Namespace),
+                        SourcePatterns(f, "principals", "principal", SourcePattern.Principal),
+                        SourcePatterns(f, "requestPrincipals", "request principal", SourcePattern.RequestPrincipal),
                         f.Position)
                     {
-                        NotPrincipals = f.StringList("notPrincipals", "principal"),
-                        NotRequestPrincipals = f.StringList("notRequestPrincipals", "request principal"),
+                        NotPrincipals = SourcePatterns(f, "notPrincipals", "principal", SourcePattern.Principal),
+                        NotRequestPrincipals = SourcePatterns(f, "notRequestPrincipals", "request principal", SourcePattern.RequestPrincipal),
                     };
                     f.Finish();
                 }
@@ -755,6 +755,60 @@ public static class MeshParser
             }
 
             return rules;
+        }
+
+        private enum SourcePattern
+        {
+            Principal,
+            RequestPrincipal,
+            Namespace,
+        }
+
+        /// <summary>
+        /// A source list of an authorization rule, each value checked against what Istio's string match reads it as:
+        /// exact, <c>*</c>, <c>prefix*</c> or <c>*suffix</c>. A <c>*</c> anywhere else is matched literally by Envoy (so
+        /// the rule matches no peer, and a DENY rule refuses nothing); a principal with the <c>spiffe://</c> scheme never
+        /// equals Istio's scheme-less <c>source.principal</c>; a namespace has no <c>/</c>. The sidecar refuses all three,
+        /// so emitting them would also give every affected sidecar a policy it cannot load.
+        /// </summary>
+        private IReadOnlyList<string> SourcePatterns(YamlMap owner, string key, string hint, SourcePattern kind)
+        {
+            var values = owner.StringList(key, hint);
+            if (values.Count == 0 || owner.Raw(key) is not YamlSequenceNode items)
+            {
+                return values;
+            }
+
+            for (int i = 0; i < items.Children.Count; i++)
+            {
+                if (items.Children[i] is YamlScalarNode { Value: { Length: > 0 } value } && SourcePatternProblem(value, kind) is { } problem)
+                {
+                    ctx.Error(items.Children[i], $"{owner.PathOf(key)}[{i}]", problem);
+                }
+            }
+
+            return values;
+        }
+
+        private static string? SourcePatternProblem(string value, SourcePattern kind)
+        {
+            int star = value.IndexOf('*', StringComparison.Ordinal);
+            if (star >= 0 && value != "*" && !(star == 0 && value.LastIndexOf('*') == 0) && star != value.Length - 1)
+            {
+                return $"\"{value}\" has a '*' Istio does not expand (it matches only '*' alone, at the start or at the end) and would compare literally, matching no one; write an exact value, a prefix such as 'cluster.local/ns/shop/*' or a suffix such as '*/sa/web'";
+            }
+
+            if (kind == SourcePattern.Principal && value.StartsWith("spiffe://", StringComparison.OrdinalIgnoreCase))
+            {
+                return $"\"{value}\" is a SPIFFE ID; Istio compares principals without the scheme, so this matches no peer; write \"{value["spiffe://".Length..]}\"";
+            }
+
+            if (kind == SourcePattern.Namespace && value.Contains('/', StringComparison.Ordinal))
+            {
+                return $"\"{value}\" is not a namespace name (a namespace has no '/'); write e.g. belizechain, or a pattern such as 'team-*' (use principals for a service account)";
+            }
+
+            return null;
         }
 
         private static JwtSpec? BindJwt(YamlMap item)

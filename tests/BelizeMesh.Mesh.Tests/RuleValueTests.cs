@@ -87,4 +87,36 @@ public sealed class RuleValueTests
     {
         AssertSidecarsLoad(Mesh(rule));
     }
+
+    [Theory]
+    [InlineData("to: { methods: [get] }", "to.methods[0]", 29, "get", "GET")]
+    [InlineData("to: { notMethods: [GET, Delete] }", "to.notMethods[1]", 37, "Delete", "DELETE")]
+    public void Lower_case_method_in_a_rule_is_refused(string rule, string path, int column, string method, string upper)
+    {
+        Assert.Equal(
+            [$"mesh.yaml:12:{column}: spec.services[0].authorization.deny[0].{path}: \"{method}\" is not an HTTP method as requests carry it; methods are case-sensitive and Istio compares them exactly, so it would match no request; write {upper}"],
+            Errors(Mesh(rule)));
+    }
+
+    [Fact]
+    public void Lower_case_method_in_a_route_match_is_refused()
+    {
+        string text = Header + """
+                - name: cart
+                  ports: [{ name: http, number: 8080 }]
+                  routes:
+                    - name: reads
+                      match: { methods: [GET, post] }
+
+            """;
+        Assert.Equal(
+            ["mesh.yaml:12:35: spec.services[0].routes[0].match.methods[1]: \"post\" is not an HTTP method as requests carry it; methods are case-sensitive and Istio compares them exactly, so it would match no request; write POST"],
+            Errors(text));
+    }
+
+    [Fact]
+    public void Upper_case_methods_are_kept_and_load_in_the_sidecar()
+    {
+        AssertSidecarsLoad(Mesh("to: { methods: [GET, M-SEARCH], notMethods: [PATCH] }"));
+    }
 }

@@ -444,7 +444,7 @@ public static class MeshParser
                     }
                 }
 
-                var methods = m.StringList("methods", "HTTP method");
+                var methods = Methods(m, "methods");
                 m.Finish();
                 match = new RouteMatch(paths, headers, methods);
             }
@@ -743,10 +743,10 @@ public static class MeshParser
                 {
                     var paths = t.StringList("paths", "path pattern");
                     CheckPaths(t, "paths", paths);
-                    to = new RuleOperation(t.StringList("methods", "HTTP method"), paths, t.IntList("ports", 1, 65535, "a port"), t.Position);
+                    to = new RuleOperation(Methods(t, "methods"), paths, t.IntList("ports", 1, 65535, "a port"), t.Position);
                     var notPaths = t.StringList("notPaths", "path pattern");
                     CheckPaths(t, "notPaths", notPaths);
-                    to = to with { NotMethods = t.StringList("notMethods", "HTTP method"), NotPaths = notPaths, NotPorts = t.IntList("notPorts", 1, 65535, "a port") };
+                    to = to with { NotMethods = Methods(t, "notMethods"), NotPaths = notPaths, NotPorts = t.IntList("notPorts", 1, 65535, "a port") };
                     t.Finish();
                 }
 
@@ -755,6 +755,44 @@ public static class MeshParser
             }
 
             return rules;
+        }
+
+        /// <summary>
+        /// A list of HTTP methods. Envoy compares <c>:method</c> case-sensitively (RFC 9110: methods are case-sensitive),
+        /// so <c>get</c> would match no request, in a route and in a rule alike (a DENY rule on <c>delete</c> would refuse
+        /// nothing), and the sidecar refuses it in a policy: only upper-case tokens (<c>GET</c>, <c>M-SEARCH</c>) are taken.
+        /// </summary>
+        private IReadOnlyList<string> Methods(YamlMap owner, string key)
+        {
+            var values = owner.StringList(key, "HTTP method");
+            if (values.Count == 0 || owner.Raw(key) is not YamlSequenceNode items)
+            {
+                return values;
+            }
+
+            for (int i = 0; i < items.Children.Count; i++)
+            {
+                if (items.Children[i] is YamlScalarNode { Value: { Length: > 0 } value } && !IsMethod(value))
+                {
+                    ctx.Error(items.Children[i], $"{owner.PathOf(key)}[{i}]",
+                        $"\"{value}\" is not an HTTP method as requests carry it; methods are case-sensitive and Istio compares them exactly, so it would match no request; write {value.ToUpperInvariant()}");
+                }
+            }
+
+            return values;
+        }
+
+        private static bool IsMethod(string value)
+        {
+            foreach (char c in value)
+            {
+                if (!char.IsAsciiLetterUpper(c) && c != '-' && c != '_')
+                {
+                    return false;
+                }
+            }
+
+            return true;
         }
 
         private enum SourcePattern

@@ -119,4 +119,37 @@ public sealed class RuleValueTests
     {
         AssertSidecarsLoad(Mesh("to: { methods: [GET, M-SEARCH], notMethods: [PATCH] }"));
     }
+
+    private static string RouteWithHeaders(string headers) => Header + $$"""
+            - name: cart
+              ports: [{ name: http, number: 8080 }]
+              routes:
+                - name: canary
+                  match: { headers: { {{headers}} } }
+            - name: web
+              ports: [{ name: http, number: 8080 }]
+
+        """;
+
+    [Fact]
+    public void Header_name_that_is_not_a_token_is_refused()
+    {
+        Assert.Equal(
+            ["mesh.yaml:12:31: spec.services[0].routes[0].match.headers.x version: \"x version\" is not a header name; expected letters, digits and !#$%&'*+-.^_`|~ only (e.g. x-version)"],
+            Errors(RouteWithHeaders("\"x version\": v2")));
+    }
+
+    [Fact]
+    public void Header_matched_twice_in_another_case_is_refused()
+    {
+        Assert.Equal(
+            ["mesh.yaml:12:46: spec.services[0].routes[0].match.headers.x-version: header \"x-version\" is matched twice (header names are case-insensitive); give one condition per header"],
+            Errors(RouteWithHeaders("X-Version: v2, x-version: v1")));
+    }
+
+    [Fact]
+    public void Token_header_names_are_kept_and_load_in_the_callers_sidecars()
+    {
+        AssertSidecarsLoad(RouteWithHeaders("x-version: v2, X-B3-Sampled: { exact: \"1\" }, \"x_odd.name~\": { prefix: a }"));
+    }
 }

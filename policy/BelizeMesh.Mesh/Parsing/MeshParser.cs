@@ -414,8 +414,25 @@ public static class MeshParser
                 var headers = new List<HeaderMatch>();
                 if (m.Map("headers", "header matches") is { } h)
                 {
-                    foreach (var header in h.Keys)
+                    var seenHeaders = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+                    foreach (var field in h.Entries())
                     {
+                        string header = field.Key;
+                        // Envoy and the sidecar take only RFC 9110 token names (the sidecar refuses the whole policy
+                        // otherwise); names are case-insensitive, so "X-Id" and "x-id" are one header and one would
+                        // silently replace the other's condition.
+                        if (!IsHeaderName(header))
+                        {
+                            ctx.Error(field.KeyNode, h.PathOf(header), $"\"{header}\" is not a header name; expected letters, digits and !#$%&'*+-.^_`|~ only (e.g. x-version)");
+                            continue;
+                        }
+
+                        if (!seenHeaders.Add(header))
+                        {
+                            ctx.Error(field.KeyNode, h.PathOf(header), $"header \"{header}\" is matched twice (header names are case-insensitive); give one condition per header");
+                            continue;
+                        }
+
                         var node = h.Raw(header);
                         if (node is YamlScalarNode { Value: { Length: > 0 } exact })
                         {
@@ -780,6 +797,24 @@ public static class MeshParser
             }
 
             return values;
+        }
+
+        private static bool IsHeaderName(string name)
+        {
+            if (name.Length == 0)
+            {
+                return false;
+            }
+
+            foreach (char c in name)
+            {
+                if (!(char.IsAsciiLetterOrDigit(c) || "!#$%&'*+-.^_`|~".Contains(c, StringComparison.Ordinal)))
+                {
+                    return false;
+                }
+            }
+
+            return true;
         }
 
         private static bool IsMethod(string value)

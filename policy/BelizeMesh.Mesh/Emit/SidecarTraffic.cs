@@ -67,9 +67,11 @@ internal static class SidecarTraffic
         return Obj(("attempts", attempts), ("perTryTimeout", Duration(spec?.PerTryTimeout)), ("retryOn", retryOn));
     }
 
-    /// <summary>The service a destination reaches over the PQ path, or null (an external host, a service without the sidecar).</summary>
-    public static ServiceSpec? PqTarget(MeshDescription mesh, RouteDestination destination) =>
-        destination.Service is { } s && mesh.FindService(s.Namespace, s.Name) is { Quantum: true } target ? target : null;
+    /// <summary>The service a destination of a route of a service in <paramref name="routeNamespace"/> reaches over the PQ
+    /// path, or null (an external host, a service without the sidecar). A <c>host</c> naming a mesh service is that
+    /// service, as Envoy resolves it (<see cref="MeshDescription.DestinationService"/>).</summary>
+    public static ServiceSpec? PqTarget(MeshDescription mesh, RouteDestination destination, string routeNamespace) =>
+        mesh.DestinationService(destination, routeNamespace) is { Quantum: true } target ? target : null;
 
     /// <summary>The callee's routes as ordered <c>http</c> rules; null when it declares none (the route's endpoints take everything).</summary>
     public static JsonArray? HttpRules(MeshDescription mesh, ServiceSpec callee)
@@ -86,7 +88,7 @@ internal static class SidecarTraffic
             foreach (var d in route.Destinations)
             {
                 // Only PQ-reachable destinations are written; analyze reports the others (BM0023).
-                if (PqTarget(mesh, d) is not { } target)
+                if (PqTarget(mesh, d, callee.Namespace) is not { } target)
                 {
                     continue;
                 }

@@ -24,7 +24,7 @@ public static partial class MeshAnalyzer
                 int reachable = 0;
                 foreach (var d in route.Destinations)
                 {
-                    if (SidecarTraffic.PqTarget(mesh, d) is not null)
+                    if (SidecarTraffic.PqTarget(mesh, d, service.Namespace) is not null)
                     {
                         reachable++;
                         continue;

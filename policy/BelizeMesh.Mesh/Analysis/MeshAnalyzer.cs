@@ -250,7 +250,8 @@ public static partial class MeshAnalyzer
                         total += w;
                     }
 
-                    if (d.Service is { } reference && mesh.FindService(reference.Namespace, reference.Name) is { } target)
+                    // a host naming a mesh service is that service to Envoy: its subsets and ports are checked alike
+                    if (mesh.DestinationService(d, service.Namespace) is { } target)
                     {
                         if (d.Subset is { } subset && !HasSubset(target, subset))
                         {

@@ -67,9 +67,71 @@ internal static class SidecarTraffic
         return Obj(("attempts", attempts), ("perTryTimeout", Duration(spec?.PerTryTimeout)), ("backoff", Duration(spec?.Backoff)), ("retryOn", retryOn));
     }
 
-    /// <summary>The service a destination reaches over the PQ path, or null (an external host, a service without the sidecar).</summary>
-    public static ServiceSpec? PqTarget(MeshDescription mesh, RouteDestination destination) =>
-        destination.Service is { } s && mesh.FindService(s.Namespace, s.Name) is { Quantum: true } target ? target : null;
+    /// <summary>The service a destination of a route of a service in <paramref name="routeNamespace"/> reaches over the PQ
+    /// path, or null (an external host, a service without the sidecar). A <c>host</c> naming a mesh service is that
+    /// service, as Envoy resolves it (<see cref="MeshDescription.DestinationService"/>).</summary>
+    public static ServiceSpec? PqTarget(MeshDescription mesh, RouteDestination destination, string routeNamespace) =>
+        mesh.DestinationService(destination, routeNamespace) is { Quantum: true } target ? target : null;
+
+    /// <summary>
+    /// The weights to write for a rule's reachable destinations, or null when the rule is left out (none reachable, or
+    /// only ones Envoy sends nothing: weights 0). One destination keeps its weight as written (it takes all
+    /// traffic). Several get every weight written and adding up to 100, as the sidecar requires (as an Istio
+    /// VirtualService): an omitted weight is Istio's 0, and when unreachable destinations were left out the others
+    /// share their weight in proportion (largest remainder; ties to the earlier destination).
+    /// </summary>
+    private static int?[]? SettleWeights(List<(RouteDestination Destination, ServiceSpec Target)> reachable)
+    {
+        if (reachable.Count == 0)
+        {
+            return null;
+        }
+
+        if (reachable.Count == 1)
+        {
+            // weight 0 next to destinations left out: Envoy sends it nothing, so the rule must not take the requests
+            return reachable[0].Destination.Weight == 0 ? null : [reachable[0].Destination.Weight];
+        }
+
+        var weights = new int?[reachable.Count];
+        var remainders = new int[reachable.Count];
+        int total = 0;
+        foreach (var (d, _) in reachable)
+        {
+            total += d.Weight ?? 0;
+        }
+
+        if (total == 0)
+        {
+            return null;
+        }
+
+        int assigned = 0;
+        for (int i = 0; i < reachable.Count; i++)
+        {
+            int scaled = (reachable[i].Destination.Weight ?? 0) * 100;
+            weights[i] = scaled / total;
+            remainders[i] = scaled % total;
+            assigned += weights[i]!.Value;
+        }
+
+        for (int left = 100 - assigned; left > 0; left--)
+        {
+            int best = 0;
+            for (int i = 1; i < remainders.Length; i++)
+            {
+                if (remainders[i] > remainders[best])
+                {
+                    best = i;
+                }
+            }
+
+            weights[best]++;
+            remainders[best] = -1;
+        }
+
+        return weights;
+    }
 
     /// <summary>The callee's routes as ordered <c>http</c> rules; null when it declares none (the route's endpoints take everything).</summary>
     public static JsonArray? HttpRules(MeshDescription mesh, ServiceSpec callee)
@@ -82,16 +144,26 @@ internal static class SidecarTraffic
         var rules = new JsonArray();
         foreach (var route in callee.Routes)
         {
-            var destinations = new JsonArray();
+            // Only PQ-reachable destinations are written; analyze reports the others (BM0023).
+            var reachable = new List<(RouteDestination Destination, ServiceSpec Target)>();
             foreach (var d in route.Destinations)
             {
-                // Only PQ-reachable destinations are written; analyze reports the others (BM0023).
-                if (PqTarget(mesh, d) is not { } target)
+                if (PqTarget(mesh, d, callee.Namespace) is { } pqTarget)
                 {
-                    continue;
+                    reachable.Add((d, pqTarget));
                 }
+            }
 
-                var destination = Obj(("subset", d.Subset), ("weight", d.Weight));
+            if (SettleWeights(reachable) is not { } weights)
+            {
+                continue;
+            }
+
+            var destinations = new JsonArray();
+            for (int i = 0; i < reachable.Count; i++)
+            {
+                var (d, target) = reachable[i];
+                var destination = Obj(("subset", d.Subset), ("weight", weights[i]));
                 destination["endpoints"] = new JsonArray(PqServiceNames.Endpoint(mesh, target, d.Subset));
                 if (d.Port is { } port)
                 {
@@ -110,11 +182,6 @@ internal static class SidecarTraffic
                 }
 
                 destinations.Push(destination);
-            }
-
-            if (destinations.Count == 0)
-            {
-                continue;
             }
 
             var rule = Obj(("name", route.Name));

@@ -55,6 +55,40 @@ public sealed record MeshDescription
         return null;
     }
 
+    /// <summary>
+    /// The mesh service a route destination reaches, or null (an external host): its <c>service</c>, or a <c>host</c>
+    /// naming a service of the mesh the way Istio resolves a VirtualService destination host — the full name
+    /// <c>&lt;name&gt;.&lt;namespace&gt;.svc.&lt;clusterDomain&gt;</c>, or a short name without dots, which Istio reads in
+    /// the namespace of the VirtualService (<paramref name="routeNamespace"/>, the namespace of the route's service).
+    /// </summary>
+    public ServiceSpec? DestinationService(RouteDestination destination, string routeNamespace)
+    {
+        if (destination.Service is { } reference)
+        {
+            return FindService(reference.Namespace, reference.Name);
+        }
+
+        if (destination.Host is not { } host)
+        {
+            return null;
+        }
+
+        if (!host.Contains('.', StringComparison.Ordinal))
+        {
+            return FindService(routeNamespace, host);
+        }
+
+        foreach (var service in Services)
+        {
+            if (string.Equals(HostOf(service), host, StringComparison.Ordinal))
+            {
+                return service;
+            }
+        }
+
+        return null;
+    }
+
     /// <summary>The service named <paramref name="name"/> in <paramref name="ns"/>, or null.</summary>
     public ServiceSpec? FindService(string ns, string name)
     {

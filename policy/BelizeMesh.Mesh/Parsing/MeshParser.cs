@@ -421,8 +421,25 @@ public static class MeshParser
                 var headers = new List<HeaderMatch>();
                 if (m.Map("headers", "header matches") is { } h)
                 {
-                    foreach (var header in h.Keys)
+                    var seenHeaders = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+                    foreach (var field in h.Entries())
                     {
+                        string header = field.Key;
+                        // Envoy and the sidecar take only RFC 9110 token names (the sidecar refuses the whole policy
+                        // otherwise); names are case-insensitive, so "X-Id" and "x-id" are one header and one would
+                        // silently replace the other's condition.
+                        if (!IsHeaderName(header))
+                        {
+                            ctx.Error(field.KeyNode, h.PathOf(header), $"\"{header}\" is not a header name; expected letters, digits and !#$%&'*+-.^_`|~ only (e.g. x-version)");
+                            continue;
+                        }
+
+                        if (!seenHeaders.Add(header))
+                        {
+                            ctx.Error(field.KeyNode, h.PathOf(header), $"header \"{header}\" is matched twice (header names are case-insensitive); give one condition per header");
+                            continue;
+                        }
+
                         var node = h.Raw(header);
                         if (node is YamlScalarNode { Value: { Length: > 0 } exact })
                         {
@@ -451,7 +468,7 @@ public static class MeshParser
                     }
                 }
 
-                var methods = m.StringList("methods", "HTTP method");
+                var methods = Methods(m, "methods");
                 m.Finish();
                 match = new RouteMatch(paths, headers, methods);
             }
@@ -733,14 +750,14 @@ public static class MeshParser
 
                     from = new RuleSource(
                         accounts,
-                        f.StringList("namespaces", "namespace"),
-                        f.StringList("notNamespaces", "namespace"),
-                        f.StringList("principals", "principal"),
-                        f.StringList("requestPrincipals", "request principal"),
+                        SourcePatterns(f, "namespaces", "namespace", SourcePattern.Namespace),
+                        SourcePatterns(f, "notNamespaces", "namespace", SourcePattern.Namespace),
+                        SourcePatterns(f, "principals", "principal", SourcePattern.Principal),
+                        SourcePatterns(f, "requestPrincipals", "request principal", SourcePattern.RequestPrincipal),
                         f.Position)
                     {
-                        NotPrincipals = f.StringList("notPrincipals", "principal"),
-                        NotRequestPrincipals = f.StringList("notRequestPrincipals", "request principal"),
+                        NotPrincipals = SourcePatterns(f, "notPrincipals", "principal", SourcePattern.Principal),
+                        NotRequestPrincipals = SourcePatterns(f, "notRequestPrincipals", "request principal", SourcePattern.RequestPrincipal),
                     };
                     f.Finish();
                 }
@@ -750,10 +767,10 @@ public static class MeshParser
                 {
                     var paths = t.StringList("paths", "path pattern");
                     CheckPaths(t, "paths", paths);
-                    to = new RuleOperation(t.StringList("methods", "HTTP method"), paths, t.IntList("ports", 1, 65535, "a port"), t.Position);
+                    to = new RuleOperation(Methods(t, "methods"), paths, t.IntList("ports", 1, 65535, "a port"), t.Position);
                     var notPaths = t.StringList("notPaths", "path pattern");
                     CheckPaths(t, "notPaths", notPaths);
-                    to = to with { NotMethods = t.StringList("notMethods", "HTTP method"), NotPaths = notPaths, NotPorts = t.IntList("notPorts", 1, 65535, "a port") };
+                    to = to with { NotMethods = Methods(t, "notMethods"), NotPaths = notPaths, NotPorts = t.IntList("notPorts", 1, 65535, "a port") };
                     t.Finish();
                 }
 
@@ -762,6 +779,116 @@ public static class MeshParser
             }
 
             return rules;
+        }
+
+        /// <summary>
+        /// A list of HTTP methods. Envoy compares <c>:method</c> case-sensitively (RFC 9110: methods are case-sensitive),
+        /// so <c>get</c> would match no request, in a route and in a rule alike (a DENY rule on <c>delete</c> would refuse
+        /// nothing), and the sidecar refuses it in a policy: only upper-case tokens (<c>GET</c>, <c>M-SEARCH</c>) are taken.
+        /// </summary>
+        private IReadOnlyList<string> Methods(YamlMap owner, string key)
+        {
+            var values = owner.StringList(key, "HTTP method");
+            if (values.Count == 0 || owner.Raw(key) is not YamlSequenceNode items)
+            {
+                return values;
+            }
+
+            for (int i = 0; i < items.Children.Count; i++)
+            {
+                if (items.Children[i] is YamlScalarNode { Value: { Length: > 0 } value } && !IsMethod(value))
+                {
+                    ctx.Error(items.Children[i], $"{owner.PathOf(key)}[{i}]",
+                        $"\"{value}\" is not an HTTP method as requests carry it; methods are case-sensitive and Istio compares them exactly, so it would match no request; write {value.ToUpperInvariant()}");
+                }
+            }
+
+            return values;
+        }
+
+        private static bool IsHeaderName(string name)
+        {
+            if (name.Length == 0)
+            {
+                return false;
+            }
+
+            foreach (char c in name)
+            {
+                if (!(char.IsAsciiLetterOrDigit(c) || "!#$%&'*+-.^_`|~".Contains(c, StringComparison.Ordinal)))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+
+        private static bool IsMethod(string value)
+        {
+            foreach (char c in value)
+            {
+                if (!char.IsAsciiLetterUpper(c) && c != '-' && c != '_')
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+
+        private enum SourcePattern
+        {
+            Principal,
+            RequestPrincipal,
+            Namespace,
+        }
+
+        /// <summary>
+        /// A source list of an authorization rule, each value checked against what Istio's string match reads it as:
+        /// exact, <c>*</c>, <c>prefix*</c> or <c>*suffix</c>. A <c>*</c> anywhere else is matched literally by Envoy (so
+        /// the rule matches no peer, and a DENY rule refuses nothing); a principal with the <c>spiffe://</c> scheme never
+        /// equals Istio's scheme-less <c>source.principal</c>; a namespace has no <c>/</c>. The sidecar refuses all three,
+        /// so emitting them would also give every affected sidecar a policy it cannot load.
+        /// </summary>
+        private IReadOnlyList<string> SourcePatterns(YamlMap owner, string key, string hint, SourcePattern kind)
+        {
+            var values = owner.StringList(key, hint);
+            if (values.Count == 0 || owner.Raw(key) is not YamlSequenceNode items)
+            {
+                return values;
+            }
+
+            for (int i = 0; i < items.Children.Count; i++)
+            {
+                if (items.Children[i] is YamlScalarNode { Value: { Length: > 0 } value } && SourcePatternProblem(value, kind) is { } problem)
+                {
+                    ctx.Error(items.Children[i], $"{owner.PathOf(key)}[{i}]", problem);
+                }
+            }
+
+            return values;
+        }
+
+        private static string? SourcePatternProblem(string value, SourcePattern kind)
+        {
+            int star = value.IndexOf('*', StringComparison.Ordinal);
+            if (star >= 0 && value != "*" && !(star == 0 && value.LastIndexOf('*') == 0) && star != value.Length - 1)
+            {
+                return $"\"{value}\" has a '*' Istio does not expand (it matches only '*' alone, at the start or at the end) and would compare literally, matching no one; write an exact value, a prefix such as 'cluster.local/ns/shop/*' or a suffix such as '*/sa/web'";
+            }
+
+            if (kind == SourcePattern.Principal && value.StartsWith("spiffe://", StringComparison.OrdinalIgnoreCase))
+            {
+                return $"\"{value}\" is a SPIFFE ID; Istio compares principals without the scheme, so this matches no peer; write \"{value["spiffe://".Length..]}\"";
+            }
+
+            if (kind == SourcePattern.Namespace && value.Contains('/', StringComparison.Ordinal))
+            {
+                return $"\"{value}\" is not a namespace name (a namespace has no '/'); write e.g. belizechain, or a pattern such as 'team-*' (use principals for a service account)";
+            }
+
+            return null;
         }
 
         private static JwtSpec? BindJwt(YamlMap item)

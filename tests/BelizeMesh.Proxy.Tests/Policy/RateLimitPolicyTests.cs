@@ -129,4 +129,101 @@ public sealed class RateLimitPolicyTests : IDisposable
         _time.Advance(TimeSpan.FromSeconds(11));
         Assert.Equal(TimeSpan.FromSeconds(11), bucket.IdleDuration);
     }
+
+    private RateLimitPolicy CreateKeyed(int maxKeys, int burst = 1, double rps = 1)
+    {
+        RateLimitPolicy policy = RateLimitPolicy.Create(
+            [new RateLimitSpec("api", null, null, new RateLimitKey(RateLimitKeyKind.Header, "X-User"), rps, burst) { MaxKeys = maxKeys }],
+            _registry);
+        _registry.Commit();
+        return policy;
+    }
+
+    private static bool Allowed(RateLimitPolicy policy, string user)
+        => policy.Evaluate(null, "GET", "/api/x", new HeaderDictionary { ["X-User"] = user }).Allowed;
+
+    [Fact]
+    public void Distinct_keys_beyond_max_keys_keep_the_table_at_max_keys()
+    {
+        RateLimitPolicy policy = CreateKeyed(maxKeys: 100);
+
+        for (int i = 0; i < 10_000; i++)
+        {
+            Assert.True(Allowed(policy, "user-" + i));
+        }
+
+        KeyedBuckets buckets = policy.BucketsOf("api");
+        Assert.Equal(100, buckets.Count);
+        Assert.Equal(9_900, buckets.Evictions);
+    }
+
+    [Fact]
+    public void A_key_still_in_the_table_keeps_its_consumption_while_other_keys_come_and_go()
+    {
+        RateLimitPolicy policy = CreateKeyed(maxKeys: 3);
+        Assert.True(Allowed(policy, "alice"));
+
+        for (int i = 0; i < 50; i++)
+        {
+            Assert.False(Allowed(policy, "alice"));
+            Assert.True(Allowed(policy, "new-" + i));
+        }
+    }
+
+    [Fact]
+    public void The_least_recently_used_key_is_the_one_evicted()
+    {
+        RateLimitPolicy policy = CreateKeyed(maxKeys: 3);
+        Assert.True(Allowed(policy, "a"));
+        Assert.True(Allowed(policy, "b"));
+        Assert.True(Allowed(policy, "c"));
+        Assert.False(Allowed(policy, "a")); // refused, but used: b is now the least recently used
+
+        Assert.True(Allowed(policy, "d")); // evicts b
+
+        Assert.False(Allowed(policy, "a"));
+        Assert.False(Allowed(policy, "c"));
+        Assert.True(Allowed(policy, "b")); // a new, full bucket: its consumption was forgotten
+        Assert.Equal(3, policy.BucketsOf("api").Count);
+    }
+
+    [Fact]
+    public void Keys_whose_buckets_are_full_and_idle_are_dropped_as_requests_arrive_and_lose_nothing()
+    {
+        RateLimitPolicy policy = CreateKeyed(maxKeys: 100, burst: 2, rps: 1);
+        for (int i = 0; i < 10; i++)
+        {
+            Assert.True(Allowed(policy, "user-" + i));
+        }
+
+        _time.Advance(TimeSpan.FromSeconds(11));
+        for (int i = 0; i < 5; i++)
+        {
+            Assert.True(Allowed(policy, "active"));
+            _time.Advance(TimeSpan.FromSeconds(1));
+        }
+
+        KeyedBuckets buckets = policy.BucketsOf("api");
+        Assert.Equal(1, buckets.Count);
+        Assert.Equal(0, buckets.Evictions);
+    }
+
+    [Fact]
+    public void A_reload_that_only_lowers_max_keys_keeps_the_buckets_and_evicts_down_to_the_new_cap()
+    {
+        RateLimitPolicy first = CreateKeyed(maxKeys: 10);
+        for (int i = 0; i < 10; i++)
+        {
+            Assert.True(Allowed(first, "user-" + i));
+        }
+
+        RateLimitPolicy second = CreateKeyed(maxKeys: 4);
+        Assert.Same(first.BucketsOf("api"), second.BucketsOf("api"));
+        Assert.False(Allowed(second, "user-9"));
+        Assert.True(Allowed(second, "new"));
+
+        Assert.Equal(4, second.BucketsOf("api").Count);
+        Assert.False(Allowed(second, "user-9"));
+        Assert.False(Allowed(second, "user-8"));
+    }
 }

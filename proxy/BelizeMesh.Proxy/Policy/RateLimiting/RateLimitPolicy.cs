@@ -16,8 +16,9 @@ internal readonly record struct RateLimitDecision(bool Allowed, string? RuleName
 
 /// <summary>
 /// <c>spec.inbound.rateLimits</c> compiled for one policy snapshot. Every limit whose <c>match</c> selects the request
-/// takes one token from the bucket of the request's key; the first empty bucket rejects it. The partitioned limiters
-/// live in a <see cref="RateLimiterRegistry"/> so a reload that keeps a limit unchanged keeps its buckets.
+/// takes one token from the bucket of the request's key; the first empty bucket rejects it. Each limit's buckets live in
+/// a <see cref="KeyedBuckets"/> table held by a <see cref="RateLimiterRegistry"/>, so a reload that keeps a limit
+/// unchanged keeps its buckets.
 /// </summary>
 internal sealed class RateLimitPolicy
 {
@@ -75,7 +76,7 @@ internal sealed class RateLimitPolicy
                 _ => "",
             };
 
-            using RateLimitLease lease = limit.Limiter.AttemptAcquire(key);
+            using RateLimitLease lease = limit.Buckets.AttemptAcquire(key);
             if (!lease.IsAcquired)
             {
                 TimeSpan retryAfter = lease.TryGetMetadata(MetadataName.RetryAfter, out TimeSpan value) ? value : TimeSpan.FromSeconds(1);
@@ -86,13 +87,27 @@ internal sealed class RateLimitPolicy
         return RateLimitDecision.Allow;
     }
 
-    private sealed class CompiledLimit(string name, StringMatcher[]? paths, string[]? methods, RateLimitKey key, PartitionedRateLimiter<string> limiter)
+    /// <summary>The bucket table of the limit named <paramref name="name"/> (tests read its key count).</summary>
+    internal KeyedBuckets BucketsOf(string name)
+    {
+        foreach (CompiledLimit limit in _limits)
+        {
+            if (limit.Name == name)
+            {
+                return limit.Buckets;
+            }
+        }
+
+        throw new KeyNotFoundException(name);
+    }
+
+    private sealed class CompiledLimit(string name, StringMatcher[]? paths, string[]? methods, RateLimitKey key, KeyedBuckets buckets)
     {
         public string Name => name;
 
         public RateLimitKey Key => key;
 
-        public PartitionedRateLimiter<string> Limiter => limiter;
+        public KeyedBuckets Buckets => buckets;
 
         public bool Selects(string method, string path)
             => (methods is null || Array.IndexOf(methods, method) >= 0) && (paths is null || StringMatcher.AnyMatches(paths, path));
@@ -100,68 +115,50 @@ internal sealed class RateLimitPolicy
 }
 
 /// <summary>
-/// Owns the partitioned limiters across policy reloads: a limit with the same name, rate, burst and key keeps its
-/// buckets; limits that disappear are disposed once no snapshot can still be using them (after a grace period).
-/// Idle partitions are evicted by <see cref="PartitionedRateLimiter"/> itself (a full bucket idle for 10 s).
+/// Owns the per-key bucket tables across policy reloads: a limit with the same name, rate, burst and key keeps its
+/// table (and a changed <c>maxKeys</c> applies to it); a table no snapshot asks for is dropped. Tables run no timer and
+/// hold nothing to dispose, so a snapshot still serving requests after a reload keeps its tables alive by reference.
 /// </summary>
 internal sealed class RateLimiterRegistry(TimeProvider time) : IDisposable
 {
-    private static readonly TimeSpan s_retireDelay = TimeSpan.FromMinutes(1);
-    private readonly Dictionary<string, PartitionedRateLimiter<string>> _limiters = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, KeyedBuckets> _tables = new(StringComparer.Ordinal);
     private readonly HashSet<string> _used = new(StringComparer.Ordinal);
-    private readonly List<ITimer> _retireTimers = [];
     private readonly object _lock = new();
 
-    public PartitionedRateLimiter<string> GetOrCreate(RateLimitSpec spec)
+    public KeyedBuckets GetOrCreate(RateLimitSpec spec)
     {
         string id = FormattableString.Invariant($"{spec.Name}|{spec.RequestsPerSecond}|{spec.Burst}|{spec.Key}");
         lock (_lock)
         {
             _used.Add(id);
-            if (!_limiters.TryGetValue(id, out PartitionedRateLimiter<string>? limiter))
+            if (_tables.TryGetValue(id, out KeyedBuckets? table))
             {
-                double rps = spec.RequestsPerSecond;
-                int burst = spec.Burst;
-                limiter = PartitionedRateLimiter.Create<string, string>(
-                    key => RateLimitPartition.Get(key, _ => new TokenBucket(rps, burst, time)),
-                    StringComparer.Ordinal);
-                _limiters.Add(id, limiter);
+                table.MaxKeys = spec.MaxKeys;
+            }
+            else
+            {
+                table = new KeyedBuckets(spec.RequestsPerSecond, spec.Burst, spec.MaxKeys, time);
+                _tables.Add(id, table);
             }
 
-            return limiter;
+            return table;
         }
     }
 
-    /// <summary>Called after a snapshot is built: limiters it did not ask for are retired.</summary>
+    /// <summary>Called after a snapshot is built: tables it did not ask for are dropped.</summary>
     public void Commit()
     {
         lock (_lock)
         {
-            List<PartitionedRateLimiter<string>>? retired = null;
-            foreach (KeyValuePair<string, PartitionedRateLimiter<string>> pair in _limiters)
+            foreach (KeyValuePair<string, KeyedBuckets> pair in _tables)
             {
                 if (!_used.Contains(pair.Key))
                 {
-                    (retired ??= []).Add(pair.Value);
-                    _limiters.Remove(pair.Key);
+                    _tables.Remove(pair.Key);
                 }
             }
 
             _used.Clear();
-            if (retired is not null)
-            {
-                _retireTimers.Add(time.CreateTimer(
-                    static state =>
-                    {
-                        foreach (PartitionedRateLimiter<string> limiter in (List<PartitionedRateLimiter<string>>)state!)
-                        {
-                            limiter.Dispose();
-                        }
-                    },
-                    retired,
-                    s_retireDelay,
-                    Timeout.InfiniteTimeSpan));
-            }
         }
     }
 
@@ -169,16 +166,8 @@ internal sealed class RateLimiterRegistry(TimeProvider time) : IDisposable
     {
         lock (_lock)
         {
-            foreach (PartitionedRateLimiter<string> limiter in _limiters.Values)
-            {
-                limiter.Dispose();
-            }
-
-            _limiters.Clear();
-            foreach (ITimer timer in _retireTimers)
-            {
-                timer.Dispose();
-            }
+            _tables.Clear();
+            _used.Clear();
         }
     }
 }

@@ -1,6 +1,9 @@
+using System.Diagnostics.Metrics;
 using BelizeMesh.Proxy.Configuration;
+using BelizeMesh.Proxy.Metrics;
 using BelizeMesh.Proxy.Policy.RateLimiting;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace BelizeMesh.Proxy.Tests.Policy;
 
@@ -225,5 +228,37 @@ public sealed class RateLimitPolicyTests : IDisposable
         Assert.Equal(4, second.BucketsOf("api").Count);
         Assert.False(Allowed(second, "user-9"));
         Assert.False(Allowed(second, "user-8"));
+    }
+
+    [Fact]
+    public void Evictions_are_counted_per_limit_and_the_count_survives_a_reload_that_replaces_the_limit()
+    {
+        using ServiceProvider services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        IMeterFactory factory = services.GetRequiredService<IMeterFactory>();
+        using var exporter = new PrometheusExporter(factory);
+        using var registry = new RateLimiterRegistry(_time, new ProxyMetrics(factory));
+        RateLimitSpec byUser = new("api", null, null, new RateLimitKey(RateLimitKeyKind.Header, "X-User"), 1, 1) { MaxKeys = 2 };
+        RateLimitSpec global = new("all", null, null, new RateLimitKey(RateLimitKeyKind.None, null), 100, 100);
+
+        RateLimitPolicy first = RateLimitPolicy.Create([byUser, global], registry);
+        registry.Commit();
+        Assert.Contains("\nbelizemesh_proxy_rate_limit_evictions_total{limit=\"api\"} 0\n", exporter.Render(), StringComparison.Ordinal);
+        for (int i = 0; i < 5; i++)
+        {
+            Assert.True(Allowed(first, "user-" + i));
+        }
+
+        string text = exporter.Render();
+        Assert.Contains("\nbelizemesh_proxy_rate_limit_evictions_total{limit=\"api\"} 3\n", text, StringComparison.Ordinal);
+        Assert.Contains("\nbelizemesh_proxy_rate_limit_evictions_total{limit=\"all\"} 0\n", text, StringComparison.Ordinal);
+
+        RateLimitPolicy faster = RateLimitPolicy.Create([byUser with { RequestsPerSecond = 2 }, global], registry);
+        registry.Commit();
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.True(Allowed(faster, "other-" + i));
+        }
+
+        Assert.Contains("\nbelizemesh_proxy_rate_limit_evictions_total{limit=\"api\"} 4\n", exporter.Render(), StringComparison.Ordinal);
     }
 }

@@ -1,5 +1,7 @@
+using System.Diagnostics.Metrics;
 using System.Threading.RateLimiting;
 using BelizeMesh.Proxy.Configuration;
+using BelizeMesh.Proxy.Metrics;
 using BelizeMesh.Proxy.Policy.Authorization;
 using Microsoft.AspNetCore.Http;
 
@@ -119,11 +121,20 @@ internal sealed class RateLimitPolicy
 /// table (and a changed <c>maxKeys</c> applies to it); a table no snapshot asks for is dropped. Tables run no timer and
 /// hold nothing to dispose, so a snapshot still serving requests after a reload keeps its tables alive by reference.
 /// </summary>
-internal sealed class RateLimiterRegistry(TimeProvider time) : IDisposable
+internal sealed class RateLimiterRegistry : IDisposable
 {
-    private readonly Dictionary<string, KeyedBuckets> _tables = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (string Name, KeyedBuckets Table)> _tables = new(StringComparer.Ordinal);
     private readonly HashSet<string> _used = new(StringComparer.Ordinal);
+    // Evictions of tables no longer in the registry, by limit name, so the counter never goes back.
+    private readonly Dictionary<string, long> _droppedEvictions = new(StringComparer.Ordinal);
+    private readonly TimeProvider _time;
     private readonly object _lock = new();
+
+    public RateLimiterRegistry(TimeProvider time) => _time = time;
+
+    /// <summary>Also feeds <c>belizemesh_proxy_rate_limit_evictions_total</c>.</summary>
+    public RateLimiterRegistry(TimeProvider time, ProxyMetrics metrics)
+        : this(time) => metrics.ObserveRateLimitEvictions(ObserveEvictions);
 
     public KeyedBuckets GetOrCreate(RateLimitSpec spec)
     {
@@ -131,16 +142,14 @@ internal sealed class RateLimiterRegistry(TimeProvider time) : IDisposable
         lock (_lock)
         {
             _used.Add(id);
-            if (_tables.TryGetValue(id, out KeyedBuckets? table))
+            if (_tables.TryGetValue(id, out (string Name, KeyedBuckets Table) entry))
             {
-                table.MaxKeys = spec.MaxKeys;
-            }
-            else
-            {
-                table = new KeyedBuckets(spec.RequestsPerSecond, spec.Burst, spec.MaxKeys, time);
-                _tables.Add(id, table);
+                entry.Table.MaxKeys = spec.MaxKeys;
+                return entry.Table;
             }
 
+            var table = new KeyedBuckets(spec.RequestsPerSecond, spec.Burst, spec.MaxKeys, _time);
+            _tables.Add(id, (spec.Name, table));
             return table;
         }
     }
@@ -150,15 +159,37 @@ internal sealed class RateLimiterRegistry(TimeProvider time) : IDisposable
     {
         lock (_lock)
         {
-            foreach (KeyValuePair<string, KeyedBuckets> pair in _tables)
+            foreach (KeyValuePair<string, (string Name, KeyedBuckets Table)> pair in _tables)
             {
                 if (!_used.Contains(pair.Key))
                 {
                     _tables.Remove(pair.Key);
+                    _droppedEvictions[pair.Value.Name] = _droppedEvictions.GetValueOrDefault(pair.Value.Name) + pair.Value.Table.Evictions;
                 }
             }
 
             _used.Clear();
+        }
+    }
+
+    /// <summary>Evictions per limit name (a <c>key: none</c> limit has one key and stays at 0): a scrape, not the request path.</summary>
+    private List<Measurement<long>> ObserveEvictions()
+    {
+        lock (_lock)
+        {
+            var totals = new Dictionary<string, long>(_droppedEvictions, StringComparer.Ordinal);
+            foreach ((string name, KeyedBuckets table) in _tables.Values)
+            {
+                totals[name] = totals.GetValueOrDefault(name) + table.Evictions;
+            }
+
+            var measurements = new List<Measurement<long>>(totals.Count);
+            foreach (KeyValuePair<string, long> total in totals)
+            {
+                measurements.Add(new Measurement<long>(total.Value, new KeyValuePair<string, object?>("limit", total.Key)));
+            }
+
+            return measurements;
         }
     }
 

@@ -261,4 +261,28 @@ public sealed class RateLimitPolicyTests : IDisposable
 
         Assert.Contains("\nbelizemesh_proxy_rate_limit_evictions_total{limit=\"api\"} 4\n", exporter.Render(), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Long_keys_are_held_in_a_bounded_size_and_still_have_one_bucket_per_value()
+    {
+        RateLimitPolicy policy = CreateKeyed(maxKeys: 100);
+        string first = new('a', 20_000);
+        string second = new string('a', 19_999) + "b";
+        string exactlyMax = new('c', KeyedBuckets.MaxStoredKeyLength);
+
+        Assert.True(Allowed(policy, first));
+        Assert.True(Allowed(policy, second));
+        Assert.True(Allowed(policy, exactlyMax));
+        Assert.False(Allowed(policy, new string('a', 20_000)));
+        Assert.False(Allowed(policy, new string('a', 19_999) + "b"));
+        Assert.False(Allowed(policy, new string('c', KeyedBuckets.MaxStoredKeyLength)));
+
+        string[] stored = policy.BucketsOf("api").StoredKeys();
+        Assert.Equal(3, stored.Length);
+        Assert.Contains(exactlyMax, stored);
+        foreach (string key in stored)
+        {
+            Assert.InRange(key.Length, 1, KeyedBuckets.MaxStoredKeyLength);
+        }
+    }
 }

@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
 using System.Threading.RateLimiting;
 
 namespace BelizeMesh.Proxy.Policy.RateLimiting;
@@ -24,15 +26,29 @@ namespace BelizeMesh.Proxy.Policy.RateLimiting;
 /// have been unused for <see cref="IdleLimit"/> (which loses nothing: a new bucket starts full), so the table shrinks
 /// again after a burst of keys while requests keep arriving.
 /// </para>
+/// <para>
+/// A key longer than <see cref="MaxStoredKeyLength"/> is held as its SHA-256, so what one key costs does not depend on
+/// how long a header value the client sends (Kestrel admits up to 32 KiB of headers: 10,000 such keys held verbatim
+/// would be over 600 MiB). The hash is computed on the stack and looked up by span; only a new key allocates its string.
+/// </para>
 /// </remarks>
 internal sealed class KeyedBuckets
 {
     /// <summary>How long a full bucket stays unused before its key may be dropped.</summary>
     internal static readonly TimeSpan IdleLimit = TimeSpan.FromSeconds(10);
 
+    /// <summary>Keys longer than this are held as their SHA-256 (a header value can be tens of kilobytes).</summary>
+    internal const int MaxStoredKeyLength = 64;
+
     private const int IdleKeysDroppedPerAcquire = 2;
 
+    // A hashed key: NUL (which Kestrel refuses in a header value, so no written key starts with it), a tag, then the
+    // SHA-256 of the key's UTF-16 code units in base64.
+    private const string HashedKeyPrefix = "\0sha256:";
+    private const int HashedKeyLength = 52; // HashedKeyPrefix (8) + 44 base64 characters
+
     private readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Entry>.AlternateLookup<ReadOnlySpan<char>> _byChars;
     private readonly double _requestsPerSecond;
     private readonly int _burst;
     private readonly TimeProvider _time;
@@ -50,6 +66,7 @@ internal sealed class KeyedBuckets
         _burst = burst;
         _maxKeys = maxKeys;
         _time = time;
+        _byChars = _entries.GetAlternateLookup<ReadOnlySpan<char>>();
     }
 
     /// <summary>The most keys that hold a bucket. Lowering it takes effect as new keys arrive (each evicts down to it).</summary>
@@ -81,9 +98,36 @@ internal sealed class KeyedBuckets
     /// <summary>Takes one token from <paramref name="key"/>'s bucket, creating it (full) for a key not in the table.</summary>
     public RateLimitLease AttemptAcquire(string key)
     {
+        if (key.Length <= MaxStoredKeyLength)
+        {
+            return AttemptAcquire(key, key);
+        }
+
+        Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
+        SHA256.HashData(MemoryMarshal.AsBytes(key.AsSpan()), hash);
+        Span<char> hashed = stackalloc char[HashedKeyLength];
+        HashedKeyPrefix.CopyTo(hashed);
+        bool written = Convert.TryToBase64Chars(hash, hashed[HashedKeyPrefix.Length..], out int length);
+        Debug.Assert(written && HashedKeyPrefix.Length + length == HashedKeyLength);
+        return AttemptAcquire(hashed, null);
+    }
+
+    /// <summary>The keys held, as stored (tests check their length).</summary>
+    internal string[] StoredKeys()
+    {
         lock (_entries)
         {
-            Entry entry = Use(key);
+            return [.. _entries.Keys];
+        }
+    }
+
+    /// <param name="key">The key to look up.</param>
+    /// <param name="keyString"><paramref name="key"/> as a string when the caller has one (else one is made for a new key).</param>
+    private RateLimitLease AttemptAcquire(ReadOnlySpan<char> key, string? keyString)
+    {
+        lock (_entries)
+        {
+            Entry entry = Use(key, keyString);
             RateLimitLease lease = entry.Bucket.AttemptAcquire();
             DropIdleOldest();
             return lease;
@@ -91,9 +135,9 @@ internal sealed class KeyedBuckets
     }
 
     /// <summary>The entry of <paramref name="key"/>, now the newest; a new key evicts the oldest ones when full.</summary>
-    private Entry Use(string key)
+    private Entry Use(ReadOnlySpan<char> key, string? keyString)
     {
-        if (_entries.TryGetValue(key, out Entry? entry))
+        if (_byChars.TryGetValue(key, out Entry? entry))
         {
             if (entry != _newest)
             {
@@ -122,8 +166,8 @@ internal sealed class KeyedBuckets
             entry = new Entry(new TokenBucket(_requestsPerSecond, _burst, _time));
         }
 
-        entry.Key = key;
-        _entries.Add(key, entry);
+        entry.Key = keyString ?? new string(key);
+        _entries.Add(entry.Key, entry);
         LinkNewest(entry);
         return entry;
     }

@@ -423,8 +423,19 @@ public static partial class PolicyParser
                 }
             }
 
+            int maxKeys = RateLimitSpec.DefaultMaxKeys;
+            if (r.Int("maxKeys", 1, RateLimitSpec.MaxMaxKeys, hint: "the most keys holding a bucket at once") is { } max)
+            {
+                if (keyText == "none")
+                {
+                    r.Error("maxKeys", "has no effect with key: none (one bucket for every request); remove it, or key the limit by sourcePrincipal or header:<Name>");
+                }
+
+                maxKeys = max;
+            }
+
             r.Finish();
-            return name is null ? null : new RateLimitSpec(name, paths, methods, key, rps, burst);
+            return name is null ? null : new RateLimitSpec(name, paths, methods, key, rps, burst) { MaxKeys = maxKeys };
         }
 
         private OutboundSpec ReadOutbound(YamlMap o, ChannelMode defaultMode)

@@ -169,7 +169,17 @@ public sealed record RateLimitSpec(
     IReadOnlyList<string>? MatchMethods,
     RateLimitKey Key,
     double RequestsPerSecond,
-    int Burst);
+    int Burst)
+{
+    /// <summary>The default of <see cref="MaxKeys"/> (Envoy Gateway's default for Envoy's <c>max_dynamic_descriptors</c>, whose own default, 20, is a test-sized value).</summary>
+    public const int DefaultMaxKeys = 10_000;
+
+    /// <summary>The largest <see cref="MaxKeys"/> a policy may write.</summary>
+    public const int MaxMaxKeys = 1_000_000;
+
+    /// <summary>The most keys holding a bucket at once; a new key beyond it takes the least recently used key's bucket.</summary>
+    public int MaxKeys { get; init; } = DefaultMaxKeys;
+}
 
 /// <summary>What a rate limit partitions its buckets by.</summary>
 public enum RateLimitKeyKind

@@ -318,7 +318,7 @@ internal sealed partial class ProxyHost : IAsyncDisposable
         builder.Services.AddSingleton(sp => new ProcessMetrics(sp.GetRequiredService<PrometheusExporter>()));
         builder.Services.AddSingleton(new Readiness(options.Time));
         builder.Services.AddSingleton<UpstreamClientFactory>();
-        builder.Services.AddSingleton(sp => new RateLimiterRegistry(options.Time));
+        builder.Services.AddSingleton(sp => new RateLimiterRegistry(options.Time, sp.GetRequiredService<ProxyMetrics>()));
         builder.Services.AddSingleton(sp => new EndpointStateRegistry(options.Time));
         builder.Services.AddSingleton(sp => new EndpointSetRegistry(
             options.Resolver ?? SystemEndpointResolver.Instance,

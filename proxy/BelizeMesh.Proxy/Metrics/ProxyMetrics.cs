@@ -47,6 +47,7 @@ internal sealed partial class ProxyMetrics
     private readonly Counter<long> _listenerRejections;
     private readonly Counter<long> _dnsResolutions;
     private Func<IEnumerable<Measurement<long>>>? _endpointCounts;
+    private Func<IEnumerable<Measurement<long>>>? _rateLimitEvictions;
     private readonly Counter<long> _jwtFailures;
     private readonly Counter<long> _jwksLoads;
 
@@ -68,6 +69,7 @@ internal sealed partial class ProxyMetrics
         Meter.CreateObservableUpDownCounter("belizemesh.proxy.active_requests", ObserveActiveRequests, "{request}", "Requests in flight.");
         _authorizationDenials = Meter.CreateCounter<long>("belizemesh.proxy.authorization.denials", "{request}", "Inbound requests refused (403) because no authorization rule allowed them.");
         _rateLimited = Meter.CreateCounter<long>("belizemesh.proxy.rate_limited", "{request}", "Inbound requests refused (429) by a rate limit, by limit name.");
+        Meter.CreateObservableCounter("belizemesh.proxy.rate_limit.evictions", ObserveRateLimitEvictions, "{key}", "Keys a keyed rate limit forgot, with their consumption, to make room for a new key because it held maxKeys keys, by limit.");
         _policyReloads = Meter.CreateCounter<long>("belizemesh.policy.reloads", "{reload}", "Policy file reloads, by result (success or failure).");
         _forwardErrors = Meter.CreateCounter<long>("belizemesh.proxy.forward.errors", "{request}", "Requests that failed while forwarding, by direction and YARP error.");
         _retries = Meter.CreateCounter<long>("belizemesh.proxy.retries", "{request}", "Outbound attempts retried (connect failure or a retryOn condition), by route.");
@@ -274,6 +276,11 @@ internal sealed partial class ProxyMetrics
     public void ObserveEndpoints(Func<IEnumerable<Measurement<long>>> source) => Volatile.Write(ref _endpointCounts, source);
 
     private IEnumerable<Measurement<long>> ObserveEndpointCounts() => Volatile.Read(ref _endpointCounts)?.Invoke() ?? [];
+
+    /// <summary>Where <c>belizemesh_proxy_rate_limit_evictions_total</c> reads its values (the rate limiter registry).</summary>
+    public void ObserveRateLimitEvictions(Func<IEnumerable<Measurement<long>>> source) => Volatile.Write(ref _rateLimitEvictions, source);
+
+    private IEnumerable<Measurement<long>> ObserveRateLimitEvictions() => Volatile.Read(ref _rateLimitEvictions)?.Invoke() ?? [];
 
     public void EndpointEjected(string route, string endpoint)
     {

@@ -208,6 +208,33 @@ public class PolicyParserTests
             "spec.inbound.rateLimits[0].burst: 0 is less than 1; the bucket must hold at least one request");
 
     [Fact]
+    public void Max_keys_is_read_and_defaults_to_ten_thousand()
+    {
+        PolicyParseResult written = PolicyParser.Parse(Minimal + "    rateLimits:\n      - { name: api, key: header:X-User, requestsPerSecond: 10, burst: 5, maxKeys: 500 }\n", "policy.yaml", s_withChannel);
+        PolicyParseResult absent = PolicyParser.Parse(Minimal + "    rateLimits:\n      - { name: api, key: header:X-User, requestsPerSecond: 10, burst: 5 }\n", "policy.yaml", s_withChannel);
+
+        Assert.True(written.Succeeded, string.Join("\n", written.Errors));
+        Assert.True(absent.Succeeded, string.Join("\n", absent.Errors));
+        Assert.Equal(500, Assert.Single(written.Policy!.Spec.Inbound.RateLimits).MaxKeys);
+        Assert.Equal(10_000, Assert.Single(absent.Policy!.Spec.Inbound.RateLimits).MaxKeys);
+    }
+
+    [Fact]
+    public void Max_keys_below_one_is_reported()
+        => AssertSingleError(Minimal + "    rateLimits:\n      - { name: api, key: header:X-User, requestsPerSecond: 10, burst: 5, maxKeys: 0 }\n", 8, 84,
+            "spec.inbound.rateLimits[0].maxKeys: 0 is out of range; expected the most keys holding a bucket at once from 1 to 1000000");
+
+    [Fact]
+    public void Max_keys_that_is_not_an_integer_is_reported()
+        => AssertSingleError(Minimal + "    rateLimits:\n      - { name: api, key: header:X-User, requestsPerSecond: 10, burst: 5, maxKeys: lots }\n", 8, 84,
+            "spec.inbound.rateLimits[0].maxKeys: expected the most keys holding a bucket at once from 1 to 1000000, got \"lots\"");
+
+    [Fact]
+    public void Max_keys_on_a_limit_without_keys_is_reported()
+        => AssertSingleError(Minimal + "    rateLimits:\n      - { name: api, key: none, requestsPerSecond: 10, burst: 5, maxKeys: 100 }\n", 8, 75,
+            "spec.inbound.rateLimits[0].maxKeys: has no effect with key: none (one bucket for every request); remove it, or key the limit by sourcePrincipal or header:<Name>");
+
+    [Fact]
     public void Every_problem_is_reported_in_file_order()
     {
         const string yaml = """

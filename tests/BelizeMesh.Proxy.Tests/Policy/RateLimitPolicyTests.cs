@@ -1,6 +1,9 @@
+using System.Diagnostics.Metrics;
 using BelizeMesh.Proxy.Configuration;
+using BelizeMesh.Proxy.Metrics;
 using BelizeMesh.Proxy.Policy.RateLimiting;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace BelizeMesh.Proxy.Tests.Policy;
 
@@ -128,5 +131,158 @@ public sealed class RateLimitPolicyTests : IDisposable
 
         _time.Advance(TimeSpan.FromSeconds(11));
         Assert.Equal(TimeSpan.FromSeconds(11), bucket.IdleDuration);
+    }
+
+    private RateLimitPolicy CreateKeyed(int maxKeys, int burst = 1, double rps = 1)
+    {
+        RateLimitPolicy policy = RateLimitPolicy.Create(
+            [new RateLimitSpec("api", null, null, new RateLimitKey(RateLimitKeyKind.Header, "X-User"), rps, burst) { MaxKeys = maxKeys }],
+            _registry);
+        _registry.Commit();
+        return policy;
+    }
+
+    private static bool Allowed(RateLimitPolicy policy, string user)
+        => policy.Evaluate(null, "GET", "/api/x", new HeaderDictionary { ["X-User"] = user }).Allowed;
+
+    [Fact]
+    public void Distinct_keys_beyond_max_keys_keep_the_table_at_max_keys()
+    {
+        RateLimitPolicy policy = CreateKeyed(maxKeys: 100);
+
+        for (int i = 0; i < 10_000; i++)
+        {
+            Assert.True(Allowed(policy, "user-" + i));
+        }
+
+        KeyedBuckets buckets = policy.BucketsOf("api");
+        Assert.Equal(100, buckets.Count);
+        Assert.Equal(9_900, buckets.Evictions);
+    }
+
+    [Fact]
+    public void A_key_still_in_the_table_keeps_its_consumption_while_other_keys_come_and_go()
+    {
+        RateLimitPolicy policy = CreateKeyed(maxKeys: 3);
+        Assert.True(Allowed(policy, "alice"));
+
+        for (int i = 0; i < 50; i++)
+        {
+            Assert.False(Allowed(policy, "alice"));
+            Assert.True(Allowed(policy, "new-" + i));
+        }
+    }
+
+    [Fact]
+    public void The_least_recently_used_key_is_the_one_evicted()
+    {
+        RateLimitPolicy policy = CreateKeyed(maxKeys: 3);
+        Assert.True(Allowed(policy, "a"));
+        Assert.True(Allowed(policy, "b"));
+        Assert.True(Allowed(policy, "c"));
+        Assert.False(Allowed(policy, "a")); // refused, but used: b is now the least recently used
+
+        Assert.True(Allowed(policy, "d")); // evicts b
+
+        Assert.False(Allowed(policy, "a"));
+        Assert.False(Allowed(policy, "c"));
+        Assert.True(Allowed(policy, "b")); // a new, full bucket: its consumption was forgotten
+        Assert.Equal(3, policy.BucketsOf("api").Count);
+    }
+
+    [Fact]
+    public void Keys_whose_buckets_are_full_and_idle_are_dropped_as_requests_arrive_and_lose_nothing()
+    {
+        RateLimitPolicy policy = CreateKeyed(maxKeys: 100, burst: 2, rps: 1);
+        for (int i = 0; i < 10; i++)
+        {
+            Assert.True(Allowed(policy, "user-" + i));
+        }
+
+        _time.Advance(TimeSpan.FromSeconds(11));
+        for (int i = 0; i < 5; i++)
+        {
+            Assert.True(Allowed(policy, "active"));
+            _time.Advance(TimeSpan.FromSeconds(1));
+        }
+
+        KeyedBuckets buckets = policy.BucketsOf("api");
+        Assert.Equal(1, buckets.Count);
+        Assert.Equal(0, buckets.Evictions);
+    }
+
+    [Fact]
+    public void A_reload_that_only_lowers_max_keys_keeps_the_buckets_and_evicts_down_to_the_new_cap()
+    {
+        RateLimitPolicy first = CreateKeyed(maxKeys: 10);
+        for (int i = 0; i < 10; i++)
+        {
+            Assert.True(Allowed(first, "user-" + i));
+        }
+
+        RateLimitPolicy second = CreateKeyed(maxKeys: 4);
+        Assert.Same(first.BucketsOf("api"), second.BucketsOf("api"));
+        Assert.False(Allowed(second, "user-9"));
+        Assert.True(Allowed(second, "new"));
+
+        Assert.Equal(4, second.BucketsOf("api").Count);
+        Assert.False(Allowed(second, "user-9"));
+        Assert.False(Allowed(second, "user-8"));
+    }
+
+    [Fact]
+    public void Evictions_are_counted_per_limit_and_the_count_survives_a_reload_that_replaces_the_limit()
+    {
+        using ServiceProvider services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        IMeterFactory factory = services.GetRequiredService<IMeterFactory>();
+        using var exporter = new PrometheusExporter(factory);
+        using var registry = new RateLimiterRegistry(_time, new ProxyMetrics(factory));
+        RateLimitSpec byUser = new("api", null, null, new RateLimitKey(RateLimitKeyKind.Header, "X-User"), 1, 1) { MaxKeys = 2 };
+        RateLimitSpec global = new("all", null, null, new RateLimitKey(RateLimitKeyKind.None, null), 100, 100);
+
+        RateLimitPolicy first = RateLimitPolicy.Create([byUser, global], registry);
+        registry.Commit();
+        Assert.Contains("\nbelizemesh_proxy_rate_limit_evictions_total{limit=\"api\"} 0\n", exporter.Render(), StringComparison.Ordinal);
+        for (int i = 0; i < 5; i++)
+        {
+            Assert.True(Allowed(first, "user-" + i));
+        }
+
+        string text = exporter.Render();
+        Assert.Contains("\nbelizemesh_proxy_rate_limit_evictions_total{limit=\"api\"} 3\n", text, StringComparison.Ordinal);
+        Assert.Contains("\nbelizemesh_proxy_rate_limit_evictions_total{limit=\"all\"} 0\n", text, StringComparison.Ordinal);
+
+        RateLimitPolicy faster = RateLimitPolicy.Create([byUser with { RequestsPerSecond = 2 }, global], registry);
+        registry.Commit();
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.True(Allowed(faster, "other-" + i));
+        }
+
+        Assert.Contains("\nbelizemesh_proxy_rate_limit_evictions_total{limit=\"api\"} 4\n", exporter.Render(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Long_keys_are_held_in_a_bounded_size_and_still_have_one_bucket_per_value()
+    {
+        RateLimitPolicy policy = CreateKeyed(maxKeys: 100);
+        string first = new('a', 20_000);
+        string second = new string('a', 19_999) + "b";
+        string exactlyMax = new('c', KeyedBuckets.MaxStoredKeyLength);
+
+        Assert.True(Allowed(policy, first));
+        Assert.True(Allowed(policy, second));
+        Assert.True(Allowed(policy, exactlyMax));
+        Assert.False(Allowed(policy, new string('a', 20_000)));
+        Assert.False(Allowed(policy, new string('a', 19_999) + "b"));
+        Assert.False(Allowed(policy, new string('c', KeyedBuckets.MaxStoredKeyLength)));
+
+        string[] stored = policy.BucketsOf("api").StoredKeys();
+        Assert.Equal(3, stored.Length);
+        Assert.Contains(exactlyMax, stored);
+        foreach (string key in stored)
+        {
+            Assert.InRange(key.Length, 1, KeyedBuckets.MaxStoredKeyLength);
+        }
     }
 }

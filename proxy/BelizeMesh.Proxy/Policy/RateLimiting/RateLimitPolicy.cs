@@ -1,5 +1,7 @@
+using System.Diagnostics.Metrics;
 using System.Threading.RateLimiting;
 using BelizeMesh.Proxy.Configuration;
+using BelizeMesh.Proxy.Metrics;
 using BelizeMesh.Proxy.Policy.Authorization;
 using Microsoft.AspNetCore.Http;
 
@@ -16,8 +18,9 @@ internal readonly record struct RateLimitDecision(bool Allowed, string? RuleName
 
 /// <summary>
 /// <c>spec.inbound.rateLimits</c> compiled for one policy snapshot. Every limit whose <c>match</c> selects the request
-/// takes one token from the bucket of the request's key; the first empty bucket rejects it. The partitioned limiters
-/// live in a <see cref="RateLimiterRegistry"/> so a reload that keeps a limit unchanged keeps its buckets.
+/// takes one token from the bucket of the request's key; the first empty bucket rejects it. Each limit's buckets live in
+/// a <see cref="KeyedBuckets"/> table held by a <see cref="RateLimiterRegistry"/>, so a reload that keeps a limit
+/// unchanged keeps its buckets.
 /// </summary>
 internal sealed class RateLimitPolicy
 {
@@ -75,7 +78,7 @@ internal sealed class RateLimitPolicy
                 _ => "",
             };
 
-            using RateLimitLease lease = limit.Limiter.AttemptAcquire(key);
+            using RateLimitLease lease = limit.Buckets.AttemptAcquire(key);
             if (!lease.IsAcquired)
             {
                 TimeSpan retryAfter = lease.TryGetMetadata(MetadataName.RetryAfter, out TimeSpan value) ? value : TimeSpan.FromSeconds(1);
@@ -86,13 +89,27 @@ internal sealed class RateLimitPolicy
         return RateLimitDecision.Allow;
     }
 
-    private sealed class CompiledLimit(string name, StringMatcher[]? paths, string[]? methods, RateLimitKey key, PartitionedRateLimiter<string> limiter)
+    /// <summary>The bucket table of the limit named <paramref name="name"/> (tests read its key count).</summary>
+    internal KeyedBuckets BucketsOf(string name)
+    {
+        foreach (CompiledLimit limit in _limits)
+        {
+            if (limit.Name == name)
+            {
+                return limit.Buckets;
+            }
+        }
+
+        throw new KeyNotFoundException(name);
+    }
+
+    private sealed class CompiledLimit(string name, StringMatcher[]? paths, string[]? methods, RateLimitKey key, KeyedBuckets buckets)
     {
         public string Name => name;
 
         public RateLimitKey Key => key;
 
-        public PartitionedRateLimiter<string> Limiter => limiter;
+        public KeyedBuckets Buckets => buckets;
 
         public bool Selects(string method, string path)
             => (methods is null || Array.IndexOf(methods, method) >= 0) && (paths is null || StringMatcher.AnyMatches(paths, path));
@@ -100,68 +117,79 @@ internal sealed class RateLimitPolicy
 }
 
 /// <summary>
-/// Owns the partitioned limiters across policy reloads: a limit with the same name, rate, burst and key keeps its
-/// buckets; limits that disappear are disposed once no snapshot can still be using them (after a grace period).
-/// Idle partitions are evicted by <see cref="PartitionedRateLimiter"/> itself (a full bucket idle for 10 s).
+/// Owns the per-key bucket tables across policy reloads: a limit with the same name, rate, burst and key keeps its
+/// table (and a changed <c>maxKeys</c> applies to it); a table no snapshot asks for is dropped. Tables run no timer and
+/// hold nothing to dispose, so a snapshot still serving requests after a reload keeps its tables alive by reference.
 /// </summary>
-internal sealed class RateLimiterRegistry(TimeProvider time) : IDisposable
+internal sealed class RateLimiterRegistry : IDisposable
 {
-    private static readonly TimeSpan s_retireDelay = TimeSpan.FromMinutes(1);
-    private readonly Dictionary<string, PartitionedRateLimiter<string>> _limiters = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (string Name, KeyedBuckets Table)> _tables = new(StringComparer.Ordinal);
     private readonly HashSet<string> _used = new(StringComparer.Ordinal);
-    private readonly List<ITimer> _retireTimers = [];
+    // Evictions of tables no longer in the registry, by limit name, so the counter never goes back.
+    private readonly Dictionary<string, long> _droppedEvictions = new(StringComparer.Ordinal);
+    private readonly TimeProvider _time;
     private readonly object _lock = new();
 
-    public PartitionedRateLimiter<string> GetOrCreate(RateLimitSpec spec)
+    public RateLimiterRegistry(TimeProvider time) => _time = time;
+
+    /// <summary>Also feeds <c>belizemesh_proxy_rate_limit_evictions_total</c>.</summary>
+    public RateLimiterRegistry(TimeProvider time, ProxyMetrics metrics)
+        : this(time) => metrics.ObserveRateLimitEvictions(ObserveEvictions);
+
+    public KeyedBuckets GetOrCreate(RateLimitSpec spec)
     {
         string id = FormattableString.Invariant($"{spec.Name}|{spec.RequestsPerSecond}|{spec.Burst}|{spec.Key}");
         lock (_lock)
         {
             _used.Add(id);
-            if (!_limiters.TryGetValue(id, out PartitionedRateLimiter<string>? limiter))
+            if (_tables.TryGetValue(id, out (string Name, KeyedBuckets Table) entry))
             {
-                double rps = spec.RequestsPerSecond;
-                int burst = spec.Burst;
-                limiter = PartitionedRateLimiter.Create<string, string>(
-                    key => RateLimitPartition.Get(key, _ => new TokenBucket(rps, burst, time)),
-                    StringComparer.Ordinal);
-                _limiters.Add(id, limiter);
+                entry.Table.MaxKeys = spec.MaxKeys;
+                return entry.Table;
             }
 
-            return limiter;
+            var table = new KeyedBuckets(spec.RequestsPerSecond, spec.Burst, spec.MaxKeys, _time);
+            _tables.Add(id, (spec.Name, table));
+            return table;
         }
     }
 
-    /// <summary>Called after a snapshot is built: limiters it did not ask for are retired.</summary>
+    /// <summary>Called after a snapshot is built: tables it did not ask for are dropped.</summary>
     public void Commit()
     {
         lock (_lock)
         {
-            List<PartitionedRateLimiter<string>>? retired = null;
-            foreach (KeyValuePair<string, PartitionedRateLimiter<string>> pair in _limiters)
+            foreach (KeyValuePair<string, (string Name, KeyedBuckets Table)> pair in _tables)
             {
                 if (!_used.Contains(pair.Key))
                 {
-                    (retired ??= []).Add(pair.Value);
-                    _limiters.Remove(pair.Key);
+                    _tables.Remove(pair.Key);
+                    _droppedEvictions[pair.Value.Name] = _droppedEvictions.GetValueOrDefault(pair.Value.Name) + pair.Value.Table.Evictions;
                 }
             }
 
             _used.Clear();
-            if (retired is not null)
+        }
+    }
+
+    /// <summary>Evictions per limit name (a <c>key: none</c> limit has one key and stays at 0): a scrape, not the request path.</summary>
+    private List<Measurement<long>> ObserveEvictions()
+    {
+        lock (_lock)
+        {
+            var totals = new Dictionary<string, long>(_droppedEvictions, StringComparer.Ordinal);
+            foreach ((string name, KeyedBuckets table) in _tables.Values)
             {
-                _retireTimers.Add(time.CreateTimer(
-                    static state =>
-                    {
-                        foreach (PartitionedRateLimiter<string> limiter in (List<PartitionedRateLimiter<string>>)state!)
-                        {
-                            limiter.Dispose();
-                        }
-                    },
-                    retired,
-                    s_retireDelay,
-                    Timeout.InfiniteTimeSpan));
+                totals[name] = totals.GetValueOrDefault(name) + table.Evictions;
             }
+
+            var measurements = new List<Measurement<long>>(totals.Count);
+            foreach (KeyValuePair<string, long> total in totals)
+            {
+                measurements.Add(new Measurement<long>(total.Value, new KeyValuePair<string, object?>("limit", total.Key)));
+            }
+
+            return measurements;
         }
     }
 
@@ -169,16 +197,8 @@ internal sealed class RateLimiterRegistry(TimeProvider time) : IDisposable
     {
         lock (_lock)
         {
-            foreach (PartitionedRateLimiter<string> limiter in _limiters.Values)
-            {
-                limiter.Dispose();
-            }
-
-            _limiters.Clear();
-            foreach (ITimer timer in _retireTimers)
-            {
-                timer.Dispose();
-            }
+            _tables.Clear();
+            _used.Clear();
         }
     }
 }

@@ -5,8 +5,9 @@ namespace BelizeMesh.Proxy.Policy.RateLimiting;
 
 /// <summary>
 /// A token bucket on an injected <see cref="TimeProvider"/>: <c>burst</c> tokens, refilled continuously at
-/// <c>requestsPerSecond</c>. It plugs into System.Threading.RateLimiting as a <see cref="ReplenishingRateLimiter"/>, so
-/// <see cref="PartitionedRateLimiter"/> partitions it and evicts idle partitions (through <see cref="IdleDuration"/>).
+/// <c>requestsPerSecond</c>. It keeps System.Threading.RateLimiting's <see cref="ReplenishingRateLimiter"/> contract;
+/// <see cref="KeyedBuckets"/> holds one per key, drops idle ones (through <see cref="IdleDuration"/>) and reuses an
+/// evicted one for a new key (<see cref="Reset"/>).
 /// </summary>
 /// <remarks>
 /// The runtime's <see cref="TokenBucketRateLimiter"/> reads <c>Stopwatch</c>/<c>Environment.TickCount</c> itself and
@@ -78,6 +79,17 @@ internal sealed class TokenBucket : ReplenishingRateLimiter
                 TotalSuccessfulLeases = _successes,
                 TotalFailedLeases = _failures,
             };
+        }
+    }
+
+    /// <summary>Makes this bucket a new one: full, with no history (another key takes it over).</summary>
+    internal void Reset()
+    {
+        lock (_lock)
+        {
+            _tokens = _burst;
+            _lastRefill = _lastAcquire = _time.GetTimestamp();
+            _successes = _failures = 0;
         }
     }
 

@@ -89,7 +89,7 @@ public sealed class CertificateControllerTests
 
         // Pods injected before still mount belizemesh-certs-cart: it is renewed at its threshold as before.
         await AdvanceAndWaitForPassAsync(h, a, clock, TimeSpan.FromDays(60) + TimeSpan.FromMinutes(1));
-        await h.Api.WaitForAsync(() => h.Serial(Ns, "cart") is { } s && s != first, "renewed after the opt-out");
+        await h.WaitMovingClockAsync(clock, () => h.Serial(Ns, "cart") is { } s && s != first, "renewed after the opt-out");
         Assert.Null(h.Serial(Ns, "orders"));
         Assert.NotNull(h.Api.Get("secrets", Ns, "belizemesh-certs-cart"));
     }
@@ -117,7 +117,7 @@ public sealed class CertificateControllerTests
 
         // At the threshold: renewed, with a new key, the same identity and a fresh lifetime.
         clock.Advance(TimeSpan.FromMinutes(1) + TimeSpan.FromSeconds(1));
-        await h.Api.WaitForAsync(() => h.Serial(Ns, "cart") != first, "renewal at the threshold");
+        await h.WaitMovingClockAsync(clock, () => h.Serial(Ns, "cart") != first, "renewal at the threshold");
         Dictionary<string, string> data = h.SecretData(Ns, "belizemesh-certs-cart")!;
         using var credentials = ServiceCredentials.FromPem(data["tls.crt"], data["tls.key"], data["ca.crt"], new CertificateValidatorOptions { Time = clock });
         Assert.True(credentials.Certificate.NotAfter > notAfter);

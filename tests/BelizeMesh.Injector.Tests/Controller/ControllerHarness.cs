@@ -71,6 +71,27 @@ internal sealed class ControllerHarness : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Waits for <paramref name="condition"/> while moving <paramref name="clock"/> on by a second every 50 ms, for a
+    /// wait that follows a jump of the fake clock: a jump longer than the renew deadline makes the leader step down
+    /// and lead again, and anything that then waits on the fake clock (a retry after a write cut short by the step-down)
+    /// would wait forever, since nothing else moves it. On a timeout the controllers' last log lines say what they did.
+    /// </summary>
+    public async Task WaitMovingClockAsync(Microsoft.Extensions.Time.Testing.FakeTimeProvider clock, Func<bool> condition, string what, int timeoutSeconds = 30)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(timeoutSeconds);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"timed out after {timeoutSeconds} s waiting for: {what}; last log lines:{Environment.NewLine}{string.Join(Environment.NewLine, Logs.TakeLast(40))}");
+            }
+
+            await Task.Delay(50);
+            clock.Advance(TimeSpan.FromSeconds(1));
+        }
+    }
+
     /// <summary>Starts a controller; <paramref name="retryClock"/> paces its watch retries (the real clock unless given),
     /// <paramref name="renewalDraw"/> places renewals in the jitter span (the certificate's fingerprint unless given).</summary>
     public RunningController Start(string identity, ControllerOptions? options = null, TimeProvider? retryClock = null, Func<MeshCertificate, double>? renewalDraw = null)

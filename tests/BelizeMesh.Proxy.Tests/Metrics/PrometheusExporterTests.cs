@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using BelizeMesh.Proxy.Metrics;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace BelizeMesh.Proxy.Tests.Metrics;
 
@@ -49,8 +50,12 @@ public class PrometheusExporterTests
     [Fact]
     public void Label_sets_are_one_series_whatever_the_tag_order()
     {
-        using var meter = new Meter("BelizeMesh.Order" + Guid.NewGuid().ToString("N"));
-        using var exporter = new PrometheusExporter(factory: null);
+        // A meter of this test's own factory: unscoped "BelizeMesh.*" meters are exported by every sidecar host in the
+        // process, so a concurrent end-to-end test would see these series in its own /metrics.
+        using ServiceProvider services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        IMeterFactory factory = services.GetRequiredService<IMeterFactory>();
+        using var exporter = new PrometheusExporter(factory);
+        Meter meter = factory.Create("BelizeMesh.Order");
         Counter<long> counter = meter.CreateCounter<long>("belizemesh.order.events");
 
         counter.Add(1, new("a", "1"), new("b", "2"));
@@ -62,8 +67,12 @@ public class PrometheusExporterTests
     [Fact]
     public void A_label_set_is_one_series_whether_its_values_are_the_same_strings_or_equal_copies()
     {
-        using var meter = new Meter("BelizeMesh.Children" + Guid.NewGuid().ToString("N"));
-        using var exporter = new PrometheusExporter(factory: null);
+        // A meter of this test's own factory: unscoped "BelizeMesh.*" meters are exported by every sidecar host in the
+        // process, so a concurrent end-to-end test would see these series in its own /metrics.
+        using ServiceProvider services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        IMeterFactory factory = services.GetRequiredService<IMeterFactory>();
+        using var exporter = new PrometheusExporter(factory);
+        Meter meter = factory.Create("BelizeMesh.Children");
         Counter<long> counter = meter.CreateCounter<long>("belizemesh.children.events");
         Histogram<double> histogram = meter.CreateHistogram<double>("belizemesh.children.duration", "s", null,
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [1] });
@@ -86,8 +95,12 @@ public class PrometheusExporterTests
     [Fact]
     public void Every_label_set_counts_right_past_the_number_remembered_by_reference()
     {
-        using var meter = new Meter("BelizeMesh.Many" + Guid.NewGuid().ToString("N"));
-        using var exporter = new PrometheusExporter(factory: null);
+        // A meter of this test's own factory: unscoped "BelizeMesh.*" meters are exported by every sidecar host in the
+        // process, so a concurrent end-to-end test would see these series in its own /metrics.
+        using ServiceProvider services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        IMeterFactory factory = services.GetRequiredService<IMeterFactory>();
+        using var exporter = new PrometheusExporter(factory);
+        Meter meter = factory.Create("BelizeMesh.Many");
         Counter<long> counter = meter.CreateCounter<long>("belizemesh.many.events");
         string[] routes = new string[700]; // more than the remembered children: the table starts over, twice
         for (int i = 0; i < routes.Length; i++)
@@ -113,8 +126,12 @@ public class PrometheusExporterTests
     [Fact]
     public void One_instrument_recorded_with_different_tag_names_is_one_family()
     {
-        using var meter = new Meter("BelizeMesh.Sets" + Guid.NewGuid().ToString("N"));
-        using var exporter = new PrometheusExporter(factory: null);
+        // A meter of this test's own factory: unscoped "BelizeMesh.*" meters are exported by every sidecar host in the
+        // process, so a concurrent end-to-end test would see these series in its own /metrics.
+        using ServiceProvider services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        IMeterFactory factory = services.GetRequiredService<IMeterFactory>();
+        using var exporter = new PrometheusExporter(factory);
+        Meter meter = factory.Create("BelizeMesh.Sets");
         Counter<long> counter = meter.CreateCounter<long>("belizemesh.sets.events", "{event}", "Events.");
 
         counter.Add(1);
@@ -138,8 +155,12 @@ public class PrometheusExporterTests
     [InlineData(double.NaN, "NaN")]
     public void Values_use_prometheus_float_syntax(double value, string expected)
     {
-        using var meter = new Meter("BelizeMesh.Float" + Guid.NewGuid().ToString("N"));
-        using var exporter = new PrometheusExporter(factory: null);
+        // A meter of this test's own factory: unscoped "BelizeMesh.*" meters are exported by every sidecar host in the
+        // process, so a concurrent end-to-end test would see these series in its own /metrics.
+        using ServiceProvider services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        IMeterFactory factory = services.GetRequiredService<IMeterFactory>();
+        using var exporter = new PrometheusExporter(factory);
+        Meter meter = factory.Create("BelizeMesh.Float");
         meter.CreateObservableGauge("belizemesh.float.value", () => value);
 
         Assert.Contains("\nbelizemesh_float_value " + expected + "\n", exporter.Render(), StringComparison.Ordinal);

@@ -43,17 +43,18 @@ public sealed class RetryBackoffTests : IDisposable
     {
         var forwarder = new ScriptedForwarder(_clock, attempt => attempt < 2 ? Answer.ConnectFailure : Answer.Ok);
         DateTimeOffset start = _clock.GetUtcNow();
-        (Task forwarding, HttpContext context, _) = Forward(forwarder, Plan(attempts: 1), random: 0.5);
+        (Task forwarding, HttpContext context, _) = Forward(forwarder, Plan(attempts: 1), random: 0.4);
 
-        // the first attempt went at once; the retry waits 0.5 x (2^1 - 1) x 25 ms = 12.5 ms
+        // the first attempt went at once; the retry waits 0.4 x (2^1 - 1) x 25 ms = 10 ms (a whole number of
+        // milliseconds: timers, the fake clock's too, count whole milliseconds, so 12.5 ms would fire at 12)
         Assert.Equal([start], forwarder.Starts);
         await _clock.WaitForTimersAsync(1);
-        _clock.Advance(TimeSpan.FromMilliseconds(12.5) - TimeSpan.FromTicks(1));
+        _clock.Advance(TimeSpan.FromMilliseconds(10) - TimeSpan.FromTicks(1));
         Assert.Single(forwarder.Starts);
         _clock.Advance(TimeSpan.FromTicks(1));
         await forwarding.WaitAsync(s_wait);
 
-        Assert.Equal([start, start + TimeSpan.FromMilliseconds(12.5)], forwarder.Starts);
+        Assert.Equal([start, start + TimeSpan.FromMilliseconds(10)], forwarder.Starts);
         Assert.Equal(StatusCodes.Status200OK, context.Response.StatusCode);
     }
 

@@ -194,10 +194,11 @@ public static partial class YamlWriter
 
     /// <summary>
     /// Plain scalars YAML 1.1 or 1.2 resolves to a number or a timestamp: integers (decimal, octal, hex, binary, with
-    /// '_' separators, sexagesimal), floats (incl. exponents, <c>.inf</c>, <c>.nan</c>) and dates. A few matches are
+    /// '_' separators, sexagesimal <c>1:20</c>), floats (incl. exponents, <c>.inf</c>, <c>.nan</c>, sexagesimal
+    /// <c>1:20.5</c>) and dates. A few matches are
     /// strings to some readers; quoting them is harmless, failing to would not be.
     /// </summary>
-    [GeneratedRegex(@"^(?:[-+]?(?:0b[01_]+|0o?[0-7_]+|0x[0-9a-fA-F_]+|[0-9][0-9_]*(?::[0-5]?[0-9])*)|[-+]?(?:[0-9][0-9_]*)?\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt ].*)?)$")]
+    [GeneratedRegex(@"^(?:[-+]?(?:0b[01_]+|0o?[0-7_]+|0x[0-9a-fA-F_]+|[0-9][0-9_]*(?::[0-5]?[0-9])*)|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?(?:[0-9][0-9_]*)?\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt ].*)?)$")]
     private static partial Regex NumberLike();
 
     /// <summary>Control characters (other than newline, but tabs too: the emitter would write a leading or trailing tab

@@ -78,4 +78,50 @@ public sealed class YamlWriterEmitterTests
         Assert.True(JsonNode.DeepEquals(document, YamlJson.Load(kubectl)));
         Assert.True(JsonNode.DeepEquals(document, YamlJson.Load(indented)));
     }
+
+    /// <summary>Every form of the YAML 1.1 float and int types (yaml.org/type/float.html, int.html) that PyYAML or
+    /// kubectl would read back as a number: sexagesimal floats, infinities and NaN, signed and bare fractions,
+    /// binary, octal and hex integers, '_' separators.</summary>
+    [Theory]
+    [InlineData("1:20.5")]
+    [InlineData("-1:20.5")]
+    [InlineData("+1:20.5")]
+    [InlineData("190:20:30.15")]
+    [InlineData("1:20.")]
+    [InlineData("1_0:20")]
+    [InlineData("1_0:20.5_0")]
+    [InlineData(".inf")]
+    [InlineData("-.Inf")]
+    [InlineData("+.INF")]
+    [InlineData(".NaN")]
+    [InlineData(".nan")]
+    [InlineData("+.5")]
+    [InlineData("-.5")]
+    [InlineData(".5")]
+    [InlineData("1.")]
+    [InlineData("1_0.5")]
+    [InlineData("6.8523015e+5")]
+    [InlineData("0b1010")]
+    [InlineData("-0b1_0")]
+    [InlineData("0x1F")]
+    [InlineData("-0x_1f")]
+    [InlineData("1_000")]
+    [InlineData("0777")]
+    [InlineData("1:20")]
+    [InlineData("1e3")]
+    public void Scalar_a_yaml_1_1_reader_takes_for_a_number_is_quoted(string value)
+    {
+        string yaml = YamlWriter.ToYaml(new JsonObject { ["v"] = value });
+        Assert.Equal($"v: \"{value}\"\n", yaml);
+        Assert.Equal(value, (string)YamlJson.Load(yaml)!.AsObject()["v"]!);
+    }
+
+    /// <summary>Near misses YAML 1.1 reads as strings stay plain: a sexagesimal part over 59, a version, a unit.</summary>
+    [Theory]
+    [InlineData("1:60.5")]
+    [InlineData("1.2.3")]
+    [InlineData("1:20.5s")]
+    [InlineData("v1:20.5")]
+    public void Scalar_no_yaml_reader_takes_for_a_number_stays_plain(string value) =>
+        Assert.Equal($"v: {value}\n", YamlWriter.ToYaml(new JsonObject { ["v"] = value }));
 }

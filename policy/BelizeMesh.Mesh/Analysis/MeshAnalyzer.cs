@@ -286,12 +286,13 @@ public static partial class MeshAnalyzer
                 var retries = MeshRules.RouteRetries(service, route);
                 if (timeout is { } t && t > TimeSpan.Zero && retries is { PerTryTimeout: { } perTry, Attempts: > 0 })
                 {
-                    var total2 = perTry * (retries.Attempts + 1);
+                    var backoff = MeshRules.WorstCaseBackoff(retries);
+                    var total2 = (perTry * (retries.Attempts + 1)) + backoff;
                     if (total2 > t)
                     {
                         Add(FindingCodes.RetriesExceedTimeout, FindingSeverity.Warning, retries.Position,
-                            $"route \"{route.Name}\" of service \"{service.Name}\": the first try and {retries.Attempts} retries of {Durations.Format(perTry)} each take up to {Durations.Format(total2)}, longer than the route timeout {Durations.Format(t)}, so the last retries never run",
-                            $"lower attempts or perTryTimeout, or raise the timeout to at least {Durations.Format(total2)}");
+                            $"route \"{route.Name}\" of service \"{service.Name}\": the first try and {retries.Attempts} retries of {Durations.Format(perTry)} each, with up to {Durations.Format(backoff)} of back-off between them, take up to {Durations.Format(total2)}, longer than the route timeout {Durations.Format(t)}, so the last retries never run",
+                            $"lower attempts, perTryTimeout or backoff, or raise the timeout to at least {Durations.Format(total2)}");
                     }
                 }
 

@@ -49,6 +49,13 @@ internal sealed partial class ConfigStore : IDisposable
     /// <summary>Raised after every reload attempt with whether a new configuration took effect.</summary>
     public event Action<bool>? Reloaded;
 
+    /// <summary>Whether the configuration file's content is in force (<see cref="WatchedStore{T}.InputInForce"/>); null
+    /// when no file is used (the defaults).</summary>
+    public bool? ConfigFileInForce => _config?.InputInForce;
+
+    /// <summary>The same for the exclusions file; null when none is used.</summary>
+    public bool? ExclusionsFileInForce => _exclusions?.InputInForce;
+
     /// <summary>The configuration (and its sidecar template) in force.</summary>
     public Injection.SidecarTemplate Current => _current;
 

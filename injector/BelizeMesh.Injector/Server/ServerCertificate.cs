@@ -49,6 +49,9 @@ internal sealed partial class ServerCertificate : IDisposable
 
     public X509Certificate2 Current => _store.Current;
 
+    /// <summary>Whether the certificate files are the pair in force (<see cref="WatchedStore{T}.InputInForce"/>).</summary>
+    public bool FilesInForce => _store.InputInForce;
+
     /// <summary>Raised after a reload attempt that saw a different pair, with whether it took effect.</summary>
     public event Action<bool>? Reloaded;
 

@@ -80,6 +80,7 @@ internal sealed partial class ConfigStore : IDisposable
                 LogReloadFailed(_logger, path, failure.Reason);
                 Notify(false);
             },
+            Restored = _ => LogBackInForce(_logger, path),
         };
 
     private void Notify(bool applied)
@@ -200,6 +201,9 @@ internal sealed partial class ConfigStore : IDisposable
 
     [LoggerMessage(EventId = 201, Level = LogLevel.Error, Message = "Configuration {Path} is invalid; keeping the last good configuration: {Reason}")]
     private static partial void LogReloadFailed(ILogger logger, string path, string reason);
+
+    [LoggerMessage(EventId = 203, Level = LogLevel.Information, Message = "{Path} holds the content in force again; it is no longer rejected")]
+    private static partial void LogBackInForce(ILogger logger, string path);
 
     [LoggerMessage(EventId = 202, Level = LogLevel.Warning, Message = "Watching the configuration failed ({Fault}); changes are picked up by the next poll")]
     private static partial void LogWatchFailed(ILogger logger, DirectoryWatchFault fault, Exception exception);

@@ -143,6 +143,12 @@ public sealed class WatchedStoreHooks<T>
     /// <summary>Input was rejected (the value in force, why): log and count. The value in force stays.</summary>
     public Action<T, ReloadFailure>? Rejected { get; init; }
 
+    /// <summary>A rejection ended without a new value applied (the value in force): the input holds the content in force
+    /// again, e.g. the rejected edit undone or an unreadable file readable again. Log it once ("back in force"), so the
+    /// last line about the input no longer says it is rejected. Not called when a new value ends the rejection
+    /// (<see cref="Applied"/> is).</summary>
+    public Action<T>? Restored { get; init; }
+
     /// <summary>The store is disposed with this value in force: release it.</summary>
     public Action<T>? Released { get; init; }
 }
@@ -242,6 +248,7 @@ public sealed class WatchedStore<T> : IDisposable
             }
 
             T current = _current;
+            bool wasRejected = _lastFailure is not null;
             WatchedLoad<T> load = _loader(new WatchedLoadContext<T>(current, _currentFingerprint, _rejectedFingerprint));
             if (load.IsInputInForce)
             {
@@ -287,6 +294,11 @@ public sealed class WatchedStore<T> : IDisposable
                     break;
 
                 default:
+                    if (wasRejected && load.IsInputInForce)
+                    {
+                        _hooks.Restored?.Invoke(current); // once: the failure is cleared, the next look finds none
+                    }
+
                     return ReloadOutcome.Unchanged;
             }
 

@@ -120,6 +120,45 @@ public sealed class ServeEndToEndTests : IDisposable
         Assert.Equal("ok\n", await client.GetStringAsync("/healthz"));
     }
 
+    [Fact]
+    public async Task Metrics_say_whether_each_watched_input_is_in_force_and_count_certificate_reloads()
+    {
+        string configPath = Path.Combine(_configDir, "config.yaml");
+        const string good = "image: registry.example/proxy:1.0.0\n";
+        File.WriteAllText(configPath, good);
+        await using InjectorServer server = await Start(configPath);
+        using HttpClient client = ServerFixture.CreateClient(server.Endpoint.Port, _certs);
+        string metrics = await client.GetStringAsync("/metrics");
+        Assert.Contains("belizemesh_injector_config_last_reload_successful 1\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("belizemesh_injector_certificate_last_reload_successful 1\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("belizemesh_injector_certificate_reloads_total{result=\"failure\"} 0\n", metrics, StringComparison.Ordinal);
+        Assert.DoesNotMatch(@"(?m)^belizemesh_injector_exclusions_last_reload_successful ", metrics); // no exclusions file: no sample
+
+        // A rejected configuration and a broken pair (new certificate, old key): 0 for as long as the files stay so.
+        File.WriteAllText(configPath, "image: registry.example/proxy:2.0.0\nrunAsUser: 1337\n");
+        server.Config.Reload();
+        using var rotated = new TestCertificates();
+        File.WriteAllText(_certs.CertPath, rotated.CertPem);
+        server.Certificate.Reload();
+        metrics = await client.GetStringAsync("/metrics");
+        Assert.Contains("belizemesh_injector_config_last_reload_successful 0\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("belizemesh_injector_certificate_last_reload_successful 0\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("belizemesh_injector_certificate_reloads_total{result=\"failure\"} 1\n", metrics, StringComparison.Ordinal);
+        server.Config.Reload(); // looked at again: still rejected, not counted again
+        Assert.Contains("belizemesh_injector_config_last_reload_successful 0\n", await client.GetStringAsync("/metrics"), StringComparison.Ordinal);
+
+        // The rejected edit undone and the matching key arrived: back to 1; the new pair counted as a success.
+        File.WriteAllText(configPath, good);
+        server.Config.Reload();
+        File.WriteAllText(_certs.KeyPath, rotated.KeyPem);
+        server.Certificate.Reload();
+        metrics = await client.GetStringAsync("/metrics");
+        Assert.Contains("belizemesh_injector_config_last_reload_successful 1\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("belizemesh_injector_certificate_last_reload_successful 1\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("belizemesh_injector_certificate_reloads_total{result=\"success\"} 1\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("belizemesh_injector_certificate_reloads_total{result=\"failure\"} 1\n", metrics, StringComparison.Ordinal);
+    }
+
     /// <summary>Completes on the next reload with the wanted outcome (a file write can raise several events).</summary>
     private static Task<bool> NextCertificateReload(ServerCertificate certificate, bool wanted)
     {

@@ -36,6 +36,7 @@ public sealed class WatchedStoreTests : IDisposable
         {
             Applied = (previous, next) => Record($"applied {previous.Value}->{next.Value}"),
             Rejected = (current, failure) => Record($"rejected (keeping {current.Value}): {failure.Reason}"),
+            Restored = current => Record($"restored {current.Value}"),
             Released = current => Record($"released {current.Value}"),
         });
     }
@@ -166,6 +167,64 @@ public sealed class WatchedStoreTests : IDisposable
         File.WriteAllText(_path, "1");
         Assert.Equal(ReloadOutcome.Unchanged, store.Reload());
         Assert.Null(store.LastFailure);
+    }
+
+    [Fact]
+    public void The_end_of_a_rejection_without_a_new_value_is_told_once()
+    {
+        using WatchedStore<Setting> store = Store(1);
+        Assert.Equal(ReloadOutcome.Unchanged, store.Reload()); // nothing was rejected: nothing to tell
+
+        File.WriteAllText(_path, "one");
+        store.Reload();
+        File.WriteAllText(_path, "1"); // the rejected edit undone
+        Assert.Equal(ReloadOutcome.Unchanged, store.Reload());
+        Assert.Equal(ReloadOutcome.Unchanged, store.Reload()); // looked at again: told once
+
+        File.Delete(_path); // unreadable, then readable again with the content in force
+        store.Reload();
+        File.WriteAllText(_path, "1");
+        store.Reload();
+
+        File.WriteAllText(_path, "two");
+        store.Reload();
+        File.WriteAllText(_path, "2"); // a new value ends the rejection: applied, not restored
+        store.Reload();
+
+        Assert.Equal(
+            ["rejected (keeping 1): " + _path + ":1:1: write a number", "restored 1", "rejected (keeping 1): FileNotFoundException", "restored 1",
+                "rejected (keeping 1): " + _path + ":1:1: write a number", "applied 1->2"],
+            Events());
+    }
+
+    [Fact]
+    public void The_injector_logs_once_that_a_rejected_configuration_or_serving_certificate_is_back_in_force()
+    {
+        var lines = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var logger = new Controller.ListLogger("injector", lines);
+        string config = Path.Combine(_dir, "config.yaml");
+        File.WriteAllText(config, "image: a:1\n");
+        using var store = new BelizeMesh.Injector.Configuration.ConfigStore(config, logger);
+        File.WriteAllText(config, "image: a:1\nrunAsUser: 1337\n");
+        store.Reload();
+        File.WriteAllText(config, "image: a:1\n");
+        store.Reload();
+        store.Reload();
+
+        using var certs = new TestCertificates();
+        using var rotated = new TestCertificates();
+        using var certificate = new BelizeMesh.Injector.Server.ServerCertificate(certs.CertPath, certs.KeyPath, logger);
+        File.WriteAllText(certs.CertPath, rotated.CertPem); // the new certificate with the old key
+        certificate.Reload();
+        File.WriteAllText(certs.CertPath, certs.CertPem); // undone
+        certificate.Reload();
+        certificate.Reload();
+
+        string[] back = [.. lines.Where(l => l.Contains("no longer rejected", StringComparison.Ordinal))];
+        Assert.Equal(2, back.Length);
+        Assert.Equal($"injector Information: {config} holds the content in force again; it is no longer rejected", back[0]);
+        Assert.StartsWith($"injector Information: Serving certificate files {Path.GetFullPath(certs.CertPath)} hold the pair in force again (valid until ", back[1], StringComparison.Ordinal);
+        Assert.Contains("Error: ", lines.Last(l => l.Contains(config, StringComparison.Ordinal) && !l.Contains("no longer", StringComparison.Ordinal)), StringComparison.Ordinal);
     }
 
     [Fact]

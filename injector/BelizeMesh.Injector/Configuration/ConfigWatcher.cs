@@ -49,6 +49,13 @@ internal sealed partial class ConfigStore : IDisposable
     /// <summary>Raised after every reload attempt with whether a new configuration took effect.</summary>
     public event Action<bool>? Reloaded;
 
+    /// <summary>Whether the configuration file's content is in force (<see cref="WatchedStore{T}.InputInForce"/>); null
+    /// when no file is used (the defaults).</summary>
+    public bool? ConfigFileInForce => _config?.InputInForce;
+
+    /// <summary>The same for the exclusions file; null when none is used.</summary>
+    public bool? ExclusionsFileInForce => _exclusions?.InputInForce;
+
     /// <summary>The configuration (and its sidecar template) in force.</summary>
     public Injection.SidecarTemplate Current => _current;
 
@@ -73,6 +80,7 @@ internal sealed partial class ConfigStore : IDisposable
                 LogReloadFailed(_logger, path, failure.Reason);
                 Notify(false);
             },
+            Restored = _ => LogBackInForce(_logger, path),
         };
 
     private void Notify(bool applied)
@@ -193,6 +201,9 @@ internal sealed partial class ConfigStore : IDisposable
 
     [LoggerMessage(EventId = 201, Level = LogLevel.Error, Message = "Configuration {Path} is invalid; keeping the last good configuration: {Reason}")]
     private static partial void LogReloadFailed(ILogger logger, string path, string reason);
+
+    [LoggerMessage(EventId = 203, Level = LogLevel.Information, Message = "{Path} holds the content in force again; it is no longer rejected")]
+    private static partial void LogBackInForce(ILogger logger, string path);
 
     [LoggerMessage(EventId = 202, Level = LogLevel.Warning, Message = "Watching the configuration failed ({Fault}); changes are picked up by the next poll")]
     private static partial void LogWatchFailed(ILogger logger, DirectoryWatchFault fault, Exception exception);

@@ -25,7 +25,12 @@ internal sealed class InjectorMetrics
     private readonly Counter.Child[] _decisions = new Counter.Child[Reasons.Length];
     private readonly Counter.Child _reloadSuccess;
     private readonly Counter.Child _reloadFailure;
+    private readonly Counter.Child _certificateReloadSuccess;
+    private readonly Counter.Child _certificateReloadFailure;
     private readonly Histogram _duration;
+    private Func<bool>? _configFileInForce;
+    private Func<bool>? _exclusionsFileInForce;
+    private Func<bool>? _certificateFilesInForce;
 
     public InjectorMetrics()
     {
@@ -46,6 +51,24 @@ internal sealed class InjectorMetrics
         Counter reloads = metrics.CreateCounter("belizemesh_injector_config_reloads_total", "Configuration reloads by result.", "result");
         _reloadSuccess = reloads.WithLabels("success");
         _reloadFailure = reloads.WithLabels("failure");
+        Counter certificateReloads = metrics.CreateCounter("belizemesh_injector_certificate_reloads_total", "Serving certificate reloads by result.", "result");
+        _certificateReloadSuccess = certificateReloads.WithLabels("success");
+        _certificateReloadFailure = certificateReloads.WithLabels("failure");
+
+        // Whether each watched input is the one in force, read at each scrape; no sample for an input not in use.
+        var inForce = new GaugeConfiguration { SuppressInitialValue = true };
+        Gauge configInForce = metrics.CreateGauge("belizemesh_injector_config_last_reload_successful",
+            "1 when the configuration file's content is the configuration in force; 0 while the file holds a configuration the injector rejected, or cannot be read, and the last good one stays in force.", inForce);
+        Gauge exclusionsInForce = metrics.CreateGauge("belizemesh_injector_exclusions_last_reload_successful",
+            "1 when the exclusions file's content is the exclusion list in force; 0 while it is rejected, or cannot be read, and the last good list stays in force.", inForce);
+        Gauge certificateInForce = metrics.CreateGauge("belizemesh_injector_certificate_last_reload_successful",
+            "1 when the serving certificate files are the pair in force; 0 while they are rejected, or cannot be read, and the last good pair keeps serving.", inForce);
+        _registry.AddBeforeCollectCallback(() =>
+        {
+            Observe(configInForce, Volatile.Read(ref _configFileInForce));
+            Observe(exclusionsInForce, Volatile.Read(ref _exclusionsFileInForce));
+            Observe(certificateInForce, Volatile.Read(ref _certificateFilesInForce));
+        });
         _duration = metrics.CreateHistogram("belizemesh_injector_request_duration_seconds", "Time to answer an admission request.",
             new HistogramConfiguration { Buckets = Buckets });
     }
@@ -64,6 +87,27 @@ internal sealed class InjectorMetrics
 
     /// <summary>Counts a configuration reload.</summary>
     public void RecordReload(bool success) => (success ? _reloadSuccess : _reloadFailure).Inc();
+
+    /// <summary>Counts a serving certificate reload.</summary>
+    public void RecordCertificateReload(bool success) => (success ? _certificateReloadSuccess : _certificateReloadFailure).Inc();
+
+    /// <summary>Where <c>belizemesh_injector_config_last_reload_successful</c> reads whether the configuration file's
+    /// content is in force (<c>WatchedStore.InputInForce</c>); not called when no file is used (no sample).</summary>
+    public void ObserveConfigFileInForce(Func<bool> inForce) => Volatile.Write(ref _configFileInForce, inForce);
+
+    /// <summary>The same for the exclusions file (<c>belizemesh_injector_exclusions_last_reload_successful</c>).</summary>
+    public void ObserveExclusionsFileInForce(Func<bool> inForce) => Volatile.Write(ref _exclusionsFileInForce, inForce);
+
+    /// <summary>The same for the serving certificate files (<c>belizemesh_injector_certificate_last_reload_successful</c>).</summary>
+    public void ObserveCertificateFilesInForce(Func<bool> inForce) => Volatile.Write(ref _certificateFilesInForce, inForce);
+
+    private static void Observe(Gauge gauge, Func<bool>? inForce)
+    {
+        if (inForce is not null)
+        {
+            gauge.Set(inForce() ? 1 : 0);
+        }
+    }
 
     public long Requests(AdmissionResult result) => (long)_requests[(int)result].Value;
 

@@ -129,6 +129,22 @@ internal sealed partial class InjectorServer : IAsyncDisposable
             throw;
         }
 
+        // whether each watched input is in force, read at each scrape (no sample for a file not in use)
+        ConfigStore configStore = config;
+        ServerCertificate serving = certificate;
+        if (configStore.ConfigFileInForce is not null)
+        {
+            metrics.ObserveConfigFileInForce(() => configStore.ConfigFileInForce ?? true);
+        }
+
+        if (configStore.ExclusionsFileInForce is not null)
+        {
+            metrics.ObserveExclusionsFileInForce(() => configStore.ExclusionsFileInForce ?? true);
+        }
+
+        metrics.ObserveCertificateFilesInForce(() => serving.FilesInForce);
+        serving.Reloaded += metrics.RecordCertificateReload;
+
         var server = new InjectorServer(app, config, certificate, metrics, logger);
         app.Run(server.HandleAsync);
         try

@@ -44,10 +44,14 @@ internal sealed partial class ServerCertificate : IDisposable
                 LogCertificateReloadFailed(_logger, failure.Reason);
                 Reloaded?.Invoke(false);
             },
+            Restored = current => LogCertificateBackInForce(_logger, _certPath, current.NotAfter),
         });
     }
 
     public X509Certificate2 Current => _store.Current;
+
+    /// <summary>Whether the certificate files are the pair in force (<see cref="WatchedStore{T}.InputInForce"/>).</summary>
+    public bool FilesInForce => _store.InputInForce;
 
     /// <summary>Raised after a reload attempt that saw a different pair, with whether it took effect.</summary>
     public event Action<bool>? Reloaded;
@@ -134,6 +138,9 @@ internal sealed partial class ServerCertificate : IDisposable
 
     [LoggerMessage(EventId = 301, Level = LogLevel.Error, Message = "Serving certificate reload failed; keeping the current one: {Reason}")]
     private static partial void LogCertificateReloadFailed(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 303, Level = LogLevel.Information, Message = "Serving certificate files {Path} hold the pair in force again (valid until {NotAfter:o}); they are no longer rejected")]
+    private static partial void LogCertificateBackInForce(ILogger logger, string path, DateTime notAfter);
 
     [LoggerMessage(EventId = 302, Level = LogLevel.Warning, Message = "Watching the serving certificate failed ({Fault}); changes are picked up by the next poll")]
     private static partial void LogWatchFailed(ILogger logger, DirectoryWatchFault fault, Exception exception);

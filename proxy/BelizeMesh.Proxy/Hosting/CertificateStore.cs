@@ -283,6 +283,7 @@ internal sealed partial class CertificateStore : IDisposable
                 _metrics.CertificateReloaded(success: false);
                 Log.ReloadRejected(_logger, _directory, failure.Reason, current.Identity, current.Certificate.SerialNumber, current.Certificate.NotAfter);
             },
+            Restored = current => Log.BackInForce(_logger, _directory, current.Identity, current.Certificate.SerialNumber),
             // Zeroes the key in force once no handshake holds it (at host shutdown, after the listeners stopped).
             Released = current => current.Channel.Retire(current.Service.Dispose),
         });
@@ -380,5 +381,8 @@ internal sealed partial class CertificateStore : IDisposable
 
         [LoggerMessage(401, LogLevel.Error, "Certificate reload rejected, keeping the certificate in force ({Identity}, serial {Serial}, valid until {NotAfter:u}): {Directory}: {Reason}", EventName = "CertificateReloadRejected")]
         public static partial void ReloadRejected(ILogger logger, string directory, string reason, string identity, string serial, DateTimeOffset notAfter);
+
+        [LoggerMessage(402, LogLevel.Information, "Certificates in {Directory} are the set in force again ({Identity}, serial {Serial}); they are no longer rejected.", EventName = "CertificatesBackInForce")]
+        public static partial void BackInForce(ILogger logger, string directory, string identity, string serial);
     }
 }

@@ -68,6 +68,7 @@ internal sealed partial class PolicyStore
                     Log.ReloadRejected(_logger, error.File, error.Line, error.Column, error.Message);
                 }
             },
+            Restored = current => Log.BackInForce(_logger, _path, current.ContentHash[..12]),
         });
         metrics.ObservePolicyFileInForce(() => _store.InputInForce);
     }
@@ -204,5 +205,8 @@ internal sealed partial class PolicyStore
 
         [LoggerMessage(201, LogLevel.Error, "Policy reload rejected, keeping the last good policy: {File}:{Line}:{Column}: {Reason}", EventName = "PolicyReloadRejected")]
         public static partial void ReloadRejected(ILogger logger, string file, int line, int column, string reason);
+
+        [LoggerMessage(202, LogLevel.Information, "Policy {File} holds the policy in force again (sha256 {Hash}); it is no longer rejected.", EventName = "PolicyBackInForce")]
+        public static partial void BackInForce(ILogger logger, string file, string hash);
     }
 }

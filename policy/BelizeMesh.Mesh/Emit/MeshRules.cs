@@ -1,3 +1,4 @@
+using BelizeMesh.Configuration;
 using BelizeMesh.Mesh.Model;
 
 namespace BelizeMesh.Mesh.Emit;
@@ -54,24 +55,10 @@ internal static class MeshRules
     public static RetrySpec? RouteRetries(ServiceSpec service, RouteSpec route) =>
         route.Retries ?? (route.WebSocket ? null : service.Retries);
 
-    /// <summary>Envoy's default base interval of the back-off between retries (Istio's <c>backoff</c> left out).</summary>
-    public static readonly TimeSpan DefaultRetryBackoff = TimeSpan.FromMilliseconds(25);
-
-    /// <summary>
-    /// The longest the back-off before all the retries can add up to. Envoy (and the quantum sidecar, its
-    /// <c>RetryBackoff</c>) waits less than (2^n - 1) x base before retry n, never more than 10 x base.
-    /// </summary>
-    public static TimeSpan WorstCaseBackoff(RetrySpec retries)
-    {
-        var interval = retries.Backoff ?? DefaultRetryBackoff;
-        long bases = 0;
-        for (int n = 1; n <= retries.Attempts; n++)
-        {
-            bases += Math.Min((1L << Math.Min(n, 4)) - 1, 10); // 2^4 - 1 = 15 bases already pass the max
-        }
-
-        return interval * bases;
-    }
+    /// <summary>The longest the back-off before all the retries can add up to (the sidecar's rule,
+    /// <see cref="RetryBackoff"/>, which is Envoy's).</summary>
+    public static TimeSpan WorstCaseBackoff(RetrySpec retries) =>
+        RetryBackoff.WorstCaseTotal(retries.Backoff ?? RetryBackoff.DefaultBase, retries.Attempts);
 
     public static string GatewayVirtualServiceName(ServiceSpec service, GatewaySpec gateway) => $"{service.Name}-{gateway.Name}";
 

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http;
+using BelizeMesh.Configuration;
 using BelizeMesh.Proxy.Metrics;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;

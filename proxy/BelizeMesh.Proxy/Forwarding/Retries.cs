@@ -1,5 +1,6 @@
 using System.Net.Http;
 using System.Net.Http.Headers;
+using BelizeMesh.Configuration;
 using BelizeMesh.Proxy.Configuration;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
@@ -110,31 +111,6 @@ internal sealed class RetryPlan(int attempts, TimeSpan perTryTimeout, RetryCondi
             AttemptFailure.Reset or AttemptFailure.Timeout => (Conditions & anyReset) != 0,
             _ => false,
         };
-    }
-}
-
-/// <summary>
-/// The wait before a retry: Envoy's fully jittered exponential back-off. Retry <c>n</c> (1 for the first) waits a time
-/// drawn uniformly from [0, (2^n - 1) x base), cut to the max interval, 10 x base (Envoy's <c>max_interval</c> default).
-/// So with the 25 ms default base: under 25 ms before the first retry, under 75 ms before the second, under 175 ms
-/// before the third, and never more than 250 ms.
-/// </summary>
-internal static class RetryBackoff
-{
-    /// <summary>Envoy's default base interval.</summary>
-    public static readonly TimeSpan DefaultBase = TimeSpan.FromMilliseconds(25);
-
-    /// <summary>The max interval is this many base intervals.</summary>
-    public const int MaxIntervalFactor = 10;
-
-    /// <summary>The wait before retry <paramref name="retry"/> (1-based), given <paramref name="sample"/> in [0, 1).</summary>
-    public static TimeSpan Interval(TimeSpan baseInterval, int retry, double sample)
-    {
-        long max = baseInterval.Ticks * MaxIntervalFactor;
-
-        // 2^4 - 1 = 15 bases already pass the max (10): the exponent need not grow beyond that
-        double window = ((1L << Math.Clamp(retry, 0, 4)) - 1) * (double)baseInterval.Ticks;
-        return TimeSpan.FromTicks(Math.Min((long)(sample * window), max));
     }
 }
 

@@ -1,4 +1,5 @@
 using System.Net.Http;
+using BelizeMesh.Configuration;
 using BelizeMesh.Proxy.Configuration;
 using BelizeMesh.Proxy.Forwarding;
 using BelizeMesh.Proxy.Metrics;
